@@ -1,0 +1,494 @@
+//! Proto <-> domain conversion for the classifier. Checks what only the wire
+//! format can get wrong (unknown enum numbers, missing oneofs, malformed
+//! dates and codes, oversized strings and lists); the domain checks meaning.
+
+use chrono::NaiveDate;
+use exportcontrol_proto::classifier::v1 as pb;
+use service_kit::errors::Violation;
+
+use crate::catalog::Catalog;
+use crate::rules::{self, RuleBook};
+
+/// Bounds on request size beyond the transport's byte limit, so a single
+/// request cannot make the server build huge answers.
+pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_LIST_LEN: usize = 64;
+pub const MAX_NESTING: usize = 2;
+
+/// What a ClassifyItem request asks, in domain terms.
+pub struct ClassifyQuery {
+    pub spec: rules::ChipSpec,
+    pub transaction: Option<rules::Transaction>,
+    /// None: the caller left it empty and the adapter uses today's date.
+    pub as_of: Option<NaiveDate>,
+}
+
+/// Converts a request; every problem found is reported, not just the first.
+pub fn classify_query(
+    request: &pb::ClassifyItemRequest,
+    catalog: &Catalog,
+    rules: &RuleBook,
+) -> Result<ClassifyQuery, Lookup> {
+    let mut violations = Vec::new();
+    let spec = match &request.item {
+        None => {
+            violations.push(Violation::new("item", "set either spec or catalog_chip"));
+            None
+        }
+        Some(pb::classify_item_request::Item::CatalogChip(name)) => {
+            Some(resolve_catalog(name, "catalog_chip", catalog)?)
+        }
+        Some(pb::classify_item_request::Item::Spec(spec)) => {
+            chip_spec(spec, "spec", catalog, 0, &mut violations)?
+        }
+    };
+    let transaction = request
+        .transaction
+        .as_ref()
+        .and_then(|tx| transaction(tx, rules, &mut violations));
+    let as_of = parse_date(&request.as_of, "as_of", &mut violations);
+    match spec {
+        Some(spec) if violations.is_empty() => Ok(ClassifyQuery {
+            spec,
+            transaction,
+            as_of,
+        }),
+        _ => Err(Lookup::Invalid(violations)),
+    }
+}
+
+/// Why a request could not be converted.
+#[derive(Debug)]
+pub enum Lookup {
+    Invalid(Vec<Violation>),
+    /// A catalogue name that is not in the catalogue: (field, name).
+    UnknownChip {
+        field: String,
+        name: String,
+    },
+}
+
+fn resolve_catalog(name: &str, field: &str, catalog: &Catalog) -> Result<rules::ChipSpec, Lookup> {
+    catalog
+        .get(name)
+        .map(|chip| chip.spec.clone())
+        .ok_or_else(|| Lookup::UnknownChip {
+            field: field.to_owned(),
+            name: truncate(name),
+        })
+}
+
+fn chip_spec(
+    spec: &pb::ChipSpec,
+    path: &str,
+    catalog: &Catalog,
+    depth: usize,
+    violations: &mut Vec<Violation>,
+) -> Result<Option<rules::ChipSpec>, Lookup> {
+    let before = violations.len();
+    check_len(&spec.name, &format!("{path}.name"), violations);
+    for (field, len) in [
+        ("rates", spec.rates.len()),
+        ("dies", spec.dies.len()),
+        ("contained_ics", spec.contained_ics.len()),
+    ] {
+        if len > MAX_LIST_LEN {
+            violations.push(Violation::new(
+                format!("{path}.{field}"),
+                format!("at most {MAX_LIST_LEN} entries, got {len}"),
+            ));
+        }
+    }
+    let kind = match pb::ItemKind::try_from(spec.kind) {
+        Ok(pb::ItemKind::Unspecified) | Ok(pb::ItemKind::IntegratedCircuit) => {
+            rules::ItemKind::IntegratedCircuit
+        }
+        Ok(pb::ItemKind::ComputerOrAssembly) => rules::ItemKind::ComputerOrAssembly,
+        Ok(pb::ItemKind::HbmStack) => rules::ItemKind::HbmStack,
+        Err(_) => {
+            violations.push(unknown_enum(&format!("{path}.kind"), spec.kind));
+            rules::ItemKind::IntegratedCircuit
+        }
+    };
+    let market = match pb::Market::try_from(spec.market) {
+        Ok(pb::Market::Unspecified) => rules::Market::Unspecified,
+        Ok(pb::Market::Datacenter) => rules::Market::Datacenter,
+        Ok(pb::Market::NonDatacenter) => rules::Market::NonDatacenter,
+        Err(_) => {
+            violations.push(unknown_enum(&format!("{path}.market"), spec.market));
+            rules::Market::Unspecified
+        }
+    };
+    let mut contained_ics = Vec::with_capacity(spec.contained_ics.len());
+    for (i, ic) in spec.contained_ics.iter().enumerate() {
+        let ic_path = format!("{path}.contained_ics[{i}]");
+        if depth >= MAX_NESTING {
+            violations.push(Violation::new(
+                ic_path,
+                format!("contained ICs may nest at most {MAX_NESTING} levels"),
+            ));
+            continue;
+        }
+        let inner =
+            match &ic.ic {
+                None => {
+                    violations.push(Violation::new(
+                        ic_path.clone(),
+                        "set either spec or catalog_chip",
+                    ));
+                    None
+                }
+                Some(pb::contained_integrated_circuit::Ic::CatalogChip(name)) => Some(
+                    resolve_catalog(name, &format!("{ic_path}.catalog_chip"), catalog)?,
+                ),
+                Some(pb::contained_integrated_circuit::Ic::Spec(inner)) => chip_spec(
+                    inner,
+                    &format!("{ic_path}.spec"),
+                    catalog,
+                    depth + 1,
+                    violations,
+                )?,
+            };
+        if let Some(inner) = inner {
+            contained_ics.push(rules::ContainedIc {
+                spec: inner,
+                count: ic.count,
+            });
+        }
+    }
+    if violations.len() > before {
+        return Ok(None);
+    }
+    Ok(Some(rules::ChipSpec {
+        name: spec.name.clone(),
+        kind,
+        rates: spec
+            .rates
+            .iter()
+            .map(|rate| rules::ProcessingRate {
+                bit_length: rate.bit_length,
+                dense_tops: rate.dense_tops,
+                format: rate.format.clone(),
+            })
+            .collect(),
+        dies: spec
+            .dies
+            .iter()
+            .map(|die| rules::Die {
+                area_mm2: die.area_mm2,
+                non_planar: die.non_planar,
+                memory: die.memory,
+            })
+            .collect(),
+        dram_bandwidth_gb_s: known(spec.dram_bandwidth_gb_s),
+        interconnect_bandwidth_gb_s: known(spec.interconnect_bandwidth_gb_s),
+        market,
+        hbm_bandwidth_gb_s: known(spec.hbm_bandwidth_gb_s),
+        hbm_package_area_mm2: known(spec.hbm_package_area_mm2),
+        contained_ics,
+        us_commercially_available_2026_01_15: spec.us_commercially_available_2026_01_15,
+    }))
+}
+
+/// proto3 cannot tell 0 from unset; a zero bandwidth or area means "not given".
+/// Negative and non-finite values pass through for the domain to refuse.
+fn known(value: f64) -> Option<f64> {
+    (value != 0.0).then_some(value)
+}
+
+fn transaction(
+    tx: &pb::Transaction,
+    rules: &RuleBook,
+    violations: &mut Vec<Violation>,
+) -> Option<rules::Transaction> {
+    let destination = country(
+        &tx.destination_country,
+        "transaction.destination_country",
+        true,
+        rules,
+        violations,
+    );
+    let end_user_hq = country(
+        &tx.end_user_headquarters_country,
+        "transaction.end_user_headquarters_country",
+        false,
+        rules,
+        violations,
+    );
+    let ultimate_parent_hq = country(
+        &tx.ultimate_parent_headquarters_country,
+        "transaction.ultimate_parent_headquarters_country",
+        false,
+        rules,
+        violations,
+    );
+    let export_type = match pb::ExportType::try_from(tx.export_type) {
+        Ok(pb::ExportType::ExportFromUs) => Some(rules::ExportType::ExportFromUs),
+        Ok(pb::ExportType::Reexport) => Some(rules::ExportType::Reexport),
+        Ok(pb::ExportType::InCountryTransfer) => Some(rules::ExportType::InCountryTransfer),
+        Ok(pb::ExportType::Unspecified) => {
+            violations.push(Violation::new(
+                "transaction.export_type",
+                "required: EXPORT_TYPE_EXPORT_FROM_US, EXPORT_TYPE_REEXPORT or EXPORT_TYPE_IN_COUNTRY_TRANSFER",
+            ));
+            None
+        }
+        Err(_) => {
+            violations.push(unknown_enum("transaction.export_type", tx.export_type));
+            None
+        }
+    };
+    Some(rules::Transaction {
+        destination: destination?,
+        end_user_hq,
+        ultimate_parent_hq,
+        export_type: export_type?,
+        is_informed_notice_received: tx.is_informed_notice_received,
+    })
+}
+
+/// An ISO 3166-1 alpha-2 code, any case; empty is "unknown" unless required.
+fn country(
+    code: &str,
+    field: &str,
+    required: bool,
+    rules: &RuleBook,
+    violations: &mut Vec<Violation>,
+) -> Option<String> {
+    if code.is_empty() {
+        if required {
+            violations.push(Violation::new(
+                field,
+                "required: an ISO 3166-1 alpha-2 country code",
+            ));
+        }
+        return None;
+    }
+    let upper = code.to_ascii_uppercase();
+    if upper.len() != 2 || !rules.is_known_country(&upper) {
+        violations.push(Violation::new(
+            field,
+            format!(
+                "unknown country code {:?}: expected ISO 3166-1 alpha-2, e.g. CN",
+                truncate(code)
+            ),
+        ));
+        return None;
+    }
+    Some(upper)
+}
+
+/// A civil date; empty means "today" (None).
+pub fn parse_date(text: &str, field: &str, violations: &mut Vec<Violation>) -> Option<NaiveDate> {
+    if text.is_empty() {
+        return None;
+    }
+    match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        Ok(date) if text.len() == 10 => Some(date),
+        _ => {
+            violations.push(Violation::new(
+                field,
+                format!("{:?} is not a date in the form YYYY-MM-DD", truncate(text)),
+            ));
+            None
+        }
+    }
+}
+
+fn check_len(text: &str, field: &str, violations: &mut Vec<Violation>) {
+    if text.len() > MAX_NAME_LEN {
+        violations.push(Violation::new(
+            field,
+            format!("at most {MAX_NAME_LEN} bytes, got {}", text.len()),
+        ));
+    }
+}
+
+fn unknown_enum(field: &str, value: i32) -> Violation {
+    Violation::new(field, format!("unknown enum value {value}"))
+}
+
+/// Echoing a caller's string back is helpful until it is a megabyte long.
+fn truncate(text: &str) -> String {
+    const SHOWN: usize = 64;
+    if text.len() <= SHOWN {
+        return text.to_owned();
+    }
+    let mut end = SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+// ---- domain -> proto ----
+
+pub fn decision(
+    decision: rules::Decision,
+    decision_id: String,
+    item_name: String,
+) -> pb::ClassifyItemResponse {
+    pb::ClassifyItemResponse {
+        classification: Some(classification(decision.classification)),
+        license: decision.license.map(license),
+        rule_set: decision.rule_set,
+        decision_id,
+        as_of: decision.as_of.format("%Y-%m-%d").to_string(),
+        item_name,
+        not_evaluated: decision.not_evaluated,
+        warnings: decision.warnings,
+        information: findings(decision.information),
+        index: 0,
+        error: None,
+    }
+}
+
+fn classification(c: rules::Classification) -> pb::Classification {
+    pb::Classification {
+        status: match c.status {
+            rules::ControlStatus::Controlled => pb::ControlStatus::Controlled,
+            rules::ControlStatus::NotControlled => pb::ControlStatus::NotControlled,
+            rules::ControlStatus::Indeterminate => pb::ControlStatus::Indeterminate,
+            rules::ControlStatus::NotInForce => pb::ControlStatus::NotInForce,
+        } as i32,
+        eccn: c.eccn,
+        paragraph: c.paragraph,
+        paragraphs_met: c.paragraphs_met,
+        tpp: c.tpp,
+        performance_density: c.performance_density,
+        tpp_bit_length: c.tpp_bit_length,
+        tpp_by_precision: c
+            .tpp_by_precision
+            .into_iter()
+            .map(|p| pb::PrecisionTpp {
+                bit_length: p.bit_length,
+                format: p.format,
+                tpp: p.tpp,
+            })
+            .collect(),
+        applicable_die_area_mm2: c.applicable_die_area_mm2,
+        memory_bandwidth_density: c.memory_bandwidth_density,
+        findings: findings(c.findings),
+        open_tests: c.open_tests,
+        market_assumed_datacenter: c.market_assumed_datacenter,
+        eligible_license_exceptions: c.eligible_license_exceptions,
+    }
+}
+
+fn license(l: rules::LicenseDetermination) -> pb::LicenseDetermination {
+    pb::LicenseDetermination {
+        license_required: l.license_required(),
+        status: match l.status {
+            rules::LicenseStatus::Required => pb::LicenseStatus::Required,
+            rules::LicenseStatus::NotRequired => pb::LicenseStatus::NotRequired,
+            rules::LicenseStatus::Indeterminate => pb::LicenseStatus::Indeterminate,
+        } as i32,
+        review_policy: review_policy(l.review_policy) as i32,
+        license_exceptions: l
+            .license_exceptions
+            .iter()
+            .map(|e| e.code.clone())
+            .collect(),
+        license_exception_details: l
+            .license_exceptions
+            .into_iter()
+            .map(|e| pb::LicenseExceptionDetail {
+                code: e.code,
+                citation: e.citation,
+                prior_notification_required: e.prior_notification_required,
+                notification_review_days: e.notification_review_days,
+                aes_code: e.aes_code,
+                explanation: e.explanation,
+            })
+            .collect(),
+        reasons: findings(l.reasons),
+        conditions: l.conditions,
+        normalized_destination: l.normalized_destination,
+        reported_requirements: findings(l.reported_requirements),
+    }
+}
+
+pub fn review_policy(policy: rules::ReviewPolicy) -> pb::ReviewPolicy {
+    match policy {
+        rules::ReviewPolicy::NotApplicable => pb::ReviewPolicy::NotApplicable,
+        rules::ReviewPolicy::PresumptionOfDenial => pb::ReviewPolicy::PresumptionOfDenial,
+        rules::ReviewPolicy::CaseByCase => pb::ReviewPolicy::CaseByCase,
+        rules::ReviewPolicy::PresumptionOfApproval => pb::ReviewPolicy::PresumptionOfApproval,
+        rules::ReviewPolicy::Indeterminate => pb::ReviewPolicy::Indeterminate,
+    }
+}
+
+fn findings(findings: Vec<rules::Finding>) -> Vec<pb::Finding> {
+    findings.into_iter().map(finding).collect()
+}
+
+fn finding(f: rules::Finding) -> pb::Finding {
+    pb::Finding {
+        rule_id: f.rule_id,
+        holds: f.holds,
+        explanation: f.explanation,
+        citation: f.citation,
+        source: source_tag(f.source) as i32,
+    }
+}
+
+pub fn source_tag(tag: rules::SourceTag) -> pb::SourceTag {
+    match tag {
+        rules::SourceTag::RuleText => pb::SourceTag::RuleText,
+        rules::SourceTag::Secondary => pb::SourceTag::Secondary,
+        rules::SourceTag::Derived => pb::SourceTag::Derived,
+        rules::SourceTag::Unconfirmed => pb::SourceTag::Unconfirmed,
+    }
+}
+
+/// The proto form of a domain spec (catalogue entries).
+pub fn spec_to_proto(spec: &rules::ChipSpec) -> pb::ChipSpec {
+    pb::ChipSpec {
+        name: spec.name.clone(),
+        kind: match spec.kind {
+            rules::ItemKind::IntegratedCircuit => pb::ItemKind::IntegratedCircuit,
+            rules::ItemKind::ComputerOrAssembly => pb::ItemKind::ComputerOrAssembly,
+            rules::ItemKind::HbmStack => pb::ItemKind::HbmStack,
+        } as i32,
+        rates: spec
+            .rates
+            .iter()
+            .map(|r| pb::ProcessingRate {
+                bit_length: r.bit_length,
+                dense_tops: r.dense_tops,
+                format: r.format.clone(),
+            })
+            .collect(),
+        dies: spec
+            .dies
+            .iter()
+            .map(|d| pb::Die {
+                area_mm2: d.area_mm2,
+                non_planar: d.non_planar,
+                memory: d.memory,
+                label: String::new(),
+            })
+            .collect(),
+        dram_bandwidth_gb_s: spec.dram_bandwidth_gb_s.unwrap_or(0.0),
+        interconnect_bandwidth_gb_s: spec.interconnect_bandwidth_gb_s.unwrap_or(0.0),
+        market: match spec.market {
+            rules::Market::Unspecified => pb::Market::Unspecified,
+            rules::Market::Datacenter => pb::Market::Datacenter,
+            rules::Market::NonDatacenter => pb::Market::NonDatacenter,
+        } as i32,
+        market_justification: String::new(),
+        hbm_bandwidth_gb_s: spec.hbm_bandwidth_gb_s.unwrap_or(0.0),
+        hbm_package_area_mm2: spec.hbm_package_area_mm2.unwrap_or(0.0),
+        contained_ics: spec
+            .contained_ics
+            .iter()
+            .map(|ic| pb::ContainedIntegratedCircuit {
+                ic: Some(pb::contained_integrated_circuit::Ic::Spec(spec_to_proto(
+                    &ic.spec,
+                ))),
+                count: ic.count,
+            })
+            .collect(),
+        us_commercially_available_2026_01_15: spec.us_commercially_available_2026_01_15,
+    }
+}

@@ -1,0 +1,244 @@
+//! The gRPC adapter: validates and converts requests, calls the pure rules,
+//! converts the answer, and maps every refusal to a status with details.
+//! It holds no rules of its own.
+
+use std::pin::Pin;
+
+use chrono::{NaiveDate, Utc};
+use exportcontrol_proto::classifier::v1 as pb;
+use exportcontrol_proto::classifier::v1::classifier_service_server::ClassifierService;
+use futures::{Stream, StreamExt};
+use service_kit::errors::{to_rpc_status, ErrorDomain, Violation};
+use service_kit::paging;
+use tonic::{Code, Request, Response, Status, Streaming};
+
+use crate::catalog::{Catalog, CatalogChip};
+use crate::convert::{self, Lookup};
+use crate::rules::RuleBook;
+
+pub const ERRORS: ErrorDomain = ErrorDomain("classifier.exportcontrol");
+
+const DEFAULT_PAGE_SIZE: usize = 50;
+const MAX_PAGE_SIZE: usize = 100;
+
+/// The classifier service over the built-in rules and catalogue.
+#[derive(Clone, Copy)]
+pub struct Classifier {
+    rules: &'static RuleBook,
+    catalog: &'static Catalog,
+}
+
+impl Default for Classifier {
+    fn default() -> Self {
+        Self {
+            rules: RuleBook::builtin(),
+            catalog: Catalog::builtin(),
+        }
+    }
+}
+
+impl Classifier {
+    /// Answers one request; the same path serves the unary and the streaming RPC.
+    pub fn classify(
+        &self,
+        request: &pb::ClassifyItemRequest,
+        today: NaiveDate,
+    ) -> Result<pb::ClassifyItemResponse, Status> {
+        let query =
+            convert::classify_query(request, self.catalog, self.rules).map_err(lookup_status)?;
+        let as_of = query.as_of.unwrap_or(today);
+        let decision_id = uuid::Uuid::now_v7().to_string();
+        let span = tracing::info_span!("classify", decision_id = %decision_id, item = %query.spec.name, %as_of);
+        let _entered = span.enter();
+        let decision = self
+            .rules
+            .classify(&query.spec, query.transaction.as_ref(), as_of)
+            .map_err(|invalid| ERRORS.invalid_field(invalid.field, invalid.description))?;
+        tracing::debug!(
+            rule_set = %decision.rule_set,
+            paragraph = %decision.classification.paragraph,
+            policy = ?decision.license.as_ref().map(|l| l.review_policy),
+            market_justification = %market_justification(request),
+            "classified"
+        );
+        let item_name = query.spec.name.clone();
+        Ok(convert::decision(decision, decision_id, item_name))
+    }
+
+    fn chip(&self, name: &str, field: &str) -> Result<&'static CatalogChip, Status> {
+        self.catalog.get(name).ok_or_else(|| {
+            lookup_status(Lookup::UnknownChip {
+                field: field.to_owned(),
+                name: name.to_owned(),
+            })
+        })
+    }
+}
+
+fn market_justification(request: &pb::ClassifyItemRequest) -> &str {
+    match &request.item {
+        Some(pb::classify_item_request::Item::Spec(spec)) => &spec.market_justification,
+        _ => "catalogue entry",
+    }
+}
+
+fn lookup_status(lookup: Lookup) -> Status {
+    match lookup {
+        Lookup::Invalid(violations) => ERRORS.invalid_argument(violations),
+        Lookup::UnknownChip { field, name } => ERRORS.status_with_violations(
+            Code::NotFound,
+            "CHIP_NOT_FOUND",
+            format!("no chip {name:?} in the catalogue; ListChips shows the names"),
+            [("name", name.clone())],
+            vec![Violation::new(
+                field,
+                format!("no chip {name:?} in the catalogue"),
+            )],
+        ),
+    }
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::ClassifyItemResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ClassifierService for Classifier {
+    async fn classify_item(
+        &self,
+        request: Request<pb::ClassifyItemRequest>,
+    ) -> Result<Response<pb::ClassifyItemResponse>, Status> {
+        self.classify(request.get_ref(), today()).map(Response::new)
+    }
+
+    type ClassifyItemsStream = ResponseStream;
+
+    async fn classify_items(
+        &self,
+        request: Request<Streaming<pb::ClassifyItemRequest>>,
+    ) -> Result<Response<Self::ClassifyItemsStream>, Status> {
+        let classifier = *self;
+        let today = today();
+        let responses = request.into_inner().enumerate().map(move |(index, item)| {
+            // A transport error ends the stream; an invalid item does not.
+            let item = item?;
+            let mut response = classifier.classify(&item, today).unwrap_or_else(|status| {
+                pb::ClassifyItemResponse {
+                    error: Some(to_rpc_status(&status)),
+                    ..Default::default()
+                }
+            });
+            response.index = index as u64;
+            Ok(response)
+        });
+        Ok(Response::new(Box::pin(responses)))
+    }
+
+    async fn list_chips(
+        &self,
+        request: Request<pb::ListChipsRequest>,
+    ) -> Result<Response<pb::ListChipsResponse>, Status> {
+        let request = request.into_inner();
+        let page_size = page_size(request.page_size)?;
+        let vendor = request.vendor.to_ascii_lowercase();
+        let query = paging::fingerprint(&["chips", &vendor]);
+        let offset = if request.page_token.is_empty() {
+            0
+        } else {
+            paging::decode(&request.page_token, &query)
+                .ok()
+                .and_then(|cursor| cursor.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    ERRORS.invalid_field(
+                        "page_token",
+                        "not a token returned by ListChips with the same vendor filter",
+                    )
+                })?
+        };
+        let matching: Vec<&CatalogChip> = self
+            .catalog
+            .chips()
+            .iter()
+            .filter(|chip| vendor.is_empty() || chip.vendor.to_ascii_lowercase() == vendor)
+            .collect();
+        let page: Vec<pb::Chip> = matching
+            .iter()
+            .skip(offset)
+            .take(page_size)
+            .map(|chip| chip_to_proto(chip))
+            .collect();
+        let next = offset + page.len();
+        let next_page_token = if next < matching.len() {
+            paging::encode(&query, &next.to_string())
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListChipsResponse {
+            chips: page,
+            next_page_token,
+            total_size: matching.len() as i32,
+        }))
+    }
+
+    async fn get_chip(
+        &self,
+        request: Request<pb::GetChipRequest>,
+    ) -> Result<Response<pb::Chip>, Status> {
+        let name = &request.get_ref().name;
+        if name.is_empty() {
+            return Err(
+                ERRORS.invalid_field("name", "required: chips/{id} or a chip name such as H200")
+            );
+        }
+        self.chip(name, "name")
+            .map(|chip| Response::new(chip_to_proto(chip)))
+    }
+
+    async fn list_rule_sets(
+        &self,
+        _request: Request<pb::ListRuleSetsRequest>,
+    ) -> Result<Response<pb::ListRuleSetsResponse>, Status> {
+        let rule_sets = self
+            .rules
+            .rule_sets()
+            .into_iter()
+            .map(|set| pb::RuleSet {
+                id: set.id,
+                effective_date: set.effective.format("%Y-%m-%d").to_string(),
+                other_dates: set.other_dates,
+                summary: set.summary,
+                citations: set.citations,
+                source: convert::source_tag(set.source) as i32,
+                confirmed: set.confirmed,
+            })
+            .collect();
+        Ok(Response::new(pb::ListRuleSetsResponse {
+            rule_sets,
+            country_group_snapshots: self.rules.country_group_snapshots(),
+        }))
+    }
+}
+
+fn page_size(requested: i32) -> Result<usize, Status> {
+    match requested {
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        n if n < 0 => {
+            Err(ERRORS.invalid_field("page_size", format!("must not be negative, got {n}")))
+        }
+        n => Ok((n as usize).min(MAX_PAGE_SIZE)),
+    }
+}
+
+fn chip_to_proto(chip: &CatalogChip) -> pb::Chip {
+    pb::Chip {
+        name: format!("chips/{}", chip.id),
+        display_name: chip.display_name.clone(),
+        vendor: chip.vendor.clone(),
+        spec: Some(convert::spec_to_proto(&chip.spec)),
+        sources: chip.sources.clone(),
+        notes: chip.notes.clone(),
+        aliases: chip.aliases.clone(),
+    }
+}

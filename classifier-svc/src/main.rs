@@ -1,0 +1,36 @@
+use clap::Parser;
+
+/// Classifies AI chips under U.S. export controls (ECCN 3A090/4A090) and
+/// decides licence requirements and review policy, over gRPC.
+///
+/// Every flag has an environment twin (shown in brackets); unknown
+/// CLASSIFIER_* variables are refused.
+#[derive(Debug, Parser)]
+#[command(name = "classifier-svc", version)]
+struct Cli {}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let (_cli, flags) = service_kit::config::parse_service::<Cli>("CLASSIFIER_", "127.0.0.1:50051");
+    service_kit::logging::init(flags.log_format, &flags.log_level);
+    match run(flags).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "classifier-svc stopped with an error");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(flags: service_kit::config::ServerFlags) -> Result<(), Box<dyn std::error::Error>> {
+    // Parse the embedded rule data before accepting traffic, so a broken
+    // build fails at start rather than on the first request.
+    let rule_sets = classifier_svc::rules::RuleBook::builtin().rule_sets().len();
+    let chips = classifier_svc::catalog::Catalog::builtin().chips().len();
+    let listener = tokio::net::TcpListener::bind(flags.listen).await?;
+    let server = classifier_svc::serve(listener, flags.options).await?;
+    tracing::info!(addr = %server.local_addr, rule_sets, chips, "classifier-svc serving");
+    server.run_until_signal().await?;
+    tracing::info!("classifier-svc stopped");
+    Ok(())
+}

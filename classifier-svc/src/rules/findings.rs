@@ -1,0 +1,233 @@
+//! The rules the logic can fire, their metadata from `rules.toml`, and cheap
+//! construction of findings and their numbers.
+
+use super::model::{Finding, SourceTag};
+use std::cell::Cell;
+use std::fmt::Write;
+
+macro_rules! rule_ids {
+    ($($variant:ident => $id:literal,)*) => {
+        /// Every rule the logic knows. The ids are stable API; citations and
+        /// tags come from the data, and a test proves both lists agree.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub(crate) enum Rule { $($variant,)* }
+
+        impl Rule {
+            pub(crate) const ALL: &'static [Rule] = &[$(Rule::$variant,)*];
+
+            pub(crate) fn id(self) -> &'static str {
+                match self { $(Rule::$variant => $id,)* }
+            }
+        }
+    };
+}
+
+rule_ids! {
+    Tpp => "metrics.tpp",
+    Pd => "metrics.pd",
+    Mbd => "metrics.mbd",
+    Aggregation => "metrics.aggregation",
+    InForce => "ruleset.in_force",
+    A2022 => "eccn.3A090.a.2022",
+    A1 => "eccn.3A090.a.1",
+    A2 => "eccn.3A090.a.2",
+    B1 => "eccn.3A090.b.1",
+    B2 => "eccn.3A090.b.2",
+    C => "eccn.3A090.c",
+    Note2 => "eccn.note2",
+    DatacenterMarket => "eccn.datacenter_market",
+    Sys4A090A => "eccn.4A090.a",
+    Sys4A090B => "eccn.4A090.b",
+    AssemblyAggregate => "eccn.assembly_aggregate",
+    HkAsCn => "dest.hk_as_cn",
+    Scope2022 => "dest.country_scope.2022",
+    Scope => "dest.country_scope",
+    Hq => "hq.d5_macau",
+    ChinaDenial2022 => "policy.china_denial_2022",
+    D5MacauDenial => "policy.d5_macau_denial",
+    NonDcCaseByCase => "policy.non_dc_a_or_b_case_by_case",
+    Fr26 => "policy.fr26_case_by_case",
+    Fr26Route => "policy.fr26_route",
+    HqPartyCaseByCase => "policy.hq_party_case_by_case",
+    HqPartyDenial => "policy.hq_party_denial",
+    D1D4Approval => "policy.d1_d4_approval",
+    CScope => "policy.c_scope_not_evaluated",
+    Nac => "exception.nac",
+    Aca => "exception.aca",
+    HbmException => "exception.hbm",
+    CNotEligible => "exception.c_not_eligible",
+    IsInformed => "overlay.is_informed",
+    AiDiffusion => "info.ai_diffusion",
+}
+
+impl Rule {
+    pub(crate) fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|r| r.id() == id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RuleMeta {
+    pub id: String,
+    pub citation: String,
+    pub source: SourceTag,
+    pub confirmed: bool,
+    pub eccn: String,
+    pub paragraph: String,
+}
+
+const _: () = assert!(Rule::ALL.len() <= 64, "Relied is a 64-bit mask");
+
+/// Rules that held during one classification, as a bitmask, so that the
+/// answer can name the unconfirmed ones it relies on without a lookup per
+/// finding.
+#[derive(Debug, Default)]
+pub(crate) struct Relied(Cell<u64>);
+
+impl Relied {
+    pub(crate) fn note(&self, rule: Rule, holds: bool) {
+        if holds {
+            self.0.set(self.0.get() | 1 << (rule as u32));
+        }
+    }
+
+    pub(crate) fn rules(&self) -> impl Iterator<Item = Rule> + '_ {
+        let mask = self.0.get();
+        Rule::ALL
+            .iter()
+            .copied()
+            .filter(move |r| mask & (1 << (*r as u32)) != 0)
+    }
+}
+
+/// Metadata indexed by `Rule as usize`.
+#[derive(Debug)]
+pub(crate) struct RuleTable(pub(crate) Vec<RuleMeta>);
+
+impl RuleTable {
+    pub(crate) fn meta(&self, rule: Rule) -> &RuleMeta {
+        &self.0[rule as usize]
+    }
+
+    pub(crate) fn finding(&self, rule: Rule, holds: bool, explanation: String) -> Finding {
+        let meta = self.meta(rule);
+        Finding {
+            rule_id: meta.id.clone(),
+            holds,
+            explanation,
+            citation: meta.citation.clone(),
+            source: meta.source,
+        }
+    }
+}
+
+/// Appends `x` with at most two decimals and no trailing zeros. Integer
+/// arithmetic keeps this far cheaper than float formatting.
+pub(crate) fn push_num(out: &mut String, x: f64) {
+    const LIMIT: f64 = 1e15;
+    if !x.is_finite() || x.abs() >= LIMIT {
+        let _ = write!(out, "{x}");
+        return;
+    }
+    let cents = (x * 100.0).round() as i64;
+    if cents < 0 {
+        out.push('-');
+    }
+    let cents = cents.unsigned_abs();
+    push_digits(out, cents / 100);
+    let frac = cents % 100;
+    if frac != 0 {
+        out.push('.');
+        out.push(char::from(b'0' + (frac / 10) as u8));
+        if frac % 10 != 0 {
+            out.push(char::from(b'0' + (frac % 10) as u8));
+        }
+    }
+}
+
+fn push_digits(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf[i..].iter().for_each(|d| out.push(char::from(*d)));
+}
+
+/// Appends `x` for comparison with `threshold`: when two decimals would make
+/// a value just below a threshold look equal to it, the full value is shown.
+pub(crate) fn push_vs(out: &mut String, x: f64, threshold: f64) {
+    if x != threshold && x.is_finite() && ((x * 100.0).round() == (threshold * 100.0).round()) {
+        let _ = write!(out, "{x}");
+    } else {
+        push_num(out, x);
+    }
+}
+
+pub(crate) fn num(x: f64) -> String {
+    let mut s = String::new();
+    push_num(&mut s, x);
+    s
+}
+
+/// Builds "NAME VALUE OP THRESHOLD" with the comparison's outcome picking the
+/// operator, e.g. "TPP 15831.2 >= 4800" or "PD 2.9 < 3.2".
+pub(crate) fn push_cmp(
+    out: &mut String,
+    name: &str,
+    x: f64,
+    holds: bool,
+    yes: &str,
+    no: &str,
+    t: f64,
+) {
+    out.push_str(name);
+    out.push(' ');
+    push_vs(out, x, t);
+    out.push(' ');
+    out.push_str(if holds { yes } else { no });
+    out.push(' ');
+    push_num(out, t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_short_and_exact_enough() {
+        for (x, text) in [
+            (15831.2, "15831.2"),
+            (1978.9 * 8.0, "15831.2"),
+            (4800.0, "4800"),
+            (5.92, "5.92"),
+            (19.448_402_948, "19.45"),
+            (0.004, "0"),
+            (-2.5, "-2.5"),
+            (f64::INFINITY, "inf"),
+            (1e20, "100000000000000000000"),
+        ] {
+            assert_eq!(num(x), text, "{x}");
+        }
+    }
+
+    #[test]
+    fn values_just_below_a_threshold_show_all_digits() {
+        let mut s = String::new();
+        push_cmp(&mut s, "PD", 5.919_999, false, ">=", "<", 5.92);
+        assert_eq!(s, "PD 5.919999 < 5.92");
+    }
+
+    #[test]
+    fn rule_ids_are_unique() {
+        for (i, a) in Rule::ALL.iter().enumerate() {
+            assert_eq!(*a as usize, i);
+            assert_eq!(Rule::from_id(a.id()), Some(*a));
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Pure domain core: classification of AI chips under 3A090/4A090 and the
+//! licence decision, driven by the versioned rule data in `rules/*.toml`.
+
+mod countries;
+mod data;
+mod destinations;
+mod eccn;
+mod findings;
+mod metrics;
+pub mod model;
+mod policy;
+mod validate;
+mod vintage;
+
+#[cfg(test)]
+mod scenarios;
+
+pub use model::*;
+
+use chrono::NaiveDate;
+use data::Texts;
+use destinations::Geography;
+use eccn::{Assessed, ChipFigures, Ctx, Level};
+use findings::{Relied, Rule, RuleTable};
+use policy::{Licence, PolicyBook, When};
+use std::sync::OnceLock;
+use vintage::{Vintage, Vintages};
+
+/// The rule data, parsed and validated once, with per-vintage tables
+/// precomputed so that a classification only compares numbers and sets.
+#[derive(Debug)]
+pub struct RuleBook {
+    pub(crate) rules: RuleTable,
+    pub(crate) vintages: Vintages,
+    pub(crate) geography: Geography,
+    pub(crate) policy: PolicyBook,
+    pub(crate) texts: Texts,
+}
+
+/// Rule set id reported before the first vintage.
+const NO_RULE_SET: &str = "NONE";
+
+impl RuleBook {
+    /// Parsed and validated once from the embedded data; panics only if the
+    /// embedded data is broken, which a unit test proves it is not.
+    pub fn builtin() -> &'static RuleBook {
+        static BOOK: OnceLock<RuleBook> = OnceLock::new();
+        BOOK.get_or_init(|| {
+            data::load(&data::BUILTIN)
+                .unwrap_or_else(|e| panic!("embedded rule data is invalid: {e}"))
+        })
+    }
+
+    /// Validates the spec and the transaction, classifies the item under the
+    /// vintage in force on `as_of` and, given a transaction, decides the licence.
+    pub fn classify(
+        &self,
+        spec: &ChipSpec,
+        tx: Option<&Transaction>,
+        as_of: NaiveDate,
+    ) -> Result<Decision, InvalidInput> {
+        let parties = validate::check(&self.geography, spec, tx)?;
+        let Some(v) = self.vintages.in_force(as_of) else {
+            return Ok(self.not_in_force(spec, tx, as_of));
+        };
+        let relied = Relied::default();
+        let mut a = Ctx {
+            rules: &self.rules,
+            relied: &relied,
+            texts: &self.texts,
+            v,
+        }
+        .assess(spec);
+        a.classification.eligible_license_exceptions = self.policy.item_exceptions(v, &a);
+        let mut warnings = std::mem::take(&mut a.warnings);
+        let mut information = Vec::new();
+        if !v.confirmed {
+            warnings.push(format!("rule set {}: dates and scope UNCONFIRMED", v.id));
+        }
+        let license = tx.zip(parties).map(|(tx, parties)| {
+            let licence = Licence {
+                book: self,
+                relied: &relied,
+                v,
+                as_of,
+                a: &a,
+                tx,
+                warnings: &mut warnings,
+                information: &mut information,
+            };
+            let det = licence.determine(parties);
+            if let Some(s) = self
+                .geography
+                .place(v, as_of)
+                .snapshot
+                .filter(|s| !s.confirmed)
+            {
+                let mut w = self.texts.country_groups_unverified.clone();
+                w.push_str(" (");
+                w.push_str(&s.id);
+                w.push_str(": ");
+                w.push_str(&s.note);
+                w.push(')');
+                warnings.push(w);
+            }
+            det
+        });
+        self.flag_unconfirmed(&relied, &mut warnings);
+        Ok(Decision {
+            rule_set: v.id.clone(),
+            as_of,
+            not_evaluated: self.not_evaluated(Some(v), &a),
+            classification: a.classification,
+            license,
+            warnings,
+            information,
+        })
+    }
+
+    /// Every vintage loaded, in date order.
+    pub fn rule_sets(&self) -> Vec<RuleSetInfo> {
+        self.vintages.0.iter().map(Vintage::info).collect()
+    }
+
+    /// Every dated country-group snapshot, e.g. "CG2026 effective 2026-02-03".
+    pub fn country_group_snapshots(&self) -> Vec<String> {
+        self.geography
+            .snapshots
+            .iter()
+            .map(|s| format!("{} effective {}", s.id, s.effective))
+            .collect()
+    }
+
+    /// ISO 3166-1 alpha-2, upper case.
+    pub fn is_known_country(&self, code: &str) -> bool {
+        self.geography.is_known(code)
+    }
+
+    /// One warning naming every unconfirmed rule the answer relies on.
+    fn flag_unconfirmed(&self, relied: &Relied, warnings: &mut Vec<String>) {
+        let mut w = String::new();
+        for meta in relied
+            .rules()
+            .map(|r| self.rules.meta(r))
+            .filter(|m| !m.confirmed)
+        {
+            w.push_str(if w.is_empty() {
+                "relies on unconfirmed rules: "
+            } else {
+                ", "
+            });
+            w.push_str(&meta.id);
+        }
+        if !w.is_empty() {
+            warnings.push(w);
+        }
+    }
+
+    fn not_evaluated(&self, v: Option<&Vintage>, a: &Assessed) -> Vec<String> {
+        let index = v.map(|v| v.index);
+        self.policy
+            .not_evaluated
+            .iter()
+            .filter(|n| index.is_some_and(|i| i >= n.from) || (index.is_none() && n.from == 0))
+            .filter(|n| match n.when {
+                When::Always => true,
+                When::ALevel => a.level == Level::A,
+                When::CLevel => a.hbm_item,
+            })
+            .map(|n| n.text.clone())
+            .collect()
+    }
+
+    /// Before the first vintage: metrics only, no control, no licence.
+    fn not_in_force(
+        &self,
+        spec: &ChipSpec,
+        tx: Option<&Transaction>,
+        as_of: NaiveDate,
+    ) -> Decision {
+        let m = metrics::compute(spec);
+        let first = self.vintages.first();
+        let explanation = format!(
+            "{as_of} is before the first rule set {} (effective {})",
+            first.id, first.effective
+        );
+        let finding = self.rules.finding(Rule::InForce, false, explanation);
+        let classification = Classification {
+            status: ControlStatus::NotInForce,
+            eccn: String::new(),
+            paragraph: String::new(),
+            paragraphs_met: Vec::new(),
+            tpp: m.tpp,
+            performance_density: m.pd,
+            tpp_bit_length: m.bit_length,
+            tpp_by_precision: m.by_precision,
+            applicable_die_area_mm2: m.applicable_area,
+            memory_bandwidth_density: metrics::mbd(spec),
+            findings: vec![finding.clone()],
+            open_tests: Vec::new(),
+            market_assumed_datacenter: false,
+            eligible_license_exceptions: Vec::new(),
+        };
+        let license = tx.map(|tx| LicenseDetermination {
+            status: LicenseStatus::NotRequired,
+            review_policy: ReviewPolicy::NotApplicable,
+            license_exceptions: Vec::new(),
+            reasons: vec![finding],
+            conditions: Vec::new(),
+            normalized_destination: self.normalised(&tx.destination),
+            reported_requirements: Vec::new(),
+        });
+        let a = Assessed {
+            classification,
+            level: Level::None,
+            hbm_item: spec.kind == ItemKind::HbmStack,
+            hbm_c: false,
+            datacenter: spec.market != Market::NonDatacenter,
+            a_chips: None,
+            figures: ChipFigures::default(),
+            warnings: Vec::new(),
+        };
+        Decision {
+            rule_set: NO_RULE_SET.to_owned(),
+            as_of,
+            not_evaluated: self.not_evaluated(None, &a),
+            classification: a.classification,
+            license,
+            warnings: Vec::new(),
+            information: Vec::new(),
+        }
+    }
+
+    fn normalised(&self, code: &str) -> String {
+        countries::Cc::parse(code).map_or_else(
+            || code.to_owned(),
+            |c| self.geography.normalise(c).as_str().to_owned(),
+        )
+    }
+}

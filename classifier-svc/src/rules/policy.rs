@@ -1,0 +1,702 @@
+//! The licence layer: destination and headquarters rules applied to the
+//! classification, review policy, License Exceptions, the January 2026
+//! overlay, the April 2025 is-informed overlay and AI Diffusion information.
+
+use super::countries::{Cc, CountrySet};
+use super::destinations::{hq_status, Hq, Place};
+use super::eccn::{Assessed, ChipFigures, Level};
+use super::findings::{push_cmp, push_num, Relied, Rule};
+use super::model::{
+    ControlStatus, ExportType, Finding, LicenseDetermination, LicenseExceptionDetail,
+    LicenseStatus, ReviewPolicy, Transaction,
+};
+use super::vintage::Vintage;
+use super::RuleBook;
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Items {
+    Any,
+    DatacenterA,
+    /// 3A090/4A090 other than datacenter .a: non-datacenter .a and all .b.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Situation {
+    /// Destination in D:5 or Macau (China incl. HK).
+    RestrictedDestination,
+    /// A party headquartered in D:5 or Macau, located elsewhere.
+    HqParty,
+    /// Any other destination in scope (D:1/D:4 outside D:5 and Macau).
+    OtherScope,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ExcItems {
+    NonDatacenterAOrB,
+    HbmC,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ExcDest {
+    AnyLicensed,
+    RestrictedOrHqParty,
+    OtherScopeOrInCountryRestricted,
+    Limited,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum When {
+    Always,
+    ALevel,
+    CLevel,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PolicyRow {
+    pub rule: Rule,
+    pub from: usize,
+    pub items: Items,
+    pub situation: Situation,
+    pub policy: ReviewPolicy,
+    pub unverified: bool,
+    pub conflict_note: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Fr26 {
+    pub rule: Rule,
+    pub route_rule: Rule,
+    pub from: usize,
+    pub tpp_below: f64,
+    pub dram_below: f64,
+    pub destinations: CountrySet,
+    pub export_types: Vec<ExportType>,
+    pub availability_date: NaiveDate,
+    pub conditions: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ExceptionRow {
+    pub code: String,
+    pub rule: Rule,
+    pub from: usize,
+    pub items: ExcItems,
+    pub destinations: ExcDest,
+    pub prior_notification_required: bool,
+    pub notification_review_days: u32,
+    pub aes_code: String,
+    pub mechanics: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IsInformed {
+    pub rule: Rule,
+    pub effective: NaiveDate,
+    pub indefinite_from: NaiveDate,
+    pub dram_min: f64,
+    pub io_min: f64,
+    pub combined_min: f64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AiDiffusion {
+    pub rule: Rule,
+    pub from: usize,
+    pub tier1: CountrySet,
+    pub status: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct NotEvaluated {
+    pub text: String,
+    pub when: When,
+    pub from: usize,
+}
+
+const CLASSES: [Items; 2] = [Items::DatacenterA, Items::Other];
+const SITUATIONS: [Situation; 3] = [
+    Situation::RestrictedDestination,
+    Situation::HqParty,
+    Situation::OtherScope,
+];
+
+#[derive(Debug)]
+pub(crate) struct PolicyBook {
+    pub normalisation: Rule,
+    pub hq_rule: Rule,
+    pub hq_from: usize,
+    review: Vec<PolicyRow>,
+    /// `[vintage][class][situation]` -> row of `review` in force.
+    review_table: Vec<[[Option<usize>; 3]; 2]>,
+    pub fr26: Fr26,
+    exceptions: Vec<ExceptionRow>,
+    /// Per vintage, the latest row of each exception code.
+    exceptions_in_force: Vec<Vec<usize>>,
+    pub is_informed: IsInformed,
+    pub ai: AiDiffusion,
+    pub not_evaluated: Vec<NotEvaluated>,
+}
+
+impl PolicyBook {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        normalisation: Rule,
+        hq_rule: Rule,
+        hq_from: usize,
+        review: Vec<PolicyRow>,
+        fr26: Fr26,
+        exceptions: Vec<ExceptionRow>,
+        is_informed: IsInformed,
+        ai: AiDiffusion,
+        not_evaluated: Vec<NotEvaluated>,
+        vintages: usize,
+    ) -> Result<PolicyBook, String> {
+        let review_table = (0..vintages)
+            .map(|v| {
+                CLASSES.map(|class| {
+                    SITUATIONS.map(|situation| {
+                        review
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, r)| {
+                                r.from <= v
+                                    && r.situation == situation
+                                    && (r.items == Items::Any || r.items == class)
+                            })
+                            .max_by_key(|(_, r)| (r.from, r.items != Items::Any))
+                            .map(|(i, _)| i)
+                    })
+                })
+            })
+            .collect();
+        let exceptions_in_force = (0..vintages)
+            .map(|v| {
+                let mut rows: Vec<usize> = Vec::new();
+                for (i, e) in exceptions.iter().enumerate().filter(|(_, e)| e.from <= v) {
+                    match rows.iter_mut().find(|j| exceptions[**j].code == e.code) {
+                        Some(j) if exceptions[*j].from <= e.from => *j = i,
+                        Some(_) => {}
+                        None => rows.push(i),
+                    }
+                }
+                rows
+            })
+            .collect();
+        Ok(PolicyBook {
+            normalisation,
+            hq_rule,
+            hq_from,
+            review,
+            review_table,
+            fr26,
+            exceptions,
+            exceptions_in_force,
+            is_informed,
+            ai,
+            not_evaluated,
+        })
+    }
+
+    fn review_row(&self, v: usize, class: Items, situation: Situation) -> Option<&PolicyRow> {
+        let c = usize::from(class == Items::Other);
+        let s = SITUATIONS.iter().position(|x| *x == situation)?;
+        self.review_table.get(v)?[c][s].map(|i| &self.review[i])
+    }
+
+    fn exceptions(&self, v: usize) -> impl Iterator<Item = &ExceptionRow> {
+        self.exceptions_in_force
+            .get(v)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.exceptions[*i])
+    }
+
+    /// License Exceptions the item qualifies for under a vintage, whatever
+    /// the transaction.
+    pub(crate) fn item_exceptions(&self, v: &Vintage, a: &Assessed) -> Vec<String> {
+        let class = item_class(a);
+        let mbd_ok = hbm_exception_holds(v, a);
+        self.exceptions(v.index)
+            .filter(|e| match e.items {
+                ExcItems::NonDatacenterAOrB => class == Some(Items::Other),
+                ExcItems::HbmC => mbd_ok == Some(true),
+            })
+            .map(|e| e.code.clone())
+            .collect()
+    }
+}
+
+/// `Some(DatacenterA | Other)` for items at .a or .b level.
+fn item_class(a: &Assessed) -> Option<Items> {
+    if a.classification.status != ControlStatus::Controlled {
+        return None;
+    }
+    match a.level {
+        Level::A if a.datacenter => Some(Items::DatacenterA),
+        Level::A | Level::B => Some(Items::Other),
+        Level::None | Level::Indeterminate => None,
+    }
+}
+
+fn hbm_exception_holds(v: &Vintage, a: &Assessed) -> Option<bool> {
+    let ceiling = v.hbm.as_ref()?.exception_mbd_below?;
+    (a.hbm_c).then(|| {
+        a.classification
+            .memory_bandwidth_density
+            .is_some_and(|m| m < ceiling)
+    })
+}
+
+/// Parsed, validated transaction parties.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parties {
+    pub destination: Cc,
+    pub end_user: Option<Cc>,
+    pub parent: Option<Cc>,
+}
+
+enum Eligibility {
+    Yes,
+    If(&'static str),
+    No,
+}
+
+pub(crate) struct Licence<'a> {
+    pub book: &'a RuleBook,
+    pub relied: &'a Relied,
+    pub v: &'a Vintage,
+    pub as_of: NaiveDate,
+    pub a: &'a Assessed,
+    pub tx: &'a Transaction,
+    pub warnings: &'a mut Vec<String>,
+    pub information: &'a mut Vec<Finding>,
+}
+
+fn push_party(e: &mut String, role: &str, party: Option<Cc>) {
+    e.push_str(role);
+    e.push_str(" HQ ");
+    e.push_str(party.map_or("not given", Cc::as_str));
+}
+
+impl Licence<'_> {
+    fn finding(&self, rule: Rule, holds: bool, explanation: String) -> Finding {
+        self.relied.note(rule, holds);
+        self.book.rules.finding(rule, holds, explanation)
+    }
+
+    pub(crate) fn determine(mut self, parties: Parties) -> LicenseDetermination {
+        let book = self.book;
+        let g = &book.geography;
+        let p = &book.policy;
+        let dest = g.normalise(parties.destination);
+        let mut det = LicenseDetermination {
+            status: LicenseStatus::NotRequired,
+            review_policy: ReviewPolicy::NotApplicable,
+            license_exceptions: Vec::new(),
+            reasons: Vec::with_capacity(6),
+            conditions: Vec::new(),
+            normalized_destination: dest.as_str().to_owned(),
+            reported_requirements: Vec::new(),
+        };
+        if dest != parties.destination {
+            let mut e = String::from(parties.destination.as_str());
+            e.push_str(" treated as ");
+            e.push_str(dest.as_str());
+            det.reasons.push(self.finding(p.normalisation, true, e));
+        }
+        let place = g.place(self.v, self.as_of);
+        let in_scope = place.scope.contains(dest);
+        let status = self.a.classification.status;
+        let hbm_item = self.a.hbm_item && status != ControlStatus::NotControlled;
+        let possibly_controlled =
+            status == ControlStatus::Indeterminate || item_class(self.a).is_some();
+        det.reasons.push(self.scope_finding(
+            &place,
+            dest,
+            in_scope,
+            possibly_controlled || hbm_item,
+        ));
+
+        if hbm_item {
+            self.hbm_licence(&mut det);
+        } else if possibly_controlled {
+            let parties = [parties.end_user, parties.parent].map(|c| c.map(|c| g.normalise(c)));
+            let hq = if self.v.index >= p.hq_from {
+                hq_status(&place.restricted, parties)
+            } else {
+                Hq::NotInForce
+            };
+            if hq != Hq::NotInForce {
+                det.reasons.push(self.hq_finding(hq, parties));
+            }
+            self.controlled_licence(&mut det, &place, dest, in_scope, hq, parties);
+        }
+        self.is_informed(&mut det, &place, dest);
+        self.ai_diffusion(&place, dest);
+        det
+    }
+
+    fn scope_finding(
+        &self,
+        place: &Place<'_>,
+        dest: Cc,
+        in_scope: bool,
+        relevant: bool,
+    ) -> Finding {
+        let mut e = String::with_capacity(96);
+        e.push_str(dest.as_str());
+        if let Some(s) = place.snapshot {
+            s.push_memberships(&mut e, dest);
+        }
+        e.push_str(if in_scope {
+            ": in the licence scope"
+        } else {
+            ": not in the licence scope"
+        });
+        if let Some(s) = place.snapshot {
+            e.push_str(" under ");
+            e.push_str(&s.id);
+        }
+        if !relevant {
+            e.push_str("; item outside 3A090/4A090: no licence under these rules");
+        }
+        let rule = if self.v.scope.group_based() {
+            Rule::Scope
+        } else {
+            Rule::Scope2022
+        };
+        let mut finding = self.finding(rule, in_scope, e);
+        // Membership comes from the snapshot, so its citation and tag apply too.
+        if let Some(s) = place.snapshot {
+            finding.citation.push_str("; groups: ");
+            finding.citation.push_str(&s.citation);
+            finding.source = s.source;
+        }
+        finding
+    }
+
+    fn hq_finding(&self, hq: Hq, parties: [Option<Cc>; 2]) -> Finding {
+        let mut e = String::with_capacity(96);
+        push_party(&mut e, "end user", parties[0]);
+        push_party(&mut e, ", ultimate parent", parties[1]);
+        e.push_str(match hq {
+            Hq::Hit => ": headquartered in D:5 or Macau, licence required wherever located",
+            Hq::Unknown => ": not known to be outside D:5 and Macau",
+            Hq::Clear | Hq::NotInForce => ": neither in D:5 nor Macau",
+        });
+        self.finding(self.book.policy.hq_rule, hq == Hq::Hit, e)
+    }
+
+    fn hbm_licence(&mut self, det: &mut LicenseDetermination) {
+        det.status = LicenseStatus::Indeterminate;
+        det.review_policy = ReviewPolicy::Indeterminate;
+        let e = String::from("3A090.c licence scope is unconfirmed: not evaluated");
+        det.reasons.push(self.finding(Rule::CScope, false, e));
+        if hbm_exception_holds(self.v, self.a) == Some(true) {
+            let ceiling = self
+                .v
+                .hbm
+                .as_ref()
+                .and_then(|h| h.exception_mbd_below)
+                .unwrap_or(0.0);
+            for row in self
+                .book
+                .policy
+                .exceptions(self.v.index)
+                .filter(|e| e.items == ExcItems::HbmC)
+            {
+                let mut e = String::new();
+                let mbd = self
+                    .a
+                    .classification
+                    .memory_bandwidth_density
+                    .unwrap_or(0.0);
+                push_cmp(&mut e, "MBD", mbd, true, "<", ">=", ceiling);
+                e.push_str(": ");
+                e.push_str(&row.mechanics);
+                det.license_exceptions.push(self.exception_detail(row, e));
+            }
+        }
+    }
+
+    fn exception_detail(&self, row: &ExceptionRow, explanation: String) -> LicenseExceptionDetail {
+        LicenseExceptionDetail {
+            code: row.code.clone(),
+            citation: self.book.rules.meta(row.rule).citation.clone(),
+            prior_notification_required: row.prior_notification_required,
+            notification_review_days: row.notification_review_days,
+            aes_code: row.aes_code.clone(),
+            explanation,
+        }
+    }
+
+    fn controlled_licence(
+        &mut self,
+        det: &mut LicenseDetermination,
+        place: &Place<'_>,
+        dest: Cc,
+        in_scope: bool,
+        hq: Hq,
+        parties: [Option<Cc>; 2],
+    ) {
+        let required = in_scope || hq == Hq::Hit;
+        let Some(class) = item_class(self.a) else {
+            // Unresolved classification: it matters only where an .a/.b item
+            // would need a licence.
+            if required || hq == Hq::Unknown {
+                det.status = LicenseStatus::Indeterminate;
+                det.review_policy = ReviewPolicy::Indeterminate;
+            }
+            return;
+        };
+        if !required {
+            if hq == Hq::Unknown {
+                det.status = LicenseStatus::Indeterminate;
+                det.review_policy = ReviewPolicy::Indeterminate;
+                self.warnings.push(self.book.texts.hq_unknown.clone());
+            }
+            return;
+        }
+        det.status = LicenseStatus::Required;
+        let restricted = place.restricted.contains(dest);
+        let situation = match hq {
+            _ if restricted => Some(Situation::RestrictedDestination),
+            Hq::Hit => Some(Situation::HqParty),
+            Hq::Unknown => None,
+            Hq::Clear | Hq::NotInForce => Some(Situation::OtherScope),
+        };
+        let p = &self.book.policy;
+        match situation.and_then(|s| p.review_row(self.v.index, class, s)) {
+            Some(row) => {
+                det.review_policy = row.policy;
+                let mut e = String::from(match class {
+                    Items::DatacenterA => "datacenter .a-level item",
+                    _ => ".b-level or non-datacenter .a-level item",
+                });
+                e.push_str(match row.situation {
+                    Situation::RestrictedDestination => " to D:5 or Macau",
+                    Situation::HqParty => " for a party headquartered in D:5 or Macau",
+                    Situation::OtherScope => {
+                        " to a D:1/D:4 destination with no D:5/Macau-headquartered party"
+                    }
+                });
+                e.push_str(match row.policy {
+                    ReviewPolicy::PresumptionOfDenial => ": presumption of denial",
+                    ReviewPolicy::CaseByCase => ": case-by-case",
+                    ReviewPolicy::PresumptionOfApproval => ": presumption of approval",
+                    ReviewPolicy::NotApplicable | ReviewPolicy::Indeterminate => "",
+                });
+                det.reasons.push(self.finding(row.rule, true, e));
+                if row.unverified {
+                    self.warnings
+                        .push(self.book.texts.policy_unverified.clone());
+                }
+                if row.conflict_note && self.v.index < p.fr26.from {
+                    self.warnings.push(self.book.texts.hq_conflict.clone());
+                }
+            }
+            None => {
+                det.review_policy = ReviewPolicy::Indeterminate;
+                self.warnings.push(self.book.texts.hq_unknown.clone());
+            }
+        }
+        if class == Items::DatacenterA
+            && situation == Some(Situation::RestrictedDestination)
+            && self.v.index >= p.fr26.from
+            && p.fr26.destinations.contains(dest)
+        {
+            self.fr26(det, place, parties);
+        }
+        if class == Items::Other {
+            self.nac_aca(det, restricted, hq);
+        }
+    }
+
+    fn fr26(
+        &mut self,
+        det: &mut LicenseDetermination,
+        place: &Place<'_>,
+        parties: [Option<Cc>; 2],
+    ) {
+        let f = &self.book.policy.fr26;
+        let chips: ChipFigures = self.a.a_chips.unwrap_or_default();
+        let mut e = String::with_capacity(160);
+        let tpp_ok = chips.tpp < f.tpp_below;
+        push_cmp(&mut e, "TPP", chips.tpp, tpp_ok, "<", ">=", f.tpp_below);
+        let dram_ok = match chips.dram {
+            Some(d) => {
+                let ok = d < f.dram_below;
+                e.push_str(", ");
+                push_cmp(&mut e, "DRAM bandwidth", d, ok, "<", ">=", f.dram_below);
+                e.push_str(" GB/s");
+                ok
+            }
+            None => {
+                e.push_str(", DRAM bandwidth unknown: overlay not applicable");
+                false
+            }
+        };
+        let date = f.availability_date.format("%Y-%m-%d");
+        let available = chips.available == Some(true);
+        e.push_str(match chips.available {
+            Some(true) => ", commercially available in the US on ",
+            Some(false) => ", not commercially available in the US on ",
+            None => ", US commercial availability unknown (overlay not applicable) on ",
+        });
+        e.push_str(&date.to_string());
+        let route_ok = f.export_types.contains(&self.tx.export_type);
+        e.push_str(if route_ok {
+            ", export from the US"
+        } else {
+            ", not an export from the US"
+        });
+        // A D:5/Macau-headquartered party outside China/Macau keeps denial.
+        let foreign_hq = parties
+            .iter()
+            .flatten()
+            .find(|c| place.restricted.contains(**c) && !f.destinations.contains(**c));
+        if let Some(c) = foreign_hq {
+            e.push_str(", party headquartered in ");
+            e.push_str(c.as_str());
+            e.push_str(" (D:5) outside China/Macau");
+        }
+        let holds = tpp_ok && dram_ok && available && route_ok && foreign_hq.is_none();
+        det.reasons.push(self.finding(f.rule, holds, e));
+        if holds {
+            det.review_policy = ReviewPolicy::CaseByCase;
+            det.conditions.extend(f.conditions.iter().cloned());
+            if parties.iter().any(Option::is_none) {
+                det.conditions.push(format!(
+                    "End user and ultimate parent not headquartered in D:5 outside China/Macau ({})",
+                    self.book.texts.hq_unknown
+                ));
+            }
+        } else if !route_ok {
+            let e = String::from("not an export from the US: presumption of denial stays");
+            det.reasons.push(self.finding(f.route_rule, true, e));
+        }
+    }
+
+    fn nac_aca(&self, det: &mut LicenseDetermination, restricted: bool, hq: Hq) {
+        let in_country = self.tx.export_type == ExportType::InCountryTransfer;
+        for row in self
+            .book
+            .policy
+            .exceptions(self.v.index)
+            .filter(|e| e.items == ExcItems::NonDatacenterAOrB)
+        {
+            let eligibility = match (row.destinations, restricted, hq) {
+                (ExcDest::AnyLicensed, ..) => Eligibility::Yes,
+                (ExcDest::RestrictedOrHqParty, true, _) if !in_country => Eligibility::Yes,
+                (ExcDest::RestrictedOrHqParty, false, Hq::Hit) => Eligibility::Yes,
+                (ExcDest::RestrictedOrHqParty, false, Hq::Unknown) => {
+                    Eligibility::If("if the end user or its ultimate parent is headquartered in D:5 or Macau")
+                }
+                (ExcDest::OtherScopeOrInCountryRestricted, true, _) if in_country => Eligibility::Yes,
+                (ExcDest::OtherScopeOrInCountryRestricted, false, Hq::Clear | Hq::NotInForce) => Eligibility::Yes,
+                (ExcDest::OtherScopeOrInCountryRestricted, false, Hq::Unknown) => {
+                    Eligibility::If("if neither the end user nor its ultimate parent is headquartered in D:5 or Macau")
+                }
+                _ => Eligibility::No,
+            };
+            let mut e = match eligibility {
+                Eligibility::No => continue,
+                Eligibility::Yes => String::new(),
+                Eligibility::If(condition) => format!("{condition}; "),
+            };
+            e.push_str(&row.mechanics);
+            det.license_exceptions.push(self.exception_detail(row, e));
+        }
+    }
+
+    fn is_informed(&mut self, det: &mut LicenseDetermination, place: &Place<'_>, dest: Cc) {
+        if !self.tx.is_informed_notice_received {
+            return;
+        }
+        let ii = &self.book.policy.is_informed;
+        let f = self.a.figures;
+        let mut e = String::with_capacity(160);
+        e.push_str(&self.book.texts.is_informed_status);
+        e.push_str(": ");
+        let in_time = self.as_of >= ii.effective;
+        let in_place = place.informed.contains(dest);
+        let dram = f.dram.map(|d| d >= ii.dram_min);
+        let io = f.io.map(|d| d >= ii.io_min);
+        let combined = f.dram.zip(f.io).map(|(d, i)| d + i >= ii.combined_min);
+        let any_known_true = [dram, io, combined].contains(&Some(true));
+        let all_known = combined.is_some();
+        let mut sep = "";
+        for (name, x, holds, t) in [
+            ("DRAM", f.dram, dram, ii.dram_min),
+            ("I/O", f.io, io, ii.io_min),
+        ] {
+            e.push_str(sep);
+            sep = ", ";
+            match (x, holds) {
+                (Some(x), Some(h)) => push_cmp(&mut e, name, x, h, ">=", "<", t),
+                _ => {
+                    e.push_str(name);
+                    e.push_str(" unknown");
+                }
+            }
+        }
+        if let (Some(d), Some(i), Some(h)) = (f.dram, f.io, combined) {
+            e.push_str(", ");
+            push_cmp(&mut e, "combined", d + i, h, ">=", "<", ii.combined_min);
+        }
+        e.push_str(" GB/s (reported thresholds, UNCONFIRMED)");
+        if !in_time {
+            e.push_str("; notices start ");
+            e.push_str(&ii.effective.format("%Y-%m-%d").to_string());
+        } else if self.as_of < ii.indefinite_from {
+            e.push_str("; notice in its initial period");
+        }
+        if !in_place {
+            e.push_str("; destination outside China, Macau and D:5");
+        }
+        let holds = in_time && in_place && any_known_true;
+        if in_time && in_place && !any_known_true && !all_known {
+            self.warnings.push(String::from(
+                "is-informed overlay: DRAM or I/O bandwidth unknown, not evaluated",
+            ));
+        }
+        det.reported_requirements
+            .push(self.finding(ii.rule, holds, e));
+        if holds && det.status != LicenseStatus::Required {
+            det.status = LicenseStatus::Required;
+            det.review_policy = ReviewPolicy::Indeterminate;
+        }
+    }
+
+    fn ai_diffusion(&mut self, place: &Place<'_>, dest: Cc) {
+        let ai = &self.book.policy.ai;
+        if self.v.index < ai.from {
+            return;
+        }
+        let tier = if ai.tier1.contains(dest) {
+            1
+        } else if place.tier3.contains(dest) {
+            3
+        } else {
+            2
+        };
+        let mut e = String::with_capacity(128);
+        e.push_str(dest.as_str());
+        e.push_str(": AI Diffusion Tier ");
+        push_num(&mut e, f64::from(tier));
+        e.push_str(" (information only; ");
+        e.push_str(&ai.status);
+        e.push(')');
+        // Information is never relied on, so it bypasses `Relied`.
+        let finding = self.book.rules.finding(ai.rule, tier != 1, e);
+        self.information.push(finding);
+    }
+}

@@ -1,0 +1,78 @@
+-- review-svc store, initial schema (SQLite). Keep in step with
+-- migrations/postgres/0001_initial.sql: same tables, columns and indexes.
+
+-- One row per application: the columns the service filters and sweeps on,
+-- the opaque snapshot, and the head of the event chain.
+CREATE TABLE applications (
+    id                TEXT    NOT NULL PRIMARY KEY,
+    version           INTEGER NOT NULL,
+    applicant         TEXT    NOT NULL,
+    state             TEXT    NOT NULL,
+    level             TEXT    NOT NULL,
+    destination       TEXT    NOT NULL,
+    -- JSON array of the awaited agencies, in the caller's order (read back
+    -- by get/list); filtering uses application_awaiting.
+    awaiting_agencies TEXT    NOT NULL,
+    next_due_at       INTEGER,
+    overdue_at        INTEGER,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    snapshot          TEXT    NOT NULL,
+    -- Number of events and hash of the last one (GENESIS when none).
+    chain_length      INTEGER NOT NULL,
+    chain_head        TEXT    NOT NULL
+);
+
+-- list: newest first, keyset on (created_at, id), with or without one equality filter.
+CREATE INDEX applications_by_created     ON applications (created_at, id);
+CREATE INDEX applications_by_applicant   ON applications (applicant, created_at, id);
+CREATE INDEX applications_by_state       ON applications (state, created_at, id);
+CREATE INDEX applications_by_destination ON applications (destination, created_at, id);
+CREATE INDEX applications_by_level       ON applications (level, created_at, id);
+CREATE INDEX applications_by_overdue     ON applications (overdue_at) WHERE overdue_at IS NOT NULL;
+-- due: the sweeper's queue.
+CREATE INDEX applications_by_due         ON applications (next_due_at, id) WHERE next_due_at IS NOT NULL;
+
+-- One row per (agency, application) awaited, maintained with the row.
+-- created_at is copied from the application so that "awaiting agency X,
+-- newest first" is a range scan of the primary key.
+CREATE TABLE application_awaiting (
+    agency         TEXT    NOT NULL,
+    created_at     INTEGER NOT NULL,
+    application_id TEXT    NOT NULL REFERENCES applications (id),
+    PRIMARY KEY (agency, created_at, application_id)
+) WITHOUT ROWID;
+CREATE INDEX application_awaiting_by_application ON application_awaiting (application_id);
+
+-- The append-only history. sequence is the global order.
+CREATE TABLE events (
+    sequence             INTEGER PRIMARY KEY AUTOINCREMENT,
+    application_id       TEXT    NOT NULL REFERENCES applications (id),
+    application_sequence INTEGER NOT NULL,
+    kind                 TEXT    NOT NULL,
+    actor                TEXT    NOT NULL,
+    at                   INTEGER NOT NULL,
+    details              TEXT    NOT NULL,
+    previous_hash        TEXT    NOT NULL,
+    hash                 TEXT    NOT NULL,
+    UNIQUE (application_id, application_sequence)
+);
+CREATE INDEX events_by_application ON events (application_id, sequence);
+
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only');
+END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only');
+END;
+
+-- Idempotency records: the first answer to each request id.
+CREATE TABLE requests (
+    request_id     TEXT    NOT NULL PRIMARY KEY,
+    application_id TEXT    NOT NULL,
+    fingerprint    TEXT    NOT NULL,
+    response       TEXT    NOT NULL,
+    recorded_at    INTEGER NOT NULL
+);

@@ -1,0 +1,290 @@
+//! Who is calling: a bearer token maps to a principal (id, role, agency) in
+//! the tokens file. Only SHA-256 digests of tokens are stored, compared in
+//! constant time; tokens are never logged.
+//!
+//! The tokens file (TOML):
+//! ```toml
+//! [[principal]]
+//! id = "state-reviewer-1"
+//! role = "AGENCY_REVIEWER"        # see workflow::Role
+//! agency = "STATE"                # reviewers, ACEP and EARB members
+//! token_sha256 = "<hex digest of the token>"
+//! expires_at = "2027-01-01T00:00:00Z"   # optional
+//! revoked = false                       # optional
+//! ```
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::workflow::{Actor, Agency, Role};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    #[serde(default)]
+    principal: Vec<PrincipalEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrincipalEntry {
+    id: String,
+    role: Role,
+    agency: Option<Agency>,
+    token_sha256: String,
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    revoked: bool,
+}
+
+struct Credential {
+    actor: Actor,
+    digest: [u8; 32],
+    expires_at: Option<DateTime<Utc>>,
+    revoked: bool,
+}
+
+/// Why a caller was not authenticated. Never carries the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing authorization: send `authorization: Bearer <token>`")]
+    Missing,
+    #[error("malformed authorization header: expected `Bearer <token>`")]
+    Malformed,
+    #[error("unknown token")]
+    Unknown,
+    #[error("token of principal {0} has expired")]
+    Expired(String),
+    #[error("token of principal {0} was revoked")]
+    Revoked(String),
+}
+
+impl AuthError {
+    /// Stable reason for `ErrorInfo`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "MISSING_TOKEN",
+            AuthError::Malformed => "MALFORMED_TOKEN",
+            AuthError::Unknown => "UNKNOWN_TOKEN",
+            AuthError::Expired(_) => "TOKEN_EXPIRED",
+            AuthError::Revoked(_) => "TOKEN_REVOKED",
+        }
+    }
+}
+
+/// The principals the server knows.
+pub struct Authenticator {
+    credentials: Vec<Credential>,
+}
+
+/// Development principals: (token, id, role, agency). Fixed so that the
+/// README's examples work; only ever loaded with `--dev`.
+const DEVELOPMENT: &[(&str, &str, Role, Option<Agency>)] = &[
+    ("dev-applicant", "exporter-1", Role::Applicant, None),
+    ("dev-applicant-2", "exporter-2", Role::Applicant, None),
+    ("dev-commerce", "commerce-reviewer", Role::AgencyReviewer, Some(Agency::Commerce)),
+    ("dev-state", "state-reviewer", Role::AgencyReviewer, Some(Agency::State)),
+    ("dev-defense", "defense-reviewer", Role::AgencyReviewer, Some(Agency::Defense)),
+    ("dev-energy", "energy-reviewer", Role::AgencyReviewer, Some(Agency::Energy)),
+    ("dev-officer", "licensing-officer", Role::LicensingOfficer, None),
+    ("dev-oc-chair", "oc-chair", Role::OperatingCommitteeChair, None),
+    ("dev-acep-commerce", "acep-commerce", Role::AcepMember, Some(Agency::Commerce)),
+    ("dev-acep-state", "acep-state", Role::AcepMember, Some(Agency::State)),
+    ("dev-acep-defense", "acep-defense", Role::AcepMember, Some(Agency::Defense)),
+    ("dev-acep-energy", "acep-energy", Role::AcepMember, Some(Agency::Energy)),
+    ("dev-earb-commerce", "earb-commerce", Role::EarbMember, Some(Agency::Commerce)),
+    ("dev-earb-state", "earb-state", Role::EarbMember, Some(Agency::State)),
+    ("dev-earb-defense", "earb-defense", Role::EarbMember, Some(Agency::Defense)),
+    ("dev-earb-energy", "earb-energy", Role::EarbMember, Some(Agency::Energy)),
+    ("dev-president", "president", Role::President, None),
+    ("dev-auditor", "auditor", Role::Auditor, None),
+];
+
+impl Authenticator {
+    /// Reads a tokens file.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read tokens file {}: {e}", path.display()))?;
+        Self::from_toml(&text).map_err(|e| format!("tokens file {}: {e}", path.display()))
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let file: TokensFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut credentials = Vec::with_capacity(file.principal.len());
+        for entry in file.principal {
+            if entry.role == Role::System {
+                return Err(format!("principal {}: role SYSTEM is reserved for the service itself", entry.id));
+            }
+            let needs_agency = matches!(entry.role, Role::AgencyReviewer | Role::AcepMember | Role::EarbMember);
+            if needs_agency != entry.agency.is_some() {
+                return Err(format!(
+                    "principal {}: role {} {} an agency",
+                    entry.id,
+                    entry.role.as_str(),
+                    if needs_agency { "needs" } else { "takes no" }
+                ));
+            }
+            let digest = parse_digest(&entry.token_sha256)
+                .ok_or_else(|| format!("principal {}: token_sha256 must be 64 hex digits", entry.id))?;
+            credentials.push(Credential {
+                actor: Actor::new(entry.id, entry.role, entry.agency),
+                digest,
+                expires_at: entry.expires_at,
+                revoked: entry.revoked,
+            });
+        }
+        Ok(Self { credentials })
+    }
+
+    /// The fixed development principals, with their tokens for printing.
+    pub fn development() -> (Self, Vec<(&'static str, Actor)>) {
+        let listed: Vec<(&'static str, Actor)> = DEVELOPMENT
+            .iter()
+            .map(|(token, id, role, agency)| (*token, Actor::new(*id, *role, *agency)))
+            .collect();
+        let credentials = listed
+            .iter()
+            .map(|(token, actor)| Credential {
+                actor: actor.clone(),
+                digest: digest(token),
+                expires_at: None,
+                revoked: false,
+            })
+            .collect();
+        (Self { credentials }, listed)
+    }
+
+    /// Authenticates the value of the `authorization` header at `now`.
+    pub fn authenticate(&self, header: Option<&str>, now: DateTime<Utc>) -> Result<Actor, AuthError> {
+        let header = header.ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or(AuthError::Malformed)?;
+        let presented = digest(token);
+        // Compare against every credential without stopping early, so the
+        // time taken does not depend on which one (if any) matched.
+        let mut found: Option<&Credential> = None;
+        for credential in &self.credentials {
+            if constant_time_eq(&credential.digest, &presented) {
+                found = Some(credential);
+            }
+        }
+        let credential = found.ok_or(AuthError::Unknown)?;
+        if credential.revoked {
+            return Err(AuthError::Revoked(credential.actor.id.clone()));
+        }
+        if credential.expires_at.is_some_and(|expires| expires <= now) {
+            return Err(AuthError::Expired(credential.actor.id.clone()));
+        }
+        Ok(credential.actor.clone())
+    }
+}
+
+/// Hex SHA-256 of a token, as the tokens file stores it.
+pub fn token_sha256(token: &str) -> String {
+    hex::encode(digest(token))
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn parse_digest(text: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(text).ok()?;
+    bytes.try_into().ok()
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> String {
+        format!(
+            r#"
+[[principal]]
+id = "alice"
+role = "APPLICANT"
+token_sha256 = "{}"
+
+[[principal]]
+id = "bob"
+role = "AGENCY_REVIEWER"
+agency = "STATE"
+token_sha256 = "{}"
+expires_at = "2026-01-01T00:00:00Z"
+
+[[principal]]
+id = "carol"
+role = "PRESIDENT"
+token_sha256 = "{}"
+revoked = true
+"#,
+            token_sha256("alice-secret"),
+            token_sha256("bob-secret"),
+            token_sha256("carol-secret")
+        )
+    }
+
+    #[test]
+    fn maps_tokens_to_principals_and_refuses_the_rest() {
+        let auth = Authenticator::from_toml(&file()).unwrap();
+        let now: DateTime<Utc> = "2025-06-01T00:00:00Z".parse().unwrap();
+        let later: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+        let alice = auth.authenticate(Some("Bearer alice-secret"), now).unwrap();
+        assert_eq!((alice.id.as_str(), alice.role), ("alice", Role::Applicant));
+        let bob = auth.authenticate(Some("Bearer bob-secret"), now).unwrap();
+        assert_eq!(bob.agency, Some(Agency::State));
+        let cases = [
+            (None, now, AuthError::Missing),
+            (Some("alice-secret"), now, AuthError::Malformed),
+            (Some("Bearer "), now, AuthError::Malformed),
+            (Some("Bearer nobody"), now, AuthError::Unknown),
+            (Some("Bearer bob-secret"), later, AuthError::Expired("bob".into())),
+            (Some("Bearer carol-secret"), now, AuthError::Revoked("carol".into())),
+        ];
+        for (header, at, expected) in cases {
+            assert_eq!(auth.authenticate(header, at), Err(expected), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_inconsistent_files() {
+        let cases = [
+            ("role = \"SYSTEM\"", "reserved"),
+            ("role = \"AGENCY_REVIEWER\"", "needs an agency"),
+            ("role = \"PRESIDENT\"\nagency = \"STATE\"", "takes no agency"),
+        ];
+        for (role, expected) in cases {
+            let text = format!(
+                "[[principal]]\nid = \"x\"\n{role}\ntoken_sha256 = \"{}\"\n",
+                token_sha256("t")
+            );
+            let error = Authenticator::from_toml(&text).err().unwrap();
+            assert!(error.contains(expected), "{error}");
+        }
+        let bad_hash = "[[principal]]\nid = \"x\"\nrole = \"AUDITOR\"\ntoken_sha256 = \"abc\"\n";
+        assert!(Authenticator::from_toml(bad_hash).is_err());
+        let unknown_key = "[[principal]]\nid = \"x\"\nrole = \"AUDITOR\"\ntoken = \"plain\"\n";
+        assert!(Authenticator::from_toml(unknown_key).is_err());
+    }
+
+    #[test]
+    fn development_tokens_authenticate() {
+        let (auth, listed) = Authenticator::development();
+        let now = Utc::now();
+        for (token, actor) in listed {
+            assert_eq!(auth.authenticate(Some(&format!("Bearer {token}")), now).unwrap(), actor);
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Every refusal of review-svc as a status with `ErrorInfo` (and field
+//! violations for invalid input).
+
+use service_kit::errors::{ErrorDomain, Violation};
+use tonic::{Code, Status};
+
+use crate::auth::AuthError;
+use crate::convert::etag;
+use crate::ledger::LedgerError;
+use crate::workflow::Refusal;
+
+pub const ERRORS: ErrorDomain = ErrorDomain("review.exportcontrol");
+
+pub fn unauthenticated(error: &AuthError) -> Status {
+    ERRORS.status(Code::Unauthenticated, error.reason(), error.to_string(), Vec::<(String, String)>::new())
+}
+
+pub fn permission_denied(reason: &str, detail: impl Into<String>, actor: &str) -> Status {
+    ERRORS.status(Code::PermissionDenied, reason, detail, [("principal", actor)])
+}
+
+pub fn ledger(error: LedgerError, application: &str) -> Status {
+    match error {
+        LedgerError::NotFound(id) => ERRORS.status(
+            Code::NotFound,
+            "APPLICATION_NOT_FOUND",
+            format!("application {application} not found"),
+            [("application", crate::convert::resource_name(&id))],
+        ),
+        LedgerError::EtagMismatch { current } => ERRORS.status(
+            Code::Aborted,
+            "ETAG_MISMATCH",
+            format!("application {application} has changed; read it again and retry with its etag"),
+            [("application", application.to_owned()), ("current_etag", etag(current))],
+        ),
+        LedgerError::Refused(refusal) => refused(refusal, application),
+        LedgerError::RequestIdReused(id) => ERRORS.status_with_violations(
+            Code::InvalidArgument,
+            "REQUEST_ID_REUSED",
+            format!("request_id {id} was already used for a different request"),
+            [("request_id", id.clone())],
+            vec![Violation::new("request_id", "already used for a different request")],
+        ),
+        LedgerError::AlreadyExists(id) => ERRORS.status(
+            Code::AlreadyExists,
+            "APPLICATION_EXISTS",
+            format!("application {id} already exists"),
+            [("application", crate::convert::resource_name(&id))],
+        ),
+        LedgerError::Unavailable(detail) => {
+            tracing::warn!(%detail, "database unavailable");
+            ERRORS.status(
+                Code::Unavailable,
+                "DATABASE_UNAVAILABLE",
+                "the database is unavailable; retry with the same request_id",
+                [("application", application.to_owned())],
+            )
+        }
+        LedgerError::Internal(detail) => {
+            tracing::error!(%detail, "internal error");
+            ERRORS.status(
+                Code::Internal,
+                "INTERNAL",
+                "internal error; it has been logged",
+                [("application", application.to_owned())],
+            )
+        }
+    }
+}
+
+fn refused(refusal: Refusal, application: &str) -> Status {
+    let reason = refusal.reason();
+    match refusal {
+        Refusal::PermissionDenied { detail, .. } => {
+            ERRORS.status(Code::PermissionDenied, reason, detail, [("application", application)])
+        }
+        Refusal::FailedPrecondition { detail, .. } => {
+            ERRORS.status(Code::FailedPrecondition, reason, detail, [("application", application)])
+        }
+        Refusal::InvalidArgument { field, description } => ERRORS.status_with_violations(
+            Code::InvalidArgument,
+            reason,
+            format!("{field}: {description}"),
+            [("application", application.to_owned()), ("field", field.to_owned())],
+            vec![Violation::new(field, description)],
+        ),
+    }
+}

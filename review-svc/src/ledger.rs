@@ -1,0 +1,278 @@
+//! The record: loads an application, applies passed deadlines, lets the
+//! workflow decide, and stores the new state with its events in one write.
+//! No gRPC here: callers bring an authenticated actor and domain commands,
+//! and get domain results or a `LedgerError`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use tokio::sync::Notify;
+
+use crate::store::{
+    ApplicationRow, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store, StoreError,
+    WriteOutcome,
+};
+use crate::workflow::{self, Actor, Application, Command, Event, Filing, ItemOutcome, Workflow};
+
+/// Identifies a retried request: its id and a digest of its content.
+#[derive(Debug, Clone)]
+pub struct RequestKey {
+    pub id: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("application {0} not found")]
+    NotFound(String),
+    #[error("etag mismatch: the application is at version {current}")]
+    EtagMismatch { current: i64 },
+    #[error("{0}")]
+    Refused(workflow::Refusal),
+    #[error("request id {0} was already used for a different request")]
+    RequestIdReused(String),
+    #[error("application {0} already exists")]
+    AlreadyExists(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for LedgerError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(id) => LedgerError::NotFound(id),
+            StoreError::VersionConflict { current, .. } => LedgerError::EtagMismatch { current },
+            StoreError::AlreadyExists(id) => LedgerError::AlreadyExists(id),
+            StoreError::RequestIdReused(id) => LedgerError::RequestIdReused(id),
+            StoreError::Unavailable(detail) => LedgerError::Unavailable(detail),
+            StoreError::Internal(detail) => LedgerError::Internal(detail),
+        }
+    }
+}
+
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    workflow: Workflow,
+    /// Woken after every write, so watchers in this process see new events at once.
+    written: Notify,
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn Store>, workflow: Workflow) -> Self {
+        Self {
+            store,
+            workflow,
+            written: Notify::new(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn workflow(&self) -> &Workflow {
+        &self.workflow
+    }
+
+    /// Resolves after the next write by this process.
+    pub async fn written(&self) {
+        self.written.notified().await
+    }
+
+    /// Files an application, classified already if `classification` is given.
+    pub async fn file(
+        &self,
+        filing: Filing,
+        classification: Option<Vec<ItemOutcome>>,
+        request: Option<&RequestKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Application, LedgerError> {
+        if let Some(replayed) = self.replayed(request).await? {
+            return Ok(replayed);
+        }
+        let mut events = self.workflow.file(filing, now);
+        let mut app = Application::replay(&events)
+            .ok_or_else(|| LedgerError::Internal("filing produced no event".into()))?;
+        if let Some(items) = classification {
+            let more = self
+                .workflow
+                .handle(&app, &Actor::system(), Command::RecordClassification { items }, now)
+                .map_err(LedgerError::Refused)?;
+            app = fold_onto(app, &more);
+            events.extend(more);
+        }
+        let (row, new_events, idempotent) = encode(&app, &events, request)?;
+        match self.store.create(&row, &new_events, idempotent.as_ref()).await? {
+            WriteOutcome::Committed => {
+                self.written.notify_waiters();
+                Ok(app)
+            }
+            WriteOutcome::Replayed { response } => decode_snapshot(&response),
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Application, LedgerError> {
+        let row = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(id.to_owned()))?;
+        decode_snapshot(&row.snapshot)
+    }
+
+    /// Runs a command by `actor` against the version the caller saw.
+    /// Deadlines that passed are applied first, in the same write.
+    pub async fn command(
+        &self,
+        id: &str,
+        actor: &Actor,
+        expected_version: Option<i64>,
+        command: Command,
+        request: Option<&RequestKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Application, LedgerError> {
+        if let Some(replayed) = self.replayed(request).await? {
+            return Ok(replayed);
+        }
+        let current = self.get(id).await?;
+        if let Some(expected) = expected_version {
+            if expected != current.version {
+                return Err(LedgerError::EtagMismatch {
+                    current: current.version,
+                });
+            }
+        }
+        let mut events = self.workflow.sweep(&current, now);
+        let swept = fold_onto(current.clone(), &events);
+        let more = self
+            .workflow
+            .handle(&swept, actor, command, now)
+            .map_err(LedgerError::Refused)?;
+        events.extend(more);
+        self.write(&current, events, request).await
+    }
+
+    /// Applies every deadline that has passed for one application; returns
+    /// whether anything was written (false when another process did it first).
+    pub async fn sweep(&self, app: &Application, now: DateTime<Utc>) -> Result<bool, LedgerError> {
+        let events = self.workflow.sweep(app, now);
+        if events.is_empty() {
+            return Ok(false);
+        }
+        match self.write(app, events, None).await {
+            Ok(_) => Ok(true),
+            Err(LedgerError::EtagMismatch { .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Applications whose earliest deadline has passed.
+    pub async fn due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Application>, LedgerError> {
+        let rows = self.store.due(now.timestamp_millis(), limit).await?;
+        rows.iter().map(|row| decode_snapshot(&row.snapshot)).collect()
+    }
+
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&ListCursor>,
+        limit: u32,
+    ) -> Result<Vec<Application>, LedgerError> {
+        let rows = self.store.list(filter, after, limit).await?;
+        rows.iter().map(|row| decode_snapshot(&row.snapshot)).collect()
+    }
+
+    /// A retry of a request that already succeeded gets the first answer;
+    /// the same id with other content is refused.
+    async fn replayed(&self, request: Option<&RequestKey>) -> Result<Option<Application>, LedgerError> {
+        let Some(request) = request else {
+            return Ok(None);
+        };
+        match self.store.find_request(&request.id).await? {
+            None => Ok(None),
+            Some((fingerprint, response)) if fingerprint == request.fingerprint => {
+                decode_snapshot(&response).map(Some)
+            }
+            Some(_) => Err(LedgerError::RequestIdReused(request.id.clone())),
+        }
+    }
+
+    async fn write(
+        &self,
+        current: &Application,
+        events: Vec<Event>,
+        request: Option<&RequestKey>,
+    ) -> Result<Application, LedgerError> {
+        let app = fold_onto(current.clone(), &events);
+        let (row, new_events, idempotent) = encode(&app, &events, request)?;
+        match self
+            .store
+            .update(current.version, &row, &new_events, idempotent.as_ref())
+            .await?
+        {
+            WriteOutcome::Committed => {
+                self.written.notify_waiters();
+                Ok(app)
+            }
+            WriteOutcome::Replayed { response } => decode_snapshot(&response),
+        }
+    }
+}
+
+fn fold_onto(app: Application, events: &[Event]) -> Application {
+    events
+        .iter()
+        .fold(app, |app, event| workflow::apply(Some(app), event))
+}
+
+type Encoded = (ApplicationRow, Vec<NewEvent>, Option<IdempotentRequest>);
+
+fn encode(app: &Application, events: &[Event], request: Option<&RequestKey>) -> Result<Encoded, LedgerError> {
+    let snapshot = serde_json::to_string(app).map_err(|e| LedgerError::Internal(e.to_string()))?;
+    let new_events = events
+        .iter()
+        .map(|event| {
+            Ok(NewEvent {
+                kind: event.kind().to_owned(),
+                actor: event.actor().to_owned(),
+                at: event.at().timestamp_millis(),
+                details: serde_json::to_string(event).map_err(|e| LedgerError::Internal(e.to_string()))?,
+            })
+        })
+        .collect::<Result<Vec<_>, LedgerError>>()?;
+    let row = ApplicationRow {
+        id: app.id.clone(),
+        version: app.version,
+        applicant: app.applicant.clone(),
+        state: app.state.as_str().to_owned(),
+        level: app.level.map(|l| l.as_str().to_owned()).unwrap_or_default(),
+        destination: app.destination.clone(),
+        awaiting_agencies: app
+            .awaiting_agencies()
+            .into_iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
+        next_due_at: app.next_due().map(|t| t.timestamp_millis()),
+        overdue_at: app.overdue_since().map(|t| t.timestamp_millis()),
+        created_at: app.created_at.timestamp_millis(),
+        updated_at: app.updated_at.timestamp_millis(),
+        snapshot: snapshot.clone(),
+    };
+    let idempotent = request.map(|request| IdempotentRequest {
+        request_id: request.id.clone(),
+        fingerprint: request.fingerprint.clone(),
+        response: snapshot,
+    });
+    Ok((row, new_events, idempotent))
+}
+
+fn decode_snapshot(snapshot: &str) -> Result<Application, LedgerError> {
+    serde_json::from_str(snapshot).map_err(|e| LedgerError::Internal(format!("stored snapshot unreadable: {e}")))
+}
+
+/// Unix milliseconds to a time (stored values are always in range).
+pub fn from_millis(millis: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(millis).single().unwrap_or_default()
+}

@@ -1,0 +1,108 @@
+//! review-svc: the record of export licence applications, from filing
+//! through interagency review and the escalation ladder to a decision.
+
+pub mod auth;
+pub mod classifier_client;
+pub mod classify;
+pub mod clock;
+pub mod convert;
+pub mod grpc;
+pub mod ledger;
+pub mod store;
+pub mod workers;
+pub mod workflow;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use exportcontrol_proto::review::v1::review_service_server::ReviewServiceServer;
+use service_kit::server::{RunningServer, ServeError, ServeOptions};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// What review-svc needs besides the server options.
+pub struct ReviewSettings {
+    /// `sqlite://path` / a file path, or `postgres://...`.
+    pub database_url: String,
+    pub classifier: classifier_client::ClassifierClient,
+    pub authenticator: auth::Authenticator,
+    /// Length of a deadline "day"; shorter only for tests and demonstrations.
+    pub day_length: chrono::Duration,
+    pub sweep_interval: Duration,
+    pub classification_retry_interval: Duration,
+    pub clock: Arc<dyn clock::Clock>,
+}
+
+/// A running review-svc: the server and its background workers.
+pub struct ReviewServer {
+    pub server: RunningServer,
+    pub ledger: Arc<ledger::Ledger>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("server: {0}")]
+    Serve(#[from] ServeError),
+}
+
+/// Opens the store (applying migrations), starts the workers and serves.
+pub async fn serve(
+    listener: TcpListener,
+    settings: ReviewSettings,
+    options: ServeOptions,
+) -> Result<ReviewServer, StartError> {
+    let store = store::open(&settings.database_url).await?;
+    let workflow = workflow::Workflow::from_embedded(settings.day_length);
+    let ledger = Arc::new(ledger::Ledger::new(store, workflow));
+    let workers = vec![
+        workers::spawn_sweeper(Arc::clone(&ledger), Arc::clone(&settings.clock), settings.sweep_interval),
+        workers::spawn_classification_retry(
+            Arc::clone(&ledger),
+            settings.classifier.clone(),
+            Arc::clone(&settings.clock),
+            settings.classification_retry_interval,
+        ),
+    ];
+    let review = grpc::Review::new(
+        Arc::clone(&ledger),
+        Arc::new(settings.authenticator),
+        settings.classifier,
+        settings.clock,
+    );
+    let limit = options.max_message_bytes;
+    let service = ReviewServiceServer::new(review)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let server = service_kit::server::spawn(
+        listener,
+        service,
+        &[exportcontrol_proto::REVIEW_DESCRIPTOR_SET],
+        options,
+    )
+    .await?;
+    Ok(ReviewServer {
+        server,
+        ledger,
+        workers,
+    })
+}
+
+impl ReviewServer {
+    /// Stops the workers, then shuts the server down gracefully.
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        for worker in &self.workers {
+            worker.abort();
+        }
+        self.server.shutdown().await
+    }
+
+    /// Runs until SIGTERM or ctrl-c, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> Result<(), ServeError> {
+        service_kit::server::shutdown_signal().await;
+        tracing::info!("shutdown requested: reporting NOT_SERVING, then draining");
+        self.shutdown().await
+    }
+}

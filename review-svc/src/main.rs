@@ -1,0 +1,171 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use review_svc::auth::Authenticator;
+use review_svc::classifier_client::{ClassifierClient, RetryPolicy};
+
+/// Records export licence applications through interagency review to a
+/// decision, over gRPC.
+///
+/// Every flag has an environment twin (shown in brackets); unknown REVIEW_*
+/// variables are refused.
+#[derive(Debug, Parser)]
+#[command(name = "review-svc", version)]
+struct Cli {
+    /// Address of classifier-svc.
+    #[arg(long, env = "REVIEW_CLASSIFIER_URL", default_value = "http://127.0.0.1:50051")]
+    classifier_url: String,
+    /// PEM CA bundle to verify classifier-svc's TLS certificate (use an https:// URL).
+    #[arg(long, env = "REVIEW_CLASSIFIER_CA")]
+    classifier_ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS to classifier-svc (with --classifier-key).
+    #[arg(long, env = "REVIEW_CLASSIFIER_CERT")]
+    classifier_cert: Option<PathBuf>,
+    /// PEM private key for --classifier-cert.
+    #[arg(long, env = "REVIEW_CLASSIFIER_KEY")]
+    classifier_key: Option<PathBuf>,
+    /// Where the default SQLite database lives.
+    #[arg(long, env = "REVIEW_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Database: sqlite://FILE or postgres://USER@HOST:PORT/DB. Default: DATA_DIR/review.db.
+    #[arg(long, env = "REVIEW_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Tokens file mapping hashed bearer tokens to principals (see README).
+    #[arg(long, env = "REVIEW_TOKENS_FILE")]
+    tokens_file: Option<PathBuf>,
+    /// Development mode: fixed, printed tokens for every role. Never in production.
+    #[arg(long, env = "REVIEW_DEV", default_value_t = false)]
+    dev: bool,
+    /// Seconds in a deadline "day". 86400 in production; smaller only to
+    /// run deadlines fast in tests and demonstrations.
+    #[arg(long, env = "REVIEW_DAY_LENGTH_SECONDS", default_value_t = 86_400.0)]
+    day_length_seconds: f64,
+    /// How often passed deadlines are applied.
+    #[arg(long, env = "REVIEW_SWEEP_INTERVAL_MS", default_value_t = 1000)]
+    sweep_interval_ms: u64,
+    /// How often applications accepted while the classifier was down are retried.
+    #[arg(long, env = "REVIEW_CLASSIFIER_RETRY_INTERVAL_MS", default_value_t = 2000)]
+    classifier_retry_interval_ms: u64,
+    /// Print a SHA-256 digest of the token read from standard input (for the tokens file) and exit.
+    #[arg(long, default_value_t = false)]
+    hash_token: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let (cli, flags) = service_kit::config::parse_service::<Cli>("REVIEW_", "127.0.0.1:50052");
+    if cli.hash_token {
+        let mut token = String::new();
+        if std::io::stdin().read_line(&mut token).is_err() {
+            eprintln!("could not read a token from standard input");
+            return std::process::ExitCode::FAILURE;
+        }
+        println!("{}", review_svc::auth::token_sha256(token.trim_end_matches(['\r', '\n'])));
+        return std::process::ExitCode::SUCCESS;
+    }
+    service_kit::logging::init(flags.log_format, &flags.log_level);
+    match run(cli, flags).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "review-svc stopped with an error");
+            eprintln!("review-svc: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, flags: service_kit::config::ServerFlags) -> Result<(), Box<dyn std::error::Error>> {
+    let authenticator = authenticator(&cli)?;
+    let database_url = match &cli.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", cli.data_dir.join("review.db").display()),
+    };
+    if !(cli.day_length_seconds.is_finite() && cli.day_length_seconds > 0.0) {
+        return Err(format!("--day-length-seconds must be positive, got {}", cli.day_length_seconds).into());
+    }
+    let day_length = chrono::Duration::milliseconds((cli.day_length_seconds * 1000.0).round().max(1.0) as i64);
+    if cli.day_length_seconds != 86_400.0 {
+        tracing::warn!(seconds = cli.day_length_seconds, "deadline day length shortened: for tests and demonstrations only");
+    }
+    let classifier = ClassifierClient::connect_lazy(&cli.classifier_url, classifier_tls(&cli)?, RetryPolicy::default())?;
+    let settings = review_svc::ReviewSettings {
+        database_url: database_url.clone(),
+        classifier,
+        authenticator,
+        day_length,
+        sweep_interval: Duration::from_millis(cli.sweep_interval_ms.max(10)),
+        classification_retry_interval: Duration::from_millis(cli.classifier_retry_interval_ms.max(10)),
+        clock: Arc::new(review_svc::clock::SystemClock),
+    };
+    let listener = tokio::net::TcpListener::bind(flags.listen).await?;
+    let server = review_svc::serve(listener, settings, flags.options).await?;
+    tracing::info!(
+        addr = %server.server.local_addr,
+        database = %redact(&database_url),
+        classifier = %cli.classifier_url,
+        "review-svc serving"
+    );
+    server.run_until_signal().await?;
+    tracing::info!("review-svc stopped");
+    Ok(())
+}
+
+fn authenticator(cli: &Cli) -> Result<Authenticator, Box<dyn std::error::Error>> {
+    match (&cli.tokens_file, cli.dev) {
+        (Some(_), true) => Err("--tokens-file and --dev exclude each other".into()),
+        (Some(path), false) => Ok(Authenticator::load(path)?),
+        (None, false) => Err("no principals: pass --tokens-file FILE, or --dev for local development".into()),
+        (None, true) => {
+            let (authenticator, tokens) = Authenticator::development();
+            eprintln!("\n*** DEVELOPMENT MODE: fixed, publicly known tokens. Never use --dev with real data. ***");
+            eprintln!("{:<20} {:<20} {:<28} agency", "token", "principal", "role");
+            for (token, actor) in tokens {
+                eprintln!(
+                    "{:<20} {:<20} {:<28} {}",
+                    token,
+                    actor.id,
+                    actor.role.as_str(),
+                    actor.agency.map(|a| a.as_str()).unwrap_or("-")
+                );
+            }
+            eprintln!();
+            tracing::warn!("development mode: fixed tokens are enabled");
+            Ok(authenticator)
+        }
+    }
+}
+
+fn classifier_tls(cli: &Cli) -> Result<Option<tonic::transport::ClientTlsConfig>, Box<dyn std::error::Error>> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    if cli.classifier_ca.is_none() && cli.classifier_cert.is_none() && cli.classifier_key.is_none() {
+        return Ok(None);
+    }
+    let mut tls = ClientTlsConfig::new();
+    if let Some(ca) = &cli.classifier_ca {
+        tls = tls.ca_certificate(Certificate::from_pem(std::fs::read(ca)?));
+    }
+    match (&cli.classifier_cert, &cli.classifier_key) {
+        (Some(cert), Some(key)) => {
+            tls = tls.identity(Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?));
+        }
+        (None, None) => {}
+        _ => return Err("--classifier-cert and --classifier-key go together".into()),
+    }
+    Ok(Some(tls))
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

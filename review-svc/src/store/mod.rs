@@ -1,0 +1,195 @@
+//! Durable storage of applications and their append-only, hash-chained
+//! history. One trait, two implementations (SQLite by default, PostgreSQL),
+//! both run through the same test-suite.
+//!
+//! The store knows nothing of the workflow: it keeps a row per application
+//! (the columns the service filters and sweeps on, plus an opaque JSON
+//! snapshot) and the events, and it enforces the two invariants that need
+//! the database: optimistic concurrency on the row's version, and
+//! idempotency of requests by `request_id`, both in the same transaction as
+//! the events.
+
+use async_trait::async_trait;
+
+/// One application as stored. Times are Unix milliseconds (UTC).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationRow {
+    /// The id part of `applications/{id}`.
+    pub id: String,
+    /// Starts at 1 and grows by one with every update; the etag is derived from it.
+    pub version: i64,
+    pub applicant: String,
+    /// Workflow state name, e.g. "AGENCY_REVIEW".
+    pub state: String,
+    /// Review level name, e.g. "OPERATING_COMMITTEE", or "" before referral.
+    pub level: String,
+    /// Normalised destination country code.
+    pub destination: String,
+    /// Agencies whose recommendation or vote is awaited at the current level, e.g. ["STATE", "ENERGY"].
+    pub awaiting_agencies: Vec<String>,
+    /// Earliest pending deadline the sweeper must act on; None when nothing is due.
+    pub next_due_at: Option<i64>,
+    /// Deadline after which the application counts as overdue (for filtering); None when none.
+    pub overdue_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The whole application as the service renders it, opaque to the store.
+    pub snapshot: String,
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub kind: String,
+    pub actor: String,
+    pub at: i64,
+    /// Canonical JSON; exactly these bytes are hashed.
+    pub details: String,
+}
+
+/// An event as stored, with its place in the global order and in the application's chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub sequence: i64,
+    pub application_id: String,
+    pub application_sequence: i64,
+    pub kind: String,
+    pub actor: String,
+    pub at: i64,
+    pub details: String,
+    pub previous_hash: String,
+    pub hash: String,
+}
+
+/// Makes a write idempotent: the first write with `request_id` stores
+/// `response`; a later write with the same id writes nothing and gets it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotentRequest {
+    pub request_id: String,
+    /// Digest of the request's content: the same id with other content is refused.
+    pub fingerprint: String,
+    /// What the first call answered (the rendered application), opaque to the store.
+    pub response: String,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOutcome {
+    /// Written now.
+    Committed,
+    /// The request id was seen before: nothing written; here is the first answer.
+    Replayed { response: String },
+}
+
+/// Filters of `list`. Empty / None means no filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListFilter {
+    pub applicant: Option<String>,
+    pub state: Option<String>,
+    pub destination: Option<String>,
+    pub level: Option<String>,
+    pub awaiting_agency: Option<String>,
+    /// Only rows with overdue_at <= this time.
+    pub overdue_at_or_before: Option<i64>,
+}
+
+/// Keyset cursor: rows strictly after this (created_at, id) in newest-first order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+/// Result of recomputing the hash chains.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChainReport {
+    pub applications_checked: i64,
+    pub events_checked: i64,
+    /// First broken link: (application id, application sequence, what is wrong).
+    pub first_break: Option<(String, i64, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("application {0} not found")]
+    NotFound(String),
+    #[error("application {id} is at version {current}, not {expected}")]
+    VersionConflict { id: String, expected: i64, current: i64 },
+    #[error("application {0} already exists")]
+    AlreadyExists(String),
+    #[error("request id {0} was already used for a different request")]
+    RequestIdReused(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts a new application (version 1) and its first events atomically.
+    async fn create(
+        &self,
+        row: &ApplicationRow,
+        events: &[NewEvent],
+        request: Option<&IdempotentRequest>,
+    ) -> Result<WriteOutcome, StoreError>;
+
+    /// Replaces the row if the stored version is `expected_version` (the new
+    /// row carries `expected_version + 1`) and appends the events, atomically.
+    async fn update(
+        &self,
+        expected_version: i64,
+        row: &ApplicationRow,
+        events: &[NewEvent],
+        request: Option<&IdempotentRequest>,
+    ) -> Result<WriteOutcome, StoreError>;
+
+    async fn get(&self, id: &str) -> Result<Option<ApplicationRow>, StoreError>;
+
+    /// Newest first (created_at desc, id desc), at most `limit` rows after `after`.
+    async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&ListCursor>,
+        limit: u32,
+    ) -> Result<Vec<ApplicationRow>, StoreError>;
+
+    /// Events with sequence > `after_sequence`, oldest first, of one application or all.
+    async fn events(
+        &self,
+        application_id: Option<&str>,
+        after_sequence: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Rows whose next_due_at <= now, earliest first.
+    async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError>;
+
+    /// The stored (fingerprint, response) of a request id, if it was seen.
+    async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let _ = request_id;
+        Err(StoreError::Internal("find_request is not implemented by this store".into()))
+    }
+
+    /// Recomputes the chain of one application or of all.
+    async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError>;
+}
+
+pub mod chain;
+pub mod postgres;
+pub mod sqlite;
+#[cfg(test)]
+mod suite;
+
+/// Opens the store named by `url` and applies its migrations: PostgreSQL
+/// for `postgres://...` or `postgresql://...`, SQLite for `sqlite://...`,
+/// `sqlite:...` or a plain file path.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    use std::sync::Arc;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    }
+}

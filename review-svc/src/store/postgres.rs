@@ -1,0 +1,629 @@
+//! PostgreSQL implementation of [`Store`].
+//!
+//! Each write is a single SQL statement (data-modifying CTEs), so it is
+//! atomic without an explicit transaction and costs one round trip and one
+//! commit:
+//!
+//! - `create` inserts the row (`ON CONFLICT (id) DO NOTHING`), and, joined
+//!   to the inserted row, the awaited agencies, the events and the request
+//!   record. The request record is a plain INSERT: if the request id exists
+//!   (or a concurrent write with the same id commits first) the unique
+//!   violation aborts the whole statement, nothing is written, and the
+//!   request is read back to answer `Replayed` or `RequestIdReused`.
+//! - `update` reads the chain head (and the version), computes the new
+//!   hashes, then runs one statement whose `UPDATE ... WHERE id = $ AND
+//!   version = $` is the compare-and-set; the events, the agencies and the
+//!   request record are joined to the updated row, so they are written only
+//!   if the CAS won. As the version grows with every update, a CAS that wins
+//!   also proves the chain head it was computed from is still the head.
+//!   When the CAS loses, the request id is looked up before the version, so
+//!   a retry of a request that already succeeded is answered `Replayed`.
+//!
+//! Concurrent writers serialise on the row lock taken by the UPDATE (READ
+//! COMMITTED re-checks the WHERE clause after the winner commits) and on the
+//! unique index of the request id; PostgreSQL's WAL flush batches the
+//! commits of concurrent connections (group commit).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection, Postgres, Row};
+
+use super::chain::{extend_chain, ChainHead, ChainLink, ChainWalker};
+use super::sqlite::build_list_query;
+use super::{
+    ApplicationRow, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store,
+    StoreError, StoredEvent, WriteOutcome,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+const APPLICATION_COLUMNS: &str = "a.id, a.version, a.applicant, a.state, a.level, \
+     a.destination, a.awaiting_agencies, a.next_due_at, a.overdue_at, a.created_at, \
+     a.updated_at, a.snapshot";
+
+const EVENT_COLUMNS: &str = "sequence, application_id, application_sequence, kind, actor, at, \
+     details, previous_hash, hash";
+
+/// Pool settings of the PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Connections in the pool; default 2 × cores + 1.
+    pub max_connections: u32,
+    /// How long a call waits for a free connection before `Unavailable`.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Self {
+            max_connections: u32::try_from(2 * cores + 1).unwrap_or(5),
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The PostgreSQL store. Cheap to share behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `postgres://...` and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?;
+        Self::connect_with(options, PostgresOptions::default()).await
+    }
+
+    /// Connects with explicit options (e.g. a `search_path` set with
+    /// `PgConnectOptions::options`) and applies the migrations.
+    pub async fn connect_with(
+        connect: PgConnectOptions,
+        options: PostgresOptions,
+    ) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(map_err)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Internal(format!("migrating PostgreSQL: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Looks the request id up after a write that did not go through.
+    /// None: the id was never used.
+    async fn answer_for_request(
+        &self,
+        request: &IdempotentRequest,
+    ) -> Result<Option<Result<WriteOutcome, StoreError>>, StoreError> {
+        let previous =
+            sqlx::query("SELECT fingerprint, response FROM requests WHERE request_id = $1")
+                .bind(&request.request_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        let Some(r) = previous else {
+            return Ok(None);
+        };
+        let fingerprint: String = r.try_get(0).map_err(map_err)?;
+        Ok(Some(if fingerprint == request.fingerprint {
+            Ok(WriteOutcome::Replayed {
+                response: r.try_get(1).map_err(map_err)?,
+            })
+        } else {
+            Err(StoreError::RequestIdReused(request.request_id.clone()))
+        }))
+    }
+
+    /// Why a write did not go through: the request id first, then `fallback`.
+    async fn explain(
+        &self,
+        request: Option<&IdempotentRequest>,
+        fallback: StoreError,
+    ) -> Result<WriteOutcome, StoreError> {
+        if let Some(request) = request {
+            if let Some(answer) = self.answer_for_request(request).await? {
+                return answer;
+            }
+        }
+        Err(fallback)
+    }
+
+    /// Why an update's compare-and-set matched no row.
+    async fn explain_update(
+        &self,
+        id: &str,
+        expected_version: i64,
+        request: Option<&IdempotentRequest>,
+    ) -> Result<WriteOutcome, StoreError> {
+        if let Some(request) = request {
+            if let Some(answer) = self.answer_for_request(request).await? {
+                return answer;
+            }
+        }
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM applications WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Err(match current {
+            None => StoreError::NotFound(id.to_owned()),
+            Some(current) => StoreError::VersionConflict {
+                id: id.to_owned(),
+                expected: expected_version,
+                current,
+            },
+        })
+    }
+}
+
+/// Maps an sqlx error: lost connections, timeouts, resource exhaustion,
+/// shutdowns and serialisation failures are `Unavailable` (worth
+/// retrying); everything else is `Internal`.
+fn map_err(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // 08 connection exception, 40 transaction rollback (serialisation,
+            // deadlock), 53 insufficient resources, 57 operator intervention
+            // (shutdown, cancel), 58 system error (I/O).
+            if ["08", "40", "53", "57", "58"]
+                .iter()
+                .any(|class| code.starts_with(class))
+            {
+                StoreError::Unavailable(error.to_string())
+            } else {
+                StoreError::Internal(error.to_string())
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
+        _ => StoreError::Internal(error.to_string()),
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn agencies_json(agencies: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(agencies).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+/// The new events as the columns bound to UNNEST.
+struct EventColumns {
+    sequence: Vec<i64>,
+    kind: Vec<String>,
+    actor: Vec<String>,
+    at: Vec<i64>,
+    details: Vec<String>,
+    previous_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+fn event_columns(
+    application_id: &str,
+    head: &ChainHead,
+    events: &[NewEvent],
+) -> (EventColumns, ChainHead) {
+    let (links, new_head) = extend_chain(application_id, head, events);
+    let mut columns = EventColumns {
+        sequence: Vec::with_capacity(events.len()),
+        kind: Vec::with_capacity(events.len()),
+        actor: Vec::with_capacity(events.len()),
+        at: Vec::with_capacity(events.len()),
+        details: Vec::with_capacity(events.len()),
+        previous_hash: Vec::with_capacity(events.len()),
+        hash: Vec::with_capacity(events.len()),
+    };
+    for (event, (sequence, previous_hash, hash)) in events.iter().zip(links) {
+        columns.sequence.push(sequence);
+        columns.kind.push(event.kind.clone());
+        columns.actor.push(event.actor.clone());
+        columns.at.push(event.at);
+        columns.details.push(event.details.clone());
+        columns.previous_hash.push(previous_hash);
+        columns.hash.push(hash);
+    }
+    (columns, new_head)
+}
+
+/// `$1` application id (text), events as arrays in `$first..$first+6`,
+/// joined to the CTE `source` (which yields the written row's id).
+fn insert_events_cte(source: &str, first: usize) -> String {
+    let p = |i: usize| first + i;
+    format!(
+        "ev AS (INSERT INTO events (application_id, application_sequence, kind, actor, at, \
+         details, previous_hash, hash) \
+         SELECT {source}.id, t.seq, t.kind, t.actor, t.at, t.details, t.previous_hash, t.hash \
+         FROM {source}, UNNEST(${}::bigint[], ${}::text[], ${}::text[], ${}::bigint[], \
+         ${}::text[], ${}::text[], ${}::text[]) \
+         AS t(seq, kind, actor, at, details, previous_hash, hash) ORDER BY t.seq)",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6)
+    )
+}
+
+fn application_from(r: &PgRow) -> Result<ApplicationRow, StoreError> {
+    let agencies: String = r.try_get(6).map_err(map_err)?;
+    Ok(ApplicationRow {
+        id: r.try_get(0).map_err(map_err)?,
+        version: r.try_get(1).map_err(map_err)?,
+        applicant: r.try_get(2).map_err(map_err)?,
+        state: r.try_get(3).map_err(map_err)?,
+        level: r.try_get(4).map_err(map_err)?,
+        destination: r.try_get(5).map_err(map_err)?,
+        awaiting_agencies: serde_json::from_str(&agencies).map_err(|e| {
+            StoreError::Internal(format!("awaiting_agencies is not a JSON string array: {e}"))
+        })?,
+        next_due_at: r.try_get(7).map_err(map_err)?,
+        overdue_at: r.try_get(8).map_err(map_err)?,
+        created_at: r.try_get(9).map_err(map_err)?,
+        updated_at: r.try_get(10).map_err(map_err)?,
+        snapshot: r.try_get(11).map_err(map_err)?,
+    })
+}
+
+fn event_from(r: &PgRow) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        sequence: r.try_get(0).map_err(map_err)?,
+        application_id: r.try_get(1).map_err(map_err)?,
+        application_sequence: r.try_get(2).map_err(map_err)?,
+        kind: r.try_get(3).map_err(map_err)?,
+        actor: r.try_get(4).map_err(map_err)?,
+        at: r.try_get(5).map_err(map_err)?,
+        details: r.try_get(6).map_err(map_err)?,
+        previous_hash: r.try_get(7).map_err(map_err)?,
+        hash: r.try_get(8).map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create(
+        &self,
+        row: &ApplicationRow,
+        events: &[NewEvent],
+        request: Option<&IdempotentRequest>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let (columns, head) = event_columns(&row.id, &ChainHead::empty(), events);
+        let sql = format!(
+            "WITH app AS (\
+               INSERT INTO applications (id, version, applicant, state, level, destination, \
+               awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
+               chain_length, chain_head) \
+               VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+               ON CONFLICT (id) DO NOTHING RETURNING id), \
+             aw AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
+               SELECT DISTINCT x, $9::bigint, app.id FROM app, UNNEST($14::text[]) AS x), \
+             req AS (INSERT INTO requests (request_id, application_id, fingerprint, response, \
+               recorded_at) SELECT $15, app.id, $16, $17, $10::bigint FROM app \
+               WHERE $15::text IS NOT NULL), \
+             {} \
+             SELECT count(*) FROM app",
+            insert_events_cte("app", 18)
+        );
+        let written = sqlx::query_scalar::<_, i64>(&sql)
+            .bind(&row.id)
+            .bind(&row.applicant)
+            .bind(&row.state)
+            .bind(&row.level)
+            .bind(&row.destination)
+            .bind(agencies_json(&row.awaiting_agencies)?)
+            .bind(row.next_due_at)
+            .bind(row.overdue_at)
+            .bind(row.created_at)
+            .bind(row.updated_at)
+            .bind(&row.snapshot)
+            .bind(head.length)
+            .bind(&head.hash)
+            .bind(&row.awaiting_agencies)
+            .bind(request.map(|r| &r.request_id))
+            .bind(request.map(|r| &r.fingerprint))
+            .bind(request.map(|r| &r.response))
+            .bind(columns.sequence)
+            .bind(columns.kind)
+            .bind(columns.actor)
+            .bind(columns.at)
+            .bind(columns.details)
+            .bind(columns.previous_hash)
+            .bind(columns.hash)
+            .fetch_one(&self.pool)
+            .await;
+        match written {
+            Ok(1) => Ok(WriteOutcome::Committed),
+            // The id exists (nothing was written): a replay, or a duplicate.
+            Ok(_) => {
+                self.explain(request, StoreError::AlreadyExists(row.id.clone()))
+                    .await
+            }
+            // The request id exists: the statement wrote nothing.
+            Err(e) if is_unique_violation(&e) => {
+                let unexpected = StoreError::Internal(e.to_string());
+                self.explain(request, unexpected).await
+            }
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn update(
+        &self,
+        expected_version: i64,
+        row: &ApplicationRow,
+        events: &[NewEvent],
+        request: Option<&IdempotentRequest>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let current =
+            sqlx::query("SELECT version, chain_length, chain_head FROM applications WHERE id = $1")
+                .bind(&row.id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        let head = match current {
+            Some(current) if current.try_get::<i64, _>(0).map_err(map_err)? == expected_version => {
+                ChainHead {
+                    length: current.try_get(1).map_err(map_err)?,
+                    hash: current.try_get(2).map_err(map_err)?,
+                }
+            }
+            _ => {
+                return self
+                    .explain_update(&row.id, expected_version, request)
+                    .await
+            }
+        };
+        let (columns, new_head) = event_columns(&row.id, &head, events);
+        let sql = format!(
+            "WITH app AS (\
+               UPDATE applications SET version = $3, applicant = $4, state = $5, level = $6, \
+               destination = $7, awaiting_agencies = $8, next_due_at = $9, overdue_at = $10, \
+               updated_at = $11, snapshot = $12, chain_length = $13, chain_head = $14 \
+               WHERE id = $1 AND version = $2 AND chain_length = $26 RETURNING id, created_at), \
+             aw_gone AS (DELETE FROM application_awaiting w USING app \
+               WHERE w.application_id = app.id AND NOT (w.agency = ANY($15::text[]))), \
+             aw_new AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
+               SELECT DISTINCT x, app.created_at, app.id FROM app, UNNEST($15::text[]) AS x \
+               ON CONFLICT DO NOTHING), \
+             req AS (INSERT INTO requests (request_id, application_id, fingerprint, response, \
+               recorded_at) SELECT $16, app.id, $17, $18, $11::bigint FROM app \
+               WHERE $16::text IS NOT NULL), \
+             {} \
+             SELECT count(*) FROM app",
+            insert_events_cte("app", 19)
+        );
+        let written = sqlx::query_scalar::<_, i64>(&sql)
+            .bind(&row.id)
+            .bind(expected_version)
+            .bind(expected_version + 1)
+            .bind(&row.applicant)
+            .bind(&row.state)
+            .bind(&row.level)
+            .bind(&row.destination)
+            .bind(agencies_json(&row.awaiting_agencies)?)
+            .bind(row.next_due_at)
+            .bind(row.overdue_at)
+            .bind(row.updated_at)
+            .bind(&row.snapshot)
+            .bind(new_head.length)
+            .bind(&new_head.hash)
+            .bind(&row.awaiting_agencies)
+            .bind(request.map(|r| &r.request_id))
+            .bind(request.map(|r| &r.fingerprint))
+            .bind(request.map(|r| &r.response))
+            .bind(columns.sequence)
+            .bind(columns.kind)
+            .bind(columns.actor)
+            .bind(columns.at)
+            .bind(columns.details)
+            .bind(columns.previous_hash)
+            .bind(columns.hash)
+            .bind(head.length)
+            .fetch_one(&self.pool)
+            .await;
+        match written {
+            Ok(1) => Ok(WriteOutcome::Committed),
+            Ok(_) => {
+                self.explain_update(&row.id, expected_version, request)
+                    .await
+            }
+            Err(e) if is_unique_violation(&e) => {
+                self.explain_update(&row.id, expected_version, request)
+                    .await
+            }
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<ApplicationRow>, StoreError> {
+        let sql = format!("SELECT {APPLICATION_COLUMNS} FROM applications a WHERE a.id = $1");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(application_from)
+            .transpose()
+    }
+
+    async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&ListCursor>,
+        limit: u32,
+    ) -> Result<Vec<ApplicationRow>, StoreError> {
+        let mut q = build_list_query::<Postgres>(filter, after, limit);
+        q.build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(application_from)
+            .collect()
+    }
+
+    async fn events(
+        &self,
+        application_id: Option<&str>,
+        after_sequence: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = match application_id {
+            Some(id) => {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE application_id = $1 \
+                     AND sequence > $2 ORDER BY sequence LIMIT $3"
+                );
+                sqlx::query(&sql)
+                    .bind(id)
+                    .bind(after_sequence)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE sequence > $1 \
+                     ORDER BY sequence LIMIT $2"
+                );
+                sqlx::query(&sql)
+                    .bind(after_sequence)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(map_err)?;
+        rows.iter().map(event_from).collect()
+    }
+
+    async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError> {
+        let sql = format!(
+            "SELECT {APPLICATION_COLUMNS} FROM applications a \
+             WHERE a.next_due_at IS NOT NULL AND a.next_due_at <= $1 \
+             ORDER BY a.next_due_at, a.id LIMIT $2"
+        );
+        sqlx::query(&sql)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(application_from)
+            .collect()
+    }
+
+    async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        // One snapshot for the rows and the events.
+        let mut tx = conn
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(map_err)?;
+        if let Some(id) = application_id {
+            let exists = sqlx::query("SELECT 1 FROM applications WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(id.to_owned()));
+            }
+        }
+        let filter = if application_id.is_some() {
+            "WHERE e.application_id = $1"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT e.application_id, e.application_sequence, e.kind, e.actor, e.at, e.details, \
+             e.previous_hash, e.hash, a.chain_length, a.chain_head \
+             FROM events e LEFT JOIN applications a ON a.id = e.application_id {filter} \
+             ORDER BY e.application_id, e.application_sequence"
+        );
+        let mut walker = ChainWalker::new();
+        let mut head: Option<ChainHead> = None;
+        {
+            let mut query = sqlx::query(&sql);
+            if let Some(id) = application_id {
+                query = query.bind(id);
+            }
+            let mut rows = query.fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(map_err)? {
+                let app: &str = r.try_get(0).map_err(map_err)?;
+                if walker.current_application() != Some(app) {
+                    walker.end_application(head.as_ref());
+                    let length: Option<i64> = r.try_get(8).map_err(map_err)?;
+                    let hash: Option<String> = r.try_get(9).map_err(map_err)?;
+                    head = length
+                        .zip(hash)
+                        .map(|(length, hash)| ChainHead { length, hash });
+                }
+                walker.push(&ChainLink {
+                    application_id: app,
+                    application_sequence: r.try_get(1).map_err(map_err)?,
+                    kind: r.try_get(2).map_err(map_err)?,
+                    actor: r.try_get(3).map_err(map_err)?,
+                    at: r.try_get(4).map_err(map_err)?,
+                    details: r.try_get(5).map_err(map_err)?,
+                    previous_hash: r.try_get(6).map_err(map_err)?,
+                    hash: r.try_get(7).map_err(map_err)?,
+                });
+            }
+        }
+        walker.end_application(head.as_ref());
+        let filter = if application_id.is_some() {
+            "AND a.id = $1"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT a.id, a.chain_length, a.chain_head FROM applications a \
+             WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.application_id = a.id) {filter} \
+             ORDER BY a.id"
+        );
+        {
+            let mut query = sqlx::query(&sql);
+            if let Some(id) = application_id {
+                query = query.bind(id);
+            }
+            let mut rows = query.fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(map_err)? {
+                let id: &str = r.try_get(0).map_err(map_err)?;
+                let head = ChainHead {
+                    length: r.try_get(1).map_err(map_err)?,
+                    hash: r.try_get(2).map_err(map_err)?,
+                };
+                walker.application_without_events(id, &head);
+            }
+        }
+        tx.rollback().await.map_err(map_err)?;
+        Ok(walker.finish())
+    }
+}

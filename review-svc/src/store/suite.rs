@@ -1,0 +1,1564 @@
+//! The store test-suite: every case runs against SQLite and PostgreSQL,
+//! one `#[tokio::test]` per case and backend (`store::suite::sqlite::*`,
+//! `store::suite::postgres::*`).
+//!
+//! PostgreSQL cases run when `REVIEW_TEST_DATABASE_URL` is set; each uses a
+//! schema of its own (`t_<random>`, dropped at the end). Without the
+//! variable each case writes "skipped: REVIEW_TEST_DATABASE_URL not set"
+//! straight to the terminal (not captured by the test harness), and with
+//! `REVIEW_REQUIRE_POSTGRES=1` the missing variable fails the cases instead.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::Connection;
+
+use super::postgres::{PostgresOptions, PostgresStore};
+use super::sqlite::SqliteStore;
+use super::{
+    ApplicationRow, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store, StoreError,
+    WriteOutcome,
+};
+
+/// A database to run a case on.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync {
+    fn store(&self) -> Arc<dyn Store>;
+    /// A second, independent store (own pools) on the same database, as
+    /// another process would have.
+    async fn another_store(&self) -> Arc<dyn Store>;
+    /// Runs SQL directly on the database, outside the store.
+    async fn execute(&self, sql: &str) -> Result<u64, String>;
+    /// SQL that lifts the append-only guard on `events`.
+    fn lift_append_only_sql(&self) -> &'static str;
+}
+
+// ---------------------------------------------------------------------------
+// Backends.
+
+struct SqliteBackend {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    store: Arc<dyn Store>,
+}
+
+pub(crate) async fn sqlite_backend(_case: &str) -> Option<Box<dyn Backend>> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // A directory that does not exist yet: the store creates it.
+    let path = dir.path().join("data").join("review.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::open(&url).await.expect("open SQLite store");
+    Some(Box::new(SqliteBackend {
+        _dir: dir,
+        path,
+        store: Arc::new(store),
+    }))
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn another_store(&self) -> Arc<dyn Store> {
+        Arc::new(
+            SqliteStore::open(&self.path.display().to_string())
+                .await
+                .expect("open second SQLite store"),
+        )
+    }
+
+    async fn execute(&self, sql: &str) -> Result<u64, String> {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&self.path);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let done = sqlx::Executor::execute(&mut conn, sql)
+            .await
+            .map_err(|e| e.to_string());
+        let _ = conn.close().await;
+        done.map(|r| r.rows_affected())
+    }
+
+    fn lift_append_only_sql(&self) -> &'static str {
+        "DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete"
+    }
+}
+
+struct PostgresBackend {
+    url: String,
+    schema: String,
+    options: sqlx::postgres::PgConnectOptions,
+    store: Arc<dyn Store>,
+}
+
+fn skip_postgres(case: &str) -> Option<Box<dyn Backend>> {
+    if std::env::var("REVIEW_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+        panic!("REVIEW_REQUIRE_POSTGRES=1 but REVIEW_TEST_DATABASE_URL is not set");
+    }
+    // Straight to the terminal: the harness captures only print!/eprint!.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "store::suite::postgres::{case}: skipped: REVIEW_TEST_DATABASE_URL not set"
+    );
+    None
+}
+
+pub(crate) async fn postgres_backend(case: &str) -> Option<Box<dyn Backend>> {
+    let url = match std::env::var("REVIEW_TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => return skip_postgres(case),
+    };
+    let schema = format!("t_{:016x}", rand::random::<u64>());
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("connect to REVIEW_TEST_DATABASE_URL");
+    sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test schema");
+    let _ = admin.close().await;
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+        .expect("valid URL")
+        .options([("search_path", schema.as_str())]);
+    let store = PostgresStore::connect_with(
+        options.clone(),
+        PostgresOptions {
+            max_connections: 4,
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect("open PostgreSQL store");
+    Some(Box::new(PostgresBackend {
+        url,
+        schema,
+        options,
+        store: Arc::new(store),
+    }))
+}
+
+impl Drop for PostgresBackend {
+    /// Drops the schema even when the case panicked.
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let schema = self.schema.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = conn.close().await;
+                Ok::<(), String>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "could not drop test schema {}: {dropped:?}",
+                self.schema
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn another_store(&self) -> Arc<dyn Store> {
+        Arc::new(
+            PostgresStore::connect_with(
+                self.options.clone(),
+                PostgresOptions {
+                    max_connections: 4,
+                    ..PostgresOptions::default()
+                },
+            )
+            .await
+            .expect("open second PostgreSQL store"),
+        )
+    }
+
+    async fn execute(&self, sql: &str) -> Result<u64, String> {
+        let mut conn = sqlx::PgConnection::connect_with(&self.options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let done = sqlx::Executor::execute(&mut conn, sql)
+            .await
+            .map_err(|e| e.to_string());
+        let _ = conn.close().await;
+        done.map(|r| r.rows_affected())
+    }
+
+    fn lift_append_only_sql(&self) -> &'static str {
+        "ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete"
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The cases, generated for each backend.
+
+macro_rules! store_suite {
+    ($setup:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(backend) = $setup(stringify!($case)).await else {
+                    return;
+                };
+                super::$case(&*backend).await;
+            }
+        )*
+    };
+}
+
+macro_rules! all_cases {
+    ($setup:path) => {
+        store_suite!($setup;
+            create_get_round_trip,
+            create_duplicate_id_refused,
+            create_replay_is_idempotent,
+            request_id_reuse_refused,
+            update_and_version_conflict,
+            update_replay_after_success,
+            list_filters,
+            list_keyset_pagination,
+            events_order_and_filter,
+            due_in_deadline_order,
+            verify_intact_chain,
+            verify_reports_tampering,
+            concurrent_conflicting_updates_one_winner,
+            concurrent_same_request_updates,
+            concurrent_same_request_creates_one_row,
+            concurrent_distinct_creates,
+        );
+    };
+}
+
+mod sqlite {
+    all_cases!(super::sqlite_backend);
+}
+
+mod postgres {
+    all_cases!(super::postgres_backend);
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+fn app(id: &str, created_at: i64) -> ApplicationRow {
+    ApplicationRow {
+        id: id.to_owned(),
+        version: 1,
+        applicant: "acme".to_owned(),
+        state: "SUBMITTED".to_owned(),
+        level: String::new(),
+        destination: "DE".to_owned(),
+        awaiting_agencies: Vec::new(),
+        next_due_at: None,
+        overdue_at: None,
+        created_at,
+        updated_at: created_at,
+        snapshot: format!("{{\"name\":\"applications/{id}\"}}"),
+    }
+}
+
+fn ev(kind: &str, at: i64) -> NewEvent {
+    NewEvent {
+        kind: kind.to_owned(),
+        actor: "user:alice".to_owned(),
+        at,
+        details: format!("{{\"kind\":\"{kind}\",\"at\":{at}}}"),
+    }
+}
+
+fn req(id: &str, fingerprint: &str) -> IdempotentRequest {
+    IdempotentRequest {
+        request_id: id.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        response: format!("response to {id}/{fingerprint}"),
+    }
+}
+
+/// The row after an update from `row`.
+fn next(row: &ApplicationRow, state: &str) -> ApplicationRow {
+    ApplicationRow {
+        version: row.version + 1,
+        state: state.to_owned(),
+        updated_at: row.updated_at + 1,
+        snapshot: format!("{{\"state\":\"{state}\"}}"),
+        ..row.clone()
+    }
+}
+
+async fn all_ids(store: &dyn Store, filter: &ListFilter) -> Vec<String> {
+    store
+        .list(filter, None, 10_000)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+async fn event_count(store: &dyn Store, application_id: Option<&str>) -> usize {
+    store
+        .events(application_id, 0, 100_000)
+        .await
+        .expect("events")
+        .len()
+}
+
+async fn assert_chain_intact(store: &dyn Store) {
+    let report = store.verify_chain(None).await.expect("verify_chain");
+    assert_eq!(report.first_break, None, "{report:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Cases.
+
+async fn create_get_round_trip(b: &dyn Backend) {
+    let store = b.store();
+    let row = ApplicationRow {
+        level: "OPERATING_COMMITTEE".into(),
+        awaiting_agencies: vec!["STATE".into(), "ENERGY".into()],
+        next_due_at: Some(5_000),
+        overdue_at: Some(9_000),
+        snapshot: "{\"name\":\"applications/a1\",\"note\":\"é \\\" ✓\"}".into(),
+        ..app("a1", 1_000)
+    };
+    let outcome = store
+        .create(&row, &[ev("CREATED", 1_000), ev("REFERRED", 1_001)], None)
+        .await
+        .expect("create");
+    assert_eq!(outcome, WriteOutcome::Committed);
+    assert_eq!(store.get("a1").await.expect("get"), Some(row.clone()));
+    assert_eq!(store.get("missing").await.expect("get"), None);
+
+    // No events at all is allowed, and keeps the chain consistent.
+    store
+        .create(&app("a2", 1_000), &[], None)
+        .await
+        .expect("create");
+    assert_eq!(
+        store.get("a2").await.expect("get").map(|r| r.version),
+        Some(1)
+    );
+    assert_eq!(event_count(&*store, Some("a1")).await, 2);
+    assert_eq!(event_count(&*store, Some("a2")).await, 0);
+    assert_chain_intact(&*store).await;
+}
+
+async fn create_duplicate_id_refused(b: &dyn Backend) {
+    let store = b.store();
+    store
+        .create(&app("dup", 1), &[ev("CREATED", 1)], None)
+        .await
+        .expect("create");
+    let again = store
+        .create(&app("dup", 2), &[ev("CREATED", 2)], None)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists(ref id)) if id == "dup"),
+        "{again:?}"
+    );
+    // With a fresh request id: still refused, and the request id is not consumed.
+    let again = store
+        .create(
+            &app("dup", 2),
+            &[ev("CREATED", 2)],
+            Some(&req("r-dup", "f1")),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists(_))),
+        "{again:?}"
+    );
+    let other = store
+        .create(
+            &app("dup2", 2),
+            &[ev("CREATED", 2)],
+            Some(&req("r-dup", "f2")),
+        )
+        .await
+        .expect("request id still free");
+    assert_eq!(other, WriteOutcome::Committed);
+    assert_eq!(event_count(&*store, Some("dup")).await, 1);
+    assert_eq!(
+        store.get("dup").await.expect("get").map(|r| r.created_at),
+        Some(1)
+    );
+}
+
+async fn create_replay_is_idempotent(b: &dyn Backend) {
+    let store = b.store();
+    let request = req("r1", "fp1");
+    let first = store
+        .create(&app("c1", 10), &[ev("CREATED", 10)], Some(&request))
+        .await
+        .expect("create");
+    assert_eq!(first, WriteOutcome::Committed);
+    // The same call again.
+    let replay = store
+        .create(&app("c1", 10), &[ev("CREATED", 10)], Some(&request))
+        .await
+        .expect("replay");
+    assert_eq!(
+        replay,
+        WriteOutcome::Replayed {
+            response: request.response.clone()
+        }
+    );
+    // A retry for which the service minted another id: still the first answer.
+    let replay = store
+        .create(&app("c1-other", 11), &[ev("CREATED", 11)], Some(&request))
+        .await
+        .expect("replay");
+    assert_eq!(
+        replay,
+        WriteOutcome::Replayed {
+            response: request.response.clone()
+        }
+    );
+    assert_eq!(
+        all_ids(&*store, &ListFilter::default()).await,
+        vec!["c1".to_owned()]
+    );
+    assert_eq!(event_count(&*store, None).await, 1);
+}
+
+async fn request_id_reuse_refused(b: &dyn Backend) {
+    let store = b.store();
+    let row = app("u1", 10);
+    store
+        .create(&row, &[ev("CREATED", 10)], Some(&req("r1", "fp1")))
+        .await
+        .expect("create");
+    let reused = store
+        .create(
+            &app("u2", 11),
+            &[ev("CREATED", 11)],
+            Some(&req("r1", "other")),
+        )
+        .await;
+    assert!(
+        matches!(reused, Err(StoreError::RequestIdReused(ref id)) if id == "r1"),
+        "{reused:?}"
+    );
+    // Same for an update, whatever the version.
+    let reused = store
+        .update(
+            1,
+            &next(&row, "REVIEW"),
+            &[ev("X", 12)],
+            Some(&req("r1", "other")),
+        )
+        .await;
+    assert!(
+        matches!(reused, Err(StoreError::RequestIdReused(_))),
+        "{reused:?}"
+    );
+    assert_eq!(store.get("u2").await.expect("get"), None);
+    assert_eq!(
+        store.get("u1").await.expect("get").map(|r| r.version),
+        Some(1)
+    );
+    assert_eq!(event_count(&*store, None).await, 1);
+}
+
+async fn update_and_version_conflict(b: &dyn Backend) {
+    let store = b.store();
+    let v1 = app("v", 10);
+    store
+        .create(&v1, &[ev("CREATED", 10)], None)
+        .await
+        .expect("create");
+    let v2 = ApplicationRow {
+        level: "OPERATING_COMMITTEE".into(),
+        awaiting_agencies: vec!["DEFENSE".into()],
+        next_due_at: Some(99),
+        overdue_at: Some(100),
+        ..next(&v1, "AGENCY_REVIEW")
+    };
+    let outcome = store
+        .update(1, &v2, &[ev("REFERRED", 11), ev("ESCALATED", 11)], None)
+        .await
+        .expect("update");
+    assert_eq!(outcome, WriteOutcome::Committed);
+    assert_eq!(store.get("v").await.expect("get"), Some(v2.clone()));
+
+    let stale = store
+        .update(1, &next(&v1, "OTHER"), &[ev("Y", 12)], None)
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { ref id, expected: 1, current: 2 }) if id == "v"),
+        "{stale:?}"
+    );
+    let missing = store
+        .update(1, &next(&app("nope", 1), "X"), &[], None)
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(ref id)) if id == "nope"),
+        "{missing:?}"
+    );
+
+    // An update without events bumps the version and keeps the chain.
+    let v3 = next(&v2, "AGENCY_REVIEW");
+    store.update(2, &v3, &[], None).await.expect("update");
+    assert_eq!(store.get("v").await.expect("get"), Some(v3));
+    assert_eq!(event_count(&*store, Some("v")).await, 3);
+    assert_chain_intact(&*store).await;
+}
+
+async fn update_replay_after_success(b: &dyn Backend) {
+    let store = b.store();
+    let v1 = app("w", 10);
+    store
+        .create(&v1, &[ev("CREATED", 10)], None)
+        .await
+        .expect("create");
+    let request = req("u-r1", "fp");
+    let v2 = next(&v1, "AGENCY_REVIEW");
+    let first = store
+        .update(1, &v2, &[ev("REFERRED", 11)], Some(&request))
+        .await
+        .expect("update");
+    assert_eq!(first, WriteOutcome::Committed);
+    // The retry carries the old version: it must be a replay, not a conflict.
+    let retry = store
+        .update(1, &v2, &[ev("REFERRED", 11)], Some(&request))
+        .await
+        .expect("retry");
+    assert_eq!(
+        retry,
+        WriteOutcome::Replayed {
+            response: request.response.clone()
+        }
+    );
+    let other = store
+        .update(1, &v2, &[ev("REFERRED", 11)], Some(&req("u-r1", "changed")))
+        .await;
+    assert!(
+        matches!(other, Err(StoreError::RequestIdReused(_))),
+        "{other:?}"
+    );
+    assert_eq!(
+        store.get("w").await.expect("get").map(|r| r.version),
+        Some(2)
+    );
+    assert_eq!(event_count(&*store, Some("w")).await, 2);
+    // A fresh request id at the old version is a conflict.
+    let stale = store
+        .update(1, &v2, &[ev("REFERRED", 11)], Some(&req("u-r2", "fp")))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { current: 2, .. })),
+        "{stale:?}"
+    );
+    // And the refused request id was not consumed.
+    let later = store
+        .update(
+            2,
+            &next(&v2, "DONE"),
+            &[ev("DECIDED", 12)],
+            Some(&req("u-r2", "fp")),
+        )
+        .await
+        .expect("update");
+    assert_eq!(later, WriteOutcome::Committed);
+}
+
+type ListSpec = (
+    &'static str,
+    i64,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    Option<i64>,
+);
+
+async fn list_filters(b: &dyn Backend) {
+    let store = b.store();
+    // (id, created_at, applicant, state, destination, level, awaiting, overdue_at)
+    let specs: [ListSpec; 8] = [
+        ("l1", 100, "acme", "SUBMITTED", "DE", "", &[], None),
+        (
+            "l2",
+            200,
+            "acme",
+            "AGENCY_REVIEW",
+            "CN",
+            "",
+            &["STATE", "ENERGY"],
+            Some(500),
+        ),
+        (
+            "l3",
+            300,
+            "zeta",
+            "AGENCY_REVIEW",
+            "CN",
+            "",
+            &["STATE"],
+            Some(900),
+        ),
+        (
+            "l4",
+            300,
+            "zeta",
+            "ESCALATED",
+            "AE",
+            "OPERATING_COMMITTEE",
+            &["DEFENSE"],
+            Some(400),
+        ),
+        (
+            "l5",
+            400,
+            "acme",
+            "ESCALATED",
+            "AE",
+            "ACEP",
+            &["ENERGY", "DEFENSE"],
+            None,
+        ),
+        ("l6", 500, "beta", "DECIDED", "DE", "EARB", &[], Some(100)),
+        (
+            "l7",
+            500,
+            "beta",
+            "AGENCY_REVIEW",
+            "CN",
+            "",
+            &["STATE", "COMMERCE"],
+            Some(1_000),
+        ),
+        ("l8", 600, "acme", "SUBMITTED", "DE", "", &[], None),
+    ];
+    for (id, created, applicant, state, dest, level, agencies, overdue) in specs {
+        let row = ApplicationRow {
+            applicant: applicant.into(),
+            state: state.into(),
+            destination: dest.into(),
+            level: level.into(),
+            awaiting_agencies: agencies.iter().map(|a| (*a).to_owned()).collect(),
+            overdue_at: overdue,
+            ..app(id, created)
+        };
+        store
+            .create(&row, &[ev("CREATED", created)], None)
+            .await
+            .expect("create");
+    }
+    let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let check = |filter: ListFilter, expected: Vec<String>| {
+        let store = store.clone();
+        async move {
+            assert_eq!(all_ids(&*store, &filter).await, expected, "{filter:?}");
+        }
+    };
+    check(
+        ListFilter::default(),
+        ids(&["l8", "l7", "l6", "l5", "l4", "l3", "l2", "l1"]),
+    )
+    .await;
+    check(
+        ListFilter {
+            applicant: Some("acme".into()),
+            ..Default::default()
+        },
+        ids(&["l8", "l5", "l2", "l1"]),
+    )
+    .await;
+    check(
+        ListFilter {
+            state: Some("AGENCY_REVIEW".into()),
+            ..Default::default()
+        },
+        ids(&["l7", "l3", "l2"]),
+    )
+    .await;
+    check(
+        ListFilter {
+            destination: Some("AE".into()),
+            ..Default::default()
+        },
+        ids(&["l5", "l4"]),
+    )
+    .await;
+    check(
+        ListFilter {
+            level: Some("OPERATING_COMMITTEE".into()),
+            ..Default::default()
+        },
+        ids(&["l4"]),
+    )
+    .await;
+    check(
+        ListFilter {
+            awaiting_agency: Some("STATE".into()),
+            ..Default::default()
+        },
+        ids(&["l7", "l3", "l2"]),
+    )
+    .await;
+    check(
+        ListFilter {
+            awaiting_agency: Some("DEFENSE".into()),
+            ..Default::default()
+        },
+        ids(&["l5", "l4"]),
+    )
+    .await;
+    check(
+        ListFilter {
+            overdue_at_or_before: Some(500),
+            ..Default::default()
+        },
+        ids(&["l6", "l4", "l2"]),
+    )
+    .await;
+    check(
+        ListFilter {
+            applicant: Some("acme".into()),
+            state: Some("AGENCY_REVIEW".into()),
+            destination: Some("CN".into()),
+            awaiting_agency: Some("ENERGY".into()),
+            overdue_at_or_before: Some(500),
+            level: Some(String::new()),
+        },
+        ids(&["l2"]),
+    )
+    .await;
+    check(
+        ListFilter {
+            applicant: Some("nobody".into()),
+            ..Default::default()
+        },
+        Vec::new(),
+    )
+    .await;
+
+    // The agency index follows updates.
+    let l2 = store.get("l2").await.expect("get").expect("l2");
+    let l2v2 = ApplicationRow {
+        awaiting_agencies: vec!["ENERGY".into(), "COMMERCE".into()],
+        ..next(&l2, "AGENCY_REVIEW")
+    };
+    store
+        .update(1, &l2v2, &[ev("RECOMMENDED", 700)], None)
+        .await
+        .expect("update");
+    check(
+        ListFilter {
+            awaiting_agency: Some("STATE".into()),
+            ..Default::default()
+        },
+        ids(&["l7", "l3"]),
+    )
+    .await;
+    check(
+        ListFilter {
+            awaiting_agency: Some("COMMERCE".into()),
+            ..Default::default()
+        },
+        ids(&["l7", "l2"]),
+    )
+    .await;
+    let l2v3 = ApplicationRow {
+        awaiting_agencies: Vec::new(),
+        ..next(&l2v2, "DECIDED")
+    };
+    store
+        .update(2, &l2v3, &[ev("DECIDED", 800)], None)
+        .await
+        .expect("update");
+    check(
+        ListFilter {
+            awaiting_agency: Some("ENERGY".into()),
+            ..Default::default()
+        },
+        ids(&["l5"]),
+    )
+    .await;
+    // created_at does not change on update: still in its place.
+    check(
+        ListFilter {
+            state: Some("DECIDED".into()),
+            ..Default::default()
+        },
+        ids(&["l6", "l2"]),
+    )
+    .await;
+}
+
+async fn list_keyset_pagination(b: &dyn Backend) {
+    let store = b.store();
+    // 30 rows over 4 distinct creation times: many ties on created_at.
+    for i in 0..30 {
+        let row = ApplicationRow {
+            state: if i % 3 == 0 { "A" } else { "B" }.into(),
+            awaiting_agencies: if i % 2 == 0 {
+                vec!["STATE".into()]
+            } else {
+                Vec::new()
+            },
+            ..app(&format!("p{i:02}"), 1_000 + i64::from(i % 4))
+        };
+        store
+            .create(&row, &[ev("CREATED", 1)], None)
+            .await
+            .expect("create");
+    }
+    for filter in [
+        ListFilter::default(),
+        ListFilter {
+            state: Some("B".into()),
+            ..Default::default()
+        },
+        ListFilter {
+            awaiting_agency: Some("STATE".into()),
+            ..Default::default()
+        },
+    ] {
+        let everything = store.list(&filter, None, 1_000).await.expect("list");
+        // Newest first, ties broken by id descending.
+        let keys: Vec<(i64, String)> = everything
+            .iter()
+            .map(|r| (r.created_at, r.id.clone()))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(keys, sorted, "{filter:?}");
+        for page_size in [1u32, 4, 7] {
+            let mut seen = Vec::new();
+            let mut cursor: Option<ListCursor> = None;
+            loop {
+                let page = store
+                    .list(&filter, cursor.as_ref(), page_size)
+                    .await
+                    .expect("page");
+                assert!(page.len() <= page_size as usize);
+                let Some(last) = page.last() else { break };
+                cursor = Some(ListCursor {
+                    created_at: last.created_at,
+                    id: last.id.clone(),
+                });
+                seen.extend(page.into_iter().map(|r| r.id));
+            }
+            let unique: HashSet<&String> = seen.iter().collect();
+            assert_eq!(
+                unique.len(),
+                seen.len(),
+                "duplicates: {filter:?} {page_size}"
+            );
+            assert_eq!(
+                seen,
+                everything.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+                "{filter:?} page size {page_size}"
+            );
+        }
+    }
+    assert!(store
+        .list(&ListFilter::default(), None, 0)
+        .await
+        .expect("list")
+        .is_empty());
+}
+
+async fn events_order_and_filter(b: &dyn Backend) {
+    let store = b.store();
+    let mut x = app("ex", 1);
+    let mut y = app("ey", 2);
+    store
+        .create(&x, &[ev("CREATED", 1)], None)
+        .await
+        .expect("create");
+    store
+        .create(&y, &[ev("CREATED", 2), ev("NOTE", 2)], None)
+        .await
+        .expect("create");
+    for round in 0..3 {
+        let nx = next(&x, "S");
+        store
+            .update(x.version, &nx, &[ev("X", 10 + round)], None)
+            .await
+            .expect("update");
+        x = nx;
+        let ny = next(&y, "S");
+        store
+            .update(
+                y.version,
+                &ny,
+                &[ev("Y", 10 + round), ev("Y2", 10 + round)],
+                None,
+            )
+            .await
+            .expect("update");
+        y = ny;
+    }
+    let all = store.events(None, 0, 1_000).await.expect("events");
+    assert_eq!(all.len(), 1 + 2 + 3 + 6);
+    assert!(all.windows(2).all(|w| w[0].sequence < w[1].sequence));
+    for id in ["ex", "ey"] {
+        let mine = store.events(Some(id), 0, 1_000).await.expect("events");
+        assert!(mine.iter().all(|e| e.application_id == id));
+        let expected: Vec<&super::StoredEvent> =
+            all.iter().filter(|e| e.application_id == id).collect();
+        assert_eq!(mine.iter().collect::<Vec<_>>(), expected);
+        for (i, e) in mine.iter().enumerate() {
+            assert_eq!(e.application_sequence, i as i64 + 1);
+            let previous = if i == 0 {
+                super::chain::GENESIS_HASH.to_owned()
+            } else {
+                mine[i - 1].hash.clone()
+            };
+            assert_eq!(e.previous_hash, previous);
+            assert_eq!(
+                e.hash,
+                super::chain::event_hash(
+                    &e.previous_hash,
+                    &e.application_id,
+                    e.application_sequence,
+                    &e.kind,
+                    &e.actor,
+                    e.at,
+                    &e.details
+                )
+            );
+        }
+    }
+    let y_events = store.events(Some("ey"), 0, 1_000).await.expect("events");
+    assert_eq!(y_events[1].kind, "NOTE");
+    assert_eq!(y_events[1].details, ev("NOTE", 2).details);
+    // Paging by sequence.
+    let first = store.events(None, 0, 5).await.expect("events");
+    let rest = store
+        .events(None, first.last().expect("some").sequence, 1_000)
+        .await
+        .expect("events");
+    assert_eq!(first.len(), 5);
+    assert_eq!([first, rest].concat(), all);
+    let after = store
+        .events(Some("ex"), y_events[0].sequence, 2)
+        .await
+        .expect("events");
+    assert_eq!(after.len(), 2);
+    assert!(after
+        .iter()
+        .all(|e| e.application_id == "ex" && e.sequence > y_events[0].sequence));
+}
+
+async fn due_in_deadline_order(b: &dyn Backend) {
+    let store = b.store();
+    for (id, due) in [
+        ("d1", Some(300)),
+        ("d2", Some(100)),
+        ("d3", None),
+        ("d4", Some(200)),
+        ("d5", Some(100)),
+        ("d6", Some(900)),
+    ] {
+        let row = ApplicationRow {
+            next_due_at: due,
+            ..app(id, 1)
+        };
+        store
+            .create(&row, &[ev("CREATED", 1)], None)
+            .await
+            .expect("create");
+    }
+    let ids = |rows: Vec<ApplicationRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.due(300, 100).await.expect("due")),
+        ["d2", "d5", "d4", "d1"]
+    );
+    assert_eq!(ids(store.due(300, 2).await.expect("due")), ["d2", "d5"]);
+    assert!(store.due(99, 100).await.expect("due").is_empty());
+    // Clearing the deadline takes the row off the queue.
+    let d2 = store.get("d2").await.expect("get").expect("d2");
+    let cleared = ApplicationRow {
+        next_due_at: None,
+        ..next(&d2, "DONE")
+    };
+    store
+        .update(1, &cleared, &[ev("SWEPT", 2)], None)
+        .await
+        .expect("update");
+    assert_eq!(
+        ids(store.due(1_000, 100).await.expect("due")),
+        ["d5", "d4", "d1", "d6"]
+    );
+}
+
+async fn verify_intact_chain(b: &dyn Backend) {
+    let store = b.store();
+    let mut row = app("k1", 1);
+    store
+        .create(&row, &[ev("CREATED", 1), ev("NOTE", 1)], None)
+        .await
+        .expect("create");
+    for i in 0..4 {
+        let n = next(&row, "S");
+        store
+            .update(row.version, &n, &[ev("STEP", 2 + i)], None)
+            .await
+            .expect("update");
+        row = n;
+    }
+    store
+        .create(&app("k2", 2), &[ev("CREATED", 2)], None)
+        .await
+        .expect("create");
+    store
+        .create(&app("k3", 3), &[], None)
+        .await
+        .expect("create");
+    let report = store.verify_chain(None).await.expect("verify");
+    assert_eq!(report.first_break, None);
+    assert_eq!(report.events_checked, 7);
+    assert_eq!(report.applications_checked, 3);
+    let one = store.verify_chain(Some("k1")).await.expect("verify");
+    assert_eq!(one.first_break, None);
+    assert_eq!((one.applications_checked, one.events_checked), (1, 6));
+    let missing = store.verify_chain(Some("nope")).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+}
+
+async fn verify_reports_tampering(b: &dyn Backend) {
+    let store = b.store();
+    let mut row = app("t1", 1);
+    store
+        .create(&row, &[ev("CREATED", 1)], None)
+        .await
+        .expect("create");
+    for i in 0..3 {
+        let n = next(&row, "S");
+        store
+            .update(row.version, &n, &[ev("STEP", 2 + i)], None)
+            .await
+            .expect("update");
+        row = n;
+    }
+    store
+        .create(&app("t0", 1), &[ev("CREATED", 1)], None)
+        .await
+        .expect("create");
+    store
+        .create(&app("t2", 1), &[ev("CREATED", 1)], None)
+        .await
+        .expect("create");
+
+    let tamper = "UPDATE events SET details = '{\"forged\":true}' \
+                  WHERE application_id = 't1' AND application_sequence = 3";
+    // The database itself refuses to change history...
+    assert!(
+        b.execute(tamper).await.is_err(),
+        "events must be append-only"
+    );
+    assert_chain_intact(&*store).await;
+    // ...but someone with direct access can lift the guard.
+    b.execute(b.lift_append_only_sql())
+        .await
+        .expect("lift guard");
+    assert_eq!(b.execute(tamper).await, Ok(1));
+
+    let report = store.verify_chain(None).await.expect("verify");
+    let (id, sequence, what) = report.first_break.clone().expect("break reported");
+    assert_eq!((id.as_str(), sequence), ("t1", 3), "{what}");
+    assert_eq!(report.events_checked, 6);
+    let one = store.verify_chain(Some("t1")).await.expect("verify");
+    assert_eq!(
+        one.first_break.map(|b| (b.0, b.1)),
+        Some(("t1".to_owned(), 3))
+    );
+    let other = store.verify_chain(Some("t2")).await.expect("verify");
+    assert_eq!(other.first_break, None);
+
+    // A relinked chain (hash recomputed for the forged content) still breaks at the next link.
+    let forged = super::chain::event_hash(
+        &store.events(Some("t1"), 0, 10).await.expect("events")[1].hash,
+        "t1",
+        3,
+        "STEP",
+        "user:alice",
+        3,
+        "{\"forged\":true}",
+    );
+    b.execute(&format!(
+        "UPDATE events SET hash = '{forged}' WHERE application_id = 't1' AND application_sequence = 3"
+    ))
+    .await
+    .expect("forge hash");
+    let report = store.verify_chain(Some("t1")).await.expect("verify");
+    assert_eq!(report.first_break.map(|b| b.1), Some(4));
+
+    // Removing the newest event is caught by the chain head on the row.
+    b.execute("DELETE FROM events WHERE application_id = 't2'")
+        .await
+        .expect("delete");
+    let report = store.verify_chain(Some("t2")).await.expect("verify");
+    assert_eq!(
+        report.first_break.map(|b| (b.0, b.1)),
+        Some(("t2".to_owned(), 1))
+    );
+}
+
+async fn concurrent_conflicting_updates_one_winner(b: &dyn Backend) {
+    let first = b.store();
+    let second = b.another_store().await;
+    let base = app("race", 1);
+    first
+        .create(&base, &[ev("CREATED", 1)], None)
+        .await
+        .expect("create");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let row = next(&base, &format!("S{i}"));
+        tasks.push(tokio::spawn(async move {
+            store
+                .update(
+                    1,
+                    &row,
+                    &[ev(&format!("U{i}"), 2)],
+                    Some(&req(&format!("race-{i}"), "f")),
+                )
+                .await
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(WriteOutcome::Committed) => winners += 1,
+            Err(StoreError::VersionConflict {
+                current: 2,
+                expected: 1,
+                ..
+            }) => {}
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    let row = first.get("race").await.expect("get").expect("row");
+    assert_eq!(row.version, 2);
+    assert_eq!(event_count(&*first, Some("race")).await, 2);
+    assert_chain_intact(&*second).await;
+}
+
+async fn concurrent_same_request_updates(b: &dyn Backend) {
+    let first = b.store();
+    let second = b.another_store().await;
+    let base = app("retry", 1);
+    first
+        .create(&base, &[ev("CREATED", 1)], None)
+        .await
+        .expect("create");
+    let request = req("same-update", "f");
+    let row = next(&base, "S");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let (row, request) = (row.clone(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            store.update(1, &row, &[ev("U", 2)], Some(&request)).await
+        }));
+    }
+    let mut committed = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(WriteOutcome::Committed) => committed += 1,
+            Ok(WriteOutcome::Replayed { response }) => assert_eq!(response, request.response),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(committed, 1);
+    assert_eq!(event_count(&*first, Some("retry")).await, 2);
+}
+
+async fn concurrent_same_request_creates_one_row(b: &dyn Backend) {
+    let first = b.store();
+    let second = b.another_store().await;
+    let request = req("same-create", "f");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let request = request.clone();
+        // Half reuse one application id, half mint their own, as a service might.
+        let id = if i % 4 < 2 {
+            "same".to_owned()
+        } else {
+            format!("minted-{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .create(&app(&id, 1), &[ev("CREATED", 1)], Some(&request))
+                .await
+        }));
+    }
+    let mut committed = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(WriteOutcome::Committed) => committed += 1,
+            Ok(WriteOutcome::Replayed { response }) => assert_eq!(response, request.response),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(committed, 1);
+    assert_eq!(all_ids(&*first, &ListFilter::default()).await.len(), 1);
+    assert_eq!(event_count(&*first, None).await, 1);
+    assert_chain_intact(&*first).await;
+}
+
+async fn concurrent_distinct_creates(b: &dyn Backend) {
+    let store = b.store();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let row = ApplicationRow {
+                awaiting_agencies: vec!["STATE".into()],
+                ..app(&format!("m{i:03}"), i)
+            };
+            let outcome = store
+                .create(
+                    &row,
+                    &[ev("CREATED", i), ev("REFERRED", i)],
+                    Some(&req(&format!("m-{i}"), "f")),
+                )
+                .await?;
+            // A duplicate of the same request, racing in the same batch or the next.
+            let replay = store
+                .create(
+                    &row,
+                    &[ev("CREATED", i), ev("REFERRED", i)],
+                    Some(&req(&format!("m-{i}"), "f")),
+                )
+                .await?;
+            Ok::<_, StoreError>((outcome, replay))
+        }));
+    }
+    for task in tasks {
+        let (outcome, replay) = task.await.expect("task").expect("create");
+        assert_eq!(outcome, WriteOutcome::Committed);
+        assert!(matches!(replay, WriteOutcome::Replayed { .. }));
+    }
+    let awaiting = ListFilter {
+        awaiting_agency: Some("STATE".into()),
+        ..Default::default()
+    };
+    assert_eq!(all_ids(&*store, &awaiting).await.len(), 64);
+    assert_eq!(event_count(&*store, None).await, 128);
+    assert_chain_intact(&*store).await;
+}
+
+// ---------------------------------------------------------------------------
+// Throughput and query-latency measurement (not run by default):
+//   cargo test --release -p review-svc --lib store::suite::bench -- --ignored --nocapture
+// REVIEW_BENCH_APPLICATIONS (default 20000) rows are created by
+// REVIEW_BENCH_CLIENTS (default 32) concurrent clients.
+
+mod bench {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const AGENCIES: [&str; 5] = ["STATE", "DEFENSE", "ENERGY", "COMMERCE", "INTELLIGENCE"];
+    const STATES: [&str; 6] = [
+        "SUBMITTED",
+        "AGENCY_REVIEW",
+        "ESCALATED",
+        "DECIDED",
+        "RETURNED",
+        "WITHDRAWN",
+    ];
+    const LEVELS: [&str; 5] = ["", "OPERATING_COMMITTEE", "ACEP", "EARB", "PRESIDENT"];
+
+    fn env(name: &str, default: usize) -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    fn row(i: usize) -> ApplicationRow {
+        let n = i as i64;
+        let agencies = AGENCIES
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| (i >> k) & 1 == 1)
+            .map(|(_, a)| (*a).to_owned())
+            .collect();
+        ApplicationRow {
+            id: format!("bench-{i:08}"),
+            version: 1,
+            applicant: format!("applicant-{}", i % 1_000),
+            state: STATES[i % STATES.len()].to_owned(),
+            level: LEVELS[i % LEVELS.len()].to_owned(),
+            destination: format!("C{}", i % 40),
+            awaiting_agencies: agencies,
+            next_due_at: (i % 3 != 0).then_some(2_000_000 + (n * 7_919) % 1_000_000),
+            overdue_at: (i % 4 == 0).then_some(3_000_000 + (n * 104_729) % 1_000_000),
+            // Ten rows per millisecond: plenty of ties.
+            created_at: 1_000_000 + n / 10,
+            updated_at: 1_000_000 + n / 10,
+            snapshot: format!(
+                "{{\"name\":\"applications/bench-{i:08}\",\"pad\":\"{}\"}}",
+                "x".repeat(1_000)
+            ),
+        }
+    }
+
+    fn events(i: usize) -> Vec<NewEvent> {
+        let at = 1_000_000 + i as i64;
+        vec![
+            NewEvent {
+                kind: "CREATED".into(),
+                actor: "user:bench".into(),
+                at,
+                details: format!(
+                    "{{\"items\":[{{\"eccn\":\"3A090.a\",\"n\":{i}}}],\"pad\":\"{}\"}}",
+                    "y".repeat(200)
+                ),
+            },
+            NewEvent {
+                kind: "CLASSIFIED".into(),
+                actor: "system".into(),
+                at,
+                details: "{\"licence_required\":true}".into(),
+            },
+        ]
+    }
+
+    fn percentile(sorted: &[Duration], p: f64) -> Duration {
+        if sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        let k = ((sorted.len() - 1) as f64 * p).round() as usize;
+        sorted[k]
+    }
+
+    async fn run_writes(
+        store: Arc<dyn Store>,
+        clients: usize,
+        total: usize,
+        label: &str,
+        op: fn(
+            Arc<dyn Store>,
+            usize,
+        ) -> futures::future::BoxFuture<'static, Result<WriteOutcome, StoreError>>,
+    ) {
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (store, next) = (store.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    let t = Instant::now();
+                    let outcome = op(store.clone(), i).await.expect("write");
+                    assert_eq!(outcome, WriteOutcome::Committed);
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            }));
+        }
+        let mut latencies = Vec::new();
+        for task in tasks {
+            latencies.extend(task.await.expect("client"));
+        }
+        let elapsed = started.elapsed();
+        latencies.sort();
+        println!(
+            "{label}: {total} in {:.2}s = {:.0}/s with {clients} clients; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            elapsed.as_secs_f64(),
+            total as f64 / elapsed.as_secs_f64(),
+            percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            percentile(&latencies, 1.0).as_secs_f64() * 1e3,
+        );
+    }
+
+    async fn time<T>(
+        label: &str,
+        f: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> T {
+        let t = Instant::now();
+        let out = f.await.expect(label);
+        println!("  {label}: {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+        out
+    }
+
+    async fn run(backend: Box<dyn Backend>, name: &str) {
+        let clients = env("REVIEW_BENCH_CLIENTS", 32);
+        let total = env("REVIEW_BENCH_APPLICATIONS", 20_000);
+        let store = backend.store();
+        println!("== {name}");
+        run_writes(store.clone(), clients, total, "create", |store, i| {
+            Box::pin(async move {
+                let request = req(&format!("bench-create-{i}"), "f");
+                store.create(&row(i), &events(i), Some(&request)).await
+            })
+        })
+        .await;
+        run_writes(store.clone(), clients, total / 2, "update", |store, i| {
+            Box::pin(async move {
+                let old = row(i);
+                let new = ApplicationRow {
+                    state: "AGENCY_REVIEW".into(),
+                    awaiting_agencies: vec!["STATE".into()],
+                    ..next(&old, "AGENCY_REVIEW")
+                };
+                let request = req(&format!("bench-update-{i}"), "f");
+                let event = [ev("REFERRED", old.updated_at + 1)];
+                store.update(1, &new, &event, Some(&request)).await
+            })
+        })
+        .await;
+
+        println!("queries at {total} applications (first page of 50):");
+        let page = |filter: ListFilter| {
+            let store = store.clone();
+            async move { store.list(&filter, None, 50).await }
+        };
+        time("list", page(ListFilter::default())).await;
+        time(
+            "list applicant",
+            page(ListFilter {
+                applicant: Some("applicant-7".into()),
+                ..Default::default()
+            }),
+        )
+        .await;
+        time(
+            "list state",
+            page(ListFilter {
+                state: Some("RETURNED".into()),
+                ..Default::default()
+            }),
+        )
+        .await;
+        time(
+            "list destination",
+            page(ListFilter {
+                destination: Some("C3".into()),
+                ..Default::default()
+            }),
+        )
+        .await;
+        time(
+            "list level",
+            page(ListFilter {
+                level: Some("EARB".into()),
+                ..Default::default()
+            }),
+        )
+        .await;
+        time(
+            "list awaiting",
+            page(ListFilter {
+                awaiting_agency: Some("INTELLIGENCE".into()),
+                ..Default::default()
+            }),
+        )
+        .await;
+        time(
+            "list overdue",
+            page(ListFilter {
+                overdue_at_or_before: Some(3_100_000),
+                ..Default::default()
+            }),
+        )
+        .await;
+        let middle = row(total / 2);
+        let cursor = ListCursor {
+            created_at: middle.created_at,
+            id: middle.id.clone(),
+        };
+        let deep = store.clone();
+        time("list page in the middle (keyset)", async move {
+            deep.list(&ListFilter::default(), Some(&cursor), 50).await
+        })
+        .await;
+        let s = store.clone();
+        time("due (100)", async move { s.due(2_500_000, 100).await }).await;
+        let s = store.clone();
+        time("events of one application", async move {
+            s.events(Some(&middle.id), 0, 100).await
+        })
+        .await;
+        let s = store.clone();
+        time("events page (global)", async move {
+            s.events(None, (total as i64) * 2, 100).await
+        })
+        .await;
+        let s = store.clone();
+        time("verify one application", async move {
+            s.verify_chain(Some("bench-00000042")).await
+        })
+        .await;
+        let s = store.clone();
+        let report = time("verify all", async move { s.verify_chain(None).await }).await;
+        assert_eq!(report.first_break, None);
+        println!(
+            "  verified {} applications, {} events",
+            report.applications_checked, report.events_checked
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark"]
+    async fn bench_sqlite() {
+        let backend = sqlite_backend("bench").await.expect("backend");
+        run(backend, "sqlite").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark"]
+    async fn bench_postgres() {
+        let Some(backend) = postgres_backend("bench").await else {
+            return;
+        };
+        run(backend, "postgres").await;
+    }
+}

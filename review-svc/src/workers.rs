@@ -1,0 +1,141 @@
+//! Background work: applying deadlines that have passed, and classifying
+//! applications accepted while the classifier was unavailable. Both are
+//! safe to run in several processes at once: every write is a
+//! compare-and-set on the application's version, so one wins and the others
+//! find nothing left to do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::classifier_client::ClassifierClient;
+use crate::classify::{classify_content, Classified};
+use crate::clock::Clock;
+use crate::convert::FiledContent;
+use crate::ledger::{Ledger, LedgerError};
+use crate::store::ListFilter;
+use crate::workflow::{Actor, Command, ItemOutcome, State};
+
+const BATCH: u32 = 100;
+
+/// Applies passed deadlines every `interval`.
+pub fn spawn_sweeper(ledger: Arc<Ledger>, clock: Arc<dyn Clock>, interval: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = sweep_once(&ledger, clock.now()).await {
+                tracing::warn!(%error, "deadline sweep failed; will retry");
+            }
+        }
+    })
+}
+
+/// One pass over every application whose earliest deadline has passed.
+pub async fn sweep_once(ledger: &Ledger, now: chrono::DateTime<chrono::Utc>) -> Result<usize, LedgerError> {
+    let mut applied = 0;
+    loop {
+        let due = ledger.due(now, BATCH).await?;
+        let batch_len = due.len();
+        let mut progressed = 0;
+        for app in due {
+            let span = tracing::info_span!("sweep", application = %crate::convert::resource_name(&app.id));
+            let _entered = span.enter();
+            if ledger.sweep(&app, now).await? {
+                tracing::info!("deadline applied");
+                applied += 1;
+                progressed += 1;
+            }
+        }
+        // A full batch where nothing moved means the rest is someone else's
+        // (or not yet actionable): stop rather than spin.
+        if batch_len < BATCH as usize || progressed == 0 {
+            return Ok(applied);
+        }
+    }
+}
+
+/// Classifies pending applications every `interval`.
+pub fn spawn_classification_retry(
+    ledger: Arc<Ledger>,
+    classifier: ClassifierClient,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = classify_pending(&ledger, &classifier, clock.as_ref()).await {
+                tracing::warn!(%error, "classification of pending applications failed; will retry");
+            }
+        }
+    })
+}
+
+/// One pass over the applications waiting for the classifier.
+pub async fn classify_pending(
+    ledger: &Ledger,
+    classifier: &ClassifierClient,
+    clock: &dyn Clock,
+) -> Result<usize, LedgerError> {
+    let filter = ListFilter {
+        state: Some(State::ClassificationPending.as_str().to_owned()),
+        ..Default::default()
+    };
+    let pending = ledger.list(&filter, None, BATCH).await?;
+    let mut classified = 0;
+    for app in pending {
+        let span = tracing::info_span!("classify_pending", application = %crate::convert::resource_name(&app.id));
+        let _entered = span.enter();
+        let items = match serde_json::from_value::<FiledContent>(app.content.clone()) {
+            Ok(content) => match classify_content(classifier, &content, None, &[]).await {
+                Classified::Items(items) => items,
+                Classified::Invalid(violations) => refused_items(&content, &violations),
+                Classified::Unavailable(reason) => {
+                    tracing::debug!(%reason, "classifier still unavailable");
+                    return Ok(classified);
+                }
+            },
+            Err(error) => return Err(LedgerError::Internal(format!("stored filing unreadable: {error}"))),
+        };
+        match ledger
+            .command(&app.id, &Actor::system(), Some(app.version), Command::RecordClassification { items }, None, clock.now())
+            .await
+        {
+            Ok(_) => {
+                tracing::info!("application classified");
+                classified += 1;
+            }
+            // Another process classified it, or a deadline moved it on.
+            Err(LedgerError::EtagMismatch { .. }) | Err(LedgerError::Refused(_)) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(classified)
+}
+
+/// The classifier refused an item of an application it had not seen at
+/// filing time. The application still goes to review, never around it, with
+/// the refusal as its summary.
+fn refused_items(content: &FiledContent, violations: &[service_kit::errors::Violation]) -> Vec<ItemOutcome> {
+    let detail = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    (0..content.items.len() as u32)
+        .map(|item_index| ItemOutcome {
+            item_index,
+            license_required: true,
+            review_policy: "INDETERMINATE".to_owned(),
+            rule_set: String::new(),
+            decision_id: String::new(),
+            summary: format!("item {item_index}: the classifier refused the filing ({detail})"),
+            result: serde_json::Value::Null,
+        })
+        .collect()
+}

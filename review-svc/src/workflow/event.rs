@@ -1,0 +1,511 @@
+//! Events: the append-only history, and [`apply`], which folds them into an
+//! [`Application`].
+//!
+//! Events carry every instant they set (deadlines included), so replay never
+//! needs the configuration: a history recorded under one `workflow.toml`
+//! replays identically under another. `apply` trusts the events (they were
+//! produced by the workflow) and never panics, whatever the sequence.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::deadlines::VotingRule;
+use super::model::{
+    Agency, AgencyDue, Application, Decision, Direction, ItemOutcome, Level, Outcome,
+    Recommendation, RecordedRecommendation, State,
+};
+
+/// One entry of an application's history. Serialised as JSON with its kind
+/// in `"type"` (e.g. `{"type":"Decided", ...}`); every event has `at` (when
+/// it was recorded) and `actor` (the principal that caused it, or
+/// [`super::SYSTEM_ACTOR`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// The application was filed (registered). State CLASSIFICATION_PENDING.
+    ApplicationFiled {
+        at: DateTime<Utc>,
+        actor: String,
+        id: String,
+        applicant: String,
+        destination: String,
+        content: serde_json::Value,
+        item_count: u32,
+        /// BIS first action (refer, HWA, RWA) due: the step deadline while classification is pending.
+        first_action_due: DateTime<Utc>,
+        /// Registration + 90 days.
+        overall_due: DateTime<Utc>,
+    },
+    /// The classifier's answers for every item.
+    ItemsClassified {
+        at: DateTime<Utc>,
+        actor: String,
+        items: Vec<ItemOutcome>,
+    },
+    /// No item needs a licence: closed.
+    NoLicenseRequired {
+        at: DateTime<Utc>,
+        actor: String,
+        reason: String,
+    },
+    /// Referred to the agencies; each recommendation due at `due`.
+    ReferredToAgencies {
+        at: DateTime<Utc>,
+        actor: String,
+        agencies: Vec<Agency>,
+        due: DateTime<Utc>,
+        reason: String,
+    },
+    /// An agency's recommendation (agency level) or vote (ACEP, EARB).
+    RecommendationRecorded {
+        at: DateTime<Utc>,
+        actor: String,
+        level: Level,
+        agency: Agency,
+        recommendation: Recommendation,
+        conditions: Vec<String>,
+        rationale: String,
+    },
+    /// The agency's deadline (`due`) passed without a recommendation.
+    DeemedNoObjection {
+        at: DateTime<Utc>,
+        actor: String,
+        level: Level,
+        agency: Agency,
+        due: DateTime<Utc>,
+    },
+    /// All agencies are in and agree: the licensing officer decides.
+    ReferredToLicensingOfficer {
+        at: DateTime<Utc>,
+        actor: String,
+        consensus: Direction,
+    },
+    /// The agencies disagree, or the licensing officer contradicts their
+    /// consensus: the OC chair decides, due at `due` (no automatic action).
+    EscalatedToOperatingCommittee {
+        at: DateTime<Utc>,
+        actor: String,
+        reason: String,
+        due: DateTime<Utc>,
+    },
+    /// A decision. Final, or open to appeal until `appeal_due`; a decision
+    /// that is neither (the licensing officer contradicting the agencies)
+    /// is recorded in the history and superseded by the escalation that
+    /// follows it.
+    Decided {
+        at: DateTime<Utc>,
+        actor: String,
+        level: Level,
+        outcome: Outcome,
+        conditions: Vec<String>,
+        rationale: String,
+        #[serde(rename = "final")]
+        is_final: bool,
+        appeal_due: Option<DateTime<Utc>>,
+    },
+    /// A dissenting agency appealed the decision taken at `from_level`.
+    /// At ACEP and EARB `voters` vote until `votes_due`; the President has no clock.
+    Appealed {
+        at: DateTime<Utc>,
+        actor: String,
+        agency: Agency,
+        from_level: Level,
+        to_level: Level,
+        rationale: String,
+        voters: Vec<Agency>,
+        votes_due: Option<DateTime<Utc>>,
+    },
+    /// The votes at a level were counted (all in, or at the deadline).
+    /// A `Decided` event by the system follows.
+    VotesTallied {
+        at: DateTime<Utc>,
+        actor: String,
+        level: Level,
+        rule: VotingRule,
+        members: u32,
+        approve: u32,
+        deny: u32,
+        not_voted: Vec<Agency>,
+        majority: Option<Direction>,
+    },
+    /// The appeal window closed without an appeal: the decision is final.
+    DecisionFinal {
+        at: DateTime<Utc>,
+        actor: String,
+        level: Level,
+    },
+    /// Not resolved by the overall deadline: referred to the President.
+    ReferredToPresident {
+        at: DateTime<Utc>,
+        actor: String,
+        reason: String,
+    },
+    /// The applicant withdrew the application.
+    Withdrawn {
+        at: DateTime<Utc>,
+        actor: String,
+        reason: String,
+    },
+}
+
+impl Event {
+    /// Every kind, as [`Event::kind`] names them.
+    pub const KINDS: [&'static str; 14] = [
+        "ApplicationFiled",
+        "ItemsClassified",
+        "NoLicenseRequired",
+        "ReferredToAgencies",
+        "RecommendationRecorded",
+        "DeemedNoObjection",
+        "ReferredToLicensingOfficer",
+        "EscalatedToOperatingCommittee",
+        "Decided",
+        "Appealed",
+        "VotesTallied",
+        "DecisionFinal",
+        "ReferredToPresident",
+        "Withdrawn",
+    ];
+
+    /// The kind, exactly as in the `"type"` field of the JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::ApplicationFiled { .. } => "ApplicationFiled",
+            Event::ItemsClassified { .. } => "ItemsClassified",
+            Event::NoLicenseRequired { .. } => "NoLicenseRequired",
+            Event::ReferredToAgencies { .. } => "ReferredToAgencies",
+            Event::RecommendationRecorded { .. } => "RecommendationRecorded",
+            Event::DeemedNoObjection { .. } => "DeemedNoObjection",
+            Event::ReferredToLicensingOfficer { .. } => "ReferredToLicensingOfficer",
+            Event::EscalatedToOperatingCommittee { .. } => "EscalatedToOperatingCommittee",
+            Event::Decided { .. } => "Decided",
+            Event::Appealed { .. } => "Appealed",
+            Event::VotesTallied { .. } => "VotesTallied",
+            Event::DecisionFinal { .. } => "DecisionFinal",
+            Event::ReferredToPresident { .. } => "ReferredToPresident",
+            Event::Withdrawn { .. } => "Withdrawn",
+        }
+    }
+
+    /// When the event was recorded.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Event::ApplicationFiled { at, .. }
+            | Event::ItemsClassified { at, .. }
+            | Event::NoLicenseRequired { at, .. }
+            | Event::ReferredToAgencies { at, .. }
+            | Event::RecommendationRecorded { at, .. }
+            | Event::DeemedNoObjection { at, .. }
+            | Event::ReferredToLicensingOfficer { at, .. }
+            | Event::EscalatedToOperatingCommittee { at, .. }
+            | Event::Decided { at, .. }
+            | Event::Appealed { at, .. }
+            | Event::VotesTallied { at, .. }
+            | Event::DecisionFinal { at, .. }
+            | Event::ReferredToPresident { at, .. }
+            | Event::Withdrawn { at, .. } => *at,
+        }
+    }
+
+    /// The principal that caused the event, or [`super::SYSTEM_ACTOR`].
+    pub fn actor(&self) -> &str {
+        match self {
+            Event::ApplicationFiled { actor, .. }
+            | Event::ItemsClassified { actor, .. }
+            | Event::NoLicenseRequired { actor, .. }
+            | Event::ReferredToAgencies { actor, .. }
+            | Event::RecommendationRecorded { actor, .. }
+            | Event::DeemedNoObjection { actor, .. }
+            | Event::ReferredToLicensingOfficer { actor, .. }
+            | Event::EscalatedToOperatingCommittee { actor, .. }
+            | Event::Decided { actor, .. }
+            | Event::Appealed { actor, .. }
+            | Event::VotesTallied { actor, .. }
+            | Event::DecisionFinal { actor, .. }
+            | Event::ReferredToPresident { actor, .. }
+            | Event::Withdrawn { actor, .. } => actor,
+        }
+    }
+}
+
+/// An empty record for events that arrive before `ApplicationFiled` (only
+/// in a corrupt history; `apply` must not panic on one).
+fn blank(at: DateTime<Utc>) -> Application {
+    Application {
+        id: String::new(),
+        applicant: String::new(),
+        destination: String::new(),
+        content: serde_json::Value::Null,
+        item_count: 0,
+        state: State::ClassificationPending,
+        level: None,
+        classifications: Vec::new(),
+        recommendations: Vec::new(),
+        agency_due: Vec::new(),
+        step_due: None,
+        overall_due: at,
+        decision: None,
+        decision_history: Vec::new(),
+        state_reason: String::new(),
+        created_at: at,
+        updated_at: at,
+        version: 0,
+    }
+}
+
+fn mark_answered(app: &mut Application, agency: Agency) {
+    for due in app.agency_due.iter_mut().filter(|d| d.agency == agency) {
+        due.answered = true;
+    }
+}
+
+fn close(app: &mut Application, state: State, reason: String) {
+    app.state = state;
+    app.step_due = None;
+    app.agency_due.clear();
+    app.state_reason = reason;
+}
+
+fn join<T>(items: &[T], name: impl Fn(&T) -> &str) -> String {
+    items.iter().map(name).collect::<Vec<_>>().join(", ")
+}
+
+/// Folds one event into the state. `None` is the state before the first
+/// event. Total: never panics, whatever the order of events.
+pub fn apply(app: Option<Application>, event: &Event) -> Application {
+    let at = event.at();
+    let version = app.as_ref().map_or(0, |a| a.version);
+    let mut app = match (app, event) {
+        (
+            _,
+            Event::ApplicationFiled {
+                id,
+                applicant,
+                destination,
+                content,
+                item_count,
+                first_action_due,
+                overall_due,
+                ..
+            },
+        ) => Application {
+            id: id.clone(),
+            applicant: applicant.clone(),
+            destination: destination.clone(),
+            content: content.clone(),
+            item_count: *item_count,
+            step_due: Some(*first_action_due),
+            overall_due: *overall_due,
+            state_reason: "filed; waiting for the classification of every item".into(),
+            ..blank(at)
+        },
+        (Some(app), _) => app,
+        (None, _) => blank(at),
+    };
+    match event {
+        Event::ApplicationFiled { .. } => {}
+        Event::ItemsClassified { items, .. } => {
+            app.classifications = items.clone();
+        }
+        Event::NoLicenseRequired { reason, .. } => {
+            app.level = None;
+            close(&mut app, State::NoLicenseRequired, reason.clone());
+        }
+        Event::ReferredToAgencies {
+            agencies,
+            due,
+            reason,
+            ..
+        } => {
+            app.state = State::AgencyReview;
+            app.level = Some(Level::Agency);
+            app.agency_due = agencies
+                .iter()
+                .map(|&agency| AgencyDue {
+                    agency,
+                    due: *due,
+                    answered: false,
+                })
+                .collect();
+            app.step_due = Some(*due);
+            app.decision = None;
+            app.state_reason = reason.clone();
+        }
+        Event::RecommendationRecorded {
+            actor,
+            level,
+            agency,
+            recommendation,
+            conditions,
+            rationale,
+            ..
+        } => {
+            app.recommendations.push(RecordedRecommendation {
+                agency: *agency,
+                recommendation: *recommendation,
+                conditions: conditions.clone(),
+                rationale: rationale.clone(),
+                recorded_by: actor.clone(),
+                at,
+                level: *level,
+            });
+            mark_answered(&mut app, *agency);
+        }
+        Event::DeemedNoObjection {
+            actor,
+            level,
+            agency,
+            due,
+            ..
+        } => {
+            app.recommendations.push(RecordedRecommendation {
+                agency: *agency,
+                recommendation: Recommendation::DeemedNoObjection,
+                conditions: Vec::new(),
+                rationale: format!(
+                    "no recommendation by the deadline {}: deemed no objection",
+                    due.to_rfc3339()
+                ),
+                recorded_by: actor.clone(),
+                at,
+                level: *level,
+            });
+            mark_answered(&mut app, *agency);
+        }
+        Event::ReferredToLicensingOfficer { consensus, .. } => {
+            app.state = State::AwaitingLicensingDecision;
+            app.level = Some(Level::Agency);
+            app.step_due = None;
+            app.state_reason = format!(
+                "the agencies agree ({}); the licensing officer decides",
+                consensus.as_str()
+            );
+        }
+        Event::EscalatedToOperatingCommittee { reason, due, .. } => {
+            app.state = State::OperatingCommitteeReview;
+            app.level = Some(Level::OperatingCommittee);
+            app.agency_due.clear();
+            app.step_due = Some(*due);
+            app.decision = None;
+            app.state_reason = reason.clone();
+        }
+        Event::Decided {
+            actor,
+            level,
+            outcome,
+            conditions,
+            rationale,
+            is_final,
+            appeal_due,
+            ..
+        } => {
+            let decision = Decision {
+                outcome: *outcome,
+                conditions: conditions.clone(),
+                level: *level,
+                decided_by: actor.clone(),
+                at,
+                rationale: rationale.clone(),
+                is_final: *is_final,
+            };
+            app.decision_history.push(decision.clone());
+            app.decision = Some(decision);
+            app.level = Some(*level);
+            if *is_final {
+                close(
+                    &mut app,
+                    State::Decided,
+                    format!("final decision at {}: {}", level.as_str(), outcome.as_str()),
+                );
+            } else if let Some(due) = appeal_due {
+                app.state = State::AppealWindow;
+                app.step_due = Some(*due);
+                app.agency_due.clear();
+                app.state_reason = format!(
+                    "decided at {} ({}); a dissenting agency may appeal until {}",
+                    level.as_str(),
+                    outcome.as_str(),
+                    due.to_rfc3339()
+                );
+            }
+        }
+        Event::Appealed {
+            agency,
+            from_level,
+            to_level,
+            voters,
+            votes_due,
+            ..
+        } => {
+            app.state = match to_level {
+                Level::Acep => State::AcepReview,
+                Level::Earb => State::EarbReview,
+                _ => State::PresidentialReview,
+            };
+            app.level = Some(*to_level);
+            app.agency_due = match votes_due {
+                Some(due) => voters
+                    .iter()
+                    .map(|&agency| AgencyDue {
+                        agency,
+                        due: *due,
+                        answered: false,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            app.step_due = *votes_due;
+            app.state_reason = format!(
+                "{} appealed the {} decision to {}",
+                agency.as_str(),
+                from_level.as_str(),
+                to_level.as_str()
+            );
+        }
+        Event::VotesTallied {
+            level,
+            approve,
+            deny,
+            not_voted,
+            ..
+        } => {
+            app.state_reason = format!(
+                "{} votes counted: {approve} to approve, {deny} to deny, not voted: [{}]",
+                level.as_str(),
+                join(not_voted, |a| a.as_str())
+            );
+        }
+        Event::DecisionFinal { level, .. } => {
+            let outcome = app.decision.as_ref().map_or("", |d| d.outcome.as_str());
+            let reason = format!(
+                "the appeal window closed: the {} decision ({outcome}) is final",
+                level.as_str()
+            );
+            if let Some(d) = app.decision.as_mut() {
+                d.is_final = true;
+            }
+            if let Some(d) = app.decision_history.last_mut() {
+                d.is_final = true;
+            }
+            close(&mut app, State::Decided, reason);
+        }
+        Event::ReferredToPresident { reason, .. } => {
+            app.state = State::PresidentialReview;
+            app.level = Some(Level::President);
+            app.step_due = None;
+            app.agency_due.clear();
+            app.state_reason = reason.clone();
+        }
+        Event::Withdrawn { reason, .. } => {
+            let reason = if reason.trim().is_empty() {
+                "withdrawn by the applicant".to_string()
+            } else {
+                format!("withdrawn by the applicant: {reason}")
+            };
+            close(&mut app, State::Withdrawn, reason);
+        }
+    }
+    app.updated_at = at;
+    app.version = version.saturating_add(1);
+    app
+}

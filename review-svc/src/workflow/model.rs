@@ -1,0 +1,545 @@
+//! The workflow's vocabulary: parties, levels, recommendations, decisions and
+//! the application record that the events fold into.
+//!
+//! Every type serialises with stable names (enums in SCREAMING_SNAKE_CASE,
+//! fields in snake_case) because events are stored as JSON and hashed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where an application is in its life. Mirrors the proto's `State` without
+/// `STATE_UNSPECIFIED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum State {
+    /// Accepted and stored; waiting for the classifier.
+    ClassificationPending,
+    /// Closed: no item needs a licence (final).
+    NoLicenseRequired,
+    /// Referred to the agencies; recommendations are due.
+    AgencyReview,
+    /// The agencies agree; the licensing officer decides.
+    AwaitingLicensingDecision,
+    /// The agencies disagree; the Operating Committee chair decides.
+    OperatingCommitteeReview,
+    /// Decided at a level that can be appealed; the appeal window is open.
+    AppealWindow,
+    /// Votes of the Advisory Committee on Export Policy.
+    AcepReview,
+    /// Votes of the Export Administration Review Board.
+    EarbReview,
+    /// Referred to the President.
+    PresidentialReview,
+    /// Final decision recorded.
+    Decided,
+    /// Withdrawn by the applicant (final).
+    Withdrawn,
+}
+
+impl State {
+    /// Every state, in proto order.
+    pub const ALL: [State; 11] = [
+        State::ClassificationPending,
+        State::NoLicenseRequired,
+        State::AgencyReview,
+        State::AwaitingLicensingDecision,
+        State::OperatingCommitteeReview,
+        State::AppealWindow,
+        State::AcepReview,
+        State::EarbReview,
+        State::PresidentialReview,
+        State::Decided,
+        State::Withdrawn,
+    ];
+
+    /// The stable name, as serialised (e.g. `"AGENCY_REVIEW"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::ClassificationPending => "CLASSIFICATION_PENDING",
+            State::NoLicenseRequired => "NO_LICENSE_REQUIRED",
+            State::AgencyReview => "AGENCY_REVIEW",
+            State::AwaitingLicensingDecision => "AWAITING_LICENSING_DECISION",
+            State::OperatingCommitteeReview => "OPERATING_COMMITTEE_REVIEW",
+            State::AppealWindow => "APPEAL_WINDOW",
+            State::AcepReview => "ACEP_REVIEW",
+            State::EarbReview => "EARB_REVIEW",
+            State::PresidentialReview => "PRESIDENTIAL_REVIEW",
+            State::Decided => "DECIDED",
+            State::Withdrawn => "WITHDRAWN",
+        }
+    }
+
+    /// Final states: nothing more can happen to the application.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            State::NoLicenseRequired | State::Decided | State::Withdrawn
+        )
+    }
+}
+
+/// Rung of the review ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Level {
+    /// Agency referral and the licensing officer's decision.
+    Agency,
+    OperatingCommittee,
+    Acep,
+    Earb,
+    President,
+}
+
+impl Level {
+    /// The stable name, as serialised (e.g. `"OPERATING_COMMITTEE"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Agency => "AGENCY",
+            Level::OperatingCommittee => "OPERATING_COMMITTEE",
+            Level::Acep => "ACEP",
+            Level::Earb => "EARB",
+            Level::President => "PRESIDENT",
+        }
+    }
+
+    /// The level an appeal of a decision taken at this level goes to.
+    pub fn appeal_target(self) -> Option<Level> {
+        match self {
+            Level::OperatingCommittee => Some(Level::Acep),
+            Level::Acep => Some(Level::Earb),
+            Level::Earb => Some(Level::President),
+            Level::Agency | Level::President => None,
+        }
+    }
+
+    /// The role whose members speak for their agency at this level: they
+    /// record recommendations or votes here and appeal decisions taken here.
+    pub fn agency_role(self) -> Option<Role> {
+        match self {
+            Level::Agency | Level::OperatingCommittee => Some(Role::AgencyReviewer),
+            Level::Acep => Some(Role::AcepMember),
+            Level::Earb => Some(Role::EarbMember),
+            Level::President => None,
+        }
+    }
+}
+
+/// A reviewing department.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Agency {
+    Commerce,
+    State,
+    Defense,
+    Energy,
+}
+
+impl Agency {
+    pub const ALL: [Agency; 4] = [
+        Agency::Commerce,
+        Agency::State,
+        Agency::Defense,
+        Agency::Energy,
+    ];
+
+    /// The stable name, as serialised (e.g. `"DEFENSE"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agency::Commerce => "COMMERCE",
+            Agency::State => "STATE",
+            Agency::Defense => "DEFENSE",
+            Agency::Energy => "ENERGY",
+        }
+    }
+}
+
+/// What a principal is allowed to be. See the permission table in the
+/// module documentation of [`crate::workflow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    Applicant,
+    AgencyReviewer,
+    LicensingOfficer,
+    OperatingCommitteeChair,
+    AcepMember,
+    EarbMember,
+    President,
+    Auditor,
+    System,
+}
+
+impl Role {
+    pub const ALL: [Role; 9] = [
+        Role::Applicant,
+        Role::AgencyReviewer,
+        Role::LicensingOfficer,
+        Role::OperatingCommitteeChair,
+        Role::AcepMember,
+        Role::EarbMember,
+        Role::President,
+        Role::Auditor,
+        Role::System,
+    ];
+
+    /// The stable name, as serialised (e.g. `"ACEP_MEMBER"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Applicant => "APPLICANT",
+            Role::AgencyReviewer => "AGENCY_REVIEWER",
+            Role::LicensingOfficer => "LICENSING_OFFICER",
+            Role::OperatingCommitteeChair => "OPERATING_COMMITTEE_CHAIR",
+            Role::AcepMember => "ACEP_MEMBER",
+            Role::EarbMember => "EARB_MEMBER",
+            Role::President => "PRESIDENT",
+            Role::Auditor => "AUDITOR",
+            Role::System => "SYSTEM",
+        }
+    }
+}
+
+/// The authenticated principal behind a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// Principal id, recorded on every event the actor causes.
+    pub id: String,
+    pub role: Role,
+    /// The department the principal speaks for (reviewers, ACEP and EARB members).
+    pub agency: Option<Agency>,
+}
+
+impl Actor {
+    pub fn new(id: impl Into<String>, role: Role, agency: Option<Agency>) -> Actor {
+        Actor {
+            id: id.into(),
+            role,
+            agency,
+        }
+    }
+
+    /// The principal the workflow itself acts as (deadlines, tallies).
+    pub fn system() -> Actor {
+        Actor::new(super::SYSTEM_ACTOR, Role::System, None)
+    }
+}
+
+/// Approve or deny: what disagreement and dissent are measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Direction {
+    Approve,
+    Deny,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Approve => "APPROVE",
+            Direction::Deny => "DENY",
+        }
+    }
+}
+
+/// What an agency recommends (agency level) or votes (ACEP, EARB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Recommendation {
+    Approve,
+    ApproveWithConditions,
+    Deny,
+    /// Recorded by the system when an agency's deadline passed without a
+    /// recommendation. Counts as not objecting, i.e. on the approve side.
+    DeemedNoObjection,
+}
+
+impl Recommendation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recommendation::Approve => "APPROVE",
+            Recommendation::ApproveWithConditions => "APPROVE_WITH_CONDITIONS",
+            Recommendation::Deny => "DENY",
+            Recommendation::DeemedNoObjection => "DEEMED_NO_OBJECTION",
+        }
+    }
+
+    /// Deny against everything else (deemed no objection does not object).
+    pub fn direction(self) -> Direction {
+        match self {
+            Recommendation::Deny => Direction::Deny,
+            Recommendation::Approve
+            | Recommendation::ApproveWithConditions
+            | Recommendation::DeemedNoObjection => Direction::Approve,
+        }
+    }
+}
+
+/// Outcome of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    Approve,
+    ApproveWithConditions,
+    Deny,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Approve => "APPROVE",
+            Outcome::ApproveWithConditions => "APPROVE_WITH_CONDITIONS",
+            Outcome::Deny => "DENY",
+        }
+    }
+
+    pub fn direction(self) -> Direction {
+        match self {
+            Outcome::Deny => Direction::Deny,
+            Outcome::Approve | Outcome::ApproveWithConditions => Direction::Approve,
+        }
+    }
+}
+
+/// A new application, as the adapter validated it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Filing {
+    /// The id part of `applications/{id}`.
+    pub id: String,
+    /// Principal that files it.
+    pub applicant: String,
+    /// Destination country code (normalised by the adapter).
+    pub destination: String,
+    /// Items and transaction, opaque to the workflow.
+    pub content: serde_json::Value,
+    /// Number of line items; the classification must cover each one.
+    pub item_count: u32,
+}
+
+/// The classifier's answer for one line item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemOutcome {
+    /// Index into the application's items.
+    pub item_index: u32,
+    pub license_required: bool,
+    pub review_policy: String,
+    pub rule_set: String,
+    pub decision_id: String,
+    /// One line for people, used in `state_reason`.
+    pub summary: String,
+    /// The classifier's full answer, opaque to the workflow.
+    pub result: serde_json::Value,
+}
+
+/// A recommendation or vote, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRecommendation {
+    pub agency: Agency,
+    pub recommendation: Recommendation,
+    pub conditions: Vec<String>,
+    pub rationale: String,
+    /// Principal that recorded it ([`super::SYSTEM_ACTOR`] for deemed no objection).
+    pub recorded_by: String,
+    pub at: DateTime<Utc>,
+    pub level: Level,
+}
+
+/// When an agency's recommendation or vote is due at the current level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyDue {
+    pub agency: Agency,
+    pub due: DateTime<Utc>,
+    /// The recommendation or vote is in.
+    pub answered: bool,
+}
+
+/// A decision, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub conditions: Vec<String>,
+    pub level: Level,
+    /// Principal that decided, or [`super::SYSTEM_ACTOR`] for a vote tally.
+    pub decided_by: String,
+    pub at: DateTime<Utc>,
+    pub rationale: String,
+    /// No appeal is possible any more.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+}
+
+/// The state of one application: what the events fold into.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Application {
+    pub id: String,
+    pub applicant: String,
+    pub destination: String,
+    pub content: serde_json::Value,
+    pub item_count: u32,
+    pub state: State,
+    /// `None` before the referral to the agencies (and when no licence is needed).
+    pub level: Option<Level>,
+    pub classifications: Vec<ItemOutcome>,
+    /// Every recommendation and vote, at every level, oldest first.
+    pub recommendations: Vec<RecordedRecommendation>,
+    /// What is due from the agencies at the current level.
+    pub agency_due: Vec<AgencyDue>,
+    /// Deadline of the current step (first action, agency review, OC,
+    /// appeal window, vote); `None` when the step has none.
+    pub step_due: Option<DateTime<Utc>>,
+    /// Registration (filing) + 90 days: resolve or refer to the President.
+    pub overall_due: DateTime<Utc>,
+    /// The latest decision, final or appealable.
+    pub decision: Option<Decision>,
+    /// Every decision taken, oldest first.
+    pub decision_history: Vec<Decision>,
+    /// Why the application is in its state.
+    pub state_reason: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Number of events applied.
+    pub version: i64,
+}
+
+impl Application {
+    /// Folds a whole history; `None` when there are no events.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a super::Event>) -> Option<Application> {
+        events
+            .into_iter()
+            .fold(None, |app, event| Some(super::apply(app, event)))
+    }
+
+    /// Nothing more can happen (no licence required, decided, withdrawn).
+    pub fn is_closed(&self) -> bool {
+        self.state.is_closed()
+    }
+
+    /// Whether the overall (90-day) deadline still applies: the application
+    /// is neither resolved nor already with the President.
+    pub fn overall_deadline_applies(&self) -> bool {
+        !self.is_closed() && self.state != State::PresidentialReview
+    }
+
+    /// Whether the step deadline triggers an automatic action when it passes
+    /// (deemed no objection, vote tally, appeal window closing). The first
+    /// action and OC deadlines do not: they only make the application overdue.
+    pub fn step_due_is_actionable(&self) -> bool {
+        matches!(
+            self.state,
+            State::AgencyReview | State::AcepReview | State::EarbReview | State::AppealWindow
+        )
+    }
+
+    /// The earliest deadline at which [`super::Workflow::sweep`] has something
+    /// to do; `None` when nothing is pending.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        let step = self.step_due.filter(|_| self.step_due_is_actionable());
+        let overall = Some(self.overall_due).filter(|_| self.overall_deadline_applies());
+        min_opt(step, overall)
+    }
+
+    /// The instant from which the application counts as overdue: the
+    /// earliest of the current step's deadline, where someone has to act
+    /// (first action, agency recommendations, OC chair, votes; not the
+    /// appeal window, where nobody has to), and the overall deadline while
+    /// it applies. `None` when no deadline runs.
+    pub fn overdue_since(&self) -> Option<DateTime<Utc>> {
+        let step = self.step_due.filter(|_| {
+            matches!(
+                self.state,
+                State::ClassificationPending
+                    | State::AgencyReview
+                    | State::OperatingCommitteeReview
+                    | State::AcepReview
+                    | State::EarbReview
+            )
+        });
+        let overall = Some(self.overall_due).filter(|_| self.overall_deadline_applies());
+        min_opt(step, overall)
+    }
+
+    /// Agencies whose recommendation or vote is awaited at the current level.
+    pub fn awaiting_agencies(&self) -> Vec<Agency> {
+        if !matches!(
+            self.state,
+            State::AgencyReview | State::AcepReview | State::EarbReview
+        ) {
+            return Vec::new();
+        }
+        self.agency_due
+            .iter()
+            .filter(|d| !d.answered)
+            .map(|d| d.agency)
+            .collect()
+    }
+
+    /// Recommendations or votes recorded at one level.
+    pub fn recommendations_at(
+        &self,
+        level: Level,
+    ) -> impl Iterator<Item = &RecordedRecommendation> {
+        self.recommendations
+            .iter()
+            .filter(move |r| r.level == level)
+    }
+
+    /// The recommendation or vote of one agency at one level.
+    pub fn recommendation_of(
+        &self,
+        agency: Agency,
+        level: Level,
+    ) -> Option<&RecordedRecommendation> {
+        self.recommendations_at(level).find(|r| r.agency == agency)
+    }
+
+    /// The agencies' common direction at the agency level, when every
+    /// referred agency has answered and all answers point the same way.
+    pub fn agency_consensus(&self) -> Option<Direction> {
+        if self.agency_due.is_empty() || self.agency_due.iter().any(|d| !d.answered) {
+            return None;
+        }
+        let mut directions = self
+            .agency_due
+            .iter()
+            .map(|d| {
+                self.recommendation_of(d.agency, Level::Agency)
+                    .map(|r| r.recommendation.direction())
+            })
+            .collect::<Option<Vec<_>>>()?
+            .into_iter();
+        let first = directions.next()?;
+        directions.all(|d| d == first).then_some(first)
+    }
+
+    /// Whether `agency` dissents from the decision currently in the appeal
+    /// window: its recommendation (for an OC decision: at the agency level)
+    /// or its vote (ACEP, EARB) points the other way. An agency that did not
+    /// vote does not dissent.
+    pub fn is_dissenting(&self, agency: Agency) -> bool {
+        let Some(decision) = &self.decision else {
+            return false;
+        };
+        let basis = match decision.level {
+            Level::OperatingCommittee => Level::Agency,
+            Level::Acep => Level::Acep,
+            Level::Earb => Level::Earb,
+            Level::Agency | Level::President => return false,
+        };
+        self.recommendation_of(agency, basis)
+            .is_some_and(|r| r.recommendation.direction() != decision.outcome.direction())
+    }
+
+    /// Agencies that may appeal the decision in the appeal window.
+    pub fn dissenting_agencies(&self) -> Vec<Agency> {
+        Agency::ALL
+            .into_iter()
+            .filter(|a| self.is_dissenting(*a))
+            .collect()
+    }
+}
+
+fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}

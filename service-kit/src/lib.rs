@@ -1,0 +1,10 @@
+//! Server plumbing shared by both services: the parts every gRPC server of
+//! this project must have in the same way (reflection, health, limits,
+//! graceful shutdown, error details, logging, deadlines).
+
+pub mod config;
+pub mod deadline;
+pub mod errors;
+pub mod logging;
+pub mod paging;
+pub mod server;

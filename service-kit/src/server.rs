@@ -1,0 +1,207 @@
+//! Starts a gRPC server the way both services need it: reflection v1 and
+//! v1alpha (with the error-detail and health descriptors, so grpcurl prints
+//! details as JSON), the standard health service, per-connection concurrency
+//! limits with load shedding, message size limits, and a graceful shutdown
+//! that first reports NOT_SERVING, then drains.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Server, ServerTlsConfig};
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+/// Limits and behaviour shared by both servers; each binary fills it from flags.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Largest request or response message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Requests handled at once on one connection; beyond it, new requests are
+    /// shed with UNAVAILABLE instead of queueing.
+    pub concurrency_per_connection: usize,
+    /// HTTP/2 streams a client may open at once on one connection.
+    pub max_concurrent_streams: u32,
+    /// How long the server keeps answering with health NOT_SERVING before it
+    /// stops accepting, so load balancers can move traffic away.
+    pub shutdown_grace: Duration,
+    /// Optional TLS (and client authentication when the config asks for it).
+    pub tls: Option<ServerTlsConfig>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4 * 1024 * 1024,
+            concurrency_per_connection: 256,
+            max_concurrent_streams: 512,
+            shutdown_grace: Duration::from_millis(0),
+            tls: None,
+        }
+    }
+}
+
+/// A running server.
+pub struct RunningServer {
+    pub local_addr: SocketAddr,
+    pub health: HealthReporter,
+    service_name: &'static str,
+    grace: Duration,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+/// Serves `service` on `listener` with health and reflection beside it.
+/// `descriptor_sets` are the encoded file descriptor sets the service's
+/// messages come from.
+pub async fn spawn<S>(
+    listener: TcpListener,
+    service: S,
+    descriptor_sets: &[&'static [u8]],
+    options: ServeOptions,
+) -> Result<RunningServer, ServeError>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let local_addr = listener.local_addr().map_err(ServeError::Io)?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(S::NAME, ServingStatus::Serving)
+        .await;
+    health.set_service_status("", ServingStatus::Serving).await;
+
+    let (reflection_v1, reflection_v1alpha) = reflection(descriptor_sets)?;
+
+    let mut server = Server::builder()
+        .concurrency_limit_per_connection(options.concurrency_per_connection)
+        .load_shed(true)
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+    if let Some(tls) = options.tls.clone() {
+        server = server.tls_config(tls).map_err(ServeError::Tls)?;
+    }
+    let router = server
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(service);
+
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stopped.await;
+    }));
+    Ok(RunningServer {
+        local_addr,
+        health,
+        service_name: S::NAME,
+        grace: options.shutdown_grace,
+        stop: Some(stop),
+        task,
+    })
+}
+
+fn reflection(
+    descriptor_sets: &[&'static [u8]],
+) -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    ServeError,
+> {
+    let builder = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        for set in descriptor_sets {
+            builder = builder.register_encoded_file_descriptor_set(set);
+        }
+        builder
+    };
+    Ok((
+        builder().build_v1().map_err(ServeError::Reflection)?,
+        builder().build_v1alpha().map_err(ServeError::Reflection)?,
+    ))
+}
+
+impl RunningServer {
+    /// Reports NOT_SERVING, keeps answering for the grace period, then stops
+    /// accepting and waits for the requests in flight to finish.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        self.health
+            .set_service_status(self.service_name, ServingStatus::NotServing)
+            .await;
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        if !self.grace.is_zero() {
+            tokio::time::sleep(self.grace).await;
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result.map_err(ServeError::Transport),
+            Err(join) => Err(ServeError::Io(std::io::Error::other(join))),
+        }
+    }
+
+    /// Runs until SIGTERM or ctrl-c, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> Result<(), ServeError> {
+        shutdown_signal().await;
+        tracing::info!(grace = ?self.grace, "shutdown requested: reporting NOT_SERVING, then draining");
+        self.shutdown().await
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("i/o: {0}")]
+    Io(std::io::Error),
+    #[error("tls configuration: {0}")]
+    Tls(tonic::transport::Error),
+    #[error("transport: {0}")]
+    Transport(tonic::transport::Error),
+    #[error("reflection descriptors: {0}")]
+    Reflection(tonic_reflection::server::Error),
+}

@@ -1,0 +1,195 @@
+//! Starts the services as separate processes, the way an operator does, and
+//! stops them again: used by the one-command launcher and by the end-to-end
+//! tests. A started process is killed when its handle is dropped, so a test
+//! that fails leaves nothing running.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+pub const CLASSIFIER_SERVICE: &str = "exportcontrol.classifier.v1.ClassifierService";
+pub const REVIEW_SERVICE: &str = "exportcontrol.review.v1.ReviewService";
+
+/// Where cargo put the service binaries: beside the running executable
+/// (target/<profile>/), or one level up for test executables (target/<profile>/deps/).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join(name)
+}
+
+/// A free port on 127.0.0.1 (released again, so the child can bind it).
+pub fn free_port() -> std::io::Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
+/// A service running as a child process.
+pub struct ServiceProcess {
+    pub name: String,
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    binary: PathBuf,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    log: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl ServiceProcess {
+    /// Starts `binary --listen addr args...` and waits until its health
+    /// service reports `service` SERVING. Output goes to `log` (appended) or
+    /// is inherited.
+    pub async fn start(
+        binary: &Path,
+        addr: SocketAddr,
+        args: Vec<String>,
+        envs: Vec<(String, String)>,
+        service: &str,
+        log: Option<PathBuf>,
+    ) -> Result<Self, StartError> {
+        let mut process = Self {
+            name: binary
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            addr,
+            child: None,
+            binary: binary.to_path_buf(),
+            args,
+            envs,
+            log,
+        };
+        process.spawn()?;
+        process.wait_healthy(service, Duration::from_secs(20)).await?;
+        Ok(process)
+    }
+
+    fn spawn(&mut self) -> Result<(), StartError> {
+        let mut command = Command::new(&self.binary);
+        command
+            .arg("--listen")
+            .arg(self.addr.to_string())
+            .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        if let Some(log) = &self.log {
+            let open = || {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .map_err(|e| StartError(format!("log {}: {e}", log.display())))
+            };
+            command.stdout(open()?).stderr(open()?);
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| StartError(format!("cannot start {}: {e} (build it first: cargo build --bins)", self.binary.display())))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Polls the health service until SERVING, the process exits, or the timeout.
+    pub async fn wait_healthy(&mut self, service: &str, timeout: Duration) -> Result<(), StartError> {
+        let started = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Err(StartError(format!("{} exited during start: {status}", self.name)));
+                }
+            }
+            if health(self.addr, service).await == Some(ServingStatus::Serving) {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                return Err(StartError(format!("{} not healthy after {timeout:?}", self.name)));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL: no chance to flush or drain.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for a graceful exit; returns whether it exited 0.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Starts the same binary again with the same arguments and address.
+    pub async fn restart(&mut self, service: &str) -> Result<(), StartError> {
+        self.kill();
+        self.spawn()?;
+        self.wait_healthy(service, Duration::from_secs(20)).await
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The health status of `service` at `addr`, or None when unreachable.
+pub async fn health(addr: SocketAddr, service: &str) -> Option<ServingStatus> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .ok()?
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_millis(500));
+    let channel = endpoint.connect().await.ok()?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .ok()?;
+    ServingStatus::try_from(response.into_inner().status).ok()
+}
