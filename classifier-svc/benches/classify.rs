@@ -7,7 +7,10 @@ use std::hint::black_box;
 
 fn classify(c: &mut Criterion) {
     let book = RuleBook::builtin();
-    let h200 = &Catalog::builtin().get("h200").expect("h200 in the catalogue").spec;
+    let h200 = &Catalog::builtin()
+        .get("h200")
+        .expect("h200 in the catalogue")
+        .spec;
     let tx = Transaction {
         destination: "CN".into(),
         end_user_hq: Some("CN".into()),
@@ -18,10 +21,16 @@ fn classify(c: &mut Criterion) {
     let as_of = chrono::NaiveDate::from_ymd_opt(2026, 2, 1).expect("valid date");
 
     c.bench_function("h200_us_export_to_cn_2026_02_01", |b| {
-        b.iter(|| book.classify(black_box(h200), black_box(Some(&tx)), black_box(as_of)).expect("valid input"))
+        b.iter(|| {
+            book.classify(black_box(h200), black_box(Some(&tx)), black_box(as_of))
+                .expect("valid input")
+        })
     });
     c.bench_function("h200_without_transaction", |b| {
-        b.iter(|| book.classify(black_box(h200), None, black_box(as_of)).expect("valid input"))
+        b.iter(|| {
+            book.classify(black_box(h200), None, black_box(as_of))
+                .expect("valid input")
+        })
     });
 }
 

@@ -87,6 +87,11 @@ fn chip_spec(
 ) -> Result<Option<rules::ChipSpec>, Lookup> {
     let before = violations.len();
     check_len(&spec.name, &format!("{path}.name"), violations);
+    // Format labels are echoed in the answer: bound them like the name, or a
+    // small request could build a reply over the transport's size limit.
+    for (i, rate) in spec.rates.iter().enumerate().take(MAX_LIST_LEN) {
+        check_len(&rate.format, &format!("{path}.rates[{i}].format"), violations);
+    }
     for (field, len) in [
         ("rates", spec.rates.len()),
         ("dies", spec.dies.len()),
@@ -309,7 +314,7 @@ fn unknown_enum(field: &str, value: i32) -> Violation {
 }
 
 /// Echoing a caller's string back is helpful until it is a megabyte long.
-fn truncate(text: &str) -> String {
+pub fn truncate(text: &str) -> String {
     const SHOWN: usize = 64;
     if text.len() <= SHOWN {
         return text.to_owned();

@@ -69,7 +69,7 @@ impl Classifier {
         self.catalog.get(name).ok_or_else(|| {
             lookup_status(Lookup::UnknownChip {
                 field: field.to_owned(),
-                name: name.to_owned(),
+                name: convert::truncate(name),
             })
         })
     }

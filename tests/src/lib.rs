@@ -139,10 +139,12 @@ impl ServiceProcess {
         }
     }
 
-    /// SIGTERM, then waits for a graceful exit; returns whether it exited 0.
-    pub fn terminate(&mut self, timeout: Duration) -> bool {
+    /// SIGTERM, then waits for a graceful exit; Ok when it exited 0.
+    /// Async so that the caller's runtime keeps running its own connections
+    /// (an open client connection would hold the server's drain).
+    pub async fn terminate(&mut self, timeout: Duration) -> Result<(), String> {
         let Some(mut child) = self.child.take() else {
-            return false;
+            return Err(format!("{} was not running", self.name));
         };
         let _ = Command::new("kill")
             .arg("-TERM")
@@ -151,13 +153,27 @@ impl ServiceProcess {
         let started = Instant::now();
         while started.elapsed() < timeout {
             if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("{} exited with {status}; log:\n{}", self.name, self.log_tail()))
+                };
             }
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = child.kill();
         let _ = child.wait();
-        false
+        Err(format!("{} did not stop within {timeout:?}; log:\n{}", self.name, self.log_tail()))
+    }
+
+    /// The last lines the process wrote, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let Some(log) = &self.log else {
+            return String::new();
+        };
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
     /// Starts the same binary again with the same arguments and address.

@@ -34,7 +34,10 @@ fn key(name: &str) -> String {
         Some(p) if p.eq_ignore_ascii_case(RESOURCE_PREFIX) => &trimmed[RESOURCE_PREFIX.len()..],
         _ => trimmed,
     };
-    bare.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
+    bare.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 impl Catalog {
@@ -43,7 +46,8 @@ impl Catalog {
     pub fn builtin() -> &'static Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
         CATALOG.get_or_init(|| {
-            Catalog::parse(include_str!("chips.toml")).unwrap_or_else(|e| panic!("embedded chip catalogue is invalid: {e}"))
+            Catalog::parse(include_str!("chips.toml"))
+                .unwrap_or_else(|e| panic!("embedded chip catalogue is invalid: {e}"))
         })
     }
 
@@ -63,13 +67,27 @@ impl Catalog {
         let mut index = HashMap::new();
         let mut chips = Vec::with_capacity(file.chip.len());
         for (i, raw) in file.chip.into_iter().enumerate() {
-            let slug = raw.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            let slug = raw
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if raw.id.is_empty() || !slug {
-                return Err(format!("chips.toml: id {:?} must be a lower-case slug", raw.id));
+                return Err(format!(
+                    "chips.toml: id {:?} must be a lower-case slug",
+                    raw.id
+                ));
             }
-            for name in std::iter::once(&raw.id).chain([&raw.display_name]).chain(&raw.aliases) {
+            for name in std::iter::once(&raw.id)
+                .chain([&raw.display_name])
+                .chain(&raw.aliases)
+            {
                 match index.insert(key(name), i) {
-                    Some(j) if j != i => return Err(format!("chips.toml: name {name:?} of {} is taken by another chip", raw.id)),
+                    Some(j) if j != i => {
+                        return Err(format!(
+                            "chips.toml: name {name:?} of {} is taken by another chip",
+                            raw.id
+                        ))
+                    }
                     _ => {}
                 }
             }
@@ -189,9 +207,21 @@ impl RawSpec {
             rates: self
                 .rates
                 .into_iter()
-                .map(|r| ProcessingRate { bit_length: r.bits, dense_tops: r.tops, format: r.format })
+                .map(|r| ProcessingRate {
+                    bit_length: r.bits,
+                    dense_tops: r.tops,
+                    format: r.format,
+                })
                 .collect(),
-            dies: self.dies.into_iter().map(|d| Die { area_mm2: d.area_mm2, non_planar: d.non_planar, memory: d.memory }).collect(),
+            dies: self
+                .dies
+                .into_iter()
+                .map(|d| Die {
+                    area_mm2: d.area_mm2,
+                    non_planar: d.non_planar,
+                    memory: d.memory,
+                })
+                .collect(),
             dram_bandwidth_gb_s: self.dram_bandwidth_gb_s,
             interconnect_bandwidth_gb_s: self.interconnect_bandwidth_gb_s,
             hbm_bandwidth_gb_s: self.hbm_bandwidth_gb_s,
@@ -199,7 +229,10 @@ impl RawSpec {
             contained_ics: self
                 .contained_ics
                 .into_iter()
-                .map(|c| ContainedIc { count: c.count, spec: c.spec.into_spec(&name) })
+                .map(|c| ContainedIc {
+                    count: c.count,
+                    spec: c.spec.into_spec(&name),
+                })
                 .collect(),
             us_commercially_available_2026_01_15: self.us_commercially_available_2026_01_15,
             name,
@@ -210,7 +243,9 @@ impl RawSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{ControlStatus, ExportType, LicenseStatus, ReviewPolicy, RuleBook, Transaction};
+    use crate::rules::{
+        ControlStatus, ExportType, LicenseStatus, ReviewPolicy, RuleBook, Transaction,
+    };
 
     fn date() -> chrono::NaiveDate {
         "2026-02-01".parse().unwrap()
@@ -227,7 +262,9 @@ mod tests {
     }
 
     fn chip(name: &str) -> &'static CatalogChip {
-        Catalog::builtin().get(name).unwrap_or_else(|| panic!("{name} not in the catalogue"))
+        Catalog::builtin()
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} not in the catalogue"))
     }
 
     #[test]
@@ -235,7 +272,12 @@ mod tests {
         let chips = Catalog::builtin().chips();
         assert!(chips.len() >= 30, "{}", chips.len());
         for c in chips {
-            assert!(c.id.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-'), "{}", c.id);
+            assert!(
+                c.id.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-'),
+                "{}",
+                c.id
+            );
             assert!(!c.sources.is_empty(), "{}", c.id);
             assert_eq!(Catalog::builtin().get(&c.id).map(|x| &x.id), Some(&c.id));
         }
@@ -243,8 +285,21 @@ mod tests {
 
     #[test]
     fn lookup_accepts_slugs_resource_names_and_aliases() {
-        for name in ["H200", "h200", "chips/h200", "CHIPS/H200", "NVIDIA H200", "h200 sxm", "H200-SXM5", " h200 "] {
-            assert_eq!(Catalog::builtin().get(name).map(|c| c.id.as_str()), Some("h200"), "{name}");
+        for name in [
+            "H200",
+            "h200",
+            "chips/h200",
+            "CHIPS/H200",
+            "NVIDIA H200",
+            "h200 sxm",
+            "H200-SXM5",
+            " h200 ",
+        ] {
+            assert_eq!(
+                Catalog::builtin().get(name).map(|c| c.id.as_str()),
+                Some("h200"),
+                "{name}"
+            );
         }
         assert_eq!(chip("Trillium").id, "tpu-v6e");
         assert_eq!(chip("RTX 4090 D").id, "rtx-4090d");
@@ -254,14 +309,19 @@ mod tests {
 
     #[test]
     fn h200_figures() {
-        let d = RuleBook::builtin().classify(&chip("h200").spec, Some(&to_china()), date()).unwrap();
+        let d = RuleBook::builtin()
+            .classify(&chip("h200").spec, Some(&to_china()), date())
+            .unwrap();
         let c = &d.classification;
         assert!((c.tpp - 15831.2).abs() < 0.01, "{}", c.tpp);
         assert_eq!(c.applicable_die_area_mm2, Some(814.0));
         assert!((c.performance_density.unwrap() - 19.45).abs() < 0.01);
         assert_eq!(chip("h200").spec.dram_bandwidth_gb_s, Some(4800.0));
         let l = d.license.unwrap();
-        assert_eq!((l.status, l.review_policy), (LicenseStatus::Required, ReviewPolicy::CaseByCase));
+        assert_eq!(
+            (l.status, l.review_policy),
+            (LicenseStatus::Required, ReviewPolicy::CaseByCase)
+        );
     }
 
     #[test]
@@ -283,17 +343,33 @@ mod tests {
             ("gb200", ControlStatus::Controlled, "4A090.a"),
         ];
         for (name, status, paragraph) in cases {
-            let d = RuleBook::builtin().classify(&chip(name).spec, None, date()).unwrap();
-            assert_eq!((d.classification.status, d.classification.paragraph.as_str()), (status, paragraph), "{name}");
+            let d = RuleBook::builtin()
+                .classify(&chip(name).spec, None, date())
+                .unwrap();
+            assert_eq!(
+                (d.classification.status, d.classification.paragraph.as_str()),
+                (status, paragraph),
+                "{name}"
+            );
         }
-        let b200 = RuleBook::builtin().classify(&chip("b200").spec, None, date()).unwrap();
+        let b200 = RuleBook::builtin()
+            .classify(&chip("b200").spec, None, date())
+            .unwrap();
         assert_eq!(b200.classification.tpp, 36000.0);
     }
 
     #[test]
     fn mi325x_meets_the_overlay_and_b200_does_not() {
-        for (name, policy) in [("mi325x", ReviewPolicy::CaseByCase), ("b200", ReviewPolicy::PresumptionOfDenial), ("h800", ReviewPolicy::PresumptionOfDenial)] {
-            let l = RuleBook::builtin().classify(&chip(name).spec, Some(&to_china()), date()).unwrap().license.unwrap();
+        for (name, policy) in [
+            ("mi325x", ReviewPolicy::CaseByCase),
+            ("b200", ReviewPolicy::PresumptionOfDenial),
+            ("h800", ReviewPolicy::PresumptionOfDenial),
+        ] {
+            let l = RuleBook::builtin()
+                .classify(&chip(name).spec, Some(&to_china()), date())
+                .unwrap()
+                .license
+                .unwrap();
             assert_eq!(l.review_policy, policy, "{name}");
         }
     }
@@ -304,8 +380,16 @@ mod tests {
             let d = RuleBook::builtin().classify(&c.spec, Some(&to_china()), date());
             assert!(d.is_ok(), "{}: {:?}", c.id, d.err());
             let no_area = c.spec.dies.is_empty() && c.spec.kind == ItemKind::IntegratedCircuit;
-            assert!(!no_area || c.notes.iter().any(|n| n.contains("area")), "{}: unknown area not explained", c.id);
-            assert!(c.spec.rates.iter().all(|r| !r.format.contains("TF32")), "{}", c.id);
+            assert!(
+                !no_area || c.notes.iter().any(|n| n.contains("area")),
+                "{}: unknown area not explained",
+                c.id
+            );
+            assert!(
+                c.spec.rates.iter().all(|r| !r.format.contains("TF32")),
+                "{}",
+                c.id
+            );
         }
     }
 
@@ -313,8 +397,14 @@ mod tests {
     fn broken_catalogue_is_refused() {
         let text = include_str!("chips.toml");
         let clash = text.replacen("aliases = [\"A100 PCIe\"", "aliases = [\"A100\"", 1);
-        assert!(Catalog::parse(&clash).unwrap_err().contains("taken by another chip"));
-        let unknown = text.replacen("vendor = \"NVIDIA\"", "vendor = \"NVIDIA\"\ncolour = \"green\"", 1);
+        assert!(Catalog::parse(&clash)
+            .unwrap_err()
+            .contains("taken by another chip"));
+        let unknown = text.replacen(
+            "vendor = \"NVIDIA\"",
+            "vendor = \"NVIDIA\"\ncolour = \"green\"",
+            1,
+        );
         assert!(Catalog::parse(&unknown).is_err());
     }
 }

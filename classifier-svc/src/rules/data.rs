@@ -392,6 +392,12 @@ pub(crate) fn load(src: &Sources<'_>) -> Result<RuleBook, String> {
             ))
         })
         .collect::<Result<Vec<_>, String>>()?;
+    let mut snapshots = snapshots;
+    for s in &mut snapshots {
+        s.scope_citation = format!("{}; groups: {}", rules.meta(Rule::Scope).citation, s.citation);
+        s.unverified_warning = (!s.confirmed)
+            .then(|| format!("{} ({}: {})", p.texts.country_groups_unverified, s.id, s.note));
+    }
     let mut geography = Geography {
         known: codes.0,
         aliases,
@@ -690,6 +696,8 @@ fn load_snapshots(file: GroupsFile, codes: &Codes) -> Result<Vec<Snapshot>, Stri
             confirmed: raw.confirmed,
             note: raw.note,
             groups,
+            scope_citation: String::new(),
+            unverified_warning: None,
         });
     }
     Ok(out)

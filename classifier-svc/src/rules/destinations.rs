@@ -15,6 +15,10 @@ pub(crate) struct Snapshot {
     pub confirmed: bool,
     pub note: String,
     pub groups: Vec<(String, CountrySet)>,
+    /// Citation of the scope finding: the scope rule's and this snapshot's.
+    pub scope_citation: String,
+    /// Warning attached to answers that use an unconfirmed snapshot.
+    pub unverified_warning: Option<String>,
 }
 
 impl Snapshot {

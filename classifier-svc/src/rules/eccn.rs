@@ -157,7 +157,8 @@ impl Ctx<'_> {
                     e.push_str(&self.rules.meta(ic.met[0]).paragraph);
                     c.findings.push(self.finding(rule, true, e));
                 }
-                c.findings.push(self.finding(Rule::AssemblyAggregate, true, note.to_owned()));
+                c.findings
+                    .push(self.finding(Rule::AssemblyAggregate, true, note.to_owned()));
                 warnings.push(note.to_owned());
                 sys.into_iter().collect()
             }

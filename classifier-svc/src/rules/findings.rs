@@ -122,7 +122,8 @@ impl RuleTable {
 }
 
 /// Appends `x` with at most two decimals and no trailing zeros. Integer
-/// arithmetic keeps this far cheaper than float formatting.
+/// arithmetic into a stack buffer keeps this far cheaper than float
+/// formatting.
 pub(crate) fn push_num(out: &mut String, x: f64) {
     const LIMIT: f64 = 1e15;
     if !x.is_finite() || x.abs() >= LIMIT {
@@ -130,33 +131,33 @@ pub(crate) fn push_num(out: &mut String, x: f64) {
         return;
     }
     let cents = (x * 100.0).round() as i64;
-    if cents < 0 {
-        out.push('-');
-    }
-    let cents = cents.unsigned_abs();
-    push_digits(out, cents / 100);
-    let frac = cents % 100;
-    if frac != 0 {
-        out.push('.');
-        out.push(char::from(b'0' + (frac / 10) as u8));
-        if frac % 10 != 0 {
-            out.push(char::from(b'0' + (frac % 10) as u8));
-        }
-    }
-}
-
-fn push_digits(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
+    let mut n = cents.unsigned_abs();
+    let mut buf = [0u8; 24];
     let mut i = buf.len();
-    loop {
+    let mut put = |b: u8| {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+        buf[i] = b;
+    };
+    let frac = n % 100;
+    n /= 100;
+    if frac != 0 {
+        if frac % 10 != 0 {
+            put(b'0' + (frac % 10) as u8);
+        }
+        put(b'0' + (frac / 10) as u8);
+        put(b'.');
+    }
+    loop {
+        put(b'0' + (n % 10) as u8);
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    buf[i..].iter().for_each(|d| out.push(char::from(*d)));
+    if cents < 0 {
+        put(b'-');
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 /// Appends `x` for comparison with `threshold`: when two decimals would make

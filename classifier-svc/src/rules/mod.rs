@@ -73,7 +73,8 @@ impl RuleBook {
         .assess(spec);
         a.classification.eligible_license_exceptions = self.policy.item_exceptions(v, &a);
         let mut warnings = std::mem::take(&mut a.warnings);
-        let mut information = Vec::new();
+        warnings.reserve(4);
+        let mut information = Vec::with_capacity(1);
         if !v.confirmed {
             warnings.push(format!("rule set {}: dates and scope UNCONFIRMED", v.id));
         }
@@ -89,19 +90,9 @@ impl RuleBook {
                 information: &mut information,
             };
             let det = licence.determine(parties);
-            if let Some(s) = self
-                .geography
-                .place(v, as_of)
-                .snapshot
-                .filter(|s| !s.confirmed)
-            {
-                let mut w = self.texts.country_groups_unverified.clone();
-                w.push_str(" (");
-                w.push_str(&s.id);
-                w.push_str(": ");
-                w.push_str(&s.note);
-                w.push(')');
-                warnings.push(w);
+            let snapshot = self.geography.place(v, as_of).snapshot;
+            if let Some(w) = snapshot.and_then(|s| s.unverified_warning.as_ref()) {
+                warnings.push(w.clone());
             }
             det
         });
@@ -138,7 +129,7 @@ impl RuleBook {
 
     /// One warning naming every unconfirmed rule the answer relies on.
     fn flag_unconfirmed(&self, relied: &Relied, warnings: &mut Vec<String>) {
-        let mut w = String::new();
+        let mut w = String::with_capacity(128);
         for meta in relied
             .rules()
             .map(|r| self.rules.meta(r))
@@ -158,7 +149,9 @@ impl RuleBook {
 
     fn not_evaluated(&self, v: Option<&Vintage>, a: &Assessed) -> Vec<String> {
         let index = v.map(|v| v.index);
-        self.policy
+        let mut out = Vec::with_capacity(self.policy.not_evaluated.len());
+        let applies = self
+            .policy
             .not_evaluated
             .iter()
             .filter(|n| index.is_some_and(|i| i >= n.from) || (index.is_none() && n.from == 0))
@@ -166,9 +159,9 @@ impl RuleBook {
                 When::Always => true,
                 When::ALevel => a.level == Level::A,
                 When::CLevel => a.hbm_item,
-            })
-            .map(|n| n.text.clone())
-            .collect()
+            });
+        out.extend(applies.map(|n| n.text.clone()));
+        out
     }
 
     /// Before the first vintage: metrics only, no control, no licence.

@@ -130,6 +130,8 @@ const SITUATIONS: [Situation; 3] = [
 
 #[derive(Debug)]
 pub(crate) struct PolicyBook {
+    /// The overlay's availability date as text, formatted once.
+    fr26_date: String,
     pub normalisation: Rule,
     pub hq_rule: Rule,
     pub hq_from: usize,
@@ -191,6 +193,7 @@ impl PolicyBook {
             })
             .collect();
         Ok(PolicyBook {
+            fr26_date: fr26.availability_date.format("%Y-%m-%d").to_string(),
             normalisation,
             hq_rule,
             hq_from,
@@ -307,7 +310,8 @@ impl Licence<'_> {
             reported_requirements: Vec::new(),
         };
         if dest != parties.destination {
-            let mut e = String::from(parties.destination.as_str());
+            let mut e = String::with_capacity(24);
+            e.push_str(parties.destination.as_str());
             e.push_str(" treated as ");
             e.push_str(dest.as_str());
             det.reasons.push(self.finding(p.normalisation, true, e));
@@ -376,15 +380,14 @@ impl Licence<'_> {
         let mut finding = self.finding(rule, in_scope, e);
         // Membership comes from the snapshot, so its citation and tag apply too.
         if let Some(s) = place.snapshot {
-            finding.citation.push_str("; groups: ");
-            finding.citation.push_str(&s.citation);
+            finding.citation.clone_from(&s.scope_citation);
             finding.source = s.source;
         }
         finding
     }
 
     fn hq_finding(&self, hq: Hq, parties: [Option<Cc>; 2]) -> Finding {
-        let mut e = String::with_capacity(96);
+        let mut e = String::with_capacity(128);
         push_party(&mut e, "end user", parties[0]);
         push_party(&mut e, ", ultimate parent", parties[1]);
         e.push_str(match hq {
@@ -477,7 +480,8 @@ impl Licence<'_> {
         match situation.and_then(|s| p.review_row(self.v.index, class, s)) {
             Some(row) => {
                 det.review_policy = row.policy;
-                let mut e = String::from(match class {
+                let mut e = String::with_capacity(128);
+                e.push_str(match class {
                     Items::DatacenterA => "datacenter .a-level item",
                     _ => ".b-level or non-datacenter .a-level item",
                 });
@@ -544,14 +548,13 @@ impl Licence<'_> {
                 false
             }
         };
-        let date = f.availability_date.format("%Y-%m-%d");
         let available = chips.available == Some(true);
         e.push_str(match chips.available {
             Some(true) => ", commercially available in the US on ",
             Some(false) => ", not commercially available in the US on ",
             None => ", US commercial availability unknown (overlay not applicable) on ",
         });
-        e.push_str(&date.to_string());
+        e.push_str(&self.book.policy.fr26_date);
         let route_ok = f.export_types.contains(&self.tx.export_type);
         e.push_str(if route_ok {
             ", export from the US"
@@ -572,6 +575,7 @@ impl Licence<'_> {
         det.reasons.push(self.finding(f.rule, holds, e));
         if holds {
             det.review_policy = ReviewPolicy::CaseByCase;
+            det.conditions.reserve_exact(f.conditions.len() + 1);
             det.conditions.extend(f.conditions.iter().cloned());
             if parties.iter().any(Option::is_none) {
                 det.conditions.push(format!(
@@ -655,7 +659,7 @@ impl Licence<'_> {
         e.push_str(" GB/s (reported thresholds, UNCONFIRMED)");
         if !in_time {
             e.push_str("; notices start ");
-            e.push_str(&ii.effective.format("%Y-%m-%d").to_string());
+            e.push_str(&ii.effective.to_string());
         } else if self.as_of < ii.indefinite_from {
             e.push_str("; notice in its initial period");
         }
@@ -688,7 +692,7 @@ impl Licence<'_> {
         } else {
             2
         };
-        let mut e = String::with_capacity(128);
+        let mut e = String::with_capacity(48 + ai.status.len());
         e.push_str(dest.as_str());
         e.push_str(": AI Diffusion Tier ");
         push_num(&mut e, f64::from(tier));

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 pub struct ApplicationRow {
     /// The id part of `applications/{id}`.
     pub id: String,
-    /// Starts at 1 and grows by one with every update; the etag is derived from it.
+    /// Grows with every update (the service uses the number of events); the etag is derived from it.
     pub version: i64,
     pub applicant: String,
     /// Workflow state name, e.g. "AGENCY_REVIEW".
@@ -127,7 +127,7 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Inserts a new application (version 1) and its first events atomically.
+    /// Inserts a new application (at `row.version`) and its first events atomically.
     async fn create(
         &self,
         row: &ApplicationRow,
@@ -136,7 +136,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<WriteOutcome, StoreError>;
 
     /// Replaces the row if the stored version is `expected_version` (the new
-    /// row carries `expected_version + 1`) and appends the events, atomically.
+    /// row carries a greater version) and appends the events, atomically.
     async fn update(
         &self,
         expected_version: i64,
@@ -167,10 +167,7 @@ pub trait Store: Send + Sync + 'static {
     async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError>;
 
     /// The stored (fingerprint, response) of a request id, if it was seen.
-    async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {
-        let _ = request_id;
-        Err(StoreError::Internal("find_request is not implemented by this store".into()))
-    }
+    async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError>;
 
     /// Recomputes the chain of one application or of all.
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError>;

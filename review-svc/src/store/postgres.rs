@@ -317,7 +317,7 @@ impl Store for PostgresStore {
                INSERT INTO applications (id, version, applicant, state, level, destination, \
                awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
                chain_length, chain_head) \
-               VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+               VALUES ($1, $25, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                ON CONFLICT (id) DO NOTHING RETURNING id), \
              aw AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
                SELECT DISTINCT x, $9::bigint, app.id FROM app, UNNEST($14::text[]) AS x), \
@@ -353,6 +353,7 @@ impl Store for PostgresStore {
             .bind(columns.details)
             .bind(columns.previous_hash)
             .bind(columns.hash)
+            .bind(row.version)
             .fetch_one(&self.pool)
             .await;
         match written {
@@ -419,7 +420,7 @@ impl Store for PostgresStore {
         let written = sqlx::query_scalar::<_, i64>(&sql)
             .bind(&row.id)
             .bind(expected_version)
-            .bind(expected_version + 1)
+            .bind(row.version)
             .bind(&row.applicant)
             .bind(&row.state)
             .bind(&row.level)
@@ -537,6 +538,16 @@ impl Store for PostgresStore {
             .iter()
             .map(application_from)
             .collect()
+    }
+
+    async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT fingerprint, response FROM requests WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?)))
+            .transpose()
     }
 
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {

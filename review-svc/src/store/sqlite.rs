@@ -422,9 +422,10 @@ async fn create_in(
     let inserted = sqlx::query(
         "INSERT INTO applications (id, version, applicant, state, level, destination, \
          awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
-         chain_length, chain_head) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         chain_length, chain_head) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&row.id)
+    .bind(row.version)
     .bind(&row.applicant)
     .bind(&row.state)
     .bind(&row.level)
@@ -495,7 +496,7 @@ async fn update_in(
          updated_at = ?, snapshot = ?, chain_length = ?, chain_head = ? \
          WHERE id = ? AND version = ?",
     )
-    .bind(expected_version + 1)
+    .bind(row.version)
     .bind(&row.applicant)
     .bind(&row.state)
     .bind(&row.level)
@@ -725,6 +726,16 @@ impl Store for SqliteStore {
             .iter()
             .map(application_from)
             .collect()
+    }
+
+    async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT fingerprint, response FROM requests WHERE request_id = ?")
+            .bind(request_id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?)))
+            .transpose()
     }
 
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {

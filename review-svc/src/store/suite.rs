@@ -109,6 +109,10 @@ fn skip_postgres(case: &str) -> Option<Box<dyn Backend>> {
 }
 
 pub(crate) async fn postgres_backend(case: &str) -> Option<Box<dyn Backend>> {
+    postgres_backend_with_pool(case, 4).await
+}
+
+async fn postgres_backend_with_pool(case: &str, pool: u32) -> Option<Box<dyn Backend>> {
     let url = match std::env::var("REVIEW_TEST_DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => url,
         _ => return skip_postgres(case),
@@ -128,7 +132,7 @@ pub(crate) async fn postgres_backend(case: &str) -> Option<Box<dyn Backend>> {
     let store = PostgresStore::connect_with(
         options.clone(),
         PostgresOptions {
-            max_connections: 4,
+            max_connections: pool,
             ..PostgresOptions::default()
         },
     )
@@ -1556,7 +1560,8 @@ mod bench {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "benchmark"]
     async fn bench_postgres() {
-        let Some(backend) = postgres_backend("bench").await else {
+        let pool = env("REVIEW_BENCH_PG_POOL", 5) as u32;
+        let Some(backend) = postgres_backend_with_pool("bench", pool).await else {
             return;
         };
         run(backend, "postgres").await;

@@ -54,12 +54,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     tokio::signal::ctrl_c().await?;
     eprintln!("stopping: review-svc, then classifier-svc");
-    let review_clean = review.terminate(Duration::from_secs(10));
-    let classifier_clean = classifier.terminate(Duration::from_secs(10));
-    if review_clean && classifier_clean {
-        eprintln!("stopped");
-        Ok(())
-    } else {
-        Err("a service did not stop cleanly".into())
-    }
+    let review_clean = review.terminate(Duration::from_secs(10)).await;
+    let classifier_clean = classifier.terminate(Duration::from_secs(10)).await;
+    review_clean.and(classifier_clean)?;
+    eprintln!("stopped");
+    Ok(())
 }

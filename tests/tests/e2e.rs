@@ -1,0 +1,440 @@
+//! End-to-end: both services started from their release or debug binaries as
+//! processes, on ephemeral ports, with their own data directories, driven
+//! through real gRPC clients (tonic, and buf curl through reflection only).
+
+use std::time::Duration;
+
+use exportcontrol_proto::classifier::v1 as cpb;
+use exportcontrol_proto::review::v1 as pb;
+use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
+use system_tests::{binary, free_port, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE};
+use tonic::transport::Channel;
+use tonic::Request;
+
+struct System {
+    classifier: ServiceProcess,
+    review: ServiceProcess,
+    data: tempfile::TempDir,
+}
+
+async fn start_classifier(data: &std::path::Path) -> ServiceProcess {
+    ServiceProcess::start(
+        &binary("classifier-svc"),
+        free_port().unwrap(),
+        vec!["--shutdown-grace-ms".into(), "0".into()],
+        Vec::new(),
+        CLASSIFIER_SERVICE,
+        Some(data.join("classifier.log")),
+    )
+    .await
+    .expect("classifier-svc starts")
+}
+
+async fn start_review(data: &std::path::Path, classifier_url: &str, day_seconds: &str) -> ServiceProcess {
+    ServiceProcess::start(
+        &binary("review-svc"),
+        free_port().unwrap(),
+        vec![
+            "--dev".into(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--classifier-url".into(),
+            classifier_url.to_owned(),
+            "--day-length-seconds".into(),
+            day_seconds.to_owned(),
+            "--sweep-interval-ms".into(),
+            "50".into(),
+            "--classifier-retry-interval-ms".into(),
+            "100".into(),
+            "--shutdown-grace-ms".into(),
+            "0".into(),
+        ],
+        Vec::new(),
+        REVIEW_SERVICE,
+        Some(data.join("review.log")),
+    )
+    .await
+    .expect("review-svc starts")
+}
+
+impl System {
+    async fn start(day_seconds: &str) -> System {
+        let data = tempfile::tempdir().unwrap();
+        let classifier = start_classifier(data.path()).await;
+        let review = start_review(data.path(), &classifier.url(), day_seconds).await;
+        System {
+            classifier,
+            review,
+            data,
+        }
+    }
+
+    async fn client(&self) -> ReviewServiceClient<Channel> {
+        ReviewServiceClient::connect(self.review.url()).await.unwrap()
+    }
+}
+
+fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request.set_timeout(Duration::from_secs(10));
+    request
+}
+
+fn h200_to_china(quantity: u64) -> pb::CreateApplicationRequest {
+    pb::CreateApplicationRequest {
+        application: Some(pb::Application {
+            items: vec![pb::LineItem {
+                item: Some(pb::line_item::Item::CatalogChip("H200".into())),
+                quantity,
+                unit_value_usd_cents: 3_000_000,
+            }],
+            transaction: Some(pb::ExportTransaction {
+                route: Some(cpb::Transaction {
+                    destination_country: "CN".into(),
+                    end_user_headquarters_country: "CN".into(),
+                    ultimate_parent_headquarters_country: "CN".into(),
+                    export_type: cpb::ExportType::ExportFromUs as i32,
+                    is_informed_notice_received: false,
+                }),
+                end_user_name: "Example Cloud Co.".into(),
+                end_use_statement: "Commercial cloud inference".into(),
+            }),
+            ..Default::default()
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+fn state(app: &pb::Application) -> pb::State {
+    pb::State::try_from(app.state).unwrap()
+}
+
+async fn recommend(
+    client: &mut ReviewServiceClient<Channel>,
+    app: pb::Application,
+    token: &str,
+    agency: pb::Agency,
+    recommendation: pb::Recommendation,
+) -> pb::Application {
+    let conditions = if recommendation == pb::Recommendation::ApproveWithConditions {
+        vec!["No transfer to military end users".to_owned()]
+    } else {
+        Vec::new()
+    };
+    client
+        .record_recommendation(authed(
+            pb::RecordRecommendationRequest {
+                name: app.name.clone(),
+                etag: app.etag.clone(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                agency: agency as i32,
+                recommendation: recommendation as i32,
+                conditions,
+                rationale: format!("{} position", agency.as_str_name()),
+            },
+            token,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("{token} recommends: {status:?}"))
+        .into_inner()
+}
+
+async fn appeal(client: &mut ReviewServiceClient<Channel>, app: pb::Application, token: &str, agency: pb::Agency) -> pb::Application {
+    client
+        .appeal_application(authed(
+            pb::AppealApplicationRequest {
+                name: app.name.clone(),
+                etag: app.etag.clone(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                agency: agency as i32,
+                rationale: "the decision puts national security at risk".into(),
+            },
+            token,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("{token} appeals: {status:?}"))
+        .into_inner()
+}
+
+async fn decide(
+    client: &mut ReviewServiceClient<Channel>,
+    app: pb::Application,
+    token: &str,
+    outcome: pb::Outcome,
+    conditions: Vec<String>,
+) -> pb::Application {
+    client
+        .decide_application(authed(
+            pb::DecideApplicationRequest {
+                name: app.name.clone(),
+                etag: app.etag.clone(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                outcome: outcome as i32,
+                conditions,
+                rationale: "decided on the full record".into(),
+            },
+            token,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("{token} decides: {status:?}"))
+        .into_inner()
+}
+
+#[tokio::test]
+async fn h200_to_china_goes_all_the_way_to_the_president() {
+    let system = System::start("86400").await;
+    let mut client = system.client().await;
+    let app = client
+        .create_application(authed(h200_to_china(5_000), "dev-applicant"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(state(&app), pb::State::AgencyReview);
+    let result = app.classifications[0].result.as_ref().unwrap();
+    assert_eq!(result.classification.as_ref().unwrap().paragraph, "3A090.a.1");
+    assert_eq!(result.rule_set.is_empty(), false);
+    assert_eq!(app.agency_due.len(), 4);
+
+    use pb::Agency::*;
+    use pb::Recommendation::*;
+    let app = recommend(&mut client, app, "dev-commerce", Commerce, Approve).await;
+    let app = recommend(&mut client, app, "dev-state", State, Deny).await;
+    let app = recommend(&mut client, app, "dev-defense", Defense, Deny).await;
+    let app = recommend(&mut client, app, "dev-energy", Energy, ApproveWithConditions).await;
+    assert_eq!(state(&app), pb::State::OperatingCommitteeReview);
+
+    let app = decide(&mut client, app, "dev-oc-chair", pb::Outcome::ApproveWithConditions, vec!["End-use check".into()]).await;
+    assert_eq!(state(&app), pb::State::AppealWindow);
+    let app = appeal(&mut client, app, "dev-defense", Defense).await;
+    assert_eq!(state(&app), pb::State::AcepReview);
+
+    let app = recommend(&mut client, app, "dev-acep-commerce", Commerce, Approve).await;
+    let app = recommend(&mut client, app, "dev-acep-state", State, Deny).await;
+    let app = recommend(&mut client, app, "dev-acep-defense", Defense, Deny).await;
+    let app = recommend(&mut client, app, "dev-acep-energy", Energy, Deny).await;
+    assert_eq!(state(&app), pb::State::AppealWindow);
+    assert_eq!(pb::Outcome::try_from(app.decision.as_ref().unwrap().outcome).unwrap(), pb::Outcome::Deny);
+
+    let app = appeal(&mut client, app, "dev-acep-commerce", Commerce).await;
+    assert_eq!(state(&app), pb::State::EarbReview);
+    let app = recommend(&mut client, app, "dev-earb-commerce", Commerce, Approve).await;
+    let app = recommend(&mut client, app, "dev-earb-state", State, Deny).await;
+    let app = recommend(&mut client, app, "dev-earb-defense", Defense, Deny).await;
+    let app = recommend(&mut client, app, "dev-earb-energy", Energy, Approve).await;
+    // A tie keeps the ACEP decision.
+    assert_eq!(pb::Outcome::try_from(app.decision.as_ref().unwrap().outcome).unwrap(), pb::Outcome::Deny);
+    let app = appeal(&mut client, app, "dev-earb-commerce", Commerce).await;
+    assert_eq!(state(&app), pb::State::PresidentialReview);
+
+    let app = decide(&mut client, app, "dev-president", pb::Outcome::ApproveWithConditions, vec!["Quarterly reporting".into()]).await;
+    assert_eq!(state(&app), pb::State::Decided);
+    let decision = app.decision.as_ref().unwrap();
+    assert!(decision.r#final);
+    assert_eq!(decision.decided_by, "president");
+    assert_eq!(pb::ReviewLevel::try_from(decision.level).unwrap(), pb::ReviewLevel::President);
+    assert_eq!(app.recommendations.len(), 12);
+
+    let verified = client
+        .verify_audit_trail(authed(pb::VerifyAuditTrailRequest { name: app.name.clone() }, "dev-auditor"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.intact, "{verified:?}");
+    assert!(verified.events_checked >= 20, "{verified:?}");
+}
+
+#[tokio::test]
+async fn an_application_that_needs_no_licence_closes_at_once() {
+    let system = System::start("86400").await;
+    let mut client = system.client().await;
+    let mut request = h200_to_china(10);
+    let route = request.application.as_mut().unwrap().transaction.as_mut().unwrap().route.as_mut().unwrap();
+    route.destination_country = "DE".into();
+    route.end_user_headquarters_country = "DE".into();
+    route.ultimate_parent_headquarters_country = "DE".into();
+    let app = client.create_application(authed(request, "dev-applicant")).await.unwrap().into_inner();
+    assert_eq!(state(&app), pb::State::NoLicenseRequired);
+    assert!(app.state_reason.contains("not required"), "{}", app.state_reason);
+}
+
+#[tokio::test]
+async fn missing_recommendations_are_deemed_no_objection_at_the_deadline() {
+    // A "day" of 20 ms: the 30-day agency deadline passes in 0.6 s.
+    let system = System::start("0.02").await;
+    let mut client = system.client().await;
+    let app = client
+        .create_application(authed(h200_to_china(1), "dev-applicant"))
+        .await
+        .unwrap()
+        .into_inner();
+    let app = recommend(&mut client, app, "dev-state", pb::Agency::State, pb::Recommendation::Approve).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let app = loop {
+        let current = client
+            .get_application(authed(pb::GetApplicationRequest { name: app.name.clone() }, "dev-officer"))
+            .await
+            .unwrap()
+            .into_inner();
+        if state(&current) != pb::State::AgencyReview || std::time::Instant::now() > deadline {
+            break current;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(state(&app), pb::State::AwaitingLicensingDecision);
+    let deemed: Vec<_> = app
+        .recommendations
+        .iter()
+        .filter(|r| r.recommendation == pb::Recommendation::DeemedNoObjection as i32)
+        .collect();
+    assert_eq!(deemed.len(), 3);
+    assert!(deemed.iter().all(|r| r.recorded_by == "system"));
+}
+
+#[tokio::test]
+async fn the_classifier_killed_mid_run_then_restarted() {
+    let mut system = System::start("86400").await;
+    let mut client = system.client().await;
+    system.classifier.kill();
+    let mut request = authed(h200_to_china(3), "dev-applicant");
+    request.set_timeout(Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    let app = client.create_application(request).await.unwrap().into_inner();
+    assert!(started.elapsed() < Duration::from_secs(2), "answered within the caller's deadline");
+    assert_eq!(state(&app), pb::State::ClassificationPending);
+
+    system.classifier.restart(CLASSIFIER_SERVICE).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let current = client
+            .get_application(authed(pb::GetApplicationRequest { name: app.name.clone() }, "dev-applicant"))
+            .await
+            .unwrap()
+            .into_inner();
+        if state(&current) == pb::State::AgencyReview {
+            assert_eq!(current.classifications.len(), 1);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not classified after the classifier came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn review_svc_killed_with_sigkill_keeps_every_acknowledged_application() {
+    let mut system = System::start("86400").await;
+    let mut client = system.client().await;
+    let mut acknowledged = Vec::new();
+    for _ in 0..20 {
+        let app = client
+            .create_application(authed(h200_to_china(2), "dev-applicant"))
+            .await
+            .unwrap()
+            .into_inner();
+        acknowledged.push(app);
+    }
+    system.review.kill();
+    system.review.restart(REVIEW_SERVICE).await.unwrap();
+    let mut client = system.client().await;
+    for app in &acknowledged {
+        let stored = client
+            .get_application(authed(pb::GetApplicationRequest { name: app.name.clone() }, "dev-applicant"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(stored.etag, app.etag);
+        assert_eq!(stored.state, app.state);
+    }
+    let verified = client
+        .verify_audit_trail(authed(pb::VerifyAuditTrailRequest::default(), "dev-auditor"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.intact);
+    assert_eq!(verified.applications_checked, acknowledged.len() as i64);
+}
+
+/// buf curl, a third-party client, with no proto files: reflection only.
+fn buf_curl(args: &[&str]) -> std::process::Output {
+    let buf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/buf");
+    assert!(buf.exists(), "buf is installed by `npm ci` (scripts/test does it)");
+    std::process::Command::new(buf)
+        .arg("curl")
+        .args(["--protocol", "grpc", "--http2-prior-knowledge"])
+        .args(args)
+        .output()
+        .expect("buf runs")
+}
+
+#[tokio::test]
+async fn buf_curl_drives_both_services_through_reflection() {
+    let system = System::start("86400").await;
+    let classifier = system.classifier.url();
+    let review = system.review.url();
+
+    let listed = buf_curl(&[&classifier, "--list-methods"]);
+    let methods = String::from_utf8_lossy(&listed.stdout);
+    assert!(methods.contains("exportcontrol.classifier.v1.ClassifierService/ClassifyItem"), "{methods}");
+
+    let classified = buf_curl(&[
+        "-d",
+        r#"{"catalog_chip":"H200","transaction":{"destination_country":"CN","export_type":"EXPORT_TYPE_EXPORT_FROM_US"},"as_of":"2026-02-01"}"#,
+        &format!("{classifier}/exportcontrol.classifier.v1.ClassifierService/ClassifyItem"),
+    ]);
+    assert!(classified.status.success(), "{}", String::from_utf8_lossy(&classified.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&classified.stdout).unwrap();
+    assert_eq!(answer["classification"]["paragraph"], "3A090.a.1");
+    assert_eq!(answer["license"]["reviewPolicy"], "REVIEW_POLICY_CASE_BY_CASE");
+
+    let refused = buf_curl(&[
+        "-d",
+        r#"{"spec":{"rates":[{"bit_length":8,"dense_tops":600}]},"transaction":{"destination_country":"XX","export_type":"EXPORT_TYPE_EXPORT_FROM_US"}}"#,
+        &format!("{classifier}/exportcontrol.classifier.v1.ClassifierService/ClassifyItem"),
+    ]);
+    assert!(!refused.status.success());
+    let error: serde_json::Value = serde_json::from_slice(&refused.stderr).unwrap();
+    assert_eq!(error["code"], "invalid_argument");
+    let details = error["details"].as_array().unwrap();
+    let bad_request = details
+        .iter()
+        .find(|d| d["type"] == "google.rpc.BadRequest")
+        .expect("a BadRequest detail");
+    // buf curl prints details it has no compiled-in type for as base64;
+    // decoding them gives the field violation.
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(bad_request["value"].as_str().unwrap().trim_end_matches('='))
+        .unwrap();
+    let decoded = <tonic_types::pb::BadRequest as prost::Message>::decode(bytes.as_slice()).unwrap();
+    assert_eq!(decoded.field_violations[0].field, "transaction.destination_country");
+    assert!(error["message"].as_str().unwrap().contains("transaction.destination_country"));
+
+    let created = buf_curl(&[
+        "-H",
+        "authorization: Bearer dev-applicant",
+        "-d",
+        r#"{"application":{"items":[{"catalog_chip":"H200","quantity":5000}],"transaction":{"route":{"destination_country":"CN","end_user_headquarters_country":"CN","ultimate_parent_headquarters_country":"CN","export_type":"EXPORT_TYPE_EXPORT_FROM_US"},"end_user_name":"Example Cloud Co.","end_use_statement":"inference"}}}"#,
+        &format!("{review}/exportcontrol.review.v1.ReviewService/CreateApplication"),
+    ]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let app: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(app["state"], "STATE_AGENCY_REVIEW");
+
+    let unauthenticated = buf_curl(&[
+        "-d",
+        r#"{"name":"applications/x"}"#,
+        &format!("{review}/exportcontrol.review.v1.ReviewService/GetApplication"),
+    ]);
+    let error: serde_json::Value = serde_json::from_slice(&unauthenticated.stderr).unwrap();
+    assert_eq!(error["code"], "unauthenticated");
+    drop(system.data);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_on_sigterm() {
+    let mut system = System::start("86400").await;
+    system.review.terminate(Duration::from_secs(10)).await.unwrap();
+    system.classifier.terminate(Duration::from_secs(10)).await.unwrap();
+}
