@@ -3,12 +3,14 @@
 //! It holds no rules of its own.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use exportcontrol_proto::classifier::v1 as pb;
 use exportcontrol_proto::classifier::v1::classifier_service_server::ClassifierService;
 use futures::{Stream, StreamExt};
 use service_kit::errors::{to_rpc_status, ErrorDomain, Violation};
+use service_kit::metrics::Registry;
 use service_kit::paging;
 use tonic::{Code, Request, Response, Status, Streaming};
 
@@ -22,22 +24,22 @@ const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 100;
 
 /// The classifier service over the built-in rules and catalogue.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Classifier {
     rules: &'static RuleBook,
     catalog: &'static Catalog,
-}
-
-impl Default for Classifier {
-    fn default() -> Self {
-        Self {
-            rules: RuleBook::builtin(),
-            catalog: Catalog::builtin(),
-        }
-    }
+    metrics: Arc<Registry>,
 }
 
 impl Classifier {
+    pub fn new(metrics: Arc<Registry>) -> Self {
+        Self {
+            rules: RuleBook::builtin(),
+            catalog: Catalog::builtin(),
+            metrics,
+        }
+    }
+
     /// Answers one request; the same path serves the unary and the streaming RPC.
     pub fn classify(
         &self,
@@ -60,6 +62,20 @@ impl Classifier {
             policy = ?decision.license.as_ref().map(|l| l.review_policy),
             market_justification = %market_justification(request),
             "classified"
+        );
+        let policy = decision
+            .license
+            .as_ref()
+            .map(|l| convert::review_policy(l.review_policy).as_str_name())
+            .unwrap_or("NO_TRANSACTION");
+        let paragraph = match decision.classification.paragraph.as_str() {
+            "" => "NONE",
+            paragraph => paragraph,
+        };
+        self.metrics.inc(
+            "classifier_decisions_total",
+            "Classifications answered, by ECCN paragraph and review policy",
+            &[("paragraph", paragraph), ("review_policy", policy)],
         );
         let item_name = query.spec.name.clone();
         Ok(convert::decision(decision, decision_id, item_name))
@@ -119,7 +135,7 @@ impl ClassifierService for Classifier {
         &self,
         request: Request<Streaming<pb::ClassifyItemRequest>>,
     ) -> Result<Response<Self::ClassifyItemsStream>, Status> {
-        let classifier = *self;
+        let classifier = self.clone();
         let today = today();
         let responses = request.into_inner().enumerate().map(move |(index, item)| {
             // A transport error ends the stream; an invalid item does not.

@@ -27,6 +27,9 @@ async fn run(flags: service_kit::config::ServerFlags) -> Result<(), Box<dyn std:
     // build fails at start rather than on the first request.
     let rule_sets = classifier_svc::rules::RuleBook::builtin().rule_sets().len();
     let chips = classifier_svc::catalog::Catalog::builtin().chips().len();
+    if let Some(addr) = flags.serve_metrics().await? {
+        tracing::info!(%addr, "metrics at http://{addr}/metrics");
+    }
     let listener = tokio::net::TcpListener::bind(flags.listen).await?;
     let server = classifier_svc::serve(listener, flags.options).await?;
     tracing::info!(addr = %server.local_addr, rule_sets, chips, "classifier-svc serving");

@@ -825,14 +825,10 @@ fn as_of(date: &'static str) -> Call {
     classify_edited(|r| r.as_of = date.to_owned())
 }
 
+#[rustfmt::skip]
 fn bad_inputs(token: &str, nvidia_token: &str) -> Vec<BadInput> {
     use Code::{InvalidArgument as Invalid, NotFound};
-    let row = |name, call, code, field| BadInput {
-        name,
-        call,
-        code,
-        field,
-    };
+    let row = |code, field, name, call| BadInput { name, call, code, field };
     let dense_tops = "spec.rates[0].dense_tops";
     let destination = "transaction.destination_country";
     let end_user = "transaction.end_user_headquarters_country";
@@ -844,270 +840,70 @@ fn bad_inputs(token: &str, nvidia_token: &str) -> Vec<BadInput> {
             vendor: vendor.to_owned(),
         })
     };
+    let assembly_of = |ic| {
+        edit_spec(move |s| {
+            s.kind = pb::ItemKind::ComputerOrAssembly as i32;
+            s.contained_ics = vec![pb::ContainedIntegratedCircuit { ic, count: 8 }];
+        })
+    };
+    let unknown_chip = || Some(pb::classify_item_request::Item::CatalogChip("H9000".into()));
     let mut tampered = token.to_owned().into_bytes();
     let middle = tampered.len() / 2;
     tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).expect("ascii token");
 
     vec![
-        row(
-            "missing item",
-            classify_edited(|r| r.item = None),
-            Invalid,
-            "item",
-        ),
-        row(
-            "NaN dense_tops",
-            edit_spec(|s| s.rates[0].dense_tops = f64::NAN),
-            Invalid,
-            dense_tops,
-        ),
-        row(
-            "+inf dense_tops",
-            edit_spec(|s| s.rates[0].dense_tops = f64::INFINITY),
-            Invalid,
-            dense_tops,
-        ),
-        row(
-            "-inf dense_tops",
-            edit_spec(|s| s.rates[0].dense_tops = f64::NEG_INFINITY),
-            Invalid,
-            dense_tops,
-        ),
-        row(
-            "negative dense_tops",
-            edit_spec(|s| s.rates[0].dense_tops = -600.0),
-            Invalid,
-            dense_tops,
-        ),
-        row(
-            "zero dense_tops",
-            edit_spec(|s| s.rates[0].dense_tops = 0.0),
-            Invalid,
-            dense_tops,
-        ),
-        row(
-            "dense_tops overflowing TPP",
-            edit_spec(|s| s.rates[1].dense_tops = f64::MAX),
-            Invalid,
-            "spec.rates[1].dense_tops",
-        ),
-        row(
-            "bit_length 0",
-            edit_spec(|s| s.rates[0].bit_length = 0),
-            Invalid,
-            "spec.rates[0].bit_length",
-        ),
-        row(
-            "bit_length 65",
-            edit_spec(|s| s.rates[1].bit_length = 65),
-            Invalid,
-            "spec.rates[1].bit_length",
-        ),
-        row(
-            "no rates",
-            edit_spec(|s| s.rates.clear()),
-            Invalid,
-            "spec.rates",
-        ),
-        row(
-            "negative die area",
-            edit_spec(|s| s.dies[0].area_mm2 = -1.0),
-            Invalid,
-            "spec.dies[0].area_mm2",
-        ),
-        row(
-            "NaN die area",
-            edit_spec(|s| s.dies[0].area_mm2 = f64::NAN),
-            Invalid,
-            "spec.dies[0].area_mm2",
-        ),
-        row(
-            "negative DRAM bandwidth",
-            edit_spec(|s| s.dram_bandwidth_gb_s = -1.0),
-            Invalid,
-            "spec.dram_bandwidth_gb_s",
-        ),
-        row(
-            "unknown ItemKind",
-            edit_spec(|s| s.kind = 99),
-            Invalid,
-            "spec.kind",
-        ),
-        row(
-            "unknown Market",
-            edit_spec(|s| s.market = 99),
-            Invalid,
-            "spec.market",
-        ),
-        row(
-            "contained IC without an IC",
-            edit_spec(|s| {
-                s.kind = pb::ItemKind::ComputerOrAssembly as i32;
-                s.contained_ics = vec![pb::ContainedIntegratedCircuit { ic: None, count: 8 }];
-            }),
-            Invalid,
-            "spec.contained_ics[0]",
-        ),
-        row(
-            "unknown ExportType",
-            edit_tx(|t| t.export_type = 99),
-            Invalid,
-            "transaction.export_type",
-        ),
-        row(
-            "missing ExportType",
-            edit_tx(|t| t.export_type = 0),
-            Invalid,
-            "transaction.export_type",
-        ),
-        row(
-            "destination XX",
-            edit_tx(|t| t.destination_country = "XX".into()),
-            Invalid,
-            destination,
-        ),
-        row(
-            "destination C",
-            edit_tx(|t| t.destination_country = "C".into()),
-            Invalid,
-            destination,
-        ),
-        row(
-            "destination CHN",
-            edit_tx(|t| t.destination_country = "CHN".into()),
-            Invalid,
-            destination,
-        ),
-        row(
-            "destination empty",
-            edit_tx(|t| t.destination_country.clear()),
-            Invalid,
-            destination,
-        ),
-        row(
-            "end-user HQ XX",
-            edit_tx(|t| t.end_user_headquarters_country = "XX".into()),
-            Invalid,
-            end_user,
-        ),
-        row(
-            "end-user HQ C",
-            edit_tx(|t| t.end_user_headquarters_country = "C".into()),
-            Invalid,
-            end_user,
-        ),
-        row(
-            "end-user HQ CHN",
-            edit_tx(|t| t.end_user_headquarters_country = "CHN".into()),
-            Invalid,
-            end_user,
-        ),
-        row(
-            "parent HQ XX",
-            edit_tx(|t| t.ultimate_parent_headquarters_country = "XX".into()),
-            Invalid,
-            parent,
-        ),
-        row(
-            "parent HQ C",
-            edit_tx(|t| t.ultimate_parent_headquarters_country = "C".into()),
-            Invalid,
-            parent,
-        ),
-        row(
-            "parent HQ CHN",
-            edit_tx(|t| t.ultimate_parent_headquarters_country = "CHN".into()),
-            Invalid,
-            parent,
-        ),
-        row("as_of month 13", as_of("2026-13-01"), Invalid, "as_of"),
-        row("as_of US style", as_of("01/02/2026"), Invalid, "as_of"),
-        row("as_of unpadded", as_of("2026-2-1"), Invalid, "as_of"),
-        row("as_of 30 February", as_of("2026-02-30"), Invalid, "as_of"),
-        row(
-            "name over 200 bytes",
-            edit_spec(|s| s.name = "n".repeat(201)),
-            Invalid,
-            "spec.name",
-        ),
-        row(
-            "format over 200 bytes",
-            edit_spec(|s| s.rates[1].format = "F".repeat(201)),
-            Invalid,
-            "spec.rates[1].format",
-        ),
-        row(
-            "65 rates",
-            edit_spec(|s| s.rates = vec![rate(8, 1.0); 65]),
-            Invalid,
-            "spec.rates",
-        ),
-        row(
-            "unknown catalogue chip",
-            classify_edited(|r| {
-                r.item = Some(pb::classify_item_request::Item::CatalogChip("H9000".into()));
-            }),
-            NotFound,
-            "catalog_chip",
-        ),
-        row(
-            "unknown contained catalogue chip",
-            edit_spec(|s| {
-                s.kind = pb::ItemKind::ComputerOrAssembly as i32;
-                s.contained_ics = vec![pb::ContainedIntegratedCircuit {
-                    ic: Some(pb::contained_integrated_circuit::Ic::CatalogChip(
-                        "H9000".into(),
-                    )),
-                    count: 8,
-                }];
-            }),
-            NotFound,
-            "spec.contained_ics[0].catalog_chip",
-        ),
-        row("GetChip empty name", Call::GetChip(""), Invalid, "name"),
-        row(
-            "GetChip unknown name",
-            Call::GetChip("chips/h9000"),
-            NotFound,
-            "name",
-        ),
-        row(
-            "ListChips negative page_size",
-            list(-1, "", ""),
-            Invalid,
-            "page_size",
-        ),
-        row(
-            "ListChips tampered token",
-            list(7, &tampered, ""),
-            Invalid,
-            "page_token",
-        ),
-        row(
-            "ListChips garbage token",
-            list(7, "not a token", ""),
-            Invalid,
-            "page_token",
-        ),
-        row(
-            "ListChips token of another vendor",
-            list(5, nvidia_token, "AMD"),
-            Invalid,
-            "page_token",
-        ),
-        row(
-            "ListChips token without its filter",
-            list(5, nvidia_token, ""),
-            Invalid,
-            "page_token",
-        ),
-        row(
-            "ListChips filtered token unfiltered",
-            list(5, token, "nvidia"),
-            Invalid,
-            "page_token",
-        ),
+        // ClassifyItem: the item and its numbers.
+        row(Invalid, "item", "missing item", classify_edited(|r| r.item = None)),
+        row(Invalid, dense_tops, "NaN dense_tops", edit_spec(|s| s.rates[0].dense_tops = f64::NAN)),
+        row(Invalid, dense_tops, "+inf dense_tops", edit_spec(|s| s.rates[0].dense_tops = f64::INFINITY)),
+        row(Invalid, dense_tops, "-inf dense_tops", edit_spec(|s| s.rates[0].dense_tops = f64::NEG_INFINITY)),
+        row(Invalid, dense_tops, "negative dense_tops", edit_spec(|s| s.rates[0].dense_tops = -600.0)),
+        row(Invalid, dense_tops, "zero dense_tops", edit_spec(|s| s.rates[0].dense_tops = 0.0)),
+        row(Invalid, "spec.rates[1].dense_tops", "TPP overflows", edit_spec(|s| s.rates[1].dense_tops = f64::MAX)),
+        row(Invalid, "spec.rates[0].bit_length", "bit_length 0", edit_spec(|s| s.rates[0].bit_length = 0)),
+        row(Invalid, "spec.rates[1].bit_length", "bit_length 65", edit_spec(|s| s.rates[1].bit_length = 65)),
+        row(Invalid, "spec.rates", "no rates", edit_spec(|s| s.rates.clear())),
+        row(Invalid, "spec.dies[0].area_mm2", "negative die area", edit_spec(|s| s.dies[0].area_mm2 = -1.0)),
+        row(Invalid, "spec.dies[0].area_mm2", "NaN die area", edit_spec(|s| s.dies[0].area_mm2 = f64::NAN)),
+        row(Invalid, "spec.dram_bandwidth_gb_s", "negative DRAM bandwidth", edit_spec(|s| s.dram_bandwidth_gb_s = -1.0)),
+        row(Invalid, "spec.kind", "unknown ItemKind", edit_spec(|s| s.kind = 99)),
+        row(Invalid, "spec.market", "unknown Market", edit_spec(|s| s.market = 99)),
+        row(Invalid, "spec.contained_ics[0]", "contained IC without an IC", assembly_of(None)),
+        row(Invalid, "spec.name", "name over 200 bytes", edit_spec(|s| s.name = "n".repeat(201))),
+        row(Invalid, "spec.rates[1].format", "format over 200 bytes", edit_spec(|s| s.rates[1].format = "F".repeat(201))),
+        row(Invalid, "spec.rates", "65 rates", edit_spec(|s| s.rates = vec![rate(8, 1.0); 65])),
+        row(NotFound, "catalog_chip", "unknown catalogue chip", classify_edited(|r| r.item = unknown_chip())),
+        row(NotFound, "spec.contained_ics[0].catalog_chip", "unknown contained chip",
+            assembly_of(Some(pb::contained_integrated_circuit::Ic::CatalogChip("H9000".into())))),
+        // ClassifyItem: the transaction.
+        row(Invalid, "transaction.export_type", "unknown ExportType", edit_tx(|t| t.export_type = 99)),
+        row(Invalid, "transaction.export_type", "missing ExportType", edit_tx(|t| t.export_type = 0)),
+        row(Invalid, destination, "destination XX", edit_tx(|t| t.destination_country = "XX".into())),
+        row(Invalid, destination, "destination C", edit_tx(|t| t.destination_country = "C".into())),
+        row(Invalid, destination, "destination CHN", edit_tx(|t| t.destination_country = "CHN".into())),
+        row(Invalid, destination, "destination empty", edit_tx(|t| t.destination_country.clear())),
+        row(Invalid, end_user, "end-user HQ XX", edit_tx(|t| t.end_user_headquarters_country = "XX".into())),
+        row(Invalid, end_user, "end-user HQ C", edit_tx(|t| t.end_user_headquarters_country = "C".into())),
+        row(Invalid, end_user, "end-user HQ CHN", edit_tx(|t| t.end_user_headquarters_country = "CHN".into())),
+        row(Invalid, parent, "parent HQ XX", edit_tx(|t| t.ultimate_parent_headquarters_country = "XX".into())),
+        row(Invalid, parent, "parent HQ C", edit_tx(|t| t.ultimate_parent_headquarters_country = "C".into())),
+        row(Invalid, parent, "parent HQ CHN", edit_tx(|t| t.ultimate_parent_headquarters_country = "CHN".into())),
+        // ClassifyItem: the date.
+        row(Invalid, "as_of", "as_of month 13", as_of("2026-13-01")),
+        row(Invalid, "as_of", "as_of US style", as_of("01/02/2026")),
+        row(Invalid, "as_of", "as_of unpadded", as_of("2026-2-1")),
+        row(Invalid, "as_of", "as_of 30 February", as_of("2026-02-30")),
+        // GetChip.
+        row(Invalid, "name", "GetChip empty name", Call::GetChip("")),
+        row(NotFound, "name", "GetChip unknown name", Call::GetChip("chips/h9000")),
+        // ListChips.
+        row(Invalid, "page_size", "negative page_size", list(-1, "", "")),
+        row(Invalid, "page_token", "tampered token", list(7, &tampered, "")),
+        row(Invalid, "page_token", "garbage token", list(7, "not a token", "")),
+        row(Invalid, "page_token", "token of another vendor", list(5, nvidia_token, "AMD")),
+        row(Invalid, "page_token", "filtered token, no filter", list(5, nvidia_token, "")),
+        row(Invalid, "page_token", "unfiltered token, filter", list(5, token, "nvidia")),
     ]
 }
 

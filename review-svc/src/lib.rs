@@ -66,6 +66,9 @@ pub async fn serve(
             settings.classification_retry_interval,
         ),
     ];
+    options
+        .metrics
+        .add_collector(census_collector(Arc::clone(&ledger), settings.classifier.clone(), Arc::clone(&settings.clock)));
     let review = grpc::Review::new(
         Arc::clone(&ledger),
         Arc::new(settings.authenticator),
@@ -87,6 +90,50 @@ pub async fn serve(
         server,
         ledger,
         workers,
+    })
+}
+
+/// Gauges read at scrape time: applications by state and level, overdue
+/// ones, and the classifier client's retries and failures.
+fn census_collector(
+    ledger: Arc<ledger::Ledger>,
+    classifier: classifier_client::ClassifierClient,
+    clock: Arc<dyn clock::Clock>,
+) -> service_kit::metrics::Collector {
+    use service_kit::metrics::gauge;
+    use std::sync::atomic::Ordering::Relaxed;
+    Arc::new(move || {
+        let ledger = Arc::clone(&ledger);
+        let classifier = classifier.clone();
+        let now = clock.now().timestamp_millis();
+        Box::pin(async move {
+            let mut out = String::new();
+            match ledger.store().census(now).await {
+                Ok(census) => {
+                    let rows: Vec<_> = census
+                        .by_state_and_level
+                        .into_iter()
+                        .map(|(state, level, count)| (vec![("state", state), ("level", level)], count as f64))
+                        .collect();
+                    gauge(&mut out, "review_applications", "Applications by state and review level", &rows);
+                    gauge(
+                        &mut out,
+                        "review_applications_overdue",
+                        "Applications whose current step or overall deadline has passed",
+                        &[(Vec::new(), census.overdue as f64)],
+                    );
+                }
+                Err(error) => tracing::warn!(%error, "metrics: census failed"),
+            }
+            let stats = classifier.stats();
+            for (name, help, value) in [
+                ("review_classifier_retries_total", "Classifier calls retried after UNAVAILABLE", stats.retries.load(Relaxed)),
+                ("review_classifier_failures_total", "Classifier calls that failed after retries", stats.failures.load(Relaxed)),
+            ] {
+                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
+            }
+            out
+        })
     })
 }
 

@@ -99,6 +99,9 @@ async fn run(cli: Cli, flags: service_kit::config::ServerFlags) -> Result<(), Bo
         classification_retry_interval: Duration::from_millis(cli.classifier_retry_interval_ms.max(10)),
         clock: Arc::new(review_svc::clock::SystemClock),
     };
+    if let Some(addr) = flags.serve_metrics().await? {
+        tracing::info!(%addr, "metrics at http://{addr}/metrics");
+    }
     let listener = tokio::net::TcpListener::bind(flags.listen).await?;
     let server = review_svc::serve(listener, settings, flags.options).await?;
     tracing::info!(

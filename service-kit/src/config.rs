@@ -147,6 +147,7 @@ impl ServerFlags {
                 get(matches, "shutdown-grace-ms")?.ok_or_else(|| required("shutdown-grace-ms"))?,
             ),
             tls: None,
+            metrics: crate::metrics::Registry::new(),
         };
         let mut flags = Self {
             listen: get(matches, "listen")?.ok_or_else(|| required("listen"))?,
@@ -160,6 +161,16 @@ impl ServerFlags {
         };
         flags.options.tls = flags.load_tls()?;
         Ok(flags)
+    }
+
+    /// Serves the metrics registry when `--metrics-listen` was given.
+    pub async fn serve_metrics(&self) -> std::io::Result<Option<std::net::SocketAddr>> {
+        match self.metrics_listen {
+            Some(addr) => crate::metrics::serve(addr, std::sync::Arc::clone(&self.options.metrics))
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Reads the TLS files named by the flags (read once, at start).

@@ -6,5 +6,6 @@ pub mod config;
 pub mod deadline;
 pub mod errors;
 pub mod logging;
+pub mod metrics;
 pub mod paging;
 pub mod server;

@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -17,6 +18,8 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
+
+use crate::metrics::{Registry, RpcMetricsLayer};
 
 /// Limits and behaviour shared by both servers; each binary fills it from flags.
 #[derive(Debug, Clone)]
@@ -33,6 +36,8 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// Optional TLS (and client authentication when the config asks for it).
     pub tls: Option<ServerTlsConfig>,
+    /// Where RPC counts and latencies go (served only with --metrics-listen).
+    pub metrics: Arc<Registry>,
 }
 
 impl Default for ServeOptions {
@@ -43,6 +48,7 @@ impl Default for ServeOptions {
             max_concurrent_streams: 512,
             shutdown_grace: Duration::from_millis(0),
             tls: None,
+            metrics: Registry::new(),
         }
     }
 }
@@ -89,7 +95,8 @@ where
         .load_shed(true)
         .max_concurrent_streams(options.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .layer(RpcMetricsLayer::new(Arc::clone(&options.metrics)));
     if let Some(tls) = options.tls.clone() {
         server = server.tls_config(tls).map_err(ServeError::Tls)?;
     }

@@ -438,3 +438,69 @@ async fn graceful_shutdown_on_sigterm() {
     system.review.terminate(Duration::from_secs(10)).await.unwrap();
     system.classifier.terminate(Duration::from_secs(10)).await.unwrap();
 }
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: localhost\r\n\r\n").unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[tokio::test]
+async fn both_services_serve_prometheus_metrics() {
+    let data = tempfile::tempdir().unwrap();
+    let classifier_metrics = free_port().unwrap();
+    let review_metrics = free_port().unwrap();
+    let classifier = ServiceProcess::start(
+        &binary("classifier-svc"),
+        free_port().unwrap(),
+        vec!["--metrics-listen".into(), classifier_metrics.to_string()],
+        Vec::new(),
+        CLASSIFIER_SERVICE,
+        Some(data.path().join("classifier.log")),
+    )
+    .await
+    .unwrap();
+    let review = ServiceProcess::start(
+        &binary("review-svc"),
+        free_port().unwrap(),
+        vec![
+            "--dev".into(),
+            "--data-dir".into(),
+            data.path().display().to_string(),
+            "--classifier-url".into(),
+            classifier.url(),
+            "--metrics-listen".into(),
+            review_metrics.to_string(),
+        ],
+        Vec::new(),
+        REVIEW_SERVICE,
+        Some(data.path().join("review.log")),
+    )
+    .await
+    .unwrap();
+    let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
+    client.create_application(authed(h200_to_china(1), "dev-applicant")).await.unwrap();
+    let refused = client.create_application(authed(h200_to_china(1), "dev-nobody")).await;
+    assert_eq!(refused.unwrap_err().code(), tonic::Code::Unauthenticated);
+
+    let text = scrape(classifier_metrics);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains(r#"grpc_server_handled_total{method="/exportcontrol.classifier.v1.ClassifierService/ClassifyItem",code="Ok"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"classifier_decisions_total{paragraph="3A090.a.1",review_policy="REVIEW_POLICY_CASE_BY_CASE"}"#), "{text}");
+    assert!(text.contains("grpc_server_handling_seconds_bucket"), "{text}");
+
+    let text = scrape(review_metrics);
+    assert!(
+        text.contains(r#"grpc_server_handled_total{method="/exportcontrol.review.v1.ReviewService/CreateApplication",code="Unauthenticated"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"review_applications{state="AGENCY_REVIEW",level="AGENCY"} 1"#), "{text}");
+    assert!(text.contains("review_applications_overdue 0"), "{text}");
+    assert!(text.contains("review_classifier_retries_total 0"), "{text}");
+}

@@ -105,6 +105,7 @@ enum RawTest {
 struct RawVintage {
     id: String,
     effective: NaiveDate,
+    compliance: Option<NaiveDate>,
     #[serde(default)]
     other_dates: Vec<String>,
     summary: String,
@@ -394,9 +395,17 @@ pub(crate) fn load(src: &Sources<'_>) -> Result<RuleBook, String> {
         .collect::<Result<Vec<_>, String>>()?;
     let mut snapshots = snapshots;
     for s in &mut snapshots {
-        s.scope_citation = format!("{}; groups: {}", rules.meta(Rule::Scope).citation, s.citation);
-        s.unverified_warning = (!s.confirmed)
-            .then(|| format!("{} ({}: {})", p.texts.country_groups_unverified, s.id, s.note));
+        s.scope_citation = format!(
+            "{}; groups: {}",
+            rules.meta(Rule::Scope).citation,
+            s.citation
+        );
+        s.unverified_warning = (!s.confirmed).then(|| {
+            format!(
+                "{} ({}: {})",
+                p.texts.country_groups_unverified, s.id, s.note
+            )
+        });
     }
     let mut geography = Geography {
         known: codes.0,
@@ -636,6 +645,7 @@ fn load_vintages(file: VintagesFile, codes: &Codes) -> Result<Vintages, String> 
             index,
             id: raw.id,
             effective: raw.effective,
+            compliance: raw.compliance,
             other_dates: raw.other_dates,
             summary: raw.summary,
             citations: raw.citations,
@@ -776,7 +786,8 @@ mod tests {
 
     #[test]
     fn broken_data_is_refused_with_the_file_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut [String; 5])>)> = vec![
+        type Edit = Box<dyn Fn(&mut [String; 5])>;
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "rules.toml",
                 Box::new(|t| {

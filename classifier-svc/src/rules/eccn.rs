@@ -194,6 +194,8 @@ impl Ctx<'_> {
         let mut a_chips: Option<ChipFigures> = None;
         let mut figures: Option<ChipFigures> = None;
         let mut hbm_c = false;
+        // One datacenter .a-level IC makes the assembly a datacenter .a item.
+        let mut a_datacenter = false;
         for contained in &spec.contained_ics {
             let ic_spec = &contained.spec;
             let label = format!("contained IC '{}' x{}: ", ic_spec.name, contained.count);
@@ -211,6 +213,7 @@ impl Ctx<'_> {
             figures = Some(figures.map_or(f, |w| w.worst(f)));
             if ic.level == Level::A {
                 a_chips = Some(a_chips.map_or(f, |w| w.worst(f)));
+                a_datacenter |= ic.datacenter;
             }
             let better = best
                 .as_ref()
@@ -252,7 +255,8 @@ impl Ctx<'_> {
         e.push_str(&ic_spec.name);
         e.push('\'');
         warnings.push(e);
-        let (level, datacenter) = (ic.level, ic.datacenter);
+        let level = ic.level;
+        let datacenter = if level == Level::A { a_datacenter } else { ic.datacenter };
         self.fill(&mut c, ic, &met, &mut warnings);
         Assessed {
             level,
@@ -328,15 +332,13 @@ impl Ctx<'_> {
                 self.test_2022(spec, *io_min, *tpp_min, label, &mut ic, findings)
             }
             EccnTest::TppAndPd(t) => {
-                let mut e = labelled(label);
-                e.push_str(match (datacenter, assumed) {
-                    (true, true) => {
-                        "market not given: treated as designed or marketed for datacenters"
-                    }
-                    (true, false) => "designed or marketed for datacenters (stated)",
-                    (false, _) => "not designed or marketed for datacenters (stated)",
-                });
-                findings.push(self.finding(Rule::DatacenterMarket, datacenter, e));
+                // A stated market is the caller's logged judgement; only an
+                // assumed one is a rule the answer relies on.
+                if assumed {
+                    let mut e = labelled(label);
+                    e.push_str("market not given: treated as designed or marketed for datacenters");
+                    findings.push(self.finding(Rule::DatacenterMarket, true, e));
+                }
                 self.test_2023(t, label, &mut ic, findings)
             }
         }

@@ -111,12 +111,25 @@ impl RuleTable {
 
     pub(crate) fn finding(&self, rule: Rule, holds: bool, explanation: String) -> Finding {
         let meta = self.meta(rule);
+        self.finding_cited(rule, holds, explanation, &meta.citation, meta.source)
+    }
+
+    /// A finding whose facts come from other data than the rule's own, which
+    /// then supplies the citation and the tag.
+    pub(crate) fn finding_cited(
+        &self,
+        rule: Rule,
+        holds: bool,
+        explanation: String,
+        citation: &str,
+        source: SourceTag,
+    ) -> Finding {
         Finding {
-            rule_id: meta.id.clone(),
+            rule_id: self.meta(rule).id.clone(),
             holds,
             explanation,
-            citation: meta.citation.clone(),
-            source: meta.source,
+            citation: citation.to_owned(),
+            source,
         }
     }
 }
@@ -141,7 +154,7 @@ pub(crate) fn push_num(out: &mut String, x: f64) {
     let frac = n % 100;
     n /= 100;
     if frac != 0 {
-        if frac % 10 != 0 {
+        if !frac.is_multiple_of(10) {
             put(b'0' + (frac % 10) as u8);
         }
         put(b'0' + (frac / 10) as u8);

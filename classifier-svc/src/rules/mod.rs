@@ -89,12 +89,7 @@ impl RuleBook {
                 warnings: &mut warnings,
                 information: &mut information,
             };
-            let det = licence.determine(parties);
-            let snapshot = self.geography.place(v, as_of).snapshot;
-            if let Some(w) = snapshot.and_then(|s| s.unverified_warning.as_ref()) {
-                warnings.push(w.clone());
-            }
-            det
+            licence.determine(parties)
         });
         self.flag_unconfirmed(&relied, &mut warnings);
         Ok(Decision {

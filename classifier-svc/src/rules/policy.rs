@@ -317,6 +317,9 @@ impl Licence<'_> {
             det.reasons.push(self.finding(p.normalisation, true, e));
         }
         let place = g.place(self.v, self.as_of);
+        if let Some(w) = place.snapshot.and_then(|s| s.unverified_warning.as_ref()) {
+            self.warnings.push(w.clone());
+        }
         let in_scope = place.scope.contains(dest);
         let status = self.a.classification.status;
         let hbm_item = self.a.hbm_item && status != ControlStatus::NotControlled;
@@ -377,13 +380,15 @@ impl Licence<'_> {
         } else {
             Rule::Scope2022
         };
-        let mut finding = self.finding(rule, in_scope, e);
         // Membership comes from the snapshot, so its citation and tag apply too.
-        if let Some(s) = place.snapshot {
-            finding.citation.clone_from(&s.scope_citation);
-            finding.source = s.source;
+        match place.snapshot {
+            Some(s) => {
+                self.relied.note(rule, in_scope);
+                let rules = &self.book.rules;
+                rules.finding_cited(rule, in_scope, e, &s.scope_citation, s.source)
+            }
+            None => self.finding(rule, in_scope, e),
         }
-        finding
     }
 
     fn hq_finding(&self, hq: Hq, parties: [Option<Cc>; 2]) -> Finding {

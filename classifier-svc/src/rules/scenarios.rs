@@ -458,38 +458,147 @@ fn eccn_thresholds_below_at_and_above() {
     let dcm = Market::Datacenter;
     let non = Market::NonDatacenter;
     #[rustfmt::skip]
-    let table: &[(f64, Option<f64>, Market, &[&str], ControlStatus)] = &[
+    type Row = (f64, Option<f64>, Market, &'static [&'static str], ControlStatus);
+    let table: &[Row] = &[
         // a.1 at 4800
         (4799.99, Some(1.0), dcm, &[], ControlStatus::NotControlled),
-        (4800.0, Some(1.0), dcm, &["3A090.a.1"], ControlStatus::Controlled),
-        (4800.01, Some(1.0), dcm, &["3A090.a.1"], ControlStatus::Controlled),
+        (
+            4800.0,
+            Some(1.0),
+            dcm,
+            &["3A090.a.1"],
+            ControlStatus::Controlled,
+        ),
+        (
+            4800.01,
+            Some(1.0),
+            dcm,
+            &["3A090.a.1"],
+            ControlStatus::Controlled,
+        ),
         // a.2 TPP at 1600 (PD 6)
         (1599.99, Some(6.0), dcm, &[], ControlStatus::NotControlled),
-        (1600.0, Some(6.0), dcm, &["3A090.a.2"], ControlStatus::Controlled),
-        (1600.01, Some(6.0), dcm, &["3A090.a.2"], ControlStatus::Controlled),
+        (
+            1600.0,
+            Some(6.0),
+            dcm,
+            &["3A090.a.2"],
+            ControlStatus::Controlled,
+        ),
+        (
+            1600.01,
+            Some(6.0),
+            dcm,
+            &["3A090.a.2"],
+            ControlStatus::Controlled,
+        ),
         // a.2 PD at 5.92 (TPP 2000)
-        (2000.0, Some(5.9199), dcm, &["3A090.b.2"], ControlStatus::Controlled),
-        (2000.0, Some(5.92), dcm, &["3A090.a.2"], ControlStatus::Controlled),
-        (2000.0, Some(5.9201), dcm, &["3A090.a.2"], ControlStatus::Controlled),
+        (
+            2000.0,
+            Some(5.9199),
+            dcm,
+            &["3A090.b.2"],
+            ControlStatus::Controlled,
+        ),
+        (
+            2000.0,
+            Some(5.92),
+            dcm,
+            &["3A090.a.2"],
+            ControlStatus::Controlled,
+        ),
+        (
+            2000.0,
+            Some(5.9201),
+            dcm,
+            &["3A090.a.2"],
+            ControlStatus::Controlled,
+        ),
         // b.1 TPP at 2400 (PD 2)
         (2399.99, Some(2.0), dcm, &[], ControlStatus::NotControlled),
-        (2400.0, Some(2.0), dcm, &["3A090.b.1"], ControlStatus::Controlled),
-        (2400.01, Some(2.0), dcm, &["3A090.b.1"], ControlStatus::Controlled),
+        (
+            2400.0,
+            Some(2.0),
+            dcm,
+            &["3A090.b.1"],
+            ControlStatus::Controlled,
+        ),
+        (
+            2400.01,
+            Some(2.0),
+            dcm,
+            &["3A090.b.1"],
+            ControlStatus::Controlled,
+        ),
         // b.1 upper TPP bound: 4800 is .a
-        (4799.99, Some(2.0), dcm, &["3A090.b.1"], ControlStatus::Controlled),
-        (4800.0, Some(2.0), dcm, &["3A090.a.1"], ControlStatus::Controlled),
+        (
+            4799.99,
+            Some(2.0),
+            dcm,
+            &["3A090.b.1"],
+            ControlStatus::Controlled,
+        ),
+        (
+            4800.0,
+            Some(2.0),
+            dcm,
+            &["3A090.a.1"],
+            ControlStatus::Controlled,
+        ),
         // b.1 PD at 1.6 (TPP 3000)
         (3000.0, Some(1.5999), dcm, &[], ControlStatus::NotControlled),
-        (3000.0, Some(1.6), dcm, &["3A090.b.1"], ControlStatus::Controlled),
-        (3000.0, Some(1.6001), dcm, &["3A090.b.1"], ControlStatus::Controlled),
+        (
+            3000.0,
+            Some(1.6),
+            dcm,
+            &["3A090.b.1"],
+            ControlStatus::Controlled,
+        ),
+        (
+            3000.0,
+            Some(1.6001),
+            dcm,
+            &["3A090.b.1"],
+            ControlStatus::Controlled,
+        ),
         // b.2 PD at 3.2 (TPP 2000)
         (2000.0, Some(3.1999), dcm, &[], ControlStatus::NotControlled),
-        (2000.0, Some(3.2), dcm, &["3A090.b.2"], ControlStatus::Controlled),
-        (2000.0, Some(3.2001), dcm, &["3A090.b.2"], ControlStatus::Controlled),
+        (
+            2000.0,
+            Some(3.2),
+            dcm,
+            &["3A090.b.2"],
+            ControlStatus::Controlled,
+        ),
+        (
+            2000.0,
+            Some(3.2001),
+            dcm,
+            &["3A090.b.2"],
+            ControlStatus::Controlled,
+        ),
         // b.1 and b.2 together, and the .b/.a PD boundary at 5.92 (TPP 3000)
-        (3000.0, Some(4.0), dcm, &["3A090.b.1", "3A090.b.2"], ControlStatus::Controlled),
-        (3000.0, Some(5.9199), dcm, &["3A090.b.1", "3A090.b.2"], ControlStatus::Controlled),
-        (3000.0, Some(5.92), dcm, &["3A090.a.2"], ControlStatus::Controlled),
+        (
+            3000.0,
+            Some(4.0),
+            dcm,
+            &["3A090.b.1", "3A090.b.2"],
+            ControlStatus::Controlled,
+        ),
+        (
+            3000.0,
+            Some(5.9199),
+            dcm,
+            &["3A090.b.1", "3A090.b.2"],
+            ControlStatus::Controlled,
+        ),
+        (
+            3000.0,
+            Some(5.92),
+            dcm,
+            &["3A090.a.2"],
+            ControlStatus::Controlled,
+        ),
         // PD needed only in [1600, 4800)
         (1599.99, None, dcm, &[], ControlStatus::NotControlled),
         (1600.0, None, dcm, &[], ControlStatus::Indeterminate),
@@ -497,11 +606,29 @@ fn eccn_thresholds_below_at_and_above() {
         (4800.0, None, dcm, &["3A090.a.1"], ControlStatus::Controlled),
         // Note 2 at 4800
         (4799.99, Some(9.0), non, &[], ControlStatus::NotControlled),
-        (4800.0, Some(9.0), non, &["3A090.a.1", "3A090.a.2"], ControlStatus::Controlled),
-        (4800.01, None, non, &["3A090.a.1"], ControlStatus::Controlled),
+        (
+            4800.0,
+            Some(9.0),
+            non,
+            &["3A090.a.1", "3A090.a.2"],
+            ControlStatus::Controlled,
+        ),
+        (
+            4800.01,
+            None,
+            non,
+            &["3A090.a.1"],
+            ControlStatus::Controlled,
+        ),
         (3000.0, Some(4.0), non, &[], ControlStatus::NotControlled),
         // Unspecified market is treated as datacenter
-        (3000.0, Some(4.0), Market::Unspecified, &["3A090.b.1", "3A090.b.2"], ControlStatus::Controlled),
+        (
+            3000.0,
+            Some(4.0),
+            Market::Unspecified,
+            &["3A090.b.1", "3A090.b.2"],
+            ControlStatus::Controlled,
+        ),
     ];
     for (tpp, pd, market, want, status) in table {
         let d = run(&ic(*tpp, *pd, *market), None, "2026-02-01");

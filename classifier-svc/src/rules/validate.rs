@@ -187,7 +187,8 @@ mod tests {
     #[test]
     fn refuses_bad_specs_with_field_paths() {
         let ok = || spec(vec![rate(8, 100.0), rate(16, 50.0)], vec![die(100.0)]);
-        let cases: Vec<(&str, Box<dyn Fn(&mut ChipSpec)>)> = vec![
+        type Edit = Box<dyn Fn(&mut ChipSpec)>;
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "spec.rates[1].dense_tops",
                 Box::new(|s| s.rates[1].dense_tops = f64::NAN),

@@ -63,6 +63,9 @@ pub(crate) struct Vintage {
     pub index: usize,
     pub id: String,
     pub effective: NaiveDate,
+    /// Compliance date where it differs from the effective date; the rules
+    /// apply from `effective`, and answers never use this date.
+    pub compliance: Option<NaiveDate>,
     pub other_dates: Vec<String>,
     pub summary: String,
     pub citations: Vec<String>,
@@ -78,7 +81,12 @@ impl Vintage {
         RuleSetInfo {
             id: self.id.clone(),
             effective: self.effective,
-            other_dates: self.other_dates.clone(),
+            other_dates: self
+                .compliance
+                .map(|d| format!("{d}: compliance date"))
+                .into_iter()
+                .chain(self.other_dates.iter().cloned())
+                .collect(),
             summary: self.summary.clone(),
             citations: self.citations.clone(),
             source: self.source,
@@ -146,5 +154,8 @@ mod tests {
         assert!(v2023.hbm.is_none());
         assert_eq!(v2026.hbm.as_ref().map(|h| h.c_mbd_above), Some(2.0));
         assert_eq!(v2026.scope, v2023.scope);
+        let v2024b = &v.0[v.index_of("V2024b").unwrap()];
+        assert_eq!(v2024b.compliance, "2024-12-31".parse().ok());
+        assert_eq!(v2024b.info().other_dates, ["2024-12-31: compliance date"]);
     }
 }

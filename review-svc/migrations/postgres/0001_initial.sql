@@ -36,14 +36,14 @@ CREATE INDEX applications_by_due         ON applications (next_due_at, id) WHERE
 
 -- One row per (agency, application) awaited, maintained with the row.
 -- created_at is copied from the application so that "awaiting agency X,
--- newest first" is a range scan of the primary key.
+-- newest first" is a range scan of the primary key; rows are removed by
+-- their primary key too (the application row keeps the list).
 CREATE TABLE application_awaiting (
     agency         TEXT   NOT NULL,
     created_at     BIGINT NOT NULL,
     application_id TEXT COLLATE "C" NOT NULL REFERENCES applications (id),
     PRIMARY KEY (agency, created_at, application_id)
 );
-CREATE INDEX application_awaiting_by_application ON application_awaiting (application_id);
 
 -- The append-only history. sequence is the global order.
 CREATE TABLE events (
@@ -56,9 +56,10 @@ CREATE TABLE events (
     details              TEXT   NOT NULL,
     previous_hash        TEXT   NOT NULL,
     hash                 TEXT   NOT NULL,
+    -- Also serves "events of one application" (in application_sequence
+    -- order, which is the order of sequence within an application).
     UNIQUE (application_id, application_sequence)
 );
-CREATE INDEX events_by_application ON events (application_id, sequence);
 
 CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

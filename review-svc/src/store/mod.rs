@@ -109,6 +109,14 @@ pub struct ChainReport {
     pub first_break: Option<(String, i64, String)>,
 }
 
+/// Counts for the metrics endpoint.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Census {
+    /// (state, level, count)
+    pub by_state_and_level: Vec<(String, String, i64)>,
+    pub overdue: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("application {0} not found")]
@@ -165,6 +173,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Rows whose next_due_at <= now, earliest first.
     async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError>;
+
+    /// How many applications are in each (state, level), and how many are overdue at `now`.
+    async fn census(&self, now: i64) -> Result<Census, StoreError>;
 
     /// The stored (fingerprint, response) of a request id, if it was seen.
     async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError>;

@@ -35,7 +35,7 @@ use sqlx::{Connection, Postgres, Row};
 use super::chain::{extend_chain, ChainHead, ChainLink, ChainWalker};
 use super::sqlite::build_list_query;
 use super::{
-    ApplicationRow, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store,
+    ApplicationRow, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store,
     StoreError, StoredEvent, WriteOutcome,
 };
 
@@ -379,18 +379,23 @@ impl Store for PostgresStore {
         events: &[NewEvent],
         request: Option<&IdempotentRequest>,
     ) -> Result<WriteOutcome, StoreError> {
-        let current =
-            sqlx::query("SELECT version, chain_length, chain_head FROM applications WHERE id = $1")
-                .bind(&row.id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
-        let head = match current {
+        let current = sqlx::query(
+            "SELECT version, chain_length, chain_head, awaiting_agencies FROM applications \
+             WHERE id = $1",
+        )
+        .bind(&row.id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let (head, old_json) = match current {
             Some(current) if current.try_get::<i64, _>(0).map_err(map_err)? == expected_version => {
-                ChainHead {
-                    length: current.try_get(1).map_err(map_err)?,
-                    hash: current.try_get(2).map_err(map_err)?,
-                }
+                (
+                    ChainHead {
+                        length: current.try_get(1).map_err(map_err)?,
+                        hash: current.try_get(2).map_err(map_err)?,
+                    },
+                    current.try_get::<String, _>(3).map_err(map_err)?,
+                )
             }
             _ => {
                 return self
@@ -398,6 +403,17 @@ impl Store for PostgresStore {
                     .await
             }
         };
+        let old_agencies: Vec<String> = serde_json::from_str(&old_json)
+            .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {}: {e}", row.id)))?;
+        let gone: Vec<&String> = old_agencies
+            .iter()
+            .filter(|a| !row.awaiting_agencies.contains(a))
+            .collect();
+        let added: Vec<&String> = row
+            .awaiting_agencies
+            .iter()
+            .filter(|a| !old_agencies.contains(a))
+            .collect();
         let (columns, new_head) = event_columns(&row.id, &head, events);
         let sql = format!(
             "WITH app AS (\
@@ -406,9 +422,10 @@ impl Store for PostgresStore {
                updated_at = $11, snapshot = $12, chain_length = $13, chain_head = $14 \
                WHERE id = $1 AND version = $2 AND chain_length = $26 RETURNING id, created_at), \
              aw_gone AS (DELETE FROM application_awaiting w USING app \
-               WHERE w.application_id = app.id AND NOT (w.agency = ANY($15::text[]))), \
+               WHERE w.agency = ANY($15::text[]) AND w.created_at = app.created_at \
+               AND w.application_id = app.id), \
              aw_new AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
-               SELECT DISTINCT x, app.created_at, app.id FROM app, UNNEST($15::text[]) AS x \
+               SELECT DISTINCT x, app.created_at, app.id FROM app, UNNEST($27::text[]) AS x \
                ON CONFLICT DO NOTHING), \
              req AS (INSERT INTO requests (request_id, application_id, fingerprint, response, \
                recorded_at) SELECT $16, app.id, $17, $18, $11::bigint FROM app \
@@ -432,7 +449,7 @@ impl Store for PostgresStore {
             .bind(&row.snapshot)
             .bind(new_head.length)
             .bind(&new_head.hash)
-            .bind(&row.awaiting_agencies)
+            .bind(gone)
             .bind(request.map(|r| &r.request_id))
             .bind(request.map(|r| &r.fingerprint))
             .bind(request.map(|r| &r.response))
@@ -444,6 +461,7 @@ impl Store for PostgresStore {
             .bind(columns.previous_hash)
             .bind(columns.hash)
             .bind(head.length)
+            .bind(added)
             .fetch_one(&self.pool)
             .await;
         match written {
@@ -498,7 +516,7 @@ impl Store for PostgresStore {
             Some(id) => {
                 let sql = format!(
                     "SELECT {EVENT_COLUMNS} FROM events WHERE application_id = $1 \
-                     AND sequence > $2 ORDER BY sequence LIMIT $3"
+                     AND sequence > $2 ORDER BY application_sequence LIMIT $3"
                 );
                 sqlx::query(&sql)
                     .bind(id)
@@ -540,14 +558,36 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn census(&self, now: i64) -> Result<Census, StoreError> {
+        let rows = sqlx::query("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let by_state_and_level = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?, r.try_get(2).map_err(map_err)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let overdue: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE overdue_at <= $1")
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(Census { by_state_and_level, overdue })
+    }
+
     async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {
         let row = sqlx::query("SELECT fingerprint, response FROM requests WHERE request_id = $1")
             .bind(request_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
-        row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get(0).map_err(map_err)?,
+                r.try_get(1).map_err(map_err)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {

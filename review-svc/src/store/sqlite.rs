@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{extend_chain, ChainHead, ChainLink, ChainWalker};
 use super::{
-    ApplicationRow, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store,
+    ApplicationRow, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store,
     StoreError, StoredEvent, WriteOutcome,
 };
 
@@ -192,10 +192,6 @@ pub(crate) fn map_err(error: sqlx::Error) -> StoreError {
     }
 }
 
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
 /// A copy of an error, to answer every write of a failed batch.
 fn copy_error(error: &StoreError) -> StoreError {
     match error {
@@ -238,173 +234,179 @@ struct WriteJob {
     reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
 }
 
+/// The answer to one write; `Err` of the outer result means the batch
+/// cannot go on (I/O, lock, or an unexpected database error).
+type JobResult = Result<Result<WriteOutcome, StoreError>, StoreError>;
+
 async fn writer_loop(pool: SqlitePool, mut queue: mpsc::Receiver<WriteJob>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
-        let results = run_batch(&pool, &ops).await;
-        for (job, result) in batch.drain(..).zip(results) {
-            // The caller may have gone away; the write stands all the same.
-            let _ = job.reply.send(result);
+        let mut results = run_batch(&pool, &ops).await;
+        if results.is_err() && ops.len() > 1 {
+            // Isolate the failure: each write on its own.
+            let mut one_by_one = Vec::with_capacity(ops.len());
+            for op in &ops {
+                one_by_one.push(match run_batch(&pool, std::slice::from_ref(op)).await {
+                    Ok(mut result) => result.pop().unwrap_or_else(|| {
+                        Err(StoreError::Internal("write produced no result".into()))
+                    }),
+                    Err(e) => Err(e),
+                });
+            }
+            results = Ok(one_by_one);
+        }
+        match results {
+            Ok(results) => {
+                for (job, result) in batch.drain(..).zip(results) {
+                    // The caller may have gone away; the write stands all the same.
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(copy_error(&e)));
+                }
+            }
         }
     }
     pool.close().await;
 }
 
-/// Runs the writes in one transaction, each in its own savepoint, and
-/// returns one result per write, final only once the COMMIT succeeded.
-async fn run_batch(pool: &SqlitePool, ops: &[&WriteOp]) -> Vec<Result<WriteOutcome, StoreError>> {
-    let fail_all = |e: StoreError| ops.iter().map(|_| Err(copy_error(&e))).collect();
-    let mut conn = match pool.acquire().await {
-        Ok(conn) => conn,
-        Err(e) => return fail_all(map_err(e)),
-    };
-    let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(map_err(e)),
-    };
+/// Runs the writes in one transaction and returns one result per write,
+/// valid only once the COMMIT succeeded (which this function awaits).
+///
+/// Every write first reads what it depends on (its request id, the row's
+/// existence or version and chain head) and decides; only a write that
+/// goes through writes anything, and its writes cannot violate a
+/// constraint (the transaction holds the database's write lock from the
+/// start). A database error therefore fails the whole batch, which the
+/// caller retries write by write.
+async fn run_batch(
+    pool: &SqlitePool,
+    ops: &[&WriteOp],
+) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(map_err)?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
     let mut results = Vec::with_capacity(ops.len());
     let mut wrote = false;
     for op in ops {
-        if let Err(e) = sqlx::query("SAVEPOINT write").execute(&mut *tx).await {
-            return fail_all(map_err(e));
-        }
         let result = match op {
             WriteOp::Create {
                 row,
                 events,
                 request,
-            } => create_in(&mut tx, row, events, request.as_ref()).await,
+            } => create_in(&mut tx, row, events, request.as_ref()).await?,
             WriteOp::Update {
                 expected_version,
                 row,
                 events,
                 request,
-            } => update_in(&mut tx, *expected_version, row, events, request.as_ref()).await,
+            } => update_in(&mut tx, *expected_version, row, events, request.as_ref()).await?,
         };
-        let end: &[&str] = if matches!(result, Ok(WriteOutcome::Committed)) {
-            wrote = true;
-            &["RELEASE write"]
-        } else {
-            &["ROLLBACK TO write", "RELEASE write"]
-        };
-        for sql in end {
-            if let Err(e) = sqlx::query(sql).execute(&mut *tx).await {
-                return fail_all(map_err(e));
-            }
-        }
+        wrote |= matches!(result, Ok(WriteOutcome::Committed));
         results.push(result);
     }
     // A batch that wrote nothing (replays, conflicts) needs no commit.
-    let end = if wrote {
-        tx.commit().await
+    if wrote {
+        tx.commit().await.map_err(map_err)?;
     } else {
-        tx.rollback().await
-    };
-    match end {
-        Ok(()) => results,
-        Err(e) => fail_all(map_err(e)),
+        tx.rollback().await.map_err(map_err)?;
     }
+    Ok(results)
 }
 
-/// Claims the request id for this write. None: claimed, go on; Some: the
-/// id was used before, here is the answer (nothing must be written).
-async fn claim_request(
-    conn: &mut SqliteConnection,
-    application_id: &str,
+/// The answer to a request id seen before, from its stored fingerprint and response.
+fn previous_answer(
     request: &IdempotentRequest,
-    at: i64,
-) -> Result<Option<Result<WriteOutcome, StoreError>>, StoreError> {
-    let claimed = sqlx::query(
-        "INSERT INTO requests (request_id, application_id, fingerprint, response, recorded_at) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
-    )
-    .bind(&request.request_id)
-    .bind(application_id)
-    .bind(&request.fingerprint)
-    .bind(&request.response)
-    .bind(at)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?
-    .rows_affected()
-        == 1;
-    if claimed {
-        return Ok(None);
-    }
-    let previous = sqlx::query("SELECT fingerprint, response FROM requests WHERE request_id = ?")
-        .bind(&request.request_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    Ok(Some(match previous {
-        Some(r) => {
-            let fingerprint: String = r.try_get(0).map_err(map_err)?;
-            if fingerprint == request.fingerprint {
-                Ok(WriteOutcome::Replayed {
-                    response: r.try_get(1).map_err(map_err)?,
-                })
-            } else {
-                Err(StoreError::RequestIdReused(request.request_id.clone()))
-            }
-        }
-        None => Err(StoreError::Internal(format!(
-            "request id {} conflicts but cannot be read",
-            request.request_id
-        ))),
-    }))
+    fingerprint: Option<String>,
+    response: Option<String>,
+) -> Option<Result<WriteOutcome, StoreError>> {
+    let fingerprint = fingerprint?;
+    Some(if fingerprint == request.fingerprint {
+        Ok(WriteOutcome::Replayed {
+            response: response.unwrap_or_default(),
+        })
+    } else {
+        Err(StoreError::RequestIdReused(request.request_id.clone()))
+    })
 }
 
 fn agencies_json(agencies: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(agencies).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
-async fn insert_awaiting(
-    conn: &mut SqliteConnection,
-    application_id: &str,
-    created_at: i64,
-    agencies: &[String],
-) -> Result<(), StoreError> {
-    for agency in agencies {
-        sqlx::query(
-            "INSERT INTO application_awaiting (agency, created_at, application_id) \
-             VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(agency)
-        .bind(created_at)
-        .bind(application_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    }
-    Ok(())
+/// `agencies` without repetitions, in order.
+fn distinct(agencies: &[String]) -> Vec<&String> {
+    let mut seen = std::collections::HashSet::new();
+    agencies.iter().filter(|a| seen.insert(*a)).collect()
 }
 
-async fn append_events(
-    conn: &mut SqliteConnection,
+fn push_request(
+    q: &mut QueryBuilder<'_, Sqlite>,
+    application_id: &str,
+    request: &IdempotentRequest,
+    at: i64,
+) {
+    q.push(
+        "INSERT INTO requests (request_id, application_id, fingerprint, response, recorded_at) VALUES (",
+    );
+    let mut values = q.separated(", ");
+    values.push_bind(request.request_id.clone());
+    values.push_bind(application_id.to_owned());
+    values.push_bind(request.fingerprint.clone());
+    values.push_bind(request.response.clone());
+    values.push_bind(at);
+    q.push(");\n");
+}
+
+fn push_awaiting(
+    q: &mut QueryBuilder<'_, Sqlite>,
+    application_id: &str,
+    created_at: i64,
+    agencies: &[&String],
+) {
+    if agencies.is_empty() {
+        return;
+    }
+    q.push("INSERT INTO application_awaiting (agency, created_at, application_id) ");
+    q.push_values(agencies, |mut b, agency| {
+        b.push_bind((*agency).clone());
+        b.push_bind(created_at);
+        b.push_bind(application_id.to_owned());
+    });
+    q.push(";\n");
+}
+
+fn push_events(
+    q: &mut QueryBuilder<'_, Sqlite>,
     application_id: &str,
     head: &ChainHead,
     events: &[NewEvent],
-) -> Result<ChainHead, StoreError> {
+) -> ChainHead {
     let (links, new_head) = extend_chain(application_id, head, events);
-    for (event, (sequence, previous_hash, hash)) in events.iter().zip(links) {
-        sqlx::query(
-            "INSERT INTO events (application_id, application_sequence, kind, actor, at, details, \
-             previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(application_id)
-        .bind(sequence)
-        .bind(&event.kind)
-        .bind(&event.actor)
-        .bind(event.at)
-        .bind(&event.details)
-        .bind(previous_hash)
-        .bind(hash)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
+    if events.is_empty() {
+        return new_head;
     }
-    Ok(new_head)
+    q.push(
+        "INSERT INTO events (application_id, application_sequence, kind, actor, at, details, \
+         previous_hash, hash) ",
+    );
+    q.push_values(
+        events.iter().zip(links),
+        |mut b, (event, (sequence, previous_hash, hash))| {
+            b.push_bind(application_id.to_owned());
+            b.push_bind(sequence);
+            b.push_bind(event.kind.clone());
+            b.push_bind(event.actor.clone());
+            b.push_bind(event.at);
+            b.push_bind(event.details.clone());
+            b.push_bind(previous_hash);
+            b.push_bind(hash);
+        },
+    );
+    q.push(";\n");
+    new_head
 }
 
 async fn create_in(
@@ -412,42 +414,65 @@ async fn create_in(
     row: &ApplicationRow,
     events: &[NewEvent],
     request: Option<&IdempotentRequest>,
-) -> Result<WriteOutcome, StoreError> {
+) -> JobResult {
+    let probe = sqlx::query(
+        "SELECT (SELECT fingerprint FROM requests WHERE request_id = ?1), \
+                (SELECT response FROM requests WHERE request_id = ?1), \
+                EXISTS (SELECT 1 FROM applications WHERE id = ?2)",
+    )
+    .bind(request.map(|r| &r.request_id))
+    .bind(&row.id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_err)?;
     if let Some(request) = request {
-        if let Some(answer) = claim_request(conn, &row.id, request, row.updated_at).await? {
-            return answer;
+        let answer = previous_answer(
+            request,
+            probe.try_get(0).map_err(map_err)?,
+            probe.try_get(1).map_err(map_err)?,
+        );
+        if let Some(answer) = answer {
+            return Ok(answer);
         }
     }
+    if probe.try_get::<bool, _>(2).map_err(map_err)? {
+        return Ok(Err(StoreError::AlreadyExists(row.id.clone())));
+    }
+
     let (_, head) = extend_chain(&row.id, &ChainHead::empty(), events);
-    let inserted = sqlx::query(
+    let mut q = QueryBuilder::<Sqlite>::new(
         "INSERT INTO applications (id, version, applicant, state, level, destination, \
          awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
-         chain_length, chain_head) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&row.id)
-    .bind(row.version)
-    .bind(&row.applicant)
-    .bind(&row.state)
-    .bind(&row.level)
-    .bind(&row.destination)
-    .bind(agencies_json(&row.awaiting_agencies)?)
-    .bind(row.next_due_at)
-    .bind(row.overdue_at)
-    .bind(row.created_at)
-    .bind(row.updated_at)
-    .bind(&row.snapshot)
-    .bind(head.length)
-    .bind(&head.hash)
-    .execute(&mut *conn)
-    .await;
-    match inserted {
-        Ok(_) => {}
-        Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists(row.id.clone())),
-        Err(e) => return Err(map_err(e)),
+         chain_length, chain_head) VALUES (",
+    );
+    let mut values = q.separated(", ");
+    values.push_bind(row.id.clone());
+    values.push_bind(1_i64);
+    values.push_bind(row.applicant.clone());
+    values.push_bind(row.state.clone());
+    values.push_bind(row.level.clone());
+    values.push_bind(row.destination.clone());
+    values.push_bind(agencies_json(&row.awaiting_agencies)?);
+    values.push_bind(row.next_due_at);
+    values.push_bind(row.overdue_at);
+    values.push_bind(row.created_at);
+    values.push_bind(row.updated_at);
+    values.push_bind(row.snapshot.clone());
+    values.push_bind(head.length);
+    values.push_bind(head.hash.clone());
+    q.push(");\n");
+    if let Some(request) = request {
+        push_request(&mut q, &row.id, request, row.updated_at);
     }
-    insert_awaiting(conn, &row.id, row.created_at, &row.awaiting_agencies).await?;
-    append_events(conn, &row.id, &ChainHead::empty(), events).await?;
-    Ok(WriteOutcome::Committed)
+    push_awaiting(
+        &mut q,
+        &row.id,
+        row.created_at,
+        &distinct(&row.awaiting_agencies),
+    );
+    push_events(&mut q, &row.id, &ChainHead::empty(), events);
+    q.build().execute(&mut *conn).await.map_err(map_err)?;
+    Ok(Ok(WriteOutcome::Committed))
 }
 
 async fn update_in(
@@ -456,79 +481,107 @@ async fn update_in(
     row: &ApplicationRow,
     events: &[NewEvent],
     request: Option<&IdempotentRequest>,
-) -> Result<WriteOutcome, StoreError> {
-    if let Some(request) = request {
-        if let Some(answer) = claim_request(conn, &row.id, request, row.updated_at).await? {
-            return answer;
-        }
-    }
-    let current = sqlx::query(
-        "SELECT version, chain_length, chain_head, created_at, awaiting_agencies \
-         FROM applications WHERE id = ?",
+) -> JobResult {
+    let probe = sqlx::query(
+        "SELECT (SELECT fingerprint FROM requests WHERE request_id = ?1), \
+                (SELECT response FROM requests WHERE request_id = ?1), \
+                a.version, a.chain_length, a.chain_head, a.created_at, a.awaiting_agencies \
+         FROM (SELECT 1) AS one LEFT JOIN applications a ON a.id = ?2",
     )
+    .bind(request.map(|r| &r.request_id))
     .bind(&row.id)
-    .fetch_optional(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(map_err)?;
-    let Some(current) = current else {
-        return Err(StoreError::NotFound(row.id.clone()));
+    // The request id first: a retry of a write that went through carries
+    // the old version and must be answered as before.
+    if let Some(request) = request {
+        let answer = previous_answer(
+            request,
+            probe.try_get(0).map_err(map_err)?,
+            probe.try_get(1).map_err(map_err)?,
+        );
+        if let Some(answer) = answer {
+            return Ok(answer);
+        }
+    }
+    let Some(version) = probe.try_get::<Option<i64>, _>(2).map_err(map_err)? else {
+        return Ok(Err(StoreError::NotFound(row.id.clone())));
     };
-    let version: i64 = current.try_get(0).map_err(map_err)?;
     if version != expected_version {
-        return Err(StoreError::VersionConflict {
+        return Ok(Err(StoreError::VersionConflict {
             id: row.id.clone(),
             expected: expected_version,
             current: version,
-        });
+        }));
     }
     let head = ChainHead {
-        length: current.try_get(1).map_err(map_err)?,
-        hash: current.try_get(2).map_err(map_err)?,
+        length: probe.try_get(3).map_err(map_err)?,
+        hash: probe.try_get(4).map_err(map_err)?,
     };
-    let created_at: i64 = current.try_get(3).map_err(map_err)?;
-    let old_agencies: String = current.try_get(4).map_err(map_err)?;
-    let new_agencies = agencies_json(&row.awaiting_agencies)?;
+    let created_at: i64 = probe.try_get(5).map_err(map_err)?;
+    let old_json: String = probe.try_get(6).map_err(map_err)?;
+    let old_agencies: Vec<String> = serde_json::from_str(&old_json)
+        .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {}: {e}", row.id)))?;
 
-    let new_head = append_events(conn, &row.id, &head, events).await?;
-    let updated = sqlx::query(
-        "UPDATE applications SET version = ?, applicant = ?, state = ?, level = ?, \
-         destination = ?, awaiting_agencies = ?, next_due_at = ?, overdue_at = ?, \
-         updated_at = ?, snapshot = ?, chain_length = ?, chain_head = ? \
-         WHERE id = ? AND version = ?",
-    )
-    .bind(row.version)
-    .bind(&row.applicant)
-    .bind(&row.state)
-    .bind(&row.level)
-    .bind(&row.destination)
-    .bind(&new_agencies)
-    .bind(row.next_due_at)
-    .bind(row.overdue_at)
-    .bind(row.updated_at)
-    .bind(&row.snapshot)
-    .bind(new_head.length)
-    .bind(&new_head.hash)
-    .bind(&row.id)
-    .bind(expected_version)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    if updated.rows_affected() != 1 {
-        // Cannot happen under the write lock; refuse rather than guess.
-        return Err(StoreError::Internal(format!(
-            "application {} changed under the write lock",
-            row.id
-        )));
+    let mut q = QueryBuilder::<Sqlite>::new("");
+    let new_head = push_events(&mut q, &row.id, &head, events);
+    q.push("UPDATE applications SET version = ");
+    q.push_bind(expected_version + 1);
+    for (column, value) in [
+        ("applicant", &row.applicant),
+        ("state", &row.state),
+        ("level", &row.level),
+        ("destination", &row.destination),
+        ("snapshot", &row.snapshot),
+    ] {
+        q.push(format!(", {column} = "));
+        q.push_bind(value.clone());
     }
-    if new_agencies != old_agencies {
-        sqlx::query("DELETE FROM application_awaiting WHERE application_id = ?")
-            .bind(&row.id)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        insert_awaiting(conn, &row.id, created_at, &row.awaiting_agencies).await?;
+    q.push(", awaiting_agencies = ");
+    q.push_bind(agencies_json(&row.awaiting_agencies)?);
+    q.push(", next_due_at = ");
+    q.push_bind(row.next_due_at);
+    q.push(", overdue_at = ");
+    q.push_bind(row.overdue_at);
+    q.push(", updated_at = ");
+    q.push_bind(row.updated_at);
+    q.push(", chain_length = ");
+    q.push_bind(new_head.length);
+    q.push(", chain_head = ");
+    q.push_bind(new_head.hash);
+    q.push(" WHERE id = ");
+    q.push_bind(row.id.clone());
+    q.push(" AND version = ");
+    q.push_bind(expected_version);
+    q.push(";\n");
+    if let Some(request) = request {
+        push_request(&mut q, &row.id, request, row.updated_at);
     }
-    Ok(WriteOutcome::Committed)
+    let new_agencies = distinct(&row.awaiting_agencies);
+    let gone: Vec<&String> = distinct(&old_agencies)
+        .into_iter()
+        .filter(|a| !new_agencies.contains(a))
+        .collect();
+    if !gone.is_empty() {
+        q.push("DELETE FROM application_awaiting WHERE created_at = ");
+        q.push_bind(created_at);
+        q.push(" AND application_id = ");
+        q.push_bind(row.id.clone());
+        q.push(" AND agency IN (");
+        let mut list = q.separated(", ");
+        for agency in gone {
+            list.push_bind(agency.clone());
+        }
+        q.push(");\n");
+    }
+    let added: Vec<&String> = new_agencies
+        .into_iter()
+        .filter(|a| !old_agencies.contains(a))
+        .collect();
+    push_awaiting(&mut q, &row.id, created_at, &added);
+    q.build().execute(&mut *conn).await.map_err(map_err)?;
+    Ok(Ok(WriteOutcome::Committed))
 }
 
 // ---------------------------------------------------------------------------
@@ -687,7 +740,7 @@ impl Store for SqliteStore {
             Some(id) => {
                 let sql = format!(
                     "SELECT {EVENT_COLUMNS} FROM events WHERE application_id = ? AND sequence > ? \
-                     ORDER BY sequence LIMIT ?"
+                     ORDER BY application_sequence LIMIT ?"
                 );
                 sqlx::query(&sql)
                     .bind(id)
@@ -728,14 +781,36 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn census(&self, now: i64) -> Result<Census, StoreError> {
+        let rows = sqlx::query("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(map_err)?;
+        let by_state_and_level = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?, r.try_get(2).map_err(map_err)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let overdue: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE overdue_at <= ?")
+            .bind(now)
+            .fetch_one(&self.readers)
+            .await
+            .map_err(map_err)?;
+        Ok(Census { by_state_and_level, overdue })
+    }
+
     async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {
         let row = sqlx::query("SELECT fingerprint, response FROM requests WHERE request_id = ?")
             .bind(request_id)
             .fetch_optional(&self.readers)
             .await
             .map_err(map_err)?;
-        row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get(0).map_err(map_err)?,
+                r.try_get(1).map_err(map_err)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {

@@ -1336,8 +1336,10 @@ mod bench {
             level: LEVELS[i % LEVELS.len()].to_owned(),
             destination: format!("C{}", i % 40),
             awaiting_agencies: agencies,
-            next_due_at: (i % 3 != 0).then_some(2_000_000 + (n * 7_919) % 1_000_000),
-            overdue_at: (i % 4 == 0).then_some(3_000_000 + (n * 104_729) % 1_000_000),
+            next_due_at: (!i.is_multiple_of(3)).then_some(2_000_000 + (n * 7_919) % 1_000_000),
+            overdue_at: i
+                .is_multiple_of(4)
+                .then_some(3_000_000 + (n * 104_729) % 1_000_000),
             // Ten rows per millisecond: plenty of ties.
             created_at: 1_000_000 + n / 10,
             updated_at: 1_000_000 + n / 10,
@@ -1377,15 +1379,17 @@ mod bench {
         sorted[k]
     }
 
+    type WriteFn = fn(
+        Arc<dyn Store>,
+        usize,
+    ) -> futures::future::BoxFuture<'static, Result<WriteOutcome, StoreError>>;
+
     async fn run_writes(
         store: Arc<dyn Store>,
         clients: usize,
         total: usize,
         label: &str,
-        op: fn(
-            Arc<dyn Store>,
-            usize,
-        ) -> futures::future::BoxFuture<'static, Result<WriteOutcome, StoreError>>,
+        op: WriteFn,
     ) {
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
