@@ -90,7 +90,11 @@ fn chip_spec(
     // Format labels are echoed in the answer: bound them like the name, or a
     // small request could build a reply over the transport's size limit.
     for (i, rate) in spec.rates.iter().enumerate().take(MAX_LIST_LEN) {
-        check_len(&rate.format, &format!("{path}.rates[{i}].format"), violations);
+        check_len(
+            &rate.format,
+            &format!("{path}.rates[{i}].format"),
+            violations,
+        );
     }
     for (field, len) in [
         ("rates", spec.rates.len()),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tonic::transport::ClientTlsConfig;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -40,6 +41,7 @@ pub struct ServiceProcess {
     args: Vec<String>,
     envs: Vec<(String, String)>,
     log: Option<PathBuf>,
+    tls: Option<ClientTlsConfig>,
 }
 
 #[derive(Debug)]
@@ -65,6 +67,19 @@ impl ServiceProcess {
         service: &str,
         log: Option<PathBuf>,
     ) -> Result<Self, StartError> {
+        Self::start_tls(binary, addr, args, envs, service, log, None).await
+    }
+
+    /// Like `start`, for a server that speaks TLS: health checks use `tls`.
+    pub async fn start_tls(
+        binary: &Path,
+        addr: SocketAddr,
+        args: Vec<String>,
+        envs: Vec<(String, String)>,
+        service: &str,
+        log: Option<PathBuf>,
+        tls: Option<ClientTlsConfig>,
+    ) -> Result<Self, StartError> {
         let mut process = Self {
             name: binary
                 .file_name()
@@ -76,6 +91,7 @@ impl ServiceProcess {
             args,
             envs,
             log,
+            tls,
         };
         process.spawn()?;
         process.wait_healthy(service, Duration::from_secs(20)).await?;
@@ -117,7 +133,7 @@ impl ServiceProcess {
                     return Err(StartError(format!("{} exited during start: {status}", self.name)));
                 }
             }
-            if health(self.addr, service).await == Some(ServingStatus::Serving) {
+            if health(self.addr, service, self.tls.clone()).await == Some(ServingStatus::Serving) {
                 return Ok(());
             }
             if started.elapsed() > timeout {
@@ -184,7 +200,11 @@ impl ServiceProcess {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            // Certificates name "localhost", not the loopback address.
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
     }
 }
 
@@ -195,11 +215,18 @@ impl Drop for ServiceProcess {
 }
 
 /// The health status of `service` at `addr`, or None when unreachable.
-pub async fn health(addr: SocketAddr, service: &str) -> Option<ServingStatus> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+pub async fn health(addr: SocketAddr, service: &str, tls: Option<ClientTlsConfig>) -> Option<ServingStatus> {
+    let url = match tls {
+        Some(_) => format!("https://localhost:{}", addr.port()),
+        None => format!("http://{addr}"),
+    };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url)
         .ok()?
         .connect_timeout(Duration::from_millis(500))
         .timeout(Duration::from_millis(500));
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls).ok()?;
+    }
     let channel = endpoint.connect().await.ok()?;
     let response = HealthClient::new(channel)
         .check(HealthCheckRequest {

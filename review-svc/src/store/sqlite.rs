@@ -17,6 +17,7 @@
 //! writing the same file waits (busy timeout) instead of failing a lock
 //! upgrade half-way through a transaction.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,8 +33,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{extend_chain, ChainHead, ChainLink, ChainWalker};
 use super::{
-    ApplicationRow, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store,
-    StoreError, StoredEvent, WriteOutcome,
+    ApplicationRow, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent,
+    Store, StoreError, StoredEvent, WriteOutcome,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -234,10 +235,6 @@ struct WriteJob {
     reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
 }
 
-/// The answer to one write; `Err` of the outer result means the batch
-/// cannot go on (I/O, lock, or an unexpected database error).
-type JobResult = Result<Result<WriteOutcome, StoreError>, StoreError>;
-
 async fn writer_loop(pool: SqlitePool, mut queue: mpsc::Receiver<WriteJob>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
@@ -273,63 +270,253 @@ async fn writer_loop(pool: SqlitePool, mut queue: mpsc::Receiver<WriteJob>, max_
     pool.close().await;
 }
 
+/// What the batch knows of an application: as stored, then as changed by
+/// the batch's earlier writes.
+struct AppState {
+    /// Version in the database (None: inserted by this batch).
+    stored_version: Option<i64>,
+    /// Agencies in application_awaiting before the batch.
+    stored_agencies: Vec<String>,
+    /// Set by the create, never changed (application_awaiting copies it).
+    created_at: i64,
+    version: i64,
+    head: ChainHead,
+    /// The row to write, if the batch changed it.
+    row: Option<ApplicationRow>,
+}
+
+/// The writes of a batch, gathered while deciding and then written with a
+/// few multi-row statements.
+#[derive(Default)]
+struct BatchWrites {
+    /// Applications touched by the batch, in first-touch order.
+    order: Vec<String>,
+    requests: Vec<(IdempotentRequest, String, i64)>,
+    events: Vec<(String, i64, NewEvent, String, String)>,
+}
+
+/// Rows per multi-row statement: far below SQLite's 32766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 200;
+
 /// Runs the writes in one transaction and returns one result per write,
 /// valid only once the COMMIT succeeded (which this function awaits).
 ///
-/// Every write first reads what it depends on (its request id, the row's
-/// existence or version and chain head) and decides; only a write that
-/// goes through writes anything, and its writes cannot violate a
-/// constraint (the transaction holds the database's write lock from the
-/// start). A database error therefore fails the whole batch, which the
-/// caller retries write by write.
+/// The batch reads what its writes depend on (the request ids, and the
+/// versions and chain heads of the applications) in two queries, decides
+/// every write in order against that state as changed by the writes before
+/// it (so a write sees the earlier ones of its batch: a repeated request id
+/// is replayed, a second update of the same version conflicts), then writes
+/// the outcome with a handful of multi-row statements. The transaction
+/// holds the database's write lock from its start, so nothing changes
+/// between the reads and the writes; a database error fails the whole
+/// batch, which the caller then retries write by write.
 async fn run_batch(
     pool: &SqlitePool,
     ops: &[&WriteOp],
 ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
     let mut conn = pool.acquire().await.map_err(map_err)?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+
+    let (request_ids, app_ids) = keys_of(ops);
+    let mut requests = load_requests(&mut tx, &request_ids).await?;
+    let mut apps = load_apps(&mut tx, &app_ids).await?;
+
+    let mut writes = BatchWrites::default();
     let mut results = Vec::with_capacity(ops.len());
-    let mut wrote = false;
     for op in ops {
-        let result = match op {
-            WriteOp::Create {
-                row,
-                events,
-                request,
-            } => create_in(&mut tx, row, events, request.as_ref()).await?,
-            WriteOp::Update {
-                expected_version,
-                row,
-                events,
-                request,
-            } => update_in(&mut tx, *expected_version, row, events, request.as_ref()).await?,
-        };
-        wrote |= matches!(result, Ok(WriteOutcome::Committed));
-        results.push(result);
+        results.push(decide(op, &mut requests, &mut apps, &mut writes));
     }
-    // A batch that wrote nothing (replays, conflicts) needs no commit.
-    if wrote {
-        tx.commit().await.map_err(map_err)?;
-    } else {
+    if writes.requests.is_empty() && writes.events.is_empty() && writes.order.is_empty() {
+        // Replays and refusals only: nothing to commit.
         tx.rollback().await.map_err(map_err)?;
+        return Ok(results);
     }
+    write_batch(&mut tx, &apps, &writes).await?;
+    tx.commit().await.map_err(map_err)?;
     Ok(results)
 }
 
-/// The answer to a request id seen before, from its stored fingerprint and response.
-fn previous_answer(
-    request: &IdempotentRequest,
-    fingerprint: Option<String>,
-    response: Option<String>,
-) -> Option<Result<WriteOutcome, StoreError>> {
-    let fingerprint = fingerprint?;
-    Some(if fingerprint == request.fingerprint {
-        Ok(WriteOutcome::Replayed {
-            response: response.unwrap_or_default(),
-        })
-    } else {
-        Err(StoreError::RequestIdReused(request.request_id.clone()))
-    })
+fn keys_of(ops: &[&WriteOp]) -> (Vec<String>, Vec<String>) {
+    let mut request_ids = Vec::new();
+    let mut app_ids = Vec::new();
+    for op in ops {
+        let (row, request) = match op {
+            WriteOp::Create { row, request, .. } | WriteOp::Update { row, request, .. } => {
+                (row, request)
+            }
+        };
+        if let Some(request) = request {
+            request_ids.push(request.request_id.clone());
+        }
+        app_ids.push(row.id.clone());
+    }
+    for ids in [&mut request_ids, &mut app_ids] {
+        ids.sort();
+        ids.dedup();
+    }
+    (request_ids, app_ids)
+}
+
+async fn load_requests(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<HashMap<String, (String, String)>, StoreError> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT request_id, fingerprint, response FROM requests WHERE request_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(id.clone());
+        }
+        q.push(")");
+        for r in q.build().fetch_all(&mut *conn).await.map_err(map_err)? {
+            found.insert(
+                r.try_get(0).map_err(map_err)?,
+                (
+                    r.try_get(1).map_err(map_err)?,
+                    r.try_get(2).map_err(map_err)?,
+                ),
+            );
+        }
+    }
+    Ok(found)
+}
+
+async fn load_apps(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<HashMap<String, AppState>, StoreError> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, version, chain_length, chain_head, awaiting_agencies, created_at \
+             FROM applications WHERE id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(id.clone());
+        }
+        q.push(")");
+        for r in q.build().fetch_all(&mut *conn).await.map_err(map_err)? {
+            let id: String = r.try_get(0).map_err(map_err)?;
+            let version: i64 = r.try_get(1).map_err(map_err)?;
+            let agencies: String = r.try_get(4).map_err(map_err)?;
+            let agencies = serde_json::from_str(&agencies)
+                .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {id}: {e}")))?;
+            let state = AppState {
+                stored_version: Some(version),
+                stored_agencies: agencies,
+                created_at: r.try_get(5).map_err(map_err)?,
+                version,
+                head: ChainHead {
+                    length: r.try_get(2).map_err(map_err)?,
+                    hash: r.try_get(3).map_err(map_err)?,
+                },
+                row: None,
+            };
+            found.insert(id, state);
+        }
+    }
+    Ok(found)
+}
+
+/// Decides one write against the batch's state and records its writes.
+fn decide(
+    op: &WriteOp,
+    requests: &mut HashMap<String, (String, String)>,
+    apps: &mut HashMap<String, AppState>,
+    writes: &mut BatchWrites,
+) -> Result<WriteOutcome, StoreError> {
+    let (row, events, request, expected) = match op {
+        WriteOp::Create {
+            row,
+            events,
+            request,
+        } => (row, events, request.as_ref(), None),
+        WriteOp::Update {
+            expected_version,
+            row,
+            events,
+            request,
+        } => (row, events, request.as_ref(), Some(*expected_version)),
+    };
+    // The request id first: a retry of a write that went through carries
+    // the old version and must be answered as before.
+    if let Some(request) = request {
+        if let Some((fingerprint, response)) = requests.get(&request.request_id) {
+            return if *fingerprint == request.fingerprint {
+                Ok(WriteOutcome::Replayed {
+                    response: response.clone(),
+                })
+            } else {
+                Err(StoreError::RequestIdReused(request.request_id.clone()))
+            };
+        }
+    }
+    let head = match (expected, apps.get_mut(&row.id)) {
+        (None, Some(_)) => return Err(StoreError::AlreadyExists(row.id.clone())),
+        (None, None) => {
+            let (_, head) = extend_chain(&row.id, &ChainHead::empty(), events);
+            let mut stored = row.clone();
+            stored.version = 1;
+            apps.insert(
+                row.id.clone(),
+                AppState {
+                    stored_version: None,
+                    stored_agencies: Vec::new(),
+                    created_at: row.created_at,
+                    version: 1,
+                    head,
+                    row: Some(stored),
+                },
+            );
+            writes.order.push(row.id.clone());
+            ChainHead::empty()
+        }
+        (Some(_), None) => return Err(StoreError::NotFound(row.id.clone())),
+        (Some(expected), Some(state)) => {
+            if state.version != expected {
+                return Err(StoreError::VersionConflict {
+                    id: row.id.clone(),
+                    expected,
+                    current: state.version,
+                });
+            }
+            let previous = state.head.clone();
+            let (_, head) = extend_chain(&row.id, &previous, events);
+            // created_at is set once, by the create.
+            let stored = ApplicationRow {
+                version: expected + 1,
+                created_at: state.created_at,
+                ..row.clone()
+            };
+            if state.row.is_none() {
+                writes.order.push(row.id.clone());
+            }
+            state.version = expected + 1;
+            state.head = head;
+            state.row = Some(stored);
+            previous
+        }
+    };
+    let (links, _) = extend_chain(&row.id, &head, events);
+    for (event, (sequence, previous_hash, hash)) in events.iter().zip(links) {
+        writes
+            .events
+            .push((row.id.clone(), sequence, event.clone(), previous_hash, hash));
+    }
+    if let Some(request) = request {
+        requests.insert(
+            request.request_id.clone(),
+            (request.fingerprint.clone(), request.response.clone()),
+        );
+        writes
+            .requests
+            .push((request.clone(), row.id.clone(), row.updated_at));
+    }
+    Ok(WriteOutcome::Committed)
 }
 
 fn agencies_json(agencies: &[String]) -> Result<String, StoreError> {
@@ -338,250 +525,192 @@ fn agencies_json(agencies: &[String]) -> Result<String, StoreError> {
 
 /// `agencies` without repetitions, in order.
 fn distinct(agencies: &[String]) -> Vec<&String> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     agencies.iter().filter(|a| seen.insert(*a)).collect()
 }
 
-fn push_request(
-    q: &mut QueryBuilder<'_, Sqlite>,
-    application_id: &str,
-    request: &IdempotentRequest,
-    at: i64,
-) {
-    q.push(
-        "INSERT INTO requests (request_id, application_id, fingerprint, response, recorded_at) VALUES (",
-    );
-    let mut values = q.separated(", ");
-    values.push_bind(request.request_id.clone());
-    values.push_bind(application_id.to_owned());
-    values.push_bind(request.fingerprint.clone());
-    values.push_bind(request.response.clone());
-    values.push_bind(at);
-    q.push(");\n");
-}
-
-fn push_awaiting(
-    q: &mut QueryBuilder<'_, Sqlite>,
-    application_id: &str,
-    created_at: i64,
-    agencies: &[&String],
-) {
-    if agencies.is_empty() {
-        return;
-    }
-    q.push("INSERT INTO application_awaiting (agency, created_at, application_id) ");
-    q.push_values(agencies, |mut b, agency| {
-        b.push_bind((*agency).clone());
-        b.push_bind(created_at);
-        b.push_bind(application_id.to_owned());
-    });
-    q.push(";\n");
-}
-
-fn push_events(
-    q: &mut QueryBuilder<'_, Sqlite>,
-    application_id: &str,
-    head: &ChainHead,
-    events: &[NewEvent],
-) -> ChainHead {
-    let (links, new_head) = extend_chain(application_id, head, events);
-    if events.is_empty() {
-        return new_head;
-    }
-    q.push(
-        "INSERT INTO events (application_id, application_sequence, kind, actor, at, details, \
-         previous_hash, hash) ",
-    );
-    q.push_values(
-        events.iter().zip(links),
-        |mut b, (event, (sequence, previous_hash, hash))| {
-            b.push_bind(application_id.to_owned());
-            b.push_bind(sequence);
-            b.push_bind(event.kind.clone());
-            b.push_bind(event.actor.clone());
-            b.push_bind(event.at);
-            b.push_bind(event.details.clone());
-            b.push_bind(previous_hash);
-            b.push_bind(hash);
-        },
-    );
-    q.push(";\n");
-    new_head
-}
-
-async fn create_in(
+/// Executes `statement` and checks that it changed `expected` rows.
+async fn execute_exact(
     conn: &mut SqliteConnection,
-    row: &ApplicationRow,
-    events: &[NewEvent],
-    request: Option<&IdempotentRequest>,
-) -> JobResult {
-    let probe = sqlx::query(
-        "SELECT (SELECT fingerprint FROM requests WHERE request_id = ?1), \
-                (SELECT response FROM requests WHERE request_id = ?1), \
-                EXISTS (SELECT 1 FROM applications WHERE id = ?2)",
-    )
-    .bind(request.map(|r| &r.request_id))
-    .bind(&row.id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    if let Some(request) = request {
-        let answer = previous_answer(
-            request,
-            probe.try_get(0).map_err(map_err)?,
-            probe.try_get(1).map_err(map_err)?,
-        );
-        if let Some(answer) = answer {
-            return Ok(answer);
-        }
+    mut statement: QueryBuilder<'_, Sqlite>,
+    expected: usize,
+    what: &str,
+) -> Result<(), StoreError> {
+    let done = statement
+        .build()
+        .persistent(false)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    if done.rows_affected() != expected as u64 {
+        return Err(StoreError::Internal(format!(
+            "{what}: {} rows changed, expected {expected}",
+            done.rows_affected()
+        )));
     }
-    if probe.try_get::<bool, _>(2).map_err(map_err)? {
-        return Ok(Err(StoreError::AlreadyExists(row.id.clone())));
-    }
-
-    let (_, head) = extend_chain(&row.id, &ChainHead::empty(), events);
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO applications (id, version, applicant, state, level, destination, \
-         awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
-         chain_length, chain_head) VALUES (",
-    );
-    let mut values = q.separated(", ");
-    values.push_bind(row.id.clone());
-    values.push_bind(1_i64);
-    values.push_bind(row.applicant.clone());
-    values.push_bind(row.state.clone());
-    values.push_bind(row.level.clone());
-    values.push_bind(row.destination.clone());
-    values.push_bind(agencies_json(&row.awaiting_agencies)?);
-    values.push_bind(row.next_due_at);
-    values.push_bind(row.overdue_at);
-    values.push_bind(row.created_at);
-    values.push_bind(row.updated_at);
-    values.push_bind(row.snapshot.clone());
-    values.push_bind(head.length);
-    values.push_bind(head.hash.clone());
-    q.push(");\n");
-    if let Some(request) = request {
-        push_request(&mut q, &row.id, request, row.updated_at);
-    }
-    push_awaiting(
-        &mut q,
-        &row.id,
-        row.created_at,
-        &distinct(&row.awaiting_agencies),
-    );
-    push_events(&mut q, &row.id, &ChainHead::empty(), events);
-    q.build().execute(&mut *conn).await.map_err(map_err)?;
-    Ok(Ok(WriteOutcome::Committed))
+    Ok(())
 }
 
-async fn update_in(
+async fn write_batch(
     conn: &mut SqliteConnection,
-    expected_version: i64,
-    row: &ApplicationRow,
-    events: &[NewEvent],
-    request: Option<&IdempotentRequest>,
-) -> JobResult {
-    let probe = sqlx::query(
-        "SELECT (SELECT fingerprint FROM requests WHERE request_id = ?1), \
-                (SELECT response FROM requests WHERE request_id = ?1), \
-                a.version, a.chain_length, a.chain_head, a.created_at, a.awaiting_agencies \
-         FROM (SELECT 1) AS one LEFT JOIN applications a ON a.id = ?2",
-    )
-    .bind(request.map(|r| &r.request_id))
-    .bind(&row.id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    // The request id first: a retry of a write that went through carries
-    // the old version and must be answered as before.
-    if let Some(request) = request {
-        let answer = previous_answer(
-            request,
-            probe.try_get(0).map_err(map_err)?,
-            probe.try_get(1).map_err(map_err)?,
-        );
-        if let Some(answer) = answer {
-            return Ok(answer);
+    apps: &HashMap<String, AppState>,
+    writes: &BatchWrites,
+) -> Result<(), StoreError> {
+    let mut inserts = Vec::new();
+    let mut updates = Vec::new();
+    let mut awaiting_gone = Vec::new();
+    let mut awaiting_new = Vec::new();
+    for id in &writes.order {
+        let Some(state) = apps.get(id) else { continue };
+        let Some(row) = &state.row else { continue };
+        match state.stored_version {
+            None => inserts.push((row, &state.head)),
+            Some(stored) => updates.push((row, &state.head, stored)),
+        }
+        let now = distinct(&row.awaiting_agencies);
+        let before = distinct(&state.stored_agencies);
+        for agency in &before {
+            if !now.contains(agency) {
+                awaiting_gone.push((*agency, state.created_at, id));
+            }
+        }
+        for agency in &now {
+            if !before.contains(agency) {
+                awaiting_new.push((*agency, state.created_at, id));
+            }
         }
     }
-    let Some(version) = probe.try_get::<Option<i64>, _>(2).map_err(map_err)? else {
-        return Ok(Err(StoreError::NotFound(row.id.clone())));
-    };
-    if version != expected_version {
-        return Ok(Err(StoreError::VersionConflict {
-            id: row.id.clone(),
-            expected: expected_version,
-            current: version,
-        }));
-    }
-    let head = ChainHead {
-        length: probe.try_get(3).map_err(map_err)?,
-        hash: probe.try_get(4).map_err(map_err)?,
-    };
-    let created_at: i64 = probe.try_get(5).map_err(map_err)?;
-    let old_json: String = probe.try_get(6).map_err(map_err)?;
-    let old_agencies: Vec<String> = serde_json::from_str(&old_json)
-        .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {}: {e}", row.id)))?;
 
-    let mut q = QueryBuilder::<Sqlite>::new("");
-    let new_head = push_events(&mut q, &row.id, &head, events);
-    q.push("UPDATE applications SET version = ");
-    q.push_bind(expected_version + 1);
-    for (column, value) in [
-        ("applicant", &row.applicant),
-        ("state", &row.state),
-        ("level", &row.level),
-        ("destination", &row.destination),
-        ("snapshot", &row.snapshot),
-    ] {
-        q.push(format!(", {column} = "));
-        q.push_bind(value.clone());
-    }
-    q.push(", awaiting_agencies = ");
-    q.push_bind(agencies_json(&row.awaiting_agencies)?);
-    q.push(", next_due_at = ");
-    q.push_bind(row.next_due_at);
-    q.push(", overdue_at = ");
-    q.push_bind(row.overdue_at);
-    q.push(", updated_at = ");
-    q.push_bind(row.updated_at);
-    q.push(", chain_length = ");
-    q.push_bind(new_head.length);
-    q.push(", chain_head = ");
-    q.push_bind(new_head.hash);
-    q.push(" WHERE id = ");
-    q.push_bind(row.id.clone());
-    q.push(" AND version = ");
-    q.push_bind(expected_version);
-    q.push(";\n");
-    if let Some(request) = request {
-        push_request(&mut q, &row.id, request, row.updated_at);
-    }
-    let new_agencies = distinct(&row.awaiting_agencies);
-    let gone: Vec<&String> = distinct(&old_agencies)
-        .into_iter()
-        .filter(|a| !new_agencies.contains(a))
-        .collect();
-    if !gone.is_empty() {
-        q.push("DELETE FROM application_awaiting WHERE created_at = ");
-        q.push_bind(created_at);
-        q.push(" AND application_id = ");
-        q.push_bind(row.id.clone());
-        q.push(" AND agency IN (");
-        let mut list = q.separated(", ");
-        for agency in gone {
-            list.push_bind(agency.clone());
+    for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO applications (id, version, applicant, state, level, destination, \
+             awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
+             chain_length, chain_head) ",
+        );
+        let mut json = Vec::with_capacity(chunk.len());
+        for (row, _) in chunk {
+            json.push(agencies_json(&row.awaiting_agencies)?);
         }
-        q.push(");\n");
+        q.push_values(chunk.iter().zip(json), |mut b, ((row, head), json)| {
+            b.push_bind(row.id.clone())
+                .push_bind(row.version)
+                .push_bind(row.applicant.clone())
+                .push_bind(row.state.clone())
+                .push_bind(row.level.clone())
+                .push_bind(row.destination.clone())
+                .push_bind(json)
+                .push_bind(row.next_due_at)
+                .push_bind(row.overdue_at)
+                .push_bind(row.created_at)
+                .push_bind(row.updated_at)
+                .push_bind(row.snapshot.clone())
+                .push_bind(head.length)
+                .push_bind(head.hash.clone());
+        });
+        execute_exact(conn, q, chunk.len(), "insert applications").await?;
     }
-    let added: Vec<&String> = new_agencies
-        .into_iter()
-        .filter(|a| !old_agencies.contains(a))
-        .collect();
-    push_awaiting(&mut q, &row.id, created_at, &added);
-    q.build().execute(&mut *conn).await.map_err(map_err)?;
-    Ok(Ok(WriteOutcome::Committed))
+
+    for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+        let mut json = Vec::with_capacity(chunk.len());
+        for (row, _, _) in chunk {
+            json.push(agencies_json(&row.awaiting_agencies)?);
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "WITH v (id, expected, version, applicant, state, level, destination, \
+             awaiting_agencies, next_due_at, overdue_at, updated_at, snapshot, chain_length, \
+             chain_head) AS (",
+        );
+        q.push_values(
+            chunk.iter().zip(json),
+            |mut b, ((row, head, stored), json)| {
+                b.push_bind(row.id.clone())
+                    .push_bind(*stored)
+                    .push_bind(row.version)
+                    .push_bind(row.applicant.clone())
+                    .push_bind(row.state.clone())
+                    .push_bind(row.level.clone())
+                    .push_bind(row.destination.clone())
+                    .push_bind(json)
+                    .push_bind(row.next_due_at)
+                    .push_bind(row.overdue_at)
+                    .push_bind(row.updated_at)
+                    .push_bind(row.snapshot.clone())
+                    .push_bind(head.length)
+                    .push_bind(head.hash.clone());
+            },
+        );
+        q.push(
+            ") UPDATE applications SET version = v.version, applicant = v.applicant, \
+             state = v.state, level = v.level, destination = v.destination, \
+             awaiting_agencies = v.awaiting_agencies, next_due_at = v.next_due_at, \
+             overdue_at = v.overdue_at, updated_at = v.updated_at, snapshot = v.snapshot, \
+             chain_length = v.chain_length, chain_head = v.chain_head \
+             FROM v WHERE applications.id = v.id AND applications.version = v.expected",
+        );
+        execute_exact(conn, q, chunk.len(), "update applications").await?;
+    }
+
+    for chunk in awaiting_gone.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "DELETE FROM application_awaiting WHERE (agency, created_at, application_id) IN (",
+        );
+        q.push_values(chunk, |mut b, (agency, created_at, id)| {
+            b.push_bind((*agency).clone())
+                .push_bind(*created_at)
+                .push_bind((*id).clone());
+        });
+        q.push(")");
+        execute_exact(conn, q, chunk.len(), "delete awaited agencies").await?;
+    }
+
+    for chunk in awaiting_new.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO application_awaiting (agency, created_at, application_id) ",
+        );
+        q.push_values(chunk, |mut b, (agency, created_at, id)| {
+            b.push_bind((*agency).clone())
+                .push_bind(*created_at)
+                .push_bind((*id).clone());
+        });
+        execute_exact(conn, q, chunk.len(), "insert awaited agencies").await?;
+    }
+
+    for chunk in writes.requests.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO requests (request_id, application_id, fingerprint, response, \
+             recorded_at) ",
+        );
+        q.push_values(chunk, |mut b, (request, id, at)| {
+            b.push_bind(request.request_id.clone())
+                .push_bind(id.clone())
+                .push_bind(request.fingerprint.clone())
+                .push_bind(request.response.clone())
+                .push_bind(*at);
+        });
+        execute_exact(conn, q, chunk.len(), "insert requests").await?;
+    }
+
+    for chunk in writes.events.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (application_id, application_sequence, kind, actor, at, \
+             details, previous_hash, hash) ",
+        );
+        q.push_values(
+            chunk,
+            |mut b, (id, sequence, event, previous_hash, hash)| {
+                b.push_bind(id.clone())
+                    .push_bind(*sequence)
+                    .push_bind(event.kind.clone())
+                    .push_bind(event.actor.clone())
+                    .push_bind(event.at)
+                    .push_bind(event.details.clone())
+                    .push_bind(previous_hash.clone())
+                    .push_bind(hash.clone());
+            },
+        );
+        execute_exact(conn, q, chunk.len(), "insert events").await?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -782,20 +911,31 @@ impl Store for SqliteStore {
     }
 
     async fn census(&self, now: i64) -> Result<Census, StoreError> {
-        let rows = sqlx::query("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level")
-            .fetch_all(&self.readers)
-            .await
-            .map_err(map_err)?;
+        let rows =
+            sqlx::query("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level")
+                .fetch_all(&self.readers)
+                .await
+                .map_err(map_err)?;
         let by_state_and_level = rows
             .iter()
-            .map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?, r.try_get(2).map_err(map_err)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(map_err)?,
+                    r.try_get(1).map_err(map_err)?,
+                    r.try_get(2).map_err(map_err)?,
+                ))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let overdue: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE overdue_at <= ?")
-            .bind(now)
-            .fetch_one(&self.readers)
-            .await
-            .map_err(map_err)?;
-        Ok(Census { by_state_and_level, overdue })
+        let overdue: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE overdue_at <= ?")
+                .bind(now)
+                .fetch_one(&self.readers)
+                .await
+                .map_err(map_err)?;
+        Ok(Census {
+            by_state_and_level,
+            overdue,
+        })
     }
 
     async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {

@@ -252,6 +252,7 @@ macro_rules! all_cases {
             concurrent_same_request_updates,
             concurrent_same_request_creates_one_row,
             concurrent_distinct_creates,
+            concurrent_creates_then_updates,
         );
     };
 }
@@ -1570,4 +1571,61 @@ mod bench {
         };
         run(backend, "postgres").await;
     }
+}
+
+async fn concurrent_creates_then_updates(b: &dyn Backend) {
+    let store = b.store();
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let v1 = ApplicationRow {
+                awaiting_agencies: vec!["STATE".into()],
+                ..app(&format!("cu{i:02}"), 1_000 + i / 4)
+            };
+            store.create(&v1, &[ev("CREATED", 1)], None).await?;
+            let v2 = ApplicationRow {
+                awaiting_agencies: vec!["ENERGY".into()],
+                ..next(&v1, "AGENCY_REVIEW")
+            };
+            store
+                .update(
+                    1,
+                    &v2,
+                    &[ev("A", 2), ev("B", 2)],
+                    Some(&req(&format!("cu-a-{i}"), "f")),
+                )
+                .await?;
+            let v3 = ApplicationRow {
+                awaiting_agencies: vec!["STATE".into(), "DEFENSE".into()],
+                ..next(&v2, "ESCALATED")
+            };
+            store.update(2, &v3, &[ev("C", 3)], None).await?;
+            // A late retry of the first update.
+            let retry = store
+                .update(
+                    1,
+                    &v2,
+                    &[ev("A", 2), ev("B", 2)],
+                    Some(&req(&format!("cu-a-{i}"), "f")),
+                )
+                .await?;
+            Ok::<_, StoreError>((v3, retry))
+        }));
+    }
+    for task in tasks {
+        let (v3, retry) = task.await.expect("task").expect("writes");
+        assert!(matches!(retry, WriteOutcome::Replayed { .. }), "{retry:?}");
+        let stored = store.get(&v3.id).await.expect("get").expect("row");
+        assert_eq!(stored, v3);
+        assert_eq!(event_count(&*store, Some(&v3.id)).await, 4);
+    }
+    let awaiting = |agency: &str| ListFilter {
+        awaiting_agency: Some(agency.into()),
+        ..Default::default()
+    };
+    assert_eq!(all_ids(&*store, &awaiting("STATE")).await.len(), 32);
+    assert_eq!(all_ids(&*store, &awaiting("DEFENSE")).await.len(), 32);
+    assert!(all_ids(&*store, &awaiting("ENERGY")).await.is_empty());
+    assert_chain_intact(&*store).await;
 }

@@ -1,0 +1,172 @@
+//! TLS and mutual TLS, with certificates made inside the test: clients reach
+//! both services over TLS, review-svc calls the classifier with a client
+//! certificate, and a client without one is turned away.
+
+use std::path::Path;
+
+use exportcontrol_proto::classifier::v1 as cpb;
+use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
+use exportcontrol_proto::review::v1 as pb;
+use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use system_tests::{binary, free_port, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+struct Pki {
+    ca: String,
+    server: (String, String),
+    client: (String, String),
+}
+
+fn pki() -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "exportcontrol test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let leaf = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    Pki {
+        ca: ca_cert.pem(),
+        server: leaf("localhost"),
+        client: leaf("review-svc"),
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn client_tls(pki: &Pki, with_certificate: bool) -> ClientTlsConfig {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&pki.ca))
+        .domain_name("localhost");
+    if with_certificate {
+        tls.identity(Identity::from_pem(&pki.client.0, &pki.client.1))
+    } else {
+        tls
+    }
+}
+
+async fn channel(url: &str, tls: ClientTlsConfig) -> Result<Channel, tonic::transport::Error> {
+    Channel::from_shared(url.to_owned()).unwrap().tls_config(tls)?.connect().await
+}
+
+#[tokio::test]
+async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certificate() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(dir.path(), "ca.pem", &pki.ca);
+    let server_cert = write(dir.path(), "server.pem", &pki.server.0);
+    let server_key = write(dir.path(), "server.key", &pki.server.1);
+    let client_cert = write(dir.path(), "client.pem", &pki.client.0);
+    let client_key = write(dir.path(), "client.key", &pki.client.1);
+    let tls_flags = |client_ca: bool| {
+        let mut flags = vec!["--tls-cert".to_owned(), server_cert.clone(), "--tls-key".to_owned(), server_key.clone()];
+        if client_ca {
+            flags.extend(["--tls-client-ca".to_owned(), ca.clone()]);
+        }
+        flags
+    };
+
+    // The classifier demands client certificates (mutual TLS).
+    let classifier = ServiceProcess::start_tls(
+        &binary("classifier-svc"),
+        free_port().unwrap(),
+        tls_flags(true),
+        Vec::new(),
+        CLASSIFIER_SERVICE,
+        Some(dir.path().join("classifier.log")),
+        Some(client_tls(&pki, true)),
+    )
+    .await
+    .expect("classifier-svc starts with mutual TLS");
+    let mut review_args = tls_flags(false);
+    review_args.extend([
+        "--dev".to_owned(),
+        "--data-dir".to_owned(),
+        dir.path().display().to_string(),
+        "--classifier-url".to_owned(),
+        classifier.url(),
+        "--classifier-ca".to_owned(),
+        ca.clone(),
+        "--classifier-cert".to_owned(),
+        client_cert,
+        "--classifier-key".to_owned(),
+        client_key,
+    ]);
+    let review = ServiceProcess::start_tls(
+        &binary("review-svc"),
+        free_port().unwrap(),
+        review_args,
+        Vec::new(),
+        REVIEW_SERVICE,
+        Some(dir.path().join("review.log")),
+        Some(client_tls(&pki, false)),
+    )
+    .await
+    .expect("review-svc starts with TLS");
+
+    // A client without a certificate is refused by the classifier...
+    let refused = match channel(&classifier.url(), client_tls(&pki, false)).await {
+        Err(_) => true,
+        Ok(channel) => ClassifierServiceClient::new(channel)
+            .list_rule_sets(cpb::ListRuleSetsRequest {})
+            .await
+            .is_err(),
+    };
+    assert!(refused, "the classifier must require a client certificate");
+    // ...and served with one.
+    let mut classifier_client = ClassifierServiceClient::new(channel(&classifier.url(), client_tls(&pki, true)).await.unwrap());
+    assert!(!classifier_client
+        .list_rule_sets(cpb::ListRuleSetsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .rule_sets
+        .is_empty());
+
+    // review-svc classifies over mutual TLS: the application is referred, not left pending.
+    let mut client = ReviewServiceClient::new(channel(&review.url(), client_tls(&pki, false)).await.unwrap());
+    let mut request = tonic::Request::new(pb::CreateApplicationRequest {
+        application: Some(pb::Application {
+            items: vec![pb::LineItem {
+                item: Some(pb::line_item::Item::CatalogChip("H200".into())),
+                quantity: 8,
+                unit_value_usd_cents: 1,
+            }],
+            transaction: Some(pb::ExportTransaction {
+                route: Some(cpb::Transaction {
+                    destination_country: "CN".into(),
+                    end_user_headquarters_country: "CN".into(),
+                    ultimate_parent_headquarters_country: "CN".into(),
+                    export_type: cpb::ExportType::ExportFromUs as i32,
+                    is_informed_notice_received: false,
+                }),
+                end_user_name: "Example".into(),
+                end_use_statement: "inference".into(),
+            }),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", "Bearer dev-applicant".parse().unwrap());
+    let app = client.create_application(request).await.unwrap().into_inner();
+    assert_eq!(app.state, pb::State::AgencyReview as i32, "{app:?}");
+
+    // Plaintext to a TLS port fails.
+    let plain = format!("http://{}", review.addr);
+    let plaintext = ReviewServiceClient::connect(plain).await;
+    if let Ok(mut plaintext) = plaintext {
+        assert!(plaintext.get_application(pb::GetApplicationRequest { name: app.name }).await.is_err());
+    }
+}
