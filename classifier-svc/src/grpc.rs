@@ -12,6 +12,7 @@ use futures::{Stream, StreamExt};
 use service_kit::errors::{to_rpc_status, ErrorDomain, Violation};
 use service_kit::metrics::Registry;
 use service_kit::paging;
+use service_kit::trace_context::TraceContext;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::catalog::{Catalog, CatalogChip};
@@ -45,12 +46,14 @@ impl Classifier {
         &self,
         request: &pb::ClassifyItemRequest,
         today: NaiveDate,
+        trace: Option<&TraceContext>,
     ) -> Result<pb::ClassifyItemResponse, Status> {
         let query =
             convert::classify_query(request, self.catalog, self.rules).map_err(lookup_status)?;
         let as_of = query.as_of.unwrap_or(today);
         let decision_id = uuid::Uuid::now_v7().to_string();
-        let span = tracing::info_span!("classify", decision_id = %decision_id, item = %query.spec.name, %as_of);
+        let trace_id = trace.map(|t| t.trace_id.as_str()).unwrap_or_default();
+        let span = tracing::info_span!("classify", decision_id = %decision_id, item = %query.spec.name, %as_of, trace_id);
         let _entered = span.enter();
         let decision = self
             .rules
@@ -126,7 +129,9 @@ impl ClassifierService for Classifier {
         &self,
         request: Request<pb::ClassifyItemRequest>,
     ) -> Result<Response<pb::ClassifyItemResponse>, Status> {
-        self.classify(request.get_ref(), today()).map(Response::new)
+        let trace = TraceContext::from_metadata(request.metadata());
+        self.classify(request.get_ref(), today(), trace.as_ref())
+            .map(Response::new)
     }
 
     type ClassifyItemsStream = ResponseStream;
@@ -137,10 +142,11 @@ impl ClassifierService for Classifier {
     ) -> Result<Response<Self::ClassifyItemsStream>, Status> {
         let classifier = self.clone();
         let today = today();
+        let trace = TraceContext::from_metadata(request.metadata());
         let responses = request.into_inner().enumerate().map(move |(index, item)| {
             // A transport error ends the stream; an invalid item does not.
             let item = item?;
-            let mut response = classifier.classify(&item, today).unwrap_or_else(|status| {
+            let mut response = classifier.classify(&item, today, trace.as_ref()).unwrap_or_else(|status| {
                 pb::ClassifyItemResponse {
                     error: Some(to_rpc_status(&status)),
                     ..Default::default()

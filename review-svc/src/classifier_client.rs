@@ -7,6 +7,7 @@ use std::time::Duration;
 use exportcontrol_proto::classifier::v1 as pb;
 use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
 use rand::Rng;
+use service_kit::trace_context::TraceContext;
 use tokio::time::Instant;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
@@ -75,12 +76,13 @@ impl ClassifierClient {
         &self.stats
     }
 
-    /// Classifies one item before `deadline` (or the default budget).
+    /// Classifies one item before `deadline` (or the default budget), as
+    /// part of the trace `trace` (sent as the call's `traceparent`).
     pub async fn classify(
         &self,
         request: pb::ClassifyItemRequest,
         deadline: Option<Instant>,
-        trace_headers: &[(String, String)],
+        trace: &TraceContext,
     ) -> Result<pb::ClassifyItemResponse, Status> {
         use std::sync::atomic::Ordering::Relaxed;
         let deadline = deadline.unwrap_or_else(|| Instant::now() + self.policy.default_budget);
@@ -94,13 +96,8 @@ impl ClassifierClient {
             }
             let mut outgoing = tonic::Request::new(request.clone());
             outgoing.set_timeout(remaining);
-            for (key, value) in trace_headers {
-                if let (Ok(key), Ok(value)) = (
-                    key.parse::<tonic::metadata::MetadataKey<tonic::metadata::Ascii>>(),
-                    value.parse(),
-                ) {
-                    outgoing.metadata_mut().insert(key, value);
-                }
+            if let Ok(value) = trace.header().parse() {
+                outgoing.metadata_mut().insert("traceparent", value);
             }
             let mut client = self.client.clone();
             let result = tokio::time::timeout(remaining, client.classify_item(outgoing)).await;

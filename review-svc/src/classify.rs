@@ -5,6 +5,7 @@ use exportcontrol_proto::classifier::v1 as classifier_pb;
 use exportcontrol_proto::review::v1 as pb;
 use futures::future::join_all;
 use service_kit::errors::Violation;
+use service_kit::trace_context::TraceContext;
 use tokio::time::Instant;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -29,7 +30,7 @@ pub async fn classify_content(
     client: &ClassifierClient,
     content: &FiledContent,
     deadline: Option<Instant>,
-    trace_headers: &[(String, String)],
+    trace: &TraceContext,
 ) -> Classified {
     let calls = content.items.iter().map(|item| {
         let request = classifier_pb::ClassifyItemRequest {
@@ -44,7 +45,7 @@ pub async fn classify_content(
             transaction: content.transaction.route.clone(),
             as_of: String::new(),
         };
-        client.classify(request, deadline, trace_headers)
+        client.classify(request, deadline, trace)
     });
     let answers = join_all(calls).await;
     let mut items = Vec::with_capacity(answers.len());

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use service_kit::trace_context::TraceContext;
 use tokio::task::JoinHandle;
 
 use crate::classifier_client::ClassifierClient;
@@ -89,10 +90,15 @@ pub async fn classify_pending(
     let pending = ledger.list(&filter, None, BATCH).await?;
     let mut classified = 0;
     for app in pending {
-        let span = tracing::info_span!("classify_pending", application = %crate::convert::resource_name(&app.id));
+        let trace = TraceContext::root();
+        let span = tracing::info_span!(
+            "classify_pending",
+            application = %crate::convert::resource_name(&app.id),
+            trace_id = %trace.trace_id
+        );
         let _entered = span.enter();
         let items = match serde_json::from_value::<FiledContent>(app.content.clone()) {
-            Ok(content) => match classify_content(classifier, &content, None, &[]).await {
+            Ok(content) => match classify_content(classifier, &content, None, &trace).await {
                 Classified::Items(items) => items,
                 Classified::Invalid(violations) => refused_items(&content, &violations),
                 Classified::Unavailable(reason) => {

@@ -9,3 +9,4 @@ pub mod logging;
 pub mod metrics;
 pub mod paging;
 pub mod server;
+pub mod trace_context;

@@ -504,3 +504,51 @@ async fn both_services_serve_prometheus_metrics() {
     assert!(text.contains("review_applications_overdue 0"), "{text}");
     assert!(text.contains("review_classifier_retries_total 0"), "{text}");
 }
+
+#[tokio::test]
+async fn one_trace_id_follows_the_work_from_review_svc_into_the_classifier() {
+    let data = tempfile::tempdir().unwrap();
+    let debug_json = || vec!["--log-format".to_owned(), "json".to_owned(), "--log-level".to_owned(), "debug".to_owned()];
+    let classifier = ServiceProcess::start(
+        &binary("classifier-svc"),
+        free_port().unwrap(),
+        debug_json(),
+        Vec::new(),
+        CLASSIFIER_SERVICE,
+        Some(data.path().join("classifier.log")),
+    )
+    .await
+    .unwrap();
+    let mut review_args = debug_json();
+    review_args.extend(["--dev".into(), "--data-dir".into(), data.path().display().to_string(), "--classifier-url".into(), classifier.url()]);
+    let review = ServiceProcess::start(
+        &binary("review-svc"),
+        free_port().unwrap(),
+        review_args,
+        Vec::new(),
+        REVIEW_SERVICE,
+        Some(data.path().join("review.log")),
+    )
+    .await
+    .unwrap();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = authed(h200_to_china(1), "dev-applicant");
+    request
+        .metadata_mut()
+        .insert("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap());
+    ReviewServiceClient::connect(review.url())
+        .await
+        .unwrap()
+        .create_application(request)
+        .await
+        .unwrap();
+    for log in ["review.log", "classifier.log"] {
+        let text = std::fs::read_to_string(data.path().join(log)).unwrap();
+        let traced = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|entry| entry.to_string().contains(trace_id))
+            .count();
+        assert!(traced > 0, "{log} has no entry with trace id {trace_id}:\n{text}");
+    }
+}

@@ -12,6 +12,7 @@ use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_server::ReviewService;
 use futures::Stream;
 use service_kit::paging;
+use service_kit::trace_context::TraceContext;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
@@ -101,7 +102,14 @@ impl Review {
         let key = validate::request_key(method, request_id(message), message)?;
         let command = command(message)?;
         let application = resource_name(&id);
-        let span = tracing::info_span!("transition", method, application = %application, actor = %actor.id);
+        let trace = TraceContext::continue_or_start(request.metadata());
+        let span = tracing::info_span!(
+            "transition",
+            method,
+            application = %application,
+            actor = %actor.id,
+            trace_id = %trace.trace_id
+        );
         async {
             let app = self
                 .ledger
@@ -113,16 +121,6 @@ impl Review {
         }
         .instrument(span)
         .await
-    }
-
-    fn trace_headers<T>(request: &Request<T>) -> Vec<(String, String)> {
-        ["traceparent", "tracestate"]
-            .into_iter()
-            .filter_map(|key| {
-                let value = request.metadata().get(key)?.to_str().ok()?;
-                Some((key.to_owned(), value.to_owned()))
-            })
-            .collect()
     }
 }
 
@@ -152,12 +150,17 @@ impl ReviewService for Review {
             ));
         }
         let budget = service_kit::deadline::grpc_timeout(request.metadata());
-        let trace = Self::trace_headers(&request);
+        let trace = TraceContext::continue_or_start(request.metadata());
         let message = request.get_ref();
         let key = validate::request_key("CreateApplication", &message.request_id, message)?;
         let content = validate::filing(message.application.as_ref())?;
         let id = uuid::Uuid::now_v7().to_string();
-        let span = tracing::info_span!("CreateApplication", application = %resource_name(&id), actor = %actor.id);
+        let span = tracing::info_span!(
+            "CreateApplication",
+            application = %resource_name(&id),
+            actor = %actor.id,
+            trace_id = %trace.trace_id
+        );
         async {
             let classification =
                 match classify_content(&self.classifier, &content, classifier_deadline(budget), &trace).await {

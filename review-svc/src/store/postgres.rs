@@ -24,19 +24,25 @@
 //! unique index of the request id; PostgreSQL's WAL flush batches the
 //! commits of concurrent connections (group commit).
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, Postgres, Row};
+use sqlx::{Connection, PgConnection, Postgres, Row};
+use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{extend_chain, ChainHead, ChainLink, ChainWalker};
-use super::sqlite::build_list_query;
+use super::sqlite::{
+    build_list_query, check_new_version, decide, distinct, keys_of, plan, AppState, BatchWrites,
+    Plan, WriteJob, WriteOp,
+};
 use super::{
-    ApplicationRow, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store,
-    StoreError, StoredEvent, WriteOutcome,
+    ApplicationRow, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent,
+    Store, StoreError, StoredEvent, WriteOutcome,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -55,6 +61,11 @@ pub struct PostgresOptions {
     pub max_connections: u32,
     /// How long a call waits for a free connection before `Unavailable`.
     pub acquire_timeout: Duration,
+    /// Writer tasks that commit queued writes in batches (group commit);
+    /// 0 writes each call in its own statement instead.
+    pub batch_writers: usize,
+    /// Most writes committed in one transaction by a writer task.
+    pub max_batch: usize,
 }
 
 impl Default for PostgresOptions {
@@ -65,6 +76,8 @@ impl Default for PostgresOptions {
         Self {
             max_connections: u32::try_from(2 * cores + 1).unwrap_or(5),
             acquire_timeout: Duration::from_secs(5),
+            batch_writers: 2,
+            max_batch: 64,
         }
     }
 }
@@ -73,6 +86,8 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Queue of the writer tasks, when writes are batched.
+    writer: Option<mpsc::Sender<WriteJob>>,
 }
 
 impl PostgresStore {
@@ -99,7 +114,213 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating PostgreSQL: {e}")))?;
-        Ok(Self { pool })
+        let direct = Self { pool, writer: None };
+        if options.batch_writers == 0 {
+            return Ok(direct);
+        }
+        let (tx, rx) = mpsc::channel(4096);
+        let queue = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..options.batch_writers {
+            tokio::spawn(writer_loop(
+                direct.clone(),
+                queue.clone(),
+                options.max_batch.max(1),
+            ));
+        }
+        Ok(Self {
+            pool: direct.pool,
+            writer: Some(tx),
+        })
+    }
+
+    async fn queue(
+        &self,
+        writer: &mpsc::Sender<WriteJob>,
+        op: WriteOp,
+    ) -> Result<WriteOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        writer
+            .send(WriteJob { op, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the PostgreSQL writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the PostgreSQL writer has stopped".into()))?
+    }
+
+    /// One create as one statement.
+    async fn create_direct(
+        &self,
+        row: &ApplicationRow,
+        events: &[NewEvent],
+        request: Option<&IdempotentRequest>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let (columns, head) = event_columns(&row.id, &ChainHead::empty(), events);
+        let sql = format!(
+            "WITH app AS (\
+               INSERT INTO applications (id, version, applicant, state, level, destination, \
+               awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
+               chain_length, chain_head) \
+               VALUES ($1, $25, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+               ON CONFLICT (id) DO NOTHING RETURNING id), \
+             aw AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
+               SELECT DISTINCT x, $9::bigint, app.id FROM app, UNNEST($14::text[]) AS x), \
+             req AS (INSERT INTO requests (request_id, application_id, fingerprint, response, \
+               recorded_at) SELECT $15, app.id, $16, $17, $10::bigint FROM app \
+               WHERE $15::text IS NOT NULL), \
+             {} \
+             SELECT count(*) FROM app",
+            insert_events_cte("app", 18)
+        );
+        let written = sqlx::query_scalar::<_, i64>(&sql)
+            .bind(&row.id)
+            .bind(&row.applicant)
+            .bind(&row.state)
+            .bind(&row.level)
+            .bind(&row.destination)
+            .bind(agencies_json(&row.awaiting_agencies)?)
+            .bind(row.next_due_at)
+            .bind(row.overdue_at)
+            .bind(row.created_at)
+            .bind(row.updated_at)
+            .bind(&row.snapshot)
+            .bind(head.length)
+            .bind(&head.hash)
+            .bind(&row.awaiting_agencies)
+            .bind(request.map(|r| &r.request_id))
+            .bind(request.map(|r| &r.fingerprint))
+            .bind(request.map(|r| &r.response))
+            .bind(columns.sequence)
+            .bind(columns.kind)
+            .bind(columns.actor)
+            .bind(columns.at)
+            .bind(columns.details)
+            .bind(columns.previous_hash)
+            .bind(columns.hash)
+            .bind(row.version)
+            .fetch_one(&self.pool)
+            .await;
+        match written {
+            Ok(1) => Ok(WriteOutcome::Committed),
+            // The id exists (nothing was written): a replay, or a duplicate.
+            Ok(_) => {
+                self.explain(request, StoreError::AlreadyExists(row.id.clone()))
+                    .await
+            }
+            // The request id exists: the statement wrote nothing.
+            Err(e) if is_unique_violation(&e) => {
+                let unexpected = StoreError::Internal(e.to_string());
+                self.explain(request, unexpected).await
+            }
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    /// One update: a read of the chain head, then one statement.
+    async fn update_direct(
+        &self,
+        expected_version: i64,
+        row: &ApplicationRow,
+        events: &[NewEvent],
+        request: Option<&IdempotentRequest>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let current = sqlx::query(
+            "SELECT version, chain_length, chain_head, awaiting_agencies FROM applications \
+             WHERE id = $1",
+        )
+        .bind(&row.id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let (head, old_json) = match current {
+            Some(current) if current.try_get::<i64, _>(0).map_err(map_err)? == expected_version => {
+                (
+                    ChainHead {
+                        length: current.try_get(1).map_err(map_err)?,
+                        hash: current.try_get(2).map_err(map_err)?,
+                    },
+                    current.try_get::<String, _>(3).map_err(map_err)?,
+                )
+            }
+            _ => {
+                return self
+                    .explain_update(&row.id, expected_version, request)
+                    .await
+            }
+        };
+        let old_agencies: Vec<String> = serde_json::from_str(&old_json)
+            .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {}: {e}", row.id)))?;
+        let gone: Vec<&String> = old_agencies
+            .iter()
+            .filter(|a| !row.awaiting_agencies.contains(a))
+            .collect();
+        let added: Vec<&String> = row
+            .awaiting_agencies
+            .iter()
+            .filter(|a| !old_agencies.contains(a))
+            .collect();
+        let (columns, new_head) = event_columns(&row.id, &head, events);
+        let sql = format!(
+            "WITH app AS (\
+               UPDATE applications SET version = $3, applicant = $4, state = $5, level = $6, \
+               destination = $7, awaiting_agencies = $8, next_due_at = $9, overdue_at = $10, \
+               updated_at = $11, snapshot = $12, chain_length = $13, chain_head = $14 \
+               WHERE id = $1 AND version = $2 AND chain_length = $26 RETURNING id, created_at), \
+             aw_gone AS (DELETE FROM application_awaiting w USING app \
+               WHERE w.agency = ANY($15::text[]) AND w.created_at = app.created_at \
+               AND w.application_id = app.id), \
+             aw_new AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
+               SELECT DISTINCT x, app.created_at, app.id FROM app, UNNEST($27::text[]) AS x \
+               ON CONFLICT DO NOTHING), \
+             req AS (INSERT INTO requests (request_id, application_id, fingerprint, response, \
+               recorded_at) SELECT $16, app.id, $17, $18, $11::bigint FROM app \
+               WHERE $16::text IS NOT NULL), \
+             {} \
+             SELECT count(*) FROM app",
+            insert_events_cte("app", 19)
+        );
+        let written = sqlx::query_scalar::<_, i64>(&sql)
+            .bind(&row.id)
+            .bind(expected_version)
+            .bind(row.version)
+            .bind(&row.applicant)
+            .bind(&row.state)
+            .bind(&row.level)
+            .bind(&row.destination)
+            .bind(agencies_json(&row.awaiting_agencies)?)
+            .bind(row.next_due_at)
+            .bind(row.overdue_at)
+            .bind(row.updated_at)
+            .bind(&row.snapshot)
+            .bind(new_head.length)
+            .bind(&new_head.hash)
+            .bind(gone)
+            .bind(request.map(|r| &r.request_id))
+            .bind(request.map(|r| &r.fingerprint))
+            .bind(request.map(|r| &r.response))
+            .bind(columns.sequence)
+            .bind(columns.kind)
+            .bind(columns.actor)
+            .bind(columns.at)
+            .bind(columns.details)
+            .bind(columns.previous_hash)
+            .bind(columns.hash)
+            .bind(head.length)
+            .bind(added)
+            .fetch_one(&self.pool)
+            .await;
+        match written {
+            Ok(1) => Ok(WriteOutcome::Committed),
+            Ok(_) => {
+                self.explain_update(&row.id, expected_version, request)
+                    .await
+            }
+            Err(e) if is_unique_violation(&e) => {
+                self.explain_update(&row.id, expected_version, request)
+                    .await
+            }
+            Err(e) => Err(map_err(e)),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -311,64 +532,16 @@ impl Store for PostgresStore {
         events: &[NewEvent],
         request: Option<&IdempotentRequest>,
     ) -> Result<WriteOutcome, StoreError> {
-        let (columns, head) = event_columns(&row.id, &ChainHead::empty(), events);
-        let sql = format!(
-            "WITH app AS (\
-               INSERT INTO applications (id, version, applicant, state, level, destination, \
-               awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
-               chain_length, chain_head) \
-               VALUES ($1, $25, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-               ON CONFLICT (id) DO NOTHING RETURNING id), \
-             aw AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
-               SELECT DISTINCT x, $9::bigint, app.id FROM app, UNNEST($14::text[]) AS x), \
-             req AS (INSERT INTO requests (request_id, application_id, fingerprint, response, \
-               recorded_at) SELECT $15, app.id, $16, $17, $10::bigint FROM app \
-               WHERE $15::text IS NOT NULL), \
-             {} \
-             SELECT count(*) FROM app",
-            insert_events_cte("app", 18)
-        );
-        let written = sqlx::query_scalar::<_, i64>(&sql)
-            .bind(&row.id)
-            .bind(&row.applicant)
-            .bind(&row.state)
-            .bind(&row.level)
-            .bind(&row.destination)
-            .bind(agencies_json(&row.awaiting_agencies)?)
-            .bind(row.next_due_at)
-            .bind(row.overdue_at)
-            .bind(row.created_at)
-            .bind(row.updated_at)
-            .bind(&row.snapshot)
-            .bind(head.length)
-            .bind(&head.hash)
-            .bind(&row.awaiting_agencies)
-            .bind(request.map(|r| &r.request_id))
-            .bind(request.map(|r| &r.fingerprint))
-            .bind(request.map(|r| &r.response))
-            .bind(columns.sequence)
-            .bind(columns.kind)
-            .bind(columns.actor)
-            .bind(columns.at)
-            .bind(columns.details)
-            .bind(columns.previous_hash)
-            .bind(columns.hash)
-            .bind(row.version)
-            .fetch_one(&self.pool)
-            .await;
-        match written {
-            Ok(1) => Ok(WriteOutcome::Committed),
-            // The id exists (nothing was written): a replay, or a duplicate.
-            Ok(_) => {
-                self.explain(request, StoreError::AlreadyExists(row.id.clone()))
-                    .await
+        match &self.writer {
+            Some(writer) => {
+                let op = WriteOp::Create {
+                    row: row.clone(),
+                    events: events.to_vec(),
+                    request: request.cloned(),
+                };
+                self.queue(writer, op).await
             }
-            // The request id exists: the statement wrote nothing.
-            Err(e) if is_unique_violation(&e) => {
-                let unexpected = StoreError::Internal(e.to_string());
-                self.explain(request, unexpected).await
-            }
-            Err(e) => Err(map_err(e)),
+            None => self.create_direct(row, events, request).await,
         }
     }
 
@@ -379,102 +552,21 @@ impl Store for PostgresStore {
         events: &[NewEvent],
         request: Option<&IdempotentRequest>,
     ) -> Result<WriteOutcome, StoreError> {
-        let current = sqlx::query(
-            "SELECT version, chain_length, chain_head, awaiting_agencies FROM applications \
-             WHERE id = $1",
-        )
-        .bind(&row.id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let (head, old_json) = match current {
-            Some(current) if current.try_get::<i64, _>(0).map_err(map_err)? == expected_version => {
-                (
-                    ChainHead {
-                        length: current.try_get(1).map_err(map_err)?,
-                        hash: current.try_get(2).map_err(map_err)?,
-                    },
-                    current.try_get::<String, _>(3).map_err(map_err)?,
-                )
+        check_new_version(expected_version, row)?;
+        match &self.writer {
+            Some(writer) => {
+                let op = WriteOp::Update {
+                    expected_version,
+                    row: row.clone(),
+                    events: events.to_vec(),
+                    request: request.cloned(),
+                };
+                self.queue(writer, op).await
             }
-            _ => {
-                return self
-                    .explain_update(&row.id, expected_version, request)
+            None => {
+                self.update_direct(expected_version, row, events, request)
                     .await
             }
-        };
-        let old_agencies: Vec<String> = serde_json::from_str(&old_json)
-            .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {}: {e}", row.id)))?;
-        let gone: Vec<&String> = old_agencies
-            .iter()
-            .filter(|a| !row.awaiting_agencies.contains(a))
-            .collect();
-        let added: Vec<&String> = row
-            .awaiting_agencies
-            .iter()
-            .filter(|a| !old_agencies.contains(a))
-            .collect();
-        let (columns, new_head) = event_columns(&row.id, &head, events);
-        let sql = format!(
-            "WITH app AS (\
-               UPDATE applications SET version = $3, applicant = $4, state = $5, level = $6, \
-               destination = $7, awaiting_agencies = $8, next_due_at = $9, overdue_at = $10, \
-               updated_at = $11, snapshot = $12, chain_length = $13, chain_head = $14 \
-               WHERE id = $1 AND version = $2 AND chain_length = $26 RETURNING id, created_at), \
-             aw_gone AS (DELETE FROM application_awaiting w USING app \
-               WHERE w.agency = ANY($15::text[]) AND w.created_at = app.created_at \
-               AND w.application_id = app.id), \
-             aw_new AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
-               SELECT DISTINCT x, app.created_at, app.id FROM app, UNNEST($27::text[]) AS x \
-               ON CONFLICT DO NOTHING), \
-             req AS (INSERT INTO requests (request_id, application_id, fingerprint, response, \
-               recorded_at) SELECT $16, app.id, $17, $18, $11::bigint FROM app \
-               WHERE $16::text IS NOT NULL), \
-             {} \
-             SELECT count(*) FROM app",
-            insert_events_cte("app", 19)
-        );
-        let written = sqlx::query_scalar::<_, i64>(&sql)
-            .bind(&row.id)
-            .bind(expected_version)
-            .bind(row.version)
-            .bind(&row.applicant)
-            .bind(&row.state)
-            .bind(&row.level)
-            .bind(&row.destination)
-            .bind(agencies_json(&row.awaiting_agencies)?)
-            .bind(row.next_due_at)
-            .bind(row.overdue_at)
-            .bind(row.updated_at)
-            .bind(&row.snapshot)
-            .bind(new_head.length)
-            .bind(&new_head.hash)
-            .bind(gone)
-            .bind(request.map(|r| &r.request_id))
-            .bind(request.map(|r| &r.fingerprint))
-            .bind(request.map(|r| &r.response))
-            .bind(columns.sequence)
-            .bind(columns.kind)
-            .bind(columns.actor)
-            .bind(columns.at)
-            .bind(columns.details)
-            .bind(columns.previous_hash)
-            .bind(columns.hash)
-            .bind(head.length)
-            .bind(added)
-            .fetch_one(&self.pool)
-            .await;
-        match written {
-            Ok(1) => Ok(WriteOutcome::Committed),
-            Ok(_) => {
-                self.explain_update(&row.id, expected_version, request)
-                    .await
-            }
-            Err(e) if is_unique_violation(&e) => {
-                self.explain_update(&row.id, expected_version, request)
-                    .await
-            }
-            Err(e) => Err(map_err(e)),
         }
     }
 
@@ -559,20 +651,31 @@ impl Store for PostgresStore {
     }
 
     async fn census(&self, now: i64) -> Result<Census, StoreError> {
-        let rows = sqlx::query("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let rows =
+            sqlx::query("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
         let by_state_and_level = rows
             .iter()
-            .map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?, r.try_get(2).map_err(map_err)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(map_err)?,
+                    r.try_get(1).map_err(map_err)?,
+                    r.try_get(2).map_err(map_err)?,
+                ))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let overdue: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE overdue_at <= $1")
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(Census { by_state_and_level, overdue })
+        let overdue: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE overdue_at <= $1")
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(Census {
+            by_state_and_level,
+            overdue,
+        })
     }
 
     async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {

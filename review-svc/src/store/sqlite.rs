@@ -216,7 +216,8 @@ fn copy_error(error: &StoreError) -> StoreError {
 // ---------------------------------------------------------------------------
 // The writer task.
 
-enum WriteOp {
+/// A queued write.
+pub(crate) enum WriteOp {
     Create {
         row: ApplicationRow,
         events: Vec<NewEvent>,
@@ -230,9 +231,9 @@ enum WriteOp {
     },
 }
 
-struct WriteJob {
-    op: WriteOp,
-    reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
+pub(crate) struct WriteJob {
+    pub(crate) op: WriteOp,
+    pub(crate) reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
 }
 
 async fn writer_loop(pool: SqlitePool, mut queue: mpsc::Receiver<WriteJob>, max_batch: usize) {
@@ -270,9 +271,24 @@ async fn writer_loop(pool: SqlitePool, mut queue: mpsc::Receiver<WriteJob>, max_
     pool.close().await;
 }
 
+/// An update must move the version forward.
+pub(crate) fn check_new_version(
+    expected_version: i64,
+    row: &ApplicationRow,
+) -> Result<(), StoreError> {
+    if row.version > expected_version {
+        Ok(())
+    } else {
+        Err(StoreError::Internal(format!(
+            "update of {} to version {} does not move past version {expected_version}",
+            row.id, row.version
+        )))
+    }
+}
+
 /// What the batch knows of an application: as stored, then as changed by
 /// the batch's earlier writes.
-struct AppState {
+pub(crate) struct AppState {
     /// Version in the database (None: inserted by this batch).
     stored_version: Option<i64>,
     /// Agencies in application_awaiting before the batch.
@@ -285,14 +301,82 @@ struct AppState {
     row: Option<ApplicationRow>,
 }
 
+impl AppState {
+    /// An application as read from the database at the start of a batch.
+    pub(crate) fn stored(
+        version: i64,
+        agencies: Vec<String>,
+        created_at: i64,
+        head: ChainHead,
+    ) -> Self {
+        Self {
+            stored_version: Some(version),
+            stored_agencies: agencies,
+            created_at,
+            version,
+            head,
+            row: None,
+        }
+    }
+}
+
 /// The writes of a batch, gathered while deciding and then written with a
 /// few multi-row statements.
 #[derive(Default)]
-struct BatchWrites {
+pub(crate) struct BatchWrites {
     /// Applications touched by the batch, in first-touch order.
     order: Vec<String>,
-    requests: Vec<(IdempotentRequest, String, i64)>,
-    events: Vec<(String, i64, NewEvent, String, String)>,
+    /// (request, application id, recorded_at)
+    pub(crate) requests: Vec<(IdempotentRequest, String, i64)>,
+    /// (application id, application_sequence, event, previous_hash, hash)
+    pub(crate) events: Vec<(String, i64, NewEvent, String, String)>,
+}
+
+impl BatchWrites {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.order.is_empty() && self.requests.is_empty() && self.events.is_empty()
+    }
+}
+
+/// The row changes of a batch, ready to write.
+pub(crate) struct Plan<'a> {
+    pub(crate) inserts: Vec<(&'a ApplicationRow, &'a ChainHead)>,
+    /// (new row, new chain head, version in the database)
+    pub(crate) updates: Vec<(&'a ApplicationRow, &'a ChainHead, i64)>,
+    /// (agency, created_at, application id)
+    pub(crate) awaiting_gone: Vec<(&'a String, i64, &'a String)>,
+    pub(crate) awaiting_new: Vec<(&'a String, i64, &'a String)>,
+}
+
+/// What the batch's decisions change in applications and application_awaiting.
+pub(crate) fn plan<'a>(apps: &'a HashMap<String, AppState>, writes: &'a BatchWrites) -> Plan<'a> {
+    let mut plan = Plan {
+        inserts: Vec::new(),
+        updates: Vec::new(),
+        awaiting_gone: Vec::new(),
+        awaiting_new: Vec::new(),
+    };
+    for id in &writes.order {
+        let Some(state) = apps.get(id) else { continue };
+        let Some(row) = &state.row else { continue };
+        match state.stored_version {
+            None => plan.inserts.push((row, &state.head)),
+            Some(stored) => plan.updates.push((row, &state.head, stored)),
+        }
+        let now = distinct(&row.awaiting_agencies);
+        let before = distinct(&state.stored_agencies);
+        for agency in &before {
+            if !now.contains(agency) {
+                plan.awaiting_gone.push((*agency, state.created_at, id));
+            }
+        }
+        for agency in &now {
+            if !before.contains(agency) {
+                plan.awaiting_new.push((*agency, state.created_at, id));
+            }
+        }
+    }
+    plan
 }
 
 /// Rows per multi-row statement: far below SQLite's 32766 bound parameters.
@@ -326,7 +410,7 @@ async fn run_batch(
     for op in ops {
         results.push(decide(op, &mut requests, &mut apps, &mut writes));
     }
-    if writes.requests.is_empty() && writes.events.is_empty() && writes.order.is_empty() {
+    if writes.is_empty() {
         // Replays and refusals only: nothing to commit.
         tx.rollback().await.map_err(map_err)?;
         return Ok(results);
@@ -336,7 +420,7 @@ async fn run_batch(
     Ok(results)
 }
 
-fn keys_of(ops: &[&WriteOp]) -> (Vec<String>, Vec<String>) {
+pub(crate) fn keys_of(ops: &[&WriteOp]) -> (Vec<String>, Vec<String>) {
     let mut request_ids = Vec::new();
     let mut app_ids = Vec::new();
     for op in ops {
@@ -405,17 +489,11 @@ async fn load_apps(
             let agencies: String = r.try_get(4).map_err(map_err)?;
             let agencies = serde_json::from_str(&agencies)
                 .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {id}: {e}")))?;
-            let state = AppState {
-                stored_version: Some(version),
-                stored_agencies: agencies,
-                created_at: r.try_get(5).map_err(map_err)?,
-                version,
-                head: ChainHead {
-                    length: r.try_get(2).map_err(map_err)?,
-                    hash: r.try_get(3).map_err(map_err)?,
-                },
-                row: None,
+            let head = ChainHead {
+                length: r.try_get(2).map_err(map_err)?,
+                hash: r.try_get(3).map_err(map_err)?,
             };
+            let state = AppState::stored(version, agencies, r.try_get(5).map_err(map_err)?, head);
             found.insert(id, state);
         }
     }
@@ -423,7 +501,7 @@ async fn load_apps(
 }
 
 /// Decides one write against the batch's state and records its writes.
-fn decide(
+pub(crate) fn decide(
     op: &WriteOp,
     requests: &mut HashMap<String, (String, String)>,
     apps: &mut HashMap<String, AppState>,
@@ -459,17 +537,15 @@ fn decide(
         (None, Some(_)) => return Err(StoreError::AlreadyExists(row.id.clone())),
         (None, None) => {
             let (_, head) = extend_chain(&row.id, &ChainHead::empty(), events);
-            let mut stored = row.clone();
-            stored.version = 1;
             apps.insert(
                 row.id.clone(),
                 AppState {
                     stored_version: None,
                     stored_agencies: Vec::new(),
                     created_at: row.created_at,
-                    version: 1,
+                    version: row.version,
                     head,
-                    row: Some(stored),
+                    row: Some(row.clone()),
                 },
             );
             writes.order.push(row.id.clone());
@@ -488,14 +564,13 @@ fn decide(
             let (_, head) = extend_chain(&row.id, &previous, events);
             // created_at is set once, by the create.
             let stored = ApplicationRow {
-                version: expected + 1,
                 created_at: state.created_at,
                 ..row.clone()
             };
             if state.row.is_none() {
                 writes.order.push(row.id.clone());
             }
-            state.version = expected + 1;
+            state.version = row.version;
             state.head = head;
             state.row = Some(stored);
             previous
@@ -519,12 +594,12 @@ fn decide(
     Ok(WriteOutcome::Committed)
 }
 
-fn agencies_json(agencies: &[String]) -> Result<String, StoreError> {
+pub(crate) fn agencies_json(agencies: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(agencies).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
 /// `agencies` without repetitions, in order.
-fn distinct(agencies: &[String]) -> Vec<&String> {
+pub(crate) fn distinct(agencies: &[String]) -> Vec<&String> {
     let mut seen = HashSet::new();
     agencies.iter().filter(|a| seen.insert(*a)).collect()
 }
@@ -556,30 +631,12 @@ async fn write_batch(
     apps: &HashMap<String, AppState>,
     writes: &BatchWrites,
 ) -> Result<(), StoreError> {
-    let mut inserts = Vec::new();
-    let mut updates = Vec::new();
-    let mut awaiting_gone = Vec::new();
-    let mut awaiting_new = Vec::new();
-    for id in &writes.order {
-        let Some(state) = apps.get(id) else { continue };
-        let Some(row) = &state.row else { continue };
-        match state.stored_version {
-            None => inserts.push((row, &state.head)),
-            Some(stored) => updates.push((row, &state.head, stored)),
-        }
-        let now = distinct(&row.awaiting_agencies);
-        let before = distinct(&state.stored_agencies);
-        for agency in &before {
-            if !now.contains(agency) {
-                awaiting_gone.push((*agency, state.created_at, id));
-            }
-        }
-        for agency in &now {
-            if !before.contains(agency) {
-                awaiting_new.push((*agency, state.created_at, id));
-            }
-        }
-    }
+    let Plan {
+        inserts,
+        updates,
+        awaiting_gone,
+        awaiting_new,
+    } = plan(apps, writes);
 
     for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new(
@@ -822,6 +879,7 @@ impl Store for SqliteStore {
         events: &[NewEvent],
         request: Option<&IdempotentRequest>,
     ) -> Result<WriteOutcome, StoreError> {
+        check_new_version(expected_version, row)?;
         self.write(WriteOp::Update {
             expected_version,
             row: row.clone(),

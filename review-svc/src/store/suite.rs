@@ -253,6 +253,9 @@ macro_rules! all_cases {
             concurrent_same_request_creates_one_row,
             concurrent_distinct_creates,
             concurrent_creates_then_updates,
+            versions_come_from_the_rows,
+            census_counts,
+            find_request_returns_first_answer,
         );
     };
 }
@@ -1628,4 +1631,108 @@ async fn concurrent_creates_then_updates(b: &dyn Backend) {
     assert_eq!(all_ids(&*store, &awaiting("DEFENSE")).await.len(), 32);
     assert!(all_ids(&*store, &awaiting("ENERGY")).await.is_empty());
     assert_chain_intact(&*store).await;
+}
+
+async fn versions_come_from_the_rows(b: &dyn Backend) {
+    let store = b.store();
+    let v3 = ApplicationRow {
+        version: 3,
+        ..app("vv", 1)
+    };
+    store
+        .create(&v3, &[ev("CREATED", 1)], None)
+        .await
+        .expect("create");
+    assert_eq!(
+        store.get("vv").await.expect("get").map(|r| r.version),
+        Some(3)
+    );
+    let v5 = ApplicationRow {
+        version: 5,
+        ..next(&v3, "S")
+    };
+    store
+        .update(3, &v5, &[ev("S", 2)], None)
+        .await
+        .expect("update");
+    assert_eq!(store.get("vv").await.expect("get"), Some(v5.clone()));
+    let stale = store
+        .update(
+            4,
+            &ApplicationRow {
+                version: 6,
+                ..v5.clone()
+            },
+            &[],
+            None,
+        )
+        .await;
+    assert!(
+        matches!(
+            stale,
+            Err(StoreError::VersionConflict {
+                expected: 4,
+                current: 5,
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    // A version that does not move forward is refused before anything is written.
+    let backwards = store.update(5, &v5, &[ev("X", 3)], None).await;
+    assert!(
+        matches!(backwards, Err(StoreError::Internal(_))),
+        "{backwards:?}"
+    );
+    assert_eq!(event_count(&*store, Some("vv")).await, 2);
+}
+
+async fn census_counts(b: &dyn Backend) {
+    let store = b.store();
+    for (id, state, level, overdue) in [
+        ("n1", "AGENCY_REVIEW", "", Some(100)),
+        ("n2", "AGENCY_REVIEW", "", None),
+        ("n3", "ESCALATED", "ACEP", Some(300)),
+        ("n4", "ESCALATED", "EARB", Some(50)),
+        ("n5", "DECIDED", "", None),
+    ] {
+        let row = ApplicationRow {
+            state: state.into(),
+            level: level.into(),
+            overdue_at: overdue,
+            ..app(id, 1)
+        };
+        store
+            .create(&row, &[ev("CREATED", 1)], None)
+            .await
+            .expect("create");
+    }
+    let mut census = store.census(100).await.expect("census");
+    census.by_state_and_level.sort();
+    assert_eq!(
+        census.by_state_and_level,
+        vec![
+            ("AGENCY_REVIEW".to_owned(), String::new(), 2),
+            ("DECIDED".to_owned(), String::new(), 1),
+            ("ESCALATED".to_owned(), "ACEP".to_owned(), 1),
+            ("ESCALATED".to_owned(), "EARB".to_owned(), 1),
+        ]
+    );
+    assert_eq!(census.overdue, 2);
+    assert_eq!(store.census(1_000).await.expect("census").overdue, 3);
+    assert_eq!(store.census(0).await.expect("census").overdue, 0);
+}
+
+async fn find_request_returns_first_answer(b: &dyn Backend) {
+    let store = b.store();
+    let request = req("fr-1", "fp");
+    store
+        .create(&app("fr", 1), &[ev("CREATED", 1)], Some(&request))
+        .await
+        .expect("create");
+    assert_eq!(
+        store.find_request("fr-1").await.expect("find"),
+        Some(("fp".to_owned(), request.response.clone()))
+    );
+    assert_eq!(store.find_request("unknown").await.expect("find"), None);
 }
