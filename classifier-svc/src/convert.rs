@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use exportcontrol_proto::classifier::v1 as pb;
-use service_kit::errors::Violation;
+use service_kit::errors::{shorten, Violation};
 
 use crate::catalog::Catalog;
 use crate::rules::{self, RuleBook};
@@ -12,6 +12,7 @@ use crate::rules::{self, RuleBook};
 /// Bounds on request size beyond the transport's byte limit, so a single
 /// request cannot make the server build huge answers.
 pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_JUSTIFICATION_LEN: usize = 2_000;
 pub const MAX_LIST_LEN: usize = 64;
 pub const MAX_NESTING: usize = 2;
 
@@ -74,7 +75,7 @@ fn resolve_catalog(name: &str, field: &str, catalog: &Catalog) -> Result<rules::
         .map(|chip| chip.spec.clone())
         .ok_or_else(|| Lookup::UnknownChip {
             field: field.to_owned(),
-            name: truncate(name),
+            name: shorten(name),
         })
 }
 
@@ -87,6 +88,15 @@ fn chip_spec(
 ) -> Result<Option<rules::ChipSpec>, Lookup> {
     let before = violations.len();
     check_len(&spec.name, &format!("{path}.name"), violations);
+    check_text(
+        &spec.market_justification,
+        &format!("{path}.market_justification"),
+        MAX_JUSTIFICATION_LEN,
+        violations,
+    );
+    for (i, die) in spec.dies.iter().enumerate() {
+        check_len(&die.label, &format!("{path}.dies[{i}].label"), violations);
+    }
     // Format labels are echoed in the answer: bound them like the name, or a
     // small request could build a reply over the transport's size limit.
     for (i, rate) in spec.rates.iter().enumerate().take(MAX_LIST_LEN) {
@@ -279,7 +289,7 @@ fn country(
             field,
             format!(
                 "unknown country code {:?}: expected ISO 3166-1 alpha-2, e.g. CN",
-                truncate(code)
+                shorten(code)
             ),
         ));
         return None;
@@ -297,7 +307,7 @@ pub fn parse_date(text: &str, field: &str, violations: &mut Vec<Violation>) -> O
         _ => {
             violations.push(Violation::new(
                 field,
-                format!("{:?} is not a date in the form YYYY-MM-DD", truncate(text)),
+                format!("{:?} is not a date in the form YYYY-MM-DD", shorten(text)),
             ));
             None
         }
@@ -305,29 +315,17 @@ pub fn parse_date(text: &str, field: &str, violations: &mut Vec<Violation>) -> O
 }
 
 fn check_len(text: &str, field: &str, violations: &mut Vec<Violation>) {
-    if text.len() > MAX_NAME_LEN {
-        violations.push(Violation::new(
-            field,
-            format!("at most {MAX_NAME_LEN} bytes, got {}", text.len()),
-        ));
+    check_text(text, field, MAX_NAME_LEN, violations);
+}
+
+fn check_text(text: &str, field: &str, max: usize, violations: &mut Vec<Violation>) {
+    if text.len() > max {
+        violations.push(Violation::new(field, format!("at most {max} bytes, got {}", text.len())));
     }
 }
 
 fn unknown_enum(field: &str, value: i32) -> Violation {
     Violation::new(field, format!("unknown enum value {value}"))
-}
-
-/// Echoing a caller's string back is helpful until it is a megabyte long.
-pub fn truncate(text: &str) -> String {
-    const SHOWN: usize = 64;
-    if text.len() <= SHOWN {
-        return text.to_owned();
-    }
-    let mut end = SHOWN;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 // ---- domain -> proto ----

@@ -9,7 +9,7 @@ use chrono::{NaiveDate, Utc};
 use exportcontrol_proto::classifier::v1 as pb;
 use exportcontrol_proto::classifier::v1::classifier_service_server::ClassifierService;
 use futures::{Stream, StreamExt};
-use service_kit::errors::{to_rpc_status, ErrorDomain, Violation};
+use service_kit::errors::{shorten, to_rpc_status, ErrorDomain, Violation};
 use service_kit::metrics::Registry;
 use service_kit::paging;
 use service_kit::trace_context::TraceContext;
@@ -88,7 +88,7 @@ impl Classifier {
         self.catalog.get(name).ok_or_else(|| {
             lookup_status(Lookup::UnknownChip {
                 field: field.to_owned(),
-                name: convert::truncate(name),
+                name: shorten(name),
             })
         })
     }

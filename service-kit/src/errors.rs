@@ -103,6 +103,20 @@ impl ErrorDomain {
     }
 }
 
+/// A caller's string as echoed in an error: whole when short, cut at 64
+/// bytes (on a character boundary) otherwise.
+pub fn shorten(text: &str) -> String {
+    const SHOWN: usize = 64;
+    if text.len() <= SHOWN {
+        return text.to_owned();
+    }
+    let mut end = SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// Converts a status into the `google.rpc.Status` message, details included,
 /// for answers that carry an error inline (a failed item of a stream).
 pub fn to_rpc_status(status: &Status) -> tonic_types::pb::Status {

@@ -3,7 +3,7 @@
 
 use exportcontrol_proto::review::v1 as pb;
 use prost::Message;
-use service_kit::errors::Violation;
+use service_kit::errors::{shorten, Violation};
 use sha2::{Digest, Sha256};
 use tonic::Status;
 
@@ -27,7 +27,7 @@ pub fn application_id(name: &str, field: &str) -> Result<String, Status> {
     if !valid {
         return Err(ERRORS.invalid_field(
             field,
-            format!("expected applications/{{id}}, got {:?}", short(name)),
+            format!("expected applications/{{id}}, got {:?}", shorten(name)),
         ));
     }
     Ok(id.to_owned())
@@ -39,7 +39,7 @@ pub fn etag(etag: &str) -> Result<i64, Status> {
         return Err(ERRORS.invalid_field("etag", "required: the etag of the application as last read"));
     }
     convert::parse_etag(etag)
-        .ok_or_else(|| ERRORS.invalid_field("etag", format!("{:?} is not an etag of this service", short(etag))))
+        .ok_or_else(|| ERRORS.invalid_field("etag", format!("{:?} is not an etag of this service", shorten(etag))))
 }
 
 /// Optional request id (a UUID) with a digest of the whole request, so that
@@ -49,7 +49,7 @@ pub fn request_key<M: Message>(method: &str, request_id: &str, message: &M) -> R
         return Ok(None);
     }
     let id = uuid::Uuid::parse_str(request_id)
-        .map_err(|_| ERRORS.invalid_field("request_id", format!("{:?} is not a UUID", short(request_id))))?;
+        .map_err(|_| ERRORS.invalid_field("request_id", format!("{:?} is not a UUID", shorten(request_id))))?;
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
     hasher.update([0]);
@@ -159,7 +159,7 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
                 if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
                     violations.push(Violation::new(
                         "application.transaction.route.destination_country",
-                        format!("expected an ISO 3166-1 alpha-2 code, got {:?}", short(code)),
+                        format!("expected an ISO 3166-1 alpha-2 code, got {:?}", shorten(code)),
                     ));
                 }
                 for (field, value) in [
@@ -169,7 +169,7 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
                     if !value.is_empty() && (value.len() != 2 || !value.bytes().all(|b| b.is_ascii_alphabetic())) {
                         violations.push(Violation::new(
                             format!("application.transaction.route.{field}"),
-                            format!("expected an ISO 3166-1 alpha-2 code, got {:?}", short(value)),
+                            format!("expected an ISO 3166-1 alpha-2 code, got {:?}", shorten(value)),
                         ));
                     }
                 }
@@ -207,16 +207,4 @@ pub fn page_size(requested: i32, default: u32, max: u32) -> Result<u32, Status> 
         n if n < 0 => Err(ERRORS.invalid_field("page_size", format!("must not be negative, got {n}"))),
         n => Ok((n as u32).min(max)),
     }
-}
-
-fn short(text: &str) -> String {
-    const SHOWN: usize = 64;
-    if text.len() <= SHOWN {
-        return text.to_owned();
-    }
-    let mut end = SHOWN;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
