@@ -776,7 +776,7 @@ fn expect_invalid_field<T: std::fmt::Debug>(
 /// Any RPC of the service, for the tables.
 #[derive(Debug, Clone)]
 enum Call {
-    Create(pb::CreateApplicationRequest),
+    Create(Box<pb::CreateApplicationRequest>),
     Get(pb::GetApplicationRequest),
     List(pb::ListApplicationsRequest),
     Recommend(pb::RecordRecommendationRequest),
@@ -788,6 +788,12 @@ enum Call {
     Verify(pb::VerifyAuditTrailRequest),
 }
 
+impl Call {
+    fn create(request: pb::CreateApplicationRequest) -> Call {
+        Call::Create(Box::new(request))
+    }
+}
+
 /// Sends `call` with the raw `authorization` header; a watch succeeds when
 /// its first event arrives.
 async fn invoke(
@@ -797,7 +803,7 @@ async fn invoke(
 ) -> Result<(), Status> {
     match call {
         Call::Create(m) => client
-            .create_application(with_authorization(m, authorization))
+            .create_application(with_authorization(*m, authorization))
             .await
             .map(drop),
         Call::Get(m) => client
@@ -962,6 +968,41 @@ async fn transitions_are_idempotent_by_request_id(backend: Backend) {
     );
     assert_eq!(all_events(&mut h.client, &app.name).await, events);
     assert_eq!(get(&mut h.client, &app.name).await, first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_answers_only_the_principal_that_sent_it() {
+    let mut h = spawn().await;
+    // Another applicant replaying a filing's request id (and content) gets
+    // neither the application nor a second one.
+    let request = h200_to("CN", 5_000);
+    let theirs = create(&mut h.client, APPLICANT, request.clone()).await;
+    expect_invalid_field(
+        h.client
+            .create_application(authed(request, OTHER_APPLICANT))
+            .await,
+        "REQUEST_ID_REUSED",
+        "request_id",
+    );
+    assert!(list_all(&mut h.client, OTHER_APPLICANT, Default::default())
+        .await
+        .is_empty());
+    // Nor does a replay of a transition answer a principal that may not read it.
+    let recommendation =
+        recommendation_request(&theirs, pb::Agency::State, pb::Recommendation::Deny);
+    h.client
+        .record_recommendation(authed(recommendation.clone(), "dev-state"))
+        .await
+        .expect("State recommends");
+    expect_invalid_field(
+        h.client
+            .record_recommendation(authed(recommendation, OTHER_APPLICANT))
+            .await,
+        "REQUEST_ID_REUSED",
+        "request_id",
+    );
+    let events = all_events(&mut h.client, &theirs.name).await;
+    assert_eq!(count_of(&events, "RecommendationRecorded"), 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -1203,7 +1244,7 @@ impl Row {
     fn call(self, app: &pb::Application, who: Who) -> Call {
         let name = app.name.clone();
         match self {
-            Row::Create => Call::Create(h200_to("CN", 10)),
+            Row::Create => Call::create(h200_to("CN", 10)),
             Row::Get => Call::Get(pb::GetApplicationRequest { name }),
             Row::List => Call::List(Default::default()),
             Row::EventsOfOne => Call::Events(pb::ListApplicationEventsRequest {
@@ -1477,13 +1518,13 @@ async fn an_applicant_cannot_read_list_or_withdraw_another_applicants_applicatio
         .expect("its own application");
     let listed = list_all(&mut h.client, OTHER_APPLICANT, Default::default()).await;
     assert_eq!(
-        listed.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
-        [mine.name.clone()]
+        listed.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        [mine.name.as_str()]
     );
     let listed = list_all(&mut h.client, APPLICANT, Default::default()).await;
     assert_eq!(
-        listed.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
-        [theirs.name.clone()]
+        listed.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        [theirs.name.as_str()]
     );
     let events = pb::ListApplicationEventsRequest {
         parent: theirs.name.clone(),
@@ -1512,6 +1553,64 @@ async fn an_applicant_cannot_read_list_or_withdraw_another_applicants_applicatio
         .expect("the owner withdraws")
         .into_inner();
     assert_eq!(state_of(&withdrawn), pb::State::Withdrawn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_applications_are_not_found_and_output_fields_are_ignored() {
+    let mut h = spawn().await;
+    let missing = "applications/01234567-89ab-7def-8123-456789abcdef";
+    let status = expect_refusal(
+        h.client
+            .get_application(authed(
+                pb::GetApplicationRequest {
+                    name: missing.into(),
+                },
+                AUDITOR,
+            ))
+            .await,
+        Code::NotFound,
+        "APPLICATION_NOT_FOUND",
+    );
+    assert_eq!(
+        status
+            .get_details_error_info()
+            .unwrap()
+            .metadata
+            .get("application")
+            .map(String::as_str),
+        Some(missing)
+    );
+    let ghost = pb::Application {
+        name: missing.into(),
+        etag: "v3".into(),
+        ..Default::default()
+    };
+    expect_refusal(
+        h.client
+            .record_recommendation(authed(
+                recommendation_request(&ghost, pb::Agency::State, pb::Recommendation::Approve),
+                "dev-state",
+            ))
+            .await,
+        Code::NotFound,
+        "APPLICATION_NOT_FOUND",
+    );
+    // Filed in the caller's own name, whatever the output-only fields say.
+    let forged = filing_with(|a| {
+        a.name = missing.into();
+        a.applicant = "exporter-2".into();
+        a.state = pb::State::Decided as i32;
+        a.etag = "v99".into();
+    });
+    let app = create(&mut h.client, APPLICANT, forged).await;
+    assert_ne!(app.name, missing);
+    assert_eq!(
+        (app.applicant.as_str(), state_of(&app), app.etag.as_str()),
+        ("exporter-1", pb::State::AgencyReview, "v3")
+    );
+    assert!(list_all(&mut h.client, OTHER_APPLICANT, Default::default())
+        .await
+        .is_empty());
 }
 
 // ---------------------------------------------------------------------------
@@ -1622,8 +1721,8 @@ async fn appeal_window_expiry_makes_the_decision_final(backend: Backend) {
         return;
     };
     let app = oc_approved(&mut h.client).await;
-    let step_due = app.step_due_time.clone().expect("the window's end");
-    let decided_at = app.decision.as_ref().unwrap().decide_time.clone().unwrap();
+    let step_due = app.step_due_time.expect("the window's end");
+    let decided_at = app.decision.as_ref().unwrap().decide_time.unwrap();
     assert_eq!(step_due.seconds - decided_at.seconds, 5 * 86_400);
 
     h.clock.advance(days(5) - chrono::Duration::seconds(1));
@@ -1757,8 +1856,8 @@ async fn overdue_filter_finds_a_passed_operating_committee_deadline(backend: Bac
         ..Default::default()
     };
     let at_oc = agencies_disagree(&mut h.client).await;
-    let oc_due = at_oc.step_due_time.clone().unwrap();
-    let filed_at = at_oc.create_time.clone().unwrap();
+    let oc_due = at_oc.step_due_time.unwrap();
+    let filed_at = at_oc.create_time.unwrap();
     assert_eq!(
         oc_due.seconds - filed_at.seconds,
         44 * 86_400,
@@ -2389,7 +2488,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
     let rows: Vec<(&str, Call, &str)> = vec![
         (
             "no application",
-            Call::Create(pb::CreateApplicationRequest {
+            Call::create(pb::CreateApplicationRequest {
                 application: None,
                 request_id: String::new(),
             }),
@@ -2397,73 +2496,73 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
         ),
         (
             "no items",
-            Call::Create(filing_with(|a| a.items.clear())),
+            Call::create(filing_with(|a| a.items.clear())),
             "application.items",
         ),
         (
             "too many items",
-            Call::Create(filing_with(|a| {
+            Call::create(filing_with(|a| {
                 a.items = vec![catalog_item("H200", 1); 101]
             })),
             "application.items",
         ),
         (
             "item without chip",
-            Call::Create(filing_with(|a| a.items[0].item = None)),
+            Call::create(filing_with(|a| a.items[0].item = None)),
             "application.items[0].item",
         ),
         (
             "quantity 0",
-            Call::Create(filing_with(|a| a.items[0].quantity = 0)),
+            Call::create(filing_with(|a| a.items[0].quantity = 0)),
             "application.items[0].quantity",
         ),
         (
             "huge quantity",
-            Call::Create(filing_with(|a| a.items[0].quantity = u64::MAX)),
+            Call::create(filing_with(|a| a.items[0].quantity = u64::MAX)),
             "application.items[0].quantity",
         ),
         (
             "empty catalogue name",
-            Call::Create(filing_with(|a| {
+            Call::create(filing_with(|a| {
                 a.items[0].item = Some(pb::line_item::Item::CatalogChip(String::new()))
             })),
             "application.items[0].catalog_chip",
         ),
         (
             "no transaction",
-            Call::Create(filing_with(|a| a.transaction = None)),
+            Call::create(filing_with(|a| a.transaction = None)),
             "application.transaction",
         ),
         (
             "no route",
-            Call::Create(transaction(|t| t.route = None)),
+            Call::create(transaction(|t| t.route = None)),
             "application.transaction.route",
         ),
         (
             "end user name over 200",
-            Call::Create(transaction(|t| t.end_user_name = "x".repeat(201))),
+            Call::create(transaction(|t| t.end_user_name = "x".repeat(201))),
             "application.transaction.end_user_name",
         ),
         (
             "blank end use statement",
-            Call::Create(transaction(|t| t.end_use_statement = "  ".into())),
+            Call::create(transaction(|t| t.end_use_statement = "  ".into())),
             "application.transaction.end_use_statement",
         ),
         (
             "three-letter destination",
-            Call::Create(transaction(|t| {
+            Call::create(transaction(|t| {
                 t.route.as_mut().unwrap().destination_country = "CHN".into()
             })),
             "application.transaction.route.destination_country",
         ),
         (
             "unknown export type",
-            Call::Create(transaction(|t| t.route.as_mut().unwrap().export_type = 99)),
+            Call::create(transaction(|t| t.route.as_mut().unwrap().export_type = 99)),
             "application.transaction.route.export_type",
         ),
         (
             "request id not a UUID",
-            Call::Create(pb::CreateApplicationRequest {
+            Call::create(pb::CreateApplicationRequest {
                 request_id: "retry-1".into(),
                 ..h200_to("CN", 1)
             }),
@@ -2694,6 +2793,77 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
         if let Some(problem) = problem {
             failures.push(format!(
                 "{label}: expected INVALID_ARGUMENT on {field:?}, got {problem}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // What only the workflow can judge: refused with its own reasons, by field.
+    let meaning: Vec<(&str, Call, &str, &str)> = vec![
+        (
+            "blank rationale",
+            Call::Recommend(pb::RecordRecommendationRequest {
+                rationale: "   ".into(),
+                ..recommendation()
+            }),
+            "RATIONALE_REQUIRED",
+            "rationale",
+        ),
+        (
+            "conditions missing",
+            Call::Recommend(pb::RecordRecommendationRequest {
+                recommendation: pb::Recommendation::ApproveWithConditions as i32,
+                conditions: Vec::new(),
+                ..recommendation()
+            }),
+            "CONDITIONS_REQUIRED",
+            "conditions",
+        ),
+        (
+            "deemed no objection by hand",
+            Call::Recommend(pb::RecordRecommendationRequest {
+                recommendation: pb::Recommendation::DeemedNoObjection as i32,
+                ..recommendation()
+            }),
+            "INVALID_ARGUMENT",
+            "recommendation",
+        ),
+        (
+            "conditions with a plain approval",
+            Call::Recommend(pb::RecordRecommendationRequest {
+                conditions: vec!["a condition".into()],
+                ..recommendation()
+            }),
+            "INVALID_ARGUMENT",
+            "recommendation",
+        ),
+        (
+            "unspecified recommendation",
+            Call::Recommend(pb::RecordRecommendationRequest {
+                recommendation: 0,
+                ..recommendation()
+            }),
+            "INVALID_ARGUMENT",
+            "recommendation",
+        ),
+    ];
+    for (label, call, reason, field) in meaning {
+        let result = invoke(&mut h.client, Some("Bearer dev-commerce"), call).await;
+        let problem = match &result {
+            Ok(()) => Some("succeeded".to_owned()),
+            Err(status) => {
+                let info = status.get_details_error_info();
+                let fine = status.code() == Code::InvalidArgument
+                    && info
+                        .as_ref()
+                        .is_some_and(|i| i.reason == reason && i.domain == DOMAIN)
+                    && violation_fields(status) == [field];
+                (!fine).then(|| describe(status))
+            }
+        };
+        if let Some(problem) = problem {
+            failures.push(format!(
+                "{label}: expected {reason} on {field:?}, got {problem}"
             ));
         }
     }

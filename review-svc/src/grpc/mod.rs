@@ -99,7 +99,7 @@ impl Review {
         let message = request.get_ref();
         let id = validate::application_id(name(message), "name")?;
         let version = validate::etag(etag(message))?;
-        let key = validate::request_key(method, request_id(message), message)?;
+        let key = validate::request_key(method, &actor.id, request_id(message), message)?;
         let command = command(message)?;
         let application = resource_name(&id);
         let trace = TraceContext::continue_or_start(request.metadata());
@@ -110,6 +110,7 @@ impl Review {
             actor = %actor.id,
             trace_id = %trace.trace_id
         );
+        trace.attach(&span);
         async {
             let app = self
                 .ledger
@@ -152,7 +153,7 @@ impl ReviewService for Review {
         let budget = service_kit::deadline::grpc_timeout(request.metadata());
         let trace = TraceContext::continue_or_start(request.metadata());
         let message = request.get_ref();
-        let key = validate::request_key("CreateApplication", &message.request_id, message)?;
+        let key = validate::request_key("CreateApplication", &actor.id, &message.request_id, message)?;
         let content = validate::filing(message.application.as_ref())?;
         let id = uuid::Uuid::now_v7().to_string();
         let span = tracing::info_span!(
@@ -161,6 +162,7 @@ impl ReviewService for Review {
             actor = %actor.id,
             trace_id = %trace.trace_id
         );
+        trace.attach(&span);
         async {
             let classification =
                 match classify_content(&self.classifier, &content, classifier_deadline(budget), &trace).await {

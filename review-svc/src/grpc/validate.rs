@@ -42,9 +42,16 @@ pub fn etag(etag: &str) -> Result<i64, Status> {
         .ok_or_else(|| ERRORS.invalid_field("etag", format!("{:?} is not an etag of this service", shorten(etag))))
 }
 
-/// Optional request id (a UUID) with a digest of the whole request, so that
-/// a retry is recognised and a reused id with other content refused.
-pub fn request_key<M: Message>(method: &str, request_id: &str, message: &M) -> Result<Option<RequestKey>, Status> {
+/// Optional request id (a UUID) with a digest of the whole request and of
+/// the principal sending it, so that a retry is recognised, and a reused id
+/// with other content, or from another principal, refused: a replay answers
+/// without a permission check, so it must only ever answer the original caller.
+pub fn request_key<M: Message>(
+    method: &str,
+    principal: &str,
+    request_id: &str,
+    message: &M,
+) -> Result<Option<RequestKey>, Status> {
     if request_id.is_empty() {
         return Ok(None);
     }
@@ -52,6 +59,8 @@ pub fn request_key<M: Message>(method: &str, request_id: &str, message: &M) -> R
         .map_err(|_| ERRORS.invalid_field("request_id", format!("{:?} is not a UUID", shorten(request_id))))?;
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
+    hasher.update([0]);
+    hasher.update(principal.as_bytes());
     hasher.update([0]);
     hasher.update(message.encode_to_vec());
     Ok(Some(RequestKey {
