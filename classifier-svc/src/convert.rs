@@ -431,10 +431,10 @@ fn findings(findings: Vec<rules::Finding>) -> Vec<pb::Finding> {
 
 fn finding(f: rules::Finding) -> pb::Finding {
     pb::Finding {
-        rule_id: f.rule_id,
+        rule_id: f.rule_id.to_string(),
         holds: f.holds,
         explanation: f.explanation,
-        citation: f.citation,
+        citation: f.citation.to_string(),
         source: source_tag(f.source) as i32,
     }
 }

@@ -54,6 +54,9 @@ impl Classifier {
         let decision_id = uuid::Uuid::now_v7().to_string();
         let trace_id = trace.map(|t| t.trace_id.as_str()).unwrap_or_default();
         let span = tracing::info_span!("classify", decision_id = %decision_id, item = %query.spec.name, %as_of, trace_id);
+        if let Some(caller) = trace {
+            caller.attach_child(&span);
+        }
         let _entered = span.enter();
         let decision = self
             .rules

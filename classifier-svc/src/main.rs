@@ -12,14 +12,27 @@ struct Cli {}
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let (_cli, flags) = service_kit::config::parse_service::<Cli>("CLASSIFIER_", "127.0.0.1:50051");
-    service_kit::logging::init(flags.log_format, &flags.log_level);
-    match run(flags).await {
+    let telemetry = match service_kit::logging::init_with_export(
+        flags.log_format,
+        &flags.log_level,
+        flags.otlp_endpoint.as_deref(),
+        "classifier-svc",
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("classifier-svc: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = match run(flags).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "classifier-svc stopped with an error");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }
 
 async fn run(flags: service_kit::config::ServerFlags) -> Result<(), Box<dyn std::error::Error>> {

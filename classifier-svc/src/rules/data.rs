@@ -7,13 +7,14 @@ use super::findings::{Rule, RuleMeta, RuleTable};
 use super::model::{ExportType, ReviewPolicy, SourceTag};
 use super::policy::{
     AiDiffusion, ExcDest, ExcItems, ExceptionRow, Fr26, IsInformed, Items, NotEvaluated,
-    PolicyBook, PolicyRow, Situation, When,
+    PolicyBook, PolicyParts, PolicyRow, Situation, When,
 };
 use super::vintage::{DatedCountry, EccnTest, HbmThresholds, ScopeRule, TppPd, Vintage, Vintages};
 use super::RuleBook;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The text of every rule file.
 pub(crate) struct Sources<'a> {
@@ -399,7 +400,8 @@ pub(crate) fn load(src: &Sources<'_>) -> Result<RuleBook, String> {
             "{}; groups: {}",
             rules.meta(Rule::Scope).citation,
             s.citation
-        );
+        )
+        .into();
         s.unverified_warning = (!s.confirmed).then(|| {
             format!(
                 "{} ({}: {})",
@@ -513,18 +515,18 @@ pub(crate) fn load(src: &Sources<'_>) -> Result<RuleBook, String> {
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let policy = PolicyBook::new(
-        rule("normalisation", &p.normalisation.rule)?,
-        rule("hq_rule", &p.hq_rule.rule)?,
-        from("hq_rule", &p.hq_rule.from)?,
+    let parts = PolicyParts {
+        normalisation: rule("normalisation", &p.normalisation.rule)?,
+        hq_rule: rule("hq_rule", &p.hq_rule.rule)?,
+        hq_from: from("hq_rule", &p.hq_rule.from)?,
         review,
         fr26,
         exceptions,
         is_informed,
         ai,
         not_evaluated,
-        vintages.0.len(),
-    )?;
+    };
+    let policy = PolicyBook::new(parts, &vintages.0)?;
     Ok(RuleBook {
         rules,
         vintages,
@@ -559,8 +561,8 @@ fn load_rules(file: RulesFile) -> Result<RuleTable, String> {
             ));
         }
         *slot = Some(RuleMeta {
-            id: r.id,
-            citation: r.citation,
+            id: r.id.into(),
+            citation: r.citation.into(),
             source: r.source.into(),
             confirmed: r.confirmed,
             eccn: r.eccn,
@@ -706,7 +708,7 @@ fn load_snapshots(file: GroupsFile, codes: &Codes) -> Result<Vec<Snapshot>, Stri
             confirmed: raw.confirmed,
             note: raw.note,
             groups,
-            scope_citation: String::new(),
+            scope_citation: Arc::from(""),
             unverified_warning: None,
         });
     }
@@ -835,6 +837,10 @@ mod tests {
             (
                 "policy.toml",
                 Box::new(|t| t[3] = t[3].replace("[texts]", "[texts]\nextra = \"x\"")),
+            ),
+            (
+                "review policy is missing under V2023",
+                Box::new(|t| t[3] = t[3].replace("\"other_scope\"", "\"hq_party\"")),
             ),
         ];
         for (needle, edit) in cases {

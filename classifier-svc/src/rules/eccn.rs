@@ -256,7 +256,11 @@ impl Ctx<'_> {
         e.push('\'');
         warnings.push(e);
         let level = ic.level;
-        let datacenter = if level == Level::A { a_datacenter } else { ic.datacenter };
+        let datacenter = if level == Level::A {
+            a_datacenter
+        } else {
+            ic.datacenter
+        };
         self.fill(&mut c, ic, &met, &mut warnings);
         Assessed {
             level,

@@ -4,6 +4,7 @@
 use super::model::{Finding, SourceTag};
 use std::cell::Cell;
 use std::fmt::Write;
+use std::sync::Arc;
 
 macro_rules! rule_ids {
     ($($variant:ident => $id:literal,)*) => {
@@ -68,8 +69,8 @@ impl Rule {
 
 #[derive(Debug, Clone)]
 pub(crate) struct RuleMeta {
-    pub id: String,
-    pub citation: String,
+    pub id: Arc<str>,
+    pub citation: Arc<str>,
     pub source: SourceTag,
     pub confirmed: bool,
     pub eccn: String,
@@ -121,16 +122,28 @@ impl RuleTable {
         rule: Rule,
         holds: bool,
         explanation: String,
-        citation: &str,
+        citation: &Arc<str>,
         source: SourceTag,
     ) -> Finding {
         Finding {
             rule_id: self.meta(rule).id.clone(),
             holds,
             explanation,
-            citation: citation.to_owned(),
+            citation: Arc::clone(citation),
             source,
         }
+    }
+}
+
+/// `x` in hundredths, rounded half away from zero. A truncating cast is one
+/// instruction where `f64::round` is a library call on baseline x86-64.
+fn cents_of(x: f64) -> i64 {
+    let y = x * 100.0;
+    let r = (y.abs() + 0.5) as i64;
+    if y < 0.0 {
+        -r
+    } else {
+        r
     }
 }
 
@@ -143,7 +156,7 @@ pub(crate) fn push_num(out: &mut String, x: f64) {
         let _ = write!(out, "{x}");
         return;
     }
-    let cents = (x * 100.0).round() as i64;
+    let cents = cents_of(x);
     let mut n = cents.unsigned_abs();
     let mut buf = [0u8; 24];
     let mut i = buf.len();
@@ -176,7 +189,8 @@ pub(crate) fn push_num(out: &mut String, x: f64) {
 /// Appends `x` for comparison with `threshold`: when two decimals would make
 /// a value just below a threshold look equal to it, the full value is shown.
 pub(crate) fn push_vs(out: &mut String, x: f64, threshold: f64) {
-    if x != threshold && x.is_finite() && ((x * 100.0).round() == (threshold * 100.0).round()) {
+    let close = x != threshold && (x - threshold).abs() < 0.01;
+    if close && cents_of(x) == cents_of(threshold) {
         let _ = write!(out, "{x}");
     } else {
         push_num(out, x);

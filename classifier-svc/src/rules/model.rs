@@ -1,6 +1,8 @@
 //! Domain types of the classifier: what goes in and what comes out.
 //! No tonic, no I/O: the gRPC adapter converts to and from these.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 
 /// ISO 3166-1 alpha-2 code, upper case, validated by the adapter against the
@@ -87,13 +89,14 @@ pub enum SourceTag {
     Unconfirmed,
 }
 
-/// One rule evaluated. `rule_id` and `citation` come from the rule data.
+/// One rule evaluated. `rule_id` and `citation` come from the rule data and
+/// are shared with it rather than copied into every answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
-    pub rule_id: String,
+    pub rule_id: Arc<str>,
     pub holds: bool,
     pub explanation: String,
-    pub citation: String,
+    pub citation: Arc<str>,
     pub source: SourceTag,
 }
 

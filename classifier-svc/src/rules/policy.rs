@@ -147,21 +147,35 @@ pub(crate) struct PolicyBook {
     pub not_evaluated: Vec<NotEvaluated>,
 }
 
+/// The licence-layer rows as loaded, before the per-vintage tables.
+pub(crate) struct PolicyParts {
+    pub normalisation: Rule,
+    pub hq_rule: Rule,
+    pub hq_from: usize,
+    pub review: Vec<PolicyRow>,
+    pub fr26: Fr26,
+    pub exceptions: Vec<ExceptionRow>,
+    pub is_informed: IsInformed,
+    pub ai: AiDiffusion,
+    pub not_evaluated: Vec<NotEvaluated>,
+}
+
 impl PolicyBook {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        normalisation: Rule,
-        hq_rule: Rule,
-        hq_from: usize,
-        review: Vec<PolicyRow>,
-        fr26: Fr26,
-        exceptions: Vec<ExceptionRow>,
-        is_informed: IsInformed,
-        ai: AiDiffusion,
-        not_evaluated: Vec<NotEvaluated>,
-        vintages: usize,
-    ) -> Result<PolicyBook, String> {
-        let review_table = (0..vintages)
+    /// Precomputes the rows in force per vintage and refuses data that leaves
+    /// a situation without a review policy where it can arise.
+    pub(crate) fn new(parts: PolicyParts, vintages: &[Vintage]) -> Result<PolicyBook, String> {
+        let PolicyParts {
+            normalisation,
+            hq_rule,
+            hq_from,
+            review,
+            fr26,
+            exceptions,
+            is_informed,
+            ai,
+            not_evaluated,
+        } = parts;
+        let review_table: Vec<[[Option<usize>; 3]; 2]> = (0..vintages.len())
             .map(|v| {
                 CLASSES.map(|class| {
                     SITUATIONS.map(|situation| {
@@ -179,7 +193,22 @@ impl PolicyBook {
                 })
             })
             .collect();
-        let exceptions_in_force = (0..vintages)
+        for (v, table) in vintages.iter().zip(&review_table) {
+            // Only the destination situation exists before the headquarters
+            // rule and group-based scope.
+            let situations = if v.index >= hq_from {
+                SITUATIONS.len()
+            } else {
+                1
+            };
+            if table.iter().any(|row| row[..situations].contains(&None)) {
+                return Err(format!(
+                    "policy.toml: a review policy is missing under {}",
+                    v.id
+                ));
+            }
+        }
+        let exceptions_in_force = (0..vintages.len())
             .map(|v| {
                 let mut rows: Vec<usize> = Vec::new();
                 for (i, e) in exceptions.iter().enumerate().filter(|(_, e)| e.from <= v) {
@@ -438,7 +467,7 @@ impl Licence<'_> {
     fn exception_detail(&self, row: &ExceptionRow, explanation: String) -> LicenseExceptionDetail {
         LicenseExceptionDetail {
             code: row.code.clone(),
-            citation: self.book.rules.meta(row.rule).citation.clone(),
+            citation: self.book.rules.meta(row.rule).citation.to_string(),
             prior_notification_required: row.prior_notification_required,
             notification_review_days: row.notification_review_days,
             aes_code: row.aes_code.clone(),

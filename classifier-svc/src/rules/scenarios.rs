@@ -93,7 +93,7 @@ fn paragraphs(d: &Decision) -> Vec<&str> {
 fn finding<'a>(findings: &'a [Finding], id: &str) -> &'a Finding {
     findings
         .iter()
-        .find(|f| f.rule_id == id)
+        .find(|f| &*f.rule_id == id)
         .unwrap_or_else(|| panic!("no finding {id} in {findings:#?}"))
 }
 

@@ -6,16 +6,23 @@
 //! connections (WAL readers never block and are never blocked by the
 //! writer). Writes are queued to the writer task, which takes every write
 //! waiting in its queue and commits them together in one `BEGIN IMMEDIATE`
-//! transaction (group commit: one fsync for many writes). Each write runs
-//! inside its own SAVEPOINT, so it keeps its own outcome and idempotency
-//! semantics: a write that fails (version conflict, duplicate id) is rolled
-//! back to its savepoint without touching the others, and a later write in
-//! the same batch sees the earlier ones (a retried request id in the same
-//! batch is replayed). Replies are sent only after the COMMIT has returned.
+//! transaction (group commit: one fsync for many writes, no waiting for a
+//! batch to fill). Each write keeps its own outcome and idempotency
+//! semantics: the batch reads the state its writes depend on, decides each
+//! write in order against that state as changed by the earlier writes of
+//! the batch (a repeated request id is replayed, a second update from the
+//! same version conflicts), and only the writes that go through are
+//! written, with a few multi-row statements. Replies are sent only after
+//! the COMMIT has returned. If the batch fails, each write is retried on
+//! its own, so one bad write cannot fail its neighbours.
 //!
 //! `BEGIN IMMEDIATE` takes the write lock at the start, so another process
 //! writing the same file waits (busy timeout) instead of failing a lock
-//! upgrade half-way through a transaction.
+//! upgrade half-way through a transaction, and nothing can change between
+//! a batch's reads and its writes.
+//!
+//! The batch planning (`decide`, `plan`) is shared with the PostgreSQL
+//! store's writer tasks, as is the `list` query builder.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -194,7 +201,7 @@ pub(crate) fn map_err(error: sqlx::Error) -> StoreError {
 }
 
 /// A copy of an error, to answer every write of a failed batch.
-fn copy_error(error: &StoreError) -> StoreError {
+pub(crate) fn copy_error(error: &StoreError) -> StoreError {
     match error {
         StoreError::NotFound(id) => StoreError::NotFound(id.clone()),
         StoreError::VersionConflict {
@@ -241,8 +248,10 @@ async fn writer_loop(pool: SqlitePool, mut queue: mpsc::Receiver<WriteJob>, max_
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
         let mut results = run_batch(&pool, &ops).await;
-        if results.is_err() && ops.len() > 1 {
-            // Isolate the failure: each write on its own.
+        let retry_alone = matches!(&results, Err(e) if !matches!(e, StoreError::Unavailable(_)));
+        if retry_alone && ops.len() > 1 {
+            // Isolate the failure: each write on its own. (Not when the
+            // database is busy or out of reach: each would only wait again.)
             let mut one_by_one = Vec::with_capacity(ops.len());
             for op in &ops {
                 one_by_one.push(match run_batch(&pool, std::slice::from_ref(op)).await {
@@ -394,7 +403,7 @@ const ROWS_PER_STATEMENT: usize = 200;
 /// holds the database's write lock from its start, so nothing changes
 /// between the reads and the writes; a database error fails the whole
 /// batch, which the caller then retries write by write.
-async fn run_batch(
+pub(crate) async fn run_batch(
     pool: &SqlitePool,
     ops: &[&WriteOp],
 ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
@@ -809,7 +818,10 @@ fn event_from(r: &SqliteRow) -> Result<StoredEvent, StoreError> {
 
 /// Builds the `list` query. The keyset predicate and the ORDER BY use the
 /// columns of the index that drives the scan: application_awaiting's
-/// primary key when filtering by agency, the applications indexes otherwise.
+/// primary key when filtering by agency, the applications indexes
+/// otherwise. The page's ids are chosen first and the rows read after, so
+/// that a sort (e.g. of the overdue rows, found through their own index)
+/// carries keys rather than whole rows.
 pub(crate) fn build_list_query<'a, DB: sqlx::Database>(
     filter: &'a ListFilter,
     after: Option<&'a ListCursor>,
@@ -821,19 +833,23 @@ where
 {
     let mut q = QueryBuilder::<DB>::new("SELECT ");
     q.push(APPLICATION_COLUMNS);
+    q.push(" FROM applications a WHERE a.id IN (");
     let (created, id) = if let Some(agency) = &filter.awaiting_agency {
-        q.push(" FROM application_awaiting w JOIN applications a ON a.id = w.application_id WHERE w.agency = ");
+        q.push(
+            "SELECT w.application_id FROM application_awaiting w \
+             JOIN applications k ON k.id = w.application_id WHERE w.agency = ",
+        );
         q.push_bind(agency.clone());
         ("w.created_at", "w.application_id")
     } else {
-        q.push(" FROM applications a WHERE 1 = 1");
-        ("a.created_at", "a.id")
+        q.push("SELECT k.id FROM applications k WHERE 1 = 1");
+        ("k.created_at", "k.id")
     };
     for (column, value) in [
-        ("a.applicant", &filter.applicant),
-        ("a.state", &filter.state),
-        ("a.destination", &filter.destination),
-        ("a.level", &filter.level),
+        ("k.applicant", &filter.applicant),
+        ("k.state", &filter.state),
+        ("k.destination", &filter.destination),
+        ("k.level", &filter.level),
     ] {
         if let Some(value) = value {
             q.push(format!(" AND {column} = "));
@@ -841,7 +857,7 @@ where
         }
     }
     if let Some(at) = filter.overdue_at_or_before {
-        q.push(" AND a.overdue_at <= ");
+        q.push(" AND k.overdue_at <= ");
         q.push_bind(at);
     }
     if let Some(cursor) = after {
@@ -851,8 +867,18 @@ where
         q.push_bind(cursor.id.clone());
         q.push(")");
     }
-    q.push(format!(" ORDER BY {created} DESC, {id} DESC LIMIT "));
+    // Overdue rows are the old ones: a newest-first walk of a created_at
+    // index would pass every recent row before finding them. With the
+    // overdue filter, sort on an expression instead, so that the rows are
+    // found through the (covering) overdue index and then sorted.
+    let sort_created = if filter.overdue_at_or_before.is_some() && created == "k.created_at" {
+        "k.created_at + 0"
+    } else {
+        created
+    };
+    q.push(format!(" ORDER BY {sort_created} DESC, {id} DESC LIMIT "));
     q.push_bind(i64::from(limit));
+    q.push(") ORDER BY a.created_at DESC, a.id DESC");
     q
 }
 
@@ -1093,5 +1119,32 @@ impl Store for SqliteStore {
         drop(rows);
         tx.rollback().await.map_err(map_err)?;
         Ok(walker.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_paths() {
+        assert_eq!(
+            path_from_url("sqlite:///var/lib/review/db.sqlite").ok(),
+            Some(PathBuf::from("/var/lib/review/db.sqlite"))
+        );
+        assert_eq!(
+            path_from_url("sqlite://data/review.db?mode=rwc").ok(),
+            Some(PathBuf::from("data/review.db"))
+        );
+        assert_eq!(
+            path_from_url("sqlite:review.db").ok(),
+            Some(PathBuf::from("review.db"))
+        );
+        assert_eq!(
+            path_from_url("./review.db").ok(),
+            Some(PathBuf::from("./review.db"))
+        );
+        assert!(path_from_url("sqlite::memory:").is_err());
+        assert!(path_from_url("sqlite://").is_err());
     }
 }
