@@ -65,15 +65,28 @@ async fn main() -> std::process::ExitCode {
         println!("{}", review_svc::auth::token_sha256(token.trim_end_matches(['\r', '\n'])));
         return std::process::ExitCode::SUCCESS;
     }
-    service_kit::logging::init(flags.log_format, &flags.log_level);
-    match run(cli, flags).await {
+    let telemetry = match service_kit::logging::init_with_export(
+        flags.log_format,
+        &flags.log_level,
+        flags.otlp_endpoint.as_deref(),
+        "review-svc",
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("review-svc: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = match run(cli, flags).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "review-svc stopped with an error");
             eprintln!("review-svc: {error}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }
 
 async fn run(cli: Cli, flags: service_kit::config::ServerFlags) -> Result<(), Box<dyn std::error::Error>> {

@@ -96,6 +96,7 @@ pub async fn classify_pending(
             application = %crate::convert::resource_name(&app.id),
             trace_id = %trace.trace_id
         );
+        trace.attach(&span);
         let _entered = span.enter();
         let items = match serde_json::from_value::<FiledContent>(app.content.clone()) {
             Ok(content) => match classify_content(classifier, &content, None, &trace).await {

@@ -29,6 +29,7 @@ pub struct ServerFlags {
     pub tls_cert: Option<std::path::PathBuf>,
     pub tls_key: Option<std::path::PathBuf>,
     pub tls_client_ca: Option<std::path::PathBuf>,
+    pub otlp_endpoint: Option<String>,
 }
 
 /// (flag, environment suffix, default, help)
@@ -88,6 +89,12 @@ const SERVER_FLAGS: &[(&str, &str, Option<&str>, &str)] = &[
         "TLS_CLIENT_CA",
         None,
         "PEM CA bundle: require client certificates signed by it (mutual TLS)",
+    ),
+    (
+        "otlp-endpoint",
+        "OTLP_ENDPOINT",
+        None,
+        "OTLP/gRPC collector to export spans to, e.g. http://127.0.0.1:4317; off when unset",
     ),
 ];
 
@@ -158,6 +165,7 @@ impl ServerFlags {
             tls_cert: get(matches, "tls-cert")?,
             tls_key: get(matches, "tls-key")?,
             tls_client_ca: get(matches, "tls-client-ca")?,
+            otlp_endpoint: otlp_endpoint(matches.get_one::<String>("otlp-endpoint"))?,
         };
         flags.options.tls = flags.load_tls()?;
         Ok(flags)
@@ -197,6 +205,22 @@ impl ServerFlags {
     }
 }
 
+/// An `http://` URL of an OTLP/gRPC collector (plain gRPC: no TLS).
+fn otlp_endpoint(text: Option<&String>) -> Result<Option<String>, String> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    match text.parse::<http::Uri>() {
+        Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => {
+            Ok(Some(text.clone()))
+        }
+        Ok(_) => Err(format!(
+            "--otlp-endpoint {text:?}: expected http://HOST:PORT"
+        )),
+        Err(e) => Err(format!("--otlp-endpoint {text:?}: {e}")),
+    }
+}
+
 /// Parses flags and environment for a service: its own `T` plus the server flags.
 /// Exits with a usage message on any error, including unknown `prefix`* variables.
 pub fn parse_service<T: clap::Parser + clap::FromArgMatches>(
@@ -224,4 +248,33 @@ pub fn parse_service<T: clap::Parser + clap::FromArgMatches>(
             .exit()
     });
     (own, server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Result<ServerFlags, String> {
+        let command = ServerFlags::augment(clap::Command::new("svc"), "SVC_TEST_", "127.0.0.1:0");
+        let matches = command
+            .try_get_matches_from([&["svc"], args].concat())
+            .map_err(|e| e.to_string())?;
+        ServerFlags::from_matches(&matches)
+    }
+
+    #[test]
+    fn otlp_export_is_off_unless_an_http_endpoint_is_given() {
+        assert_eq!(flags(&[]).unwrap().otlp_endpoint, None);
+        let on = flags(&["--otlp-endpoint", "http://127.0.0.1:4317"]).unwrap();
+        assert_eq!(on.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+        for bad in [
+            "127.0.0.1:4317",
+            "https://collector:4317",
+            "http://",
+            "not a url",
+        ] {
+            let error = flags(&["--otlp-endpoint", bad]).unwrap_err();
+            assert!(error.contains("--otlp-endpoint"), "{bad}: {error}");
+        }
+    }
 }
