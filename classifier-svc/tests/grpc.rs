@@ -1553,12 +1553,12 @@ fn long_strings(long: &str) -> Vec<LongString> {
             refusal: Some((Code::InvalidArgument, "spec.rates[0].format")),
         },
         LongString {
-            what: "market justification (logged, not echoed)",
+            what: "market justification (logged, so bounded)",
             request: spec_request(pb::ChipSpec {
                 market_justification: long.to_owned(),
                 ..a1_part()
             }),
-            refusal: None,
+            refusal: Some((Code::InvalidArgument, "spec.market_justification")),
         },
         LongString {
             what: "die label (not used)",

@@ -121,10 +121,10 @@ impl Authenticator {
             let needs_agency = matches!(entry.role, Role::AgencyReviewer | Role::AcepMember | Role::EarbMember);
             if needs_agency != entry.agency.is_some() {
                 return Err(format!(
-                    "principal {}: role {} {} an agency",
+                    "principal {}: role {} {}",
                     entry.id,
                     entry.role.as_str(),
-                    if needs_agency { "needs" } else { "takes no" }
+                    if needs_agency { "needs an agency" } else { "takes no agency" }
                 ));
             }
             let digest = parse_digest(&entry.token_sha256)

@@ -195,7 +195,7 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
     assert_eq!(state(&app), pb::State::AgencyReview);
     let result = app.classifications[0].result.as_ref().unwrap();
     assert_eq!(result.classification.as_ref().unwrap().paragraph, "3A090.a.1");
-    assert_eq!(result.rule_set.is_empty(), false);
+    assert!(!result.rule_set.is_empty());
     assert_eq!(app.agency_due.len(), 4);
 
     use pb::Agency::*;
