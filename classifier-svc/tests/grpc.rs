@@ -1561,7 +1561,7 @@ fn long_strings(long: &str) -> Vec<LongString> {
             refusal: Some((Code::InvalidArgument, "spec.market_justification")),
         },
         LongString {
-            what: "die label (not used)",
+            what: "die label (bounded like every name)",
             request: spec_request(pb::ChipSpec {
                 dies: vec![pb::Die {
                     label: long.to_owned(),
@@ -1569,7 +1569,7 @@ fn long_strings(long: &str) -> Vec<LongString> {
                 }],
                 ..a1_part()
             }),
-            refusal: None,
+            refusal: Some((Code::InvalidArgument, "spec.dies[0].label")),
         },
         LongString {
             what: "unknown catalogue name (echoed truncated)",
