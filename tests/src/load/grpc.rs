@@ -1,0 +1,302 @@
+//! Load over gRPC: `connections` HTTP/2 connections, `concurrency` workers
+//! spread over them, each with one call in flight (unary) or one stream
+//! open (ClassifyItems).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use exportcontrol_proto::classifier::v1 as cpb;
+use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
+use exportcontrol_proto::review::v1 as rpb;
+use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
+use prost::Message;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+
+use super::payload::Payload;
+use super::{code_name, Stats, Ticket, Window};
+
+/// Which call each worker makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rpc {
+    Classify,
+    ClassifyStream,
+    CreateApplication,
+    ListApplications,
+}
+
+/// Everything a call needs besides its connection.
+#[derive(Debug, Clone)]
+pub struct CallSpec {
+    pub rpc: Rpc,
+    pub payload: Payload,
+    /// Sent as `authorization: Bearer ...` (review-svc).
+    pub token: Option<String>,
+    /// Sent as `grpc-timeout`.
+    pub timeout: Duration,
+    /// CreateApplication: a fresh request id (UUID) on every call.
+    pub request_ids: bool,
+    /// ListApplications.
+    pub page_size: i32,
+    pub state: Option<rpb::State>,
+    /// ListApplications: follow next_page_token (from the first page again at the end).
+    pub follow_pages: bool,
+}
+
+pub async fn connect(target: &str, connections: usize) -> Result<Vec<Channel>, String> {
+    let url = if target.starts_with("http://") || target.starts_with("https://") {
+        target.to_owned()
+    } else {
+        format!("http://{target}")
+    };
+    let endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| format!("{url}: {e}"))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5));
+    let mut channels = Vec::with_capacity(connections);
+    for _ in 0..connections.max(1) {
+        channels.push(
+            endpoint
+                .connect()
+                .await
+                .map_err(|e| format!("cannot connect to {url}: {e}"))?,
+        );
+    }
+    Ok(channels)
+}
+
+/// The application filed by CreateApplication: 5,000 units of the payload's item.
+pub fn application(payload: Payload) -> rpb::Application {
+    let item = match payload.item() {
+        cpb::classify_item_request::Item::CatalogChip(name) => {
+            rpb::line_item::Item::CatalogChip(name)
+        }
+        cpb::classify_item_request::Item::Spec(spec) => rpb::line_item::Item::Spec(spec),
+    };
+    rpb::Application {
+        items: vec![rpb::LineItem {
+            item: Some(item),
+            quantity: 5000,
+            unit_value_usd_cents: 3_000_000,
+        }],
+        transaction: Some(rpb::ExportTransaction {
+            route: Some(payload.transaction()),
+            end_user_name: "Example Cloud Co.".to_owned(),
+            end_use_statement: "Commercial cloud inference".to_owned(),
+        }),
+        ..Default::default()
+    }
+}
+
+struct Caller {
+    spec: CallSpec,
+    channel: Channel,
+    authorization: Option<MetadataValue<Ascii>>,
+    classify: cpb::ClassifyItemRequest,
+    application: rpb::Application,
+    page_token: String,
+}
+
+impl Caller {
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.set_timeout(self.spec.timeout);
+        if let Some(value) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        request
+    }
+
+    /// One call: (items received, encoded bytes) or its status.
+    async fn once(&mut self) -> Result<(u64, u64), Status> {
+        match self.spec.rpc {
+            Rpc::Classify => {
+                let request = self.request(self.classify.clone());
+                let response = ClassifierServiceClient::new(self.channel.clone())
+                    .classify_item(request)
+                    .await?
+                    .into_inner();
+                Ok((0, response.encoded_len() as u64))
+            }
+            Rpc::CreateApplication => {
+                let request_id = if self.spec.request_ids {
+                    uuid::Uuid::new_v4().to_string()
+                } else {
+                    String::new()
+                };
+                let request = self.request(rpb::CreateApplicationRequest {
+                    application: Some(self.application.clone()),
+                    request_id,
+                });
+                let response = ReviewServiceClient::new(self.channel.clone())
+                    .create_application(request)
+                    .await?
+                    .into_inner();
+                Ok((0, response.encoded_len() as u64))
+            }
+            Rpc::ListApplications => {
+                let request = self.request(rpb::ListApplicationsRequest {
+                    page_size: self.spec.page_size,
+                    page_token: self.page_token.clone(),
+                    state: self.spec.state.map(|s| s as i32).unwrap_or(0),
+                    ..Default::default()
+                });
+                let response = ReviewServiceClient::new(self.channel.clone())
+                    .list_applications(request)
+                    .await?
+                    .into_inner();
+                if self.spec.follow_pages {
+                    self.page_token = response.next_page_token.clone();
+                }
+                Ok((
+                    response.applications.len() as u64,
+                    response.encoded_len() as u64,
+                ))
+            }
+            Rpc::ClassifyStream => unreachable!("streams are driven by stream_worker"),
+        }
+    }
+}
+
+async fn unary_worker(mut caller: Caller, window: Arc<Window>) -> Stats {
+    let mut stats = Stats::default();
+    while let Some(ticket) = window.ticket() {
+        let started = Instant::now();
+        let result = caller.once().await;
+        let done = Instant::now();
+        if result.is_ok() {
+            stats.ok_all += 1;
+        }
+        if !window.counts(ticket, done) {
+            continue;
+        }
+        stats.last_done = Some(done);
+        match result {
+            Ok((items, bytes)) => {
+                stats.count("OK");
+                stats.items += items;
+                stats.response_bytes += bytes;
+                stats.latency.record((done - started).as_nanos() as u64);
+            }
+            Err(status) => stats.count(code_name(status.code() as i32)),
+        }
+    }
+    stats
+}
+
+/// One ClassifyItems stream: requests are produced as fast as HTTP/2 flow
+/// control takes them; each answer's latency is measured from the moment its
+/// request was handed to the stream (answers come in order).
+async fn stream_worker(caller: Caller, window: Arc<Window>) -> Stats {
+    let mut stats = Stats::default();
+    let sent: Arc<Mutex<VecDeque<(Instant, Ticket)>>> = Arc::default();
+    let outgoing = {
+        let sent = Arc::clone(&sent);
+        let window = Arc::clone(&window);
+        let request = caller.classify.clone();
+        futures::stream::iter(std::iter::from_fn(move || {
+            let ticket = window.ticket()?;
+            sent.lock().ok()?.push_back((Instant::now(), ticket));
+            Some(request.clone())
+        }))
+    };
+    let mut client = ClassifierServiceClient::new(caller.channel.clone());
+    let started = Instant::now();
+    let mut responses = match client.classify_items(caller.request(outgoing)).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            stats.last_done = Some(Instant::now());
+            stats.count(code_name(status.code() as i32));
+            return stats;
+        }
+    };
+    let mut ok_items = 0u64;
+    let outcome = loop {
+        match responses.message().await {
+            Ok(Some(item)) => {
+                let done = Instant::now();
+                let Some((at, ticket)) = sent.lock().ok().and_then(|mut q| q.pop_front()) else {
+                    break Err(Status::internal("more answers than requests"));
+                };
+                if item.error.is_none() {
+                    stats.ok_all += 1;
+                }
+                if !window.counts(ticket, done) {
+                    continue;
+                }
+                stats.last_done = Some(done);
+                match &item.error {
+                    None => {
+                        ok_items += 1;
+                        stats.response_bytes += item.encoded_len() as u64;
+                        stats.latency.record((done - at).as_nanos() as u64);
+                    }
+                    Some(error) => {
+                        *stats
+                            .item_statuses
+                            .entry(code_name(error.code))
+                            .or_default() += 1
+                    }
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(status) => break Err(status),
+        }
+    };
+    stats.items = ok_items;
+    *stats.item_statuses.entry("OK").or_default() += ok_items;
+    // The stream itself is one call: its status is the stream's end.
+    match outcome {
+        Ok(()) => stats.count("OK"),
+        Err(status) => stats.count(code_name(status.code() as i32)),
+    }
+    if stats.last_done.is_none() {
+        stats.last_done = Some(started);
+    }
+    stats
+}
+
+/// Runs the load and returns the merged counters.
+pub async fn run(
+    channels: &[Channel],
+    concurrency: usize,
+    spec: &CallSpec,
+    window: Arc<Window>,
+) -> Result<Stats, String> {
+    let authorization = match &spec.token {
+        Some(token) => Some(
+            format!("Bearer {token}")
+                .parse::<MetadataValue<Ascii>>()
+                .map_err(|e| format!("token: {e}"))?,
+        ),
+        None => None,
+    };
+    let mut tasks = Vec::with_capacity(concurrency);
+    for worker in 0..concurrency.max(1) {
+        let caller = Caller {
+            spec: spec.clone(),
+            channel: channels[worker % channels.len()].clone(),
+            authorization: authorization.clone(),
+            classify: spec.payload.classify_request(),
+            application: application(spec.payload),
+            page_token: String::new(),
+        };
+        let window = Arc::clone(&window);
+        tasks.push(tokio::spawn(async move {
+            if caller.spec.rpc == Rpc::ClassifyStream {
+                stream_worker(caller, window).await
+            } else {
+                unary_worker(caller, window).await
+            }
+        }));
+    }
+    let mut stats = Stats::default();
+    for task in tasks {
+        stats.merge(&task.await.map_err(|e| format!("worker failed: {e}"))?);
+    }
+    Ok(stats)
+}

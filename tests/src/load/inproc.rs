@@ -1,0 +1,308 @@
+//! Measurements that open review-svc's store directly, with review-svc's
+//! own code (`Ledger` and the stores), to take the service apart: what the store alone sustains (with and without the SQLite
+//! writer's batching, with more PostgreSQL connections), and how fast the
+//! deadline sweeper applies deadlines.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use exportcontrol_proto::classifier::v1 as cpb;
+use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
+use futures::StreamExt;
+use review_svc::convert::FiledContent;
+use review_svc::ledger::{Ledger, LedgerError, RequestKey};
+use review_svc::store::postgres::{PostgresOptions, PostgresStore};
+use review_svc::store::sqlite::{SqliteOptions, SqliteStore};
+use review_svc::store::Store;
+use review_svc::workflow::{Filing, ItemOutcome, Workflow};
+use serde_json::{json, Value};
+
+use super::grpc::application;
+use super::hist::Histogram;
+use super::payload::Payload;
+use super::{latency_json, round, Stats, Window};
+
+/// The principal `dev-applicant` stands for, so that listings see these filings.
+const APPLICANT: &str = "exporter-1";
+/// Batch of the sweeper's due query (as review-svc's sweeper).
+const SWEEP_BATCH: u32 = 100;
+
+#[derive(Debug, Clone, Default)]
+pub struct StoreTuning {
+    /// SQLite: most writes per transaction (review-svc uses 256).
+    pub sqlite_max_batch: Option<usize>,
+    /// PostgreSQL: connections in the pool (review-svc uses 2 x cores + 1).
+    pub pg_pool: Option<u32>,
+}
+
+pub async fn open_ledger(url: &str, tuning: &StoreTuning) -> Result<Ledger, String> {
+    let store: Arc<dyn Store> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut options = PostgresOptions::default();
+            if let Some(pool) = tuning.pg_pool {
+                options.max_connections = pool;
+            }
+            let connect = sqlx::postgres::PgConnectOptions::from_str(url)
+                .map_err(|e| format!("{url}: {e}"))?;
+            Arc::new(
+                PostgresStore::connect_with(connect, options)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            let mut options = SqliteOptions::default();
+            if let Some(batch) = tuning.sqlite_max_batch {
+                options.max_batch = batch;
+            }
+            Arc::new(
+                SqliteStore::open_with(url, options)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+        };
+    // Deadlines are stored as instants; the day length matters only for the
+    // deadlines a sweep sets next, so it is review-svc's default.
+    Ok(Ledger::new(
+        store,
+        Workflow::from_embedded(chrono::Duration::seconds(86_400)),
+    ))
+}
+
+fn ledger_code(error: &LedgerError) -> &'static str {
+    match error {
+        LedgerError::NotFound(_) => "NOT_FOUND",
+        LedgerError::EtagMismatch { .. } => "ABORTED",
+        LedgerError::Refused(_) => "FAILED_PRECONDITION",
+        LedgerError::RequestIdReused(_) | LedgerError::AlreadyExists(_) => "ALREADY_EXISTS",
+        LedgerError::Unavailable(_) => "UNAVAILABLE",
+        LedgerError::Internal(_) => "INTERNAL",
+    }
+}
+
+/// What review-svc records of the classifier's answer for one item (as its
+/// `classify::outcome`).
+fn outcome(response: cpb::ClassifyItemResponse) -> ItemOutcome {
+    let license = response.license.clone().unwrap_or_default();
+    let status = cpb::LicenseStatus::try_from(license.status).unwrap_or_default();
+    let license_required = license.license_required || status == cpb::LicenseStatus::Indeterminate;
+    let policy = cpb::ReviewPolicy::try_from(license.review_policy)
+        .unwrap_or_default()
+        .as_str_name()
+        .trim_start_matches("REVIEW_POLICY_")
+        .to_owned();
+    let paragraph = response
+        .classification
+        .as_ref()
+        .map(|c| c.paragraph.clone())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "outside 3A090/4A090".to_owned());
+    ItemOutcome {
+        item_index: 0,
+        license_required,
+        review_policy: policy.clone(),
+        rule_set: response.rule_set.clone(),
+        decision_id: response.decision_id.clone(),
+        summary: format!(
+            "item 0 ({}): {paragraph}; licence {}; policy {policy}; rule set {}",
+            response.item_name,
+            if license_required {
+                "required"
+            } else {
+                "not required"
+            },
+            response.rule_set,
+        ),
+        result: serde_json::to_value(&response).unwrap_or_default(),
+    }
+}
+
+/// Asks the classifier about the payload's item, as review-svc does for a
+/// one-item application (no `as_of`: today).
+async fn classify(
+    client: &ClassifierServiceClient<tonic::transport::Channel>,
+    payload: Payload,
+) -> Result<ItemOutcome, tonic::Status> {
+    let mut request = tonic::Request::new(cpb::ClassifyItemRequest {
+        item: Some(payload.item()),
+        transaction: Some(payload.transaction()),
+        as_of: String::new(),
+    });
+    request.set_timeout(Duration::from_secs(5));
+    let response = client.clone().classify_item(request).await?.into_inner();
+    Ok(outcome(response))
+}
+
+/// Files applications straight into the store as CreateApplication does
+/// after its classifier call (same rows, events and request record), with
+/// `concurrency` filings in flight. With `classify_each`, each filing first
+/// asks the classifier over one shared connection (as CreateApplication
+/// does); otherwise one answer, fetched at start, is reused.
+pub async fn store_create(
+    ledger: Arc<Ledger>,
+    classifier_url: &str,
+    payload: Payload,
+    classify_each: bool,
+    concurrency: usize,
+    window: Arc<Window>,
+) -> Result<Stats, String> {
+    let app = application(payload);
+    let content = FiledContent {
+        items: app.items.clone(),
+        transaction: app.transaction.clone().unwrap_or_default(),
+    };
+    let channel = tonic::transport::Endpoint::from_shared(classifier_url.to_owned())
+        .map_err(|e| format!("{classifier_url}: {e}"))?
+        .tcp_nodelay(true)
+        .connect_lazy();
+    let classifier = ClassifierServiceClient::new(channel);
+    let items = vec![classify(&classifier, payload).await.map_err(|s| {
+        format!(
+            "classifier at {classifier_url}: {:?} {}",
+            s.code(),
+            s.message()
+        )
+    })?];
+    let content_json = serde_json::to_value(&content).map_err(|e| e.to_string())?;
+    let destination = payload.transaction().destination_country;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (ledger, window, classifier) =
+            (Arc::clone(&ledger), Arc::clone(&window), classifier.clone());
+        let (content_json, items, destination) =
+            (content_json.clone(), items.clone(), destination.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut stats = Stats::default();
+            while let Some(ticket) = window.ticket() {
+                let started = Instant::now();
+                let classification: Vec<ItemOutcome> = if classify_each {
+                    classify(&classifier, payload)
+                        .await
+                        .map(|item| vec![item])
+                        .unwrap_or_default()
+                } else {
+                    items.clone()
+                };
+                let result = if classification.is_empty() {
+                    Err(LedgerError::Unavailable("classifier".to_owned()))
+                } else {
+                    let filing = Filing {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        applicant: APPLICANT.to_owned(),
+                        destination: destination.clone(),
+                        content: content_json.clone(),
+                        item_count: 1,
+                    };
+                    let key = RequestKey {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        fingerprint: uuid::Uuid::new_v4().simple().to_string(),
+                    };
+                    ledger
+                        .file(filing, Some(classification), Some(&key), Utc::now())
+                        .await
+                };
+                let done = Instant::now();
+                if result.is_ok() {
+                    stats.ok_all += 1;
+                }
+                if !window.counts(ticket, done) {
+                    continue;
+                }
+                stats.last_done = Some(done);
+                match result {
+                    Ok(_) => {
+                        stats.count("OK");
+                        stats.latency.record((done - started).as_nanos() as u64);
+                    }
+                    Err(error) => stats.count(ledger_code(&error)),
+                }
+            }
+            stats
+        }));
+    }
+    let mut stats = Stats::default();
+    for task in tasks {
+        stats.merge(&task.await.map_err(|e| format!("worker failed: {e}"))?);
+    }
+    Ok(stats)
+}
+
+/// The deadline sweeper's loop (review-svc's `workers::sweep_once`: due
+/// applications in batches of 100, earliest first, each swept and written by
+/// `Ledger::sweep`) with the clock `days_ahead` days in the future, for at
+/// most `limit`. `concurrency` 1 is what review-svc does (one write after
+/// the other); more sweeps a batch's applications concurrently.
+pub async fn sweep(
+    ledger: Arc<Ledger>,
+    days_ahead: i64,
+    concurrency: usize,
+    limit: Duration,
+) -> Result<Value, String> {
+    let now = Utc::now() + chrono::Duration::days(days_ahead);
+    let started = Instant::now();
+    let mut due_latency = Histogram::default();
+    let mut stats = Stats::default();
+    let mut drained = false;
+    while started.elapsed() < limit {
+        let t = Instant::now();
+        let due = ledger
+            .due(now, SWEEP_BATCH)
+            .await
+            .map_err(|e| format!("due: {e}"))?;
+        due_latency.record(t.elapsed().as_nanos() as u64);
+        if due.is_empty() {
+            drained = true;
+            break;
+        }
+        let batch = due.len();
+        let results: Vec<(Result<bool, LedgerError>, Duration)> = futures::stream::iter(due)
+            .map(|app| {
+                let ledger = Arc::clone(&ledger);
+                async move {
+                    let t = Instant::now();
+                    let result = ledger.sweep(&app, now).await;
+                    (result, t.elapsed())
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut progressed = 0;
+        for (result, took) in results {
+            match result {
+                Ok(true) => {
+                    progressed += 1;
+                    stats.count("OK");
+                    stats.latency.record(took.as_nanos() as u64);
+                }
+                Ok(false) => stats.count("NOTHING_DUE"),
+                Err(error) => stats.count(ledger_code(&error)),
+            }
+        }
+        if batch < SWEEP_BATCH as usize || progressed == 0 {
+            drained = batch < SWEEP_BATCH as usize;
+            break;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ok = stats.ok();
+    let statuses: serde_json::Map<String, Value> = stats
+        .statuses
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    Ok(json!({
+        "elapsed_s": round(elapsed, 3),
+        "requests": stats.total(),
+        "ok": ok,
+        "errors": stats.total() - ok - stats.statuses.get("NOTHING_DUE").copied().unwrap_or(0),
+        "ok_per_s": round(if elapsed > 0.0 { ok as f64 / elapsed } else { 0.0 }, 1),
+        "statuses": statuses,
+        "latency_ms": latency_json(&stats.latency),
+        "due_query_ms": latency_json(&due_latency),
+        "drained": drained,
+        "days_ahead": days_ahead,
+        "sweep_concurrency": concurrency,
+    }))
+}
