@@ -320,7 +320,10 @@ fn check_len(text: &str, field: &str, violations: &mut Vec<Violation>) {
 
 fn check_text(text: &str, field: &str, max: usize, violations: &mut Vec<Violation>) {
     if text.len() > max {
-        violations.push(Violation::new(field, format!("at most {max} bytes, got {}", text.len())));
+        violations.push(Violation::new(
+            field,
+            format!("at most {max} bytes, got {}", text.len()),
+        ));
     }
 }
 

@@ -149,12 +149,12 @@ impl ClassifierService for Classifier {
         let responses = request.into_inner().enumerate().map(move |(index, item)| {
             // A transport error ends the stream; an invalid item does not.
             let item = item?;
-            let mut response = classifier.classify(&item, today, trace.as_ref()).unwrap_or_else(|status| {
-                pb::ClassifyItemResponse {
+            let mut response = classifier
+                .classify(&item, today, trace.as_ref())
+                .unwrap_or_else(|status| pb::ClassifyItemResponse {
                     error: Some(to_rpc_status(&status)),
                     ..Default::default()
-                }
-            });
+                });
             response.index = index as u64;
             Ok(response)
         });

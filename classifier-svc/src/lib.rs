@@ -16,9 +16,11 @@ pub async fn serve(
     options: ServeOptions,
 ) -> Result<RunningServer, ServeError> {
     let limit = options.max_message_bytes;
-    let service = ClassifierServiceServer::new(grpc::Classifier::new(std::sync::Arc::clone(&options.metrics)))
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let service = ClassifierServiceServer::new(grpc::Classifier::new(std::sync::Arc::clone(
+        &options.metrics,
+    )))
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(limit);
     service_kit::server::spawn(
         listener,
         service,

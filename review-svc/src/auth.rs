@@ -85,20 +85,90 @@ pub struct Authenticator {
 const DEVELOPMENT: &[(&str, &str, Role, Option<Agency>)] = &[
     ("dev-applicant", "exporter-1", Role::Applicant, None),
     ("dev-applicant-2", "exporter-2", Role::Applicant, None),
-    ("dev-commerce", "commerce-reviewer", Role::AgencyReviewer, Some(Agency::Commerce)),
-    ("dev-state", "state-reviewer", Role::AgencyReviewer, Some(Agency::State)),
-    ("dev-defense", "defense-reviewer", Role::AgencyReviewer, Some(Agency::Defense)),
-    ("dev-energy", "energy-reviewer", Role::AgencyReviewer, Some(Agency::Energy)),
-    ("dev-officer", "licensing-officer", Role::LicensingOfficer, None),
-    ("dev-oc-chair", "oc-chair", Role::OperatingCommitteeChair, None),
-    ("dev-acep-commerce", "acep-commerce", Role::AcepMember, Some(Agency::Commerce)),
-    ("dev-acep-state", "acep-state", Role::AcepMember, Some(Agency::State)),
-    ("dev-acep-defense", "acep-defense", Role::AcepMember, Some(Agency::Defense)),
-    ("dev-acep-energy", "acep-energy", Role::AcepMember, Some(Agency::Energy)),
-    ("dev-earb-commerce", "earb-commerce", Role::EarbMember, Some(Agency::Commerce)),
-    ("dev-earb-state", "earb-state", Role::EarbMember, Some(Agency::State)),
-    ("dev-earb-defense", "earb-defense", Role::EarbMember, Some(Agency::Defense)),
-    ("dev-earb-energy", "earb-energy", Role::EarbMember, Some(Agency::Energy)),
+    (
+        "dev-commerce",
+        "commerce-reviewer",
+        Role::AgencyReviewer,
+        Some(Agency::Commerce),
+    ),
+    (
+        "dev-state",
+        "state-reviewer",
+        Role::AgencyReviewer,
+        Some(Agency::State),
+    ),
+    (
+        "dev-defense",
+        "defense-reviewer",
+        Role::AgencyReviewer,
+        Some(Agency::Defense),
+    ),
+    (
+        "dev-energy",
+        "energy-reviewer",
+        Role::AgencyReviewer,
+        Some(Agency::Energy),
+    ),
+    (
+        "dev-officer",
+        "licensing-officer",
+        Role::LicensingOfficer,
+        None,
+    ),
+    (
+        "dev-oc-chair",
+        "oc-chair",
+        Role::OperatingCommitteeChair,
+        None,
+    ),
+    (
+        "dev-acep-commerce",
+        "acep-commerce",
+        Role::AcepMember,
+        Some(Agency::Commerce),
+    ),
+    (
+        "dev-acep-state",
+        "acep-state",
+        Role::AcepMember,
+        Some(Agency::State),
+    ),
+    (
+        "dev-acep-defense",
+        "acep-defense",
+        Role::AcepMember,
+        Some(Agency::Defense),
+    ),
+    (
+        "dev-acep-energy",
+        "acep-energy",
+        Role::AcepMember,
+        Some(Agency::Energy),
+    ),
+    (
+        "dev-earb-commerce",
+        "earb-commerce",
+        Role::EarbMember,
+        Some(Agency::Commerce),
+    ),
+    (
+        "dev-earb-state",
+        "earb-state",
+        Role::EarbMember,
+        Some(Agency::State),
+    ),
+    (
+        "dev-earb-defense",
+        "earb-defense",
+        Role::EarbMember,
+        Some(Agency::Defense),
+    ),
+    (
+        "dev-earb-energy",
+        "earb-energy",
+        Role::EarbMember,
+        Some(Agency::Energy),
+    ),
     ("dev-president", "president", Role::President, None),
     ("dev-auditor", "auditor", Role::Auditor, None),
 ];
@@ -116,19 +186,30 @@ impl Authenticator {
         let mut credentials = Vec::with_capacity(file.principal.len());
         for entry in file.principal {
             if entry.role == Role::System {
-                return Err(format!("principal {}: role SYSTEM is reserved for the service itself", entry.id));
+                return Err(format!(
+                    "principal {}: role SYSTEM is reserved for the service itself",
+                    entry.id
+                ));
             }
-            let needs_agency = matches!(entry.role, Role::AgencyReviewer | Role::AcepMember | Role::EarbMember);
+            let needs_agency = matches!(
+                entry.role,
+                Role::AgencyReviewer | Role::AcepMember | Role::EarbMember
+            );
             if needs_agency != entry.agency.is_some() {
                 return Err(format!(
                     "principal {}: role {} {}",
                     entry.id,
                     entry.role.as_str(),
-                    if needs_agency { "needs an agency" } else { "takes no agency" }
+                    if needs_agency {
+                        "needs an agency"
+                    } else {
+                        "takes no agency"
+                    }
                 ));
             }
-            let digest = parse_digest(&entry.token_sha256)
-                .ok_or_else(|| format!("principal {}: token_sha256 must be 64 hex digits", entry.id))?;
+            let digest = parse_digest(&entry.token_sha256).ok_or_else(|| {
+                format!("principal {}: token_sha256 must be 64 hex digits", entry.id)
+            })?;
             credentials.push(Credential {
                 actor: Actor::new(entry.id, entry.role, entry.agency),
                 digest,
@@ -158,7 +239,11 @@ impl Authenticator {
     }
 
     /// Authenticates the value of the `authorization` header at `now`.
-    pub fn authenticate(&self, header: Option<&str>, now: DateTime<Utc>) -> Result<Actor, AuthError> {
+    pub fn authenticate(
+        &self,
+        header: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Actor, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
         let token = header
             .strip_prefix("Bearer ")
@@ -250,8 +335,16 @@ revoked = true
             (Some("alice-secret"), now, AuthError::Malformed),
             (Some("Bearer "), now, AuthError::Malformed),
             (Some("Bearer nobody"), now, AuthError::Unknown),
-            (Some("Bearer bob-secret"), later, AuthError::Expired("bob".into())),
-            (Some("Bearer carol-secret"), now, AuthError::Revoked("carol".into())),
+            (
+                Some("Bearer bob-secret"),
+                later,
+                AuthError::Expired("bob".into()),
+            ),
+            (
+                Some("Bearer carol-secret"),
+                now,
+                AuthError::Revoked("carol".into()),
+            ),
         ];
         for (header, at, expected) in cases {
             assert_eq!(auth.authenticate(header, at), Err(expected), "{header:?}");
@@ -263,7 +356,10 @@ revoked = true
         let cases = [
             ("role = \"SYSTEM\"", "reserved"),
             ("role = \"AGENCY_REVIEWER\"", "needs an agency"),
-            ("role = \"PRESIDENT\"\nagency = \"STATE\"", "takes no agency"),
+            (
+                "role = \"PRESIDENT\"\nagency = \"STATE\"",
+                "takes no agency",
+            ),
         ];
         for (role, expected) in cases {
             let text = format!(
@@ -284,7 +380,11 @@ revoked = true
         let (auth, listed) = Authenticator::development();
         let now = Utc::now();
         for (token, actor) in listed {
-            assert_eq!(auth.authenticate(Some(&format!("Bearer {token}")), now).unwrap(), actor);
+            assert_eq!(
+                auth.authenticate(Some(&format!("Bearer {token}")), now)
+                    .unwrap(),
+                actor
+            );
         }
     }
 }

@@ -92,7 +92,9 @@ impl ClassifierClient {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 self.stats.failures.fetch_add(1, Relaxed);
-                return Err(Status::deadline_exceeded("no time left to call the classifier"));
+                return Err(Status::deadline_exceeded(
+                    "no time left to call the classifier",
+                ));
             }
             let mut outgoing = tonic::Request::new(request.clone());
             outgoing.set_timeout(remaining);
@@ -106,7 +108,8 @@ impl ClassifierClient {
                 Ok(Err(status)) => status,
                 Err(_) => Status::deadline_exceeded("classifier did not answer in time"),
             };
-            let retryable = status.code() == Code::Unavailable && attempt < self.policy.max_attempts;
+            let retryable =
+                status.code() == Code::Unavailable && attempt < self.policy.max_attempts;
             if !retryable {
                 self.stats.failures.fetch_add(1, Relaxed);
                 return Err(status);

@@ -58,7 +58,8 @@ pub async fn classify_content(
                 violations.extend(item_violations(index, &status));
             }
             Err(status) => {
-                unavailable.get_or_insert_with(|| format!("{:?}: {}", status.code(), status.message()));
+                unavailable
+                    .get_or_insert_with(|| format!("{:?}: {}", status.code(), status.message()));
             }
         }
     }
@@ -98,7 +99,8 @@ fn outcome(item_index: u32, response: classifier_pb::ClassifyItemResponse) -> It
     let license = response.license.clone().unwrap_or_default();
     let status = classifier_pb::LicenseStatus::try_from(license.status).unwrap_or_default();
     // An answer the rules could not settle goes to review, never around it.
-    let license_required = license.license_required || status == classifier_pb::LicenseStatus::Indeterminate;
+    let license_required =
+        license.license_required || status == classifier_pb::LicenseStatus::Indeterminate;
     let policy = classifier_pb::ReviewPolicy::try_from(license.review_policy)
         .unwrap_or_default()
         .as_str_name()
@@ -113,7 +115,11 @@ fn outcome(item_index: u32, response: classifier_pb::ClassifyItemResponse) -> It
     let summary = format!(
         "item {item_index} ({}): {paragraph}; licence {}; policy {policy}; rule set {}",
         response.item_name,
-        if license_required { "required" } else { "not required" },
+        if license_required {
+            "required"
+        } else {
+            "not required"
+        },
         response.rule_set,
     );
     ItemOutcome {

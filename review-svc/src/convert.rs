@@ -94,9 +94,14 @@ pub fn agency(agency: Agency) -> pb::Agency {
 }
 
 pub fn agency_from(value: pb::Agency) -> Option<Agency> {
-    [Agency::Commerce, Agency::State, Agency::Defense, Agency::Energy]
-        .into_iter()
-        .find(|a| agency(*a) == value)
+    [
+        Agency::Commerce,
+        Agency::State,
+        Agency::Defense,
+        Agency::Energy,
+    ]
+    .into_iter()
+    .find(|a| agency(*a) == value)
 }
 
 pub fn recommendation(value: Recommendation) -> pb::Recommendation {
@@ -128,9 +133,13 @@ pub fn outcome(value: Outcome) -> pb::Outcome {
 }
 
 pub fn outcome_from(value: pb::Outcome) -> Option<Outcome> {
-    [Outcome::Approve, Outcome::ApproveWithConditions, Outcome::Deny]
-        .into_iter()
-        .find(|o| outcome(*o) == value)
+    [
+        Outcome::Approve,
+        Outcome::ApproveWithConditions,
+        Outcome::Deny,
+    ]
+    .into_iter()
+    .find(|o| outcome(*o) == value)
 }
 
 fn decision(decision: &workflow::Decision) -> pb::Decision {
@@ -167,7 +176,10 @@ pub fn application(app: &workflow::Application) -> pb::Application {
             .iter()
             .map(|item| pb::ItemClassification {
                 item_index: item.item_index,
-                result: serde_json::from_value::<classifier_pb::ClassifyItemResponse>(item.result.clone()).ok(),
+                result: serde_json::from_value::<classifier_pb::ClassifyItemResponse>(
+                    item.result.clone(),
+                )
+                .ok(),
             })
             .collect(),
         recommendations: app

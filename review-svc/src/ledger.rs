@@ -98,13 +98,22 @@ impl Ledger {
         if let Some(items) = classification {
             let more = self
                 .workflow
-                .handle(&app, &Actor::system(), Command::RecordClassification { items }, now)
+                .handle(
+                    &app,
+                    &Actor::system(),
+                    Command::RecordClassification { items },
+                    now,
+                )
                 .map_err(LedgerError::Refused)?;
             app = fold_onto(app, &more);
             events.extend(more);
         }
         let (row, new_events, idempotent) = encode(&app, &events, request)?;
-        match self.store.create(&row, &new_events, idempotent.as_ref()).await? {
+        match self
+            .store
+            .create(&row, &new_events, idempotent.as_ref())
+            .await?
+        {
             WriteOutcome::Committed => {
                 self.written.notify_waiters();
                 Ok(app)
@@ -169,9 +178,15 @@ impl Ledger {
     }
 
     /// Applications whose earliest deadline has passed.
-    pub async fn due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Application>, LedgerError> {
+    pub async fn due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Application>, LedgerError> {
         let rows = self.store.due(now.timestamp_millis(), limit).await?;
-        rows.iter().map(|row| decode_snapshot(&row.snapshot)).collect()
+        rows.iter()
+            .map(|row| decode_snapshot(&row.snapshot))
+            .collect()
     }
 
     pub async fn list(
@@ -181,12 +196,17 @@ impl Ledger {
         limit: u32,
     ) -> Result<Vec<Application>, LedgerError> {
         let rows = self.store.list(filter, after, limit).await?;
-        rows.iter().map(|row| decode_snapshot(&row.snapshot)).collect()
+        rows.iter()
+            .map(|row| decode_snapshot(&row.snapshot))
+            .collect()
     }
 
     /// A retry of a request that already succeeded gets the first answer;
     /// the same id with other content is refused.
-    async fn replayed(&self, request: Option<&RequestKey>) -> Result<Option<Application>, LedgerError> {
+    async fn replayed(
+        &self,
+        request: Option<&RequestKey>,
+    ) -> Result<Option<Application>, LedgerError> {
         let Some(request) = request else {
             return Ok(None);
         };
@@ -229,7 +249,11 @@ fn fold_onto(app: Application, events: &[Event]) -> Application {
 
 type Encoded = (ApplicationRow, Vec<NewEvent>, Option<IdempotentRequest>);
 
-fn encode(app: &Application, events: &[Event], request: Option<&RequestKey>) -> Result<Encoded, LedgerError> {
+fn encode(
+    app: &Application,
+    events: &[Event],
+    request: Option<&RequestKey>,
+) -> Result<Encoded, LedgerError> {
     let snapshot = serde_json::to_string(app).map_err(|e| LedgerError::Internal(e.to_string()))?;
     let new_events = events
         .iter()
@@ -238,7 +262,8 @@ fn encode(app: &Application, events: &[Event], request: Option<&RequestKey>) -> 
                 kind: event.kind().to_owned(),
                 actor: event.actor().to_owned(),
                 at: event.at().timestamp_millis(),
-                details: serde_json::to_string(event).map_err(|e| LedgerError::Internal(e.to_string()))?,
+                details: serde_json::to_string(event)
+                    .map_err(|e| LedgerError::Internal(e.to_string()))?,
             })
         })
         .collect::<Result<Vec<_>, LedgerError>>()?;
@@ -269,10 +294,13 @@ fn encode(app: &Application, events: &[Event], request: Option<&RequestKey>) -> 
 }
 
 fn decode_snapshot(snapshot: &str) -> Result<Application, LedgerError> {
-    serde_json::from_str(snapshot).map_err(|e| LedgerError::Internal(format!("stored snapshot unreadable: {e}")))
+    serde_json::from_str(snapshot)
+        .map_err(|e| LedgerError::Internal(format!("stored snapshot unreadable: {e}")))
 }
 
 /// Unix milliseconds to a time (stored values are always in range).
 pub fn from_millis(millis: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(millis).single().unwrap_or_default()
+    Utc.timestamp_millis_opt(millis)
+        .single()
+        .unwrap_or_default()
 }

@@ -58,7 +58,11 @@ pub async fn serve(
     let workflow = workflow::Workflow::from_embedded(settings.day_length);
     let ledger = Arc::new(ledger::Ledger::new(store, workflow));
     let workers = vec![
-        workers::spawn_sweeper(Arc::clone(&ledger), Arc::clone(&settings.clock), settings.sweep_interval),
+        workers::spawn_sweeper(
+            Arc::clone(&ledger),
+            Arc::clone(&settings.clock),
+            settings.sweep_interval,
+        ),
         workers::spawn_classification_retry(
             Arc::clone(&ledger),
             settings.classifier.clone(),
@@ -66,9 +70,11 @@ pub async fn serve(
             settings.classification_retry_interval,
         ),
     ];
-    options
-        .metrics
-        .add_collector(census_collector(Arc::clone(&ledger), settings.classifier.clone(), Arc::clone(&settings.clock)));
+    options.metrics.add_collector(census_collector(
+        Arc::clone(&ledger),
+        settings.classifier.clone(),
+        Arc::clone(&settings.clock),
+    ));
     let review = grpc::Review::new(
         Arc::clone(&ledger),
         Arc::new(settings.authenticator),
@@ -113,9 +119,16 @@ fn census_collector(
                     let rows: Vec<_> = census
                         .by_state_and_level
                         .into_iter()
-                        .map(|(state, level, count)| (vec![("state", state), ("level", level)], count as f64))
+                        .map(|(state, level, count)| {
+                            (vec![("state", state), ("level", level)], count as f64)
+                        })
                         .collect();
-                    gauge(&mut out, "review_applications", "Applications by state and review level", &rows);
+                    gauge(
+                        &mut out,
+                        "review_applications",
+                        "Applications by state and review level",
+                        &rows,
+                    );
                     gauge(
                         &mut out,
                         "review_applications_overdue",
@@ -127,10 +140,20 @@ fn census_collector(
             }
             let stats = classifier.stats();
             for (name, help, value) in [
-                ("review_classifier_retries_total", "Classifier calls retried after UNAVAILABLE", stats.retries.load(Relaxed)),
-                ("review_classifier_failures_total", "Classifier calls that failed after retries", stats.failures.load(Relaxed)),
+                (
+                    "review_classifier_retries_total",
+                    "Classifier calls retried after UNAVAILABLE",
+                    stats.retries.load(Relaxed),
+                ),
+                (
+                    "review_classifier_failures_total",
+                    "Classifier calls that failed after retries",
+                    stats.failures.load(Relaxed),
+                ),
             ] {
-                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
+                out.push_str(&format!(
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+                ));
             }
             out
         })

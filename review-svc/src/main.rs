@@ -15,7 +15,11 @@ use review_svc::classifier_client::{ClassifierClient, RetryPolicy};
 #[command(name = "review-svc", version)]
 struct Cli {
     /// Address of classifier-svc.
-    #[arg(long, env = "REVIEW_CLASSIFIER_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "REVIEW_CLASSIFIER_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     classifier_url: String,
     /// PEM CA bundle to verify classifier-svc's TLS certificate (use an https:// URL).
     #[arg(long, env = "REVIEW_CLASSIFIER_CA")]
@@ -46,7 +50,11 @@ struct Cli {
     #[arg(long, env = "REVIEW_SWEEP_INTERVAL_MS", default_value_t = 1000)]
     sweep_interval_ms: u64,
     /// How often applications accepted while the classifier was down are retried.
-    #[arg(long, env = "REVIEW_CLASSIFIER_RETRY_INTERVAL_MS", default_value_t = 2000)]
+    #[arg(
+        long,
+        env = "REVIEW_CLASSIFIER_RETRY_INTERVAL_MS",
+        default_value_t = 2000
+    )]
     classifier_retry_interval_ms: u64,
     /// Print a SHA-256 digest of the token read from standard input (for the tokens file) and exit.
     #[arg(long, default_value_t = false)]
@@ -62,7 +70,10 @@ async fn main() -> std::process::ExitCode {
             eprintln!("could not read a token from standard input");
             return std::process::ExitCode::FAILURE;
         }
-        println!("{}", review_svc::auth::token_sha256(token.trim_end_matches(['\r', '\n'])));
+        println!(
+            "{}",
+            review_svc::auth::token_sha256(token.trim_end_matches(['\r', '\n']))
+        );
         return std::process::ExitCode::SUCCESS;
     }
     let telemetry = match service_kit::logging::init_with_export(
@@ -89,27 +100,44 @@ async fn main() -> std::process::ExitCode {
     code
 }
 
-async fn run(cli: Cli, flags: service_kit::config::ServerFlags) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    cli: Cli,
+    flags: service_kit::config::ServerFlags,
+) -> Result<(), Box<dyn std::error::Error>> {
     let authenticator = authenticator(&cli)?;
     let database_url = match &cli.database_url {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", cli.data_dir.join("review.db").display()),
     };
     if !(cli.day_length_seconds.is_finite() && cli.day_length_seconds > 0.0) {
-        return Err(format!("--day-length-seconds must be positive, got {}", cli.day_length_seconds).into());
+        return Err(format!(
+            "--day-length-seconds must be positive, got {}",
+            cli.day_length_seconds
+        )
+        .into());
     }
-    let day_length = chrono::Duration::milliseconds((cli.day_length_seconds * 1000.0).round().max(1.0) as i64);
+    let day_length =
+        chrono::Duration::milliseconds((cli.day_length_seconds * 1000.0).round().max(1.0) as i64);
     if cli.day_length_seconds != 86_400.0 {
-        tracing::warn!(seconds = cli.day_length_seconds, "deadline day length shortened: for tests and demonstrations only");
+        tracing::warn!(
+            seconds = cli.day_length_seconds,
+            "deadline day length shortened: for tests and demonstrations only"
+        );
     }
-    let classifier = ClassifierClient::connect_lazy(&cli.classifier_url, classifier_tls(&cli)?, RetryPolicy::default())?;
+    let classifier = ClassifierClient::connect_lazy(
+        &cli.classifier_url,
+        classifier_tls(&cli)?,
+        RetryPolicy::default(),
+    )?;
     let settings = review_svc::ReviewSettings {
         database_url: database_url.clone(),
         classifier,
         authenticator,
         day_length,
         sweep_interval: Duration::from_millis(cli.sweep_interval_ms.max(10)),
-        classification_retry_interval: Duration::from_millis(cli.classifier_retry_interval_ms.max(10)),
+        classification_retry_interval: Duration::from_millis(
+            cli.classifier_retry_interval_ms.max(10),
+        ),
         clock: Arc::new(review_svc::clock::SystemClock),
     };
     if let Some(addr) = flags.serve_metrics().await? {
@@ -132,7 +160,9 @@ fn authenticator(cli: &Cli) -> Result<Authenticator, Box<dyn std::error::Error>>
     match (&cli.tokens_file, cli.dev) {
         (Some(_), true) => Err("--tokens-file and --dev exclude each other".into()),
         (Some(path), false) => Ok(Authenticator::load(path)?),
-        (None, false) => Err("no principals: pass --tokens-file FILE, or --dev for local development".into()),
+        (None, false) => {
+            Err("no principals: pass --tokens-file FILE, or --dev for local development".into())
+        }
         (None, true) => {
             let (authenticator, tokens) = Authenticator::development();
             eprintln!("\n*** DEVELOPMENT MODE: fixed, publicly known tokens. Never use --dev with real data. ***");
@@ -153,9 +183,12 @@ fn authenticator(cli: &Cli) -> Result<Authenticator, Box<dyn std::error::Error>>
     }
 }
 
-fn classifier_tls(cli: &Cli) -> Result<Option<tonic::transport::ClientTlsConfig>, Box<dyn std::error::Error>> {
+fn classifier_tls(
+    cli: &Cli,
+) -> Result<Option<tonic::transport::ClientTlsConfig>, Box<dyn std::error::Error>> {
     use tonic::transport::{Certificate, ClientTlsConfig, Identity};
-    if cli.classifier_ca.is_none() && cli.classifier_cert.is_none() && cli.classifier_key.is_none() {
+    if cli.classifier_ca.is_none() && cli.classifier_cert.is_none() && cli.classifier_key.is_none()
+    {
         return Ok(None);
     }
     let mut tls = ClientTlsConfig::new();
@@ -164,7 +197,10 @@ fn classifier_tls(cli: &Cli) -> Result<Option<tonic::transport::ClientTlsConfig>
     }
     match (&cli.classifier_cert, &cli.classifier_key) {
         (Some(cert), Some(key)) => {
-            tls = tls.identity(Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?));
+            tls = tls.identity(Identity::from_pem(
+                std::fs::read(cert)?,
+                std::fs::read(key)?,
+            ));
         }
         (None, None) => {}
         _ => return Err("--classifier-cert and --classifier-key go together".into()),

@@ -21,7 +21,11 @@ use crate::workflow::{Actor, Command, ItemOutcome, State};
 const BATCH: u32 = 100;
 
 /// Applies passed deadlines every `interval`.
-pub fn spawn_sweeper(ledger: Arc<Ledger>, clock: Arc<dyn Clock>, interval: Duration) -> JoinHandle<()> {
+pub fn spawn_sweeper(
+    ledger: Arc<Ledger>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -35,14 +39,18 @@ pub fn spawn_sweeper(ledger: Arc<Ledger>, clock: Arc<dyn Clock>, interval: Durat
 }
 
 /// One pass over every application whose earliest deadline has passed.
-pub async fn sweep_once(ledger: &Ledger, now: chrono::DateTime<chrono::Utc>) -> Result<usize, LedgerError> {
+pub async fn sweep_once(
+    ledger: &Ledger,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, LedgerError> {
     let mut applied = 0;
     loop {
         let due = ledger.due(now, BATCH).await?;
         let batch_len = due.len();
         let mut progressed = 0;
         for app in due {
-            let span = tracing::info_span!("sweep", application = %crate::convert::resource_name(&app.id));
+            let span =
+                tracing::info_span!("sweep", application = %crate::convert::resource_name(&app.id));
             let _entered = span.enter();
             if ledger.sweep(&app, now).await? {
                 tracing::info!("deadline applied");
@@ -107,10 +115,21 @@ pub async fn classify_pending(
                     return Ok(classified);
                 }
             },
-            Err(error) => return Err(LedgerError::Internal(format!("stored filing unreadable: {error}"))),
+            Err(error) => {
+                return Err(LedgerError::Internal(format!(
+                    "stored filing unreadable: {error}"
+                )))
+            }
         };
         match ledger
-            .command(&app.id, &Actor::system(), Some(app.version), Command::RecordClassification { items }, None, clock.now())
+            .command(
+                &app.id,
+                &Actor::system(),
+                Some(app.version),
+                Command::RecordClassification { items },
+                None,
+                clock.now(),
+            )
             .await
         {
             Ok(_) => {
@@ -128,7 +147,10 @@ pub async fn classify_pending(
 /// The classifier refused an item of an application it had not seen at
 /// filing time. The application still goes to review, never around it, with
 /// the refusal as its summary.
-fn refused_items(content: &FiledContent, violations: &[service_kit::errors::Violation]) -> Vec<ItemOutcome> {
+fn refused_items(
+    content: &FiledContent,
+    violations: &[service_kit::errors::Violation],
+) -> Vec<ItemOutcome> {
     let detail = violations
         .iter()
         .map(|v| format!("{}: {}", v.field, v.description))

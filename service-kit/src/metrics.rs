@@ -68,7 +68,13 @@ impl Registry {
     }
 
     /// Records one observation in histogram `name`.
-    pub fn observe(&self, name: &'static str, help: &'static str, labels: &[(&'static str, &str)], value: Duration) {
+    pub fn observe(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+        value: Duration,
+    ) {
         let seconds = value.as_secs_f64();
         let key = owned(labels);
         let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
@@ -112,11 +118,26 @@ impl Registry {
                         for (upper, count) in BUCKETS.iter().zip(&h.counts) {
                             cumulative += count;
                             let le = upper.to_string();
-                            let _ = writeln!(out, "{name}_bucket{} {cumulative}", render_labels(labels, Some(&le)));
+                            let _ = writeln!(
+                                out,
+                                "{name}_bucket{} {cumulative}",
+                                render_labels(labels, Some(&le))
+                            );
                         }
-                        let _ = writeln!(out, "{name}_bucket{} {}", render_labels(labels, Some("+Inf")), h.count);
-                        let _ = writeln!(out, "{name}_sum{} {}", render_labels(labels, None), h.sum);
-                        let _ = writeln!(out, "{name}_count{} {}", render_labels(labels, None), h.count);
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{} {}",
+                            render_labels(labels, Some("+Inf")),
+                            h.count
+                        );
+                        let _ =
+                            writeln!(out, "{name}_sum{} {}", render_labels(labels, None), h.sum);
+                        let _ = writeln!(
+                            out,
+                            "{name}_count{} {}",
+                            render_labels(labels, None),
+                            h.count
+                        );
                     }
                 }
             }
@@ -154,7 +175,10 @@ fn render_labels(labels: &Labels, le: Option<&str>) -> String {
 
 /// Escapes a label value per the exposition format.
 pub fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Writes one gauge series (for collectors).
@@ -187,7 +211,8 @@ pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result
             let registry = Arc::clone(&registry);
             tokio::spawn(async move {
                 let mut buffer = [0u8; 2048];
-                let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+                let read =
+                    tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
                 let Ok(Ok(n)) = read else { return };
                 let request = String::from_utf8_lossy(&buffer[..n]);
                 let (status, body) = if request.starts_with("GET /metrics") {

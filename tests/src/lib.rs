@@ -94,7 +94,9 @@ impl ServiceProcess {
             tls,
         };
         process.spawn()?;
-        process.wait_healthy(service, Duration::from_secs(20)).await?;
+        process
+            .wait_healthy(service, Duration::from_secs(20))
+            .await?;
         Ok(process)
     }
 
@@ -116,28 +118,41 @@ impl ServiceProcess {
             };
             command.stdout(open()?).stderr(open()?);
         }
-        let child = command
-            .spawn()
-            .map_err(|e| StartError(format!("cannot start {}: {e} (build it first: cargo build --bins)", self.binary.display())))?;
+        let child = command.spawn().map_err(|e| {
+            StartError(format!(
+                "cannot start {}: {e} (build it first: cargo build --bins)",
+                self.binary.display()
+            ))
+        })?;
         self.child = Some(child);
         Ok(())
     }
 
     /// Polls the health service until SERVING, the process exits, or the timeout.
-    pub async fn wait_healthy(&mut self, service: &str, timeout: Duration) -> Result<(), StartError> {
+    pub async fn wait_healthy(
+        &mut self,
+        service: &str,
+        timeout: Duration,
+    ) -> Result<(), StartError> {
         let started = Instant::now();
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
-                    return Err(StartError(format!("{} exited during start: {status}", self.name)));
+                    return Err(StartError(format!(
+                        "{} exited during start: {status}",
+                        self.name
+                    )));
                 }
             }
             if health(self.addr, service, self.tls.clone()).await == Some(ServingStatus::Serving) {
                 return Ok(());
             }
             if started.elapsed() > timeout {
-                return Err(StartError(format!("{} not healthy after {timeout:?}", self.name)));
+                return Err(StartError(format!(
+                    "{} not healthy after {timeout:?}",
+                    self.name
+                )));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -172,14 +187,22 @@ impl ServiceProcess {
                 return if status.success() {
                     Ok(())
                 } else {
-                    Err(format!("{} exited with {status}; log:\n{}", self.name, self.log_tail()))
+                    Err(format!(
+                        "{} exited with {status}; log:\n{}",
+                        self.name,
+                        self.log_tail()
+                    ))
                 };
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = child.kill();
         let _ = child.wait();
-        Err(format!("{} did not stop within {timeout:?}; log:\n{}", self.name, self.log_tail()))
+        Err(format!(
+            "{} did not stop within {timeout:?}; log:\n{}",
+            self.name,
+            self.log_tail()
+        ))
     }
 
     /// The last lines the process wrote, for failure messages.
@@ -215,7 +238,11 @@ impl Drop for ServiceProcess {
 }
 
 /// The health status of `service` at `addr`, or None when unreachable.
-pub async fn health(addr: SocketAddr, service: &str, tls: Option<ClientTlsConfig>) -> Option<ServingStatus> {
+pub async fn health(
+    addr: SocketAddr,
+    service: &str,
+    tls: Option<ClientTlsConfig>,
+) -> Option<ServingStatus> {
     let url = match tls {
         Some(_) => format!("https://localhost:{}", addr.port()),
         None => format!("http://{addr}"),

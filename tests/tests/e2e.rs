@@ -30,7 +30,11 @@ async fn start_classifier(data: &std::path::Path) -> ServiceProcess {
     .expect("classifier-svc starts")
 }
 
-async fn start_review(data: &std::path::Path, classifier_url: &str, day_seconds: &str) -> ServiceProcess {
+async fn start_review(
+    data: &std::path::Path,
+    classifier_url: &str,
+    day_seconds: &str,
+) -> ServiceProcess {
     ServiceProcess::start(
         &binary("review-svc"),
         free_port().unwrap(),
@@ -70,7 +74,9 @@ impl System {
     }
 
     async fn client(&self) -> ReviewServiceClient<Channel> {
-        ReviewServiceClient::connect(self.review.url()).await.unwrap()
+        ReviewServiceClient::connect(self.review.url())
+            .await
+            .unwrap()
     }
 }
 
@@ -142,7 +148,12 @@ async fn recommend(
         .into_inner()
 }
 
-async fn appeal(client: &mut ReviewServiceClient<Channel>, app: pb::Application, token: &str, agency: pb::Agency) -> pb::Application {
+async fn appeal(
+    client: &mut ReviewServiceClient<Channel>,
+    app: pb::Application,
+    token: &str,
+    agency: pb::Agency,
+) -> pb::Application {
     client
         .appeal_application(authed(
             pb::AppealApplicationRequest {
@@ -194,7 +205,10 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
         .into_inner();
     assert_eq!(state(&app), pb::State::AgencyReview);
     let result = app.classifications[0].result.as_ref().unwrap();
-    assert_eq!(result.classification.as_ref().unwrap().paragraph, "3A090.a.1");
+    assert_eq!(
+        result.classification.as_ref().unwrap().paragraph,
+        "3A090.a.1"
+    );
     assert!(!result.rule_set.is_empty());
     assert_eq!(app.agency_due.len(), 4);
 
@@ -203,10 +217,24 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
     let app = recommend(&mut client, app, "dev-commerce", Commerce, Approve).await;
     let app = recommend(&mut client, app, "dev-state", State, Deny).await;
     let app = recommend(&mut client, app, "dev-defense", Defense, Deny).await;
-    let app = recommend(&mut client, app, "dev-energy", Energy, ApproveWithConditions).await;
+    let app = recommend(
+        &mut client,
+        app,
+        "dev-energy",
+        Energy,
+        ApproveWithConditions,
+    )
+    .await;
     assert_eq!(state(&app), pb::State::OperatingCommitteeReview);
 
-    let app = decide(&mut client, app, "dev-oc-chair", pb::Outcome::ApproveWithConditions, vec!["End-use check".into()]).await;
+    let app = decide(
+        &mut client,
+        app,
+        "dev-oc-chair",
+        pb::Outcome::ApproveWithConditions,
+        vec!["End-use check".into()],
+    )
+    .await;
     assert_eq!(state(&app), pb::State::AppealWindow);
     let app = appeal(&mut client, app, "dev-defense", Defense).await;
     assert_eq!(state(&app), pb::State::AcepReview);
@@ -216,7 +244,10 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
     let app = recommend(&mut client, app, "dev-acep-defense", Defense, Deny).await;
     let app = recommend(&mut client, app, "dev-acep-energy", Energy, Deny).await;
     assert_eq!(state(&app), pb::State::AppealWindow);
-    assert_eq!(pb::Outcome::try_from(app.decision.as_ref().unwrap().outcome).unwrap(), pb::Outcome::Deny);
+    assert_eq!(
+        pb::Outcome::try_from(app.decision.as_ref().unwrap().outcome).unwrap(),
+        pb::Outcome::Deny
+    );
 
     let app = appeal(&mut client, app, "dev-acep-commerce", Commerce).await;
     assert_eq!(state(&app), pb::State::EarbReview);
@@ -225,20 +256,38 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
     let app = recommend(&mut client, app, "dev-earb-defense", Defense, Deny).await;
     let app = recommend(&mut client, app, "dev-earb-energy", Energy, Approve).await;
     // A tie keeps the ACEP decision.
-    assert_eq!(pb::Outcome::try_from(app.decision.as_ref().unwrap().outcome).unwrap(), pb::Outcome::Deny);
+    assert_eq!(
+        pb::Outcome::try_from(app.decision.as_ref().unwrap().outcome).unwrap(),
+        pb::Outcome::Deny
+    );
     let app = appeal(&mut client, app, "dev-earb-commerce", Commerce).await;
     assert_eq!(state(&app), pb::State::PresidentialReview);
 
-    let app = decide(&mut client, app, "dev-president", pb::Outcome::ApproveWithConditions, vec!["Quarterly reporting".into()]).await;
+    let app = decide(
+        &mut client,
+        app,
+        "dev-president",
+        pb::Outcome::ApproveWithConditions,
+        vec!["Quarterly reporting".into()],
+    )
+    .await;
     assert_eq!(state(&app), pb::State::Decided);
     let decision = app.decision.as_ref().unwrap();
     assert!(decision.r#final);
     assert_eq!(decision.decided_by, "president");
-    assert_eq!(pb::ReviewLevel::try_from(decision.level).unwrap(), pb::ReviewLevel::President);
+    assert_eq!(
+        pb::ReviewLevel::try_from(decision.level).unwrap(),
+        pb::ReviewLevel::President
+    );
     assert_eq!(app.recommendations.len(), 12);
 
     let verified = client
-        .verify_audit_trail(authed(pb::VerifyAuditTrailRequest { name: app.name.clone() }, "dev-auditor"))
+        .verify_audit_trail(authed(
+            pb::VerifyAuditTrailRequest {
+                name: app.name.clone(),
+            },
+            "dev-auditor",
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -251,13 +300,30 @@ async fn an_application_that_needs_no_licence_closes_at_once() {
     let system = System::start("86400").await;
     let mut client = system.client().await;
     let mut request = h200_to_china(10);
-    let route = request.application.as_mut().unwrap().transaction.as_mut().unwrap().route.as_mut().unwrap();
+    let route = request
+        .application
+        .as_mut()
+        .unwrap()
+        .transaction
+        .as_mut()
+        .unwrap()
+        .route
+        .as_mut()
+        .unwrap();
     route.destination_country = "DE".into();
     route.end_user_headquarters_country = "DE".into();
     route.ultimate_parent_headquarters_country = "DE".into();
-    let app = client.create_application(authed(request, "dev-applicant")).await.unwrap().into_inner();
+    let app = client
+        .create_application(authed(request, "dev-applicant"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(state(&app), pb::State::NoLicenseRequired);
-    assert!(app.state_reason.contains("not required"), "{}", app.state_reason);
+    assert!(
+        app.state_reason.contains("not required"),
+        "{}",
+        app.state_reason
+    );
 }
 
 #[tokio::test]
@@ -270,11 +336,23 @@ async fn missing_recommendations_are_deemed_no_objection_at_the_deadline() {
         .await
         .unwrap()
         .into_inner();
-    let app = recommend(&mut client, app, "dev-state", pb::Agency::State, pb::Recommendation::Approve).await;
+    let app = recommend(
+        &mut client,
+        app,
+        "dev-state",
+        pb::Agency::State,
+        pb::Recommendation::Approve,
+    )
+    .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let app = loop {
         let current = client
-            .get_application(authed(pb::GetApplicationRequest { name: app.name.clone() }, "dev-officer"))
+            .get_application(authed(
+                pb::GetApplicationRequest {
+                    name: app.name.clone(),
+                },
+                "dev-officer",
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -301,15 +379,27 @@ async fn the_classifier_killed_mid_run_then_restarted() {
     let mut request = authed(h200_to_china(3), "dev-applicant");
     request.set_timeout(Duration::from_secs(2));
     let started = std::time::Instant::now();
-    let app = client.create_application(request).await.unwrap().into_inner();
-    assert!(started.elapsed() < Duration::from_secs(2), "answered within the caller's deadline");
+    let app = client
+        .create_application(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered within the caller's deadline"
+    );
     assert_eq!(state(&app), pb::State::ClassificationPending);
 
     system.classifier.restart(CLASSIFIER_SERVICE).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         let current = client
-            .get_application(authed(pb::GetApplicationRequest { name: app.name.clone() }, "dev-applicant"))
+            .get_application(authed(
+                pb::GetApplicationRequest {
+                    name: app.name.clone(),
+                },
+                "dev-applicant",
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -317,7 +407,10 @@ async fn the_classifier_killed_mid_run_then_restarted() {
             assert_eq!(current.classifications.len(), 1);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "not classified after the classifier came back");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not classified after the classifier came back"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -340,7 +433,12 @@ async fn review_svc_killed_with_sigkill_keeps_every_acknowledged_application() {
     let mut client = system.client().await;
     for app in &acknowledged {
         let stored = client
-            .get_application(authed(pb::GetApplicationRequest { name: app.name.clone() }, "dev-applicant"))
+            .get_application(authed(
+                pb::GetApplicationRequest {
+                    name: app.name.clone(),
+                },
+                "dev-applicant",
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -348,7 +446,10 @@ async fn review_svc_killed_with_sigkill_keeps_every_acknowledged_application() {
         assert_eq!(stored.state, app.state);
     }
     let verified = client
-        .verify_audit_trail(authed(pb::VerifyAuditTrailRequest::default(), "dev-auditor"))
+        .verify_audit_trail(authed(
+            pb::VerifyAuditTrailRequest::default(),
+            "dev-auditor",
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -359,7 +460,10 @@ async fn review_svc_killed_with_sigkill_keeps_every_acknowledged_application() {
 /// buf curl, a third-party client, with no proto files: reflection only.
 fn buf_curl(args: &[&str]) -> std::process::Output {
     let buf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/buf");
-    assert!(buf.exists(), "buf is installed by `npm ci` (scripts/test does it)");
+    assert!(
+        buf.exists(),
+        "buf is installed by `npm ci` (scripts/test does it)"
+    );
     std::process::Command::new(buf)
         .arg("curl")
         .args(["--protocol", "grpc", "--http2-prior-knowledge"])
@@ -376,17 +480,27 @@ async fn buf_curl_drives_both_services_through_reflection() {
 
     let listed = buf_curl(&[&classifier, "--list-methods"]);
     let methods = String::from_utf8_lossy(&listed.stdout);
-    assert!(methods.contains("exportcontrol.classifier.v1.ClassifierService/ClassifyItem"), "{methods}");
+    assert!(
+        methods.contains("exportcontrol.classifier.v1.ClassifierService/ClassifyItem"),
+        "{methods}"
+    );
 
     let classified = buf_curl(&[
         "-d",
         r#"{"catalog_chip":"H200","transaction":{"destination_country":"CN","export_type":"EXPORT_TYPE_EXPORT_FROM_US"},"as_of":"2026-02-01"}"#,
         &format!("{classifier}/exportcontrol.classifier.v1.ClassifierService/ClassifyItem"),
     ]);
-    assert!(classified.status.success(), "{}", String::from_utf8_lossy(&classified.stderr));
+    assert!(
+        classified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&classified.stderr)
+    );
     let answer: serde_json::Value = serde_json::from_slice(&classified.stdout).unwrap();
     assert_eq!(answer["classification"]["paragraph"], "3A090.a.1");
-    assert_eq!(answer["license"]["reviewPolicy"], "REVIEW_POLICY_CASE_BY_CASE");
+    assert_eq!(
+        answer["license"]["reviewPolicy"],
+        "REVIEW_POLICY_CASE_BY_CASE"
+    );
 
     let refused = buf_curl(&[
         "-d",
@@ -407,9 +521,16 @@ async fn buf_curl_drives_both_services_through_reflection() {
     let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(bad_request["value"].as_str().unwrap().trim_end_matches('='))
         .unwrap();
-    let decoded = <tonic_types::pb::BadRequest as prost::Message>::decode(bytes.as_slice()).unwrap();
-    assert_eq!(decoded.field_violations[0].field, "transaction.destination_country");
-    assert!(error["message"].as_str().unwrap().contains("transaction.destination_country"));
+    let decoded =
+        <tonic_types::pb::BadRequest as prost::Message>::decode(bytes.as_slice()).unwrap();
+    assert_eq!(
+        decoded.field_violations[0].field,
+        "transaction.destination_country"
+    );
+    assert!(error["message"]
+        .as_str()
+        .unwrap()
+        .contains("transaction.destination_country"));
 
     let created = buf_curl(&[
         "-H",
@@ -418,7 +539,11 @@ async fn buf_curl_drives_both_services_through_reflection() {
         r#"{"application":{"items":[{"catalog_chip":"H200","quantity":5000}],"transaction":{"route":{"destination_country":"CN","end_user_headquarters_country":"CN","ultimate_parent_headquarters_country":"CN","export_type":"EXPORT_TYPE_EXPORT_FROM_US"},"end_user_name":"Example Cloud Co.","end_use_statement":"inference"}}}"#,
         &format!("{review}/exportcontrol.review.v1.ReviewService/CreateApplication"),
     ]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let app: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
     assert_eq!(app["state"], "STATE_AGENCY_REVIEW");
 
@@ -435,14 +560,24 @@ async fn buf_curl_drives_both_services_through_reflection() {
 #[tokio::test]
 async fn graceful_shutdown_on_sigterm() {
     let mut system = System::start("86400").await;
-    system.review.terminate(Duration::from_secs(10)).await.unwrap();
-    system.classifier.terminate(Duration::from_secs(10)).await.unwrap();
+    system
+        .review
+        .terminate(Duration::from_secs(10))
+        .await
+        .unwrap();
+    system
+        .classifier
+        .terminate(Duration::from_secs(10))
+        .await
+        .unwrap();
 }
 
 fn scrape(addr: std::net::SocketAddr) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: localhost\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .unwrap();
     let mut body = String::new();
     stream.read_to_string(&mut body).unwrap();
     body
@@ -482,8 +617,13 @@ async fn both_services_serve_prometheus_metrics() {
     .await
     .unwrap();
     let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
-    client.create_application(authed(h200_to_china(1), "dev-applicant")).await.unwrap();
-    let refused = client.create_application(authed(h200_to_china(1), "dev-nobody")).await;
+    client
+        .create_application(authed(h200_to_china(1), "dev-applicant"))
+        .await
+        .unwrap();
+    let refused = client
+        .create_application(authed(h200_to_china(1), "dev-nobody"))
+        .await;
     assert_eq!(refused.unwrap_err().code(), tonic::Code::Unauthenticated);
 
     let text = scrape(classifier_metrics);
@@ -493,14 +633,20 @@ async fn both_services_serve_prometheus_metrics() {
         "{text}"
     );
     assert!(text.contains(r#"classifier_decisions_total{paragraph="3A090.a.1",review_policy="REVIEW_POLICY_CASE_BY_CASE"}"#), "{text}");
-    assert!(text.contains("grpc_server_handling_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("grpc_server_handling_seconds_bucket"),
+        "{text}"
+    );
 
     let text = scrape(review_metrics);
     assert!(
         text.contains(r#"grpc_server_handled_total{method="/exportcontrol.review.v1.ReviewService/CreateApplication",code="Unauthenticated"} 1"#),
         "{text}"
     );
-    assert!(text.contains(r#"review_applications{state="AGENCY_REVIEW",level="AGENCY"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"review_applications{state="AGENCY_REVIEW",level="AGENCY"} 1"#),
+        "{text}"
+    );
     assert!(text.contains("review_applications_overdue 0"), "{text}");
     assert!(text.contains("review_classifier_retries_total 0"), "{text}");
 }
@@ -508,7 +654,14 @@ async fn both_services_serve_prometheus_metrics() {
 #[tokio::test]
 async fn one_trace_id_follows_the_work_from_review_svc_into_the_classifier() {
     let data = tempfile::tempdir().unwrap();
-    let debug_json = || vec!["--log-format".to_owned(), "json".to_owned(), "--log-level".to_owned(), "debug".to_owned()];
+    let debug_json = || {
+        vec![
+            "--log-format".to_owned(),
+            "json".to_owned(),
+            "--log-level".to_owned(),
+            "debug".to_owned(),
+        ]
+    };
     let classifier = ServiceProcess::start(
         &binary("classifier-svc"),
         free_port().unwrap(),
@@ -520,7 +673,13 @@ async fn one_trace_id_follows_the_work_from_review_svc_into_the_classifier() {
     .await
     .unwrap();
     let mut review_args = debug_json();
-    review_args.extend(["--dev".into(), "--data-dir".into(), data.path().display().to_string(), "--classifier-url".into(), classifier.url()]);
+    review_args.extend([
+        "--dev".into(),
+        "--data-dir".into(),
+        data.path().display().to_string(),
+        "--classifier-url".into(),
+        classifier.url(),
+    ]);
     let review = ServiceProcess::start(
         &binary("review-svc"),
         free_port().unwrap(),
@@ -533,9 +692,12 @@ async fn one_trace_id_follows_the_work_from_review_svc_into_the_classifier() {
     .unwrap();
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut request = authed(h200_to_china(1), "dev-applicant");
-    request
-        .metadata_mut()
-        .insert("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap());
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
     ReviewServiceClient::connect(review.url())
         .await
         .unwrap()
@@ -549,6 +711,9 @@ async fn one_trace_id_follows_the_work_from_review_svc_into_the_classifier() {
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter(|entry| entry.to_string().contains(trace_id))
             .count();
-        assert!(traced > 0, "{log} has no entry with trace id {trace_id}:\n{text}");
+        assert!(
+            traced > 0,
+            "{log} has no entry with trace id {trace_id}:\n{text}"
+        );
     }
 }

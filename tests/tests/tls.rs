@@ -22,7 +22,8 @@ fn pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "exportcontrol test CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "exportcontrol test CA");
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let leaf = |name: &str| {
         let key = KeyPair::generate().unwrap();
@@ -56,7 +57,11 @@ fn client_tls(pki: &Pki, with_certificate: bool) -> ClientTlsConfig {
 }
 
 async fn channel(url: &str, tls: ClientTlsConfig) -> Result<Channel, tonic::transport::Error> {
-    Channel::from_shared(url.to_owned()).unwrap().tls_config(tls)?.connect().await
+    Channel::from_shared(url.to_owned())
+        .unwrap()
+        .tls_config(tls)?
+        .connect()
+        .await
 }
 
 #[tokio::test]
@@ -69,7 +74,12 @@ async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certif
     let client_cert = write(dir.path(), "client.pem", &pki.client.0);
     let client_key = write(dir.path(), "client.key", &pki.client.1);
     let tls_flags = |client_ca: bool| {
-        let mut flags = vec!["--tls-cert".to_owned(), server_cert.clone(), "--tls-key".to_owned(), server_key.clone()];
+        let mut flags = vec![
+            "--tls-cert".to_owned(),
+            server_cert.clone(),
+            "--tls-key".to_owned(),
+            server_key.clone(),
+        ];
         if client_ca {
             flags.extend(["--tls-client-ca".to_owned(), ca.clone()]);
         }
@@ -124,7 +134,11 @@ async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certif
     };
     assert!(refused, "the classifier must require a client certificate");
     // ...and served with one.
-    let mut classifier_client = ClassifierServiceClient::new(channel(&classifier.url(), client_tls(&pki, true)).await.unwrap());
+    let mut classifier_client = ClassifierServiceClient::new(
+        channel(&classifier.url(), client_tls(&pki, true))
+            .await
+            .unwrap(),
+    );
     assert!(!classifier_client
         .list_rule_sets(cpb::ListRuleSetsRequest {})
         .await
@@ -134,7 +148,11 @@ async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certif
         .is_empty());
 
     // review-svc classifies over mutual TLS: the application is referred, not left pending.
-    let mut client = ReviewServiceClient::new(channel(&review.url(), client_tls(&pki, false)).await.unwrap());
+    let mut client = ReviewServiceClient::new(
+        channel(&review.url(), client_tls(&pki, false))
+            .await
+            .unwrap(),
+    );
     let mut request = tonic::Request::new(pb::CreateApplicationRequest {
         application: Some(pb::Application {
             items: vec![pb::LineItem {
@@ -160,13 +178,20 @@ async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certif
     request
         .metadata_mut()
         .insert("authorization", "Bearer dev-applicant".parse().unwrap());
-    let app = client.create_application(request).await.unwrap().into_inner();
+    let app = client
+        .create_application(request)
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(app.state, pb::State::AgencyReview as i32, "{app:?}");
 
     // Plaintext to a TLS port fails.
     let plain = format!("http://{}", review.addr);
     let plaintext = ReviewServiceClient::connect(plain).await;
     if let Ok(mut plaintext) = plaintext {
-        assert!(plaintext.get_application(pb::GetApplicationRequest { name: app.name }).await.is_err());
+        assert!(plaintext
+            .get_application(pb::GetApplicationRequest { name: app.name })
+            .await
+            .is_err());
     }
 }

@@ -12,11 +12,21 @@ use crate::workflow::Refusal;
 pub const ERRORS: ErrorDomain = ErrorDomain("review.exportcontrol");
 
 pub fn unauthenticated(error: &AuthError) -> Status {
-    ERRORS.status(Code::Unauthenticated, error.reason(), error.to_string(), Vec::<(String, String)>::new())
+    ERRORS.status(
+        Code::Unauthenticated,
+        error.reason(),
+        error.to_string(),
+        Vec::<(String, String)>::new(),
+    )
 }
 
 pub fn permission_denied(reason: &str, detail: impl Into<String>, actor: &str) -> Status {
-    ERRORS.status(Code::PermissionDenied, reason, detail, [("principal", actor)])
+    ERRORS.status(
+        Code::PermissionDenied,
+        reason,
+        detail,
+        [("principal", actor)],
+    )
 }
 
 pub fn ledger(error: LedgerError, application: &str) -> Status {
@@ -31,7 +41,10 @@ pub fn ledger(error: LedgerError, application: &str) -> Status {
             Code::Aborted,
             "ETAG_MISMATCH",
             format!("application {application} has changed; read it again and retry with its etag"),
-            [("application", application.to_owned()), ("current_etag", etag(current))],
+            [
+                ("application", application.to_owned()),
+                ("current_etag", etag(current)),
+            ],
         ),
         LedgerError::Refused(refusal) => refused(refusal, application),
         LedgerError::RequestIdReused(id) => ERRORS.status_with_violations(
@@ -39,7 +52,10 @@ pub fn ledger(error: LedgerError, application: &str) -> Status {
             "REQUEST_ID_REUSED",
             format!("request_id {id} was already used for a different request"),
             [("request_id", id.clone())],
-            vec![Violation::new("request_id", "already used for a different request")],
+            vec![Violation::new(
+                "request_id",
+                "already used for a different request",
+            )],
         ),
         LedgerError::AlreadyExists(id) => ERRORS.status(
             Code::AlreadyExists,
@@ -71,17 +87,26 @@ pub fn ledger(error: LedgerError, application: &str) -> Status {
 fn refused(refusal: Refusal, application: &str) -> Status {
     let reason = refusal.reason();
     match refusal {
-        Refusal::PermissionDenied { detail, .. } => {
-            ERRORS.status(Code::PermissionDenied, reason, detail, [("application", application)])
-        }
-        Refusal::FailedPrecondition { detail, .. } => {
-            ERRORS.status(Code::FailedPrecondition, reason, detail, [("application", application)])
-        }
+        Refusal::PermissionDenied { detail, .. } => ERRORS.status(
+            Code::PermissionDenied,
+            reason,
+            detail,
+            [("application", application)],
+        ),
+        Refusal::FailedPrecondition { detail, .. } => ERRORS.status(
+            Code::FailedPrecondition,
+            reason,
+            detail,
+            [("application", application)],
+        ),
         Refusal::InvalidArgument { field, description } => ERRORS.status_with_violations(
             Code::InvalidArgument,
             reason,
             format!("{field}: {description}"),
-            [("application", application.to_owned()), ("field", field.to_owned())],
+            [
+                ("application", application.to_owned()),
+                ("field", field.to_owned()),
+            ],
             vec![Violation::new(field, description)],
         ),
     }

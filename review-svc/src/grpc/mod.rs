@@ -74,7 +74,11 @@ impl Review {
     /// Loads an application the actor may read.
     async fn readable(&self, actor: &Actor, id: &str) -> Result<workflow::Application, Status> {
         let name = resource_name(id);
-        let app = self.ledger.get(id).await.map_err(|e| errors::ledger(e, &name))?;
+        let app = self
+            .ledger
+            .get(id)
+            .await
+            .map_err(|e| errors::ledger(e, &name))?;
         if !workflow::may_read(actor, &app) {
             return Err(errors::permission_denied(
                 "NOT_YOUR_APPLICATION",
@@ -114,10 +118,21 @@ impl Review {
         async {
             let app = self
                 .ledger
-                .command(&id, &actor, Some(version), command, key.as_ref(), self.clock.now())
+                .command(
+                    &id,
+                    &actor,
+                    Some(version),
+                    command,
+                    key.as_ref(),
+                    self.clock.now(),
+                )
                 .await
                 .map_err(|e| errors::ledger(e, &application))?;
-            tracing::info!(state = app.state.as_str(), version = app.version, "transition recorded");
+            tracing::info!(
+                state = app.state.as_str(),
+                version = app.version,
+                "transition recorded"
+            );
             Ok(Response::new(convert::application(&app)))
         }
         .instrument(span)
@@ -153,7 +168,8 @@ impl ReviewService for Review {
         let budget = service_kit::deadline::grpc_timeout(request.metadata());
         let trace = TraceContext::continue_or_start(request.metadata());
         let message = request.get_ref();
-        let key = validate::request_key("CreateApplication", &actor.id, &message.request_id, message)?;
+        let key =
+            validate::request_key("CreateApplication", &actor.id, &message.request_id, message)?;
         let content = validate::filing(message.application.as_ref())?;
         let id = uuid::Uuid::now_v7().to_string();
         let span = tracing::info_span!(
@@ -220,9 +236,16 @@ impl ReviewService for Review {
         let mut violations = Vec::new();
         let state = optional_enum(message.state, "state", convert::state_from, &mut violations);
         let level = optional_enum(message.level, "level", convert::level_from, &mut violations);
-        let agency = optional_enum(message.awaiting_agency, "awaiting_agency", convert::agency_from, &mut violations);
+        let agency = optional_enum(
+            message.awaiting_agency,
+            "awaiting_agency",
+            convert::agency_from,
+            &mut violations,
+        );
         let destination = message.destination_country.to_ascii_uppercase();
-        if !destination.is_empty() && (destination.len() != 2 || !destination.bytes().all(|b| b.is_ascii_alphabetic())) {
+        if !destination.is_empty()
+            && (destination.len() != 2 || !destination.bytes().all(|b| b.is_ascii_alphabetic()))
+        {
             violations.push(service_kit::errors::Violation::new(
                 "destination_country",
                 "expected an ISO 3166-1 alpha-2 code",
@@ -262,7 +285,10 @@ impl ReviewService for Review {
         let more = apps.len() > page_size as usize;
         let page = &apps[..apps.len().min(page_size as usize)];
         let next_page_token = match (more, page.last()) {
-            (true, Some(last)) => paging::encode(&query, &format!("{}|{}", last.created_at.timestamp_millis(), last.id)),
+            (true, Some(last)) => paging::encode(
+                &query,
+                &format!("{}|{}", last.created_at.timestamp_millis(), last.id),
+            ),
             _ => String::new(),
         };
         Ok(Response::new(pb::ListApplicationsResponse {
@@ -283,7 +309,8 @@ impl ReviewService for Review {
             |m| &m.request_id,
             |m| {
                 let mut violations = Vec::new();
-                let agency = validate::enum_value(m.agency, "agency", convert::agency_from, &mut violations);
+                let agency =
+                    validate::enum_value(m.agency, "agency", convert::agency_from, &mut violations);
                 let recommendation = validate::enum_value(
                     m.recommendation,
                     "recommendation",
@@ -291,7 +318,13 @@ impl ReviewService for Review {
                     &mut violations,
                 );
                 validate::conditions(&m.conditions, "conditions", &mut violations);
-                validate::text(&m.rationale, "rationale", validate::MAX_LONG_TEXT, false, &mut violations);
+                validate::text(
+                    &m.rationale,
+                    "rationale",
+                    validate::MAX_LONG_TEXT,
+                    false,
+                    &mut violations,
+                );
                 validate::finish(violations)?;
                 Ok(Command::RecordRecommendation {
                     agency: agency.unwrap_or(workflow::Agency::Commerce),
@@ -316,9 +349,20 @@ impl ReviewService for Review {
             |m| &m.request_id,
             |m| {
                 let mut violations = Vec::new();
-                let outcome = validate::enum_value(m.outcome, "outcome", convert::outcome_from, &mut violations);
+                let outcome = validate::enum_value(
+                    m.outcome,
+                    "outcome",
+                    convert::outcome_from,
+                    &mut violations,
+                );
                 validate::conditions(&m.conditions, "conditions", &mut violations);
-                validate::text(&m.rationale, "rationale", validate::MAX_LONG_TEXT, false, &mut violations);
+                validate::text(
+                    &m.rationale,
+                    "rationale",
+                    validate::MAX_LONG_TEXT,
+                    false,
+                    &mut violations,
+                );
                 validate::finish(violations)?;
                 Ok(Command::Decide {
                     outcome: outcome.unwrap_or(workflow::Outcome::Deny),
@@ -342,8 +386,15 @@ impl ReviewService for Review {
             |m| &m.request_id,
             |m| {
                 let mut violations = Vec::new();
-                let agency = validate::enum_value(m.agency, "agency", convert::agency_from, &mut violations);
-                validate::text(&m.rationale, "rationale", validate::MAX_LONG_TEXT, false, &mut violations);
+                let agency =
+                    validate::enum_value(m.agency, "agency", convert::agency_from, &mut violations);
+                validate::text(
+                    &m.rationale,
+                    "rationale",
+                    validate::MAX_LONG_TEXT,
+                    false,
+                    &mut violations,
+                );
                 validate::finish(violations)?;
                 Ok(Command::Appeal {
                     agency: agency.unwrap_or(workflow::Agency::Commerce),
@@ -366,7 +417,13 @@ impl ReviewService for Review {
             |m| &m.request_id,
             |m| {
                 let mut violations = Vec::new();
-                validate::text(&m.reason, "reason", validate::MAX_LONG_TEXT, false, &mut violations);
+                validate::text(
+                    &m.reason,
+                    "reason",
+                    validate::MAX_LONG_TEXT,
+                    false,
+                    &mut violations,
+                );
                 validate::finish(violations)?;
                 Ok(Command::Withdraw {
                     reason: m.reason.clone(),
@@ -382,7 +439,8 @@ impl ReviewService for Review {
     ) -> Result<Response<pb::ListApplicationEventsResponse>, Status> {
         let actor = self.actor(&request)?;
         let message = request.get_ref();
-        let page_size = validate::page_size(message.page_size, DEFAULT_EVENTS_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let page_size =
+            validate::page_size(message.page_size, DEFAULT_EVENTS_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let scope = self.event_scope(&actor, &message.parent, "parent").await?;
         let query = paging::fingerprint(&["events", &message.parent]);
         let after = if message.page_token.is_empty() {
@@ -430,7 +488,8 @@ impl ReviewService for Review {
         let scope = self.event_scope(&actor, &parent, "application").await?;
         let (sender, receiver) = mpsc::channel(256);
         let ledger = Arc::clone(&self.ledger);
-        let span = tracing::info_span!("WatchApplications", actor = %actor.id, application = %parent);
+        let span =
+            tracing::info_span!("WatchApplications", actor = %actor.id, application = %parent);
         tokio::spawn(
             async move {
                 let mut after = message.after_sequence;
@@ -439,7 +498,9 @@ impl ReviewService for Review {
                     let events = match ledger.store().events(scope.as_deref(), after, 256).await {
                         Ok(events) => events,
                         Err(error) => {
-                            let _ = sender.send(Err(errors::ledger(error.into(), &parent))).await;
+                            let _ = sender
+                                .send(Err(errors::ledger(error.into(), &parent)))
+                                .await;
                             return;
                         }
                     };
@@ -470,7 +531,11 @@ impl ReviewService for Review {
     ) -> Result<Response<pb::VerifyAuditTrailResponse>, Status> {
         let actor = self.actor(&request)?;
         let name = &request.get_ref().name;
-        let parent = if name.is_empty() { ALL_APPLICATIONS } else { name.as_str() };
+        let parent = if name.is_empty() {
+            ALL_APPLICATIONS
+        } else {
+            name.as_str()
+        };
         let scope = self.event_scope(&actor, parent, "name").await?;
         let report = self
             .ledger
@@ -499,7 +564,12 @@ impl ReviewService for Review {
 impl Review {
     /// `applications/-` (every application: not for applicants) or one the
     /// actor may read. Returns the application id, or None for all.
-    async fn event_scope(&self, actor: &Actor, parent: &str, field: &str) -> Result<Option<String>, Status> {
+    async fn event_scope(
+        &self,
+        actor: &Actor,
+        parent: &str,
+        field: &str,
+    ) -> Result<Option<String>, Status> {
         if parent == ALL_APPLICATIONS {
             if actor.role == Role::Applicant {
                 return Err(errors::permission_denied(

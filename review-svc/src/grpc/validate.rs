@@ -36,10 +36,16 @@ pub fn application_id(name: &str, field: &str) -> Result<String, Status> {
 /// The version named by a required etag.
 pub fn etag(etag: &str) -> Result<i64, Status> {
     if etag.is_empty() {
-        return Err(ERRORS.invalid_field("etag", "required: the etag of the application as last read"));
+        return Err(
+            ERRORS.invalid_field("etag", "required: the etag of the application as last read")
+        );
     }
-    convert::parse_etag(etag)
-        .ok_or_else(|| ERRORS.invalid_field("etag", format!("{:?} is not an etag of this service", shorten(etag))))
+    convert::parse_etag(etag).ok_or_else(|| {
+        ERRORS.invalid_field(
+            "etag",
+            format!("{:?} is not an etag of this service", shorten(etag)),
+        )
+    })
 }
 
 /// Optional request id (a UUID) with a digest of the whole request and of
@@ -55,8 +61,12 @@ pub fn request_key<M: Message>(
     if request_id.is_empty() {
         return Ok(None);
     }
-    let id = uuid::Uuid::parse_str(request_id)
-        .map_err(|_| ERRORS.invalid_field("request_id", format!("{:?} is not a UUID", shorten(request_id))))?;
+    let id = uuid::Uuid::parse_str(request_id).map_err(|_| {
+        ERRORS.invalid_field(
+            "request_id",
+            format!("{:?} is not a UUID", shorten(request_id)),
+        )
+    })?;
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
     hasher.update([0]);
@@ -94,7 +104,10 @@ pub fn text(value: &str, field: &str, max: usize, required: bool, violations: &m
     if required && value.trim().is_empty() {
         violations.push(Violation::new(field, "required"));
     } else if value.len() > max {
-        violations.push(Violation::new(field, format!("at most {max} bytes, got {}", value.len())));
+        violations.push(Violation::new(
+            field,
+            format!("at most {max} bytes, got {}", value.len()),
+        ));
     }
 }
 
@@ -106,7 +119,13 @@ pub fn conditions(values: &[String], field: &str, violations: &mut Vec<Violation
         ));
     }
     for (i, value) in values.iter().enumerate() {
-        text(value, &format!("{field}[{i}]"), MAX_LONG_TEXT, false, violations);
+        text(
+            value,
+            &format!("{field}[{i}]"),
+            MAX_LONG_TEXT,
+            false,
+            violations,
+        );
     }
 }
 
@@ -125,7 +144,10 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
     };
     let mut violations = Vec::new();
     if application.items.is_empty() {
-        violations.push(Violation::new("application.items", "at least one item is required"));
+        violations.push(Violation::new(
+            "application.items",
+            "at least one item is required",
+        ));
     }
     if application.items.len() > MAX_ITEMS {
         violations.push(Violation::new(
@@ -136,10 +158,17 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
     for (i, item) in application.items.iter().enumerate().take(MAX_ITEMS) {
         let path = format!("application.items[{i}]");
         match &item.item {
-            None => violations.push(Violation::new(format!("{path}.item"), "set either spec or catalog_chip")),
-            Some(pb::line_item::Item::CatalogChip(name)) => {
-                text(name, &format!("{path}.catalog_chip"), MAX_SHORT_TEXT, true, &mut violations)
-            }
+            None => violations.push(Violation::new(
+                format!("{path}.item"),
+                "set either spec or catalog_chip",
+            )),
+            Some(pb::line_item::Item::CatalogChip(name)) => text(
+                name,
+                &format!("{path}.catalog_chip"),
+                MAX_SHORT_TEXT,
+                true,
+                &mut violations,
+            ),
             Some(pb::line_item::Item::Spec(_)) => {}
         }
         if item.quantity == 0 || item.quantity > MAX_QUANTITY {
@@ -153,7 +182,13 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
     if application.transaction.is_none() {
         violations.push(Violation::new("application.transaction", "required"));
     } else {
-        text(&transaction.end_user_name, "application.transaction.end_user_name", MAX_SHORT_TEXT, true, &mut violations);
+        text(
+            &transaction.end_user_name,
+            "application.transaction.end_user_name",
+            MAX_SHORT_TEXT,
+            true,
+            &mut violations,
+        );
         text(
             &transaction.end_use_statement,
             "application.transaction.end_use_statement",
@@ -168,17 +203,31 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
                 if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
                     violations.push(Violation::new(
                         "application.transaction.route.destination_country",
-                        format!("expected an ISO 3166-1 alpha-2 code, got {:?}", shorten(code)),
+                        format!(
+                            "expected an ISO 3166-1 alpha-2 code, got {:?}",
+                            shorten(code)
+                        ),
                     ));
                 }
                 for (field, value) in [
-                    ("end_user_headquarters_country", &route.end_user_headquarters_country),
-                    ("ultimate_parent_headquarters_country", &route.ultimate_parent_headquarters_country),
+                    (
+                        "end_user_headquarters_country",
+                        &route.end_user_headquarters_country,
+                    ),
+                    (
+                        "ultimate_parent_headquarters_country",
+                        &route.ultimate_parent_headquarters_country,
+                    ),
                 ] {
-                    if !value.is_empty() && (value.len() != 2 || !value.bytes().all(|b| b.is_ascii_alphabetic())) {
+                    if !value.is_empty()
+                        && (value.len() != 2 || !value.bytes().all(|b| b.is_ascii_alphabetic()))
+                    {
                         violations.push(Violation::new(
                             format!("application.transaction.route.{field}"),
-                            format!("expected an ISO 3166-1 alpha-2 code, got {:?}", shorten(value)),
+                            format!(
+                                "expected an ISO 3166-1 alpha-2 code, got {:?}",
+                                shorten(value)
+                            ),
                         ));
                     }
                 }
@@ -202,7 +251,9 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
     if let Some(route) = transaction.route.as_mut() {
         route.destination_country.make_ascii_uppercase();
         route.end_user_headquarters_country.make_ascii_uppercase();
-        route.ultimate_parent_headquarters_country.make_ascii_uppercase();
+        route
+            .ultimate_parent_headquarters_country
+            .make_ascii_uppercase();
     }
     Ok(FiledContent {
         items: application.items.clone(),
@@ -213,7 +264,9 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
 pub fn page_size(requested: i32, default: u32, max: u32) -> Result<u32, Status> {
     match requested {
         0 => Ok(default),
-        n if n < 0 => Err(ERRORS.invalid_field("page_size", format!("must not be negative, got {n}"))),
+        n if n < 0 => {
+            Err(ERRORS.invalid_field("page_size", format!("must not be negative, got {n}")))
+        }
         n => Ok((n as u32).min(max)),
     }
 }

@@ -122,7 +122,11 @@ pub enum StoreError {
     #[error("application {0} not found")]
     NotFound(String),
     #[error("application {id} is at version {current}, not {expected}")]
-    VersionConflict { id: String, expected: i64, current: i64 },
+    VersionConflict {
+        id: String,
+        expected: i64,
+        current: i64,
+    },
     #[error("application {0} already exists")]
     AlreadyExists(String),
     #[error("request id {0} was already used for a different request")]

@@ -156,6 +156,7 @@ fn fmt_int(x: f64) -> String {
 }
 
 struct Table {
+    header: [&'static str; 4],
     rows: Vec<[String; 4]>,
 }
 
@@ -176,7 +177,7 @@ impl Table {
     }
 
     fn render(&self) -> String {
-        let header = ["Figure", "Measured", "Target", "Met"];
+        let header = self.header;
         let mut widths = header.map(str::len);
         for row in &self.rows {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -210,7 +211,10 @@ pub fn table(text: &str) -> String {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect(),
     );
-    let mut t = Table { rows: Vec::new() };
+    let mut t = Table {
+        header: ["Figure", "Measured", "Target", "Met"],
+        rows: Vec::new(),
+    };
 
     for (label, name) in [
         ("startup/classifier", "classifier-svc start-up to healthy"),
@@ -459,7 +463,10 @@ pub fn table(text: &str) -> String {
     let mut out = t.render();
     let diag = runs.prefixed("diag/");
     if !diag.is_empty() {
-        let mut d = Table { rows: Vec::new() };
+        let mut d = Table {
+            header: ["Diagnostic run", "Measured", "Statuses", ""],
+            rows: Vec::new(),
+        };
         for v in diag {
             let label = v["label"].as_str().unwrap_or("?");
             d.row(
@@ -474,7 +481,7 @@ pub fn table(text: &str) -> String {
                 None,
             );
         }
-        out.push_str("\nDiagnostics (Figure | Measured | Statuses):\n");
+        out.push_str("\nDiagnostics:\n");
         out.push_str(&d.render());
     }
     let mut errors = Vec::new();
