@@ -148,6 +148,19 @@ impl Ledger {
         let current = self.get(id).await?;
         if let Some(expected) = expected_version {
             if expected != current.version {
+                // Who may not read the application learns nothing about it,
+                // not even its version: it gets the refusal it would get
+                // with the right etag.
+                if !workflow::may_read(actor, &current) {
+                    let refusal = match self.workflow.handle(&current, actor, command, now) {
+                        Err(denied @ workflow::Refusal::PermissionDenied { .. }) => denied,
+                        _ => workflow::Refusal::PermissionDenied {
+                            reason: workflow::reason::NOT_YOUR_APPLICATION,
+                            detail: format!("{} may not act on application {id}", actor.id),
+                        },
+                    };
+                    return Err(LedgerError::Refused(refusal));
+                }
                 return Err(LedgerError::EtagMismatch {
                     current: current.version,
                 });

@@ -57,7 +57,7 @@ const SERVER_FLAGS: &[(&str, &str, Option<&str>, &str)] = &[
         "concurrency-per-connection",
         "CONCURRENCY_PER_CONNECTION",
         Some("256"),
-        "Requests served at once per connection; more are shed with UNAVAILABLE",
+        "Requests served at once per connection; more are shed at once with RESOURCE_EXHAUSTED",
     ),
     (
         "max-concurrent-streams",

@@ -27,7 +27,7 @@ pub struct ServeOptions {
     /// Largest request or response message accepted, in bytes.
     pub max_message_bytes: usize,
     /// Requests handled at once on one connection; beyond it, new requests are
-    /// shed with UNAVAILABLE instead of queueing.
+    /// shed at once with RESOURCE_EXHAUSTED instead of queueing.
     pub concurrency_per_connection: usize,
     /// HTTP/2 streams a client may open at once on one connection.
     pub max_concurrent_streams: u32,

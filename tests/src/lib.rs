@@ -106,6 +106,10 @@ impl ServiceProcess {
             .arg("--listen")
             .arg(self.addr.to_string())
             .args(&self.args)
+            // Test settings for the test process itself, which the services
+            // (rightly) refuse as unknown REVIEW_* variables.
+            .env_remove("REVIEW_TEST_DATABASE_URL")
+            .env_remove("REVIEW_REQUIRE_POSTGRES")
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         if let Some(log) = &self.log {

@@ -91,6 +91,32 @@ fn check_spec(spec: &ChipSpec, path: &str, top: bool) -> Result<(), InvalidInput
             }
         }
     }
+    // Finite inputs can still divide into infinity (a subnormal area).
+    let logic_area: f64 = spec
+        .dies
+        .iter()
+        .filter(|d| d.non_planar && !d.memory)
+        .map(|d| d.area_mm2)
+        .sum();
+    let max_tpp = spec
+        .rates
+        .iter()
+        .map(|r| r.dense_tops * f64::from(r.bit_length))
+        .fold(0.0, f64::max);
+    if logic_area > 0.0 && !(max_tpp / logic_area).is_finite() {
+        return Err(invalid(
+            format!("{path}.dies"),
+            "die area too small: performance density overflows",
+        ));
+    }
+    if let (Some(bandwidth), Some(area)) = (spec.hbm_bandwidth_gb_s, spec.hbm_package_area_mm2) {
+        if !(bandwidth / area).is_finite() {
+            return Err(invalid(
+                format!("{path}.hbm_package_area_mm2"),
+                "too small: memory bandwidth density overflows",
+            ));
+        }
+    }
     match spec.kind {
         ItemKind::IntegratedCircuit if spec.rates.is_empty() => {
             return Err(invalid(
@@ -248,6 +274,13 @@ mod tests {
             (
                 "spec.hbm_package_area_mm2",
                 Box::new(|s| s.hbm_package_area_mm2 = Some(0.0)),
+            ),
+            (
+                "spec.hbm_package_area_mm2",
+                Box::new(|s| {
+                    s.hbm_bandwidth_gb_s = Some(1e300);
+                    s.hbm_package_area_mm2 = Some(5e-324);
+                }),
             ),
             ("spec.rates", Box::new(|s| s.rates.clear())),
             (

@@ -375,17 +375,27 @@ pub fn table(text: &str) -> String {
     for (label, name, limit) in [
         (
             "rss/classifier",
-            "classifier-svc peak RSS (VmHWM) after load",
+            "classifier-svc peak RSS (VmHWM), whole run",
             30.0,
         ),
         (
             "rss/review/sqlite",
-            "review-svc peak RSS (VmHWM) after load, SQLite",
+            "review-svc peak RSS (VmHWM), CreateApplication load, SQLite",
+            80.0,
+        ),
+        (
+            "rss/review/sqlite/list",
+            "review-svc peak RSS (VmHWM), ListApplications load, SQLite",
             80.0,
         ),
         (
             "rss/review/postgres",
-            "review-svc peak RSS (VmHWM) after load, PostgreSQL",
+            "review-svc peak RSS (VmHWM), CreateApplication load, PostgreSQL",
+            80.0,
+        ),
+        (
+            "rss/review/postgres/list",
+            "review-svc peak RSS (VmHWM), ListApplications load, PostgreSQL",
             80.0,
         ),
     ] {
@@ -406,7 +416,7 @@ pub fn table(text: &str) -> String {
         .map(|kb| kb / 1024.0)
     {
         t.row(
-            "baseline peak RSS (VmHWM) after load",
+            "baseline peak RSS (VmHWM), whole run",
             Some(format!("{mb:.1} MB")),
             "reference",
             None,

@@ -1,0 +1,608 @@
+//! Fuzzing on stable Rust: seeded, time-boxed random loops over everything a
+//! caller's bytes reach, none of which may panic.
+//!
+//! - `prost_bytes`: arbitrary bytes, and mutated encodings of valid
+//!   requests, decoded as `ClassifyItemRequest` and, when they decode,
+//!   answered by the adapter (`Classifier::classify`: conversion, rules,
+//!   conversion back).
+//! - `structured_requests`: well-formed requests with extreme numbers (NaN,
+//!   ±inf, subnormals, ±1e308, -0.0), odd dates, country codes, enum
+//!   numbers, nesting and list lengths, through `convert::classify_query`
+//!   and `RuleBook::classify`.
+//! - `domain_specs`: domain specs built directly (past the adapter's
+//!   checks), with dates over chrono's whole range, through
+//!   `RuleBook::classify` and `convert::decision`.
+//!
+//! Environment: `FUZZ_SECONDS` (per target, default 3), `FUZZ_ITERATIONS`
+//! (a cap), `FUZZ_SEED` (replays a run), `FUZZ_CASE` (replays the one case a
+//! failure names). Each target prints its seed, iterations and rate.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, NaiveDate};
+use classifier_svc::catalog::Catalog;
+use classifier_svc::convert;
+use classifier_svc::grpc::Classifier;
+use classifier_svc::rules::{self, RuleBook};
+use exportcontrol_proto::classifier::v1 as pb;
+use prost::Message;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+// ---------------------------------------------------------------------------
+// The loop
+// ---------------------------------------------------------------------------
+
+/// Counts by outcome, for the summary line.
+type Tally = BTreeMap<&'static str, u64>;
+
+fn bump(tally: &mut Tally, outcome: &'static str) {
+    *tally.entry(outcome).or_default() += 1;
+}
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a valid value")),
+    )
+}
+
+/// Runs `case` on fresh seeded generators until the time or iteration budget
+/// is spent; a panic fails the test naming the case that caused it.
+fn fuzz(target: &str, mut case: impl FnMut(&mut StdRng, &mut Tally)) {
+    let seconds: f64 = env("FUZZ_SECONDS").unwrap_or(3.0);
+    let cap: Option<u64> = env("FUZZ_ITERATIONS");
+    let seed: u64 = env("FUZZ_SEED").unwrap_or_else(rand::random);
+    let only: Option<u64> = env("FUZZ_CASE");
+    let mut tally = Tally::new();
+    let mut master = StdRng::seed_from_u64(seed ^ fnv(target));
+    let started = Instant::now();
+    let budget = Duration::from_secs_f64(seconds.max(0.0));
+    let mut iterations = 0u64;
+    loop {
+        if only.is_some() && iterations == 1 {
+            break;
+        }
+        if only.is_none()
+            && (started.elapsed() >= budget || cap.is_some_and(|cap| iterations >= cap))
+        {
+            break;
+        }
+        let case_seed = only.unwrap_or_else(|| master.random());
+        let mut rng = StdRng::seed_from_u64(case_seed);
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| case(&mut rng, &mut tally))) {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            panic!(
+                "fuzz classifier/{target}: panic at iteration {iterations} (FUZZ_SEED={seed}); \
+                 replay the case alone with FUZZ_CASE={case_seed}: {message}"
+            );
+        }
+        iterations += 1;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = writeln!(
+        std::io::stderr(),
+        "fuzz classifier/{target}: seed {seed}, {iterations} iterations in {elapsed:.1} s ({:.0}/s), no panic; {tally:?}",
+        iterations as f64 / elapsed.max(1e-9),
+    );
+}
+
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Generators
+// ---------------------------------------------------------------------------
+
+/// A case's random source, and how hostile its values are: with probability
+/// `chaos` a value is extreme or malformed, otherwise plausible, so that
+/// some cases get past validation and deep into the rules.
+struct Gen<'a> {
+    rng: &'a mut StdRng,
+    chaos: f64,
+}
+
+impl<'a> Gen<'a> {
+    fn new(rng: &'a mut StdRng) -> Self {
+        let chaos = [0.0, 0.02, 0.1, 0.5, 1.0][rng.random_range(0..5)];
+        Gen { rng, chaos }
+    }
+
+    fn wild(&mut self) -> bool {
+        self.rng.random_bool(self.chaos)
+    }
+
+    fn pick<T: Clone>(&mut self, values: &[T]) -> T {
+        values[self.rng.random_range(0..values.len())].clone()
+    }
+}
+
+const FLOATS: [f64; 27] = [
+    0.0,
+    -0.0,
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::MIN_POSITIVE,
+    5e-324,
+    1e-310,
+    f64::MAX,
+    f64::MIN,
+    1e308,
+    -1e308,
+    f64::EPSILON,
+    1.0,
+    -1.0,
+    0.5,
+    1e-300,
+    4800.0,
+    4_799.999_999_999,
+    1600.0,
+    2400.0,
+    5.92,
+    1.6,
+    3.0,
+    1e15,
+    -1e15,
+    4_000.0,
+];
+
+/// A number on the scale of `typical` (TOPS, mm², GB/s), or an extreme one.
+fn float(g: &mut Gen, typical: f64) -> f64 {
+    if g.wild() {
+        match g.rng.random_range(0..3) {
+            0 | 1 => g.pick(&FLOATS),
+            _ => f64::from_bits(g.rng.random()),
+        }
+    } else {
+        g.rng.random_range(0.0..typical)
+    }
+}
+
+fn bit_length(g: &mut Gen) -> u32 {
+    if g.wild() {
+        let any = g.rng.random();
+        g.pick(&[0, 1, 3, 128, u32::MAX, u32::MAX / 2, any])
+    } else {
+        g.pick(&[4, 8, 16, 32, 64])
+    }
+}
+
+fn count(g: &mut Gen) -> u32 {
+    if g.wild() {
+        let any = g.rng.random();
+        g.pick(&[0, u32::MAX, u32::MAX / 2, 1 << 20, any])
+    } else {
+        g.rng.random_range(1..17)
+    }
+}
+
+fn enum_number(g: &mut Gen, known: i32) -> i32 {
+    if g.wild() {
+        let any = g.rng.random();
+        g.pick(&[known + 1, -1, 100, i32::MAX, i32::MIN, any])
+    } else {
+        g.rng.random_range(0..=known)
+    }
+}
+
+fn text(g: &mut Gen) -> String {
+    if g.wild() {
+        match g.rng.random_range(0..4) {
+            0 => "x".repeat(g.rng.random_range(190..320)),
+            1 => "Ω芯片\u{0}\u{202e}é".into(),
+            2 => "é".repeat(g.rng.random_range(60..130)),
+            _ => (0..g.rng.random_range(0..16))
+                .map(|_| char::from_u32(g.rng.random_range(0..0x11_0000)).unwrap_or('?'))
+                .collect(),
+        }
+    } else {
+        (0..g.rng.random_range(0..12))
+            .map(|_| g.rng.random_range(b' '..=b'~') as char)
+            .collect()
+    }
+}
+
+fn country(g: &mut Gen) -> String {
+    if g.wild() {
+        match g.rng.random_range(0..3) {
+            0 => g
+                .pick(&[
+                    "", "cn", "hk", "XX", "ZZ", "C", "CNN", "中国", "Cn", " CN", "C\u{0}",
+                ])
+                .to_owned(),
+            1 => (0..g.rng.random_range(0..4))
+                .map(|_| g.rng.random_range(b'A'..=b'Z') as char)
+                .collect(),
+            _ => text(g),
+        }
+    } else {
+        g.pick(&[
+            "CN", "HK", "MO", "DE", "US", "SA", "AE", "IN", "IR", "KP", "RU", "TW", "SG", "MY",
+            "JP", "GB", "IL", "VN",
+        ])
+        .to_owned()
+    }
+}
+
+fn date_text(g: &mut Gen) -> String {
+    if g.wild() {
+        match g.rng.random_range(0..3) {
+            0 => g
+                .pick(&[
+                    "0000-01-01",
+                    "9999-12-31",
+                    "2026-02-30",
+                    "2026-13-01",
+                    "+10000-01-01",
+                    "2026-2-1",
+                    "-001-01-01",
+                    "2026-02-01T00:00:00Z",
+                    "２０２６-02-01",
+                    "2026-02-01\u{0}",
+                ])
+                .to_owned(),
+            1 => format!(
+                "{:04}-{:02}-{:02}",
+                g.rng.random_range(0..10_000),
+                g.rng.random_range(0..14),
+                g.rng.random_range(0..33)
+            ),
+            _ => text(g),
+        }
+    } else if g.rng.random_bool(0.1) {
+        String::new()
+    } else {
+        format!(
+            "{:04}-{:02}-{:02}",
+            g.rng.random_range(2021..2028),
+            g.rng.random_range(1..13),
+            g.rng.random_range(1..29)
+        )
+    }
+}
+
+fn catalog_name(g: &mut Gen) -> String {
+    let chips = Catalog::builtin().chips();
+    let chip = &chips[g.rng.random_range(0..chips.len())];
+    if g.wild() {
+        return text(g);
+    }
+    match g.rng.random_range(0..5) {
+        0 => chip.id.clone(),
+        1 => format!("chips/{}", chip.id),
+        2 => chip.display_name.to_uppercase(),
+        3 => chip
+            .aliases
+            .first()
+            .cloned()
+            .unwrap_or_else(|| chip.id.clone()),
+        _ => format!(" {} ", chip.display_name),
+    }
+}
+
+fn list_len(g: &mut Gen, usual: usize) -> usize {
+    if g.wild() && g.rng.random_bool(0.2) {
+        g.rng.random_range(60..70)
+    } else {
+        g.rng.random_range(0..=usual)
+    }
+}
+
+fn proto_spec(g: &mut Gen, depth: usize) -> pb::ChipSpec {
+    let kind = enum_number(g, 3);
+    pb::ChipSpec {
+        name: text(g),
+        kind,
+        rates: (0..list_len(g, 3).max(1))
+            .map(|_| pb::ProcessingRate {
+                bit_length: bit_length(g),
+                dense_tops: float(g, 5_000.0),
+                format: text(g),
+            })
+            .collect(),
+        dies: (0..list_len(g, 3))
+            .map(|_| pb::Die {
+                area_mm2: float(g, 900.0),
+                non_planar: g.rng.random_bool(0.8),
+                memory: g.rng.random_bool(0.2),
+                label: text(g),
+            })
+            .collect(),
+        dram_bandwidth_gb_s: float(g, 8_000.0),
+        interconnect_bandwidth_gb_s: float(g, 2_000.0),
+        market: enum_number(g, 2),
+        market_justification: text(g),
+        hbm_bandwidth_gb_s: float(g, 4_000.0),
+        hbm_package_area_mm2: float(g, 200.0),
+        contained_ics: if depth < 3 && (kind == 2 || g.wild()) {
+            let n = list_len(g, 2);
+            (0..n)
+                .map(|_| pb::ContainedIntegratedCircuit {
+                    // Nested specs only in short lists: the size stays bounded.
+                    ic: match g.rng.random_range(0..4) {
+                        0 if g.wild() => None,
+                        2 | 3 if n <= 4 => Some(pb::contained_integrated_circuit::Ic::Spec(
+                            proto_spec(g, depth + 1),
+                        )),
+                        _ => Some(pb::contained_integrated_circuit::Ic::CatalogChip(
+                            catalog_name(g),
+                        )),
+                    },
+                    count: count(g),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        us_commercially_available_2026_01_15: g.pick(&[None, Some(true), Some(false)]),
+    }
+}
+
+fn proto_request(g: &mut Gen) -> pb::ClassifyItemRequest {
+    pb::ClassifyItemRequest {
+        item: match g.rng.random_range(0..5) {
+            0 if g.wild() => None,
+            0..=2 => Some(pb::classify_item_request::Item::CatalogChip(catalog_name(
+                g,
+            ))),
+            _ => Some(pb::classify_item_request::Item::Spec(proto_spec(g, 0))),
+        },
+        transaction: g.rng.random_bool(0.8).then(|| pb::Transaction {
+            destination_country: country(g),
+            end_user_headquarters_country: if g.rng.random_bool(0.3) {
+                String::new()
+            } else {
+                country(g)
+            },
+            ultimate_parent_headquarters_country: if g.rng.random_bool(0.3) {
+                String::new()
+            } else {
+                country(g)
+            },
+            export_type: enum_number(g, 3),
+            is_informed_notice_received: g.rng.random_bool(0.2),
+        }),
+        as_of: date_text(g),
+    }
+}
+
+/// Bit flips, interesting bytes, insertions, deletions, truncation, splices.
+fn mutate(rng: &mut StdRng, mut bytes: Vec<u8>) -> Vec<u8> {
+    for _ in 0..rng.random_range(1..=2) {
+        let len = bytes.len();
+        match rng.random_range(0..6) {
+            0 if len > 0 => bytes[rng.random_range(0..len)] ^= 1 << rng.random_range(0..8),
+            1 if len > 0 => {
+                bytes[rng.random_range(0..len)] =
+                    [0x00, 0xff, 0x7f, 0x80, 0x0a, 0x12][rng.random_range(0..6)]
+            }
+            2 => bytes.insert(rng.random_range(0..=len), rng.random()),
+            3 if len > 0 => {
+                bytes.remove(rng.random_range(0..len));
+            }
+            4 => bytes.truncate(rng.random_range(0..=len)),
+            5 if len > 0 => {
+                let start = rng.random_range(0..len);
+                let end = rng.random_range(start..=len.min(start + 64));
+                let slice = bytes[start..end].to_vec();
+                let at = rng.random_range(0..=len);
+                bytes.splice(at..at, slice);
+            }
+            _ => {}
+        }
+    }
+    bytes
+}
+
+fn domain_option(g: &mut Gen, typical: f64) -> Option<f64> {
+    g.rng.random_bool(0.6).then(|| float(g, typical))
+}
+
+fn domain_spec(g: &mut Gen, depth: usize) -> rules::ChipSpec {
+    let kind = g.pick(&[
+        rules::ItemKind::IntegratedCircuit,
+        rules::ItemKind::ComputerOrAssembly,
+        rules::ItemKind::HbmStack,
+    ]);
+    rules::ChipSpec {
+        name: text(g),
+        kind,
+        rates: (0..list_len(g, 3).max(1))
+            .map(|_| rules::ProcessingRate {
+                bit_length: bit_length(g),
+                dense_tops: float(g, 5_000.0),
+                format: text(g),
+            })
+            .collect(),
+        dies: (0..list_len(g, 3))
+            .map(|_| rules::Die {
+                area_mm2: float(g, 900.0),
+                non_planar: g.rng.random_bool(0.8),
+                memory: g.rng.random_bool(0.2),
+            })
+            .collect(),
+        dram_bandwidth_gb_s: domain_option(g, 8_000.0),
+        interconnect_bandwidth_gb_s: domain_option(g, 2_000.0),
+        market: g.pick(&[
+            rules::Market::Unspecified,
+            rules::Market::Datacenter,
+            rules::Market::NonDatacenter,
+        ]),
+        hbm_bandwidth_gb_s: domain_option(g, 4_000.0),
+        hbm_package_area_mm2: domain_option(g, 200.0),
+        contained_ics: if depth < 3 && (kind == rules::ItemKind::ComputerOrAssembly || g.wild()) {
+            let n = list_len(g, 2);
+            (0..n)
+                .map(|_| rules::ContainedIc {
+                    spec: if n > 4 || g.rng.random_bool(0.4) {
+                        let chips = Catalog::builtin().chips();
+                        chips[g.rng.random_range(0..chips.len())].spec.clone()
+                    } else {
+                        domain_spec(g, depth + 1)
+                    },
+                    count: count(g),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        us_commercially_available_2026_01_15: g.pick(&[None, Some(true), Some(false)]),
+    }
+}
+
+fn domain_transaction(g: &mut Gen) -> rules::Transaction {
+    let optional = |g: &mut Gen| g.rng.random_bool(0.7).then(|| country(g));
+    rules::Transaction {
+        destination: country(g),
+        end_user_hq: optional(g),
+        ultimate_parent_hq: optional(g),
+        export_type: g.pick(&[
+            rules::ExportType::ExportFromUs,
+            rules::ExportType::Reexport,
+            rules::ExportType::InCountryTransfer,
+        ]),
+        is_informed_notice_received: g.rng.random_bool(0.2),
+    }
+}
+
+fn date(g: &mut Gen) -> NaiveDate {
+    let (low, high) = if g.wild() {
+        (NaiveDate::MIN, NaiveDate::MAX)
+    } else {
+        (
+            NaiveDate::from_ymd_opt(2021, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2028, 1, 1).unwrap(),
+        )
+    };
+    let days = g
+        .rng
+        .random_range(low.num_days_from_ce()..=high.num_days_from_ce());
+    NaiveDate::from_num_days_from_ce_opt(days).unwrap_or(low)
+}
+
+// ---------------------------------------------------------------------------
+// What each case exercises
+// ---------------------------------------------------------------------------
+
+fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+fn non_finite(response: &pb::ClassifyItemResponse) -> bool {
+    response.classification.as_ref().is_some_and(|c| {
+        !c.tpp.is_finite()
+            || [
+                c.performance_density,
+                c.applicable_die_area_mm2,
+                c.memory_bandwidth_density,
+            ]
+            .iter()
+            .any(|v| v.is_some_and(|v| !v.is_finite()))
+            || c.tpp_by_precision.iter().any(|p| !p.tpp.is_finite())
+    })
+}
+
+/// The adapter's whole path, then the conversion and the rules on their own.
+fn answer(classifier: &Classifier, request: &pb::ClassifyItemRequest, tally: &mut Tally) {
+    match classifier.classify(request, today(), None) {
+        Ok(response) => {
+            bump(tally, "answered");
+            if non_finite(&response) {
+                bump(tally, "answered with a non-finite metric");
+            }
+            let bytes = response.encode_to_vec();
+            let back =
+                pb::ClassifyItemResponse::decode(bytes.as_slice()).expect("an answer decodes");
+            assert_eq!(back.rule_set, response.rule_set);
+        }
+        Err(status) => bump(
+            tally,
+            match status.code() {
+                tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
+                tonic::Code::NotFound => "NOT_FOUND",
+                _ => "other error",
+            },
+        ),
+    }
+    if let Ok(query) = convert::classify_query(request, Catalog::builtin(), RuleBook::builtin()) {
+        let as_of = query.as_of.unwrap_or_else(today);
+        let _ = RuleBook::builtin().classify(&query.spec, query.transaction.as_ref(), as_of);
+    }
+}
+
+fn classifier() -> Classifier {
+    Classifier::new(service_kit::metrics::Registry::new())
+}
+
+#[test]
+fn prost_bytes() {
+    let classifier = classifier();
+    fuzz("prost_bytes", |rng, tally| {
+        let bytes = if rng.random_bool(0.15) {
+            (0..rng.random_range(0..256))
+                .map(|_| rng.random())
+                .collect()
+        } else {
+            let valid = proto_request(&mut Gen::new(rng)).encode_to_vec();
+            mutate(rng, valid)
+        };
+        match pb::ClassifyItemRequest::decode(bytes.as_slice()) {
+            Err(_) => bump(tally, "undecodable"),
+            Ok(request) => {
+                bump(tally, "decoded");
+                let again = pb::ClassifyItemRequest::decode(request.encode_to_vec().as_slice())
+                    .expect("re-encoded request decodes");
+                assert_eq!(
+                    again.encode_to_vec(),
+                    request.encode_to_vec(),
+                    "re-encoding is stable"
+                );
+                answer(&classifier, &request, tally);
+            }
+        }
+    });
+}
+
+#[test]
+fn structured_requests() {
+    let classifier = classifier();
+    fuzz("structured_requests", |rng, tally| {
+        let request = proto_request(&mut Gen::new(rng));
+        answer(&classifier, &request, tally);
+    });
+}
+
+#[test]
+fn domain_specs() {
+    fuzz("domain_specs", |rng, tally| {
+        let g = &mut Gen::new(rng);
+        let spec = domain_spec(g, 0);
+        let transaction = g.rng.random_bool(0.8).then(|| domain_transaction(g));
+        let as_of = date(g);
+        match RuleBook::builtin().classify(&spec, transaction.as_ref(), as_of) {
+            Ok(decision) => {
+                bump(tally, "classified");
+                if !decision.classification.tpp.is_finite() {
+                    bump(tally, "classified with a non-finite TPP");
+                }
+                let response = convert::decision(decision, "fuzz".into(), spec.name.clone());
+                let _ = response.encode_to_vec();
+            }
+            Err(_) => bump(tally, "refused"),
+        }
+    });
+}
