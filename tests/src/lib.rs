@@ -267,3 +267,42 @@ pub async fn health(
         .ok()?;
     ServingStatus::try_from(response.into_inner().status).ok()
 }
+
+/// A request carrying `token` as its bearer token, with a 10 s deadline.
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request.set_timeout(Duration::from_secs(10));
+    request
+}
+
+/// The question of the day as an application: `quantity` H200s from the
+/// U.S. to a Chinese cloud company, with a fresh request id.
+pub fn h200_to_china(quantity: u64) -> exportcontrol_proto::review::v1::CreateApplicationRequest {
+    use exportcontrol_proto::classifier::v1 as cpb;
+    use exportcontrol_proto::review::v1 as pb;
+    pb::CreateApplicationRequest {
+        application: Some(pb::Application {
+            items: vec![pb::LineItem {
+                item: Some(pb::line_item::Item::CatalogChip("H200".into())),
+                quantity,
+                unit_value_usd_cents: 3_000_000,
+            }],
+            transaction: Some(pb::ExportTransaction {
+                route: Some(cpb::Transaction {
+                    destination_country: "CN".into(),
+                    end_user_headquarters_country: "CN".into(),
+                    ultimate_parent_headquarters_country: "CN".into(),
+                    export_type: cpb::ExportType::ExportFromUs as i32,
+                    is_informed_notice_received: false,
+                }),
+                end_user_name: "Example Cloud Co.".into(),
+                end_use_statement: "Commercial cloud inference".into(),
+            }),
+            ..Default::default()
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
+}

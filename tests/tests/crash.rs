@@ -23,14 +23,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use exportcontrol_proto::classifier::v1 as cpb;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use system_tests::{binary, free_port, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE};
+use system_tests::{
+    authed, binary, free_port, h200_to_china, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+};
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
 type Client = ReviewServiceClient<Channel>;
 
@@ -247,40 +248,6 @@ fn channel(process: &ServiceProcess) -> Channel {
         .connect_lazy()
 }
 
-fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request.set_timeout(Duration::from_secs(10));
-    request
-}
-
-fn create_request(quantity: u64) -> pb::CreateApplicationRequest {
-    pb::CreateApplicationRequest {
-        application: Some(pb::Application {
-            items: vec![pb::LineItem {
-                item: Some(pb::line_item::Item::CatalogChip("H200".into())),
-                quantity,
-                unit_value_usd_cents: 3_000_000,
-            }],
-            transaction: Some(pb::ExportTransaction {
-                route: Some(cpb::Transaction {
-                    destination_country: "CN".into(),
-                    end_user_headquarters_country: "CN".into(),
-                    ultimate_parent_headquarters_country: "CN".into(),
-                    export_type: cpb::ExportType::ExportFromUs as i32,
-                    is_informed_notice_received: false,
-                }),
-                end_user_name: "Example Cloud Co.".into(),
-                end_use_statement: "Commercial cloud inference".into(),
-            }),
-            ..Default::default()
-        }),
-        request_id: uuid::Uuid::new_v4().to_string(),
-    }
-}
-
 fn state(app: &pb::Application) -> pb::State {
     pb::State::try_from(app.state).unwrap_or_default()
 }
@@ -396,7 +363,7 @@ async fn file_and_recommend(
     counters: Arc<Counters>,
     deadline: Instant,
 ) -> Acknowledged {
-    let request = create_request(rng.random_range(1..10_000));
+    let request = h200_to_china(rng.random_range(1..10_000));
     let request_id = request.request_id.clone();
     let mut app = until_answered("CreateApplication", &counters, deadline, || {
         let mut client = Client::new(channel.clone());
@@ -893,7 +860,7 @@ async fn recommend_once(
 
 async fn create_through(channel: &Channel) -> pb::Application {
     Client::new(channel.clone())
-        .create_application(authed(create_request(10), "dev-applicant"))
+        .create_application(authed(h200_to_china(10), "dev-applicant"))
         .await
         .unwrap_or_else(|status| panic!("CreateApplication: {status:?}"))
         .into_inner()

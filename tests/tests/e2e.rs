@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use exportcontrol_proto::classifier::v1 as cpb;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
-use system_tests::{binary, free_port, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE};
+use system_tests::{
+    authed, binary, free_port, h200_to_china, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+};
 use tonic::transport::Channel;
-use tonic::Request;
 
 struct System {
     classifier: ServiceProcess,
@@ -77,40 +77,6 @@ impl System {
         ReviewServiceClient::connect(self.review.url())
             .await
             .unwrap()
-    }
-}
-
-fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request.set_timeout(Duration::from_secs(10));
-    request
-}
-
-fn h200_to_china(quantity: u64) -> pb::CreateApplicationRequest {
-    pb::CreateApplicationRequest {
-        application: Some(pb::Application {
-            items: vec![pb::LineItem {
-                item: Some(pb::line_item::Item::CatalogChip("H200".into())),
-                quantity,
-                unit_value_usd_cents: 3_000_000,
-            }],
-            transaction: Some(pb::ExportTransaction {
-                route: Some(cpb::Transaction {
-                    destination_country: "CN".into(),
-                    end_user_headquarters_country: "CN".into(),
-                    ultimate_parent_headquarters_country: "CN".into(),
-                    export_type: cpb::ExportType::ExportFromUs as i32,
-                    is_informed_notice_received: false,
-                }),
-                end_user_name: "Example Cloud Co.".into(),
-                end_use_statement: "Commercial cloud inference".into(),
-            }),
-            ..Default::default()
-        }),
-        request_id: uuid::Uuid::new_v4().to_string(),
     }
 }
 

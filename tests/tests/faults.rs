@@ -24,7 +24,9 @@ use exportcontrol_proto::classifier::v1::classifier_service_server::{
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use sha2::{Digest, Sha256};
-use system_tests::{binary, free_port, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE};
+use system_tests::{
+    authed, binary, free_port, h200_to_china, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+};
 use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -96,40 +98,6 @@ async fn start_review(
     )
     .await
     .expect("review-svc starts")
-}
-
-fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request.set_timeout(Duration::from_secs(10));
-    request
-}
-
-fn h200_to_china(quantity: u64) -> pb::CreateApplicationRequest {
-    pb::CreateApplicationRequest {
-        application: Some(pb::Application {
-            items: vec![pb::LineItem {
-                item: Some(pb::line_item::Item::CatalogChip("H200".into())),
-                quantity,
-                unit_value_usd_cents: 3_000_000,
-            }],
-            transaction: Some(pb::ExportTransaction {
-                route: Some(cpb::Transaction {
-                    destination_country: "CN".into(),
-                    end_user_headquarters_country: "CN".into(),
-                    ultimate_parent_headquarters_country: "CN".into(),
-                    export_type: cpb::ExportType::ExportFromUs as i32,
-                    is_informed_notice_received: false,
-                }),
-                end_user_name: "Example Cloud Co.".into(),
-                end_use_statement: "Commercial cloud inference".into(),
-            }),
-            ..Default::default()
-        }),
-        request_id: uuid::Uuid::new_v4().to_string(),
-    }
 }
 
 fn state(app: &pb::Application) -> pb::State {
