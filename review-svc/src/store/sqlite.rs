@@ -44,6 +44,8 @@ use super::{
     Store, StoreError, StoredEvent, WriteOutcome,
 };
 
+mod checkpointer;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 const APPLICATION_COLUMNS: &str = "a.id, a.version, a.applicant, a.state, a.level, \
@@ -64,6 +66,8 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// Writes waiting for the writer before callers wait to enqueue.
     pub queue_depth: usize,
+    /// How often the write-ahead log is copied into the database file (see `checkpointer`).
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -73,6 +77,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             max_batch: 256,
             queue_depth: 4096,
+            checkpoint_interval: Duration::from_millis(500),
         }
     }
 }
@@ -128,7 +133,8 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
-            .connect_with(connect.clone())
+            // Checkpoints run from the checkpointer, not inside commits.
+            .connect_with(connect.clone().pragma("wal_autocheckpoint", "0"))
             .await
             .map_err(map_err)?;
         MIGRATOR
@@ -143,6 +149,11 @@ impl SqliteStore {
             .map_err(map_err)?;
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
         tokio::spawn(writer_loop(writer_pool, rx, options.max_batch.max(1)));
+        tokio::spawn(checkpointer::run(
+            readers.clone(),
+            tx.downgrade(),
+            options.checkpoint_interval,
+        ));
         Ok(Self {
             path,
             readers,
@@ -1146,5 +1157,66 @@ mod tests {
         );
         assert!(path_from_url("sqlite::memory:").is_err());
         assert!(path_from_url("sqlite://").is_err());
+    }
+
+    /// Files `count` applications of about 40 KB each (well past SQLite's
+    /// own checkpoint threshold of 1,000 pages).
+    async fn fill(store: &SqliteStore, count: usize) {
+        for i in 0..count {
+            let mut row = crate::store::suite::app(&format!("a{i}"), i as i64);
+            row.snapshot = format!("{{\"padding\":\"{}\"}}", "x".repeat(40_000));
+            let events = [crate::store::suite::ev("ApplicationFiled", i as i64)];
+            store.create(&row, &events, None).await.expect("create");
+        }
+    }
+
+    fn file_len(path: &Path) -> u64 {
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn commits_leave_checkpoints_to_the_checkpointer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let open = |name: &str, interval: Duration| {
+            let path = dir.path().join(name);
+            let options = SqliteOptions {
+                checkpoint_interval: interval,
+                ..SqliteOptions::default()
+            };
+            async move {
+                let url = format!("sqlite://{}", path.display());
+                let store = SqliteStore::open_with(&url, options).await.expect("open");
+                // Let the checkpointer's first, immediate, pass go by.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                (store, path)
+            }
+        };
+
+        // A checkpointer that waits an hour: the commits alone must not
+        // copy anything into the database file.
+        let (store, path) = open("idle.db", Duration::from_secs(3600)).await;
+        let before = file_len(&path);
+        fill(&store, 150).await;
+        assert_eq!(file_len(&path), before, "a commit checkpointed");
+        assert!(
+            file_len(&path.with_extension("db-wal")) > 4_000_000,
+            "the log holds the writes"
+        );
+
+        // A running checkpointer copies them in while the store is open.
+        let (store, path) = open("busy.db", Duration::from_millis(20)).await;
+        fill(&store, 150).await;
+        for _ in 0..500 {
+            if file_len(&path) > 4_000_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            file_len(&path) > 4_000_000,
+            "the checkpointer copied the log"
+        );
+        let last = store.get("a149").await.expect("read");
+        assert_eq!(last.map(|row| row.id), Some("a149".to_owned()));
     }
 }

@@ -313,7 +313,7 @@ mod postgres_unbatched {
 // ---------------------------------------------------------------------------
 // Helpers.
 
-fn app(id: &str, created_at: i64) -> ApplicationRow {
+pub(super) fn app(id: &str, created_at: i64) -> ApplicationRow {
     ApplicationRow {
         id: id.to_owned(),
         version: 1,
@@ -330,7 +330,7 @@ fn app(id: &str, created_at: i64) -> ApplicationRow {
     }
 }
 
-fn ev(kind: &str, at: i64) -> NewEvent {
+pub(super) fn ev(kind: &str, at: i64) -> NewEvent {
     NewEvent {
         kind: kind.to_owned(),
         actor: "user:alice".to_owned(),
