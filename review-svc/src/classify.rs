@@ -129,6 +129,6 @@ fn outcome(item_index: u32, response: classifier_pb::ClassifyItemResponse) -> It
         rule_set: response.rule_set.clone(),
         decision_id: response.decision_id.clone(),
         summary,
-        result: serde_json::to_value(&response).unwrap_or_default(),
+        result: serde_json::to_value(&response).unwrap_or_default().into(),
     }
 }

@@ -159,7 +159,7 @@ pub fn application(app: &workflow::Application) -> pb::Application {
     // Content and classifier answers were written by this service from
     // these very types; a snapshot that no longer reads is shown empty
     // rather than failing the whole read.
-    let content: Option<FiledContent> = serde_json::from_value(app.content.clone()).ok();
+    let content = FiledContent::deserialize(app.content.as_ref()).ok();
     let (items, transaction) = match content {
         Some(content) => (content.items, Some(content.transaction)),
         None => (Vec::new(), None),
@@ -176,10 +176,7 @@ pub fn application(app: &workflow::Application) -> pb::Application {
             .iter()
             .map(|item| pb::ItemClassification {
                 item_index: item.item_index,
-                result: serde_json::from_value::<classifier_pb::ClassifyItemResponse>(
-                    item.result.clone(),
-                )
-                .ok(),
+                result: classifier_pb::ClassifyItemResponse::deserialize(item.result.as_ref()).ok(),
             })
             .collect(),
         recommendations: app

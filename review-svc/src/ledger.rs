@@ -82,6 +82,11 @@ impl Ledger {
     }
 
     /// Files an application, classified already if `classification` is given.
+    ///
+    /// A retried request is recognised by the store, in the write itself
+    /// (a new application has a new id, so nothing else can conflict): no
+    /// read before the write, which every filing would pay for the sake of
+    /// the rare retry.
     pub async fn file(
         &self,
         filing: Filing,
@@ -89,9 +94,6 @@ impl Ledger {
         request: Option<&RequestKey>,
         now: DateTime<Utc>,
     ) -> Result<Application, LedgerError> {
-        if let Some(replayed) = self.replayed(request).await? {
-            return Ok(replayed);
-        }
         let mut events = self.workflow.file(filing, now);
         let mut app = Application::replay(&events)
             .ok_or_else(|| LedgerError::Internal("filing produced no event".into()))?;
@@ -118,7 +120,7 @@ impl Ledger {
                 self.written.notify_waiters();
                 Ok(app)
             }
-            WriteOutcome::Replayed { response } => decode_snapshot(&response),
+            WriteOutcome::Replayed { response } => self.answer_again(&response).await,
         }
     }
 
@@ -226,7 +228,7 @@ impl Ledger {
         match self.store.find_request(&request.id).await? {
             None => Ok(None),
             Some((fingerprint, response)) if fingerprint == request.fingerprint => {
-                decode_snapshot(&response).map(Some)
+                self.answer_again(&response).await.map(Some)
             }
             Some(_) => Err(LedgerError::RequestIdReused(request.id.clone())),
         }
@@ -249,9 +251,58 @@ impl Ledger {
                 self.written.notify_waiters();
                 Ok(app)
             }
-            WriteOutcome::Replayed { response } => decode_snapshot(&response),
+            WriteOutcome::Replayed { response } => self.answer_again(&response).await,
         }
     }
+
+    /// The application as a request's first write left it, from what its
+    /// request record kept.
+    async fn answer_again(&self, recorded: &str) -> Result<Application, LedgerError> {
+        let Ok(answered) = serde_json::from_str::<Answered>(recorded) else {
+            // Records written before they kept a reference hold the whole answer.
+            return decode_snapshot(recorded);
+        };
+        let current = self.get(&answered.application).await?;
+        if current.version == answered.version {
+            return Ok(current);
+        }
+        // The application has moved on since: rebuild the version the
+        // first call answered from its history.
+        let limit = u32::try_from(answered.version)
+            .map_err(|_| LedgerError::Internal(format!("recorded version {}", answered.version)))?;
+        let stored = self
+            .store
+            .events(Some(&answered.application), 0, limit)
+            .await?;
+        let events = stored
+            .iter()
+            .map(|event| {
+                serde_json::from_str::<Event>(&event.details).map_err(|e| {
+                    LedgerError::Internal(format!(
+                        "event {} of {} unreadable: {e}",
+                        event.application_sequence, event.application_id
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Application::replay(&events)
+            .filter(|app| app.version == answered.version)
+            .ok_or_else(|| {
+                LedgerError::Internal(format!(
+                    "history of {} does not reach version {}",
+                    answered.application, answered.version
+                ))
+            })
+    }
+}
+
+/// What a request record keeps of the first answer: the application and
+/// the version that write produced, not a copy of the rendered
+/// application (which would double what every write stores).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Answered {
+    application: String,
+    version: i64,
 }
 
 fn fold_onto(app: Application, events: &[Event]) -> Application {
@@ -296,13 +347,22 @@ fn encode(
         overdue_at: app.overdue_since().map(|t| t.timestamp_millis()),
         created_at: app.created_at.timestamp_millis(),
         updated_at: app.updated_at.timestamp_millis(),
-        snapshot: snapshot.clone(),
+        snapshot,
     };
-    let idempotent = request.map(|request| IdempotentRequest {
-        request_id: request.id.clone(),
-        fingerprint: request.fingerprint.clone(),
-        response: snapshot,
-    });
+    let idempotent = request
+        .map(|request| {
+            let answered = Answered {
+                application: app.id.clone(),
+                version: app.version,
+            };
+            Ok::<_, LedgerError>(IdempotentRequest {
+                request_id: request.id.clone(),
+                fingerprint: request.fingerprint.clone(),
+                response: serde_json::to_string(&answered)
+                    .map_err(|e| LedgerError::Internal(e.to_string()))?,
+            })
+        })
+        .transpose()?;
     Ok((row, new_events, idempotent))
 }
 

@@ -7,8 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+use serde::Deserialize;
 use service_kit::trace_context::TraceContext;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::classifier_client::ClassifierClient;
 use crate::classify::{classify_content, Classified};
@@ -19,6 +22,8 @@ use crate::store::ListFilter;
 use crate::workflow::{Actor, Command, ItemOutcome, State};
 
 const BATCH: u32 = 100;
+/// Applications of a batch swept at once.
+const SWEEP_CONCURRENCY: usize = 32;
 
 /// Applies passed deadlines every `interval`.
 pub fn spawn_sweeper(
@@ -39,6 +44,12 @@ pub fn spawn_sweeper(
 }
 
 /// One pass over every application whose earliest deadline has passed.
+///
+/// The applications of a batch are swept concurrently, so their writes
+/// share commits (the SQLite writer groups queued writes into one
+/// transaction, PostgreSQL groups concurrent WAL flushes): one commit per
+/// application made the sweeper commit-bound. Each write is still a
+/// compare-and-set on its own application's version.
 pub async fn sweep_once(
     ledger: &Ledger,
     now: chrono::DateTime<chrono::Utc>,
@@ -47,16 +58,37 @@ pub async fn sweep_once(
     loop {
         let due = ledger.due(now, BATCH).await?;
         let batch_len = due.len();
+        let mut outcomes = futures::stream::iter(due)
+            .map(|app| {
+                let span = tracing::info_span!(
+                    "sweep",
+                    application = %crate::convert::resource_name(&app.id)
+                );
+                async move {
+                    let written = ledger.sweep(&app, now).await?;
+                    if written {
+                        tracing::info!("deadline applied");
+                    }
+                    Ok::<bool, LedgerError>(written)
+                }
+                .instrument(span)
+            })
+            .buffer_unordered(SWEEP_CONCURRENCY);
         let mut progressed = 0;
-        for app in due {
-            let span =
-                tracing::info_span!("sweep", application = %crate::convert::resource_name(&app.id));
-            let _entered = span.enter();
-            if ledger.sweep(&app, now).await? {
-                tracing::info!("deadline applied");
-                applied += 1;
-                progressed += 1;
+        let mut first_error = None;
+        while let Some(outcome) = outcomes.next().await {
+            match outcome {
+                Ok(true) => progressed += 1,
+                Ok(false) => {}
+                // Let the writes already under way finish before reporting.
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
             }
+        }
+        applied += progressed;
+        if let Some(error) = first_error {
+            return Err(error);
         }
         // A full batch where nothing moved means the rest is someone else's
         // (or not yet actionable): stop rather than spin.
@@ -106,7 +138,7 @@ pub async fn classify_pending(
         );
         trace.attach(&span);
         let _entered = span.enter();
-        let items = match serde_json::from_value::<FiledContent>(app.content.clone()) {
+        let items = match FiledContent::deserialize(app.content.as_ref()) {
             Ok(content) => match classify_content(classifier, &content, None, &trace).await {
                 Classified::Items(items) => items,
                 Classified::Invalid(violations) => refused_items(&content, &violations),
@@ -164,7 +196,7 @@ fn refused_items(
             rule_set: String::new(),
             decision_id: String::new(),
             summary: format!("item {item_index}: the classifier refused the filing ({detail})"),
-            result: serde_json::Value::Null,
+            result: Default::default(),
         })
         .collect()
 }

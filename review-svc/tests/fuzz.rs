@@ -670,7 +670,7 @@ fn items(rng: &mut StdRng, count: u32) -> Vec<ItemOutcome> {
             rule_set: "V2026a".into(),
             decision_id: format!("d{i}"),
             summary: format!("item {i}"),
-            result: json!({"paragraph": "3A090.a.1", "tpp": 15831.0}),
+            result: json!({"paragraph": "3A090.a.1", "tpp": 15831.0}).into(),
         })
         .collect()
 }
@@ -834,7 +834,7 @@ fn filing(rng: &mut StdRng) -> Filing {
         id: uuid::Uuid::from_u128(rng.random()).to_string(),
         applicant: "exporter-1".into(),
         destination: pick(rng, &["CN", "DE", "SA"]).into(),
-        content: json!({"items": [{"catalog_chip": "H200", "quantity": 5}]}),
+        content: json!({"items": [{"catalog_chip": "H200", "quantity": 5}]}).into(),
         item_count: pick(rng, &[1, 1, 2, 3, 0]),
     }
 }

@@ -866,6 +866,20 @@ async fn create_is_idempotent_by_request_id(backend: Backend) {
     let again = create(&mut h.client, APPLICANT, request.clone()).await;
     assert_eq!((&again.name, &again.etag), (&first.name, &first.etag));
     assert_eq!(again, first, "a retry returns the first answer");
+    // Also once the application has moved on (rebuilt from the history).
+    let moved_on = recommend(
+        &mut h.client,
+        &first,
+        "dev-state",
+        pb::Agency::State,
+        pb::Recommendation::Approve,
+    )
+    .await;
+    assert_ne!(moved_on.etag, first.etag);
+    assert_eq!(
+        create(&mut h.client, APPLICANT, request.clone()).await,
+        first
+    );
 
     let listed = list_all(&mut h.client, AUDITOR, Default::default()).await;
     assert_eq!(
@@ -968,6 +982,27 @@ async fn transitions_are_idempotent_by_request_id(backend: Backend) {
     );
     assert_eq!(all_events(&mut h.client, &app.name).await, events);
     assert_eq!(get(&mut h.client, &app.name).await, first);
+
+    // Once the application has moved on, a retry still gets the first
+    // answer (rebuilt from the history).
+    let later = h
+        .client
+        .record_recommendation(authed(
+            recommendation_request(&first, pb::Agency::Energy, pb::Recommendation::Approve),
+            "dev-energy",
+        ))
+        .await
+        .expect("a later recommendation")
+        .into_inner();
+    assert_ne!(later.etag, first.etag);
+    let retried = h
+        .client
+        .record_recommendation(authed(request.clone(), "dev-state"))
+        .await
+        .expect("retried after a later change")
+        .into_inner();
+    assert_eq!(retried, first);
+    assert_eq!(get(&mut h.client, &app.name).await, later);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

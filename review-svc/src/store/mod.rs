@@ -68,7 +68,7 @@ pub struct IdempotentRequest {
     pub request_id: String,
     /// Digest of the request's content: the same id with other content is refused.
     pub fingerprint: String,
-    /// What the first call answered (the rendered application), opaque to the store.
+    /// What the service needs to answer a retry as the first call was answered; opaque to the store.
     pub response: String,
 }
 

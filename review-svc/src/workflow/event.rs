@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::deadlines::VotingRule;
 use super::model::{
-    Agency, AgencyDue, Application, Decision, Direction, ItemOutcome, Level, Outcome,
+    Agency, AgencyDue, Application, Decision, Direction, ItemOutcome, Level, Opaque, Outcome,
     Recommendation, RecordedRecommendation, State,
 };
 
@@ -29,7 +29,7 @@ pub enum Event {
         id: String,
         applicant: String,
         destination: String,
-        content: serde_json::Value,
+        content: Opaque,
         item_count: u32,
         /// BIS first action (refer, HWA, RWA) due: the step deadline while classification is pending.
         first_action_due: DateTime<Utc>,
@@ -235,7 +235,7 @@ fn blank(at: DateTime<Utc>) -> Application {
         id: String::new(),
         applicant: String::new(),
         destination: String::new(),
-        content: serde_json::Value::Null,
+        content: Default::default(),
         item_count: 0,
         state: State::ClassificationPending,
         level: None,

@@ -130,7 +130,7 @@ pub use event::{apply, Event};
 pub use invariants::check as check_invariants;
 pub use machine::Workflow;
 pub use model::{
-    Actor, Agency, AgencyDue, Application, Decision, Direction, Filing, ItemOutcome, Level,
+    Actor, Agency, AgencyDue, Application, Decision, Direction, Filing, ItemOutcome, Level, Opaque,
     Outcome, Recommendation, RecordedRecommendation, Role, State,
 };
 pub use permissions::{may_file, may_read};

@@ -299,6 +299,13 @@ impl Outcome {
     }
 }
 
+/// JSON the workflow carries but never reads (what was filed, what the
+/// classifier answered). Shared, not copied, between the events that
+/// bring it and the application that keeps it: these are the largest
+/// values of an application, and a deep copy per event cost more than the
+/// workflow itself.
+pub type Opaque = std::sync::Arc<serde_json::Value>;
+
 /// A new application, as the adapter validated it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Filing {
@@ -309,7 +316,7 @@ pub struct Filing {
     /// Destination country code (normalised by the adapter).
     pub destination: String,
     /// Items and transaction, opaque to the workflow.
-    pub content: serde_json::Value,
+    pub content: Opaque,
     /// Number of line items; the classification must cover each one.
     pub item_count: u32,
 }
@@ -326,7 +333,7 @@ pub struct ItemOutcome {
     /// One line for people, used in `state_reason`.
     pub summary: String,
     /// The classifier's full answer, opaque to the workflow.
-    pub result: serde_json::Value,
+    pub result: Opaque,
 }
 
 /// A recommendation or vote, as recorded.
@@ -372,7 +379,7 @@ pub struct Application {
     pub id: String,
     pub applicant: String,
     pub destination: String,
-    pub content: serde_json::Value,
+    pub content: Opaque,
     pub item_count: u32,
     pub state: State,
     /// `None` before the referral to the agencies (and when no licence is needed).

@@ -104,7 +104,7 @@ fn item_outcome() -> impl Strategy<Value = ItemOutcome> {
         rule_set: "V2026a".into(),
         decision_id: format!("d{i}"),
         summary: format!("item {i}"),
-        result: json!({"i": i, "x": 1.5}),
+        result: json!({"i": i, "x": 1.5}).into(),
     })
 }
 
@@ -181,7 +181,7 @@ fn fitting(app: &Application, agency_ix: usize, choice: u8, blank: bool) -> (Act
                     rule_set: "V2026a".into(),
                     decision_id: format!("d{i}"),
                     summary: format!("item {i}"),
-                    result: json!({"eccn": "3A090.a.1"}),
+                    result: json!({"eccn": "3A090.a.1"}).into(),
                 })
                 .collect();
             (Actor::system(), Command::RecordClassification { items })
@@ -267,7 +267,7 @@ impl Run {
                 id: "P-1".into(),
                 applicant: "acme".into(),
                 destination: "CN".into(),
-                content: json!({"items": [1, 2]}),
+                content: json!({"items": [1, 2]}).into(),
                 item_count: 2,
             },
             t0(),

@@ -74,7 +74,7 @@ fn item(index: u32, required: bool) -> ItemOutcome {
         } else {
             format!("item {index}: not controlled under 3A090")
         },
-        result: json!({"eccn": if required { "3A090.a.1" } else { "" }}),
+        result: json!({"eccn": if required { "3A090.a.1" } else { "" }}).into(),
     }
 }
 
@@ -156,7 +156,7 @@ impl Case {
                 id: "A-1".into(),
                 applicant: "acme".into(),
                 destination: "CN".into(),
-                content: json!({"items": [{"catalog_chip": "H200", "quantity": 100}], "route": {"destination": "CN"}}),
+                content: json!({"items": [{"catalog_chip": "H200", "quantity": 100}], "route": {"destination": "CN"}}).into(),
                 item_count: items,
             },
             t0(),
@@ -1545,7 +1545,7 @@ fn extreme_instants_neither_overflow_nor_panic() {
             id: "A-9".into(),
             applicant: "acme".into(),
             destination: "CN".into(),
-            content: json!(null),
+            content: json!(null).into(),
             item_count: 1,
         },
         late,

@@ -114,7 +114,7 @@ fn outcome(response: cpb::ClassifyItemResponse) -> ItemOutcome {
             },
             response.rule_set,
         ),
-        result: serde_json::to_value(&response).unwrap_or_default(),
+        result: serde_json::to_value(&response).unwrap_or_default().into(),
     }
 }
 
@@ -191,7 +191,7 @@ pub async fn store_create(
                         id: uuid::Uuid::now_v7().to_string(),
                         applicant: APPLICANT.to_owned(),
                         destination: destination.clone(),
-                        content: content_json.clone(),
+                        content: content_json.clone().into(),
                         item_count: 1,
                     };
                     let key = RequestKey {
