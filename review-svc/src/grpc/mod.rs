@@ -31,8 +31,12 @@ use crate::store::{ListCursor, ListFilter};
 use crate::workflow::{self, Actor, Command, Filing, Role};
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
-const MAX_PAGE_SIZE: u32 = 1000;
+/// A page is built whole in memory (each application with the
+/// classifier's answers is several kilobytes in every form it takes on the
+/// way out), so the largest page bounds the memory a list call can take.
+const MAX_PAGE_SIZE: u32 = 200;
 const DEFAULT_EVENTS_PAGE_SIZE: u32 = 100;
+const MAX_EVENTS_PAGE_SIZE: u32 = 1000;
 /// Applications filed or listed across all applications use this parent.
 const ALL_APPLICATIONS: &str = "applications/-";
 /// How often a watcher looks for events written by other processes.
@@ -200,9 +204,11 @@ impl ReviewService for Review {
                 applicant: actor.id.clone(),
                 destination,
                 item_count: content.items.len() as u32,
-                content: serde_json::to_value(&content).map_err(|e| {
-                    errors::ledger(LedgerError::Internal(e.to_string()), &resource_name(&id))
-                })?,
+                content: serde_json::to_value(&content)
+                    .map_err(|e| {
+                        errors::ledger(LedgerError::Internal(e.to_string()), &resource_name(&id))
+                    })?
+                    .into(),
             };
             let app = self
                 .ledger
@@ -439,8 +445,11 @@ impl ReviewService for Review {
     ) -> Result<Response<pb::ListApplicationEventsResponse>, Status> {
         let actor = self.actor(&request)?;
         let message = request.get_ref();
-        let page_size =
-            validate::page_size(message.page_size, DEFAULT_EVENTS_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let page_size = validate::page_size(
+            message.page_size,
+            DEFAULT_EVENTS_PAGE_SIZE,
+            MAX_EVENTS_PAGE_SIZE,
+        )?;
         let scope = self.event_scope(&actor, &message.parent, "parent").await?;
         let query = paging::fingerprint(&["events", &message.parent]);
         let after = if message.page_token.is_empty() {
