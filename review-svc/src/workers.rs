@@ -23,7 +23,7 @@ use crate::workflow::{Actor, Command, ItemOutcome, State};
 
 const BATCH: u32 = 100;
 /// Applications of a batch swept at once.
-const SWEEP_CONCURRENCY: usize = 32;
+pub const SWEEP_CONCURRENCY: usize = 32;
 
 /// Applies passed deadlines every `interval`.
 pub fn spawn_sweeper(

@@ -129,9 +129,12 @@ impl SqliteStore {
             }
         }
         let connect = connect_options(&path, options.busy_timeout);
+        // A connection to a local file does not go stale: no ping (a round
+        // trip to the connection's thread) before every use.
         let writer_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
             // Checkpoints run from the checkpointer, not inside commits.
             .connect_with(connect.clone().pragma("wal_autocheckpoint", "0"))
@@ -143,6 +146,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Internal(format!("migrating {}: {e}", path.display())))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(connect)
             .await

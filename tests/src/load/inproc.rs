@@ -230,9 +230,9 @@ pub async fn store_create(
 
 /// The deadline sweeper's loop (review-svc's `workers::sweep_once`: due
 /// applications in batches of 100, earliest first, each swept and written by
-/// `Ledger::sweep`) with the clock `days_ahead` days in the future, for at
-/// most `limit`. `concurrency` 1 is what review-svc does (one write after
-/// the other); more sweeps a batch's applications concurrently.
+/// `Ledger::sweep`, `concurrency` at once) with the clock `days_ahead` days
+/// in the future, for at most `limit`, timing each sweep. review-svc sweeps
+/// `workers::SWEEP_CONCURRENCY` at once; 1 is one write after the other.
 pub async fn sweep(
     ledger: Arc<Ledger>,
     days_ahead: i64,

@@ -441,7 +441,7 @@ pub fn table(text: &str) -> String {
             let walk = runs.get(&format!("list/{store}/{size}/walk"));
             t.row(
                 &format!(
-                    "ListApplications paging through all (1,000 a page), {size} stored, {store}"
+                    "ListApplications paging through all (200 a page), {size} stored, {store}"
                 ),
                 walk.and_then(|v| {
                     Some(format!(
