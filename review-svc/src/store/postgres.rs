@@ -117,6 +117,14 @@ impl PostgresStore {
 
     /// Connects with explicit options (e.g. a `search_path` set with
     /// `PgConnectOptions::options`) and applies the migrations.
+    ///
+    /// Every statement is planned for its own parameters
+    /// (`plan_cache_mode=force_custom_plan`). With the default, after five
+    /// executions PostgreSQL may keep a generic plan made while the tables
+    /// were empty: the batch writer's `id = ANY($1)` lookups then stayed
+    /// sequential scans, and each batch read the whole table (the cost of a
+    /// filing grew with the number stored). Planning these short
+    /// statements costs far less than one such scan.
     pub async fn connect_with(
         connect: PgConnectOptions,
         options: PostgresOptions,
@@ -124,7 +132,7 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.options([("plan_cache_mode", "force_custom_plan")]))
             .await
             .map_err(map_err)?;
         MIGRATOR
@@ -1204,4 +1212,45 @@ async fn write_batch(
         execute_exact(conn, statement, e.len(), "insert events").await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statements' plans must not be cached generic ones (see `connect_with`).
+    #[tokio::test]
+    async fn statements_are_planned_for_their_parameters() {
+        let Ok(url) = std::env::var("REVIEW_TEST_DATABASE_URL") else {
+            assert_ne!(
+                std::env::var("REVIEW_REQUIRE_POSTGRES").as_deref(),
+                Ok("1"),
+                "REVIEW_REQUIRE_POSTGRES=1 but REVIEW_TEST_DATABASE_URL is not set"
+            );
+            return;
+        };
+        // In a schema of its own, as the store suite does.
+        let schema = format!("t_{:016x}", rand::random::<u64>());
+        let mut admin = PgConnection::connect(&url).await.expect("connect");
+        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await
+            .expect("create schema");
+        let options = PgConnectOptions::from_str(&url)
+            .expect("url")
+            .options([("search_path", schema.as_str())]);
+        let store = PostgresStore::connect_with(options, PostgresOptions::default())
+            .await
+            .expect("connect");
+        let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+            .fetch_one(store.pool())
+            .await
+            .expect("show");
+        store.pool().close().await;
+        sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&mut admin)
+            .await
+            .expect("drop schema");
+        assert_eq!(mode, "force_custom_plan");
+    }
 }
