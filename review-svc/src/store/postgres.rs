@@ -119,12 +119,9 @@ impl PostgresStore {
     /// `PgConnectOptions::options`) and applies the migrations.
     ///
     /// Every statement is planned for its own parameters
-    /// (`plan_cache_mode=force_custom_plan`). With the default, after five
+    /// (`plan_cache_mode=force_custom_plan`): with the default, after five
     /// executions PostgreSQL may keep a generic plan made while the tables
-    /// were empty: the batch writer's `id = ANY($1)` lookups then stayed
-    /// sequential scans, and each batch read the whole table (the cost of a
-    /// filing grew with the number stored). Planning these short
-    /// statements costs far less than one such scan.
+    /// were empty. Planning these short statements costs little.
     pub async fn connect_with(
         connect: PgConnectOptions,
         options: PostgresOptions,
@@ -921,8 +918,12 @@ pub(crate) async fn run_batch(
     ops: &[&WriteOp],
 ) -> Result<Vec<Result<WriteOutcome, StoreError>>, BatchFailed> {
     let mut conn = pool.acquire().await.map_err(failed)?;
+    // Every read of the batch is a primary-key lookup (`= ANY($1)`). A
+    // table that was never analysed (no autovacuum, or not yet) looks
+    // small to the planner, which then scans it whole for a few dozen
+    // keys, once per batch: the cost of a filing grew with the table.
     let mut tx = conn
-        .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+        .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL enable_seqscan = off")
         .await
         .map_err(failed)?;
     let (request_ids, app_ids) = keys_of(ops);
