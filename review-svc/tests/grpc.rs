@@ -985,15 +985,14 @@ async fn transitions_are_idempotent_by_request_id(backend: Backend) {
 
     // Once the application has moved on, a retry still gets the first
     // answer (rebuilt from the history).
-    let later = h
-        .client
-        .record_recommendation(authed(
-            recommendation_request(&first, pb::Agency::Energy, pb::Recommendation::Approve),
-            "dev-energy",
-        ))
-        .await
-        .expect("a later recommendation")
-        .into_inner();
+    let later = recommend(
+        &mut h.client,
+        &first,
+        "dev-energy",
+        pb::Agency::Energy,
+        pb::Recommendation::Approve,
+    )
+    .await;
     assert_ne!(later.etag, first.etag);
     let retried = h
         .client
