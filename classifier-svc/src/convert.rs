@@ -2,7 +2,9 @@
 //! format can get wrong (unknown enum numbers, missing oneofs, malformed
 //! dates and codes, oversized strings and lists); the domain checks meaning.
 
-use chrono::NaiveDate;
+use std::borrow::Cow;
+
+use chrono::{Datelike, NaiveDate};
 use exportcontrol_proto::classifier::v1 as pb;
 use service_kit::errors::{shorten, Violation};
 
@@ -16,31 +18,32 @@ pub const MAX_JUSTIFICATION_LEN: usize = 2_000;
 pub const MAX_LIST_LEN: usize = 64;
 pub const MAX_NESTING: usize = 2;
 
-/// What a ClassifyItem request asks, in domain terms.
-pub struct ClassifyQuery {
-    pub spec: rules::ChipSpec,
+/// What a ClassifyItem request asks, in domain terms. A catalogue chip is
+/// borrowed from the catalogue `'c`, not copied for every request.
+pub struct ClassifyQuery<'c> {
+    pub spec: Cow<'c, rules::ChipSpec>,
     pub transaction: Option<rules::Transaction>,
     /// None: the caller left it empty and the adapter uses today's date.
     pub as_of: Option<NaiveDate>,
 }
 
 /// Converts a request; every problem found is reported, not just the first.
-pub fn classify_query(
+pub fn classify_query<'c>(
     request: &pb::ClassifyItemRequest,
-    catalog: &Catalog,
+    catalog: &'c Catalog,
     rules: &RuleBook,
-) -> Result<ClassifyQuery, Lookup> {
+) -> Result<ClassifyQuery<'c>, Lookup> {
     let mut violations = Vec::new();
     let spec = match &request.item {
         None => {
             violations.push(Violation::new("item", "set either spec or catalog_chip"));
             None
         }
-        Some(pb::classify_item_request::Item::CatalogChip(name)) => {
-            Some(resolve_catalog(name, "catalog_chip", catalog)?)
-        }
+        Some(pb::classify_item_request::Item::CatalogChip(name)) => Some(Cow::Borrowed(
+            resolve_catalog(name, "catalog_chip", catalog)?,
+        )),
         Some(pb::classify_item_request::Item::Spec(spec)) => {
-            chip_spec(spec, "spec", catalog, 0, &mut violations)?
+            chip_spec(spec, "spec", catalog, 0, &mut violations)?.map(Cow::Owned)
         }
     };
     let transaction = request
@@ -69,10 +72,14 @@ pub enum Lookup {
     },
 }
 
-fn resolve_catalog(name: &str, field: &str, catalog: &Catalog) -> Result<rules::ChipSpec, Lookup> {
+fn resolve_catalog<'c>(
+    name: &str,
+    field: &str,
+    catalog: &'c Catalog,
+) -> Result<&'c rules::ChipSpec, Lookup> {
     catalog
         .get(name)
-        .map(|chip| chip.spec.clone())
+        .map(|chip| &chip.spec)
         .ok_or_else(|| Lookup::UnknownChip {
             field: field.to_owned(),
             name: shorten(name),
@@ -87,22 +94,22 @@ fn chip_spec(
     violations: &mut Vec<Violation>,
 ) -> Result<Option<rules::ChipSpec>, Lookup> {
     let before = violations.len();
-    check_len(&spec.name, &format!("{path}.name"), violations);
+    check_len(&spec.name, || format!("{path}.name"), violations);
     check_text(
         &spec.market_justification,
-        &format!("{path}.market_justification"),
         MAX_JUSTIFICATION_LEN,
+        || format!("{path}.market_justification"),
         violations,
     );
     for (i, die) in spec.dies.iter().enumerate() {
-        check_len(&die.label, &format!("{path}.dies[{i}].label"), violations);
+        check_len(&die.label, || format!("{path}.dies[{i}].label"), violations);
     }
     // Format labels are echoed in the answer: bound them like the name, or a
     // small request could build a reply over the transport's size limit.
     for (i, rate) in spec.rates.iter().enumerate().take(MAX_LIST_LEN) {
         check_len(
             &rate.format,
-            &format!("{path}.rates[{i}].format"),
+            || format!("{path}.rates[{i}].format"),
             violations,
         );
     }
@@ -148,26 +155,25 @@ fn chip_spec(
             ));
             continue;
         }
-        let inner =
-            match &ic.ic {
-                None => {
-                    violations.push(Violation::new(
-                        ic_path.clone(),
-                        "set either spec or catalog_chip",
-                    ));
-                    None
-                }
-                Some(pb::contained_integrated_circuit::Ic::CatalogChip(name)) => Some(
-                    resolve_catalog(name, &format!("{ic_path}.catalog_chip"), catalog)?,
-                ),
-                Some(pb::contained_integrated_circuit::Ic::Spec(inner)) => chip_spec(
-                    inner,
-                    &format!("{ic_path}.spec"),
-                    catalog,
-                    depth + 1,
-                    violations,
-                )?,
-            };
+        let inner = match &ic.ic {
+            None => {
+                violations.push(Violation::new(
+                    ic_path.clone(),
+                    "set either spec or catalog_chip",
+                ));
+                None
+            }
+            Some(pb::contained_integrated_circuit::Ic::CatalogChip(name)) => {
+                Some(resolve_catalog(name, &format!("{ic_path}.catalog_chip"), catalog)?.clone())
+            }
+            Some(pb::contained_integrated_circuit::Ic::Spec(inner)) => chip_spec(
+                inner,
+                &format!("{ic_path}.spec"),
+                catalog,
+                depth + 1,
+                violations,
+            )?,
+        };
         if let Some(inner) = inner {
             contained_ics.push(rules::ContainedIc {
                 spec: inner,
@@ -302,26 +308,67 @@ pub fn parse_date(text: &str, field: &str, violations: &mut Vec<Violation>) -> O
     if text.is_empty() {
         return None;
     }
-    match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        Ok(date) if text.len() == 10 => Some(date),
-        _ => {
-            violations.push(Violation::new(
-                field,
-                format!("{:?} is not a date in the form YYYY-MM-DD", shorten(text)),
-            ));
-            None
-        }
-    }
-}
-
-fn check_len(text: &str, field: &str, violations: &mut Vec<Violation>) {
-    check_text(text, field, MAX_NAME_LEN, violations);
-}
-
-fn check_text(text: &str, field: &str, max: usize, violations: &mut Vec<Violation>) {
-    if text.len() > max {
+    let date = iso_date(text);
+    if date.is_none() {
         violations.push(Violation::new(
             field,
+            format!("{:?} is not a date in the form YYYY-MM-DD", shorten(text)),
+        ));
+    }
+    date
+}
+
+/// A 10-byte `%Y-%m-%d` date. The usual form, four digits, two and two, is
+/// read directly: chrono's format interpreter cost more than the rest of a
+/// request's conversion. Any other shape goes to chrono, so what is accepted
+/// does not change.
+fn iso_date(text: &str) -> Option<NaiveDate> {
+    if text.len() != 10 {
+        return None;
+    }
+    let b = text.as_bytes();
+    let digits = [0, 1, 2, 3, 5, 6, 8, 9];
+    if b[4] == b'-' && b[7] == b'-' && digits.iter().all(|&i| b[i].is_ascii_digit()) {
+        let number = |range: std::ops::Range<usize>| {
+            b[range].iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'))
+        };
+        let year = i32::try_from(number(0..4)).ok()?;
+        return NaiveDate::from_ymd_opt(year, number(5..7), number(8..10));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+/// `date` as chrono's `%Y-%m-%d` writes it; years 0 to 9999 (four digits)
+/// without running chrono's format interpreter.
+fn iso_date_text(date: NaiveDate) -> String {
+    let year = match u32::try_from(date.year()) {
+        Ok(year) if year <= 9999 => year,
+        _ => return date.format("%Y-%m-%d").to_string(),
+    };
+    let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+    let mut text = String::with_capacity(10);
+    text.extend([year / 1000, year / 100, year / 10, year].map(digit));
+    text.push('-');
+    text.extend([date.month() / 10, date.month()].map(digit));
+    text.push('-');
+    text.extend([date.day() / 10, date.day()].map(digit));
+    text
+}
+
+/// The field path is built only for a violation: most requests have none.
+fn check_len(text: &str, field: impl FnOnce() -> String, violations: &mut Vec<Violation>) {
+    check_text(text, MAX_NAME_LEN, field, violations);
+}
+
+fn check_text(
+    text: &str,
+    max: usize,
+    field: impl FnOnce() -> String,
+    violations: &mut Vec<Violation>,
+) {
+    if text.len() > max {
+        violations.push(Violation::new(
+            field(),
             format!("at most {max} bytes, got {}", text.len()),
         ));
     }
@@ -332,28 +379,35 @@ fn unknown_enum(field: &str, value: i32) -> Violation {
 }
 
 // ---- domain -> proto ----
+//
+// The decision borrows the rule data's texts; each is copied here, once,
+// into the reply (`str::to_owned` is a sized allocation and a copy).
 
 pub fn decision(
-    decision: rules::Decision,
+    decision: rules::Decision<'_>,
     decision_id: String,
     item_name: String,
 ) -> pb::ClassifyItemResponse {
     pb::ClassifyItemResponse {
         classification: Some(classification(decision.classification)),
         license: decision.license.map(license),
-        rule_set: decision.rule_set,
+        rule_set: decision.rule_set.to_owned(),
         decision_id,
-        as_of: decision.as_of.format("%Y-%m-%d").to_string(),
+        as_of: iso_date_text(decision.as_of),
         item_name,
-        not_evaluated: decision.not_evaluated,
-        warnings: decision.warnings,
+        not_evaluated: texts(&decision.not_evaluated),
+        warnings: decision.warnings.into_iter().map(Cow::into_owned).collect(),
         information: findings(decision.information),
         index: 0,
         error: None,
     }
 }
 
-fn classification(c: rules::Classification) -> pb::Classification {
+fn texts(texts: &[&str]) -> Vec<String> {
+    texts.iter().map(|&text| text.to_owned()).collect()
+}
+
+fn classification(c: rules::Classification<'_>) -> pb::Classification {
     pb::Classification {
         status: match c.status {
             rules::ControlStatus::Controlled => pb::ControlStatus::Controlled,
@@ -361,9 +415,9 @@ fn classification(c: rules::Classification) -> pb::Classification {
             rules::ControlStatus::Indeterminate => pb::ControlStatus::Indeterminate,
             rules::ControlStatus::NotInForce => pb::ControlStatus::NotInForce,
         } as i32,
-        eccn: c.eccn,
-        paragraph: c.paragraph,
-        paragraphs_met: c.paragraphs_met,
+        eccn: c.eccn.to_owned(),
+        paragraph: c.paragraph.to_owned(),
+        paragraphs_met: texts(&c.paragraphs_met),
         tpp: c.tpp,
         performance_density: c.performance_density,
         tpp_bit_length: c.tpp_bit_length,
@@ -381,11 +435,11 @@ fn classification(c: rules::Classification) -> pb::Classification {
         findings: findings(c.findings),
         open_tests: c.open_tests,
         market_assumed_datacenter: c.market_assumed_datacenter,
-        eligible_license_exceptions: c.eligible_license_exceptions,
+        eligible_license_exceptions: texts(&c.eligible_license_exceptions),
     }
 }
 
-fn license(l: rules::LicenseDetermination) -> pb::LicenseDetermination {
+fn license(l: rules::LicenseDetermination<'_>) -> pb::LicenseDetermination {
     pb::LicenseDetermination {
         license_required: l.license_required(),
         status: match l.status {
@@ -397,23 +451,23 @@ fn license(l: rules::LicenseDetermination) -> pb::LicenseDetermination {
         license_exceptions: l
             .license_exceptions
             .iter()
-            .map(|e| e.code.clone())
+            .map(|e| e.code.to_owned())
             .collect(),
         license_exception_details: l
             .license_exceptions
             .into_iter()
             .map(|e| pb::LicenseExceptionDetail {
-                code: e.code,
-                citation: e.citation,
+                code: e.code.to_owned(),
+                citation: e.citation.to_owned(),
                 prior_notification_required: e.prior_notification_required,
                 notification_review_days: e.notification_review_days,
-                aes_code: e.aes_code,
-                explanation: e.explanation,
+                aes_code: e.aes_code.to_owned(),
+                explanation: e.explanation.into_owned(),
             })
             .collect(),
         reasons: findings(l.reasons),
-        conditions: l.conditions,
-        normalized_destination: l.normalized_destination,
+        conditions: texts(&l.conditions),
+        normalized_destination: l.normalized_destination.to_owned(),
         reported_requirements: findings(l.reported_requirements),
     }
 }
@@ -428,16 +482,16 @@ pub fn review_policy(policy: rules::ReviewPolicy) -> pb::ReviewPolicy {
     }
 }
 
-fn findings(findings: Vec<rules::Finding>) -> Vec<pb::Finding> {
+fn findings(findings: Vec<rules::Finding<'_>>) -> Vec<pb::Finding> {
     findings.into_iter().map(finding).collect()
 }
 
-fn finding(f: rules::Finding) -> pb::Finding {
+fn finding(f: rules::Finding<'_>) -> pb::Finding {
     pb::Finding {
-        rule_id: f.rule_id.to_string(),
+        rule_id: f.rule_id.to_owned(),
         holds: f.holds,
-        explanation: f.explanation,
-        citation: f.citation.to_string(),
+        explanation: f.explanation.into_owned(),
+        citation: f.citation.to_owned(),
         source: source_tag(f.source) as i32,
     }
 }
@@ -500,5 +554,51 @@ pub fn spec_to_proto(spec: &rules::ChipSpec) -> pb::ChipSpec {
             })
             .collect(),
         us_commercially_available_2026_01_15: spec.us_commercially_available_2026_01_15,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What `parse_date` accepted before it read the usual form itself.
+    fn chrono_date(text: &str) -> Option<NaiveDate> {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .filter(|_| text.len() == 10)
+    }
+
+    #[test]
+    fn dates_read_as_chrono_reads_them() {
+        for text in [
+            "2026-02-01",
+            "0000-01-01",
+            "9999-12-31",
+            "2024-02-29",
+            "2025-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-011",
+            "+2026-1-01",
+            "-001-01-01",
+            "2026-02- 1",
+            "20260201",
+        ] {
+            assert_eq!(iso_date(text), chrono_date(text), "{text}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_reads_as_chrono_reads_it(text in "[0-9+ -]{8,12}") {
+            prop_assert_eq!(iso_date(&text), chrono_date(&text));
+        }
+
+        #[test]
+        fn dates_are_written_as_chrono_writes_them(days in -1_000_000i32..4_000_000) {
+            let date = NaiveDate::from_num_days_from_ce_opt(days).expect("in range");
+            prop_assert_eq!(iso_date_text(date), date.format("%Y-%m-%d").to_string());
+        }
     }
 }

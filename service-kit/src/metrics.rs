@@ -3,6 +3,7 @@
 //! registry, gauges computed by collectors at scrape time, and a tower layer
 //! that counts every RPC by method and status code and times it.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -36,8 +37,57 @@ struct Histogram {
 #[derive(Default)]
 struct Series {
     help: &'static str,
-    counters: BTreeMap<Labels, u64>,
-    histograms: BTreeMap<Labels, Histogram>,
+    counters: ByLabels<u64>,
+    histograms: ByLabels<Histogram>,
+}
+
+/// The values of one metric, one per set of labels, sorted by labels (the
+/// order they are rendered in). An existing entry is found by binary search
+/// with the caller's borrowed labels, so counting on a hot path allocates
+/// only the first time a set of labels is seen.
+struct ByLabels<T>(Vec<(Labels, T)>);
+
+impl<T> Default for ByLabels<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> ByLabels<T> {
+    fn get_or_insert_with(
+        &mut self,
+        labels: &[(&'static str, &str)],
+        new: impl FnOnce() -> T,
+    ) -> &mut T {
+        let at = match self
+            .0
+            .binary_search_by(|(stored, _)| compare(stored, labels))
+        {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.insert(at, (owned(labels), new()));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(Labels, T)> {
+        self.0.iter()
+    }
+}
+
+/// Orders stored labels against borrowed ones exactly as `Labels`' own
+/// `Ord` orders stored ones: element by element, name then value.
+fn compare(stored: &Labels, labels: &[(&'static str, &str)]) -> Ordering {
+    stored
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .cmp(labels.iter().copied())
 }
 
 /// The metrics of one process.
@@ -60,11 +110,10 @@ impl Registry {
 
     /// Adds one to counter `name` with `labels`.
     pub fn inc(&self, name: &'static str, help: &'static str, labels: &[(&'static str, &str)]) {
-        let key = owned(labels);
         let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
         let entry = series.entry(name).or_default();
         entry.help = help;
-        *entry.counters.entry(key).or_default() += 1;
+        *entry.counters.get_or_insert_with(labels, || 0) += 1;
     }
 
     /// Records one observation in histogram `name`.
@@ -76,11 +125,10 @@ impl Registry {
         value: Duration,
     ) {
         let seconds = value.as_secs_f64();
-        let key = owned(labels);
         let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
         let entry = series.entry(name).or_default();
         entry.help = help;
-        let histogram = entry.histograms.entry(key).or_insert_with(|| Histogram {
+        let histogram = entry.histograms.get_or_insert_with(labels, || Histogram {
             counts: vec![0; BUCKETS.len()],
             ..Default::default()
         });
@@ -107,13 +155,13 @@ impl Registry {
             for (name, s) in series.iter() {
                 if !s.counters.is_empty() {
                     let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", s.help);
-                    for (labels, value) in &s.counters {
+                    for (labels, value) in s.counters.iter() {
                         let _ = writeln!(out, "{name}{} {value}", render_labels(labels, None));
                     }
                 }
                 if !s.histograms.is_empty() {
                     let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} histogram", s.help);
-                    for (labels, h) in &s.histograms {
+                    for (labels, h) in s.histograms.iter() {
                         let mut cumulative = 0;
                         for (upper, count) in BUCKETS.iter().zip(&h.counts) {
                             cumulative += count;
@@ -310,5 +358,51 @@ where
             );
             result
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn series_render_in_label_order_whatever_the_order_counted() {
+        let registry = Registry::default();
+        for labels in [
+            &[("code", "Ok"), ("method", "/b")][..],
+            &[("code", "Ok"), ("method", "/a")],
+            &[("code", "Internal"), ("method", "/b")],
+            &[("code", "Ok")],
+            &[("code", "Ok"), ("method", "/a")],
+        ] {
+            registry.inc("rpcs", "RPCs", labels);
+        }
+        for _ in 0..2 {
+            registry.observe("wait", "Waits", &[("on", "disk")], Duration::from_secs(3));
+        }
+        let text = registry.render().await;
+        assert!(
+            text.starts_with(concat!(
+                "# HELP rpcs RPCs\n# TYPE rpcs counter\n",
+                "rpcs{code=\"Internal\",method=\"/b\"} 1\n",
+                "rpcs{code=\"Ok\"} 1\n",
+                "rpcs{code=\"Ok\",method=\"/a\"} 2\n",
+                "rpcs{code=\"Ok\",method=\"/b\"} 1\n",
+                "# HELP wait Waits\n# TYPE wait histogram\n",
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("wait_bucket{on=\"disk\",le=\"2.5\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("wait_bucket{on=\"disk\",le=\"5\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("wait_sum{on=\"disk\"} 6\nwait_count{on=\"disk\"} 2\n"),
+            "{text}"
+        );
     }
 }

@@ -347,7 +347,7 @@ mod tests {
                 .classify(&chip(name).spec, None, date())
                 .unwrap();
             assert_eq!(
-                (d.classification.status, d.classification.paragraph.as_str()),
+                (d.classification.status, d.classification.paragraph),
                 (status, paragraph),
                 "{name}"
             );

@@ -14,7 +14,6 @@ use super::RuleBook;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The text of every rule file.
 pub(crate) struct Sources<'a> {
@@ -400,8 +399,7 @@ pub(crate) fn load(src: &Sources<'_>) -> Result<RuleBook, String> {
             "{}; groups: {}",
             rules.meta(Rule::Scope).citation,
             s.citation
-        )
-        .into();
+        );
         s.unverified_warning = (!s.confirmed).then(|| {
             format!(
                 "{} ({}: {})",
@@ -465,6 +463,10 @@ pub(crate) fn load(src: &Sources<'_>) -> Result<RuleBook, String> {
             .collect(),
         availability_date: f.availability_date,
         conditions: f.conditions.clone(),
+        unknown_party_condition: format!(
+            "End user and ultimate parent not headquartered in D:5 outside China/Macau ({})",
+            p.texts.hq_unknown
+        ),
     };
     let exceptions = p
         .exception
@@ -561,8 +563,8 @@ fn load_rules(file: RulesFile) -> Result<RuleTable, String> {
             ));
         }
         *slot = Some(RuleMeta {
-            id: r.id.into(),
-            citation: r.citation.into(),
+            id: r.id,
+            citation: r.citation,
             source: r.source.into(),
             confirmed: r.confirmed,
             eccn: r.eccn,
@@ -645,6 +647,8 @@ fn load_vintages(file: VintagesFile, codes: &Codes) -> Result<Vintages, String> 
         };
         out.push(Vintage {
             index,
+            unconfirmed_warning: (!raw.confirmed)
+                .then(|| format!("rule set {}: dates and scope UNCONFIRMED", raw.id)),
             id: raw.id,
             effective: raw.effective,
             compliance: raw.compliance,
@@ -708,7 +712,7 @@ fn load_snapshots(file: GroupsFile, codes: &Codes) -> Result<Vec<Snapshot>, Stri
             confirmed: raw.confirmed,
             note: raw.note,
             groups,
-            scope_citation: Arc::from(""),
+            scope_citation: String::new(),
             unverified_warning: None,
         });
     }

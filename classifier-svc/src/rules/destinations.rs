@@ -5,7 +5,6 @@ use super::countries::{Cc, CountrySet};
 use super::model::SourceTag;
 use super::vintage::{Vintage, Vintages};
 use chrono::NaiveDate;
-use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
@@ -17,7 +16,7 @@ pub(crate) struct Snapshot {
     pub note: String,
     pub groups: Vec<(String, CountrySet)>,
     /// Citation of the scope finding: the scope rule's and this snapshot's.
-    pub scope_citation: Arc<str>,
+    pub scope_citation: String,
     /// Warning attached to answers that use an unconfirmed snapshot.
     pub unverified_warning: Option<String>,
 }

@@ -1,6 +1,8 @@
 //! ECCN tests: 3A090.a/.b (2023 on), the 2022 3A090.a test, 3A090.c and the
 //! mapping of assemblies to 4A090.
 
+use std::borrow::Cow;
+
 use super::data::Texts;
 use super::findings::{push_cmp, push_num, Relied, Rule, RuleTable};
 use super::metrics::{self, Metrics};
@@ -56,8 +58,8 @@ impl ChipFigures {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Assessed {
-    pub classification: Classification,
+pub(crate) struct Assessed<'a> {
+    pub classification: Classification<'a>,
     pub level: Level,
     /// A standalone HBM stack (3A090.c candidate).
     pub hbm_item: bool,
@@ -68,12 +70,14 @@ pub(crate) struct Assessed {
     pub a_chips: Option<ChipFigures>,
     /// Figures of the item for the is-informed overlay.
     pub figures: ChipFigures,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Cow<'a, str>>,
 }
 
-pub(crate) struct Ctx<'a> {
+/// What the ECCN tests read: the rule data (`'a`, which the findings
+/// borrow) and the classification's record of rules relied on (`'r`).
+pub(crate) struct Ctx<'a, 'r> {
     pub rules: &'a RuleTable,
-    pub relied: &'a Relied,
+    pub relied: &'r Relied,
     pub texts: &'a Texts,
     pub v: &'a Vintage,
 }
@@ -107,28 +111,33 @@ fn push_range(out: &mut String, name: &str, x: f64, lo: f64, hi: f64) -> bool {
     holds
 }
 
-impl Ctx<'_> {
-    fn finding(&self, rule: Rule, holds: bool, explanation: String) -> Finding {
+impl<'a> Ctx<'a, '_> {
+    fn finding(
+        &self,
+        rule: Rule,
+        holds: bool,
+        explanation: impl Into<Cow<'a, str>>,
+    ) -> Finding<'a> {
         self.relied.note(rule, holds);
         self.rules.finding(rule, holds, explanation)
     }
 
-    pub(crate) fn assess(&self, spec: &ChipSpec) -> Assessed {
+    pub(crate) fn assess(&self, spec: &ChipSpec) -> Assessed<'a> {
         match spec.kind {
             ItemKind::HbmStack => self.assess_hbm(spec),
             ItemKind::IntegratedCircuit => self.assess_single(spec, None),
             ItemKind::ComputerOrAssembly if spec.contained_ics.is_empty() => {
-                self.assess_single(spec, Some(self.texts.assembly_aggregate.as_str()))
+                self.assess_single(spec, Some(&self.texts.assembly_aggregate))
             }
             ItemKind::ComputerOrAssembly => self.assess_assembly(spec),
         }
     }
 
-    fn empty(&self, status: ControlStatus) -> Classification {
+    fn empty(&self, status: ControlStatus) -> Classification<'a> {
         Classification {
             status,
-            eccn: String::new(),
-            paragraph: String::new(),
+            eccn: "",
+            paragraph: "",
             paragraphs_met: Vec::new(),
             tpp: 0.0,
             performance_density: None,
@@ -145,7 +154,7 @@ impl Ctx<'_> {
 
     /// An IC, or an assembly given only as aggregated figures (then
     /// `aggregate_note` is the warning and the ECCN is the 4A090 paragraph).
-    fn assess_single(&self, spec: &ChipSpec, aggregate_note: Option<&str>) -> Assessed {
+    fn assess_single(&self, spec: &ChipSpec, aggregate_note: Option<&'a str>) -> Assessed<'a> {
         let mut c = self.empty(ControlStatus::NotControlled);
         let mut ic = self.classify_ic(spec, spec.market, "", &mut c.findings);
         let mut warnings = Vec::new();
@@ -158,8 +167,8 @@ impl Ctx<'_> {
                     c.findings.push(self.finding(rule, true, e));
                 }
                 c.findings
-                    .push(self.finding(Rule::AssemblyAggregate, true, note.to_owned()));
-                warnings.push(note.to_owned());
+                    .push(self.finding(Rule::AssemblyAggregate, true, note));
+                warnings.push(note.into());
                 sys.into_iter().collect()
             }
             None => std::mem::take(&mut ic.met),
@@ -187,7 +196,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn assess_assembly(&self, spec: &ChipSpec) -> Assessed {
+    fn assess_assembly(&self, spec: &ChipSpec) -> Assessed<'a> {
         let mut c = self.empty(ControlStatus::NotControlled);
         let mut warnings = Vec::new();
         let mut best: Option<(Ic, &ChipSpec)> = None;
@@ -225,7 +234,7 @@ impl Ctx<'_> {
         if hbm_c {
             warnings.push(
                 "contained HBM stack meets 3A090.c; 4A090 covers assemblies of .a/.b ICs only"
-                    .to_owned(),
+                    .into(),
             );
         }
         let Some((ic, ic_spec)) = best else {
@@ -254,7 +263,7 @@ impl Ctx<'_> {
         let mut e = String::from("metrics reported for contained IC '");
         e.push_str(&ic_spec.name);
         e.push('\'');
-        warnings.push(e);
+        warnings.push(e.into());
         let level = ic.level;
         let datacenter = if level == Level::A {
             a_datacenter
@@ -275,7 +284,13 @@ impl Ctx<'_> {
     }
 
     /// Copies an IC's outcome into the classification.
-    fn fill(&self, c: &mut Classification, ic: Ic, met: &[Rule], warnings: &mut Vec<String>) {
+    fn fill(
+        &self,
+        c: &mut Classification<'a>,
+        ic: Ic,
+        met: &[Rule],
+        warnings: &mut Vec<Cow<'a, str>>,
+    ) {
         c.status = match ic.level {
             Level::A | Level::B => ControlStatus::Controlled,
             Level::Indeterminate => ControlStatus::Indeterminate,
@@ -283,11 +298,11 @@ impl Ctx<'_> {
         };
         if let Some(first) = met.first() {
             let meta = self.rules.meta(*first);
-            c.paragraph = meta.paragraph.clone();
-            c.eccn = meta.eccn.clone();
+            c.paragraph = &meta.paragraph;
+            c.eccn = &meta.eccn;
             c.paragraphs_met = met
                 .iter()
-                .map(|r| self.rules.meta(*r).paragraph.clone())
+                .map(|r| self.rules.meta(*r).paragraph.as_str())
                 .collect();
         }
         let m = ic.metrics;
@@ -299,7 +314,7 @@ impl Ctx<'_> {
         c.market_assumed_datacenter |= ic.assumed;
         c.open_tests.extend(ic.open);
         if ic.assumed {
-            warnings.push(self.texts.market_assumed_datacenter.clone());
+            warnings.push(Cow::Borrowed(self.texts.market_assumed_datacenter.as_str()));
         }
         if m.logic_dies > 1 {
             let mut w = self.texts.multi_die.clone();
@@ -308,7 +323,7 @@ impl Ctx<'_> {
             w.push_str(" logic dies, ");
             push_num(&mut w, m.applicable_area.unwrap_or(0.0));
             w.push_str(" mm2");
-            warnings.push(w);
+            warnings.push(w.into());
         }
     }
 
@@ -317,7 +332,7 @@ impl Ctx<'_> {
         spec: &ChipSpec,
         market: Market,
         label: &str,
-        findings: &mut Vec<Finding>,
+        findings: &mut Vec<Finding<'a>>,
     ) -> Ic {
         let metrics = metrics::compute(spec);
         self.push_metric_findings(&metrics, spec, label, findings);
@@ -354,7 +369,7 @@ impl Ctx<'_> {
         m: &Metrics,
         spec: &ChipSpec,
         label: &str,
-        findings: &mut Vec<Finding>,
+        findings: &mut Vec<Finding<'a>>,
     ) {
         let mut e = labelled(label);
         e.push_str("TPP ");
@@ -392,7 +407,7 @@ impl Ctx<'_> {
         tpp_min: f64,
         label: &str,
         ic: &mut Ic,
-        findings: &mut Vec<Finding>,
+        findings: &mut Vec<Finding<'a>>,
     ) {
         let tpp = ic.metrics.tpp;
         let tpp_ok = tpp >= tpp_min;
@@ -425,7 +440,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn test_2023(&self, t: &TppPd, label: &str, ic: &mut Ic, findings: &mut Vec<Finding>) {
+    fn test_2023(&self, t: &TppPd, label: &str, ic: &mut Ic, findings: &mut Vec<Finding<'a>>) {
         let tpp = ic.metrics.tpp;
         let pd = ic.metrics.pd;
         if !ic.datacenter {
@@ -506,7 +521,7 @@ impl Ctx<'_> {
     }
 
     /// Returns whether 3A090.c is met and whether the test is unresolved.
-    fn hbm_test(&self, spec: &ChipSpec, label: &str, c: &mut Classification) -> (bool, bool) {
+    fn hbm_test(&self, spec: &ChipSpec, label: &str, c: &mut Classification<'a>) -> (bool, bool) {
         let mbd = metrics::mbd(spec);
         let mut e = labelled(label);
         match mbd {
@@ -544,21 +559,20 @@ impl Ctx<'_> {
         (holds, false)
     }
 
-    fn assess_hbm(&self, spec: &ChipSpec) -> Assessed {
+    fn assess_hbm(&self, spec: &ChipSpec) -> Assessed<'a> {
         let mut c = self.empty(ControlStatus::NotControlled);
         let (holds, open) = self.hbm_test(spec, "", &mut c);
         let mut warnings = Vec::new();
         if holds {
+            let texts = self.texts;
+            let meta = self.rules.meta(Rule::C);
             c.status = ControlStatus::Controlled;
-            c.eccn = self.rules.meta(Rule::C).eccn.clone();
-            c.paragraph = self.rules.meta(Rule::C).paragraph.clone();
-            c.paragraphs_met.push(c.paragraph.clone());
-            c.findings.push(self.finding(
-                Rule::CNotEligible,
-                true,
-                self.texts.c_exceptions.clone(),
-            ));
-            warnings.push(self.texts.c_exceptions.clone());
+            c.eccn = &meta.eccn;
+            c.paragraph = &meta.paragraph;
+            c.paragraphs_met.push(c.paragraph);
+            c.findings
+                .push(self.finding(Rule::CNotEligible, true, texts.c_exceptions.as_str()));
+            warnings.push(Cow::Borrowed(texts.c_exceptions.as_str()));
         } else if open {
             c.status = ControlStatus::Indeterminate;
         }

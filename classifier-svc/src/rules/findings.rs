@@ -2,9 +2,9 @@
 //! construction of findings and their numbers.
 
 use super::model::{Finding, SourceTag};
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt::Write;
-use std::sync::Arc;
 
 macro_rules! rule_ids {
     ($($variant:ident => $id:literal,)*) => {
@@ -69,8 +69,8 @@ impl Rule {
 
 #[derive(Debug, Clone)]
 pub(crate) struct RuleMeta {
-    pub id: Arc<str>,
-    pub citation: Arc<str>,
+    pub id: String,
+    pub citation: String,
     pub source: SourceTag,
     pub confirmed: bool,
     pub eccn: String,
@@ -110,26 +110,31 @@ impl RuleTable {
         &self.0[rule as usize]
     }
 
-    pub(crate) fn finding(&self, rule: Rule, holds: bool, explanation: String) -> Finding {
+    pub(crate) fn finding<'a>(
+        &'a self,
+        rule: Rule,
+        holds: bool,
+        explanation: impl Into<Cow<'a, str>>,
+    ) -> Finding<'a> {
         let meta = self.meta(rule);
         self.finding_cited(rule, holds, explanation, &meta.citation, meta.source)
     }
 
     /// A finding whose facts come from other data than the rule's own, which
     /// then supplies the citation and the tag.
-    pub(crate) fn finding_cited(
-        &self,
+    pub(crate) fn finding_cited<'a>(
+        &'a self,
         rule: Rule,
         holds: bool,
-        explanation: String,
-        citation: &Arc<str>,
+        explanation: impl Into<Cow<'a, str>>,
+        citation: &'a str,
         source: SourceTag,
-    ) -> Finding {
+    ) -> Finding<'a> {
         Finding {
-            rule_id: self.meta(rule).id.clone(),
+            rule_id: &self.meta(rule).id,
             holds,
-            explanation,
-            citation: Arc::clone(citation),
+            explanation: explanation.into(),
+            citation,
             source,
         }
     }
@@ -149,7 +154,8 @@ fn cents_of(x: f64) -> i64 {
 
 /// Appends `x` with at most two decimals and no trailing zeros. Integer
 /// arithmetic into a stack buffer keeps this far cheaper than float
-/// formatting.
+/// formatting; the buffer holds only ASCII, appended char by char, which is
+/// cheaper than validating it as UTF-8 for `push_str`.
 pub(crate) fn push_num(out: &mut String, x: f64) {
     const LIMIT: f64 = 1e15;
     if !x.is_finite() || x.abs() >= LIMIT {
@@ -183,7 +189,7 @@ pub(crate) fn push_num(out: &mut String, x: f64) {
     if cents < 0 {
         put(b'-');
     }
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
 /// Appends `x` for comparison with `threshold`: when two decimals would make

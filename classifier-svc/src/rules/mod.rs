@@ -22,7 +22,8 @@ use data::Texts;
 use destinations::Geography;
 use eccn::{Assessed, ChipFigures, Ctx, Level};
 use findings::{Relied, Rule, RuleTable};
-use policy::{Licence, PolicyBook, When};
+use policy::{Licence, Parties, PolicyBook, When};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 use vintage::{Vintage, Vintages};
 
@@ -58,10 +59,10 @@ impl RuleBook {
         spec: &ChipSpec,
         tx: Option<&Transaction>,
         as_of: NaiveDate,
-    ) -> Result<Decision, InvalidInput> {
+    ) -> Result<Decision<'_>, InvalidInput> {
         let parties = validate::check(&self.geography, spec, tx)?;
         let Some(v) = self.vintages.in_force(as_of) else {
-            return Ok(self.not_in_force(spec, tx, as_of));
+            return Ok(self.not_in_force(spec, parties, as_of));
         };
         let relied = Relied::default();
         let mut a = Ctx {
@@ -75,8 +76,8 @@ impl RuleBook {
         let mut warnings = std::mem::take(&mut a.warnings);
         warnings.reserve(4);
         let mut information = Vec::with_capacity(1);
-        if !v.confirmed {
-            warnings.push(format!("rule set {}: dates and scope UNCONFIRMED", v.id));
+        if let Some(w) = v.unconfirmed_warning.as_deref() {
+            warnings.push(Cow::Borrowed(w));
         }
         let license = tx.zip(parties).map(|(tx, parties)| {
             let licence = Licence {
@@ -93,7 +94,7 @@ impl RuleBook {
         });
         self.flag_unconfirmed(&relied, &mut warnings);
         Ok(Decision {
-            rule_set: v.id.clone(),
+            rule_set: &v.id,
             as_of,
             not_evaluated: self.not_evaluated(Some(v), &a),
             classification: a.classification,
@@ -123,26 +124,28 @@ impl RuleBook {
     }
 
     /// One warning naming every unconfirmed rule the answer relies on.
-    fn flag_unconfirmed(&self, relied: &Relied, warnings: &mut Vec<String>) {
-        let mut w = String::with_capacity(128);
+    fn flag_unconfirmed(&self, relied: &Relied, warnings: &mut Vec<Cow<'_, str>>) {
+        // Most answers rely on no unconfirmed rule: allocate only for one.
+        let mut w = String::new();
         for meta in relied
             .rules()
             .map(|r| self.rules.meta(r))
             .filter(|m| !m.confirmed)
         {
-            w.push_str(if w.is_empty() {
-                "relies on unconfirmed rules: "
+            if w.is_empty() {
+                w.reserve(128);
+                w.push_str("relies on unconfirmed rules: ");
             } else {
-                ", "
-            });
+                w.push_str(", ");
+            }
             w.push_str(&meta.id);
         }
         if !w.is_empty() {
-            warnings.push(w);
+            warnings.push(w.into());
         }
     }
 
-    fn not_evaluated(&self, v: Option<&Vintage>, a: &Assessed) -> Vec<String> {
+    fn not_evaluated(&self, v: Option<&Vintage>, a: &Assessed) -> Vec<&str> {
         let index = v.map(|v| v.index);
         let mut out = Vec::with_capacity(self.policy.not_evaluated.len());
         let applies = self
@@ -155,7 +158,7 @@ impl RuleBook {
                 When::ALevel => a.level == Level::A,
                 When::CLevel => a.hbm_item,
             });
-        out.extend(applies.map(|n| n.text.clone()));
+        out.extend(applies.map(|n| n.text.as_str()));
         out
     }
 
@@ -163,9 +166,9 @@ impl RuleBook {
     fn not_in_force(
         &self,
         spec: &ChipSpec,
-        tx: Option<&Transaction>,
+        parties: Option<Parties>,
         as_of: NaiveDate,
-    ) -> Decision {
+    ) -> Decision<'_> {
         let m = metrics::compute(spec);
         let first = self.vintages.first();
         let explanation = format!(
@@ -175,8 +178,8 @@ impl RuleBook {
         let finding = self.rules.finding(Rule::InForce, false, explanation);
         let classification = Classification {
             status: ControlStatus::NotInForce,
-            eccn: String::new(),
-            paragraph: String::new(),
+            eccn: "",
+            paragraph: "",
             paragraphs_met: Vec::new(),
             tpp: m.tpp,
             performance_density: m.pd,
@@ -189,13 +192,13 @@ impl RuleBook {
             market_assumed_datacenter: false,
             eligible_license_exceptions: Vec::new(),
         };
-        let license = tx.map(|tx| LicenseDetermination {
+        let license = parties.map(|parties| LicenseDetermination {
             status: LicenseStatus::NotRequired,
             review_policy: ReviewPolicy::NotApplicable,
             license_exceptions: Vec::new(),
             reasons: vec![finding],
             conditions: Vec::new(),
-            normalized_destination: self.normalised(&tx.destination),
+            normalized_destination: self.geography.normalise(parties.destination).as_str(),
             reported_requirements: Vec::new(),
         });
         let a = Assessed {
@@ -209,7 +212,7 @@ impl RuleBook {
             warnings: Vec::new(),
         };
         Decision {
-            rule_set: NO_RULE_SET.to_owned(),
+            rule_set: NO_RULE_SET,
             as_of,
             not_evaluated: self.not_evaluated(None, &a),
             classification: a.classification,
@@ -217,12 +220,5 @@ impl RuleBook {
             warnings: Vec::new(),
             information: Vec::new(),
         }
-    }
-
-    fn normalised(&self, code: &str) -> String {
-        countries::Cc::parse(code).map_or_else(
-            || code.to_owned(),
-            |c| self.geography.normalise(c).as_str().to_owned(),
-        )
     }
 }

@@ -1,7 +1,13 @@
 //! Domain types of the classifier: what goes in and what comes out.
 //! No tonic, no I/O: the gRPC adapter converts to and from these.
+//!
+//! An answer (`Decision<'a>`) borrows every text that comes from the rule
+//! data (rule ids, citations, paragraphs, conditions, fixed warnings) from
+//! the `RuleBook` it was computed with, instead of copying or sharing it per
+//! answer: the adapter copies each text once, into the reply it encodes.
+//! Texts computed per item (explanations with the item's figures) are owned.
 
-use std::sync::Arc;
+use std::borrow::Cow;
 
 use chrono::NaiveDate;
 
@@ -89,14 +95,14 @@ pub enum SourceTag {
     Unconfirmed,
 }
 
-/// One rule evaluated. `rule_id` and `citation` come from the rule data and
-/// are shared with it rather than copied into every answer.
+/// One rule evaluated. `rule_id` and `citation` are the rule data's; the
+/// explanation is built for the item, or is a fixed text of the rule data.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
-    pub rule_id: Arc<str>,
+pub struct Finding<'a> {
+    pub rule_id: &'a str,
     pub holds: bool,
-    pub explanation: String,
-    pub citation: Arc<str>,
+    pub explanation: Cow<'a, str>,
+    pub citation: &'a str,
     pub source: SourceTag,
 }
 
@@ -116,23 +122,23 @@ pub struct PrecisionTpp {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Classification {
+pub struct Classification<'a> {
     pub status: ControlStatus,
     /// "3A090.a", "4A090.b", ... or empty.
-    pub eccn: String,
+    pub eccn: &'a str,
     /// Most specific paragraph, "3A090.a.1", or empty.
-    pub paragraph: String,
-    pub paragraphs_met: Vec<String>,
+    pub paragraph: &'a str,
+    pub paragraphs_met: Vec<&'a str>,
     pub tpp: f64,
     pub performance_density: Option<f64>,
     pub tpp_bit_length: u32,
     pub tpp_by_precision: Vec<PrecisionTpp>,
     pub applicable_die_area_mm2: Option<f64>,
     pub memory_bandwidth_density: Option<f64>,
-    pub findings: Vec<Finding>,
+    pub findings: Vec<Finding<'a>>,
     pub open_tests: Vec<String>,
     pub market_assumed_datacenter: bool,
-    pub eligible_license_exceptions: Vec<String>,
+    pub eligible_license_exceptions: Vec<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,27 +158,28 @@ pub enum LicenseStatus {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct LicenseExceptionDetail {
-    pub code: String,
-    pub citation: String,
+pub struct LicenseExceptionDetail<'a> {
+    pub code: &'a str,
+    pub citation: &'a str,
     pub prior_notification_required: bool,
     pub notification_review_days: u32,
-    pub aes_code: String,
-    pub explanation: String,
+    pub aes_code: &'a str,
+    pub explanation: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct LicenseDetermination {
+pub struct LicenseDetermination<'a> {
     pub status: LicenseStatus,
     pub review_policy: ReviewPolicy,
-    pub license_exceptions: Vec<LicenseExceptionDetail>,
-    pub reasons: Vec<Finding>,
-    pub conditions: Vec<String>,
-    pub normalized_destination: CountryCode,
-    pub reported_requirements: Vec<Finding>,
+    pub license_exceptions: Vec<LicenseExceptionDetail<'a>>,
+    pub reasons: Vec<Finding<'a>>,
+    pub conditions: Vec<&'a str>,
+    /// ISO 3166-1 alpha-2, HK given as CN.
+    pub normalized_destination: &'static str,
+    pub reported_requirements: Vec<Finding<'a>>,
 }
 
-impl LicenseDetermination {
+impl LicenseDetermination<'_> {
     pub fn license_required(&self) -> bool {
         self.status == LicenseStatus::Required
     }
@@ -180,17 +187,17 @@ impl LicenseDetermination {
 
 /// The whole answer for one item.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
+pub struct Decision<'a> {
     /// Id of the rule set in force on `as_of`, for example "V2026a";
     /// "NONE" before the first vintage.
-    pub rule_set: String,
+    pub rule_set: &'a str,
     pub as_of: NaiveDate,
-    pub classification: Classification,
-    pub license: Option<LicenseDetermination>,
-    pub not_evaluated: Vec<String>,
-    pub warnings: Vec<String>,
+    pub classification: Classification<'a>,
+    pub license: Option<LicenseDetermination<'a>>,
+    pub not_evaluated: Vec<&'a str>,
+    pub warnings: Vec<Cow<'a, str>>,
     /// Information only, never applied (AI diffusion).
-    pub information: Vec<Finding>,
+    pub information: Vec<Finding<'a>>,
 }
 
 /// A rule vintage as listed by ListRuleSets.

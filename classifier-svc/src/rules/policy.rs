@@ -14,6 +14,7 @@ use super::vintage::Vintage;
 use super::RuleBook;
 use chrono::NaiveDate;
 use serde::Deserialize;
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +82,9 @@ pub(crate) struct Fr26 {
     pub export_types: Vec<ExportType>,
     pub availability_date: NaiveDate,
     pub conditions: Vec<String>,
+    /// The extra condition when a party's headquarters are not given; it
+    /// depends only on the data, so it is built once at load.
+    pub unknown_party_condition: String,
 }
 
 #[derive(Debug, Clone)]
@@ -253,7 +257,7 @@ impl PolicyBook {
 
     /// License Exceptions the item qualifies for under a vintage, whatever
     /// the transaction.
-    pub(crate) fn item_exceptions(&self, v: &Vintage, a: &Assessed) -> Vec<String> {
+    pub(crate) fn item_exceptions(&self, v: &Vintage, a: &Assessed) -> Vec<&str> {
         let class = item_class(a);
         let mbd_ok = hbm_exception_holds(v, a);
         self.exceptions(v.index)
@@ -261,7 +265,7 @@ impl PolicyBook {
                 ExcItems::NonDatacenterAOrB => class == Some(Items::Other),
                 ExcItems::HbmC => mbd_ok == Some(true),
             })
-            .map(|e| e.code.clone())
+            .map(|e| e.code.as_str())
             .collect()
     }
 }
@@ -301,15 +305,17 @@ enum Eligibility {
     No,
 }
 
-pub(crate) struct Licence<'a> {
+/// The licence layer for one transaction: the rule data (`'a`, which the
+/// answer borrows) and the classification's state it reads and adds to (`'s`).
+pub(crate) struct Licence<'a, 's> {
     pub book: &'a RuleBook,
-    pub relied: &'a Relied,
+    pub relied: &'s Relied,
     pub v: &'a Vintage,
     pub as_of: NaiveDate,
-    pub a: &'a Assessed,
-    pub tx: &'a Transaction,
-    pub warnings: &'a mut Vec<String>,
-    pub information: &'a mut Vec<Finding>,
+    pub a: &'s Assessed<'a>,
+    pub tx: &'s Transaction,
+    pub warnings: &'s mut Vec<Cow<'a, str>>,
+    pub information: &'s mut Vec<Finding<'a>>,
 }
 
 fn push_party(e: &mut String, role: &str, party: Option<Cc>) {
@@ -318,13 +324,18 @@ fn push_party(e: &mut String, role: &str, party: Option<Cc>) {
     e.push_str(party.map_or("not given", Cc::as_str));
 }
 
-impl Licence<'_> {
-    fn finding(&self, rule: Rule, holds: bool, explanation: String) -> Finding {
+impl<'a> Licence<'a, '_> {
+    fn finding(
+        &self,
+        rule: Rule,
+        holds: bool,
+        explanation: impl Into<Cow<'a, str>>,
+    ) -> Finding<'a> {
         self.relied.note(rule, holds);
         self.book.rules.finding(rule, holds, explanation)
     }
 
-    pub(crate) fn determine(mut self, parties: Parties) -> LicenseDetermination {
+    pub(crate) fn determine(mut self, parties: Parties) -> LicenseDetermination<'a> {
         let book = self.book;
         let g = &book.geography;
         let p = &book.policy;
@@ -335,7 +346,7 @@ impl Licence<'_> {
             license_exceptions: Vec::new(),
             reasons: Vec::with_capacity(6),
             conditions: Vec::new(),
-            normalized_destination: dest.as_str().to_owned(),
+            normalized_destination: dest.as_str(),
             reported_requirements: Vec::new(),
         };
         if dest != parties.destination {
@@ -346,8 +357,8 @@ impl Licence<'_> {
             det.reasons.push(self.finding(p.normalisation, true, e));
         }
         let place = g.place(self.v, self.as_of);
-        if let Some(w) = place.snapshot.and_then(|s| s.unverified_warning.as_ref()) {
-            self.warnings.push(w.clone());
+        if let Some(w) = place.snapshot.and_then(|s| s.unverified_warning.as_deref()) {
+            self.warnings.push(Cow::Borrowed(w));
         }
         let in_scope = place.scope.contains(dest);
         let status = self.a.classification.status;
@@ -382,11 +393,11 @@ impl Licence<'_> {
 
     fn scope_finding(
         &self,
-        place: &Place<'_>,
+        place: &Place<'a>,
         dest: Cc,
         in_scope: bool,
         relevant: bool,
-    ) -> Finding {
+    ) -> Finding<'a> {
         let mut e = String::with_capacity(96);
         e.push_str(dest.as_str());
         if let Some(s) = place.snapshot {
@@ -420,7 +431,7 @@ impl Licence<'_> {
         }
     }
 
-    fn hq_finding(&self, hq: Hq, parties: [Option<Cc>; 2]) -> Finding {
+    fn hq_finding(&self, hq: Hq, parties: [Option<Cc>; 2]) -> Finding<'a> {
         let mut e = String::with_capacity(128);
         push_party(&mut e, "end user", parties[0]);
         push_party(&mut e, ", ultimate parent", parties[1]);
@@ -432,10 +443,10 @@ impl Licence<'_> {
         self.finding(self.book.policy.hq_rule, hq == Hq::Hit, e)
     }
 
-    fn hbm_licence(&mut self, det: &mut LicenseDetermination) {
+    fn hbm_licence(&mut self, det: &mut LicenseDetermination<'a>) {
         det.status = LicenseStatus::Indeterminate;
         det.review_policy = ReviewPolicy::Indeterminate;
-        let e = String::from("3A090.c licence scope is unconfirmed: not evaluated");
+        let e = "3A090.c licence scope is unconfirmed: not evaluated";
         det.reasons.push(self.finding(Rule::CScope, false, e));
         if hbm_exception_holds(self.v, self.a) == Some(true) {
             let ceiling = self
@@ -464,21 +475,25 @@ impl Licence<'_> {
         }
     }
 
-    fn exception_detail(&self, row: &ExceptionRow, explanation: String) -> LicenseExceptionDetail {
+    fn exception_detail(
+        &self,
+        row: &'a ExceptionRow,
+        explanation: impl Into<Cow<'a, str>>,
+    ) -> LicenseExceptionDetail<'a> {
         LicenseExceptionDetail {
-            code: row.code.clone(),
-            citation: self.book.rules.meta(row.rule).citation.to_string(),
+            code: &row.code,
+            citation: &self.book.rules.meta(row.rule).citation,
             prior_notification_required: row.prior_notification_required,
             notification_review_days: row.notification_review_days,
-            aes_code: row.aes_code.clone(),
-            explanation,
+            aes_code: &row.aes_code,
+            explanation: explanation.into(),
         }
     }
 
     fn controlled_licence(
         &mut self,
-        det: &mut LicenseDetermination,
-        place: &Place<'_>,
+        det: &mut LicenseDetermination<'a>,
+        place: &Place<'a>,
         dest: Cc,
         in_scope: bool,
         hq: Hq,
@@ -494,11 +509,12 @@ impl Licence<'_> {
             }
             return;
         };
+        let texts = &self.book.texts;
         if !required {
             if hq == Hq::Unknown {
                 det.status = LicenseStatus::Indeterminate;
                 det.review_policy = ReviewPolicy::Indeterminate;
-                self.warnings.push(self.book.texts.hq_unknown.clone());
+                self.warnings.push(Cow::Borrowed(texts.hq_unknown.as_str()));
             }
             return;
         }
@@ -535,15 +551,16 @@ impl Licence<'_> {
                 det.reasons.push(self.finding(row.rule, true, e));
                 if row.unverified {
                     self.warnings
-                        .push(self.book.texts.policy_unverified.clone());
+                        .push(Cow::Borrowed(texts.policy_unverified.as_str()));
                 }
                 if row.conflict_note && self.v.index < p.fr26.from {
-                    self.warnings.push(self.book.texts.hq_conflict.clone());
+                    self.warnings
+                        .push(Cow::Borrowed(texts.hq_conflict.as_str()));
                 }
             }
             None => {
                 det.review_policy = ReviewPolicy::Indeterminate;
-                self.warnings.push(self.book.texts.hq_unknown.clone());
+                self.warnings.push(Cow::Borrowed(texts.hq_unknown.as_str()));
             }
         }
         if class == Items::DatacenterA
@@ -560,8 +577,8 @@ impl Licence<'_> {
 
     fn fr26(
         &mut self,
-        det: &mut LicenseDetermination,
-        place: &Place<'_>,
+        det: &mut LicenseDetermination<'a>,
+        place: &Place<'a>,
         parties: [Option<Cc>; 2],
     ) {
         let f = &self.book.policy.fr26;
@@ -610,20 +627,18 @@ impl Licence<'_> {
         if holds {
             det.review_policy = ReviewPolicy::CaseByCase;
             det.conditions.reserve_exact(f.conditions.len() + 1);
-            det.conditions.extend(f.conditions.iter().cloned());
+            det.conditions
+                .extend(f.conditions.iter().map(String::as_str));
             if parties.iter().any(Option::is_none) {
-                det.conditions.push(format!(
-                    "End user and ultimate parent not headquartered in D:5 outside China/Macau ({})",
-                    self.book.texts.hq_unknown
-                ));
+                det.conditions.push(&f.unknown_party_condition);
             }
         } else if !route_ok {
-            let e = String::from("not an export from the US: presumption of denial stays");
+            let e = "not an export from the US: presumption of denial stays";
             det.reasons.push(self.finding(f.route_rule, true, e));
         }
     }
 
-    fn nac_aca(&self, det: &mut LicenseDetermination, restricted: bool, hq: Hq) {
+    fn nac_aca(&self, det: &mut LicenseDetermination<'a>, restricted: bool, hq: Hq) {
         let in_country = self.tx.export_type == ExportType::InCountryTransfer;
         for row in self
             .book
@@ -645,17 +660,17 @@ impl Licence<'_> {
                 }
                 _ => Eligibility::No,
             };
-            let mut e = match eligibility {
+            let explanation = match eligibility {
                 Eligibility::No => continue,
-                Eligibility::Yes => String::new(),
-                Eligibility::If(condition) => format!("{condition}; "),
+                Eligibility::Yes => Cow::Borrowed(row.mechanics.as_str()),
+                Eligibility::If(condition) => format!("{condition}; {}", row.mechanics).into(),
             };
-            e.push_str(&row.mechanics);
-            det.license_exceptions.push(self.exception_detail(row, e));
+            det.license_exceptions
+                .push(self.exception_detail(row, explanation));
         }
     }
 
-    fn is_informed(&mut self, det: &mut LicenseDetermination, place: &Place<'_>, dest: Cc) {
+    fn is_informed(&mut self, det: &mut LicenseDetermination<'a>, place: &Place<'a>, dest: Cc) {
         if !self.tx.is_informed_notice_received {
             return;
         }
@@ -702,7 +717,7 @@ impl Licence<'_> {
         }
         let holds = in_time && in_place && any_known_true;
         if in_time && in_place && !any_known_true && !all_known {
-            self.warnings.push(String::from(
+            self.warnings.push(Cow::Borrowed(
                 "is-informed overlay: DRAM or I/O bandwidth unknown, not evaluated",
             ));
         }
@@ -714,7 +729,7 @@ impl Licence<'_> {
         }
     }
 
-    fn ai_diffusion(&mut self, place: &Place<'_>, dest: Cc) {
+    fn ai_diffusion(&mut self, place: &Place<'a>, dest: Cc) {
         let ai = &self.book.policy.ai;
         if self.v.index < ai.from {
             return;

@@ -72,28 +72,24 @@ fn us(dest: &str, hq: &str) -> Transaction {
     tx(dest, ExportType::ExportFromUs, [Some(hq), Some(hq)])
 }
 
-fn run(s: &ChipSpec, t: Option<&Transaction>, as_of: &str) -> Decision {
+fn run(s: &ChipSpec, t: Option<&Transaction>, as_of: &str) -> Decision<'static> {
     RuleBook::builtin()
         .classify(s, t, date(as_of))
         .expect("valid input")
 }
 
-fn licence(s: &ChipSpec, t: &Transaction, as_of: &str) -> LicenseDetermination {
+fn licence(s: &ChipSpec, t: &Transaction, as_of: &str) -> LicenseDetermination<'static> {
     run(s, Some(t), as_of).license.expect("transaction given")
 }
 
-fn paragraphs(d: &Decision) -> Vec<&str> {
-    d.classification
-        .paragraphs_met
-        .iter()
-        .map(String::as_str)
-        .collect()
+fn paragraphs<'a>(d: &Decision<'a>) -> Vec<&'a str> {
+    d.classification.paragraphs_met.clone()
 }
 
-fn finding<'a>(findings: &'a [Finding], id: &str) -> &'a Finding {
+fn finding<'a, 'b>(findings: &'a [Finding<'b>], id: &str) -> &'a Finding<'b> {
     findings
         .iter()
-        .find(|f| &*f.rule_id == id)
+        .find(|f| f.rule_id == id)
         .unwrap_or_else(|| panic!("no finding {id} in {findings:#?}"))
 }
 
@@ -152,9 +148,9 @@ fn s05_non_datacenter_5285_is_a1_and_nac_aca_eligible() {
     assert_eq!(
         (
             nac.len(),
-            nac[0].code.as_str(),
+            nac[0].code,
             nac[0].notification_review_days,
-            nac[0].aes_code.as_str()
+            nac[0].aes_code
         ),
         (1, "NAC", 25, "C67")
     );
@@ -162,10 +158,7 @@ fn s05_non_datacenter_5285_is_a1_and_nac_aca_eligible() {
 
     let to_saudi = licence(&chip, &us("SA", "SA"), "2026-02-01");
     let aca = &to_saudi.license_exceptions;
-    assert_eq!(
-        (aca.len(), aca[0].code.as_str(), aca[0].aes_code.as_str()),
-        (1, "ACA", "C68")
-    );
+    assert_eq!((aca.len(), aca[0].code, aca[0].aes_code), (1, "ACA", "C68"));
     assert!(!aca[0].prior_notification_required);
 }
 
@@ -239,7 +232,7 @@ fn s10_s11_a800_class_escapes_2022_but_not_2023() {
     a800.interconnect_bandwidth_gb_s = Some(400.0);
     let d = run(&a800, None, "2023-06-01");
     assert_eq!(
-        (d.rule_set.as_str(), d.classification.status),
+        (d.rule_set, d.classification.status),
         ("V2022", ControlStatus::NotControlled)
     );
     assert_eq!(
@@ -248,7 +241,7 @@ fn s10_s11_a800_class_escapes_2022_but_not_2023() {
     );
     let d = run(&a800, None, "2024-01-01");
     assert_eq!(
-        (d.rule_set.as_str(), d.classification.paragraph.as_str()),
+        (d.rule_set, d.classification.paragraph),
         ("V2023", "3A090.a.1")
     );
     assert_eq!(paragraphs(&d), ["3A090.a.1", "3A090.a.2"]);
@@ -728,16 +721,16 @@ fn date_boundaries() {
         s.interconnect_bandwidth_gb_s = Some(600.0);
         s
     };
-    let codes = |l: &LicenseDetermination| {
+    let codes = |l: &LicenseDetermination<'static>| {
         l.license_exceptions
             .iter()
-            .map(|e| e.code.clone())
+            .map(|e| e.code)
             .collect::<Vec<_>>()
     };
 
     let before = run(&a, Some(&us("CN", "CN")), "2022-10-06");
     assert_eq!(
-        (before.rule_set.as_str(), before.classification.status),
+        (before.rule_set, before.classification.status),
         ("NONE", ControlStatus::NotInForce)
     );
     assert_eq!(before.license.unwrap().status, LicenseStatus::NotRequired);
@@ -820,7 +813,7 @@ fn in_country_transfer_within_d5_uses_aca() {
     assert_eq!(
         l.license_exceptions
             .iter()
-            .map(|e| e.code.as_str())
+            .map(|e| e.code)
             .collect::<Vec<_>>(),
         ["ACA"]
     );
@@ -847,10 +840,7 @@ fn assemblies_map_to_4a090() {
     }]);
     let d = run(&eight, Some(&us("CN", "CN")), "2026-02-01");
     assert_eq!(
-        (
-            d.classification.eccn.as_str(),
-            d.classification.paragraph.as_str()
-        ),
+        (d.classification.eccn, d.classification.paragraph),
         ("4A090.a", "4A090.a")
     );
     assert!(finding(&d.classification.findings, "eccn.3A090.a.1")
@@ -1021,7 +1011,7 @@ proptest! {
         let c = run(&s, None, "2026-02-01").classification;
         let tpp = c.tpp;
         let pd = c.performance_density;
-        let met = |p: &str| c.paragraphs_met.iter().any(|m| m == p);
+        let met = |p: &str| c.paragraphs_met.contains(&p);
         prop_assert_eq!(met("3A090.a.1"), tpp >= 4800.0);
         prop_assert_eq!(met("3A090.a.2"), (market != Market::NonDatacenter || tpp >= 4800.0) && tpp >= 1600.0 && pd.is_some_and(|pd| pd >= 5.92));
         let a = met("3A090.a.1") || met("3A090.a.2");

@@ -71,6 +71,8 @@ pub(crate) struct Vintage {
     pub citations: Vec<String>,
     pub source: SourceTag,
     pub confirmed: bool,
+    /// The warning answers under an unconfirmed vintage carry, built at load.
+    pub unconfirmed_warning: Option<String>,
     pub test: EccnTest,
     pub hbm: Option<HbmThresholds>,
     pub scope: ScopeRule,
