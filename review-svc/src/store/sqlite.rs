@@ -46,6 +46,8 @@ use super::{
 
 mod checkpointer;
 
+use checkpointer::Checkpointer;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 const APPLICATION_COLUMNS: &str = "a.id, a.version, a.applicant, a.state, a.level, \
@@ -66,7 +68,8 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// Writes waiting for the writer before callers wait to enqueue.
     pub queue_depth: usize,
-    /// How often the write-ahead log is copied into the database file (see `checkpointer`).
+    /// How often, at most, the writer copies the write-ahead log into the
+    /// database file, between batches (see `checkpointer`).
     pub checkpoint_interval: Duration,
 }
 
@@ -77,7 +80,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             max_batch: 256,
             queue_depth: 4096,
-            checkpoint_interval: Duration::from_millis(500),
+            checkpoint_interval: Duration::from_millis(100),
         }
     }
 }
@@ -136,7 +139,7 @@ impl SqliteStore {
             .min_connections(1)
             .test_before_acquire(false)
             .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
-            // Checkpoints run from the checkpointer, not inside commits.
+            // The writer checkpoints between batches, not inside commits.
             .connect_with(connect.clone().pragma("wal_autocheckpoint", "0"))
             .await
             .map_err(map_err)?;
@@ -152,11 +155,11 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
-        tokio::spawn(writer_loop(writer_pool, rx, options.max_batch.max(1)));
-        tokio::spawn(checkpointer::run(
-            readers.clone(),
-            tx.downgrade(),
-            options.checkpoint_interval,
+        tokio::spawn(writer_loop(
+            writer_pool,
+            rx,
+            options.max_batch.max(1),
+            Checkpointer::new(options.checkpoint_interval),
         ));
         Ok(Self {
             path,
@@ -258,7 +261,12 @@ pub(crate) struct WriteJob {
     pub(crate) reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
 }
 
-async fn writer_loop(pool: SqlitePool, mut queue: mpsc::Receiver<WriteJob>, max_batch: usize) {
+async fn writer_loop(
+    pool: SqlitePool,
+    mut queue: mpsc::Receiver<WriteJob>,
+    max_batch: usize,
+    mut checkpointer: Checkpointer,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
@@ -291,6 +299,7 @@ async fn writer_loop(pool: SqlitePool, mut queue: mpsc::Receiver<WriteJob>, max_
                 }
             }
         }
+        checkpointer.after_batch(&pool).await;
     }
     pool.close().await;
 }
@@ -1190,14 +1199,12 @@ mod tests {
             async move {
                 let url = format!("sqlite://{}", path.display());
                 let store = SqliteStore::open_with(&url, options).await.expect("open");
-                // Let the checkpointer's first, immediate, pass go by.
-                tokio::time::sleep(Duration::from_millis(100)).await;
                 (store, path)
             }
         };
 
-        // A checkpointer that waits an hour: the commits alone must not
-        // copy anything into the database file.
+        // Checkpoints at most every hour: the commits alone must not copy
+        // anything into the database file.
         let (store, path) = open("idle.db", Duration::from_secs(3600)).await;
         let before = file_len(&path);
         fill(&store, 150).await;
