@@ -9,6 +9,7 @@ pub mod convert;
 pub mod grpc;
 pub mod ledger;
 pub mod store;
+pub mod watch_gaps;
 pub mod workers;
 pub mod workflow;
 

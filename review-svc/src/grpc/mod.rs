@@ -28,6 +28,7 @@ use crate::clock::Clock;
 use crate::convert::{self, resource_name};
 use crate::ledger::{Ledger, LedgerError};
 use crate::store::{ListCursor, ListFilter};
+use crate::watch_gaps::{GapGuard, GAP_GRACE};
 use crate::workflow::{self, Actor, Command, Filing, Role};
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -41,6 +42,8 @@ const MAX_EVENTS_PAGE_SIZE: u32 = 1000;
 const ALL_APPLICATIONS: &str = "applications/-";
 /// How often a watcher looks for events written by other processes.
 const WATCH_POLL: Duration = Duration::from_millis(500);
+/// How soon a watcher stopped at a gap in the sequence looks again.
+const WATCH_GAP_POLL: Duration = Duration::from_millis(50);
 
 /// Everything a request handler needs.
 pub struct Review {
@@ -502,6 +505,9 @@ impl ReviewService for Review {
         tokio::spawn(
             async move {
                 let mut after = message.after_sequence;
+                // Only the whole history is numbered without gaps; the
+                // events of one application are interleaved with others'.
+                let mut gaps = scope.is_none().then(|| GapGuard::new(GAP_GRACE));
                 loop {
                     let written = ledger.written();
                     let events = match ledger.store().events(scope.as_deref(), after, 256).await {
@@ -513,19 +519,33 @@ impl ReviewService for Review {
                             return;
                         }
                     };
-                    if events.is_empty() {
-                        tokio::select! {
-                            _ = written => {}
-                            _ = tokio::time::sleep(WATCH_POLL) => {}
-                            _ = sender.closed() => return,
+                    let ready = match gaps.as_mut() {
+                        Some(gaps) => {
+                            let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+                            gaps.deliverable(after, &sequences, tokio::time::Instant::now())
                         }
-                        continue;
-                    }
-                    for event in &events {
+                        None => events.len(),
+                    };
+                    for event in &events[..ready] {
                         after = event.sequence;
                         if sender.send(Ok(convert::event(event))).await.is_err() {
                             return;
                         }
+                    }
+                    if ready == events.len() && !events.is_empty() {
+                        continue;
+                    }
+                    // Nothing new, or a gap to wait for: look again after the
+                    // next write here, or shortly (writes of other processes).
+                    let wait = if ready < events.len() {
+                        WATCH_GAP_POLL
+                    } else {
+                        WATCH_POLL
+                    };
+                    tokio::select! {
+                        _ = written => {}
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = sender.closed() => return,
                     }
                 }
             }
