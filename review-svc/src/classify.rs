@@ -95,7 +95,8 @@ fn item_violations(index: usize, status: &Status) -> Vec<Violation> {
     }
 }
 
-fn outcome(item_index: u32, response: classifier_pb::ClassifyItemResponse) -> ItemOutcome {
+/// What the workflow records of the classifier's answer for one item.
+pub fn outcome(item_index: u32, response: classifier_pb::ClassifyItemResponse) -> ItemOutcome {
     let license = response.license.clone().unwrap_or_default();
     let status = classifier_pb::LicenseStatus::try_from(license.status).unwrap_or_default();
     // An answer the rules could not settle goes to review, never around it.

@@ -1,7 +1,7 @@
 //! The gRPC adapter of review-svc: authenticates, validates and converts,
 //! calls the ledger, and maps every refusal to a status with details.
 
-mod errors;
+pub mod errors;
 mod validate;
 
 use std::pin::Pin;

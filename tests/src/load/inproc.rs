@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use super::grpc::application;
 use super::hist::Histogram;
 use super::payload::Payload;
-use super::{latency_json, round, Stats, Window};
+use super::{code_name, latency_json, round, Stats, Window};
 
 /// The principal `dev-applicant` stands for, so that listings see these filings.
 const APPLICANT: &str = "exporter-1";
@@ -70,52 +70,9 @@ pub async fn open_ledger(url: &str, tuning: &StoreTuning) -> Result<Ledger, Stri
     ))
 }
 
-fn ledger_code(error: &LedgerError) -> &'static str {
-    match error {
-        LedgerError::NotFound(_) => "NOT_FOUND",
-        LedgerError::EtagMismatch { .. } => "ABORTED",
-        LedgerError::Refused(_) => "FAILED_PRECONDITION",
-        LedgerError::RequestIdReused(_) | LedgerError::AlreadyExists(_) => "ALREADY_EXISTS",
-        LedgerError::Unavailable(_) => "UNAVAILABLE",
-        LedgerError::Internal(_) => "INTERNAL",
-    }
-}
-
-/// What review-svc records of the classifier's answer for one item (as its
-/// `classify::outcome`).
-fn outcome(response: cpb::ClassifyItemResponse) -> ItemOutcome {
-    let license = response.license.clone().unwrap_or_default();
-    let status = cpb::LicenseStatus::try_from(license.status).unwrap_or_default();
-    let license_required = license.license_required || status == cpb::LicenseStatus::Indeterminate;
-    let policy = cpb::ReviewPolicy::try_from(license.review_policy)
-        .unwrap_or_default()
-        .as_str_name()
-        .trim_start_matches("REVIEW_POLICY_")
-        .to_owned();
-    let paragraph = response
-        .classification
-        .as_ref()
-        .map(|c| c.paragraph.clone())
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "outside 3A090/4A090".to_owned());
-    ItemOutcome {
-        item_index: 0,
-        license_required,
-        review_policy: policy.clone(),
-        rule_set: response.rule_set.clone(),
-        decision_id: response.decision_id.clone(),
-        summary: format!(
-            "item 0 ({}): {paragraph}; licence {}; policy {policy}; rule set {}",
-            response.item_name,
-            if license_required {
-                "required"
-            } else {
-                "not required"
-            },
-            response.rule_set,
-        ),
-        result: serde_json::to_value(&response).unwrap_or_default().into(),
-    }
+/// The status review-svc would answer for `error`, by name.
+fn ledger_code(error: LedgerError) -> &'static str {
+    code_name(review_svc::grpc::errors::ledger(error, "").code() as i32)
 }
 
 /// Asks the classifier about the payload's item, as review-svc does for a
@@ -131,7 +88,7 @@ async fn classify(
     });
     request.set_timeout(Duration::from_secs(5));
     let response = client.clone().classify_item(request).await?.into_inner();
-    Ok(outcome(response))
+    Ok(review_svc::classify::outcome(0, response))
 }
 
 /// Files applications straight into the store as CreateApplication does
@@ -215,7 +172,7 @@ pub async fn store_create(
                         stats.count("OK");
                         stats.latency.record((done - started).as_nanos() as u64);
                     }
-                    Err(error) => stats.count(ledger_code(&error)),
+                    Err(error) => stats.count(ledger_code(error)),
                 }
             }
             stats
@@ -277,7 +234,7 @@ pub async fn sweep(
                     stats.latency.record(took.as_nanos() as u64);
                 }
                 Ok(false) => stats.count("NOTHING_DUE"),
-                Err(error) => stats.count(ledger_code(&error)),
+                Err(error) => stats.count(ledger_code(error)),
             }
         }
         if batch < SWEEP_BATCH as usize || progressed == 0 {
