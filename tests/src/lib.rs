@@ -241,6 +241,60 @@ impl Drop for ServiceProcess {
     }
 }
 
+/// classifier-svc on `addr`, logging to `data/classifier.log`, with no
+/// shutdown grace.
+pub async fn start_classifier(addr: SocketAddr, data: &Path) -> ServiceProcess {
+    ServiceProcess::start(
+        &binary("classifier-svc"),
+        addr,
+        vec!["--shutdown-grace-ms".into(), "0".into()],
+        Vec::new(),
+        CLASSIFIER_SERVICE,
+        Some(data.join("classifier.log")),
+    )
+    .await
+    .expect("classifier-svc starts")
+}
+
+/// review-svc on a free port, its data in `data` and its log in
+/// `data/{log}`, asking the classifier at `classifier_url`: with the
+/// development tokens unless `extra` names a `--tokens-file`, pending
+/// classifications retried every 100 ms and no shutdown grace. `extra`
+/// adds flags (database, day length, sweep interval, ...), `envs`
+/// environment variables.
+pub async fn start_review(
+    data: &Path,
+    log: &str,
+    classifier_url: &str,
+    extra: Vec<String>,
+    envs: Vec<(String, String)>,
+) -> ServiceProcess {
+    let mut args = vec![
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--classifier-url".into(),
+        classifier_url.to_owned(),
+        "--classifier-retry-interval-ms".into(),
+        "100".into(),
+        "--shutdown-grace-ms".into(),
+        "0".into(),
+    ];
+    if !extra.iter().any(|arg| arg == "--tokens-file") {
+        args.push("--dev".into());
+    }
+    args.extend(extra);
+    ServiceProcess::start(
+        &binary("review-svc"),
+        free_port().unwrap(),
+        args,
+        envs,
+        REVIEW_SERVICE,
+        Some(data.join(log)),
+    )
+    .await
+    .expect("review-svc starts")
+}
+
 /// The health status of `service` at `addr`, or None when unreachable.
 pub async fn health(
     addr: SocketAddr,

@@ -28,7 +28,7 @@ use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    authed, binary, free_port, h200_to_china, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    authed, free_port, h200_to_china, start_classifier, ServiceProcess, REVIEW_SERVICE,
 };
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -190,19 +190,8 @@ impl Drop for PgSchema {
     }
 }
 
-async fn start_classifier(data: &Path) -> ServiceProcess {
-    ServiceProcess::start(
-        &binary("classifier-svc"),
-        free_port().unwrap(),
-        vec!["--shutdown-grace-ms".into(), "0".into()],
-        Vec::new(),
-        CLASSIFIER_SERVICE,
-        Some(data.join("classifier.log")),
-    )
-    .await
-    .expect("classifier-svc starts")
-}
-
+/// review-svc on `database_url`, with `day_seconds` to a day and a sweep
+/// every `sweep_ms`.
 async fn start_review(
     data: &Path,
     log: &str,
@@ -212,32 +201,21 @@ async fn start_review(
     sweep_ms: &str,
 ) -> ServiceProcess {
     test_env();
-    ServiceProcess::start(
-        &binary("review-svc"),
-        free_port().unwrap(),
+    system_tests::start_review(
+        data,
+        log,
+        classifier_url,
         vec![
-            "--dev".into(),
-            "--data-dir".into(),
-            data.display().to_string(),
             "--database-url".into(),
             database_url.to_owned(),
-            "--classifier-url".into(),
-            classifier_url.to_owned(),
             "--day-length-seconds".into(),
             day_seconds.to_owned(),
             "--sweep-interval-ms".into(),
             sweep_ms.to_owned(),
-            "--classifier-retry-interval-ms".into(),
-            "100".into(),
-            "--shutdown-grace-ms".into(),
-            "0".into(),
         ],
         Vec::new(),
-        REVIEW_SERVICE,
-        Some(data.join(log)),
     )
     .await
-    .expect("review-svc starts")
 }
 
 /// A channel that reconnects by itself after the server comes back.
@@ -604,7 +582,7 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
     ));
     let started = Instant::now();
     let deadline = started + RUN_BUDGET;
-    let classifier = start_classifier(data).await;
+    let classifier = start_classifier(free_port().unwrap(), data).await;
     let mut review = start_review(
         data,
         "review.log",
@@ -877,7 +855,7 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
     let data = tempfile::tempdir().unwrap();
     let schema = PgSchema::create(admin_url, "shared").await;
     let url = schema.url();
-    let classifier = start_classifier(data.path()).await;
+    let classifier = start_classifier(free_port().unwrap(), data.path()).await;
 
     // Phase 1: conflicting transitions through both processes. Production
     // clocks, so no deadline interferes with the count of winners.

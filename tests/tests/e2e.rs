@@ -7,7 +7,8 @@ use std::time::Duration;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use system_tests::{
-    authed, binary, free_port, h200_to_china, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    authed, binary, free_port, h200_to_china, start_classifier, start_review, ServiceProcess,
+    CLASSIFIER_SERVICE, REVIEW_SERVICE,
 };
 use tonic::transport::Channel;
 
@@ -17,55 +18,23 @@ struct System {
     data: tempfile::TempDir,
 }
 
-async fn start_classifier(data: &std::path::Path) -> ServiceProcess {
-    ServiceProcess::start(
-        &binary("classifier-svc"),
-        free_port().unwrap(),
-        vec!["--shutdown-grace-ms".into(), "0".into()],
-        Vec::new(),
-        CLASSIFIER_SERVICE,
-        Some(data.join("classifier.log")),
-    )
-    .await
-    .expect("classifier-svc starts")
-}
-
-async fn start_review(
-    data: &std::path::Path,
-    classifier_url: &str,
-    day_seconds: &str,
-) -> ServiceProcess {
-    ServiceProcess::start(
-        &binary("review-svc"),
-        free_port().unwrap(),
-        vec![
-            "--dev".into(),
-            "--data-dir".into(),
-            data.display().to_string(),
-            "--classifier-url".into(),
-            classifier_url.to_owned(),
-            "--day-length-seconds".into(),
-            day_seconds.to_owned(),
-            "--sweep-interval-ms".into(),
-            "50".into(),
-            "--classifier-retry-interval-ms".into(),
-            "100".into(),
-            "--shutdown-grace-ms".into(),
-            "0".into(),
-        ],
-        Vec::new(),
-        REVIEW_SERVICE,
-        Some(data.join("review.log")),
-    )
-    .await
-    .expect("review-svc starts")
-}
-
 impl System {
     async fn start(day_seconds: &str) -> System {
         let data = tempfile::tempdir().unwrap();
-        let classifier = start_classifier(data.path()).await;
-        let review = start_review(data.path(), &classifier.url(), day_seconds).await;
+        let classifier = start_classifier(free_port().unwrap(), data.path()).await;
+        let review = start_review(
+            data.path(),
+            "review.log",
+            &classifier.url(),
+            vec![
+                "--day-length-seconds".into(),
+                day_seconds.into(),
+                "--sweep-interval-ms".into(),
+                "50".into(),
+            ],
+            Vec::new(),
+        )
+        .await;
         System {
             classifier,
             review,

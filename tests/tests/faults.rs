@@ -10,7 +10,6 @@
 //!   reported by VerifyAuditTrail, naming the application and sequence.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
@@ -25,7 +24,7 @@ use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use sha2::{Digest, Sha256};
 use system_tests::{
-    authed, binary, free_port, h200_to_china, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    authed, free_port, h200_to_china, start_classifier, ServiceProcess, REVIEW_SERVICE,
 };
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -36,19 +35,6 @@ type Client = ReviewServiceClient<Channel>;
 /// Straight to the terminal: the test harness captures print! but not this.
 fn report(line: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-async fn start_classifier_at(addr: SocketAddr, data: &Path) -> ServiceProcess {
-    ServiceProcess::start(
-        &binary("classifier-svc"),
-        addr,
-        vec!["--shutdown-grace-ms".into(), "0".into()],
-        Vec::new(),
-        CLASSIFIER_SERVICE,
-        Some(data.join("classifier.log")),
-    )
-    .await
-    .expect("classifier-svc starts")
 }
 
 /// Takes the test-only `REVIEW_*` settings out of this process's
@@ -62,42 +48,18 @@ fn hermetic_env() {
     });
 }
 
-/// review-svc on SQLite in `data`, with the development tokens unless
-/// `extra` names a tokens file.
+/// review-svc on SQLite in `data`, sweeping every 50 ms, with the
+/// development tokens unless `extra` names a tokens file.
 async fn start_review(
     data: &Path,
     classifier_url: &str,
-    extra: Vec<String>,
+    mut extra: Vec<String>,
     envs: Vec<(String, String)>,
     log: &str,
 ) -> ServiceProcess {
     hermetic_env();
-    let mut args = vec![
-        "--data-dir".into(),
-        data.display().to_string(),
-        "--classifier-url".into(),
-        classifier_url.to_owned(),
-        "--classifier-retry-interval-ms".into(),
-        "100".into(),
-        "--sweep-interval-ms".into(),
-        "50".into(),
-        "--shutdown-grace-ms".into(),
-        "0".into(),
-    ];
-    if !extra.iter().any(|arg| arg == "--tokens-file") {
-        args.push("--dev".into());
-    }
-    args.extend(extra);
-    ServiceProcess::start(
-        &binary("review-svc"),
-        free_port().unwrap(),
-        args,
-        envs,
-        REVIEW_SERVICE,
-        Some(data.join(log)),
-    )
-    .await
-    .expect("review-svc starts")
+    extra.splice(0..0, ["--sweep-interval-ms".to_owned(), "50".to_owned()]);
+    system_tests::start_review(data, log, classifier_url, extra, envs).await
 }
 
 fn state(app: &pb::Application) -> pb::State {
@@ -327,7 +289,7 @@ async fn a_slow_or_failing_classifier_delays_classification_not_filing() {
         .expect("fake classifier stops")
         .unwrap()
         .unwrap();
-    let classifier = start_classifier_at(addr, data.path()).await;
+    let classifier = start_classifier(addr, data.path()).await;
     let came_back = Instant::now();
     let wait_until = came_back + Duration::from_secs(20);
     for name in &pending {
@@ -404,7 +366,7 @@ async fn with_header(
 async fn tokens_and_their_digests_never_reach_the_logs() {
     let started = Instant::now();
     let data = tempfile::tempdir().unwrap();
-    let classifier = start_classifier_at(free_port().unwrap(), data.path()).await;
+    let classifier = start_classifier(free_port().unwrap(), data.path()).await;
     let applicant = secret("applicant");
     let auditor = secret("auditor");
     let reviewer = secret("reviewer");
@@ -648,7 +610,7 @@ async fn an_event_altered_in_the_database_file_breaks_the_audit_trail() {
     use sqlx::{Connection, Executor};
     let started = Instant::now();
     let data = tempfile::tempdir().unwrap();
-    let classifier = start_classifier_at(free_port().unwrap(), data.path()).await;
+    let classifier = start_classifier(free_port().unwrap(), data.path()).await;
     let mut review = start_review(
         data.path(),
         &classifier.url(),
