@@ -327,13 +327,7 @@ impl ReviewService for Review {
                     &mut violations,
                 );
                 validate::conditions(&m.conditions, "conditions", &mut violations);
-                validate::text(
-                    &m.rationale,
-                    "rationale",
-                    validate::MAX_LONG_TEXT,
-                    false,
-                    &mut violations,
-                );
+                validate::optional_long_text(&m.rationale, "rationale", &mut violations);
                 validate::finish(violations)?;
                 Ok(Command::RecordRecommendation {
                     agency: agency.unwrap_or(workflow::Agency::Commerce),
@@ -365,13 +359,7 @@ impl ReviewService for Review {
                     &mut violations,
                 );
                 validate::conditions(&m.conditions, "conditions", &mut violations);
-                validate::text(
-                    &m.rationale,
-                    "rationale",
-                    validate::MAX_LONG_TEXT,
-                    false,
-                    &mut violations,
-                );
+                validate::optional_long_text(&m.rationale, "rationale", &mut violations);
                 validate::finish(violations)?;
                 Ok(Command::Decide {
                     outcome: outcome.unwrap_or(workflow::Outcome::Deny),
@@ -397,13 +385,7 @@ impl ReviewService for Review {
                 let mut violations = Vec::new();
                 let agency =
                     validate::enum_value(m.agency, "agency", convert::agency_from, &mut violations);
-                validate::text(
-                    &m.rationale,
-                    "rationale",
-                    validate::MAX_LONG_TEXT,
-                    false,
-                    &mut violations,
-                );
+                validate::optional_long_text(&m.rationale, "rationale", &mut violations);
                 validate::finish(violations)?;
                 Ok(Command::Appeal {
                     agency: agency.unwrap_or(workflow::Agency::Commerce),
@@ -426,13 +408,7 @@ impl ReviewService for Review {
             |m| &m.request_id,
             |m| {
                 let mut violations = Vec::new();
-                validate::text(
-                    &m.reason,
-                    "reason",
-                    validate::MAX_LONG_TEXT,
-                    false,
-                    &mut violations,
-                );
+                validate::optional_long_text(&m.reason, "reason", &mut violations);
                 validate::finish(violations)?;
                 Ok(Command::Withdraw {
                     reason: m.reason.clone(),

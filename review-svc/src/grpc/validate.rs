@@ -100,6 +100,11 @@ pub fn enum_value<E: TryFrom<i32>, T>(
     }
 }
 
+/// Free text that may be empty (a rationale, a reason, a condition).
+pub fn optional_long_text(value: &str, field: &str, violations: &mut Vec<Violation>) {
+    text(value, field, MAX_LONG_TEXT, false, violations);
+}
+
 pub fn text(value: &str, field: &str, max: usize, required: bool, violations: &mut Vec<Violation>) {
     if required && value.trim().is_empty() {
         violations.push(Violation::new(field, "required"));
@@ -119,13 +124,7 @@ pub fn conditions(values: &[String], field: &str, violations: &mut Vec<Violation
         ));
     }
     for (i, value) in values.iter().enumerate() {
-        text(
-            value,
-            &format!("{field}[{i}]"),
-            MAX_LONG_TEXT,
-            false,
-            violations,
-        );
+        optional_long_text(value, &format!("{field}[{i}]"), violations);
     }
 }
 
