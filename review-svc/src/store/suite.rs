@@ -114,7 +114,7 @@ struct PostgresBackend {
     store: Arc<dyn Store>,
 }
 
-fn skip_postgres(case: &str) -> Option<Box<dyn Backend>> {
+fn skip_postgres<T>(case: &str) -> Option<T> {
     if std::env::var("REVIEW_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
         panic!("REVIEW_REQUIRE_POSTGRES=1 but REVIEW_TEST_DATABASE_URL is not set");
     }
@@ -148,6 +148,15 @@ async fn postgres_backend_with(
     case: &str,
     store_options: PostgresOptions,
 ) -> Option<Box<dyn Backend>> {
+    let backend = postgres_schema_backend(case, store_options).await?;
+    Some(Box::new(backend))
+}
+
+/// A PostgreSQL store in a schema of its own (dropped with the backend).
+async fn postgres_schema_backend(
+    case: &str,
+    store_options: PostgresOptions,
+) -> Option<PostgresBackend> {
     let url = match std::env::var("REVIEW_TEST_DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => url,
         _ => return skip_postgres(case),
@@ -167,13 +176,30 @@ async fn postgres_backend_with(
     let store = PostgresStore::connect_with(options.clone(), store_options.clone())
         .await
         .expect("open PostgreSQL store");
-    Some(Box::new(PostgresBackend {
+    Some(PostgresBackend {
         url,
         schema,
         options,
         store_options,
         store: Arc::new(store),
-    }))
+    })
+}
+
+/// Statements are planned for their parameters, never from a cached
+/// generic plan (see `PostgresStore::connect_with`).
+#[tokio::test]
+async fn postgres_statements_are_planned_for_their_parameters() {
+    let Some(backend) = postgres_schema_backend("plan_cache_mode", test_options(true)).await else {
+        return;
+    };
+    let store = PostgresStore::connect_with(backend.options.clone(), test_options(true))
+        .await
+        .expect("open PostgreSQL store");
+    let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+        .fetch_one(store.pool())
+        .await
+        .expect("show");
+    assert_eq!(mode, "force_custom_plan");
 }
 
 impl Drop for PostgresBackend {
