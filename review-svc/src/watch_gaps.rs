@@ -34,9 +34,15 @@ impl GapGuard {
     /// Of `sequences` (ascending, all after `after`, as just read), how many
     /// may be passed on now. Fewer than all means a gap is being waited for:
     /// read again from the last one passed on, shortly.
-    pub fn deliverable(&mut self, after: i64, sequences: &[i64], now: Instant) -> usize {
+    pub fn deliverable(
+        &mut self,
+        after: i64,
+        sequences: impl ExactSizeIterator<Item = i64>,
+        now: Instant,
+    ) -> usize {
+        let count = sequences.len();
         let mut expected = after + 1;
-        for (index, &sequence) in sequences.iter().enumerate() {
+        for (index, sequence) in sequences.enumerate() {
             if sequence != expected {
                 match self.waiting {
                     Some((missing, since))
@@ -51,7 +57,7 @@ impl GapGuard {
             self.waiting = None;
             expected = sequence + 1;
         }
-        sequences.len()
+        count
     }
 }
 
@@ -65,9 +71,9 @@ mod tests {
     fn contiguous_events_pass_at_once() {
         let mut guard = GapGuard::new(GRACE);
         let now = Instant::now();
-        assert_eq!(guard.deliverable(0, &[1, 2, 3], now), 3);
-        assert_eq!(guard.deliverable(3, &[4], now), 1);
-        assert_eq!(guard.deliverable(4, &[], now), 0);
+        assert_eq!(guard.deliverable(0, [1, 2, 3].into_iter(), now), 3);
+        assert_eq!(guard.deliverable(3, [4].into_iter(), now), 1);
+        assert_eq!(guard.deliverable(4, [].into_iter(), now), 0);
     }
 
     #[test]
@@ -75,32 +81,38 @@ mod tests {
         let mut guard = GapGuard::new(GRACE);
         let start = Instant::now();
         // 3 is not visible yet: 1 and 2 pass, 4 and 5 wait.
-        assert_eq!(guard.deliverable(0, &[1, 2, 4, 5], start), 2);
-        assert_eq!(guard.deliverable(2, &[4, 5], start + GRACE / 2), 0);
+        assert_eq!(guard.deliverable(0, [1, 2, 4, 5].into_iter(), start), 2);
+        assert_eq!(
+            guard.deliverable(2, [4, 5].into_iter(), start + GRACE / 2),
+            0
+        );
         // 3 commits: everything passes, in order.
-        assert_eq!(guard.deliverable(2, &[3, 4, 5], start + GRACE / 2), 3);
+        assert_eq!(
+            guard.deliverable(2, [3, 4, 5].into_iter(), start + GRACE / 2),
+            3
+        );
         // A new gap later is waited for afresh.
         let later = start + GRACE * 10;
-        assert_eq!(guard.deliverable(5, &[7], later), 0);
-        assert_eq!(guard.deliverable(5, &[7], later + GRACE / 2), 0);
+        assert_eq!(guard.deliverable(5, [7].into_iter(), later), 0);
+        assert_eq!(guard.deliverable(5, [7].into_iter(), later + GRACE / 2), 0);
     }
 
     #[test]
     fn a_gap_that_lasts_the_grace_is_skipped() {
         let mut guard = GapGuard::new(GRACE);
         let start = Instant::now();
-        assert_eq!(guard.deliverable(0, &[1, 3], start), 1);
+        assert_eq!(guard.deliverable(0, [1, 3].into_iter(), start), 1);
         assert_eq!(
-            guard.deliverable(1, &[3], start + GRACE - Duration::from_millis(1)),
+            guard.deliverable(1, [3].into_iter(), start + GRACE - Duration::from_millis(1)),
             0
         );
         // 2 rolled back: it will never appear.
-        assert_eq!(guard.deliverable(1, &[3, 4], start + GRACE), 2);
+        assert_eq!(guard.deliverable(1, [3, 4].into_iter(), start + GRACE), 2);
         // Two gaps in one read: each gets its own grace.
         let later = start + GRACE * 10;
-        assert_eq!(guard.deliverable(4, &[6, 8], later), 0);
-        assert_eq!(guard.deliverable(4, &[6, 8], later + GRACE), 1);
-        assert_eq!(guard.deliverable(6, &[8], later + GRACE), 0);
-        assert_eq!(guard.deliverable(6, &[8], later + GRACE * 2), 1);
+        assert_eq!(guard.deliverable(4, [6, 8].into_iter(), later), 0);
+        assert_eq!(guard.deliverable(4, [6, 8].into_iter(), later + GRACE), 1);
+        assert_eq!(guard.deliverable(6, [8].into_iter(), later + GRACE), 0);
+        assert_eq!(guard.deliverable(6, [8].into_iter(), later + GRACE * 2), 1);
     }
 }

@@ -496,10 +496,11 @@ impl ReviewService for Review {
                         }
                     };
                     let ready = match gaps.as_mut() {
-                        Some(gaps) => {
-                            let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
-                            gaps.deliverable(after, &sequences, tokio::time::Instant::now())
-                        }
+                        Some(gaps) => gaps.deliverable(
+                            after,
+                            events.iter().map(|e| e.sequence),
+                            tokio::time::Instant::now(),
+                        ),
                         None => events.len(),
                     };
                     for event in &events[..ready] {
