@@ -167,23 +167,8 @@ async fn unary_worker(mut caller: Caller, window: Arc<Window>) -> Stats {
     while let Some(ticket) = window.ticket() {
         let started = Instant::now();
         let result = caller.once().await;
-        let done = Instant::now();
-        if result.is_ok() {
-            stats.ok_all += 1;
-        }
-        if !window.counts(ticket, done) {
-            continue;
-        }
-        stats.last_done = Some(done);
-        match result {
-            Ok((items, bytes)) => {
-                stats.count("OK");
-                stats.items += items;
-                stats.response_bytes += bytes;
-                stats.latency.record((done - started).as_nanos() as u64);
-            }
-            Err(status) => stats.count(code_name(status.code() as i32)),
-        }
+        let outcome = result.map_err(|status| code_name(status.code() as i32));
+        stats.record(&window, ticket, (started, Instant::now()), outcome);
     }
     stats
 }

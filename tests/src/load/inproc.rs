@@ -159,21 +159,8 @@ pub async fn store_create(
                         .file(filing, Some(classification), Some(&key), Utc::now())
                         .await
                 };
-                let done = Instant::now();
-                if result.is_ok() {
-                    stats.ok_all += 1;
-                }
-                if !window.counts(ticket, done) {
-                    continue;
-                }
-                stats.last_done = Some(done);
-                match result {
-                    Ok(_) => {
-                        stats.count("OK");
-                        stats.latency.record((done - started).as_nanos() as u64);
-                    }
-                    Err(error) => stats.count(ledger_code(error)),
-                }
+                let outcome = result.map(|_| (0, 0)).map_err(ledger_code);
+                stats.record(&window, ticket, (started, Instant::now()), outcome);
             }
             stats
         }));

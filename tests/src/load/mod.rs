@@ -109,6 +109,34 @@ impl Stats {
         };
     }
 
+    /// Records one call that started at `started` and ended at `done`, with
+    /// `Ok((items, response bytes))` or the name of its status. A call
+    /// outside the measured window counts only towards `ok_all`.
+    pub fn record(
+        &mut self,
+        window: &Window,
+        ticket: Ticket,
+        (started, done): (Instant, Instant),
+        outcome: Result<(u64, u64), &'static str>,
+    ) {
+        if outcome.is_ok() {
+            self.ok_all += 1;
+        }
+        if !window.counts(ticket, done) {
+            return;
+        }
+        self.last_done = Some(done);
+        match outcome {
+            Ok((items, bytes)) => {
+                self.count("OK");
+                self.items += items;
+                self.response_bytes += bytes;
+                self.latency.record((done - started).as_nanos() as u64);
+            }
+            Err(status) => self.count(status),
+        }
+    }
+
     pub fn count(&mut self, status: &'static str) {
         *self.statuses.entry(status).or_default() += 1;
     }
