@@ -5,8 +5,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use exportcontrol_proto::classifier::v1 as cpb;
-use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -15,7 +13,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use system_tests::{binary, free_port, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE};
+use system_tests::{
+    binary, free_port, h200_to_china, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+};
 
 /// One span as the collector received it.
 #[derive(Debug, Clone)]
@@ -87,31 +87,6 @@ async fn start_collector() -> (Collector, String) {
     (collector, url)
 }
 
-fn h200_to_china() -> pb::CreateApplicationRequest {
-    pb::CreateApplicationRequest {
-        application: Some(pb::Application {
-            items: vec![pb::LineItem {
-                item: Some(pb::line_item::Item::CatalogChip("H200".into())),
-                quantity: 1,
-                unit_value_usd_cents: 3_000_000,
-            }],
-            transaction: Some(pb::ExportTransaction {
-                route: Some(cpb::Transaction {
-                    destination_country: "CN".into(),
-                    end_user_headquarters_country: "CN".into(),
-                    ultimate_parent_headquarters_country: "CN".into(),
-                    export_type: cpb::ExportType::ExportFromUs as i32,
-                    is_informed_notice_received: false,
-                }),
-                end_user_name: "Example Cloud Co.".into(),
-                end_use_statement: "Commercial cloud inference".into(),
-            }),
-            ..Default::default()
-        }),
-        request_id: uuid::Uuid::new_v4().to_string(),
-    }
-}
-
 #[tokio::test]
 async fn spans_of_both_services_are_exported_as_one_trace() {
     let (collector, collector_url) = start_collector().await;
@@ -152,7 +127,7 @@ async fn spans_of_both_services_are_exported_as_one_trace() {
     let caller_span_id = "00f067aa0ba902b7";
     let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
     for traceparent in [Some(format!("00-{trace_id}-{caller_span_id}-01")), None] {
-        let mut request = tonic::Request::new(h200_to_china());
+        let mut request = tonic::Request::new(h200_to_china(1));
         request
             .metadata_mut()
             .insert("authorization", "Bearer dev-applicant".parse().unwrap());

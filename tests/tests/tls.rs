@@ -9,7 +9,9 @@ use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierSe
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-use system_tests::{binary, free_port, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE};
+use system_tests::{
+    binary, free_port, h200_to_china, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 struct Pki {
@@ -153,28 +155,7 @@ async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certif
             .await
             .unwrap(),
     );
-    let mut request = tonic::Request::new(pb::CreateApplicationRequest {
-        application: Some(pb::Application {
-            items: vec![pb::LineItem {
-                item: Some(pb::line_item::Item::CatalogChip("H200".into())),
-                quantity: 8,
-                unit_value_usd_cents: 1,
-            }],
-            transaction: Some(pb::ExportTransaction {
-                route: Some(cpb::Transaction {
-                    destination_country: "CN".into(),
-                    end_user_headquarters_country: "CN".into(),
-                    ultimate_parent_headquarters_country: "CN".into(),
-                    export_type: cpb::ExportType::ExportFromUs as i32,
-                    is_informed_notice_received: false,
-                }),
-                end_user_name: "Example".into(),
-                end_use_statement: "inference".into(),
-            }),
-            ..Default::default()
-        }),
-        request_id: String::new(),
-    });
+    let mut request = tonic::Request::new(h200_to_china(8));
     request
         .metadata_mut()
         .insert("authorization", "Bearer dev-applicant".parse().unwrap());
