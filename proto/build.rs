@@ -33,15 +33,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // google.rpc.Status comes from the well-known prost types already
         // understood by tonic-types, so clients can decode stream errors.
         .extern_path(".google.rpc", "::tonic_types::pb")
-        // review-svc stores what applicants filed and what the classifier
-        // answered as JSON inside its audited events.
+        // The first format of review-svc's record kept what applicants filed
+        // and what the classifier answered as JSON images of these types;
+        // review-svc reads them through these derives (later formats keep
+        // encoded protobuf). `default` reads images written before a field
+        // was added.
         .type_attribute(".exportcontrol.classifier.v1", SERDE)
+        .message_attribute(".exportcontrol.classifier.v1", "#[serde(default)]")
         .field_attribute(
             ".exportcontrol.classifier.v1.ClassifyItemResponse.error",
             "#[serde(skip)]",
         )
         .type_attribute(".exportcontrol.review.v1.LineItem", SERDE)
         .type_attribute(".exportcontrol.review.v1.ExportTransaction", SERDE)
+        .message_attribute(".exportcontrol.review.v1.LineItem", "#[serde(default)]")
+        .message_attribute(
+            ".exportcontrol.review.v1.ExportTransaction",
+            "#[serde(default)]",
+        )
         .compile_fds(descriptors)?;
     for proto in PROTOS {
         println!("cargo:rerun-if-changed={proto}");

@@ -2,8 +2,8 @@
 //! turning its answers into what the workflow records.
 
 use exportcontrol_proto::classifier::v1 as classifier_pb;
-use exportcontrol_proto::review::v1 as pb;
 use futures::future::join_all;
+use prost::Message;
 use service_kit::errors::Violation;
 use service_kit::trace_context::TraceContext;
 use tokio::time::Instant;
@@ -11,8 +11,8 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use crate::classifier_client::ClassifierClient;
-use crate::convert::FiledContent;
-use crate::workflow::ItemOutcome;
+use crate::convert;
+use crate::workflow::{Encoded, FiledApplication, ItemOutcome};
 
 /// What the classifier said about an application.
 #[derive(Debug)]
@@ -28,21 +28,15 @@ pub enum Classified {
 /// Classifies every item concurrently, within `deadline`.
 pub async fn classify_content(
     client: &ClassifierClient,
-    content: &FiledContent,
+    filed: &FiledApplication,
     deadline: Option<Instant>,
     trace: &TraceContext,
 ) -> Classified {
-    let calls = content.items.iter().map(|item| {
+    let transaction = convert::route(&filed.route);
+    let calls = filed.items.iter().map(|item| {
         let request = classifier_pb::ClassifyItemRequest {
-            item: item.item.as_ref().map(|item| match item {
-                pb::line_item::Item::Spec(spec) => {
-                    classifier_pb::classify_item_request::Item::Spec(spec.clone())
-                }
-                pb::line_item::Item::CatalogChip(name) => {
-                    classifier_pb::classify_item_request::Item::CatalogChip(name.clone())
-                }
-            }),
-            transaction: content.transaction.route.clone(),
+            item: convert::chip(&item.chip),
+            transaction: Some(transaction.clone()),
             as_of: String::new(),
         };
         client.classify(request, deadline, trace)
@@ -130,6 +124,6 @@ pub fn outcome(item_index: u32, response: classifier_pb::ClassifyItemResponse) -
         rule_set: response.rule_set.clone(),
         decision_id: response.decision_id.clone(),
         summary,
-        result: serde_json::to_value(&response).unwrap_or_default().into(),
+        answer: Encoded::new(response.encode_to_vec()),
     }
 }

@@ -1,19 +1,151 @@
-//! Proto <-> domain conversion for review-svc: enums both ways, the stored
-//! application rendered as the `Application` resource, and what applicants
-//! filed kept as JSON inside the audited events.
+//! Proto <-> domain conversion for review-svc: enums both ways, what an
+//! applicant filed into the workflow's filing types (once, here), and the
+//! application rendered back as the `Application` resource.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use exportcontrol_proto::classifier::v1 as classifier_pb;
 use exportcontrol_proto::review::v1 as pb;
-use serde::{Deserialize, Serialize};
+use prost::Message;
 
-use crate::workflow::{self, Agency, Level, Outcome, Recommendation, State};
+use crate::workflow::{
+    self, Agency, Chip, Encoded, ExportType, FiledApplication, FiledItem, Level, Outcome,
+    Recommendation, Route, State,
+};
 
-/// What the applicant filed, as stored in the `ApplicationFiled` event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What the applicant filed, validated, still in the contract's types.
+#[derive(Debug, Clone)]
 pub struct FiledContent {
     pub items: Vec<pb::LineItem>,
     pub transaction: pb::ExportTransaction,
+}
+
+impl FiledContent {
+    /// The filing in the workflow's own types.
+    pub fn into_domain(self) -> Arc<FiledApplication> {
+        Arc::new(filed_application(&self.items, &self.transaction))
+    }
+}
+
+/// A filing in the workflow's own types. Every field of the route is named
+/// here (no `..`), so a field added to the contract cannot be dropped
+/// silently: this stops compiling until it is carried.
+pub fn filed_application(
+    items: &[pb::LineItem],
+    transaction: &pb::ExportTransaction,
+) -> FiledApplication {
+    let pb::ExportTransaction {
+        route,
+        end_user_name,
+        end_use_statement,
+    } = transaction;
+    let classifier_pb::Transaction {
+        destination_country,
+        end_user_headquarters_country,
+        ultimate_parent_headquarters_country,
+        export_type,
+        is_informed_notice_received,
+    } = route.clone().unwrap_or_default();
+    FiledApplication {
+        items: items.iter().map(filed_item).collect(),
+        route: Route {
+            destination_country,
+            end_user_headquarters_country,
+            ultimate_parent_headquarters_country,
+            export_type: export_type_from(export_type),
+            is_informed_notice_received,
+        },
+        end_user_name: end_user_name.clone(),
+        end_use_statement: end_use_statement.clone(),
+    }
+}
+
+fn filed_item(item: &pb::LineItem) -> FiledItem {
+    let pb::LineItem {
+        item,
+        quantity,
+        unit_value_usd_cents,
+    } = item;
+    FiledItem {
+        chip: match item {
+            Some(pb::line_item::Item::Spec(spec)) => Chip::Spec(Encoded::new(spec.encode_to_vec())),
+            Some(pb::line_item::Item::CatalogChip(name)) => Chip::Catalog(name.clone()),
+            None => Chip::Catalog(String::new()),
+        },
+        quantity: *quantity,
+        unit_value_usd_cents: *unit_value_usd_cents,
+    }
+}
+
+fn export_type_from(value: i32) -> ExportType {
+    match classifier_pb::ExportType::try_from(value).unwrap_or_default() {
+        classifier_pb::ExportType::Unspecified => ExportType::Unspecified,
+        classifier_pb::ExportType::ExportFromUs => ExportType::ExportFromUs,
+        classifier_pb::ExportType::Reexport => ExportType::Reexport,
+        classifier_pb::ExportType::InCountryTransfer => ExportType::InCountryTransfer,
+    }
+}
+
+pub fn export_type(value: ExportType) -> classifier_pb::ExportType {
+    match value {
+        ExportType::Unspecified => classifier_pb::ExportType::Unspecified,
+        ExportType::ExportFromUs => classifier_pb::ExportType::ExportFromUs,
+        ExportType::Reexport => classifier_pb::ExportType::Reexport,
+        ExportType::InCountryTransfer => classifier_pb::ExportType::InCountryTransfer,
+    }
+}
+
+/// The route as the classifier takes it.
+pub fn route(route: &Route) -> classifier_pb::Transaction {
+    classifier_pb::Transaction {
+        destination_country: route.destination_country.clone(),
+        end_user_headquarters_country: route.end_user_headquarters_country.clone(),
+        ultimate_parent_headquarters_country: route.ultimate_parent_headquarters_country.clone(),
+        export_type: export_type(route.export_type) as i32,
+        is_informed_notice_received: route.is_informed_notice_received,
+    }
+}
+
+/// The chip of a line item as the classifier takes it. Specifications were
+/// encoded by this service from a decoded message, so they decode again.
+pub fn chip(chip: &Chip) -> Option<classifier_pb::classify_item_request::Item> {
+    use classifier_pb::classify_item_request::Item;
+    match chip {
+        Chip::Catalog(name) => Some(Item::CatalogChip(name.clone())),
+        Chip::Spec(spec) => classifier_pb::ChipSpec::decode(spec.as_bytes())
+            .ok()
+            .map(Item::Spec),
+    }
+}
+
+fn line_item(item: &FiledItem) -> pb::LineItem {
+    use classifier_pb::classify_item_request::Item;
+    pb::LineItem {
+        item: chip(&item.chip).map(|chip| match chip {
+            Item::Spec(spec) => pb::line_item::Item::Spec(spec),
+            Item::CatalogChip(name) => pb::line_item::Item::CatalogChip(name),
+        }),
+        quantity: item.quantity,
+        unit_value_usd_cents: item.unit_value_usd_cents,
+    }
+}
+
+fn transaction(filed: &FiledApplication) -> pb::ExportTransaction {
+    pb::ExportTransaction {
+        route: Some(route(&filed.route)),
+        end_user_name: filed.end_user_name.clone(),
+        end_use_statement: filed.end_use_statement.clone(),
+    }
+}
+
+/// The classifier's answer as it was given, or `None` where the classifier
+/// refused the item.
+pub fn answer(answer: &Encoded) -> Option<classifier_pb::ClassifyItemResponse> {
+    if answer.is_empty() {
+        return None;
+    }
+    classifier_pb::ClassifyItemResponse::decode(answer.as_bytes()).ok()
 }
 
 pub const NAME_PREFIX: &str = "applications/";
@@ -156,41 +288,22 @@ fn decision(decision: &workflow::Decision) -> pb::Decision {
 
 /// The resource as clients see it.
 pub fn application(app: &workflow::Application) -> pb::Application {
-    // Content and classifier answers were written by this service from
-    // these very types; a snapshot that no longer reads is shown empty
-    // rather than failing the whole read.
-    let content = FiledContent::deserialize(app.content.as_ref()).ok();
-    let (items, transaction) = match content {
-        Some(content) => (content.items, Some(content.transaction)),
-        None => (Vec::new(), None),
-    };
     pb::Application {
         name: resource_name(&app.id),
         applicant: app.applicant.clone(),
-        items,
-        transaction,
+        items: app.filed.items.iter().map(line_item).collect(),
+        transaction: Some(transaction(&app.filed)),
         state: state(app.state) as i32,
         level: app.level.map(level).unwrap_or(pb::ReviewLevel::Unspecified) as i32,
         classifications: app
             .classifications
             .iter()
-            .map(|item| pb::ItemClassification {
-                item_index: item.item_index,
-                result: classifier_pb::ClassifyItemResponse::deserialize(item.result.as_ref()).ok(),
-            })
+            .map(item_classification)
             .collect(),
         recommendations: app
             .recommendations
             .iter()
-            .map(|r| pb::AgencyRecommendation {
-                agency: agency(r.agency) as i32,
-                recommendation: recommendation(r.recommendation) as i32,
-                conditions: r.conditions.clone(),
-                rationale: r.rationale.clone(),
-                recorded_by: r.recorded_by.clone(),
-                record_time: Some(timestamp(r.at)),
-                level: level(r.level) as i32,
-            })
+            .map(agency_recommendation)
             .collect(),
         agency_due: app
             .agency_due
@@ -212,17 +325,204 @@ pub fn application(app: &workflow::Application) -> pb::Application {
     }
 }
 
-pub fn event(event: &crate::store::StoredEvent) -> pb::ApplicationEvent {
+fn item_classification(item: &workflow::ItemOutcome) -> pb::ItemClassification {
+    pb::ItemClassification {
+        item_index: item.item_index,
+        result: answer(&item.answer),
+        license_required: item.license_required,
+        review_policy: item.review_policy.clone(),
+        summary: item.summary.clone(),
+    }
+}
+
+fn agency_recommendation(r: &workflow::RecordedRecommendation) -> pb::AgencyRecommendation {
+    pb::AgencyRecommendation {
+        agency: agency(r.agency) as i32,
+        recommendation: recommendation(r.recommendation) as i32,
+        conditions: r.conditions.clone(),
+        rationale: r.rationale.clone(),
+        recorded_by: r.recorded_by.clone(),
+        record_time: Some(timestamp(r.at)),
+        level: level(r.level) as i32,
+    }
+}
+
+fn direction(value: workflow::Direction) -> pb::Direction {
+    match value {
+        workflow::Direction::Approve => pb::Direction::Approve,
+        workflow::Direction::Deny => pb::Direction::Deny,
+    }
+}
+
+fn agencies(list: &[Agency]) -> Vec<i32> {
+    list.iter().map(|a| agency(*a) as i32).collect()
+}
+
+/// One entry of the history: the stored envelope, and what happened in
+/// the contract's terms (`None` when the stored event could not be read).
+pub fn event(
+    stored: &crate::store::StoredEvent,
+    decoded: Option<&workflow::Event>,
+) -> pb::ApplicationEvent {
     pb::ApplicationEvent {
-        sequence: event.sequence,
-        application: resource_name(&event.application_id),
-        application_sequence: event.application_sequence,
-        r#type: event.kind.clone(),
-        actor: event.actor.clone(),
-        event_time: Some(timestamp(crate::ledger::from_millis(event.at))),
-        details_json: event.details.clone(),
-        previous_hash: event.previous_hash.clone(),
-        hash: event.hash.clone(),
+        sequence: stored.sequence,
+        application: resource_name(&stored.application_id),
+        application_sequence: stored.application_sequence,
+        r#type: stored.kind.clone(),
+        actor: stored.actor.clone(),
+        event_time: Some(timestamp(crate::ledger::from_millis(stored.at))),
+        previous_hash: stored.previous_hash.clone(),
+        hash: stored.hash.clone(),
+        payload: decoded.map(payload),
+    }
+}
+
+fn payload(event: &workflow::Event) -> pb::application_event::Payload {
+    use pb::application_event as e;
+    use workflow::Event;
+    match event {
+        Event::ApplicationFiled {
+            applicant,
+            application,
+            first_action_due,
+            overall_due,
+            ..
+        } => e::Payload::ApplicationFiled(e::Filed {
+            applicant: applicant.clone(),
+            items: application.items.iter().map(line_item).collect(),
+            transaction: Some(transaction(application)),
+            first_action_due_time: Some(timestamp(*first_action_due)),
+            overall_due_time: Some(timestamp(*overall_due)),
+        }),
+        Event::ItemsClassified { items, .. } => e::Payload::ItemsClassified(e::ItemsClassified {
+            classifications: items.iter().map(item_classification).collect(),
+        }),
+        Event::NoLicenseRequired { reason, .. } => {
+            e::Payload::NoLicenseRequired(e::NoLicenseRequired {
+                reason: reason.clone(),
+            })
+        }
+        Event::ReferredToAgencies {
+            agencies: referred,
+            due,
+            reason,
+            ..
+        } => e::Payload::ReferredToAgencies(e::ReferredToAgencies {
+            agencies: agencies(referred),
+            due_time: Some(timestamp(*due)),
+            reason: reason.clone(),
+        }),
+        Event::RecommendationRecorded {
+            at,
+            actor,
+            level: at_level,
+            agency: by,
+            recommendation: recommended,
+            conditions,
+            rationale,
+        } => e::Payload::RecommendationRecorded(e::RecommendationRecorded {
+            recommendation: Some(agency_recommendation(&workflow::RecordedRecommendation {
+                agency: *by,
+                recommendation: *recommended,
+                conditions: conditions.clone(),
+                rationale: rationale.clone(),
+                recorded_by: actor.clone(),
+                at: *at,
+                level: *at_level,
+            })),
+        }),
+        Event::DeemedNoObjection {
+            level: at_level,
+            agency: silent,
+            due,
+            ..
+        } => e::Payload::DeemedNoObjection(e::DeemedNoObjection {
+            level: level(*at_level) as i32,
+            agency: agency(*silent) as i32,
+            due_time: Some(timestamp(*due)),
+        }),
+        Event::ReferredToLicensingOfficer { consensus, .. } => {
+            e::Payload::ReferredToLicensingOfficer(e::ReferredToLicensingOfficer {
+                consensus: direction(*consensus) as i32,
+            })
+        }
+        Event::EscalatedToOperatingCommittee { reason, due, .. } => {
+            e::Payload::EscalatedToOperatingCommittee(e::EscalatedToOperatingCommittee {
+                reason: reason.clone(),
+                due_time: Some(timestamp(*due)),
+            })
+        }
+        Event::Decided {
+            at,
+            actor,
+            level: at_level,
+            outcome: decided,
+            conditions,
+            rationale,
+            is_final,
+            appeal_due,
+        } => e::Payload::Decided(e::Decided {
+            decision: Some(decision(&workflow::Decision {
+                outcome: *decided,
+                conditions: conditions.clone(),
+                level: *at_level,
+                decided_by: actor.clone(),
+                at: *at,
+                rationale: rationale.clone(),
+                is_final: *is_final,
+            })),
+            appeal_due_time: appeal_due.map(timestamp),
+        }),
+        Event::Appealed {
+            agency: by,
+            from_level,
+            to_level,
+            rationale,
+            voters,
+            votes_due,
+            ..
+        } => e::Payload::Appealed(e::Appealed {
+            agency: agency(*by) as i32,
+            from_level: level(*from_level) as i32,
+            to_level: level(*to_level) as i32,
+            rationale: rationale.clone(),
+            voters: agencies(voters),
+            votes_due_time: votes_due.map(timestamp),
+        }),
+        Event::VotesTallied {
+            level: at_level,
+            rule,
+            members,
+            approve,
+            deny,
+            not_voted,
+            majority,
+            ..
+        } => e::Payload::VotesTallied(e::VotesTallied {
+            level: level(*at_level) as i32,
+            rule: match rule {
+                workflow::VotingRule::MajorityOfVotesCast => pb::VotingRule::MajorityOfVotesCast,
+                workflow::VotingRule::MajorityOfMembers => pb::VotingRule::MajorityOfMembers,
+            } as i32,
+            members: *members,
+            approve: *approve,
+            deny: *deny,
+            not_voted: agencies(not_voted),
+            majority: majority.map_or(pb::Direction::Unspecified, direction) as i32,
+        }),
+        Event::DecisionFinal {
+            level: at_level, ..
+        } => e::Payload::DecisionFinal(e::DecisionFinal {
+            level: level(*at_level) as i32,
+        }),
+        Event::ReferredToPresident { reason, .. } => {
+            e::Payload::ReferredToPresident(e::ReferredToPresident {
+                reason: reason.clone(),
+            })
+        }
+        Event::Withdrawn { reason, .. } => e::Payload::Withdrawn(e::Withdrawn {
+            reason: reason.clone(),
+        }),
     }
 }
 

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::Notify;
 
+use crate::record::{self, Snapshot};
 use crate::store::{
-    ApplicationRow, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store, StoreError,
-    WriteOutcome,
+    ApplicationRow, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store,
+    StoreError, StoredEvent, WriteOutcome,
 };
 use crate::workflow::{self, Actor, Application, Command, Event, Filing, ItemOutcome, Workflow};
 
@@ -124,13 +125,58 @@ impl Ledger {
         }
     }
 
+    /// One application with what was filed and what the classifier answered.
     pub async fn get(&self, id: &str) -> Result<Application, LedgerError> {
         let row = self
             .store
             .get(id)
             .await?
             .ok_or_else(|| LedgerError::NotFound(id.to_owned()))?;
-        decode_snapshot(&row.snapshot)
+        self.read(&row, Documents::Included).await
+    }
+
+    /// The application a stored row holds. A snapshot keeps the workflow's
+    /// state only; what was filed and the classifier's answers live in the
+    /// events that brought them, read here when `documents` asks for them.
+    /// A snapshot of the first format is rebuilt from the whole history.
+    async fn read(
+        &self,
+        row: &ApplicationRow,
+        documents: Documents,
+    ) -> Result<Application, LedgerError> {
+        let mut app = match record::decode_snapshot(&row.snapshot)
+            .map_err(|e| unreadable(&row.id, "snapshot", e))?
+        {
+            Snapshot::State(app) => *app,
+            Snapshot::Replay => return self.replay(&row.id, row.version).await,
+        };
+        if documents == Documents::Included {
+            let stored = self
+                .store
+                .events_of_kinds(&row.id, &[FILED, CLASSIFIED])
+                .await?;
+            for event in stored {
+                match decode(&event)? {
+                    Event::ApplicationFiled { application, .. } => app.filed = application,
+                    Event::ItemsClassified { items, .. } => app.classifications = items,
+                    _ => {}
+                }
+            }
+        }
+        Ok(app)
+    }
+
+    /// The application at `version`, folded from its history.
+    async fn replay(&self, id: &str, version: i64) -> Result<Application, LedgerError> {
+        let limit = u32::try_from(version)
+            .map_err(|_| LedgerError::Internal(format!("version {version} of {id}")))?;
+        let stored = self.store.events(Some(id), 0, limit).await?;
+        let events = stored.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Application::replay(&events)
+            .filter(|app| app.version == version)
+            .ok_or_else(|| {
+                LedgerError::Internal(format!("history of {id} does not reach version {version}"))
+            })
     }
 
     /// Runs a command by `actor` against the version the caller saw.
@@ -199,9 +245,12 @@ impl Ledger {
         limit: u32,
     ) -> Result<Vec<Application>, LedgerError> {
         let rows = self.store.due(now.timestamp_millis(), limit).await?;
-        rows.iter()
-            .map(|row| decode_snapshot(&row.snapshot))
-            .collect()
+        let mut apps = Vec::with_capacity(rows.len());
+        // Deadlines never need what was filed.
+        for row in &rows {
+            apps.push(self.read(row, Documents::Left).await?);
+        }
+        Ok(apps)
     }
 
     pub async fn list(
@@ -211,9 +260,41 @@ impl Ledger {
         limit: u32,
     ) -> Result<Vec<Application>, LedgerError> {
         let rows = self.store.list(filter, after, limit).await?;
-        rows.iter()
-            .map(|row| decode_snapshot(&row.snapshot))
-            .collect()
+        let mut apps = Vec::with_capacity(rows.len());
+        for row in &rows {
+            apps.push(self.read(row, Documents::Included).await?);
+        }
+        Ok(apps)
+    }
+
+    /// Events after `after_sequence`, oldest first, of one application or
+    /// of all, each with what it says. An event that cannot be read is
+    /// logged and given without its content: one bad record must not hide
+    /// the rest of the history.
+    pub async fn history(
+        &self,
+        application_id: Option<&str>,
+        after_sequence: i64,
+        limit: u32,
+    ) -> Result<Vec<HistoryEntry>, LedgerError> {
+        let stored = self
+            .store
+            .events(application_id, after_sequence, limit)
+            .await?;
+        Ok(stored
+            .into_iter()
+            .map(|stored| {
+                let event = decode(&stored)
+                    .inspect_err(|error| tracing::error!(%error, "event unreadable"))
+                    .ok();
+                HistoryEntry { stored, event }
+            })
+            .collect())
+    }
+
+    /// Recomputes the hash chain of one application or of all.
+    pub async fn verify(&self, application_id: Option<&str>) -> Result<ChainReport, LedgerError> {
+        Ok(self.store.verify_chain(application_id).await?)
     }
 
     /// A retry of a request that already succeeded gets the first answer;
@@ -258,41 +339,15 @@ impl Ledger {
     /// The application as a request's first write left it, from what its
     /// request record kept.
     async fn answer_again(&self, recorded: &str) -> Result<Application, LedgerError> {
-        let Ok(answered) = serde_json::from_str::<Answered>(recorded) else {
-            // Records written before they kept a reference hold the whole answer.
-            return decode_snapshot(recorded);
-        };
+        let answered = serde_json::from_str::<Answered>(recorded)
+            .map_err(|e| LedgerError::Internal(format!("request record unreadable: {e}")))?;
         let current = self.get(&answered.application).await?;
         if current.version == answered.version {
             return Ok(current);
         }
         // The application has moved on since: rebuild the version the
         // first call answered from its history.
-        let limit = u32::try_from(answered.version)
-            .map_err(|_| LedgerError::Internal(format!("recorded version {}", answered.version)))?;
-        let stored = self
-            .store
-            .events(Some(&answered.application), 0, limit)
-            .await?;
-        let events = stored
-            .iter()
-            .map(|event| {
-                serde_json::from_str::<Event>(&event.details).map_err(|e| {
-                    LedgerError::Internal(format!(
-                        "event {} of {} unreadable: {e}",
-                        event.application_sequence, event.application_id
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Application::replay(&events)
-            .filter(|app| app.version == answered.version)
-            .ok_or_else(|| {
-                LedgerError::Internal(format!(
-                    "history of {} does not reach version {}",
-                    answered.application, answered.version
-                ))
-            })
+        self.replay(&answered.application, answered.version).await
     }
 }
 
@@ -318,19 +373,16 @@ fn encode(
     events: &[Event],
     request: Option<&RequestKey>,
 ) -> Result<Encoded, LedgerError> {
-    let snapshot = serde_json::to_string(app).map_err(|e| LedgerError::Internal(e.to_string()))?;
+    let snapshot = record::encode_snapshot(app);
     let new_events = events
         .iter()
-        .map(|event| {
-            Ok(NewEvent {
-                kind: event.kind().to_owned(),
-                actor: event.actor().to_owned(),
-                at: event.at().timestamp_millis(),
-                details: serde_json::to_string(event)
-                    .map_err(|e| LedgerError::Internal(e.to_string()))?,
-            })
+        .map(|event| NewEvent {
+            kind: event.kind().to_owned(),
+            actor: event.actor().to_owned(),
+            at: event.at().timestamp_millis(),
+            details: record::encode_event(event),
         })
-        .collect::<Result<Vec<_>, LedgerError>>()?;
+        .collect();
     let row = ApplicationRow {
         id: app.id.clone(),
         version: app.version,
@@ -366,9 +418,39 @@ fn encode(
     Ok((row, new_events, idempotent))
 }
 
-fn decode_snapshot(snapshot: &str) -> Result<Application, LedgerError> {
-    serde_json::from_str(snapshot)
-        .map_err(|e| LedgerError::Internal(format!("stored snapshot unreadable: {e}")))
+/// One event of the history: as stored (with its place in the chain and
+/// its hashes), and as the workflow reads it.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub stored: StoredEvent,
+    /// `None` when the stored bytes could not be read.
+    pub event: Option<Event>,
+}
+
+/// Whether reading an application takes what was filed and the
+/// classifier's answers from its events too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Documents {
+    Included,
+    Left,
+}
+
+const FILED: &str = "ApplicationFiled";
+const CLASSIFIED: &str = "ItemsClassified";
+
+/// A stored event in the workflow's terms.
+pub fn decode(event: &StoredEvent) -> Result<Event, LedgerError> {
+    record::decode_event(&event.details).map_err(|e| {
+        unreadable(
+            &event.application_id,
+            &format!("event {}", event.application_sequence),
+            e,
+        )
+    })
+}
+
+fn unreadable(id: &str, what: &str, error: record::FormatError) -> LedgerError {
+    LedgerError::Internal(format!("{what} of application {id} unreadable: {error}"))
 }
 
 /// Unix milliseconds to a time (stored values are always in range).

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod convert;
 pub mod grpc;
 pub mod ledger;
+pub mod record;
 pub mod store;
 pub mod watch_gaps;
 pub mod workers;

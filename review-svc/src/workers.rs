@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde::Deserialize;
 use service_kit::trace_context::TraceContext;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -16,7 +15,6 @@ use tracing::Instrument;
 use crate::classifier_client::ClassifierClient;
 use crate::classify::{classify_content, Classified};
 use crate::clock::Clock;
-use crate::convert::FiledContent;
 use crate::ledger::{Ledger, LedgerError};
 use crate::store::ListFilter;
 use crate::workflow::{Actor, Command, ItemOutcome, State};
@@ -138,19 +136,12 @@ pub async fn classify_pending(
         );
         trace.attach(&span);
         let _entered = span.enter();
-        let items = match FiledContent::deserialize(app.content.as_ref()) {
-            Ok(content) => match classify_content(classifier, &content, None, &trace).await {
-                Classified::Items(items) => items,
-                Classified::Invalid(violations) => refused_items(&content, &violations),
-                Classified::Unavailable(reason) => {
-                    tracing::debug!(%reason, "classifier still unavailable");
-                    return Ok(classified);
-                }
-            },
-            Err(error) => {
-                return Err(LedgerError::Internal(format!(
-                    "stored filing unreadable: {error}"
-                )))
+        let items = match classify_content(classifier, &app.filed, None, &trace).await {
+            Classified::Items(items) => items,
+            Classified::Invalid(violations) => refused_items(app.item_count, &violations),
+            Classified::Unavailable(reason) => {
+                tracing::debug!(%reason, "classifier still unavailable");
+                return Ok(classified);
             }
         };
         match ledger
@@ -180,7 +171,7 @@ pub async fn classify_pending(
 /// filing time. The application still goes to review, never around it, with
 /// the refusal as its summary.
 fn refused_items(
-    content: &FiledContent,
+    item_count: u32,
     violations: &[service_kit::errors::Violation],
 ) -> Vec<ItemOutcome> {
     let detail = violations
@@ -188,7 +179,7 @@ fn refused_items(
         .map(|v| format!("{}: {}", v.field, v.description))
         .collect::<Vec<_>>()
         .join("; ");
-    (0..content.items.len() as u32)
+    (0..item_count)
         .map(|item_index| ItemOutcome {
             item_index,
             license_required: true,
@@ -196,7 +187,7 @@ fn refused_items(
             rule_set: String::new(),
             decision_id: String::new(),
             summary: format!("item {item_index}: the classifier refused the filing ({detail})"),
-            result: Default::default(),
+            answer: Default::default(),
         })
         .collect()
 }

@@ -670,7 +670,7 @@ fn items(rng: &mut StdRng, count: u32) -> Vec<ItemOutcome> {
             rule_set: "V2026a".into(),
             decision_id: format!("d{i}"),
             summary: format!("item {i}"),
-            result: json!({"paragraph": "3A090.a.1", "tpp": 15831.0}).into(),
+            answer: review_svc::workflow::Encoded::new(vec![0x0a, 0x04, b'H', b'2', b'0', b'0']),
         })
         .collect()
 }
@@ -833,9 +833,20 @@ fn filing(rng: &mut StdRng) -> Filing {
     Filing {
         id: uuid::Uuid::from_u128(rng.random()).to_string(),
         applicant: "exporter-1".into(),
-        destination: pick(rng, &["CN", "DE", "SA"]).into(),
-        content: json!({"items": [{"catalog_chip": "H200", "quantity": 5}]}).into(),
-        item_count: pick(rng, &[1, 1, 2, 3, 0]),
+        application: Arc::new(review_svc::workflow::FiledApplication {
+            items: (0..pick(rng, &[1, 1, 2, 3, 0]))
+                .map(|_| review_svc::workflow::FiledItem {
+                    chip: review_svc::workflow::Chip::Catalog("H200".into()),
+                    quantity: 5,
+                    unit_value_usd_cents: 100,
+                })
+                .collect(),
+            route: review_svc::workflow::Route {
+                destination_country: pick(rng, &["CN", "DE", "SA"]).into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
     }
 }
 

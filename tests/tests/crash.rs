@@ -520,9 +520,30 @@ async fn all_applications(client: &mut Client) -> Vec<pb::Application> {
     }
 }
 
-fn details(event: &pb::ApplicationEvent) -> serde_json::Value {
-    serde_json::from_str(&event.details_json)
-        .unwrap_or_else(|e| panic!("details of {event:?}: {e}"))
+/// The level and agency an event is about, as names ("AGENCY", "STATE");
+/// empty where it names none.
+fn level_and_agency(event: &pb::ApplicationEvent) -> (String, String) {
+    use pb::application_event::Payload;
+    let (level, agency) = match event.payload.as_ref() {
+        Some(Payload::DeemedNoObjection(d)) => (d.level, d.agency),
+        Some(Payload::RecommendationRecorded(r)) => {
+            let r = r.recommendation.clone().unwrap_or_default();
+            (r.level, r.agency)
+        }
+        Some(Payload::DecisionFinal(d)) => (d.level, 0),
+        Some(Payload::VotesTallied(v)) => (v.level, 0),
+        Some(_) => (0, 0),
+        None => panic!("an event without its content: {event:?}"),
+    };
+    let level = pb::ReviewLevel::try_from(level).unwrap_or_default();
+    let agency = pb::Agency::try_from(agency).unwrap_or_default();
+    (
+        level
+            .as_str_name()
+            .trim_start_matches("REVIEW_LEVEL_")
+            .into(),
+        agency.as_str_name().trim_start_matches("AGENCY_").into(),
+    )
 }
 
 fn count(events: &[pb::ApplicationEvent], kind: &str) -> usize {
@@ -686,9 +707,13 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
         for (agency, recommendation, rationale) in &ack.recommendations {
             let recorded: Vec<_> = history
                 .iter()
-                .filter(|e| e.r#type == "RecommendationRecorded")
-                .map(details)
-                .filter(|d| d["rationale"] == rationale.as_str())
+                .filter_map(|e| match e.payload.as_ref() {
+                    Some(pb::application_event::Payload::RecommendationRecorded(r)) => {
+                        r.recommendation.clone()
+                    }
+                    _ => None,
+                })
+                .filter(|r| r.rationale == *rationale)
                 .collect();
             assert_eq!(
                 recorded.len(),
@@ -697,14 +722,8 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
                 ack.name,
                 recorded.len()
             );
-            let agency_name = agency.as_str_name().trim_start_matches("AGENCY_");
-            assert_eq!(recorded[0]["agency"], agency_name);
-            assert_eq!(
-                recorded[0]["recommendation"],
-                recommendation
-                    .as_str_name()
-                    .trim_start_matches("RECOMMENDATION_")
-            );
+            assert_eq!(recorded[0].agency, *agency as i32);
+            assert_eq!(recorded[0].recommendation, *recommendation as i32);
         }
         let deny = ack
             .recommendations
@@ -1162,12 +1181,10 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
         // Each deadline's consequence at most once, keyed by what it is about.
         let mut seen = HashSet::new();
         for event in &history {
-            let d = details(event);
+            let (level, agency) = level_and_agency(event);
             let key = match event.r#type.as_str() {
-                "DeemedNoObjection" | "RecommendationRecorded" => {
-                    format!("{}/{}", d["level"], d["agency"])
-                }
-                "DecisionFinal" | "VotesTallied" => format!("{}/{}", event.r#type, d["level"]),
+                "DeemedNoObjection" | "RecommendationRecorded" => format!("{level}/{agency}"),
+                "DecisionFinal" | "VotesTallied" => format!("{}/{level}", event.r#type),
                 "ReferredToPresident"
                 | "EscalatedToOperatingCommittee"
                 | "ReferredToLicensingOfficer" => event.r#type.clone(),
@@ -1185,7 +1202,7 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
         // Each agency answered exactly once at agency level: by itself or deemed.
         for (agency, _) in AGENCIES {
             let key = format!(
-                "\"AGENCY\"/\"{}\"",
+                "AGENCY/{}",
                 agency.as_str_name().trim_start_matches("AGENCY_")
             );
             assert!(

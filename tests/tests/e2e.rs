@@ -652,3 +652,150 @@ async fn one_trace_id_follows_the_work_from_review_svc_into_the_classifier() {
         );
     }
 }
+
+/// The history written by the first release (`review-svc/tests/fixtures/v1`:
+/// events of the first format, snapshots with the whole application) is
+/// served as that release served it, verifies byte for byte, and takes new
+/// events of the current format on the same chains.
+#[tokio::test]
+async fn a_database_written_by_the_first_release_is_served_and_verified() {
+    use prost::Message;
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../review-svc/tests/fixtures/v1");
+    let data = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture.join("review.db"), data.path().join("review.db")).unwrap();
+    let classifier = start_classifier(free_port().unwrap(), data.path()).await;
+    // No sweeps: the fixture's deadlines are real days from when it was
+    // written, and reading must not depend on when the test runs.
+    let review = start_review(
+        data.path(),
+        "review.log",
+        &classifier.url(),
+        vec!["--sweep-interval-ms".into(), "86400000".into()],
+        Vec::new(),
+    )
+    .await;
+    let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
+    let index = std::fs::read_to_string(fixture.join("index.txt")).unwrap();
+    let mut names = std::collections::HashMap::new();
+    for line in index.lines().filter(|l| !l.starts_with("verified")) {
+        let mut fields = line.split_whitespace();
+        let (label, name, count) = (
+            fields.next().unwrap(),
+            fields.next().unwrap(),
+            fields.next().unwrap().parse::<usize>().unwrap(),
+        );
+        names.insert(label.to_owned(), name.to_owned());
+        let read = |suffix: &str| std::fs::read(fixture.join(format!("{label}.{suffix}"))).unwrap();
+        let then = pb::Application::decode(read("application.pb").as_slice()).unwrap();
+        let mut now = client
+            .get_application(authed(
+                pb::GetApplicationRequest { name: name.into() },
+                "dev-auditor",
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        // Fields added since the first release are set now; the rest is as served then.
+        for item in &mut now.classifications {
+            assert!(!item.summary.is_empty(), "{label}: {item:?}");
+            item.license_required = false;
+            item.review_policy.clear();
+            item.summary.clear();
+        }
+        now.etag = then.etag.clone();
+        assert_eq!(now, then, "{label}");
+
+        let then = pb::ListApplicationEventsResponse::decode(read("events.pb").as_slice()).unwrap();
+        let now = all_events(&mut client, name).await;
+        assert_eq!(now.len(), count, "{label}");
+        for (now, then) in now.iter().zip(&then.events) {
+            assert!(now.payload.is_some(), "{label}: {now:?}");
+            let mut envelope = now.clone();
+            envelope.payload = None;
+            assert_eq!(&envelope, then, "{label}");
+        }
+    }
+    assert_eq!(
+        verify(&mut client, "applications/-").await.events_checked,
+        53
+    );
+
+    // New events of the current format join the old chains.
+    let referred = get(&mut client, &names["deemed_then_president"]).await;
+    let decided = decide(
+        &mut client,
+        referred,
+        "dev-president",
+        pb::Outcome::Deny,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(state(&decided), pb::State::Decided);
+    let open = get(&mut client, &names["classified_later"]).await;
+    let withdrawn = client
+        .withdraw_application(authed(
+            pb::WithdrawApplicationRequest {
+                name: open.name.clone(),
+                etag: open.etag.clone(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                reason: "no longer needed".into(),
+            },
+            "dev-applicant-2",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(state(&withdrawn), pb::State::Withdrawn);
+    assert_eq!(withdrawn.items, open.items);
+    let report = verify(&mut client, "applications/-").await;
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.events_checked, 53 + 2);
+    drop(classifier);
+}
+
+async fn get(client: &mut ReviewServiceClient<Channel>, name: &str) -> pb::Application {
+    client
+        .get_application(authed(
+            pb::GetApplicationRequest { name: name.into() },
+            "dev-auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn all_events(
+    client: &mut ReviewServiceClient<Channel>,
+    parent: &str,
+) -> Vec<pb::ApplicationEvent> {
+    client
+        .list_application_events(authed(
+            pb::ListApplicationEventsRequest {
+                parent: parent.into(),
+                page_size: 1000,
+                ..Default::default()
+            },
+            "dev-auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+}
+
+async fn verify(
+    client: &mut ReviewServiceClient<Channel>,
+    name: &str,
+) -> pb::VerifyAuditTrailResponse {
+    let report = client
+        .verify_audit_trail(authed(
+            pb::VerifyAuditTrailRequest { name: name.into() },
+            "dev-auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.intact, "{report:?}");
+    report
+}

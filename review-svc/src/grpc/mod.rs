@@ -26,7 +26,7 @@ use crate::classifier_client::ClassifierClient;
 use crate::classify::{classify_content, Classified};
 use crate::clock::Clock;
 use crate::convert::{self, resource_name};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::Ledger;
 use crate::store::{ListCursor, ListFilter};
 use crate::watch_gaps::{GapGuard, GAP_GRACE};
 use crate::workflow::{self, Actor, Command, Filing, Role};
@@ -177,7 +177,7 @@ impl ReviewService for Review {
         let message = request.get_ref();
         let key =
             validate::request_key("CreateApplication", &actor.id, &message.request_id, message)?;
-        let content = validate::filing(message.application.as_ref())?;
+        let filed = validate::filing(message.application.as_ref())?.into_domain();
         let id = uuid::Uuid::now_v7().to_string();
         let span = tracing::info_span!(
             "CreateApplication",
@@ -188,7 +188,7 @@ impl ReviewService for Review {
         trace.attach(&span);
         async {
             let classification =
-                match classify_content(&self.classifier, &content, classifier_deadline(budget), &trace).await {
+                match classify_content(&self.classifier, &filed, classifier_deadline(budget), &trace).await {
                     Classified::Items(items) => Some(items),
                     Classified::Invalid(violations) => return Err(ERRORS.invalid_argument(violations)),
                     Classified::Unavailable(reason) => {
@@ -196,22 +196,10 @@ impl ReviewService for Review {
                         None
                     }
                 };
-            let destination = content
-                .transaction
-                .route
-                .as_ref()
-                .map(|route| route.destination_country.clone())
-                .unwrap_or_default();
             let filing = Filing {
                 id: id.clone(),
                 applicant: actor.id.clone(),
-                destination,
-                item_count: content.items.len() as u32,
-                content: serde_json::to_value(&content)
-                    .map_err(|e| {
-                        errors::ledger(LedgerError::Internal(e.to_string()), &resource_name(&id))
-                    })?
-                    .into(),
+                application: filed,
             };
             let app = self
                 .ledger
@@ -441,18 +429,20 @@ impl ReviewService for Review {
         };
         let events = self
             .ledger
-            .store()
-            .events(scope.as_deref(), after, page_size + 1)
+            .history(scope.as_deref(), after, page_size + 1)
             .await
-            .map_err(|e| errors::ledger(e.into(), &message.parent))?;
+            .map_err(|e| errors::ledger(e, &message.parent))?;
         let more = events.len() > page_size as usize;
         let page = &events[..events.len().min(page_size as usize)];
         let next_page_token = match (more, page.last()) {
-            (true, Some(last)) => paging::encode(&query, &last.sequence.to_string()),
+            (true, Some(last)) => paging::encode(&query, &last.stored.sequence.to_string()),
             _ => String::new(),
         };
         Ok(Response::new(pb::ListApplicationEventsResponse {
-            events: page.iter().map(convert::event).collect(),
+            events: page
+                .iter()
+                .map(|entry| convert::event(&entry.stored, entry.event.as_ref()))
+                .collect(),
             next_page_token,
         }))
     }
@@ -486,26 +476,25 @@ impl ReviewService for Review {
                 let mut gaps = scope.is_none().then(|| GapGuard::new(GAP_GRACE));
                 loop {
                     let written = ledger.written();
-                    let events = match ledger.store().events(scope.as_deref(), after, 256).await {
+                    let events = match ledger.history(scope.as_deref(), after, 256).await {
                         Ok(events) => events,
                         Err(error) => {
-                            let _ = sender
-                                .send(Err(errors::ledger(error.into(), &parent)))
-                                .await;
+                            let _ = sender.send(Err(errors::ledger(error, &parent))).await;
                             return;
                         }
                     };
                     let ready = match gaps.as_mut() {
                         Some(gaps) => gaps.deliverable(
                             after,
-                            events.iter().map(|e| e.sequence),
+                            events.iter().map(|e| e.stored.sequence),
                             tokio::time::Instant::now(),
                         ),
                         None => events.len(),
                     };
-                    for event in &events[..ready] {
-                        after = event.sequence;
-                        if sender.send(Ok(convert::event(event))).await.is_err() {
+                    for entry in &events[..ready] {
+                        after = entry.stored.sequence;
+                        let event = convert::event(&entry.stored, entry.event.as_ref());
+                        if sender.send(Ok(event)).await.is_err() {
                             return;
                         }
                     }
@@ -545,10 +534,9 @@ impl ReviewService for Review {
         let scope = self.event_scope(&actor, parent, "name").await?;
         let report = self
             .ledger
-            .store()
-            .verify_chain(scope.as_deref())
+            .verify(scope.as_deref())
             .await
-            .map_err(|e| errors::ledger(e.into(), parent))?;
+            .map_err(|e| errors::ledger(e, parent))?;
         let (application, sequence, detail) = match report.first_break {
             Some((id, sequence, detail)) => (resource_name(&id), sequence, detail),
             None => (String::new(), 0, String::new()),

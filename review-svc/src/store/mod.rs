@@ -175,6 +175,29 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// The events of one application whose kind is one of `kinds`, oldest
+    /// first. The default reads the whole history; stores override it
+    /// with a query on the kind.
+    async fn events_of_kinds(
+        &self,
+        application_id: &str,
+        kinds: &[&str],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut found = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.events(Some(application_id), after, 1000).await?;
+            let Some(last) = page.last() else {
+                return Ok(found);
+            };
+            after = last.sequence;
+            found.extend(
+                page.into_iter()
+                    .filter(|e| kinds.contains(&e.kind.as_str())),
+            );
+        }
+    }
+
     /// Rows whose next_due_at <= now, earliest first.
     async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError>;
 

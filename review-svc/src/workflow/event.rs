@@ -6,12 +6,16 @@
 //! replays identically under another. `apply` trusts the events (they were
 //! produced by the workflow) and never panics, whatever the sequence.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::filing::FiledApplication;
+
 use super::deadlines::VotingRule;
 use super::model::{
-    Agency, AgencyDue, Application, Decision, Direction, ItemOutcome, Level, Opaque, Outcome,
+    Agency, AgencyDue, Application, Decision, Direction, ItemOutcome, Level, Outcome,
     Recommendation, RecordedRecommendation, State,
 };
 
@@ -28,9 +32,8 @@ pub enum Event {
         actor: String,
         id: String,
         applicant: String,
-        destination: String,
-        content: Opaque,
-        item_count: u32,
+        /// What was filed; the only copy the record keeps.
+        application: Arc<FiledApplication>,
         /// BIS first action (refer, HWA, RWA) due: the step deadline while classification is pending.
         first_action_due: DateTime<Utc>,
         /// Registration + 90 days.
@@ -235,7 +238,7 @@ fn blank(at: DateTime<Utc>) -> Application {
         id: String::new(),
         applicant: String::new(),
         destination: String::new(),
-        content: Default::default(),
+        filed: Default::default(),
         item_count: 0,
         state: State::ClassificationPending,
         level: None,
@@ -281,9 +284,7 @@ pub fn apply(app: Option<Application>, event: &Event) -> Application {
             Event::ApplicationFiled {
                 id,
                 applicant,
-                destination,
-                content,
-                item_count,
+                application,
                 first_action_due,
                 overall_due,
                 ..
@@ -291,9 +292,9 @@ pub fn apply(app: Option<Application>, event: &Event) -> Application {
         ) => Application {
             id: id.clone(),
             applicant: applicant.clone(),
-            destination: destination.clone(),
-            content: content.clone(),
-            item_count: *item_count,
+            destination: application.route.destination_country.clone(),
+            filed: application.clone(),
+            item_count: application.item_count(),
             step_due: Some(*first_action_due),
             overall_due: *overall_due,
             state_reason: "filed; waiting for the classification of every item".into(),

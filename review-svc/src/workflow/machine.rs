@@ -62,9 +62,7 @@ impl Workflow {
             actor: filing.applicant.clone(),
             id: filing.id,
             applicant: filing.applicant,
-            destination: filing.destination,
-            content: filing.content,
-            item_count: filing.item_count,
+            application: filing.application,
             first_action_due: self.due(Clock::FirstAction, now),
             overall_due: self.due(Clock::Overall, now),
         }]

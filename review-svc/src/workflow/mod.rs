@@ -111,6 +111,7 @@
 pub mod command;
 pub mod deadlines;
 pub mod event;
+pub mod filing;
 pub mod invariants;
 pub mod machine;
 pub mod model;
@@ -127,10 +128,11 @@ pub use deadlines::{
     Clock, ConfigError, DeadlineRule, Deadlines, VotingRule, VotingSetting, UNVERIFIED_LABEL,
 };
 pub use event::{apply, Event};
+pub use filing::{Chip, Encoded, ExportType, FiledApplication, FiledItem, Route};
 pub use invariants::check as check_invariants;
 pub use machine::Workflow;
 pub use model::{
-    Actor, Agency, AgencyDue, Application, Decision, Direction, Filing, ItemOutcome, Level, Opaque,
+    Actor, Agency, AgencyDue, Application, Decision, Direction, Filing, ItemOutcome, Level,
     Outcome, Recommendation, RecordedRecommendation, Role, State,
 };
 pub use permissions::{may_file, may_read};

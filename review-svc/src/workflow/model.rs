@@ -4,8 +4,12 @@
 //! Every type serialises with stable names (enums in SCREAMING_SNAKE_CASE,
 //! fields in snake_case) because events are stored as JSON and hashed.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::filing::{Encoded, FiledApplication};
 
 /// Where an application is in its life. Mirrors the proto's `State` without
 /// `STATE_UNSPECIFIED`.
@@ -299,26 +303,15 @@ impl Outcome {
     }
 }
 
-/// JSON the workflow carries but never reads (what was filed, what the
-/// classifier answered). Shared, not copied, between the events that
-/// bring it and the application that keeps it: these are the largest
-/// values of an application, and a deep copy per event cost more than the
-/// workflow itself.
-pub type Opaque = std::sync::Arc<serde_json::Value>;
-
 /// A new application, as the adapter validated it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Filing {
     /// The id part of `applications/{id}`.
     pub id: String,
     /// Principal that files it.
     pub applicant: String,
-    /// Destination country code (normalised by the adapter).
-    pub destination: String,
-    /// Items and transaction, opaque to the workflow.
-    pub content: Opaque,
-    /// Number of line items; the classification must cover each one.
-    pub item_count: u32,
+    /// What was filed.
+    pub application: Arc<FiledApplication>,
 }
 
 /// The classifier's answer for one line item.
@@ -332,8 +325,11 @@ pub struct ItemOutcome {
     pub decision_id: String,
     /// One line for people, used in `state_reason`.
     pub summary: String,
-    /// The classifier's full answer, opaque to the workflow.
-    pub result: Opaque,
+    /// The classifier's whole answer (`ClassifyItemResponse`), encoded as it
+    /// arrived; empty when the classifier refused the item. Kept in the
+    /// `ItemsClassified` event only: snapshots leave it out.
+    #[serde(default)]
+    pub answer: Encoded,
 }
 
 /// A recommendation or vote, as recorded.
@@ -379,11 +375,15 @@ pub struct Application {
     pub id: String,
     pub applicant: String,
     pub destination: String,
-    pub content: Opaque,
+    /// What was filed. Kept in the `ApplicationFiled` event only: snapshots
+    /// leave it out, and the ledger puts it back when it reads one.
+    #[serde(skip)]
+    pub filed: Arc<FiledApplication>,
     pub item_count: u32,
     pub state: State,
     /// `None` before the referral to the agencies (and when no licence is needed).
     pub level: Option<Level>,
+    #[serde(serialize_with = "outcomes_without_answers")]
     pub classifications: Vec<ItemOutcome>,
     /// Every recommendation and vote, at every level, oldest first.
     pub recommendations: Vec<RecordedRecommendation>,
@@ -412,6 +412,18 @@ impl Application {
         events
             .into_iter()
             .fold(None, |app, event| Some(super::apply(app, event)))
+    }
+
+    /// The application as a snapshot keeps it: without what was filed and
+    /// without the classifier's answers.
+    #[cfg(test)]
+    pub(crate) fn without_documents(&self) -> Application {
+        let mut app = self.clone();
+        app.filed = Default::default();
+        for outcome in &mut app.classifications {
+            outcome.answer = Default::default();
+        }
+        app
     }
 
     /// Nothing more can happen (no licence required, decided, withdrawn).
@@ -549,4 +561,29 @@ fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTim
         (a, None) => a,
         (None, b) => b,
     }
+}
+
+/// Snapshots keep what the workflow decides on, not the classifier's
+/// answers (the `ItemsClassified` event has them).
+fn outcomes_without_answers<S: Serializer>(
+    outcomes: &[ItemOutcome],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Summary<'a> {
+        item_index: u32,
+        license_required: bool,
+        review_policy: &'a str,
+        rule_set: &'a str,
+        decision_id: &'a str,
+        summary: &'a str,
+    }
+    serializer.collect_seq(outcomes.iter().map(|o| Summary {
+        item_index: o.item_index,
+        license_required: o.license_required,
+        review_policy: &o.review_policy,
+        rule_set: &o.rule_set,
+        decision_id: &o.decision_id,
+        summary: &o.summary,
+    }))
 }

@@ -1,7 +1,6 @@
 //! Scenario tests: every transition and every refusal.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde_json::json;
 
 use super::*;
 
@@ -74,7 +73,7 @@ fn item(index: u32, required: bool) -> ItemOutcome {
         } else {
             format!("item {index}: not controlled under 3A090")
         },
-        result: json!({"eccn": if required { "3A090.a.1" } else { "" }}).into(),
+        answer: Encoded::new(if required { vec![1] } else { Vec::new() }),
     }
 }
 
@@ -155,9 +154,7 @@ impl Case {
             Filing {
                 id: "A-1".into(),
                 applicant: "acme".into(),
-                destination: "CN".into(),
-                content: json!({"items": [{"catalog_chip": "H200", "quantity": 100}], "route": {"destination": "CN"}}).into(),
-                item_count: items,
+                application: FiledApplication::sample("CN", items),
             },
             t0(),
         );
@@ -1473,7 +1470,7 @@ fn stored_names_are_stable() {
     assert_eq!(app["agency_due"][0]["agency"], "COMMERCE");
     assert_eq!(app["recommendations"][1]["recommendation"], "DENY");
     let back: Application = serde_json::from_value(app).unwrap();
-    assert_eq!(back, c.app);
+    assert_eq!(back, c.app.without_documents());
     assert_eq!(
         serde_json::to_value(Role::OperatingCommitteeChair).unwrap(),
         "OPERATING_COMMITTEE_CHAIR"
@@ -1544,9 +1541,7 @@ fn extreme_instants_neither_overflow_nor_panic() {
         Filing {
             id: "A-9".into(),
             applicant: "acme".into(),
-            destination: "CN".into(),
-            content: json!(null).into(),
-            item_count: 1,
+            application: FiledApplication::sample("CN", 1),
         },
         late,
     );

@@ -121,14 +121,12 @@ pub async fn store_create(
             s.message()
         )
     })?];
-    let content_json = serde_json::to_value(&content).map_err(|e| e.to_string())?;
-    let destination = payload.transaction().destination_country;
+    let filed = content.into_domain();
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
         let (ledger, window, classifier) =
             (Arc::clone(&ledger), Arc::clone(&window), classifier.clone());
-        let (content_json, items, destination) =
-            (content_json.clone(), items.clone(), destination.clone());
+        let (filed, items) = (Arc::clone(&filed), items.clone());
         tasks.push(tokio::spawn(async move {
             let mut stats = Stats::default();
             while let Some(ticket) = window.ticket() {
@@ -147,9 +145,7 @@ pub async fn store_create(
                     let filing = Filing {
                         id: uuid::Uuid::now_v7().to_string(),
                         applicant: APPLICANT.to_owned(),
-                        destination: destination.clone(),
-                        content: content_json.clone().into(),
-                        item_count: 1,
+                        application: Arc::clone(&filed),
                     };
                     let key = RequestKey {
                         id: uuid::Uuid::new_v4().to_string(),

@@ -1,0 +1,129 @@
+//! The record's format: how events and snapshots become the bytes the
+//! store keeps (and, for events, hashes), and back.
+//!
+//! The format belongs to this service, not to the contract: events and
+//! snapshots are the workflow's own types under the names they declare,
+//! wrapped in an envelope that names the format version. What the contract
+//! carries opaquely (a chip's specifications, the classifier's answers) is
+//! kept as encoded protobuf, never as a JSON image of generated types.
+//!
+//! | format | event bytes | snapshot bytes |
+//! |---|---|---|
+//! | 1 (first release) | `{"type":…}`: serde image of the workflow event, what was filed and the classifier's answers as JSON images of the contract's generated types | the whole application, filed content and answers included |
+//! | 2 (current) | `{"format":2,"event":{"type":…}}` | `{"format":2,"application":{…}}`, without the filed content and the answers (the events hold them) |
+//!
+//! History is never rewritten: an event keeps the bytes it was hashed
+//! with, so a chain may hold events of both formats, and every reader
+//! accepts both. The golden tests in `tests.rs` pin the bytes of format 2;
+//! a change that moves them needs a format 3 (and this table's new row).
+
+mod v1;
+
+use serde::{Deserialize, Serialize};
+
+use crate::workflow::{Application, Event};
+
+/// The format new events and snapshots are written in.
+pub const FORMAT: u32 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("unreadable record (format {format}): {detail}")]
+    Unreadable { format: u32, detail: String },
+    #[error("record of unknown format {0}")]
+    UnknownFormat(u32),
+}
+
+#[derive(Serialize)]
+struct EventOut<'a> {
+    format: u32,
+    event: &'a Event,
+}
+
+#[derive(Deserialize)]
+struct EventIn {
+    event: Event,
+}
+
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    format: u32,
+    application: &'a Application,
+}
+
+#[derive(Deserialize)]
+struct SnapshotIn {
+    application: Application,
+}
+
+/// The bytes of a new event, as stored and hashed.
+pub fn encode_event(event: &Event) -> String {
+    serde_json::to_string(&EventOut {
+        format: FORMAT,
+        event,
+    })
+    .expect("workflow events serialize")
+}
+
+/// Reads a stored event of any format.
+pub fn decode_event(bytes: &str) -> Result<Event, FormatError> {
+    match format_of(bytes)? {
+        1 => v1::event(bytes),
+        2 => serde_json::from_str::<EventIn>(bytes)
+            .map(|e| e.event)
+            .map_err(|e| unreadable(2, e)),
+        other => Err(FormatError::UnknownFormat(other)),
+    }
+}
+
+/// The bytes of a snapshot: the application without what was filed and
+/// without the classifier's answers.
+pub fn encode_snapshot(app: &Application) -> String {
+    serde_json::to_string(&SnapshotOut {
+        format: FORMAT,
+        application: app,
+    })
+    .expect("applications serialize")
+}
+
+/// A stored snapshot, read.
+pub enum Snapshot {
+    /// The application's state; its `filed` content and the classifier's
+    /// answers are empty until taken from the events.
+    State(Box<Application>),
+    /// A snapshot of the first format: rebuild the application from its
+    /// events instead (they are readable in every format).
+    Replay,
+}
+
+pub fn decode_snapshot(bytes: &str) -> Result<Snapshot, FormatError> {
+    match format_of(bytes)? {
+        1 => Ok(Snapshot::Replay),
+        2 => serde_json::from_str::<SnapshotIn>(bytes)
+            .map(|s| Snapshot::State(Box::new(s.application)))
+            .map_err(|e| unreadable(2, e)),
+        other => Err(FormatError::UnknownFormat(other)),
+    }
+}
+
+/// Format 2 and later open with their number (the envelope is written by
+/// this module, always in this order); the first format has none.
+fn format_of(bytes: &str) -> Result<u32, FormatError> {
+    let Some(rest) = bytes.strip_prefix("{\"format\":") else {
+        return Ok(1);
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    rest[..digits]
+        .parse()
+        .map_err(|_| unreadable(0, "the format number is missing"))
+}
+
+fn unreadable(format: u32, error: impl std::fmt::Display) -> FormatError {
+    FormatError::Unreadable {
+        format,
+        detail: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

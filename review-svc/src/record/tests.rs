@@ -1,0 +1,249 @@
+//! Golden tests: the exact bytes of format 2, and the first format read.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::workflow::{
+    Agency, Chip, Direction, Encoded, ExportType, FiledApplication, FiledItem, ItemOutcome, Level,
+    Outcome, Recommendation, Route, VotingRule,
+};
+
+fn at(second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, second).unwrap()
+}
+
+fn filed() -> Arc<FiledApplication> {
+    Arc::new(FiledApplication {
+        items: vec![
+            FiledItem {
+                chip: Chip::Catalog("H200".into()),
+                quantity: 5000,
+                unit_value_usd_cents: 3_000_000,
+            },
+            FiledItem {
+                chip: Chip::Spec(Encoded::new(vec![0x0a, 0x02, b'X', b'1'])),
+                quantity: 1,
+                unit_value_usd_cents: 1,
+            },
+        ],
+        route: Route {
+            destination_country: "CN".into(),
+            end_user_headquarters_country: "CN".into(),
+            ultimate_parent_headquarters_country: String::new(),
+            export_type: ExportType::ExportFromUs,
+            is_informed_notice_received: false,
+        },
+        end_user_name: "Example Cloud Co.".into(),
+        end_use_statement: "inference".into(),
+    })
+}
+
+/// One event of every kind, with every field set.
+fn every_kind() -> Vec<Event> {
+    let actor = || "system".to_string();
+    vec![
+        Event::ApplicationFiled {
+            at: at(0),
+            actor: "acme".into(),
+            id: "01a2".into(),
+            applicant: "acme".into(),
+            application: filed(),
+            first_action_due: at(9),
+            overall_due: at(59),
+        },
+        Event::ItemsClassified {
+            at: at(1),
+            actor: actor(),
+            items: vec![ItemOutcome {
+                item_index: 0,
+                license_required: true,
+                review_policy: "CASE_BY_CASE".into(),
+                rule_set: "V2026a".into(),
+                decision_id: "d-1".into(),
+                summary: "item 0 (H200): 3A090.a.1".into(),
+                answer: Encoded::new(vec![0x0a, 0x04, b'H', b'2', b'0', b'0']),
+            }],
+        },
+        Event::NoLicenseRequired {
+            at: at(2),
+            actor: actor(),
+            reason: "no item needs a licence".into(),
+        },
+        Event::ReferredToAgencies {
+            at: at(3),
+            actor: actor(),
+            agencies: vec![Agency::Commerce, Agency::State],
+            due: at(33),
+            reason: "licence required".into(),
+        },
+        Event::RecommendationRecorded {
+            at: at(4),
+            actor: "state-1".into(),
+            level: Level::Agency,
+            agency: Agency::State,
+            recommendation: Recommendation::ApproveWithConditions,
+            conditions: vec!["no military end use".into()],
+            rationale: "diversion risk is low".into(),
+        },
+        Event::DeemedNoObjection {
+            at: at(5),
+            actor: actor(),
+            level: Level::Agency,
+            agency: Agency::Energy,
+            due: at(5),
+        },
+        Event::ReferredToLicensingOfficer {
+            at: at(6),
+            actor: actor(),
+            consensus: Direction::Approve,
+        },
+        Event::EscalatedToOperatingCommittee {
+            at: at(7),
+            actor: actor(),
+            reason: "the agencies disagree".into(),
+            due: at(21),
+        },
+        Event::Decided {
+            at: at(8),
+            actor: "oc-chair".into(),
+            level: Level::OperatingCommittee,
+            outcome: Outcome::Deny,
+            conditions: Vec::new(),
+            rationale: "risk".into(),
+            is_final: false,
+            appeal_due: Some(at(13)),
+        },
+        Event::Appealed {
+            at: at(9),
+            actor: "commerce-1".into(),
+            agency: Agency::Commerce,
+            from_level: Level::OperatingCommittee,
+            to_level: Level::Acep,
+            rationale: "trade".into(),
+            voters: vec![Agency::Commerce, Agency::Defense],
+            votes_due: Some(at(20)),
+        },
+        Event::VotesTallied {
+            at: at(10),
+            actor: actor(),
+            level: Level::Acep,
+            rule: VotingRule::MajorityOfVotesCast,
+            members: 4,
+            approve: 2,
+            deny: 2,
+            not_voted: vec![Agency::Energy],
+            majority: None,
+        },
+        Event::DecisionFinal {
+            at: at(11),
+            actor: actor(),
+            level: Level::Acep,
+        },
+        Event::ReferredToPresident {
+            at: at(12),
+            actor: actor(),
+            reason: "90 days passed".into(),
+        },
+        Event::Withdrawn {
+            at: at(13),
+            actor: "acme".into(),
+            reason: "order cancelled".into(),
+        },
+    ]
+}
+
+/// The bytes of format 2. Never edit an expectation to make a test pass:
+/// stored events are hashed, so a change here is a new format.
+const GOLDEN_EVENTS: [&str; 14] = [
+    r#"{"format":2,"event":{"type":"ApplicationFiled","at":"2026-02-01T12:00:00Z","actor":"acme","id":"01a2","applicant":"acme","application":{"items":[{"chip":{"catalog":"H200"},"quantity":5000,"unit_value_usd_cents":3000000},{"chip":{"spec":"CgJYMQ=="},"quantity":1,"unit_value_usd_cents":1}],"route":{"destination_country":"CN","end_user_headquarters_country":"CN","ultimate_parent_headquarters_country":"","export_type":"EXPORT_FROM_US","is_informed_notice_received":false},"end_user_name":"Example Cloud Co.","end_use_statement":"inference"},"first_action_due":"2026-02-01T12:00:09Z","overall_due":"2026-02-01T12:00:59Z"}}"#,
+    r#"{"format":2,"event":{"type":"ItemsClassified","at":"2026-02-01T12:00:01Z","actor":"system","items":[{"item_index":0,"license_required":true,"review_policy":"CASE_BY_CASE","rule_set":"V2026a","decision_id":"d-1","summary":"item 0 (H200): 3A090.a.1","answer":"CgRIMjAw"}]}}"#,
+    r#"{"format":2,"event":{"type":"NoLicenseRequired","at":"2026-02-01T12:00:02Z","actor":"system","reason":"no item needs a licence"}}"#,
+    r#"{"format":2,"event":{"type":"ReferredToAgencies","at":"2026-02-01T12:00:03Z","actor":"system","agencies":["COMMERCE","STATE"],"due":"2026-02-01T12:00:33Z","reason":"licence required"}}"#,
+    r#"{"format":2,"event":{"type":"RecommendationRecorded","at":"2026-02-01T12:00:04Z","actor":"state-1","level":"AGENCY","agency":"STATE","recommendation":"APPROVE_WITH_CONDITIONS","conditions":["no military end use"],"rationale":"diversion risk is low"}}"#,
+    r#"{"format":2,"event":{"type":"DeemedNoObjection","at":"2026-02-01T12:00:05Z","actor":"system","level":"AGENCY","agency":"ENERGY","due":"2026-02-01T12:00:05Z"}}"#,
+    r#"{"format":2,"event":{"type":"ReferredToLicensingOfficer","at":"2026-02-01T12:00:06Z","actor":"system","consensus":"APPROVE"}}"#,
+    r#"{"format":2,"event":{"type":"EscalatedToOperatingCommittee","at":"2026-02-01T12:00:07Z","actor":"system","reason":"the agencies disagree","due":"2026-02-01T12:00:21Z"}}"#,
+    r#"{"format":2,"event":{"type":"Decided","at":"2026-02-01T12:00:08Z","actor":"oc-chair","level":"OPERATING_COMMITTEE","outcome":"DENY","conditions":[],"rationale":"risk","final":false,"appeal_due":"2026-02-01T12:00:13Z"}}"#,
+    r#"{"format":2,"event":{"type":"Appealed","at":"2026-02-01T12:00:09Z","actor":"commerce-1","agency":"COMMERCE","from_level":"OPERATING_COMMITTEE","to_level":"ACEP","rationale":"trade","voters":["COMMERCE","DEFENSE"],"votes_due":"2026-02-01T12:00:20Z"}}"#,
+    r#"{"format":2,"event":{"type":"VotesTallied","at":"2026-02-01T12:00:10Z","actor":"system","level":"ACEP","rule":"MAJORITY_OF_VOTES_CAST","members":4,"approve":2,"deny":2,"not_voted":["ENERGY"],"majority":null}}"#,
+    r#"{"format":2,"event":{"type":"DecisionFinal","at":"2026-02-01T12:00:11Z","actor":"system","level":"ACEP"}}"#,
+    r#"{"format":2,"event":{"type":"ReferredToPresident","at":"2026-02-01T12:00:12Z","actor":"system","reason":"90 days passed"}}"#,
+    r#"{"format":2,"event":{"type":"Withdrawn","at":"2026-02-01T12:00:13Z","actor":"acme","reason":"order cancelled"}}"#,
+];
+
+#[test]
+fn format_2_events_keep_their_bytes() {
+    let events = every_kind();
+    assert_eq!(
+        events.len(),
+        Event::KINDS.len(),
+        "one golden event per kind"
+    );
+    for (event, golden) in events.iter().zip(GOLDEN_EVENTS) {
+        assert_eq!(encode_event(event), golden, "{}", event.kind());
+        assert_eq!(&decode_event(golden).unwrap(), event, "{}", event.kind());
+    }
+}
+
+#[test]
+fn format_2_snapshots_leave_out_what_the_events_hold() {
+    let events = every_kind();
+    let app = crate::workflow::Application::replay(&events[..2]).unwrap();
+    let snapshot = encode_snapshot(&app);
+    assert_eq!(
+        snapshot,
+        r#"{"format":2,"application":{"id":"01a2","applicant":"acme","destination":"CN","item_count":2,"state":"CLASSIFICATION_PENDING","level":null,"classifications":[{"item_index":0,"license_required":true,"review_policy":"CASE_BY_CASE","rule_set":"V2026a","decision_id":"d-1","summary":"item 0 (H200): 3A090.a.1"}],"recommendations":[],"agency_due":[],"step_due":"2026-02-01T12:00:09Z","overall_due":"2026-02-01T12:00:59Z","decision":null,"decision_history":[],"state_reason":"filed; waiting for the classification of every item","created_at":"2026-02-01T12:00:00Z","updated_at":"2026-02-01T12:00:01Z","version":2}}"#
+    );
+    let Snapshot::State(read) = decode_snapshot(&snapshot).unwrap() else {
+        panic!("a format 2 snapshot is read, not replayed");
+    };
+    assert!(read.filed.items.is_empty());
+    assert!(read.classifications[0].answer.is_empty());
+    assert_eq!(*read, app.without_documents());
+}
+
+#[test]
+fn first_format_events_are_read_into_the_current_types() {
+    let filed = r#"{"type":"ApplicationFiled","at":"2026-12-06T01:05:10.123Z","actor":"dev-applicant","id":"01a2","applicant":"dev-applicant","destination":"CN","content":{"items":[{"item":{"CatalogChip":"H200"},"quantity":5000,"unit_value_usd_cents":3000000}],"transaction":{"route":{"destination_country":"CN","end_user_headquarters_country":"CN","ultimate_parent_headquarters_country":"CN","export_type":1,"is_informed_notice_received":false},"end_user_name":"Example Cloud Co.","end_use_statement":"Commercial cloud inference"}},"item_count":1,"first_action_due":"2026-12-15T01:05:10.123Z","overall_due":"2027-03-06T01:05:10.123Z"}"#;
+    let Event::ApplicationFiled { application, .. } = decode_event(filed).unwrap() else {
+        panic!("ApplicationFiled");
+    };
+    assert_eq!(application.items[0].chip, Chip::Catalog("H200".into()));
+    assert_eq!(application.items[0].quantity, 5000);
+    assert_eq!(application.route.destination_country, "CN");
+    assert_eq!(application.route.export_type, ExportType::ExportFromUs);
+    assert_eq!(application.end_use_statement, "Commercial cloud inference");
+
+    let classified = r#"{"type":"ItemsClassified","at":"2026-12-06T01:05:10.200Z","actor":"system","items":[{"item_index":0,"license_required":true,"review_policy":"CASE_BY_CASE","rule_set":"V2026a","decision_id":"d-1","summary":"s","result":{"item_name":"H200","rule_set":"V2026a"}},{"item_index":1,"license_required":true,"review_policy":"INDETERMINATE","rule_set":"","decision_id":"","summary":"refused","result":null}]}"#;
+    let Event::ItemsClassified { items, .. } = decode_event(classified).unwrap() else {
+        panic!("ItemsClassified");
+    };
+    let answer = crate::convert::answer(&items[0].answer).unwrap();
+    assert_eq!(answer.item_name, "H200");
+    assert_eq!(answer.rule_set, "V2026a");
+    assert!(items[1].answer.is_empty());
+
+    let withdrawn = r#"{"type":"Withdrawn","at":"2026-12-06T01:05:11Z","actor":"a","reason":"r"}"#;
+    assert!(matches!(
+        decode_event(withdrawn).unwrap(),
+        Event::Withdrawn { .. }
+    ));
+    assert!(matches!(
+        decode_snapshot(r#"{"id":"01a2","applicant":"a"}"#),
+        Ok(Snapshot::Replay)
+    ));
+}
+
+#[test]
+fn unknown_and_broken_records_are_refused_not_guessed() {
+    assert!(matches!(
+        decode_event(r#"{"format":3,"event":{}}"#),
+        Err(FormatError::UnknownFormat(3))
+    ));
+    assert!(decode_event(r#"{"format":2,"event":{"type":"Nothing"}}"#).is_err());
+    assert!(decode_event(r#"{"format":"#).is_err());
+    assert!(decode_event("not json").is_err());
+    assert!(decode_snapshot(r#"{"format":2,"application":{}}"#).is_err());
+}

@@ -1,0 +1,164 @@
+//! What an applicant files, in the workflow's own terms: the items, the
+//! route, the end user and the end use. The adapter converts the request
+//! into these types once; events store them under the names given here,
+//! whatever the contract's generated types are called.
+//!
+//! Two things stay opaque, kept as the encoded protobuf messages they
+//! arrived as: a chip's specifications (the classifier's input, never read
+//! here) and the classifier's answers. Encoded protobuf is stable under
+//! renames (field numbers are the contract, and `buf breaking` guards them),
+//! so neither can change meaning when a generated name changes.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An encoded protobuf message the workflow carries but never reads.
+/// Shared, not copied, between the events that bring it and the
+/// application that keeps it. Serialised as standard base64.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Encoded(pub Arc<[u8]>);
+
+impl Encoded {
+    pub fn new(bytes: Vec<u8>) -> Encoded {
+        Encoded(bytes.into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Encoded({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Encoded {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Encoded {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(Encoded::new)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A whole filing: every line item and the transaction they travel in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FiledApplication {
+    #[serde(rename = "items")]
+    pub items: Vec<FiledItem>,
+    #[serde(rename = "route")]
+    pub route: Route,
+    #[serde(rename = "end_user_name")]
+    pub end_user_name: String,
+    #[serde(rename = "end_use_statement")]
+    pub end_use_statement: String,
+}
+
+impl FiledApplication {
+    /// Number of line items (the classification must cover each one).
+    pub fn item_count(&self) -> u32 {
+        u32::try_from(self.items.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Value of the whole filing in U.S. cents; saturates instead of
+    /// overflowing (the adapter bounds quantities and unit values).
+    pub fn total_value_usd_cents(&self) -> u128 {
+        self.items
+            .iter()
+            .map(|item| u128::from(item.quantity) * u128::from(item.unit_value_usd_cents))
+            .fold(0u128, u128::saturating_add)
+    }
+}
+
+/// One line of the application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiledItem {
+    #[serde(rename = "chip")]
+    pub chip: Chip,
+    #[serde(rename = "quantity")]
+    pub quantity: u64,
+    #[serde(rename = "unit_value_usd_cents")]
+    pub unit_value_usd_cents: u64,
+}
+
+/// Which chip a line item is: a catalogue name, or specifications.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Chip {
+    /// A classifier catalogue name such as "H200".
+    #[serde(rename = "catalog")]
+    Catalog(String),
+    /// The classifier's `ChipSpec`, encoded.
+    #[serde(rename = "spec")]
+    Spec(Encoded),
+}
+
+/// Destination, headquarters and kind of export: what the licence question
+/// is asked about. Country codes are upper-case ISO 3166-1 alpha-2 (the
+/// adapter normalises them); an unknown headquarters is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    #[serde(rename = "destination_country")]
+    pub destination_country: String,
+    #[serde(rename = "end_user_headquarters_country")]
+    pub end_user_headquarters_country: String,
+    #[serde(rename = "ultimate_parent_headquarters_country")]
+    pub ultimate_parent_headquarters_country: String,
+    #[serde(rename = "export_type")]
+    pub export_type: ExportType,
+    /// The exporter holds a company-specific "is-informed" notice.
+    #[serde(rename = "is_informed_notice_received")]
+    pub is_informed_notice_received: bool,
+}
+
+/// How the item leaves: from the United States, a reexport, or within one
+/// foreign country.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExportType {
+    #[default]
+    #[serde(rename = "UNSPECIFIED")]
+    Unspecified,
+    #[serde(rename = "EXPORT_FROM_US")]
+    ExportFromUs,
+    #[serde(rename = "REEXPORT")]
+    Reexport,
+    #[serde(rename = "IN_COUNTRY_TRANSFER")]
+    InCountryTransfer,
+}
+
+#[cfg(test)]
+impl FiledApplication {
+    /// `items` catalogue chips to `destination`, exported from the U.S.
+    pub fn sample(destination: &str, items: u32) -> Arc<FiledApplication> {
+        Arc::new(FiledApplication {
+            items: (0..items)
+                .map(|_| FiledItem {
+                    chip: Chip::Catalog("H200".into()),
+                    quantity: 100,
+                    unit_value_usd_cents: 3_000_000,
+                })
+                .collect(),
+            route: Route {
+                destination_country: destination.into(),
+                export_type: ExportType::ExportFromUs,
+                ..Route::default()
+            },
+            end_user_name: "Example Cloud Co.".into(),
+            end_use_statement: "Commercial cloud inference".into(),
+        })
+    }
+}
