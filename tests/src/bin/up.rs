@@ -2,12 +2,34 @@
 //! an embedded SQLite file in ./data with development tokens, both healthy
 //! before it says "ready". Ctrl-C stops both gracefully.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use clap::Parser;
 use system_tests::{binary, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE};
 
-const CLASSIFIER_ADDR: &str = "127.0.0.1:50051";
-const REVIEW_ADDR: &str = "127.0.0.1:50052";
+/// Starts classifier-svc and review-svc for local use (development tokens).
+#[derive(Parser)]
+#[command(name = "exportcontrol-up")]
+struct Args {
+    /// Where classifier-svc listens.
+    #[arg(
+        long,
+        env = "EXPORTCONTROL_CLASSIFIER_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
+    classifier_listen: SocketAddr,
+    /// Where review-svc listens.
+    #[arg(
+        long,
+        env = "EXPORTCONTROL_REVIEW_LISTEN",
+        default_value = "127.0.0.1:50052"
+    )]
+    review_listen: SocketAddr,
+    /// review-svc's data directory (its SQLite file).
+    #[arg(long, env = "EXPORTCONTROL_DATA_DIR", default_value = "data")]
+    data_dir: String,
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -21,11 +43,15 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let data_dir = std::env::var("EXPORTCONTROL_DATA_DIR").unwrap_or_else(|_| "data".to_owned());
+    let Args {
+        classifier_listen,
+        review_listen,
+        data_dir,
+    } = Args::parse();
     std::fs::create_dir_all(&data_dir)?;
     let mut classifier = ServiceProcess::start(
         &binary("classifier-svc"),
-        CLASSIFIER_ADDR.parse()?,
+        classifier_listen,
         Vec::new(),
         Vec::new(),
         CLASSIFIER_SERVICE,
@@ -34,22 +60,30 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     let mut review = ServiceProcess::start(
         &binary("review-svc"),
-        REVIEW_ADDR.parse()?,
+        review_listen,
         vec![
             "--dev".to_owned(),
             "--data-dir".to_owned(),
             data_dir.clone(),
             "--classifier-url".to_owned(),
-            format!("http://{CLASSIFIER_ADDR}"),
+            format!("http://{classifier_listen}"),
         ],
         Vec::new(),
         REVIEW_SERVICE,
         None,
     )
     .await?;
+    // buf comes from the project's own npm lock (`npm ci`): `npx buf` on a
+    // machine without it would fetch an unrelated package of that name.
+    let buf = if std::path::Path::new("node_modules/.bin/buf").exists() {
+        "node_modules/.bin/buf".to_owned()
+    } else {
+        "node_modules/.bin/buf (run `npm ci` once to install it)".to_owned()
+    };
     eprintln!(
-        "\nready: classifier-svc at {CLASSIFIER_ADDR}, review-svc at {REVIEW_ADDR} (SQLite in {data_dir}/review.db).\n\
-         Try: npx buf curl --protocol grpc --http2-prior-knowledge http://{CLASSIFIER_ADDR} --list-methods\n\
+        "\nready: classifier-svc at {classifier_listen}, review-svc at {review_listen} (SQLite in {data_dir}/review.db).\n\
+         Try: {buf} curl --protocol grpc --http2-prior-knowledge http://{classifier_listen} --list-methods\n\
+         or:  grpcurl -plaintext -H 'authorization: Bearer dev-auditor' {review_listen} list\n\
          Ctrl-C stops both.\n"
     );
     tokio::signal::ctrl_c().await?;
