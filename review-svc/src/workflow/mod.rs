@@ -135,7 +135,9 @@ pub use model::{
     Actor, Agency, AgencyDue, Application, Decision, Direction, Filing, ItemOutcome, Level,
     Outcome, Recommendation, RecordedRecommendation, Role, State,
 };
-pub use permissions::{may_file, may_read};
+pub use permissions::{
+    check_file, check_read_all_history, list_scope, may_file, may_read, ListScope,
+};
 
 /// The principal the workflow acts as: deadlines, tallies and the
 /// consequences it draws from a command.

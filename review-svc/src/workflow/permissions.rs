@@ -29,6 +29,48 @@ pub fn may_file(actor: &Actor) -> bool {
     actor.role == Role::Applicant
 }
 
+/// [`may_file`], as the refusal the caller gets.
+pub fn check_file(actor: &Actor) -> Result<(), Refusal> {
+    if may_file(actor) {
+        Ok(())
+    } else {
+        Err(Refusal::denied(
+            reason::ROLE_NOT_PERMITTED,
+            format!("role {} may not file applications", actor.role.as_str()),
+        ))
+    }
+}
+
+/// Which applications a list shows an actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListScope {
+    /// Every application (government roles, the auditor, the system).
+    All,
+    /// Only those this applicant filed.
+    FiledBy(String),
+}
+
+/// Applicants list their own applications; everyone else lists all.
+pub fn list_scope(actor: &Actor) -> ListScope {
+    match actor.role {
+        Role::Applicant => ListScope::FiledBy(actor.id.clone()),
+        _ => ListScope::All,
+    }
+}
+
+/// Whether the actor may read the history of every application at once
+/// (`applications/-`): everyone who may read every application, so not
+/// applicants, who name one of their own instead.
+pub fn check_read_all_history(actor: &Actor) -> Result<(), Refusal> {
+    match list_scope(actor) {
+        ListScope::All => Ok(()),
+        ListScope::FiledBy(_) => Err(Refusal::denied(
+            reason::NOT_YOUR_APPLICATION,
+            "applicants may only read the history of their own applications; name one",
+        )),
+    }
+}
+
 /// Roles that may send a command at all (before agency and ownership checks).
 pub fn roles_for(command: &Command) -> &'static [Role] {
     match command {
@@ -81,5 +123,29 @@ fn own_agency(actor: &Actor, agency: Agency) -> Result<(), Refusal> {
             reason::WRONG_AGENCY,
             format!("{} speaks for no agency, not {}", actor.id, agency.as_str()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_applicants_are_limited_to_their_own_applications() {
+        for role in Role::ALL {
+            let actor = Actor::new("p-1", role, None);
+            let applicant = role == Role::Applicant;
+            assert_eq!(
+                list_scope(&actor) == ListScope::FiledBy("p-1".into()),
+                applicant,
+                "{role:?}"
+            );
+            assert_eq!(
+                check_read_all_history(&actor).is_err(),
+                applicant,
+                "{role:?}"
+            );
+            assert_eq!(check_file(&actor).is_ok(), applicant, "{role:?}");
+        }
     }
 }
