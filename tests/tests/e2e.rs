@@ -799,3 +799,50 @@ async fn verify(
     assert!(report.intact, "{report:?}");
     report
 }
+
+/// The README's walk-through, run as written (with its buf `call`) against
+/// both services: it must reach the President's final decision.
+#[tokio::test]
+async fn the_readme_walk_through_runs_as_written() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("### A licence application from filing to decision")
+        .nth(1)
+        .expect("the walk-through section");
+    let blocks: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .take(3)
+        .collect();
+    let buf_call = blocks[0]
+        .lines()
+        .find(|line| line.starts_with("call() { node_modules/.bin/buf"))
+        .expect("the buf call helper");
+    let read_back: Vec<&str> = blocks[2]
+        .lines()
+        .filter(|line| !line.contains("WatchApplications"))
+        .collect();
+    let system = System::start("86400").await;
+    let script = format!(
+        "set -euo pipefail\nREVIEW={}\n{buf_call}\n{}\njq -e '.state == \"STATE_DECIDED\"' <<<\"$APP\"\n{}\n",
+        system.review.addr,
+        blocks[1],
+        read_back.join("\n")
+    );
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script}\n--- stdout\n{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("\"intact\": true"), "{stdout}");
+    assert!(stdout.contains("STATE_PRESIDENTIAL_REVIEW"), "{stdout}");
+}
