@@ -1,5 +1,7 @@
-//! Fuzzing on stable Rust: seeded, time-boxed random loops over everything a
-//! caller's bytes reach, none of which may panic.
+//! Fuzz targets over everything a caller's bytes reach, none of which may
+//! panic; the driver (`test_support::fuzz`) runs them as seeded, time-boxed
+//! tests under `cargo test`, and coverage-guided under a fuzzing engine
+//! (`cargo bolero test`).
 //!
 //! - `prost_bytes`: arbitrary bytes, and mutated encodings of valid
 //!   requests, decoded as `ClassifyItemRequest` and, when they decode,
@@ -17,11 +19,6 @@
 //! (a cap), `FUZZ_SEED` (replays a run), `FUZZ_CASE` (replays the one case a
 //! failure names). Each target prints its seed, iterations and rate.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
-
 use chrono::{Datelike, NaiveDate};
 use classifier_svc::catalog::Catalog;
 use classifier_svc::convert;
@@ -29,79 +26,9 @@ use classifier_svc::grpc::Classifier;
 use classifier_svc::rules::{self, RuleBook};
 use exportcontrol_proto::classifier::v1 as pb;
 use prost::Message;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-
-// ---------------------------------------------------------------------------
-// The loop
-// ---------------------------------------------------------------------------
-
-/// Counts by outcome, for the summary line.
-type Tally = BTreeMap<&'static str, u64>;
-
-fn bump(tally: &mut Tally, outcome: &'static str) {
-    *tally.entry(outcome).or_default() += 1;
-}
-
-fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let value = std::env::var(name).ok()?;
-    Some(
-        value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value:?} is not a valid value")),
-    )
-}
-
-/// Runs `case` on fresh seeded generators until the time or iteration budget
-/// is spent; a panic fails the test naming the case that caused it.
-fn fuzz(target: &str, mut case: impl FnMut(&mut StdRng, &mut Tally)) {
-    let seconds: f64 = env("FUZZ_SECONDS").unwrap_or(3.0);
-    let cap: Option<u64> = env("FUZZ_ITERATIONS");
-    let seed: u64 = env("FUZZ_SEED").unwrap_or_else(rand::random);
-    let only: Option<u64> = env("FUZZ_CASE");
-    let mut tally = Tally::new();
-    let mut master = StdRng::seed_from_u64(seed ^ fnv(target));
-    let started = Instant::now();
-    let budget = Duration::from_secs_f64(seconds.max(0.0));
-    let mut iterations = 0u64;
-    loop {
-        if only.is_some() && iterations == 1 {
-            break;
-        }
-        if only.is_none()
-            && (started.elapsed() >= budget || cap.is_some_and(|cap| iterations >= cap))
-        {
-            break;
-        }
-        let case_seed = only.unwrap_or_else(|| master.random());
-        let mut rng = StdRng::seed_from_u64(case_seed);
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| case(&mut rng, &mut tally))) {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default();
-            panic!(
-                "fuzz classifier/{target}: panic at iteration {iterations} (FUZZ_SEED={seed}); \
-                 replay the case alone with FUZZ_CASE={case_seed}: {message}"
-            );
-        }
-        iterations += 1;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let _ = writeln!(
-        std::io::stderr(),
-        "fuzz classifier/{target}: seed {seed}, {iterations} iterations in {elapsed:.1} s ({:.0}/s), no panic; {tally:?}",
-        iterations as f64 / elapsed.max(1e-9),
-    );
-}
-
-fn fnv(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
+use rand::{Rng, RngCore};
+use test_support::fuzz::{bump, mutate, Tally};
+use test_support::fuzz_target;
 
 // ---------------------------------------------------------------------------
 // Generators
@@ -111,12 +38,12 @@ fn fnv(text: &str) -> u64 {
 /// `chaos` a value is extreme or malformed, otherwise plausible, so that
 /// some cases get past validation and deep into the rules.
 struct Gen<'a> {
-    rng: &'a mut StdRng,
+    rng: &'a mut dyn RngCore,
     chaos: f64,
 }
 
 impl<'a> Gen<'a> {
-    fn new(rng: &'a mut StdRng) -> Self {
+    fn new(rng: &'a mut dyn RngCore) -> Self {
         let chaos = [0.0, 0.02, 0.1, 0.5, 1.0][rng.random_range(0..5)];
         Gen { rng, chaos }
     }
@@ -380,34 +307,6 @@ fn proto_request(g: &mut Gen) -> pb::ClassifyItemRequest {
     }
 }
 
-/// Bit flips, interesting bytes, insertions, deletions, truncation, splices.
-fn mutate(rng: &mut StdRng, mut bytes: Vec<u8>) -> Vec<u8> {
-    for _ in 0..rng.random_range(1..=2) {
-        let len = bytes.len();
-        match rng.random_range(0..6) {
-            0 if len > 0 => bytes[rng.random_range(0..len)] ^= 1 << rng.random_range(0..8),
-            1 if len > 0 => {
-                bytes[rng.random_range(0..len)] =
-                    [0x00, 0xff, 0x7f, 0x80, 0x0a, 0x12][rng.random_range(0..6)]
-            }
-            2 => bytes.insert(rng.random_range(0..=len), rng.random()),
-            3 if len > 0 => {
-                bytes.remove(rng.random_range(0..len));
-            }
-            4 => bytes.truncate(rng.random_range(0..=len)),
-            5 if len > 0 => {
-                let start = rng.random_range(0..len);
-                let end = rng.random_range(start..=len.min(start + 64));
-                let slice = bytes[start..end].to_vec();
-                let at = rng.random_range(0..=len);
-                bytes.splice(at..at, slice);
-            }
-            _ => {}
-        }
-    }
-    bytes
-}
-
 fn domain_option(g: &mut Gen, typical: f64) -> Option<f64> {
     g.rng.random_bool(0.6).then(|| float(g, typical))
 }
@@ -551,7 +450,7 @@ fn classifier() -> Classifier {
 #[test]
 fn prost_bytes() {
     let classifier = classifier();
-    fuzz("prost_bytes", |rng, tally| {
+    fuzz_target!("classifier/prost_bytes", |rng, tally| {
         let bytes = if rng.random_bool(0.15) {
             (0..rng.random_range(0..256))
                 .map(|_| rng.random())
@@ -580,7 +479,7 @@ fn prost_bytes() {
 #[test]
 fn structured_requests() {
     let classifier = classifier();
-    fuzz("structured_requests", |rng, tally| {
+    fuzz_target!("classifier/structured_requests", |rng, tally| {
         let request = proto_request(&mut Gen::new(rng));
         answer(&classifier, &request, tally);
     });
@@ -588,7 +487,7 @@ fn structured_requests() {
 
 #[test]
 fn domain_specs() {
-    fuzz("domain_specs", |rng, tally| {
+    fuzz_target!("classifier/domain_specs", |rng, tally| {
         let g = &mut Gen::new(rng);
         let spec = domain_spec(g, 0);
         let transaction = g.rng.random_bool(0.8).then(|| domain_transaction(g));

@@ -1,0 +1,314 @@
+use super::*;
+
+// ---------------------------------------------------------------------------
+// The gRPC adapter, in process
+// ---------------------------------------------------------------------------
+
+pub(crate) struct Adapter {
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) review: review_svc::grpc::Review,
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) _classifier: service_kit::server::RunningServer,
+}
+
+pub(crate) fn adapter() -> Adapter {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (review, classifier) = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let classifier =
+            classifier_svc::serve(listener, service_kit::server::ServeOptions::default())
+                .await
+                .unwrap();
+        let url = format!("http://{}", classifier.local_addr);
+        let store = review_svc::store::open(&format!(
+            "sqlite://{}",
+            dir.path().join("fuzz.db").display()
+        ))
+        .await
+        .unwrap();
+        let ledger = Arc::new(review_svc::ledger::Ledger::new(
+            store,
+            // A 30-day agency deadline of 6 s: some pass during a run.
+            Workflow::from_embedded(chrono::Duration::milliseconds(200)),
+        ));
+        let client = review_svc::classifier_client::ClassifierClient::connect_lazy(
+            &url,
+            None,
+            review_svc::classifier_client::RetryPolicy::default(),
+        )
+        .unwrap();
+        let (auth, _) = review_svc::auth::Authenticator::development();
+        let review = review_svc::grpc::Review::new(
+            ledger,
+            Arc::new(auth),
+            client,
+            Arc::new(review_svc::clock::SystemClock),
+        );
+        (review, classifier)
+    });
+    Adapter {
+        runtime,
+        review,
+        _dir: dir,
+        _classifier: classifier,
+    }
+}
+
+/// The message with random metadata: mostly the token of someone who may
+/// make the call (one of `likely`), else any token, a malformed header or none.
+pub(crate) fn with_metadata<T>(
+    rng: &mut Entropy,
+    message: T,
+    likely: &[&str],
+) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let header = match rng.random_range(0..12) {
+        6..=11 if !likely.is_empty() => Some(format!("Bearer {}", pick(rng, likely))),
+        0 => None,
+        1 => Some("Bearer".to_owned()),
+        2 => Some(format!("Basic {}", pick(rng, &TOKENS))),
+        3 => Some(format!("Bearer {} extra", pick(rng, &TOKENS))),
+        _ => Some(format!("Bearer {}", pick(rng, &TOKENS))),
+    };
+    if let Some(header) = header {
+        if let Ok(value) = header.parse() {
+            request.metadata_mut().insert("authorization", value);
+        }
+    }
+    if rng.random_bool(0.5) {
+        let timeout = pick(
+            rng,
+            &[
+                "1S",
+                "200m",
+                "1n",
+                "0m",
+                "99999999H",
+                "5S",
+                "x",
+                "-1S",
+                "1",
+                "100000000S",
+                "+1S",
+            ],
+        );
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", timeout.parse().unwrap());
+    }
+    if rng.random_bool(0.1) {
+        let parent = pick(
+            rng,
+            &[
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "garbage",
+                "00-0-0-0",
+                "",
+            ],
+        );
+        if let Ok(value) = parent.parse() {
+            request.metadata_mut().insert("traceparent", value);
+        }
+    }
+    request
+}
+
+pub(crate) fn code_of<T>(result: &Result<T, tonic::Status>) -> String {
+    match result {
+        Ok(_) => "OK".into(),
+        Err(status) => format!("{:?}", status.code()),
+    }
+}
+
+#[test]
+pub(crate) fn grpc_adapter() {
+    let adapter = adapter();
+    let mut known: Vec<(String, String)> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    let mut tokens: Vec<String> = Vec::new();
+    fuzz_target!("review/grpc_adapter", |rng, tally| {
+        let all = requests(rng, &known, &ids, &tokens);
+        let review = &adapter.review;
+        let method = rng.random_range(0..10);
+        let (label, code, updated, token) = adapter.runtime.block_on(async {
+            let mut updated = None;
+            let mut token = None;
+            let (label, code) = match method {
+                0 => {
+                    let message = perhaps_mutated(rng, all.create);
+                    ids.push(message.request_id.clone());
+                    let r = review
+                        .create_application(with_metadata(
+                            rng,
+                            message,
+                            &["dev-applicant", "dev-applicant-2"],
+                        ))
+                        .await;
+                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
+                    ("CreateApplication", code_of(&r))
+                }
+                1 => {
+                    let message = perhaps_mutated(rng, all.get);
+                    let r = review
+                        .get_application(with_metadata(
+                            rng,
+                            message,
+                            &["dev-auditor", "dev-applicant", "dev-officer"],
+                        ))
+                        .await;
+                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
+                    ("GetApplication", code_of(&r))
+                }
+                2 => {
+                    let message = perhaps_mutated(rng, all.list);
+                    let r = review
+                        .list_applications(with_metadata(
+                            rng,
+                            message,
+                            &["dev-auditor", "dev-applicant", "dev-state"],
+                        ))
+                        .await;
+                    token = r.as_ref().ok().map(|l| l.get_ref().next_page_token.clone());
+                    ("ListApplications", code_of(&r))
+                }
+                3 => {
+                    let message = perhaps_mutated(rng, all.recommend);
+                    ids.push(message.request_id.clone());
+                    // The tokens that speak for the message's agency.
+                    let agency = pb::Agency::try_from(message.agency)
+                        .map(|a| a.as_str_name().trim_start_matches("AGENCY_").to_lowercase())
+                        .unwrap_or_default();
+                    let speakers = [
+                        format!("dev-{agency}"),
+                        format!("dev-acep-{agency}"),
+                        format!("dev-earb-{agency}"),
+                    ];
+                    let speakers: Vec<&str> = speakers.iter().map(String::as_str).collect();
+                    let r = review
+                        .record_recommendation(with_metadata(rng, message, &speakers))
+                        .await;
+                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
+                    ("RecordRecommendation", code_of(&r))
+                }
+                4 => {
+                    let message = perhaps_mutated(rng, all.decide);
+                    let r = review
+                        .decide_application(with_metadata(
+                            rng,
+                            message,
+                            &["dev-officer", "dev-oc-chair", "dev-president"],
+                        ))
+                        .await;
+                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
+                    ("DecideApplication", code_of(&r))
+                }
+                5 => {
+                    let message = perhaps_mutated(rng, all.appeal);
+                    let r = review
+                        .appeal_application(with_metadata(rng, message, AGENCY_TOKENS))
+                        .await;
+                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
+                    ("AppealApplication", code_of(&r))
+                }
+                6 => {
+                    let message = perhaps_mutated(rng, all.withdraw);
+                    let r = review
+                        .withdraw_application(with_metadata(rng, message, &["dev-applicant"]))
+                        .await;
+                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
+                    ("WithdrawApplication", code_of(&r))
+                }
+                7 => {
+                    let message = perhaps_mutated(rng, all.events);
+                    let r = review
+                        .list_application_events(with_metadata(
+                            rng,
+                            message,
+                            &["dev-auditor", "dev-applicant"],
+                        ))
+                        .await;
+                    token = r.as_ref().ok().map(|l| l.get_ref().next_page_token.clone());
+                    ("ListApplicationEvents", code_of(&r))
+                }
+                8 => {
+                    let message = perhaps_mutated(rng, all.watch);
+                    let r = review
+                        .watch_applications(with_metadata(
+                            rng,
+                            message,
+                            &["dev-auditor", "dev-applicant"],
+                        ))
+                        .await;
+                    let code = code_of(&r);
+                    if let Ok(response) = r {
+                        let mut stream = response.into_inner();
+                        for _ in 0..3 {
+                            match tokio::time::timeout(Duration::from_millis(5), stream.next())
+                                .await
+                            {
+                                Ok(Some(_)) => continue,
+                                _ => break,
+                            }
+                        }
+                    }
+                    ("WatchApplications", code)
+                }
+                _ => {
+                    let message = perhaps_mutated(rng, all.verify);
+                    let r = review
+                        .verify_audit_trail(with_metadata(
+                            rng,
+                            message,
+                            &["dev-auditor", "dev-applicant"],
+                        ))
+                        .await;
+                    if let Ok(report) = &r {
+                        assert!(
+                            report.get_ref().intact,
+                            "the adapter broke the chain: {:?}",
+                            report.get_ref()
+                        );
+                    }
+                    ("VerifyAuditTrail", code_of(&r))
+                }
+            };
+            (label, code, updated, token)
+        });
+        if let Some(app) = updated {
+            match known.iter_mut().find(|(name, _)| *name == app.name) {
+                Some(entry) => entry.1 = app.etag,
+                None => known.push((app.name, app.etag)),
+            }
+        }
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            tokens.push(token);
+        }
+        ids.truncate(64);
+        bump(tally, format!("{label} {code}"));
+    });
+    // Whatever the calls did, the history is intact.
+    let report = adapter.runtime.block_on(async {
+        let mut request = tonic::Request::new(pb::VerifyAuditTrailRequest::default());
+        request
+            .metadata_mut()
+            .insert("authorization", "Bearer dev-auditor".parse().unwrap());
+        adapter
+            .review
+            .verify_audit_trail(request)
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    assert!(report.intact, "{report:?}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "fuzz review/grpc_adapter: afterwards {} applications, {} events, chain intact",
+        report.applications_checked,
+        report.events_checked
+    );
+}

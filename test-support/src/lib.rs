@@ -1,0 +1,3 @@
+//! What the workspace's test suites share.
+
+pub mod fuzz;
