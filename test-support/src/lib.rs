@@ -1,3 +1,4 @@
 //! What the workspace's test suites share.
 
 pub mod fuzz;
+pub mod postgres;

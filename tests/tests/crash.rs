@@ -30,6 +30,7 @@ use rand::{Rng, SeedableRng};
 use system_tests::{
     authed, free_port, h200_to_china, start_classifier, ServiceProcess, REVIEW_SERVICE,
 };
+use test_support::postgres::{database_url, Schema};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
@@ -68,128 +69,6 @@ fn seed() -> u64 {
     }
 }
 
-/// The test settings in the environment, read once and then removed from
-/// this process's environment: the services are started with it, and
-/// review-svc refuses to start beside an unknown `REVIEW_*` variable.
-struct TestEnv {
-    database_url: Option<String>,
-    require_postgres: bool,
-}
-
-fn test_env() -> &'static TestEnv {
-    static ENV: std::sync::OnceLock<TestEnv> = std::sync::OnceLock::new();
-    ENV.get_or_init(|| {
-        let env = TestEnv {
-            database_url: std::env::var("REVIEW_TEST_DATABASE_URL")
-                .ok()
-                .filter(|url| !url.trim().is_empty()),
-            require_postgres: std::env::var("REVIEW_REQUIRE_POSTGRES").is_ok_and(|v| v == "1"),
-        };
-        std::env::remove_var("REVIEW_TEST_DATABASE_URL");
-        std::env::remove_var("REVIEW_REQUIRE_POSTGRES");
-        env
-    })
-}
-
-/// `REVIEW_TEST_DATABASE_URL`, or None after saying the test is skipped.
-fn postgres_url(test: &str) -> Option<String> {
-    let env = test_env();
-    if env.database_url.is_none() {
-        if env.require_postgres {
-            panic!("REVIEW_REQUIRE_POSTGRES=1 but REVIEW_TEST_DATABASE_URL is not set");
-        }
-        report(format!("{test}: skipped: REVIEW_TEST_DATABASE_URL not set"));
-    }
-    env.database_url.clone()
-}
-
-/// A PostgreSQL schema of its own, selected by the database URL's
-/// `options=-c search_path=...` (which sqlx passes to the server as a
-/// startup option), dropped at the end even when the test fails.
-struct PgSchema {
-    admin_url: String,
-    schema: String,
-}
-
-impl PgSchema {
-    async fn create(admin_url: String, prefix: &str) -> Self {
-        use sqlx::Connection;
-        let schema = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to REVIEW_TEST_DATABASE_URL");
-        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut admin)
-            .await
-            .expect("create the test schema");
-        let _ = admin.close().await;
-        Self { admin_url, schema }
-    }
-
-    /// The URL review-svc is started with.
-    fn url(&self) -> String {
-        let separator = if self.admin_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        format!(
-            "{}{separator}options=-c%20search_path%3D{}",
-            self.admin_url, self.schema
-        )
-    }
-
-    /// Tables review-svc created in the schema: proves the URL selected it.
-    async fn tables(&self) -> i64 {
-        use sqlx::Connection;
-        let mut admin = sqlx::PgConnection::connect(&self.admin_url)
-            .await
-            .expect("connect");
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
-        )
-        .bind(&self.schema)
-        .fetch_one(&mut admin)
-        .await
-        .expect("count tables");
-        let _ = admin.close().await;
-        count
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let url = self.admin_url.clone();
-        let schema = self.schema.clone();
-        // A thread of its own: the test's runtime may be the one being dropped.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let _ = conn.close().await;
-                Ok::<(), String>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            report(format!(
-                "could not drop test schema {}: {dropped:?}",
-                self.schema
-            ));
-        }
-    }
-}
-
 /// review-svc on `database_url`, with `day_seconds` to a day and a sweep
 /// every `sweep_ms`.
 async fn start_review(
@@ -200,7 +79,7 @@ async fn start_review(
     day_seconds: &str,
     sweep_ms: &str,
 ) -> ServiceProcess {
-    test_env();
+    test_support::postgres::read_settings();
     system_tests::start_review(
         data,
         log,
@@ -806,16 +685,16 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_points_loses_and_duplicates_nothing_on_postgres() {
-    let Some(admin_url) = postgres_url("crash[postgres]") else {
+    let Some(admin_url) = database_url("crash[postgres]") else {
         return;
     };
     let data = tempfile::tempdir().unwrap();
-    let schema = PgSchema::create(admin_url, "crash").await;
+    let schema = Schema::create(&admin_url, "crash").await;
     crash_run("postgres", &schema.url(), data.path()).await;
     assert!(
         schema.tables().await > 0,
         "the URL's search_path did not select schema {}",
-        schema.schema
+        schema.name()
     );
 }
 
@@ -865,14 +744,14 @@ async fn create_through(channel: &Channel) -> pb::Application {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_once() {
-    let Some(admin_url) = postgres_url("two_processes_on_one_postgres") else {
+    let Some(admin_url) = database_url("two_processes_on_one_postgres") else {
         return;
     };
     let seed = seed();
     report(format!("two-processes: seed {seed}"));
     let started = Instant::now();
     let data = tempfile::tempdir().unwrap();
-    let schema = PgSchema::create(admin_url, "shared").await;
+    let schema = Schema::create(&admin_url, "shared").await;
     let url = schema.url();
     let classifier = start_classifier(free_port().unwrap(), data.path()).await;
 
@@ -1260,7 +1139,7 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
     assert!(
         schema.tables().await > 0,
         "the URL's search_path did not select schema {}",
-        schema.schema
+        schema.name()
     );
     let decided = finals
         .iter()
