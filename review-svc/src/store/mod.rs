@@ -188,8 +188,10 @@ pub trait Store: Send + Sync + 'static {
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError>;
 }
 
+pub(crate) mod batch;
 pub mod chain;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;

@@ -47,29 +47,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::TryStreamExt;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, Row};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::chain::{extend_chain, ChainHead, ChainLink, ChainWalker};
-use super::sqlite::{
-    build_list_query, check_new_version, copy_error, decide, keys_of, plan, AppState, BatchWrites,
+use super::batch::{
+    agencies_json, check_new_version, copy_error, decide_all, keys_of, plan, submit, BatchWrites,
     Plan, WriteJob, WriteOp,
 };
+use super::chain::{extend_chain, ChainHead};
+use super::sql::{app_state_from, Dialect, Reads, APP_STATE_COLUMNS};
 use super::{
     ApplicationRow, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent,
     Store, StoreError, StoredEvent, WriteOutcome,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
-
-const APPLICATION_COLUMNS: &str = "a.id, a.version, a.applicant, a.state, a.level, \
-     a.destination, a.awaiting_agencies, a.next_due_at, a.overdue_at, a.created_at, \
-     a.updated_at, a.snapshot";
-
-const EVENT_COLUMNS: &str = "sequence, application_id, application_sequence, kind, actor, at, \
-     details, previous_hash, hash";
 
 /// Pool settings of the PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -103,6 +96,7 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    reads: Reads<Postgres>,
     /// Queue of the writer tasks, when writes are batched.
     writer: Option<mpsc::Sender<WriteJob>>,
 }
@@ -136,7 +130,11 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating PostgreSQL: {e}")))?;
-        let direct = Self { pool, writer: None };
+        let direct = Self {
+            reads: Reads::new(pool.clone()),
+            pool,
+            writer: None,
+        };
         if options.batch_writers == 0 {
             return Ok(direct);
         }
@@ -150,8 +148,8 @@ impl PostgresStore {
             ));
         }
         Ok(Self {
-            pool: direct.pool,
             writer: Some(tx),
+            ..direct
         })
     }
 
@@ -160,14 +158,7 @@ impl PostgresStore {
         writer: &mpsc::Sender<WriteJob>,
         op: WriteOp,
     ) -> Result<WriteOutcome, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        writer
-            .send(WriteJob { op, reply })
-            .await
-            .map_err(|_| StoreError::Unavailable("the PostgreSQL writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the PostgreSQL writer has stopped".into()))?
+        submit(writer, op, "PostgreSQL").await
     }
 
     /// One create as one statement.
@@ -417,6 +408,22 @@ impl PostgresStore {
     }
 }
 
+impl Dialect for Postgres {
+    // `sequence + 0`: the application's few events are read through
+    // (application_id, application_sequence); without statistics the
+    // planner would otherwise also scan the primary key for
+    // `sequence > $2`, i.e. most of the table.
+    const SEQUENCE_OF_ONE_APPLICATION: &'static str = "sequence + 0";
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+    fn map_err(error: sqlx::Error) -> StoreError {
+        map_err(error)
+    }
+    fn placeholder(n: usize) -> String {
+        format!("${n}")
+    }
+}
+
 /// Maps an sqlx error: lost connections, timeouts, resource exhaustion,
 /// shutdowns and serialisation failures are `Unavailable` (worth
 /// retrying); everything else is `Internal`.
@@ -447,10 +454,6 @@ fn map_err(error: sqlx::Error) -> StoreError {
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn agencies_json(agencies: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(agencies).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
 /// The new events as the columns bound to UNNEST.
@@ -512,40 +515,6 @@ fn insert_events_cte(source: &str, first: usize) -> String {
     )
 }
 
-fn application_from(r: &PgRow) -> Result<ApplicationRow, StoreError> {
-    let agencies: String = r.try_get(6).map_err(map_err)?;
-    Ok(ApplicationRow {
-        id: r.try_get(0).map_err(map_err)?,
-        version: r.try_get(1).map_err(map_err)?,
-        applicant: r.try_get(2).map_err(map_err)?,
-        state: r.try_get(3).map_err(map_err)?,
-        level: r.try_get(4).map_err(map_err)?,
-        destination: r.try_get(5).map_err(map_err)?,
-        awaiting_agencies: serde_json::from_str(&agencies).map_err(|e| {
-            StoreError::Internal(format!("awaiting_agencies is not a JSON string array: {e}"))
-        })?,
-        next_due_at: r.try_get(7).map_err(map_err)?,
-        overdue_at: r.try_get(8).map_err(map_err)?,
-        created_at: r.try_get(9).map_err(map_err)?,
-        updated_at: r.try_get(10).map_err(map_err)?,
-        snapshot: r.try_get(11).map_err(map_err)?,
-    })
-}
-
-fn event_from(r: &PgRow) -> Result<StoredEvent, StoreError> {
-    Ok(StoredEvent {
-        sequence: r.try_get(0).map_err(map_err)?,
-        application_id: r.try_get(1).map_err(map_err)?,
-        application_sequence: r.try_get(2).map_err(map_err)?,
-        kind: r.try_get(3).map_err(map_err)?,
-        actor: r.try_get(4).map_err(map_err)?,
-        at: r.try_get(5).map_err(map_err)?,
-        details: r.try_get(6).map_err(map_err)?,
-        previous_hash: r.try_get(7).map_err(map_err)?,
-        hash: r.try_get(8).map_err(map_err)?,
-    })
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn create(
@@ -593,15 +562,7 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<ApplicationRow>, StoreError> {
-        let sql = format!("SELECT {APPLICATION_COLUMNS} FROM applications a WHERE a.id = $1");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(application_from)
-            .transpose()
+        self.reads.get(id).await
     }
 
     async fn list(
@@ -610,14 +571,7 @@ impl Store for PostgresStore {
         after: Option<&ListCursor>,
         limit: u32,
     ) -> Result<Vec<ApplicationRow>, StoreError> {
-        let mut q = build_list_query::<Postgres>(filter, after, limit);
-        q.build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(application_from)
-            .collect()
+        self.reads.list(filter, after, limit).await
     }
 
     async fn events(
@@ -626,185 +580,25 @@ impl Store for PostgresStore {
         after_sequence: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = match application_id {
-            Some(id) => {
-                // `sequence + 0`: the application's few events are read
-                // through (application_id, application_sequence); without
-                // statistics the planner would otherwise also scan the
-                // primary key for `sequence > $2`, i.e. most of the table.
-                let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE application_id = $1 \
-                     AND sequence + 0 > $2 ORDER BY application_sequence LIMIT $3"
-                );
-                sqlx::query(&sql)
-                    .bind(id)
-                    .bind(after_sequence)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE sequence > $1 \
-                     ORDER BY sequence LIMIT $2"
-                );
-                sqlx::query(&sql)
-                    .bind(after_sequence)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-            }
-        }
-        .map_err(map_err)?;
-        rows.iter().map(event_from).collect()
+        self.reads
+            .events(application_id, after_sequence, limit)
+            .await
     }
 
     async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError> {
-        let sql = format!(
-            "SELECT {APPLICATION_COLUMNS} FROM applications a \
-             WHERE a.next_due_at IS NOT NULL AND a.next_due_at <= $1 \
-             ORDER BY a.next_due_at, a.id LIMIT $2"
-        );
-        sqlx::query(&sql)
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(application_from)
-            .collect()
+        self.reads.due(now, limit).await
     }
 
     async fn census(&self, now: i64) -> Result<Census, StoreError> {
-        let rows =
-            sqlx::query("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?;
-        let by_state_and_level = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0).map_err(map_err)?,
-                    r.try_get(1).map_err(map_err)?,
-                    r.try_get(2).map_err(map_err)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let overdue: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE overdue_at <= $1")
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?;
-        Ok(Census {
-            by_state_and_level,
-            overdue,
-        })
+        self.reads.census(now).await
     }
 
     async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query("SELECT fingerprint, response FROM requests WHERE request_id = $1")
-            .bind(request_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| {
-            Ok((
-                r.try_get(0).map_err(map_err)?,
-                r.try_get(1).map_err(map_err)?,
-            ))
-        })
-        .transpose()
+        self.reads.find_request(request_id).await
     }
 
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        // One snapshot for the rows and the events.
-        let mut tx = conn
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(map_err)?;
-        if let Some(id) = application_id {
-            let exists = sqlx::query("SELECT 1 FROM applications WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(id.to_owned()));
-            }
-        }
-        let filter = if application_id.is_some() {
-            "WHERE e.application_id = $1"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT e.application_id, e.application_sequence, e.kind, e.actor, e.at, e.details, \
-             e.previous_hash, e.hash, a.chain_length, a.chain_head \
-             FROM events e LEFT JOIN applications a ON a.id = e.application_id {filter} \
-             ORDER BY e.application_id, e.application_sequence"
-        );
-        let mut walker = ChainWalker::new();
-        let mut head: Option<ChainHead> = None;
-        {
-            let mut query = sqlx::query(&sql);
-            if let Some(id) = application_id {
-                query = query.bind(id);
-            }
-            let mut rows = query.fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await.map_err(map_err)? {
-                let app: &str = r.try_get(0).map_err(map_err)?;
-                if walker.current_application() != Some(app) {
-                    walker.end_application(head.as_ref());
-                    let length: Option<i64> = r.try_get(8).map_err(map_err)?;
-                    let hash: Option<String> = r.try_get(9).map_err(map_err)?;
-                    head = length
-                        .zip(hash)
-                        .map(|(length, hash)| ChainHead { length, hash });
-                }
-                walker.push(&ChainLink {
-                    application_id: app,
-                    application_sequence: r.try_get(1).map_err(map_err)?,
-                    kind: r.try_get(2).map_err(map_err)?,
-                    actor: r.try_get(3).map_err(map_err)?,
-                    at: r.try_get(4).map_err(map_err)?,
-                    details: r.try_get(5).map_err(map_err)?,
-                    previous_hash: r.try_get(6).map_err(map_err)?,
-                    hash: r.try_get(7).map_err(map_err)?,
-                });
-            }
-        }
-        walker.end_application(head.as_ref());
-        let filter = if application_id.is_some() {
-            "AND a.id = $1"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT a.id, a.chain_length, a.chain_head FROM applications a \
-             WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.application_id = a.id) {filter} \
-             ORDER BY a.id"
-        );
-        {
-            let mut query = sqlx::query(&sql);
-            if let Some(id) = application_id {
-                query = query.bind(id);
-            }
-            let mut rows = query.fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await.map_err(map_err)? {
-                let id: &str = r.try_get(0).map_err(map_err)?;
-                let head = ChainHead {
-                    length: r.try_get(1).map_err(map_err)?,
-                    hash: r.try_get(2).map_err(map_err)?,
-                };
-                walker.application_without_events(id, &head);
-            }
-        }
-        tx.rollback().await.map_err(map_err)?;
-        Ok(walker.finish())
+        self.reads.verify_chain(application_id).await
     }
 }
 
@@ -929,33 +723,15 @@ pub(crate) async fn run_batch(
     let (request_ids, app_ids) = keys_of(ops);
 
     let mut apps = HashMap::new();
-    let rows = sqlx::query(
-        "SELECT id, version, chain_length, chain_head, awaiting_agencies, created_at \
-         FROM applications WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {APP_STATE_COLUMNS} FROM applications WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    ))
     .bind(&app_ids)
     .fetch_all(&mut *tx)
     .await
     .map_err(failed)?;
     for r in rows {
-        let id: String = r.try_get(0).map_err(failed)?;
-        let agencies: String = r.try_get(4).map_err(failed)?;
-        let agencies = serde_json::from_str(&agencies).map_err(|e| {
-            BatchFailed::from(StoreError::Internal(format!(
-                "awaiting_agencies of {id}: {e}"
-            )))
-        })?;
-        let head = ChainHead {
-            length: r.try_get(2).map_err(failed)?,
-            hash: r.try_get(3).map_err(failed)?,
-        };
-        let state = AppState::stored(
-            r.try_get(1).map_err(failed)?,
-            agencies,
-            r.try_get(5).map_err(failed)?,
-            head,
-        );
-        apps.insert(id, state);
+        app_state_from(&r, &mut apps)?;
     }
     let mut requests = HashMap::new();
     let rows = sqlx::query(
@@ -972,11 +748,7 @@ pub(crate) async fn run_batch(
         );
     }
 
-    let mut writes = BatchWrites::default();
-    let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        results.push(decide(op, &mut requests, &mut apps, &mut writes));
-    }
+    let (results, writes) = decide_all(ops, requests, &mut apps);
     if writes.is_empty() {
         tx.rollback().await.map_err(failed)?;
         return Ok(results);

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::Connection;
 
+use super::batch::WriteOp;
 use super::postgres::{PostgresOptions, PostgresStore};
-use super::sqlite::{SqliteStore, WriteOp};
+use super::sqlite::SqliteStore;
 use super::{
     ApplicationRow, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store, StoreError,
     WriteOutcome,
