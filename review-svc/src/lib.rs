@@ -1,6 +1,7 @@
 //! review-svc: the record of export licence applications, from filing
 //! through interagency review and the escalation ladder to a decision.
 
+pub mod audit;
 pub mod auth;
 pub mod classifier_client;
 pub mod classify;

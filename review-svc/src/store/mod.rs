@@ -186,7 +186,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Recomputes the chain of one application or of all.
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError>;
+
+    /// The greatest sequence up to which the history is settled: every
+    /// event with a sequence up to it has committed, and no event committed
+    /// later can take one below it (0 when there is no event). An audit
+    /// checkpoint covers the history up to such a sequence.
+    async fn audit_horizon(&self) -> Result<i64, StoreError>;
+
+    /// Folds into `from` the stored hashes of the events with
+    /// `from.sequence < sequence <= up_to`, in the global order; the result
+    /// covers the history up to `up_to`.
+    async fn audit_fold(&self, from: AuditDigest, up_to: i64) -> Result<AuditDigest, StoreError>;
 }
+
+pub use chain::AuditDigest;
 
 pub(crate) mod batch;
 pub mod chain;
@@ -194,7 +207,7 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 #[cfg(test)]
-mod suite;
+pub(crate) mod suite;
 
 /// Opens the store named by `url` and applies its migrations: PostgreSQL
 /// for `postgres://...` or `postgresql://...`, SQLite for `sqlite://...`,

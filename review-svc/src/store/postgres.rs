@@ -58,8 +58,8 @@ use super::batch::{
 use super::chain::{extend_chain, ChainHead};
 use super::sql::{app_state_from, Dialect, Reads, APP_STATE_COLUMNS};
 use super::{
-    ApplicationRow, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent,
-    Store, StoreError, StoredEvent, WriteOutcome,
+    ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
+    NewEvent, Store, StoreError, StoredEvent, WriteOutcome,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -599,6 +599,31 @@ impl Store for PostgresStore {
 
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {
         self.reads.verify_chain(application_id).await
+    }
+
+    /// A sequence value is taken when an event is inserted, not when it
+    /// commits: a transaction still open may hold a value below the
+    /// greatest committed one. A SHARE lock on `events` waits for every
+    /// transaction that has inserted events to end (and holds new inserts
+    /// off for the moment of one read), so that every value up to the
+    /// greatest read then is committed or never will be; later inserts
+    /// take greater values.
+    async fn audit_horizon(&self) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("LOCK TABLE events IN SHARE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let horizon: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(sequence), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(horizon)
+    }
+
+    async fn audit_fold(&self, from: AuditDigest, up_to: i64) -> Result<AuditDigest, StoreError> {
+        self.reads.audit_fold(from, up_to).await
     }
 }
 

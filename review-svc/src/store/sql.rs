@@ -8,7 +8,8 @@
 //! database its arguments must outlive the builder that lends them.)
 //!
 //! The chain verification reads the events here and hands them to the one
-//! [`ChainWalker`].
+//! [`ChainWalker`]; the audit checkpoints read the global order here and
+//! fold it with [`AuditDigest`].
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -20,7 +21,7 @@ use sqlx::{
 };
 
 use super::batch::AppState;
-use super::chain::{ChainHead, ChainLink, ChainWalker};
+use super::chain::{AuditDigest, ChainHead, ChainLink, ChainWalker};
 use super::{ApplicationRow, Census, ChainReport, ListCursor, ListFilter, StoreError, StoredEvent};
 
 /// What differs between SQLite and PostgreSQL in the shared reads.
@@ -475,5 +476,39 @@ where
         }
         tx.rollback().await.map_err(e)?;
         Ok(walker.finish())
+    }
+
+    /// Folds into `digest` the stored hashes of the events with
+    /// `digest.sequence < sequence <= up_to`, in the global order.
+    pub(crate) async fn audit_fold(
+        &self,
+        mut digest: AuditDigest,
+        up_to: i64,
+    ) -> Result<AuditDigest, StoreError> {
+        let e = DB::map_err;
+        let mut q = Sql::<DB>::new("SELECT sequence, hash FROM events WHERE sequence > ");
+        q.push_int(digest.sequence);
+        q.push(" AND sequence <= ");
+        q.push_int(up_to);
+        q.push(" ORDER BY sequence");
+        let mut conn = self.pool.acquire().await.map_err(e)?;
+        let mut rows = q.query().fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await.map_err(e)? {
+            let hash: String = r.try_get(1).map_err(e)?;
+            digest.push(r.try_get(0).map_err(e)?, &hash);
+        }
+        digest.sequence = digest.sequence.max(up_to);
+        Ok(digest)
+    }
+
+    /// The greatest sequence stored (0 when there is no event).
+    pub(crate) async fn max_sequence(&self) -> Result<i64, StoreError> {
+        let e = DB::map_err;
+        let row = Sql::<DB>::new("SELECT COALESCE(MAX(sequence), 0) FROM events")
+            .query()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(e)?;
+        row.try_get(0).map_err(e)
     }
 }

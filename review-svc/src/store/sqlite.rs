@@ -43,8 +43,8 @@ use super::batch::{
 };
 use super::sql::{app_state_from, Dialect, Reads, APP_STATE_COLUMNS};
 use super::{
-    ApplicationRow, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent,
-    Store, StoreError, StoredEvent, WriteOutcome,
+    ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
+    NewEvent, Store, StoreError, StoredEvent, WriteOutcome,
 };
 
 mod checkpointer;
@@ -585,6 +585,16 @@ impl Store for SqliteStore {
 
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {
         self.reads.verify_chain(application_id).await
+    }
+
+    /// One writer: a reader's snapshot holds only committed writes, and
+    /// a later write takes a greater sequence.
+    async fn audit_horizon(&self) -> Result<i64, StoreError> {
+        self.reads.max_sequence().await
+    }
+
+    async fn audit_fold(&self, from: AuditDigest, up_to: i64) -> Result<AuditDigest, StoreError> {
+        self.reads.audit_fold(from, up_to).await
     }
 }
 

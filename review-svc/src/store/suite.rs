@@ -321,6 +321,7 @@ macro_rules! all_cases {
             census_counts,
             find_request_returns_first_answer,
             one_batch_mixes_writes,
+            checkpoint_detects_consistent_rewrite,
         );
     };
 }
@@ -340,7 +341,7 @@ mod postgres_unbatched {
 // ---------------------------------------------------------------------------
 // Helpers.
 
-pub(super) fn app(id: &str, created_at: i64) -> ApplicationRow {
+pub(crate) fn app(id: &str, created_at: i64) -> ApplicationRow {
     ApplicationRow {
         id: id.to_owned(),
         version: 1,
@@ -357,7 +358,7 @@ pub(super) fn app(id: &str, created_at: i64) -> ApplicationRow {
     }
 }
 
-pub(super) fn ev(kind: &str, at: i64) -> NewEvent {
+pub(crate) fn ev(kind: &str, at: i64) -> NewEvent {
     NewEvent {
         kind: kind.to_owned(),
         actor: "user:alice".to_owned(),
@@ -1798,4 +1799,106 @@ async fn one_batch_mixes_writes(b: &dyn Backend) {
     let again = b.run_batch(&refs).await.expect("batch");
     assert!(matches!(again[0], Ok(WriteOutcome::Replayed { .. })));
     assert!(matches!(again[1], Err(StoreError::AlreadyExists(_))));
+}
+
+/// A history rewritten consistently inside the database (an event's
+/// content, the hashes of its chain from there on and the row's head)
+/// passes the chain verification, but not a signed checkpoint taken before.
+async fn checkpoint_detects_consistent_rewrite(b: &dyn Backend) {
+    use crate::audit::{AuditError, Auditor};
+    let store = b.store();
+    let mut row = app("r1", 1);
+    store
+        .create(&row, &[ev("CREATED", 1)], None)
+        .await
+        .expect("create");
+    for i in 0..3 {
+        let n = next(&row, "S");
+        store
+            .update(row.version, &n, &[ev("STEP", 2 + i)], None)
+            .await
+            .expect("update");
+        row = n;
+    }
+    store
+        .create(&app("r2", 2), &[ev("CREATED", 2)], None)
+        .await
+        .expect("create");
+    let auditor = Auditor::open(store.clone(), None).expect("auditor");
+    let checkpoint = auditor.checkpoint(false, 10).await.expect("checkpoint");
+    let all = store.events(None, 0, 100).await.expect("events");
+    assert_eq!(checkpoint.sequence, all.last().expect("events").sequence);
+    assert_eq!(
+        auditor.checkpoint(false, 11).await.expect("latest"),
+        checkpoint
+    );
+    assert!(auditor.check(&checkpoint).await.expect("check").matches);
+    // Later events are not the checkpoint's business.
+    store
+        .create(&app("r3", 3), &[ev("CREATED", 3)], None)
+        .await
+        .expect("create");
+    assert!(auditor.check(&checkpoint).await.expect("check").matches);
+
+    b.execute(b.lift_append_only_sql())
+        .await
+        .expect("lift guard");
+    let events = store.events(Some("r1"), 0, 10).await.expect("events");
+    let mut previous = events[0].hash.clone();
+    for e in &events[1..] {
+        let details = if e.application_sequence == 2 {
+            "{\"forged\":true}".to_owned()
+        } else {
+            e.details.clone()
+        };
+        let hash = super::chain::event_hash(
+            &previous,
+            "r1",
+            e.application_sequence,
+            &e.kind,
+            &e.actor,
+            e.at,
+            &details,
+        );
+        b.execute(&format!(
+            "UPDATE events SET details = '{details}', previous_hash = '{previous}', \
+             hash = '{hash}' WHERE sequence = {}",
+            e.sequence
+        ))
+        .await
+        .expect("rewrite event");
+        previous = hash;
+    }
+    b.execute(&format!(
+        "UPDATE applications SET chain_head = '{previous}' WHERE id = 'r1'"
+    ))
+    .await
+    .expect("rewrite head");
+
+    // The chains verify: the rewrite is consistent...
+    assert_chain_intact(&*store).await;
+    // ...but the history no longer hashes to the checkpoint's digest.
+    let check = auditor.check(&checkpoint).await.expect("check");
+    assert!(!check.matches, "{check:?}");
+    // Nor does the service sign over the rewrite: a new checkpoint
+    // extends the last one.
+    let fresh = auditor
+        .checkpoint(true, 20)
+        .await
+        .expect("fresh checkpoint");
+    assert!(fresh.sequence > checkpoint.sequence);
+    assert!(!auditor.check(&fresh).await.expect("check").matches);
+
+    // A digest made to match is not signed; another key's checkpoint is refused.
+    let mut forged = checkpoint.clone();
+    forged.digest = check.stored_digest.clone();
+    assert!(matches!(
+        auditor.check(&forged).await,
+        Err(AuditError::NotOurs(_))
+    ));
+    let other = Auditor::open(store.clone(), None).expect("auditor");
+    assert!(matches!(
+        other.check(&checkpoint).await,
+        Err(AuditError::NotOurs(_))
+    ));
 }
