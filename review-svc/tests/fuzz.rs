@@ -539,6 +539,7 @@ fn requests(
         },
         verify: pb::VerifyAuditTrailRequest {
             name: name(rng, known),
+            ..Default::default()
         },
     }
 }
@@ -1223,7 +1224,7 @@ fn adapter() -> Adapter {
         .await
         .unwrap();
         let ledger = Arc::new(review_svc::ledger::Ledger::new(
-            store,
+            store.clone(),
             // A 30-day agency deadline of 6 s: some pass during a run.
             Workflow::from_embedded(chrono::Duration::milliseconds(200)),
         ));
@@ -1239,6 +1240,7 @@ fn adapter() -> Adapter {
             Arc::new(auth),
             client,
             Arc::new(review_svc::clock::SystemClock),
+            Arc::new(review_svc::audit::Auditor::open(store, None).unwrap()),
         );
         (review, classifier)
     });

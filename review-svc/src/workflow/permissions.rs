@@ -83,3 +83,20 @@ fn own_agency(actor: &Actor, agency: Agency) -> Result<(), Refusal> {
         )),
     }
 }
+
+/// Whether the actor may read the audit checkpoints (and check the history
+/// against one), which vouch for every application's history: the auditor
+/// and every government role (and the system), not applicants.
+pub fn may_read_audit_checkpoint(actor: &Actor) -> bool {
+    match actor.role {
+        Role::Applicant => false,
+        Role::AgencyReviewer
+        | Role::LicensingOfficer
+        | Role::OperatingCommitteeChair
+        | Role::AcepMember
+        | Role::EarbMember
+        | Role::President
+        | Role::Auditor
+        | Role::System => true,
+    }
+}
