@@ -35,6 +35,23 @@ pub(crate) async fn submit(
     answer.await.map_err(|_| stopped())?
 }
 
+/// The answer to a request whose id was recorded before with
+/// `fingerprint` and `response`: the first answer again, or a refusal when
+/// the id came with other content.
+pub(crate) fn replay(
+    request: &IdempotentRequest,
+    fingerprint: &str,
+    response: &str,
+) -> Result<WriteOutcome, StoreError> {
+    if fingerprint == request.fingerprint {
+        Ok(WriteOutcome::Replayed {
+            response: response.to_owned(),
+        })
+    } else {
+        Err(StoreError::RequestIdReused(request.request_id.clone()))
+    }
+}
+
 /// Decides every write of a batch in order (see [`decide`]): one result
 /// per write, and what the batch must write.
 pub(crate) fn decide_all(
@@ -48,26 +65,6 @@ pub(crate) fn decide_all(
         .map(|op| decide(op, &mut requests, apps, &mut writes))
         .collect();
     (results, writes)
-}
-
-/// A copy of an error, to answer every write of a failed batch.
-pub(crate) fn copy_error(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::NotFound(id) => StoreError::NotFound(id.clone()),
-        StoreError::VersionConflict {
-            id,
-            expected,
-            current,
-        } => StoreError::VersionConflict {
-            id: id.clone(),
-            expected: *expected,
-            current: *current,
-        },
-        StoreError::AlreadyExists(id) => StoreError::AlreadyExists(id.clone()),
-        StoreError::RequestIdReused(id) => StoreError::RequestIdReused(id.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Internal(m) => StoreError::Internal(m.clone()),
-    }
 }
 
 /// A queued write.
@@ -243,13 +240,7 @@ fn decide(
     // the old version and must be answered as before.
     if let Some(request) = request {
         if let Some((fingerprint, response)) = requests.get(&request.request_id) {
-            return if *fingerprint == request.fingerprint {
-                Ok(WriteOutcome::Replayed {
-                    response: response.clone(),
-                })
-            } else {
-                Err(StoreError::RequestIdReused(request.request_id.clone()))
-            };
+            return replay(request, fingerprint, response);
         }
     }
     let head = match (expected, apps.get_mut(&row.id)) {

@@ -117,7 +117,7 @@ pub struct Census {
     pub overdue: i64,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("application {0} not found")]
     NotFound(String),

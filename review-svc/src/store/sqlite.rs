@@ -38,8 +38,8 @@ use sqlx::{Connection, QueryBuilder, Row, Sqlite};
 use tokio::sync::mpsc;
 
 use super::batch::{
-    agencies_json, check_new_version, copy_error, decide_all, keys_of, plan, submit, AppState,
-    BatchWrites, Plan, WriteJob, WriteOp,
+    agencies_json, check_new_version, decide_all, keys_of, plan, submit, AppState, BatchWrites,
+    Plan, WriteJob, WriteOp,
 };
 use super::sql::{app_state_from, Dialect, Reads, APP_STATE_COLUMNS};
 use super::{
@@ -254,7 +254,7 @@ async fn writer_loop(
             }
             Err(e) => {
                 for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(copy_error(&e)));
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
