@@ -204,6 +204,28 @@ where
     Ok(())
 }
 
+/// The columns a batch reads of its request ids (see [`request_from`]).
+pub(crate) const REQUEST_COLUMNS: &str = "request_id, fingerprint, response";
+
+/// A recorded request, from the columns of [`REQUEST_COLUMNS`], into `found`.
+pub(crate) fn request_from<R>(
+    r: &R,
+    found: &mut HashMap<String, (String, String)>,
+) -> Result<(), StoreError>
+where
+    R: Row,
+    R::Database: Dialect,
+    usize: ColumnIndex<R>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+{
+    let e = <R::Database as Dialect>::map_err;
+    found.insert(
+        r.try_get(0).map_err(e)?,
+        (r.try_get(1).map_err(e)?, r.try_get(2).map_err(e)?),
+    );
+    Ok(())
+}
+
 /// Builds the `list` query. The keyset predicate and the ORDER BY use the
 /// columns of the index that drives the scan: application_awaiting's
 /// primary key when filtering by agency, the applications indexes
@@ -274,6 +296,7 @@ where
     usize: ColumnIndex<DB::Row>,
     for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
     for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> &'a str: Decode<'a, DB> + Type<DB>,
 {
     pub(crate) fn new(pool: Pool<DB>) -> Self {
         Self { pool }
@@ -418,8 +441,8 @@ where
             let mut head: Option<ChainHead> = None;
             let mut rows = q.query().fetch(&mut *tx);
             while let Some(r) = rows.try_next().await.map_err(e)? {
-                let app: String = r.try_get(0).map_err(e)?;
-                if walker.current_application() != Some(app.as_str()) {
+                let app: &str = r.try_get(0).map_err(e)?;
+                if walker.current_application() != Some(app) {
                     walker.end_application(head.as_ref());
                     let length: Option<i64> = r.try_get(8).map_err(e)?;
                     let hash: Option<String> = r.try_get(9).map_err(e)?;
@@ -427,28 +450,15 @@ where
                         .zip(hash)
                         .map(|(length, hash)| ChainHead { length, hash });
                 }
-                let (kind, actor, details, previous_hash, hash): (
-                    String,
-                    String,
-                    String,
-                    String,
-                    String,
-                ) = (
-                    r.try_get(2).map_err(e)?,
-                    r.try_get(3).map_err(e)?,
-                    r.try_get(5).map_err(e)?,
-                    r.try_get(6).map_err(e)?,
-                    r.try_get(7).map_err(e)?,
-                );
                 walker.push(&ChainLink {
-                    application_id: &app,
+                    application_id: app,
                     application_sequence: r.try_get(1).map_err(e)?,
-                    kind: &kind,
-                    actor: &actor,
+                    kind: r.try_get(2).map_err(e)?,
+                    actor: r.try_get(3).map_err(e)?,
                     at: r.try_get(4).map_err(e)?,
-                    details: &details,
-                    previous_hash: &previous_hash,
-                    hash: &hash,
+                    details: r.try_get(5).map_err(e)?,
+                    previous_hash: r.try_get(6).map_err(e)?,
+                    hash: r.try_get(7).map_err(e)?,
                 });
             }
             drop(rows);
@@ -466,12 +476,12 @@ where
         {
             let mut rows = q.query().fetch(&mut *tx);
             while let Some(r) = rows.try_next().await.map_err(e)? {
-                let id: String = r.try_get(0).map_err(e)?;
+                let id: &str = r.try_get(0).map_err(e)?;
                 let head = ChainHead {
                     length: r.try_get(1).map_err(e)?,
                     hash: r.try_get(2).map_err(e)?,
                 };
-                walker.application_without_events(&id, &head);
+                walker.application_without_events(id, &head);
             }
         }
         tx.rollback().await.map_err(e)?;
@@ -494,8 +504,7 @@ where
         let mut conn = self.pool.acquire().await.map_err(e)?;
         let mut rows = q.query().fetch(&mut *conn);
         while let Some(r) = rows.try_next().await.map_err(e)? {
-            let hash: String = r.try_get(1).map_err(e)?;
-            digest.push(r.try_get(0).map_err(e)?, &hash);
+            digest.push(r.try_get(0).map_err(e)?, r.try_get(1).map_err(e)?);
         }
         digest.sequence = digest.sequence.max(up_to);
         Ok(digest)

@@ -32,16 +32,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row, Sqlite};
+use sqlx::{Connection, QueryBuilder, Sqlite};
 use tokio::sync::mpsc;
 
 use super::batch::{
     agencies_json, check_new_version, decide_all, keys_of, plan, submit, AppState, BatchWrites,
     Plan, WriteJob, WriteOp,
 };
-use super::sql::{app_state_from, Dialect, Reads, APP_STATE_COLUMNS};
+use super::sql::{
+    app_state_from, request_from, Dialect, Reads, APP_STATE_COLUMNS, REQUEST_COLUMNS,
+};
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
     NewEvent, Store, StoreError, StoredEvent, WriteOutcome,
@@ -286,8 +288,18 @@ pub(crate) async fn run_batch(
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
 
     let (request_ids, app_ids) = keys_of(ops);
-    let requests = load_requests(&mut tx, &request_ids).await?;
-    let mut apps = load_apps(&mut tx, &app_ids).await?;
+    let mut requests = HashMap::new();
+    let select = format!("SELECT {REQUEST_COLUMNS} FROM requests");
+    select_in(&mut tx, &select, "request_id", &request_ids, |r| {
+        request_from(r, &mut requests)
+    })
+    .await?;
+    let mut apps = HashMap::new();
+    let select = format!("SELECT {APP_STATE_COLUMNS} FROM applications");
+    select_in(&mut tx, &select, "id", &app_ids, |r| {
+        app_state_from(r, &mut apps)
+    })
+    .await?;
 
     let (results, writes) = decide_all(ops, requests, &mut apps);
     if writes.is_empty() {
@@ -300,52 +312,27 @@ pub(crate) async fn run_batch(
     Ok(results)
 }
 
-async fn load_requests(
+/// Reads the rows of `select` whose `column` is one of `ids`, a few
+/// hundred ids a statement, and hands each to `each`.
+async fn select_in(
     conn: &mut SqliteConnection,
+    select: &str,
+    column: &str,
     ids: &[String],
-) -> Result<HashMap<String, (String, String)>, StoreError> {
-    let mut found = HashMap::new();
+    mut each: impl FnMut(&SqliteRow) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT request_id, fingerprint, response FROM requests WHERE request_id IN (",
-        );
+        let mut q = QueryBuilder::<Sqlite>::new(format!("{select} WHERE {column} IN ("));
         let mut list = q.separated(", ");
         for id in chunk {
             list.push_bind(id.clone());
         }
         q.push(")");
         for r in q.build().fetch_all(&mut *conn).await.map_err(map_err)? {
-            found.insert(
-                r.try_get(0).map_err(map_err)?,
-                (
-                    r.try_get(1).map_err(map_err)?,
-                    r.try_get(2).map_err(map_err)?,
-                ),
-            );
+            each(&r)?;
         }
     }
-    Ok(found)
-}
-
-async fn load_apps(
-    conn: &mut SqliteConnection,
-    ids: &[String],
-) -> Result<HashMap<String, AppState>, StoreError> {
-    let mut found = HashMap::new();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {APP_STATE_COLUMNS} FROM applications WHERE id IN ("
-        ));
-        let mut list = q.separated(", ");
-        for id in chunk {
-            list.push_bind(id.clone());
-        }
-        q.push(")");
-        for r in q.build().fetch_all(&mut *conn).await.map_err(map_err)? {
-            app_state_from(&r, &mut found)?;
-        }
-    }
-    Ok(found)
+    Ok(())
 }
 
 /// Executes `statement` and checks that it changed `expected` rows.

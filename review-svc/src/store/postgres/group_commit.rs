@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::postgres::PgPool;
-use sqlx::{Connection, PgConnection, Postgres, Row};
+use sqlx::{Connection, PgConnection, Postgres};
 use tokio::sync::mpsc;
 
 use super::super::batch::{
     agencies_json, decide_all, keys_of, plan, BatchWrites, Plan, WriteJob, WriteOp,
 };
 use super::super::chain::ChainHead;
-use super::super::sql::{app_state_from, APP_STATE_COLUMNS};
+use super::super::sql::{app_state_from, request_from, APP_STATE_COLUMNS, REQUEST_COLUMNS};
 use super::super::{ApplicationRow, StoreError, WriteOutcome};
 use super::{map_err, PostgresStore};
 
@@ -147,18 +147,15 @@ pub(crate) async fn run_batch(
         app_state_from(&r, &mut apps)?;
     }
     let mut requests = HashMap::new();
-    let rows = sqlx::query(
-        "SELECT request_id, fingerprint, response FROM requests WHERE request_id = ANY($1)",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id = ANY($1)"
+    ))
     .bind(&request_ids)
     .fetch_all(&mut *tx)
     .await
     .map_err(failed)?;
     for r in rows {
-        requests.insert(
-            r.try_get(0).map_err(failed)?,
-            (r.try_get(1).map_err(failed)?, r.try_get(2).map_err(failed)?),
-        );
+        request_from(&r, &mut requests)?;
     }
 
     let (results, writes) = decide_all(ops, requests, &mut apps);
