@@ -43,6 +43,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ed25519_dalek::ed25519::pkcs8::KeypairBytes;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
@@ -345,9 +346,13 @@ fn load_or_create_key(path: &Path) -> Result<SigningKey, AuditError> {
         std::fs::create_dir_all(parent).map_err(|e| error(e.to_string()))?;
     }
     let key = SigningKey::from_bytes(&rand::random());
-    let pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| error(e.to_string()))?;
+    // PKCS#8 v1 (the private key alone), as OpenSSL writes and reads it.
+    let pem = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(LineEnding::LF)
+    .map_err(|e| error(e.to_string()))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -418,6 +423,23 @@ mod tests {
             load_or_create_key(&path),
             Err(AuditError::Key { .. })
         ));
+    }
+
+    #[test]
+    fn keys_are_the_pkcs8_files_openssl_writes() {
+        // openssl genpkey -algorithm ed25519 (a throwaway key).
+        const OPENSSL: &str = "-----BEGIN PRIVATE KEY-----\n\
+            MC4CAQAwBQYDK2VwBCIEIGgLVQGiS0s7EpAj4R0PT6FV2IYeamg0d56SuTkeZmhQ\n\
+            -----END PRIVATE KEY-----\n";
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("openssl.pem");
+        std::fs::write(&path, OPENSSL).expect("write");
+        load_or_create_key(&path).expect("an OpenSSL key loads");
+        // And a created key has the same shape (version 0, no public key).
+        let created = dir.path().join("created.pem");
+        load_or_create_key(&created).expect("create");
+        let pem = std::fs::read_to_string(&created).expect("read");
+        assert!(pem.contains("MC4CAQAwBQYDK2VwBCIEI"), "{pem}");
     }
 
     #[tokio::test]
