@@ -45,17 +45,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row};
 use tokio::sync::mpsc;
 
 use super::batch::{agencies_json, check_new_version, replay, submit, WriteJob, WriteOp};
 use super::chain::{extend_chain, ChainHead};
-use super::sql::{Dialect, Reads};
+use super::sql::{impl_store, Dialect, Reads};
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
-    NewEvent, Store, StoreError, StoredEvent, WriteOutcome,
+    NewEvent, StoreError, StoredEvent, WriteOutcome,
 };
 
 mod group_commit;
@@ -502,8 +501,7 @@ fn insert_events_cte(source: &str, first: usize) -> String {
     )
 }
 
-#[async_trait]
-impl Store for PostgresStore {
+impl_store!(PostgresStore {
     async fn create(
         &self,
         row: &ApplicationRow,
@@ -548,46 +546,6 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn get(&self, id: &str) -> Result<Option<ApplicationRow>, StoreError> {
-        self.reads.get(id).await
-    }
-
-    async fn list(
-        &self,
-        filter: &ListFilter,
-        after: Option<&ListCursor>,
-        limit: u32,
-    ) -> Result<Vec<ApplicationRow>, StoreError> {
-        self.reads.list(filter, after, limit).await
-    }
-
-    async fn events(
-        &self,
-        application_id: Option<&str>,
-        after_sequence: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.reads
-            .events(application_id, after_sequence, limit)
-            .await
-    }
-
-    async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError> {
-        self.reads.due(now, limit).await
-    }
-
-    async fn census(&self, now: i64) -> Result<Census, StoreError> {
-        self.reads.census(now).await
-    }
-
-    async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {
-        self.reads.find_request(request_id).await
-    }
-
-    async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {
-        self.reads.verify_chain(application_id).await
-    }
-
     /// A sequence value is taken when an event is inserted, not when it
     /// commits: a transaction still open may hold a value below the
     /// greatest committed one. A SHARE lock on `events` waits for every
@@ -608,8 +566,4 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(map_err)?;
         Ok(horizon)
     }
-
-    async fn audit_fold(&self, from: AuditDigest, up_to: i64) -> Result<AuditDigest, StoreError> {
-        self.reads.audit_fold(from, up_to).await
-    }
-}
+});

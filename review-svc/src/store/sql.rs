@@ -521,3 +521,69 @@ where
         row.try_get(0).map_err(e)
     }
 }
+
+/// Implements [`Store`](super::Store) for a store that has a
+/// `reads: Reads<_>` field: the reads are the shared ones above; the
+/// writes and the audit horizon, which differ by dialect, are given.
+macro_rules! impl_store {
+    ($store:ty { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            $($own)*
+
+            async fn get(&self, id: &str) -> Result<Option<ApplicationRow>, StoreError> {
+                self.reads.get(id).await
+            }
+
+            async fn list(
+                &self,
+                filter: &ListFilter,
+                after: Option<&ListCursor>,
+                limit: u32,
+            ) -> Result<Vec<ApplicationRow>, StoreError> {
+                self.reads.list(filter, after, limit).await
+            }
+
+            async fn events(
+                &self,
+                application_id: Option<&str>,
+                after_sequence: i64,
+                limit: u32,
+            ) -> Result<Vec<StoredEvent>, StoreError> {
+                self.reads.events(application_id, after_sequence, limit).await
+            }
+
+            async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError> {
+                self.reads.due(now, limit).await
+            }
+
+            async fn census(&self, now: i64) -> Result<Census, StoreError> {
+                self.reads.census(now).await
+            }
+
+            async fn find_request(
+                &self,
+                request_id: &str,
+            ) -> Result<Option<(String, String)>, StoreError> {
+                self.reads.find_request(request_id).await
+            }
+
+            async fn verify_chain(
+                &self,
+                application_id: Option<&str>,
+            ) -> Result<ChainReport, StoreError> {
+                self.reads.verify_chain(application_id).await
+            }
+
+            async fn audit_fold(
+                &self,
+                from: AuditDigest,
+                up_to: i64,
+            ) -> Result<AuditDigest, StoreError> {
+                self.reads.audit_fold(from, up_to).await
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

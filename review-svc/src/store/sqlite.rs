@@ -29,7 +29,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
@@ -42,11 +41,11 @@ use super::batch::{
     Plan, WriteJob, WriteOp,
 };
 use super::sql::{
-    app_state_from, request_from, Dialect, Reads, APP_STATE_COLUMNS, REQUEST_COLUMNS,
+    app_state_from, impl_store, request_from, Dialect, Reads, APP_STATE_COLUMNS, REQUEST_COLUMNS,
 };
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
-    NewEvent, Store, StoreError, StoredEvent, WriteOutcome,
+    NewEvent, StoreError, StoredEvent, WriteOutcome,
 };
 
 mod checkpointer;
@@ -501,8 +500,7 @@ async fn write_batch(
     Ok(())
 }
 
-#[async_trait]
-impl Store for SqliteStore {
+impl_store!(SqliteStore {
     async fn create(
         &self,
         row: &ApplicationRow,
@@ -534,60 +532,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get(&self, id: &str) -> Result<Option<ApplicationRow>, StoreError> {
-        self.reads.get(id).await
-    }
-
-    async fn list(
-        &self,
-        filter: &ListFilter,
-        after: Option<&ListCursor>,
-        limit: u32,
-    ) -> Result<Vec<ApplicationRow>, StoreError> {
-        self.reads.list(filter, after, limit).await
-    }
-
-    async fn events(
-        &self,
-        application_id: Option<&str>,
-        after_sequence: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.reads
-            .events(application_id, after_sequence, limit)
-            .await
-    }
-
-    async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError> {
-        self.reads.due(now, limit).await
-    }
-
-    async fn census(&self, now: i64) -> Result<Census, StoreError> {
-        self.reads.census(now).await
-    }
-
-    async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {
-        self.reads.find_request(request_id).await
-    }
-
-    async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {
-        self.reads.verify_chain(application_id).await
-    }
-
     /// One writer: a reader's snapshot holds only committed writes, and
     /// a later write takes a greater sequence.
     async fn audit_horizon(&self) -> Result<i64, StoreError> {
         self.reads.max_sequence().await
     }
-
-    async fn audit_fold(&self, from: AuditDigest, up_to: i64) -> Result<AuditDigest, StoreError> {
-        self.reads.audit_fold(from, up_to).await
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     #[test]
     fn urls_and_paths() {

@@ -2,14 +2,15 @@
 
 use super::*;
 
-pub(super) async fn verify_intact_chain(b: &dyn Backend) {
-    let store = b.store();
-    let mut row = app("k1", 1);
-    store
-        .create(&row, &[ev("CREATED", 1), ev("NOTE", 1)], None)
-        .await
-        .expect("create");
-    for i in 0..4 {
+/// Files `id` (its first event, then `more`) and updates it `steps` times,
+/// one event each.
+async fn stepped(store: &dyn Store, id: &str, more: &[NewEvent], steps: i64) {
+    let mut row = app(id, 1);
+    let first: Vec<NewEvent> = std::iter::once(ev("CREATED", 1))
+        .chain(more.iter().cloned())
+        .collect();
+    store.create(&row, &first, None).await.expect("create");
+    for i in 0..steps {
         let n = next(&row, "S");
         store
             .update(row.version, &n, &[ev("STEP", 2 + i)], None)
@@ -17,6 +18,11 @@ pub(super) async fn verify_intact_chain(b: &dyn Backend) {
             .expect("update");
         row = n;
     }
+}
+
+pub(super) async fn verify_intact_chain(b: &dyn Backend) {
+    let store = b.store();
+    stepped(&*store, "k1", &[ev("NOTE", 1)], 4).await;
     store
         .create(&app("k2", 2), &[ev("CREATED", 2)], None)
         .await
@@ -41,19 +47,7 @@ pub(super) async fn verify_intact_chain(b: &dyn Backend) {
 
 pub(super) async fn verify_reports_tampering(b: &dyn Backend) {
     let store = b.store();
-    let mut row = app("t1", 1);
-    store
-        .create(&row, &[ev("CREATED", 1)], None)
-        .await
-        .expect("create");
-    for i in 0..3 {
-        let n = next(&row, "S");
-        store
-            .update(row.version, &n, &[ev("STEP", 2 + i)], None)
-            .await
-            .expect("update");
-        row = n;
-    }
+    stepped(&*store, "t1", &[], 3).await;
     store
         .create(&app("t0", 1), &[ev("CREATED", 1)], None)
         .await
@@ -124,19 +118,7 @@ pub(super) async fn verify_reports_tampering(b: &dyn Backend) {
 pub(super) async fn checkpoint_detects_consistent_rewrite(b: &dyn Backend) {
     use crate::audit::{AuditError, Auditor};
     let store = b.store();
-    let mut row = app("r1", 1);
-    store
-        .create(&row, &[ev("CREATED", 1)], None)
-        .await
-        .expect("create");
-    for i in 0..3 {
-        let n = next(&row, "S");
-        store
-            .update(row.version, &n, &[ev("STEP", 2 + i)], None)
-            .await
-            .expect("update");
-        row = n;
-    }
+    stepped(&*store, "r1", &[], 3).await;
     store
         .create(&app("r2", 2), &[ev("CREATED", 2)], None)
         .await
