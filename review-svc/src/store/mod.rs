@@ -8,6 +8,20 @@
 //! the database: optimistic concurrency on the row's version, and
 //! idempotency of requests by `request_id`, both in the same transaction as
 //! the events.
+//!
+//! What is shared and what is not:
+//!
+//! - `sql`: every read (get, list, events, due, census, requests), the chain
+//!   verification and the audit fold, written once over a small `Dialect`
+//!   trait (placeholders, a planner hint, how a snapshot is opened, which
+//!   errors are worth retrying); `impl_store!` gives both stores these reads.
+//! - `batch`: the planner of the group-commit writers (what a batch reads,
+//!   how each write is decided against the batch's state, what rows change).
+//! - `chain`: the event hash, the one chain walk, and the running hash that
+//!   audit checkpoints sign (see `crate::audit`).
+//! - `sqlite`, `postgres`: opening and migrating, and the writes, which use
+//!   each database's own multi-row forms (VALUES lists; UNNEST arrays and
+//!   single-statement CTEs) and its own locking.
 
 use async_trait::async_trait;
 

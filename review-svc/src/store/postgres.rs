@@ -4,9 +4,10 @@
 //! waiting in their queue together (group commit), like the SQLite store:
 //! one transaction locks the rows the batch updates (`FOR UPDATE`, in id
 //! order), reads the request ids, decides every write in order against
-//! that state (the same `decide` as SQLite, so a repeated request id in a
-//! batch is replayed and a second update from the same version conflicts),
-//! and writes the outcome with a few `UNNEST` multi-row statements. If
+//! that state (the planner SQLite's writer uses too, so a repeated request
+//! id in a batch is replayed and a second update from the same version
+//! conflicts), and writes the outcome with a few `UNNEST` multi-row
+//! statements (`group_commit`). If
 //! anything fails — typically a request id or an application id inserted
 //! meanwhile by another process — the batch is rolled back and each of its
 //! writes runs again on its own, by the direct path below, which handles
