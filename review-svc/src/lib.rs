@@ -1,6 +1,7 @@
 //! review-svc: the record of export licence applications, from filing
 //! through interagency review and the escalation ladder to a decision.
 
+pub mod audit;
 pub mod auth;
 pub mod classifier_client;
 pub mod classify;
@@ -33,6 +34,9 @@ pub struct ReviewSettings {
     pub sweep_interval: Duration,
     pub classification_retry_interval: Duration,
     pub clock: Arc<dyn clock::Clock>,
+    /// The Ed25519 key that signs audit checkpoints (PKCS#8 PEM), created
+    /// when absent; None: a key for this process only.
+    pub audit_key_file: Option<std::path::PathBuf>,
 }
 
 /// A running review-svc: the server and its background workers.
@@ -48,6 +52,8 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error("server: {0}")]
     Serve(#[from] ServeError),
+    #[error("audit checkpoints: {0}")]
+    Audit(#[from] audit::AuditError),
 }
 
 /// Opens the store (applying migrations), starts the workers and serves.
@@ -57,6 +63,10 @@ pub async fn serve(
     options: ServeOptions,
 ) -> Result<ReviewServer, StartError> {
     let store = store::open(&settings.database_url).await?;
+    let auditor = Arc::new(audit::Auditor::open(
+        Arc::clone(&store),
+        settings.audit_key_file.as_deref(),
+    )?);
     let workflow = workflow::Workflow::from_embedded(settings.day_length);
     let ledger = Arc::new(ledger::Ledger::new(store, workflow));
     let workers = vec![
@@ -82,6 +92,7 @@ pub async fn serve(
         Arc::new(settings.authenticator),
         settings.classifier,
         settings.clock,
+        auditor,
     );
     let limit = options.max_message_bytes;
     let service = ReviewServiceServer::new(review)

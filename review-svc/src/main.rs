@@ -33,6 +33,10 @@ struct Cli {
     /// Where the default SQLite database lives.
     #[arg(long, env = "REVIEW_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// Ed25519 key (PKCS#8 PEM) that signs audit checkpoints; created,
+    /// mode 0600, when absent [default: DATA_DIR/audit-key.pem].
+    #[arg(long, env = "REVIEW_AUDIT_KEY_FILE")]
+    audit_key_file: Option<PathBuf>,
     /// Database: sqlite://FILE or postgres://USER@HOST:PORT/DB. Default: DATA_DIR/review.db.
     #[arg(long, env = "REVIEW_DATABASE_URL")]
     database_url: Option<String>,
@@ -139,6 +143,11 @@ async fn run(
             cli.classifier_retry_interval_ms.max(10),
         ),
         clock: Arc::new(review_svc::clock::SystemClock),
+        audit_key_file: Some(
+            cli.audit_key_file
+                .clone()
+                .unwrap_or_else(|| cli.data_dir.join("audit-key.pem")),
+        ),
     };
     if let Some(addr) = flags.serve_metrics().await? {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");

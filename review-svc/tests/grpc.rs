@@ -309,6 +309,7 @@ async fn start_review(
         sweep_interval: SWEEP_INTERVAL,
         classification_retry_interval: CLASSIFICATION_RETRY_INTERVAL,
         clock: Arc::new(clock.clone()),
+        audit_key_file: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -637,6 +638,7 @@ async fn verify_all(client: &mut Client) -> pb::VerifyAuditTrailResponse {
         .verify_audit_trail(authed(
             pb::VerifyAuditTrailRequest {
                 name: "applications/-".into(),
+                ..Default::default()
             },
             AUDITOR,
         ))
@@ -1294,9 +1296,13 @@ impl Row {
                 application: name,
             }),
             Row::WatchAll => Call::Watch(Default::default()),
-            Row::VerifyOne => Call::Verify(pb::VerifyAuditTrailRequest { name }),
+            Row::VerifyOne => Call::Verify(pb::VerifyAuditTrailRequest {
+                name,
+                ..Default::default()
+            }),
             Row::VerifyAll => Call::Verify(pb::VerifyAuditTrailRequest {
                 name: "applications/-".into(),
+                ..Default::default()
             }),
             Row::RecommendOwnAgency => Call::Recommend(recommendation_request(
                 app,
@@ -2795,6 +2801,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
             "bad verify name",
             Call::Verify(pb::VerifyAuditTrailRequest {
                 name: "applications/../x".into(),
+                ..Default::default()
             }),
             "name",
         ),

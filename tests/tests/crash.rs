@@ -454,6 +454,7 @@ async fn verify_all(client: &mut Client, token: &str) -> pb::VerifyAuditTrailRes
         .verify_audit_trail(authed(
             pb::VerifyAuditTrailRequest {
                 name: "applications/-".into(),
+                ..Default::default()
             },
             token,
         ))

@@ -220,6 +220,7 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
         .verify_audit_trail(authed(
             pb::VerifyAuditTrailRequest {
                 name: app.name.clone(),
+                ..Default::default()
             },
             "dev-auditor",
         ))

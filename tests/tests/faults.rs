@@ -100,6 +100,7 @@ async fn verify(client: &mut Client, name: &str) -> pb::VerifyAuditTrailResponse
         .verify_audit_trail(authed(
             pb::VerifyAuditTrailRequest {
                 name: name.to_owned(),
+                ..Default::default()
             },
             "dev-auditor",
         ))
@@ -593,6 +594,7 @@ async fn verify_with(client: &mut Client, name: &str, token: &str) -> pb::Verify
         .verify_audit_trail(authed(
             pb::VerifyAuditTrailRequest {
                 name: name.to_owned(),
+                ..Default::default()
             },
             token,
         ))

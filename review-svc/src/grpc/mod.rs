@@ -1,6 +1,7 @@
 //! The gRPC adapter of review-svc: authenticates, validates and converts,
 //! calls the ledger, and maps every refusal to a status with details.
 
+mod audit;
 pub mod errors;
 mod validate;
 
@@ -51,6 +52,7 @@ pub struct Review {
     auth: Arc<Authenticator>,
     classifier: ClassifierClient,
     clock: Arc<dyn Clock>,
+    audit: Arc<crate::audit::Auditor>,
 }
 
 impl Review {
@@ -59,12 +61,14 @@ impl Review {
         auth: Arc<Authenticator>,
         classifier: ClassifierClient,
         clock: Arc<dyn Clock>,
+        audit: Arc<crate::audit::Auditor>,
     ) -> Self {
         Self {
             ledger,
             auth,
             classifier,
             clock,
+            audit,
         }
     }
 
@@ -532,6 +536,8 @@ impl ReviewService for Review {
             name.as_str()
         };
         let scope = self.event_scope(&actor, parent, "name").await?;
+        let checkpoint = request.get_ref().checkpoint.as_ref();
+        let checkpoint = self.check_checkpoint(&actor, checkpoint).await?;
         let report = self
             .ledger
             .verify(scope.as_deref())
@@ -544,14 +550,23 @@ impl ReviewService for Review {
         if !application.is_empty() {
             tracing::error!(%application, sequence, %detail, "audit trail broken");
         }
-        Ok(Response::new(pb::VerifyAuditTrailResponse {
+        let response = pb::VerifyAuditTrailResponse {
             intact: application.is_empty(),
             applications_checked: report.applications_checked,
             events_checked: report.events_checked,
             first_break_application: application,
             first_break_application_sequence: sequence,
             detail,
-        }))
+            checkpoint_sequence: 0,
+        };
+        Ok(Response::new(audit::with_checkpoint(response, checkpoint)))
+    }
+
+    async fn get_audit_checkpoint(
+        &self,
+        request: Request<pb::GetAuditCheckpointRequest>,
+    ) -> Result<Response<pb::AuditCheckpoint>, Status> {
+        self.audit_checkpoint(request).await
     }
 }
 

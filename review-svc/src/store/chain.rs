@@ -257,6 +257,63 @@ impl ChainHead {
     }
 }
 
+/// Domain tag of the audit digest's steps.
+const AUDIT_DOMAIN: &[u8] = b"review-svc/audit/v1";
+
+/// A running hash over every event in the global order (`sequence`),
+/// folded one event at a time: `digest(n) = SHA-256(tag, digest(n-1),
+/// sequence, hash of event)`, starting from [`GENESIS_HASH`].
+///
+/// The per-application chains let the database be rewritten consistently:
+/// whoever changes an event and re-hashes the rest of its chain and the
+/// row's head passes [`ChainWalker`]. This digest pins the whole history up
+/// to `sequence` in one value that, once signed and kept outside the
+/// database (an audit checkpoint), no rewrite can match: changing,
+/// removing, inserting or reordering any event at or below `sequence`
+/// changes the fold from that event on. A running hash (rather than a
+/// digest over every application's head) can be extended by the events
+/// after a checkpoint without reading the history before it, and a new
+/// checkpoint extends the last signed one rather than re-reading the
+/// database, so a rewrite of checkpointed history is never signed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditDigest {
+    /// The history covered: every event with a sequence up to this one.
+    pub sequence: i64,
+    /// Hex SHA-256 of the fold.
+    pub digest: String,
+    /// Sequence and stored hash of the last event folded (0 and
+    /// [`GENESIS_HASH`] before any), to check that the stored history
+    /// still continues this digest before extending it.
+    pub last_sequence: i64,
+    pub last_hash: String,
+}
+
+impl Default for AuditDigest {
+    fn default() -> Self {
+        Self {
+            sequence: 0,
+            digest: GENESIS_HASH.to_owned(),
+            last_sequence: 0,
+            last_hash: GENESIS_HASH.to_owned(),
+        }
+    }
+}
+
+impl AuditDigest {
+    /// Folds in the event at `sequence` with stored hash `hash`.
+    pub fn push(&mut self, sequence: i64, hash: &str) {
+        let mut hasher = Sha256::new();
+        put_bytes(&mut hasher, AUDIT_DOMAIN);
+        put_bytes(&mut hasher, self.digest.as_bytes());
+        put_bytes(&mut hasher, &sequence.to_be_bytes());
+        put_bytes(&mut hasher, hash.as_bytes());
+        self.digest = hex::encode(hasher.finalize());
+        self.sequence = self.sequence.max(sequence);
+        self.last_sequence = sequence;
+        self.last_hash = hash.to_owned();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +418,28 @@ mod tests {
         link[2].1 = GENESIS_HASH.to_owned();
         let report = walk("app", &link, &head);
         assert_eq!(report.first_break.map(|b| b.1), Some(3));
+    }
+
+    #[test]
+    fn audit_digest_depends_on_every_event_and_its_place() {
+        let fold = |events: &[(i64, &str)]| {
+            let mut digest = AuditDigest::default();
+            for (sequence, hash) in events {
+                digest.push(*sequence, hash);
+            }
+            digest
+        };
+        let base = fold(&[(1, "a"), (2, "b"), (4, "c")]);
+        assert_eq!((base.sequence, base.last_sequence), (4, 4));
+        assert_eq!(base, fold(&[(1, "a"), (2, "b"), (4, "c")]));
+        assert_ne!(base.digest, fold(&[(1, "a"), (2, "x"), (4, "c")]).digest);
+        assert_ne!(base.digest, fold(&[(1, "a"), (4, "c")]).digest);
+        assert_ne!(base.digest, fold(&[(1, "a"), (2, "b"), (3, "c")]).digest);
+        assert_ne!(base.digest, fold(&[(2, "b"), (1, "a"), (4, "c")]).digest);
+        // Extending a digest continues the same fold.
+        let mut resumed = fold(&[(1, "a"), (2, "b")]);
+        resumed.push(4, "c");
+        assert_eq!(resumed, base);
     }
 
     #[test]

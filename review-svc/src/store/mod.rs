@@ -8,6 +8,20 @@
 //! the database: optimistic concurrency on the row's version, and
 //! idempotency of requests by `request_id`, both in the same transaction as
 //! the events.
+//!
+//! What is shared and what is not:
+//!
+//! - `sql`: every read (get, list, events, due, census, requests), the chain
+//!   verification and the audit fold, written once over a small `Dialect`
+//!   trait (placeholders, a planner hint, how a snapshot is opened, which
+//!   errors are worth retrying); `impl_store!` gives both stores these reads.
+//! - `batch`: the planner of the group-commit writers (what a batch reads,
+//!   how each write is decided against the batch's state, what rows change).
+//! - `chain`: the event hash, the one chain walk, and the running hash that
+//!   audit checkpoints sign (see `crate::audit`).
+//! - `sqlite`, `postgres`: opening and migrating, and the writes, which use
+//!   each database's own multi-row forms (VALUES lists; UNNEST arrays and
+//!   single-statement CTEs) and its own locking.
 
 use async_trait::async_trait;
 
@@ -117,7 +131,7 @@ pub struct Census {
     pub overdue: i64,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("application {0} not found")]
     NotFound(String),
@@ -175,28 +189,12 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
-    /// The events of one application whose kind is one of `kinds`, oldest
-    /// first. The default reads the whole history; stores override it
-    /// with a query on the kind.
+    /// The events of one application whose kind is one of `kinds`, oldest first.
     async fn events_of_kinds(
         &self,
         application_id: &str,
         kinds: &[&str],
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut found = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.events(Some(application_id), after, 1000).await?;
-            let Some(last) = page.last() else {
-                return Ok(found);
-            };
-            after = last.sequence;
-            found.extend(
-                page.into_iter()
-                    .filter(|e| kinds.contains(&e.kind.as_str())),
-            );
-        }
-    }
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Rows whose next_due_at <= now, earliest first.
     async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError>;
@@ -209,13 +207,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Recomputes the chain of one application or of all.
     async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError>;
+
+    /// The greatest sequence up to which the history is settled: every
+    /// event with a sequence up to it has committed, and no event committed
+    /// later can take one below it (0 when there is no event). An audit
+    /// checkpoint covers the history up to such a sequence.
+    async fn audit_horizon(&self) -> Result<i64, StoreError>;
+
+    /// Folds into `from` the stored hashes of the events with
+    /// `from.sequence < sequence <= up_to`, in the global order; the result
+    /// covers the history up to `up_to`.
+    async fn audit_fold(&self, from: AuditDigest, up_to: i64) -> Result<AuditDigest, StoreError>;
 }
 
+pub use chain::AuditDigest;
+
+pub(crate) mod batch;
 pub mod chain;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 #[cfg(test)]
-mod suite;
+pub(crate) mod suite;
 
 /// Opens the store named by `url` and applies its migrations: PostgreSQL
 /// for `postgres://...` or `postgresql://...`, SQLite for `sqlite://...`,

@@ -4,9 +4,10 @@
 //! waiting in their queue together (group commit), like the SQLite store:
 //! one transaction locks the rows the batch updates (`FOR UPDATE`, in id
 //! order), reads the request ids, decides every write in order against
-//! that state (the same `decide` as SQLite, so a repeated request id in a
-//! batch is replayed and a second update from the same version conflicts),
-//! and writes the outcome with a few `UNNEST` multi-row statements. If
+//! that state (the planner SQLite's writer uses too, so a repeated request
+//! id in a batch is replayed and a second update from the same version
+//! conflicts), and writes the outcome with a few `UNNEST` multi-row
+//! statements (`group_commit`). If
 //! anything fails — typically a request id or an application id inserted
 //! meanwhile by another process — the batch is rolled back and each of its
 //! writes runs again on its own, by the direct path below, which handles
@@ -41,35 +42,29 @@
 //! before N. Within one application the order is strict (writes to an
 //! application serialise on its row).
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use futures::TryStreamExt;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, Postgres, Row};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row};
+use tokio::sync::mpsc;
 
-use super::chain::{extend_chain, ChainHead, ChainLink, ChainWalker};
-use super::sqlite::{
-    build_list_query, check_new_version, copy_error, decide, keys_of, plan, AppState, BatchWrites,
-    Plan, WriteJob, WriteOp,
-};
+use super::batch::{agencies_json, check_new_version, replay, submit, WriteJob, WriteOp};
+use super::chain::{extend_chain, ChainHead};
+use super::sql::{impl_store, Dialect, Reads};
 use super::{
-    ApplicationRow, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent,
-    Store, StoreError, StoredEvent, WriteOutcome,
+    ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
+    NewEvent, StoreError, StoredEvent, WriteOutcome,
 };
+
+mod group_commit;
+
+#[cfg(test)]
+pub(crate) use group_commit::run_batch;
+use group_commit::writer_loop;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
-
-const APPLICATION_COLUMNS: &str = "a.id, a.version, a.applicant, a.state, a.level, \
-     a.destination, a.awaiting_agencies, a.next_due_at, a.overdue_at, a.created_at, \
-     a.updated_at, a.snapshot";
-
-const EVENT_COLUMNS: &str = "sequence, application_id, application_sequence, kind, actor, at, \
-     details, previous_hash, hash";
 
 /// Pool settings of the PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -103,6 +98,7 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    reads: Reads<Postgres>,
     /// Queue of the writer tasks, when writes are batched.
     writer: Option<mpsc::Sender<WriteJob>>,
 }
@@ -136,7 +132,11 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating PostgreSQL: {e}")))?;
-        let direct = Self { pool, writer: None };
+        let direct = Self {
+            reads: Reads::new(pool.clone()),
+            pool,
+            writer: None,
+        };
         if options.batch_writers == 0 {
             return Ok(direct);
         }
@@ -150,8 +150,8 @@ impl PostgresStore {
             ));
         }
         Ok(Self {
-            pool: direct.pool,
             writer: Some(tx),
+            ..direct
         })
     }
 
@@ -160,14 +160,7 @@ impl PostgresStore {
         writer: &mpsc::Sender<WriteJob>,
         op: WriteOp,
     ) -> Result<WriteOutcome, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        writer
-            .send(WriteJob { op, reply })
-            .await
-            .map_err(|_| StoreError::Unavailable("the PostgreSQL writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the PostgreSQL writer has stopped".into()))?
+        submit(writer, op, "PostgreSQL").await
     }
 
     /// One create as one statement.
@@ -355,23 +348,8 @@ impl PostgresStore {
         &self,
         request: &IdempotentRequest,
     ) -> Result<Option<Result<WriteOutcome, StoreError>>, StoreError> {
-        let previous =
-            sqlx::query("SELECT fingerprint, response FROM requests WHERE request_id = $1")
-                .bind(&request.request_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
-        let Some(r) = previous else {
-            return Ok(None);
-        };
-        let fingerprint: String = r.try_get(0).map_err(map_err)?;
-        Ok(Some(if fingerprint == request.fingerprint {
-            Ok(WriteOutcome::Replayed {
-                response: r.try_get(1).map_err(map_err)?,
-            })
-        } else {
-            Err(StoreError::RequestIdReused(request.request_id.clone()))
-        }))
+        let previous = self.reads.find_request(&request.request_id).await?;
+        Ok(previous.map(|(fingerprint, response)| replay(request, &fingerprint, &response)))
     }
 
     /// Why a write did not go through: the request id first, then `fallback`.
@@ -417,6 +395,22 @@ impl PostgresStore {
     }
 }
 
+impl Dialect for Postgres {
+    // `sequence + 0`: the application's few events are read through
+    // (application_id, application_sequence); without statistics the
+    // planner would otherwise also scan the primary key for
+    // `sequence > $2`, i.e. most of the table.
+    const SEQUENCE_OF_ONE_APPLICATION: &'static str = "sequence + 0";
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+    fn map_err(error: sqlx::Error) -> StoreError {
+        map_err(error)
+    }
+    fn placeholder(n: usize) -> String {
+        format!("${n}")
+    }
+}
+
 /// Maps an sqlx error: lost connections, timeouts, resource exhaustion,
 /// shutdowns and serialisation failures are `Unavailable` (worth
 /// retrying); everything else is `Internal`.
@@ -447,10 +441,6 @@ fn map_err(error: sqlx::Error) -> StoreError {
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn agencies_json(agencies: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(agencies).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
 /// The new events as the columns bound to UNNEST.
@@ -512,42 +502,7 @@ fn insert_events_cte(source: &str, first: usize) -> String {
     )
 }
 
-fn application_from(r: &PgRow) -> Result<ApplicationRow, StoreError> {
-    let agencies: String = r.try_get(6).map_err(map_err)?;
-    Ok(ApplicationRow {
-        id: r.try_get(0).map_err(map_err)?,
-        version: r.try_get(1).map_err(map_err)?,
-        applicant: r.try_get(2).map_err(map_err)?,
-        state: r.try_get(3).map_err(map_err)?,
-        level: r.try_get(4).map_err(map_err)?,
-        destination: r.try_get(5).map_err(map_err)?,
-        awaiting_agencies: serde_json::from_str(&agencies).map_err(|e| {
-            StoreError::Internal(format!("awaiting_agencies is not a JSON string array: {e}"))
-        })?,
-        next_due_at: r.try_get(7).map_err(map_err)?,
-        overdue_at: r.try_get(8).map_err(map_err)?,
-        created_at: r.try_get(9).map_err(map_err)?,
-        updated_at: r.try_get(10).map_err(map_err)?,
-        snapshot: r.try_get(11).map_err(map_err)?,
-    })
-}
-
-fn event_from(r: &PgRow) -> Result<StoredEvent, StoreError> {
-    Ok(StoredEvent {
-        sequence: r.try_get(0).map_err(map_err)?,
-        application_id: r.try_get(1).map_err(map_err)?,
-        application_sequence: r.try_get(2).map_err(map_err)?,
-        kind: r.try_get(3).map_err(map_err)?,
-        actor: r.try_get(4).map_err(map_err)?,
-        at: r.try_get(5).map_err(map_err)?,
-        details: r.try_get(6).map_err(map_err)?,
-        previous_hash: r.try_get(7).map_err(map_err)?,
-        hash: r.try_get(8).map_err(map_err)?,
-    })
-}
-
-#[async_trait]
-impl Store for PostgresStore {
+impl_store!(PostgresStore {
     async fn create(
         &self,
         row: &ApplicationRow,
@@ -592,625 +547,24 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn get(&self, id: &str) -> Result<Option<ApplicationRow>, StoreError> {
-        let sql = format!("SELECT {APPLICATION_COLUMNS} FROM applications a WHERE a.id = $1");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(application_from)
-            .transpose()
-    }
-
-    async fn list(
-        &self,
-        filter: &ListFilter,
-        after: Option<&ListCursor>,
-        limit: u32,
-    ) -> Result<Vec<ApplicationRow>, StoreError> {
-        let mut q = build_list_query::<Postgres>(filter, after, limit);
-        q.build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(application_from)
-            .collect()
-    }
-
-    async fn events(
-        &self,
-        application_id: Option<&str>,
-        after_sequence: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = match application_id {
-            Some(id) => {
-                // `sequence + 0`: the application's few events are read
-                // through (application_id, application_sequence); without
-                // statistics the planner would otherwise also scan the
-                // primary key for `sequence > $2`, i.e. most of the table.
-                let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE application_id = $1 \
-                     AND sequence + 0 > $2 ORDER BY application_sequence LIMIT $3"
-                );
-                sqlx::query(&sql)
-                    .bind(id)
-                    .bind(after_sequence)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE sequence > $1 \
-                     ORDER BY sequence LIMIT $2"
-                );
-                sqlx::query(&sql)
-                    .bind(after_sequence)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-            }
-        }
-        .map_err(map_err)?;
-        rows.iter().map(event_from).collect()
-    }
-
-    async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError> {
-        let sql = format!(
-            "SELECT {APPLICATION_COLUMNS} FROM applications a \
-             WHERE a.next_due_at IS NOT NULL AND a.next_due_at <= $1 \
-             ORDER BY a.next_due_at, a.id LIMIT $2"
-        );
-        sqlx::query(&sql)
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(application_from)
-            .collect()
-    }
-
-    async fn census(&self, now: i64) -> Result<Census, StoreError> {
-        let rows =
-            sqlx::query("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?;
-        let by_state_and_level = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0).map_err(map_err)?,
-                    r.try_get(1).map_err(map_err)?,
-                    r.try_get(2).map_err(map_err)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let overdue: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE overdue_at <= $1")
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?;
-        Ok(Census {
-            by_state_and_level,
-            overdue,
-        })
-    }
-
-    async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query("SELECT fingerprint, response FROM requests WHERE request_id = $1")
-            .bind(request_id)
-            .fetch_optional(&self.pool)
+    /// A sequence value is taken when an event is inserted, not when it
+    /// commits: a transaction still open may hold a value below the
+    /// greatest committed one. A SHARE lock on `events` waits for every
+    /// transaction that has inserted events to end (and holds new inserts
+    /// off for the moment of one read), so that every value up to the
+    /// greatest read then is committed or never will be; later inserts
+    /// take greater values.
+    async fn audit_horizon(&self) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("LOCK TABLE events IN SHARE MODE")
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        row.map(|r| {
-            Ok((
-                r.try_get(0).map_err(map_err)?,
-                r.try_get(1).map_err(map_err)?,
-            ))
-        })
-        .transpose()
-    }
-
-    async fn verify_chain(&self, application_id: Option<&str>) -> Result<ChainReport, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        // One snapshot for the rows and the events.
-        let mut tx = conn
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        let horizon: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(sequence), 0) FROM events")
+            .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
-        if let Some(id) = application_id {
-            let exists = sqlx::query("SELECT 1 FROM applications WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(id.to_owned()));
-            }
-        }
-        let filter = if application_id.is_some() {
-            "WHERE e.application_id = $1"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT e.application_id, e.application_sequence, e.kind, e.actor, e.at, e.details, \
-             e.previous_hash, e.hash, a.chain_length, a.chain_head \
-             FROM events e LEFT JOIN applications a ON a.id = e.application_id {filter} \
-             ORDER BY e.application_id, e.application_sequence"
-        );
-        let mut walker = ChainWalker::new();
-        let mut head: Option<ChainHead> = None;
-        {
-            let mut query = sqlx::query(&sql);
-            if let Some(id) = application_id {
-                query = query.bind(id);
-            }
-            let mut rows = query.fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await.map_err(map_err)? {
-                let app: &str = r.try_get(0).map_err(map_err)?;
-                if walker.current_application() != Some(app) {
-                    walker.end_application(head.as_ref());
-                    let length: Option<i64> = r.try_get(8).map_err(map_err)?;
-                    let hash: Option<String> = r.try_get(9).map_err(map_err)?;
-                    head = length
-                        .zip(hash)
-                        .map(|(length, hash)| ChainHead { length, hash });
-                }
-                walker.push(&ChainLink {
-                    application_id: app,
-                    application_sequence: r.try_get(1).map_err(map_err)?,
-                    kind: r.try_get(2).map_err(map_err)?,
-                    actor: r.try_get(3).map_err(map_err)?,
-                    at: r.try_get(4).map_err(map_err)?,
-                    details: r.try_get(5).map_err(map_err)?,
-                    previous_hash: r.try_get(6).map_err(map_err)?,
-                    hash: r.try_get(7).map_err(map_err)?,
-                });
-            }
-        }
-        walker.end_application(head.as_ref());
-        let filter = if application_id.is_some() {
-            "AND a.id = $1"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT a.id, a.chain_length, a.chain_head FROM applications a \
-             WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.application_id = a.id) {filter} \
-             ORDER BY a.id"
-        );
-        {
-            let mut query = sqlx::query(&sql);
-            if let Some(id) = application_id {
-                query = query.bind(id);
-            }
-            let mut rows = query.fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await.map_err(map_err)? {
-                let id: &str = r.try_get(0).map_err(map_err)?;
-                let head = ChainHead {
-                    length: r.try_get(1).map_err(map_err)?,
-                    hash: r.try_get(2).map_err(map_err)?,
-                };
-                walker.application_without_events(id, &head);
-            }
-        }
-        tx.rollback().await.map_err(map_err)?;
-        Ok(walker.finish())
+        tx.commit().await.map_err(map_err)?;
+        Ok(horizon)
     }
-}
-
-// ---------------------------------------------------------------------------
-// Batched writes (group commit).
-
-/// Why a batch failed, and whether its writes should be tried one by one.
-pub(crate) struct BatchFailed {
-    pub(crate) error: StoreError,
-    /// False when the database is out of reach (connection, I/O,
-    /// resources, shutdown): trying each write again would only wait longer.
-    pub(crate) retry_alone: bool,
-}
-
-impl From<StoreError> for BatchFailed {
-    fn from(error: StoreError) -> Self {
-        Self {
-            error,
-            retry_alone: true,
-        }
-    }
-}
-
-fn failed(error: sqlx::Error) -> BatchFailed {
-    let systemic = match &error {
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            ["08", "53", "57", "58"]
-                .iter()
-                .any(|class| code.starts_with(class))
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        _ => false,
-    };
-    BatchFailed {
-        error: map_err(error),
-        retry_alone: !systemic,
-    }
-}
-
-async fn writer_loop(
-    direct: PostgresStore,
-    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>,
-    max_batch: usize,
-) {
-    let mut batch = Vec::with_capacity(max_batch);
-    loop {
-        let received = queue.lock().await.recv_many(&mut batch, max_batch).await;
-        if received == 0 {
-            break;
-        }
-        let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
-        let results = match run_batch(&direct.pool, &ops).await {
-            Ok(results) => results,
-            // The database is out of reach: every write of the batch fails.
-            Err(BatchFailed {
-                error,
-                retry_alone: false,
-            }) => ops.iter().map(|_| Err(copy_error(&error))).collect(),
-            // A conflict with another process, a deadlock: each write again
-            // on its own, by the path that handles races.
-            Err(_) => {
-                let mut one_by_one = Vec::with_capacity(ops.len());
-                for op in &ops {
-                    one_by_one.push(match op {
-                        WriteOp::Create {
-                            row,
-                            events,
-                            request,
-                        } => direct.create_direct(row, events, request.as_ref()).await,
-                        WriteOp::Update {
-                            expected_version,
-                            row,
-                            events,
-                            request,
-                        } => {
-                            direct
-                                .update_direct(*expected_version, row, events, request.as_ref())
-                                .await
-                        }
-                    });
-                }
-                one_by_one
-            }
-        };
-        for (job, result) in batch.drain(..).zip(results) {
-            // The caller may have gone away; the write stands all the same.
-            let _ = job.reply.send(result);
-        }
-    }
-}
-
-/// Runs the writes in one transaction and returns one result per write,
-/// valid only once the COMMIT succeeded (which this function awaits).
-///
-/// Locks the rows of the applications the batch updates (in id order, so
-/// batches cannot deadlock each other), then reads the request ids (after
-/// the locks: a concurrent write of one of these rows has committed its
-/// request record by then), decides every write in order against that
-/// state as changed by the earlier writes of the batch, and writes the
-/// outcome with a few multi-row statements. A write racing from elsewhere
-/// (same request id or application id inserted meanwhile) makes a
-/// statement fail: the batch is rolled back and the caller runs each write
-/// on its own.
-pub(crate) async fn run_batch(
-    pool: &PgPool,
-    ops: &[&WriteOp],
-) -> Result<Vec<Result<WriteOutcome, StoreError>>, BatchFailed> {
-    let mut conn = pool.acquire().await.map_err(failed)?;
-    // Every read of the batch is a primary-key lookup (`= ANY($1)`). A
-    // table that was never analysed (no autovacuum, or not yet) looks
-    // small to the planner, which then scans it whole for a few dozen
-    // keys, once per batch: the cost of a filing grew with the table.
-    let mut tx = conn
-        .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL enable_seqscan = off")
-        .await
-        .map_err(failed)?;
-    let (request_ids, app_ids) = keys_of(ops);
-
-    let mut apps = HashMap::new();
-    let rows = sqlx::query(
-        "SELECT id, version, chain_length, chain_head, awaiting_agencies, created_at \
-         FROM applications WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
-    .bind(&app_ids)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(failed)?;
-    for r in rows {
-        let id: String = r.try_get(0).map_err(failed)?;
-        let agencies: String = r.try_get(4).map_err(failed)?;
-        let agencies = serde_json::from_str(&agencies).map_err(|e| {
-            BatchFailed::from(StoreError::Internal(format!(
-                "awaiting_agencies of {id}: {e}"
-            )))
-        })?;
-        let head = ChainHead {
-            length: r.try_get(2).map_err(failed)?,
-            hash: r.try_get(3).map_err(failed)?,
-        };
-        let state = AppState::stored(
-            r.try_get(1).map_err(failed)?,
-            agencies,
-            r.try_get(5).map_err(failed)?,
-            head,
-        );
-        apps.insert(id, state);
-    }
-    let mut requests = HashMap::new();
-    let rows = sqlx::query(
-        "SELECT request_id, fingerprint, response FROM requests WHERE request_id = ANY($1)",
-    )
-    .bind(&request_ids)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(failed)?;
-    for r in rows {
-        requests.insert(
-            r.try_get(0).map_err(failed)?,
-            (r.try_get(1).map_err(failed)?, r.try_get(2).map_err(failed)?),
-        );
-    }
-
-    let mut writes = BatchWrites::default();
-    let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        results.push(decide(op, &mut requests, &mut apps, &mut writes));
-    }
-    if writes.is_empty() {
-        tx.rollback().await.map_err(failed)?;
-        return Ok(results);
-    }
-    write_batch(&mut tx, &plan(&apps, &writes), &writes).await?;
-    tx.commit().await.map_err(failed)?;
-    Ok(results)
-}
-
-/// Runs `statement` and checks that it changed `expected` rows.
-async fn execute_exact<'q>(
-    conn: &mut PgConnection,
-    statement: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    expected: usize,
-    what: &str,
-) -> Result<(), BatchFailed> {
-    let done = statement.execute(&mut *conn).await.map_err(failed)?;
-    if done.rows_affected() != expected as u64 {
-        return Err(StoreError::Internal(format!(
-            "{what}: {} rows changed, expected {expected}",
-            done.rows_affected()
-        ))
-        .into());
-    }
-    Ok(())
-}
-
-/// The rows' columns as arrays for UNNEST.
-#[derive(Default)]
-struct RowColumns {
-    id: Vec<String>,
-    version: Vec<i64>,
-    applicant: Vec<String>,
-    state: Vec<String>,
-    level: Vec<String>,
-    destination: Vec<String>,
-    awaiting_agencies: Vec<String>,
-    next_due_at: Vec<Option<i64>>,
-    overdue_at: Vec<Option<i64>>,
-    created_at: Vec<i64>,
-    updated_at: Vec<i64>,
-    snapshot: Vec<String>,
-    chain_length: Vec<i64>,
-    chain_head: Vec<String>,
-    expected: Vec<i64>,
-}
-
-impl RowColumns {
-    fn push(
-        &mut self,
-        row: &ApplicationRow,
-        head: &ChainHead,
-        expected: i64,
-    ) -> Result<(), StoreError> {
-        self.id.push(row.id.clone());
-        self.version.push(row.version);
-        self.applicant.push(row.applicant.clone());
-        self.state.push(row.state.clone());
-        self.level.push(row.level.clone());
-        self.destination.push(row.destination.clone());
-        self.awaiting_agencies
-            .push(agencies_json(&row.awaiting_agencies)?);
-        self.next_due_at.push(row.next_due_at);
-        self.overdue_at.push(row.overdue_at);
-        self.created_at.push(row.created_at);
-        self.updated_at.push(row.updated_at);
-        self.snapshot.push(row.snapshot.clone());
-        self.chain_length.push(head.length);
-        self.chain_head.push(head.hash.clone());
-        self.expected.push(expected);
-        Ok(())
-    }
-}
-
-fn awaiting_columns(rows: &[(&String, i64, &String)]) -> (Vec<String>, Vec<i64>, Vec<String>) {
-    (
-        rows.iter()
-            .map(|(agency, _, _)| (*agency).clone())
-            .collect(),
-        rows.iter().map(|(_, created_at, _)| *created_at).collect(),
-        rows.iter().map(|(_, _, id)| (*id).clone()).collect(),
-    )
-}
-
-async fn write_batch(
-    conn: &mut PgConnection,
-    plan: &Plan<'_>,
-    writes: &BatchWrites,
-) -> Result<(), BatchFailed> {
-    if !plan.inserts.is_empty() {
-        let mut c = RowColumns::default();
-        for (row, head) in &plan.inserts {
-            c.push(row, head, 0)?;
-        }
-        let statement = sqlx::query(
-            "INSERT INTO applications (id, version, applicant, state, level, destination, \
-             awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
-             chain_length, chain_head) \
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
-             $12::text[], $13::bigint[], $14::text[])",
-        )
-        .bind(c.id)
-        .bind(c.version)
-        .bind(c.applicant)
-        .bind(c.state)
-        .bind(c.level)
-        .bind(c.destination)
-        .bind(c.awaiting_agencies)
-        .bind(c.next_due_at)
-        .bind(c.overdue_at)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.snapshot)
-        .bind(c.chain_length)
-        .bind(c.chain_head);
-        execute_exact(conn, statement, plan.inserts.len(), "insert applications").await?;
-    }
-    if !plan.updates.is_empty() {
-        let mut c = RowColumns::default();
-        for (row, head, stored) in &plan.updates {
-            c.push(row, head, *stored)?;
-        }
-        let statement = sqlx::query(
-            "UPDATE applications a SET version = v.version, applicant = v.applicant, \
-             state = v.state, level = v.level, destination = v.destination, \
-             awaiting_agencies = v.awaiting_agencies, next_due_at = v.next_due_at, \
-             overdue_at = v.overdue_at, updated_at = v.updated_at, snapshot = v.snapshot, \
-             chain_length = v.chain_length, chain_head = v.chain_head \
-             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], \
-             $12::text[], $13::bigint[], $14::text[]) \
-             AS v(id, expected, version, applicant, state, level, destination, \
-             awaiting_agencies, next_due_at, overdue_at, updated_at, snapshot, chain_length, \
-             chain_head) \
-             WHERE a.id = v.id AND a.version = v.expected",
-        )
-        .bind(c.id)
-        .bind(c.expected)
-        .bind(c.version)
-        .bind(c.applicant)
-        .bind(c.state)
-        .bind(c.level)
-        .bind(c.destination)
-        .bind(c.awaiting_agencies)
-        .bind(c.next_due_at)
-        .bind(c.overdue_at)
-        .bind(c.updated_at)
-        .bind(c.snapshot)
-        .bind(c.chain_length)
-        .bind(c.chain_head);
-        execute_exact(conn, statement, plan.updates.len(), "update applications").await?;
-    }
-    if !plan.awaiting_gone.is_empty() {
-        let (agency, created_at, id) = awaiting_columns(&plan.awaiting_gone);
-        let statement = sqlx::query(
-            "DELETE FROM application_awaiting w \
-             USING UNNEST($1::text[], $2::bigint[], $3::text[]) AS g(agency, created_at, id) \
-             WHERE w.agency = g.agency AND w.created_at = g.created_at \
-             AND w.application_id = g.id",
-        )
-        .bind(agency)
-        .bind(created_at)
-        .bind(id);
-        execute_exact(
-            conn,
-            statement,
-            plan.awaiting_gone.len(),
-            "delete awaited agencies",
-        )
-        .await?;
-    }
-    if !plan.awaiting_new.is_empty() {
-        let (agency, created_at, id) = awaiting_columns(&plan.awaiting_new);
-        let statement = sqlx::query(
-            "INSERT INTO application_awaiting (agency, created_at, application_id) \
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[])",
-        )
-        .bind(agency)
-        .bind(created_at)
-        .bind(id);
-        execute_exact(
-            conn,
-            statement,
-            plan.awaiting_new.len(),
-            "insert awaited agencies",
-        )
-        .await?;
-    }
-    if !writes.requests.is_empty() {
-        let r = &writes.requests;
-        let statement = sqlx::query(
-            "INSERT INTO requests (request_id, application_id, fingerprint, response, \
-             recorded_at) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])",
-        )
-        .bind(
-            r.iter()
-                .map(|(q, _, _)| q.request_id.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(r.iter().map(|(_, id, _)| id.clone()).collect::<Vec<_>>())
-        .bind(
-            r.iter()
-                .map(|(q, _, _)| q.fingerprint.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            r.iter()
-                .map(|(q, _, _)| q.response.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(r.iter().map(|(_, _, at)| *at).collect::<Vec<_>>());
-        execute_exact(conn, statement, r.len(), "insert requests").await?;
-    }
-    if !writes.events.is_empty() {
-        let e = &writes.events;
-        let statement = sqlx::query(
-            "INSERT INTO events (application_id, application_sequence, kind, actor, at, \
-             details, previous_hash, hash) \
-             SELECT id, seq, kind, actor, at, details, previous_hash, hash \
-             FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], \
-             $6::text[], $7::text[], $8::text[]) WITH ORDINALITY \
-             AS t(id, seq, kind, actor, at, details, previous_hash, hash, n) ORDER BY n",
-        )
-        .bind(e.iter().map(|x| x.0.clone()).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.1).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.2.kind.clone()).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.2.actor.clone()).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.2.at).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.2.details.clone()).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.3.clone()).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.4.clone()).collect::<Vec<_>>());
-        execute_exact(conn, statement, e.len(), "insert events").await?;
-    }
-    Ok(())
-}
+});

@@ -54,7 +54,14 @@ pub enum ListScope {
 pub fn list_scope(actor: &Actor) -> ListScope {
     match actor.role {
         Role::Applicant => ListScope::FiledBy(actor.id.clone()),
-        _ => ListScope::All,
+        Role::AgencyReviewer
+        | Role::LicensingOfficer
+        | Role::OperatingCommitteeChair
+        | Role::AcepMember
+        | Role::EarbMember
+        | Role::President
+        | Role::Auditor
+        | Role::System => ListScope::All,
     }
 }
 
@@ -126,6 +133,13 @@ fn own_agency(actor: &Actor, agency: Agency) -> Result<(), Refusal> {
     }
 }
 
+/// Whether the actor may read the audit checkpoints (and check the history
+/// against one), which vouch for every application's history: whoever may
+/// read every application.
+pub fn may_read_audit_checkpoint(actor: &Actor) -> bool {
+    list_scope(actor) == ListScope::All
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +160,7 @@ mod tests {
                 "{role:?}"
             );
             assert_eq!(check_file(&actor).is_ok(), applicant, "{role:?}");
+            assert_eq!(may_read_audit_checkpoint(&actor), !applicant, "{role:?}");
         }
     }
 }

@@ -32,7 +32,7 @@ pub(crate) fn adapter() -> Adapter {
         .await
         .unwrap();
         let ledger = Arc::new(review_svc::ledger::Ledger::new(
-            store,
+            store.clone(),
             // A 30-day agency deadline of 6 s: some pass during a run.
             Workflow::from_embedded(chrono::Duration::milliseconds(200)),
         ));
@@ -48,6 +48,7 @@ pub(crate) fn adapter() -> Adapter {
             Arc::new(auth),
             client,
             Arc::new(review_svc::clock::SystemClock),
+            Arc::new(review_svc::audit::Auditor::open(store, None).unwrap()),
         );
         (review, classifier)
     });

@@ -363,6 +363,7 @@ pub(crate) fn requests(
         },
         verify: pb::VerifyAuditTrailRequest {
             name: name(rng, known),
+            ..Default::default()
         },
     }
 }

@@ -1,0 +1,621 @@
+//! The reads of both stores, written once: every query is built with
+//! [`Sql`] (which writes `?` or `$n` placeholders for the dialect), and the
+//! few places where the dialects differ (placeholders, a planner hint, how
+//! a read transaction takes its snapshot, which errors are worth retrying)
+//! are the [`Dialect`] trait's.
+//!
+//! (sqlx's `QueryBuilder` does not serve here: in code generic over the
+//! database its arguments must outlive the builder that lends them.)
+//!
+//! The chain verification reads the events here and hands them to the one
+//! [`ChainWalker`]; the audit checkpoints read the global order here and
+//! fold it with [`AuditDigest`].
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+
+use futures::TryStreamExt;
+use sqlx::query::Query;
+use sqlx::{
+    ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
+};
+
+use super::batch::AppState;
+use super::chain::{AuditDigest, ChainHead, ChainLink, ChainWalker};
+use super::{ApplicationRow, Census, ChainReport, ListCursor, ListFilter, StoreError, StoredEvent};
+
+/// What differs between SQLite and PostgreSQL in the shared reads.
+pub(crate) trait Dialect: Database {
+    /// The global sequence as compared when reading the events of one
+    /// application.
+    const SEQUENCE_OF_ONE_APPLICATION: &'static str;
+    /// Opens the read transaction of a verification: one consistent
+    /// snapshot of the rows and the events.
+    const BEGIN_SNAPSHOT: &'static str;
+    /// Maps a database error: `Unavailable` when worth retrying.
+    fn map_err(error: sqlx::Error) -> StoreError;
+    /// The placeholder of the `n`th bound value (from 1).
+    fn placeholder(n: usize) -> String;
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// SQL text with its bound values, in the dialect's placeholders.
+pub(crate) struct Sql<DB> {
+    text: String,
+    binds: Vec<Bind>,
+    dialect: PhantomData<DB>,
+}
+
+impl<DB: Dialect> Sql<DB> {
+    pub(crate) fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            binds: Vec::new(),
+            dialect: PhantomData,
+        }
+    }
+
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind(&mut self, value: Bind) -> &mut Self {
+        self.binds.push(value);
+        self.text.push_str(&DB::placeholder(self.binds.len()));
+        self
+    }
+
+    pub(crate) fn push_text(&mut self, value: impl Into<String>) -> &mut Self {
+        self.bind(Bind::Text(value.into()))
+    }
+
+    pub(crate) fn push_int(&mut self, value: i64) -> &mut Self {
+        self.bind(Bind::Int(value))
+    }
+
+    pub(crate) fn query(&self) -> Query<'_, DB, DB::Arguments<'_>>
+    where
+        for<'a> String: Encode<'a, DB> + Type<DB>,
+        for<'a> i64: Encode<'a, DB> + Type<DB>,
+    {
+        let mut query = sqlx::query(&self.text);
+        for value in &self.binds {
+            query = match value {
+                Bind::Text(text) => query.bind(text.clone()),
+                Bind::Int(int) => query.bind(*int),
+            };
+        }
+        query
+    }
+}
+
+pub(crate) const APPLICATION_COLUMNS: &str = "a.id, a.version, a.applicant, a.state, a.level, \
+     a.destination, a.awaiting_agencies, a.next_due_at, a.overdue_at, a.created_at, \
+     a.updated_at, a.snapshot";
+
+const EVENT_COLUMNS: &str = "sequence, application_id, application_sequence, kind, actor, at, \
+     details, previous_hash, hash";
+
+/// The columns a batch reads to decide its writes (see [`app_state_from`]).
+pub(crate) const APP_STATE_COLUMNS: &str =
+    "id, version, chain_length, chain_head, awaiting_agencies, created_at";
+
+/// The store's reads over a pool of either dialect.
+#[derive(Debug)]
+pub(crate) struct Reads<DB: Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: Database> Clone for Reads<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+fn decode_agencies(id: &str, json: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {id}: {e}")))
+}
+
+/// One application from the columns of [`APPLICATION_COLUMNS`].
+fn application_from<R>(r: &R) -> Result<ApplicationRow, StoreError>
+where
+    R: Row,
+    R::Database: Dialect,
+    usize: ColumnIndex<R>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
+{
+    let e = <R::Database as Dialect>::map_err;
+    let id: String = r.try_get(0).map_err(e)?;
+    let agencies: String = r.try_get(6).map_err(e)?;
+    Ok(ApplicationRow {
+        awaiting_agencies: decode_agencies(&id, &agencies)?,
+        id,
+        version: r.try_get(1).map_err(e)?,
+        applicant: r.try_get(2).map_err(e)?,
+        state: r.try_get(3).map_err(e)?,
+        level: r.try_get(4).map_err(e)?,
+        destination: r.try_get(5).map_err(e)?,
+        next_due_at: r.try_get(7).map_err(e)?,
+        overdue_at: r.try_get(8).map_err(e)?,
+        created_at: r.try_get(9).map_err(e)?,
+        updated_at: r.try_get(10).map_err(e)?,
+        snapshot: r.try_get(11).map_err(e)?,
+    })
+}
+
+fn event_from<R>(r: &R) -> Result<StoredEvent, StoreError>
+where
+    R: Row,
+    R::Database: Dialect,
+    usize: ColumnIndex<R>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
+{
+    let e = <R::Database as Dialect>::map_err;
+    Ok(StoredEvent {
+        sequence: r.try_get(0).map_err(e)?,
+        application_id: r.try_get(1).map_err(e)?,
+        application_sequence: r.try_get(2).map_err(e)?,
+        kind: r.try_get(3).map_err(e)?,
+        actor: r.try_get(4).map_err(e)?,
+        at: r.try_get(5).map_err(e)?,
+        details: r.try_get(6).map_err(e)?,
+        previous_hash: r.try_get(7).map_err(e)?,
+        hash: r.try_get(8).map_err(e)?,
+    })
+}
+
+/// What a batch knows of a stored application, from the columns of
+/// [`APP_STATE_COLUMNS`], into `found`.
+pub(crate) fn app_state_from<R>(
+    r: &R,
+    found: &mut HashMap<String, AppState>,
+) -> Result<(), StoreError>
+where
+    R: Row,
+    R::Database: Dialect,
+    usize: ColumnIndex<R>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
+{
+    let e = <R::Database as Dialect>::map_err;
+    let id: String = r.try_get(0).map_err(e)?;
+    let agencies: String = r.try_get(4).map_err(e)?;
+    let head = ChainHead {
+        length: r.try_get(2).map_err(e)?,
+        hash: r.try_get(3).map_err(e)?,
+    };
+    let state = AppState::stored(
+        r.try_get(1).map_err(e)?,
+        decode_agencies(&id, &agencies)?,
+        r.try_get(5).map_err(e)?,
+        head,
+    );
+    found.insert(id, state);
+    Ok(())
+}
+
+/// The columns a batch reads of its request ids (see [`request_from`]).
+pub(crate) const REQUEST_COLUMNS: &str = "request_id, fingerprint, response";
+
+/// A recorded request, from the columns of [`REQUEST_COLUMNS`], into `found`.
+pub(crate) fn request_from<R>(
+    r: &R,
+    found: &mut HashMap<String, (String, String)>,
+) -> Result<(), StoreError>
+where
+    R: Row,
+    R::Database: Dialect,
+    usize: ColumnIndex<R>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+{
+    let e = <R::Database as Dialect>::map_err;
+    found.insert(
+        r.try_get(0).map_err(e)?,
+        (r.try_get(1).map_err(e)?, r.try_get(2).map_err(e)?),
+    );
+    Ok(())
+}
+
+/// Builds the `list` query. The keyset predicate and the ORDER BY use the
+/// columns of the index that drives the scan: application_awaiting's
+/// primary key when filtering by agency, the applications indexes
+/// otherwise. The page's ids are chosen first and the rows read after, so
+/// that a sort (e.g. of the overdue rows, found through their own index)
+/// carries keys rather than whole rows.
+fn build_list_query<DB: Dialect>(
+    filter: &ListFilter,
+    after: Option<&ListCursor>,
+    limit: u32,
+) -> Sql<DB> {
+    let mut q = Sql::<DB>::new("SELECT ");
+    q.push(APPLICATION_COLUMNS);
+    q.push(" FROM applications a WHERE a.id IN (");
+    let (created, id) = if let Some(agency) = &filter.awaiting_agency {
+        q.push(
+            "SELECT w.application_id FROM application_awaiting w \
+             JOIN applications k ON k.id = w.application_id WHERE w.agency = ",
+        );
+        q.push_text(agency.clone());
+        ("w.created_at", "w.application_id")
+    } else {
+        q.push("SELECT k.id FROM applications k WHERE 1 = 1");
+        ("k.created_at", "k.id")
+    };
+    for (column, value) in [
+        ("k.applicant", &filter.applicant),
+        ("k.state", &filter.state),
+        ("k.destination", &filter.destination),
+        ("k.level", &filter.level),
+    ] {
+        if let Some(value) = value {
+            q.push(&format!(" AND {column} = "));
+            q.push_text(value.clone());
+        }
+    }
+    if let Some(at) = filter.overdue_at_or_before {
+        q.push(" AND k.overdue_at <= ");
+        q.push_int(at);
+    }
+    if let Some(cursor) = after {
+        q.push(&format!(" AND ({created}, {id}) < ("));
+        q.push_int(cursor.created_at);
+        q.push(", ");
+        q.push_text(cursor.id.clone());
+        q.push(")");
+    }
+    // Overdue rows are the old ones: a newest-first walk of a created_at
+    // index would pass every recent row before finding them. With the
+    // overdue filter, sort on an expression instead, so that the rows are
+    // found through the (covering) overdue index and then sorted.
+    let sort_created = if filter.overdue_at_or_before.is_some() && created == "k.created_at" {
+        "k.created_at + 0"
+    } else {
+        created
+    };
+    q.push(&format!(" ORDER BY {sort_created} DESC, {id} DESC LIMIT "));
+    q.push_int(i64::from(limit));
+    q.push(") ORDER BY a.created_at DESC, a.id DESC");
+    q
+}
+
+impl<DB> Reads<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> &'a str: Decode<'a, DB> + Type<DB>,
+{
+    pub(crate) fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+
+    async fn rows(&self, q: Sql<DB>) -> Result<Vec<ApplicationRow>, StoreError> {
+        let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
+        rows.iter().map(application_from).collect()
+    }
+
+    pub(crate) async fn get(&self, id: &str) -> Result<Option<ApplicationRow>, StoreError> {
+        let mut q = Sql::<DB>::new(format!(
+            "SELECT {APPLICATION_COLUMNS} FROM applications a WHERE a.id = "
+        ));
+        q.push_text(id);
+        Ok(self.rows(q).await?.pop())
+    }
+
+    pub(crate) async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&ListCursor>,
+        limit: u32,
+    ) -> Result<Vec<ApplicationRow>, StoreError> {
+        self.rows(build_list_query(filter, after, limit)).await
+    }
+
+    pub(crate) async fn due(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<ApplicationRow>, StoreError> {
+        let mut q = Sql::<DB>::new(format!(
+            "SELECT {APPLICATION_COLUMNS} FROM applications a \
+             WHERE a.next_due_at IS NOT NULL AND a.next_due_at <= "
+        ));
+        q.push_int(now);
+        q.push(" ORDER BY a.next_due_at, a.id LIMIT ");
+        q.push_int(i64::from(limit));
+        self.rows(q).await
+    }
+
+    pub(crate) async fn events(
+        &self,
+        application_id: Option<&str>,
+        after_sequence: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut q = Sql::<DB>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE "));
+        match application_id {
+            Some(id) => {
+                q.push("application_id = ");
+                q.push_text(id);
+                q.push(&format!(" AND {} > ", DB::SEQUENCE_OF_ONE_APPLICATION));
+                q.push_int(after_sequence);
+                q.push(" ORDER BY application_sequence LIMIT ");
+            }
+            None => {
+                q.push("sequence > ");
+                q.push_int(after_sequence);
+                q.push(" ORDER BY sequence LIMIT ");
+            }
+        }
+        q.push_int(i64::from(limit));
+        let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
+        rows.iter().map(event_from).collect()
+    }
+
+    pub(crate) async fn events_of_kinds(
+        &self,
+        application_id: &str,
+        kinds: &[&str],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Sql::<DB>::new(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE application_id = "
+        ));
+        q.push_text(application_id);
+        q.push(" AND kind IN (");
+        for (i, kind) in kinds.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push_text(*kind);
+        }
+        q.push(") ORDER BY application_sequence");
+        let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
+        rows.iter().map(event_from).collect()
+    }
+
+    pub(crate) async fn census(&self, now: i64) -> Result<Census, StoreError> {
+        let e = DB::map_err;
+        let rows =
+            Sql::<DB>::new("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level")
+                .query()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(e)?;
+        let by_state_and_level = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(e)?,
+                    r.try_get(1).map_err(e)?,
+                    r.try_get(2).map_err(e)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut q = Sql::<DB>::new("SELECT COUNT(*) FROM applications WHERE overdue_at <= ");
+        q.push_int(now);
+        let overdue = q.query().fetch_one(&self.pool).await.map_err(e)?;
+        Ok(Census {
+            by_state_and_level,
+            overdue: overdue.try_get(0).map_err(e)?,
+        })
+    }
+
+    pub(crate) async fn find_request(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let e = DB::map_err;
+        let mut q =
+            Sql::<DB>::new("SELECT fingerprint, response FROM requests WHERE request_id = ");
+        q.push_text(request_id);
+        let row = q.query().fetch_optional(&self.pool).await.map_err(e)?;
+        row.map(|r| Ok((r.try_get(0).map_err(e)?, r.try_get(1).map_err(e)?)))
+            .transpose()
+    }
+
+    /// Recomputes the chains of one application or of all, in one read
+    /// transaction (a consistent snapshot of rows and events).
+    pub(crate) async fn verify_chain(
+        &self,
+        application_id: Option<&str>,
+    ) -> Result<ChainReport, StoreError> {
+        let e = DB::map_err;
+        let mut conn = self.pool.acquire().await.map_err(e)?;
+        let mut tx = conn.begin_with(DB::BEGIN_SNAPSHOT).await.map_err(e)?;
+        if let Some(id) = application_id {
+            let mut q = Sql::<DB>::new("SELECT 1 FROM applications WHERE id = ");
+            q.push_text(id);
+            if q.query()
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(e)?
+                .is_none()
+            {
+                return Err(StoreError::NotFound(id.to_owned()));
+            }
+        }
+        let mut walker = ChainWalker::new();
+        let mut q = Sql::<DB>::new(
+            "SELECT e.application_id, e.application_sequence, e.kind, e.actor, e.at, e.details, \
+             e.previous_hash, e.hash, a.chain_length, a.chain_head \
+             FROM events e LEFT JOIN applications a ON a.id = e.application_id",
+        );
+        if let Some(id) = application_id {
+            q.push(" WHERE e.application_id = ");
+            q.push_text(id);
+        }
+        q.push(" ORDER BY e.application_id, e.application_sequence");
+        {
+            let mut head: Option<ChainHead> = None;
+            let mut rows = q.query().fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(e)? {
+                let app: &str = r.try_get(0).map_err(e)?;
+                if walker.current_application() != Some(app) {
+                    walker.end_application(head.as_ref());
+                    let length: Option<i64> = r.try_get(8).map_err(e)?;
+                    let hash: Option<String> = r.try_get(9).map_err(e)?;
+                    head = length
+                        .zip(hash)
+                        .map(|(length, hash)| ChainHead { length, hash });
+                }
+                walker.push(&ChainLink {
+                    application_id: app,
+                    application_sequence: r.try_get(1).map_err(e)?,
+                    kind: r.try_get(2).map_err(e)?,
+                    actor: r.try_get(3).map_err(e)?,
+                    at: r.try_get(4).map_err(e)?,
+                    details: r.try_get(5).map_err(e)?,
+                    previous_hash: r.try_get(6).map_err(e)?,
+                    hash: r.try_get(7).map_err(e)?,
+                });
+            }
+            drop(rows);
+            walker.end_application(head.as_ref());
+        }
+        let mut q = Sql::<DB>::new(
+            "SELECT a.id, a.chain_length, a.chain_head FROM applications a \
+             WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.application_id = a.id)",
+        );
+        if let Some(id) = application_id {
+            q.push(" AND a.id = ");
+            q.push_text(id);
+        }
+        q.push(" ORDER BY a.id");
+        {
+            let mut rows = q.query().fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(e)? {
+                let id: &str = r.try_get(0).map_err(e)?;
+                let head = ChainHead {
+                    length: r.try_get(1).map_err(e)?,
+                    hash: r.try_get(2).map_err(e)?,
+                };
+                walker.application_without_events(id, &head);
+            }
+        }
+        tx.rollback().await.map_err(e)?;
+        Ok(walker.finish())
+    }
+
+    /// Folds into `digest` the stored hashes of the events with
+    /// `digest.sequence < sequence <= up_to`, in the global order.
+    pub(crate) async fn audit_fold(
+        &self,
+        mut digest: AuditDigest,
+        up_to: i64,
+    ) -> Result<AuditDigest, StoreError> {
+        let e = DB::map_err;
+        let mut q = Sql::<DB>::new("SELECT sequence, hash FROM events WHERE sequence > ");
+        q.push_int(digest.sequence);
+        q.push(" AND sequence <= ");
+        q.push_int(up_to);
+        q.push(" ORDER BY sequence");
+        let mut conn = self.pool.acquire().await.map_err(e)?;
+        let mut rows = q.query().fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await.map_err(e)? {
+            digest.push(r.try_get(0).map_err(e)?, r.try_get(1).map_err(e)?);
+        }
+        digest.sequence = digest.sequence.max(up_to);
+        Ok(digest)
+    }
+
+    /// The greatest sequence stored (0 when there is no event).
+    pub(crate) async fn max_sequence(&self) -> Result<i64, StoreError> {
+        let e = DB::map_err;
+        let row = Sql::<DB>::new("SELECT COALESCE(MAX(sequence), 0) FROM events")
+            .query()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(e)?;
+        row.try_get(0).map_err(e)
+    }
+}
+
+/// Implements [`Store`](super::Store) for a store that has a
+/// `reads: Reads<_>` field: the reads are the shared ones above; the
+/// writes and the audit horizon, which differ by dialect, are given.
+macro_rules! impl_store {
+    ($store:ty { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            $($own)*
+
+            async fn get(&self, id: &str) -> Result<Option<ApplicationRow>, StoreError> {
+                self.reads.get(id).await
+            }
+
+            async fn list(
+                &self,
+                filter: &ListFilter,
+                after: Option<&ListCursor>,
+                limit: u32,
+            ) -> Result<Vec<ApplicationRow>, StoreError> {
+                self.reads.list(filter, after, limit).await
+            }
+
+            async fn events(
+                &self,
+                application_id: Option<&str>,
+                after_sequence: i64,
+                limit: u32,
+            ) -> Result<Vec<StoredEvent>, StoreError> {
+                self.reads.events(application_id, after_sequence, limit).await
+            }
+
+            async fn events_of_kinds(
+                &self,
+                application_id: &str,
+                kinds: &[&str],
+            ) -> Result<Vec<StoredEvent>, StoreError> {
+                self.reads.events_of_kinds(application_id, kinds).await
+            }
+
+            async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError> {
+                self.reads.due(now, limit).await
+            }
+
+            async fn census(&self, now: i64) -> Result<Census, StoreError> {
+                self.reads.census(now).await
+            }
+
+            async fn find_request(
+                &self,
+                request_id: &str,
+            ) -> Result<Option<(String, String)>, StoreError> {
+                self.reads.find_request(request_id).await
+            }
+
+            async fn verify_chain(
+                &self,
+                application_id: Option<&str>,
+            ) -> Result<ChainReport, StoreError> {
+                self.reads.verify_chain(application_id).await
+            }
+
+            async fn audit_fold(
+                &self,
+                from: AuditDigest,
+                up_to: i64,
+            ) -> Result<AuditDigest, StoreError> {
+                self.reads.audit_fold(from, up_to).await
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;
