@@ -791,7 +791,10 @@ async fn verify(
 ) -> pb::VerifyAuditTrailResponse {
     let report = client
         .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest { name: name.into() },
+            pb::VerifyAuditTrailRequest {
+                name: name.into(),
+                ..Default::default()
+            },
             "dev-auditor",
         ))
         .await
