@@ -81,7 +81,8 @@ pub async fn serve(
         Arc::new(settings.authenticator),
         settings.classifier,
         settings.clock,
-    );
+    )
+    .with_max_message_bytes(options.max_message_bytes);
     let limit = options.max_message_bytes;
     let service = ReviewServiceServer::new(review)
         .max_decoding_message_size(limit)
