@@ -139,6 +139,8 @@ mod tests {
         let limits = Limits::new(4 * 1024 * 1024);
         const { assert!(GROWTH_RESERVE < 1_300_000) };
         assert_eq!(limits.filing(), 4 * 1024 * 1024 - GROWTH_RESERVE);
+        // The figures the README's Limits section states.
+        assert_eq!((GROWTH_RESERVE, limits.filing()), (1_284_736, 2_909_568));
         assert_eq!(Limits::new(1 << 20).filing(), 1 << 19);
     }
 
