@@ -312,6 +312,17 @@ impl ReviewService for Review {
             convert::agency_from,
             &mut violations,
         );
+        let basic = match pb::ApplicationView::try_from(message.view) {
+            Ok(pb::ApplicationView::Basic) => true,
+            Ok(pb::ApplicationView::Unspecified | pb::ApplicationView::Full) => false,
+            Err(_) => {
+                violations.push(service_kit::errors::Violation::new(
+                    "view",
+                    format!("unknown enum value {}", message.view),
+                ));
+                false
+            }
+        };
         let destination = message.destination_country.to_ascii_uppercase();
         if !destination.is_empty()
             && (destination.len() != 2 || !destination.bytes().all(|b| b.is_ascii_alphabetic()))
@@ -355,7 +366,16 @@ impl ReviewService for Review {
         let rendered: Vec<pb::Application> = apps
             .iter()
             .take(page_size as usize)
-            .map(convert::application)
+            .map(|app| {
+                let mut rendered = convert::application(app);
+                if basic {
+                    // AIP-157 BASIC: without the classifier's full answers.
+                    for classification in &mut rendered.classifications {
+                        classification.result = None;
+                    }
+                }
+                rendered
+            })
             .collect();
         // As many as fit in one answer: a shorter page, and the token.
         let fit = limits::fitting(

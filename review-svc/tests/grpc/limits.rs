@@ -274,3 +274,57 @@ async fn a_deadline_cut_short_is_settled_by_retrying_the_request_id() {
     assert_eq!(listed, outcomes);
     assert!(verify_all(&mut h.client).await.intact);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_list_leaves_out_the_classifiers_answers() {
+    let mut h = spawn().await;
+    let app = create(
+        &mut h.client,
+        APPLICANT,
+        filing_with(|a| a.items = vec![catalog_item("H200", 10); 100]),
+    )
+    .await;
+    let list = |view: pb::ApplicationView| pb::ListApplicationsRequest {
+        view: view as i32,
+        ..Default::default()
+    };
+    let full = list_all(
+        &mut h.client,
+        AUDITOR,
+        list(pb::ApplicationView::Unspecified),
+    )
+    .await;
+    assert_eq!(full, vec![app.clone()], "FULL by default");
+    assert_eq!(
+        list_all(&mut h.client, AUDITOR, list(pb::ApplicationView::Full)).await,
+        full
+    );
+    let basic = list_all(&mut h.client, AUDITOR, list(pb::ApplicationView::Basic)).await;
+    assert_eq!(basic.len(), 1);
+    let basic = &basic[0];
+    assert_eq!(basic.classifications.len(), 100);
+    assert!(basic.classifications.iter().all(|c| c.result.is_none()));
+    assert_eq!(
+        (&basic.name, &basic.etag, &basic.state_reason),
+        (&app.name, &app.etag, &app.state_reason)
+    );
+    assert!(
+        basic.encoded_len() * 5 < app.encoded_len(),
+        "{} vs {}",
+        basic.encoded_len(),
+        app.encoded_len()
+    );
+    expect_invalid_field(
+        h.client
+            .list_applications(authed(
+                pb::ListApplicationsRequest {
+                    view: 9,
+                    ..Default::default()
+                },
+                AUDITOR,
+            ))
+            .await,
+        "INVALID_ARGUMENT",
+        "view",
+    );
+}
