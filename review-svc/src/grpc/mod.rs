@@ -172,7 +172,7 @@ impl Review {
                 version = app.version,
                 "transition recorded"
             );
-            Ok(Response::new(convert::application(&app)))
+            Ok(Response::new(self.servable(&app)))
         }
         .instrument(span)
         .await
@@ -280,7 +280,7 @@ impl ReviewService for Review {
                 .await
                 .map_err(|e| errors::ledger(e, &resource_name(&id)))?;
             tracing::info!(state = app.state.as_str(), "application filed");
-            Ok(Response::new(convert::application(&app)))
+            Ok(Response::new(self.servable(&app)))
         }
         .instrument(span)
         .await
@@ -293,7 +293,7 @@ impl ReviewService for Review {
         let actor = self.actor(&request)?;
         let id = validate::application_id(&request.get_ref().name, "name")?;
         let app = self.readable(&actor, &id).await?;
-        Ok(Response::new(convert::application(&app)))
+        Ok(Response::new(self.servable(&app)))
     }
 
     async fn list_applications(
@@ -367,7 +367,7 @@ impl ReviewService for Review {
             .iter()
             .take(page_size as usize)
             .map(|app| {
-                let mut rendered = convert::application(app);
+                let mut rendered = self.servable(app);
                 if basic {
                     // AIP-157 BASIC: without the classifier's full answers.
                     for classification in &mut rendered.classifications {
@@ -663,6 +663,28 @@ impl ReviewService for Review {
 }
 
 impl Review {
+    /// The application as answered. What is filed now always fits; one
+    /// recorded before filings were bounded may not: it is sent without the
+    /// classifier's full answers (each classification keeps its index) rather
+    /// than not at all, so that a
+    /// committed write is never answered as a failure.
+    fn servable(&self, app: &workflow::Application) -> pb::Application {
+        let mut rendered = convert::application(app);
+        let size = rendered.encoded_len();
+        if size > self.limits.page() {
+            tracing::warn!(
+                application = %rendered.name,
+                size,
+                limit = self.limits.page(),
+                "application larger than an answer may be: sent without the classifier's answers"
+            );
+            for classification in &mut rendered.classifications {
+                classification.result = None;
+            }
+        }
+        rendered
+    }
+
     /// The refusal `actor` gets for `command` on an application `id` filed
     /// by someone else, whether or not it exists.
     fn refusal_for_anothers(

@@ -328,3 +328,66 @@ async fn a_basic_list_leaves_out_the_classifiers_answers() {
         "view",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_from_before_the_bound_is_still_answered() {
+    use review_svc::workflow::{Filing, ItemOutcome};
+    let mut h = spawn().await;
+    // Recorded straight into the ledger, as an earlier version could: the
+    // classifier's answer alone is over the message limit.
+    let request = h200_to("CN", 10);
+    let application = request.application.unwrap();
+    let content = review_svc::convert::FiledContent {
+        items: application.items,
+        transaction: application.transaction.unwrap(),
+    };
+    let answer = cpb::ClassifyItemResponse {
+        item_name: "H200".into(),
+        rule_set: "V2026a".into(),
+        warnings: vec!["w".repeat(1_000); 4_500],
+        ..Default::default()
+    };
+    let ledger = &h.review.as_ref().unwrap().ledger;
+    let id = uuid::Uuid::now_v7().to_string();
+    let recorded = ledger
+        .file(
+            Filing {
+                id: id.clone(),
+                applicant: "exporter-1".into(),
+                destination: "CN".into(),
+                item_count: 1,
+                content: serde_json::to_value(&content).unwrap().into(),
+            },
+            Some(vec![ItemOutcome {
+                item_index: 0,
+                license_required: true,
+                review_policy: "CASE_BY_CASE".into(),
+                rule_set: "V2026a".into(),
+                decision_id: "d-1".into(),
+                summary: "item 0 (H200): 3A090.a.1; licence required".into(),
+                result: serde_json::to_value(&answer).unwrap().into(),
+            }]),
+            None,
+            h.clock.now(),
+        )
+        .await
+        .expect("recorded");
+    let name = format!("applications/{id}");
+    let app = get(&mut h.client, &name).await;
+    assert_eq!(app.etag, format!("v{}", recorded.version));
+    assert_eq!(app.classifications.len(), 1);
+    assert!(app.classifications[0].result.is_none());
+    assert_eq!(
+        list_all(&mut h.client, AUDITOR, Default::default()).await,
+        vec![app.clone()]
+    );
+    // A transition on it is answered, not reported as a failure.
+    let withdrawn = h
+        .client
+        .withdraw_application(authed(withdraw_request(&app), APPLICANT))
+        .await
+        .unwrap_or_else(|status| panic!("withdraw: {}", describe(&status)))
+        .into_inner();
+    assert_eq!(state_of(&withdrawn), pb::State::Withdrawn);
+    assert_eq!(get(&mut h.client, &name).await, withdrawn);
+}
