@@ -272,7 +272,12 @@ impl ReviewService for Review {
                     .map_err(internal)?
                     .into(),
             };
-            self.check_filing_size(&filing, classification.as_deref(), content_json.len())?;
+            self.check_filing_size(
+                &filing,
+                &content.items,
+                classification.as_deref(),
+                content_json.len(),
+            )?;
             time_left(deadline)?;
             let app = self
                 .ledger
@@ -720,6 +725,7 @@ impl Review {
     fn check_filing_size(
         &self,
         filing: &Filing,
+        items: &[pb::LineItem],
         classification: Option<&[workflow::ItemOutcome]>,
         content_json: usize,
     ) -> Result<(), Status> {
@@ -745,10 +751,9 @@ impl Review {
                     .fold(app, |app, event| workflow::apply(Some(app), event));
             }
         }
-        let pending = if classification.is_none() {
-            filing.item_count as usize
-        } else {
-            0
+        let pending = match classification {
+            None => limits::pending_estimate(items),
+            Some(_) => 0,
         };
         limits::check_filing(
             self.limits,

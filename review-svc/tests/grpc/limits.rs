@@ -391,3 +391,54 @@ async fn a_record_from_before_the_bound_is_still_answered() {
     assert_eq!(state_of(&withdrawn), pb::State::Withdrawn);
     assert_eq!(get(&mut h.client, &name).await, withdrawn);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_classifier_down_its_answers_to_come_are_counted_in_the_bound() {
+    let mut h = Setup::new(Backend::Sqlite)
+        .classifier_url(format!("http://{}", unused_port()))
+        .spawn()
+        .await
+        .expect("SQLite");
+    // 100 boards of 64 catalogue chips each: a small request, but the
+    // classifier's answers (about 74 KB a board) would make it unservable.
+    let board = pb::LineItem {
+        item: Some(pb::line_item::Item::Spec(cpb::ChipSpec {
+            name: "board".into(),
+            kind: cpb::ItemKind::ComputerOrAssembly as i32,
+            contained_ics: vec![
+                cpb::ContainedIntegratedCircuit {
+                    ic: Some(cpb::contained_integrated_circuit::Ic::CatalogChip(
+                        "H200".into()
+                    )),
+                    count: 1,
+                };
+                64
+            ],
+            ..Default::default()
+        })),
+        quantity: 1,
+        unit_value_usd_cents: 3_000_000,
+    };
+    expect_invalid_field(
+        h.client
+            .create_application(authed(
+                filing_with(|a| a.items = vec![board.clone(); 100]),
+                APPLICANT,
+            ))
+            .await,
+        "APPLICATION_TOO_LARGE",
+        "application",
+    );
+    // A few are accepted for later classification, as before.
+    let app = create(
+        &mut h.client,
+        APPLICANT,
+        filing_with(|a| a.items = vec![board; 3]),
+    )
+    .await;
+    assert_eq!(state_of(&app), pb::State::ClassificationPending);
+    assert_eq!(
+        list_all(&mut h.client, AUDITOR, Default::default()).await,
+        vec![app]
+    );
+}
