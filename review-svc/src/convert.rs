@@ -373,11 +373,12 @@ pub fn event(
         event_time: Some(timestamp(crate::ledger::from_millis(stored.at))),
         previous_hash: stored.previous_hash.clone(),
         hash: stored.hash.clone(),
-        payload: decoded.map(payload),
+        payload: decoded.map(event_payload),
     }
 }
 
-fn payload(event: &workflow::Event) -> pb::application_event::Payload {
+/// What an event says, in the contract's terms.
+pub fn event_payload(event: &workflow::Event) -> pb::application_event::Payload {
     use pb::application_event as e;
     use workflow::Event;
     match event {

@@ -93,7 +93,8 @@ pub async fn serve(
         settings.classifier,
         settings.clock,
         auditor,
-    );
+    )
+    .with_max_message_bytes(options.max_message_bytes);
     let limit = options.max_message_bytes;
     let service = ReviewServiceServer::new(review)
         .max_decoding_message_size(limit)

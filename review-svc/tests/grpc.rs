@@ -2569,6 +2569,47 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
             "application.items[0].catalog_chip",
         ),
         (
+            "unit value 0",
+            Call::create(filing_with(|a| a.items[0].unit_value_usd_cents = 0)),
+            "application.items[0].unit_value_usd_cents",
+        ),
+        (
+            "unit value 2^64-1",
+            Call::create(filing_with(|a| a.items[0].unit_value_usd_cents = u64::MAX)),
+            "application.items[0].unit_value_usd_cents",
+        ),
+        (
+            "total value above 2^53 cents",
+            Call::create(filing_with(|a| {
+                a.items = vec![
+                    pb::LineItem {
+                        quantity: 1_000_000_000,
+                        unit_value_usd_cents: 100_000_000_000,
+                        ..catalog_item("H200", 1)
+                    };
+                    2
+                ]
+            })),
+            "application.items",
+        ),
+        (
+            "catalogue name with a path",
+            Call::create(filing_with(|a| {
+                a.items[0].item = Some(pb::line_item::Item::CatalogChip("chips/../h200".into()))
+            })),
+            "application.items[0].catalog_chip",
+        ),
+        (
+            "spec name with a bidi override",
+            Call::create(filing_with(|a| {
+                a.items[0].item = Some(pb::line_item::Item::Spec(cpb::ChipSpec {
+                    name: "H2\u{202E}00".into(),
+                    ..Default::default()
+                }))
+            })),
+            "application.items[0].spec.name",
+        ),
+        (
             "no transaction",
             Call::create(filing_with(|a| a.transaction = None)),
             "application.transaction",
@@ -2582,6 +2623,34 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
             "end user name over 200",
             Call::create(transaction(|t| t.end_user_name = "x".repeat(201))),
             "application.transaction.end_user_name",
+        ),
+        (
+            "end user name with a bidi override",
+            Call::create(transaction(|t| {
+                t.end_user_name = "Example \u{202E}oC duolC".into()
+            })),
+            "application.transaction.end_user_name",
+        ),
+        (
+            "end user name with a control character",
+            Call::create(transaction(|t| {
+                t.end_user_name = "Example\u{0}Cloud".into()
+            })),
+            "application.transaction.end_user_name",
+        ),
+        (
+            "end user name with surrounding blanks",
+            Call::create(transaction(|t| {
+                t.end_user_name = " Example Cloud Co. ".into()
+            })),
+            "application.transaction.end_user_name",
+        ),
+        (
+            "end use statement with an isolate",
+            Call::create(transaction(|t| {
+                t.end_use_statement = "inference \u{2066}only".into()
+            })),
+            "application.transaction.end_use_statement",
         ),
         (
             "blank end use statement",
@@ -2633,6 +2702,14 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
             "rationale",
         ),
         (
+            "rationale with a bidi override",
+            Call::Recommend(pb::RecordRecommendationRequest {
+                rationale: "approve \u{202E}ynned".into(),
+                ..recommendation()
+            }),
+            "rationale",
+        ),
+        (
             "empty etag",
             Call::Recommend(pb::RecordRecommendationRequest {
                 etag: String::new(),
@@ -2676,6 +2753,15 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
             "too many conditions",
             Call::Decide(pb::DecideApplicationRequest {
                 conditions: vec!["c".into(); 51],
+                ..decision()
+            }),
+            "conditions",
+        ),
+        (
+            "conditions over 16 KiB in all",
+            Call::Decide(pb::DecideApplicationRequest {
+                outcome: pb::Outcome::ApproveWithConditions as i32,
+                conditions: vec!["c".repeat(4_000); 5],
                 ..decision()
             }),
             "conditions",
@@ -2917,3 +3003,12 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
         events_before
     );
 }
+
+// ---------------------------------------------------------------------------
+// 11. Limits (in modules of their own)
+// ---------------------------------------------------------------------------
+
+#[path = "grpc/limits.rs"]
+mod limits;
+#[path = "grpc/names.rs"]
+mod names;

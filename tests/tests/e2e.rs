@@ -472,7 +472,7 @@ async fn buf_curl_drives_both_services_through_reflection() {
         "-H",
         "authorization: Bearer dev-applicant",
         "-d",
-        r#"{"application":{"items":[{"catalog_chip":"H200","quantity":5000}],"transaction":{"route":{"destination_country":"CN","end_user_headquarters_country":"CN","ultimate_parent_headquarters_country":"CN","export_type":"EXPORT_TYPE_EXPORT_FROM_US"},"end_user_name":"Example Cloud Co.","end_use_statement":"inference"}}}"#,
+        r#"{"application":{"items":[{"catalog_chip":"H200","quantity":5000,"unit_value_usd_cents":3000000}],"transaction":{"route":{"destination_country":"CN","end_user_headquarters_country":"CN","ultimate_parent_headquarters_country":"CN","export_type":"EXPORT_TYPE_EXPORT_FROM_US"},"end_user_name":"Example Cloud Co.","end_use_statement":"inference"}}}"#,
         &format!("{review}/exportcontrol.review.v1.ReviewService/CreateApplication"),
     ]);
     assert!(

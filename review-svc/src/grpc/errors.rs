@@ -29,6 +29,23 @@ pub fn permission_denied(reason: &str, detail: impl Into<String>, actor: &str) -
     )
 }
 
+/// Too little of the caller's deadline left to write: nothing was written.
+pub fn no_time_left(left: std::time::Duration, needed: std::time::Duration) -> Status {
+    ERRORS.status(
+        Code::DeadlineExceeded,
+        "DEADLINE_TOO_SHORT",
+        format!(
+            "{} ms of the deadline left, {} ms needed to record the request: nothing was written",
+            left.as_millis(),
+            needed.as_millis()
+        ),
+        [
+            ("remaining_ms", left.as_millis().to_string()),
+            ("needed_ms", needed.as_millis().to_string()),
+        ],
+    )
+}
+
 pub fn ledger(error: LedgerError, application: &str) -> Status {
     match error {
         LedgerError::NotFound(id) => ERRORS.status(

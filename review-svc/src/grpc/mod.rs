@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod errors;
+pub mod limits;
 mod validate;
 
 use std::pin::Pin;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_server::ReviewService;
 use futures::Stream;
+use prost::Message;
 use service_kit::paging;
 use service_kit::trace_context::TraceContext;
 use tokio::sync::mpsc;
@@ -27,7 +29,7 @@ use crate::classifier_client::ClassifierClient;
 use crate::classify::{classify_content, Classified};
 use crate::clock::Clock;
 use crate::convert::{self, resource_name};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, LedgerError};
 use crate::store::{ListCursor, ListFilter};
 use crate::watch_gaps::{GapGuard, GAP_GRACE};
 use crate::workflow::{self, Actor, Command, Filing, Role};
@@ -53,6 +55,7 @@ pub struct Review {
     classifier: ClassifierClient,
     clock: Arc<dyn Clock>,
     audit: Arc<crate::audit::Auditor>,
+    limits: limits::Limits,
 }
 
 impl Review {
@@ -69,7 +72,17 @@ impl Review {
             classifier,
             clock,
             audit,
+            limits: limits::Limits::new(
+                service_kit::server::ServeOptions::default().max_message_bytes,
+            ),
         }
+    }
+
+    /// Bounds what is stored by what the server may send: the encode limit
+    /// of the service (`--max-message-bytes`).
+    pub fn with_max_message_bytes(mut self, max_message_bytes: usize) -> Self {
+        self.limits = limits::Limits::new(max_message_bytes);
+        self
     }
 
     fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
@@ -85,17 +98,24 @@ impl Review {
     /// Loads an application the actor may read.
     async fn readable(&self, actor: &Actor, id: &str) -> Result<workflow::Application, Status> {
         let name = resource_name(id);
-        let app = self
-            .ledger
-            .get(id)
-            .await
-            .map_err(|e| errors::ledger(e, &name))?;
-        if !workflow::may_read(actor, &app) {
-            return Err(errors::permission_denied(
+        let not_yours = || {
+            errors::permission_denied(
                 "NOT_YOUR_APPLICATION",
                 format!("{} may not read {name}", actor.id),
                 &actor.id,
-            ));
+            )
+        };
+        let app = match self.ledger.get(id).await {
+            Ok(app) => app,
+            // Who may read only some applications learns nothing from the
+            // answer: one that does not exist is refused like another's.
+            Err(LedgerError::NotFound(_)) if actor.role == Role::Applicant => {
+                return Err(not_yours())
+            }
+            Err(e) => return Err(errors::ledger(e, &name)),
+        };
+        if !workflow::may_read(actor, &app) {
+            return Err(not_yours());
         }
         Ok(app)
     }
@@ -117,6 +137,7 @@ impl Review {
         let key = validate::request_key(method, &actor.id, request_id(message), message)?;
         let command = command(message)?;
         let application = resource_name(&id);
+        let deadline = write_deadline(request.metadata())?;
         let trace = TraceContext::continue_or_start(request.metadata());
         let span = tracing::info_span!(
             "transition",
@@ -127,27 +148,63 @@ impl Review {
         );
         trace.attach(&span);
         async {
-            let app = self
+            time_left(deadline)?;
+            let now = self.clock.now();
+            let app = match self
                 .ledger
                 .command(
                     &id,
                     &actor,
                     Some(version),
-                    command,
+                    command.clone(),
                     key.as_ref(),
-                    self.clock.now(),
+                    now,
                 )
                 .await
-                .map_err(|e| errors::ledger(e, &application))?;
+            {
+                Ok(app) => app,
+                // Who may act only on its own applications learns nothing
+                // from the answer: one that does not exist is refused as
+                // another's is.
+                Err(LedgerError::NotFound(_)) if actor.role == Role::Applicant => {
+                    return Err(self.refusal_for_anothers(&id, &actor, command, now, &application))
+                }
+                Err(e) => return Err(errors::ledger(e, &application)),
+            };
             tracing::info!(
                 state = app.state.as_str(),
                 version = app.version,
                 "transition recorded"
             );
-            Ok(Response::new(convert::application(&app)))
+            Ok(Response::new(self.servable(&app)))
         }
         .instrument(span)
         .await
+    }
+}
+
+/// The caller's deadline, refusing at once (DEADLINE_EXCEEDED, nothing
+/// written) a budget too short for a write.
+fn write_deadline(metadata: &tonic::metadata::MetadataMap) -> Result<Option<Instant>, Status> {
+    let now = Instant::now();
+    match service_kit::deadline::grpc_timeout(metadata) {
+        Some(budget) if budget < limits::MIN_WRITE_BUDGET => {
+            Err(errors::no_time_left(budget, limits::MIN_WRITE_BUDGET))
+        }
+        budget => Ok(budget.map(|budget| now + budget)),
+    }
+}
+
+/// Refuses to start a write that the deadline would cut off.
+fn time_left(deadline: Option<Instant>) -> Result<(), Status> {
+    match deadline {
+        Some(deadline) if Instant::now() + limits::MIN_WRITE_BUDGET > deadline => {
+            Err(errors::no_time_left(
+                deadline.saturating_duration_since(Instant::now()),
+                limits::MIN_WRITE_BUDGET,
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -177,6 +234,7 @@ impl ReviewService for Review {
             ));
         }
         let budget = service_kit::deadline::grpc_timeout(request.metadata());
+        let deadline = write_deadline(request.metadata())?;
         let trace = TraceContext::continue_or_start(request.metadata());
         let message = request.get_ref();
         let key =
@@ -205,13 +263,15 @@ impl ReviewService for Review {
                 applicant: actor.id.clone(),
                 application: filed,
             };
+            self.check_filing_size(&filing, classification.as_deref())?;
+            time_left(deadline)?;
             let app = self
                 .ledger
                 .file(filing, classification, key.as_ref(), self.clock.now())
                 .await
                 .map_err(|e| errors::ledger(e, &resource_name(&id)))?;
             tracing::info!(state = app.state.as_str(), "application filed");
-            Ok(Response::new(convert::application(&app)))
+            Ok(Response::new(self.servable(&app)))
         }
         .instrument(span)
         .await
@@ -224,7 +284,7 @@ impl ReviewService for Review {
         let actor = self.actor(&request)?;
         let id = validate::application_id(&request.get_ref().name, "name")?;
         let app = self.readable(&actor, &id).await?;
-        Ok(Response::new(convert::application(&app)))
+        Ok(Response::new(self.servable(&app)))
     }
 
     async fn list_applications(
@@ -243,6 +303,17 @@ impl ReviewService for Review {
             convert::agency_from,
             &mut violations,
         );
+        let basic = match pb::ApplicationView::try_from(message.view) {
+            Ok(pb::ApplicationView::Basic) => true,
+            Ok(pb::ApplicationView::Unspecified | pb::ApplicationView::Full) => false,
+            Err(_) => {
+                violations.push(service_kit::errors::Violation::new(
+                    "view",
+                    format!("unknown enum value {}", message.view),
+                ));
+                false
+            }
+        };
         let destination = message.destination_country.to_ascii_uppercase();
         if !destination.is_empty()
             && (destination.len() != 2 || !destination.bytes().all(|b| b.is_ascii_alphabetic()))
@@ -283,17 +354,37 @@ impl ReviewService for Review {
             .list(&filter, after.as_ref(), page_size + 1)
             .await
             .map_err(|e| errors::ledger(e, ALL_APPLICATIONS))?;
-        let more = apps.len() > page_size as usize;
-        let page = &apps[..apps.len().min(page_size as usize)];
-        let next_page_token = match (more, page.last()) {
+        let rendered: Vec<pb::Application> = apps
+            .iter()
+            .take(page_size as usize)
+            .map(|app| {
+                let mut rendered = self.servable(app);
+                if basic {
+                    // AIP-157 BASIC: without the classifier's full answers.
+                    for classification in &mut rendered.classifications {
+                        classification.result = None;
+                    }
+                }
+                rendered
+            })
+            .collect();
+        // As many as fit in one answer: a shorter page, and the token.
+        let fit = limits::fitting(
+            rendered.iter().map(Message::encoded_len),
+            self.limits.page(),
+        );
+        let more = apps.len() > fit;
+        let next_page_token = match (more, fit.checked_sub(1).map(|i| &apps[i])) {
             (true, Some(last)) => paging::encode(
                 &query,
                 &format!("{}|{}", last.created_at.timestamp_millis(), last.id),
             ),
             _ => String::new(),
         };
+        let mut applications = rendered;
+        applications.truncate(fit);
         Ok(Response::new(pb::ListApplicationsResponse {
-            applications: page.iter().map(convert::application).collect(),
+            applications,
             next_page_token,
         }))
     }
@@ -421,8 +512,10 @@ impl ReviewService for Review {
             DEFAULT_EVENTS_PAGE_SIZE,
             MAX_EVENTS_PAGE_SIZE,
         )?;
-        let scope = self.event_scope(&actor, &message.parent, "parent").await?;
-        let query = paging::fingerprint(&["events", &message.parent]);
+        // Empty is the whole trail, as for VerifyAuditTrail and WatchApplications.
+        let parent = or_all(&message.parent);
+        let scope = self.event_scope(&actor, parent, "parent").await?;
+        let query = paging::fingerprint(&["events", parent]);
         let after = if message.page_token.is_empty() {
             0
         } else {
@@ -436,17 +529,23 @@ impl ReviewService for Review {
             .history(scope.as_deref(), after, page_size + 1)
             .await
             .map_err(|e| errors::ledger(e, &message.parent))?;
-        let more = events.len() > page_size as usize;
-        let page = &events[..events.len().min(page_size as usize)];
-        let next_page_token = match (more, page.last()) {
+        let mut rendered: Vec<pb::ApplicationEvent> = events
+            .iter()
+            .take(page_size as usize)
+            .map(|entry| convert::event(&entry.stored, entry.event.as_ref()))
+            .collect();
+        let fit = limits::fitting(
+            rendered.iter().map(Message::encoded_len),
+            self.limits.page(),
+        );
+        let more = events.len() > fit;
+        let next_page_token = match (more, fit.checked_sub(1).map(|i| &events[i])) {
             (true, Some(last)) => paging::encode(&query, &last.stored.sequence.to_string()),
             _ => String::new(),
         };
+        rendered.truncate(fit);
         Ok(Response::new(pb::ListApplicationEventsResponse {
-            events: page
-                .iter()
-                .map(|entry| convert::event(&entry.stored, entry.event.as_ref()))
-                .collect(),
+            events: rendered,
             next_page_token,
         }))
     }
@@ -462,11 +561,7 @@ impl ReviewService for Review {
         if message.after_sequence < 0 {
             return Err(ERRORS.invalid_field("after_sequence", "must not be negative"));
         }
-        let parent = if message.application.is_empty() {
-            ALL_APPLICATIONS.to_owned()
-        } else {
-            message.application.clone()
-        };
+        let parent = or_all(&message.application).to_owned();
         let scope = self.event_scope(&actor, &parent, "application").await?;
         let (sender, receiver) = mpsc::channel(256);
         let ledger = Arc::clone(&self.ledger);
@@ -474,7 +569,8 @@ impl ReviewService for Review {
             tracing::info_span!("WatchApplications", actor = %actor.id, application = %parent);
         tokio::spawn(
             async move {
-                let mut after = message.after_sequence;
+                // Nothing is numbered i64::MAX; the gap check counts one past `after`.
+                let mut after = message.after_sequence.min(i64::MAX - 1);
                 // Only the whole history is numbered without gaps; the
                 // events of one application are interleaved with others'.
                 let mut gaps = scope.is_none().then(|| GapGuard::new(GAP_GRACE));
@@ -529,12 +625,7 @@ impl ReviewService for Review {
         request: Request<pb::VerifyAuditTrailRequest>,
     ) -> Result<Response<pb::VerifyAuditTrailResponse>, Status> {
         let actor = self.actor(&request)?;
-        let name = &request.get_ref().name;
-        let parent = if name.is_empty() {
-            ALL_APPLICATIONS
-        } else {
-            name.as_str()
-        };
+        let parent = or_all(&request.get_ref().name);
         let scope = self.event_scope(&actor, parent, "name").await?;
         let checkpoint = request.get_ref().checkpoint.as_ref();
         let checkpoint = self.check_checkpoint(&actor, checkpoint).await?;
@@ -571,6 +662,104 @@ impl ReviewService for Review {
 }
 
 impl Review {
+    /// The application as answered. What is filed now always fits; one
+    /// recorded before filings were bounded may not: it is sent without the
+    /// classifier's full answers (each classification keeps its index) rather
+    /// than not at all, so that a
+    /// committed write is never answered as a failure.
+    fn servable(&self, app: &workflow::Application) -> pb::Application {
+        let mut rendered = convert::application(app);
+        let size = rendered.encoded_len();
+        if size > self.limits.page() {
+            tracing::warn!(
+                application = %rendered.name,
+                size,
+                limit = self.limits.page(),
+                "application larger than an answer may be: sent without the classifier's answers"
+            );
+            for classification in &mut rendered.classifications {
+                classification.result = None;
+            }
+        }
+        rendered
+    }
+
+    /// The refusal `actor` gets for `command` on an application `id` filed
+    /// by someone else, whether or not it exists.
+    fn refusal_for_anothers(
+        &self,
+        id: &str,
+        actor: &Actor,
+        command: Command,
+        now: chrono::DateTime<chrono::Utc>,
+        application: &str,
+    ) -> Status {
+        let workflow = self.ledger.workflow();
+        let filing = Filing {
+            id: id.to_owned(),
+            applicant: String::new(),
+            application: Default::default(),
+        };
+        let refusal = workflow::Application::replay(&workflow.file(filing, now))
+            .map(|foreign| workflow.handle(&foreign, actor, command, now));
+        let refusal = match refusal {
+            Some(Err(denied @ workflow::Refusal::PermissionDenied { .. })) => denied,
+            _ => workflow::Refusal::PermissionDenied {
+                reason: workflow::reason::NOT_YOUR_APPLICATION,
+                detail: format!("{} may not act on application {id}", actor.id),
+            },
+        };
+        errors::ledger(LedgerError::Refused(refusal), application)
+    }
+
+    /// Renders the application a filing would become, and refuses it if it
+    /// or its events could not always be served.
+    fn check_filing_size(
+        &self,
+        filing: &Filing,
+        classification: Option<&[workflow::ItemOutcome]>,
+    ) -> Result<(), Status> {
+        let now = self.clock.now();
+        let workflow = self.ledger.workflow();
+        let mut events = workflow.file(filing.clone(), now);
+        let Some(mut app) = workflow::Application::replay(&events) else {
+            return Ok(());
+        };
+        if let Some(items) = classification {
+            if let Ok(more) = workflow.handle(
+                &app,
+                &Actor::system(),
+                Command::RecordClassification {
+                    items: items.to_vec(),
+                },
+                now,
+            ) {
+                app = more
+                    .iter()
+                    .fold(app, |app, event| workflow::apply(Some(app), event));
+                events.extend(more);
+            }
+        }
+        let served = |kind: &str| {
+            events
+                .iter()
+                .filter(|event| event.kind() == kind)
+                .map(|event| convert::event_payload(event).encoded_len())
+                .sum::<usize>()
+        };
+        let pending = match classification {
+            None => limits::pending_estimate(&filing.application),
+            Some(_) => 0,
+        };
+        limits::check_filing(
+            self.limits,
+            &convert::application(&app),
+            pending,
+            served("ApplicationFiled"),
+            served("ItemsClassified"),
+        )
+    }
+
     /// `applications/-` (every application: not for applicants) or one the
     /// actor may read. Returns the application id, or None for all.
     async fn event_scope(
@@ -592,6 +781,16 @@ impl Review {
         let id = validate::application_id(parent, field)?;
         self.readable(actor, &id).await?;
         Ok(Some(id))
+    }
+}
+
+/// An empty parent or name is every application (`applications/-`), alike
+/// in ListApplicationEvents, WatchApplications and VerifyAuditTrail.
+fn or_all(name: &str) -> &str {
+    if name.is_empty() {
+        ALL_APPLICATIONS
+    } else {
+        name
     }
 }
 

@@ -16,9 +16,22 @@ pub const MAX_QUANTITY: u64 = 1_000_000_000;
 pub const MAX_SHORT_TEXT: usize = 200;
 pub const MAX_LONG_TEXT: usize = 4_000;
 pub const MAX_CONDITIONS: usize = 50;
+/// All the conditions of one request together. With the count and the
+/// length of each, this bounds what one transition adds to an application
+/// (see [`super::limits`]), so that a recorded application stays servable.
+pub const MAX_CONDITIONS_BYTES: usize = 16 * 1024;
+/// $1 billion a unit: above any chip, board or system filed one unit at a
+/// time, and small enough that quantity × unit value of every item of a
+/// filing ([`MAX_TOTAL_VALUE_USD_CENTS`]) is computed exactly.
+pub const MAX_UNIT_VALUE_USD_CENTS: u64 = 100_000_000_000;
+/// 2^53 - 1 cents (about $90 trillion): the largest integer every JSON
+/// reader holds exactly, so every value in the hashed history reads back
+/// the same in every language.
+pub const MAX_TOTAL_VALUE_USD_CENTS: u64 = (1 << 53) - 1;
 const MAX_ID_LEN: usize = 64;
 
-/// The id of `applications/{id}`.
+/// The id of `applications/{id}`. Ids are UUIDs in lower case; one written
+/// in upper case names the same application and is read as such.
 pub fn application_id(name: &str, field: &str) -> Result<String, Status> {
     let id = name.strip_prefix(NAME_PREFIX).unwrap_or_default();
     let valid = !id.is_empty()
@@ -30,7 +43,77 @@ pub fn application_id(name: &str, field: &str) -> Result<String, Status> {
             format!("expected applications/{{id}}, got {:?}", shorten(name)),
         ));
     }
+    if id.len() == 36 {
+        if let Ok(uuid) = uuid::Uuid::try_parse(id) {
+            return Ok(uuid.hyphenated().to_string());
+        }
+    }
     Ok(id.to_owned())
+}
+
+/// Characters no name may hold, nor free text except line breaks and tabs:
+/// control characters and the invisible bidirectional formatting ones,
+/// which make a name read differently from what it is (CVE-2021-42574).
+fn forbidden_char(c: char, in_name: bool) -> bool {
+    let control = c.is_control() && (in_name || !matches!(c, '\n' | '\r' | '\t'));
+    let bidi = matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    control || bidi
+}
+
+fn check_chars(value: &str, field: &str, in_name: bool, violations: &mut Vec<Violation>) {
+    if let Some(c) = value.chars().find(|c| forbidden_char(*c, in_name)) {
+        violations.push(Violation::new(
+            field,
+            format!(
+                "must not contain control or bidirectional formatting characters (found U+{:04X})",
+                c as u32
+            ),
+        ));
+    }
+}
+
+/// A name (end user, chip): no control or bidi characters, no surrounding blanks.
+pub fn name_text(value: &str, field: &str, max: usize, violations: &mut Vec<Violation>) {
+    let before = violations.len();
+    text(value, field, max, true, violations);
+    if violations.len() > before {
+        return;
+    }
+    check_chars(value, field, true, violations);
+    if violations.len() == before && value.trim() != value {
+        violations.push(Violation::new(
+            field,
+            "must not begin or end with white space",
+        ));
+    }
+}
+
+/// A catalogue name as the classifier knows it: `H200` or `chips/h200`;
+/// no path tricks, no blanks, no invisible characters.
+fn catalog_chip(value: &str, field: &str, violations: &mut Vec<Violation>) {
+    let before = violations.len();
+    name_text(value, field, MAX_SHORT_TEXT, violations);
+    if violations.len() > before {
+        return;
+    }
+    // Display names and aliases hold spaces ("H200 NVL"), slugs dashes.
+    let slug = value.strip_prefix("chips/").unwrap_or(value);
+    let valid = !slug.is_empty()
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b' '))
+        && !slug.contains("..")
+        && !slug.starts_with('.')
+        && !slug.contains("  ");
+    if !valid {
+        violations.push(Violation::new(
+            field,
+            format!(
+                "expected a catalogue name such as \"H200\" or \"chips/h200\", got {:?}",
+                shorten(value)
+            ),
+        ));
+    }
 }
 
 /// The version named by a required etag.
@@ -113,6 +196,8 @@ pub fn text(value: &str, field: &str, max: usize, required: bool, violations: &m
             field,
             format!("at most {max} bytes, got {}", value.len()),
         ));
+    } else {
+        check_chars(value, field, false, violations);
     }
 }
 
@@ -122,6 +207,15 @@ pub fn conditions(values: &[String], field: &str, violations: &mut Vec<Violation
             field,
             format!("at most {MAX_CONDITIONS} conditions, got {}", values.len()),
         ));
+        return;
+    }
+    let total: usize = values.iter().map(String::len).sum();
+    if total > MAX_CONDITIONS_BYTES {
+        violations.push(Violation::new(
+            field,
+            format!("at most {MAX_CONDITIONS_BYTES} bytes of conditions in all, got {total}"),
+        ));
+        return;
     }
     for (i, value) in values.iter().enumerate() {
         optional_long_text(value, &format!("{field}[{i}]"), violations);
@@ -161,14 +255,12 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
                 format!("{path}.item"),
                 "set either spec or catalog_chip",
             )),
-            Some(pb::line_item::Item::CatalogChip(name)) => text(
-                name,
-                &format!("{path}.catalog_chip"),
-                MAX_SHORT_TEXT,
-                true,
-                &mut violations,
-            ),
-            Some(pb::line_item::Item::Spec(_)) => {}
+            Some(pb::line_item::Item::CatalogChip(name)) => {
+                catalog_chip(name, &format!("{path}.catalog_chip"), &mut violations)
+            }
+            Some(pb::line_item::Item::Spec(spec)) => {
+                spec_names(spec, &format!("{path}.spec"), 0, &mut violations)
+            }
         }
         if item.quantity == 0 || item.quantity > MAX_QUANTITY {
             violations.push(Violation::new(
@@ -176,16 +268,40 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
                 format!("between 1 and {MAX_QUANTITY}, got {}", item.quantity),
             ));
         }
+        if item.unit_value_usd_cents == 0 || item.unit_value_usd_cents > MAX_UNIT_VALUE_USD_CENTS {
+            violations.push(Violation::new(
+                format!("{path}.unit_value_usd_cents"),
+                format!(
+                    "between 1 and {MAX_UNIT_VALUE_USD_CENTS}, got {}",
+                    item.unit_value_usd_cents
+                ),
+            ));
+        }
+    }
+    if violations.is_empty() {
+        // Exact in u128: at most 100 × 10^9 × 10^11.
+        let total: u128 = application
+            .items
+            .iter()
+            .map(|item| u128::from(item.quantity) * u128::from(item.unit_value_usd_cents))
+            .sum();
+        if total > u128::from(MAX_TOTAL_VALUE_USD_CENTS) {
+            violations.push(Violation::new(
+                "application.items",
+                format!(
+                    "the total value (quantity × unit value of every item) is at most {MAX_TOTAL_VALUE_USD_CENTS} cents, got {total}"
+                ),
+            ));
+        }
     }
     let transaction = application.transaction.clone().unwrap_or_default();
     if application.transaction.is_none() {
         violations.push(Violation::new("application.transaction", "required"));
     } else {
-        text(
+        name_text(
             &transaction.end_user_name,
             "application.transaction.end_user_name",
             MAX_SHORT_TEXT,
-            true,
             &mut violations,
         );
         text(
@@ -258,6 +374,45 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
         items: application.items.clone(),
         transaction,
     })
+}
+
+/// Names inside a chip specification, and the ICs it contains.
+fn spec_names(
+    spec: &exportcontrol_proto::classifier::v1::ChipSpec,
+    path: &str,
+    depth: usize,
+    violations: &mut Vec<Violation>,
+) {
+    use exportcontrol_proto::classifier::v1::contained_integrated_circuit::Ic;
+    if !spec.name.is_empty() {
+        check_chars(&spec.name, &format!("{path}.name"), true, violations);
+    }
+    check_chars(
+        &spec.market_justification,
+        &format!("{path}.market_justification"),
+        false,
+        violations,
+    );
+    // The classifier bounds the nesting; the names are checked as deep as it goes.
+    if depth >= 8 {
+        return;
+    }
+    for (i, ic) in spec.contained_ics.iter().enumerate() {
+        match &ic.ic {
+            Some(Ic::Spec(inner)) => spec_names(
+                inner,
+                &format!("{path}.contained_ics[{i}].spec"),
+                depth + 1,
+                violations,
+            ),
+            Some(Ic::CatalogChip(name)) => catalog_chip(
+                name,
+                &format!("{path}.contained_ics[{i}].catalog_chip"),
+                violations,
+            ),
+            None => {}
+        }
+    }
 }
 
 pub fn page_size(requested: i32, default: u32, max: u32) -> Result<u32, Status> {

@@ -103,7 +103,7 @@ pub mod reason {
     pub const NOT_DISSENTING: &str = "NOT_DISSENTING";
 
     // InvalidArgument (see `Refusal::reason`)
-    /// A rationale is required (a denial must state its basis).
+    /// A rationale is required (of a denial, an approval and an appeal).
     pub const RATIONALE_REQUIRED: &str = "RATIONALE_REQUIRED";
     /// APPROVE_WITH_CONDITIONS needs at least one condition, and no condition may be blank.
     pub const CONDITIONS_REQUIRED: &str = "CONDITIONS_REQUIRED";

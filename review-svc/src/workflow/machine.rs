@@ -409,7 +409,7 @@ impl Workflow {
             }
         };
         validate_conditions("recommendation", as_outcome, &conditions)?;
-        validate_rationale(&rationale)?;
+        validate_rationale(&rationale, Some(as_outcome))?;
         let recorded = Event::RecommendationRecorded {
             at: now,
             actor: actor.id.clone(),
@@ -456,7 +456,12 @@ impl Workflow {
             return Err(not_at_your_level(actor, level));
         }
         validate_conditions("outcome", outcome, &conditions)?;
-        validate_rationale(&rationale)?;
+        validate_rationale(&rationale, Some(outcome))?;
+        let (outcome, conditions, rationale) = if level == Level::Agency {
+            carry_agency_conditions(app, outcome, conditions, rationale)
+        } else {
+            (outcome, conditions, rationale)
+        };
         let decided = |is_final: bool, appeal_due: Option<DateTime<Utc>>| Event::Decided {
             at: now,
             actor: actor.id.clone(),
@@ -542,7 +547,7 @@ impl Workflow {
                 ),
             ));
         }
-        validate_rationale(&rationale)?;
+        validate_rationale(&rationale, None)?;
         let to_level = from_level.appeal_target().unwrap_or(Level::President);
         let (voters, votes_due) = match Clock::vote(to_level) {
             Some(clock) => (
@@ -706,13 +711,58 @@ fn validate_conditions(
     }
 }
 
-fn validate_rationale(rationale: &str) -> Result<(), Refusal> {
-    if rationale.trim().is_empty() {
-        Err(Refusal::invalid(
-            "rationale",
-            "a rationale is required (a denial must state its basis)",
-        ))
-    } else {
-        Ok(())
+/// A rationale is required of every recommendation, decision (`Some`
+/// outcome) and appeal (`None`); the description says why for each.
+fn validate_rationale(rationale: &str, outcome: Option<Outcome>) -> Result<(), Refusal> {
+    if !rationale.trim().is_empty() {
+        return Ok(());
     }
+    Err(Refusal::invalid(
+        "rationale",
+        match outcome {
+            Some(Outcome::Deny) => "a rationale is required: a denial must state its basis",
+            Some(_) => "a rationale is required: state the basis of the approval",
+            None => "a rationale is required: an appeal must state its grounds",
+        },
+    ))
+}
+
+/// The licensing officer decides within the agencies' consensus, and an
+/// approval the agencies agreed to on conditions is an approval on those
+/// conditions: every condition an agency recommended at the agency level
+/// that the officer's approval leaves out is added to it (the outcome
+/// becomes APPROVE_WITH_CONDITIONS), and the rationale says whose they are.
+/// Dropping an agency's conditions is a disagreement with that agency, and
+/// disagreements are the Operating Committee's to settle, not the
+/// officer's (GAO-25-107431: conditions dropped without consulting the
+/// agency). A denial carries none.
+fn carry_agency_conditions(
+    app: &Application,
+    outcome: Outcome,
+    mut conditions: Vec<String>,
+    mut rationale: String,
+) -> (Outcome, Vec<String>, String) {
+    if outcome.direction() != super::model::Direction::Approve {
+        return (outcome, conditions, rationale);
+    }
+    let mut carried_from: Vec<&'static str> = Vec::new();
+    for recommendation in app.recommendations_at(Level::Agency) {
+        for condition in &recommendation.conditions {
+            let present = conditions.iter().any(|c| c.trim() == condition.trim());
+            if !present {
+                conditions.push(condition.clone());
+                if !carried_from.contains(&recommendation.agency.as_str()) {
+                    carried_from.push(recommendation.agency.as_str());
+                }
+            }
+        }
+    }
+    if carried_from.is_empty() {
+        return (outcome, conditions, rationale);
+    }
+    rationale.push_str(&format!(
+        " [conditions recommended by {} carried into the decision]",
+        carried_from.join(", ")
+    ));
+    (Outcome::ApproveWithConditions, conditions, rationale)
 }

@@ -1558,3 +1558,111 @@ fn extreme_instants_neither_overflow_nor_panic() {
         assert_eq!(&back, e);
     }
 }
+
+// ----- agency conditions at the licensing officer -----
+
+#[test]
+fn the_officers_plain_approval_carries_the_agencies_conditions() {
+    let mut c = Case::referred();
+    c.recommend_all(&[
+        (Commerce, YesIf),
+        (StateDept, Yes),
+        (Defense, Yes),
+        (Energy, Yes),
+    ]);
+    assert_eq!(c.app.state, State::AwaitingLicensingDecision);
+    let events = c.ok(&officer(), decide(Outcome::Approve));
+    assert_eq!(Case::kinds(&events), ["Decided"]);
+    let d = c.app.decision.clone().unwrap();
+    assert_eq!(c.app.state, State::Decided);
+    assert!(d.is_final);
+    assert_eq!(
+        (d.outcome, d.conditions.as_slice()),
+        (
+            Outcome::ApproveWithConditions,
+            &["COMMERCE condition".to_owned()][..]
+        ),
+        "Commerce's condition is not dropped"
+    );
+    assert!(
+        d.rationale.contains("considered all recommendations") && d.rationale.contains("COMMERCE"),
+        "{}",
+        d.rationale
+    );
+}
+
+#[test]
+fn the_officers_conditions_and_every_agencys_are_kept_once_each() {
+    let mut c = Case::referred();
+    c.ok(
+        &reviewer(Commerce),
+        rec_with(Commerce, &["a", "no transfer to military end users"]),
+    );
+    c.ok(&reviewer(StateDept), rec_with(StateDept, &["a", "b"]));
+    c.recommend_all(&[(Defense, Yes), (Energy, Yes)]);
+    c.ok(&officer(), decide(Outcome::ApproveWithConditions));
+    let d = c.app.decision.clone().unwrap();
+    assert!(d.is_final);
+    assert_eq!(d.outcome, Outcome::ApproveWithConditions);
+    assert_eq!(
+        d.conditions,
+        ["no transfer to military end users", "a", "b"]
+    );
+    assert!(d.rationale.contains("COMMERCE, STATE"), "{}", d.rationale);
+}
+
+#[test]
+fn an_approval_that_already_holds_the_conditions_is_unchanged_and_a_denial_carries_none() {
+    let mut c = Case::referred();
+    c.ok(
+        &reviewer(Commerce),
+        rec_with(Commerce, &[" no transfer to military end users "]),
+    );
+    c.recommend_all(&[(StateDept, Yes), (Defense, Yes), (Energy, Yes)]);
+    c.ok(&officer(), decide(Outcome::ApproveWithConditions));
+    let d = c.app.decision.clone().unwrap();
+    assert_eq!(d.conditions, ["no transfer to military end users"]);
+    assert_eq!(d.rationale, "considered all recommendations");
+
+    // Against an approving consensus a denial still goes to the OC, with no conditions.
+    let mut c = Case::referred();
+    c.recommend_all(&[
+        (Commerce, YesIf),
+        (StateDept, Yes),
+        (Defense, Yes),
+        (Energy, Yes),
+    ]);
+    c.ok(&officer(), decide(Outcome::Deny));
+    assert_eq!(c.app.state, State::OperatingCommitteeReview);
+    assert!(c.app.decision_history[0].conditions.is_empty());
+}
+
+#[test]
+fn a_missing_rationale_is_described_for_what_it_justifies() {
+    let c = Case::at_oc_window(Outcome::Approve);
+    let r = c.refused(
+        &reviewer(StateDept),
+        Command::Appeal {
+            agency: StateDept,
+            rationale: " ".into(),
+        },
+    );
+    assert_eq!(reason_of(&r), reason::RATIONALE_REQUIRED);
+    let Refusal::InvalidArgument { description, .. } = &r else {
+        panic!("{r:?}")
+    };
+    assert!(description.contains("appeal"), "{description}");
+    assert!(!description.contains("denial"), "{description}");
+    let c = Case::referred();
+    let r = c.refused(
+        &reviewer(Commerce),
+        Command::RecordRecommendation {
+            agency: Commerce,
+            recommendation: No,
+            conditions: Vec::new(),
+            rationale: String::new(),
+        },
+    );
+    assert_eq!(reason_of(&r), reason::RATIONALE_REQUIRED);
+    assert!(r.to_string().contains("denial must state its basis"), "{r}");
+}

@@ -317,6 +317,7 @@ pub(crate) fn requests(
             level: if rng.random_bool(0.5) { 0 } else { int(rng, 5) },
             awaiting_agency: if rng.random_bool(0.5) { 0 } else { int(rng, 4) },
             overdue: rng.random_bool(0.2),
+            view: if rng.random_bool(0.5) { 0 } else { int(rng, 3) },
         },
         recommend: pb::RecordRecommendationRequest {
             name: targets[0].0.clone(),
