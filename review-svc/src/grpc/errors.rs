@@ -7,7 +7,7 @@ use tonic::{Code, Status};
 use crate::auth::AuthError;
 use crate::convert::etag;
 use crate::ledger::LedgerError;
-use crate::workflow::Refusal;
+use crate::workflow::{self, Refusal};
 
 pub const ERRORS: ErrorDomain = ErrorDomain("review.exportcontrol");
 
@@ -27,6 +27,16 @@ pub fn permission_denied(reason: &str, detail: impl Into<String>, actor: &str) -
         detail,
         [("principal", actor)],
     )
+}
+
+/// A permission the workflow refused for a request that names no
+/// application (filing, reading every application's history).
+pub fn not_permitted(refusal: workflow::Refusal, actor: &str) -> Status {
+    let detail = match &refusal {
+        workflow::Refusal::PermissionDenied { detail, .. } => detail.clone(),
+        other => other.to_string(),
+    };
+    permission_denied(refusal.reason(), detail, actor)
 }
 
 /// Too little of the caller's deadline left to write: nothing was written.

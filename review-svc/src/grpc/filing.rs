@@ -1,0 +1,124 @@
+//! CreateApplication: validate, ask the classifier, bound the record, file.
+
+use std::time::Duration;
+
+use exportcontrol_proto::review::v1 as pb;
+use service_kit::trace_context::TraceContext;
+use tokio::time::Instant;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use super::transitions::{time_left, write_deadline};
+use super::{errors, limits, validate, Review, ERRORS};
+use crate::classify::{classify_content, Classified};
+use crate::convert::{self, resource_name};
+use crate::workflow::{self, Actor, Command, Filing};
+
+impl Review {
+    pub(super) async fn create(
+        &self,
+        request: Request<pb::CreateApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        let actor = self.actor(&request)?;
+        workflow::check_file(&actor).map_err(|r| errors::not_permitted(r, &actor.id))?;
+        let budget = service_kit::deadline::grpc_timeout(request.metadata());
+        let deadline = write_deadline(request.metadata())?;
+        let trace = TraceContext::continue_or_start(request.metadata());
+        let message = request.get_ref();
+        let key =
+            validate::request_key("CreateApplication", &actor.id, &message.request_id, message)?;
+        let filed = validate::filing(message.application.as_ref())?.into_domain();
+        let id = uuid::Uuid::now_v7().to_string();
+        let span = tracing::info_span!(
+            "CreateApplication",
+            application = %resource_name(&id),
+            actor = %actor.id,
+            trace_id = %trace.trace_id
+        );
+        trace.attach(&span);
+        async {
+            let classification =
+                match classify_content(&self.classifier, &filed, classifier_deadline(budget), &trace).await {
+                    Classified::Items(items) => Some(items),
+                    Classified::Invalid(violations) => return Err(ERRORS.invalid_argument(violations)),
+                    Classified::Unavailable(reason) => {
+                        tracing::warn!(%reason, "classifier unavailable: accepting the application for later classification");
+                        None
+                    }
+                };
+            let filing = Filing {
+                id: id.clone(),
+                applicant: actor.id.clone(),
+                application: filed,
+            };
+            self.check_filing_size(&filing, classification.as_deref())?;
+            time_left(deadline)?;
+            let app = self
+                .ledger
+                .file(filing, classification, key.as_ref(), self.clock.now())
+                .await
+                .map_err(|e| errors::ledger(e, &resource_name(&id)))?;
+            tracing::info!(state = app.state.as_str(), "application filed");
+            Ok(Response::new(self.servable(&app)))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Renders the application a filing would become, and refuses it if it
+    /// or its events could not always be served.
+    fn check_filing_size(
+        &self,
+        filing: &Filing,
+        classification: Option<&[workflow::ItemOutcome]>,
+    ) -> Result<(), Status> {
+        let now = self.clock.now();
+        let workflow = self.ledger.workflow();
+        let mut events = workflow.file(filing.clone(), now);
+        let Some(mut app) = workflow::Application::replay(&events) else {
+            return Ok(());
+        };
+        if let Some(items) = classification {
+            if let Ok(more) = workflow.handle(
+                &app,
+                &Actor::system(),
+                Command::RecordClassification {
+                    items: items.to_vec(),
+                },
+                now,
+            ) {
+                app = more
+                    .iter()
+                    .fold(app, |app, event| workflow::apply(Some(app), event));
+                events.extend(more);
+            }
+        }
+        let served = |kind: &str| {
+            events
+                .iter()
+                .filter(|event| event.kind() == kind)
+                .map(|event| convert::event_payload(event).encoded_len())
+                .sum::<usize>()
+        };
+        let pending = match classification {
+            None => limits::pending_estimate(&filing.application),
+            Some(_) => 0,
+        };
+        limits::check_filing(
+            self.limits,
+            &convert::application(&app),
+            pending,
+            served("ApplicationFiled"),
+            served("ItemsClassified"),
+        )
+    }
+}
+
+/// Leaves room after the classifier call for the write, so the answer still
+/// reaches the caller inside its deadline.
+fn classifier_deadline(caller_budget: Option<Duration>) -> Option<Instant> {
+    caller_budget.map(|budget| {
+        let reserve = (budget / 5).max(Duration::from_millis(20));
+        Instant::now() + budget.saturating_sub(reserve)
+    })
+}

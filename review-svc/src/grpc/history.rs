@@ -1,0 +1,207 @@
+//! The history: ListApplicationEvents, WatchApplications, VerifyAuditTrail.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use exportcontrol_proto::review::v1 as pb;
+use prost::Message;
+use service_kit::paging;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use super::{
+    audit, errors, limits, page_token_error, validate, EventStream, Review, ALL_APPLICATIONS,
+    ERRORS,
+};
+use crate::convert::{self, resource_name};
+use crate::watch_gaps::{GapGuard, GAP_GRACE};
+use crate::workflow::{self, Actor};
+
+const DEFAULT_EVENTS_PAGE_SIZE: u32 = 100;
+const MAX_EVENTS_PAGE_SIZE: u32 = 1000;
+/// How often a watcher looks for events written by other processes.
+const WATCH_POLL: Duration = Duration::from_millis(500);
+/// How soon a watcher stopped at a gap in the sequence looks again.
+const WATCH_GAP_POLL: Duration = Duration::from_millis(50);
+
+impl Review {
+    pub(super) async fn list_events(
+        &self,
+        request: Request<pb::ListApplicationEventsRequest>,
+    ) -> Result<Response<pb::ListApplicationEventsResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let message = request.get_ref();
+        let page_size = validate::page_size(
+            message.page_size,
+            DEFAULT_EVENTS_PAGE_SIZE,
+            MAX_EVENTS_PAGE_SIZE,
+        )?;
+        // Empty is the whole trail, as for VerifyAuditTrail and WatchApplications.
+        let parent = or_all(&message.parent);
+        let scope = self.event_scope(&actor, parent, "parent").await?;
+        let query = paging::fingerprint(&["events", parent]);
+        let after = if message.page_token.is_empty() {
+            0
+        } else {
+            paging::decode(&message.page_token, &query)
+                .ok()
+                .and_then(|cursor| cursor.parse::<i64>().ok())
+                .ok_or_else(|| page_token_error("ListApplicationEvents"))?
+        };
+        let events = self
+            .ledger
+            .history(scope.as_deref(), after, page_size + 1)
+            .await
+            .map_err(|e| errors::ledger(e, &message.parent))?;
+        let mut rendered: Vec<pb::ApplicationEvent> = events
+            .iter()
+            .take(page_size as usize)
+            .map(|entry| convert::event(&entry.stored, entry.event.as_ref()))
+            .collect();
+        let fit = limits::fitting(
+            rendered.iter().map(Message::encoded_len),
+            self.limits.page(),
+        );
+        let more = events.len() > fit;
+        let next_page_token = match (more, fit.checked_sub(1).map(|i| &events[i])) {
+            (true, Some(last)) => paging::encode(&query, &last.stored.sequence.to_string()),
+            _ => String::new(),
+        };
+        rendered.truncate(fit);
+        Ok(Response::new(pb::ListApplicationEventsResponse {
+            events: rendered,
+            next_page_token,
+        }))
+    }
+
+    pub(super) async fn watch(
+        &self,
+        request: Request<pb::WatchApplicationsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let actor = self.actor(&request)?;
+        let message = request.into_inner();
+        if message.after_sequence < 0 {
+            return Err(ERRORS.invalid_field("after_sequence", "must not be negative"));
+        }
+        let parent = or_all(&message.application).to_owned();
+        let scope = self.event_scope(&actor, &parent, "application").await?;
+        let (sender, receiver) = mpsc::channel(256);
+        let ledger = Arc::clone(&self.ledger);
+        let span =
+            tracing::info_span!("WatchApplications", actor = %actor.id, application = %parent);
+        tokio::spawn(
+            async move {
+                // Nothing is numbered i64::MAX; the gap check counts one past `after`.
+                let mut after = message.after_sequence.min(i64::MAX - 1);
+                // Only the whole history is numbered without gaps; the
+                // events of one application are interleaved with others'.
+                let mut gaps = scope.is_none().then(|| GapGuard::new(GAP_GRACE));
+                loop {
+                    let written = ledger.written();
+                    let events = match ledger.history(scope.as_deref(), after, 256).await {
+                        Ok(events) => events,
+                        Err(error) => {
+                            let _ = sender.send(Err(errors::ledger(error, &parent))).await;
+                            return;
+                        }
+                    };
+                    let ready = match gaps.as_mut() {
+                        Some(gaps) => gaps.deliverable(
+                            after,
+                            events.iter().map(|e| e.stored.sequence),
+                            tokio::time::Instant::now(),
+                        ),
+                        None => events.len(),
+                    };
+                    for entry in &events[..ready] {
+                        after = entry.stored.sequence;
+                        let event = convert::event(&entry.stored, entry.event.as_ref());
+                        if sender.send(Ok(event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if ready == events.len() && !events.is_empty() {
+                        continue;
+                    }
+                    // Nothing new, or a gap to wait for: look again after the
+                    // next write here, or shortly (writes of other processes).
+                    let wait = if ready < events.len() {
+                        WATCH_GAP_POLL
+                    } else {
+                        WATCH_POLL
+                    };
+                    tokio::select! {
+                        _ = written => {}
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = sender.closed() => return,
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    pub(super) async fn verify(
+        &self,
+        request: Request<pb::VerifyAuditTrailRequest>,
+    ) -> Result<Response<pb::VerifyAuditTrailResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let parent = or_all(&request.get_ref().name);
+        let scope = self.event_scope(&actor, parent, "name").await?;
+        let checkpoint = request.get_ref().checkpoint.as_ref();
+        let checkpoint = self.check_checkpoint(&actor, checkpoint).await?;
+        let report = self
+            .ledger
+            .verify(scope.as_deref())
+            .await
+            .map_err(|e| errors::ledger(e, parent))?;
+        let (application, sequence, detail) = match report.first_break {
+            Some((id, sequence, detail)) => (resource_name(&id), sequence, detail),
+            None => (String::new(), 0, String::new()),
+        };
+        if !application.is_empty() {
+            tracing::error!(%application, sequence, %detail, "audit trail broken");
+        }
+        let response = pb::VerifyAuditTrailResponse {
+            intact: application.is_empty(),
+            applications_checked: report.applications_checked,
+            events_checked: report.events_checked,
+            first_break_application: application,
+            first_break_application_sequence: sequence,
+            detail,
+            checkpoint_sequence: 0,
+        };
+        Ok(Response::new(audit::with_checkpoint(response, checkpoint)))
+    }
+
+    /// `applications/-` (every application: not for applicants) or one the
+    /// actor may read. Returns the application id, or None for all.
+    pub(super) async fn event_scope(
+        &self,
+        actor: &Actor,
+        parent: &str,
+        field: &str,
+    ) -> Result<Option<String>, Status> {
+        if parent == ALL_APPLICATIONS {
+            workflow::check_read_all_history(actor)
+                .map_err(|r| errors::not_permitted(r, &actor.id))?;
+            return Ok(None);
+        }
+        let id = validate::application_id(parent, field)?;
+        self.readable(actor, &id).await?;
+        Ok(Some(id))
+    }
+}
+
+/// An empty parent or name is every application (`applications/-`), alike
+/// in ListApplicationEvents, WatchApplications and VerifyAuditTrail.
+fn or_all(name: &str) -> &str {
+    if name.is_empty() {
+        ALL_APPLICATIONS
+    } else {
+        name
+    }
+}
