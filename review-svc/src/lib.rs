@@ -76,6 +76,8 @@ pub async fn serve(
         settings.classifier.clone(),
         Arc::clone(&settings.clock),
     ));
+    let authenticator = settings.authenticator.clone();
+    let clock = Arc::clone(&settings.clock);
     let review = grpc::Review::new(
         Arc::clone(&ledger),
         Arc::new(settings.authenticator),
@@ -83,9 +85,14 @@ pub async fn serve(
         settings.clock,
     );
     let limit = options.max_message_bytes;
-    let service = ReviewServiceServer::new(review)
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    // Authentication runs before the body is decoded.
+    let service = auth::Authenticated::new(
+        ReviewServiceServer::new(review)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        authenticator,
+        clock,
+    );
     let server = service_kit::server::spawn(
         listener,
         service,

@@ -159,7 +159,12 @@ async fn run(
 fn authenticator(cli: &Cli) -> Result<Authenticator, Box<dyn std::error::Error>> {
     match (&cli.tokens_file, cli.dev) {
         (Some(_), true) => Err("--tokens-file and --dev exclude each other".into()),
-        (Some(path), false) => Ok(Authenticator::load(path)?),
+        (Some(path), false) => {
+            let authenticator = Authenticator::load(path)?;
+            // `kill -HUP` re-reads the file: revoke a token without a restart.
+            authenticator.reload_on_sighup()?;
+            Ok(authenticator)
+        }
         (None, false) => {
             Err("no principals: pass --tokens-file FILE, or --dev for local development".into())
         }

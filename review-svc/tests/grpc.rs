@@ -389,8 +389,9 @@ const REVIEWERS: [(&str, pb::Agency); 4] = [
 
 fn with_authorization<T>(message: T, authorization: Option<&str>) -> Request<T> {
     let mut request = Request::new(message);
-    if let Some(value) = authorization {
-        request.metadata_mut().insert(
+    // Several lines: one header each.
+    for value in authorization.into_iter().flat_map(|v| v.split('\n')) {
+        request.metadata_mut().append(
             "authorization",
             value.parse().expect("an ASCII header value"),
         );
@@ -1137,6 +1138,7 @@ enum Who {
     NoToken,
     UnknownToken,
     MalformedHeader,
+    AmbiguousToken,
     /// dev-applicant, which filed the fixtures.
     Owner,
     /// dev-applicant-2.
@@ -1183,6 +1185,27 @@ fn principals() -> Vec<Principal> {
             "malformed header",
             Some("Token dev-applicant"),
             Who::MalformedHeader,
+        ),
+        principal(
+            "two authorization headers",
+            Some("Bearer dev-applicant\nBearer dev-auditor"),
+            Who::AmbiguousToken,
+        ),
+        principal(
+            "two authorization headers, reversed",
+            Some("Bearer dev-auditor\nBearer dev-applicant"),
+            Who::AmbiguousToken,
+        ),
+        // RFC 7235: the scheme is case-insensitive.
+        principal(
+            "upper-case scheme",
+            Some("BEARER dev-applicant"),
+            Who::Owner,
+        ),
+        principal(
+            "mixed-case scheme",
+            Some("BeArEr dev-applicant"),
+            Who::Owner,
         ),
     ];
     let mut token =
@@ -1339,6 +1362,7 @@ fn expected(row: Row, who: Who) -> Expect {
         Who::NoToken => return unauthenticated("MISSING_TOKEN"),
         Who::UnknownToken => return unauthenticated("UNKNOWN_TOKEN"),
         Who::MalformedHeader => return unauthenticated("MALFORMED_TOKEN"),
+        Who::AmbiguousToken => return unauthenticated("AMBIGUOUS_TOKEN"),
         _ => {}
     }
     match row {
@@ -1447,7 +1471,7 @@ async fn permission_matrix_follows_the_readme() {
             }
         }
     }
-    assert_eq!(checked, Row::ALL.len() * 21);
+    assert_eq!(checked, Row::ALL.len() * 25);
     assert!(
         failures.is_empty(),
         "{} of {checked} cells differ:\n{}",
