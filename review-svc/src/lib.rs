@@ -149,18 +149,19 @@ fn census_collector(
             let stats = classifier.stats();
             for (name, help, value) in [
                 (
-                    "review_classifier_retries_total",
+                    "review_classifier_retries",
                     "Classifier calls retried after UNAVAILABLE",
                     stats.retries.load(Relaxed),
                 ),
                 (
-                    "review_classifier_failures_total",
+                    "review_classifier_failures",
                     "Classifier calls that failed after retries",
                     stats.failures.load(Relaxed),
                 ),
             ] {
+                // OpenMetrics: the family is named without `_total`.
                 out.push_str(&format!(
-                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name}_total {value}\n"
                 ));
             }
             out

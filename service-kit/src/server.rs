@@ -1,8 +1,10 @@
 //! Starts a gRPC server the way both services need it: reflection v1 and
 //! v1alpha (with the error-detail and health descriptors, so grpcurl prints
 //! details as JSON), the standard health service, per-connection concurrency
-//! limits with load shedding, message size limits, and a graceful shutdown
-//! that first reports NOT_SERVING, then drains.
+//! limits with load shedding, message size limits, connection limits
+//! (handshake and idle timeouts, connections per peer), details on every
+//! refusal, and a graceful shutdown that first reports NOT_SERVING, then
+//! drains.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,12 +16,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::body::Body;
 use tonic::server::NamedService;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
+use crate::connection::ConnectionLimits;
 use crate::metrics::{Registry, RpcMetricsLayer};
+use crate::refusals::RefusalLayer;
 
 /// Limits and behaviour shared by both servers; each binary fills it from flags.
 #[derive(Debug, Clone)]
@@ -31,6 +34,14 @@ pub struct ServeOptions {
     pub concurrency_per_connection: usize,
     /// HTTP/2 streams a client may open at once on one connection.
     pub max_concurrent_streams: u32,
+    /// A connection that has not completed the HTTP/2 handshake (preface
+    /// and SETTINGS) by then is closed.
+    pub handshake_timeout: Duration,
+    /// A connection with no request in flight for this long is closed
+    /// (None: never).
+    pub idle_timeout: Option<Duration>,
+    /// Connections one IP address may hold at once (0: no bound).
+    pub max_connections_per_peer: usize,
     /// How long the server keeps answering with health NOT_SERVING before it
     /// stops accepting, so load balancers can move traffic away.
     pub shutdown_grace: Duration,
@@ -46,6 +57,9 @@ impl Default for ServeOptions {
             max_message_bytes: 4 * 1024 * 1024,
             concurrency_per_connection: 256,
             max_concurrent_streams: 512,
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Some(Duration::from_secs(300)),
+            max_connections_per_peer: 256,
             shutdown_grace: Duration::from_millis(0),
             tls: None,
             metrics: Registry::new(),
@@ -89,14 +103,26 @@ where
     health.set_service_status("", ServingStatus::Serving).await;
 
     let (reflection_v1, reflection_v1alpha) = reflection(descriptor_sets)?;
+    let mut sets = vec![tonic_health::pb::FILE_DESCRIPTOR_SET];
+    sets.extend_from_slice(descriptor_sets);
+    options
+        .metrics
+        .add_methods(crate::metrics::methods_of(&sets).into_iter().chain([
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo".to_owned(),
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo".to_owned(),
+        ]));
 
+    // The per-connection concurrency limit and shedding are the refusal
+    // layer's (tonic's own answer without details, outside any layer).
     let mut server = Server::builder()
-        .concurrency_limit_per_connection(options.concurrency_per_connection)
-        .load_shed(true)
         .max_concurrent_streams(options.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .layer(RpcMetricsLayer::new(Arc::clone(&options.metrics)));
+        .layer(RpcMetricsLayer::new(Arc::clone(&options.metrics)))
+        .layer(RefusalLayer::new(
+            error_domain(S::NAME),
+            options.max_message_bytes,
+        ));
     if let Some(tls) = options.tls.clone() {
         server = server.tls_config(tls).map_err(ServeError::Tls)?;
     }
@@ -106,7 +132,15 @@ where
         .add_service(reflection_v1alpha)
         .add_service(service);
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = crate::connection::incoming(
+        listener,
+        ConnectionLimits {
+            handshake_timeout: options.handshake_timeout,
+            idle_timeout: options.idle_timeout,
+            max_per_peer: options.max_connections_per_peer,
+            concurrency_per_connection: options.concurrency_per_connection.max(1),
+        },
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = stopped.await;
@@ -119,6 +153,16 @@ where
         stop: Some(stop),
         task,
     })
+}
+
+/// `exportcontrol.review.v1.ReviewService` -> `review.exportcontrol`, the
+/// domain of the service's own errors.
+fn error_domain(service: &'static str) -> &'static str {
+    match service.split('.').nth(1) {
+        Some("review") => "review.exportcontrol",
+        Some("classifier") => "classifier.exportcontrol",
+        _ => service,
+    }
 }
 
 fn reflection(
