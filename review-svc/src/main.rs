@@ -143,6 +143,8 @@ async fn run(
     if let Some(addr) = flags.serve_metrics().await? {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");
     }
+    // Before serving: a SIGTERM from here on is a graceful stop.
+    let stop = service_kit::server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(flags.listen).await?;
     let server = review_svc::serve(listener, settings, flags.options).await?;
     tracing::info!(
@@ -151,7 +153,9 @@ async fn run(
         classifier = %cli.classifier_url,
         "review-svc serving"
     );
-    server.run_until_signal().await?;
+    stop.await;
+    tracing::info!("shutdown requested: reporting NOT_SERVING, then draining");
+    server.shutdown().await?;
     tracing::info!("review-svc stopped");
     Ok(())
 }

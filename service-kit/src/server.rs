@@ -24,6 +24,11 @@ use crate::connection::ConnectionLimits;
 use crate::metrics::{Registry, RpcMetricsLayer};
 use crate::refusals::RefusalLayer;
 
+/// Bytes a client may send on one stream before the server has read them.
+const STREAM_WINDOW: u32 = 64 * 1024;
+/// Bytes a client may send on one connection before the server has read them.
+const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+
 /// Limits and behaviour shared by both servers; each binary fills it from flags.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -115,6 +120,16 @@ where
     // The per-connection concurrency limit and shedding are the refusal
     // layer's (tonic's own answer without details, outside any layer).
     let mut server = Server::builder()
+        // Flow control that pushes back instead of tripping h2's guard
+        // against floods of small DATA frames: that guard allows unread
+        // small frames worth half the connection window (in framing
+        // overhead), and a stream may hold a stream window of them unread.
+        // hyper's 1 MiB / 1 MiB let one stream of small messages, which a
+        // slow reader stops consuming, end the whole connection with
+        // GOAWAY ENHANCE_YOUR_CALM; a 64 KiB stream window under an 8 MiB
+        // connection window keeps several such streams within the guard.
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .max_concurrent_streams(options.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -223,25 +238,32 @@ impl RunningServer {
     }
 }
 
-/// Resolves on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on ctrl-c or SIGTERM. The SIGTERM handler is installed when
+/// this is called, not when first polled: call it before serving, so that a
+/// SIGTERM that arrives as soon as the server answers is a graceful stop,
+/// not the default action (death).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            match terminate {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }
 
