@@ -40,7 +40,7 @@ impl Default for RetryPolicy {
             max_backoff: Duration::from_millis(500),
             default_budget: Duration::from_secs(5),
             retry_ratio: 0.2,
-            min_retries_per_second: 10,
+            min_retries_per_second: 2,
         }
     }
 }
@@ -149,5 +149,49 @@ impl ClassifierClient {
             self.stats.failures.fetch_add(1, Relaxed);
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dead_classifier_gets_retries_only_within_the_budget() {
+        // Nothing listens there: every attempt is UNAVAILABLE.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let policy = RetryPolicy {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+            ..RetryPolicy::default()
+        };
+        let client =
+            ClassifierClient::connect_lazy(&format!("http://127.0.0.1:{port}"), None, policy)
+                .unwrap();
+        const CALLS: u64 = 200;
+        for _ in 0..CALLS {
+            let status = client
+                .classify(
+                    pb::ClassifyItemRequest::default(),
+                    Some(Instant::now() + Duration::from_secs(2)),
+                    &TraceContext::root(),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        let retries = client.stats().retries.load(Relaxed);
+        assert_eq!(client.stats().failures.load(Relaxed), CALLS);
+        // Without a budget: 3 retries a call (600). With it: the floor (2 a
+        // second over 10 s) and a fifth of the calls.
+        assert!(
+            (1..=20 + CALLS / 5 + 5).contains(&retries),
+            "{retries} retries for {CALLS} calls"
+        );
     }
 }

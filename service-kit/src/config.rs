@@ -239,6 +239,62 @@ mod tests {
     }
 
     #[test]
+    fn env_twins_carry_the_prefix_and_unknown_variables_are_found() {
+        let command =
+            ServerFlags::augment(clap::Command::new("svc"), "SVC_PREFIX_TEST_", "127.0.0.1:0");
+        let envs: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .collect();
+        for expected in [
+            "SVC_PREFIX_TEST_LISTEN",
+            "SVC_PREFIX_TEST_IDLE_TIMEOUT_MS",
+            "SVC_PREFIX_TEST_MAX_CONNECTIONS_PER_PEER",
+            "SVC_PREFIX_TEST_HANDSHAKE_TIMEOUT_MS",
+        ] {
+            assert!(envs.iter().any(|e| e == expected), "{expected}: {envs:?}");
+        }
+        assert!(
+            envs.iter().all(|e| e.starts_with("SVC_PREFIX_TEST_")),
+            "{envs:?}"
+        );
+        std::env::set_var("SVC_PREFIX_TEST_LISTN", "127.0.0.1:1");
+        assert_eq!(
+            unknown_env_keys(&command, "SVC_PREFIX_TEST_"),
+            vec!["SVC_PREFIX_TEST_LISTN".to_owned()]
+        );
+        std::env::remove_var("SVC_PREFIX_TEST_LISTN");
+    }
+
+    #[test]
+    fn connection_limits_come_from_flags() {
+        let defaults = flags(&[]).unwrap().options;
+        assert_eq!(
+            defaults.idle_timeout,
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(
+            defaults.handshake_timeout,
+            std::time::Duration::from_secs(5)
+        );
+        let set = flags(&[
+            "--idle-timeout-ms",
+            "0",
+            "--handshake-timeout-ms",
+            "250",
+            "--max-connections-per-peer",
+            "3",
+        ])
+        .unwrap()
+        .options;
+        assert_eq!(set.idle_timeout, None);
+        assert_eq!(set.handshake_timeout, std::time::Duration::from_millis(250));
+        assert_eq!(set.max_connections_per_peer, 3);
+        assert!(flags(&["--idle-timeout-ms", "soon"]).is_err());
+    }
+
+    #[test]
     fn otlp_export_is_off_unless_an_http_endpoint_is_given() {
         assert_eq!(flags(&[]).unwrap().otlp_endpoint, None);
         let on = flags(&["--otlp-endpoint", "http://127.0.0.1:4317"]).unwrap();
