@@ -30,6 +30,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     tonic_prost_build::configure()
+        // prost's codec, but a body that does not decode is the caller's
+        // fault: INVALID_ARGUMENT with details, not INTERNAL.
+        .codec_path("crate::codec::ValidatingCodec")
         // google.rpc.Status comes from the well-known prost types already
         // understood by tonic-types, so clients can decode stream errors.
         .extern_path(".google.rpc", "::tonic_types::pb")

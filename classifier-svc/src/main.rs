@@ -43,10 +43,14 @@ async fn run(flags: service_kit::config::ServerFlags) -> Result<(), Box<dyn std:
     if let Some(addr) = flags.serve_metrics().await? {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");
     }
+    // Before serving: a SIGTERM from here on is a graceful stop.
+    let stop = service_kit::server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(flags.listen).await?;
     let server = classifier_svc::serve(listener, flags.options).await?;
     tracing::info!(addr = %server.local_addr, rule_sets, chips, "classifier-svc serving");
-    server.run_until_signal().await?;
+    stop.await;
+    tracing::info!("shutdown requested: reporting NOT_SERVING, then draining");
+    server.shutdown().await?;
     tracing::info!("classifier-svc stopped");
     Ok(())
 }

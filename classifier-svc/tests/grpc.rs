@@ -1497,6 +1497,12 @@ async fn messages_over_the_limit_are_refused_by_the_transport() {
         status.message().contains("message length too large"),
         "{status:?}"
     );
+    let info = status.get_error_details().error_info().cloned();
+    assert_eq!(
+        info.map(|i| (i.reason, i.metadata["limitBytes"].clone())),
+        Some(("MESSAGE_TOO_LARGE".to_owned(), SMALL_LIMIT.to_string())),
+        "{status:?}"
+    );
 
     // In a stream the items before it are answered, then the stream fails.
     let mut responses = client
@@ -1520,6 +1526,14 @@ async fn messages_over_the_limit_are_refused_by_the_transport() {
         .await
         .expect_err("the stream fails at the oversized item");
     assert_eq!(failed.code(), Code::OutOfRange, "{failed:?}");
+    assert_eq!(
+        failed
+            .get_error_details()
+            .error_info()
+            .map(|i| i.reason.as_str()),
+        Some("MESSAGE_TOO_LARGE"),
+        "{failed:?}"
+    );
 
     // The server is fine afterwards.
     client

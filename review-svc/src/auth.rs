@@ -12,8 +12,15 @@
 //! expires_at = "2027-01-01T00:00:00Z"   # optional
 //! revoked = false                       # optional
 //! ```
+//!
+//! The file is read at start and again on SIGHUP, so a revoked token stops
+//! working without a restart (a file that no longer parses is refused and
+//! the principals already loaded stay in force). Requests are authenticated
+//! by [`AuthInterceptor`] before their body is decoded; the handlers read the
+//! principal from the request's extensions.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -54,6 +61,8 @@ pub enum AuthError {
     Missing,
     #[error("malformed authorization header: expected `Bearer <token>`")]
     Malformed,
+    #[error("more than one authorization header: send exactly one")]
+    Ambiguous,
     #[error("unknown token")]
     Unknown,
     #[error("token of principal {0} has expired")]
@@ -68,6 +77,7 @@ impl AuthError {
         match self {
             AuthError::Missing => "MISSING_TOKEN",
             AuthError::Malformed => "MALFORMED_TOKEN",
+            AuthError::Ambiguous => "AMBIGUOUS_TOKEN",
             AuthError::Unknown => "UNKNOWN_TOKEN",
             AuthError::Expired(_) => "TOKEN_EXPIRED",
             AuthError::Revoked(_) => "TOKEN_REVOKED",
@@ -75,9 +85,13 @@ impl AuthError {
     }
 }
 
-/// The principals the server knows.
+/// The principals the server knows. Clones share them, so a reload through
+/// one clone is seen by all.
+#[derive(Clone)]
 pub struct Authenticator {
-    credentials: Vec<Credential>,
+    credentials: Arc<RwLock<Vec<Credential>>>,
+    /// The tokens file, when the principals came from one (not in --dev).
+    path: Option<PathBuf>,
 }
 
 /// Development principals: (token, id, role, agency). Fixed so that the
@@ -176,50 +190,102 @@ const DEVELOPMENT: &[(&str, &str, Role, Option<Agency>)] = &[
 impl Authenticator {
     /// Reads a tokens file.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read tokens file {}: {e}", path.display()))?;
-        Self::from_toml(&text).map_err(|e| format!("tokens file {}: {e}", path.display()))
+        let credentials = read_file(path)?;
+        Ok(Self {
+            credentials: Arc::new(RwLock::new(credentials)),
+            path: Some(path.to_owned()),
+        })
     }
 
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        let file: TokensFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        let mut credentials = Vec::with_capacity(file.principal.len());
-        for entry in file.principal {
-            if entry.role == Role::System {
-                return Err(format!(
-                    "principal {}: role SYSTEM is reserved for the service itself",
-                    entry.id
-                ));
-            }
-            let needs_agency = matches!(
-                entry.role,
-                Role::AgencyReviewer | Role::AcepMember | Role::EarbMember
-            );
-            if needs_agency != entry.agency.is_some() {
-                return Err(format!(
-                    "principal {}: role {} {}",
-                    entry.id,
-                    entry.role.as_str(),
-                    if needs_agency {
-                        "needs an agency"
-                    } else {
-                        "takes no agency"
-                    }
-                ));
-            }
-            let digest = parse_digest(&entry.token_sha256).ok_or_else(|| {
-                format!("principal {}: token_sha256 must be 64 hex digits", entry.id)
-            })?;
-            credentials.push(Credential {
-                actor: Actor::new(entry.id, entry.role, entry.agency),
-                digest,
-                expires_at: entry.expires_at,
-                revoked: entry.revoked,
-            });
-        }
-        Ok(Self { credentials })
+        Ok(Self::with(parse(text)?))
     }
 
+    fn with(credentials: Vec<Credential>) -> Self {
+        Self {
+            credentials: Arc::new(RwLock::new(credentials)),
+            path: None,
+        }
+    }
+
+    /// Reads the tokens file again and replaces the principals with its
+    /// content; on any error the principals in force stay. Returns how many
+    /// principals are now known. Without a file (development mode) there is
+    /// nothing to reload.
+    pub fn reload(&self) -> Result<usize, String> {
+        let Some(path) = &self.path else {
+            return Err("no tokens file to reload (development mode)".to_owned());
+        };
+        let credentials = read_file(path)?;
+        let count = credentials.len();
+        *self.credentials.write().unwrap_or_else(|e| e.into_inner()) = credentials;
+        Ok(count)
+    }
+
+    /// Reloads the tokens file on every SIGHUP until the process ends.
+    #[cfg(unix)]
+    pub fn reload_on_sighup(&self) -> std::io::Result<tokio::task::JoinHandle<()>> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = signal(SignalKind::hangup())?;
+        let this = self.clone();
+        Ok(tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match this.reload() {
+                    Ok(principals) => tracing::info!(principals, "tokens file reloaded"),
+                    Err(error) => {
+                        tracing::error!(%error, "tokens file not reloaded: the previous principals stay")
+                    }
+                }
+            }
+        }))
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<Credential>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read tokens file {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("tokens file {}: {e}", path.display()))
+}
+
+fn parse(text: &str) -> Result<Vec<Credential>, String> {
+    let file: TokensFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut credentials = Vec::with_capacity(file.principal.len());
+    for entry in file.principal {
+        if entry.role == Role::System {
+            return Err(format!(
+                "principal {}: role SYSTEM is reserved for the service itself",
+                entry.id
+            ));
+        }
+        let needs_agency = matches!(
+            entry.role,
+            Role::AgencyReviewer | Role::AcepMember | Role::EarbMember
+        );
+        if needs_agency != entry.agency.is_some() {
+            return Err(format!(
+                "principal {}: role {} {}",
+                entry.id,
+                entry.role.as_str(),
+                if needs_agency {
+                    "needs an agency"
+                } else {
+                    "takes no agency"
+                }
+            ));
+        }
+        let digest = parse_digest(&entry.token_sha256)
+            .ok_or_else(|| format!("principal {}: token_sha256 must be 64 hex digits", entry.id))?;
+        credentials.push(Credential {
+            actor: Actor::new(entry.id, entry.role, entry.agency),
+            digest,
+            expires_at: entry.expires_at,
+            revoked: entry.revoked,
+        });
+    }
+    Ok(credentials)
+}
+
+impl Authenticator {
     /// The fixed development principals, with their tokens for printing.
     pub fn development() -> (Self, Vec<(&'static str, Actor)>) {
         let listed: Vec<(&'static str, Actor)> = DEVELOPMENT
@@ -235,7 +301,23 @@ impl Authenticator {
                 revoked: false,
             })
             .collect();
-        (Self { credentials }, listed)
+        (Self::with(credentials), listed)
+    }
+
+    /// Authenticates a request's metadata at `now`: exactly one
+    /// `authorization` header, `Bearer <token>` (the scheme in any case).
+    pub fn authenticate_metadata(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        now: DateTime<Utc>,
+    ) -> Result<Actor, AuthError> {
+        let mut values = metadata.get_all("authorization").iter();
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(AuthError::Ambiguous);
+        }
+        let header = first.map(|value| value.to_str().unwrap_or("invalid"));
+        self.authenticate(header, now)
     }
 
     /// Authenticates the value of the `authorization` header at `now`.
@@ -245,17 +327,19 @@ impl Authenticator {
         now: DateTime<Utc>,
     ) -> Result<Actor, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
+        // RFC 7235: the scheme is case-insensitive.
         let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|token| !token.is_empty())
             .ok_or(AuthError::Malformed)?;
         let presented = digest(token);
+        let credentials = self.credentials.read().unwrap_or_else(|e| e.into_inner());
         // Compare against every credential without stopping early, so the
         // time taken does not depend on which one (if any) matched.
         let mut found: Option<&Credential> = None;
-        for credential in &self.credentials {
+        for credential in credentials.iter() {
             if constant_time_eq(&credential.digest, &presented) {
                 found = Some(credential);
             }
@@ -268,6 +352,73 @@ impl Authenticator {
             return Err(AuthError::Expired(credential.actor.id.clone()));
         }
         Ok(credential.actor.clone())
+    }
+}
+
+/// Authenticates every request before its body is decoded, so a caller
+/// without valid credentials learns nothing from what it sent (garbage in
+/// the body included), and puts the principal ([`Actor`]) in the request's
+/// extensions for the handler. Wraps the generated service.
+#[derive(Clone)]
+pub struct Authenticated<S> {
+    inner: S,
+    authenticator: Authenticator,
+    clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl<S> Authenticated<S> {
+    pub fn new(
+        inner: S,
+        authenticator: Authenticator,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Self {
+        Self {
+            inner,
+            authenticator,
+            clock,
+        }
+    }
+}
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for Authenticated<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+type HttpRequest = tonic::codegen::http::Request<tonic::body::Body>;
+type HttpResponse = tonic::codegen::http::Response<tonic::body::Body>;
+
+impl<S> tower::Service<HttpRequest> for Authenticated<S>
+where
+    S: tower::Service<HttpRequest, Response = HttpResponse, Error = std::convert::Infallible>,
+{
+    type Response = HttpResponse;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::Either<
+        std::future::Ready<Result<HttpResponse, std::convert::Infallible>>,
+        S::Future,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: HttpRequest) -> Self::Future {
+        let metadata = tonic::metadata::MetadataMap::from_headers(request.headers().clone());
+        match self
+            .authenticator
+            .authenticate_metadata(&metadata, self.clock.now())
+        {
+            Ok(actor) => {
+                request.extensions_mut().insert(actor);
+                futures::future::Either::Right(self.inner.call(request))
+            }
+            Err(error) => futures::future::Either::Left(std::future::ready(Ok(
+                crate::grpc::errors::unauthenticated(&error).into_http(),
+            ))),
+        }
     }
 }
 
@@ -373,6 +524,82 @@ revoked = true
         assert!(Authenticator::from_toml(bad_hash).is_err());
         let unknown_key = "[[principal]]\nid = \"x\"\nrole = \"AUDITOR\"\ntoken = \"plain\"\n";
         assert!(Authenticator::from_toml(unknown_key).is_err());
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let auth = Authenticator::from_toml(&file()).unwrap();
+        let now: DateTime<Utc> = "2025-06-01T00:00:00Z".parse().unwrap();
+        for header in [
+            "bearer alice-secret",
+            "BEARER alice-secret",
+            "BeArEr alice-secret",
+        ] {
+            let alice = auth.authenticate(Some(header), now).unwrap();
+            assert_eq!(alice.id, "alice", "{header}");
+        }
+        for header in [
+            "Bearer",
+            "Bearer  ",
+            "Basic alice-secret",
+            "Bearer-alice-secret",
+        ] {
+            assert_eq!(
+                auth.authenticate(Some(header), now),
+                Err(AuthError::Malformed),
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused_whatever_their_order() {
+        let (auth, _) = Authenticator::development();
+        for pair in [
+            ["Bearer dev-applicant", "Bearer dev-auditor"],
+            ["Bearer dev-auditor", "Bearer dev-applicant"],
+            ["Bearer dev-auditor", "Bearer dev-auditor"],
+        ] {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            for value in pair {
+                metadata.append("authorization", value.parse().unwrap());
+            }
+            assert_eq!(
+                auth.authenticate_metadata(&metadata, Utc::now()),
+                Err(AuthError::Ambiguous),
+                "{pair:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reload_replaces_the_principals_and_keeps_them_when_the_file_is_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        std::fs::write(&path, file()).unwrap();
+        let auth = Authenticator::load(&path).unwrap();
+        let shared = auth.clone();
+        let now: DateTime<Utc> = "2025-06-01T00:00:00Z".parse().unwrap();
+        assert!(auth.authenticate(Some("Bearer alice-secret"), now).is_ok());
+        std::fs::write(
+            &path,
+            file().replacen(
+                "role = \"APPLICANT\"",
+                "role = \"APPLICANT\"\nrevoked = true",
+                1,
+            ),
+        )
+        .unwrap();
+        assert_eq!(shared.reload(), Ok(3));
+        assert_eq!(
+            auth.authenticate(Some("Bearer alice-secret"), now),
+            Err(AuthError::Revoked("alice".into()))
+        );
+        std::fs::write(&path, "not toml [").unwrap();
+        assert!(shared.reload().is_err());
+        assert!(auth.authenticate(Some("Bearer bob-secret"), now).is_ok());
+        let (development, _) = Authenticator::development();
+        assert!(development.reload().is_err());
     }
 
     #[test]

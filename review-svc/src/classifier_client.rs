@@ -1,16 +1,21 @@
 //! Calls to classifier-svc on behalf of a caller: the caller's remaining
 //! deadline is passed on, and only UNAVAILABLE is retried, with jittered
-//! exponential backoff, never past that deadline.
+//! exponential backoff (`backon`), never past that deadline, and only while
+//! the retry budget (tower's `TpsBudget`: retries at most a fraction of
+//! recent calls, plus a small floor) allows, so a dead classifier is not
+//! sent several times the load it was failing under.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use exportcontrol_proto::classifier::v1 as pb;
 use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
-use rand::Rng;
 use service_kit::trace_context::TraceContext;
 use tokio::time::Instant;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
+use tower::retry::budget::{Budget, TpsBudget};
 
 /// How hard to try.
 #[derive(Debug, Clone)]
@@ -20,6 +25,11 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// Budget when the caller gave none (background work).
     pub default_budget: Duration,
+    /// Retries allowed as a fraction of calls over the last ten seconds.
+    pub retry_ratio: f32,
+    /// Retries allowed per second whatever the traffic (so that a quiet
+    /// service still retries a lone call).
+    pub min_retries_per_second: u32,
 }
 
 impl Default for RetryPolicy {
@@ -29,6 +39,8 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(500),
             default_budget: Duration::from_secs(5),
+            retry_ratio: 0.2,
+            min_retries_per_second: 2,
         }
     }
 }
@@ -44,7 +56,8 @@ pub struct ClientStats {
 pub struct ClassifierClient {
     client: ClassifierServiceClient<Channel>,
     policy: RetryPolicy,
-    stats: std::sync::Arc<ClientStats>,
+    stats: Arc<ClientStats>,
+    budget: Arc<TpsBudget>,
 }
 
 impl ClassifierClient {
@@ -67,6 +80,11 @@ impl ClassifierClient {
         }
         Ok(Self {
             client: ClassifierServiceClient::new(endpoint.connect_lazy()),
+            budget: Arc::new(TpsBudget::new(
+                Duration::from_secs(10),
+                policy.min_retries_per_second,
+                policy.retry_ratio,
+            )),
             policy,
             stats: Default::default(),
         })
@@ -86,45 +104,94 @@ impl ClassifierClient {
     ) -> Result<pb::ClassifyItemResponse, Status> {
         use std::sync::atomic::Ordering::Relaxed;
         let deadline = deadline.unwrap_or_else(|| Instant::now() + self.policy.default_budget);
-        let mut backoff = self.policy.initial_backoff;
-        let mut attempt = 1;
-        loop {
+        self.budget.deposit();
+        let attempt = || async {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                self.stats.failures.fetch_add(1, Relaxed);
                 return Err(Status::deadline_exceeded(
                     "no time left to call the classifier",
                 ));
             }
             let mut outgoing = tonic::Request::new(request.clone());
             outgoing.set_timeout(remaining);
-            if let Ok(value) = trace.header().parse() {
-                outgoing.metadata_mut().insert("traceparent", value);
-            }
+            trace.inject(outgoing.metadata_mut());
             let mut client = self.client.clone();
-            let result = tokio::time::timeout(remaining, client.classify_item(outgoing)).await;
-            let status = match result {
-                Ok(Ok(response)) => return Ok(response.into_inner()),
-                Ok(Err(status)) => status,
-                Err(_) => Status::deadline_exceeded("classifier did not answer in time"),
-            };
-            let retryable =
-                status.code() == Code::Unavailable && attempt < self.policy.max_attempts;
-            if !retryable {
-                self.stats.failures.fetch_add(1, Relaxed);
-                return Err(status);
+            match tokio::time::timeout(remaining, client.classify_item(outgoing)).await {
+                Ok(Ok(response)) => Ok(response.into_inner()),
+                Ok(Err(status)) => Err(status),
+                Err(_) => Err(Status::deadline_exceeded(
+                    "classifier did not answer in time",
+                )),
             }
-            // Full jitter: a random wait up to the current backoff, so many
-            // callers retrying at once spread out.
-            let wait = rand::rng().random_range(Duration::ZERO..=backoff);
-            if Instant::now() + wait >= deadline {
-                self.stats.failures.fetch_add(1, Relaxed);
-                return Err(status);
-            }
-            self.stats.retries.fetch_add(1, Relaxed);
-            tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(self.policy.max_backoff);
-            attempt += 1;
+        };
+        // Jittered: each wait gets a random share of itself added, so many
+        // callers retrying at once spread out.
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.policy.initial_backoff)
+            .with_max_delay(self.policy.max_backoff)
+            .with_max_times(self.policy.max_attempts.saturating_sub(1) as usize)
+            .with_jitter();
+        let result = attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|status: &Status| status.code() == Code::Unavailable)
+            // A wait that would pass the deadline, or a retry the budget
+            // does not cover, ends the call with the last status.
+            .adjust(|_, wait| {
+                let wait = wait?;
+                (Instant::now() + wait < deadline && self.budget.withdraw()).then_some(wait)
+            })
+            .notify(|_, _| {
+                self.stats.retries.fetch_add(1, Relaxed);
+            })
+            .await;
+        if result.is_err() {
+            self.stats.failures.fetch_add(1, Relaxed);
         }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dead_classifier_gets_retries_only_within_the_budget() {
+        // Nothing listens there: every attempt is UNAVAILABLE.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let policy = RetryPolicy {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+            ..RetryPolicy::default()
+        };
+        let client =
+            ClassifierClient::connect_lazy(&format!("http://127.0.0.1:{port}"), None, policy)
+                .unwrap();
+        const CALLS: u64 = 200;
+        for _ in 0..CALLS {
+            let status = client
+                .classify(
+                    pb::ClassifyItemRequest::default(),
+                    Some(Instant::now() + Duration::from_secs(2)),
+                    &TraceContext::root(),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        let retries = client.stats().retries.load(Relaxed);
+        assert_eq!(client.stats().failures.load(Relaxed), CALLS);
+        // Without a budget: 3 retries a call (600). With it: the floor (2 a
+        // second over 10 s) and a fifth of the calls.
+        assert!(
+            (1..=20 + CALLS / 5 + 5).contains(&retries),
+            "{retries} retries for {CALLS} calls"
+        );
     }
 }

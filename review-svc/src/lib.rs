@@ -87,6 +87,8 @@ pub async fn serve(
         settings.classifier.clone(),
         Arc::clone(&settings.clock),
     ));
+    let authenticator = settings.authenticator.clone();
+    let clock = Arc::clone(&settings.clock);
     let review = grpc::Review::new(
         Arc::clone(&ledger),
         Arc::new(settings.authenticator),
@@ -96,9 +98,14 @@ pub async fn serve(
     )
     .with_max_message_bytes(options.max_message_bytes);
     let limit = options.max_message_bytes;
-    let service = ReviewServiceServer::new(review)
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    // Authentication runs before the body is decoded.
+    let service = auth::Authenticated::new(
+        ReviewServiceServer::new(review)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        authenticator,
+        clock,
+    );
     let server = service_kit::server::spawn(
         listener,
         service,
@@ -155,18 +162,19 @@ fn census_collector(
             let stats = classifier.stats();
             for (name, help, value) in [
                 (
-                    "review_classifier_retries_total",
+                    "review_classifier_retries",
                     "Classifier calls retried after UNAVAILABLE",
                     stats.retries.load(Relaxed),
                 ),
                 (
-                    "review_classifier_failures_total",
+                    "review_classifier_failures",
                     "Classifier calls that failed after retries",
                     stats.failures.load(Relaxed),
                 ),
             ] {
+                // OpenMetrics: the family is named without `_total`.
                 out.push_str(&format!(
-                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name}_total {value}\n"
                 ));
             }
             out

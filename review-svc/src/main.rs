@@ -152,6 +152,8 @@ async fn run(
     if let Some(addr) = flags.serve_metrics().await? {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");
     }
+    // Before serving: a SIGTERM from here on is a graceful stop.
+    let stop = service_kit::server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(flags.listen).await?;
     let server = review_svc::serve(listener, settings, flags.options).await?;
     tracing::info!(
@@ -160,7 +162,9 @@ async fn run(
         classifier = %cli.classifier_url,
         "review-svc serving"
     );
-    server.run_until_signal().await?;
+    stop.await;
+    tracing::info!("shutdown requested: reporting NOT_SERVING, then draining");
+    server.shutdown().await?;
     tracing::info!("review-svc stopped");
     Ok(())
 }
@@ -168,7 +172,12 @@ async fn run(
 fn authenticator(cli: &Cli) -> Result<Authenticator, Box<dyn std::error::Error>> {
     match (&cli.tokens_file, cli.dev) {
         (Some(_), true) => Err("--tokens-file and --dev exclude each other".into()),
-        (Some(path), false) => Ok(Authenticator::load(path)?),
+        (Some(path), false) => {
+            let authenticator = Authenticator::load(path)?;
+            // `kill -HUP` re-reads the file: revoke a token without a restart.
+            authenticator.reload_on_sighup()?;
+            Ok(authenticator)
+        }
         (None, false) => {
             Err("no principals: pass --tokens-file FILE, or --dev for local development".into())
         }

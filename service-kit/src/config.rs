@@ -32,140 +32,116 @@ pub struct ServerFlags {
     pub otlp_endpoint: Option<String>,
 }
 
-/// (flag, environment suffix, default, help)
-const SERVER_FLAGS: &[(&str, &str, Option<&str>, &str)] = &[
-    ("listen", "LISTEN", None, "Address to serve gRPC on"),
-    (
-        "log-format",
-        "LOG_FORMAT",
-        Some("text"),
-        "Log format: text (for people) or json (for machines)",
-    ),
-    (
-        "log-level",
-        "LOG_LEVEL",
-        Some("info"),
-        "Log filter when RUST_LOG is not set, e.g. info or debug",
-    ),
-    (
-        "max-message-bytes",
-        "MAX_MESSAGE_BYTES",
-        Some("4194304"),
-        "Largest request or response message, in bytes",
-    ),
-    (
-        "concurrency-per-connection",
-        "CONCURRENCY_PER_CONNECTION",
-        Some("256"),
-        "Requests served at once per connection; more are shed at once with RESOURCE_EXHAUSTED",
-    ),
-    (
-        "max-concurrent-streams",
-        "MAX_CONCURRENT_STREAMS",
-        Some("512"),
-        "HTTP/2 streams a client may open at once per connection",
-    ),
-    (
-        "shutdown-grace-ms",
-        "SHUTDOWN_GRACE_MS",
-        Some("1000"),
-        "On SIGTERM/ctrl-c, report NOT_SERVING for this long before draining",
-    ),
-    (
-        "metrics-listen",
-        "METRICS_LISTEN",
-        None,
-        "Address to serve Prometheus metrics on (HTTP, /metrics); off when unset",
-    ),
-    (
-        "tls-cert",
-        "TLS_CERT",
-        None,
-        "PEM certificate chain: serve TLS (needs --tls-key)",
-    ),
-    ("tls-key", "TLS_KEY", None, "PEM private key for --tls-cert"),
-    (
-        "tls-client-ca",
-        "TLS_CLIENT_CA",
-        None,
-        "PEM CA bundle: require client certificates signed by it (mutual TLS)",
-    ),
-    (
-        "otlp-endpoint",
-        "OTLP_ENDPOINT",
-        None,
-        "OTLP/gRPC collector to export spans to, e.g. http://127.0.0.1:4317; off when unset",
-    ),
-];
+/// The server flags, declared once. Each `env` here is a suffix: the
+/// service's prefix is put in front of it (`CLASSIFIER_LISTEN`,
+/// `REVIEW_LISTEN`, ...) when the flags join the service's command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Address to serve gRPC on
+    #[arg(long, env = "LISTEN")]
+    pub listen: std::net::SocketAddr,
+    /// Log format: text (for people) or json (for machines)
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Log filter when RUST_LOG is not set, e.g. info or debug
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Largest request or response message, in bytes
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// Requests served at once per connection; more are shed at once with RESOURCE_EXHAUSTED
+    #[arg(long, env = "CONCURRENCY_PER_CONNECTION", default_value_t = 256)]
+    pub concurrency_per_connection: usize,
+    /// HTTP/2 streams a client may open at once per connection
+    #[arg(long, env = "MAX_CONCURRENT_STREAMS", default_value_t = 512)]
+    pub max_concurrent_streams: u32,
+    /// Close a connection that has not sent the HTTP/2 preface and SETTINGS within this many milliseconds
+    #[arg(long, env = "HANDSHAKE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub handshake_timeout_ms: u64,
+    /// Close a connection with no request in flight for this many milliseconds (0: never)
+    #[arg(long, env = "IDLE_TIMEOUT_MS", default_value_t = 300_000)]
+    pub idle_timeout_ms: u64,
+    /// Connections one IP address may hold open at once; more are closed at once (0: no bound)
+    #[arg(long, env = "MAX_CONNECTIONS_PER_PEER", default_value_t = 256)]
+    pub max_connections_per_peer: usize,
+    /// On SIGTERM/ctrl-c, report NOT_SERVING for this long before draining
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 1000)]
+    pub shutdown_grace_ms: u64,
+    /// Address to serve Prometheus metrics on (HTTP, /metrics); off when unset
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// PEM certificate chain: serve TLS (needs --tls-key)
+    #[arg(long, env = "TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, env = "TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// PEM CA bundle: require client certificates signed by it (mutual TLS)
+    #[arg(long, env = "TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+    /// OTLP/gRPC collector to export spans to, e.g. http://127.0.0.1:4317; off when unset
+    #[arg(long, env = "OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+}
 
 impl ServerFlags {
-    /// Adds the server flags to `command`.
+    /// Adds the server flags to `command`, their environment twins named
+    /// with `prefix`.
     pub fn augment(
-        mut command: clap::Command,
+        command: clap::Command,
         prefix: &str,
         default_listen: &'static str,
     ) -> clap::Command {
-        for (flag, env, default, help) in SERVER_FLAGS {
-            let mut arg = clap::Arg::new(*flag)
-                .long(*flag)
-                .env(format!("{prefix}{env}"))
-                .help(*help);
-            match (*flag, default) {
-                ("listen", _) => arg = arg.default_value(default_listen),
-                (_, Some(default)) => arg = arg.default_value(*default),
-                _ => {}
-            }
-            command = command.arg(arg);
-        }
-        command
+        use clap::Args as _;
+        let ours: Vec<String> = ServerArgs::augment_args(clap::Command::new("server"))
+            .get_arguments()
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        ServerArgs::augment_args(command)
+            .mut_args(|arg| {
+                if !ours.iter().any(|id| id == arg.get_id().as_str()) {
+                    return arg;
+                }
+                match arg.get_env().map(|env| env.to_string_lossy().into_owned()) {
+                    Some(suffix) => arg.env(format!("{prefix}{suffix}")),
+                    None => arg,
+                }
+            })
+            .mut_arg("listen", |arg| {
+                arg.default_value(default_listen).required(false)
+            })
     }
 
     /// Reads the flags added by `augment`; the error names the flag.
     pub fn from_matches(matches: &clap::ArgMatches) -> Result<Self, String> {
-        fn get<T: std::str::FromStr>(
-            matches: &clap::ArgMatches,
-            flag: &str,
-        ) -> Result<Option<T>, String>
-        where
-            T::Err: std::fmt::Display,
-        {
-            matches
-                .get_one::<String>(flag)
-                .map(|text| {
-                    text.parse::<T>()
-                        .map_err(|e| format!("--{flag} {text:?}: {e}"))
-                })
-                .transpose()
-        }
-        let required = |flag: &str| format!("--{flag} is required");
-        let log_format = match matches.get_one::<String>("log-format").map(String::as_str) {
-            Some("json") => crate::logging::LogFormat::Json,
-            Some("text") | None => crate::logging::LogFormat::Text,
-            Some(other) => return Err(format!("--log-format {other:?}: expected text or json")),
+        use clap::FromArgMatches as _;
+        let args = ServerArgs::from_arg_matches(matches).map_err(|e| e.to_string())?;
+        let log_format = match args.log_format.as_str() {
+            "json" => crate::logging::LogFormat::Json,
+            _ => crate::logging::LogFormat::Text,
         };
         let options = crate::server::ServeOptions {
-            max_message_bytes: get(matches, "max-message-bytes")?
-                .ok_or_else(|| required("max-message-bytes"))?,
-            concurrency_per_connection: get(matches, "concurrency-per-connection")?
-                .ok_or_else(|| required("concurrency-per-connection"))?,
-            max_concurrent_streams: get(matches, "max-concurrent-streams")?
-                .ok_or_else(|| required("max-concurrent-streams"))?,
-            shutdown_grace: std::time::Duration::from_millis(
-                get(matches, "shutdown-grace-ms")?.ok_or_else(|| required("shutdown-grace-ms"))?,
-            ),
+            max_message_bytes: args.max_message_bytes,
+            concurrency_per_connection: args.concurrency_per_connection,
+            max_concurrent_streams: args.max_concurrent_streams,
+            handshake_timeout: std::time::Duration::from_millis(args.handshake_timeout_ms.max(1)),
+            idle_timeout: (args.idle_timeout_ms != 0)
+                .then(|| std::time::Duration::from_millis(args.idle_timeout_ms)),
+            max_connections_per_peer: args.max_connections_per_peer,
+            shutdown_grace: std::time::Duration::from_millis(args.shutdown_grace_ms),
             tls: None,
             metrics: crate::metrics::Registry::new(),
         };
         let mut flags = Self {
-            listen: get(matches, "listen")?.ok_or_else(|| required("listen"))?,
+            listen: args.listen,
             log_format,
-            log_level: get(matches, "log-level")?.unwrap_or_else(|| "info".to_owned()),
+            log_level: args.log_level,
             options,
-            metrics_listen: get(matches, "metrics-listen")?,
-            tls_cert: get(matches, "tls-cert")?,
-            tls_key: get(matches, "tls-key")?,
-            tls_client_ca: get(matches, "tls-client-ca")?,
-            otlp_endpoint: otlp_endpoint(matches.get_one::<String>("otlp-endpoint"))?,
+            metrics_listen: args.metrics_listen,
+            tls_cert: args.tls_cert,
+            tls_key: args.tls_key,
+            tls_client_ca: args.tls_client_ca,
+            otlp_endpoint: otlp_endpoint(args.otlp_endpoint.as_ref())?,
         };
         flags.options.tls = flags.load_tls()?;
         Ok(flags)
@@ -260,6 +236,62 @@ mod tests {
             .try_get_matches_from([&["svc"], args].concat())
             .map_err(|e| e.to_string())?;
         ServerFlags::from_matches(&matches)
+    }
+
+    #[test]
+    fn env_twins_carry_the_prefix_and_unknown_variables_are_found() {
+        let command =
+            ServerFlags::augment(clap::Command::new("svc"), "SVC_PREFIX_TEST_", "127.0.0.1:0");
+        let envs: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .collect();
+        for expected in [
+            "SVC_PREFIX_TEST_LISTEN",
+            "SVC_PREFIX_TEST_IDLE_TIMEOUT_MS",
+            "SVC_PREFIX_TEST_MAX_CONNECTIONS_PER_PEER",
+            "SVC_PREFIX_TEST_HANDSHAKE_TIMEOUT_MS",
+        ] {
+            assert!(envs.iter().any(|e| e == expected), "{expected}: {envs:?}");
+        }
+        assert!(
+            envs.iter().all(|e| e.starts_with("SVC_PREFIX_TEST_")),
+            "{envs:?}"
+        );
+        std::env::set_var("SVC_PREFIX_TEST_LISTN", "127.0.0.1:1");
+        assert_eq!(
+            unknown_env_keys(&command, "SVC_PREFIX_TEST_"),
+            vec!["SVC_PREFIX_TEST_LISTN".to_owned()]
+        );
+        std::env::remove_var("SVC_PREFIX_TEST_LISTN");
+    }
+
+    #[test]
+    fn connection_limits_come_from_flags() {
+        let defaults = flags(&[]).unwrap().options;
+        assert_eq!(
+            defaults.idle_timeout,
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(
+            defaults.handshake_timeout,
+            std::time::Duration::from_secs(5)
+        );
+        let set = flags(&[
+            "--idle-timeout-ms",
+            "0",
+            "--handshake-timeout-ms",
+            "250",
+            "--max-connections-per-peer",
+            "3",
+        ])
+        .unwrap()
+        .options;
+        assert_eq!(set.idle_timeout, None);
+        assert_eq!(set.handshake_timeout, std::time::Duration::from_millis(250));
+        assert_eq!(set.max_connections_per_peer, 3);
+        assert!(flags(&["--idle-timeout-ms", "soon"]).is_err());
     }
 
     #[test]

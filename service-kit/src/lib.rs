@@ -3,10 +3,12 @@
 //! graceful shutdown, error details, logging, deadlines).
 
 pub mod config;
+pub mod connection;
 pub mod deadline;
 pub mod errors;
 pub mod logging;
 pub mod metrics;
 pub mod paging;
+pub mod refusals;
 pub mod server;
 pub mod trace_context;

@@ -1,20 +1,29 @@
-//! Prometheus metrics in the text exposition format, served over plain HTTP
-//! on their own port. Small on purpose: counters and histograms kept in one
-//! registry, gauges computed by collectors at scrape time, and a tower layer
-//! that counts every RPC by method and status code and times it.
+//! Prometheus metrics through `prometheus-client` (the Prometheus project's
+//! own Rust client), served by axum on their own port in the OpenMetrics
+//! text format. Each server has its own registry (two servers in one test
+//! process do not mix their counts).
+//!
+//! Every RPC is counted by method and status code and timed to its end
+//! ([`RpcMetricsLayer`]): `grpc_server_handled_total{method,code}` and
+//! `grpc_server_handling_seconds{method}`. The code of a stream is the
+//! `grpc-status` of its trailers, so a stream that fails after its first
+//! message counts as failed; the time runs to the stream's last frame. The
+//! method label is one of the server's methods, or `unknown`, so a caller
+//! cannot grow the series without bound.
 
-use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 
 /// Latency buckets in seconds: 50 µs to 10 s.
 const BUCKETS: &[f64] = &[
@@ -22,78 +31,39 @@ const BUCKETS: &[f64] = &[
     2.5, 5.0, 10.0,
 ];
 
+/// The method label of a path the server does not serve.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
 type Labels = Vec<(&'static str, String)>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-/// Renders extra series (gauges read at scrape time) in exposition format.
+/// Renders extra series (gauges read at scrape time) in exposition format
+/// (see [`gauge`]).
 pub type Collector = Arc<dyn Fn() -> BoxFuture<String> + Send + Sync>;
+type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
 
-#[derive(Default)]
-struct Histogram {
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
+fn histogram() -> Histogram {
+    Histogram::new(BUCKETS.iter().copied())
 }
 
-#[derive(Default)]
-struct Series {
-    help: &'static str,
-    counters: ByLabels<u64>,
-    histograms: ByLabels<Histogram>,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    method: String,
+    code: String,
 }
 
-/// The values of one metric, one per set of labels, sorted by labels (the
-/// order they are rendered in). An existing entry is found by binary search
-/// with the caller's borrowed labels, so counting on a hot path allocates
-/// only the first time a set of labels is seen.
-struct ByLabels<T>(Vec<(Labels, T)>);
-
-impl<T> Default for ByLabels<T> {
-    fn default() -> Self {
-        Self(Vec::new())
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
 }
 
-impl<T> ByLabels<T> {
-    fn get_or_insert_with(
-        &mut self,
-        labels: &[(&'static str, &str)],
-        new: impl FnOnce() -> T,
-    ) -> &mut T {
-        let at = match self
-            .0
-            .binary_search_by(|(stored, _)| compare(stored, labels))
-        {
-            Ok(at) => at,
-            Err(at) => {
-                self.0.insert(at, (owned(labels), new()));
-                at
-            }
-        };
-        &mut self.0[at].1
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &(Labels, T)> {
-        self.0.iter()
-    }
-}
-
-/// Orders stored labels against borrowed ones exactly as `Labels`' own
-/// `Ord` orders stored ones: element by element, name then value.
-fn compare(stored: &Labels, labels: &[(&'static str, &str)]) -> Ordering {
-    stored
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .cmp(labels.iter().copied())
-}
-
-/// The metrics of one process.
-#[derive(Default)]
+/// The metrics of one server.
 pub struct Registry {
-    series: Mutex<BTreeMap<&'static str, Series>>,
+    registry: Mutex<prometheus_client::registry::Registry>,
+    counters: Mutex<HashMap<&'static str, Family<Labels, Counter>>>,
+    histograms: Mutex<HashMap<&'static str, Histograms>>,
+    handled: Family<RpcLabels, Counter>,
+    handling: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    methods: RwLock<HashSet<String>>,
     collectors: Mutex<Vec<Collector>>,
 }
 
@@ -103,17 +73,61 @@ impl std::fmt::Debug for Registry {
     }
 }
 
+impl Default for Registry {
+    fn default() -> Self {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let handled = Family::<RpcLabels, Counter>::default();
+        let handling = Family::<MethodLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "grpc_server_handled",
+            "RPCs completed, by method and status code (a stream's from its trailers)",
+            handled.clone(),
+        );
+        registry.register(
+            "grpc_server_handling_seconds",
+            "Time from request to the end of the answer (a stream's last frame), by method",
+            handling.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            counters: Mutex::default(),
+            histograms: Mutex::default(),
+            handled,
+            handling,
+            methods: RwLock::default(),
+            collectors: Mutex::default(),
+        }
+    }
+}
+
+fn owned(labels: &[(&'static str, &str)]) -> Labels {
+    labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+}
+
 impl Registry {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
-    /// Adds one to counter `name` with `labels`.
+    /// Adds one to counter `name` (ending in `_total`) with `labels`.
     pub fn inc(&self, name: &'static str, help: &'static str, labels: &[(&'static str, &str)]) {
-        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = series.entry(name).or_default();
-        entry.help = help;
-        *entry.counters.get_or_insert_with(labels, || 0) += 1;
+        let family = {
+            let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            counters
+                .entry(name)
+                .or_insert_with(|| {
+                    let family = Family::<Labels, Counter>::default();
+                    self.registry
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .register(name.trim_end_matches("_total"), help, family.clone());
+                    family
+                })
+                .clone()
+        };
+        family.get_or_create(&owned(labels)).inc();
     }
 
     /// Records one observation in histogram `name`.
@@ -124,19 +138,32 @@ impl Registry {
         labels: &[(&'static str, &str)],
         value: Duration,
     ) {
-        let seconds = value.as_secs_f64();
-        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = series.entry(name).or_default();
-        entry.help = help;
-        let histogram = entry.histograms.get_or_insert_with(labels, || Histogram {
-            counts: vec![0; BUCKETS.len()],
-            ..Default::default()
-        });
-        if let Some(bucket) = BUCKETS.iter().position(|upper| seconds <= *upper) {
-            histogram.counts[bucket] += 1;
-        }
-        histogram.sum += seconds;
-        histogram.count += 1;
+        let family = {
+            let mut histograms = self.histograms.lock().unwrap_or_else(|e| e.into_inner());
+            histograms
+                .entry(name)
+                .or_insert_with(|| {
+                    let family = Histograms::new_with_constructor(histogram as fn() -> Histogram);
+                    self.registry
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .register(name, help, family.clone());
+                    family
+                })
+                .clone()
+        };
+        family
+            .get_or_create(&owned(labels))
+            .observe(value.as_secs_f64());
+    }
+
+    /// Registers a counter kept elsewhere (for example by a client), read
+    /// at scrape time. `name` without the `_total` the output adds.
+    pub fn register_counter(&self, name: &str, help: &str, counter: Counter) {
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .register(name, help, counter);
     }
 
     /// Registers series computed at scrape time.
@@ -147,48 +174,47 @@ impl Registry {
             .push(collector);
     }
 
-    /// The exposition text.
+    /// The methods the server serves (`/package.Service/Method`): only
+    /// these name a series; any other path counts as `unknown`.
+    pub fn add_methods(&self, methods: impl IntoIterator<Item = String>) {
+        self.methods
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(methods);
+    }
+
+    fn method_label(&self, path: &str) -> String {
+        let methods = self.methods.read().unwrap_or_else(|e| e.into_inner());
+        if methods.contains(path) {
+            path.to_owned()
+        } else {
+            UNKNOWN_METHOD.to_owned()
+        }
+    }
+
+    fn record(&self, method: String, code: tonic::Code, elapsed: Duration) {
+        self.handling
+            .get_or_create(&MethodLabels {
+                method: method.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
+        self.handled
+            .get_or_create(&RpcLabels {
+                method,
+                code: format!("{code:?}"),
+            })
+            .inc();
+    }
+
+    /// The exposition text (OpenMetrics).
     pub async fn render(&self) -> String {
         let mut out = String::new();
         {
-            let series = self.series.lock().unwrap_or_else(|e| e.into_inner());
-            for (name, s) in series.iter() {
-                if !s.counters.is_empty() {
-                    let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", s.help);
-                    for (labels, value) in s.counters.iter() {
-                        let _ = writeln!(out, "{name}{} {value}", render_labels(labels, None));
-                    }
-                }
-                if !s.histograms.is_empty() {
-                    let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} histogram", s.help);
-                    for (labels, h) in s.histograms.iter() {
-                        let mut cumulative = 0;
-                        for (upper, count) in BUCKETS.iter().zip(&h.counts) {
-                            cumulative += count;
-                            let le = upper.to_string();
-                            let _ = writeln!(
-                                out,
-                                "{name}_bucket{} {cumulative}",
-                                render_labels(labels, Some(&le))
-                            );
-                        }
-                        let _ = writeln!(
-                            out,
-                            "{name}_bucket{} {}",
-                            render_labels(labels, Some("+Inf")),
-                            h.count
-                        );
-                        let _ =
-                            writeln!(out, "{name}_sum{} {}", render_labels(labels, None), h.sum);
-                        let _ = writeln!(
-                            out,
-                            "{name}_count{} {}",
-                            render_labels(labels, None),
-                            h.count
-                        );
-                    }
-                }
-            }
+            let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        }
+        if out.ends_with("# EOF\n") {
+            out.truncate(out.len() - "# EOF\n".len());
         }
         let collectors: Vec<Collector> = self
             .collectors
@@ -198,26 +224,8 @@ impl Registry {
         for collector in collectors {
             out.push_str(&collector().await);
         }
+        out.push_str("# EOF\n");
         out
-    }
-}
-
-fn owned(labels: &[(&'static str, &str)]) -> Labels {
-    labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
-}
-
-fn render_labels(labels: &Labels, le: Option<&str>) -> String {
-    let mut parts: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect();
-    if let Some(le) = le {
-        parts.push(format!("le=\"{le}\""));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
     }
 }
 
@@ -246,44 +254,35 @@ pub fn gauge(out: &mut String, name: &str, help: &str, rows: &[(Vec<(&str, Strin
     }
 }
 
-/// Serves `GET /metrics` on `addr` until the process ends. HTTP/1.1, one
-/// request per connection: all a scraper needs.
+/// Serves `GET /metrics` on `addr` (HTTP/1.1, axum) until the process ends.
 pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await?;
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
             let registry = Arc::clone(&registry);
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 2048];
-                let read =
-                    tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-                let Ok(Ok(n)) = read else { return };
-                let request = String::from_utf8_lossy(&buffer[..n]);
-                let (status, body) = if request.starts_with("GET /metrics") {
-                    ("200 OK", registry.render().await)
-                } else {
-                    ("404 Not Found", "try GET /metrics\n".to_owned())
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    registry.render().await,
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "metrics server stopped");
         }
     });
     Ok(local)
 }
 
-/// Counts and times every RPC: `grpc_server_handled_total{method, code}` and
-/// `grpc_server_handling_seconds{method}`. The code is read from the
-/// response headers, where tonic puts it for every unary error; answers
-/// whose status travels in trailers (successes and streams) count as OK.
+/// Counts and times every RPC (see the module documentation).
 #[derive(Clone)]
 pub struct RpcMetricsLayer {
     registry: Arc<Registry>,
@@ -312,12 +311,95 @@ pub struct RpcMetrics<S> {
     registry: Arc<Registry>,
 }
 
-impl<S, B, R> tower::Service<http::Request<B>> for RpcMetrics<S>
+/// Records one call once: when its answer's body ends or is dropped.
+struct Call {
+    registry: Arc<Registry>,
+    method: String,
+    started: Instant,
+    /// The status when known (headers of a trailers-only answer, trailers).
+    code: Option<tonic::Code>,
+    recorded: bool,
+}
+
+impl Call {
+    fn finish(&mut self, code: tonic::Code) {
+        if !self.recorded {
+            self.recorded = true;
+            self.registry.record(
+                std::mem::take(&mut self.method),
+                code,
+                self.started.elapsed(),
+            );
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        // An answer dropped before its trailers: the client went away.
+        let code = self.code.unwrap_or(tonic::Code::Cancelled);
+        self.finish(code);
+    }
+}
+
+fn status_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+}
+
+/// The answer's body, watched for its trailers and its end.
+struct Timed {
+    inner: tonic::body::Body,
+    call: Call,
+}
+
+impl http_body::Body for Timed {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    let code = status_code(trailers).unwrap_or(tonic::Code::Unknown);
+                    this.call.code = Some(code);
+                    this.call.finish(code);
+                }
+            }
+            Poll::Ready(Some(Err(status))) => {
+                this.call.finish(status.code());
+            }
+            Poll::Ready(None) => {
+                let code = this.call.code.unwrap_or(tonic::Code::Unknown);
+                this.call.finish(code);
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<S, B> tower::Service<http::Request<B>> for RpcMetrics<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    R: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -328,37 +410,54 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
-        let started = Instant::now();
-        let registry = Arc::clone(&self.registry);
+        let mut call = Call {
+            method: self.registry.method_label(request.uri().path()),
+            registry: Arc::clone(&self.registry),
+            started: Instant::now(),
+            code: None,
+            recorded: false,
+        };
         let future = self.inner.call(request);
         Box::pin(async move {
-            let result = future.await;
-            let code = match &result {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<i32>().ok())
-                    .map(tonic::Code::from_i32)
-                    .unwrap_or(tonic::Code::Ok),
-                Err(_) => tonic::Code::Unavailable,
-            };
-            let code = format!("{code:?}");
-            registry.inc(
-                "grpc_server_handled_total",
-                "RPCs completed, by method and status code",
-                &[("method", &method), ("code", &code)],
-            );
-            registry.observe(
-                "grpc_server_handling_seconds",
-                "Time to answer an RPC (to response headers), by method",
-                &[("method", &method)],
-                started.elapsed(),
-            );
-            result
+            match future.await {
+                Ok(response) => {
+                    // A trailers-only answer (every unary error) has its
+                    // status in the headers; otherwise it comes in trailers.
+                    call.code = status_code(response.headers());
+                    let (parts, body) = response.into_parts();
+                    let body = tonic::body::Body::new(Timed { inner: body, call });
+                    Ok(http::Response::from_parts(parts, body))
+                }
+                Err(error) => {
+                    call.finish(tonic::Code::Unavailable);
+                    Err(error)
+                }
+            }
         })
     }
+}
+
+/// The methods (`/package.Service/Method`) of the services in encoded
+/// file descriptor sets.
+pub fn methods_of(descriptor_sets: &[&[u8]]) -> Vec<String> {
+    let mut methods = Vec::new();
+    for set in descriptor_sets {
+        let Ok(set) = <prost_types::FileDescriptorSet as prost::Message>::decode(*set) else {
+            continue;
+        };
+        for file in &set.file {
+            for service in &file.service {
+                let full = match file.package() {
+                    "" => service.name().to_owned(),
+                    package => format!("{package}.{}", service.name()),
+                };
+                for method in &service.method {
+                    methods.push(format!("/{full}/{}", method.name()));
+                }
+            }
+        }
+    }
+    methods
 }
 
 #[cfg(test)]
@@ -366,43 +465,45 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn series_render_in_label_order_whatever_the_order_counted() {
+    async fn counters_and_histograms_render_with_their_labels() {
         let registry = Registry::default();
         for labels in [
             &[("code", "Ok"), ("method", "/b")][..],
             &[("code", "Ok"), ("method", "/a")],
-            &[("code", "Internal"), ("method", "/b")],
-            &[("code", "Ok")],
             &[("code", "Ok"), ("method", "/a")],
         ] {
-            registry.inc("rpcs", "RPCs", labels);
+            registry.inc("rpcs_total", "RPCs", labels);
         }
         for _ in 0..2 {
             registry.observe("wait", "Waits", &[("on", "disk")], Duration::from_secs(3));
         }
+        registry.add_collector(Arc::new(|| {
+            Box::pin(async {
+                let mut out = String::new();
+                gauge(&mut out, "open", "Open things", &[(Vec::new(), 2.0)]);
+                out
+            })
+        }));
         let text = registry.render().await;
+        assert!(text.contains("# TYPE rpcs counter\n"), "{text}");
         assert!(
-            text.starts_with(concat!(
-                "# HELP rpcs RPCs\n# TYPE rpcs counter\n",
-                "rpcs{code=\"Internal\",method=\"/b\"} 1\n",
-                "rpcs{code=\"Ok\"} 1\n",
-                "rpcs{code=\"Ok\",method=\"/a\"} 2\n",
-                "rpcs{code=\"Ok\",method=\"/b\"} 1\n",
-                "# HELP wait Waits\n# TYPE wait histogram\n",
-            )),
+            text.contains("rpcs_total{code=\"Ok\",method=\"/a\"} 2\n"),
             "{text}"
         );
         assert!(
-            text.contains("wait_bucket{on=\"disk\",le=\"2.5\"} 0\n"),
+            text.contains("wait_bucket{le=\"5.0\",on=\"disk\"} 2\n"),
             "{text}"
         );
-        assert!(
-            text.contains("wait_bucket{on=\"disk\",le=\"5\"} 2\n"),
-            "{text}"
-        );
-        assert!(
-            text.ends_with("wait_sum{on=\"disk\"} 6\nwait_count{on=\"disk\"} 2\n"),
-            "{text}"
-        );
+        assert!(text.contains("wait_count{on=\"disk\"} 2\n"), "{text}");
+        assert!(text.ends_with("open 2\n# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn only_known_methods_name_a_series() {
+        let registry = Registry::default();
+        registry.add_methods(["/a.B/C".to_owned()]);
+        assert_eq!(registry.method_label("/a.B/C"), "/a.B/C");
+        assert_eq!(registry.method_label("/a.B/Other"), UNKNOWN_METHOD);
+        assert_eq!(registry.method_label("/../etc"), UNKNOWN_METHOD);
     }
 }

@@ -1,8 +1,10 @@
 //! Starts a gRPC server the way both services need it: reflection v1 and
 //! v1alpha (with the error-detail and health descriptors, so grpcurl prints
 //! details as JSON), the standard health service, per-connection concurrency
-//! limits with load shedding, message size limits, and a graceful shutdown
-//! that first reports NOT_SERVING, then drains.
+//! limits with load shedding, message size limits, connection limits
+//! (handshake and idle timeouts, connections per peer), details on every
+//! refusal, and a graceful shutdown that first reports NOT_SERVING, then
+//! drains.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,12 +16,18 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::body::Body;
 use tonic::server::NamedService;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
+use crate::connection::ConnectionLimits;
 use crate::metrics::{Registry, RpcMetricsLayer};
+use crate::refusals::RefusalLayer;
+
+/// Bytes a client may send on one stream before the server has read them.
+const STREAM_WINDOW: u32 = 64 * 1024;
+/// Bytes a client may send on one connection before the server has read them.
+const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
 
 /// Limits and behaviour shared by both servers; each binary fills it from flags.
 #[derive(Debug, Clone)]
@@ -31,6 +39,14 @@ pub struct ServeOptions {
     pub concurrency_per_connection: usize,
     /// HTTP/2 streams a client may open at once on one connection.
     pub max_concurrent_streams: u32,
+    /// A connection that has not completed the HTTP/2 handshake (preface
+    /// and SETTINGS) by then is closed.
+    pub handshake_timeout: Duration,
+    /// A connection with no request in flight for this long is closed
+    /// (None: never).
+    pub idle_timeout: Option<Duration>,
+    /// Connections one IP address may hold at once (0: no bound).
+    pub max_connections_per_peer: usize,
     /// How long the server keeps answering with health NOT_SERVING before it
     /// stops accepting, so load balancers can move traffic away.
     pub shutdown_grace: Duration,
@@ -46,6 +62,9 @@ impl Default for ServeOptions {
             max_message_bytes: 4 * 1024 * 1024,
             concurrency_per_connection: 256,
             max_concurrent_streams: 512,
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Some(Duration::from_secs(300)),
+            max_connections_per_peer: 256,
             shutdown_grace: Duration::from_millis(0),
             tls: None,
             metrics: Registry::new(),
@@ -89,14 +108,36 @@ where
     health.set_service_status("", ServingStatus::Serving).await;
 
     let (reflection_v1, reflection_v1alpha) = reflection(descriptor_sets)?;
+    let mut sets = vec![tonic_health::pb::FILE_DESCRIPTOR_SET];
+    sets.extend_from_slice(descriptor_sets);
+    options
+        .metrics
+        .add_methods(crate::metrics::methods_of(&sets).into_iter().chain([
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo".to_owned(),
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo".to_owned(),
+        ]));
 
+    // The per-connection concurrency limit and shedding are the refusal
+    // layer's (tonic's own answer without details, outside any layer).
     let mut server = Server::builder()
-        .concurrency_limit_per_connection(options.concurrency_per_connection)
-        .load_shed(true)
+        // Flow control that pushes back instead of tripping h2's guard
+        // against floods of small DATA frames: that guard allows unread
+        // small frames worth half the connection window (in framing
+        // overhead), and a stream may hold a stream window of them unread.
+        // hyper's 1 MiB / 1 MiB let one stream of small messages, which a
+        // slow reader stops consuming, end the whole connection with
+        // GOAWAY ENHANCE_YOUR_CALM; a 64 KiB stream window under an 8 MiB
+        // connection window keeps several such streams within the guard.
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .max_concurrent_streams(options.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .layer(RpcMetricsLayer::new(Arc::clone(&options.metrics)));
+        .layer(RpcMetricsLayer::new(Arc::clone(&options.metrics)))
+        .layer(RefusalLayer::new(
+            error_domain(S::NAME),
+            options.max_message_bytes,
+        ));
     if let Some(tls) = options.tls.clone() {
         server = server.tls_config(tls).map_err(ServeError::Tls)?;
     }
@@ -106,7 +147,15 @@ where
         .add_service(reflection_v1alpha)
         .add_service(service);
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = crate::connection::incoming(
+        listener,
+        ConnectionLimits {
+            handshake_timeout: options.handshake_timeout,
+            idle_timeout: options.idle_timeout,
+            max_per_peer: options.max_connections_per_peer,
+            concurrency_per_connection: options.concurrency_per_connection.max(1),
+        },
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = stopped.await;
@@ -119,6 +168,16 @@ where
         stop: Some(stop),
         task,
     })
+}
+
+/// `exportcontrol.review.v1.ReviewService` -> `review.exportcontrol`, the
+/// domain of the service's own errors.
+fn error_domain(service: &'static str) -> &'static str {
+    match service.split('.').nth(1) {
+        Some("review") => "review.exportcontrol",
+        Some("classifier") => "classifier.exportcontrol",
+        _ => service,
+    }
 }
 
 fn reflection(
@@ -179,25 +238,32 @@ impl RunningServer {
     }
 }
 
-/// Resolves on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on ctrl-c or SIGTERM. The SIGTERM handler is installed when
+/// this is called, not when first polled: call it before serving, so that a
+/// SIGTERM that arrives as soon as the server answers is a graceful stop,
+/// not the default action (death).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            match terminate {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }
 

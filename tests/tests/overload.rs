@@ -21,6 +21,7 @@ use tonic::{Code, Request, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
+use tonic_types::StatusExt;
 
 /// Straight to the terminal: the test harness captures print! but not this.
 fn report(line: impl std::fmt::Display) {
@@ -236,6 +237,20 @@ async fn excess_requests_are_shed_at_once_and_health_still_answers() {
         latencies.sort();
         latencies
     };
+    // Every refusal says why (ErrorInfo) and when to come back (RetryInfo).
+    for (_, answer) in burst.iter().chain(&sustained).chain(&probes) {
+        if let Err(status) = answer {
+            if status.code() == Code::ResourceExhausted {
+                let details = status.get_error_details();
+                assert_eq!(
+                    details.error_info().map(|i| i.reason.as_str()),
+                    Some("TOO_MANY_REQUESTS"),
+                    "{status:?}"
+                );
+                assert!(details.retry_info().is_some(), "{status:?}");
+            }
+        }
+    }
     let burst_refusals = shed(&burst);
     let refusals = shed(&sustained);
     let (p50, p99, max) = (

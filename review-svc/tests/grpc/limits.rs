@@ -203,8 +203,10 @@ async fn a_filing_with_no_time_left_writes_nothing() {
                 .create_application(with_timeout(h200_to("CN", 1), timeout))
                 .await
                 .expect_err("no time to write");
-            // tonic's own timeout answers CANCELLED when it fires before the
-            // handler runs; the handler answers DEADLINE_EXCEEDED.
+            // A deadline already passed on arrival is refused by the server
+            // before the handler (reason DEADLINE_EXCEEDED); one too short
+            // for a write by the handler (DEADLINE_TOO_SHORT). tonic's own
+            // timer may still answer CANCELLED first.
             assert!(
                 matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
                 "{timeout}: {}",
@@ -212,7 +214,11 @@ async fn a_filing_with_no_time_left_writes_nothing() {
             );
             if status.code() == Code::DeadlineExceeded {
                 let info = status.get_details_error_info().expect("ErrorInfo");
-                assert_eq!(info.reason, "DEADLINE_TOO_SHORT");
+                assert!(
+                    ["DEADLINE_TOO_SHORT", "DEADLINE_EXCEEDED"].contains(&info.reason.as_str()),
+                    "{timeout}: {}",
+                    describe(&status)
+                );
             }
         }
     }

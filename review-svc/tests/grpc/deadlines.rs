@@ -1,0 +1,522 @@
+use super::*;
+
+// ---------------------------------------------------------------------------
+// 4. Deadlines (fake clock)
+// ---------------------------------------------------------------------------
+
+pub(crate) async fn silent_agencies_are_deemed_not_to_object_at_the_deadline(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    // Two of four speak (and disagree); on another application nobody does.
+    let mut split = filed(&mut h.client).await;
+    split = recommend(
+        &mut h.client,
+        &split,
+        "dev-commerce",
+        pb::Agency::Commerce,
+        pb::Recommendation::Approve,
+    )
+    .await;
+    split = recommend(
+        &mut h.client,
+        &split,
+        "dev-state",
+        pb::Agency::State,
+        pb::Recommendation::Deny,
+    )
+    .await;
+    let silent = filed(&mut h.client).await;
+
+    h.clock.advance(days(30) - chrono::Duration::seconds(1));
+    let_the_sweeper_run().await;
+    assert_eq!(
+        get(&mut h.client, &split.name).await,
+        split,
+        "nothing happens before the deadline"
+    );
+    assert_eq!(get(&mut h.client, &silent.name).await, silent);
+
+    h.clock.advance(chrono::Duration::seconds(1));
+    let split = wait_for(&mut h.client, &split.name, "escalated", |a| {
+        state_of(a) == pb::State::OperatingCommitteeReview
+    })
+    .await;
+    let deemed: Vec<_> = split
+        .recommendations
+        .iter()
+        .filter(|r| r.recommendation == pb::Recommendation::DeemedNoObjection as i32)
+        .collect();
+    assert_eq!(
+        deemed
+            .iter()
+            .map(|r| (r.agency, r.recorded_by.as_str(), r.level))
+            .collect::<Vec<_>>(),
+        [
+            (
+                pb::Agency::Defense as i32,
+                "system",
+                pb::ReviewLevel::Agency as i32
+            ),
+            (
+                pb::Agency::Energy as i32,
+                "system",
+                pb::ReviewLevel::Agency as i32
+            ),
+        ],
+        "{split:#?}"
+    );
+    let events = all_events(&mut h.client, &split.name).await;
+    let tail: Vec<_> = events
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(|e| (e.r#type.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            ("DeemedNoObjection", "system"),
+            ("DeemedNoObjection", "system"),
+            ("EscalatedToOperatingCommittee", "system"),
+        ]
+    );
+
+    // Nobody objected: the agencies agree, the licensing officer decides.
+    let silent = wait_for(
+        &mut h.client,
+        &silent.name,
+        "referred to the officer",
+        |a| state_of(a) == pb::State::AwaitingLicensingDecision,
+    )
+    .await;
+    assert_eq!(silent.recommendations.len(), 4);
+    assert!(silent
+        .recommendations
+        .iter()
+        .all(|r| r.recorded_by == "system"
+            && r.recommendation == pb::Recommendation::DeemedNoObjection as i32));
+    assert!(silent.agency_due.iter().all(|d| d.answered));
+    let decided = decide(&mut h.client, &silent, OFFICER, pb::Outcome::Approve).await;
+    assert_eq!(state_of(&decided), pb::State::Decided);
+    assert!(decided.decision.unwrap().r#final);
+}
+
+pub(crate) async fn appeal_window_expiry_makes_the_decision_final(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let app = oc_approved(&mut h.client).await;
+    let step_due = app.step_due_time.expect("the window's end");
+    let decided_at = app.decision.as_ref().unwrap().decide_time.unwrap();
+    assert_eq!(step_due.seconds - decided_at.seconds, 5 * 86_400);
+
+    h.clock.advance(days(5) - chrono::Duration::seconds(1));
+    let_the_sweeper_run().await;
+    assert_eq!(
+        get(&mut h.client, &app.name).await,
+        app,
+        "the window is still open"
+    );
+
+    h.clock.advance(chrono::Duration::seconds(1));
+    let app = wait_for(&mut h.client, &app.name, "decided", |a| {
+        state_of(a) == pb::State::Decided
+    })
+    .await;
+    let decision = app.decision.clone().unwrap();
+    assert!(decision.r#final);
+    assert_eq!(decision.outcome, pb::Outcome::Approve as i32);
+    assert_eq!(decision.level, pb::ReviewLevel::OperatingCommittee as i32);
+    let events = all_events(&mut h.client, &app.name).await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.r#type.as_str(), last.actor.as_str()),
+        ("DecisionFinal", "system")
+    );
+    expect_refusal(
+        h.client
+            .appeal_application(authed(appeal_request(&app, pb::Agency::State), "dev-state"))
+            .await,
+        Code::FailedPrecondition,
+        "APPEAL_WINDOW_CLOSED",
+    );
+}
+
+pub(crate) async fn acep_votes_are_tallied_at_the_deadline(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let app = oc_approved(&mut h.client).await;
+    let app = appeal(&mut h.client, &app, "dev-state", pb::Agency::State).await;
+    assert_eq!(state_of(&app), pb::State::AcepReview);
+    // One vote of four is cast: to deny.
+    let app = recommend(
+        &mut h.client,
+        &app,
+        "dev-acep-state",
+        pb::Agency::State,
+        pb::Recommendation::Deny,
+    )
+    .await;
+    h.clock.advance(days(11));
+    let app = wait_for(&mut h.client, &app.name, "tallied", |a| {
+        state_of(a) == pb::State::AppealWindow
+    })
+    .await;
+    let decision = app.decision.clone().unwrap();
+    assert_eq!(
+        (
+            decision.outcome,
+            decision.level,
+            decision.decided_by.as_str(),
+            decision.r#final
+        ),
+        (
+            pb::Outcome::Deny as i32,
+            pb::ReviewLevel::Acep as i32,
+            "system",
+            false
+        ),
+        "{app:#?}"
+    );
+    let events = all_events(&mut h.client, &app.name).await;
+    let tail: Vec<_> = events
+        .iter()
+        .rev()
+        .take(2)
+        .rev()
+        .map(|e| e.r#type.as_str())
+        .collect();
+    assert_eq!(tail, ["VotesTallied", "Decided"]);
+}
+
+pub(crate) async fn overall_deadline_refers_to_the_president(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let app = agencies_disagree(&mut h.client).await;
+    // The OC clock (day 44) only makes the application overdue.
+    h.clock.advance(days(90) - chrono::Duration::seconds(1));
+    let_the_sweeper_run().await;
+    assert_eq!(get(&mut h.client, &app.name).await, app);
+
+    h.clock.advance(chrono::Duration::seconds(1));
+    let app = wait_for(&mut h.client, &app.name, "with the President", |a| {
+        state_of(a) == pb::State::PresidentialReview
+    })
+    .await;
+    assert_eq!(app.level, pb::ReviewLevel::President as i32);
+    let events = all_events(&mut h.client, &app.name).await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.r#type.as_str(), last.actor.as_str()),
+        ("ReferredToPresident", "system")
+    );
+    // The OC chair no longer decides; the President does, finally.
+    expect_refusal(
+        h.client
+            .decide_application(authed(
+                decision_request(&app, pb::Outcome::Approve),
+                OC_CHAIR,
+            ))
+            .await,
+        Code::FailedPrecondition,
+        "NOT_AT_YOUR_LEVEL",
+    );
+    let decided = decide(&mut h.client, &app, PRESIDENT, pb::Outcome::Deny).await;
+    assert_eq!(state_of(&decided), pb::State::Decided);
+    let decision = decided.decision.unwrap();
+    assert_eq!(
+        (decision.decided_by.as_str(), decision.r#final),
+        ("president", true)
+    );
+}
+
+pub(crate) async fn overdue_filter_finds_a_passed_operating_committee_deadline(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let overdue = pb::ListApplicationsRequest {
+        overdue: true,
+        ..Default::default()
+    };
+    let at_oc = agencies_disagree(&mut h.client).await;
+    let oc_due = at_oc.step_due_time.unwrap();
+    let filed_at = at_oc.create_time.unwrap();
+    assert_eq!(
+        oc_due.seconds - filed_at.seconds,
+        44 * 86_400,
+        "agency deadline + 14 days"
+    );
+    assert!(list_all(&mut h.client, OFFICER, overdue.clone())
+        .await
+        .is_empty());
+
+    h.clock.advance(days(44));
+    let fresh = filed(&mut h.client).await;
+    let listed = list_all(&mut h.client, OFFICER, overdue.clone()).await;
+    assert_eq!(
+        listed.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        [at_oc.name.as_str()]
+    );
+    assert_eq!(state_of(&listed[0]), pb::State::OperatingCommitteeReview);
+    let everything = list_all(&mut h.client, OFFICER, Default::default()).await;
+    assert_eq!(
+        everything
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
+        [fresh.name.as_str(), at_oc.name.as_str()]
+    );
+    // Combined with another filter.
+    let by_state = pb::ListApplicationsRequest {
+        state: pb::State::AgencyReview as i32,
+        ..overdue
+    };
+    assert!(list_all(&mut h.client, OFFICER, by_state).await.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// 5, 6. The classifier: down, hanging, refusing
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classifier_down_then_up_classifies_in_the_background() {
+    let addr = unused_port();
+    let mut h = Setup::new(Backend::Sqlite)
+        .classifier_url(format!("http://{addr}"))
+        .spawn()
+        .await
+        .unwrap();
+    assert!(h.classifier.is_none(), "nothing listens on {addr} yet");
+    let mut request = authed(h200_to("CN", 5_000), APPLICANT);
+    request.set_timeout(Duration::from_secs(1));
+    let started = Instant::now();
+    let app = h
+        .client
+        .create_application(request)
+        .await
+        .expect("accepted while the classifier is down")
+        .into_inner();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(state_of(&app), pb::State::ClassificationPending);
+    assert!(app.classifications.is_empty());
+
+    h.start_classifier_at(addr).await;
+    let app = wait_for(&mut h.client, &app.name, "classified", |a| {
+        state_of(a) != pb::State::ClassificationPending
+    })
+    .await;
+    assert_eq!(state_of(&app), pb::State::AgencyReview, "{app:#?}");
+    let paragraph = app.classifications[0]
+        .result
+        .as_ref()
+        .and_then(|r| r.classification.as_ref())
+        .map(|c| c.paragraph.clone());
+    assert_eq!(paragraph.as_deref(), Some("3A090.a.1"));
+    let events = all_events(&mut h.client, &app.name).await;
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| (e.r#type.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("ApplicationFiled", "exporter-1"),
+            ("ItemsClassified", "system"),
+            ("ReferredToAgencies", "system"),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_classifier_does_not_outlive_the_callers_deadline() {
+    // Accepts connections (the kernel does) but never answers.
+    let black_hole = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", black_hole.local_addr().unwrap());
+    let mut h = Setup::new(Backend::Sqlite)
+        .classifier_url(url)
+        .spawn()
+        .await
+        .unwrap();
+    let mut request = authed(h200_to("CN", 5_000), APPLICANT);
+    request.set_timeout(Duration::from_secs(1));
+    let started = Instant::now();
+    // Past its deadline the server would have answered CANCELLED.
+    let app = h
+        .client
+        .create_application(request)
+        .await
+        .expect("accepted within the deadline")
+        .into_inner();
+    assert!(
+        started.elapsed() < Duration::from_millis(1_200),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(state_of(&app), pb::State::ClassificationPending);
+    drop(black_hole);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classifier_refusals_name_the_fields_of_the_filing() {
+    let mut h = spawn().await;
+    let nan_spec = pb::LineItem {
+        item: Some(pb::line_item::Item::Spec(cpb::ChipSpec {
+            name: "my-accelerator".into(),
+            kind: cpb::ItemKind::IntegratedCircuit as i32,
+            market: cpb::Market::Datacenter as i32,
+            rates: vec![cpb::ProcessingRate {
+                bit_length: 8,
+                dense_tops: f64::NAN,
+                format: "INT8".into(),
+            }],
+            dies: vec![cpb::Die {
+                area_mm2: 600.0,
+                non_planar: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })),
+        quantity: 10,
+        unit_value_usd_cents: 100,
+    };
+    let cases = [
+        (
+            filing_with(|a| a.items = vec![nan_spec.clone()]),
+            "application.items[0].spec.rates[0].dense_tops",
+        ),
+        (
+            filing_with(|a| a.items = vec![catalog_item("NO-SUCH-CHIP", 1)]),
+            "application.items[0].catalog_chip",
+        ),
+        (
+            filing_with(|a| {
+                let route = a.transaction.as_mut().unwrap().route.as_mut().unwrap();
+                route.destination_country = "XX".into();
+            }),
+            "application.transaction.route.destination_country",
+        ),
+    ];
+    for (request, field) in cases {
+        expect_invalid_field(
+            h.client
+                .create_application(authed(request, APPLICANT))
+                .await,
+            "INVALID_ARGUMENT",
+            field,
+        );
+    }
+    assert!(list_all(&mut h.client, AUDITOR, Default::default())
+        .await
+        .is_empty());
+    assert!(all_events(&mut h.client, "applications/-").await.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// 7. Restart
+// ---------------------------------------------------------------------------
+
+pub(crate) async fn restart_on_the_same_database_keeps_everything(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let mut names = Vec::new();
+    for i in 0..10 {
+        let app = filed(&mut h.client).await;
+        let app = match i {
+            0 => {
+                recommend(
+                    &mut h.client,
+                    &app,
+                    "dev-commerce",
+                    pb::Agency::Commerce,
+                    pb::Recommendation::Approve,
+                )
+                .await
+            }
+            1 => agencies_agree(&mut h.client).await,
+            2 => {
+                let app = agencies_agree(&mut h.client).await;
+                decide(
+                    &mut h.client,
+                    &app,
+                    OFFICER,
+                    pb::Outcome::ApproveWithConditions,
+                )
+                .await
+            }
+            3 => h
+                .client
+                .withdraw_application(authed(withdraw_request(&app), APPLICANT))
+                .await
+                .unwrap()
+                .into_inner(),
+            4 => agencies_disagree(&mut h.client).await,
+            5 => oc_approved(&mut h.client).await,
+            _ => app,
+        };
+        names.push(app.name);
+        h.clock.advance(chrono::Duration::seconds(1));
+    }
+    let before_apps = {
+        let mut apps = Vec::new();
+        for name in &names {
+            apps.push(get(&mut h.client, name).await);
+        }
+        apps
+    };
+    let before_list = list_all(&mut h.client, AUDITOR, Default::default()).await;
+    let before_events = all_events(&mut h.client, "applications/-").await;
+    let before_verify = verify_all(&mut h.client).await;
+    assert!(before_verify.intact, "{before_verify:?}");
+
+    h.restart_review().await;
+
+    for (name, before) in names.iter().zip(&before_apps) {
+        assert_eq!(
+            &get(&mut h.client, name).await,
+            before,
+            "{name} after the restart"
+        );
+    }
+    assert_eq!(
+        list_all(&mut h.client, AUDITOR, Default::default()).await,
+        before_list
+    );
+    assert_eq!(
+        all_events(&mut h.client, "applications/-").await,
+        before_events
+    );
+    let verify = verify_all(&mut h.client).await;
+    assert_eq!(verify, before_verify);
+    assert_eq!(verify.applications_checked, before_list.len() as i64);
+    assert_eq!(verify.events_checked, before_events.len() as i64);
+
+    // Etags and request ids survive: a transition with an etag read before the
+    // restart goes through, and a retried request is still recognised.
+    let first = &before_apps[0];
+    let state_request =
+        recommendation_request(first, pb::Agency::State, pb::Recommendation::Approve);
+    let moved = h
+        .client
+        .record_recommendation(authed(state_request.clone(), "dev-state"))
+        .await
+        .expect("etag from before the restart")
+        .into_inner();
+    h.restart_review().await;
+    let retried = h
+        .client
+        .record_recommendation(authed(state_request, "dev-state"))
+        .await
+        .expect("retry after another restart")
+        .into_inner();
+    assert_eq!(retried, moved);
+    assert!(verify_all(&mut h.client).await.intact);
+}

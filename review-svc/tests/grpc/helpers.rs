@@ -1,0 +1,496 @@
+//! Helpers: requests, calls and fixtures, error checks.
+
+use super::*;
+
+// ---------------------------------------------------------------------------
+// Helpers: requests
+// ---------------------------------------------------------------------------
+
+pub(crate) const APPLICANT: &str = "dev-applicant";
+pub(crate) const OTHER_APPLICANT: &str = "dev-applicant-2";
+pub(crate) const AUDITOR: &str = "dev-auditor";
+pub(crate) const OFFICER: &str = "dev-officer";
+pub(crate) const OC_CHAIR: &str = "dev-oc-chair";
+pub(crate) const PRESIDENT: &str = "dev-president";
+
+/// The agency reviewers and their agencies.
+pub(crate) const REVIEWERS: [(&str, pb::Agency); 4] = [
+    ("dev-commerce", pb::Agency::Commerce),
+    ("dev-state", pb::Agency::State),
+    ("dev-defense", pb::Agency::Defense),
+    ("dev-energy", pb::Agency::Energy),
+];
+
+pub(crate) fn with_authorization<T>(message: T, authorization: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    // Several lines: one header each.
+    for value in authorization.into_iter().flat_map(|v| v.split('\n')) {
+        request.metadata_mut().append(
+            "authorization",
+            value.parse().expect("an ASCII header value"),
+        );
+    }
+    request.set_timeout(PATIENCE);
+    request
+}
+
+pub(crate) fn authed<T>(message: T, token: &str) -> Request<T> {
+    with_authorization(message, Some(&format!("Bearer {token}")))
+}
+
+pub(crate) fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub(crate) fn route(destination: &str) -> cpb::Transaction {
+    cpb::Transaction {
+        destination_country: destination.into(),
+        end_user_headquarters_country: destination.into(),
+        ultimate_parent_headquarters_country: destination.into(),
+        export_type: cpb::ExportType::ExportFromUs as i32,
+        is_informed_notice_received: false,
+    }
+}
+
+pub(crate) fn catalog_item(chip: &str, quantity: u64) -> pb::LineItem {
+    pb::LineItem {
+        item: Some(pb::line_item::Item::CatalogChip(chip.into())),
+        quantity,
+        unit_value_usd_cents: 3_000_000,
+    }
+}
+
+/// A valid filing: `quantity` H200s to a customer in `destination`.
+pub(crate) fn h200_to(destination: &str, quantity: u64) -> pb::CreateApplicationRequest {
+    pb::CreateApplicationRequest {
+        application: Some(pb::Application {
+            items: vec![catalog_item("H200", quantity)],
+            transaction: Some(pb::ExportTransaction {
+                route: Some(route(destination)),
+                end_user_name: "Example Cloud Co.".into(),
+                end_use_statement: "Commercial cloud inference".into(),
+            }),
+            ..Default::default()
+        }),
+        request_id: new_request_id(),
+    }
+}
+
+/// A valid filing changed by `edit`.
+pub(crate) fn filing_with(edit: impl FnOnce(&mut pb::Application)) -> pb::CreateApplicationRequest {
+    let mut request = h200_to("CN", 10);
+    edit(request.application.as_mut().expect("an application"));
+    request
+}
+
+pub(crate) fn recommendation_request(
+    app: &pb::Application,
+    agency: pb::Agency,
+    recommendation: pb::Recommendation,
+) -> pb::RecordRecommendationRequest {
+    let conditions = if recommendation == pb::Recommendation::ApproveWithConditions {
+        vec!["No transfer to military end users".to_owned()]
+    } else {
+        Vec::new()
+    };
+    pb::RecordRecommendationRequest {
+        name: app.name.clone(),
+        etag: app.etag.clone(),
+        request_id: new_request_id(),
+        agency: agency as i32,
+        recommendation: recommendation as i32,
+        conditions,
+        rationale: format!("{} position", agency.as_str_name()),
+    }
+}
+
+pub(crate) fn decision_request(
+    app: &pb::Application,
+    outcome: pb::Outcome,
+) -> pb::DecideApplicationRequest {
+    let conditions = if outcome == pb::Outcome::ApproveWithConditions {
+        vec!["Quarterly end-use reports".to_owned()]
+    } else {
+        Vec::new()
+    };
+    pb::DecideApplicationRequest {
+        name: app.name.clone(),
+        etag: app.etag.clone(),
+        request_id: new_request_id(),
+        outcome: outcome as i32,
+        conditions,
+        rationale: "decided on the full record".into(),
+    }
+}
+
+pub(crate) fn appeal_request(
+    app: &pb::Application,
+    agency: pb::Agency,
+) -> pb::AppealApplicationRequest {
+    pb::AppealApplicationRequest {
+        name: app.name.clone(),
+        etag: app.etag.clone(),
+        request_id: new_request_id(),
+        agency: agency as i32,
+        rationale: "the decision puts national security at risk".into(),
+    }
+}
+
+pub(crate) fn withdraw_request(app: &pb::Application) -> pb::WithdrawApplicationRequest {
+    pb::WithdrawApplicationRequest {
+        name: app.name.clone(),
+        etag: app.etag.clone(),
+        request_id: new_request_id(),
+        reason: "the customer cancelled the order".into(),
+    }
+}
+
+pub(crate) fn state_of(app: &pb::Application) -> pb::State {
+    pb::State::try_from(app.state).expect("a known state")
+}
+
+// ---------------------------------------------------------------------------
+// Helpers: calls and fixtures
+// ---------------------------------------------------------------------------
+
+pub(crate) async fn create(
+    client: &mut Client,
+    token: &str,
+    request: pb::CreateApplicationRequest,
+) -> pb::Application {
+    client
+        .create_application(authed(request, token))
+        .await
+        .unwrap_or_else(|status| panic!("{token} files: {}", describe(&status)))
+        .into_inner()
+}
+
+pub(crate) async fn get(client: &mut Client, name: &str) -> pb::Application {
+    client
+        .get_application(authed(
+            pb::GetApplicationRequest { name: name.into() },
+            AUDITOR,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("get {name}: {}", describe(&status)))
+        .into_inner()
+}
+
+pub(crate) async fn recommend(
+    client: &mut Client,
+    app: &pb::Application,
+    token: &str,
+    agency: pb::Agency,
+    recommendation: pb::Recommendation,
+) -> pb::Application {
+    client
+        .record_recommendation(authed(
+            recommendation_request(app, agency, recommendation),
+            token,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("{token} recommends: {}", describe(&status)))
+        .into_inner()
+}
+
+pub(crate) async fn decide(
+    client: &mut Client,
+    app: &pb::Application,
+    token: &str,
+    outcome: pb::Outcome,
+) -> pb::Application {
+    client
+        .decide_application(authed(decision_request(app, outcome), token))
+        .await
+        .unwrap_or_else(|status| panic!("{token} decides: {}", describe(&status)))
+        .into_inner()
+}
+
+pub(crate) async fn appeal(
+    client: &mut Client,
+    app: &pb::Application,
+    token: &str,
+    agency: pb::Agency,
+) -> pb::Application {
+    client
+        .appeal_application(authed(appeal_request(app, agency), token))
+        .await
+        .unwrap_or_else(|status| panic!("{token} appeals: {}", describe(&status)))
+        .into_inner()
+}
+
+/// Every application `token` may list with `filter`, following the pages.
+pub(crate) async fn list_all(
+    client: &mut Client,
+    token: &str,
+    filter: pb::ListApplicationsRequest,
+) -> Vec<pb::Application> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = pb::ListApplicationsRequest {
+            page_size: 1000,
+            page_token,
+            ..filter.clone()
+        };
+        let page = client
+            .list_applications(authed(request, token))
+            .await
+            .unwrap_or_else(|status| panic!("list: {}", describe(&status)))
+            .into_inner();
+        all.extend(page.applications);
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// The whole audit trail of `parent` (`applications/-` for all), oldest first.
+pub(crate) async fn all_events(client: &mut Client, parent: &str) -> Vec<pb::ApplicationEvent> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = pb::ListApplicationEventsRequest {
+            parent: parent.into(),
+            page_size: 1000,
+            page_token,
+        };
+        let page = client
+            .list_application_events(authed(request, AUDITOR))
+            .await
+            .unwrap_or_else(|status| panic!("events of {parent}: {}", describe(&status)))
+            .into_inner();
+        all.extend(page.events);
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+pub(crate) fn count_of(events: &[pb::ApplicationEvent], kind: &str) -> usize {
+    events.iter().filter(|e| e.r#type == kind).count()
+}
+
+pub(crate) async fn verify_all(client: &mut Client) -> pb::VerifyAuditTrailResponse {
+    client
+        .verify_audit_trail(authed(
+            pb::VerifyAuditTrailRequest {
+                name: "applications/-".into(),
+                ..Default::default()
+            },
+            AUDITOR,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("verify: {}", describe(&status)))
+        .into_inner()
+}
+
+/// Polls the application until `done` holds (the sweeper and the
+/// classification worker act in the background).
+pub(crate) async fn wait_for(
+    client: &mut Client,
+    name: &str,
+    what: &str,
+    done: impl Fn(&pb::Application) -> bool,
+) -> pb::Application {
+    let start = Instant::now();
+    loop {
+        let app = get(client, name).await;
+        if done(&app) {
+            return app;
+        }
+        if start.elapsed() > PATIENCE {
+            panic!("{name}: still not {what} after {PATIENCE:?}: {app:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Several sweeps' worth of waiting, to show that nothing happens.
+pub(crate) async fn let_the_sweeper_run() {
+    tokio::time::sleep(SWEEP_INTERVAL * 8).await;
+}
+
+/// Filed by dev-applicant, classified and referred to the four agencies.
+pub(crate) async fn filed(client: &mut Client) -> pb::Application {
+    let app = create(client, APPLICANT, h200_to("CN", 5_000)).await;
+    assert_eq!(state_of(&app), pb::State::AgencyReview, "{app:#?}");
+    app
+}
+
+/// All four agencies approve: the licensing officer decides.
+pub(crate) async fn agencies_agree(client: &mut Client) -> pb::Application {
+    let mut app = filed(client).await;
+    for (token, agency) in REVIEWERS {
+        app = recommend(client, &app, token, agency, pb::Recommendation::Approve).await;
+    }
+    assert_eq!(state_of(&app), pb::State::AwaitingLicensingDecision);
+    app
+}
+
+/// State denies, the others approve: the Operating Committee decides.
+pub(crate) async fn agencies_disagree(client: &mut Client) -> pb::Application {
+    let mut app = filed(client).await;
+    for (token, agency) in REVIEWERS {
+        let recommendation = if agency == pb::Agency::State {
+            pb::Recommendation::Deny
+        } else {
+            pb::Recommendation::Approve
+        };
+        app = recommend(client, &app, token, agency, recommendation).await;
+    }
+    assert_eq!(state_of(&app), pb::State::OperatingCommitteeReview);
+    app
+}
+
+/// The OC chair approves against State's denial: State may appeal.
+pub(crate) async fn oc_approved(client: &mut Client) -> pb::Application {
+    let app = agencies_disagree(client).await;
+    let app = decide(client, &app, OC_CHAIR, pb::Outcome::Approve).await;
+    assert_eq!(state_of(&app), pb::State::AppealWindow);
+    app
+}
+
+// ---------------------------------------------------------------------------
+// Helpers: errors
+// ---------------------------------------------------------------------------
+
+pub(crate) fn describe(status: &Status) -> String {
+    let info = status.get_details_error_info();
+    let fields = violation_fields(status);
+    format!(
+        "{:?} {} [{}] fields {fields:?}: {}",
+        status.code(),
+        info.as_ref()
+            .map_or("<no ErrorInfo>", |i| i.reason.as_str()),
+        info.as_ref().map_or("", |i| i.domain.as_str()),
+        status.message()
+    )
+}
+
+pub(crate) fn violation_fields(status: &Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// Asserts a refusal with `code` and an `ErrorInfo` of our domain with `reason`.
+pub(crate) fn expect_refusal<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    reason: &str,
+) -> Status {
+    let status = match result {
+        Ok(value) => panic!("expected {code:?} {reason}, got {value:#?}"),
+        Err(status) => status,
+    };
+    let info = status
+        .get_details_error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(
+        (status.code(), info.reason.as_str(), info.domain.as_str()),
+        (code, reason, DOMAIN),
+        "{}",
+        describe(&status)
+    );
+    status
+}
+
+/// Asserts INVALID_ARGUMENT naming exactly `field`.
+pub(crate) fn expect_invalid_field<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    reason: &str,
+    field: &str,
+) -> Status {
+    let status = expect_refusal(result, Code::InvalidArgument, reason);
+    assert_eq!(
+        violation_fields(&status),
+        vec![field.to_owned()],
+        "{}",
+        describe(&status)
+    );
+    status
+}
+
+/// Any RPC of the service, for the tables.
+#[derive(Debug, Clone)]
+pub(crate) enum Call {
+    Create(Box<pb::CreateApplicationRequest>),
+    Get(pb::GetApplicationRequest),
+    List(pb::ListApplicationsRequest),
+    Recommend(pb::RecordRecommendationRequest),
+    Decide(pb::DecideApplicationRequest),
+    Appeal(pb::AppealApplicationRequest),
+    Withdraw(pb::WithdrawApplicationRequest),
+    Events(pb::ListApplicationEventsRequest),
+    Watch(pb::WatchApplicationsRequest),
+    Verify(pb::VerifyAuditTrailRequest),
+}
+
+impl Call {
+    pub(crate) fn create(request: pb::CreateApplicationRequest) -> Call {
+        Call::Create(Box::new(request))
+    }
+}
+
+/// Sends `call` with the raw `authorization` header; a watch succeeds when
+/// its first event arrives.
+pub(crate) async fn invoke(
+    client: &mut Client,
+    authorization: Option<&str>,
+    call: Call,
+) -> Result<(), Status> {
+    match call {
+        Call::Create(m) => client
+            .create_application(with_authorization(*m, authorization))
+            .await
+            .map(drop),
+        Call::Get(m) => client
+            .get_application(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::List(m) => client
+            .list_applications(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::Recommend(m) => client
+            .record_recommendation(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::Decide(m) => client
+            .decide_application(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::Appeal(m) => client
+            .appeal_application(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::Withdraw(m) => client
+            .withdraw_application(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::Events(m) => client
+            .list_application_events(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::Verify(m) => client
+            .verify_audit_trail(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::Watch(m) => {
+            let mut stream = client
+                .watch_applications(with_authorization(m, authorization))
+                .await?
+                .into_inner();
+            match tokio::time::timeout(PATIENCE, stream.message()).await {
+                Err(_) => Err(Status::deadline_exceeded("no event within the patience")),
+                Ok(Err(status)) => Err(status),
+                Ok(Ok(None)) => Err(Status::internal("the stream ended without an event")),
+                Ok(Ok(Some(_))) => Ok(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,341 @@
+use super::*;
+
+// ---------------------------------------------------------------------------
+// 8. Pagination
+// ---------------------------------------------------------------------------
+
+/// `token` with one character in the middle changed.
+pub(crate) fn tampered(token: &str) -> String {
+    let mut chars: Vec<char> = token.chars().collect();
+    let middle = chars.len() / 2;
+    chars[middle] = if chars[middle] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+pub(crate) async fn list_applications_pages_newest_first_and_refuses_foreign_tokens(
+    backend: Backend,
+) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let mut created = Vec::new();
+    for i in 0..25 {
+        let destination = if i % 2 == 0 { "CN" } else { "SA" };
+        created.push(
+            create(&mut h.client, APPLICANT, h200_to(destination, 10))
+                .await
+                .name,
+        );
+        h.clock.advance(chrono::Duration::seconds(1));
+    }
+    let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    let mut tokens = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = pb::ListApplicationsRequest {
+            page_size: 7,
+            page_token: page_token.clone(),
+            ..Default::default()
+        };
+        let page = h
+            .client
+            .list_applications(authed(request, AUDITOR))
+            .await
+            .expect("a page")
+            .into_inner();
+        sizes.push(page.applications.len());
+        seen.extend(page.applications.into_iter().map(|a| a.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        tokens.push(page.next_page_token.clone());
+        page_token = page.next_page_token;
+    }
+    assert_eq!(sizes, [7, 7, 7, 4]);
+    assert_eq!(seen, newest_first);
+
+    // The page size may change between pages; the filters may not.
+    let request = pb::ListApplicationsRequest {
+        page_size: 100,
+        page_token: tokens[0].clone(),
+        ..Default::default()
+    };
+    let rest = h
+        .client
+        .list_applications(authed(request, AUDITOR))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.applications.len(), 18);
+    let invalid =
+        |page_token: &str, filter: pb::ListApplicationsRequest| pb::ListApplicationsRequest {
+            page_size: 7,
+            page_token: page_token.to_owned(),
+            ..filter
+        };
+    let other_filters = [
+        pb::ListApplicationsRequest {
+            destination_country: "CN".into(),
+            ..Default::default()
+        },
+        pb::ListApplicationsRequest {
+            state: pb::State::AgencyReview as i32,
+            ..Default::default()
+        },
+        pb::ListApplicationsRequest {
+            overdue: true,
+            ..Default::default()
+        },
+    ];
+    let mut refused = vec![
+        (invalid(&tampered(&tokens[0]), Default::default()), AUDITOR),
+        (invalid("not a token", Default::default()), AUDITOR),
+        // The applicant's own listing is another query.
+        (invalid(&tokens[0], Default::default()), APPLICANT),
+    ];
+    for filter in other_filters {
+        refused.push((invalid(&tokens[0], filter), AUDITOR));
+    }
+    for (request, token) in refused {
+        let status = expect_invalid_field(
+            h.client
+                .list_applications(authed(request.clone(), token))
+                .await,
+            "INVALID_PAGE_TOKEN",
+            "page_token",
+        );
+        assert_eq!(
+            status
+                .get_details_error_info()
+                .unwrap()
+                .metadata
+                .get("method")
+                .map(String::as_str),
+            Some("ListApplications"),
+            "{request:?}"
+        );
+    }
+
+    // A filtered listing pages within its filter.
+    let mut chinese = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = pb::ListApplicationsRequest {
+            page_size: 4,
+            page_token,
+            destination_country: "cn".into(),
+            ..Default::default()
+        };
+        let page = h
+            .client
+            .list_applications(authed(request, APPLICANT))
+            .await
+            .unwrap()
+            .into_inner();
+        chinese.extend(page.applications.into_iter().map(|a| a.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let to_china: Vec<String> = newest_first
+        .iter()
+        .filter(|n| created.iter().position(|c| c == *n).unwrap() % 2 == 0)
+        .cloned()
+        .collect();
+    assert_eq!(chinese, to_china);
+}
+
+pub(crate) async fn list_application_events_pages_oldest_first_and_refuses_foreign_tokens(
+    backend: Backend,
+) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let mut names = Vec::new();
+    for _ in 0..25 {
+        names.push(filed(&mut h.client).await.name);
+    }
+    let everything = all_events(&mut h.client, "applications/-").await;
+    assert_eq!(everything.len(), 75, "filed, classified, referred");
+
+    let mut seen = Vec::new();
+    let mut tokens = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = pb::ListApplicationEventsRequest {
+            parent: "applications/-".into(),
+            page_size: 7,
+            page_token: page_token.clone(),
+        };
+        let page = h
+            .client
+            .list_application_events(authed(request, AUDITOR))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.events.len() <= 7);
+        seen.extend(page.events);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        tokens.push(page.next_page_token.clone());
+        page_token = page.next_page_token;
+    }
+    assert_eq!(tokens.len(), 10, "75 events in pages of 7");
+    assert_eq!(seen, everything);
+    assert!(seen.windows(2).all(|w| w[0].sequence < w[1].sequence));
+
+    // One application's trail, in pages of 2.
+    let mut one = Vec::new();
+    let mut page_token = String::new();
+    let mut one_token = String::new();
+    loop {
+        let request = pb::ListApplicationEventsRequest {
+            parent: names[3].clone(),
+            page_size: 2,
+            page_token,
+        };
+        let page = h
+            .client
+            .list_application_events(authed(request, APPLICANT))
+            .await
+            .unwrap()
+            .into_inner();
+        one.extend(page.events);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        one_token = page.next_page_token.clone();
+        page_token = page.next_page_token;
+    }
+    assert_eq!(
+        one.iter()
+            .map(|e| e.application_sequence)
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(one.iter().all(|e| e.application == names[3]));
+
+    let refused = [
+        (names[0].clone(), tampered(&tokens[0])),
+        ("applications/-".to_owned(), tampered(&tokens[4])),
+        ("applications/-".to_owned(), one_token.clone()),
+        (names[4].clone(), one_token),
+        (names[0].clone(), tokens[0].clone()),
+    ];
+    for (parent, page_token) in refused {
+        let request = pb::ListApplicationEventsRequest {
+            parent,
+            page_size: 7,
+            page_token,
+        };
+        let status = expect_invalid_field(
+            h.client
+                .list_application_events(authed(request, AUDITOR))
+                .await,
+            "INVALID_PAGE_TOKEN",
+            "page_token",
+        );
+        assert_eq!(
+            status
+                .get_details_error_info()
+                .unwrap()
+                .metadata
+                .get("method")
+                .map(String::as_str),
+            Some("ListApplicationEvents")
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 9. Watching
+// ---------------------------------------------------------------------------
+
+pub(crate) async fn next_event(
+    stream: &mut tonic::Streaming<pb::ApplicationEvent>,
+) -> pb::ApplicationEvent {
+    tokio::time::timeout(PATIENCE, stream.message())
+        .await
+        .expect("an event within the patience")
+        .expect("no stream error")
+        .expect("the stream goes on")
+}
+
+pub(crate) async fn watch_sends_history_then_live_events_in_sequence_order(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    filed(&mut h.client).await;
+    agencies_disagree(&mut h.client).await;
+    let history = all_events(&mut h.client, "applications/-").await;
+
+    let watch = |after_sequence, application: &str| {
+        let mut request = Request::new(pb::WatchApplicationsRequest {
+            after_sequence,
+            application: application.to_owned(),
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {AUDITOR}").parse().unwrap(),
+        );
+        request
+    };
+    let mut all = h
+        .client
+        .watch_applications(watch(0, ""))
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut received = Vec::new();
+    for _ in 0..history.len() {
+        received.push(next_event(&mut all).await);
+    }
+    assert_eq!(received, history);
+
+    // Live: one application filed, then a burst of concurrent ones.
+    let live = filed(&mut h.client).await;
+    let mut only_live = h
+        .client
+        .watch_applications(watch(0, &live.name))
+        .await
+        .expect("watch one")
+        .into_inner();
+    let burst = (0..8).map(|_| {
+        let mut client = h.client.clone();
+        async move { filed(&mut client).await }
+    });
+    futures::future::join_all(burst).await;
+    let after = all_events(&mut h.client, "applications/-").await;
+    assert_eq!(after.len(), history.len() + 9 * 3);
+    for _ in history.len()..after.len() {
+        received.push(next_event(&mut all).await);
+    }
+    assert_eq!(received, after, "every event once, in sequence order");
+    assert!(received.windows(2).all(|w| w[0].sequence < w[1].sequence));
+
+    let mine: Vec<_> = after
+        .iter()
+        .filter(|e| e.application == live.name)
+        .cloned()
+        .collect();
+    let mut watched = Vec::new();
+    for _ in 0..mine.len() {
+        watched.push(next_event(&mut only_live).await);
+    }
+    assert_eq!(watched, mine);
+
+    // From a later sequence, only what follows it.
+    let from = history.last().unwrap().sequence;
+    let mut later = h
+        .client
+        .watch_applications(watch(from, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next_event(&mut later).await, after[history.len()]);
+}
