@@ -29,7 +29,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             prost::Message::encode_to_vec(set),
         )?;
     }
-    tonic_prost_build::configure()
+    let mut config = tonic_prost_build::configure();
+    // Fields added after review-svc began keeping transactions and answers
+    // as JSON: the records written before them must still read.
+    for field in [
+        "Transaction.end_user_name",
+        "Transaction.end_user_kind",
+        "ClassifyItemRequest.view",
+        "Classification.thresholds",
+    ] {
+        config = config.field_attribute(
+            format!(".exportcontrol.classifier.v1.{field}"),
+            "#[serde(default)]",
+        );
+    }
+    config
         // google.rpc.Status comes from the well-known prost types already
         // understood by tonic-types, so clients can decode stream errors.
         .extern_path(".google.rpc", "::tonic_types::pb")

@@ -44,6 +44,7 @@ pub async fn classify_content(
             }),
             transaction: content.transaction.route.clone(),
             as_of: String::new(),
+            ..Default::default()
         };
         client.classify(request, deadline, trace)
     });

@@ -414,6 +414,7 @@ fn route(destination: &str) -> cpb::Transaction {
         ultimate_parent_headquarters_country: destination.into(),
         export_type: cpb::ExportType::ExportFromUs as i32,
         is_informed_notice_received: false,
+        ..Default::default()
     }
 }
 
