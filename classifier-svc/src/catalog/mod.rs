@@ -387,6 +387,14 @@ mod tests {
             ("tpu-v5e", ControlStatus::Indeterminate, ""),
             ("mi250x", ControlStatus::Controlled, "3A090.a.1"),
             ("gb200", ControlStatus::Controlled, "4A090.a"),
+            ("b300", ControlStatus::Controlled, "3A090.a.1"),
+            ("gb300-gpu", ControlStatus::Controlled, "3A090.a.1"),
+            (
+                "rtx-pro-6000-blackwell",
+                ControlStatus::Controlled,
+                "3A090.a.1",
+            ),
+            ("mi355x", ControlStatus::Controlled, "3A090.a.1"),
         ];
         for (name, status, paragraph) in cases {
             let d = RuleBook::builtin()
