@@ -116,7 +116,13 @@ fn threshold(t: rules::Threshold<'_>) -> pb::Threshold {
     pb::Threshold {
         rule_id: t.rule_id.to_owned(),
         name: t.name.into_owned(),
-        metric: t.metric.as_str().to_owned(),
+        metric: match t.metric {
+            rules::Metric::Tpp => pb::Metric::Tpp,
+            rules::Metric::Pd => pb::Metric::Pd,
+            rules::Metric::DramGbS => pb::Metric::DramBandwidth,
+            rules::Metric::IoGbS => pb::Metric::IoBandwidth,
+            rules::Metric::Mbd => pb::Metric::Mbd,
+        } as i32,
         bound: match t.bound {
             rules::Bound::AtLeast => pb::Bound::AtLeast,
             rules::Bound::Above => pb::Bound::Above,
