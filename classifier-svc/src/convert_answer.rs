@@ -112,10 +112,14 @@ fn tariff(t: rules::Tariff<'_>, view: View) -> pb::Tariff {
     }
 }
 
-fn threshold(t: rules::Threshold<'_>) -> pb::Threshold {
+fn threshold(t: rules::Threshold<'_>, view: View) -> pb::Threshold {
     pb::Threshold {
         rule_id: t.rule_id.to_owned(),
-        name: t.name.into_owned(),
+        name: if view.full() {
+            t.name.into_owned()
+        } else {
+            String::new()
+        },
         metric: match t.metric {
             rules::Metric::Tpp => pb::Metric::Tpp,
             rules::Metric::Pd => pb::Metric::Pd,
@@ -172,7 +176,11 @@ fn classification(c: rules::Classification<'_>, view: View) -> pb::Classificatio
         },
         market_assumed_datacenter: c.market_assumed_datacenter,
         eligible_license_exceptions: texts(&c.eligible_license_exceptions),
-        thresholds: c.thresholds.into_iter().map(threshold).collect(),
+        thresholds: c
+            .thresholds
+            .into_iter()
+            .map(|t| threshold(t, view))
+            .collect(),
     }
 }
 
