@@ -60,7 +60,10 @@ fn uae_question_for_each_kind_of_end_user() {
     assert_eq!(outcome(&d), (FREE, NA));
     let f = reason(&d, "uae.supplement8_entity");
     assert!(f.holds && f.citation.contains("Supp. No. 8"), "{f:?}");
-    assert!(f.explanation.contains("approved until 2027-04-06"), "{f:?}");
+    assert!(
+        f.explanation.contains("approval expires on 2027-04-06"),
+        "{f:?}"
+    );
 
     let d = run(
         h200,

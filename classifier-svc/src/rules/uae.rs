@@ -165,7 +165,7 @@ impl UaeRule {
                     e.push_str(", licence required");
                 } else {
                     if !until.is_empty() {
-                        e.push_str(", approved until ");
+                        e.push_str(", approval expires on ");
                         e.push_str(&until);
                     }
                     e.push_str(": licence-free; ");
