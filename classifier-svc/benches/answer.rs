@@ -23,8 +23,10 @@ fn h200_to_china() -> pb::ClassifyItemRequest {
             ultimate_parent_headquarters_country: "CN".to_owned(),
             export_type: pb::ExportType::ExportFromUs as i32,
             is_informed_notice_received: false,
+            ..Default::default()
         }),
         as_of: "2026-02-01".to_owned(),
+        ..Default::default()
     }
 }
 

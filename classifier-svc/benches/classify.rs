@@ -11,13 +11,12 @@ fn classify(c: &mut Criterion) {
         .get("h200")
         .expect("h200 in the catalogue")
         .spec;
-    let tx = Transaction {
-        destination: "CN".into(),
-        end_user_hq: Some("CN".into()),
-        ultimate_parent_hq: Some("CN".into()),
-        export_type: ExportType::ExportFromUs,
-        is_informed_notice_received: false,
-    };
+    let tx = Transaction::new(
+        "CN",
+        ExportType::ExportFromUs,
+        Some("CN".into()),
+        Some("CN".into()),
+    );
     let as_of = chrono::NaiveDate::from_ymd_opt(2026, 2, 1).expect("valid date");
 
     c.bench_function("h200_us_export_to_cn_2026_02_01", |b| {

@@ -8,8 +8,50 @@ use chrono::{Datelike, NaiveDate};
 use exportcontrol_proto::classifier::v1 as pb;
 use service_kit::errors::{shorten, Violation};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, NameError};
 use crate::rules::{self, RuleBook};
+
+/// ErrorInfo reasons of the adapter's refusals (stable API).
+pub mod reason {
+    pub const MISSING_ITEM: &str = "MISSING_ITEM";
+    pub const FIELD_TOO_LONG: &str = "FIELD_TOO_LONG";
+    pub const TOO_MANY_ENTRIES: &str = "TOO_MANY_ENTRIES";
+    pub const UNKNOWN_ENUM_VALUE: &str = "UNKNOWN_ENUM_VALUE";
+    pub const NESTING_TOO_DEEP: &str = "NESTING_TOO_DEEP";
+    pub const MISSING_FIELD: &str = "MISSING_FIELD";
+    pub const UNKNOWN_COUNTRY_CODE: &str = "UNKNOWN_COUNTRY_CODE";
+    pub const INVALID_AS_OF_DATE: &str = "INVALID_AS_OF_DATE";
+    pub const FORBIDDEN_CHARACTERS: &str = "FORBIDDEN_CHARACTERS";
+    pub const INVALID_CHIP_NAME: &str = "INVALID_CHIP_NAME";
+    /// Several problems with different reasons in one request.
+    pub const INVALID_FIELDS: &str = "INVALID_FIELDS";
+}
+
+/// One problem of a request: the field violation and its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub reason: &'static str,
+    pub violation: Violation,
+}
+
+impl Problem {
+    pub fn new(
+        reason: &'static str,
+        field: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        Problem {
+            reason,
+            violation: Violation::new(field, description),
+        }
+    }
+}
+
+impl From<rules::InvalidInput> for Problem {
+    fn from(i: rules::InvalidInput) -> Self {
+        Problem::new(i.reason, i.field, i.description)
+    }
+}
 
 /// Bounds on request size beyond the transport's byte limit, so a single
 /// request cannot make the server build huge answers.
@@ -25,18 +67,24 @@ pub struct ClassifyQuery<'c> {
     pub transaction: Option<rules::Transaction>,
     /// None: the caller left it empty and the adapter uses today's date.
     pub as_of: Option<NaiveDate>,
+    pub view: View,
 }
 
-/// Converts a request; every problem found is reported, not just the first.
+/// Converts a request; every problem found is reported, not just the first:
+/// those of the wire format and, when the item converts, the domain's own.
 pub fn classify_query<'c>(
     request: &pb::ClassifyItemRequest,
     catalog: &'c Catalog,
     rules: &RuleBook,
 ) -> Result<ClassifyQuery<'c>, Lookup> {
-    let mut violations = Vec::new();
+    let mut violations: Vec<Problem> = Vec::new();
     let spec = match &request.item {
         None => {
-            violations.push(Violation::new("item", "set either spec or catalog_chip"));
+            violations.push(Problem::new(
+                reason::MISSING_ITEM,
+                "item",
+                "set either spec or catalog_chip",
+            ));
             None
         }
         Some(pb::classify_item_request::Item::CatalogChip(name)) => Some(Cow::Borrowed(
@@ -51,11 +99,28 @@ pub fn classify_query<'c>(
         .as_ref()
         .and_then(|tx| transaction(tx, rules, &mut violations));
     let as_of = parse_date(&request.as_of, "as_of", &mut violations);
+    let view = view(request.view, "view", &mut violations);
+    // The domain's checks add to the wire's unless the request is already
+    // oversized (its answer would only grow).
+    let oversized = violations.iter().any(|p| {
+        matches!(
+            p.reason,
+            reason::TOO_MANY_ENTRIES | reason::NESTING_TOO_DEEP | reason::FIELD_TOO_LONG
+        )
+    });
+    if !violations.is_empty() && !oversized {
+        if let Some(spec) = &spec {
+            if let Err(invalid) = rules.validate(spec, transaction.as_ref()) {
+                violations.extend(invalid.0.into_iter().map(Problem::from));
+            }
+        }
+    }
     match spec {
         Some(spec) if violations.is_empty() => Ok(ClassifyQuery {
             spec,
             transaction,
             as_of,
+            view,
         }),
         _ => Err(Lookup::Invalid(violations)),
     }
@@ -64,7 +129,7 @@ pub fn classify_query<'c>(
 /// Why a request could not be converted.
 #[derive(Debug)]
 pub enum Lookup {
-    Invalid(Vec<Violation>),
+    Invalid(Vec<Problem>),
     /// A catalogue name that is not in the catalogue: (field, name).
     UnknownChip {
         field: String,
@@ -78,12 +143,24 @@ fn resolve_catalog<'c>(
     catalog: &'c Catalog,
 ) -> Result<&'c rules::ChipSpec, Lookup> {
     catalog
-        .get(name)
+        .resolve(name)
         .map(|chip| &chip.spec)
-        .ok_or_else(|| Lookup::UnknownChip {
+        .map_err(|e| catalog_error(e, name, field))
+}
+
+/// A catalogue name that is malformed or not in the catalogue.
+pub fn catalog_error(e: NameError, name: &str, field: &str) -> Lookup {
+    match e {
+        NameError::NotFound => Lookup::UnknownChip {
             field: field.to_owned(),
             name: shorten(name),
-        })
+        },
+        NameError::Malformed(why) => Lookup::Invalid(vec![Problem::new(
+            reason::INVALID_CHIP_NAME,
+            field,
+            format!("{:?}: {why}", shorten(name)),
+        )]),
+    }
 }
 
 fn chip_spec(
@@ -91,10 +168,10 @@ fn chip_spec(
     path: &str,
     catalog: &Catalog,
     depth: usize,
-    violations: &mut Vec<Violation>,
+    violations: &mut Vec<Problem>,
 ) -> Result<Option<rules::ChipSpec>, Lookup> {
-    let before = violations.len();
     check_len(&spec.name, || format!("{path}.name"), violations);
+    check_chars(&spec.name, || format!("{path}.name"), violations);
     check_text(
         &spec.market_justification,
         MAX_JUSTIFICATION_LEN,
@@ -103,11 +180,17 @@ fn chip_spec(
     );
     for (i, die) in spec.dies.iter().enumerate() {
         check_len(&die.label, || format!("{path}.dies[{i}].label"), violations);
+        check_chars(&die.label, || format!("{path}.dies[{i}].label"), violations);
     }
     // Format labels are echoed in the answer: bound them like the name, or a
     // small request could build a reply over the transport's size limit.
     for (i, rate) in spec.rates.iter().enumerate().take(MAX_LIST_LEN) {
         check_len(
+            &rate.format,
+            || format!("{path}.rates[{i}].format"),
+            violations,
+        );
+        check_chars(
             &rate.format,
             || format!("{path}.rates[{i}].format"),
             violations,
@@ -119,7 +202,8 @@ fn chip_spec(
         ("contained_ics", spec.contained_ics.len()),
     ] {
         if len > MAX_LIST_LEN {
-            violations.push(Violation::new(
+            violations.push(Problem::new(
+                reason::TOO_MANY_ENTRIES,
                 format!("{path}.{field}"),
                 format!("at most {MAX_LIST_LEN} entries, got {len}"),
             ));
@@ -149,7 +233,8 @@ fn chip_spec(
     for (i, ic) in spec.contained_ics.iter().enumerate() {
         let ic_path = format!("{path}.contained_ics[{i}]");
         if depth >= MAX_NESTING {
-            violations.push(Violation::new(
+            violations.push(Problem::new(
+                reason::NESTING_TOO_DEEP,
                 ic_path,
                 format!("contained ICs may nest at most {MAX_NESTING} levels"),
             ));
@@ -157,7 +242,8 @@ fn chip_spec(
         }
         let inner = match &ic.ic {
             None => {
-                violations.push(Violation::new(
+                violations.push(Problem::new(
+                    reason::MISSING_ITEM,
                     ic_path.clone(),
                     "set either spec or catalog_chip",
                 ));
@@ -181,9 +267,9 @@ fn chip_spec(
             });
         }
     }
-    if violations.len() > before {
-        return Ok(None);
-    }
+    // Built even when the wire format had problems, so that the domain's
+    // checks run too and the caller learns of every problem at once; a spec
+    // with problems is never classified.
     Ok(Some(rules::ChipSpec {
         name: spec.name.clone(),
         kind,
@@ -224,8 +310,21 @@ fn known(value: f64) -> Option<f64> {
 fn transaction(
     tx: &pb::Transaction,
     rules: &RuleBook,
-    violations: &mut Vec<Violation>,
+    violations: &mut Vec<Problem>,
 ) -> Option<rules::Transaction> {
+    let name_field = || "transaction.end_user_name".to_owned();
+    check_len(&tx.end_user_name, name_field, violations);
+    check_chars(&tx.end_user_name, name_field, violations);
+    let end_user_kind = match pb::EndUserKind::try_from(tx.end_user_kind) {
+        Ok(pb::EndUserKind::Unspecified) => rules::EndUserKind::Unspecified,
+        Ok(pb::EndUserKind::Government) => rules::EndUserKind::Government,
+        Ok(pb::EndUserKind::Commercial) => rules::EndUserKind::Commercial,
+        Ok(pb::EndUserKind::IaasProvider) => rules::EndUserKind::IaasProvider,
+        Err(_) => {
+            violations.push(unknown_enum("transaction.end_user_kind", tx.end_user_kind));
+            rules::EndUserKind::Unspecified
+        }
+    };
     let destination = country(
         &tx.destination_country,
         "transaction.destination_country",
@@ -252,7 +351,8 @@ fn transaction(
         Ok(pb::ExportType::Reexport) => Some(rules::ExportType::Reexport),
         Ok(pb::ExportType::InCountryTransfer) => Some(rules::ExportType::InCountryTransfer),
         Ok(pb::ExportType::Unspecified) => {
-            violations.push(Violation::new(
+            violations.push(Problem::new(
+                reason::MISSING_FIELD,
                 "transaction.export_type",
                 "required: EXPORT_TYPE_EXPORT_FROM_US, EXPORT_TYPE_REEXPORT or EXPORT_TYPE_IN_COUNTRY_TRANSFER",
             ));
@@ -269,6 +369,8 @@ fn transaction(
         ultimate_parent_hq,
         export_type: export_type?,
         is_informed_notice_received: tx.is_informed_notice_received,
+        end_user_name: (!tx.end_user_name.trim().is_empty()).then(|| tx.end_user_name.clone()),
+        end_user_kind,
     })
 }
 
@@ -278,11 +380,12 @@ fn country(
     field: &str,
     required: bool,
     rules: &RuleBook,
-    violations: &mut Vec<Violation>,
+    violations: &mut Vec<Problem>,
 ) -> Option<String> {
     if code.is_empty() {
         if required {
-            violations.push(Violation::new(
+            violations.push(Problem::new(
+                reason::MISSING_FIELD,
                 field,
                 "required: an ISO 3166-1 alpha-2 country code",
             ));
@@ -291,7 +394,8 @@ fn country(
     }
     let upper = code.to_ascii_uppercase();
     if upper.len() != 2 || !rules.is_known_country(&upper) {
-        violations.push(Violation::new(
+        violations.push(Problem::new(
+            reason::UNKNOWN_COUNTRY_CODE,
             field,
             format!(
                 "unknown country code {:?}: expected ISO 3166-1 alpha-2, e.g. CN",
@@ -304,13 +408,14 @@ fn country(
 }
 
 /// A civil date; empty means "today" (None).
-pub fn parse_date(text: &str, field: &str, violations: &mut Vec<Violation>) -> Option<NaiveDate> {
+pub fn parse_date(text: &str, field: &str, violations: &mut Vec<Problem>) -> Option<NaiveDate> {
     if text.is_empty() {
         return None;
     }
     let date = iso_date(text);
     if date.is_none() {
-        violations.push(Violation::new(
+        violations.push(Problem::new(
+            reason::INVALID_AS_OF_DATE,
             field,
             format!("{:?} is not a date in the form YYYY-MM-DD", shorten(text)),
         ));
@@ -356,206 +461,56 @@ fn iso_date_text(date: NaiveDate) -> String {
 }
 
 /// The field path is built only for a violation: most requests have none.
-fn check_len(text: &str, field: impl FnOnce() -> String, violations: &mut Vec<Violation>) {
+fn check_len(text: &str, field: impl FnOnce() -> String, violations: &mut Vec<Problem>) {
     check_text(text, MAX_NAME_LEN, field, violations);
+}
+
+/// Control characters and the bidirectional controls (which can make a
+/// name display as another) have no place in a name.
+pub fn forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn check_chars(text: &str, field: impl FnOnce() -> String, violations: &mut Vec<Problem>) {
+    if let Some(c) = text.chars().find(|c| forbidden_char(*c)) {
+        violations.push(Problem::new(
+            reason::FORBIDDEN_CHARACTERS,
+            field(),
+            format!(
+                "control and bidirectional-override characters are refused, found U+{:04X}",
+                u32::from(c)
+            ),
+        ));
+    }
 }
 
 fn check_text(
     text: &str,
     max: usize,
     field: impl FnOnce() -> String,
-    violations: &mut Vec<Violation>,
+    violations: &mut Vec<Problem>,
 ) {
     if text.len() > max {
-        violations.push(Violation::new(
+        violations.push(Problem::new(
+            reason::FIELD_TOO_LONG,
             field(),
             format!("at most {max} bytes, got {}", text.len()),
         ));
     }
 }
 
-fn unknown_enum(field: &str, value: i32) -> Violation {
-    Violation::new(field, format!("unknown enum value {value}"))
+fn unknown_enum(field: &str, value: i32) -> Problem {
+    Problem::new(
+        reason::UNKNOWN_ENUM_VALUE,
+        field,
+        format!("unknown enum value {value}"),
+    )
 }
 
-// ---- domain -> proto ----
-//
-// The decision borrows the rule data's texts; each is copied here, once,
-// into the reply (`str::to_owned` is a sized allocation and a copy).
-
-pub fn decision(
-    decision: rules::Decision<'_>,
-    decision_id: String,
-    item_name: String,
-) -> pb::ClassifyItemResponse {
-    pb::ClassifyItemResponse {
-        classification: Some(classification(decision.classification)),
-        license: decision.license.map(license),
-        rule_set: decision.rule_set.to_owned(),
-        decision_id,
-        as_of: iso_date_text(decision.as_of),
-        item_name,
-        not_evaluated: texts(&decision.not_evaluated),
-        warnings: decision.warnings.into_iter().map(Cow::into_owned).collect(),
-        information: findings(decision.information),
-        index: 0,
-        error: None,
-    }
-}
-
-fn texts(texts: &[&str]) -> Vec<String> {
-    texts.iter().map(|&text| text.to_owned()).collect()
-}
-
-fn classification(c: rules::Classification<'_>) -> pb::Classification {
-    pb::Classification {
-        status: match c.status {
-            rules::ControlStatus::Controlled => pb::ControlStatus::Controlled,
-            rules::ControlStatus::NotControlled => pb::ControlStatus::NotControlled,
-            rules::ControlStatus::Indeterminate => pb::ControlStatus::Indeterminate,
-            rules::ControlStatus::NotInForce => pb::ControlStatus::NotInForce,
-        } as i32,
-        eccn: c.eccn.to_owned(),
-        paragraph: c.paragraph.to_owned(),
-        paragraphs_met: texts(&c.paragraphs_met),
-        tpp: c.tpp,
-        performance_density: c.performance_density,
-        tpp_bit_length: c.tpp_bit_length,
-        tpp_by_precision: c
-            .tpp_by_precision
-            .into_iter()
-            .map(|p| pb::PrecisionTpp {
-                bit_length: p.bit_length,
-                format: p.format,
-                tpp: p.tpp,
-            })
-            .collect(),
-        applicable_die_area_mm2: c.applicable_die_area_mm2,
-        memory_bandwidth_density: c.memory_bandwidth_density,
-        findings: findings(c.findings),
-        open_tests: c.open_tests,
-        market_assumed_datacenter: c.market_assumed_datacenter,
-        eligible_license_exceptions: texts(&c.eligible_license_exceptions),
-    }
-}
-
-fn license(l: rules::LicenseDetermination<'_>) -> pb::LicenseDetermination {
-    pb::LicenseDetermination {
-        license_required: l.license_required(),
-        status: match l.status {
-            rules::LicenseStatus::Required => pb::LicenseStatus::Required,
-            rules::LicenseStatus::NotRequired => pb::LicenseStatus::NotRequired,
-            rules::LicenseStatus::Indeterminate => pb::LicenseStatus::Indeterminate,
-        } as i32,
-        review_policy: review_policy(l.review_policy) as i32,
-        license_exceptions: l
-            .license_exceptions
-            .iter()
-            .map(|e| e.code.to_owned())
-            .collect(),
-        license_exception_details: l
-            .license_exceptions
-            .into_iter()
-            .map(|e| pb::LicenseExceptionDetail {
-                code: e.code.to_owned(),
-                citation: e.citation.to_owned(),
-                prior_notification_required: e.prior_notification_required,
-                notification_review_days: e.notification_review_days,
-                aes_code: e.aes_code.to_owned(),
-                explanation: e.explanation.into_owned(),
-            })
-            .collect(),
-        reasons: findings(l.reasons),
-        conditions: texts(&l.conditions),
-        normalized_destination: l.normalized_destination.to_owned(),
-        reported_requirements: findings(l.reported_requirements),
-    }
-}
-
-pub fn review_policy(policy: rules::ReviewPolicy) -> pb::ReviewPolicy {
-    match policy {
-        rules::ReviewPolicy::NotApplicable => pb::ReviewPolicy::NotApplicable,
-        rules::ReviewPolicy::PresumptionOfDenial => pb::ReviewPolicy::PresumptionOfDenial,
-        rules::ReviewPolicy::CaseByCase => pb::ReviewPolicy::CaseByCase,
-        rules::ReviewPolicy::PresumptionOfApproval => pb::ReviewPolicy::PresumptionOfApproval,
-        rules::ReviewPolicy::Indeterminate => pb::ReviewPolicy::Indeterminate,
-    }
-}
-
-fn findings(findings: Vec<rules::Finding<'_>>) -> Vec<pb::Finding> {
-    findings.into_iter().map(finding).collect()
-}
-
-fn finding(f: rules::Finding<'_>) -> pb::Finding {
-    pb::Finding {
-        rule_id: f.rule_id.to_owned(),
-        holds: f.holds,
-        explanation: f.explanation.into_owned(),
-        citation: f.citation.to_owned(),
-        source: source_tag(f.source) as i32,
-    }
-}
-
-pub fn source_tag(tag: rules::SourceTag) -> pb::SourceTag {
-    match tag {
-        rules::SourceTag::RuleText => pb::SourceTag::RuleText,
-        rules::SourceTag::Secondary => pb::SourceTag::Secondary,
-        rules::SourceTag::Derived => pb::SourceTag::Derived,
-        rules::SourceTag::Unconfirmed => pb::SourceTag::Unconfirmed,
-    }
-}
-
-/// The proto form of a domain spec (catalogue entries).
-pub fn spec_to_proto(spec: &rules::ChipSpec) -> pb::ChipSpec {
-    pb::ChipSpec {
-        name: spec.name.clone(),
-        kind: match spec.kind {
-            rules::ItemKind::IntegratedCircuit => pb::ItemKind::IntegratedCircuit,
-            rules::ItemKind::ComputerOrAssembly => pb::ItemKind::ComputerOrAssembly,
-            rules::ItemKind::HbmStack => pb::ItemKind::HbmStack,
-        } as i32,
-        rates: spec
-            .rates
-            .iter()
-            .map(|r| pb::ProcessingRate {
-                bit_length: r.bit_length,
-                dense_tops: r.dense_tops,
-                format: r.format.clone(),
-            })
-            .collect(),
-        dies: spec
-            .dies
-            .iter()
-            .map(|d| pb::Die {
-                area_mm2: d.area_mm2,
-                non_planar: d.non_planar,
-                memory: d.memory,
-                label: String::new(),
-            })
-            .collect(),
-        dram_bandwidth_gb_s: spec.dram_bandwidth_gb_s.unwrap_or(0.0),
-        interconnect_bandwidth_gb_s: spec.interconnect_bandwidth_gb_s.unwrap_or(0.0),
-        market: match spec.market {
-            rules::Market::Unspecified => pb::Market::Unspecified,
-            rules::Market::Datacenter => pb::Market::Datacenter,
-            rules::Market::NonDatacenter => pb::Market::NonDatacenter,
-        } as i32,
-        market_justification: String::new(),
-        hbm_bandwidth_gb_s: spec.hbm_bandwidth_gb_s.unwrap_or(0.0),
-        hbm_package_area_mm2: spec.hbm_package_area_mm2.unwrap_or(0.0),
-        contained_ics: spec
-            .contained_ics
-            .iter()
-            .map(|ic| pb::ContainedIntegratedCircuit {
-                ic: Some(pb::contained_integrated_circuit::Ic::Spec(spec_to_proto(
-                    &ic.spec,
-                ))),
-                count: ic.count,
-            })
-            .collect(),
-        us_commercially_available_2026_01_15: spec.us_commercially_available_2026_01_15,
-    }
-}
+#[path = "convert_answer.rs"]
+mod answer;
+pub use answer::*;
 
 #[cfg(test)]
 mod tests {

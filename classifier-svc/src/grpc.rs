@@ -9,7 +9,7 @@ use chrono::{NaiveDate, Utc};
 use exportcontrol_proto::classifier::v1 as pb;
 use exportcontrol_proto::classifier::v1::classifier_service_server::ClassifierService;
 use futures::{Stream, StreamExt};
-use service_kit::errors::{shorten, to_rpc_status, ErrorDomain, Violation};
+use service_kit::errors::{to_rpc_status, ErrorDomain, Violation};
 use service_kit::logging;
 use service_kit::metrics::Registry;
 use service_kit::paging;
@@ -18,7 +18,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::Level;
 
 use crate::catalog::{Catalog, CatalogChip};
-use crate::convert::{self, Lookup};
+use crate::convert::{self, reason, Lookup, Problem};
 use crate::rules::{Decision, RuleBook};
 
 pub const ERRORS: ErrorDomain = ErrorDomain("classifier.exportcontrol");
@@ -59,7 +59,7 @@ impl Classifier {
         let decision = self
             .rules
             .classify(&query.spec, query.transaction.as_ref(), as_of)
-            .map_err(|invalid| ERRORS.invalid_field(invalid.field, invalid.description))?;
+            .map_err(domain_refusal)?;
         tracing::debug!(
             rule_set = %decision.rule_set,
             paragraph = %decision.classification.paragraph,
@@ -69,7 +69,50 @@ impl Classifier {
         );
         self.count(&decision);
         let item_name = query.spec.name.clone();
-        Ok(convert::decision(decision, decision_id, item_name))
+        Ok(convert::decision(
+            decision,
+            decision_id,
+            item_name,
+            query.view,
+        ))
+    }
+
+    /// The answer under every rule set up to `as_of`.
+    pub fn history(
+        &self,
+        request: &pb::ClassifyItemHistoryRequest,
+        today: NaiveDate,
+    ) -> Result<pb::ClassifyItemHistoryResponse, Status> {
+        use pb::classify_item_history_request::Item as H;
+        use pb::classify_item_request::Item as C;
+        // The same fields as a ClassifyItem request, converted the same way.
+        let as_request = pb::ClassifyItemRequest {
+            item: request.item.as_ref().map(|item| match item {
+                H::Spec(spec) => C::Spec(spec.clone()),
+                H::CatalogChip(name) => C::CatalogChip(name.clone()),
+            }),
+            transaction: request.transaction.clone(),
+            as_of: request.as_of.clone(),
+            view: request.view,
+        };
+        let query = convert::classify_query(&as_request, self.catalog, self.rules)
+            .map_err(lookup_status)?;
+        let until = query.as_of.unwrap_or(today);
+        let entries = self
+            .rules
+            .history(&query.spec, query.transaction.as_ref(), until)
+            .map_err(domain_refusal)?;
+        let item_name = query.spec.name.clone();
+        Ok(pb::ClassifyItemHistoryResponse {
+            item_name: item_name.clone(),
+            entries: entries
+                .into_iter()
+                .map(|entry| {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    convert::history_entry(entry, id, item_name.clone(), query.view)
+                })
+                .collect(),
+        })
     }
 
     /// Counts the decision by ECCN paragraph and review policy.
@@ -110,12 +153,9 @@ impl Classifier {
     }
 
     fn chip(&self, name: &str, field: &str) -> Result<&'static CatalogChip, Status> {
-        self.catalog.get(name).ok_or_else(|| {
-            lookup_status(Lookup::UnknownChip {
-                field: field.to_owned(),
-                name: shorten(name),
-            })
-        })
+        self.catalog
+            .resolve(name)
+            .map_err(|e| lookup_status(convert::catalog_error(e, name, field)))
     }
 }
 
@@ -150,9 +190,55 @@ fn market_justification(request: &pb::ClassifyItemRequest) -> &str {
     }
 }
 
+/// INVALID_ARGUMENT with one ErrorInfo and a BadRequest naming every
+/// problem. The reason is the problems' own when they share one, else
+/// INVALID_FIELDS; metadata keys are lowerCamelCase (AIP-193).
+/// At most this many violations are listed, so that the trailer carrying
+/// them stays small; `violationCount` has the full count.
+const MAX_LISTED_VIOLATIONS: usize = 16;
+
+pub fn bad_request(mut problems: Vec<Problem>) -> Status {
+    let count = problems.len();
+    problems.truncate(MAX_LISTED_VIOLATIONS);
+    let reason = match problems.split_first() {
+        Some((first, rest)) if rest.iter().all(|p| p.reason == first.reason) => first.reason,
+        _ => reason::INVALID_FIELDS,
+    };
+    let message = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.violation.field, p.violation.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let join = |f: fn(&Problem) -> &str| {
+        let mut seen: Vec<&str> = Vec::new();
+        for p in &problems {
+            let x = f(p);
+            if !seen.contains(&x) {
+                seen.push(x);
+            }
+        }
+        seen.join(",")
+    };
+    let metadata = [
+        ("fields", join(|p| p.violation.field.as_str())),
+        ("reasons", join(|p| p.reason)),
+        ("violationCount", count.to_string()),
+    ];
+    let violations: Vec<Violation> = problems.into_iter().map(|p| p.violation).collect();
+    ERRORS.status_with_violations(Code::InvalidArgument, reason, message, metadata, violations)
+}
+
+fn refuse(reason: &'static str, field: &str, description: impl Into<String>) -> Status {
+    bad_request(vec![Problem::new(reason, field, description)])
+}
+
+fn domain_refusal(invalid: crate::rules::InvalidRequest) -> Status {
+    bad_request(invalid.0.into_iter().map(Problem::from).collect())
+}
+
 fn lookup_status(lookup: Lookup) -> Status {
     match lookup {
-        Lookup::Invalid(violations) => ERRORS.invalid_argument(violations),
+        Lookup::Invalid(problems) => bad_request(problems),
         Lookup::UnknownChip { field, name } => ERRORS.status_with_violations(
             Code::NotFound,
             "CHIP_NOT_FOUND",
@@ -218,7 +304,8 @@ impl ClassifierService for Classifier {
                 .ok()
                 .and_then(|cursor| cursor.parse::<usize>().ok())
                 .ok_or_else(|| {
-                    ERRORS.invalid_field(
+                    refuse(
+                        "INVALID_PAGE_TOKEN",
                         "page_token",
                         "not a token returned by ListChips with the same vendor filter",
                     )
@@ -255,12 +342,21 @@ impl ClassifierService for Classifier {
     ) -> Result<Response<pb::Chip>, Status> {
         let name = &request.get_ref().name;
         if name.is_empty() {
-            return Err(
-                ERRORS.invalid_field("name", "required: chips/{id} or a chip name such as H200")
-            );
+            return Err(refuse(
+                reason::MISSING_FIELD,
+                "name",
+                "required: chips/{id} or a chip name such as H200",
+            ));
         }
         self.chip(name, "name")
             .map(|chip| Response::new(chip_to_proto(chip)))
+    }
+
+    async fn classify_item_history(
+        &self,
+        request: Request<pb::ClassifyItemHistoryRequest>,
+    ) -> Result<Response<pb::ClassifyItemHistoryResponse>, Status> {
+        self.history(request.get_ref(), today()).map(Response::new)
     }
 
     async fn list_rule_sets(
@@ -291,9 +387,11 @@ impl ClassifierService for Classifier {
 fn page_size(requested: i32) -> Result<usize, Status> {
     match requested {
         0 => Ok(DEFAULT_PAGE_SIZE),
-        n if n < 0 => {
-            Err(ERRORS.invalid_field("page_size", format!("must not be negative, got {n}")))
-        }
+        n if n < 0 => Err(refuse(
+            "INVALID_PAGE_SIZE",
+            "page_size",
+            format!("must not be negative, got {n}"),
+        )),
         n => Ok((n as usize).min(MAX_PAGE_SIZE)),
     }
 }

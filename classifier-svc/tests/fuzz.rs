@@ -302,8 +302,21 @@ fn proto_request(g: &mut Gen) -> pb::ClassifyItemRequest {
             },
             export_type: enum_number(g, 3),
             is_informed_notice_received: g.rng.random_bool(0.2),
+            end_user_name: end_user_name(g),
+            end_user_kind: enum_number(g, 3),
         }),
         as_of: date_text(g),
+        view: enum_number(g, 2),
+    }
+}
+
+fn end_user_name(g: &mut Gen) -> String {
+    match g.rng.random_range(0..5) {
+        0 => String::new(),
+        1 => "G42".into(),
+        2 => "Core42 FZ-LLC".into(),
+        3 => "Amazon Web Services, Inc.".into(),
+        _ => text(g),
     }
 }
 
@@ -375,6 +388,13 @@ fn domain_transaction(g: &mut Gen) -> rules::Transaction {
             rules::ExportType::InCountryTransfer,
         ]),
         is_informed_notice_received: g.rng.random_bool(0.2),
+        end_user_name: g.rng.random_bool(0.5).then(|| end_user_name(g)),
+        end_user_kind: g.pick(&[
+            rules::EndUserKind::Unspecified,
+            rules::EndUserKind::Government,
+            rules::EndUserKind::Commercial,
+            rules::EndUserKind::IaasProvider,
+        ]),
     }
 }
 
@@ -498,7 +518,12 @@ fn domain_specs() {
                 if !decision.classification.tpp.is_finite() {
                     bump(tally, "classified with a non-finite TPP");
                 }
-                let response = convert::decision(decision, "fuzz".into(), spec.name.clone());
+                let response = convert::decision(
+                    decision,
+                    "fuzz".into(),
+                    spec.name.clone(),
+                    convert::View::Full,
+                );
                 let _ = response.encode_to_vec();
             }
             Err(_) => bump(tally, "refused"),

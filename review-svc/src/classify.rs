@@ -32,12 +32,13 @@ pub async fn classify_content(
     deadline: Option<Instant>,
     trace: &TraceContext,
 ) -> Classified {
-    let transaction = convert::route(&filed.route);
+    let transaction = convert::classifier_transaction(filed);
     let calls = filed.items.iter().map(|item| {
         let request = classifier_pb::ClassifyItemRequest {
             item: convert::chip(&item.chip),
             transaction: Some(transaction.clone()),
             as_of: String::new(),
+            ..Default::default()
         };
         client.classify(request, deadline, trace)
     });

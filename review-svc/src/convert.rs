@@ -10,8 +10,8 @@ use exportcontrol_proto::review::v1 as pb;
 use prost::Message;
 
 use crate::workflow::{
-    self, Agency, Chip, Encoded, ExportType, FiledApplication, FiledItem, Level, Outcome,
-    Recommendation, Route, State,
+    self, Agency, Chip, Encoded, EndUserKind, ExportType, FiledApplication, FiledItem, Level,
+    Outcome, Recommendation, Route, State,
 };
 
 /// What the applicant filed, validated, still in the contract's types.
@@ -46,7 +46,16 @@ pub fn filed_application(
         ultimate_parent_headquarters_country,
         export_type,
         is_informed_notice_received,
+        end_user_name: route_end_user_name,
+        end_user_kind,
     } = route.clone().unwrap_or_default();
+    // One end user per application: the transaction names it; a name given
+    // only in the route (as the classifier takes it) is taken from there.
+    let end_user_name = if end_user_name.is_empty() {
+        route_end_user_name
+    } else {
+        end_user_name.clone()
+    };
     FiledApplication {
         items: items.iter().map(filed_item).collect(),
         route: Route {
@@ -55,8 +64,9 @@ pub fn filed_application(
             ultimate_parent_headquarters_country,
             export_type: export_type_from(export_type),
             is_informed_notice_received,
+            end_user_kind: end_user_kind_from(end_user_kind),
         },
-        end_user_name: end_user_name.clone(),
+        end_user_name,
         end_use_statement: end_use_statement.clone(),
     }
 }
@@ -87,6 +97,24 @@ fn export_type_from(value: i32) -> ExportType {
     }
 }
 
+fn end_user_kind_from(value: i32) -> EndUserKind {
+    match classifier_pb::EndUserKind::try_from(value).unwrap_or_default() {
+        classifier_pb::EndUserKind::Unspecified => EndUserKind::Unspecified,
+        classifier_pb::EndUserKind::Government => EndUserKind::Government,
+        classifier_pb::EndUserKind::Commercial => EndUserKind::Commercial,
+        classifier_pb::EndUserKind::IaasProvider => EndUserKind::IaasProvider,
+    }
+}
+
+fn end_user_kind(value: EndUserKind) -> classifier_pb::EndUserKind {
+    match value {
+        EndUserKind::Unspecified => classifier_pb::EndUserKind::Unspecified,
+        EndUserKind::Government => classifier_pb::EndUserKind::Government,
+        EndUserKind::Commercial => classifier_pb::EndUserKind::Commercial,
+        EndUserKind::IaasProvider => classifier_pb::EndUserKind::IaasProvider,
+    }
+}
+
 pub fn export_type(value: ExportType) -> classifier_pb::ExportType {
     match value {
         ExportType::Unspecified => classifier_pb::ExportType::Unspecified,
@@ -96,14 +124,26 @@ pub fn export_type(value: ExportType) -> classifier_pb::ExportType {
     }
 }
 
-/// The route as the classifier takes it.
-pub fn route(route: &Route) -> classifier_pb::Transaction {
+/// The route as the application shows it (the end user's name is the
+/// transaction's, not repeated here).
+fn route(route: &Route) -> classifier_pb::Transaction {
     classifier_pb::Transaction {
         destination_country: route.destination_country.clone(),
         end_user_headquarters_country: route.end_user_headquarters_country.clone(),
         ultimate_parent_headquarters_country: route.ultimate_parent_headquarters_country.clone(),
         export_type: export_type(route.export_type) as i32,
         is_informed_notice_received: route.is_informed_notice_received,
+        end_user_name: String::new(),
+        end_user_kind: end_user_kind(route.end_user_kind) as i32,
+    }
+}
+
+/// The transaction as the classifier takes it: the route and who the end
+/// user is (rules since 2026 depend on the name and kind).
+pub fn classifier_transaction(filed: &FiledApplication) -> classifier_pb::Transaction {
+    classifier_pb::Transaction {
+        end_user_name: filed.end_user_name.clone(),
+        ..route(&filed.route)
     }
 }
 

@@ -351,6 +351,7 @@ pub fn h200_to_china(quantity: u64) -> exportcontrol_proto::review::v1::CreateAp
                     ultimate_parent_headquarters_country: "CN".into(),
                     export_type: cpb::ExportType::ExportFromUs as i32,
                     is_informed_notice_received: false,
+                    ..Default::default()
                 }),
                 end_user_name: "Example Cloud Co.".into(),
                 end_use_statement: "Commercial cloud inference".into(),

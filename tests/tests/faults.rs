@@ -189,6 +189,13 @@ impl ClassifierService for FakeClassifier {
     ) -> Result<Response<cpb::ListRuleSetsResponse>, Status> {
         Err(Status::unimplemented("fake classifier"))
     }
+
+    async fn classify_item_history(
+        &self,
+        _request: Request<cpb::ClassifyItemHistoryRequest>,
+    ) -> Result<Response<cpb::ClassifyItemHistoryResponse>, Status> {
+        Err(Status::unimplemented("fake classifier"))
+    }
 }
 
 /// The caller's deadline for CreateApplication.

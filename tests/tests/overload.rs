@@ -51,6 +51,7 @@ fn h200_to_china() -> cpb::ClassifyItemRequest {
             ..Default::default()
         }),
         as_of: "2026-02-01".into(),
+        ..Default::default()
     }
 }
 

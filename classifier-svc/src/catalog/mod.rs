@@ -27,6 +27,21 @@ pub struct Catalog {
 
 const RESOURCE_PREFIX: &str = "chips/";
 
+/// Why a caller's chip name did not resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameError {
+    /// Not a shape of name the catalogue accepts.
+    Malformed(&'static str),
+    NotFound,
+}
+
+fn is_slug(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// Lookup key: case, spaces, dashes and the "chips/" prefix do not matter.
 fn key(name: &str) -> String {
     let trimmed = name.trim();
@@ -57,6 +72,42 @@ impl Catalog {
         self.index.get(&key(name)).map(|i| &self.chips[*i])
     }
 
+    /// Resolves a name a caller gave, refusing the shapes that would only
+    /// resolve by accident: a resource name must be `chips/{id}` with the
+    /// exact id; any other name must be letters, digits, spaces, dashes,
+    /// underscores and parentheses with no space at either end. What passes
+    /// is matched as `get` does (case, spaces and dashes do not matter), and
+    /// the answer names the chip by its canonical display name.
+    pub fn resolve(&self, name: &str) -> Result<&CatalogChip, NameError> {
+        if let Some(id) = name.strip_prefix(RESOURCE_PREFIX) {
+            return self
+                .chips
+                .iter()
+                .find(|c| c.id == id)
+                .ok_or(if is_slug(id) {
+                    NameError::NotFound
+                } else {
+                    NameError::Malformed("a resource name is chips/{id} with a lower-case id")
+                });
+        }
+        if name.is_empty() {
+            return Err(NameError::Malformed("empty"));
+        }
+        if name.trim() != name {
+            return Err(NameError::Malformed(
+                "leading or trailing white space: give the name as listed",
+            ));
+        }
+        let allowed =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '(' | ')');
+        if !name.chars().all(allowed) {
+            return Err(NameError::Malformed(
+                "a chip name has only letters, digits, spaces, dashes, underscores and parentheses; a resource name is chips/{id}",
+            ));
+        }
+        self.get(name).ok_or(NameError::NotFound)
+    }
+
     /// In the order of the data file (by vendor, then generation).
     pub fn chips(&self) -> &[CatalogChip] {
         &self.chips
@@ -67,11 +118,7 @@ impl Catalog {
         let mut index = HashMap::new();
         let mut chips = Vec::with_capacity(file.chip.len());
         for (i, raw) in file.chip.into_iter().enumerate() {
-            let slug = raw
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if raw.id.is_empty() || !slug {
+            if !is_slug(&raw.id) {
                 return Err(format!(
                     "chips.toml: id {:?} must be a lower-case slug",
                     raw.id
@@ -252,13 +299,12 @@ mod tests {
     }
 
     fn to_china() -> Transaction {
-        Transaction {
-            destination: "CN".into(),
-            end_user_hq: Some("CN".into()),
-            ultimate_parent_hq: Some("CN".into()),
-            export_type: ExportType::ExportFromUs,
-            is_informed_notice_received: false,
-        }
+        Transaction::new(
+            "CN",
+            ExportType::ExportFromUs,
+            Some("CN".into()),
+            Some("CN".into()),
+        )
     }
 
     fn chip(name: &str) -> &'static CatalogChip {
@@ -341,6 +387,14 @@ mod tests {
             ("tpu-v5e", ControlStatus::Indeterminate, ""),
             ("mi250x", ControlStatus::Controlled, "3A090.a.1"),
             ("gb200", ControlStatus::Controlled, "4A090.a"),
+            ("b300", ControlStatus::Controlled, "3A090.a.1"),
+            ("gb300-gpu", ControlStatus::Controlled, "3A090.a.1"),
+            (
+                "rtx-pro-6000-blackwell",
+                ControlStatus::Controlled,
+                "3A090.a.1",
+            ),
+            ("mi355x", ControlStatus::Controlled, "3A090.a.1"),
         ];
         for (name, status, paragraph) in cases {
             let d = RuleBook::builtin()

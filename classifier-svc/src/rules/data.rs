@@ -22,6 +22,8 @@ pub(crate) struct Sources<'a> {
     pub groups: &'a str,
     pub policy: &'a str,
     pub iso: &'a str,
+    pub uae: &'a str,
+    pub tariff: &'a str,
 }
 
 pub(crate) const BUILTIN: Sources<'static> = Sources {
@@ -30,6 +32,8 @@ pub(crate) const BUILTIN: Sources<'static> = Sources {
     groups: include_str!("../../rules/country_groups.toml"),
     policy: include_str!("../../rules/policy.toml"),
     iso: include_str!("../../rules/iso3166.toml"),
+    uae: include_str!("../../rules/uae.toml"),
+    tariff: include_str!("../../rules/tariff.toml"),
 };
 
 /// Fixed texts of warnings and explanations.
@@ -49,7 +53,7 @@ pub(crate) struct Texts {
 
 #[derive(Deserialize, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
-enum RawSource {
+pub(crate) enum RawSource {
     RuleText,
     Secondary,
     Derived,
@@ -262,6 +266,7 @@ struct RawFr26 {
     export_types: Vec<RawExportType>,
     availability_date: NaiveDate,
     conditions: Vec<String>,
+    iaas_conditions: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -310,15 +315,15 @@ struct RawNotEvaluated {
     from: Option<String>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, String> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, String> {
     toml::from_str(text).map_err(|e| format!("{file}: {e}"))
 }
 
 /// Resolves country codes, refusing any that is not a known ISO code.
-struct Codes(CountrySet);
+pub(crate) struct Codes(CountrySet);
 
 impl Codes {
-    fn one(&self, ctx: &str, code: &str) -> Result<Cc, String> {
+    pub(crate) fn one(&self, ctx: &str, code: &str) -> Result<Cc, String> {
         Cc::parse(code)
             .filter(|c| self.0.contains(*c))
             .ok_or_else(|| format!("{ctx}: unknown country code {code:?}"))
@@ -329,7 +334,7 @@ impl Codes {
     }
 }
 
-fn rule(ctx: &str, id: &str) -> Result<Rule, String> {
+pub(crate) fn rule(ctx: &str, id: &str) -> Result<Rule, String> {
     Rule::from_id(id).ok_or_else(|| format!("{ctx}: unknown rule id {id:?}"))
 }
 
@@ -463,6 +468,7 @@ pub(crate) fn load(src: &Sources<'_>) -> Result<RuleBook, String> {
             .collect(),
         availability_date: f.availability_date,
         conditions: f.conditions.clone(),
+        iaas_conditions: f.iaas_conditions.clone(),
         unknown_party_condition: format!(
             "End user and ultimate parent not headquartered in D:5 outside China/Macau ({})",
             p.texts.hq_unknown
@@ -529,16 +535,20 @@ pub(crate) fn load(src: &Sources<'_>) -> Result<RuleBook, String> {
         not_evaluated,
     };
     let policy = PolicyBook::new(parts, &vintages.0)?;
+    let uae = super::uae::load(src.uae, &codes, &vintages)?;
+    let tariff = super::tariff::load(src.tariff)?;
     Ok(RuleBook {
         rules,
         vintages,
         geography,
         policy,
         texts: p.texts,
+        uae,
+        tariff,
     })
 }
 
-fn positive(ctx: &str, x: f64) -> Result<f64, String> {
+pub(crate) fn positive(ctx: &str, x: f64) -> Result<f64, String> {
     if x.is_finite() && x > 0.0 {
         Ok(x)
     } else {
@@ -748,31 +758,35 @@ fn check_scope_groups(vintages: &Vintages, snapshots: &[Snapshot]) -> Result<(),
 mod tests {
     use super::*;
 
-    fn with(edit: impl Fn(&mut [String; 5])) -> Result<RuleBook, String> {
+    fn with(edit: impl Fn(&mut [String; 7])) -> Result<RuleBook, String> {
         let mut texts = [
             BUILTIN.rules,
             BUILTIN.vintages,
             BUILTIN.groups,
             BUILTIN.policy,
             BUILTIN.iso,
+            BUILTIN.uae,
+            BUILTIN.tariff,
         ]
         .map(String::from);
         edit(&mut texts);
-        let [rules, vintages, groups, policy, iso] = &texts;
+        let [rules, vintages, groups, policy, iso, uae, tariff] = &texts;
         load(&Sources {
             rules,
             vintages,
             groups,
             policy,
             iso,
+            uae,
+            tariff,
         })
     }
 
     #[test]
     fn embedded_data_loads() {
         let book = load(&BUILTIN).expect("embedded rule data is valid");
-        assert_eq!(book.vintages.0.len(), 7);
-        assert_eq!(book.geography.snapshots.len(), 2);
+        assert_eq!(book.vintages.0.len(), 8);
+        assert_eq!(book.geography.snapshots.len(), 3);
     }
 
     #[test]
@@ -792,7 +806,7 @@ mod tests {
 
     #[test]
     fn broken_data_is_refused_with_the_file_named() {
-        type Edit = Box<dyn Fn(&mut [String; 5])>;
+        type Edit = Box<dyn Fn(&mut [String; 7])>;
         let cases: Vec<(&str, Edit)> = vec![
             (
                 "rules.toml",
@@ -841,6 +855,14 @@ mod tests {
             (
                 "policy.toml",
                 Box::new(|t| t[3] = t[3].replace("[texts]", "[texts]\nextra = \"x\"")),
+            ),
+            (
+                "uae.toml: name \"Core42\" is taken",
+                Box::new(|t| t[5] = t[5].replace("\"G42 Cloud\"", "\"Core42\"")),
+            ),
+            (
+                "tariff.toml band 1: a band needs",
+                Box::new(|t| t[6] = t[6].replace("tpp_below = 17500.0", "tpp_below = 14000.0")),
             ),
             (
                 "review policy is missing under V2023",

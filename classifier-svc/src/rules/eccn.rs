@@ -149,6 +149,7 @@ impl<'a> Ctx<'a, '_> {
             open_tests: Vec::new(),
             market_assumed_datacenter: false,
             eligible_license_exceptions: Vec::new(),
+            thresholds: Vec::new(),
         }
     }
 

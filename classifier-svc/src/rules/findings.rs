@@ -59,6 +59,12 @@ rule_ids! {
     CNotEligible => "exception.c_not_eligible",
     IsInformed => "overlay.is_informed",
     AiDiffusion => "info.ai_diffusion",
+    UaeGovernment => "uae.government",
+    UaeEntity => "uae.supplement8_entity",
+    UaeUsCompany => "uae.us_hq_company",
+    UaeLicence => "uae.licence_required",
+    Tariff => "tariff.section232",
+    TariffCustoms => "tariff.fr26_customs",
 }
 
 impl Rule {

@@ -6,15 +6,22 @@ mod data;
 mod destinations;
 mod eccn;
 mod findings;
+mod history;
 mod metrics;
 pub mod model;
 mod policy;
+mod tariff;
+mod thresholds;
+mod uae;
 mod validate;
 mod vintage;
 
 #[cfg(test)]
 mod scenarios;
+#[cfg(test)]
+mod scenarios_2026;
 
+pub use history::{control_status_name, licence_status_name, review_policy_name};
 pub use model::*;
 
 use chrono::NaiveDate;
@@ -36,6 +43,8 @@ pub struct RuleBook {
     pub(crate) geography: Geography,
     pub(crate) policy: PolicyBook,
     pub(crate) texts: Texts,
+    pub(crate) uae: uae::UaeRule,
+    pub(crate) tariff: tariff::TariffRule,
 }
 
 /// Rule set id reported before the first vintage.
@@ -59,7 +68,7 @@ impl RuleBook {
         spec: &ChipSpec,
         tx: Option<&Transaction>,
         as_of: NaiveDate,
-    ) -> Result<Decision<'_>, InvalidInput> {
+    ) -> Result<Decision<'_>, InvalidRequest> {
         let parties = validate::check(&self.geography, spec, tx)?;
         let Some(v) = self.vintages.in_force(as_of) else {
             return Ok(self.not_in_force(spec, parties, as_of));
@@ -73,6 +82,11 @@ impl RuleBook {
         }
         .assess(spec);
         a.classification.eligible_license_exceptions = self.policy.item_exceptions(v, &a);
+        a.classification.thresholds = thresholds::compute(self, v, as_of, &a, spec.kind);
+        let tariff = self.tariff.in_force(as_of).then(|| {
+            self.tariff
+                .assess(&self.rules, a.figures.tpp, a.figures.dram)
+        });
         let mut warnings = std::mem::take(&mut a.warnings);
         warnings.reserve(4);
         let mut information = Vec::with_capacity(1);
@@ -89,6 +103,7 @@ impl RuleBook {
                 tx,
                 warnings: &mut warnings,
                 information: &mut information,
+                tariff: tariff.as_ref(),
             };
             licence.determine(parties)
         });
@@ -101,7 +116,17 @@ impl RuleBook {
             license,
             warnings,
             information,
+            tariff,
         })
+    }
+
+    /// Checks a spec and transaction without classifying: every problem.
+    pub fn validate(
+        &self,
+        spec: &ChipSpec,
+        tx: Option<&Transaction>,
+    ) -> Result<(), InvalidRequest> {
+        validate::check(&self.geography, spec, tx).map(|_| ())
     }
 
     /// Every vintage loaded, in date order.
@@ -191,6 +216,7 @@ impl RuleBook {
             open_tests: Vec::new(),
             market_assumed_datacenter: false,
             eligible_license_exceptions: Vec::new(),
+            thresholds: Vec::new(),
         };
         let license = parties.map(|parties| LicenseDetermination {
             status: LicenseStatus::NotRequired,
@@ -219,6 +245,7 @@ impl RuleBook {
             license,
             warnings: Vec::new(),
             information: Vec::new(),
+            tariff: None,
         }
     }
 }

@@ -77,6 +77,16 @@ pub enum ExportType {
     InCountryTransfer,
 }
 
+/// Who the end user is, for rules that name kinds of end users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EndUserKind {
+    #[default]
+    Unspecified,
+    Government,
+    Commercial,
+    IaasProvider,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
     /// Already upper case; HK is normalised to CN by the domain, not the adapter.
@@ -85,6 +95,29 @@ pub struct Transaction {
     pub ultimate_parent_hq: Option<CountryCode>,
     pub export_type: ExportType,
     pub is_informed_notice_received: bool,
+    /// As given; matched against the entity tables after normalisation.
+    pub end_user_name: Option<String>,
+    pub end_user_kind: EndUserKind,
+}
+
+impl Transaction {
+    /// A transaction with no end-user name or kind.
+    pub fn new(
+        destination: impl Into<CountryCode>,
+        export_type: ExportType,
+        end_user_hq: Option<CountryCode>,
+        ultimate_parent_hq: Option<CountryCode>,
+    ) -> Self {
+        Transaction {
+            destination: destination.into(),
+            end_user_hq,
+            ultimate_parent_hq,
+            export_type,
+            is_informed_notice_received: false,
+            end_user_name: None,
+            end_user_kind: EndUserKind::Unspecified,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +154,90 @@ pub struct PrecisionTpp {
     pub tpp: f64,
 }
 
+/// How a threshold compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// value >= limit
+    AtLeast,
+    /// value > limit
+    Above,
+    /// value < limit
+    Below,
+}
+
+impl Bound {
+    pub fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Bound::AtLeast => value >= limit,
+            Bound::Above => value > limit,
+            Bound::Below => value < limit,
+        }
+    }
+}
+
+/// What a threshold measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    Tpp,
+    /// Performance density, TPP per mm2.
+    Pd,
+    /// Total DRAM bandwidth, GB/s.
+    DramGbS,
+    /// Aggregate bidirectional I/O, GB/s.
+    IoGbS,
+    /// Memory bandwidth density, GB/s per mm2.
+    Mbd,
+}
+
+impl Metric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Tpp => "TPP",
+            Metric::Pd => "PD",
+            Metric::DramGbS => "DRAM_GB_S",
+            Metric::IoGbS => "IO_GB_S",
+            Metric::Mbd => "MBD",
+        }
+    }
+}
+
+/// One threshold the item is measured against, with its margin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold<'a> {
+    pub rule_id: &'a str,
+    pub name: Cow<'a, str>,
+    pub metric: Metric,
+    pub bound: Bound,
+    pub limit: f64,
+    /// None when the input is unknown.
+    pub value: Option<f64>,
+    pub met: bool,
+    /// value - limit; None when the value is unknown.
+    pub margin: Option<f64>,
+}
+
+impl<'a> Threshold<'a> {
+    pub fn new(
+        rule_id: &'a str,
+        name: impl Into<Cow<'a, str>>,
+        metric: Metric,
+        bound: Bound,
+        limit: f64,
+        value: Option<f64>,
+    ) -> Self {
+        Threshold {
+            rule_id,
+            name: name.into(),
+            metric,
+            bound,
+            limit,
+            value,
+            met: value.is_some_and(|v| bound.holds(v, limit)),
+            margin: value.map(|v| v - limit),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classification<'a> {
     pub status: ControlStatus,
@@ -139,6 +256,7 @@ pub struct Classification<'a> {
     pub open_tests: Vec<String>,
     pub market_assumed_datacenter: bool,
     pub eligible_license_exceptions: Vec<&'a str>,
+    pub thresholds: Vec<Threshold<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +303,30 @@ impl LicenseDetermination<'_> {
     }
 }
 
+/// An end-use exemption from the Section 232 duty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TariffExemption {
+    pub heading: String,
+    pub description: String,
+}
+
+/// The Section 232 duty on entry of the item into the United States.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tariff<'a> {
+    /// The item meets a band of note 39(b).
+    pub applies: bool,
+    /// 9903.79.01 when a band is met, 9903.79.02 when not; empty when a
+    /// figure the bands need is unknown.
+    pub heading: &'a str,
+    pub rate_percent: f64,
+    /// 1 or 2; 0 when no band is met.
+    pub band: u32,
+    pub exemptions: &'a [TariffExemption],
+    pub covered_articles_note: &'a str,
+    pub citation: &'a str,
+    pub findings: Vec<Finding<'a>>,
+}
+
 /// The whole answer for one item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision<'a> {
@@ -198,6 +340,20 @@ pub struct Decision<'a> {
     pub warnings: Vec<Cow<'a, str>>,
     /// Information only, never applied (AI diffusion).
     pub information: Vec<Finding<'a>>,
+    /// For dates on or after the duty's effective date.
+    pub tariff: Option<Tariff<'a>>,
+}
+
+/// One period of an item's history in which the answer stays the same.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry<'a> {
+    /// First day of the period; None for the period before the first rule set.
+    pub from: Option<NaiveDate>,
+    pub decision: Decision<'a>,
+    /// What differs from the previous entry, one line each.
+    pub changes: Vec<String>,
+    /// Findings that are new or flipped, as they are now.
+    pub flipped: Vec<Finding<'a>>,
 }
 
 /// A rule vintage as listed by ListRuleSets.
@@ -217,6 +373,32 @@ pub struct RuleSetInfo {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{field}: {description}")]
 pub struct InvalidInput {
+    /// Stable UPPER_SNAKE reason, for example "DUPLICATE_BIT_LENGTH".
+    pub reason: &'static str,
     pub field: String,
     pub description: String,
+}
+
+/// Every problem found in one request, in the order found (never empty).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidRequest(pub Vec<InvalidInput>);
+
+impl std::fmt::Display for InvalidRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut sep = "";
+        for i in &self.0 {
+            write!(f, "{sep}{i}")?;
+            sep = "; ";
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for InvalidRequest {}
+
+impl InvalidRequest {
+    /// The first problem; only for callers that know the request is invalid.
+    pub fn field(&self) -> &str {
+        self.0.first().map_or("", |i| i.field.as_str())
+    }
 }

@@ -7,12 +7,16 @@ use super::destinations::{hq_status, Hq, Place};
 use super::eccn::{Assessed, ChipFigures, Level};
 use super::findings::{push_cmp, push_num, Relied, Rule};
 use super::model::{
-    ControlStatus, ExportType, Finding, LicenseDetermination, LicenseExceptionDetail,
-    LicenseStatus, ReviewPolicy, Transaction,
+    ControlStatus, EndUserKind, ExportType, Finding, LicenseDetermination, LicenseExceptionDetail,
+    LicenseStatus, ReviewPolicy, Tariff, Transaction,
 };
+use super::uae::UaePath;
 use super::vintage::Vintage;
 use super::RuleBook;
 use chrono::NaiveDate;
+
+#[path = "policy_informed.rs"]
+mod informed;
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -82,6 +86,8 @@ pub(crate) struct Fr26 {
     pub export_types: Vec<ExportType>,
     pub availability_date: NaiveDate,
     pub conditions: Vec<String>,
+    /// Added unless the end user is known not to be an IaaS provider.
+    pub iaas_conditions: Vec<String>,
     /// The extra condition when a party's headquarters are not given; it
     /// depends only on the data, so it is built once at load.
     pub unknown_party_condition: String,
@@ -316,6 +322,8 @@ pub(crate) struct Licence<'a, 's> {
     pub tx: &'s Transaction,
     pub warnings: &'s mut Vec<Cow<'a, str>>,
     pub information: &'s mut Vec<Finding<'a>>,
+    /// The Section 232 block, when the date has one.
+    pub tariff: Option<&'s Tariff<'a>>,
 }
 
 fn push_party(e: &mut String, role: &str, party: Option<Cc>) {
@@ -375,7 +383,18 @@ impl<'a> Licence<'a, '_> {
         if hbm_item {
             self.hbm_licence(&mut det);
         } else if possibly_controlled {
-            let parties = [parties.end_user, parties.parent].map(|c| c.map(|c| g.normalise(c)));
+            let mut parties = [parties.end_user, parties.parent].map(|c| c.map(|c| g.normalise(c)));
+            let uae = &book.uae;
+            let path = uae
+                .applies(self.v.index, dest)
+                .then(|| uae.path(self.tx, self.as_of));
+            // A path that names the end user also says where it is
+            // headquartered, for the parties not given.
+            if let Some(hq) = path.as_ref().and_then(|p| uae.headquarters(p)) {
+                parties.iter_mut().for_each(|c| {
+                    c.get_or_insert(hq);
+                });
+            }
             let hq = if self.v.index >= p.hq_from {
                 hq_status(&place.restricted, parties)
             } else {
@@ -384,7 +403,31 @@ impl<'a> Licence<'a, '_> {
             if hq != Hq::NotInForce {
                 det.reasons.push(self.hq_finding(hq, parties));
             }
-            self.controlled_licence(&mut det, &place, dest, in_scope, hq, parties);
+            if let Some(path) = &path {
+                let f = uae.finding(&book.rules, self.relied, path, self.tx, hq == Hq::Hit);
+                det.reasons.push(f);
+                if matches!(path, UaePath::UsCompany(_)) && hq != Hq::Hit {
+                    self.warnings
+                        .push(Cow::Borrowed(uae.us_company_warning.as_str()));
+                }
+            }
+            let uae_requires = path.as_ref().is_some_and(|p| !p.licence_free());
+            self.controlled_licence(
+                &mut det,
+                &place,
+                dest,
+                in_scope || uae_requires,
+                hq,
+                parties,
+            );
+            if uae_requires && hq != Hq::Hit && det.status == LicenseStatus::Required {
+                // The rule text seen gives no review policy for this path.
+                det.review_policy = ReviewPolicy::Indeterminate;
+                det.reasons
+                    .retain(|f| f.rule_id != book.rules.meta(Rule::D1D4Approval).id);
+                self.warnings
+                    .push(Cow::Borrowed(uae.policy_unknown.as_str()));
+            }
         }
         self.is_informed(&mut det, &place, dest);
         self.ai_diffusion(&place, dest);
@@ -626,11 +669,39 @@ impl<'a> Licence<'a, '_> {
         det.reasons.push(self.finding(f.rule, holds, e));
         if holds {
             det.review_policy = ReviewPolicy::CaseByCase;
-            det.conditions.reserve_exact(f.conditions.len() + 1);
+            det.conditions
+                .reserve_exact(f.conditions.len() + f.iaas_conditions.len() + 1);
             det.conditions
                 .extend(f.conditions.iter().map(String::as_str));
+            if matches!(
+                self.tx.end_user_kind,
+                EndUserKind::Unspecified | EndUserKind::IaasProvider
+            ) {
+                det.conditions
+                    .extend(f.iaas_conditions.iter().map(String::as_str));
+            }
             if parties.iter().any(Option::is_none) {
                 det.conditions.push(&f.unknown_party_condition);
+            }
+            if let Some(t) = self.tariff {
+                let mut e = String::with_capacity(192);
+                e.push_str("the laboratory test of (dd)(3) is made in U.S. customs territory before export, so the chip enters the United States: ");
+                if t.heading.is_empty() {
+                    e.push_str("tariff heading undecided (a figure is unknown)");
+                } else {
+                    e.push_str(t.heading);
+                    if t.band != 0 {
+                        e.push_str(" band ");
+                        push_num(&mut e, f64::from(t.band));
+                    }
+                    e.push_str(", duty ");
+                    push_num(&mut e, t.rate_percent);
+                    e.push_str(
+                        "% on covered articles containing it (unless an end-use exemption applies)",
+                    );
+                }
+                let rule = self.book.tariff.customs_rule;
+                det.reasons.push(self.finding(rule, t.applies, e));
             }
         } else if !route_ok {
             let e = "not an export from the US: presumption of denial stays";
@@ -667,65 +738,6 @@ impl<'a> Licence<'a, '_> {
             };
             det.license_exceptions
                 .push(self.exception_detail(row, explanation));
-        }
-    }
-
-    fn is_informed(&mut self, det: &mut LicenseDetermination<'a>, place: &Place<'a>, dest: Cc) {
-        if !self.tx.is_informed_notice_received {
-            return;
-        }
-        let ii = &self.book.policy.is_informed;
-        let f = self.a.figures;
-        let mut e = String::with_capacity(160);
-        e.push_str(&self.book.texts.is_informed_status);
-        e.push_str(": ");
-        let in_time = self.as_of >= ii.effective;
-        let in_place = place.informed.contains(dest);
-        let dram = f.dram.map(|d| d >= ii.dram_min);
-        let io = f.io.map(|d| d >= ii.io_min);
-        let combined = f.dram.zip(f.io).map(|(d, i)| d + i >= ii.combined_min);
-        let any_known_true = [dram, io, combined].contains(&Some(true));
-        let all_known = combined.is_some();
-        let mut sep = "";
-        for (name, x, holds, t) in [
-            ("DRAM", f.dram, dram, ii.dram_min),
-            ("I/O", f.io, io, ii.io_min),
-        ] {
-            e.push_str(sep);
-            sep = ", ";
-            match (x, holds) {
-                (Some(x), Some(h)) => push_cmp(&mut e, name, x, h, ">=", "<", t),
-                _ => {
-                    e.push_str(name);
-                    e.push_str(" unknown");
-                }
-            }
-        }
-        if let (Some(d), Some(i), Some(h)) = (f.dram, f.io, combined) {
-            e.push_str(", ");
-            push_cmp(&mut e, "combined", d + i, h, ">=", "<", ii.combined_min);
-        }
-        e.push_str(" GB/s (reported thresholds, UNCONFIRMED)");
-        if !in_time {
-            e.push_str("; notices start ");
-            e.push_str(&ii.effective.to_string());
-        } else if self.as_of < ii.indefinite_from {
-            e.push_str("; notice in its initial period");
-        }
-        if !in_place {
-            e.push_str("; destination outside China, Macau and D:5");
-        }
-        let holds = in_time && in_place && any_known_true;
-        if in_time && in_place && !any_known_true && !all_known {
-            self.warnings.push(Cow::Borrowed(
-                "is-informed overlay: DRAM or I/O bandwidth unknown, not evaluated",
-            ));
-        }
-        det.reported_requirements
-            .push(self.finding(ii.rule, holds, e));
-        if holds && det.status != LicenseStatus::Required {
-            det.status = LicenseStatus::Required;
-            det.review_policy = ReviewPolicy::Indeterminate;
         }
     }
 

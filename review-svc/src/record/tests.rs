@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
 use crate::workflow::{
-    Agency, Chip, Direction, Encoded, ExportType, FiledApplication, FiledItem, ItemOutcome, Level,
-    Outcome, Recommendation, Route, VotingRule,
+    Agency, Chip, Direction, Encoded, EndUserKind, ExportType, FiledApplication, FiledItem,
+    ItemOutcome, Level, Outcome, Recommendation, Route, VotingRule,
 };
 
 fn at(second: u32) -> DateTime<Utc> {
@@ -34,6 +34,7 @@ fn filed() -> Arc<FiledApplication> {
             ultimate_parent_headquarters_country: String::new(),
             export_type: ExportType::ExportFromUs,
             is_informed_notice_received: false,
+            end_user_kind: EndUserKind::Unspecified,
         },
         end_user_name: "Example Cloud Co.".into(),
         end_use_statement: "inference".into(),
@@ -185,6 +186,27 @@ fn format_2_events_keep_their_bytes() {
         assert_eq!(encode_event(event), golden, "{}", event.kind());
         assert_eq!(&decode_event(golden).unwrap(), event, "{}", event.kind());
     }
+}
+
+#[test]
+fn an_end_user_kind_is_written_only_when_given() {
+    let mut filed = (*filed()).clone();
+    filed.route.end_user_kind = EndUserKind::IaasProvider;
+    let event = Event::ApplicationFiled {
+        at: at(0),
+        actor: "acme".into(),
+        id: "01a2".into(),
+        applicant: "acme".into(),
+        application: Arc::new(filed),
+        first_action_due: at(9),
+        overall_due: at(59),
+    };
+    let bytes = encode_event(&event);
+    assert!(
+        bytes.contains(r#""is_informed_notice_received":false,"end_user_kind":"IAAS_PROVIDER"}"#),
+        "{bytes}"
+    );
+    assert_eq!(decode_event(&bytes).unwrap(), event);
 }
 
 #[test]

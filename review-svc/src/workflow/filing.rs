@@ -123,6 +123,34 @@ pub struct Route {
     /// The exporter holds a company-specific "is-informed" notice.
     #[serde(rename = "is_informed_notice_received")]
     pub is_informed_notice_received: bool,
+    /// What kind of organisation the end user is (rules since 2026 depend
+    /// on it). Absent in records written before it existed.
+    #[serde(
+        rename = "end_user_kind",
+        default,
+        skip_serializing_if = "EndUserKind::is_unspecified"
+    )]
+    pub end_user_kind: EndUserKind,
+}
+
+/// What kind of organisation the end user is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EndUserKind {
+    #[default]
+    #[serde(rename = "UNSPECIFIED")]
+    Unspecified,
+    #[serde(rename = "GOVERNMENT")]
+    Government,
+    #[serde(rename = "COMMERCIAL")]
+    Commercial,
+    #[serde(rename = "IAAS_PROVIDER")]
+    IaasProvider,
+}
+
+impl EndUserKind {
+    fn is_unspecified(&self) -> bool {
+        *self == EndUserKind::Unspecified
+    }
 }
 
 /// How the item leaves: from the United States, a reexport, or within one

@@ -128,7 +128,7 @@ pub use deadlines::{
     Clock, ConfigError, DeadlineRule, Deadlines, VotingRule, VotingSetting, UNVERIFIED_LABEL,
 };
 pub use event::{apply, Event};
-pub use filing::{Chip, Encoded, ExportType, FiledApplication, FiledItem, Route};
+pub use filing::{Chip, Encoded, EndUserKind, ExportType, FiledApplication, FiledItem, Route};
 pub use invariants::check as check_invariants;
 pub use machine::Workflow;
 pub use model::{

@@ -200,6 +200,7 @@ pub(crate) fn application(rng: &mut Entropy) -> pb::Application {
                     ultimate_parent_headquarters_country: destination,
                     export_type: cpb::ExportType::ExportFromUs as i32,
                     is_informed_notice_received: false,
+                    ..Default::default()
                 }),
                 end_user_name: "Example Cloud Co.".into(),
                 end_use_statement: "Commercial cloud inference".into(),
@@ -221,6 +222,7 @@ pub(crate) fn application(rng: &mut Entropy) -> pb::Application {
                 ultimate_parent_headquarters_country: country(rng),
                 export_type: int(rng, 3),
                 is_informed_notice_received: rng.random_bool(0.1),
+                ..Default::default()
             }),
             end_user_name: text(rng),
             end_use_statement: text(rng),

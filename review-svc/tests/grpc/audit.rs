@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use super::{authed, h200_to, Client};
+
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use exportcontrol_proto::classifier::v1 as cpb;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use review_svc::audit::Checkpoint;
@@ -17,43 +18,8 @@ use review_svc::ReviewSettings;
 use service_kit::server::ServeOptions;
 use sqlx::{Connection, Row};
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
-use tonic::{Code, Request};
+use tonic::Code;
 use tonic_types::StatusExt;
-
-type Client = ReviewServiceClient<Channel>;
-
-fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    let value = format!("Bearer {token}").parse().expect("ASCII");
-    request.metadata_mut().insert("authorization", value);
-    request
-}
-
-fn h200_to_cn() -> pb::CreateApplicationRequest {
-    pb::CreateApplicationRequest {
-        application: Some(pb::Application {
-            items: vec![pb::LineItem {
-                item: Some(pb::line_item::Item::CatalogChip("H200".into())),
-                quantity: 10,
-                unit_value_usd_cents: 3_000_000,
-            }],
-            transaction: Some(pb::ExportTransaction {
-                route: Some(cpb::Transaction {
-                    destination_country: "CN".into(),
-                    end_user_headquarters_country: "CN".into(),
-                    ultimate_parent_headquarters_country: "CN".into(),
-                    export_type: cpb::ExportType::ExportFromUs as i32,
-                    is_informed_notice_received: false,
-                }),
-                end_user_name: "Example Cloud Co.".into(),
-                end_use_statement: "Commercial cloud inference".into(),
-            }),
-            ..Default::default()
-        }),
-        request_id: uuid::Uuid::new_v4().to_string(),
-    }
-}
 
 async fn verify(
     client: &mut Client,
@@ -164,7 +130,7 @@ async fn a_signed_checkpoint_detects_a_consistently_rewritten_history() {
         .expect("connect");
 
     let app = client
-        .create_application(authed(h200_to_cn(), "dev-applicant"))
+        .create_application(authed(h200_to("CN", 10), "dev-applicant"))
         .await
         .expect("file")
         .into_inner();

@@ -49,6 +49,7 @@ pub(crate) fn route(destination: &str) -> cpb::Transaction {
         ultimate_parent_headquarters_country: destination.into(),
         export_type: cpb::ExportType::ExportFromUs as i32,
         is_informed_notice_received: false,
+        ..Default::default()
     }
 }
 

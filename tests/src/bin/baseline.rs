@@ -104,6 +104,15 @@ impl ClassifierService for Canned {
             "the baseline answers ClassifyItem only",
         ))
     }
+
+    async fn classify_item_history(
+        &self,
+        _request: Request<pb::ClassifyItemHistoryRequest>,
+    ) -> Result<Response<pb::ClassifyItemHistoryResponse>, Status> {
+        Err(Status::unimplemented(
+            "the baseline answers ClassifyItem only",
+        ))
+    }
 }
 
 async fn capture(url: &str, payload: Payload) -> Result<pb::ClassifyItemResponse, String> {

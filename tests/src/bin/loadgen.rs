@@ -77,6 +77,14 @@ struct Cli {
     /// Request payload.
     #[arg(long, value_enum, default_value = "h200-cn")]
     payload: Payload,
+    /// ClassifyItem(s): the answer's view (basic leaves out every text).
+    #[arg(long, value_enum, default_value = "full")]
+    view: View,
+    /// Write the ClassifyItem request as one gRPC frame (0x00, 4-byte
+    /// big-endian length, protobuf bytes) to this file and exit: h2load's
+    /// `--data` input.
+    #[arg(long)]
+    write_frame: Option<PathBuf>,
     /// Bearer token for review-svc (default: dev-applicant to create, dev-officer to list).
     #[arg(long)]
     token: Option<String>,
@@ -152,6 +160,37 @@ struct Cli {
     command: Vec<String>,
 }
 
+/// The view of ClassifyItem answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum View {
+    Basic,
+    Full,
+}
+
+impl View {
+    fn number(self) -> i32 {
+        use exportcontrol_proto::classifier::v1::ClassificationView as V;
+        match self {
+            View::Basic => V::Basic as i32,
+            View::Full => V::Full as i32,
+        }
+    }
+}
+
+/// One gRPC frame of the payload's ClassifyItem request.
+fn classify_frame(payload: Payload, view: View) -> Vec<u8> {
+    let request = exportcontrol_proto::classifier::v1::ClassifyItemRequest {
+        view: view.number(),
+        ..payload.classify_request()
+    };
+    let body = prost::Message::encode_to_vec(&request);
+    let mut frame = Vec::with_capacity(body.len() + 5);
+    frame.push(0);
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Some(path) = &cli.report {
@@ -160,6 +199,15 @@ fn main() -> std::process::ExitCode {
                 print!("{}", load::report::table(&text));
                 std::process::ExitCode::SUCCESS
             }
+            Err(e) => {
+                eprintln!("loadgen: {}: {e}", path.display());
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(path) = &cli.write_frame {
+        return match std::fs::write(path, classify_frame(cli.payload, cli.view)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("loadgen: {}: {e}", path.display());
                 std::process::ExitCode::FAILURE
@@ -320,6 +368,7 @@ async fn run(cli: &Cli) -> Result<Value, String> {
                 page_size: cli.page_size,
                 state: cli.state.as_deref().map(parse_state).transpose()?,
                 follow_pages: cli.follow_pages,
+                view: cli.view.number(),
             };
             let channels = load::grpc::connect(&cli.target, cli.connections).await?;
             let window = window(cli)?;

@@ -43,6 +43,8 @@ pub struct CallSpec {
     pub state: Option<rpb::State>,
     /// ListApplications: follow next_page_token (from the first page again at the end).
     pub follow_pages: bool,
+    /// ClassifyItem(s): the view asked for (ClassificationView as a number).
+    pub view: i32,
 }
 
 pub async fn connect(target: &str, connections: usize) -> Result<Vec<Channel>, String> {
@@ -266,7 +268,10 @@ pub async fn run(
             spec: spec.clone(),
             channel: channels[worker % channels.len()].clone(),
             authorization: authorization.clone(),
-            classify: spec.payload.classify_request(),
+            classify: cpb::ClassifyItemRequest {
+                view: spec.view,
+                ..spec.payload.classify_request()
+            },
             application: application(spec.payload),
             page_token: String::new(),
         };

@@ -85,6 +85,7 @@ async fn classify(
         item: Some(payload.item()),
         transaction: Some(payload.transaction()),
         as_of: String::new(),
+        ..Default::default()
     });
     request.set_timeout(Duration::from_secs(5));
     let response = client.clone().classify_item(request).await?.into_inner();

@@ -49,6 +49,7 @@ impl Payload {
             ultimate_parent_headquarters_country: country.to_owned(),
             export_type: pb::ExportType::ExportFromUs as i32,
             is_informed_notice_received: false,
+            ..Default::default()
         }
     }
 
@@ -57,6 +58,7 @@ impl Payload {
             item: Some(self.item()),
             transaction: Some(self.transaction()),
             as_of: "2026-02-01".to_owned(),
+            ..Default::default()
         }
     }
 }

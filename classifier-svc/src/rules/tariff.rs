@@ -1,0 +1,305 @@
+//! The Section 232 duty on advanced chips entering the United States
+//! (Proclamation of 2026-01-14, HTSUS 9903.79.01, U.S. note 39): not an
+//! export control, but part of every answer dated on or after its effective
+//! date. The bands, headings, rates and exemptions are data
+//! (`rules/tariff.toml`); every bound is strict.
+
+use super::data::{parse, positive, rule};
+use super::findings::{push_num, Rule, RuleTable};
+use super::model::{Bound, Metric, Tariff, TariffExemption, Threshold};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Band {
+    pub number: u32,
+    pub tpp_above: f64,
+    pub tpp_below: f64,
+    pub dram_above: f64,
+    pub dram_below: f64,
+    /// "9903.79.01 band 1", built at load for threshold names.
+    label: String,
+}
+
+impl Band {
+    fn met(&self, tpp: f64, dram: f64) -> bool {
+        tpp > self.tpp_above
+            && tpp < self.tpp_below
+            && dram > self.dram_above
+            && dram < self.dram_below
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct TariffRule {
+    pub rule: Rule,
+    pub customs_rule: Rule,
+    pub effective: NaiveDate,
+    pub heading_met: String,
+    pub rate_met: f64,
+    pub heading_not_met: String,
+    pub rate_not_met: f64,
+    pub note: String,
+    pub bands: Vec<Band>,
+    pub exemptions: Vec<TariffExemption>,
+}
+
+impl TariffRule {
+    pub(crate) fn in_force(&self, as_of: NaiveDate) -> bool {
+        as_of >= self.effective
+    }
+
+    /// The tariff block for a chip with these figures.
+    pub(crate) fn assess<'a>(
+        &'a self,
+        rules: &'a RuleTable,
+        tpp: f64,
+        dram: Option<f64>,
+    ) -> Tariff<'a> {
+        let mut findings = Vec::with_capacity(self.bands.len());
+        let mut band = 0;
+        for b in &self.bands {
+            let mut e = String::with_capacity(112);
+            e.push_str(&b.label);
+            e.push_str(": TPP ");
+            push_num(&mut e, tpp);
+            push_open_range(&mut e, b.tpp_above, b.tpp_below);
+            let met = match dram {
+                Some(d) => {
+                    e.push_str(", DRAM bandwidth ");
+                    push_num(&mut e, d);
+                    push_open_range(&mut e, b.dram_above, b.dram_below);
+                    e.push_str(" GB/s");
+                    b.met(tpp, d)
+                }
+                None => {
+                    e.push_str(", DRAM bandwidth unknown");
+                    false
+                }
+            };
+            e.push_str(if met { ": met" } else { ": not met" });
+            if met && band == 0 {
+                band = b.number;
+            }
+            findings.push(rules.finding(self.rule, met, e));
+        }
+        let meta = rules.meta(self.rule);
+        let (heading, rate) = match (band, dram) {
+            (0, None) => ("", 0.0),
+            (0, Some(_)) => (self.heading_not_met.as_str(), self.rate_not_met),
+            _ => (self.heading_met.as_str(), self.rate_met),
+        };
+        Tariff {
+            applies: band != 0,
+            heading,
+            rate_percent: rate,
+            band,
+            exemptions: &self.exemptions,
+            covered_articles_note: &self.note,
+            citation: &meta.citation,
+            findings,
+        }
+    }
+
+    /// The four bounds of every band, with the chip's margins.
+    pub(crate) fn thresholds<'a>(
+        &'a self,
+        rules: &'a RuleTable,
+        tpp: f64,
+        dram: Option<f64>,
+        out: &mut Vec<Threshold<'a>>,
+    ) {
+        let id = rules.meta(self.rule).id.as_str();
+        for b in &self.bands {
+            for (what, metric, bound, limit, value) in [
+                (
+                    " TPP lower",
+                    Metric::Tpp,
+                    Bound::Above,
+                    b.tpp_above,
+                    Some(tpp),
+                ),
+                (
+                    " TPP upper",
+                    Metric::Tpp,
+                    Bound::Below,
+                    b.tpp_below,
+                    Some(tpp),
+                ),
+                (
+                    " DRAM bandwidth lower",
+                    Metric::DramGbS,
+                    Bound::Above,
+                    b.dram_above,
+                    dram,
+                ),
+                (
+                    " DRAM bandwidth upper",
+                    Metric::DramGbS,
+                    Bound::Below,
+                    b.dram_below,
+                    dram,
+                ),
+            ] {
+                let mut name = String::with_capacity(b.label.len() + what.len());
+                name.push_str(&b.label);
+                name.push_str(what);
+                out.push(Threshold::new(id, name, metric, bound, limit, value));
+            }
+        }
+    }
+}
+
+fn push_open_range(e: &mut String, lo: f64, hi: f64) {
+    e.push_str(" in (");
+    push_num(e, lo);
+    e.push_str(", ");
+    push_num(e, hi);
+    e.push(')');
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    rule: String,
+    customs_rule: String,
+    effective: NaiveDate,
+    heading_met: String,
+    rate_met_percent: f64,
+    heading_not_met: String,
+    rate_not_met_percent: f64,
+    covered_articles_note: String,
+    band: Vec<RawBand>,
+    exemption: Vec<RawExemption>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBand {
+    number: u32,
+    tpp_above: f64,
+    tpp_below: f64,
+    dram_above_gb_s: f64,
+    dram_below_gb_s: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExemption {
+    heading: String,
+    description: String,
+}
+
+pub(crate) fn load(text: &str) -> Result<TariffRule, String> {
+    let raw: RawFile = parse("tariff.toml", text)?;
+    let ctx = "tariff.toml";
+    let mut bands = Vec::with_capacity(raw.band.len());
+    for b in raw.band {
+        let c = format!("{ctx} band {}", b.number);
+        let band = Band {
+            number: b.number,
+            tpp_above: positive(&c, b.tpp_above)?,
+            tpp_below: positive(&c, b.tpp_below)?,
+            dram_above: positive(&c, b.dram_above_gb_s)?,
+            dram_below: positive(&c, b.dram_below_gb_s)?,
+            label: format!("{} band {}", raw.heading_met, b.number),
+        };
+        if b.number == 0 || band.tpp_above >= band.tpp_below || band.dram_above >= band.dram_below {
+            return Err(format!(
+                "{c}: a band needs a number and lower < upper bounds"
+            ));
+        }
+        bands.push(band);
+    }
+    if !(raw.rate_met_percent.is_finite() && raw.rate_not_met_percent.is_finite()) {
+        return Err(format!("{ctx}: rates must be finite"));
+    }
+    Ok(TariffRule {
+        rule: rule(ctx, &raw.rule)?,
+        customs_rule: rule(ctx, &raw.customs_rule)?,
+        effective: raw.effective,
+        heading_met: raw.heading_met,
+        rate_met: raw.rate_met_percent,
+        heading_not_met: raw.heading_not_met,
+        rate_not_met: raw.rate_not_met_percent,
+        note: raw.covered_articles_note,
+        bands,
+        exemptions: raw
+            .exemption
+            .into_iter()
+            .map(|e| TariffExemption {
+                heading: e.heading,
+                description: e.description,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::RuleBook;
+
+    fn at(tpp: f64, dram: f64) -> (bool, &'static str, u32) {
+        let book = RuleBook::builtin();
+        let t = book.tariff.assess(&book.rules, tpp, Some(dram));
+        (t.applies, t.heading, t.band)
+    }
+
+    const IN_1: (bool, &str, u32) = (true, "9903.79.01", 1);
+    const IN_2: (bool, &str, u32) = (true, "9903.79.01", 2);
+    const OUT: (bool, &str, u32) = (false, "9903.79.02", 0);
+
+    #[test]
+    fn band_1_has_four_strict_edges() {
+        let (t, d) = (15000.0, 4800.0);
+        for (tpp, dram, want) in [
+            (t, d, IN_1),
+            (14000.0, d, OUT),
+            (14000.000001, d, IN_1),
+            (17500.0, d, OUT),
+            (17499.99, d, IN_1),
+            (t, 4500.0, OUT),
+            (t, 4500.01, IN_1),
+            (t, 5000.0, OUT),
+            (t, 4999.99, IN_1),
+        ] {
+            assert_eq!(at(tpp, dram), want, "TPP {tpp} DRAM {dram}");
+        }
+    }
+
+    #[test]
+    fn band_2_has_four_strict_edges() {
+        let (t, d) = (20900.0, 6000.0);
+        for (tpp, dram, want) in [
+            (t, d, IN_2),
+            (20800.0, d, OUT),
+            (20800.01, d, IN_2),
+            (21100.0, d, OUT),
+            (21099.99, d, IN_2),
+            (t, 5800.0, OUT),
+            (t, 5800.01, IN_2),
+            (t, 6200.0, OUT),
+            (t, 6199.99, IN_2),
+        ] {
+            assert_eq!(at(tpp, dram), want, "TPP {tpp} DRAM {dram}");
+        }
+    }
+
+    #[test]
+    fn reference_examples() {
+        // H200 in band 1; MI325X in band 2 only above 20,800 (AMD's rounded
+        // 1,300 TF gives exactly 20,800: out); H100 SXM below band 1's
+        // bandwidth; B200 in neither.
+        assert_eq!(at(15831.2, 4800.0), IN_1);
+        assert_eq!(at(20919.2, 6000.0), IN_2);
+        assert_eq!(at(20800.0, 6000.0), OUT);
+        assert_eq!(at(15831.2, 3350.0), OUT);
+        assert_eq!(at(36000.0, 8000.0), OUT);
+        let book = RuleBook::builtin();
+        let unknown = book.tariff.assess(&book.rules, 15831.2, None);
+        assert_eq!((unknown.applies, unknown.heading), (false, ""));
+        assert_eq!(book.tariff.exemptions.len(), 7);
+        assert_eq!(book.tariff.exemptions[0].heading, "9903.79.03");
+        assert_eq!(book.tariff.exemptions[6].heading, "9903.79.09");
+    }
+}
