@@ -32,14 +32,17 @@ pub struct Classifier {
     rules: &'static RuleBook,
     catalog: &'static Catalog,
     metrics: Arc<Registry>,
+    page_tokens: paging::PageTokens,
 }
 
 impl Classifier {
     pub fn new(metrics: Arc<Registry>) -> Self {
+        let catalog = Catalog::builtin();
         Self {
             rules: RuleBook::builtin(),
-            catalog: Catalog::builtin(),
+            catalog,
             metrics,
+            page_tokens: catalogue_page_tokens(catalog),
         }
     }
 
@@ -300,7 +303,8 @@ impl ClassifierService for Classifier {
         let offset = if request.page_token.is_empty() {
             0
         } else {
-            paging::decode(&request.page_token, &query)
+            self.page_tokens
+                .decode(&request.page_token, &query)
                 .ok()
                 .and_then(|cursor| cursor.parse::<usize>().ok())
                 .ok_or_else(|| {
@@ -325,7 +329,7 @@ impl ClassifierService for Classifier {
             .collect();
         let next = offset + page.len();
         let next_page_token = if next < matching.len() {
-            paging::encode(&query, &next.to_string())
+            self.page_tokens.encode(&query, &next.to_string())
         } else {
             String::new()
         };
@@ -406,4 +410,20 @@ fn chip_to_proto(chip: &CatalogChip) -> pb::Chip {
         notes: chip.notes.clone(),
         aliases: chip.aliases.clone(),
     }
+}
+
+/// ListChips' page tokens are keyed by the catalogue itself: every copy of
+/// the classifier with the same catalogue reads the others' tokens (they
+/// run behind one load balancer), and a token from another catalogue is
+/// refused. The key is not secret (the catalogue is public, and a token
+/// only moves through it); what it gives is integrity against accident.
+fn catalogue_page_tokens(catalog: &Catalog) -> paging::PageTokens {
+    use sha2::Digest;
+    let mut key = sha2::Sha256::new();
+    key.update(b"classifier-svc ListChips\n");
+    for chip in catalog.chips() {
+        key.update(chip.id.as_bytes());
+        key.update(b"\n");
+    }
+    paging::PageTokens::new(&key.finalize())
 }

@@ -67,6 +67,10 @@ pub async fn serve(
         Arc::clone(&store),
         settings.audit_key_file.as_deref(),
     )?);
+    let secret = store
+        .service_key(grpc::keys::PURPOSE, &grpc::Keys::fresh_secret_hex())
+        .await?;
+    let keys = grpc::Keys::new(secret.as_bytes());
     let workflow = workflow::Workflow::from_embedded(settings.day_length);
     let ledger = Arc::new(ledger::Ledger::new(store, workflow));
     let workers = vec![
@@ -95,6 +99,7 @@ pub async fn serve(
         settings.classifier,
         settings.clock,
         auditor,
+        keys,
     )
     .with_max_message_bytes(options.max_message_bytes);
     let limit = options.max_message_bytes;

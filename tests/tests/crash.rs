@@ -110,7 +110,7 @@ fn state(app: &pb::Application) -> pb::State {
 }
 
 fn version(app: &pb::Application) -> i64 {
-    app.etag.trim_start_matches('v').parse().unwrap_or(-1)
+    test_support::etag_version(&app.etag)
 }
 
 /// Errors a killed or restarting server produces: the same request is sent again.

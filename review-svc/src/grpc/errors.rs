@@ -5,7 +5,6 @@ use service_kit::errors::{ErrorDomain, Violation};
 use tonic::{Code, Status};
 
 use crate::auth::AuthError;
-use crate::convert::etag;
 use crate::ledger::LedgerError;
 use crate::workflow::{self, Refusal};
 
@@ -26,6 +25,19 @@ pub fn permission_denied(reason: &str, detail: impl Into<String>, actor: &str) -
         reason,
         detail,
         [("principal", actor)],
+    )
+}
+
+/// The application changed since the caller read it: ABORTED, with the
+/// current etag where the caller may have it.
+pub fn etag_mismatch(application: &str, current_etag: Option<String>) -> Status {
+    let mut metadata = vec![("application", application.to_owned())];
+    metadata.extend(current_etag.map(|etag| ("current_etag", etag)));
+    ERRORS.status(
+        Code::Aborted,
+        "ETAG_MISMATCH",
+        format!("application {application} has changed; read it again and retry with its etag"),
+        metadata,
     )
 }
 
@@ -64,15 +76,7 @@ pub fn ledger(error: LedgerError, application: &str) -> Status {
             format!("application {application} not found"),
             [("application", crate::convert::resource_name(&id))],
         ),
-        LedgerError::EtagMismatch { current } => ERRORS.status(
-            Code::Aborted,
-            "ETAG_MISMATCH",
-            format!("application {application} has changed; read it again and retry with its etag"),
-            [
-                ("application", application.to_owned()),
-                ("current_etag", etag(current)),
-            ],
-        ),
+        LedgerError::EtagMismatch { .. } => etag_mismatch(application, None),
         LedgerError::Refused(refusal) => refused(refusal, application),
         LedgerError::RequestIdReused(id) => ERRORS.status_with_violations(
             Code::InvalidArgument,

@@ -45,7 +45,9 @@ impl Review {
         let after = if message.page_token.is_empty() {
             0
         } else {
-            paging::decode(&message.page_token, &query)
+            self.keys
+                .pages
+                .decode(&message.page_token, &query)
                 .ok()
                 .and_then(|cursor| cursor.parse::<i64>().ok())
                 .ok_or_else(|| page_token_error("ListApplicationEvents"))?
@@ -66,7 +68,10 @@ impl Review {
         );
         let more = events.len() > fit;
         let next_page_token = match (more, fit.checked_sub(1).map(|i| &events[i])) {
-            (true, Some(last)) => paging::encode(&query, &last.stored.sequence.to_string()),
+            (true, Some(last)) => self
+                .keys
+                .pages
+                .encode(&query, &last.stored.sequence.to_string()),
             _ => String::new(),
         };
         rendered.truncate(fit);

@@ -5,6 +5,7 @@ mod audit;
 pub mod errors;
 mod filing;
 mod history;
+pub mod keys;
 pub mod limits;
 mod reads;
 mod transitions;
@@ -19,6 +20,7 @@ use futures::Stream;
 use tonic::{Code, Request, Response, Status};
 
 pub use errors::ERRORS;
+pub use keys::Keys;
 
 use crate::auth::Authenticator;
 use crate::classifier_client::ClassifierClient;
@@ -37,6 +39,7 @@ pub struct Review {
     classifier: ClassifierClient,
     clock: Arc<dyn Clock>,
     audit: Arc<crate::audit::Auditor>,
+    keys: Keys,
     limits: limits::Limits,
 }
 
@@ -47,6 +50,7 @@ impl Review {
         classifier: ClassifierClient,
         clock: Arc<dyn Clock>,
         audit: Arc<crate::audit::Auditor>,
+        keys: Keys,
     ) -> Self {
         Self {
             ledger,
@@ -54,6 +58,7 @@ impl Review {
             classifier,
             clock,
             audit,
+            keys,
             limits: limits::Limits::new(
                 service_kit::server::ServeOptions::default().max_message_bytes,
             ),

@@ -2,7 +2,7 @@
 
 use exportcontrol_proto::review::v1 as pb;
 use prost::Message;
-use service_kit::paging;
+use service_kit::paging::{self, PageTokens};
 use tonic::{Request, Response, Status};
 
 use super::{errors, limits, page_token_error, validate, Review, ALL_APPLICATIONS};
@@ -90,7 +90,7 @@ impl Review {
         let after = if message.page_token.is_empty() {
             None
         } else {
-            Some(list_cursor(&message.page_token, &query)?)
+            Some(list_cursor(&self.keys.pages, &message.page_token, &query)?)
         };
         let apps = self
             .ledger
@@ -118,7 +118,7 @@ impl Review {
         );
         let more = apps.len() > fit;
         let next_page_token = match (more, fit.checked_sub(1).map(|i| &apps[i])) {
-            (true, Some(last)) => paging::encode(
+            (true, Some(last)) => self.keys.pages.encode(
                 &query,
                 &format!("{}|{}", last.created_at.timestamp_millis(), last.id),
             ),
@@ -139,6 +139,7 @@ impl Review {
     /// committed write is never answered as a failure.
     pub(super) fn servable(&self, app: &workflow::Application) -> pb::Application {
         let mut rendered = convert::application(app);
+        rendered.etag = self.keys.etag(&app.id, app.version);
         let size = rendered.encoded_len();
         if size > self.limits.page() {
             tracing::warn!(
@@ -167,8 +168,9 @@ fn optional_enum<E: TryFrom<i32>, T>(
     validate::enum_value(value, field, convert, violations)
 }
 
-fn list_cursor(token: &str, query: &str) -> Result<ListCursor, Status> {
-    paging::decode(token, query)
+fn list_cursor(pages: &PageTokens, token: &str, query: &str) -> Result<ListCursor, Status> {
+    pages
+        .decode(token, query)
         .ok()
         .and_then(|cursor| {
             let (created_at, id) = cursor.split_once('|')?;

@@ -141,7 +141,17 @@ impl Review {
         let actor = self.actor(&request)?;
         let message = request.get_ref();
         let id = validate::application_id(message.name(), "name")?;
-        let version = validate::etag(message.etag())?;
+        let version = match validate::etag(message.etag(), |etag| self.keys.version(&id, etag)) {
+            Ok(version) => version,
+            // An etag this service did not make: where the application does
+            // not exist, its absence is the answer, as with any etag (no
+            // application is at version 0, so the command finds it absent,
+            // or stale should it appear meanwhile).
+            Err(invalid) => match self.ledger.get(&id).await {
+                Err(LedgerError::NotFound(_)) => 0,
+                _ => return Err(invalid),
+            },
+        };
         let key = validate::request_key(M::METHOD, &actor.id, message.request_id(), message)?;
         let command = message.command()?;
         let application = resource_name(&id);
@@ -178,6 +188,10 @@ impl Review {
                     if workflow::list_scope(&actor) != workflow::ListScope::All =>
                 {
                     return Err(self.refusal_for_anothers(&id, &actor, command, now, &application))
+                }
+                Err(LedgerError::EtagMismatch { current }) => {
+                    let current = self.keys.etag(&id, current);
+                    return Err(errors::etag_mismatch(&application, Some(current)));
                 }
                 Err(e) => return Err(errors::ledger(e, &application)),
             };

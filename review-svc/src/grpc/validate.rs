@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use tonic::Status;
 
 use super::errors::ERRORS;
-use crate::convert::{self, FiledContent, NAME_PREFIX};
+use crate::convert::{FiledContent, NAME_PREFIX};
 use crate::ledger::RequestKey;
 
 pub const MAX_ITEMS: usize = 100;
@@ -116,14 +116,15 @@ fn catalog_chip(value: &str, field: &str, violations: &mut Vec<Violation>) {
     }
 }
 
-/// The version named by a required etag.
-pub fn etag(etag: &str) -> Result<i64, Status> {
+/// The version named by a required etag; `version` reads one this service
+/// made (for the application at hand).
+pub fn etag(etag: &str, version: impl FnOnce(&str) -> Option<i64>) -> Result<i64, Status> {
     if etag.is_empty() {
         return Err(
             ERRORS.invalid_field("etag", "required: the etag of the application as last read")
         );
     }
-    convert::parse_etag(etag).ok_or_else(|| {
+    version(etag).ok_or_else(|| {
         ERRORS.invalid_field(
             "etag",
             format!("{:?} is not an etag of this service", shorten(etag)),

@@ -218,6 +218,11 @@ pub trait Store: Send + Sync + 'static {
     /// `from.sequence < sequence <= up_to`, in the global order; the result
     /// covers the history up to `up_to`.
     async fn audit_fold(&self, from: AuditDigest, up_to: i64) -> Result<AuditDigest, StoreError>;
+
+    /// The key kept for `purpose` (hex), storing `fresh_hex` as that key if
+    /// there is none yet: the first process to ask decides it, and every
+    /// process on the same database, then and later, gets the same one.
+    async fn service_key(&self, purpose: &str, fresh_hex: &str) -> Result<String, StoreError>;
 }
 
 pub use chain::AuditDigest;

@@ -534,6 +534,24 @@ where
         Ok(digest)
     }
 
+    pub(crate) async fn service_key(
+        &self,
+        purpose: &str,
+        fresh_hex: &str,
+    ) -> Result<String, StoreError> {
+        let e = DB::map_err;
+        let mut insert = Sql::<DB>::new("INSERT INTO service_keys (purpose, key_hex) VALUES (");
+        insert.push_text(purpose);
+        insert.push(", ");
+        insert.push_text(fresh_hex);
+        insert.push(") ON CONFLICT (purpose) DO NOTHING");
+        insert.query().execute(&self.pool).await.map_err(e)?;
+        let mut select = Sql::<DB>::new("SELECT key_hex FROM service_keys WHERE purpose = ");
+        select.push_text(purpose);
+        let row = select.query().fetch_one(&self.pool).await.map_err(e)?;
+        row.try_get(0).map_err(e)
+    }
+
     /// The greatest sequence stored (0 when there is no event).
     pub(crate) async fn max_sequence(&self) -> Result<i64, StoreError> {
         let e = DB::map_err;
@@ -613,6 +631,14 @@ macro_rules! impl_store {
                 up_to: i64,
             ) -> Result<AuditDigest, StoreError> {
                 self.reads.audit_fold(from, up_to).await
+            }
+
+            async fn service_key(
+                &self,
+                purpose: &str,
+                fresh_hex: &str,
+            ) -> Result<String, StoreError> {
+                self.reads.service_key(purpose, fresh_hex).await
             }
         }
     };

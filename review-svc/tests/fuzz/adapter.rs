@@ -49,6 +49,7 @@ pub(crate) fn adapter() -> Adapter {
             client,
             Arc::new(review_svc::clock::SystemClock),
             Arc::new(review_svc::audit::Auditor::open(store, None).unwrap()),
+            review_svc::grpc::Keys::new(b"fuzz"),
         );
         (review, classifier)
     });

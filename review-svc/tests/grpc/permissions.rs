@@ -540,8 +540,10 @@ async fn unknown_applications_are_not_found_and_output_fields_are_ignored() {
     assert_ne!(app.name, missing);
     assert_eq!(
         (app.applicant.as_str(), state_of(&app), app.etag.as_str()),
-        ("exporter-1", pb::State::AgencyReview, "v3")
+        ("exporter-1", pb::State::AgencyReview, app.etag.as_str())
     );
+    assert_ne!(app.etag, "v99");
+    assert_eq!(test_support::etag_version(&app.etag), 3);
     assert!(list_all(&mut h.client, OTHER_APPLICANT, Default::default())
         .await
         .is_empty());

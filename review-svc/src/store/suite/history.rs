@@ -51,6 +51,16 @@ pub(super) async fn events_of_kinds_picks_by_kind(b: &dyn Backend) {
         .is_empty());
 }
 
+pub(super) async fn service_keys_are_decided_once(b: &dyn Backend) {
+    let store = b.store();
+    let first = store.service_key("api", "aa11").await.expect("key");
+    assert_eq!(first, "aa11");
+    let again = store.service_key("api", "bb22").await.expect("key");
+    assert_eq!(again, "aa11", "a second process gets the first key");
+    let other = store.service_key("other", "cc33").await.expect("key");
+    assert_eq!(other, "cc33");
+}
+
 pub(super) async fn verify_intact_chain(b: &dyn Backend) {
     let store = b.store();
     stepped(&*store, "k1", &[ev("NOTE", 1)], 4).await;

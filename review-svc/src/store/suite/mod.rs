@@ -310,6 +310,7 @@ macro_rules! all_cases {
             list_keyset_pagination,
             events_order_and_filter,
             events_of_kinds_picks_by_kind,
+            service_keys_are_decided_once,
             due_in_deadline_order,
             verify_intact_chain,
             verify_reports_tampering,
