@@ -23,8 +23,6 @@ pub mod reason {
     pub const INVALID_AS_OF_DATE: &str = "INVALID_AS_OF_DATE";
     pub const FORBIDDEN_CHARACTERS: &str = "FORBIDDEN_CHARACTERS";
     pub const INVALID_CHIP_NAME: &str = "INVALID_CHIP_NAME";
-    /// Several problems with different reasons in one request.
-    pub const INVALID_FIELDS: &str = "INVALID_FIELDS";
 }
 
 /// One problem of a request: the field violation and its reason.
@@ -44,6 +42,16 @@ impl Problem {
             reason,
             violation: Violation::new(field, description),
         }
+    }
+}
+
+impl From<Problem> for Violation {
+    fn from(problem: Problem) -> Violation {
+        Violation::because(
+            problem.reason,
+            problem.violation.field,
+            problem.violation.description,
+        )
     }
 }
 

@@ -193,42 +193,10 @@ fn market_justification(request: &pb::ClassifyItemRequest) -> &str {
     }
 }
 
-/// INVALID_ARGUMENT with one ErrorInfo and a BadRequest naming every
-/// problem. The reason is the problems' own when they share one, else
-/// INVALID_FIELDS; metadata keys are lowerCamelCase (AIP-193).
-/// At most this many violations are listed, so that the trailer carrying
-/// them stays small; `violationCount` has the full count.
-const MAX_LISTED_VIOLATIONS: usize = 16;
-
-pub fn bad_request(mut problems: Vec<Problem>) -> Status {
-    let count = problems.len();
-    problems.truncate(MAX_LISTED_VIOLATIONS);
-    let reason = match problems.split_first() {
-        Some((first, rest)) if rest.iter().all(|p| p.reason == first.reason) => first.reason,
-        _ => reason::INVALID_FIELDS,
-    };
-    let message = problems
-        .iter()
-        .map(|p| format!("{}: {}", p.violation.field, p.violation.description))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let join = |f: fn(&Problem) -> &str| {
-        let mut seen: Vec<&str> = Vec::new();
-        for p in &problems {
-            let x = f(p);
-            if !seen.contains(&x) {
-                seen.push(x);
-            }
-        }
-        seen.join(",")
-    };
-    let metadata = [
-        ("fields", join(|p| p.violation.field.as_str())),
-        ("reasons", join(|p| p.reason)),
-        ("violationCount", count.to_string()),
-    ];
-    let violations: Vec<Violation> = problems.into_iter().map(|p| p.violation).collect();
-    ERRORS.status_with_violations(Code::InvalidArgument, reason, message, metadata, violations)
+/// INVALID_ARGUMENT naming every problem (see
+/// `service_kit::errors::ErrorDomain::invalid_argument`).
+pub fn bad_request(problems: Vec<Problem>) -> Status {
+    ERRORS.invalid_argument(problems.into_iter().map(Violation::from).collect())
 }
 
 fn refuse(reason: &'static str, field: &str, description: impl Into<String>) -> Status {

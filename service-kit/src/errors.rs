@@ -8,18 +8,40 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-/// A field that failed validation: the path in the request and why.
+/// A field that failed validation: the path in the request, why in words,
+/// and why as a stable reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     pub field: String,
     pub description: String,
+    /// UPPER_SNAKE, for example `INVALID_AS_OF_DATE`; `INVALID_FIELD` when
+    /// nothing more specific was said.
+    pub reason: &'static str,
 }
+
+/// The reason of a violation that names none of its own.
+pub const INVALID_FIELD: &str = "INVALID_FIELD";
+/// The reason of a refusal whose violations have different reasons.
+pub const INVALID_FIELDS: &str = "INVALID_FIELDS";
+/// At most this many violations are listed in one refusal (the count of
+/// all is in the metadata).
+pub const MAX_LISTED_VIOLATIONS: usize = 16;
 
 impl Violation {
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::because(INVALID_FIELD, field, description)
+    }
+
+    /// A violation with its own reason.
+    pub fn because(
+        reason: &'static str,
+        field: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             description: description.into(),
+            reason,
         }
     }
 }
@@ -73,24 +95,38 @@ impl ErrorDomain {
         Status::with_error_details(code, message, details)
     }
 
-    /// `INVALID_ARGUMENT` with reason `INVALID_ARGUMENT` and one violation per field.
-    pub fn invalid_argument(&self, violations: Vec<Violation>) -> Status {
+    /// `INVALID_ARGUMENT` with every violation of the request in one
+    /// `BadRequest` (at most [`MAX_LISTED_VIOLATIONS`]). The reason is the
+    /// violations' own when they share one, `INVALID_FIELDS` otherwise;
+    /// the metadata (AIP-193 keys) names the fields, the reasons and how
+    /// many violations there were.
+    pub fn invalid_argument(&self, mut violations: Vec<Violation>) -> Status {
+        let count = violations.len();
+        violations.truncate(MAX_LISTED_VIOLATIONS);
+        let reason = match violations.split_first() {
+            Some((first, rest)) if rest.iter().all(|v| v.reason == first.reason) => first.reason,
+            _ => INVALID_FIELDS,
+        };
         let message = violations
             .iter()
             .map(|v| format!("{}: {}", v.field, v.description))
             .collect::<Vec<_>>()
             .join("; ");
-        let metadata: Vec<(String, String)> = violations
-            .iter()
-            .map(|v| (format!("field:{}", v.field), v.description.clone()))
-            .collect();
-        self.status_with_violations(
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT",
-            message,
-            metadata,
-            violations,
-        )
+        let distinct = |part: fn(&Violation) -> &str| {
+            let mut seen: Vec<&str> = Vec::new();
+            for v in &violations {
+                if !seen.contains(&part(v)) {
+                    seen.push(part(v));
+                }
+            }
+            seen.join(",")
+        };
+        let metadata = [
+            ("fields", distinct(|v| v.field.as_str())),
+            ("reasons", distinct(|v| v.reason)),
+            ("violationCount", count.to_string()),
+        ];
+        self.status_with_violations(Code::InvalidArgument, reason, message, metadata, violations)
     }
 
     /// `INVALID_ARGUMENT` for a single field.

@@ -32,7 +32,7 @@ pub fn permission_denied(reason: &str, detail: impl Into<String>, actor: &str) -
 /// current etag where the caller may have it.
 pub fn etag_mismatch(application: &str, current_etag: Option<String>) -> Status {
     let mut metadata = vec![("application", application.to_owned())];
-    metadata.extend(current_etag.map(|etag| ("current_etag", etag)));
+    metadata.extend(current_etag.map(|etag| ("currentEtag", etag)));
     ERRORS.status(
         Code::Aborted,
         "ETAG_MISMATCH",
@@ -62,8 +62,8 @@ pub fn no_time_left(left: std::time::Duration, needed: std::time::Duration) -> S
             needed.as_millis()
         ),
         [
-            ("remaining_ms", left.as_millis().to_string()),
-            ("needed_ms", needed.as_millis().to_string()),
+            ("remainingMs", left.as_millis().to_string()),
+            ("neededMs", needed.as_millis().to_string()),
         ],
     )
 }
@@ -82,7 +82,7 @@ pub fn ledger(error: LedgerError, application: &str) -> Status {
             Code::InvalidArgument,
             "REQUEST_ID_REUSED",
             format!("request_id {id} was already used for a different request"),
-            [("request_id", id.clone())],
+            [("requestId", id.clone())],
             vec![Violation::new(
                 "request_id",
                 "already used for a different request",

@@ -139,9 +139,9 @@ pub fn check_filing(
             limits.max_message() - limit
         ),
         [
-            ("size_bytes", size.to_string()),
-            ("limit_bytes", limit.to_string()),
-            ("max_message_bytes", limits.max_message().to_string()),
+            ("sizeBytes", size.to_string()),
+            ("limitBytes", limit.to_string()),
+            ("maxMessageBytes", limits.max_message().to_string()),
         ],
         vec![Violation::new(
             "application",

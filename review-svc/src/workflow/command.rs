@@ -107,15 +107,16 @@ pub mod reason {
     pub const RATIONALE_REQUIRED: &str = "RATIONALE_REQUIRED";
     /// APPROVE_WITH_CONDITIONS needs at least one condition, and no condition may be blank.
     pub const CONDITIONS_REQUIRED: &str = "CONDITIONS_REQUIRED";
-    /// Any other invalid field.
-    pub const INVALID_ARGUMENT: &str = "INVALID_ARGUMENT";
+    /// Any other invalid field (the same reason the adapter gives a field
+    /// it refuses without a more specific one).
+    pub const INVALID_FIELD: &str = "INVALID_FIELD";
 }
 
 impl Refusal {
     /// The stable reason code. For `InvalidArgument` it follows from the
     /// field, which has a single failure mode per field:
     /// `rationale` → `RATIONALE_REQUIRED`, `conditions` → `CONDITIONS_REQUIRED`,
-    /// anything else → `INVALID_ARGUMENT`.
+    /// anything else → `INVALID_FIELD`.
     pub fn reason(&self) -> &'static str {
         match self {
             Refusal::PermissionDenied { reason, .. }
@@ -123,7 +124,7 @@ impl Refusal {
             Refusal::InvalidArgument { field, .. } => match *field {
                 "rationale" => reason::RATIONALE_REQUIRED,
                 "conditions" => reason::CONDITIONS_REQUIRED,
-                _ => reason::INVALID_ARGUMENT,
+                _ => reason::INVALID_FIELD,
             },
         }
     }

@@ -424,27 +424,27 @@ fn classification_refusals() {
             classify(&[true, true]),
             reason::ROLE_NOT_PERMITTED,
         ),
-        (system(), bad_items(vec![]), reason::INVALID_ARGUMENT),
+        (system(), bad_items(vec![]), reason::INVALID_FIELD),
         (
             system(),
             bad_items(vec![item(0, true)]),
-            reason::INVALID_ARGUMENT,
+            reason::INVALID_FIELD,
         ),
         (
             system(),
             bad_items(vec![item(0, true), item(0, false)]),
-            reason::INVALID_ARGUMENT,
+            reason::INVALID_FIELD,
         ),
         (
             system(),
             bad_items(vec![item(0, true), item(2, false)]),
-            reason::INVALID_ARGUMENT,
+            reason::INVALID_FIELD,
         ),
     ];
     for (actor, command, expected) in cases {
         let r = c.refused(&actor, command.clone());
         assert_eq!(reason_of(&r), expected, "{command:?} by {actor:?}: {r}");
-        if expected == reason::INVALID_ARGUMENT {
+        if expected == reason::INVALID_FIELD {
             assert!(matches!(r, Refusal::InvalidArgument { field: "items", .. }));
         }
     }
@@ -905,7 +905,7 @@ fn vote_refusals() {
         (
             acep(Commerce),
             rec(Commerce, Recommendation::DeemedNoObjection),
-            reason::INVALID_ARGUMENT,
+            reason::INVALID_FIELD,
         ),
         (
             chair(),
@@ -1294,19 +1294,19 @@ fn agency_review_refusals() {
         (
             reviewer(StateDept),
             bare(Yes, &["c"], "why"),
-            reason::INVALID_ARGUMENT,
+            reason::INVALID_FIELD,
             Some("recommendation"),
         ),
         (
             reviewer(StateDept),
             bare(No, &["c"], "why"),
-            reason::INVALID_ARGUMENT,
+            reason::INVALID_FIELD,
             Some("recommendation"),
         ),
         (
             reviewer(StateDept),
             bare(Recommendation::DeemedNoObjection, &[], "why"),
-            reason::INVALID_ARGUMENT,
+            reason::INVALID_FIELD,
             Some("recommendation"),
         ),
         (
@@ -1393,7 +1393,7 @@ fn decision_refusals() {
         (
             officer(),
             bare(Outcome::Deny, &["c"], "why"),
-            reason::INVALID_ARGUMENT,
+            reason::INVALID_FIELD,
         ),
     ];
     for (actor, command, expected) in cases {
@@ -1522,7 +1522,7 @@ fn refusal_reason_codes() {
         Refusal::invalid("conditions", "x").reason(),
         "CONDITIONS_REQUIRED"
     );
-    assert_eq!(Refusal::invalid("items", "x").reason(), "INVALID_ARGUMENT");
+    assert_eq!(Refusal::invalid("items", "x").reason(), "INVALID_FIELD");
     assert_eq!(
         Refusal::denied(reason::WRONG_AGENCY, "x").reason(),
         "WRONG_AGENCY"

@@ -409,7 +409,7 @@ async fn classifier_refusals_name_the_fields_of_the_filing() {
             h.client
                 .create_application(authed(request, APPLICANT))
                 .await,
-            "INVALID_ARGUMENT",
+            "INVALID_FIELD",
             field,
         );
     }

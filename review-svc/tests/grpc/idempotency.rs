@@ -45,7 +45,7 @@ pub(crate) async fn create_is_idempotent_by_request_id(backend: Backend) {
         "request_id",
     );
     let info = status.get_details_error_info().unwrap();
-    assert_eq!(info.metadata.get("request_id"), Some(&request.request_id));
+    assert_eq!(info.metadata.get("requestId"), Some(&request.request_id));
     assert_eq!(
         list_all(&mut h.client, AUDITOR, Default::default())
             .await
@@ -212,7 +212,7 @@ pub(crate) async fn concurrent_transitions_with_one_etag_let_exactly_one_through
         let status = expect_refusal(Err::<(), _>(loser), Code::Aborted, "ETAG_MISMATCH");
         let info = status.get_details_error_info().unwrap();
         assert_eq!(
-            info.metadata.get("current_etag"),
+            info.metadata.get("currentEtag"),
             Some(&winner.etag),
             "round {round}"
         );
@@ -255,7 +255,7 @@ pub(crate) async fn concurrent_transitions_with_one_etag_let_exactly_one_through
             .get_details_error_info()
             .unwrap()
             .metadata
-            .get("current_etag"),
+            .get("currentEtag"),
         Some(&moved.etag)
     );
     for malformed in ["banana", "v0", "v-3", "7", "W/\"v2\""] {
@@ -267,7 +267,7 @@ pub(crate) async fn concurrent_transitions_with_one_etag_let_exactly_one_through
             h.client
                 .record_recommendation(authed(request, "dev-state"))
                 .await,
-            "INVALID_ARGUMENT",
+            "INVALID_FIELD",
             "etag",
         );
     }

@@ -404,7 +404,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 let fine = status.code() == Code::InvalidArgument
                     && info
                         .as_ref()
-                        .is_some_and(|i| i.reason == "INVALID_ARGUMENT" && i.domain == DOMAIN)
+                        .is_some_and(|i| i.reason == "INVALID_FIELD" && i.domain == DOMAIN)
                     && fields == [field];
                 (!fine).then(|| describe(status))
             }
@@ -444,7 +444,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 recommendation: pb::Recommendation::DeemedNoObjection as i32,
                 ..recommendation()
             }),
-            "INVALID_ARGUMENT",
+            "INVALID_FIELD",
             "recommendation",
         ),
         (
@@ -453,7 +453,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 conditions: vec!["a condition".into()],
                 ..recommendation()
             }),
-            "INVALID_ARGUMENT",
+            "INVALID_FIELD",
             "recommendation",
         ),
         (
@@ -462,7 +462,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 recommendation: 0,
                 ..recommendation()
             }),
-            "INVALID_ARGUMENT",
+            "INVALID_FIELD",
             "recommendation",
         ),
     ];

@@ -76,7 +76,7 @@ async fn an_oversized_filing_is_refused_before_anything_is_written() {
             "application",
         );
         let info = status.get_details_error_info().expect("ErrorInfo");
-        let limit: usize = info.metadata["limit_bytes"].parse().expect("a number");
+        let limit: usize = info.metadata["limitBytes"].parse().expect("a number");
         assert!(limit < MAX_MESSAGE, "{attempt}: {info:?}");
     }
     assert!(list_all(&mut client, AUDITOR, Default::default())
@@ -330,7 +330,7 @@ async fn a_basic_list_leaves_out_the_classifiers_answers() {
                 AUDITOR,
             ))
             .await,
-        "INVALID_ARGUMENT",
+        "INVALID_FIELD",
         "view",
     );
 }

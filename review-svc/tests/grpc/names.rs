@@ -167,7 +167,7 @@ async fn catalogue_names_are_refused_unless_the_classifier_would_read_them_as_wr
             h.client
                 .create_application(authed(request, APPLICANT))
                 .await,
-            "INVALID_ARGUMENT",
+            "INVALID_FIELD",
             "application.items[0].catalog_chip",
         );
     }
