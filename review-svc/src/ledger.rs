@@ -132,38 +132,62 @@ impl Ledger {
             .get(id)
             .await?
             .ok_or_else(|| LedgerError::NotFound(id.to_owned()))?;
-        self.read(&row, Documents::Included).await
+        let mut apps = self
+            .read(std::slice::from_ref(&row), Documents::Included)
+            .await?;
+        apps.pop()
+            .ok_or_else(|| LedgerError::Internal(format!("row {id} read as nothing")))
     }
 
-    /// The application a stored row holds. A snapshot keeps the workflow's
-    /// state only; what was filed and the classifier's answers live in the
-    /// events that brought them, read here when `documents` asks for them.
-    /// A snapshot of the first format is rebuilt from the whole history.
+    /// The applications stored rows hold, in the rows' order. A snapshot
+    /// keeps the workflow's state only; what was filed and the classifier's
+    /// answers live in the events that brought them, read here (for all the
+    /// rows in one query) when `documents` asks for them. A snapshot of the
+    /// first format is rebuilt from the whole history.
     async fn read(
         &self,
-        row: &ApplicationRow,
+        rows: &[ApplicationRow],
         documents: Documents,
-    ) -> Result<Application, LedgerError> {
-        let mut app = match record::decode_snapshot(&row.snapshot)
-            .map_err(|e| unreadable(&row.id, "snapshot", e))?
-        {
-            Snapshot::State(app) => *app,
-            Snapshot::Replay => return self.replay(&row.id, row.version).await,
-        };
-        if documents == Documents::Included {
+    ) -> Result<Vec<Application>, LedgerError> {
+        let mut apps = Vec::with_capacity(rows.len());
+        let mut need_documents = Vec::new();
+        for row in rows {
+            match record::decode_snapshot(&row.snapshot)
+                .map_err(|e| unreadable(&row.id, "snapshot", e))?
+            {
+                Snapshot::State(app) => {
+                    need_documents.push(row.id.as_str());
+                    apps.push(*app);
+                }
+                Snapshot::Replay => apps.push(self.replay(&row.id, row.version).await?),
+            }
+        }
+        if documents == Documents::Included && !need_documents.is_empty() {
             let stored = self
                 .store
-                .events_of_kinds(&row.id, &[FILED, CLASSIFIED])
+                .events_of_kinds(&need_documents, &[FILED, CLASSIFIED])
                 .await?;
-            for event in stored {
-                match decode(&event)? {
+            // Applications are in the rows' order.
+            let index: std::collections::HashMap<&str, usize> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| (row.id.as_str(), i))
+                .collect();
+            for event in &stored {
+                let Some(app) = index
+                    .get(event.application_id.as_str())
+                    .and_then(|&i| apps.get_mut(i))
+                else {
+                    continue;
+                };
+                match decode(event)? {
                     Event::ApplicationFiled { application, .. } => app.filed = application,
                     Event::ItemsClassified { items, .. } => app.classifications = items,
                     _ => {}
                 }
             }
         }
-        Ok(app)
+        Ok(apps)
     }
 
     /// The application at `version`, folded from its history.
@@ -245,12 +269,8 @@ impl Ledger {
         limit: u32,
     ) -> Result<Vec<Application>, LedgerError> {
         let rows = self.store.due(now.timestamp_millis(), limit).await?;
-        let mut apps = Vec::with_capacity(rows.len());
         // Deadlines never need what was filed.
-        for row in &rows {
-            apps.push(self.read(row, Documents::Left).await?);
-        }
-        Ok(apps)
+        self.read(&rows, Documents::Left).await
     }
 
     pub async fn list(
@@ -260,11 +280,7 @@ impl Ledger {
         limit: u32,
     ) -> Result<Vec<Application>, LedgerError> {
         let rows = self.store.list(filter, after, limit).await?;
-        let mut apps = Vec::with_capacity(rows.len());
-        for row in &rows {
-            apps.push(self.read(row, Documents::Included).await?);
-        }
-        Ok(apps)
+        self.read(&rows, Documents::Included).await
     }
 
     /// Events after `after_sequence`, oldest first, of one application or

@@ -189,10 +189,11 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
-    /// The events of one application whose kind is one of `kinds`, oldest first.
+    /// The events of these applications whose kind is one of `kinds`, each
+    /// application's oldest first.
     async fn events_of_kinds(
         &self,
-        application_id: &str,
+        application_ids: &[&str],
         kinds: &[&str],
     ) -> Result<Vec<StoredEvent>, StoreError>;
 

@@ -367,24 +367,29 @@ where
 
     pub(crate) async fn events_of_kinds(
         &self,
-        application_id: &str,
+        application_ids: &[&str],
         kinds: &[&str],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        if kinds.is_empty() {
+        if application_ids.is_empty() || kinds.is_empty() {
             return Ok(Vec::new());
         }
         let mut q = Sql::<DB>::new(format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE application_id = "
+            "SELECT {EVENT_COLUMNS} FROM events WHERE application_id IN ("
         ));
-        q.push_text(application_id);
-        q.push(" AND kind IN (");
+        for (i, id) in application_ids.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push_text(*id);
+        }
+        q.push(") AND kind IN (");
         for (i, kind) in kinds.iter().enumerate() {
             if i > 0 {
                 q.push(", ");
             }
             q.push_text(*kind);
         }
-        q.push(") ORDER BY application_sequence");
+        q.push(") ORDER BY application_id, application_sequence");
         let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
         rows.iter().map(event_from).collect()
     }
@@ -597,10 +602,10 @@ macro_rules! impl_store {
 
             async fn events_of_kinds(
                 &self,
-                application_id: &str,
+                application_ids: &[&str],
                 kinds: &[&str],
             ) -> Result<Vec<StoredEvent>, StoreError> {
-                self.reads.events_of_kinds(application_id, kinds).await
+                self.reads.events_of_kinds(application_ids, kinds).await
             }
 
             async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError> {

@@ -25,7 +25,7 @@ pub(super) async fn events_of_kinds_picks_by_kind(b: &dyn Backend) {
     stepped(&*store, "q1", &[ev("NOTE", 1)], 3).await;
     stepped(&*store, "q2", &[ev("NOTE", 1)], 1).await;
     let picked = store
-        .events_of_kinds("q1", &["CREATED", "NOTE"])
+        .events_of_kinds(&["q1"], &["CREATED", "NOTE"])
         .await
         .expect("events of kinds");
     let seen: Vec<_> = picked
@@ -39,13 +39,19 @@ pub(super) async fn events_of_kinds_picks_by_kind(b: &dyn Backend) {
         })
         .collect();
     assert_eq!(seen, [("q1", 1, "CREATED"), ("q1", 2, "NOTE")]);
+    let both = store
+        .events_of_kinds(&["q2", "q1"], &["CREATED"])
+        .await
+        .expect("events of kinds");
+    let seen: Vec<_> = both.iter().map(|e| e.application_id.as_str()).collect();
+    assert_eq!(seen, ["q1", "q2"]);
     assert!(store
-        .events_of_kinds("q1", &[])
+        .events_of_kinds(&["q1"], &[])
         .await
         .expect("no kinds")
         .is_empty());
     assert!(store
-        .events_of_kinds("nope", &["CREATED"])
+        .events_of_kinds(&["nope"], &["CREATED"])
         .await
         .expect("unknown application")
         .is_empty());
