@@ -22,6 +22,7 @@ use review_svc::classifier_client::{ClassifierClient, RetryPolicy};
 use review_svc::clock::Clock;
 use review_svc::{ReviewServer, ReviewSettings};
 use service_kit::server::{RunningServer, ServeOptions};
+use test_support::postgres::Schema;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -78,7 +79,7 @@ enum Backend {
 /// A database that lives as long as the test (and across restarts).
 enum TestDb {
     Sqlite { dir: tempfile::TempDir },
-    Postgres(PgSchema),
+    Postgres(Schema),
 }
 
 impl TestDb {
@@ -88,23 +89,14 @@ impl TestDb {
             Backend::Sqlite => Some(TestDb::Sqlite {
                 dir: tempfile::tempdir().expect("temporary directory"),
             }),
-            Backend::Postgres => match std::env::var("REVIEW_TEST_DATABASE_URL") {
-                Ok(url) if !url.trim().is_empty() => {
-                    Some(TestDb::Postgres(PgSchema::create(url).await))
-                }
-                _ => {
-                    if std::env::var("REVIEW_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                        panic!("REVIEW_REQUIRE_POSTGRES=1 but REVIEW_TEST_DATABASE_URL is not set");
-                    }
-                    use std::io::Write;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "{}: skipped: REVIEW_TEST_DATABASE_URL not set",
-                        std::thread::current().name().unwrap_or("postgres test")
-                    );
-                    None
-                }
-            },
+            Backend::Postgres => {
+                let test = std::thread::current()
+                    .name()
+                    .unwrap_or("postgres test")
+                    .to_owned();
+                let url = test_support::postgres::database_url(&test)?;
+                Some(TestDb::Postgres(Schema::create(&url, "grpc").await))
+            }
         }
     }
 
@@ -114,73 +106,6 @@ impl TestDb {
                 format!("sqlite://{}", dir.path().join("review.db").display())
             }
             TestDb::Postgres(schema) => schema.url(),
-        }
-    }
-}
-
-/// A PostgreSQL schema of its own, as the store's own suite isolates its
-/// cases: created empty, named in the connection's `search_path` (sqlx reads
-/// `options[search_path]` from the URL), dropped at the end.
-struct PgSchema {
-    admin_url: String,
-    schema: String,
-}
-
-impl PgSchema {
-    async fn create(admin_url: String) -> Self {
-        use sqlx::Connection;
-        let schema = format!("grpc_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to REVIEW_TEST_DATABASE_URL");
-        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut admin)
-            .await
-            .expect("create the test schema");
-        let _ = admin.close().await;
-        Self { admin_url, schema }
-    }
-
-    fn url(&self) -> String {
-        let separator = if self.admin_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        format!(
-            "{}{separator}options[search_path]={}",
-            self.admin_url, self.schema
-        )
-    }
-}
-
-impl Drop for PgSchema {
-    /// Drops the schema even when the test panicked (on a thread of its own:
-    /// the test's runtime may be the one being dropped).
-    fn drop(&mut self) {
-        let url = self.admin_url.clone();
-        let schema = self.schema.clone();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let _ = conn.close().await;
-                Ok::<(), String>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}: {dropped:?}", self.schema);
         }
     }
 }

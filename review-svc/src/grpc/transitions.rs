@@ -23,17 +23,25 @@ pub(super) trait Transition: prost::Message + Sized {
     fn command(&self) -> Result<Command, Status>;
 }
 
+/// The parts every transition request has under the same names: the RPC,
+/// the application, the etag its caller saw, the request id.
+macro_rules! addressing {
+    ($method:literal) => {
+        const METHOD: &'static str = $method;
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn etag(&self) -> &str {
+            &self.etag
+        }
+        fn request_id(&self) -> &str {
+            &self.request_id
+        }
+    };
+}
+
 impl Transition for pb::RecordRecommendationRequest {
-    const METHOD: &'static str = "RecordRecommendation";
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn etag(&self) -> &str {
-        &self.etag
-    }
-    fn request_id(&self) -> &str {
-        &self.request_id
-    }
+    addressing!("RecordRecommendation");
     fn command(&self) -> Result<Command, Status> {
         let mut violations = Vec::new();
         let agency =
@@ -57,16 +65,7 @@ impl Transition for pb::RecordRecommendationRequest {
 }
 
 impl Transition for pb::DecideApplicationRequest {
-    const METHOD: &'static str = "DecideApplication";
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn etag(&self) -> &str {
-        &self.etag
-    }
-    fn request_id(&self) -> &str {
-        &self.request_id
-    }
+    addressing!("DecideApplication");
     fn command(&self) -> Result<Command, Status> {
         let mut violations = Vec::new();
         let outcome = validate::enum_value(
@@ -87,16 +86,7 @@ impl Transition for pb::DecideApplicationRequest {
 }
 
 impl Transition for pb::AppealApplicationRequest {
-    const METHOD: &'static str = "AppealApplication";
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn etag(&self) -> &str {
-        &self.etag
-    }
-    fn request_id(&self) -> &str {
-        &self.request_id
-    }
+    addressing!("AppealApplication");
     fn command(&self) -> Result<Command, Status> {
         let mut violations = Vec::new();
         let agency =
@@ -111,16 +101,7 @@ impl Transition for pb::AppealApplicationRequest {
 }
 
 impl Transition for pb::WithdrawApplicationRequest {
-    const METHOD: &'static str = "WithdrawApplication";
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn etag(&self) -> &str {
-        &self.etag
-    }
-    fn request_id(&self) -> &str {
-        &self.request_id
-    }
+    addressing!("WithdrawApplication");
     fn command(&self) -> Result<Command, Status> {
         let mut violations = Vec::new();
         validate::optional_long_text(&self.reason, "reason", &mut violations);

@@ -11,16 +11,9 @@ use super::model::{Actor, Agency, Application, Role};
 /// applicant only its own; every government role, the auditor and the
 /// system all of them.
 pub fn may_read(actor: &Actor, app: &Application) -> bool {
-    match actor.role {
-        Role::Applicant => actor.id == app.applicant,
-        Role::AgencyReviewer
-        | Role::LicensingOfficer
-        | Role::OperatingCommitteeChair
-        | Role::AcepMember
-        | Role::EarbMember
-        | Role::President
-        | Role::Auditor
-        | Role::System => true,
+    match list_scope(actor) {
+        ListScope::All => true,
+        ListScope::FiledBy(applicant) => applicant == app.applicant,
     }
 }
 

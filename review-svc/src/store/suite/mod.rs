@@ -108,24 +108,11 @@ impl Backend for SqliteBackend {
 }
 
 struct PostgresBackend {
-    url: String,
-    schema: String,
+    /// Dropped (and with it the schema) with the backend, even when the case panicked.
+    _schema: test_support::postgres::Schema,
     options: sqlx::postgres::PgConnectOptions,
     store_options: PostgresOptions,
     store: Arc<dyn Store>,
-}
-
-fn skip_postgres<T>(case: &str) -> Option<T> {
-    if std::env::var("REVIEW_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-        panic!("REVIEW_REQUIRE_POSTGRES=1 but REVIEW_TEST_DATABASE_URL is not set");
-    }
-    // Straight to the terminal: the harness captures only print!/eprint!.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "{case}: skipped: REVIEW_TEST_DATABASE_URL not set"
-    );
-    None
 }
 
 pub(crate) async fn postgres_backend(case: &str) -> Option<Box<dyn Backend>> {
@@ -158,28 +145,16 @@ async fn postgres_schema_backend(
     case: &str,
     store_options: PostgresOptions,
 ) -> Option<PostgresBackend> {
-    let url = match std::env::var("REVIEW_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => return skip_postgres(case),
-    };
-    let schema = format!("t_{:016x}", rand::random::<u64>());
-    let mut admin = sqlx::PgConnection::connect(&url)
-        .await
-        .expect("connect to REVIEW_TEST_DATABASE_URL");
-    sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .expect("create test schema");
-    let _ = admin.close().await;
+    let url = test_support::postgres::database_url(case)?;
+    let schema = test_support::postgres::Schema::create(&url, "t").await;
     let options = sqlx::postgres::PgConnectOptions::from_str(&url)
         .expect("valid URL")
-        .options([("search_path", schema.as_str())]);
+        .options([("search_path", schema.name())]);
     let store = PostgresStore::connect_with(options.clone(), store_options.clone())
         .await
         .expect("open PostgreSQL store");
     Some(PostgresBackend {
-        url,
-        schema,
+        _schema: schema,
         options,
         store_options,
         store: Arc::new(store),
@@ -201,40 +176,6 @@ async fn postgres_statements_are_planned_for_their_parameters() {
         .await
         .expect("show");
     assert_eq!(mode, "force_custom_plan");
-}
-
-impl Drop for PostgresBackend {
-    /// Drops the schema even when the case panicked.
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        let schema = self.schema.clone();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let _ = conn.close().await;
-                Ok::<(), String>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "could not drop test schema {}: {dropped:?}",
-                self.schema
-            );
-        }
-    }
 }
 
 #[async_trait]
