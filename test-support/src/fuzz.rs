@@ -141,10 +141,16 @@ macro_rules! fuzz_target {
 #[macro_export]
 macro_rules! fuzz_target {
     ($name:expr, $case:expr) => {{
-        let mut case = $crate::fuzz::target($case);
-        let mut tally = $crate::fuzz::Tally::new();
-        $crate::fuzz::bolero::check!().for_each(|bytes: &[u8]| {
-            case(&mut $crate::fuzz::Entropy::from_bytes(bytes), &mut tally)
+        // The engine catches a case's panic and reports its input; what the
+        // case holds (servers, stores) is never used after one.
+        let mut state = ::std::panic::AssertUnwindSafe((
+            $crate::fuzz::target($case),
+            $crate::fuzz::Tally::new(),
+        ));
+        $crate::fuzz::bolero::check!().for_each(move |bytes: &[u8]| {
+            // Through `DerefMut`, so the closure captures the wrapper whole.
+            let (case, tally) = &mut *state;
+            case(&mut $crate::fuzz::Entropy::from_bytes(bytes), tally)
         });
     }};
 }
