@@ -95,6 +95,19 @@ impl Ledger {
         request: Option<&RequestKey>,
         now: DateTime<Utc>,
     ) -> Result<Application, LedgerError> {
+        let prepared = self.prepare(filing, classification, now)?;
+        self.commit(prepared, request).await
+    }
+
+    /// What filing would record, decided and nothing written: the events and
+    /// the application they make. A caller that must look at them first (to
+    /// bound what is stored) commits them afterwards with [`Ledger::commit`].
+    pub fn prepare(
+        &self,
+        filing: Filing,
+        classification: Option<Vec<ItemOutcome>>,
+        now: DateTime<Utc>,
+    ) -> Result<Prepared, LedgerError> {
         let mut events = self.workflow.file(filing, now);
         let mut app = Application::replay(&events)
             .ok_or_else(|| LedgerError::Internal("filing produced no event".into()))?;
@@ -111,6 +124,16 @@ impl Ledger {
             app = fold_onto(app, &more);
             events.extend(more);
         }
+        Ok(Prepared { app, events })
+    }
+
+    /// Writes a prepared filing.
+    pub async fn commit(
+        &self,
+        prepared: Prepared,
+        request: Option<&RequestKey>,
+    ) -> Result<Application, LedgerError> {
+        let Prepared { app, events } = prepared;
         let (row, new_events, idempotent) = encode(&app, &events, request)?;
         match self
             .store
@@ -432,6 +455,13 @@ fn encode(
         })
         .transpose()?;
     Ok((row, new_events, idempotent))
+}
+
+/// A filing decided but not yet written (see [`Ledger::prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    pub app: Application,
+    pub events: Vec<Event>,
 }
 
 /// One event of the history: as stored (with its place in the chain and

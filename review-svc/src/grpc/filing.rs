@@ -12,7 +12,8 @@ use super::transitions::{time_left, write_deadline};
 use super::{errors, limits, validate, Review, ERRORS};
 use crate::classify::{classify_content, Classified};
 use crate::convert::{self, resource_name};
-use crate::workflow::{self, Actor, Command, Filing};
+use crate::ledger::Prepared;
+use crate::workflow::{self, Filing};
 
 impl Review {
     pub(super) async fn create(
@@ -51,66 +52,28 @@ impl Review {
                 applicant: actor.id.clone(),
                 application: filed,
             };
-            self.check_filing_size(&filing, classification.as_deref())?;
+            let name = resource_name(&id);
+            let pending = if classification.is_none() {
+                limits::pending_estimate(&filing.application)
+            } else {
+                0
+            };
+            let prepared = self
+                .ledger
+                .prepare(filing, classification, self.clock.now())
+                .map_err(|e| errors::ledger(e, &name))?;
+            check_filing_size(self.limits, &prepared, pending)?;
             time_left(deadline)?;
             let app = self
                 .ledger
-                .file(filing, classification, key.as_ref(), self.clock.now())
+                .commit(prepared, key.as_ref())
                 .await
-                .map_err(|e| errors::ledger(e, &resource_name(&id)))?;
+                .map_err(|e| errors::ledger(e, &name))?;
             tracing::info!(state = app.state.as_str(), "application filed");
             Ok(Response::new(self.servable(&app)))
         }
         .instrument(span)
         .await
-    }
-
-    /// Renders the application a filing would become, and refuses it if it
-    /// or its events could not always be served.
-    fn check_filing_size(
-        &self,
-        filing: &Filing,
-        classification: Option<&[workflow::ItemOutcome]>,
-    ) -> Result<(), Status> {
-        let now = self.clock.now();
-        let workflow = self.ledger.workflow();
-        let mut events = workflow.file(filing.clone(), now);
-        let Some(mut app) = workflow::Application::replay(&events) else {
-            return Ok(());
-        };
-        if let Some(items) = classification {
-            if let Ok(more) = workflow.handle(
-                &app,
-                &Actor::system(),
-                Command::RecordClassification {
-                    items: items.to_vec(),
-                },
-                now,
-            ) {
-                app = more
-                    .iter()
-                    .fold(app, |app, event| workflow::apply(Some(app), event));
-                events.extend(more);
-            }
-        }
-        let served = |kind: &str| {
-            events
-                .iter()
-                .filter(|event| event.kind() == kind)
-                .map(|event| convert::event_payload(event).encoded_len())
-                .sum::<usize>()
-        };
-        let pending = match classification {
-            None => limits::pending_estimate(&filing.application),
-            Some(_) => 0,
-        };
-        limits::check_filing(
-            self.limits,
-            &convert::application(&app),
-            pending,
-            served("ApplicationFiled"),
-            served("ItemsClassified"),
-        )
     }
 }
 
@@ -121,4 +84,29 @@ fn classifier_deadline(caller_budget: Option<Duration>) -> Option<Instant> {
         let reserve = (budget / 5).max(Duration::from_millis(20));
         Instant::now() + budget.saturating_sub(reserve)
     })
+}
+
+/// Refuses a filing whose application, or one of its two large events as
+/// served, could not always be sent back; `pending` is what answers still
+/// to come are assumed to add.
+fn check_filing_size(
+    limits: limits::Limits,
+    prepared: &Prepared,
+    pending: usize,
+) -> Result<(), Status> {
+    let served = |kind: &str| {
+        prepared
+            .events
+            .iter()
+            .filter(|event| event.kind() == kind)
+            .map(|event| convert::event_payload(event).encoded_len())
+            .sum::<usize>()
+    };
+    limits::check_filing(
+        limits,
+        &convert::application(&prepared.app),
+        pending,
+        served("ApplicationFiled"),
+        served("ItemsClassified"),
+    )
 }
