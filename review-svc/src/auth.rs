@@ -11,6 +11,8 @@
 //! token_sha256 = "<hex digest of the token>"
 //! expires_at = "2027-01-01T00:00:00Z"   # optional
 //! revoked = false                       # optional
+//! senate_confirmed = false              # optional: may escalate to the ACEP (750.4(f)(2))
+//! agency_head = false                   # optional: may appeal to the EARB, the President (750.4(f)(2)-(3))
 //! ```
 //!
 //! The file is read at start and again on SIGHUP, so a revoked token stops
@@ -45,6 +47,12 @@ struct PrincipalEntry {
     expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
     revoked: bool,
+    /// May sign an escalation to the ACEP (750.4(f)(2)).
+    #[serde(default)]
+    senate_confirmed: bool,
+    /// May appeal to the EARB and the President (750.4(f)(2)-(3)).
+    #[serde(default)]
+    agency_head: bool,
 }
 
 struct Credential {
@@ -94,98 +102,142 @@ pub struct Authenticator {
     path: Option<PathBuf>,
 }
 
-/// Development principals: (token, id, role, agency). Fixed so that the
-/// README's examples work; only ever loaded with `--dev`.
-const DEVELOPMENT: &[(&str, &str, Role, Option<Agency>)] = &[
-    ("dev-applicant", "exporter-1", Role::Applicant, None),
-    ("dev-applicant-2", "exporter-2", Role::Applicant, None),
+/// Development principals: (token, id, role, agency, standing). Fixed so
+/// that the README's examples work; only ever loaded with `--dev`. ACEP
+/// members are Assistant Secretaries (Senate-confirmed) and EARB members
+/// the heads of their departments, as 750.4(f) has them; one acting ACEP
+/// member and one deputy on the EARB lack that standing, to show the
+/// refusal.
+const DEVELOPMENT: &[(&str, &str, Role, Option<Agency>, DevStanding)] = &[
+    ("dev-applicant", "exporter-1", Role::Applicant, None, PLAIN),
+    (
+        "dev-applicant-2",
+        "exporter-2",
+        Role::Applicant,
+        None,
+        PLAIN,
+    ),
     (
         "dev-commerce",
         "commerce-reviewer",
         Role::AgencyReviewer,
         Some(Agency::Commerce),
+        PLAIN,
     ),
     (
         "dev-state",
         "state-reviewer",
         Role::AgencyReviewer,
         Some(Agency::State),
+        PLAIN,
     ),
     (
         "dev-defense",
         "defense-reviewer",
         Role::AgencyReviewer,
         Some(Agency::Defense),
+        PLAIN,
     ),
     (
         "dev-energy",
         "energy-reviewer",
         Role::AgencyReviewer,
         Some(Agency::Energy),
+        PLAIN,
     ),
     (
         "dev-officer",
         "licensing-officer",
         Role::LicensingOfficer,
         None,
+        PLAIN,
     ),
     (
         "dev-oc-chair",
         "oc-chair",
         Role::OperatingCommitteeChair,
         None,
+        PLAIN,
     ),
     (
         "dev-acep-commerce",
         "acep-commerce",
         Role::AcepMember,
         Some(Agency::Commerce),
+        SENATE_CONFIRMED,
     ),
     (
         "dev-acep-state",
         "acep-state",
         Role::AcepMember,
         Some(Agency::State),
+        SENATE_CONFIRMED,
     ),
     (
         "dev-acep-defense",
         "acep-defense",
         Role::AcepMember,
         Some(Agency::Defense),
+        SENATE_CONFIRMED,
     ),
     (
         "dev-acep-energy",
         "acep-energy",
         Role::AcepMember,
         Some(Agency::Energy),
+        SENATE_CONFIRMED,
+    ),
+    (
+        "dev-acep-state-acting",
+        "acep-state-acting",
+        Role::AcepMember,
+        Some(Agency::State),
+        PLAIN,
     ),
     (
         "dev-earb-commerce",
         "earb-commerce",
         Role::EarbMember,
         Some(Agency::Commerce),
+        AGENCY_HEAD,
     ),
     (
         "dev-earb-state",
         "earb-state",
         Role::EarbMember,
         Some(Agency::State),
+        AGENCY_HEAD,
     ),
     (
         "dev-earb-defense",
         "earb-defense",
         Role::EarbMember,
         Some(Agency::Defense),
+        AGENCY_HEAD,
     ),
     (
         "dev-earb-energy",
         "earb-energy",
         Role::EarbMember,
         Some(Agency::Energy),
+        AGENCY_HEAD,
     ),
-    ("dev-president", "president", Role::President, None),
-    ("dev-auditor", "auditor", Role::Auditor, None),
+    (
+        "dev-earb-state-deputy",
+        "earb-state-deputy",
+        Role::EarbMember,
+        Some(Agency::State),
+        SENATE_CONFIRMED,
+    ),
+    ("dev-president", "president", Role::President, None, PLAIN),
+    ("dev-auditor", "auditor", Role::Auditor, None, PLAIN),
 ];
+
+/// (senate_confirmed, agency_head) of a development principal.
+type DevStanding = (bool, bool);
+const PLAIN: DevStanding = (false, false);
+const SENATE_CONFIRMED: DevStanding = (true, false);
+const AGENCY_HEAD: DevStanding = (true, true);
 
 impl Authenticator {
     /// Reads a tokens file.
@@ -276,7 +328,8 @@ fn parse(text: &str) -> Result<Vec<Credential>, String> {
         let digest = parse_digest(&entry.token_sha256)
             .ok_or_else(|| format!("principal {}: token_sha256 must be 64 hex digits", entry.id))?;
         credentials.push(Credential {
-            actor: Actor::new(entry.id, entry.role, entry.agency),
+            actor: Actor::new(entry.id, entry.role, entry.agency)
+                .with_attributes(entry.senate_confirmed, entry.agency_head),
             digest,
             expires_at: entry.expires_at,
             revoked: entry.revoked,
@@ -290,7 +343,10 @@ impl Authenticator {
     pub fn development() -> (Self, Vec<(&'static str, Actor)>) {
         let listed: Vec<(&'static str, Actor)> = DEVELOPMENT
             .iter()
-            .map(|(token, id, role, agency)| (*token, Actor::new(*id, *role, *agency)))
+            .map(|(token, id, role, agency, (confirmed, head))| {
+                let actor = Actor::new(*id, *role, *agency).with_attributes(*confirmed, *head);
+                (*token, actor)
+            })
             .collect();
         let credentials = listed
             .iter()

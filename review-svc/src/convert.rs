@@ -10,8 +10,8 @@ use exportcontrol_proto::review::v1 as pb;
 use prost::Message;
 
 use crate::workflow::{
-    self, Agency, Chip, Encoded, EndUserKind, ExportType, FiledApplication, FiledItem, Level,
-    Outcome, Recommendation, Route, State,
+    self, Agency, Chip, Encoded, EndUserKind, ExportType, FiledApplication, FiledItem, Hold,
+    HoldKind, Level, Outcome, Recommendation, Route, State,
 };
 
 /// What the applicant filed, validated, still in the contract's types.
@@ -214,6 +214,7 @@ pub fn state(state: State) -> pb::State {
         State::PresidentialReview => pb::State::PresidentialReview,
         State::Decided => pb::State::Decided,
         State::Withdrawn => pb::State::Withdrawn,
+        State::ReturnedWithoutAction => pb::State::ReturnedWithoutAction,
     }
 }
 
@@ -313,8 +314,63 @@ fn decision(decision: &workflow::Decision) -> pb::Decision {
     }
 }
 
+pub fn hold_kind(kind: HoldKind) -> pb::HoldKind {
+    match kind {
+        HoldKind::MissingInformation => pb::HoldKind::MissingInformation,
+        HoldKind::ApplicantAgreedDelay => pb::HoldKind::ApplicantAgreedDelay,
+        HoldKind::PreLicenseCheck => pb::HoldKind::PreLicenseCheck,
+        HoldKind::PreLicenseCheckAnalysis => pb::HoldKind::PreLicenseCheckAnalysis,
+        HoldKind::GovernmentAssurances => pb::HoldKind::GovernmentAssurances,
+        HoldKind::GovernmentAssurancesState => pb::HoldKind::GovernmentAssurancesState,
+        HoldKind::ForeignConsultation => pb::HoldKind::ForeignConsultation,
+        HoldKind::CongressionalNotification => pb::HoldKind::CongressionalNotification,
+        HoldKind::OtherNotification => pb::HoldKind::OtherNotification,
+    }
+}
+
+pub fn hold_kind_from(value: pb::HoldKind) -> Option<HoldKind> {
+    HoldKind::ALL.into_iter().find(|k| hold_kind(*k) == value)
+}
+
+/// A hold as recorded; what its deadline is for and the time it is
+/// rendered at come from `rendering`, events leave them out.
+fn hold(hold: &Hold, rendering: Option<&Rendering>) -> pb::Hold {
+    let rule = rendering.map(|r| r.deadlines.hold(hold.kind));
+    pb::Hold {
+        id: hold.id,
+        kind: hold_kind(hold.kind) as i32,
+        reason: hold.reason.clone(),
+        placed_by: hold.placed_by.clone(),
+        agency: hold.agency.map_or(pb::Agency::Unspecified, agency) as i32,
+        place_time: Some(timestamp(hold.placed_at)),
+        due_time: hold.due.map(timestamp),
+        due_for: rule.map(|r| r.due_for.clone()).unwrap_or_default(),
+        citation: rule.map(|r| r.citation.clone()).unwrap_or_default(),
+        overdue: rendering.is_some_and(|r| hold.is_overdue(r.now)),
+        release_time: hold.released_at.map(timestamp),
+        released_by: hold.released_by.clone(),
+        release_note: hold.release_note.clone(),
+        documents: hold.documents.clone(),
+    }
+}
+
+/// What rendering an application needs besides the record: the rules the
+/// holds cite, and the instant it is rendered at (for the time stopped and
+/// overdue holds).
+pub struct Rendering<'a> {
+    pub deadlines: &'a workflow::Deadlines,
+    pub now: DateTime<Utc>,
+}
+
+fn duration(span: chrono::Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: span.num_seconds(),
+        nanos: span.subsec_nanos(),
+    }
+}
+
 /// The resource as clients see it.
-pub fn application(app: &workflow::Application) -> pb::Application {
+pub fn application(app: &workflow::Application, rendering: &Rendering) -> pb::Application {
     pb::Application {
         name: resource_name(&app.id),
         applicant: app.applicant.clone(),
@@ -350,6 +406,13 @@ pub fn application(app: &workflow::Application) -> pb::Application {
         update_time: Some(timestamp(app.updated_at)),
         decision_history: app.decision_history.iter().map(decision).collect(),
         state_reason: app.state_reason.clone(),
+        holds: app.holds.iter().map(|h| hold(h, Some(rendering))).collect(),
+        clock_stopped_duration: Some(duration(app.clock.stopped_at(rendering.now))),
+        clock_stop_time: app.clock.since.map(timestamp),
+        information_request_due_time: app
+            .information_due
+            .filter(|_| app.state == State::AgencyReview)
+            .map(timestamp),
     }
 }
 
@@ -435,11 +498,13 @@ pub fn event_payload(event: &workflow::Event) -> pb::application_event::Payload 
             agencies: referred,
             due,
             reason,
+            information_due,
             ..
         } => e::Payload::ReferredToAgencies(e::ReferredToAgencies {
             agencies: agencies(referred),
             due_time: Some(timestamp(*due)),
             reason: reason.clone(),
+            information_request_due_time: information_due.map(timestamp),
         }),
         Event::RecommendationRecorded {
             at,
@@ -550,6 +615,34 @@ pub fn event_payload(event: &workflow::Event) -> pb::application_event::Payload 
             })
         }
         Event::Withdrawn { reason, .. } => e::Payload::Withdrawn(e::Withdrawn {
+            reason: reason.clone(),
+        }),
+        Event::InformationRequested { .. } | Event::HoldPlaced { .. } => {
+            let opened = event.opened_hold().map(|h| hold(&h, None));
+            if matches!(event, Event::HoldPlaced { .. }) {
+                e::Payload::HoldPlaced(e::HoldPlaced { hold: opened })
+            } else {
+                e::Payload::InformationRequested(e::InformationRequested { hold: opened })
+            }
+        }
+        Event::InformationProvided {
+            hold: id,
+            answer,
+            documents,
+            ..
+        } => e::Payload::InformationProvided(e::InformationProvided {
+            hold_id: *id,
+            answer: answer.clone(),
+            documents: documents.clone(),
+        }),
+        Event::HoldReleased { hold: id, note, .. } => e::Payload::HoldReleased(e::HoldReleased {
+            hold_id: *id,
+            note: note.clone(),
+        }),
+        Event::ReturnedWithoutAction {
+            hold: id, reason, ..
+        } => e::Payload::ReturnedWithoutAction(e::ReturnedWithoutAction {
+            hold_id: *id,
             reason: reason.clone(),
         }),
     }

@@ -292,12 +292,18 @@ on_both_backends!(
     list_applications_pages_newest_first_and_refuses_foreign_tokens,
     list_application_events_pages_oldest_first_and_refuses_foreign_tokens,
     watch_sends_history_then_live_events_in_sequence_order,
+    a_request_for_information_stops_the_clocks_until_answered,
+    an_unanswered_request_returns_the_application_without_action,
+    a_hold_moves_the_referral_to_the_president,
+    a_holds_own_deadline_makes_the_application_overdue,
 );
 
 #[path = "grpc/deadlines.rs"]
 mod deadlines;
 #[path = "grpc/helpers.rs"]
 mod helpers;
+#[path = "grpc/holds.rs"]
+mod holds;
 #[path = "grpc/idempotency.rs"]
 mod idempotency;
 #[path = "grpc/invalid_input.rs"]
@@ -308,6 +314,7 @@ mod paging;
 mod permissions;
 use deadlines::*;
 use helpers::*;
+use holds::*;
 use idempotency::*;
 use paging::*;
 

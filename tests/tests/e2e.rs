@@ -171,7 +171,7 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
     )
     .await;
     assert_eq!(state(&app), pb::State::AppealWindow);
-    let app = appeal(&mut client, app, "dev-defense", Defense).await;
+    let app = appeal(&mut client, app, "dev-acep-defense", Defense).await;
     assert_eq!(state(&app), pb::State::AcepReview);
 
     let app = recommend(&mut client, app, "dev-acep-commerce", Commerce, Approve).await;
@@ -184,7 +184,7 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
         pb::Outcome::Deny
     );
 
-    let app = appeal(&mut client, app, "dev-acep-commerce", Commerce).await;
+    let app = appeal(&mut client, app, "dev-earb-commerce", Commerce).await;
     assert_eq!(state(&app), pb::State::EarbReview);
     let app = recommend(&mut client, app, "dev-earb-commerce", Commerce, Approve).await;
     let app = recommend(&mut client, app, "dev-earb-state", State, Deny).await;

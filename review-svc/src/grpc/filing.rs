@@ -62,7 +62,11 @@ impl Review {
                 .ledger
                 .prepare(filing, classification, self.clock.now())
                 .map_err(|e| errors::ledger(e, &name))?;
-            check_filing_size(self.limits, &prepared, pending)?;
+            let rendering = convert::Rendering {
+                deadlines: self.ledger.workflow().deadlines(),
+                now: self.clock.now(),
+            };
+            check_filing_size(self.limits, &prepared, &rendering, pending)?;
             time_left(deadline)?;
             let app = self
                 .ledger
@@ -92,6 +96,7 @@ fn classifier_deadline(caller_budget: Option<Duration>) -> Option<Instant> {
 fn check_filing_size(
     limits: limits::Limits,
     prepared: &Prepared,
+    rendering: &convert::Rendering,
     pending: usize,
 ) -> Result<(), Status> {
     let served = |kind: &str| {
@@ -104,7 +109,7 @@ fn check_filing_size(
     };
     limits::check_filing(
         limits,
-        &convert::application(&prepared.app),
+        &convert::application(&prepared.app, rendering),
         pending,
         served("ApplicationFiled"),
         served("ItemsClassified"),

@@ -164,6 +164,34 @@ impl ReviewService for Review {
         self.transition(request).await
     }
 
+    async fn request_information(
+        &self,
+        request: Request<pb::RequestInformationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.transition(request).await
+    }
+
+    async fn provide_information(
+        &self,
+        request: Request<pb::ProvideInformationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.transition(request).await
+    }
+
+    async fn place_hold(
+        &self,
+        request: Request<pb::PlaceHoldRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.transition(request).await
+    }
+
+    async fn release_hold(
+        &self,
+        request: Request<pb::ReleaseHoldRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.transition(request).await
+    }
+
     async fn list_application_events(
         &self,
         request: Request<pb::ListApplicationEventsRequest>,

@@ -138,7 +138,11 @@ impl Review {
     /// than not at all, so that a
     /// committed write is never answered as a failure.
     pub(super) fn servable(&self, app: &workflow::Application) -> pb::Application {
-        let mut rendered = convert::application(app);
+        let rendering = convert::Rendering {
+            deadlines: self.ledger.workflow().deadlines(),
+            now: self.clock.now(),
+        };
+        let mut rendered = convert::application(app, &rendering);
         rendered.etag = self.keys.etag(&app.id, app.version);
         let size = rendered.encoded_len();
         if size > self.limits.page() {

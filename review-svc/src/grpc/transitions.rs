@@ -52,7 +52,7 @@ impl Transition for pb::RecordRecommendationRequest {
             convert::recommendation_from,
             &mut violations,
         );
-        validate::conditions(&self.conditions, "conditions", &mut violations);
+        validate::text_list(&self.conditions, "conditions", &mut violations);
         validate::optional_long_text(&self.rationale, "rationale", &mut violations);
         validate::finish(violations)?;
         Ok(Command::RecordRecommendation {
@@ -74,7 +74,7 @@ impl Transition for pb::DecideApplicationRequest {
             convert::outcome_from,
             &mut violations,
         );
-        validate::conditions(&self.conditions, "conditions", &mut violations);
+        validate::text_list(&self.conditions, "conditions", &mut violations);
         validate::optional_long_text(&self.rationale, "rationale", &mut violations);
         validate::finish(violations)?;
         Ok(Command::Decide {
@@ -108,6 +108,78 @@ impl Transition for pb::WithdrawApplicationRequest {
         validate::finish(violations)?;
         Ok(Command::Withdraw {
             reason: self.reason.clone(),
+        })
+    }
+}
+
+impl Transition for pb::RequestInformationRequest {
+    addressing!("RequestInformation");
+    fn command(&self) -> Result<Command, Status> {
+        let mut violations = Vec::new();
+        let agency =
+            validate::enum_value(self.agency, "agency", convert::agency_from, &mut violations);
+        validate::optional_long_text(&self.missing, "missing", &mut violations);
+        validate::finish(violations)?;
+        Ok(Command::RequestInformation {
+            agency: agency.unwrap_or(workflow::Agency::Commerce),
+            missing: self.missing.clone(),
+        })
+    }
+}
+
+impl Transition for pb::ProvideInformationRequest {
+    addressing!("ProvideInformation");
+    fn command(&self) -> Result<Command, Status> {
+        let mut violations = Vec::new();
+        validate::optional_long_text(&self.answer, "answer", &mut violations);
+        for (i, document) in self.documents.iter().enumerate() {
+            validate::text(
+                document,
+                &format!("documents[{i}]"),
+                validate::MAX_SHORT_TEXT,
+                false,
+                &mut violations,
+            );
+        }
+        validate::finish(violations)?;
+        Ok(Command::ProvideInformation {
+            hold: (self.hold_id != 0).then_some(self.hold_id),
+            answer: self.answer.clone(),
+            documents: self.documents.clone(),
+        })
+    }
+}
+
+impl Transition for pb::PlaceHoldRequest {
+    addressing!("PlaceHold");
+    fn command(&self) -> Result<Command, Status> {
+        let mut violations = Vec::new();
+        let kind =
+            validate::enum_value(self.kind, "kind", convert::hold_kind_from, &mut violations);
+        validate::optional_long_text(&self.reason, "reason", &mut violations);
+        validate::finish(violations)?;
+        Ok(Command::PlaceHold {
+            kind: kind.unwrap_or(workflow::HoldKind::ApplicantAgreedDelay),
+            reason: self.reason.clone(),
+        })
+    }
+}
+
+impl Transition for pb::ReleaseHoldRequest {
+    addressing!("ReleaseHold");
+    fn command(&self) -> Result<Command, Status> {
+        let mut violations = Vec::new();
+        if self.hold_id == 0 {
+            violations.push(service_kit::errors::Violation::new(
+                "hold_id",
+                "required: the id of the hold to release (1, 2, ...)",
+            ));
+        }
+        validate::optional_long_text(&self.note, "note", &mut violations);
+        validate::finish(violations)?;
+        Ok(Command::ReleaseHold {
+            hold: self.hold_id,
+            note: self.note.clone(),
         })
     }
 }

@@ -202,7 +202,8 @@ pub fn text(value: &str, field: &str, max: usize, required: bool, violations: &m
     }
 }
 
-pub fn conditions(values: &[String], field: &str, violations: &mut Vec<Violation>) {
+/// A bounded list of texts (conditions, document references).
+pub fn text_list(values: &[String], field: &str, violations: &mut Vec<Violation>) {
     if values.len() > MAX_CONDITIONS {
         violations.push(Violation::new(
             field,

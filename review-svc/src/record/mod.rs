@@ -16,6 +16,12 @@
 //! with, so a chain may hold events of both formats, and every reader
 //! accepts both. The golden tests in `tests.rs` pin the bytes of format 2;
 //! a change that moves them needs a format 3 (and this table's new row).
+//! Format 2 grows without moving them: a new event kind gets its own golden
+//! entry, and a field added to an existing kind is optional, written only
+//! when set (so an event without it keeps its bytes) and read as absent
+//! from older records (the end user's kind on a filing, the deadline for
+//! requests for information on a referral; holds and the stopped clock on
+//! a snapshot).
 
 mod v1;
 

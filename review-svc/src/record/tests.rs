@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use super::*;
 use crate::workflow::{
     Agency, Chip, Direction, Encoded, EndUserKind, ExportType, FiledApplication, FiledItem,
-    ItemOutcome, Level, Outcome, Recommendation, Route, VotingRule,
+    HoldKind, ItemOutcome, Level, Outcome, Recommendation, Route, VotingRule,
 };
 
 fn at(second: u32) -> DateTime<Utc> {
@@ -78,6 +78,7 @@ fn every_kind() -> Vec<Event> {
             agencies: vec![Agency::Commerce, Agency::State],
             due: at(33),
             reason: "licence required".into(),
+            information_due: None,
         },
         Event::RecommendationRecorded {
             at: at(4),
@@ -152,12 +153,47 @@ fn every_kind() -> Vec<Event> {
             actor: "acme".into(),
             reason: "order cancelled".into(),
         },
+        Event::InformationRequested {
+            at: at(14),
+            actor: "state-1".into(),
+            hold: 1,
+            agency: Agency::State,
+            missing: "end-user statement".into(),
+            answer_due: at(24),
+        },
+        Event::InformationProvided {
+            at: at(15),
+            actor: "acme".into(),
+            hold: 1,
+            answer: "attached".into(),
+            documents: vec!["doc-7".into()],
+        },
+        Event::HoldPlaced {
+            at: at(16),
+            actor: "officer".into(),
+            hold: 2,
+            kind: HoldKind::PreLicenseCheck,
+            reason: "visit the end user".into(),
+            due: Some(at(21)),
+        },
+        Event::HoldReleased {
+            at: at(17),
+            actor: "officer".into(),
+            hold: 2,
+            note: "check requested".into(),
+        },
+        Event::ReturnedWithoutAction {
+            at: at(18),
+            actor: actor(),
+            hold: 3,
+            reason: "no answer".into(),
+        },
     ]
 }
 
 /// The bytes of format 2. Never edit an expectation to make a test pass:
 /// stored events are hashed, so a change here is a new format.
-const GOLDEN_EVENTS: [&str; 14] = [
+const GOLDEN_EVENTS: [&str; 19] = [
     r#"{"format":2,"event":{"type":"ApplicationFiled","at":"2026-02-01T12:00:00Z","actor":"acme","id":"01a2","applicant":"acme","application":{"items":[{"chip":{"catalog":"H200"},"quantity":5000,"unit_value_usd_cents":3000000},{"chip":{"spec":"CgJYMQ=="},"quantity":1,"unit_value_usd_cents":1}],"route":{"destination_country":"CN","end_user_headquarters_country":"CN","ultimate_parent_headquarters_country":"","export_type":"EXPORT_FROM_US","is_informed_notice_received":false},"end_user_name":"Example Cloud Co.","end_use_statement":"inference"},"first_action_due":"2026-02-01T12:00:09Z","overall_due":"2026-02-01T12:00:59Z"}}"#,
     r#"{"format":2,"event":{"type":"ItemsClassified","at":"2026-02-01T12:00:01Z","actor":"system","items":[{"item_index":0,"license_required":true,"review_policy":"CASE_BY_CASE","rule_set":"V2026a","decision_id":"d-1","summary":"item 0 (H200): 3A090.a.1","answer":"CgRIMjAw"}]}}"#,
     r#"{"format":2,"event":{"type":"NoLicenseRequired","at":"2026-02-01T12:00:02Z","actor":"system","reason":"no item needs a licence"}}"#,
@@ -172,6 +208,11 @@ const GOLDEN_EVENTS: [&str; 14] = [
     r#"{"format":2,"event":{"type":"DecisionFinal","at":"2026-02-01T12:00:11Z","actor":"system","level":"ACEP"}}"#,
     r#"{"format":2,"event":{"type":"ReferredToPresident","at":"2026-02-01T12:00:12Z","actor":"system","reason":"90 days passed"}}"#,
     r#"{"format":2,"event":{"type":"Withdrawn","at":"2026-02-01T12:00:13Z","actor":"acme","reason":"order cancelled"}}"#,
+    r#"{"format":2,"event":{"type":"InformationRequested","at":"2026-02-01T12:00:14Z","actor":"state-1","hold":1,"agency":"STATE","missing":"end-user statement","answer_due":"2026-02-01T12:00:24Z"}}"#,
+    r#"{"format":2,"event":{"type":"InformationProvided","at":"2026-02-01T12:00:15Z","actor":"acme","hold":1,"answer":"attached","documents":["doc-7"]}}"#,
+    r#"{"format":2,"event":{"type":"HoldPlaced","at":"2026-02-01T12:00:16Z","actor":"officer","hold":2,"kind":"PRE_LICENSE_CHECK","reason":"visit the end user","due":"2026-02-01T12:00:21Z"}}"#,
+    r#"{"format":2,"event":{"type":"HoldReleased","at":"2026-02-01T12:00:17Z","actor":"officer","hold":2,"note":"check requested"}}"#,
+    r#"{"format":2,"event":{"type":"ReturnedWithoutAction","at":"2026-02-01T12:00:18Z","actor":"system","hold":3,"reason":"no answer"}}"#,
 ];
 
 #[test]
@@ -204,6 +245,25 @@ fn an_end_user_kind_is_written_only_when_given() {
     let bytes = encode_event(&event);
     assert!(
         bytes.contains(r#""is_informed_notice_received":false,"end_user_kind":"IAAS_PROVIDER"}"#),
+        "{bytes}"
+    );
+    assert_eq!(decode_event(&bytes).unwrap(), event);
+}
+
+#[test]
+fn a_referral_names_its_information_deadline_when_it_has_one() {
+    let event = Event::ReferredToAgencies {
+        at: at(3),
+        actor: "system".into(),
+        agencies: vec![Agency::Commerce],
+        due: at(33),
+        reason: "licence required".into(),
+        information_due: Some(at(13)),
+    };
+    let bytes = encode_event(&event);
+    assert!(
+        bytes
+            .ends_with(r#""reason":"licence required","information_due":"2026-02-01T12:00:13Z"}}"#),
         "{bytes}"
     );
     assert_eq!(decode_event(&bytes).unwrap(), event);

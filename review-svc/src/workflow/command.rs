@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::holds::HoldKind;
 use super::model::{Agency, ItemOutcome, Outcome, Recommendation};
 
 /// What an actor asks the workflow to do. Filing is separate
@@ -28,6 +29,20 @@ pub enum Command {
     Appeal { agency: Agency, rationale: String },
     /// The applicant withdraws its application.
     Withdraw { reason: String },
+    /// A reviewing agency asks the applicant for missing information
+    /// (750.4(d)(1)); the clocks stop until the answer.
+    RequestInformation { agency: Agency, missing: String },
+    /// The applicant answers a request for information: `hold` names it
+    /// (may be left out when only one is open).
+    ProvideInformation {
+        hold: Option<u32>,
+        answer: String,
+        documents: Vec<String>,
+    },
+    /// The licensing officer stops the clocks for a reason of 750.4(b).
+    PlaceHold { kind: HoldKind, reason: String },
+    /// The licensing officer releases a hold of 750.4(b).
+    ReleaseHold { hold: u32, note: String },
 }
 
 impl Command {
@@ -39,6 +54,10 @@ impl Command {
             Command::Decide { .. } => "Decide",
             Command::Appeal { .. } => "Appeal",
             Command::Withdraw { .. } => "Withdraw",
+            Command::RequestInformation { .. } => "RequestInformation",
+            Command::ProvideInformation { .. } => "ProvideInformation",
+            Command::PlaceHold { .. } => "PlaceHold",
+            Command::ReleaseHold { .. } => "ReleaseHold",
         }
     }
 }
@@ -76,6 +95,12 @@ pub mod reason {
     pub const WRONG_AGENCY: &str = "WRONG_AGENCY";
     /// An applicant acting on someone else's application.
     pub const NOT_YOUR_APPLICATION: &str = "NOT_YOUR_APPLICATION";
+    /// An escalation to the ACEP is signed by a Senate-confirmed official of
+    /// the agency (15 CFR 750.4(f)(2)).
+    pub const SENATE_CONFIRMED_OFFICIAL_REQUIRED: &str = "SENATE_CONFIRMED_OFFICIAL_REQUIRED";
+    /// An appeal to the EARB or the President comes from the agency head
+    /// (15 CFR 750.4(f)(2)-(3)).
+    pub const AGENCY_HEAD_REQUIRED: &str = "AGENCY_HEAD_REQUIRED";
 
     // FailedPrecondition
     /// The application is closed (no licence required, decided, withdrawn).
@@ -99,6 +124,22 @@ pub mod reason {
     pub const NO_APPEALABLE_DECISION: &str = "NO_APPEALABLE_DECISION";
     /// The appeal window has closed.
     pub const APPEAL_WINDOW_CLOSED: &str = "APPEAL_WINDOW_CLOSED";
+    /// Information is requested only while the agencies review the application.
+    pub const NOT_IN_AGENCY_REVIEW: &str = "NOT_IN_AGENCY_REVIEW";
+    /// The 10 days of 15 CFR 750.4(d)(1) to ask for missing information have passed.
+    pub const INFORMATION_REQUEST_TOO_LATE: &str = "INFORMATION_REQUEST_TOO_LATE";
+    /// No request for information is open (or not the one named).
+    pub const NO_OPEN_REQUEST: &str = "NO_OPEN_REQUEST";
+    /// The hold named is not open.
+    pub const HOLD_NOT_OPEN: &str = "HOLD_NOT_OPEN";
+    /// A hold of this kind is open already.
+    pub const HOLD_ALREADY_OPEN: &str = "HOLD_ALREADY_OPEN";
+    /// A request for information ends with the applicant's answer, not a release.
+    pub const ENDS_WITH_ANSWER: &str = "ENDS_WITH_ANSWER";
+    /// The application has had as many holds as one may have.
+    pub const TOO_MANY_HOLDS: &str = "TOO_MANY_HOLDS";
+    /// With the President no clock runs, so there is nothing to stop.
+    pub const NO_CLOCK_RUNNING: &str = "NO_CLOCK_RUNNING";
     /// Only an agency that dissents from the decision may appeal it.
     pub const NOT_DISSENTING: &str = "NOT_DISSENTING";
 

@@ -10,6 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::holds::HoldKind;
 use super::model::{Agency, Level};
 
 /// The embedded data file.
@@ -24,8 +25,11 @@ pub const UNVERIFIED_LABEL: &str = "unverified deadline";
 pub enum Clock {
     /// BIS first action (refer, HWA, RWA), from registration. Overdue only.
     FirstAction,
-    /// Hold without action. Listed for completeness; holds are not modelled.
+    /// The applicant's time to answer a request for information, from the
+    /// request; then the application is returned without action.
     HoldWithoutAction,
+    /// A reviewing agency may say that information is missing, from referral.
+    InformationRequest,
     /// Agency recommendations, from referral; then deemed no objection.
     AgencyRecommendation,
     /// OC chair's decision, from the agency deadline. Overdue only.
@@ -45,9 +49,10 @@ pub enum Clock {
 }
 
 impl Clock {
-    pub const ALL: [Clock; 10] = [
+    pub const ALL: [Clock; 11] = [
         Clock::FirstAction,
         Clock::HoldWithoutAction,
+        Clock::InformationRequest,
         Clock::AgencyRecommendation,
         Clock::OperatingCommittee,
         Clock::AppealToAcep,
@@ -63,6 +68,7 @@ impl Clock {
         match self {
             Clock::FirstAction => "first_action",
             Clock::HoldWithoutAction => "hold_without_action",
+            Clock::InformationRequest => "information_request",
             Clock::AgencyRecommendation => "agency_recommendation",
             Clock::OperatingCommittee => "operating_committee",
             Clock::AppealToAcep => "appeal_to_acep",
@@ -117,6 +123,29 @@ impl DeadlineRule {
     }
 }
 
+/// One kind of hold, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldRule {
+    pub kind: HoldKind,
+    /// Its own deadline, in days from when it is placed.
+    pub days: Option<u32>,
+    /// What is due by the deadline, or what the hold waits for, in words.
+    pub due_for: String,
+    /// Whether passing the deadline returns the application without action
+    /// (the request for information); otherwise it only makes it overdue.
+    pub returns_without_action: bool,
+    pub confirmed: bool,
+    pub tag: String,
+    pub citation: String,
+}
+
+impl HoldRule {
+    /// `"unverified deadline"` for an UNCONFIRMED deadline, `None` otherwise.
+    pub fn label(&self) -> Option<&'static str> {
+        (!self.confirmed && self.days.is_some()).then_some(UNVERIFIED_LABEL)
+    }
+}
+
 /// How the votes of a committee (ACEP, EARB) are counted. Votes are counted
 /// by direction (approve, with or without conditions, against deny).
 /// Whenever the rule does not produce a majority the lower level's decision
@@ -153,7 +182,8 @@ pub struct Deadlines {
     day_length: Duration,
     agencies: Vec<Agency>,
     agencies_citation: String,
-    rules: [DeadlineRule; 10],
+    rules: [DeadlineRule; 11],
+    holds: Vec<HoldRule>,
     acep: VotingSetting,
     earb: VotingSetting,
 }
@@ -164,6 +194,7 @@ struct FileData {
     agencies: Vec<Agency>,
     agencies_citation: String,
     clocks: ClocksData,
+    holds: HoldsData,
     voting: VotingData,
 }
 
@@ -172,6 +203,7 @@ struct FileData {
 struct ClocksData {
     first_action: ClockData,
     hold_without_action: ClockData,
+    information_request: ClockData,
     agency_recommendation: ClockData,
     operating_committee: ClockData,
     appeal_to_acep: ClockData,
@@ -188,6 +220,34 @@ struct ClockData {
     days: u32,
     from: String,
     on_expiry: String,
+    confirmed: bool,
+    tag: String,
+    citation: String,
+}
+
+/// The kinds of 750.4(b), each with its own deadline if it has one. The
+/// request for information (750.4(d)(1)) is not here: its answer period is
+/// the `hold_without_action` clock.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldsData {
+    applicant_agreed_delay: HoldData,
+    pre_license_check: HoldData,
+    pre_license_check_analysis: HoldData,
+    government_assurances: HoldData,
+    government_assurances_state: HoldData,
+    foreign_consultation: HoldData,
+    congressional_notification: HoldData,
+    other_notification: HoldData,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldData {
+    /// The hold's own deadline in days from its placing; absent when it has none.
+    days: Option<u32>,
+    /// What is due by the deadline, or what the hold waits for.
+    due_for: String,
     confirmed: bool,
     tag: String,
     citation: String,
@@ -237,6 +297,7 @@ impl Deadlines {
         let rules = [
             clock(Clock::FirstAction, c.first_action)?,
             clock(Clock::HoldWithoutAction, c.hold_without_action)?,
+            clock(Clock::InformationRequest, c.information_request)?,
             clock(Clock::AgencyRecommendation, c.agency_recommendation)?,
             clock(Clock::OperatingCommittee, c.operating_committee)?,
             clock(Clock::AppealToAcep, c.appeal_to_acep)?,
@@ -246,6 +307,7 @@ impl Deadlines {
             clock(Clock::AppealToPresident, c.appeal_to_president)?,
             clock(Clock::Overall, c.overall)?,
         ];
+        let holds = hold_rules(data.holds, &rules[Clock::HoldWithoutAction as usize])?;
         Ok(Deadlines {
             day_length: if day_length > Duration::zero() {
                 day_length
@@ -255,6 +317,7 @@ impl Deadlines {
             agencies: data.agencies,
             agencies_citation: data.agencies_citation,
             rules,
+            holds,
             acep: voting(Level::Acep, data.voting.acep)?,
             earb: voting(Level::Earb, data.voting.earb)?,
         })
@@ -283,6 +346,23 @@ impl Deadlines {
         &self.rules[clock as usize]
     }
 
+    /// The rule of a kind of hold.
+    pub fn hold(&self, kind: HoldKind) -> &HoldRule {
+        &self.holds[kind as usize]
+    }
+
+    /// Every kind of hold, in [`HoldKind::ALL`] order.
+    pub fn holds(&self) -> &[HoldRule] {
+        &self.holds
+    }
+
+    /// The deadline of a hold of `kind` placed at `placed`, if it has one.
+    pub fn hold_due(&self, kind: HoldKind, placed: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.hold(kind)
+            .days
+            .map(|days| self.after_days(days, placed))
+    }
+
     /// The voting rule at ACEP or EARB; `None` at other levels.
     pub fn voting(&self, level: Level) -> Option<&VotingSetting> {
         match level {
@@ -294,7 +374,11 @@ impl Deadlines {
 
     /// `from + days × day_length`, saturating at the largest instant.
     pub fn due(&self, clock: Clock, from: DateTime<Utc>) -> DateTime<Utc> {
-        let days = i32::try_from(self.rule(clock).days).unwrap_or(i32::MAX);
+        self.after_days(self.rule(clock).days, from)
+    }
+
+    fn after_days(&self, days: u32, from: DateTime<Utc>) -> DateTime<Utc> {
+        let days = i32::try_from(days).unwrap_or(i32::MAX);
         self.day_length
             .checked_mul(days)
             .and_then(|span| from.checked_add_signed(span))
@@ -331,6 +415,67 @@ fn clock(clock: Clock, d: ClockData) -> Result<DeadlineRule, ConfigError> {
         tag: d.tag,
         citation: d.citation,
     })
+}
+
+fn hold_rules(data: HoldsData, answer: &DeadlineRule) -> Result<Vec<HoldRule>, ConfigError> {
+    let HoldsData {
+        applicant_agreed_delay,
+        pre_license_check,
+        pre_license_check_analysis,
+        government_assurances,
+        government_assurances_state,
+        foreign_consultation,
+        congressional_notification,
+        other_notification,
+    } = data;
+    let mut rules = vec![HoldRule {
+        kind: HoldKind::MissingInformation,
+        days: Some(answer.days),
+        due_for: "the applicant answers the request for information".into(),
+        returns_without_action: true,
+        confirmed: answer.confirmed,
+        tag: answer.tag.clone(),
+        citation: answer.citation.clone(),
+    }];
+    for (kind, d) in [
+        (HoldKind::ApplicantAgreedDelay, applicant_agreed_delay),
+        (HoldKind::PreLicenseCheck, pre_license_check),
+        (
+            HoldKind::PreLicenseCheckAnalysis,
+            pre_license_check_analysis,
+        ),
+        (HoldKind::GovernmentAssurances, government_assurances),
+        (
+            HoldKind::GovernmentAssurancesState,
+            government_assurances_state,
+        ),
+        (HoldKind::ForeignConsultation, foreign_consultation),
+        (
+            HoldKind::CongressionalNotification,
+            congressional_notification,
+        ),
+        (HoldKind::OtherNotification, other_notification),
+    ] {
+        let key = format!("holds.{}", kind.key());
+        if let Some(days) = d.days.filter(|days| *days == 0 || *days > MAX_DAYS) {
+            return Err(ConfigError(format!(
+                "{key}.days: {days} is outside 1..={MAX_DAYS}"
+            )));
+        }
+        check_tag(&key, &d.tag, d.confirmed)?;
+        nonblank(&format!("{key}.due_for"), &d.due_for)?;
+        nonblank(&format!("{key}.citation"), &d.citation)?;
+        rules.push(HoldRule {
+            kind,
+            days: d.days,
+            due_for: d.due_for,
+            returns_without_action: false,
+            confirmed: d.confirmed,
+            tag: d.tag,
+            citation: d.citation,
+        });
+    }
+    Ok(rules)
 }
 
 fn voting(level: Level, d: VotingSettingData) -> Result<VotingSetting, ConfigError> {
@@ -384,30 +529,59 @@ mod tests {
     fn embedded_numbers_and_confirmation() {
         let d = embedded();
         let table = [
-            (Clock::FirstAction, 9, true),
-            (Clock::HoldWithoutAction, 10, true),
-            (Clock::AgencyRecommendation, 30, true),
-            (Clock::OperatingCommittee, 14, true),
-            (Clock::AppealToAcep, 5, false),
-            (Clock::AcepVote, 11, false),
-            (Clock::AppealToEarb, 5, false),
-            (Clock::EarbVote, 11, false),
-            (Clock::AppealToPresident, 5, false),
-            (Clock::Overall, 90, true),
+            (Clock::FirstAction, 9, "750.4(c)"),
+            (Clock::HoldWithoutAction, 10, "interpretation"),
+            (Clock::InformationRequest, 10, "750.4(d)(1)"),
+            (Clock::AgencyRecommendation, 30, "750.4(d)(2)"),
+            (Clock::OperatingCommittee, 14, "750.4(f)(1)"),
+            (Clock::AppealToAcep, 5, "750.4(f)(1)"),
+            (Clock::AcepVote, 11, "750.4(f)(2)"),
+            (Clock::AppealToEarb, 5, "750.4(f)(2)"),
+            (Clock::EarbVote, 11, "750.4(f)(3)"),
+            (Clock::AppealToPresident, 5, "750.4(f)(3)"),
+            (Clock::Overall, 90, "750.4(a)(1)"),
         ];
-        for (clock, days, confirmed) in table {
+        for (clock, days, cited) in table {
             let rule = d.rule(clock);
             assert_eq!(rule.days, days, "{}", clock.key());
-            assert_eq!(rule.confirmed, confirmed, "{}", clock.key());
-            assert_eq!(rule.label().is_some(), !confirmed);
-            assert!(!rule.citation.is_empty());
+            assert!(
+                rule.confirmed,
+                "{}: the text of 750.4 confirms it",
+                clock.key()
+            );
+            assert_eq!(rule.label(), None);
+            assert!(rule.citation.contains(cited), "{}", clock.key());
+        }
+        let holds = [
+            (HoldKind::MissingInformation, Some(10), true),
+            (HoldKind::ApplicantAgreedDelay, None, false),
+            (HoldKind::PreLicenseCheck, Some(5), false),
+            (HoldKind::PreLicenseCheckAnalysis, Some(5), false),
+            (HoldKind::GovernmentAssurances, Some(5), false),
+            (HoldKind::GovernmentAssurancesState, Some(10), false),
+            (HoldKind::ForeignConsultation, None, false),
+            (HoldKind::CongressionalNotification, Some(30), false),
+            (HoldKind::OtherNotification, None, false),
+        ];
+        for (kind, days, returns) in holds {
+            let rule = d.hold(kind);
+            assert_eq!(rule.kind, kind);
+            assert_eq!(rule.days, days, "{}", kind.key());
+            assert_eq!(rule.returns_without_action, returns, "{}", kind.key());
+            assert!(rule.citation.contains("750.4") || returns, "{}", kind.key());
         }
         let acep = d.voting(Level::Acep).unwrap();
         let earb = d.voting(Level::Earb).unwrap();
         assert_eq!(acep.rule, VotingRule::MajorityOfVotesCast);
         assert_eq!(earb.rule, acep.rule, "EARB defaults to the ACEP rule");
-        assert!(acep.confirmed);
-        assert!(!earb.confirmed, "the EARB voting rule is unverified");
+        assert!(
+            acep.confirmed && earb.confirmed,
+            "750.4(f) asks for a majority"
+        );
+        assert!(
+            acep.on_tie.contains("interpretation"),
+            "the tie rule is not in the text"
+        );
         assert!(d.voting(Level::OperatingCommittee).is_none());
     }
 
@@ -448,8 +622,13 @@ mod tests {
             ("days = 90", "days = 90\nsurprise = 1"),
             ("[clocks.overall]", "[clocks.overal]"),
             ("rule = \"MAJORITY_OF_VOTES_CAST\"", "rule = \"COIN_TOSS\""),
-            ("tag = \"secondary\"", "tag = \"hearsay\""),
-            ("tag = \"secondary\"", "tag = \"unconfirmed\""),
+            ("tag = \"rule text\"", "tag = \"hearsay\""),
+            ("tag = \"rule text\"", "tag = \"unconfirmed\""),
+            (
+                "[holds.pre_license_check]\ndays = 5",
+                "[holds.pre_license_check]\ndays = 0",
+            ),
+            ("[holds.other_notification]", "[holds.other_notifications]"),
             ("citation = \"15 CFR 750.4(a)(1)\"", "citation = \" \""),
         ];
         for (from, to) in cases {

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::filing::FiledApplication;
+use super::holds::{Hold, HoldKind};
 
 use super::deadlines::VotingRule;
 use super::model::{
@@ -58,6 +59,10 @@ pub enum Event {
         agencies: Vec<Agency>,
         due: DateTime<Utc>,
         reason: String,
+        /// Until then an agency may ask for missing information (750.4(d)(1)).
+        /// Absent in events recorded before requests for information existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        information_due: Option<DateTime<Utc>>,
     },
     /// An agency's recommendation (agency level) or vote (ACEP, EARB).
     RecommendationRecorded {
@@ -149,11 +154,54 @@ pub enum Event {
         actor: String,
         reason: String,
     },
+    /// An agency asked the applicant for missing information (750.4(d)(1)):
+    /// hold `hold` opens and the applicant answers by `answer_due`.
+    InformationRequested {
+        at: DateTime<Utc>,
+        actor: String,
+        hold: u32,
+        agency: Agency,
+        missing: String,
+        answer_due: DateTime<Utc>,
+    },
+    /// The applicant answered the request of hold `hold`, which ends.
+    InformationProvided {
+        at: DateTime<Utc>,
+        actor: String,
+        hold: u32,
+        answer: String,
+        documents: Vec<String>,
+    },
+    /// The licensing officer placed a hold of 750.4(b), due at `due` if its
+    /// kind has a deadline of its own.
+    HoldPlaced {
+        at: DateTime<Utc>,
+        actor: String,
+        hold: u32,
+        kind: HoldKind,
+        reason: String,
+        due: Option<DateTime<Utc>>,
+    },
+    /// The licensing officer released hold `hold`.
+    HoldReleased {
+        at: DateTime<Utc>,
+        actor: String,
+        hold: u32,
+        note: String,
+    },
+    /// The applicant did not answer the request of hold `hold` in time:
+    /// returned without action (final; not a denial).
+    ReturnedWithoutAction {
+        at: DateTime<Utc>,
+        actor: String,
+        hold: u32,
+        reason: String,
+    },
 }
 
 impl Event {
     /// Every kind, as [`Event::kind`] names them.
-    pub const KINDS: [&'static str; 14] = [
+    pub const KINDS: [&'static str; 19] = [
         "ApplicationFiled",
         "ItemsClassified",
         "NoLicenseRequired",
@@ -168,6 +216,11 @@ impl Event {
         "DecisionFinal",
         "ReferredToPresident",
         "Withdrawn",
+        "InformationRequested",
+        "InformationProvided",
+        "HoldPlaced",
+        "HoldReleased",
+        "ReturnedWithoutAction",
     ];
 
     /// The kind, exactly as in the `"type"` field of the JSON.
@@ -187,6 +240,11 @@ impl Event {
             Event::DecisionFinal { .. } => "DecisionFinal",
             Event::ReferredToPresident { .. } => "ReferredToPresident",
             Event::Withdrawn { .. } => "Withdrawn",
+            Event::InformationRequested { .. } => "InformationRequested",
+            Event::InformationProvided { .. } => "InformationProvided",
+            Event::HoldPlaced { .. } => "HoldPlaced",
+            Event::HoldReleased { .. } => "HoldReleased",
+            Event::ReturnedWithoutAction { .. } => "ReturnedWithoutAction",
         }
     }
 
@@ -206,7 +264,12 @@ impl Event {
             | Event::VotesTallied { at, .. }
             | Event::DecisionFinal { at, .. }
             | Event::ReferredToPresident { at, .. }
-            | Event::Withdrawn { at, .. } => *at,
+            | Event::Withdrawn { at, .. }
+            | Event::InformationRequested { at, .. }
+            | Event::InformationProvided { at, .. }
+            | Event::HoldPlaced { at, .. }
+            | Event::HoldReleased { at, .. }
+            | Event::ReturnedWithoutAction { at, .. } => *at,
         }
     }
 
@@ -226,8 +289,60 @@ impl Event {
             | Event::VotesTallied { actor, .. }
             | Event::DecisionFinal { actor, .. }
             | Event::ReferredToPresident { actor, .. }
-            | Event::Withdrawn { actor, .. } => actor,
+            | Event::Withdrawn { actor, .. }
+            | Event::InformationRequested { actor, .. }
+            | Event::InformationProvided { actor, .. }
+            | Event::HoldPlaced { actor, .. }
+            | Event::HoldReleased { actor, .. }
+            | Event::ReturnedWithoutAction { actor, .. } => actor,
         }
+    }
+}
+
+impl Event {
+    /// The hold this event opens (a request for information, a hold of
+    /// 750.4(b)), as the application records it.
+    pub fn opened_hold(&self) -> Option<Hold> {
+        let (at, actor, id, kind, reason, agency, due) = match self {
+            Event::InformationRequested {
+                at,
+                actor,
+                hold,
+                agency,
+                missing,
+                answer_due,
+            } => (
+                at,
+                actor,
+                hold,
+                HoldKind::MissingInformation,
+                missing,
+                Some(*agency),
+                Some(*answer_due),
+            ),
+            Event::HoldPlaced {
+                at,
+                actor,
+                hold,
+                kind,
+                reason,
+                due,
+            } => (at, actor, hold, *kind, reason, None, *due),
+            _ => return None,
+        };
+        Some(Hold {
+            id: *id,
+            kind,
+            reason: reason.clone(),
+            placed_by: actor.clone(),
+            agency,
+            placed_at: *at,
+            due,
+            released_at: None,
+            released_by: String::new(),
+            release_note: String::new(),
+            documents: Vec::new(),
+        })
     }
 }
 
@@ -250,6 +365,9 @@ fn blank(at: DateTime<Utc>) -> Application {
         decision: None,
         decision_history: Vec::new(),
         state_reason: String::new(),
+        information_due: None,
+        holds: Vec::new(),
+        clock: Default::default(),
         created_at: at,
         updated_at: at,
         version: 0,
@@ -262,11 +380,71 @@ fn mark_answered(app: &mut Application, agency: Agency) {
     }
 }
 
-fn close(app: &mut Application, state: State, reason: String) {
+/// A final state: nothing runs any more, and the holds still open end with
+/// the application.
+fn close(app: &mut Application, state: State, reason: String, at: DateTime<Utc>) {
     app.state = state;
     app.step_due = None;
     app.agency_due.clear();
+    app.information_due = None;
+    for hold in app.holds.iter_mut().filter(|h| h.is_open()) {
+        hold.released_at = Some(at);
+        hold.released_by = super::SYSTEM_ACTOR.into();
+        hold.release_note = format!("ended with the application ({})", state.as_str());
+    }
+    resume_clock(app, at);
     app.state_reason = reason;
+}
+
+/// Opens a hold; the first open hold stops the clock.
+fn open_hold(app: &mut Application, hold: Hold) {
+    if app.clock.since.is_none() {
+        app.clock.since = Some(hold.placed_at);
+    }
+    app.holds.push(hold);
+}
+
+/// Ends hold `id`; when it was the last open one the clock resumes.
+fn release_hold(
+    app: &mut Application,
+    id: u32,
+    at: DateTime<Utc>,
+    by: &str,
+    note: &str,
+    documents: &[String],
+) {
+    if let Some(hold) = app.holds.iter_mut().find(|h| h.id == id && h.is_open()) {
+        hold.released_at = Some(at);
+        hold.released_by = by.to_owned();
+        hold.release_note = note.to_owned();
+        hold.documents = documents.to_vec();
+    }
+    if app.open_holds().next().is_none() {
+        resume_clock(app, at);
+    }
+}
+
+/// Restarts a stopped clock at `at`: every deadline of the review moves by
+/// the time it stood still, which is added to the total.
+fn resume_clock(app: &mut Application, at: DateTime<Utc>) {
+    let Some(since) = app.clock.since.take() else {
+        return;
+    };
+    let stopped = (at - since).max(chrono::Duration::zero());
+    let shift = |t: DateTime<Utc>| {
+        t.checked_add_signed(stopped)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    };
+    for due in &mut app.agency_due {
+        due.due = shift(due.due);
+    }
+    app.step_due = app.step_due.map(shift);
+    app.information_due = app.information_due.map(shift);
+    app.overall_due = shift(app.overall_due);
+    app.clock.stopped_ms = app
+        .clock
+        .stopped_ms
+        .saturating_add(stopped.num_milliseconds());
 }
 
 fn join<T>(items: &[T], name: impl Fn(&T) -> &str) -> String {
@@ -310,14 +488,16 @@ pub fn apply(app: Option<Application>, event: &Event) -> Application {
         }
         Event::NoLicenseRequired { reason, .. } => {
             app.level = None;
-            close(&mut app, State::NoLicenseRequired, reason.clone());
+            close(&mut app, State::NoLicenseRequired, reason.clone(), at);
         }
         Event::ReferredToAgencies {
             agencies,
             due,
             reason,
+            information_due,
             ..
         } => {
+            app.information_due = *information_due;
             app.state = State::AgencyReview;
             app.level = Some(Level::Agency);
             app.agency_due = agencies
@@ -417,6 +597,7 @@ pub fn apply(app: Option<Application>, event: &Event) -> Application {
                     &mut app,
                     State::Decided,
                     format!("final decision at {}: {}", level.as_str(), outcome.as_str()),
+                    at,
                 );
             } else if let Some(due) = appeal_due {
                 app.state = State::AppealWindow;
@@ -488,7 +669,7 @@ pub fn apply(app: Option<Application>, event: &Event) -> Application {
             if let Some(d) = app.decision_history.last_mut() {
                 d.is_final = true;
             }
-            close(&mut app, State::Decided, reason);
+            close(&mut app, State::Decided, reason, at);
         }
         Event::ReferredToPresident { reason, .. } => {
             app.state = State::PresidentialReview;
@@ -503,9 +684,28 @@ pub fn apply(app: Option<Application>, event: &Event) -> Application {
             } else {
                 format!("withdrawn by the applicant: {reason}")
             };
-            close(&mut app, State::Withdrawn, reason);
+            close(&mut app, State::Withdrawn, reason, at);
+        }
+        Event::InformationRequested { .. } | Event::HoldPlaced { .. } => {
+            if let Some(hold) = event.opened_hold() {
+                open_hold(&mut app, hold);
+            }
+        }
+        Event::InformationProvided {
+            actor,
+            hold,
+            answer,
+            documents,
+            ..
+        } => release_hold(&mut app, *hold, at, actor, answer, documents),
+        Event::HoldReleased {
+            actor, hold, note, ..
+        } => release_hold(&mut app, *hold, at, actor, note, &[]),
+        Event::ReturnedWithoutAction { reason, .. } => {
+            close(&mut app, State::ReturnedWithoutAction, reason.clone(), at);
         }
     }
+
     app.updated_at = at;
     app.version = version.saturating_add(1);
     app

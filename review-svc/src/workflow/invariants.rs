@@ -143,10 +143,38 @@ pub fn check(app: &Application) -> Result<(), String> {
                 return fail("a final licensing decision agrees with every agency");
             }
         }
-        State::Withdrawn => {
+        State::Withdrawn | State::ReturnedWithoutAction => {
             if app.step_due.is_some() || open_decision == Some(false) {
                 return fail("no clock and no final decision");
             }
+        }
+    }
+    check_holds(app)
+}
+
+/// The clock stands still exactly while a hold is open, since the oldest
+/// open hold was placed; a closed application has no open hold.
+fn check_holds(app: &Application) -> Result<(), String> {
+    let fail = |what: &str| Err(format!("{}: {what}", app.state.as_str()));
+    let oldest_open = app.open_holds().map(|h| h.placed_at).min();
+    if app.clock.since.is_some() && app.clock.since > oldest_open.or(app.clock.since) {
+        return fail("the clock stopped after an open hold was placed");
+    }
+    if app.clock.since.is_some() != oldest_open.is_some() {
+        return fail("the clock stands still exactly while a hold is open");
+    }
+    if app.is_closed() && oldest_open.is_some() {
+        return fail("a closed application has no open hold");
+    }
+    if app.clock.stopped_ms < 0 {
+        return fail("time stopped is never negative");
+    }
+    for (i, hold) in app.holds.iter().enumerate() {
+        if usize::try_from(hold.id).ok() != Some(i + 1) {
+            return fail("holds are numbered 1, 2, ... in order");
+        }
+        if hold.released_at.is_some_and(|r| r < hold.placed_at) {
+            return fail("a hold is released after it is placed");
         }
     }
     Ok(())

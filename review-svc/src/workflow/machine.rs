@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::command::{reason, Command, Refusal};
 use super::deadlines::{Clock, ConfigError, Deadlines, VotingRule, EMBEDDED_TOML};
 use super::event::{apply, Event};
+use super::holds::{HoldKind, MAX_DOCUMENTS, MAX_HOLDS};
 use super::model::{
     Actor, Agency, Application, Filing, ItemOutcome, Level, Outcome, Recommendation, Role, State,
 };
@@ -51,6 +52,13 @@ impl Workflow {
 
     fn due(&self, clock: Clock, from: DateTime<Utc>) -> DateTime<Utc> {
         self.deadlines.due(clock, from)
+    }
+
+    /// A deadline of the review set at `now`: from the instant its clocks
+    /// stand at, so that one set while a hold is open moves with the others
+    /// when the clock resumes.
+    fn review_due(&self, app: &Application, clock: Clock, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.due(clock, app.clock_now(now))
     }
 
     /// A new application: one `ApplicationFiled` event (state
@@ -115,6 +123,16 @@ impl Workflow {
                 actor: actor.id.clone(),
                 reason,
             }]),
+            Command::RequestInformation { agency, missing } => {
+                self.request_information(app, actor, agency, missing, now)
+            }
+            Command::ProvideInformation {
+                hold,
+                answer,
+                documents,
+            } => provide_information(app, actor, hold, answer, documents, now),
+            Command::PlaceHold { kind, reason } => self.place_hold(app, actor, kind, reason, now),
+            Command::ReleaseHold { hold, note } => release_hold(app, actor, hold, note, now),
         }
     }
 
@@ -144,6 +162,9 @@ impl Workflow {
         if app.is_closed() {
             return Vec::new();
         }
+        if app.is_on_hold() {
+            return self.expire_request(app, now);
+        }
         let step = app
             .step_due
             .filter(|due| app.step_due_is_actionable() && *due <= now);
@@ -161,6 +182,34 @@ impl Workflow {
             (_, Some(_)) => self.refer_to_president(app, now),
             _ => Vec::new(),
         }
+    }
+
+    /// While the clocks stand still only the applicant's time to answer a
+    /// request for information runs out: the application is returned
+    /// without action.
+    fn expire_request(&self, app: &Application, now: DateTime<Utc>) -> Vec<Event> {
+        let expired = app
+            .open_holds()
+            .filter(|h| h.kind == HoldKind::MissingInformation)
+            .filter_map(|h| h.due.filter(|due| *due <= now).map(|due| (h, due)))
+            .min_by_key(|(_, due)| *due);
+        let Some((hold, due)) = expired else {
+            return Vec::new();
+        };
+        let rule = self.deadlines.rule(Clock::HoldWithoutAction);
+        vec![Event::ReturnedWithoutAction {
+            at: now,
+            actor: SYSTEM_ACTOR.into(),
+            hold: hold.id,
+            reason: format!(
+                "returned without action: the applicant did not answer the request for information of {} (hold {}) within {} days (due {}; {})",
+                hold.agency.map_or("an agency", |a| a.as_str()),
+                hold.id,
+                rule.days,
+                due.to_rfc3339(),
+                rule.citation
+            ),
+        }]
     }
 
     fn refer_to_president(&self, app: &Application, now: DateTime<Utc>) -> Vec<Event> {
@@ -254,7 +303,7 @@ impl Workflow {
             .map_or(VotingRule::MajorityOfVotesCast, |v| v.rule);
         let count = tally::count(app, level, rule);
         let (outcome, conditions, rationale) = tally::decide(app, &count);
-        let appeal_due = Clock::appeal_window(level).map(|clock| self.due(clock, now));
+        let appeal_due = Clock::appeal_window(level).map(|clock| self.review_due(app, clock, now));
         vec![
             Event::VotesTallied {
                 at: now,
@@ -322,7 +371,7 @@ impl Workflow {
             });
         } else {
             let agencies = self.deadlines.agencies().to_vec();
-            let due = self.due(Clock::AgencyRecommendation, now);
+            let due = self.review_due(app, Clock::AgencyRecommendation, now);
             let needing = required
                 .iter()
                 .map(|i| {
@@ -348,6 +397,7 @@ impl Workflow {
                 ),
                 agencies,
                 due,
+                information_due: Some(self.review_due(app, Clock::InformationRequest, now)),
             });
         }
         Ok(events)
@@ -490,7 +540,10 @@ impl Workflow {
                 _ => vec![decided(true, None)],
             },
             Level::OperatingCommittee => {
-                vec![decided(false, Some(self.due(Clock::AppealToAcep, now)))]
+                vec![decided(
+                    false,
+                    Some(self.review_due(app, Clock::AppealToAcep, now)),
+                )]
             }
             _ => vec![decided(true, None)],
         })
@@ -516,20 +569,29 @@ impl Workflow {
                 ))
             }
         };
-        if app.step_due.is_some_and(|due| due <= now) {
+        if app.step_due.is_some_and(|due| due <= app.clock_now(now)) {
             return Err(window_closed(app));
         }
         let from_level = decision.level;
-        if from_level.agency_role() != Some(actor.role) {
+        let Some((appellant, standing)) = from_level.appellant() else {
+            return Err(Refusal::precondition(
+                reason::NO_APPEALABLE_DECISION,
+                format!("a decision at {} cannot be appealed", from_level.as_str()),
+            ));
+        };
+        if appellant != actor.role {
             return Err(Refusal::precondition(
                 reason::NOT_AT_YOUR_LEVEL,
                 format!(
                     "a decision at {} is appealed by a {} of the dissenting agency, not a {}",
                     from_level.as_str(),
-                    from_level.agency_role().map_or("nobody", Role::as_str),
+                    appellant.as_str(),
                     actor.role.as_str()
                 ),
             ));
+        }
+        if !standing.held_by(actor) {
+            return Err(lacks_standing(actor, from_level, standing));
         }
         if !app.is_dissenting(agency) {
             return Err(Refusal::precondition(
@@ -552,7 +614,7 @@ impl Workflow {
         let (voters, votes_due) = match Clock::vote(to_level) {
             Some(clock) => (
                 self.deadlines.agencies().to_vec(),
-                Some(self.due(clock, now)),
+                Some(self.review_due(app, clock, now)),
             ),
             None => (Vec::new(), None),
         };
@@ -569,11 +631,250 @@ impl Workflow {
     }
 }
 
+impl Workflow {
+    fn request_information(
+        &self,
+        app: &Application,
+        actor: &Actor,
+        agency: Agency,
+        missing: String,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Event>, Refusal> {
+        if app.state != State::AgencyReview {
+            return Err(Refusal::precondition(
+                reason::NOT_IN_AGENCY_REVIEW,
+                format!(
+                    "information is requested while the agencies review the application (15 CFR 750.4(d)(1)); it is {}",
+                    app.state.as_str()
+                ),
+            ));
+        }
+        let Some(due) = app.agency_due.iter().find(|d| d.agency == agency) else {
+            return Err(Refusal::precondition(
+                reason::AGENCY_NOT_REFERRED,
+                format!("{} was not referred the application", agency.as_str()),
+            ));
+        };
+        if due.answered {
+            return Err(Refusal::precondition(
+                reason::ALREADY_RECOMMENDED,
+                format!("{} has already recommended", agency.as_str()),
+            ));
+        }
+        let rule = self.deadlines.rule(Clock::InformationRequest);
+        let too_late = app
+            .information_due
+            .is_none_or(|limit| limit <= app.clock_now(now));
+        if too_late {
+            return Err(Refusal::precondition(
+                reason::INFORMATION_REQUEST_TOO_LATE,
+                format!(
+                    "15 CFR 750.4(d)(1): an agency says that information is missing within {} days of referral{}; after that it recommends on what it has",
+                    rule.days,
+                    app.information_due
+                        .map(|d| format!(" (until {}, with the time on hold added)", d.to_rfc3339()))
+                        .unwrap_or_else(|| " (this application was referred before requests were recorded)".into())
+                ),
+            ));
+        }
+        let hold = next_hold_id(app)?;
+        nonblank("missing", &missing, "say what information is missing")?;
+        Ok(vec![Event::InformationRequested {
+            at: now,
+            actor: actor.id.clone(),
+            hold,
+            agency,
+            missing,
+            answer_due: self.due(Clock::HoldWithoutAction, now),
+        }])
+    }
+
+    fn place_hold(
+        &self,
+        app: &Application,
+        actor: &Actor,
+        kind: HoldKind,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Event>, Refusal> {
+        if app.state == State::PresidentialReview {
+            return Err(Refusal::precondition(
+                reason::NO_CLOCK_RUNNING,
+                "the application is with the President, where no clock runs",
+            ));
+        }
+        if let Some(open) = app.open_holds().find(|h| h.kind == kind) {
+            return Err(Refusal::precondition(
+                reason::HOLD_ALREADY_OPEN,
+                format!("hold {} ({}) is open already", open.id, kind.as_str()),
+            ));
+        }
+        if kind == HoldKind::MissingInformation {
+            return Err(Refusal::invalid(
+                "kind",
+                "MISSING_INFORMATION is asked by a reviewing agency with RequestInformation",
+            ));
+        }
+        let hold = next_hold_id(app)?;
+        nonblank("reason", &reason, "say why the clock stops")?;
+        Ok(vec![Event::HoldPlaced {
+            at: now,
+            actor: actor.id.clone(),
+            hold,
+            kind,
+            reason,
+            due: self.deadlines.hold_due(kind, now),
+        }])
+    }
+}
+
+/// The id of the next hold, or the refusal once the application has had
+/// as many as it may.
+fn next_hold_id(app: &Application) -> Result<u32, Refusal> {
+    if app.holds.len() >= MAX_HOLDS {
+        return Err(Refusal::precondition(
+            reason::TOO_MANY_HOLDS,
+            format!("an application may have at most {MAX_HOLDS} holds in its life"),
+        ));
+    }
+    Ok(u32::try_from(app.holds.len()).unwrap_or(u32::MAX - 1) + 1)
+}
+
+fn provide_information(
+    app: &Application,
+    actor: &Actor,
+    hold: Option<u32>,
+    answer: String,
+    documents: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Event>, Refusal> {
+    let open: Vec<u32> = app
+        .open_holds()
+        .filter(|h| h.kind == HoldKind::MissingInformation)
+        .map(|h| h.id)
+        .collect();
+    let hold = match (hold, open.as_slice()) {
+        (_, []) => {
+            return Err(Refusal::precondition(
+                reason::NO_OPEN_REQUEST,
+                "no request for information is open",
+            ))
+        }
+        (Some(id), open) if !open.contains(&id) => {
+            return Err(Refusal::precondition(
+                reason::NO_OPEN_REQUEST,
+                format!("hold {id} is not an open request for information; open: {open:?}"),
+            ))
+        }
+        (Some(id), _) => id,
+        (None, [only]) => *only,
+        (None, open) => {
+            return Err(Refusal::invalid(
+                "hold",
+                format!(
+                    "{} requests are open ({open:?}): name the one answered",
+                    open.len()
+                ),
+            ))
+        }
+    };
+    nonblank("answer", &answer, "give the information asked for")?;
+    if documents.len() > MAX_DOCUMENTS {
+        return Err(Refusal::invalid(
+            "documents",
+            format!(
+                "at most {MAX_DOCUMENTS} document references, got {}",
+                documents.len()
+            ),
+        ));
+    }
+    if let Some(i) = documents.iter().position(|d| d.trim().is_empty()) {
+        return Err(Refusal::invalid(
+            "documents",
+            format!("document reference {i} is blank"),
+        ));
+    }
+    Ok(vec![Event::InformationProvided {
+        at: now,
+        actor: actor.id.clone(),
+        hold,
+        answer,
+        documents,
+    }])
+}
+
+fn release_hold(
+    app: &Application,
+    actor: &Actor,
+    hold: u32,
+    note: String,
+    now: DateTime<Utc>,
+) -> Result<Vec<Event>, Refusal> {
+    let Some(open) = app.open_holds().find(|h| h.id == hold) else {
+        return Err(Refusal::precondition(
+            reason::HOLD_NOT_OPEN,
+            format!(
+                "hold {hold} is not open; open: {:?}",
+                app.open_holds().map(|h| h.id).collect::<Vec<_>>()
+            ),
+        ));
+    };
+    if open.kind == HoldKind::MissingInformation {
+        return Err(Refusal::precondition(
+            reason::ENDS_WITH_ANSWER,
+            format!("hold {hold} is a request for information: it ends when the applicant answers"),
+        ));
+    }
+    Ok(vec![Event::HoldReleased {
+        at: now,
+        actor: actor.id.clone(),
+        hold,
+        note,
+    }])
+}
+
+fn nonblank(field: &'static str, value: &str, what: &str) -> Result<(), Refusal> {
+    if value.trim().is_empty() {
+        Err(Refusal::invalid(field, format!("required: {what}")))
+    } else {
+        Ok(())
+    }
+}
+
+fn lacks_standing(actor: &Actor, level: Level, standing: super::model::Standing) -> Refusal {
+    use super::model::Standing;
+    let (code, paragraph, who) = match standing {
+        Standing::SenateConfirmed => (
+            reason::SENATE_CONFIRMED_OFFICIAL_REQUIRED,
+            "15 CFR 750.4(f)(2)",
+            "a Senate-confirmed official of the agency",
+        ),
+        Standing::AgencyHead => (
+            reason::AGENCY_HEAD_REQUIRED,
+            if level == Level::Earb {
+                "15 CFR 750.4(f)(3)"
+            } else {
+                "15 CFR 750.4(f)(2)"
+            },
+            "the head of the agency",
+        ),
+    };
+    Refusal::denied(
+        code,
+        format!(
+            "{paragraph}: an appeal of the {} decision is made by {who}; {} is not",
+            level.as_str(),
+            actor.id
+        ),
+    )
+}
+
 /// The agency deadline the OC clock runs from: the referral deadline, or
 /// `now` if that has already passed (the licensing officer contradicting
 /// the agencies late gives the chair the full period).
 fn agency_deadline(app: &Application, now: DateTime<Utc>) -> DateTime<Utc> {
     let referral_due = app.agency_due.iter().map(|d| d.due).max();
+    let now = app.clock_now(now);
     match referral_due {
         Some(due) if app.state == State::AwaitingLicensingDecision => due.max(now),
         Some(due) => due,
@@ -601,7 +902,7 @@ fn check_open(app: &Application, command: &Command, now: DateTime<Utc>) -> Resul
     if let Some(due) = app.next_due().filter(|due| *due <= now) {
         if appeal
             && app.state == State::AppealWindow
-            && app.step_due.is_some_and(|step| step <= now)
+            && app.step_due.is_some_and(|step| step <= app.clock_now(now))
         {
             return Err(window_closed(app));
         }

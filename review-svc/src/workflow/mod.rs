@@ -17,7 +17,15 @@
 //! | APPEAL_WINDOW | level of the decision | a dissenting agency | appeal → the next level (OC → ACEP_REVIEW, ACEP → EARB_REVIEW, EARB → PRESIDENTIAL_REVIEW). At the window's end the decision becomes final → DECIDED |
 //! | ACEP_REVIEW, EARB_REVIEW | ACEP, EARB | committee members | one vote per agency (APPROVE, APPROVE_WITH_CONDITIONS, DENY) within 11 days. Tallied when all have voted, or at the deadline with the votes cast (see [`tally`]): a majority decides, a tie or no votes keeps the lower decision. The committee's decision (by `system`) opens a 5-day APPEAL_WINDOW |
 //! | PRESIDENTIAL_REVIEW | PRESIDENT | the President | the decision is final → DECIDED (no clock) |
-//! | DECIDED, NO_LICENSE_REQUIRED, WITHDRAWN | | nobody | final |
+//! | DECIDED, NO_LICENSE_REQUIRED, WITHDRAWN, RETURNED_WITHOUT_ACTION | | nobody | final |
+//!
+//! Below the President, any open state may be *on hold* ([`holds`]): an
+//! agency reviewer asks for missing information within 10 days of
+//! referral (750.4(d)(1)), or the licensing officer places a hold of
+//! 750.4(b). The application keeps its state; every running clock stands
+//! still until the last hold is released, then moves by the time stopped.
+//! A request for information the applicant does not answer within its
+//! period returns the application without action (final, not a denial).
 //!
 //! The applicant may withdraw its own application in any state that is not
 //! final. At the overall deadline (registration + 90 days) an application
@@ -62,17 +70,23 @@
 //! | `Decide` at AWAITING_LICENSING_DECISION | licensing officer | `ROLE_NOT_PERMITTED`; other deciders `NOT_AT_YOUR_LEVEL` |
 //! | `Decide` at OPERATING_COMMITTEE_REVIEW | OC chair | same |
 //! | `Decide` at PRESIDENTIAL_REVIEW | the President | same |
-//! | `Appeal` of an OC decision | an agency reviewer of a dissenting agency | `ROLE_NOT_PERMITTED`, `WRONG_AGENCY`, `NOT_AT_YOUR_LEVEL`, `NOT_DISSENTING` |
-//! | `Appeal` of an ACEP decision | an ACEP member of a dissenting agency | same |
-//! | `Appeal` of an EARB decision (to the President) | an EARB member (the head) of a dissenting agency | same |
+//! | `Appeal` of an OC decision (to the ACEP) | the ACEP member of a dissenting agency, Senate-confirmed (750.4(f)(2)) | `ROLE_NOT_PERMITTED`, `WRONG_AGENCY`, `NOT_AT_YOUR_LEVEL`, `SENATE_CONFIRMED_OFFICIAL_REQUIRED`, `NOT_DISSENTING` |
+//! | `Appeal` of an ACEP decision (to the EARB) | the EARB member of a dissenting agency, its head (750.4(f)(2)) | same, `AGENCY_HEAD_REQUIRED` |
+//! | `Appeal` of an EARB decision (to the President) | the EARB member of a dissenting agency, its head (750.4(f)(3)) | same |
 //! | `Withdraw` | the applicant that filed it | `ROLE_NOT_PERMITTED`, `NOT_YOUR_APPLICATION` |
+//! | `RequestInformation` | an agency reviewer of that agency | `ROLE_NOT_PERMITTED`, `WRONG_AGENCY` |
+//! | `ProvideInformation` | the applicant that filed it | `ROLE_NOT_PERMITTED`, `NOT_YOUR_APPLICATION` |
+//! | `PlaceHold`, `ReleaseHold` | the licensing officer | `ROLE_NOT_PERMITTED` |
 //! | anything else | nobody (the auditor only reads) | `ROLE_NOT_PERMITTED` |
 //!
 //! State refusals (`FailedPrecondition`): `APPLICATION_CLOSED`,
 //! `DEADLINE_PASSED`, `NOT_CLASSIFICATION_PENDING`,
 //! `NOT_COLLECTING_RECOMMENDATIONS`, `NOT_AT_YOUR_LEVEL`,
 //! `AGENCY_NOT_REFERRED`, `ALREADY_RECOMMENDED`, `NOT_AWAITING_DECISION`,
-//! `NO_APPEALABLE_DECISION`, `APPEAL_WINDOW_CLOSED`, `NOT_DISSENTING`.
+//! `NO_APPEALABLE_DECISION`, `APPEAL_WINDOW_CLOSED`, `NOT_DISSENTING`,
+//! `NOT_IN_AGENCY_REVIEW`, `INFORMATION_REQUEST_TOO_LATE`, `NO_OPEN_REQUEST`,
+//! `HOLD_NOT_OPEN`, `HOLD_ALREADY_OPEN`, `ENDS_WITH_ANSWER`, `TOO_MANY_HOLDS`,
+//! `NO_CLOCK_RUNNING`.
 //! Input refusals (`InvalidArgument`, by field): `rationale` (blank;
 //! `RATIONALE_REQUIRED`), `conditions` (missing or blank with
 //! APPROVE_WITH_CONDITIONS; `CONDITIONS_REQUIRED`), `recommendation` /
@@ -83,9 +97,12 @@
 //!
 //! # Deadlines
 //!
-//! Every clock is in `workflow.toml` with its citation and a `confirmed`
-//! flag; UNCONFIRMED clocks (appeal windows, ACEP and EARB votes) run but
-//! are labelled "unverified deadline" ([`DeadlineRule::label`]).
+//! Every clock is in `workflow.toml` with the paragraph of 15 CFR 750.4 it
+//! comes from and a `confirmed` flag; an UNCONFIRMED clock would run
+//! labelled "unverified deadline" ([`DeadlineRule::label`]). The text of
+//! 750.4 confirms every clock; what it does not say (the tie rule, the
+//! applicant's time to answer a request for information) is written as an
+//! interpretation in the citation.
 //!
 //! - A deadline is `instant + days × day_length` (day_length is 86 400 s in
 //!   production, shorter in tests and demos). It has passed when
@@ -102,8 +119,10 @@
 //! - Appeal windows (5 days) and votes (11 days) run from when the decision
 //!   or appeal is recorded, so a late sweep never shortens a window.
 //! - Events carry every deadline they set, so replay does not need the
-//!   configuration. Hold without action (10 days) is listed for
-//!   completeness; holds are not modelled.
+//!   configuration.
+//! - Holds stop every running clock ([`holds`]); deadlines set during a
+//!   hold run from the instant the clock stopped, and all of them move by
+//!   the time stopped when the last hold is released.
 //! - [`Application::next_due`] is the earliest deadline the sweeper acts on;
 //!   [`Application::overdue_since`] the earliest deadline by which someone
 //!   had to act (first action, agencies, OC chair, votes, overall).
@@ -112,6 +131,7 @@ pub mod command;
 pub mod deadlines;
 pub mod event;
 pub mod filing;
+pub mod holds;
 pub mod invariants;
 pub mod machine;
 pub mod model;
@@ -125,10 +145,12 @@ mod tests;
 
 pub use command::{reason, Command, Refusal};
 pub use deadlines::{
-    Clock, ConfigError, DeadlineRule, Deadlines, VotingRule, VotingSetting, UNVERIFIED_LABEL,
+    Clock, ConfigError, DeadlineRule, Deadlines, HoldRule, VotingRule, VotingSetting,
+    UNVERIFIED_LABEL,
 };
 pub use event::{apply, Event};
 pub use filing::{Chip, Encoded, EndUserKind, ExportType, FiledApplication, FiledItem, Route};
+pub use holds::{ClockStop, Hold, HoldKind};
 pub use invariants::check as check_invariants;
 pub use machine::Workflow;
 pub use model::{

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::filing::{Encoded, FiledApplication};
+use super::holds::{ClockStop, Hold, HoldKind};
 
 /// Where an application is in its life. Mirrors the proto's `State` without
 /// `STATE_UNSPECIFIED`.
@@ -38,11 +39,14 @@ pub enum State {
     Decided,
     /// Withdrawn by the applicant (final).
     Withdrawn,
+    /// Returned without action: the applicant did not answer a request for
+    /// information in time (final; not a denial).
+    ReturnedWithoutAction,
 }
 
 impl State {
     /// Every state, in proto order.
-    pub const ALL: [State; 11] = [
+    pub const ALL: [State; 12] = [
         State::ClassificationPending,
         State::NoLicenseRequired,
         State::AgencyReview,
@@ -54,6 +58,7 @@ impl State {
         State::PresidentialReview,
         State::Decided,
         State::Withdrawn,
+        State::ReturnedWithoutAction,
     ];
 
     /// The stable name, as serialised (e.g. `"AGENCY_REVIEW"`).
@@ -70,6 +75,7 @@ impl State {
             State::PresidentialReview => "PRESIDENTIAL_REVIEW",
             State::Decided => "DECIDED",
             State::Withdrawn => "WITHDRAWN",
+            State::ReturnedWithoutAction => "RETURNED_WITHOUT_ACTION",
         }
     }
 
@@ -77,7 +83,10 @@ impl State {
     pub fn is_closed(self) -> bool {
         matches!(
             self,
-            State::NoLicenseRequired | State::Decided | State::Withdrawn
+            State::NoLicenseRequired
+                | State::Decided
+                | State::Withdrawn
+                | State::ReturnedWithoutAction
         )
     }
 }
@@ -116,8 +125,22 @@ impl Level {
         }
     }
 
+    /// Who appeals a decision taken at this level, for a dissenting agency:
+    /// the agency's member at the level appealed to, with the standing
+    /// 750.4(f) asks for. An OC decision is escalated to the ACEP by a
+    /// Senate-confirmed official (the agency's ACEP member, an Assistant
+    /// Secretary); an ACEP or EARB decision is appealed by the agency head,
+    /// who sits on the EARB.
+    pub fn appellant(self) -> Option<(Role, Standing)> {
+        match self {
+            Level::OperatingCommittee => Some((Role::AcepMember, Standing::SenateConfirmed)),
+            Level::Acep | Level::Earb => Some((Role::EarbMember, Standing::AgencyHead)),
+            Level::Agency | Level::President => None,
+        }
+    }
+
     /// The role whose members speak for their agency at this level: they
-    /// record recommendations or votes here and appeal decisions taken here.
+    /// record recommendations or votes here.
     pub fn agency_role(self) -> Option<Role> {
         match self {
             Level::Agency | Level::OperatingCommittee => Some(Role::AgencyReviewer),
@@ -202,6 +225,25 @@ impl Role {
     }
 }
 
+/// The standing 15 CFR 750.4(f) asks of whoever takes a decision higher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// A Senate-confirmed official of the agency (750.4(f)(2)).
+    SenateConfirmed,
+    /// The head of the agency (750.4(f)(2)-(3)).
+    AgencyHead,
+}
+
+impl Standing {
+    /// Whether the actor has it.
+    pub fn held_by(self, actor: &Actor) -> bool {
+        match self {
+            Standing::SenateConfirmed => actor.senate_confirmed,
+            Standing::AgencyHead => actor.agency_head,
+        }
+    }
+}
+
 /// The authenticated principal behind a command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
@@ -210,6 +252,12 @@ pub struct Actor {
     pub role: Role,
     /// The department the principal speaks for (reviewers, ACEP and EARB members).
     pub agency: Option<Agency>,
+    /// Confirmed by the Senate: may sign an escalation to the ACEP (750.4(f)(2)).
+    #[serde(default)]
+    pub senate_confirmed: bool,
+    /// The head of the agency: may appeal to the EARB and the President (750.4(f)(2)-(3)).
+    #[serde(default)]
+    pub agency_head: bool,
 }
 
 impl Actor {
@@ -218,7 +266,16 @@ impl Actor {
             id: id.into(),
             role,
             agency,
+            senate_confirmed: false,
+            agency_head: false,
         }
+    }
+
+    /// The same principal with the attributes of 750.4(f).
+    pub fn with_attributes(mut self, senate_confirmed: bool, agency_head: bool) -> Actor {
+        self.senate_confirmed = senate_confirmed;
+        self.agency_head = agency_head;
+        self
     }
 
     /// The principal the workflow itself acts as (deadlines, tallies).
@@ -400,6 +457,16 @@ pub struct Application {
     pub decision_history: Vec<Decision>,
     /// Why the application is in its state.
     pub state_reason: String,
+    /// Referral + 10 days (750.4(d)(1)): until then an agency may ask the
+    /// applicant for missing information. Moves with the other clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub information_due: Option<DateTime<Utc>>,
+    /// Every hold, open or released, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Hold>,
+    /// Whether the clock runs, and the time holds have stopped it.
+    #[serde(default, skip_serializing_if = "ClockStop::is_default")]
+    pub clock: ClockStop,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Number of events applied.
@@ -447,32 +514,75 @@ impl Application {
         )
     }
 
+    /// Whether the step deadline is one by which someone has to act (first
+    /// action, agency recommendations, OC chair, votes; not the appeal
+    /// window, where nobody has to).
+    fn step_due_is_owed(&self) -> bool {
+        matches!(
+            self.state,
+            State::ClassificationPending
+                | State::AgencyReview
+                | State::OperatingCommitteeReview
+                | State::AcepReview
+                | State::EarbReview
+        )
+    }
+
+    /// The open holds, oldest first.
+    pub fn open_holds(&self) -> impl Iterator<Item = &Hold> {
+        self.holds.iter().filter(|h| h.is_open())
+    }
+
+    /// Whether a hold is open, so the review's clocks stand still.
+    pub fn is_on_hold(&self) -> bool {
+        self.clock.since.is_some()
+    }
+
+    /// The instant the review's clocks stand at (see [`ClockStop::clock_now`]).
+    pub fn clock_now(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.clock.clock_now(now)
+    }
+
     /// The earliest deadline at which [`super::Workflow::sweep`] has something
-    /// to do; `None` when nothing is pending.
+    /// to do; `None` when nothing is pending. While a hold is open the
+    /// review's clocks stand still: only an unanswered request for
+    /// information can come due (and returns the application).
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        if self.is_closed() {
+            return None;
+        }
+        if self.is_on_hold() {
+            return self
+                .open_holds()
+                .filter(|h| h.kind == HoldKind::MissingInformation)
+                .filter_map(|h| h.due)
+                .min();
+        }
         let step = self.step_due.filter(|_| self.step_due_is_actionable());
         let overall = Some(self.overall_due).filter(|_| self.overall_deadline_applies());
         min_opt(step, overall)
     }
 
     /// The instant from which the application counts as overdue: the
-    /// earliest of the current step's deadline, where someone has to act
-    /// (first action, agency recommendations, OC chair, votes; not the
-    /// appeal window, where nobody has to), and the overall deadline while
-    /// it applies. `None` when no deadline runs.
+    /// earliest of the current step's deadline where someone has to act,
+    /// the overall deadline while it applies, and the own deadline of every
+    /// open hold. While a hold is open the review's deadlines count only if
+    /// they had passed when the clock stopped. `None` when no deadline runs.
     pub fn overdue_since(&self) -> Option<DateTime<Utc>> {
-        let step = self.step_due.filter(|_| {
-            matches!(
-                self.state,
-                State::ClassificationPending
-                    | State::AgencyReview
-                    | State::OperatingCommitteeReview
-                    | State::AcepReview
-                    | State::EarbReview
-            )
-        });
+        if self.is_closed() {
+            return None;
+        }
+        let step = self.step_due.filter(|_| self.step_due_is_owed());
         let overall = Some(self.overall_due).filter(|_| self.overall_deadline_applies());
-        min_opt(step, overall)
+        let review = match self.clock.since {
+            Some(since) => min_opt(
+                step.filter(|due| *due <= since),
+                overall.filter(|due| *due <= since),
+            ),
+            None => min_opt(step, overall),
+        };
+        let holds = self.open_holds().filter_map(|h| h.due).min();
+        min_opt(review, holds)
     }
 
     /// Agencies whose recommendation or vote is awaited at the current level.

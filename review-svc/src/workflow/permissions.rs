@@ -75,9 +75,13 @@ pub fn check_read_all_history(actor: &Actor) -> Result<(), Refusal> {
 pub fn roles_for(command: &Command) -> &'static [Role] {
     match command {
         Command::RecordClassification { .. } => &[Role::System],
-        Command::RecordRecommendation { .. } | Command::Appeal { .. } => {
+        Command::RecordRecommendation { .. } => {
             &[Role::AgencyReviewer, Role::AcepMember, Role::EarbMember]
         }
+        Command::Appeal { .. } => &[Role::AcepMember, Role::EarbMember],
+        Command::RequestInformation { .. } => &[Role::AgencyReviewer],
+        Command::ProvideInformation { .. } => &[Role::Applicant],
+        Command::PlaceHold { .. } | Command::ReleaseHold { .. } => &[Role::LicensingOfficer],
         Command::Decide { .. } => &[
             Role::LicensingOfficer,
             Role::OperatingCommitteeChair,
@@ -96,13 +100,17 @@ pub(crate) fn check(actor: &Actor, app: &Application, command: &Command) -> Resu
         ));
     }
     match command {
-        Command::RecordRecommendation { agency, .. } | Command::Appeal { agency, .. } => {
-            own_agency(actor, *agency)
+        Command::RecordRecommendation { agency, .. }
+        | Command::Appeal { agency, .. }
+        | Command::RequestInformation { agency, .. } => own_agency(actor, *agency),
+        Command::Withdraw { .. } | Command::ProvideInformation { .. }
+            if actor.id != app.applicant =>
+        {
+            Err(Refusal::denied(
+                reason::NOT_YOUR_APPLICATION,
+                format!("{} did not file application {}", actor.id, app.id),
+            ))
         }
-        Command::Withdraw { .. } if actor.id != app.applicant => Err(Refusal::denied(
-            reason::NOT_YOUR_APPLICATION,
-            format!("{} did not file application {}", actor.id, app.id),
-        )),
         _ => Ok(()),
     }
 }

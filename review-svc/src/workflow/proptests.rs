@@ -25,17 +25,19 @@ fn actors() -> Vec<Actor> {
             Role::AgencyReviewer,
             Some(a),
         ));
-        all.push(Actor::new(
-            format!("acep-{}", a.as_str()),
-            Role::AcepMember,
-            Some(a),
-        ));
-        all.push(Actor::new(
-            format!("earb-{}", a.as_str()),
-            Role::EarbMember,
-            Some(a),
-        ));
+        all.push(
+            Actor::new(format!("acep-{}", a.as_str()), Role::AcepMember, Some(a))
+                .with_attributes(true, false),
+        );
+        all.push(
+            Actor::new(format!("earb-{}", a.as_str()), Role::EarbMember, Some(a))
+                .with_attributes(true, true),
+        );
     }
+    all.push(Actor::new("acting", Role::AcepMember, Some(Agency::State)));
+    all.push(
+        Actor::new("deputy", Role::EarbMember, Some(Agency::State)).with_attributes(true, false),
+    );
     all
 }
 
@@ -128,6 +130,18 @@ fn command() -> impl Strategy<Value = Command> {
         }),
         (agency(), text()).prop_map(|(agency, rationale)| Command::Appeal { agency, rationale }),
         text().prop_map(|reason| Command::Withdraw { reason }),
+        (agency(), text())
+            .prop_map(|(agency, missing)| Command::RequestInformation { agency, missing }),
+        (prop::option::of(0u32..4), text(), conditions()).prop_map(|(hold, answer, documents)| {
+            Command::ProvideInformation {
+                hold,
+                answer,
+                documents,
+            }
+        }),
+        (prop::sample::select(HoldKind::ALL.to_vec()), text())
+            .prop_map(|(kind, reason)| Command::PlaceHold { kind, reason }),
+        (0u32..4, text()).prop_map(|(hold, note)| Command::ReleaseHold { hold, note }),
     ]
 }
 
@@ -168,6 +182,9 @@ fn fitting(app: &Application, agency_ix: usize, choice: u8, blank: bool) -> (Act
             Actor::new("acme", Role::Applicant, None),
             Command::Withdraw { reason: rationale },
         );
+    }
+    if choice % 9 == 1 {
+        return fitting_hold(app, agency, choice, rationale);
     }
     match app.state {
         State::ClassificationPending => {
@@ -232,18 +249,65 @@ fn fitting(app: &Application, agency_ix: usize, choice: u8, blank: bool) -> (Act
             let role = app
                 .decision
                 .as_ref()
-                .and_then(|d| d.level.agency_role())
-                .unwrap_or(Role::AgencyReviewer);
+                .and_then(|d| d.level.appellant())
+                .map_or(Role::AgencyReviewer, |(role, _)| role);
+            let standing = !choice.is_multiple_of(5);
             (
-                Actor::new(format!("member-{}", agency.as_str()), role, Some(agency)),
+                Actor::new(format!("member-{}", agency.as_str()), role, Some(agency))
+                    .with_attributes(standing, standing),
                 Command::Appeal { agency, rationale },
             )
         }
-        State::NoLicenseRequired | State::Decided | State::Withdrawn => (
+        State::NoLicenseRequired
+        | State::Decided
+        | State::Withdrawn
+        | State::ReturnedWithoutAction => (
             Actor::new("acme", Role::Applicant, None),
             Command::Withdraw { reason: rationale },
         ),
     }
+}
+
+/// Hold traffic: the applicant answers an open request, the officer
+/// releases an open hold, a reviewer asks for information, or the officer
+/// places a hold of some kind.
+fn fitting_hold(app: &Application, agency: Agency, choice: u8, reason: String) -> (Actor, Command) {
+    let officer = Actor::new("officer", Role::LicensingOfficer, None);
+    if let Some(open) = app.open_holds().nth(usize::from(choice / 9) % 2) {
+        return if open.kind == HoldKind::MissingInformation {
+            (
+                Actor::new("acme", Role::Applicant, None),
+                Command::ProvideInformation {
+                    hold: choice.is_multiple_of(2).then_some(open.id),
+                    answer: reason,
+                    documents: vec!["doc-1".into()],
+                },
+            )
+        } else {
+            (
+                officer,
+                Command::ReleaseHold {
+                    hold: open.id,
+                    note: String::new(),
+                },
+            )
+        };
+    }
+    if app.state == State::AgencyReview && choice.is_multiple_of(2) {
+        return (
+            Actor::new(
+                format!("member-{}", agency.as_str()),
+                Role::AgencyReviewer,
+                Some(agency),
+            ),
+            Command::RequestInformation {
+                agency,
+                missing: reason,
+            },
+        );
+    }
+    let kind = HoldKind::ALL[usize::from(choice) % HoldKind::ALL.len()];
+    (officer, Command::PlaceHold { kind, reason })
 }
 
 fn t0() -> DateTime<Utc> {
@@ -289,7 +353,9 @@ impl Run {
                 e.at() == self.now,
                 "events are recorded at the current instant"
             );
+            let before = self.app.clone();
             self.app = apply(Some(self.app.clone()), &e);
+            clock_moves_exactly_by_the_time_stopped(&before, &self.app, &e)?;
             self.events.push(e);
         }
         Ok(())
@@ -389,6 +455,15 @@ impl Run {
             }
             Step::Sweep => {
                 let events = self.wf.sweep(&self.app, self.now);
+                if self.app.is_on_hold() {
+                    prop_assert!(
+                        events
+                            .iter()
+                            .all(|e| matches!(e, Event::ReturnedWithoutAction { .. })),
+                        "no deadline of the review passes while a hold is open: {:?}",
+                        events
+                    );
+                }
                 if let Some(due) = self.app.next_due() {
                     prop_assert_eq!(
                         events.is_empty(),
@@ -420,6 +495,65 @@ proptest! {
             run.step(s, &actors)?;
         }
     }
+}
+
+/// While a hold is open the review's deadlines stand still; when the last
+/// one is released every deadline moves by exactly the time it stood still,
+/// and that time is added to the total.
+fn clock_moves_exactly_by_the_time_stopped(
+    before: &Application,
+    after: &Application,
+    event: &Event,
+) -> Result<(), TestCaseError> {
+    let deadlines = |app: &Application| {
+        (
+            app.step_due,
+            app.overall_due,
+            app.information_due,
+            app.agency_due.iter().map(|d| d.due).collect::<Vec<_>>(),
+        )
+    };
+    let (Some(since), false) = (before.clock.since, after.is_closed()) else {
+        return Ok(());
+    };
+    match after.clock.since {
+        Some(still) => {
+            prop_assert_eq!(still, since, "the clock stopped once, at the first hold");
+            if matches!(
+                event,
+                Event::HoldPlaced { .. }
+                    | Event::InformationRequested { .. }
+                    | Event::InformationProvided { .. }
+                    | Event::HoldReleased { .. }
+            ) {
+                prop_assert_eq!(
+                    deadlines(after),
+                    deadlines(before),
+                    "nothing moves while a hold is open"
+                );
+            }
+        }
+        None => {
+            let stopped = event.at() - since;
+            let moved = |t: DateTime<Utc>| t + stopped;
+            let (step, overall, information, agencies) = deadlines(before);
+            prop_assert_eq!(
+                deadlines(after),
+                (
+                    step.map(moved),
+                    moved(overall),
+                    information.map(moved),
+                    agencies.into_iter().map(moved).collect::<Vec<_>>()
+                ),
+                "every deadline moves by the time stopped"
+            );
+            prop_assert_eq!(
+                after.clock.stopped_ms - before.clock.stopped_ms,
+                stopped.num_milliseconds()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The generator reaches every state (a guard against a property test that

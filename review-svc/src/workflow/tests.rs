@@ -31,11 +31,15 @@ fn reviewer(a: Agency) -> Actor {
         Some(a),
     )
 }
+/// An Assistant Secretary: Senate-confirmed (750.4(f)(2)).
 fn acep(a: Agency) -> Actor {
     Actor::new(format!("acep-{}", a.as_str()), Role::AcepMember, Some(a))
+        .with_attributes(true, false)
 }
+/// The head of the department (750.4(f)(2)-(3)).
 fn earb(a: Agency) -> Actor {
     Actor::new(format!("earb-{}", a.as_str()), Role::EarbMember, Some(a))
+        .with_attributes(true, true)
 }
 fn officer() -> Actor {
     Actor::new("officer", Role::LicensingOfficer, None)
@@ -279,7 +283,7 @@ impl Case {
     fn at_acep() -> Case {
         let mut c = Case::at_oc_window(Outcome::ApproveWithConditions);
         c.advance(days(1));
-        c.ok(&reviewer(StateDept), appeal(StateDept));
+        c.ok(&acep(StateDept), appeal(StateDept));
         assert_eq!(c.app.state, State::AcepReview);
         c
     }
@@ -647,13 +651,20 @@ fn h200_to_china_through_every_level_to_the_president() {
         "nobody has to act in a window"
     );
 
-    // Only a dissenting agency, through its agency reviewer, may appeal.
+    // Only a dissenting agency, through a Senate-confirmed official (its
+    // ACEP member), may escalate.
     c.advance(days(1));
-    let r = c.refused(&reviewer(Commerce), appeal(Commerce));
+    let r = c.refused(&acep(Commerce), appeal(Commerce));
     assert_eq!(reason_of(&r), reason::NOT_DISSENTING);
-    let r = c.refused(&acep(StateDept), appeal(StateDept));
+    let r = c.refused(&earb(StateDept), appeal(StateDept));
     assert_eq!(reason_of(&r), reason::NOT_AT_YOUR_LEVEL);
-    let events = c.ok(&reviewer(StateDept), appeal(StateDept));
+    let acting = Actor::new("acting", Role::AcepMember, Some(StateDept));
+    let r = c.refused(&acting, appeal(StateDept));
+    assert_eq!(reason_of(&r), reason::SENATE_CONFIRMED_OFFICIAL_REQUIRED);
+    assert!(
+        matches!(&r, Refusal::PermissionDenied { detail, .. } if detail.contains("750.4(f)(2)"))
+    );
+    let events = c.ok(&acep(StateDept), appeal(StateDept));
     assert_eq!(Case::kinds(&events), ["Appealed"]);
     assert_eq!(c.app.state, State::AcepReview);
     assert_eq!(c.app.level, Some(Level::Acep));
@@ -686,13 +697,20 @@ fn h200_to_china_through_every_level_to_the_president() {
     assert_eq!(c.app.state, State::AppealWindow);
     assert_eq!(c.app.dissenting_agencies(), [Commerce]);
 
-    // Commerce appeals to EARB through its ACEP member.
+    // Commerce appeals to EARB through its head, who sits on the EARB.
     c.advance(days(2));
-    let r = c.refused(&reviewer(Commerce), appeal(Commerce));
+    let r = c.refused(&acep(Commerce), appeal(Commerce));
     assert_eq!(reason_of(&r), reason::NOT_AT_YOUR_LEVEL);
-    let r = c.refused(&acep(Energy), appeal(Energy));
+    let r = c.refused(&earb(Energy), appeal(Energy));
     assert_eq!(reason_of(&r), reason::NOT_DISSENTING);
-    c.ok(&acep(Commerce), appeal(Commerce));
+    let deputy =
+        Actor::new("deputy", Role::EarbMember, Some(Commerce)).with_attributes(true, false);
+    let r = c.refused(&deputy, appeal(Commerce));
+    assert_eq!(reason_of(&r), reason::AGENCY_HEAD_REQUIRED);
+    assert!(
+        matches!(&r, Refusal::PermissionDenied { detail, .. } if detail.contains("750.4(f)(2)"))
+    );
+    c.ok(&earb(Commerce), appeal(Commerce));
     assert_eq!(c.app.state, State::EarbReview);
     assert_eq!(c.app.level, Some(Level::Earb));
 
@@ -847,7 +865,7 @@ fn no_votes_at_all_keep_the_lower_decision() {
 fn a_reversal_to_approve_carries_the_approving_votes_conditions() {
     let mut c = Case::at_oc_window(Outcome::Deny);
     c.advance(days(1));
-    c.ok(&reviewer(Commerce), appeal(Commerce));
+    c.ok(&acep(Commerce), appeal(Commerce));
     c.ok(&acep(Commerce), rec_with(Commerce, &["c1"]));
     c.ok(&acep(StateDept), rec_with(StateDept, &["c1", "c2"]));
     c.ok(&acep(Defense), rec(Defense, Yes));
@@ -877,7 +895,7 @@ fn majority_of_members_needs_more_than_half_of_all_members() {
         let mut c = Case::at_oc_window(Outcome::ApproveWithConditions);
         c.wf = rule_wf;
         c.advance(days(1));
-        c.ok(&reviewer(Defense), appeal(Defense));
+        c.ok(&acep(Defense), appeal(Defense));
         // 2 to deny, 1 to approve, 1 silent: a majority of the votes cast
         // but not of the four members.
         c.vote_all(acep, &[(StateDept, No), (Defense, No), (Commerce, Yes)]);
@@ -938,11 +956,11 @@ fn appeal_by_a_non_dissenting_agency_is_refused() {
     // Commerce (with conditions) and Energy (approve) dissent from a denial.
     assert_eq!(c.app.dissenting_agencies(), [Commerce, Energy]);
     for agency in [StateDept, Defense] {
-        let r = c.refused(&reviewer(agency), appeal(agency));
+        let r = c.refused(&acep(agency), appeal(agency));
         assert_eq!(reason_of(&r), reason::NOT_DISSENTING, "{agency:?}");
         assert!(matches!(r, Refusal::FailedPrecondition { .. }));
     }
-    let r = c.refused(&reviewer(StateDept), appeal(Energy));
+    let r = c.refused(&acep(StateDept), appeal(Energy));
     assert_eq!(
         reason_of(&r),
         reason::WRONG_AGENCY,
@@ -950,7 +968,7 @@ fn appeal_by_a_non_dissenting_agency_is_refused() {
     );
     assert!(matches!(r, Refusal::PermissionDenied { .. }));
     let r = c.refused(
-        &reviewer(Energy),
+        &acep(Energy),
         Command::Appeal {
             agency: Energy,
             rationale: "  ".into(),
@@ -982,11 +1000,11 @@ fn appeal_after_the_window_is_refused_and_the_decision_becomes_final() {
     let mut c = Case::at_oc_window(Outcome::Approve);
     let window = c.app.step_due.unwrap();
     c.at(window - ms(1));
-    assert!(c.attempt(&reviewer(StateDept), appeal(StateDept)).is_ok());
+    assert!(c.attempt(&acep(StateDept), appeal(StateDept)).is_ok());
     assert!(c.sweep().is_empty());
 
     c.at(window);
-    let r = c.refused(&reviewer(StateDept), appeal(StateDept));
+    let r = c.refused(&acep(StateDept), appeal(StateDept));
     assert_eq!(reason_of(&r), reason::APPEAL_WINDOW_CLOSED);
     let r = c.refused(&applicant(), withdraw());
     assert_eq!(reason_of(&r), reason::DEADLINE_PASSED);
@@ -1001,7 +1019,7 @@ fn appeal_after_the_window_is_refused_and_the_decision_becomes_final() {
     assert!(c.app.state_reason.contains("final"));
 
     c.advance(days(1));
-    let r = c.refused(&reviewer(StateDept), appeal(StateDept));
+    let r = c.refused(&acep(StateDept), appeal(StateDept));
     assert_eq!(reason_of(&r), reason::APPEAL_WINDOW_CLOSED);
     let r = c.refused(&applicant(), withdraw());
     assert_eq!(reason_of(&r), reason::APPLICATION_CLOSED);
@@ -1010,7 +1028,7 @@ fn appeal_after_the_window_is_refused_and_the_decision_becomes_final() {
 #[test]
 fn appeal_needs_an_open_window() {
     let c = Case::referred();
-    let r = c.refused(&reviewer(StateDept), appeal(StateDept));
+    let r = c.refused(&acep(StateDept), appeal(StateDept));
     assert_eq!(reason_of(&r), reason::NO_APPEALABLE_DECISION);
     let mut c = Case::referred();
     c.recommend_all(&[
@@ -1020,7 +1038,7 @@ fn appeal_needs_an_open_window() {
         (Energy, Yes),
     ]);
     c.ok(&officer(), decide(Outcome::Approve));
-    let r = c.refused(&reviewer(StateDept), appeal(StateDept));
+    let r = c.refused(&acep(StateDept), appeal(StateDept));
     assert_eq!(
         reason_of(&r),
         reason::APPLICATION_CLOSED,
@@ -1051,7 +1069,7 @@ fn open_states() -> Vec<(State, Case)> {
     let window = Case::at_oc_window(Outcome::Deny);
     let acep_review = Case::at_acep();
     let mut earb_review = Case::at_oc_window(Outcome::Deny);
-    earb_review.ok(&reviewer(Commerce), appeal(Commerce));
+    earb_review.ok(&acep(Commerce), appeal(Commerce));
     earb_review.vote_all(
         acep,
         &[
@@ -1061,7 +1079,7 @@ fn open_states() -> Vec<(State, Case)> {
             (Energy, Yes),
         ],
     );
-    earb_review.ok(&acep(Energy), appeal(Energy));
+    earb_review.ok(&earb(Energy), appeal(Energy));
     let mut presidential = Case::referred();
     presidential.at(t0() + days(90));
     presidential.sweep();
@@ -1129,7 +1147,7 @@ fn closed_applications_refuse_everything_permitted() {
         (reviewer(Commerce), rec(Commerce, Yes)),
         (officer(), decide(Outcome::Approve)),
         (president(), decide(Outcome::Approve)),
-        (reviewer(Commerce), appeal(Commerce)),
+        (acep(Commerce), appeal(Commerce)),
         (applicant(), withdraw()),
     ];
     for (actor, command) in cases {
@@ -1641,7 +1659,7 @@ fn an_approval_that_already_holds_the_conditions_is_unchanged_and_a_denial_carri
 fn a_missing_rationale_is_described_for_what_it_justifies() {
     let c = Case::at_oc_window(Outcome::Approve);
     let r = c.refused(
-        &reviewer(StateDept),
+        &acep(StateDept),
         Command::Appeal {
             agency: StateDept,
             rationale: " ".into(),

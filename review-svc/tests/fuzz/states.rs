@@ -175,7 +175,11 @@ pub(crate) fn workflow_random_states() {
                 app.agency_consensus(),
                 app.dissenting_agencies(),
             );
-            let _ = review_svc::convert::application(&app).encode_to_vec();
+            let rendering = review_svc::convert::Rendering {
+                deadlines: walk.workflow.deadlines(),
+                now,
+            };
+            let _ = review_svc::convert::application(&app, &rendering).encode_to_vec();
             match rng.random_range(0..4) {
                 0 => {
                     for event in walk.workflow.sweep(&app, now) {

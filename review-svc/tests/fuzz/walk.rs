@@ -188,17 +188,21 @@ pub(crate) fn fitting(rng: &mut Entropy, app: &Application) -> (Actor, Command) 
             let role = app
                 .decision
                 .as_ref()
-                .and_then(|d| d.level.agency_role())
-                .unwrap_or(Role::AgencyReviewer);
+                .and_then(|d| d.level.appellant())
+                .map_or(Role::AgencyReviewer, |(role, _)| role);
             (
-                Actor::new(format!("member-{}", agency.as_str()), role, Some(agency)),
+                Actor::new(format!("member-{}", agency.as_str()), role, Some(agency))
+                    .with_attributes(true, true),
                 Command::Appeal {
                     agency,
                     rationale: "national security".into(),
                 },
             )
         }
-        State::NoLicenseRequired | State::Decided | State::Withdrawn => (
+        State::NoLicenseRequired
+        | State::Decided
+        | State::Withdrawn
+        | State::ReturnedWithoutAction => (
             Actor::new(app.applicant.clone(), Role::Applicant, None),
             Command::Withdraw {
                 reason: "late".into(),

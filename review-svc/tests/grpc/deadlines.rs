@@ -137,7 +137,10 @@ pub(crate) async fn appeal_window_expiry_makes_the_decision_final(backend: Backe
     );
     expect_refusal(
         h.client
-            .appeal_application(authed(appeal_request(&app, pb::Agency::State), "dev-state"))
+            .appeal_application(authed(
+                appeal_request(&app, pb::Agency::State),
+                "dev-acep-state",
+            ))
             .await,
         Code::FailedPrecondition,
         "APPEAL_WINDOW_CLOSED",
@@ -149,7 +152,7 @@ pub(crate) async fn acep_votes_are_tallied_at_the_deadline(backend: Backend) {
         return;
     };
     let app = oc_approved(&mut h.client).await;
-    let app = appeal(&mut h.client, &app, "dev-state", pb::Agency::State).await;
+    let app = appeal(&mut h.client, &app, "dev-acep-state", pb::Agency::State).await;
     assert_eq!(state_of(&app), pb::State::AcepReview);
     // One vote of four is cast: to deny.
     let app = recommend(

@@ -146,6 +146,50 @@ pub(crate) fn withdraw_request(app: &pb::Application) -> pb::WithdrawApplication
     }
 }
 
+pub(crate) fn information_request(
+    app: &pb::Application,
+    agency: pb::Agency,
+) -> pb::RequestInformationRequest {
+    pb::RequestInformationRequest {
+        name: app.name.clone(),
+        etag: app.etag.clone(),
+        request_id: new_request_id(),
+        agency: agency as i32,
+        missing: "the names of the cloud customers".into(),
+    }
+}
+
+pub(crate) fn information_answer(app: &pb::Application) -> pb::ProvideInformationRequest {
+    pb::ProvideInformationRequest {
+        name: app.name.clone(),
+        etag: app.etag.clone(),
+        request_id: new_request_id(),
+        hold_id: 0,
+        answer: "six named enterprise customers".into(),
+        documents: vec!["EUS-2026-0117".into()],
+    }
+}
+
+pub(crate) fn hold_request(app: &pb::Application, kind: pb::HoldKind) -> pb::PlaceHoldRequest {
+    pb::PlaceHoldRequest {
+        name: app.name.clone(),
+        etag: app.etag.clone(),
+        request_id: new_request_id(),
+        kind: kind as i32,
+        reason: "verify the end user's site".into(),
+    }
+}
+
+pub(crate) fn release_request(app: &pb::Application, hold_id: u32) -> pb::ReleaseHoldRequest {
+    pb::ReleaseHoldRequest {
+        name: app.name.clone(),
+        etag: app.etag.clone(),
+        request_id: new_request_id(),
+        hold_id,
+        note: "done".into(),
+    }
+}
+
 pub(crate) fn state_of(app: &pb::Application) -> pb::State {
     pb::State::try_from(app.state).expect("a known state")
 }
@@ -217,6 +261,20 @@ pub(crate) async fn appeal(
         .appeal_application(authed(appeal_request(app, agency), token))
         .await
         .unwrap_or_else(|status| panic!("{token} appeals: {}", describe(&status)))
+        .into_inner()
+}
+
+/// Any call that must succeed, answering the application.
+pub(crate) async fn act(client: &mut Client, token: &str, call: Call) -> pb::Application {
+    let label = format!("{call:?}");
+    let app = match call {
+        Call::RequestInformation(m) => client.request_information(authed(m, token)).await,
+        Call::ProvideInformation(m) => client.provide_information(authed(m, token)).await,
+        Call::PlaceHold(m) => client.place_hold(authed(m, token)).await,
+        Call::ReleaseHold(m) => client.release_hold(authed(m, token)).await,
+        other => panic!("act is for the hold transitions, not {other:?}"),
+    };
+    app.unwrap_or_else(|status| panic!("{token}: {label}: {}", describe(&status)))
         .into_inner()
 }
 
@@ -347,6 +405,20 @@ pub(crate) async fn agencies_disagree(client: &mut Client) -> pb::Application {
 }
 
 /// The OC chair approves against State's denial: State may appeal.
+/// State asked the applicant for missing information: on hold.
+pub(crate) async fn information_requested(client: &mut Client) -> pb::Application {
+    let app = filed(client).await;
+    let request = information_request(&app, pb::Agency::State);
+    act(client, "dev-state", Call::RequestInformation(request)).await
+}
+
+/// The licensing officer placed a pre-licence check (hold 1).
+pub(crate) async fn on_hold(client: &mut Client) -> pb::Application {
+    let app = filed(client).await;
+    let request = hold_request(&app, pb::HoldKind::PreLicenseCheck);
+    act(client, OFFICER, Call::PlaceHold(request)).await
+}
+
 pub(crate) async fn oc_approved(client: &mut Client) -> pb::Application {
     let app = agencies_disagree(client).await;
     let app = decide(client, &app, OC_CHAIR, pb::Outcome::Approve).await;
@@ -426,6 +498,10 @@ pub(crate) enum Call {
     Decide(pb::DecideApplicationRequest),
     Appeal(pb::AppealApplicationRequest),
     Withdraw(pb::WithdrawApplicationRequest),
+    RequestInformation(pb::RequestInformationRequest),
+    ProvideInformation(pb::ProvideInformationRequest),
+    PlaceHold(pb::PlaceHoldRequest),
+    ReleaseHold(pb::ReleaseHoldRequest),
     Events(pb::ListApplicationEventsRequest),
     Watch(pb::WatchApplicationsRequest),
     Verify(pb::VerifyAuditTrailRequest),
@@ -471,6 +547,22 @@ pub(crate) async fn invoke(
             .map(drop),
         Call::Withdraw(m) => client
             .withdraw_application(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::RequestInformation(m) => client
+            .request_information(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::ProvideInformation(m) => client
+            .provide_information(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::PlaceHold(m) => client
+            .place_hold(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::ReleaseHold(m) => client
+            .release_hold(with_authorization(m, authorization))
             .await
             .map(drop),
         Call::Events(m) => client

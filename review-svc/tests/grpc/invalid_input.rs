@@ -392,7 +392,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
             Call::Create(_) | Call::Withdraw(_) => APPLICANT,
             Call::Recommend(_) => "dev-commerce",
             Call::Decide(_) => OFFICER,
-            Call::Appeal(_) => "dev-state",
+            Call::Appeal(_) => "dev-acep-state",
             _ => AUDITOR,
         };
         let result = invoke(&mut h.client, Some(&format!("Bearer {token}")), call).await;

@@ -20,6 +20,10 @@ enum Who {
     OcChair,
     Acep(pb::Agency),
     Earb(pb::Agency),
+    /// dev-acep-state-acting: an ACEP member for State, not Senate-confirmed.
+    AcepActing,
+    /// dev-earb-state-deputy: an EARB member for State, not the head.
+    EarbDeputy,
     President,
     Auditor,
 }
@@ -31,6 +35,13 @@ impl Who {
             Who::Reviewer(a) | Who::Acep(a) | Who::Earb(a) => a,
             _ => pb::Agency::State,
         }
+    }
+
+    fn is_member(self) -> bool {
+        matches!(
+            self,
+            Who::Acep(_) | Who::Earb(_) | Who::AcepActing | Who::EarbDeputy
+        )
     }
 }
 
@@ -94,6 +105,8 @@ fn principals() -> Vec<Principal> {
         token(&format!("dev-acep-{name}"), Who::Acep(agency));
         token(&format!("dev-earb-{name}"), Who::Earb(agency));
     }
+    token("dev-acep-state-acting", Who::AcepActing);
+    token("dev-earb-state-deputy", Who::EarbDeputy);
     token("dev-officer", Who::Officer);
     token("dev-oc-chair", Who::OcChair);
     token("dev-president", Who::President);
@@ -126,10 +139,20 @@ enum Row {
     /// The same window, each caller for its own agency.
     AppealOwnAgency,
     Withdraw,
+    /// At agency review, each caller for its own agency.
+    RequestInformationOwnAgency,
+    /// At agency review, each caller for State.
+    RequestInformationForState,
+    /// With State's request open.
+    ProvideInformation,
+    /// At agency review.
+    PlaceHold,
+    /// With the officer's hold 1 open.
+    ReleaseHold,
 }
 
 impl Row {
-    const ALL: [Row; 16] = [
+    const ALL: [Row; 21] = [
         Row::Create,
         Row::Get,
         Row::List,
@@ -146,6 +169,11 @@ impl Row {
         Row::AppealForState,
         Row::AppealOwnAgency,
         Row::Withdraw,
+        Row::RequestInformationOwnAgency,
+        Row::RequestInformationForState,
+        Row::ProvideInformation,
+        Row::PlaceHold,
+        Row::ReleaseHold,
     ];
 
     fn mutates(self) -> bool {
@@ -158,6 +186,11 @@ impl Row {
                 | Row::AppealForState
                 | Row::AppealOwnAgency
                 | Row::Withdraw
+                | Row::RequestInformationOwnAgency
+                | Row::RequestInformationForState
+                | Row::ProvideInformation
+                | Row::PlaceHold
+                | Row::ReleaseHold
         )
     }
 
@@ -166,6 +199,8 @@ impl Row {
             Row::DecideLicensing => agencies_agree(client).await,
             Row::DecideOperatingCommittee => agencies_disagree(client).await,
             Row::AppealForState | Row::AppealOwnAgency => oc_approved(client).await,
+            Row::ProvideInformation => information_requested(client).await,
+            Row::ReleaseHold => on_hold(client).await,
             _ => filed(client).await,
         }
     }
@@ -213,6 +248,17 @@ impl Row {
             Row::AppealForState => Call::Appeal(appeal_request(app, pb::Agency::State)),
             Row::AppealOwnAgency => Call::Appeal(appeal_request(app, who.own_agency())),
             Row::Withdraw => Call::Withdraw(withdraw_request(app)),
+            Row::RequestInformationOwnAgency => {
+                Call::RequestInformation(information_request(app, who.own_agency()))
+            }
+            Row::RequestInformationForState => {
+                Call::RequestInformation(information_request(app, pb::Agency::State))
+            }
+            Row::ProvideInformation => Call::ProvideInformation(information_answer(app)),
+            Row::PlaceHold => {
+                Call::PlaceHold(hold_request(app, pb::HoldKind::CongressionalNotification))
+            }
+            Row::ReleaseHold => Call::ReleaseHold(release_request(app, 1)),
         }
     }
 }
@@ -255,13 +301,14 @@ fn expected(row: Row, who: Who) -> Expect {
         Row::EventsOfAll | Row::WatchAll | Row::VerifyAll => Expect::Ok,
         Row::RecommendOwnAgency => match who {
             Who::Reviewer(_) => Expect::Ok,
-            Who::Acep(_) | Who::Earb(_) => not_at_level,
+            _ if who.is_member() => not_at_level,
             _ => role,
         },
         Row::RecommendForState => match who {
             Who::Reviewer(State) => Expect::Ok,
-            Who::Acep(State) | Who::Earb(State) => not_at_level,
-            Who::Reviewer(_) | Who::Acep(_) | Who::Earb(_) => wrong_agency,
+            Who::Reviewer(_) => wrong_agency,
+            _ if who.own_agency() == State && who.is_member() => not_at_level,
+            _ if who.is_member() => wrong_agency,
             _ => role,
         },
         Row::DecideLicensing => match who {
@@ -274,16 +321,36 @@ fn expected(row: Row, who: Who) -> Expect {
             Who::Officer | Who::President => not_at_level,
             _ => role,
         },
-        Row::AppealForState => match who {
-            Who::Reviewer(State) => Expect::Ok,
-            Who::Acep(State) | Who::Earb(State) => not_at_level,
-            Who::Reviewer(_) | Who::Acep(_) | Who::Earb(_) => wrong_agency,
+        // The window after an OC decision: escalated by the dissenting
+        // agency's ACEP member, who must be Senate-confirmed.
+        Row::AppealForState | Row::AppealOwnAgency if !who.is_member() => role,
+        Row::AppealForState | Row::AppealOwnAgency => match who {
+            Who::Acep(_) | Who::Earb(_)
+                if row == Row::AppealForState && who.own_agency() != State =>
+            {
+                wrong_agency
+            }
+            Who::Earb(_) | Who::EarbDeputy => not_at_level,
+            Who::AcepActing => denied("SENATE_CONFIRMED_OFFICIAL_REQUIRED"),
+            Who::Acep(State) => Expect::Ok,
+            _ => Expect::Refused(Code::FailedPrecondition, "NOT_DISSENTING"),
+        },
+        Row::RequestInformationOwnAgency => match who {
+            Who::Reviewer(_) => Expect::Ok,
             _ => role,
         },
-        Row::AppealOwnAgency => match who {
+        Row::RequestInformationForState => match who {
             Who::Reviewer(State) => Expect::Ok,
-            Who::Reviewer(_) => Expect::Refused(Code::FailedPrecondition, "NOT_DISSENTING"),
-            Who::Acep(_) | Who::Earb(_) => not_at_level,
+            Who::Reviewer(_) => wrong_agency,
+            _ => role,
+        },
+        Row::ProvideInformation => match who {
+            Who::Owner => Expect::Ok,
+            Who::OtherApplicant => not_yours,
+            _ => role,
+        },
+        Row::PlaceHold | Row::ReleaseHold => match who {
+            Who::Officer => Expect::Ok,
             _ => role,
         },
         Row::Withdraw => match who {
@@ -347,7 +414,7 @@ async fn permission_matrix_follows_the_readme() {
             }
         }
     }
-    assert_eq!(checked, Row::ALL.len() * 25);
+    assert_eq!(checked, Row::ALL.len() * 27);
     assert!(
         failures.is_empty(),
         "{} of {checked} cells differ:\n{}",
