@@ -407,7 +407,8 @@ pub fn application(app: &workflow::Application, rendering: &Rendering) -> pb::Ap
         decision_history: app.decision_history.iter().map(decision).collect(),
         state_reason: app.state_reason.clone(),
         holds: app.holds.iter().map(|h| hold(h, Some(rendering))).collect(),
-        clock_stopped_duration: Some(duration(app.clock.stopped_at(rendering.now))),
+        clock_stopped_duration: (!app.clock.is_default())
+            .then(|| duration(app.clock.stopped_at(rendering.now))),
         clock_stop_time: app.clock.since.map(timestamp),
         information_request_due_time: app
             .information_due
