@@ -18,8 +18,6 @@ mod vintage;
 
 #[cfg(test)]
 mod scenarios;
-#[cfg(test)]
-mod scenarios_2026;
 
 pub use history::{control_status_name, licence_status_name, review_policy_name};
 pub use model::*;
