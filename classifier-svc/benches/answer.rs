@@ -36,8 +36,14 @@ fn answer(c: &mut Criterion) {
     let today = NaiveDate::from_ymd_opt(2026, 2, 1).expect("valid date");
     let mut encoded = Vec::with_capacity(8192);
     for (name, view) in [
-        ("classify_item_h200_cn_encoded", pb::ClassificationView::Full),
-        ("classify_item_h200_cn_encoded_basic", pb::ClassificationView::Basic),
+        (
+            "classify_item_h200_cn_encoded",
+            pb::ClassificationView::Full,
+        ),
+        (
+            "classify_item_h200_cn_encoded_basic",
+            pb::ClassificationView::Basic,
+        ),
     ] {
         let request = pb::ClassifyItemRequest {
             view: view as i32,

@@ -61,7 +61,12 @@ impl Classifier {
         let _entered = span.enter();
         let decision = self
             .rules
-            .classify(&query.spec, query.transaction.as_ref(), as_of)
+            .classify_with(
+                &query.spec,
+                query.transaction.as_ref(),
+                as_of,
+                query.view.detail(),
+            )
             .map_err(domain_refusal)?;
         tracing::debug!(
             rule_set = %decision.rule_set,
