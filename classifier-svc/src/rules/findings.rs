@@ -186,11 +186,14 @@ pub(crate) struct Text(Option<String>);
 impl Text {
     /// `label` and room for a typical explanation after it, when `on`.
     pub(crate) fn labelled(on: bool, label: &str) -> Text {
-        Text(on.then(|| {
-            let mut s = String::with_capacity(label.len() + 96);
-            s.push_str(label);
-            s
-        }))
+        let mut text = Text::with_capacity(on, label.len() + 96);
+        text.push_str(label);
+        text
+    }
+
+    /// An empty explanation with room for `capacity` bytes, when `on`.
+    pub(crate) fn with_capacity(on: bool, capacity: usize) -> Text {
+        Text(on.then(|| String::with_capacity(capacity)))
     }
 }
 

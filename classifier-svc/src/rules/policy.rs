@@ -345,9 +345,10 @@ impl<'a> Licence<'a, '_> {
         self.book.rules.finding(rule, holds, explanation)
     }
 
-    /// An explanation, written only with `detail`.
-    fn text(&self) -> Text {
-        Text::labelled(self.detail, "")
+    /// An explanation with room for `capacity` bytes, written only with
+    /// `detail`.
+    fn text(&self, capacity: usize) -> Text {
+        Text::with_capacity(self.detail, capacity)
     }
 
     pub(crate) fn determine(mut self, parties: Parties) -> LicenseDetermination<'a> {
@@ -365,7 +366,7 @@ impl<'a> Licence<'a, '_> {
             reported_requirements: Vec::new(),
         };
         if dest != parties.destination {
-            let mut e = self.text();
+            let mut e = self.text(24);
             e.push_str(parties.destination.as_str());
             e.push_str(" treated as ");
             e.push_str(dest.as_str());
@@ -448,7 +449,7 @@ impl<'a> Licence<'a, '_> {
         in_scope: bool,
         relevant: bool,
     ) -> Finding<'a> {
-        let mut e = self.text();
+        let mut e = self.text(96);
         e.push_str(dest.as_str());
         if let Some(s) = place.snapshot {
             s.push_memberships(&mut e, dest);
@@ -482,7 +483,7 @@ impl<'a> Licence<'a, '_> {
     }
 
     fn hq_finding(&self, hq: Hq, parties: [Option<Cc>; 2]) -> Finding<'a> {
-        let mut e = self.text();
+        let mut e = self.text(128);
         push_party(&mut e, "end user", parties[0]);
         push_party(&mut e, ", ultimate parent", parties[1]);
         e.push_str(match hq {
@@ -511,7 +512,7 @@ impl<'a> Licence<'a, '_> {
                 .exceptions(self.v.index)
                 .filter(|e| e.items == ExcItems::HbmC)
             {
-                let mut e = self.text();
+                let mut e = self.text(0);
                 let mbd = self
                     .a
                     .classification
@@ -580,7 +581,7 @@ impl<'a> Licence<'a, '_> {
         match situation.and_then(|s| p.review_row(self.v.index, class, s)) {
             Some(row) => {
                 det.review_policy = row.policy;
-                let mut e = self.text();
+                let mut e = self.text(128);
                 e.push_str(match class {
                     Items::DatacenterA => "datacenter .a-level item",
                     _ => ".b-level or non-datacenter .a-level item",
@@ -633,7 +634,7 @@ impl<'a> Licence<'a, '_> {
     ) {
         let f = &self.book.policy.fr26;
         let chips: ChipFigures = self.a.a_chips.unwrap_or_default();
-        let mut e = self.text();
+        let mut e = self.text(160);
         let tpp_ok = chips.tpp < f.tpp_below;
         push_cmp(&mut e, "TPP", chips.tpp, tpp_ok, "<", ">=", f.tpp_below);
         let dram_ok = match chips.dram {
@@ -691,7 +692,7 @@ impl<'a> Licence<'a, '_> {
                 det.conditions.push(&f.unknown_party_condition);
             }
             if let Some(t) = self.tariff {
-                let mut e = self.text();
+                let mut e = self.text(192);
                 e.push_str("the laboratory test of (dd)(3) is made in U.S. customs territory before export, so the chip enters the United States: ");
                 if t.heading.is_empty() {
                     e.push_str("tariff heading undecided (a figure is unknown)");
@@ -760,7 +761,7 @@ impl<'a> Licence<'a, '_> {
         } else {
             2
         };
-        let mut e = self.text();
+        let mut e = self.text(48 + ai.status.len());
         e.push_str(dest.as_str());
         e.push_str(": AI Diffusion Tier ");
         push_num(&mut e, f64::from(tier));

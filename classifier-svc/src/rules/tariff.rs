@@ -71,7 +71,8 @@ impl TariffRule {
         let mut findings = Vec::with_capacity(self.bands.len());
         let mut band = 0;
         for b in &self.bands {
-            let mut e = Text::labelled(detail, &b.label);
+            let mut e = Text::with_capacity(detail, 112);
+            e.push_str(&b.label);
             e.push_str(": TPP ");
             push_num(&mut e, tpp);
             push_open_range(&mut e, b.tpp_above, b.tpp_below);
