@@ -33,19 +33,33 @@ fn h200_to_china() -> pb::ClassifyItemRequest {
 fn answer(c: &mut Criterion) {
     logging::init(LogFormat::Text, "info");
     let classifier = Classifier::new(Registry::new());
-    let request = h200_to_china();
     let today = NaiveDate::from_ymd_opt(2026, 2, 1).expect("valid date");
-    let mut encoded = Vec::with_capacity(4096);
-    c.bench_function("classify_item_h200_cn_encoded", |b| {
-        b.iter(|| {
-            let response = classifier
-                .classify(black_box(&request), today, None)
-                .expect("valid request");
-            encoded.clear();
-            response.encode(&mut encoded).expect("buffer grows");
-            black_box(encoded.len())
-        })
-    });
+    let mut encoded = Vec::with_capacity(8192);
+    for (name, view) in [
+        (
+            "classify_item_h200_cn_encoded",
+            pb::ClassificationView::Full,
+        ),
+        (
+            "classify_item_h200_cn_encoded_basic",
+            pb::ClassificationView::Basic,
+        ),
+    ] {
+        let request = pb::ClassifyItemRequest {
+            view: view as i32,
+            ..h200_to_china()
+        };
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let response = classifier
+                    .classify(black_box(&request), today, None)
+                    .expect("valid request");
+                encoded.clear();
+                response.encode(&mut encoded).expect("buffer grows");
+                black_box(encoded.len())
+            })
+        });
+    }
 }
 
 criterion_group!(benches, answer);

@@ -525,6 +525,62 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The rules build no texts for BASIC; the BASIC answer must be the one
+    /// the detailed rules give with the texts dropped: every outcome, rule
+    /// id and number the same, for every catalogue chip, destination and
+    /// rule set.
+    #[test]
+    fn basic_rules_answer_as_the_detailed_rules_do() {
+        let book = RuleBook::builtin();
+        let kinds = [
+            (None, rules::EndUserKind::Unspecified),
+            (Some("G42"), rules::EndUserKind::Commercial),
+            (None, rules::EndUserKind::Government),
+        ];
+        let mut compared = 0;
+        for chip in Catalog::builtin().chips() {
+            for dest in ["CN", "AE", "DE", "SA", "MO", "IL"] {
+                for export_type in [rules::ExportType::ExportFromUs, rules::ExportType::Reexport] {
+                    for (name, kind) in kinds {
+                        let mut tx =
+                            rules::Transaction::new(dest, export_type, None, Some("CN".into()));
+                        tx.end_user_name = name.map(String::from);
+                        tx.end_user_kind = kind;
+                        for date in [
+                            "2022-06-01",
+                            "2022-11-01",
+                            "2024-06-01",
+                            "2026-02-01",
+                            "2026-08-01",
+                        ] {
+                            let as_of = iso_date(date).expect("a date");
+                            let answer = |detail, tx: Option<&rules::Transaction>| {
+                                let decision = book
+                                    .classify_with(&chip.spec, tx, as_of, detail)
+                                    .expect("catalogue chips are valid");
+                                decision_answer(decision, View::Basic)
+                            };
+                            for tx in [Some(&tx), None] {
+                                assert_eq!(
+                                    answer(rules::Detail::Basic, tx),
+                                    answer(rules::Detail::Full, tx),
+                                    "{} to {dest} on {date}",
+                                    chip.id
+                                );
+                                compared += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+    }
+
+    fn decision_answer(d: rules::Decision<'_>, view: View) -> pb::ClassifyItemResponse {
+        decision(d, String::new(), String::new(), view)
+    }
+
     /// What `parse_date` accepted before it read the usual form itself.
     fn chrono_date(text: &str) -> Option<NaiveDate> {
         NaiveDate::parse_from_str(text, "%Y-%m-%d")

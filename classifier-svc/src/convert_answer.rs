@@ -18,6 +18,14 @@ impl View {
     fn full(self) -> bool {
         self == View::Full
     }
+
+    /// What the rules need to write for this view.
+    pub fn detail(self) -> rules::Detail {
+        match self {
+            View::Basic => rules::Detail::Basic,
+            View::Full => rules::Detail::Full,
+        }
+    }
 }
 
 /// The view of a request; unset means FULL.

@@ -56,12 +56,17 @@ impl Classifier {
         let query =
             convert::classify_query(request, self.catalog, self.rules).map_err(lookup_status)?;
         let as_of = query.as_of.unwrap_or(today);
-        let decision_id = uuid::Uuid::now_v7().to_string();
+        let decision_id = decision_id();
         let span = decision_span(&decision_id, &query.spec.name, as_of, trace);
         let _entered = span.enter();
         let decision = self
             .rules
-            .classify(&query.spec, query.transaction.as_ref(), as_of)
+            .classify_with(
+                &query.spec,
+                query.transaction.as_ref(),
+                as_of,
+                query.view.detail(),
+            )
             .map_err(domain_refusal)?;
         tracing::debug!(
             rule_set = %decision.rule_set,
@@ -111,7 +116,7 @@ impl Classifier {
             entries: entries
                 .into_iter()
                 .map(|entry| {
-                    let id = uuid::Uuid::now_v7().to_string();
+                    let id = decision_id();
                     convert::history_entry(entry, id, item_name.clone(), query.view)
                 })
                 .collect(),
@@ -184,6 +189,16 @@ fn decision_span(
         caller.attach_child(&span);
     }
     span
+}
+
+/// A fresh UUIDv7, hyphenated, lower case: written straight into its
+/// string rather than through the formatting machinery of `to_string`.
+fn decision_id() -> String {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::now_v7()
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 fn market_justification(request: &pb::ClassifyItemRequest) -> &str {

@@ -2,6 +2,7 @@
 //! is derived from dated group data at load time; nothing is stored twice.
 
 use super::countries::{Cc, CountrySet};
+use super::findings::Out;
 use super::model::SourceTag;
 use super::vintage::{Vintage, Vintages};
 use chrono::NaiveDate;
@@ -27,7 +28,10 @@ impl Snapshot {
     }
 
     /// Names of the groups `c` belongs to, for explanations.
-    pub(crate) fn push_memberships(&self, out: &mut String, c: Cc) {
+    pub(crate) fn push_memberships(&self, out: &mut impl Out, c: Cc) {
+        if !out.on() {
+            return;
+        }
         let mut first = true;
         for (name, set) in &self.groups {
             if set.contains(c) {

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::data::Texts;
-use super::findings::{push_cmp, push_num, Relied, Rule, RuleTable};
+use super::findings::{push_cmp, push_num, Out, Relied, Rule, RuleTable, Text};
 use super::metrics::{self, Metrics};
 use super::model::{ChipSpec, Classification, ControlStatus, Finding, ItemKind, Market};
 use super::vintage::{EccnTest, TppPd, Vintage};
@@ -80,6 +80,9 @@ pub(crate) struct Ctx<'a, 'r> {
     pub relied: &'r Relied,
     pub texts: &'a Texts,
     pub v: &'a Vintage,
+    /// Whether the findings carry explanations (FULL) or only their rule
+    /// ids and outcomes (BASIC).
+    pub detail: bool,
 }
 
 /// One IC's outcome before it is placed in a Classification.
@@ -92,13 +95,7 @@ struct Ic {
     open: Option<String>,
 }
 
-fn labelled(label: &str) -> String {
-    let mut s = String::with_capacity(label.len() + 96);
-    s.push_str(label);
-    s
-}
-
-fn push_range(out: &mut String, name: &str, x: f64, lo: f64, hi: f64) -> bool {
+fn push_range(out: &mut impl Out, name: &str, x: f64, lo: f64, hi: f64) -> bool {
     let holds = x >= lo && x < hi;
     out.push_str(name);
     out.push(' ');
@@ -112,6 +109,11 @@ fn push_range(out: &mut String, name: &str, x: f64, lo: f64, hi: f64) -> bool {
 }
 
 impl<'a> Ctx<'a, '_> {
+    /// An explanation starting with `label`, written only with `detail`.
+    fn text(&self, label: &str) -> Text {
+        Text::labelled(self.detail, label)
+    }
+
     fn finding(
         &self,
         rule: Rule,
@@ -355,7 +357,7 @@ impl<'a> Ctx<'a, '_> {
                 // A stated market is the caller's logged judgement; only an
                 // assumed one is a rule the answer relies on.
                 if assumed {
-                    let mut e = labelled(label);
+                    let mut e = self.text(label);
                     e.push_str("market not given: treated as designed or marketed for datacenters");
                     findings.push(self.finding(Rule::DatacenterMarket, true, e));
                 }
@@ -372,7 +374,7 @@ impl<'a> Ctx<'a, '_> {
         label: &str,
         findings: &mut Vec<Finding<'a>>,
     ) {
-        let mut e = labelled(label);
+        let mut e = self.text(label);
         e.push_str("TPP ");
         push_num(&mut e, m.tpp);
         if let Some(r) = m.winner.map(|i| &spec.rates[i]) {
@@ -387,7 +389,7 @@ impl<'a> Ctx<'a, '_> {
             e.push_str(" precisions");
         }
         findings.push(self.finding(Rule::Tpp, true, e));
-        let mut e = labelled(label);
+        let mut e = self.text(label);
         match (m.pd, m.applicable_area) {
             (Some(pd), Some(area)) => {
                 e.push_str("PD ");
@@ -412,7 +414,7 @@ impl<'a> Ctx<'a, '_> {
     ) {
         let tpp = ic.metrics.tpp;
         let tpp_ok = tpp >= tpp_min;
-        let mut e = labelled(label);
+        let mut e = self.text(label);
         let holds = match spec.interconnect_bandwidth_gb_s {
             Some(io) => {
                 let io_ok = io >= io_min;
@@ -446,7 +448,7 @@ impl<'a> Ctx<'a, '_> {
         let pd = ic.metrics.pd;
         if !ic.datacenter {
             let excluded = tpp < t.note2_tpp_min;
-            let mut e = labelled(label);
+            let mut e = self.text(label);
             e.push_str("not for datacenters and ");
             push_cmp(&mut e, "TPP", tpp, excluded, "<", ">=", t.note2_tpp_min);
             e.push_str(if excluded {
@@ -460,13 +462,13 @@ impl<'a> Ctx<'a, '_> {
             }
         }
         let a1 = tpp >= t.a1_tpp_min;
-        let mut e = labelled(label);
+        let mut e = self.text(label);
         push_cmp(&mut e, "TPP", tpp, a1, ">=", "<", t.a1_tpp_min);
         findings.push(self.finding(Rule::A1, a1, e));
 
         let a2_tpp = tpp >= t.a2_tpp_min;
         let a2_pd = pd.is_some_and(|pd| pd >= t.a2_pd_min);
-        let mut e = labelled(label);
+        let mut e = self.text(label);
         push_cmp(&mut e, "TPP", tpp, a2_tpp, ">=", "<", t.a2_tpp_min);
         e.push_str(" and ");
         match pd {
@@ -498,14 +500,14 @@ impl<'a> Ctx<'a, '_> {
             ));
             return;
         };
-        let mut e = labelled(label);
+        let mut e = self.text(label);
         let b1 = push_range(&mut e, "TPP", tpp, t.b1_tpp_min, t.b1_tpp_below) & {
             e.push_str(" and ");
             push_range(&mut e, "PD", pd, t.b1_pd_min, t.b1_pd_below)
         };
         findings.push(self.finding(Rule::B1, b1, e));
         let b2_tpp = tpp >= t.b2_tpp_min;
-        let mut e = labelled(label);
+        let mut e = self.text(label);
         push_cmp(&mut e, "TPP", tpp, b2_tpp, ">=", "<", t.b2_tpp_min);
         e.push_str(" and ");
         let b2 = b2_tpp & push_range(&mut e, "PD", pd, t.b2_pd_min, t.b2_pd_below);
@@ -524,7 +526,7 @@ impl<'a> Ctx<'a, '_> {
     /// Returns whether 3A090.c is met and whether the test is unresolved.
     fn hbm_test(&self, spec: &ChipSpec, label: &str, c: &mut Classification<'a>) -> (bool, bool) {
         let mbd = metrics::mbd(spec);
-        let mut e = labelled(label);
+        let mut e = self.text(label);
         match mbd {
             Some(x) => {
                 e.push_str("MBD ");
@@ -541,7 +543,7 @@ impl<'a> Ctx<'a, '_> {
         if c.memory_bandwidth_density.is_none() {
             c.memory_bandwidth_density = mbd;
         }
-        let mut e = labelled(label);
+        let mut e = self.text(label);
         let Some(h) = &self.v.hbm else {
             e.push_str("3A090.c is not in force under ");
             e.push_str(&self.v.id);

@@ -158,12 +158,85 @@ fn cents_of(x: f64) -> i64 {
     }
 }
 
+/// Where an explanation is written: a `String`, or a [`Text`] that writes
+/// only when the answer carries texts.
+pub(crate) trait Out: Write {
+    /// False when whatever is written is dropped: skip the work.
+    fn on(&self) -> bool {
+        true
+    }
+    fn push_str(&mut self, s: &str);
+    fn push(&mut self, c: char);
+}
+
+impl Out for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s)
+    }
+    fn push(&mut self, c: char) {
+        String::push(self, c)
+    }
+}
+
+/// An explanation being written, or nothing in an answer without texts
+/// (the BASIC view): the numbers are then neither formatted nor allocated.
+#[derive(Debug, Default)]
+pub(crate) struct Text(Option<String>);
+
+impl Text {
+    /// `label` and room for a typical explanation after it, when `on`.
+    pub(crate) fn labelled(on: bool, label: &str) -> Text {
+        let mut text = Text::with_capacity(on, label.len() + 96);
+        text.push_str(label);
+        text
+    }
+
+    /// An empty explanation with room for `capacity` bytes, when `on`.
+    pub(crate) fn with_capacity(on: bool, capacity: usize) -> Text {
+        Text(on.then(|| String::with_capacity(capacity)))
+    }
+}
+
+impl Write for Text {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if let Some(text) = &mut self.0 {
+            text.push_str(s);
+        }
+        Ok(())
+    }
+}
+
+impl Out for Text {
+    fn on(&self) -> bool {
+        self.0.is_some()
+    }
+    fn push_str(&mut self, s: &str) {
+        if let Some(text) = &mut self.0 {
+            text.push_str(s);
+        }
+    }
+    fn push(&mut self, c: char) {
+        if let Some(text) = &mut self.0 {
+            text.push(c);
+        }
+    }
+}
+
+impl<'a> From<Text> for Cow<'a, str> {
+    fn from(text: Text) -> Self {
+        text.0.map_or(Cow::Borrowed(""), Cow::Owned)
+    }
+}
+
 /// Appends `x` with at most two decimals and no trailing zeros. Integer
 /// arithmetic into a stack buffer keeps this far cheaper than float
 /// formatting; the buffer holds only ASCII, appended char by char, which is
 /// cheaper than validating it as UTF-8 for `push_str`.
-pub(crate) fn push_num(out: &mut String, x: f64) {
+pub(crate) fn push_num(out: &mut impl Out, x: f64) {
     const LIMIT: f64 = 1e15;
+    if !out.on() {
+        return;
+    }
     if !x.is_finite() || x.abs() >= LIMIT {
         let _ = write!(out, "{x}");
         return;
@@ -195,12 +268,14 @@ pub(crate) fn push_num(out: &mut String, x: f64) {
     if cents < 0 {
         put(b'-');
     }
-    out.extend(buf[i..].iter().map(|&b| char::from(b)));
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
 }
 
 /// Appends `x` for comparison with `threshold`: when two decimals would make
 /// a value just below a threshold look equal to it, the full value is shown.
-pub(crate) fn push_vs(out: &mut String, x: f64, threshold: f64) {
+pub(crate) fn push_vs(out: &mut impl Out, x: f64, threshold: f64) {
     let close = x != threshold && (x - threshold).abs() < 0.01;
     if close && cents_of(x) == cents_of(threshold) {
         let _ = write!(out, "{x}");
@@ -218,7 +293,7 @@ pub(crate) fn num(x: f64) -> String {
 /// Builds "NAME VALUE OP THRESHOLD" with the comparison's outcome picking the
 /// operator, e.g. "TPP 15831.2 >= 4800" or "PD 2.9 < 3.2".
 pub(crate) fn push_cmp(
-    out: &mut String,
+    out: &mut impl Out,
     name: &str,
     x: f64,
     holds: bool,
@@ -226,6 +301,9 @@ pub(crate) fn push_cmp(
     no: &str,
     t: f64,
 ) {
+    if !out.on() {
+        return;
+    }
     out.push_str(name);
     out.push(' ');
     push_vs(out, x, t);

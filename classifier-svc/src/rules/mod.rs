@@ -18,8 +18,6 @@ mod vintage;
 
 #[cfg(test)]
 mod scenarios;
-#[cfg(test)]
-mod scenarios_2026;
 
 pub use history::{control_status_name, licence_status_name, review_policy_name};
 pub use model::*;
@@ -69,6 +67,20 @@ impl RuleBook {
         tx: Option<&Transaction>,
         as_of: NaiveDate,
     ) -> Result<Decision<'_>, InvalidRequest> {
+        self.classify_with(spec, tx, as_of, Detail::Full)
+    }
+
+    /// As [`RuleBook::classify`], with the findings' explanations written
+    /// only for [`Detail::Full`]: a BASIC answer drops them, so the rules do
+    /// not build them. Outcomes, rule ids and numbers are the same.
+    pub fn classify_with(
+        &self,
+        spec: &ChipSpec,
+        tx: Option<&Transaction>,
+        as_of: NaiveDate,
+        detail: Detail,
+    ) -> Result<Decision<'_>, InvalidRequest> {
+        let detail = detail == Detail::Full;
         let parties = validate::check(&self.geography, spec, tx)?;
         let Some(v) = self.vintages.in_force(as_of) else {
             return Ok(self.not_in_force(spec, parties, as_of));
@@ -79,13 +91,14 @@ impl RuleBook {
             relied: &relied,
             texts: &self.texts,
             v,
+            detail,
         }
         .assess(spec);
         a.classification.eligible_license_exceptions = self.policy.item_exceptions(v, &a);
         a.classification.thresholds = thresholds::compute(self, v, as_of, &a, spec.kind);
         let tariff = self.tariff.in_force(as_of).then(|| {
             self.tariff
-                .assess(&self.rules, a.figures.tpp, a.figures.dram)
+                .assess(&self.rules, a.figures.tpp, a.figures.dram, detail)
         });
         let mut warnings = std::mem::take(&mut a.warnings);
         warnings.reserve(4);
@@ -104,6 +117,7 @@ impl RuleBook {
                 warnings: &mut warnings,
                 information: &mut information,
                 tariff: tariff.as_ref(),
+                detail,
             };
             licence.determine(parties)
         });

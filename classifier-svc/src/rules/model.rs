@@ -139,6 +139,15 @@ pub struct Finding<'a> {
     pub source: SourceTag,
 }
 
+/// How much an answer explains: FULL writes every finding's explanation,
+/// BASIC leaves the texts out (rule ids, outcomes and numbers stay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    #[default]
+    Full,
+    Basic,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ControlStatus {
     Controlled,

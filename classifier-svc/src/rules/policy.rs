@@ -5,7 +5,7 @@
 use super::countries::{Cc, CountrySet};
 use super::destinations::{hq_status, Hq, Place};
 use super::eccn::{Assessed, ChipFigures, Level};
-use super::findings::{push_cmp, push_num, Relied, Rule};
+use super::findings::{push_cmp, push_num, Out, Relied, Rule, Text};
 use super::model::{
     ControlStatus, EndUserKind, ExportType, Finding, LicenseDetermination, LicenseExceptionDetail,
     LicenseStatus, ReviewPolicy, Tariff, Transaction,
@@ -324,9 +324,11 @@ pub(crate) struct Licence<'a, 's> {
     pub information: &'s mut Vec<Finding<'a>>,
     /// The Section 232 block, when the date has one.
     pub tariff: Option<&'s Tariff<'a>>,
+    /// Whether the reasons carry explanations (see `eccn::Ctx::detail`).
+    pub detail: bool,
 }
 
-fn push_party(e: &mut String, role: &str, party: Option<Cc>) {
+fn push_party(e: &mut impl Out, role: &str, party: Option<Cc>) {
     e.push_str(role);
     e.push_str(" HQ ");
     e.push_str(party.map_or("not given", Cc::as_str));
@@ -341,6 +343,12 @@ impl<'a> Licence<'a, '_> {
     ) -> Finding<'a> {
         self.relied.note(rule, holds);
         self.book.rules.finding(rule, holds, explanation)
+    }
+
+    /// An explanation with room for `capacity` bytes, written only with
+    /// `detail`.
+    fn text(&self, capacity: usize) -> Text {
+        Text::with_capacity(self.detail, capacity)
     }
 
     pub(crate) fn determine(mut self, parties: Parties) -> LicenseDetermination<'a> {
@@ -358,7 +366,7 @@ impl<'a> Licence<'a, '_> {
             reported_requirements: Vec::new(),
         };
         if dest != parties.destination {
-            let mut e = String::with_capacity(24);
+            let mut e = self.text(24);
             e.push_str(parties.destination.as_str());
             e.push_str(" treated as ");
             e.push_str(dest.as_str());
@@ -441,7 +449,7 @@ impl<'a> Licence<'a, '_> {
         in_scope: bool,
         relevant: bool,
     ) -> Finding<'a> {
-        let mut e = String::with_capacity(96);
+        let mut e = self.text(96);
         e.push_str(dest.as_str());
         if let Some(s) = place.snapshot {
             s.push_memberships(&mut e, dest);
@@ -475,7 +483,7 @@ impl<'a> Licence<'a, '_> {
     }
 
     fn hq_finding(&self, hq: Hq, parties: [Option<Cc>; 2]) -> Finding<'a> {
-        let mut e = String::with_capacity(128);
+        let mut e = self.text(128);
         push_party(&mut e, "end user", parties[0]);
         push_party(&mut e, ", ultimate parent", parties[1]);
         e.push_str(match hq {
@@ -504,7 +512,7 @@ impl<'a> Licence<'a, '_> {
                 .exceptions(self.v.index)
                 .filter(|e| e.items == ExcItems::HbmC)
             {
-                let mut e = String::new();
+                let mut e = self.text(0);
                 let mbd = self
                     .a
                     .classification
@@ -573,7 +581,7 @@ impl<'a> Licence<'a, '_> {
         match situation.and_then(|s| p.review_row(self.v.index, class, s)) {
             Some(row) => {
                 det.review_policy = row.policy;
-                let mut e = String::with_capacity(128);
+                let mut e = self.text(128);
                 e.push_str(match class {
                     Items::DatacenterA => "datacenter .a-level item",
                     _ => ".b-level or non-datacenter .a-level item",
@@ -626,7 +634,7 @@ impl<'a> Licence<'a, '_> {
     ) {
         let f = &self.book.policy.fr26;
         let chips: ChipFigures = self.a.a_chips.unwrap_or_default();
-        let mut e = String::with_capacity(160);
+        let mut e = self.text(160);
         let tpp_ok = chips.tpp < f.tpp_below;
         push_cmp(&mut e, "TPP", chips.tpp, tpp_ok, "<", ">=", f.tpp_below);
         let dram_ok = match chips.dram {
@@ -684,7 +692,7 @@ impl<'a> Licence<'a, '_> {
                 det.conditions.push(&f.unknown_party_condition);
             }
             if let Some(t) = self.tariff {
-                let mut e = String::with_capacity(192);
+                let mut e = self.text(192);
                 e.push_str("the laboratory test of (dd)(3) is made in U.S. customs territory before export, so the chip enters the United States: ");
                 if t.heading.is_empty() {
                     e.push_str("tariff heading undecided (a figure is unknown)");
@@ -753,7 +761,7 @@ impl<'a> Licence<'a, '_> {
         } else {
             2
         };
-        let mut e = String::with_capacity(48 + ai.status.len());
+        let mut e = self.text(48 + ai.status.len());
         e.push_str(dest.as_str());
         e.push_str(": AI Diffusion Tier ");
         push_num(&mut e, f64::from(tier));

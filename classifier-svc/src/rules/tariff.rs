@@ -5,7 +5,7 @@
 //! (`rules/tariff.toml`); every bound is strict.
 
 use super::data::{parse, positive, rule};
-use super::findings::{push_num, Rule, RuleTable};
+use super::findings::{push_num, Out, Rule, RuleTable, Text};
 use super::model::{Bound, Metric, Tariff, TariffExemption, Threshold};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -17,9 +17,20 @@ pub(crate) struct Band {
     pub tpp_below: f64,
     pub dram_above: f64,
     pub dram_below: f64,
-    /// "9903.79.01 band 1", built at load for threshold names.
+    /// "9903.79.01 band 1", built at load.
     label: String,
+    /// The names of the band's four thresholds, in the order of `EDGES`,
+    /// built at load so that no answer builds them again.
+    edge_names: [String; 4],
 }
+
+/// The four bounds of a band, as its thresholds name them.
+const EDGES: [&str; 4] = [
+    " TPP lower",
+    " TPP upper",
+    " DRAM bandwidth lower",
+    " DRAM bandwidth upper",
+];
 
 impl Band {
     fn met(&self, tpp: f64, dram: f64) -> bool {
@@ -55,11 +66,12 @@ impl TariffRule {
         rules: &'a RuleTable,
         tpp: f64,
         dram: Option<f64>,
+        detail: bool,
     ) -> Tariff<'a> {
         let mut findings = Vec::with_capacity(self.bands.len());
         let mut band = 0;
         for b in &self.bands {
-            let mut e = String::with_capacity(112);
+            let mut e = Text::with_capacity(detail, 112);
             e.push_str(&b.label);
             e.push_str(": TPP ");
             push_num(&mut e, tpp);
@@ -111,46 +123,27 @@ impl TariffRule {
     ) {
         let id = rules.meta(self.rule).id.as_str();
         for b in &self.bands {
-            for (what, metric, bound, limit, value) in [
-                (
-                    " TPP lower",
-                    Metric::Tpp,
-                    Bound::Above,
-                    b.tpp_above,
-                    Some(tpp),
-                ),
-                (
-                    " TPP upper",
-                    Metric::Tpp,
-                    Bound::Below,
-                    b.tpp_below,
-                    Some(tpp),
-                ),
-                (
-                    " DRAM bandwidth lower",
-                    Metric::DramGbS,
-                    Bound::Above,
-                    b.dram_above,
-                    dram,
-                ),
-                (
-                    " DRAM bandwidth upper",
-                    Metric::DramGbS,
-                    Bound::Below,
-                    b.dram_below,
-                    dram,
-                ),
-            ] {
-                let mut name = String::with_capacity(b.label.len() + what.len());
-                name.push_str(&b.label);
-                name.push_str(what);
-                out.push(Threshold::new(id, name, metric, bound, limit, value));
+            let edges = [
+                (Metric::Tpp, Bound::Above, b.tpp_above, Some(tpp)),
+                (Metric::Tpp, Bound::Below, b.tpp_below, Some(tpp)),
+                (Metric::DramGbS, Bound::Above, b.dram_above, dram),
+                (Metric::DramGbS, Bound::Below, b.dram_below, dram),
+            ];
+            for (name, (metric, bound, limit, value)) in b.edge_names.iter().zip(edges) {
+                out.push(Threshold::new(
+                    id,
+                    name.as_str(),
+                    metric,
+                    bound,
+                    limit,
+                    value,
+                ));
             }
         }
     }
 }
 
-fn push_open_range(e: &mut String, lo: f64, hi: f64) {
+fn push_open_range(e: &mut impl Out, lo: f64, hi: f64) {
     e.push_str(" in (");
     push_num(e, lo);
     e.push_str(", ");
@@ -196,13 +189,15 @@ pub(crate) fn load(text: &str) -> Result<TariffRule, String> {
     let mut bands = Vec::with_capacity(raw.band.len());
     for b in raw.band {
         let c = format!("{ctx} band {}", b.number);
+        let label = format!("{} band {}", raw.heading_met, b.number);
         let band = Band {
             number: b.number,
             tpp_above: positive(&c, b.tpp_above)?,
             tpp_below: positive(&c, b.tpp_below)?,
             dram_above: positive(&c, b.dram_above_gb_s)?,
             dram_below: positive(&c, b.dram_below_gb_s)?,
-            label: format!("{} band {}", raw.heading_met, b.number),
+            edge_names: EDGES.map(|edge| format!("{label}{edge}")),
+            label,
         };
         if b.number == 0 || band.tpp_above >= band.tpp_below || band.dram_above >= band.dram_below {
             return Err(format!(
@@ -241,7 +236,7 @@ mod tests {
 
     fn at(tpp: f64, dram: f64) -> (bool, &'static str, u32) {
         let book = RuleBook::builtin();
-        let t = book.tariff.assess(&book.rules, tpp, Some(dram));
+        let t = book.tariff.assess(&book.rules, tpp, Some(dram), true);
         (t.applies, t.heading, t.band)
     }
 
@@ -296,7 +291,7 @@ mod tests {
         assert_eq!(at(15831.2, 3350.0), OUT);
         assert_eq!(at(36000.0, 8000.0), OUT);
         let book = RuleBook::builtin();
-        let unknown = book.tariff.assess(&book.rules, 15831.2, None);
+        let unknown = book.tariff.assess(&book.rules, 15831.2, None, true);
         assert_eq!((unknown.applies, unknown.heading), (false, ""));
         assert_eq!(book.tariff.exemptions.len(), 7);
         assert_eq!(book.tariff.exemptions[0].heading, "9903.79.03");

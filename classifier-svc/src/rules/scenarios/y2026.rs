@@ -2,17 +2,12 @@
 //! kind of end user and its dates, the Section 232 tariff block, the
 //! corrected January 2026 conditions, and item histories.
 
-use super::model::*;
-use super::RuleBook;
+use super::*;
 use crate::catalog::Catalog;
 
-const REQUIRED: LicenseStatus = LicenseStatus::Required;
 const FREE: LicenseStatus = LicenseStatus::NotRequired;
 const NA: ReviewPolicy = ReviewPolicy::NotApplicable;
 const OPEN: ReviewPolicy = ReviewPolicy::Indeterminate;
-const DENIAL: ReviewPolicy = ReviewPolicy::PresumptionOfDenial;
-const CASE: ReviewPolicy = ReviewPolicy::CaseByCase;
-const APPROVAL: ReviewPolicy = ReviewPolicy::PresumptionOfApproval;
 
 fn chip(name: &str) -> &'static ChipSpec {
     &Catalog::builtin().get(name).expect("in the catalogue").spec
