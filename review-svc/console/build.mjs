@@ -3,8 +3,8 @@
 // buf and protoc-gen-es, checks the types, bundles with esbuild. Run from
 // anywhere: `npm run build:console`.
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -22,10 +22,11 @@ const run = (command, args) =>
 run(bin("buf"), ["generate", "--template", join(here, "buf.gen.yaml")]);
 run(bin("tsc"), ["-p", join(here, "tsconfig.json")]);
 
+// Files are written only when their bytes change, so that cargo (which
+// watches dist) rebuilds review-svc only when the console did change.
 const dist = join(here, "dist");
-rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
-await esbuild.build({
+const bundle = await esbuild.build({
   entryPoints: [join(here, "src", "main.ts")],
   bundle: true,
   format: "esm",
@@ -33,9 +34,18 @@ await esbuild.build({
   minify: true,
   legalComments: "none",
   outfile: join(dist, "app.js"),
+  write: false,
   logLevel: "warning",
 });
+const outputs = new Map(bundle.outputFiles.map((file) => [basename(file.path), file.contents]));
 for (const file of ["index.html", "app.css"]) {
-  cpSync(join(here, "src", file), join(dist, file));
+  outputs.set(file, readFileSync(join(here, "src", file)));
+}
+for (const [name, bytes] of outputs) {
+  const path = join(dist, name);
+  if (!existsSync(path) || !Buffer.from(bytes).equals(readFileSync(path))) writeFileSync(path, bytes);
+}
+for (const name of readdirSync(dist)) {
+  if (!outputs.has(name)) rmSync(join(dist, name), { recursive: true, force: true });
 }
 console.log(`console built into ${dist}`);
