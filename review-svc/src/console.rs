@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use http::{header, HeaderValue, Method, Response, StatusCode};
 use tonic::body::Body;
 
@@ -137,7 +136,7 @@ impl Console {
                     "id": actor.id,
                     "role": actor.role.as_str(),
                     "agency": actor.agency.map(|a| a.as_str()),
-                    "checkedAt": Utc::now().to_rfc3339(),
+                    "checkedAt": self.clock.now().to_rfc3339(),
                 })
                 .to_string()
                 .into_bytes(),

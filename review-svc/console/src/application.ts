@@ -117,8 +117,12 @@ export function showApplication(root: HTMLElement, client: ReviewClient, princip
     replace(body,
       h("div", { class: "layout" },
         h("div", { class: "main-column" },
-          PANELS.map((panel) => h("section", { class: `panel panel-${panel.id}`, id: `panel-${panel.id}`, "aria-labelledby": `panel-${panel.id}-title` },
-            h("h2", { id: `panel-${panel.id}-title` }, panel.title), panel.render(ctx)))),
+          PANELS.map((panel) => {
+            const content = panel.render(ctx);
+            if (content === null) return null;
+            return h("section", { class: `panel panel-${panel.id}`, id: `panel-${panel.id}`, "aria-labelledby": `panel-${panel.id}-title` },
+              h("h2", { id: `panel-${panel.id}-title` }, panel.title), content);
+          })),
         h("aside", { class: "actions", "aria-label": "What you can do" },
           h("h2", {}, "What you can do"),
           actions.length

@@ -4,6 +4,7 @@
 
 import { Metric, ReviewPolicy, type Threshold } from "./gen/exportcontrol/classifier/v1/classifier_pb";
 import {
+  Recommendation,
   ReviewLevel,
   State,
   type Application,
@@ -275,5 +276,44 @@ const audit: Panel = {
   },
 };
 
+/**
+ * At the President's level, the decision in brief: every agency's position
+ * at every level, the arguments for and against as the agencies wrote them,
+ * and every condition proposed, with who proposed it.
+ */
+const brief: Panel = {
+  id: "brief",
+  title: "Decision brief",
+  render({ app }) {
+    if (app.level !== ReviewLevel.PRESIDENT) return null;
+    const side = (deny: boolean) => app.recommendations
+      .filter((r) => (r.recommendation === Recommendation.DENY) === deny && r.rationale)
+      .map((r) => h("li", {}, h("strong", {}, `${agencyName(r.agency)}, ${levelName(r.level)}: `), r.rationale));
+    const proposed = new Map<string, string[]>();
+    for (const r of app.recommendations) {
+      for (const c of r.conditions) proposed.set(c, [...(proposed.get(c) ?? []), `${agencyName(r.agency)} (${levelName(r.level)})`]);
+    }
+    for (const d of app.decisionHistory) {
+      for (const c of d.conditions) proposed.set(c, [...(proposed.get(c) ?? []), `${levelName(d.level)} decision`]);
+    }
+    // The levels at which agencies spoke (the OC chair decides alone).
+    const levels = LADDER.filter((level) => app.recommendations.some((r) => r.level === level));
+    return h("div", { class: "brief" },
+      h("div", { class: "table-wrap" }, h("table", { class: "positions" },
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Agency"), levels.map((l) => h("th", { scope: "col" }, levelName(l))))),
+        h("tbody", {}, AGENCIES.map((agency) => h("tr", {},
+          h("th", { scope: "row" }, agencyName(agency)),
+          levels.map((level) => {
+            const r = app.recommendations.find((x) => x.agency === agency && x.level === level);
+            return h("td", {}, r ? recommendationName(r.recommendation) : "—");
+          })))))),
+      h("div", { class: "arguments" },
+        h("div", {}, h("h3", {}, "For approval"), h("ul", {}, side(false))),
+        h("div", {}, h("h3", {}, "For denial"), h("ul", {}, side(true)))),
+      proposed.size ? [h("h3", {}, "Conditions proposed"),
+        h("ul", {}, [...proposed].map(([c, by]) => h("li", {}, c, h("span", { class: "muted" }, ` — ${by.join(", ")}`))))] : null);
+  },
+};
+
 /** The panels of the application page, in order. */
-export const PANELS: Panel[] = [summary, items, ladder, recommendations, decisions, audit];
+export const PANELS: Panel[] = [brief, summary, items, ladder, recommendations, decisions, audit];

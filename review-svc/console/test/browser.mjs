@@ -116,6 +116,7 @@ try {
   });
   await expectState(page, "Appeal window open");
   await page.screenshot({ path: join(screenshots, "application.png"), fullPage: true });
+  await page.screenshot({ path: join(screenshots, "application-top.png") });
 
   // A principal without a part here is offered nothing.
   await signInAs(page, "dev-state");
@@ -133,10 +134,15 @@ try {
   await expectState(page, "ACEP vote");
 
   // --- the ACEP votes: a majority denies.
-  for (const [token, choice] of [["dev-acep-commerce", "APPROVE"], ["dev-acep-state", "DENY"], ["dev-acep-defense", "DENY"], ["dev-acep-energy", "DENY"]]) {
+  for (const [token, choice, rationale] of [
+    ["dev-acep-commerce", "APPROVE", "as the OC chair decided"],
+    ["dev-acep-state", "DENY", "diversion risk"],
+    ["dev-acep-defense", "DENY", "military AI"],
+    ["dev-acep-energy", "DENY", "conditions unverifiable"],
+  ]) {
     await signInAs(page, token);
     await openFromInbox(page);
-    await act(page, "recommend", { choice, rationale: `${token} votes` });
+    await act(page, "recommend", { choice, rationale });
   }
   await expectState(page, "Appeal window open");
 
@@ -145,10 +151,15 @@ try {
   await openFromInbox(page);
   await act(page, "appeal", { rationale: "the market share lost outweighs the risk" });
   await expectState(page, "EARB vote");
-  for (const [token, choice] of [["dev-earb-commerce", "APPROVE"], ["dev-earb-state", "DENY"], ["dev-earb-defense", "DENY"], ["dev-earb-energy", "APPROVE"]]) {
+  for (const [token, choice, rationale] of [
+    ["dev-earb-commerce", "APPROVE", "economic security"],
+    ["dev-earb-state", "DENY", "diversion risk"],
+    ["dev-earb-defense", "DENY", "military AI"],
+    ["dev-earb-energy", "APPROVE", "acceptable"],
+  ]) {
     await signInAs(page, token);
     await openFromInbox(page);
-    await act(page, "recommend", { choice, rationale: `${token} votes` });
+    await act(page, "recommend", { choice, rationale });
   }
   await expectState(page, "Appeal window open");
 
@@ -160,7 +171,12 @@ try {
 
   await signInAs(page, "dev-president");
   await openFromInbox(page);
+  // The President's brief: every position at every level, both sides' arguments, the conditions.
+  await expectText(page.locator("#panel-brief"), "For denial");
+  await expectText(page.locator("#panel-brief"), "No transfer to military end users");
   await page.screenshot({ path: join(screenshots, "president.png"), fullPage: true });
+  await page.screenshot({ path: join(screenshots, "president-top.png") });
+  await page.locator("#panel-items").screenshot({ path: join(screenshots, "items.png") });
   // A denial without a rationale is not sent.
   await act(page, "decide", { choice: "DENY" }, { expectLocalProblem: true });
   await act(page, "decide", {
@@ -176,7 +192,13 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(200);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  if (overflow > 1) failures.push(`the narrow page scrolls sideways by ${overflow} px`);
+  if (overflow > 1) {
+    const wide = await page.evaluate(() => [...document.querySelectorAll("body *")]
+      .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+      .slice(0, 5)
+      .map((el) => `${el.tagName.toLowerCase()}.${el.className}`));
+    failures.push(`the narrow page scrolls sideways by ${overflow} px: ${wide.join(", ")}`);
+  }
   await page.screenshot({ path: join(screenshots, "narrow.png"), fullPage: false });
 
   // --- the token is in session storage only, never in the URL.
