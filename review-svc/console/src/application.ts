@@ -48,7 +48,8 @@ function fieldView(field: Field, formId: string): HTMLElement {
     hint);
 }
 
-function actionView(action: Action, ctx: PageContext, onDone: (app: Application | null, message: string, failure?: Refusal) => void): HTMLElement {
+/** `onDone` reloads the page's state after the action, or after its refusal as stale. */
+function actionView(action: Action, ctx: PageContext, onDone: (message: string, failure?: Refusal) => void): HTMLElement {
   const formId = uid(`action-${action.id}`);
   const fields = action.fields(ctx);
   const problems = h("div", { class: "problems", "aria-live": "assertive" });
@@ -76,12 +77,12 @@ function actionView(action: Action, ctx: PageContext, onDone: (app: Application 
     button.disabled = true;
     try {
       const app = await action.submit(ctx, values);
-      onDone(app, `Recorded: ${action.label(ctx).toLowerCase()}. The application is now: ${stateName(app.state)}.`);
+      onDone(`Recorded: ${action.label(ctx).toLowerCase()}. The application is now: ${stateName(app.state)}.`);
     } catch (error) {
       const r = refusal(error);
       button.disabled = false;
       if (r.stale) {
-        onDone(null, "Someone acted on this application since you opened it. The page now shows the current state: check it and act again if you still wish.", r);
+        onDone("Someone acted on this application since you opened it. The page now shows the current state: check it and act again if you still wish.", r);
       } else {
         replace(problems, refusalView(r));
       }
@@ -110,9 +111,9 @@ export function showApplication(root: HTMLElement, client: ReviewClient, princip
     const ctx: PageContext = { app, events, principal, client, now: new Date() };
     for (const event of events) if (event.sequence > lastSequence) lastSequence = event.sequence;
     const actions = ACTIONS.filter((action) => action.offered(ctx));
-    const onDone = (next: Application | null, message: string, failure?: Refusal) => {
+    const onDone = (message: string, failure?: Refusal) => {
       say(message, failure ? "warning" : "ok");
-      void refresh(next);
+      void refresh();
     };
     replace(body,
       h("div", { class: "layout" },
@@ -130,7 +131,7 @@ export function showApplication(root: HTMLElement, client: ReviewClient, princip
             : h("p", { class: "muted", id: "no-actions" }, "Nothing for you to do on this application now."))));
   };
 
-  const refresh = async (_known: Application | null) => {
+  const refresh = async () => {
     try {
       const { app, events } = await load(client, name);
       if (!stop.signal.aborted) render(app, events);
@@ -149,7 +150,7 @@ export function showApplication(root: HTMLElement, client: ReviewClient, princip
           // Someone else's action is announced; one's own was already.
           if (event.actor !== principal.id) say(`Updated just now: ${describeEvent(event).title} (${event.actor}).`);
           window.clearTimeout(reloadTimer);
-          reloadTimer = window.setTimeout(() => void refresh(null), 150);
+          reloadTimer = window.setTimeout(() => void refresh(), 150);
         }
       } catch {
         // The stream ended (server restart, network): follow again shortly.
@@ -159,7 +160,7 @@ export function showApplication(root: HTMLElement, client: ReviewClient, princip
   };
 
   void (async () => {
-    await refresh(null);
+    await refresh();
     void watch();
   })();
   return () => {
