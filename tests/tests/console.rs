@@ -3,8 +3,8 @@
 //! service would file it, then headless Chromium (Debian's `chromium`,
 //! driven by `review-svc/console/test/browser.mjs` through playwright-core
 //! from the project's npm lock) clicks it through the ladder as each role
-//! in turn, up to the President's decision. The record is then checked here
-//! through gRPC.
+//! in turn, up to the President's decision, and has the applicant withdraw
+//! a second application. The record is then checked here through gRPC.
 //!
 //! Screenshots go to `$CONSOLE_SCREENSHOTS`, by default
 //! `<target>/console-screenshots` (inbox.png, application.png,
@@ -98,6 +98,11 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
         .expect("the H200 case is filed")
         .into_inner();
     assert_eq!(filed.state, pb::State::AgencyReview as i32);
+    let to_withdraw = client
+        .create_application(authed(h200_to_china(10), "dev-applicant"))
+        .await
+        .expect("a second application is filed")
+        .into_inner();
 
     let screenshots = std::env::var_os("CONSOLE_SCREENSHOTS")
         .map(PathBuf::from)
@@ -114,6 +119,7 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
         .current_dir(root())
         .env("CONSOLE_URL", &console_url)
         .env("APPLICATION", &filed.name)
+        .env("APPLICATION_2", &to_withdraw.name)
         .env("CHROMIUM", chromium().unwrap())
         .env("SCREENSHOTS", &screenshots)
         .stdin(Stdio::null())
@@ -175,6 +181,17 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
         .unwrap()
         .into_inner();
     assert!(verified.intact, "{verified:?}");
+    let withdrawn = client
+        .get_application(authed(
+            pb::GetApplicationRequest {
+                name: to_withdraw.name.clone(),
+            },
+            "dev-auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(withdrawn.state, pb::State::Withdrawn as i32);
     for shot in [
         "inbox.png",
         "application.png",

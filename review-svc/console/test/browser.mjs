@@ -3,12 +3,13 @@
 // agencies' recommendations through the Operating Committee chair, an
 // appeal, the ACEP and EARB votes and two more appeals, to the President's
 // decision; each step signed in as the role that takes it, through the
-// inbox. Also: a stale view is refused and reloaded, live updates arrive
+// inbox. The applicant withdraws a second application. Also: a stale view is refused and reloaded, live updates arrive
 // without a reload, refusals show their reason, and the page reads at 1280
 // px and on a narrow screen.
 //
 // Started by tests/tests/console.rs, which starts the services; run it by
-// hand with CONSOLE_URL, APPLICATION, CHROMIUM and SCREENSHOTS set.
+// hand with CONSOLE_URL, APPLICATION, APPLICATION_2, CHROMIUM and
+// SCREENSHOTS set.
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +20,8 @@ const application = required("APPLICATION"); // applications/{id}
 const screenshots = required("SCREENSHOTS");
 const executablePath = required("CHROMIUM");
 const id = application.replace(/^applications\//, "");
+// A second application, which its applicant withdraws.
+const second = required("APPLICATION_2").replace(/^applications\//, "");
 mkdirSync(screenshots, { recursive: true });
 
 function required(name) {
@@ -188,6 +191,17 @@ try {
   await expectText(page.locator(".audit-result"), "Intact");
   await page.screenshot({ path: join(screenshots, "decided.png"), fullPage: true });
 
+  // --- the applicant withdraws its second application; a refusal of the
+  // service (a reason over 4,000 bytes) is shown with its reason first.
+  await signInAs(page, "dev-applicant");
+  await page.locator(".crumbs a").click().catch(() => undefined);
+  await page.locator(`a.inbox-link[href="#/applications/${second}"]`).first().click();
+  await page.locator("#panel-summary").waitFor();
+  await act(page, "withdraw", { reason: "x".repeat(4001) }, { expectRefusal: "at most 4000 bytes" });
+  log("a refusal of the service is shown with its reason and the field");
+  await act(page, "withdraw", { reason: "the customer cancelled the order" });
+  await expectState(page, "Withdrawn");
+
   // --- narrow screen: the same page, one column, nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(200);
@@ -232,7 +246,7 @@ async function openFromInbox(page) {
   await page.locator("#panel-summary").waitFor();
 }
 
-async function act(page, action, values, { expectStale = false, expectLocalProblem = false } = {}) {
+async function act(page, action, values, { expectStale = false, expectLocalProblem = false, expectRefusal = "" } = {}) {
   const form = page.locator(`form[data-action="${action}"]`);
   await form.waitFor({ timeout: 10_000 });
   if (values.choice) await form.locator(`input[name="choice"][value="${values.choice}"]`).check();
@@ -242,6 +256,12 @@ async function act(page, action, values, { expectStale = false, expectLocalProbl
   await form.locator("button[type=submit]").click();
   if (expectLocalProblem) {
     await expectText(form.locator(".problems"), "Please fill in");
+    return;
+  }
+  if (expectRefusal) {
+    await expectText(form.locator(".problems .refusal"), expectRefusal);
+    const reason = (await form.locator(".problems .refusal strong").textContent()) ?? "";
+    if (!/^[A-Z][A-Z_]+$/.test(reason)) throw new Error(`a refusal without its ErrorInfo reason: "${reason}"`);
     return;
   }
   if (expectStale) {
