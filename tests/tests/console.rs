@@ -31,7 +31,7 @@ fn root() -> PathBuf {
 
 fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CHROMIUM") {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|path| path.is_file());
     }
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
@@ -47,7 +47,7 @@ fn chromium() -> Option<PathBuf> {
 fn missing() -> Option<String> {
     if chromium().is_none() {
         return Some(
-            "no Chromium found (install Debian's `chromium`: apt-get install -y chromium, or set CHROMIUM)"
+            "no Chromium found (install Debian's `chromium`: apt-get install -y chromium, or set CHROMIUM to its path)"
                 .into(),
         );
     }

@@ -77,7 +77,7 @@ function actionView(action: Action, ctx: PageContext, onDone: (message: string, 
     button.disabled = true;
     try {
       const app = await action.submit(ctx, values);
-      onDone(`Recorded: ${action.label(ctx).toLowerCase()}. The application is now: ${stateName(app.state)}.`);
+      onDone(`Recorded — ${action.label(ctx)}. The application is now: ${stateName(app.state)}.`);
     } catch (error) {
       const r = refusal(error);
       button.disabled = false;
