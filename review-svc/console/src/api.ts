@@ -9,10 +9,21 @@ import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_detail
 
 export type ReviewClient = Client<typeof ReviewService>;
 
+/** Dispatched on `window` when the service no longer accepts the token. */
+export const UNAUTHENTICATED = "review-console:unauthenticated";
+
 export function reviewClient(token: string): ReviewClient {
   const bearer: Interceptor = (next) => async (request) => {
     request.header.set("authorization", `Bearer ${token}`);
-    return next(request);
+    try {
+      return await next(request);
+    } catch (error) {
+      // An expired or revoked token: the page asks to sign in again.
+      if (isUnauthenticated(error)) {
+        window.dispatchEvent(new CustomEvent(UNAUTHENTICATED, { detail: refusal(error) }));
+      }
+      throw error;
+    }
   };
   const transport = createGrpcWebTransport({
     baseUrl: window.location.origin,

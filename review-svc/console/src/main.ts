@@ -1,7 +1,7 @@
 // The review console: sign in, the inbox, an application. Routes live in
 // the fragment (#/, #/applications/{id}) so the token never enters a URL.
 
-import { isUnauthenticated, reviewClient, type ReviewClient } from "./api";
+import { isUnauthenticated, reviewClient, UNAUTHENTICATED, type Refusal, type ReviewClient } from "./api";
 import { showApplication } from "./application";
 import { h, replace } from "./dom";
 import { renderInbox } from "./inbox";
@@ -85,4 +85,13 @@ async function start(): Promise<void> {
 }
 
 window.addEventListener("hashchange", route);
+window.addEventListener(UNAUTHENTICATED, (event) => {
+  if (!session) return;
+  const { reason } = (event as CustomEvent<Refusal>).detail;
+  forget();
+  session = null;
+  leave?.();
+  leave = null;
+  void showSignIn(`The service no longer accepts your token (${reason || "UNAUTHENTICATED"}): sign in again.`);
+});
 void start();

@@ -219,6 +219,12 @@ try {
   if (page.url().includes("dev-")) failures.push(`a token in the URL: ${page.url()}`);
   const stored = await page.evaluate(() => ({ session: sessionStorage.length, local: localStorage.length }));
   if (stored.local !== 0) failures.push("something was kept in localStorage");
+
+  // --- a token the service does not know: back to sign-in, with the reason.
+  await page.evaluate(() => sessionStorage.setItem("review-console.token", "no-such-token"));
+  await page.reload();
+  await expectText(page.locator("#sign-in"), "UNKNOWN_TOKEN");
+  log("an unknown token leads back to sign-in with its reason");
 } catch (error) {
   failures.push(String(error?.stack ?? error));
 } finally {
