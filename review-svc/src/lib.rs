@@ -6,6 +6,7 @@ pub mod auth;
 pub mod classifier_client;
 pub mod classify;
 pub mod clock;
+pub mod console;
 pub mod convert;
 pub mod grpc;
 pub mod ledger;
@@ -62,6 +63,26 @@ pub async fn serve(
     settings: ReviewSettings,
     options: ServeOptions,
 ) -> Result<ReviewServer, StartError> {
+    serve_inner(listener, settings, options, None).await
+}
+
+/// As [`serve`], and also the review console at `/console/` with
+/// gRPC-Web (over HTTP/1.1 too) on the same address.
+pub async fn serve_with_console(
+    listener: TcpListener,
+    settings: ReviewSettings,
+    options: ServeOptions,
+    console: console::Console,
+) -> Result<ReviewServer, StartError> {
+    serve_inner(listener, settings, options, Some(console)).await
+}
+
+async fn serve_inner(
+    listener: TcpListener,
+    settings: ReviewSettings,
+    options: ServeOptions,
+    console: Option<console::Console>,
+) -> Result<ReviewServer, StartError> {
     let store = store::open(&settings.database_url).await?;
     let auditor = Arc::new(audit::Auditor::open(
         Arc::clone(&store),
@@ -111,13 +132,20 @@ pub async fn serve(
         authenticator,
         clock,
     );
-    let server = service_kit::server::spawn(
-        listener,
-        service,
-        &[exportcontrol_proto::REVIEW_DESCRIPTOR_SET],
-        options,
-    )
-    .await?;
+    let descriptors = &[exportcontrol_proto::REVIEW_DESCRIPTOR_SET];
+    let server = match console {
+        Some(console) => {
+            service_kit::server::spawn_with_web(
+                listener,
+                service,
+                descriptors,
+                options,
+                console.into_pages(),
+            )
+            .await?
+        }
+        None => service_kit::server::spawn(listener, service, descriptors, options).await?,
+    };
     Ok(ReviewServer {
         server,
         ledger,

@@ -60,6 +60,10 @@ struct Cli {
         default_value_t = 2000
     )]
     classifier_retry_interval_ms: u64,
+    /// Serve neither the review console (/console/) nor gRPC-Web: gRPC over
+    /// HTTP/2 only.
+    #[arg(long, env = "REVIEW_NO_CONSOLE", default_value_t = false)]
+    no_console: bool,
     /// Print a SHA-256 digest of the token read from standard input (for the tokens file) and exit.
     #[arg(long, default_value_t = false)]
     hash_token: bool,
@@ -108,7 +112,7 @@ async fn run(
     cli: Cli,
     flags: service_kit::config::ServerFlags,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let authenticator = authenticator(&cli)?;
+    let (authenticator, dev_principals) = authenticator(&cli)?;
     let database_url = match &cli.database_url {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", cli.data_dir.join("review.db").display()),
@@ -155,7 +159,32 @@ async fn run(
     // Before serving: a SIGTERM from here on is a graceful stop.
     let stop = service_kit::server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(flags.listen).await?;
-    let server = review_svc::serve(listener, settings, flags.options).await?;
+    let console = (!cli.no_console).then(|| {
+        let console = review_svc::console::Console::new(
+            settings.authenticator.clone(),
+            Arc::clone(&settings.clock),
+        );
+        match &dev_principals {
+            Some(principals) => console.with_dev_principals(principals),
+            None => console,
+        }
+    });
+    let tls = flags.options.tls.is_some();
+    let server = match console {
+        Some(console) => {
+            review_svc::serve_with_console(listener, settings, flags.options, console).await?
+        }
+        None => review_svc::serve(listener, settings, flags.options).await?,
+    };
+    if !cli.no_console {
+        let scheme = if tls { "https" } else { "http" };
+        let addr = server.server.local_addr;
+        if review_svc::console::Console::built() {
+            tracing::info!("review console at {scheme}://{addr}/console/");
+        } else {
+            tracing::warn!("review console at {scheme}://{addr}/console/ was not built into this binary: it shows how to build it");
+        }
+    }
     tracing::info!(
         addr = %server.server.local_addr,
         database = %redact(&database_url),
@@ -169,14 +198,19 @@ async fn run(
     Ok(())
 }
 
-fn authenticator(cli: &Cli) -> Result<Authenticator, Box<dyn std::error::Error>> {
+/// Development principals: token and principal.
+type DevPrincipals = Vec<(&'static str, review_svc::workflow::Actor)>;
+
+fn authenticator(
+    cli: &Cli,
+) -> Result<(Authenticator, Option<DevPrincipals>), Box<dyn std::error::Error>> {
     match (&cli.tokens_file, cli.dev) {
         (Some(_), true) => Err("--tokens-file and --dev exclude each other".into()),
         (Some(path), false) => {
             let authenticator = Authenticator::load(path)?;
             // `kill -HUP` re-reads the file: revoke a token without a restart.
             authenticator.reload_on_sighup()?;
-            Ok(authenticator)
+            Ok((authenticator, None))
         }
         (None, false) => {
             Err("no principals: pass --tokens-file FILE, or --dev for local development".into())
@@ -185,7 +219,7 @@ fn authenticator(cli: &Cli) -> Result<Authenticator, Box<dyn std::error::Error>>
             let (authenticator, tokens) = Authenticator::development();
             eprintln!("\n*** DEVELOPMENT MODE: fixed, publicly known tokens. Never use --dev with real data. ***");
             eprintln!("{:<20} {:<20} {:<28} agency", "token", "principal", "role");
-            for (token, actor) in tokens {
+            for (token, actor) in &tokens {
                 eprintln!(
                     "{:<20} {:<20} {:<28} {}",
                     token,
@@ -196,7 +230,7 @@ fn authenticator(cli: &Cli) -> Result<Authenticator, Box<dyn std::error::Error>>
             }
             eprintln!();
             tracing::warn!("development mode: fixed tokens are enabled");
-            Ok(authenticator)
+            Ok((authenticator, Some(tokens)))
         }
     }
 }

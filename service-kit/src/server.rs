@@ -72,6 +72,13 @@ impl Default for ServeOptions {
     }
 }
 
+/// Answers the plain HTTP requests a server with a web front serves beside
+/// gRPC (pages, their assets): `Some(response)` for a request it serves,
+/// `None` to pass it on to gRPC. Called before any RPC layer, so pages are
+/// neither counted as RPCs nor limited as they are.
+pub type PageHandler =
+    Arc<dyn Fn(&http::Request<Body>) -> Option<http::Response<Body>> + Send + Sync>;
+
 /// A running server.
 pub struct RunningServer {
     pub local_addr: SocketAddr,
@@ -90,6 +97,48 @@ pub async fn spawn<S>(
     service: S,
     descriptor_sets: &[&'static [u8]],
     options: ServeOptions,
+) -> Result<RunningServer, ServeError>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    spawn_inner(listener, service, descriptor_sets, options, None).await
+}
+
+/// As [`spawn`], and also for browsers on the same address: HTTP/1.1 is
+/// accepted beside HTTP/2, gRPC-Web requests are translated to gRPC (and
+/// pass every layer a gRPC request does), and `pages` answers the plain
+/// HTTP requests it recognises. Same origin: no CORS.
+pub async fn spawn_with_web<S>(
+    listener: TcpListener,
+    service: S,
+    descriptor_sets: &[&'static [u8]],
+    options: ServeOptions,
+    pages: PageHandler,
+) -> Result<RunningServer, ServeError>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    spawn_inner(listener, service, descriptor_sets, options, Some(pages)).await
+}
+
+async fn spawn_inner<S>(
+    listener: TcpListener,
+    service: S,
+    descriptor_sets: &[&'static [u8]],
+    options: ServeOptions,
+    pages: Option<PageHandler>,
 ) -> Result<RunningServer, ServeError>
 where
     S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
@@ -119,7 +168,11 @@ where
 
     // The per-connection concurrency limit and shedding are the refusal
     // layer's (tonic's own answer without details, outside any layer).
+    let web = pages.is_some();
     let mut server = Server::builder()
+        // Browsers speak HTTP/1.1 to a plain-text address; gRPC clients
+        // still get HTTP/2 (by its preface) with the settings below.
+        .accept_http1(web)
         // Flow control that pushes back instead of tripping h2's guard
         // against floods of small DATA frames: that guard allows unread
         // small frames worth half the connection window (in framing
@@ -133,6 +186,12 @@ where
         .max_concurrent_streams(options.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        // Outermost, so that pages are not RPCs, and gRPC-Web calls are
+        // gRPC calls to every layer within.
+        .layer(tower::util::option_layer(pages.map(PagesLayer)))
+        .layer(tower::util::option_layer(
+            web.then(tonic_web::GrpcWebLayer::new),
+        ))
         .layer(RpcMetricsLayer::new(Arc::clone(&options.metrics)))
         .layer(RefusalLayer::new(
             error_domain(S::NAME),
@@ -168,6 +227,54 @@ where
         stop: Some(stop),
         task,
     })
+}
+
+/// Puts a [`PageHandler`] in front of the server's services.
+#[derive(Clone)]
+struct PagesLayer(PageHandler);
+
+impl<S> tower::Layer<S> for PagesLayer {
+    type Service = Pages<S>;
+
+    fn layer(&self, inner: S) -> Pages<S> {
+        Pages {
+            inner,
+            pages: Arc::clone(&self.0),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Pages<S> {
+    inner: S,
+    pages: PageHandler,
+}
+
+impl<S> tower::Service<http::Request<Body>> for Pages<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = futures::future::Either<
+        std::future::Ready<Result<http::Response<Body>, S::Error>>,
+        S::Future,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        match (self.pages)(&request) {
+            Some(page) => futures::future::Either::Left(std::future::ready(Ok(page))),
+            None => futures::future::Either::Right(self.inner.call(request)),
+        }
+    }
 }
 
 /// `exportcontrol.review.v1.ReviewService` -> `review.exportcontrol`, the

@@ -82,6 +82,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     eprintln!(
         "\nready: classifier-svc at {classifier_listen}, review-svc at {review_listen} (SQLite in {data_dir}/review.db).\n\
+         Review console: http://{review_listen}/console/ (pick a development principal to sign in).\n\
          Try: {buf} curl --protocol grpc --http2-prior-knowledge http://{classifier_listen} --list-methods\n\
          or:  grpcurl -plaintext -H 'authorization: Bearer dev-auditor' {review_listen} list\n\
          Ctrl-C stops both.\n"

@@ -1,0 +1,295 @@
+// Drives the review console in headless Chromium, as the people who decide
+// would: the H200 case (already filed through gRPC by the caller) from the
+// agencies' recommendations through the Operating Committee chair, an
+// appeal, the ACEP and EARB votes and two more appeals, to the President's
+// decision; each step signed in as the role that takes it, through the
+// inbox. The applicant withdraws a second application. Also: a stale view is refused and reloaded, live updates arrive
+// without a reload, refusals show their reason, and the page reads at 1280
+// px and on a narrow screen.
+//
+// Started by tests/tests/console.rs, which starts the services; run it by
+// hand with CONSOLE_URL, APPLICATION, APPLICATION_2, CHROMIUM and
+// SCREENSHOTS set.
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const consoleUrl = required("CONSOLE_URL"); // http://127.0.0.1:PORT/console/
+const application = required("APPLICATION"); // applications/{id}
+const screenshots = required("SCREENSHOTS");
+const executablePath = required("CHROMIUM");
+const id = application.replace(/^applications\//, "");
+// A second application, which its applicant withdraws.
+const second = required("APPLICATION_2").replace(/^applications\//, "");
+mkdirSync(screenshots, { recursive: true });
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+function log(message) {
+  console.log(`[browser] ${message}`);
+}
+
+const browser = await chromium.launch({ executablePath, headless: true, args: ["--disable-dev-shm-usage"] });
+const failures = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("pageerror", (error) => failures.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") log(`console error: ${message.text()}`);
+  });
+  page.on("response", (response) => {
+    if (response.status() >= 400) log(`HTTP ${response.status()} for ${response.request().method()} ${response.url()}`);
+  });
+  // Nothing is fetched from outside the service's own origin.
+  const origin = new URL(consoleUrl).origin;
+  page.on("request", (request) => {
+    if (!request.url().startsWith(origin)) failures.push(`request outside the origin: ${request.url()}`);
+  });
+
+  await page.goto(consoleUrl);
+
+  // --- sign-in, by keyboard: type a token, press Enter.
+  await page.locator("#token").fill("dev-commerce");
+  await page.locator("#token").press("Enter");
+  await page.locator("#principal").waitFor();
+  await expectText(page.locator("#principal"), "Agency reviewer (Commerce)");
+
+  // --- the inbox: the application waits for Commerce's recommendation.
+  const link = page.locator(`a.inbox-link[href="#/applications/${id}"]`).first();
+  await link.waitFor();
+  await page.screenshot({ path: join(screenshots, "inbox.png"), fullPage: true });
+  log("inbox of the Commerce reviewer shows the H200 application");
+
+  // A recommendation that breaks the rules is refused with its reason:
+  // approve with conditions but no conditions (the page asks first).
+  await link.click();
+  await act(page, "recommend", { choice: "APPROVE_WITH_CONDITIONS", rationale: "fine with conditions" }, { expectLocalProblem: true });
+  await act(page, "recommend", { choice: "APPROVE", rationale: "a commercial cloud customer with a clean record" });
+  await expectState(page, "Agency review");
+
+  // --- a stale view: State opens the page with live updates cut off,
+  // Defense records its recommendation meanwhile, State's submission is
+  // refused (ABORTED) and the page reloads and says so.
+  const stale = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const statePage = await stale.newPage();
+  await statePage.route("**/WatchApplications", (route) => route.abort());
+  await signInAs(statePage, "dev-state");
+  await openFromInbox(statePage);
+  // Live updates: Energy's page follows the application while Defense acts.
+  const watching = await browser.newContext({ viewport: { width: 900, height: 900 } });
+  const energyPage = await watching.newPage();
+  await signInAs(energyPage, "dev-energy");
+  await openFromInbox(energyPage);
+  await page.waitForTimeout(300);
+
+  await signInAs(page, "dev-defense");
+  await openFromInbox(page);
+  await act(page, "recommend", { choice: "DENY", rationale: "the compute supports military AI" });
+
+  await expectText(energyPage.locator("#notice"), "Updated just now");
+  await expectText(energyPage.locator('.position[data-agency="Defense"] .verdict'), "Deny");
+  log("live update reached another principal's page without a reload");
+
+  await act(statePage, "recommend", { choice: "DENY", rationale: "diversion risk to military end users" }, { expectStale: true });
+  log("a stale etag was refused, the page reloaded and said so");
+  await act(statePage, "recommend", { choice: "DENY", rationale: "diversion risk to military end users" });
+  await stale.close();
+
+  await act(energyPage, "recommend", {
+    choice: "APPROVE_WITH_CONDITIONS",
+    conditions: "No transfer to military end users",
+    rationale: "acceptable with an end-use condition",
+  });
+  await expectState(energyPage, "Operating Committee chair to decide");
+  await watching.close();
+
+  // --- the Operating Committee chair decides.
+  await signInAs(page, "dev-oc-chair");
+  await openFromInbox(page);
+  await act(page, "decide", {
+    choice: "APPROVE_WITH_CONDITIONS",
+    conditions: "No transfer to military end users\nQuarterly end-use reports",
+    rationale: "economic benefit outweighs the risk under conditions",
+  });
+  await expectState(page, "Appeal window open");
+  await page.screenshot({ path: join(screenshots, "application.png"), fullPage: true });
+  await page.screenshot({ path: join(screenshots, "application-top.png") });
+
+  // A principal without a part here is offered nothing.
+  await signInAs(page, "dev-state");
+  await page.goto(`${consoleUrl}#/applications/${id}`);
+  await expectText(page.locator("#app-state"), "Appeal window open");
+  // State dissented (deny) too: it may appeal; Energy did not: nothing offered.
+  await page.locator('form[data-action="appeal"]').waitFor();
+  await signInAs(page, "dev-energy");
+  await expectText(page.locator("#no-actions"), "Nothing for you to do");
+
+  // --- Defense, which dissents, appeals to the ACEP.
+  await signInAs(page, "dev-defense");
+  await openFromInbox(page);
+  await act(page, "appeal", { rationale: "the conditions cannot be verified" });
+  await expectState(page, "ACEP vote");
+
+  // --- the ACEP votes: a majority denies.
+  for (const [token, choice, rationale] of [
+    ["dev-acep-commerce", "APPROVE", "as the OC chair decided"],
+    ["dev-acep-state", "DENY", "diversion risk"],
+    ["dev-acep-defense", "DENY", "military AI"],
+    ["dev-acep-energy", "DENY", "conditions unverifiable"],
+  ]) {
+    await signInAs(page, token);
+    await openFromInbox(page);
+    await act(page, "recommend", { choice, rationale });
+  }
+  await expectState(page, "Appeal window open");
+
+  // --- Commerce appeals to the EARB, where a tie keeps the denial.
+  await signInAs(page, "dev-acep-commerce");
+  await openFromInbox(page);
+  await act(page, "appeal", { rationale: "the market share lost outweighs the risk" });
+  await expectState(page, "EARB vote");
+  for (const [token, choice, rationale] of [
+    ["dev-earb-commerce", "APPROVE", "economic security"],
+    ["dev-earb-state", "DENY", "diversion risk"],
+    ["dev-earb-defense", "DENY", "military AI"],
+    ["dev-earb-energy", "APPROVE", "acceptable"],
+  ]) {
+    await signInAs(page, token);
+    await openFromInbox(page);
+    await act(page, "recommend", { choice, rationale });
+  }
+  await expectState(page, "Appeal window open");
+
+  // --- Commerce's head appeals to the President, who decides.
+  await signInAs(page, "dev-earb-commerce");
+  await openFromInbox(page);
+  await act(page, "appeal", { rationale: "a decision for the President" });
+  await expectState(page, "The President to decide");
+
+  await signInAs(page, "dev-president");
+  await openFromInbox(page);
+  // The President's brief: every position at every level, both sides' arguments, the conditions.
+  await expectText(page.locator("#panel-brief"), "For denial");
+  await expectText(page.locator("#panel-brief"), "No transfer to military end users");
+  await page.screenshot({ path: join(screenshots, "president.png"), fullPage: true });
+  await page.screenshot({ path: join(screenshots, "president-top.png") });
+  await page.locator("#panel-items").screenshot({ path: join(screenshots, "items.png") });
+  // A denial without a rationale is not sent.
+  await act(page, "decide", { choice: "DENY" }, { expectLocalProblem: true });
+  await act(page, "decide", {
+    choice: "APPROVE_WITH_CONDITIONS",
+    conditions: "No transfer to military end users\nQuarterly end-use reports",
+    rationale: "approved under the January 2026 conditions",
+  });
+  await expectState(page, "Decided");
+  await expectText(page.locator(".audit-result"), "Intact");
+  await page.screenshot({ path: join(screenshots, "decided.png"), fullPage: true });
+
+  // --- the applicant withdraws its second application; a refusal of the
+  // service (a reason over 4,000 bytes) is shown with its reason first.
+  await signInAs(page, "dev-applicant");
+  await page.locator(".crumbs a").click().catch(() => undefined);
+  await page.locator(`a.inbox-link[href="#/applications/${second}"]`).first().click();
+  await page.locator("#panel-summary").waitFor();
+  await act(page, "withdraw", { reason: "x".repeat(4001) }, { expectRefusal: "at most 4000 bytes" });
+  log("a refusal of the service is shown with its reason and the field");
+  await act(page, "withdraw", { reason: "the customer cancelled the order" });
+  await expectState(page, "Withdrawn");
+
+  // --- narrow screen: the same page, one column, nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(200);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) {
+    const wide = await page.evaluate(() => [...document.querySelectorAll("body *")]
+      .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+      .slice(0, 5)
+      .map((el) => `${el.tagName.toLowerCase()}.${el.className}`));
+    failures.push(`the narrow page scrolls sideways by ${overflow} px: ${wide.join(", ")}`);
+  }
+  await page.screenshot({ path: join(screenshots, "narrow.png"), fullPage: false });
+
+  // --- the token is in session storage only, never in the URL.
+  if (page.url().includes("dev-")) failures.push(`a token in the URL: ${page.url()}`);
+  const stored = await page.evaluate(() => ({ session: sessionStorage.length, local: localStorage.length }));
+  if (stored.local !== 0) failures.push("something was kept in localStorage");
+
+  // --- a token the service does not know: back to sign-in, with the reason.
+  await page.evaluate(() => sessionStorage.setItem("review-console.token", "no-such-token"));
+  await page.reload();
+  await expectText(page.locator("#sign-in"), "UNKNOWN_TOKEN");
+  log("an unknown token leads back to sign-in with its reason");
+} catch (error) {
+  failures.push(String(error?.stack ?? error));
+} finally {
+  await browser.close();
+}
+
+if (failures.length) {
+  for (const failure of failures) console.error(`[browser] FAILED: ${failure}`);
+  process.exit(1);
+}
+log(`done; screenshots in ${screenshots}`);
+
+async function signInAs(page, token) {
+  if (!page.url().startsWith(consoleUrl)) await page.goto(consoleUrl);
+  if (await page.locator("#sign-out").count()) await page.locator("#sign-out").click();
+  await page.locator(`button[data-token="${token}"]`).click();
+  await page.locator("#principal").waitFor();
+  log(`signed in as ${token}`);
+}
+
+async function openFromInbox(page) {
+  if (await page.locator("#app-title").count()) await page.locator(".crumbs a").click();
+  const link = page.locator(`#inbox a.inbox-link[href="#/applications/${id}"]`);
+  await link.click({ timeout: 10_000 });
+  await page.locator("#panel-summary").waitFor();
+}
+
+async function act(page, action, values, { expectStale = false, expectLocalProblem = false, expectRefusal = "" } = {}) {
+  const form = page.locator(`form[data-action="${action}"]`);
+  await form.waitFor({ timeout: 10_000 });
+  if (values.choice) await form.locator(`input[name="choice"][value="${values.choice}"]`).check();
+  for (const name of ["conditions", "rationale", "reason"]) {
+    if (values[name] !== undefined) await form.locator(`textarea[name="${name}"]`).fill(values[name]);
+  }
+  await form.locator("button[type=submit]").click();
+  if (expectLocalProblem) {
+    await expectText(form.locator(".problems"), "Please fill in");
+    return;
+  }
+  if (expectRefusal) {
+    await expectText(form.locator(".problems .refusal"), expectRefusal);
+    const reason = (await form.locator(".problems .refusal strong").textContent()) ?? "";
+    if (!/^[A-Z][A-Z_]+$/.test(reason)) throw new Error(`a refusal without its ErrorInfo reason: "${reason}"`);
+    return;
+  }
+  if (expectStale) {
+    await expectText(page.locator("#notice"), "Someone acted on this application since you opened it");
+    await page.locator(`form[data-action="${action}"]`).waitFor();
+    return;
+  }
+  await expectText(page.locator("#notice"), "Recorded");
+  log(`${action}: ${values.choice ?? ""} done`);
+}
+
+async function expectState(page, text) {
+  await expectText(page.locator("#app-state"), text);
+}
+
+async function expectText(locator, text) {
+  const deadline = Date.now() + 10_000;
+  let seen = "";
+  while (Date.now() < deadline) {
+    seen = (await locator.first().textContent({ timeout: 10_000 }).catch(() => "")) ?? "";
+    if (seen.includes(text)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`expected "${text}", saw "${seen}"`);
+}

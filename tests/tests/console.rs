@@ -1,0 +1,208 @@
+//! The review console in a real browser: both services started as
+//! processes on ephemeral ports, the H200 case filed through gRPC as a
+//! service would file it, then headless Chromium (Debian's `chromium`,
+//! driven by `review-svc/console/test/browser.mjs` through playwright-core
+//! from the project's npm lock) clicks it through the ladder as each role
+//! in turn, up to the President's decision, and has the applicant withdraw
+//! a second application. The record is then checked here through gRPC.
+//!
+//! Screenshots go to `$CONSOLE_SCREENSHOTS`, by default
+//! `<target>/console-screenshots` (inbox.png, application.png,
+//! president.png, decided.png, narrow.png).
+//!
+//! Without a browser (or Node.js, or the console built into review-svc) the
+//! test says so and passes as skipped, unless `CONSOLE_BROWSER_REQUIRED=1`
+//! (CI, which installs Chromium) makes that a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use exportcontrol_proto::review::v1 as pb;
+use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
+use system_tests::{authed, binary, free_port, h200_to_china, start_classifier, start_review};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .to_path_buf()
+}
+
+fn chromium() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("CHROMIUM") {
+        return Some(PathBuf::from(path)).filter(|path| path.is_file());
+    }
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(move |dir| dir.join(name))
+                .collect::<Vec<_>>()
+        })
+        .find(|path| path.is_file())
+}
+
+/// What is missing to run the browser test, if anything.
+fn missing() -> Option<String> {
+    if chromium().is_none() {
+        return Some(
+            "no Chromium found (install Debian's `chromium`: apt-get install -y chromium, or set CHROMIUM to its path)"
+                .into(),
+        );
+    }
+    let node_ok = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !node_ok {
+        return Some("no Node.js on the PATH".into());
+    }
+    if !root().join("node_modules/playwright-core").is_dir() {
+        return Some("playwright-core is not installed: run `npm ci`".into());
+    }
+    if !review_svc::console::Console::built() {
+        return Some(
+            "the console is not built into review-svc: run `npm run build:console`, then build again"
+                .into(),
+        );
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
+    if let Some(what) = missing() {
+        if std::env::var("CONSOLE_BROWSER_REQUIRED").as_deref() == Ok("1") {
+            panic!("the browser test cannot run: {what}");
+        }
+        eprintln!("SKIPPED the console's browser test: {what}");
+        return;
+    }
+    let started = Instant::now();
+    let data = tempfile::tempdir().unwrap();
+    let classifier = start_classifier(free_port().unwrap(), data.path()).await;
+    let review = start_review(
+        data.path(),
+        "review.log",
+        &classifier.url(),
+        Vec::new(),
+        Vec::new(),
+    )
+    .await;
+    let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
+    // Filed as a service would: through gRPC.
+    let filed = client
+        .create_application(authed(h200_to_china(5_000), "dev-applicant"))
+        .await
+        .expect("the H200 case is filed")
+        .into_inner();
+    assert_eq!(filed.state, pb::State::AgencyReview as i32);
+    let to_withdraw = client
+        .create_application(authed(h200_to_china(10), "dev-applicant"))
+        .await
+        .expect("a second application is filed")
+        .into_inner();
+
+    let screenshots = std::env::var_os("CONSOLE_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            binary("review-svc")
+                .parent()
+                .and_then(Path::parent)
+                .expect("the target directory")
+                .join("console-screenshots")
+        });
+    let console_url = format!("{}/console/", review.url());
+    let mut node = tokio::process::Command::new("node");
+    node.arg(root().join("review-svc/console/test/browser.mjs"))
+        .current_dir(root())
+        .env("CONSOLE_URL", &console_url)
+        .env("APPLICATION", &filed.name)
+        .env("APPLICATION_2", &to_withdraw.name)
+        .env("CHROMIUM", chromium().unwrap())
+        .env("SCREENSHOTS", &screenshots)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(240), node.output())
+        .await
+        .expect("the browser test finishes within 4 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{stdout}{stderr}");
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{stdout}\n{stderr}\nreview-svc log:\n{}",
+        review.log_tail()
+    );
+
+    // What the clicks recorded, read back through gRPC.
+    let app = client
+        .get_application(authed(
+            pb::GetApplicationRequest {
+                name: filed.name.clone(),
+            },
+            "dev-auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(app.state, pb::State::Decided as i32);
+    let decision = app.decision.clone().unwrap();
+    assert_eq!(decision.decided_by, "president");
+    assert_eq!(decision.outcome, pb::Outcome::ApproveWithConditions as i32);
+    let levels: Vec<i32> = app.decision_history.iter().map(|d| d.level).collect();
+    assert_eq!(
+        levels,
+        [
+            pb::ReviewLevel::OperatingCommittee as i32,
+            pb::ReviewLevel::Acep as i32,
+            pb::ReviewLevel::Earb as i32,
+            pb::ReviewLevel::President as i32,
+        ]
+    );
+    let recorders: Vec<&str> = app
+        .recommendations
+        .iter()
+        .filter(|r| r.level == pb::ReviewLevel::Agency as i32)
+        .map(|r| r.recorded_by.as_str())
+        .collect();
+    assert_eq!(recorders.len(), 4, "{recorders:?}");
+    let verified = client
+        .verify_audit_trail(authed(
+            pb::VerifyAuditTrailRequest {
+                name: filed.name.clone(),
+                checkpoint: None,
+            },
+            "dev-auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.intact, "{verified:?}");
+    let withdrawn = client
+        .get_application(authed(
+            pb::GetApplicationRequest {
+                name: to_withdraw.name.clone(),
+            },
+            "dev-auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(withdrawn.state, pb::State::Withdrawn as i32);
+    for shot in [
+        "inbox.png",
+        "application.png",
+        "president.png",
+        "decided.png",
+    ] {
+        assert!(screenshots.join(shot).is_file(), "{shot} saved");
+    }
+    eprintln!(
+        "browser test: {:.1} s; screenshots in {}",
+        started.elapsed().as_secs_f64(),
+        screenshots.display()
+    );
+}
