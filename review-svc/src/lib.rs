@@ -9,6 +9,7 @@ pub mod clock;
 pub mod convert;
 pub mod grpc;
 pub mod ledger;
+pub mod licensing;
 pub mod record;
 pub mod store;
 pub mod watch_gaps;
@@ -18,6 +19,7 @@ pub mod workflow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use exportcontrol_proto::review::v1::license_service_server::LicenseServiceServer;
 use exportcontrol_proto::review::v1::review_service_server::ReviewServiceServer;
 use service_kit::server::{RunningServer, ServeError, ServeOptions};
 use tokio::net::TcpListener;
@@ -93,6 +95,12 @@ pub async fn serve(
     ));
     let authenticator = settings.authenticator.clone();
     let clock = Arc::clone(&settings.clock);
+    let licenses = grpc::licenses::Licenses::new(
+        Arc::clone(&ledger),
+        Arc::new(settings.authenticator.clone()),
+        Arc::clone(&settings.clock),
+        keys.clone(),
+    );
     let review = grpc::Review::new(
         Arc::clone(&ledger),
         Arc::new(settings.authenticator),
@@ -104,12 +112,21 @@ pub async fn serve(
     .with_max_message_bytes(options.max_message_bytes);
     let limit = options.max_message_bytes;
     // Authentication runs before the body is decoded.
-    let service = auth::Authenticated::new(
-        ReviewServiceServer::new(review)
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit),
-        authenticator,
-        clock,
+    let service = grpc::routes::Routes::new(
+        auth::Authenticated::new(
+            ReviewServiceServer::new(review)
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+            authenticator.clone(),
+            Arc::clone(&clock),
+        ),
+        auth::Authenticated::new(
+            LicenseServiceServer::new(licenses)
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+            authenticator,
+            clock,
+        ),
     );
     let server = service_kit::server::spawn(
         listener,

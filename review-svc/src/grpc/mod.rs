@@ -6,9 +6,11 @@ pub mod errors;
 mod filing;
 mod history;
 pub mod keys;
+pub mod licenses;
 pub mod limits;
 mod reads;
-mod transitions;
+pub mod routes;
+pub(crate) mod transitions;
 mod validate;
 
 use std::pin::Pin;

@@ -409,6 +409,10 @@ impl Dialect for Postgres {
     fn placeholder(n: usize) -> String {
         format!("${n}")
     }
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 /// Maps an sqlx error: lost connections, timeouts, resource exhaustion,
@@ -502,7 +506,55 @@ fn insert_events_cte(source: &str, first: usize) -> String {
     )
 }
 
+impl PostgresStore {
+    /// A licence write in its own transaction, run again on conflicts.
+    async fn license_job(
+        &self,
+        job: super::licenses::LicenseJob,
+    ) -> Result<super::LicenseOutcome, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        super::licenses::run_alone::<Postgres>(&mut conn, "BEGIN", &job).await
+    }
+}
+
 impl_store!(PostgresStore {
+    async fn issue_license(
+        &self,
+        expected_version: i64,
+        row: &ApplicationRow,
+        events: &[NewEvent],
+        request: Option<&IdempotentRequest>,
+        license: &super::LicenseRow,
+    ) -> Result<WriteOutcome, StoreError> {
+        check_new_version(expected_version, row)?;
+        super::licenses::issue_outcome(
+            self.license_job(super::licenses::LicenseJob::Issue {
+                expected_version,
+                row: row.clone(),
+                events: events.to_vec(),
+                request: request.cloned(),
+                license: license.clone(),
+            })
+            .await?,
+        )
+    }
+
+    async fn change_license(
+        &self,
+        license_id: &str,
+        counter_keys: &[String],
+        request: Option<&IdempotentRequest>,
+        decide: super::Decide,
+    ) -> Result<super::LicenseOutcome, StoreError> {
+        self.license_job(super::licenses::LicenseJob::Change {
+            license_id: license_id.to_owned(),
+            counter_keys: counter_keys.to_vec(),
+            request: request.cloned(),
+            decide,
+        })
+        .await
+    }
+
     async fn create(
         &self,
         row: &ApplicationRow,

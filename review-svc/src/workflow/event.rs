@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::filing::FiledApplication;
+use crate::licensing::LicenseEvent;
 
 use super::deadlines::VotingRule;
 use super::model::{
@@ -149,6 +150,12 @@ pub enum Event {
         actor: String,
         reason: String,
     },
+    /// An event of the licence issued on the application: the licence's
+    /// history joins the application's chain (see [`crate::licensing`]).
+    /// Written as the licence event itself (its own `"type"`), read when no
+    /// workflow kind matches.
+    #[serde(untagged)]
+    License(LicenseEvent),
 }
 
 impl Event {
@@ -187,6 +194,7 @@ impl Event {
             Event::DecisionFinal { .. } => "DecisionFinal",
             Event::ReferredToPresident { .. } => "ReferredToPresident",
             Event::Withdrawn { .. } => "Withdrawn",
+            Event::License(event) => event.kind(),
         }
     }
 
@@ -207,6 +215,7 @@ impl Event {
             | Event::DecisionFinal { at, .. }
             | Event::ReferredToPresident { at, .. }
             | Event::Withdrawn { at, .. } => *at,
+            Event::License(event) => event.at(),
         }
     }
 
@@ -227,6 +236,7 @@ impl Event {
             | Event::DecisionFinal { actor, .. }
             | Event::ReferredToPresident { actor, .. }
             | Event::Withdrawn { actor, .. } => actor,
+            Event::License(event) => event.actor(),
         }
     }
 }
@@ -250,6 +260,7 @@ fn blank(at: DateTime<Utc>) -> Application {
         decision: None,
         decision_history: Vec::new(),
         state_reason: String::new(),
+        license: None,
         created_at: at,
         updated_at: at,
         version: 0,
@@ -276,6 +287,17 @@ fn join<T>(items: &[T], name: impl Fn(&T) -> &str) -> String {
 /// Folds one event into the state. `None` is the state before the first
 /// event. Total: never panics, whatever the order of events.
 pub fn apply(app: Option<Application>, event: &Event) -> Application {
+    // A licence's later events are its own: they join the chain but leave
+    // the application (and its version) as it is. The issue names the
+    // licence on the application.
+    if let Event::License(licence_event) = event {
+        if let (Some(app), false) = (
+            &app,
+            matches!(licence_event, LicenseEvent::LicenseIssued { .. }),
+        ) {
+            return app.clone();
+        }
+    }
     let at = event.at();
     let version = app.as_ref().map_or(0, |a| a.version);
     let mut app = match (app, event) {
@@ -497,6 +519,10 @@ pub fn apply(app: Option<Application>, event: &Event) -> Application {
             app.agency_due.clear();
             app.state_reason = reason.clone();
         }
+        Event::License(LicenseEvent::LicenseIssued { terms, .. }) => {
+            app.license = Some(terms.id.clone());
+        }
+        Event::License(_) => {}
         Event::Withdrawn { reason, .. } => {
             let reason = if reason.trim().is_empty() {
                 "withdrawn by the applicant".to_string()

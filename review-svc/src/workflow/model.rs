@@ -400,6 +400,10 @@ pub struct Application {
     pub decision_history: Vec<Decision>,
     /// Why the application is in its state.
     pub state_reason: String,
+    /// The id of the licence the final approval issued (see
+    /// [`crate::licensing`]); absent before, and for every other outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Number of events applied.
