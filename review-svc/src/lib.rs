@@ -112,25 +112,24 @@ pub async fn serve(
     .with_max_message_bytes(options.max_message_bytes);
     let limit = options.max_message_bytes;
     // Authentication runs before the body is decoded.
-    let service = grpc::routes::Routes::new(
-        auth::Authenticated::new(
-            ReviewServiceServer::new(review)
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(limit),
-            authenticator.clone(),
-            Arc::clone(&clock),
-        ),
-        auth::Authenticated::new(
-            LicenseServiceServer::new(licenses)
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(limit),
-            authenticator,
-            clock,
-        ),
+    let service = auth::Authenticated::new(
+        ReviewServiceServer::new(review)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        authenticator.clone(),
+        Arc::clone(&clock),
     );
-    let server = service_kit::server::spawn(
+    let licenses = auth::Authenticated::new(
+        LicenseServiceServer::new(licenses)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        authenticator,
+        clock,
+    );
+    let server = service_kit::server::spawn_with(
         listener,
         service,
+        Some(licenses),
         &[exportcontrol_proto::REVIEW_DESCRIPTOR_SET],
         options,
     )

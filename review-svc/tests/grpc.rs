@@ -294,6 +294,28 @@ on_both_backends!(
     watch_sends_history_then_live_events_in_sequence_order,
 );
 
+/// Like `on_both_backends!`, in a module of its own.
+macro_rules! on_both_backends_licenses {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 #[path = "grpc/deadlines.rs"]
 mod deadlines;
 #[path = "grpc/helpers.rs"]
@@ -302,6 +324,8 @@ mod helpers;
 mod idempotency;
 #[path = "grpc/invalid_input.rs"]
 mod invalid_input;
+#[path = "grpc/licenses.rs"]
+mod licenses;
 #[path = "grpc/paging.rs"]
 mod paging;
 #[path = "grpc/permissions.rs"]

@@ -100,6 +100,35 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    spawn_with(listener, service, None::<S>, descriptor_sets, options).await
+}
+
+/// [`spawn`] with a second service on the same server (e.g. a service
+/// about another resource of the same API). Health, metrics and the error
+/// domain are named after the first.
+pub async fn spawn_with<S, T>(
+    listener: TcpListener,
+    service: S,
+    second: Option<T>,
+    descriptor_sets: &[&'static [u8]],
+    options: ServeOptions,
+) -> Result<RunningServer, ServeError>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    T: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    T::Future: Send + 'static,
+{
     let local_addr = listener.local_addr().map_err(ServeError::Io)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -145,7 +174,8 @@ where
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(service);
+        .add_service(service)
+        .add_optional_service(second);
 
     let incoming = crate::connection::incoming(
         listener,

@@ -9,7 +9,6 @@ pub mod keys;
 pub mod licenses;
 pub mod limits;
 mod reads;
-pub mod routes;
 pub(crate) mod transitions;
 mod validate;
 
