@@ -206,7 +206,8 @@ fn check_active(license: &License, now: DateTime<Utc>) -> Result<(), LicenseRefu
 }
 
 /// Draws a shipment down against the licence, or refuses it. Checked in
-/// this order: who (the holder), the licence's state, the export date,
+/// this order: who (the holder), the licence's state, the export date
+/// (from the day of issue, before the expiry),
 /// the item, quantity and value against what remains (750.11 tolerances),
 /// the attestations, the per-end-user cap, the aggregate-TPP cap.
 pub fn record_shipment(
@@ -220,7 +221,10 @@ pub fn record_shipment(
     let terms = &license.terms;
     check_holder(actor, license)?;
     check_active(license, now)?;
-    if request.shipped_at < terms.issued_at || request.shipped_at >= terms.expires_at {
+    // An export date is a day: the day of issue is within the validity.
+    if request.shipped_at.date_naive() < terms.issued_at.date_naive()
+        || request.shipped_at >= terms.expires_at
+    {
         return Err(LicenseRefusal::precondition(
             reason::OUTSIDE_VALIDITY,
             format!(
