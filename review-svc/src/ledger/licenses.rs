@@ -116,7 +116,7 @@ fn products(app: &Application) -> Vec<ProductFacts> {
 }
 
 fn new_event(event: LicenseEvent) -> NewEvent {
-    let event = Event::License(event);
+    let event = Event::License(Box::new(event));
     NewEvent {
         kind: event.kind().to_owned(),
         actor: event.actor().to_owned(),
@@ -158,7 +158,7 @@ impl Ledger {
         };
         let license = licensing::apply(None, &issued)
             .ok_or_else(|| LedgerError::Internal("an issue made no licence".into()))?;
-        let event = Event::License(issued);
+        let event = Event::License(Box::new(issued));
         *app = workflow::apply(Some(app.clone()), &event);
         events.push(event);
         Ok(Some(license_row(&license)))

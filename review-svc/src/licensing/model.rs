@@ -135,9 +135,7 @@ impl License {
 
     /// Folds a whole history; `None` when there is no issue event.
     pub fn replay<'a>(events: impl IntoIterator<Item = &'a LicenseEvent>) -> Option<License> {
-        events
-            .into_iter()
-            .fold(None, |license, event| apply(license, event))
+        events.into_iter().fold(None, apply)
     }
 }
 

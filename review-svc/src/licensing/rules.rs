@@ -167,7 +167,7 @@ fn tpp_of(item: &LicenseItem, quantity: u64) -> u128 {
     u128::from(item.tpp_per_unit) * u128::from(quantity)
 }
 
-fn checked_item<'a>(license: &'a License, index: u32) -> Result<&'a LicenseItem, LicenseRefusal> {
+fn checked_item(license: &License, index: u32) -> Result<&LicenseItem, LicenseRefusal> {
     license.item(index).ok_or_else(|| {
         LicenseRefusal::invalid(
             reason::ITEM_NOT_ON_LICENSE,

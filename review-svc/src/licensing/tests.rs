@@ -121,6 +121,16 @@ fn a_shipment_draws_down_and_the_last_exhausts() {
     );
 }
 
+/// Expected reason, licence, actor, request, counters, time.
+type Case<'a> = (
+    &'static str,
+    &'a License,
+    &'a Actor,
+    ShipmentRequest,
+    HashMap<String, i64>,
+    DateTime<Utc>,
+);
+
 #[test]
 fn every_refusal_reason() {
     let p = policy();
@@ -144,14 +154,7 @@ fn every_refusal_reason() {
         f(&mut s);
         s
     };
-    let cases: Vec<(
-        &str,
-        &License,
-        &Actor,
-        ShipmentRequest,
-        HashMap<String, i64>,
-        DateTime<Utc>,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             reason::NOT_YOUR_LICENSE,
             &cn,

@@ -360,7 +360,7 @@ fn every_license_kind() -> Vec<Event> {
         },
     ]
     .into_iter()
-    .map(Event::License)
+    .map(|event| Event::License(Box::new(event)))
     .collect()
 }
 
@@ -405,8 +405,11 @@ fn license_snapshots_and_shipments_round_trip() {
         "{bytes}"
     );
     assert_eq!(license::decode_license(&bytes).unwrap(), license);
-    let Event::License(LicenseEvent::ShipmentRecorded { shipment, .. }) = &every_license_kind()[1]
-    else {
+    let events = every_license_kind();
+    let Event::License(recorded) = &events[1] else {
+        panic!("a licence event");
+    };
+    let LicenseEvent::ShipmentRecorded { shipment, .. } = &**recorded else {
         panic!("a shipment");
     };
     let bytes = license::encode_shipment(shipment);

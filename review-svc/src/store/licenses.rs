@@ -151,19 +151,23 @@ pub enum LicenseOutcome {
 /// A licence write, run by [`run_job`].
 #[derive(Clone)]
 pub(crate) enum LicenseJob {
-    Issue {
-        expected_version: i64,
-        row: ApplicationRow,
-        events: Vec<NewEvent>,
-        request: Option<IdempotentRequest>,
-        license: LicenseRow,
-    },
+    Issue(Box<IssueJob>),
     Change {
         license_id: String,
         counter_keys: Vec<String>,
         request: Option<IdempotentRequest>,
         decide: Decide,
     },
+}
+
+/// An application update that issues a licence.
+#[derive(Clone)]
+pub(crate) struct IssueJob {
+    pub(crate) expected_version: i64,
+    pub(crate) row: ApplicationRow,
+    pub(crate) events: Vec<NewEvent>,
+    pub(crate) request: Option<IdempotentRequest>,
+    pub(crate) license: LicenseRow,
 }
 
 /// The columns of [`license_from`].
@@ -257,7 +261,8 @@ where
     for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
 {
     let request = match job {
-        LicenseJob::Issue { request, .. } | LicenseJob::Change { request, .. } => request,
+        LicenseJob::Issue(job) => &job.request,
+        LicenseJob::Change { request, .. } => request,
     };
     if let Some(request) = request {
         let mut q =
@@ -281,15 +286,16 @@ where
         }
     }
     let outcome = match job {
-        LicenseJob::Issue {
-            expected_version,
-            row,
-            events,
-            request: _,
-            license,
-        } => {
-            issue::<DB>(conn, *expected_version, row, events, license).await?;
-            (LicenseOutcome::Committed, row.updated_at, None)
+        LicenseJob::Issue(job) => {
+            issue::<DB>(
+                conn,
+                job.expected_version,
+                &job.row,
+                &job.events,
+                &job.license,
+            )
+            .await?;
+            (LicenseOutcome::Committed, job.row.updated_at, None)
         }
         LicenseJob::Change {
             license_id,
@@ -301,7 +307,7 @@ where
     let (outcome, at, response) = outcome;
     if let (LicenseOutcome::Committed, Some(request)) = (&outcome, request) {
         let application = match job {
-            LicenseJob::Issue { row, .. } => row.id.clone(),
+            LicenseJob::Issue(job) => job.row.id.clone(),
             LicenseJob::Change { license_id, .. } => license_id.clone(),
         };
         let mut q = Sql::<DB>::new(

@@ -528,13 +528,13 @@ impl_store!(PostgresStore {
     ) -> Result<WriteOutcome, StoreError> {
         check_new_version(expected_version, row)?;
         super::licenses::issue_outcome(
-            self.license_job(super::licenses::LicenseJob::Issue {
+            self.license_job(super::licenses::LicenseJob::Issue(Box::new(super::licenses::IssueJob {
                 expected_version,
                 row: row.clone(),
                 events: events.to_vec(),
                 request: request.cloned(),
                 license: license.clone(),
-            })
+            })))
             .await?,
         )
     }

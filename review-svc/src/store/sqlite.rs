@@ -605,13 +605,13 @@ impl_store!(SqliteStore {
     ) -> Result<WriteOutcome, StoreError> {
         check_new_version(expected_version, row)?;
         issue_outcome(
-            self.license_job(LicenseJob::Issue {
+            self.license_job(LicenseJob::Issue(Box::new(super::licenses::IssueJob {
                 expected_version,
                 row: row.clone(),
                 events: events.to_vec(),
                 request: request.cloned(),
                 license: license.clone(),
-            })
+            })))
             .await?,
         )
     }

@@ -155,7 +155,7 @@ pub enum Event {
     /// Written as the licence event itself (its own `"type"`), read when no
     /// workflow kind matches.
     #[serde(untagged)]
-    License(LicenseEvent),
+    License(Box<LicenseEvent>),
 }
 
 impl Event {
@@ -293,7 +293,7 @@ pub fn apply(app: Option<Application>, event: &Event) -> Application {
     if let Event::License(licence_event) = event {
         if let (Some(app), false) = (
             &app,
-            matches!(licence_event, LicenseEvent::LicenseIssued { .. }),
+            matches!(**licence_event, LicenseEvent::LicenseIssued { .. }),
         ) {
             return app.clone();
         }
@@ -519,10 +519,11 @@ pub fn apply(app: Option<Application>, event: &Event) -> Application {
             app.agency_due.clear();
             app.state_reason = reason.clone();
         }
-        Event::License(LicenseEvent::LicenseIssued { terms, .. }) => {
-            app.license = Some(terms.id.clone());
+        Event::License(licence_event) => {
+            if let LicenseEvent::LicenseIssued { terms, .. } = &**licence_event {
+                app.license = Some(terms.id.clone());
+            }
         }
-        Event::License(_) => {}
         Event::Withdrawn { reason, .. } => {
             let reason = if reason.trim().is_empty() {
                 "withdrawn by the applicant".to_string()
