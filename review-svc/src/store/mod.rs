@@ -22,6 +22,12 @@
 //! - `sqlite`, `postgres`: opening and migrating, and the writes, which use
 //!   each database's own multi-row forms (VALUES lists; UNNEST arrays and
 //!   single-statement CTEs) and its own locking.
+//! - `licenses`: licences, shipments and cap counters. A licence's events
+//!   join the hash chain of the application that issued it (one history,
+//!   one verification, one global sequence); every licence change is
+//!   decided inside its transaction on the licence and counters as locked
+//!   there, so racing shipments (two processes on one PostgreSQL
+//!   included) never overdraw. The module's documentation has the design.
 
 use async_trait::async_trait;
 
