@@ -897,3 +897,66 @@ pub(crate) fn refused_before_writing(error: &StoreError) -> bool {
             | StoreError::RequestIdReused(_)
     )
 }
+
+/// Runs the jobs of a batch one after the other in one transaction (each
+/// sees the writes of those before it) and answers them once it has
+/// committed; `None` when it failed and the jobs must run one by one.
+pub(crate) async fn run_batch<DB>(
+    conn: &mut DB::Connection,
+    begin: &'static str,
+    batch: &[QueuedJob],
+) -> Option<Vec<Result<LicenseOutcome, StoreError>>>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let mut tx = conn.begin_with(begin).await.ok()?;
+    let mut results = Vec::with_capacity(batch.len());
+    for queued in batch {
+        match run_job::<DB>(&mut tx, &queued.job).await {
+            Ok(outcome) => results.push(Ok(outcome)),
+            Err(JobError::Failed(e)) if refused_before_writing(&e) => results.push(Err(e)),
+            Err(_) => {
+                let _ = tx.rollback().await;
+                return None;
+            }
+        }
+    }
+    if results
+        .iter()
+        .any(|r| matches!(r, Ok(LicenseOutcome::Committed)))
+    {
+        tx.commit().await.ok()?;
+    } else {
+        tx.rollback().await.ok()?;
+    }
+    Some(results)
+}
+
+/// Runs each job of a batch in its own transaction (after a failed batch).
+pub(crate) async fn run_each<DB>(
+    pool: &sqlx::Pool<DB>,
+    begin: &'static str,
+    batch: &[QueuedJob],
+) -> Vec<Result<LicenseOutcome, StoreError>>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let mut alone = Vec::with_capacity(batch.len());
+    for queued in batch {
+        alone.push(match pool.acquire().await {
+            Ok(mut conn) => run_alone::<DB>(&mut conn, begin, &queued.job).await,
+            Err(e) => Err(DB::map_err(e)),
+        });
+    }
+    alone
+}

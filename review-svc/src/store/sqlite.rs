@@ -50,9 +50,7 @@ use super::{
 
 mod checkpointer;
 
-use super::licenses::{
-    issue_outcome, refused_before_writing, run_alone, run_job, JobError, LicenseJob, QueuedJob,
-};
+use super::licenses::{self, issue_outcome, LicenseJob, QueuedJob};
 use super::LicenseOutcome;
 
 use checkpointer::Checkpointer;
@@ -212,56 +210,21 @@ async fn license_writer_loop(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
-        let results = match run_license_batch(&pool, &batch).await {
-            Some(results) => results,
-            None => {
-                let mut alone = Vec::with_capacity(batch.len());
-                for queued in &batch {
-                    alone.push(match pool.acquire().await {
-                        Ok(mut conn) => {
-                            run_alone::<Sqlite>(&mut conn, "BEGIN IMMEDIATE", &queued.job).await
-                        }
-                        Err(e) => Err(map_err(e)),
-                    });
-                }
-                alone
+        let results = match pool.acquire().await {
+            Ok(mut conn) => {
+                licenses::run_batch::<Sqlite>(&mut conn, "BEGIN IMMEDIATE", &batch).await
             }
+            Err(_) => None,
+        };
+        let results = match results {
+            Some(results) => results,
+            None => licenses::run_each::<Sqlite>(&pool, "BEGIN IMMEDIATE", &batch).await,
         };
         for (queued, result) in batch.drain(..).zip(results) {
             let _ = queued.reply.send(result);
         }
         checkpointer.after_batch(&pool).await;
     }
-}
-
-/// The jobs of a batch in one transaction; `None` when it must be run job
-/// by job instead.
-async fn run_license_batch(
-    pool: &SqlitePool,
-    batch: &[QueuedJob],
-) -> Option<Vec<Result<LicenseOutcome, StoreError>>> {
-    let mut conn = pool.acquire().await.ok()?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.ok()?;
-    let mut results = Vec::with_capacity(batch.len());
-    for queued in batch {
-        match run_job::<Sqlite>(&mut tx, &queued.job).await {
-            Ok(outcome) => results.push(Ok(outcome)),
-            Err(JobError::Failed(e)) if refused_before_writing(&e) => results.push(Err(e)),
-            Err(_) => {
-                let _ = tx.rollback().await;
-                return None;
-            }
-        }
-    }
-    if results
-        .iter()
-        .any(|r| matches!(r, Ok(LicenseOutcome::Committed)))
-    {
-        tx.commit().await.ok()?;
-    } else {
-        tx.rollback().await.ok()?;
-    }
-    Some(results)
 }
 
 fn connect_options(path: &Path, busy_timeout: Duration) -> SqliteConnectOptions {

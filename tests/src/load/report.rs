@@ -374,10 +374,7 @@ pub fn table(text: &str) -> String {
 
     for store in ["sqlite", "postgres"] {
         let target = if store == "sqlite" { 2000.0 } else { 1000.0 };
-        for (spread, name) in [
-            ("hot", "one hot licence"),
-            ("spread", "1,000 licences"),
-        ] {
+        for (spread, name) in [("hot", "one hot licence"), ("spread", "1,000 licences")] {
             let v = runs.get(&format!("shipment/{store}/{spread}"));
             let rate = v.and_then(|v| num(v, &["ok_per_s"]));
             let p99 = v.and_then(|v| num(v, &["latency_ms", "p99"]));
