@@ -454,6 +454,20 @@ pub(crate) async fn shipments_are_idempotent_and_listed(backend: Backend) {
     let license = license_of(&mut licenses, &app).await;
     let now = h.clock.now();
     domestic(&mut licenses, &license, 1_000, now).await;
+    // A watcher of the application sees the licence's events live.
+    let history = all_events(&mut h.client, &app.name).await;
+    let mut watching = h
+        .client
+        .watch_applications(authed(
+            pb::WatchApplicationsRequest {
+                after_sequence: history.last().unwrap().sequence,
+                application: app.name.clone(),
+            },
+            AUDITOR,
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
     let request = shipment(&license, 10, now);
     let first = licenses
         .record_shipment(authed(request.clone(), APPLICANT))
@@ -466,6 +480,14 @@ pub(crate) async fn shipments_are_idempotent_and_listed(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(first.shipment, again.shipment);
+    let live = next_event(&mut watching).await;
+    assert_eq!(live.r#type, "ShipmentRecorded");
+    match live.payload {
+        Some(pb::application_event::Payload::ShipmentRecorded(recorded)) => {
+            assert_eq!(recorded.shipment, first.shipment)
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         first.license.as_ref().unwrap().items,
         again.license.as_ref().unwrap().items
@@ -805,4 +827,62 @@ async fn licence_permission_matrix_follows_the_readme() {
         "LICENSE_NOT_FOUND",
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // ListLicenses pages newest first; a token belongs to its filters.
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = licenses
+            .list_licenses(authed(
+                pb::ListLicensesRequest {
+                    page_size: 7,
+                    page_token,
+                    ..Default::default()
+                },
+                AUDITOR,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.licenses.len() <= 7);
+        seen.extend(
+            page.licenses
+                .into_iter()
+                .map(|l| (l.issue_time.unwrap().seconds, l.name)),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), rows.len() * principals.len());
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first");
+    let first = licenses
+        .list_licenses(authed(
+            pb::ListLicensesRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+            AUDITOR,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    expect_refusal(
+        licenses
+            .list_licenses(authed(
+                pb::ListLicensesRequest {
+                    page_size: 1,
+                    page_token: first.next_page_token,
+                    state: pb::LicenseState::Revoked as i32,
+                    ..Default::default()
+                },
+                AUDITOR,
+            ))
+            .await,
+        Code::InvalidArgument,
+        "INVALID_PAGE_TOKEN",
+    );
 }
