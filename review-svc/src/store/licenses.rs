@@ -29,11 +29,18 @@
 //!   version (and snapshot) alone: the application is closed when its
 //!   licence exists, so no workflow write competes for its chain, and its
 //!   version keeps counting the workflow's events.
-//! - **Group commit on SQLite.** The SQLite store's licence writer takes
-//!   every job waiting in its queue and runs them one after the other in
-//!   one `BEGIN IMMEDIATE` transaction (each sees the earlier ones' writes),
-//!   replying after the COMMIT; if the batch fails, each job runs again on
-//!   its own. PostgreSQL runs each job in its own transaction on the pool.
+//! - **Group commit.** Each store has a licence writer that takes every
+//!   job waiting in its queue and runs them one after the other in one
+//!   transaction (`BEGIN IMMEDIATE` on SQLite; on PostgreSQL the row locks
+//!   are held to the batch's commit), each seeing the earlier ones' writes,
+//!   replying after the COMMIT; if the batch fails (on PostgreSQL, say, a
+//!   deadlock with another process's writer) each job runs again on its
+//!   own, and again while it conflicts. Unbatched PostgreSQL stores
+//!   (`batch_writers: 0`) run each job in its own transaction.
+//! - **What a refusal leaves.** A declined change writes no event, licence,
+//!   shipment or request record; the only trace it can leave is a counter
+//!   row created at 0 (counters are created before they are locked) when
+//!   another job of its batch commits.
 
 use std::collections::HashMap;
 use std::sync::Arc;
