@@ -6,6 +6,7 @@ use std::path::PathBuf;
 const PROTOS: &[&str] = &[
     "exportcontrol/classifier/v1/classifier.proto",
     "exportcontrol/review/v1/review.proto",
+    "exportcontrol/review/v1/license.proto",
 ];
 
 const SERDE: &str = "#[derive(serde::Serialize, serde::Deserialize)]";

@@ -372,6 +372,11 @@ fn duration(span: chrono::Duration) -> prost_types::Duration {
 /// The resource as clients see it.
 pub fn application(app: &workflow::Application, rendering: &Rendering) -> pb::Application {
     pb::Application {
+        license: app
+            .license
+            .as_deref()
+            .map(crate::grpc::licenses::convert::license_name)
+            .unwrap_or_default(),
         name: resource_name(&app.id),
         applicant: app.applicant.clone(),
         items: app.filed.items.iter().map(line_item).collect(),
@@ -615,6 +620,7 @@ pub fn event_payload(event: &workflow::Event) -> pb::application_event::Payload 
                 reason: reason.clone(),
             })
         }
+        Event::License(event) => crate::grpc::licenses::convert::event_payload(event),
         Event::Withdrawn { reason, .. } => e::Payload::Withdrawn(e::Withdrawn {
             reason: reason.clone(),
         }),

@@ -15,6 +15,10 @@ use crate::store::{
 };
 use crate::workflow::{self, Actor, Application, Command, Event, Filing, ItemOutcome, Workflow};
 
+mod licenses;
+
+pub use licenses::{LicenseAnswer, RecordedShipment};
+
 /// Identifies a retried request: its id and a digest of its content.
 #[derive(Debug, Clone)]
 pub struct RequestKey {
@@ -30,6 +34,10 @@ pub enum LedgerError {
     EtagMismatch { current: i64 },
     #[error("{0}")]
     Refused(workflow::Refusal),
+    #[error("{0}")]
+    LicenseRefused(crate::licensing::LicenseRefusal),
+    #[error("licence {0} not found")]
+    LicenseNotFound(String),
     #[error("request id {0} was already used for a different request")]
     RequestIdReused(String),
     #[error("application {0} already exists")]
@@ -56,15 +64,21 @@ impl From<StoreError> for LedgerError {
 pub struct Ledger {
     store: Arc<dyn Store>,
     workflow: Workflow,
+    /// What licences allow (`licensing.toml`).
+    policy: Arc<crate::licensing::Policy>,
     /// Woken after every write, so watchers in this process see new events at once.
     written: Notify,
 }
 
 impl Ledger {
     pub fn new(store: Arc<dyn Store>, workflow: Workflow) -> Self {
+        let policy = Arc::new(crate::licensing::Policy::embedded(
+            workflow.deadlines().day_length(),
+        ));
         Self {
             store,
             workflow,
+            policy,
             written: Notify::new(),
         }
     }
@@ -357,16 +371,32 @@ impl Ledger {
     async fn write(
         &self,
         current: &Application,
-        events: Vec<Event>,
+        mut events: Vec<Event>,
         request: Option<&RequestKey>,
     ) -> Result<Application, LedgerError> {
-        let app = fold_onto(current.clone(), &events);
+        let mut app = fold_onto(current.clone(), &events);
+        // A final approval issues its licence in the same write.
+        let license = self.issue(current, &mut app, &mut events).await?;
         let (row, new_events, idempotent) = encode(&app, &events, request)?;
-        match self
-            .store
-            .update(current.version, &row, &new_events, idempotent.as_ref())
-            .await?
-        {
+        let outcome = match &license {
+            Some(license) => {
+                self.store
+                    .issue_license(
+                        current.version,
+                        &row,
+                        &new_events,
+                        idempotent.as_ref(),
+                        license,
+                    )
+                    .await?
+            }
+            None => {
+                self.store
+                    .update(current.version, &row, &new_events, idempotent.as_ref())
+                    .await?
+            }
+        };
+        match outcome {
             WriteOutcome::Committed => {
                 self.written.notify_waiters();
                 Ok(app)

@@ -10,6 +10,7 @@ pub mod console;
 pub mod convert;
 pub mod grpc;
 pub mod ledger;
+pub mod licensing;
 pub mod record;
 pub mod store;
 pub mod watch_gaps;
@@ -19,6 +20,7 @@ pub mod workflow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use exportcontrol_proto::review::v1::license_service_server::LicenseServiceServer;
 use exportcontrol_proto::review::v1::review_service_server::ReviewServiceServer;
 use service_kit::server::{RunningServer, ServeError, ServeOptions};
 use tokio::net::TcpListener;
@@ -114,6 +116,12 @@ async fn serve_inner(
     ));
     let authenticator = settings.authenticator.clone();
     let clock = Arc::clone(&settings.clock);
+    let licenses = grpc::licenses::Licenses::new(
+        Arc::clone(&ledger),
+        Arc::new(settings.authenticator.clone()),
+        Arc::clone(&settings.clock),
+        keys.clone(),
+    );
     let review = grpc::Review::new(
         Arc::clone(&ledger),
         Arc::new(settings.authenticator),
@@ -129,6 +137,13 @@ async fn serve_inner(
         ReviewServiceServer::new(review)
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
+        authenticator.clone(),
+        Arc::clone(&clock),
+    );
+    let licenses = auth::Authenticated::new(
+        LicenseServiceServer::new(licenses)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
         authenticator,
         clock,
     );
@@ -138,13 +153,17 @@ async fn serve_inner(
             service_kit::server::spawn_with_web(
                 listener,
                 service,
+                Some(licenses),
                 descriptors,
                 options,
                 console.into_pages(),
             )
             .await?
         }
-        None => service_kit::server::spawn(listener, service, descriptors, options).await?,
+        None => {
+            service_kit::server::spawn_with(listener, service, Some(licenses), descriptors, options)
+                .await?
+        }
     };
     Ok(ReviewServer {
         server,

@@ -34,8 +34,15 @@ pub fn spawn_sweeper(
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            if let Err(error) = sweep_once(&ledger, clock.now()).await {
+            let now = clock.now();
+            if let Err(error) = sweep_once(&ledger, now).await {
                 tracing::warn!(%error, "deadline sweep failed; will retry");
+            }
+            // Licences whose validity ended are recorded EXPIRED.
+            match ledger.sweep_licenses(now, BATCH).await {
+                Ok(0) => {}
+                Ok(expired) => tracing::info!(expired, "licences expired"),
+                Err(error) => tracing::warn!(%error, "licence sweep failed; will retry"),
             }
         }
     })

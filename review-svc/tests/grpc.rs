@@ -298,6 +298,28 @@ on_both_backends!(
     a_holds_own_deadline_makes_the_application_overdue,
 );
 
+/// Like `on_both_backends!`, in a module of its own.
+macro_rules! on_both_backends_licenses {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 #[path = "grpc/deadlines.rs"]
 mod deadlines;
 #[path = "grpc/helpers.rs"]
@@ -308,6 +330,8 @@ mod holds;
 mod idempotency;
 #[path = "grpc/invalid_input.rs"]
 mod invalid_input;
+#[path = "grpc/licenses.rs"]
+mod licenses;
 #[path = "grpc/paging.rs"]
 mod paging;
 #[path = "grpc/permissions.rs"]

@@ -107,16 +107,46 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    spawn_inner(listener, service, descriptor_sets, options, None).await
+    spawn_inner(listener, service, None::<S>, descriptor_sets, options, None).await
 }
 
-/// As [`spawn`], and also for browsers on the same address: HTTP/1.1 is
-/// accepted beside HTTP/2, gRPC-Web requests are translated to gRPC (and
-/// pass every layer a gRPC request does), and `pages` answers the plain
-/// HTTP requests it recognises. Same origin: no CORS.
-pub async fn spawn_with_web<S>(
+/// [`spawn`] with a second service on the same server (e.g. a service
+/// about another resource of the same API). Health, metrics and the error
+/// domain are named after the first.
+pub async fn spawn_with<S, T>(
     listener: TcpListener,
     service: S,
+    second: Option<T>,
+    descriptor_sets: &[&'static [u8]],
+    options: ServeOptions,
+) -> Result<RunningServer, ServeError>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    T: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    T::Future: Send + 'static,
+{
+    spawn_inner(listener, service, second, descriptor_sets, options, None).await
+}
+
+/// As [`spawn_with`], and also for browsers on the same address: HTTP/1.1
+/// is accepted beside HTTP/2, gRPC-Web requests are translated to gRPC (and
+/// pass every layer a gRPC request does), and `pages` answers the plain
+/// HTTP requests it recognises. Same origin: no CORS.
+pub async fn spawn_with_web<S, T>(
+    listener: TcpListener,
+    service: S,
+    second: Option<T>,
     descriptor_sets: &[&'static [u8]],
     options: ServeOptions,
     pages: PageHandler,
@@ -129,13 +159,29 @@ where
         + Sync
         + 'static,
     S::Future: Send + 'static,
+    T: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    T::Future: Send + 'static,
 {
-    spawn_inner(listener, service, descriptor_sets, options, Some(pages)).await
+    spawn_inner(
+        listener,
+        service,
+        second,
+        descriptor_sets,
+        options,
+        Some(pages),
+    )
+    .await
 }
 
-async fn spawn_inner<S>(
+async fn spawn_inner<S, T>(
     listener: TcpListener,
     service: S,
+    second: Option<T>,
     descriptor_sets: &[&'static [u8]],
     options: ServeOptions,
     pages: Option<PageHandler>,
@@ -148,6 +194,13 @@ where
         + Sync
         + 'static,
     S::Future: Send + 'static,
+    T: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    T::Future: Send + 'static,
 {
     let local_addr = listener.local_addr().map_err(ServeError::Io)?;
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -204,7 +257,8 @@ where
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(service);
+        .add_service(service)
+        .add_optional_service(second);
 
     let incoming = crate::connection::incoming(
         listener,

@@ -823,7 +823,7 @@ async fn the_readme_walk_through_runs_as_written() {
         .split("```sh\n")
         .skip(1)
         .map(|rest| rest.split("```").next().unwrap())
-        .take(3)
+        .take(4)
         .collect();
     let buf_call = blocks[0]
         .lines()
@@ -833,12 +833,18 @@ async fn the_readme_walk_through_runs_as_written() {
         .lines()
         .filter(|line| !line.contains("WatchApplications"))
         .collect();
+    // The licence and its shipments, with the buf helper.
+    let licence: Vec<&str> = blocks[3]
+        .lines()
+        .filter(|line| !line.starts_with("lcall() { grpcurl"))
+        .collect();
     let system = System::start("86400").await;
     let script = format!(
-        "set -euo pipefail\nREVIEW={}\n{buf_call}\n{}\njq -e '.state == \"STATE_DECIDED\"' <<<\"$APP\"\n{}\n",
+        "set -euo pipefail\nREVIEW={}\n{buf_call}\n{}\njq -e '.state == \"STATE_DECIDED\"' <<<\"$APP\"\n{}\n{}\n",
         system.review.addr,
         blocks[1],
-        read_back.join("\n")
+        read_back.join("\n"),
+        licence.join("\n")
     );
     let output = std::process::Command::new("bash")
         .arg("-c")
@@ -854,4 +860,13 @@ async fn the_readme_walk_through_runs_as_written() {
     );
     assert!(stdout.contains("\"intact\": true"), "{stdout}");
     assert!(stdout.contains("STATE_PRESIDENTIAL_REVIEW"), "{stdout}");
+    for expected in [
+        "\"remainingQuantity\":\"3000\"",
+        "\"remainingQuantity\":\"500\"",
+        "refused: no test report",
+        "refused: beyond what remains",
+        "LICENSE_STATE_SUSPENDED",
+    ] {
+        assert!(stdout.contains(expected), "{expected} not in:\n{stdout}");
+    }
 }

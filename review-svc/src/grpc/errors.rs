@@ -78,6 +78,9 @@ pub fn ledger(error: LedgerError, application: &str) -> Status {
         ),
         LedgerError::EtagMismatch { .. } => etag_mismatch(application, None),
         LedgerError::Refused(refusal) => refused(refusal, application),
+        error @ (LedgerError::LicenseRefused(_) | LedgerError::LicenseNotFound(_)) => {
+            crate::grpc::licenses::license_error(error, application)
+        }
         LedgerError::RequestIdReused(id) => ERRORS.status_with_violations(
             Code::InvalidArgument,
             "REQUEST_ID_REUSED",

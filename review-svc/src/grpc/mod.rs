@@ -6,9 +6,10 @@ pub mod errors;
 mod filing;
 mod history;
 pub mod keys;
+pub mod licenses;
 pub mod limits;
 mod reads;
-mod transitions;
+pub(crate) mod transitions;
 mod validate;
 
 use std::pin::Pin;

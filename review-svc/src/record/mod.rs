@@ -12,6 +12,11 @@
 //! | 1 (first release) | `{"type":…}`: serde image of the workflow event, what was filed and the classifier's answers as JSON images of the contract's generated types | the whole application, filed content and answers included |
 //! | 2 (current) | `{"format":2,"event":{"type":…}}` | `{"format":2,"application":{…}}`, without the filed content and the answers (the events hold them) |
 //!
+//! Licence events (`LicenseIssued`, `ShipmentRecorded`, …) were added to
+//! format 2 as new kinds: the same envelope, their own `"type"`. Licence
+//! snapshots are `{"format":2,"license":{…}}` and shipment rows
+//! `{"format":2,"shipment":{…}}` (see [`license`]).
+//!
 //! History is never rewritten: an event keeps the bytes it was hashed
 //! with, so a chain may hold events of both formats, and every reader
 //! accepts both. The golden tests in `tests.rs` pin the bytes of format 2;
@@ -23,6 +28,7 @@
 //! requests for information on a referral; holds and the stopped clock on
 //! a snapshot).
 
+pub mod license;
 mod v1;
 
 use serde::{Deserialize, Serialize};

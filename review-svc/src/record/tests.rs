@@ -329,3 +329,150 @@ fn unknown_and_broken_records_are_refused_not_guessed() {
     assert!(decode_event("not json").is_err());
     assert!(decode_snapshot(r#"{"format":2,"application":{}}"#).is_err());
 }
+
+/// One licence event of every kind, with every field set.
+fn every_license_kind() -> Vec<Event> {
+    use crate::licensing::{Attestation, LicenseEvent, LicenseItem, LicenseTerms, Shipment};
+    let license = || "01a2".to_string();
+    let shipment = |number| Shipment {
+        number,
+        item_index: 0,
+        product: "NVIDIA H200 SXM 141GB".into(),
+        quantity: 10,
+        value_usd_cents: 30_000_000,
+        shipped_at: at(20),
+        reference: "X20260201000001".into(),
+        customer: "Example Cloud Co.".into(),
+        attestations: vec![Attestation {
+            kind: "US_LAB_TEST_REPORT".into(),
+            reference: "LAB-1".into(),
+        }],
+        tpp: 158_320,
+    };
+    [
+        LicenseEvent::LicenseIssued {
+            at: at(14),
+            actor: "system".into(),
+            terms: LicenseTerms {
+                id: license(),
+                number: "D-01A2".into(),
+                application: license(),
+                holder: "acme".into(),
+                destination: "CN".into(),
+                end_user: "Example Cloud Co.".into(),
+                end_use: "inference".into(),
+                conditions: vec!["no military end use".into()],
+                required_attestations: vec!["US_LAB_TEST_REPORT".into()],
+                items: vec![LicenseItem {
+                    item_index: 0,
+                    product: "NVIDIA H200 SXM 141GB".into(),
+                    tpp_per_unit: 15_832,
+                    authorized_quantity: 5000,
+                    authorized_value_usd_cents: 15_000_000_000,
+                    shipped_quantity: 0,
+                    shipped_value_usd_cents: 0,
+                }],
+                issued_at: at(14),
+                expires_at: at(59),
+                policy_version: "2026-12".into(),
+            },
+        },
+        LicenseEvent::ShipmentRecorded {
+            at: at(15),
+            actor: "acme".into(),
+            license: license(),
+            shipment: shipment(1),
+        },
+        LicenseEvent::DomesticShipmentRecorded {
+            at: at(16),
+            actor: "acme".into(),
+            license: license(),
+            shipment: shipment(1),
+        },
+        LicenseEvent::LicenseSuspended {
+            at: at(17),
+            actor: "officer".into(),
+            license: license(),
+            reason: "lab under review".into(),
+        },
+        LicenseEvent::LicenseReinstated {
+            at: at(18),
+            actor: "officer".into(),
+            license: license(),
+            reason: "lab confirmed".into(),
+        },
+        LicenseEvent::LicenseRevoked {
+            at: at(19),
+            actor: "officer".into(),
+            license: license(),
+            reason: "diversion".into(),
+        },
+        LicenseEvent::LicenseExpired {
+            at: at(21),
+            actor: "system".into(),
+            license: license(),
+            expired_at: at(21),
+        },
+        LicenseEvent::LicenseExhausted {
+            at: at(22),
+            actor: "system".into(),
+            license: license(),
+        },
+    ]
+    .into_iter()
+    .map(|event| Event::License(Box::new(event)))
+    .collect()
+}
+
+const GOLDEN_LICENSE_EVENTS: [&str; 8] = [
+    r#"{"format":2,"event":{"type":"LicenseIssued","at":"2026-02-01T12:00:14Z","actor":"system","terms":{"id":"01a2","number":"D-01A2","application":"01a2","holder":"acme","destination":"CN","end_user":"Example Cloud Co.","end_use":"inference","conditions":["no military end use"],"required_attestations":["US_LAB_TEST_REPORT"],"items":[{"item_index":0,"product":"NVIDIA H200 SXM 141GB","tpp_per_unit":15832,"authorized_quantity":5000,"authorized_value_usd_cents":15000000000,"shipped_quantity":0,"shipped_value_usd_cents":0}],"issued_at":"2026-02-01T12:00:14Z","expires_at":"2026-02-01T12:00:59Z","policy_version":"2026-12"}}}"#,
+    r#"{"format":2,"event":{"type":"ShipmentRecorded","at":"2026-02-01T12:00:15Z","actor":"acme","license":"01a2","shipment":{"number":1,"item_index":0,"product":"NVIDIA H200 SXM 141GB","quantity":10,"value_usd_cents":30000000,"shipped_at":"2026-02-01T12:00:20Z","reference":"X20260201000001","customer":"Example Cloud Co.","attestations":[{"kind":"US_LAB_TEST_REPORT","reference":"LAB-1"}],"tpp":158320}}}"#,
+    r#"{"format":2,"event":{"type":"DomesticShipmentRecorded","at":"2026-02-01T12:00:16Z","actor":"acme","license":"01a2","shipment":{"number":1,"item_index":0,"product":"NVIDIA H200 SXM 141GB","quantity":10,"value_usd_cents":30000000,"shipped_at":"2026-02-01T12:00:20Z","reference":"X20260201000001","customer":"Example Cloud Co.","attestations":[{"kind":"US_LAB_TEST_REPORT","reference":"LAB-1"}],"tpp":158320}}}"#,
+    r#"{"format":2,"event":{"type":"LicenseSuspended","at":"2026-02-01T12:00:17Z","actor":"officer","license":"01a2","reason":"lab under review"}}"#,
+    r#"{"format":2,"event":{"type":"LicenseReinstated","at":"2026-02-01T12:00:18Z","actor":"officer","license":"01a2","reason":"lab confirmed"}}"#,
+    r#"{"format":2,"event":{"type":"LicenseRevoked","at":"2026-02-01T12:00:19Z","actor":"officer","license":"01a2","reason":"diversion"}}"#,
+    r#"{"format":2,"event":{"type":"LicenseExpired","at":"2026-02-01T12:00:21Z","actor":"system","license":"01a2","expired_at":"2026-02-01T12:00:21Z"}}"#,
+    r#"{"format":2,"event":{"type":"LicenseExhausted","at":"2026-02-01T12:00:22Z","actor":"system","license":"01a2"}}"#,
+];
+
+/// Licence events are format 2 events of new kinds: the same envelope,
+/// their own `"type"`, read back as the licence event they are.
+#[test]
+fn license_events_keep_their_bytes() {
+    let events = every_license_kind();
+    assert_eq!(
+        events.len(),
+        crate::licensing::LicenseEvent::KINDS.len(),
+        "one golden event per kind"
+    );
+    for (event, golden) in events.iter().zip(GOLDEN_LICENSE_EVENTS) {
+        assert_eq!(encode_event(event), golden, "{}", event.kind());
+        assert_eq!(&decode_event(golden).unwrap(), event, "{}", event.kind());
+        assert!(!Event::KINDS.contains(&event.kind()), "{}", event.kind());
+    }
+}
+
+#[test]
+fn license_snapshots_and_shipments_round_trip() {
+    use crate::licensing::{apply, LicenseEvent};
+    let Event::License(issued) = &every_license_kind()[0] else {
+        panic!("a licence event");
+    };
+    let license = apply(None, issued).unwrap();
+    let bytes = license::encode_license(&license);
+    assert!(
+        bytes.starts_with(r#"{"format":2,"license":{"id":"01a2","#),
+        "{bytes}"
+    );
+    assert_eq!(license::decode_license(&bytes).unwrap(), license);
+    let events = every_license_kind();
+    let Event::License(recorded) = &events[1] else {
+        panic!("a licence event");
+    };
+    let LicenseEvent::ShipmentRecorded { shipment, .. } = &**recorded else {
+        panic!("a shipment");
+    };
+    let bytes = license::encode_shipment(shipment);
+    assert_eq!(&license::decode_shipment(&bytes).unwrap(), shipment);
+    assert!(license::decode_license(r#"{"format":3,"license":{}}"#).is_err());
+}

@@ -22,6 +22,12 @@
 //! - `sqlite`, `postgres`: opening and migrating, and the writes, which use
 //!   each database's own multi-row forms (VALUES lists; UNNEST arrays and
 //!   single-statement CTEs) and its own locking.
+//! - `licenses`: licences, shipments and cap counters. A licence's events
+//!   join the hash chain of the application that issued it (one history,
+//!   one verification, one global sequence); every licence change is
+//!   decided inside its transaction on the licence and counters as locked
+//!   there, so racing shipments (two processes on one PostgreSQL
+//!   included) never overdraw. The module's documentation has the design.
 
 use async_trait::async_trait;
 
@@ -224,12 +230,67 @@ pub trait Store: Send + Sync + 'static {
     /// there is none yet: the first process to ask decides it, and every
     /// process on the same database, then and later, gets the same one.
     async fn service_key(&self, purpose: &str, fresh_hex: &str) -> Result<String, StoreError>;
+
+    /// Updates an application as [`Store::update`] does and inserts the
+    /// licence its final decision issued, atomically (see [`licenses`]).
+    async fn issue_license(
+        &self,
+        expected_version: i64,
+        row: &ApplicationRow,
+        events: &[NewEvent],
+        request: Option<&IdempotentRequest>,
+        license: &LicenseRow,
+    ) -> Result<WriteOutcome, StoreError>;
+
+    /// Changes a licence: locks it, its application's chain head and the
+    /// counters named, asks `decide` what to write, and writes it, all in
+    /// one transaction (see [`licenses`]).
+    async fn change_license(
+        &self,
+        license_id: &str,
+        counter_keys: &[String],
+        request: Option<&IdempotentRequest>,
+        decide: Decide,
+    ) -> Result<LicenseOutcome, StoreError>;
+
+    async fn get_license(&self, id: &str) -> Result<Option<LicenseRow>, StoreError>;
+
+    /// Newest first (issued_at desc, id desc), at most `limit` after `after`.
+    async fn list_licenses(
+        &self,
+        filter: &LicenseFilter,
+        after: Option<&KeyCursor>,
+        limit: u32,
+    ) -> Result<Vec<LicenseRow>, StoreError>;
+
+    /// ACTIVE or SUSPENDED licences whose expiry is at or before `now`.
+    async fn licenses_due(&self, now: i64, limit: u32) -> Result<Vec<LicenseRow>, StoreError>;
+
+    /// Oldest first (shipped_at, id), at most `limit` after `after`.
+    async fn list_shipments(
+        &self,
+        filter: &ShipmentFilter,
+        after: Option<&KeyCursor>,
+        limit: u32,
+    ) -> Result<Vec<ShipmentRow>, StoreError>;
+
+    /// The current value of each named counter that was ever written.
+    async fn license_counters(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError>;
 }
+
+pub use licenses::{
+    Decide, KeyCursor, LicenseFilter, LicenseOutcome, LicenseRow, LicenseView, LicenseWrite,
+    ShipmentFilter, ShipmentRow,
+};
 
 pub use chain::AuditDigest;
 
 pub(crate) mod batch;
 pub mod chain;
+pub mod licenses;
 pub mod postgres;
 mod sql;
 pub mod sqlite;

@@ -101,6 +101,9 @@ pub struct PostgresStore {
     reads: Reads<Postgres>,
     /// Queue of the writer tasks, when writes are batched.
     writer: Option<mpsc::Sender<WriteJob>>,
+    /// Queue of the licence writer, when writes are batched (see
+    /// `super::licenses`).
+    license_writer: Option<mpsc::Sender<super::licenses::QueuedJob>>,
 }
 
 impl PostgresStore {
@@ -136,6 +139,7 @@ impl PostgresStore {
             reads: Reads::new(pool.clone()),
             pool,
             writer: None,
+            license_writer: None,
         };
         if options.batch_writers == 0 {
             return Ok(direct);
@@ -149,8 +153,15 @@ impl PostgresStore {
                 options.max_batch.max(1),
             ));
         }
+        let (license_tx, license_rx) = mpsc::channel(4096);
+        tokio::spawn(license_writer_loop(
+            direct.pool.clone(),
+            license_rx,
+            options.max_batch.max(1),
+        ));
         Ok(Self {
             writer: Some(tx),
+            license_writer: Some(license_tx),
             ..direct
         })
     }
@@ -409,6 +420,10 @@ impl Dialect for Postgres {
     fn placeholder(n: usize) -> String {
         format!("${n}")
     }
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 /// Maps an sqlx error: lost connections, timeouts, resource exhaustion,
@@ -502,7 +517,95 @@ fn insert_events_cte(source: &str, first: usize) -> String {
     )
 }
 
+impl PostgresStore {
+    /// A licence write in its own transaction, run again on conflicts.
+    /// A licence write: queued for the licence writer, which commits the
+    /// jobs waiting together, or (unbatched) in its own transaction, run
+    /// again on conflicts.
+    async fn license_job(
+        &self,
+        job: super::licenses::LicenseJob,
+    ) -> Result<super::LicenseOutcome, StoreError> {
+        if let Some(writer) = &self.license_writer {
+            let stopped =
+                || StoreError::Unavailable("the PostgreSQL licence writer has stopped".into());
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            writer
+                .send(super::licenses::QueuedJob { job, reply })
+                .await
+                .map_err(|_| stopped())?;
+            return answer.await.map_err(|_| stopped())?;
+        }
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        super::licenses::run_alone::<Postgres>(&mut conn, "BEGIN", &job).await
+    }
+}
+
+/// The licence writer of one process: the jobs waiting in its queue run
+/// one after the other in one transaction, which holds their rows' locks
+/// until it commits (another process's writer waits for them); a batch
+/// that fails (a deadlock with another process, a unique violation) is
+/// rolled back and each job runs on its own, again while it conflicts.
+async fn license_writer_loop(
+    pool: PgPool,
+    mut queue: mpsc::Receiver<super::licenses::QueuedJob>,
+    max_batch: usize,
+) {
+    use super::licenses::{run_batch, run_each};
+    let mut batch = Vec::with_capacity(max_batch);
+    while queue.recv_many(&mut batch, max_batch).await > 0 {
+        let results = match pool.acquire().await {
+            Ok(mut conn) => run_batch::<Postgres>(&mut conn, "BEGIN", &batch).await,
+            Err(_) => None,
+        };
+        let results = match results {
+            Some(results) => results,
+            None => run_each::<Postgres>(&pool, "BEGIN", &batch).await,
+        };
+        for (queued, result) in batch.drain(..).zip(results) {
+            let _ = queued.reply.send(result);
+        }
+    }
+}
+
 impl_store!(PostgresStore {
+    async fn issue_license(
+        &self,
+        expected_version: i64,
+        row: &ApplicationRow,
+        events: &[NewEvent],
+        request: Option<&IdempotentRequest>,
+        license: &super::LicenseRow,
+    ) -> Result<WriteOutcome, StoreError> {
+        check_new_version(expected_version, row)?;
+        super::licenses::issue_outcome(
+            self.license_job(super::licenses::LicenseJob::Issue(Box::new(super::licenses::IssueJob {
+                expected_version,
+                row: row.clone(),
+                events: events.to_vec(),
+                request: request.cloned(),
+                license: license.clone(),
+            })))
+            .await?,
+        )
+    }
+
+    async fn change_license(
+        &self,
+        license_id: &str,
+        counter_keys: &[String],
+        request: Option<&IdempotentRequest>,
+        decide: super::Decide,
+    ) -> Result<super::LicenseOutcome, StoreError> {
+        self.license_job(super::licenses::LicenseJob::Change {
+            license_id: license_id.to_owned(),
+            counter_keys: counter_keys.to_vec(),
+            request: request.cloned(),
+            decide,
+        })
+        .await
+    }
+
     async fn create(
         &self,
         row: &ApplicationRow,

@@ -36,6 +36,11 @@ pub(crate) trait Dialect: Database {
     fn map_err(error: sqlx::Error) -> StoreError;
     /// The placeholder of the `n`th bound value (from 1).
     fn placeholder(n: usize) -> String;
+    /// Appended to a SELECT whose rows the transaction must hold until it
+    /// ends ("" where the transaction holds the whole database).
+    const FOR_UPDATE: &'static str;
+    /// Rows a statement changed.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
 enum Bind {
@@ -108,7 +113,7 @@ pub(crate) const APP_STATE_COLUMNS: &str =
 /// The store's reads over a pool of either dialect.
 #[derive(Debug)]
 pub(crate) struct Reads<DB: Database> {
-    pool: Pool<DB>,
+    pub(crate) pool: Pool<DB>,
 }
 
 impl<DB: Database> Clone for Reads<DB> {
@@ -644,6 +649,56 @@ macro_rules! impl_store {
                 fresh_hex: &str,
             ) -> Result<String, StoreError> {
                 self.reads.service_key(purpose, fresh_hex).await
+            }
+
+            async fn get_license(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::store::LicenseRow>, StoreError> {
+                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
+                    .get(id)
+                    .await
+            }
+
+            async fn list_licenses(
+                &self,
+                filter: &$crate::store::LicenseFilter,
+                after: Option<&$crate::store::KeyCursor>,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::LicenseRow>, StoreError> {
+                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
+                    .list(filter, after, limit)
+                    .await
+            }
+
+            async fn licenses_due(
+                &self,
+                now: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::LicenseRow>, StoreError> {
+                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
+                    .due(now, limit)
+                    .await
+            }
+
+            async fn list_shipments(
+                &self,
+                filter: &$crate::store::ShipmentFilter,
+                after: Option<&$crate::store::KeyCursor>,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::ShipmentRow>, StoreError> {
+                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
+                    .shipments(filter, after, limit)
+                    .await
+            }
+
+            async fn license_counters(
+                &self,
+                keys: &[String],
+            ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
+                    .counters(keys)
+                    .await
             }
         }
     };

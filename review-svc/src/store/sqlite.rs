@@ -50,6 +50,9 @@ use super::{
 
 mod checkpointer;
 
+use super::licenses::{self, issue_outcome, LicenseJob, QueuedJob};
+use super::LicenseOutcome;
+
 use checkpointer::Checkpointer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -87,6 +90,8 @@ pub struct SqliteStore {
     path: PathBuf,
     reads: Reads<Sqlite>,
     writer: mpsc::Sender<WriteJob>,
+    /// Queue of the licence writer (see `super::licenses`).
+    license_writer: mpsc::Sender<QueuedJob>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -152,6 +157,13 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
+        let (license_tx, license_rx) = mpsc::channel(options.queue_depth.max(1));
+        tokio::spawn(license_writer_loop(
+            writer_pool.clone(),
+            license_rx,
+            options.max_batch.max(1),
+            Checkpointer::new(options.checkpoint_interval),
+        ));
         tokio::spawn(writer_loop(
             writer_pool,
             rx,
@@ -162,6 +174,7 @@ impl SqliteStore {
             path,
             reads: Reads::new(readers),
             writer: tx,
+            license_writer: license_tx,
         })
     }
 
@@ -172,6 +185,45 @@ impl SqliteStore {
 
     async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
         submit(&self.writer, op, "SQLite").await
+    }
+
+    async fn license_job(&self, job: LicenseJob) -> Result<LicenseOutcome, StoreError> {
+        let stopped = || StoreError::Unavailable("the SQLite licence writer has stopped".into());
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.license_writer
+            .send(QueuedJob { job, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The licence writer: every licence job waiting in its queue runs, one
+/// after the other, in one `BEGIN IMMEDIATE` transaction, and is answered
+/// after the COMMIT. A job refused on what it read leaves the batch going;
+/// any other failure rolls the batch back and runs each job on its own.
+async fn license_writer_loop(
+    pool: SqlitePool,
+    mut queue: mpsc::Receiver<QueuedJob>,
+    max_batch: usize,
+    mut checkpointer: Checkpointer,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while queue.recv_many(&mut batch, max_batch).await > 0 {
+        let results = match pool.acquire().await {
+            Ok(mut conn) => {
+                licenses::run_batch::<Sqlite>(&mut conn, "BEGIN IMMEDIATE", &batch).await
+            }
+            Err(_) => None,
+        };
+        let results = match results {
+            Some(results) => results,
+            None => licenses::run_each::<Sqlite>(&pool, "BEGIN IMMEDIATE", &batch).await,
+        };
+        for (queued, result) in batch.drain(..).zip(results) {
+            let _ = queued.reply.send(result);
+        }
+        checkpointer.after_batch(&pool).await;
     }
 }
 
@@ -195,6 +247,11 @@ impl Dialect for Sqlite {
     }
     fn placeholder(_n: usize) -> String {
         "?".to_owned()
+    }
+    // BEGIN IMMEDIATE holds the database's write lock.
+    const FOR_UPDATE: &'static str = "";
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
     }
 }
 
@@ -501,6 +558,43 @@ async fn write_batch(
 }
 
 impl_store!(SqliteStore {
+    async fn issue_license(
+        &self,
+        expected_version: i64,
+        row: &ApplicationRow,
+        events: &[NewEvent],
+        request: Option<&IdempotentRequest>,
+        license: &super::LicenseRow,
+    ) -> Result<WriteOutcome, StoreError> {
+        check_new_version(expected_version, row)?;
+        issue_outcome(
+            self.license_job(LicenseJob::Issue(Box::new(super::licenses::IssueJob {
+                expected_version,
+                row: row.clone(),
+                events: events.to_vec(),
+                request: request.cloned(),
+                license: license.clone(),
+            })))
+            .await?,
+        )
+    }
+
+    async fn change_license(
+        &self,
+        license_id: &str,
+        counter_keys: &[String],
+        request: Option<&IdempotentRequest>,
+        decide: super::Decide,
+    ) -> Result<LicenseOutcome, StoreError> {
+        self.license_job(LicenseJob::Change {
+            license_id: license_id.to_owned(),
+            counter_keys: counter_keys.to_vec(),
+            request: request.cloned(),
+            decide,
+        })
+        .await
+    }
+
     async fn create(
         &self,
         row: &ApplicationRow,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::filing::FiledApplication;
 use super::holds::{Hold, HoldKind};
+use crate::licensing::LicenseEvent;
 
 use super::deadlines::VotingRule;
 use super::model::{
@@ -197,6 +198,12 @@ pub enum Event {
         hold: u32,
         reason: String,
     },
+    /// An event of the licence issued on the application: the licence's
+    /// history joins the application's chain (see [`crate::licensing`]).
+    /// Written as the licence event itself (its own `"type"`), read when no
+    /// workflow kind matches.
+    #[serde(untagged)]
+    License(Box<LicenseEvent>),
 }
 
 impl Event {
@@ -245,6 +252,7 @@ impl Event {
             Event::HoldPlaced { .. } => "HoldPlaced",
             Event::HoldReleased { .. } => "HoldReleased",
             Event::ReturnedWithoutAction { .. } => "ReturnedWithoutAction",
+            Event::License(event) => event.kind(),
         }
     }
 
@@ -270,6 +278,7 @@ impl Event {
             | Event::HoldPlaced { at, .. }
             | Event::HoldReleased { at, .. }
             | Event::ReturnedWithoutAction { at, .. } => *at,
+            Event::License(event) => event.at(),
         }
     }
 
@@ -295,6 +304,7 @@ impl Event {
             | Event::HoldPlaced { actor, .. }
             | Event::HoldReleased { actor, .. }
             | Event::ReturnedWithoutAction { actor, .. } => actor,
+            Event::License(event) => event.actor(),
         }
     }
 }
@@ -368,6 +378,7 @@ fn blank(at: DateTime<Utc>) -> Application {
         information_due: None,
         holds: Vec::new(),
         clock: Default::default(),
+        license: None,
         created_at: at,
         updated_at: at,
         version: 0,
@@ -454,6 +465,17 @@ fn join<T>(items: &[T], name: impl Fn(&T) -> &str) -> String {
 /// Folds one event into the state. `None` is the state before the first
 /// event. Total: never panics, whatever the order of events.
 pub fn apply(app: Option<Application>, event: &Event) -> Application {
+    // A licence's later events are its own: they join the chain but leave
+    // the application (and its version) as it is. The issue names the
+    // licence on the application.
+    if let Event::License(licence_event) = event {
+        if let (Some(app), false) = (
+            &app,
+            matches!(**licence_event, LicenseEvent::LicenseIssued { .. }),
+        ) {
+            return app.clone();
+        }
+    }
     let at = event.at();
     let version = app.as_ref().map_or(0, |a| a.version);
     let mut app = match (app, event) {
@@ -677,6 +699,11 @@ pub fn apply(app: Option<Application>, event: &Event) -> Application {
             app.step_due = None;
             app.agency_due.clear();
             app.state_reason = reason.clone();
+        }
+        Event::License(licence_event) => {
+            if let LicenseEvent::LicenseIssued { terms, .. } = &**licence_event {
+                app.license = Some(terms.id.clone());
+            }
         }
         Event::Withdrawn { reason, .. } => {
             let reason = if reason.trim().is_empty() {

@@ -467,6 +467,10 @@ pub struct Application {
     /// Whether the clock runs, and the time holds have stopped it.
     #[serde(default, skip_serializing_if = "ClockStop::is_default")]
     pub clock: ClockStop,
+    /// The id of the licence the final approval issued (see
+    /// [`crate::licensing`]); absent before, and for every other outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Number of events applied.

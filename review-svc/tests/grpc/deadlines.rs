@@ -130,11 +130,18 @@ pub(crate) async fn appeal_window_expiry_makes_the_decision_final(backend: Backe
     assert_eq!(decision.outcome, pb::Outcome::Approve as i32);
     assert_eq!(decision.level, pb::ReviewLevel::OperatingCommittee as i32);
     let events = all_events(&mut h.client, &app.name).await;
-    let last = events.last().unwrap();
+    // The approval became final, and its licence was issued in the same write.
+    let last: Vec<(&str, &str)> = events
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| (e.r#type.as_str(), e.actor.as_str()))
+        .collect();
     assert_eq!(
-        (last.r#type.as_str(), last.actor.as_str()),
-        ("DecisionFinal", "system")
+        last,
+        vec![("LicenseIssued", "system"), ("DecisionFinal", "system")]
     );
+    assert!(!app.license.is_empty());
     expect_refusal(
         h.client
             .appeal_application(authed(

@@ -41,6 +41,9 @@ enum Mode {
     CreateApplication,
     /// review-svc ListApplications (first page, or following the pages with --follow-pages).
     ListApplications,
+    /// review-svc RecordShipment: one unit a call against --licenses licences
+    /// (issued first, outside the measurement).
+    RecordShipment,
     /// Start the command after `--`, time it to health SERVING, leave it running.
     Startup,
     /// In process: file applications straight into review-svc's store (--database-url).
@@ -94,6 +97,9 @@ struct Cli {
     /// CreateApplication without a request id.
     #[arg(long, default_value_t = false)]
     no_request_id: bool,
+    /// RecordShipment: how many licences the calls are spread over.
+    #[arg(long, default_value_t = 1)]
+    licenses: usize,
     /// ListApplications page size.
     #[arg(long, default_value_t = 50)]
     page_size: i32,
@@ -347,15 +353,17 @@ async fn run(cli: &Cli) -> Result<Value, String> {
         Mode::Classify
         | Mode::ClassifyStream
         | Mode::CreateApplication
+        | Mode::RecordShipment
         | Mode::ListApplications => {
             let rpc = match cli.rpc {
                 Mode::Classify => Rpc::Classify,
                 Mode::ClassifyStream => Rpc::ClassifyStream,
                 Mode::CreateApplication => Rpc::CreateApplication,
+                Mode::RecordShipment => Rpc::RecordShipment,
                 _ => Rpc::ListApplications,
             };
             let token = cli.token.clone().or(match rpc {
-                Rpc::CreateApplication => Some("dev-applicant".to_owned()),
+                Rpc::CreateApplication | Rpc::RecordShipment => Some("dev-applicant".to_owned()),
                 Rpc::ListApplications => Some("dev-officer".to_owned()),
                 _ => None,
             });
@@ -369,8 +377,20 @@ async fn run(cli: &Cli) -> Result<Value, String> {
                 state: cli.state.as_deref().map(parse_state).transpose()?,
                 follow_pages: cli.follow_pages,
                 view: cli.view.number(),
+                licenses: Arc::default(),
             };
             let channels = load::grpc::connect(&cli.target, cli.connections).await?;
+            let licenses = if rpc == Rpc::RecordShipment {
+                let issued = load::grpc::prepare_licenses(&channels[0], cli.licenses, 32).await?;
+                record["licenses"] = json!(issued.len());
+                issued
+            } else {
+                Vec::new()
+            };
+            let spec = CallSpec {
+                licenses: Arc::new(licenses),
+                ..spec
+            };
             let window = window(cli)?;
             let probe = cpu_probe_at_measure(cli, &window);
             let stats =

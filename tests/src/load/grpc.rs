@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use exportcontrol_proto::classifier::v1 as cpb;
 use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
 use exportcontrol_proto::review::v1 as rpb;
+use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use prost::Message;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -25,6 +26,8 @@ pub enum Rpc {
     ClassifyStream,
     CreateApplication,
     ListApplications,
+    /// RecordShipment: one unit against one of `CallSpec::licenses`.
+    RecordShipment,
 }
 
 /// Everything a call needs besides its connection.
@@ -45,6 +48,8 @@ pub struct CallSpec {
     pub follow_pages: bool,
     /// ClassifyItem(s): the view asked for (ClassificationView as a number).
     pub view: i32,
+    /// RecordShipment: the licences shipped against, each call the next.
+    pub licenses: Arc<Vec<String>>,
 }
 
 pub async fn connect(target: &str, connections: usize) -> Result<Vec<Channel>, String> {
@@ -99,6 +104,9 @@ struct Caller {
     classify: cpb::ClassifyItemRequest,
     application: rpb::Application,
     page_token: String,
+    /// Calls made so far, and this worker's number (which licence is next).
+    calls: usize,
+    worker: usize,
 }
 
 impl Caller {
@@ -159,9 +167,154 @@ impl Caller {
                     response.encoded_len() as u64,
                 ))
             }
+            Rpc::RecordShipment => {
+                let licenses = &self.spec.licenses;
+                let license = licenses
+                    .get((self.worker + self.calls * 31) % licenses.len().max(1))
+                    .cloned()
+                    .unwrap_or_default();
+                self.calls += 1;
+                let request = self.request(shipment_request(license));
+                let response = LicenseServiceClient::new(self.channel.clone())
+                    .record_shipment(request)
+                    .await?
+                    .into_inner();
+                Ok((0, response.encoded_len() as u64))
+            }
             Rpc::ClassifyStream => unreachable!("streams are driven by stream_worker"),
         }
     }
+}
+
+fn now_timestamp() -> prost_types::Timestamp {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: now.as_secs() as i64,
+        nanos: 0,
+    }
+}
+
+/// One unit exported today, with the laboratory's report, a fresh request id.
+fn shipment_request(license: String) -> rpb::RecordShipmentRequest {
+    rpb::RecordShipmentRequest {
+        license,
+        request_id: uuid::Uuid::new_v4().to_string(),
+        item_index: 0,
+        quantity: 1,
+        value_usd_cents: 3_000_000,
+        export_time: Some(now_timestamp()),
+        filing_reference: "X20261206000001".to_owned(),
+        attestations: vec![rpb::Attestation {
+            kind: "US_LAB_TEST_REPORT".to_owned(),
+            reference: "LAB-2026-0001".to_owned(),
+        }],
+    }
+}
+
+/// Issues `count` licences to dev-applicant for the H200 to China, each
+/// for its own end user and with U.S. domestic shipments enough for the
+/// aggregate-TPP cap: filed, recommended by the four agencies, approved by
+/// the licensing officer. Returns their names.
+pub async fn prepare_licenses(
+    channel: &Channel,
+    count: usize,
+    concurrency: usize,
+) -> Result<Vec<String>, String> {
+    use futures::StreamExt;
+    fn authed<T>(message: T, token: &str) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Ok(value) = format!("Bearer {token}").parse::<MetadataValue<Ascii>>() {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request.set_timeout(Duration::from_secs(30));
+        request
+    }
+    let one = |i: usize| {
+        let channel = channel.clone();
+        async move {
+            let mut review = ReviewServiceClient::new(channel.clone());
+            let mut application = application(Payload::H200Cn);
+            application.items[0].quantity = 1_000_000_000;
+            if let Some(t) = application.transaction.as_mut() {
+                t.end_user_name = format!("Bench Cloud {i}");
+            }
+            let mut app = review
+                .create_application(authed(
+                    rpb::CreateApplicationRequest {
+                        application: Some(application),
+                        request_id: uuid::Uuid::new_v4().to_string(),
+                    },
+                    "dev-applicant",
+                ))
+                .await
+                .map_err(|s| format!("file: {s}"))?
+                .into_inner();
+            for (agency, token) in [
+                (rpb::Agency::Commerce, "dev-commerce"),
+                (rpb::Agency::State, "dev-state"),
+                (rpb::Agency::Defense, "dev-defense"),
+                (rpb::Agency::Energy, "dev-energy"),
+            ] {
+                app = review
+                    .record_recommendation(authed(
+                        rpb::RecordRecommendationRequest {
+                            name: app.name.clone(),
+                            etag: app.etag.clone(),
+                            request_id: uuid::Uuid::new_v4().to_string(),
+                            agency: agency as i32,
+                            recommendation: rpb::Recommendation::Approve as i32,
+                            conditions: Vec::new(),
+                            rationale: "no objection".to_owned(),
+                        },
+                        token,
+                    ))
+                    .await
+                    .map_err(|s| format!("recommend: {s}"))?
+                    .into_inner();
+            }
+            let app = review
+                .decide_application(authed(
+                    rpb::DecideApplicationRequest {
+                        name: app.name.clone(),
+                        etag: app.etag.clone(),
+                        request_id: uuid::Uuid::new_v4().to_string(),
+                        outcome: rpb::Outcome::Approve as i32,
+                        conditions: Vec::new(),
+                        rationale: "approved".to_owned(),
+                    },
+                    "dev-officer",
+                ))
+                .await
+                .map_err(|s| format!("decide: {s}"))?
+                .into_inner();
+            LicenseServiceClient::new(channel)
+                .record_domestic_shipment(authed(
+                    rpb::RecordDomesticShipmentRequest {
+                        license: app.license.clone(),
+                        request_id: uuid::Uuid::new_v4().to_string(),
+                        item_index: 0,
+                        quantity: 4_000_000_000,
+                        value_usd_cents: 0,
+                        ship_time: Some(now_timestamp()),
+                        customer: "US Research Cloud Inc.".to_owned(),
+                        reference: "INV-1".to_owned(),
+                    },
+                    "dev-applicant",
+                ))
+                .await
+                .map_err(|s| format!("domestic shipment: {s}"))?;
+            Ok::<String, String>(app.license)
+        }
+    };
+    futures::stream::iter(0..count)
+        .map(one)
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 async fn unary_worker(mut caller: Caller, window: Arc<Window>) -> Stats {
@@ -274,6 +427,8 @@ pub async fn run(
             },
             application: application(spec.payload),
             page_token: String::new(),
+            calls: 0,
+            worker,
         };
         let window = Arc::clone(&window);
         tasks.push(tokio::spawn(async move {

@@ -372,6 +372,33 @@ pub fn table(text: &str) -> String {
         );
     }
 
+    for store in ["sqlite", "postgres"] {
+        let target = if store == "sqlite" { 2000.0 } else { 1000.0 };
+        for (spread, name) in [("hot", "one hot licence"), ("spread", "1,000 licences")] {
+            let v = runs.get(&format!("shipment/{store}/{spread}"));
+            let rate = v.and_then(|v| num(v, &["ok_per_s"]));
+            let p99 = v.and_then(|v| num(v, &["latency_ms", "p99"]));
+            let errors = v.and_then(|v| num(v, &["errors"])).unwrap_or(0.0);
+            t.row(
+                &format!("RecordShipment, 64 clients, {name}, {store}"),
+                rate.zip(p99).map(|(r, p)| {
+                    let p50 = v
+                        .and_then(|v| num(v, &["latency_ms", "p50"]))
+                        .unwrap_or(0.0);
+                    let errs = if errors > 0.0 {
+                        format!(", {} errors", fmt_int(errors))
+                    } else {
+                        String::new()
+                    };
+                    format!("{}/s, p50 {p50:.1} ms, p99 {p:.1} ms{errs}", fmt_int(r))
+                }),
+                &format!(">= {}/s, p99 < 50 ms", fmt_int(target)),
+                rate.zip(p99)
+                    .map(|(r, p)| r >= target && p < 50.0 && errors == 0.0),
+            );
+        }
+    }
+
     for (label, name, limit) in [
         (
             "rss/classifier",

@@ -265,6 +265,9 @@ macro_rules! all_cases {
             find_request_returns_first_answer,
             one_batch_mixes_writes,
             checkpoint_detects_consistent_rewrite,
+            licenses_are_issued_with_the_decision,
+            license_changes_are_decided_under_lock,
+            racing_license_changes_never_overdraw,
         );
     };
 }
@@ -362,10 +365,12 @@ fn only(edit: impl FnOnce(&mut ListFilter)) -> ListFilter {
 mod bench;
 mod concurrency;
 mod history;
+mod licenses;
 mod reads;
 mod writes;
 
 use concurrency::*;
 use history::*;
+use licenses::*;
 use reads::*;
 use writes::*;

@@ -1,0 +1,658 @@
+//! The gRPC adapter of `LicenseService`: authenticates, validates and
+//! converts, calls the ledger, maps refusals to statuses. Who may do what
+//! is decided in [`crate::licensing::permissions`]; the rules in
+//! [`crate::licensing`].
+
+pub mod convert;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use exportcontrol_proto::review::v1 as pb;
+use exportcontrol_proto::review::v1::license_service_server::LicenseService;
+use service_kit::errors::Violation;
+use service_kit::paging;
+use tonic::{Code, Request, Response, Status};
+
+use super::errors::{self, ERRORS};
+use super::transitions::{time_left, write_deadline};
+use super::{validate, Keys};
+use crate::auth::Authenticator;
+use crate::clock::Clock;
+use crate::ledger::{Ledger, LedgerError, LicenseAnswer};
+use crate::licensing::{
+    permissions, Attestation, License, LicenseRefusal, OfficerAction, RefusalKind, ShipmentRequest,
+};
+use crate::store::{KeyCursor, LicenseFilter, ShipmentFilter};
+use crate::workflow::{self, Actor, ListScope};
+
+/// Every licence, as a parent.
+const ALL_LICENSES: &str = "licenses/-";
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+const MAX_TEXT: usize = 256;
+
+/// Everything a `LicenseService` handler needs.
+pub struct Licenses {
+    ledger: Arc<Ledger>,
+    auth: Arc<Authenticator>,
+    clock: Arc<dyn Clock>,
+    keys: Keys,
+}
+
+impl Licenses {
+    pub fn new(
+        ledger: Arc<Ledger>,
+        auth: Arc<Authenticator>,
+        clock: Arc<dyn Clock>,
+        keys: Keys,
+    ) -> Self {
+        Self {
+            ledger,
+            auth,
+            clock,
+            keys,
+        }
+    }
+
+    fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
+        if let Some(actor) = request.extensions().get::<Actor>() {
+            return Ok(actor.clone());
+        }
+        let header = request
+            .metadata()
+            .get("authorization")
+            .map(|value| value.to_str().unwrap_or("invalid"));
+        self.auth
+            .authenticate(header, self.clock.now())
+            .map_err(|error| errors::unauthenticated(&error))
+    }
+
+    /// The etag of a licence: its version, authenticated for its name.
+    fn etag(&self, license: &License) -> String {
+        self.keys
+            .etag(&convert::license_name(license.id()), license.version)
+    }
+
+    fn render(&self, license: &License) -> pb::License {
+        convert::license(license, self.etag(license))
+    }
+
+    /// Loads a licence the actor may read. An applicant learns nothing of
+    /// the licences of others: one that does not exist is refused alike.
+    async fn readable(&self, actor: &Actor, id: &str) -> Result<License, Status> {
+        let name = convert::license_name(id);
+        match self.ledger.license(id).await {
+            Ok(license) if permissions::may_read(actor, &license) => Ok(license),
+            Ok(_) => Err(refused(permissions::not_yours(actor, id), &name)),
+            Err(LedgerError::LicenseNotFound(_))
+                if workflow::list_scope(actor) != ListScope::All =>
+            {
+                Err(refused(permissions::not_yours(actor, id), &name))
+            }
+            Err(e) => Err(license_error(e, &name)),
+        }
+    }
+
+    fn answer(&self, answer: &LicenseAnswer) -> pb::RecordShipmentResponse {
+        pb::RecordShipmentResponse {
+            shipment: answer.shipment.as_ref().map(|s| {
+                convert::shipment(
+                    &s.license,
+                    &s.holder,
+                    s.domestic,
+                    &s.shipment,
+                    s.recorded_at,
+                )
+            }),
+            license: Some(self.render(&answer.license)),
+        }
+    }
+
+    /// A write by `actor` on licence `id`: an applicant that may not see
+    /// the licence (or where there is none) is refused as for another's.
+    async fn write<F, Fut>(
+        &self,
+        actor: &Actor,
+        id: &str,
+        metadata: &tonic::metadata::MetadataMap,
+        write: F,
+    ) -> Result<LicenseAnswer, Status>
+    where
+        F: FnOnce(DateTime<Utc>) -> Fut,
+        Fut: std::future::Future<Output = Result<LicenseAnswer, LedgerError>>,
+    {
+        let name = convert::license_name(id);
+        let deadline = write_deadline(metadata)?;
+        time_left(deadline)?;
+        match write(self.clock.now()).await {
+            Ok(answer) => Ok(answer),
+            Err(LedgerError::LicenseNotFound(_))
+                if workflow::list_scope(actor) != ListScope::All =>
+            {
+                Err(refused(permissions::not_yours(actor, id), &name))
+            }
+            Err(LedgerError::EtagMismatch { current }) => Err(errors::etag_mismatch(
+                &name,
+                Some(self.keys.etag(&name, current)),
+            )),
+            Err(e) => Err(license_error(e, &name)),
+        }
+    }
+
+    async fn shipment<M: prost::Message>(
+        &self,
+        request: Request<M>,
+        method: &'static str,
+        parts: ShipmentParts,
+    ) -> Result<Response<pb::RecordShipmentResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let message = request.get_ref();
+        let key = validate::request_key(method, &actor.id, &parts.request_id, message)?;
+        let domestic = parts.domestic;
+        let id = parts.id.clone();
+        let shipment = parts.request;
+        let answer = self
+            .write(&actor, &id, request.metadata(), |now| {
+                let ledger = Arc::clone(&self.ledger);
+                let actor = actor.clone();
+                let id = id.clone();
+                async move {
+                    ledger
+                        .record_shipment(&id, &actor, shipment, domestic, key.as_ref(), now)
+                        .await
+                }
+            })
+            .await?;
+        tracing::info!(license = %id, version = answer.license.version, method, "shipment recorded");
+        Ok(Response::new(self.answer(&answer)))
+    }
+
+    async fn officer<M: prost::Message>(
+        &self,
+        request: Request<M>,
+        method: &'static str,
+        action: OfficerAction,
+        (name, etag, request_id, reason): (&str, &str, &str, &str),
+    ) -> Result<Response<pb::License>, Status> {
+        let actor = self.actor(&request)?;
+        let id = license_id(name, "name")?;
+        let mut violations = Vec::new();
+        validate::text(reason, "reason", MAX_TEXT * 8, false, &mut violations);
+        validate::finish(violations)?;
+        let expected = if etag.is_empty() {
+            None
+        } else {
+            Some(validate::etag(etag, |etag| {
+                self.keys.version(&convert::license_name(&id), etag)
+            })?)
+        };
+        let key = validate::request_key(method, &actor.id, request_id, request.get_ref())?;
+        let reason = reason.to_owned();
+        let answer = self
+            .write(&actor, &id, request.metadata(), |now| {
+                let ledger = Arc::clone(&self.ledger);
+                let actor = actor.clone();
+                let id = id.clone();
+                async move {
+                    ledger
+                        .license_action(&id, &actor, action, &reason, expected, key.as_ref(), now)
+                        .await
+                }
+            })
+            .await?;
+        tracing::info!(license = %id, state = answer.license.state.as_str(), method, "licence changed");
+        Ok(Response::new(self.render(&answer.license)))
+    }
+}
+
+/// What both shipment RPCs carry, validated.
+struct ShipmentParts {
+    id: String,
+    request_id: String,
+    domestic: bool,
+    request: ShipmentRequest,
+}
+
+/// The id of `licenses/{id}` (an application id).
+fn license_id(name: &str, field: &str) -> Result<String, Status> {
+    let rest = name.strip_prefix(convert::COLLECTION).ok_or_else(|| {
+        ERRORS.invalid_field(field, format!("expected licenses/{{id}}, got {name:?}"))
+    })?;
+    validate::application_id(&format!("applications/{rest}"), field)
+        .map_err(|_| ERRORS.invalid_field(field, format!("expected licenses/{{id}}, got {name:?}")))
+}
+
+fn time(
+    value: Option<&prost_types::Timestamp>,
+    field: &str,
+    violations: &mut Vec<Violation>,
+) -> Option<DateTime<Utc>> {
+    match value.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)) {
+        Some(time) => Some(time),
+        None => {
+            violations.push(Violation::new(field, "a valid time is required"));
+            None
+        }
+    }
+}
+
+fn quantity(value: u64, violations: &mut Vec<Violation>) {
+    if value == 0 || value > validate::MAX_TOTAL_VALUE_USD_CENTS {
+        violations.push(Violation::new(
+            "quantity",
+            "at least 1 unit, at most 2^53 - 1",
+        ));
+    }
+}
+
+fn value(value: u64, violations: &mut Vec<Violation>) {
+    if value > validate::MAX_TOTAL_VALUE_USD_CENTS {
+        violations.push(Violation::new("value_usd_cents", "at most 2^53 - 1"));
+    }
+}
+
+fn attestations(values: &[pb::Attestation], violations: &mut Vec<Violation>) -> Vec<Attestation> {
+    if values.len() > 16 {
+        violations.push(Violation::new("attestations", "at most 16"));
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            validate::text(
+                &a.kind,
+                &format!("attestations[{i}].kind"),
+                64,
+                true,
+                violations,
+            );
+            validate::text(
+                &a.reference,
+                &format!("attestations[{i}].reference"),
+                MAX_TEXT,
+                true,
+                violations,
+            );
+            Attestation {
+                kind: a.kind.trim().to_owned(),
+                reference: a.reference.trim().to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// A licence refusal as a status: ErrorInfo with the reason and every
+/// value (lowerCamelCase), and the field for invalid input.
+pub fn refused(refusal: LicenseRefusal, license: &str) -> Status {
+    let mut metadata = vec![("license".to_owned(), license.to_owned())];
+    metadata.extend(
+        refusal
+            .metadata
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone())),
+    );
+    match (refusal.kind, refusal.field) {
+        (RefusalKind::InvalidArgument, Some(field)) => ERRORS.status_with_violations(
+            Code::InvalidArgument,
+            refusal.reason,
+            refusal.detail.clone(),
+            metadata,
+            vec![Violation::new(field, refusal.detail)],
+        ),
+        (RefusalKind::InvalidArgument, None) => ERRORS.status(
+            Code::InvalidArgument,
+            refusal.reason,
+            refusal.detail,
+            metadata,
+        ),
+        (RefusalKind::PermissionDenied, _) => ERRORS.status(
+            Code::PermissionDenied,
+            refusal.reason,
+            refusal.detail,
+            metadata,
+        ),
+        (RefusalKind::FailedPrecondition, _) => ERRORS.status(
+            Code::FailedPrecondition,
+            refusal.reason,
+            refusal.detail,
+            metadata,
+        ),
+    }
+}
+
+/// A ledger error on a licence as a status.
+pub fn license_error(error: LedgerError, license: &str) -> Status {
+    match error {
+        LedgerError::LicenseRefused(refusal) => refused(refusal, license),
+        LedgerError::LicenseNotFound(_) => ERRORS.status(
+            Code::NotFound,
+            "LICENSE_NOT_FOUND",
+            format!("licence {license} not found"),
+            [("license", license)],
+        ),
+        other => errors::ledger(other, license),
+    }
+}
+
+fn cursor(
+    pages: &paging::PageTokens,
+    token: &str,
+    query: &str,
+    method: &str,
+) -> Result<Option<KeyCursor>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    pages
+        .decode(token, query)
+        .ok()
+        .and_then(|cursor| {
+            let (at, id) = cursor.split_once('|')?;
+            Some(KeyCursor {
+                at: at.parse().ok()?,
+                id: id.to_owned(),
+            })
+        })
+        .map(Some)
+        .ok_or_else(|| super::page_token_error(method))
+}
+
+#[tonic::async_trait]
+impl LicenseService for Licenses {
+    async fn get_license(
+        &self,
+        request: Request<pb::GetLicenseRequest>,
+    ) -> Result<Response<pb::License>, Status> {
+        let actor = self.actor(&request)?;
+        let id = license_id(&request.get_ref().name, "name")?;
+        let license = self.readable(&actor, &id).await?;
+        Ok(Response::new(self.render(&license)))
+    }
+
+    async fn list_licenses(
+        &self,
+        request: Request<pb::ListLicensesRequest>,
+    ) -> Result<Response<pb::ListLicensesResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let message = request.get_ref();
+        let page_size = validate::page_size(message.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let mut violations = Vec::new();
+        let state = if message.state == 0 {
+            None
+        } else {
+            validate::enum_value(message.state, "state", convert::state_from, &mut violations)
+        };
+        let expires_before = message
+            .expire_before
+            .as_ref()
+            .map(|t| time(Some(t), "expire_before", &mut violations));
+        validate::finish(violations)?;
+        let requested_holder = (!message.holder.is_empty()).then(|| message.holder.clone());
+        let holder = match workflow::list_scope(&actor) {
+            ListScope::All => requested_holder,
+            // An applicant lists its own licences; asking for another's
+            // lists nothing.
+            ListScope::FiledBy(own) => match requested_holder {
+                Some(other) if other != own => {
+                    return Ok(Response::new(pb::ListLicensesResponse::default()))
+                }
+                _ => Some(own),
+            },
+        };
+        let filter = LicenseFilter {
+            holder,
+            state: state.map(|s| s.as_str().to_owned()),
+            destination: (!message.destination_country.is_empty())
+                .then(|| message.destination_country.trim().to_ascii_uppercase()),
+            end_user: (!message.end_user.is_empty()).then(|| message.end_user.clone()),
+            expires_before: expires_before.flatten().map(|t| t.timestamp_millis()),
+        };
+        let query = paging::fingerprint(&[
+            "licenses",
+            filter.holder.as_deref().unwrap_or(""),
+            filter.state.as_deref().unwrap_or(""),
+            filter.destination.as_deref().unwrap_or(""),
+            filter.end_user.as_deref().unwrap_or(""),
+            &filter
+                .expires_before
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+        ]);
+        let after = cursor(
+            &self.keys.pages,
+            &message.page_token,
+            &query,
+            "ListLicenses",
+        )?;
+        let licenses = self
+            .ledger
+            .licenses(&filter, after.as_ref(), page_size + 1)
+            .await
+            .map_err(|e| license_error(e, ALL_LICENSES))?;
+        let more = licenses.len() > page_size as usize;
+        let page = &licenses[..licenses.len().min(page_size as usize)];
+        let next_page_token = match (more, page.last()) {
+            (true, Some(last)) => self.keys.pages.encode(
+                &query,
+                &format!("{}|{}", last.terms.issued_at.timestamp_millis(), last.id()),
+            ),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListLicensesResponse {
+            licenses: page.iter().map(|l| self.render(l)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn record_shipment(
+        &self,
+        request: Request<pb::RecordShipmentRequest>,
+    ) -> Result<Response<pb::RecordShipmentResponse>, Status> {
+        let m = request.get_ref();
+        let id = license_id(&m.license, "license")?;
+        let mut violations = Vec::new();
+        quantity(m.quantity, &mut violations);
+        value(m.value_usd_cents, &mut violations);
+        let shipped_at = time(m.export_time.as_ref(), "export_time", &mut violations);
+        validate::text(
+            &m.filing_reference,
+            "filing_reference",
+            MAX_TEXT,
+            true,
+            &mut violations,
+        );
+        let attestations = attestations(&m.attestations, &mut violations);
+        validate::finish(violations)?;
+        let parts = ShipmentParts {
+            id,
+            request_id: m.request_id.clone(),
+            domestic: false,
+            request: ShipmentRequest {
+                item_index: m.item_index,
+                quantity: m.quantity,
+                value_usd_cents: m.value_usd_cents,
+                shipped_at: shipped_at.unwrap_or_default(),
+                reference: m.filing_reference.trim().to_owned(),
+                customer: String::new(),
+                attestations,
+            },
+        };
+        self.shipment(request, "RecordShipment", parts).await
+    }
+
+    async fn list_shipments(
+        &self,
+        request: Request<pb::ListShipmentsRequest>,
+    ) -> Result<Response<pb::ListShipmentsResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let message = request.get_ref();
+        let page_size = validate::page_size(message.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let license = if message.parent == ALL_LICENSES {
+            None
+        } else {
+            let id = license_id(&message.parent, "parent")?;
+            self.readable(&actor, &id).await?;
+            Some(id)
+        };
+        let mut violations = Vec::new();
+        let from = message
+            .start_time
+            .as_ref()
+            .and_then(|t| time(Some(t), "start_time", &mut violations));
+        let to = message
+            .end_time
+            .as_ref()
+            .and_then(|t| time(Some(t), "end_time", &mut violations));
+        let kind = match pb::ShipmentKind::try_from(message.kind) {
+            Ok(pb::ShipmentKind::Unspecified) => None,
+            Ok(pb::ShipmentKind::Export) => Some("EXPORT"),
+            Ok(pb::ShipmentKind::Domestic) => Some("DOMESTIC"),
+            Err(_) => {
+                violations.push(Violation::new(
+                    "kind",
+                    format!("unknown enum value {}", message.kind),
+                ));
+                None
+            }
+        };
+        validate::finish(violations)?;
+        let requested_holder = (!message.holder.is_empty()).then(|| message.holder.clone());
+        let holder = match workflow::list_scope(&actor) {
+            ListScope::All => requested_holder,
+            ListScope::FiledBy(own) => match requested_holder {
+                Some(other) if other != own => {
+                    return Ok(Response::new(pb::ListShipmentsResponse::default()))
+                }
+                _ => Some(own),
+            },
+        };
+        let filter = ShipmentFilter {
+            license_id: license,
+            holder,
+            kind: kind.map(str::to_owned),
+            from: from.map(|t| t.timestamp_millis()),
+            to: to.map(|t| t.timestamp_millis()),
+        };
+        let query = paging::fingerprint(&[
+            "shipments",
+            filter.license_id.as_deref().unwrap_or(""),
+            filter.holder.as_deref().unwrap_or(""),
+            filter.kind.as_deref().unwrap_or(""),
+            &filter.from.map(|t| t.to_string()).unwrap_or_default(),
+            &filter.to.map(|t| t.to_string()).unwrap_or_default(),
+        ]);
+        let after = cursor(
+            &self.keys.pages,
+            &message.page_token,
+            &query,
+            "ListShipments",
+        )?;
+        let shipments = self
+            .ledger
+            .shipments(&filter, after.as_ref(), page_size + 1)
+            .await
+            .map_err(|e| license_error(e, &message.parent))?;
+        let more = shipments.len() > page_size as usize;
+        let page = &shipments[..shipments.len().min(page_size as usize)];
+        let next_page_token = match (more, page.last()) {
+            (true, Some(last)) => self.keys.pages.encode(
+                &query,
+                &format!(
+                    "{}|{}",
+                    last.shipment.shipped_at.timestamp_millis(),
+                    convert::shipment_id(&last.license, last.domestic, last.shipment.number)
+                ),
+            ),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListShipmentsResponse {
+            shipments: page
+                .iter()
+                .map(|s| {
+                    convert::shipment(
+                        &s.license,
+                        &s.holder,
+                        s.domestic,
+                        &s.shipment,
+                        s.recorded_at,
+                    )
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn record_domestic_shipment(
+        &self,
+        request: Request<pb::RecordDomesticShipmentRequest>,
+    ) -> Result<Response<pb::RecordShipmentResponse>, Status> {
+        let m = request.get_ref();
+        let id = license_id(&m.license, "license")?;
+        let mut violations = Vec::new();
+        quantity(m.quantity, &mut violations);
+        value(m.value_usd_cents, &mut violations);
+        let shipped_at = time(m.ship_time.as_ref(), "ship_time", &mut violations);
+        validate::text(&m.customer, "customer", MAX_TEXT, true, &mut violations);
+        validate::text(&m.reference, "reference", MAX_TEXT, true, &mut violations);
+        validate::finish(violations)?;
+        let parts = ShipmentParts {
+            id,
+            request_id: m.request_id.clone(),
+            domestic: true,
+            request: ShipmentRequest {
+                item_index: m.item_index,
+                quantity: m.quantity,
+                value_usd_cents: m.value_usd_cents,
+                shipped_at: shipped_at.unwrap_or_default(),
+                reference: m.reference.trim().to_owned(),
+                customer: m.customer.trim().to_owned(),
+                attestations: Vec::new(),
+            },
+        };
+        self.shipment(request, "RecordDomesticShipment", parts)
+            .await
+    }
+
+    async fn suspend_license(
+        &self,
+        request: Request<pb::SuspendLicenseRequest>,
+    ) -> Result<Response<pb::License>, Status> {
+        let m = request.get_ref().clone();
+        self.officer(
+            request,
+            "SuspendLicense",
+            OfficerAction::Suspend,
+            (&m.name, &m.etag, &m.request_id, &m.reason),
+        )
+        .await
+    }
+
+    async fn reinstate_license(
+        &self,
+        request: Request<pb::ReinstateLicenseRequest>,
+    ) -> Result<Response<pb::License>, Status> {
+        let m = request.get_ref().clone();
+        self.officer(
+            request,
+            "ReinstateLicense",
+            OfficerAction::Reinstate,
+            (&m.name, &m.etag, &m.request_id, &m.reason),
+        )
+        .await
+    }
+
+    async fn revoke_license(
+        &self,
+        request: Request<pb::RevokeLicenseRequest>,
+    ) -> Result<Response<pb::License>, Status> {
+        let m = request.get_ref().clone();
+        self.officer(
+            request,
+            "RevokeLicense",
+            OfficerAction::Revoke,
+            (&m.name, &m.etag, &m.request_id, &m.reason),
+        )
+        .await
+    }
+}

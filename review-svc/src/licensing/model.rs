@@ -1,0 +1,357 @@
+//! A licence, its events, and [`apply`], which folds them into it.
+//!
+//! Like the workflow's, events carry every value they set (the terms at
+//! issue, the expiry), so a history replays without the policy file.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a licence is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LicenseState {
+    /// Shipments may be recorded against it.
+    Active,
+    /// Suspended by the licensing officer; may be reinstated.
+    Suspended,
+    /// Revoked (final).
+    Revoked,
+    /// Its validity has ended (final).
+    Expired,
+    /// Every item has shipped in full (final).
+    Exhausted,
+}
+
+impl LicenseState {
+    pub const ALL: [LicenseState; 5] = [
+        LicenseState::Active,
+        LicenseState::Suspended,
+        LicenseState::Revoked,
+        LicenseState::Expired,
+        LicenseState::Exhausted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LicenseState::Active => "ACTIVE",
+            LicenseState::Suspended => "SUSPENDED",
+            LicenseState::Revoked => "REVOKED",
+            LicenseState::Expired => "EXPIRED",
+            LicenseState::Exhausted => "EXHAUSTED",
+        }
+    }
+
+    /// Nothing more can happen to the licence.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            LicenseState::Revoked | LicenseState::Expired | LicenseState::Exhausted
+        )
+    }
+}
+
+/// One item of a licence, as authorized at issue and as drawn down since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseItem {
+    /// Index of the item in the application.
+    pub item_index: u32,
+    /// The product's identity (the classifier's name of the chip).
+    pub product: String,
+    /// Total processing performance of one unit (rounded), from the
+    /// classifier's answer; 0 when the classifier gave none.
+    pub tpp_per_unit: u64,
+    pub authorized_quantity: u64,
+    pub authorized_value_usd_cents: u64,
+    #[serde(default)]
+    pub shipped_quantity: u64,
+    #[serde(default)]
+    pub shipped_value_usd_cents: u64,
+}
+
+impl LicenseItem {
+    pub fn remaining_quantity(&self) -> u64 {
+        self.authorized_quantity
+            .saturating_sub(self.shipped_quantity)
+    }
+}
+
+/// What a licence allows, fixed at issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseTerms {
+    /// The id part of `licenses/{id}`.
+    pub id: String,
+    /// The licence number an export filing quotes.
+    pub number: String,
+    /// The id of the application it was issued on.
+    pub application: String,
+    /// The applicant.
+    pub holder: String,
+    pub destination: String,
+    pub end_user: String,
+    pub end_use: String,
+    /// The final decision's conditions.
+    pub conditions: Vec<String>,
+    /// Attestation kinds every shipment must carry (e.g. "US_LAB_TEST_REPORT").
+    pub required_attestations: Vec<String>,
+    pub items: Vec<LicenseItem>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Version of `licensing.toml` the licence was issued under.
+    pub policy_version: String,
+}
+
+/// The state of one licence: what its events fold into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct License {
+    #[serde(flatten)]
+    pub terms: LicenseTerms,
+    pub state: LicenseState,
+    pub state_reason: String,
+    /// Shipments recorded against it (exports).
+    pub shipments: u64,
+    /// U.S. domestic shipments reported with it.
+    pub domestic_shipments: u64,
+    pub updated_at: DateTime<Utc>,
+    /// Number of events applied.
+    pub version: i64,
+}
+
+impl License {
+    pub fn id(&self) -> &str {
+        &self.terms.id
+    }
+
+    pub fn item(&self, index: u32) -> Option<&LicenseItem> {
+        self.terms.items.iter().find(|i| i.item_index == index)
+    }
+
+    /// Every item has shipped its authorized quantity.
+    pub fn nothing_remains(&self) -> bool {
+        self.terms
+            .items
+            .iter()
+            .all(|item| item.shipped_quantity >= item.authorized_quantity)
+    }
+
+    /// Folds a whole history; `None` when there is no issue event.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a LicenseEvent>) -> Option<License> {
+        events.into_iter().fold(None, apply)
+    }
+}
+
+/// An attestation a shipment carries: its kind and the reference of the
+/// document (e.g. the laboratory's report number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attestation {
+    pub kind: String,
+    pub reference: String,
+}
+
+/// One shipment as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    /// 1, 2, ... within the licence (exports and domestic shipments counted apart).
+    pub number: u64,
+    pub item_index: u32,
+    pub product: String,
+    pub quantity: u64,
+    pub value_usd_cents: u64,
+    /// Export date (exports) or ship date (domestic shipments).
+    pub shipped_at: DateTime<Utc>,
+    /// The export filing (EEI/AES) reference; for a domestic shipment, the invoice.
+    pub reference: String,
+    /// The customer of a domestic shipment; the licence's end user for an export.
+    pub customer: String,
+    pub attestations: Vec<Attestation>,
+    /// TPP of the shipment (units x TPP per unit).
+    pub tpp: u64,
+}
+
+/// One entry of a licence's history, in the same chain as the events of
+/// the application it was issued on. Serialised with its kind in `"type"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum LicenseEvent {
+    /// Issued with the final approval, in the same write.
+    LicenseIssued {
+        at: DateTime<Utc>,
+        actor: String,
+        terms: LicenseTerms,
+    },
+    /// An export drawn down against the licence.
+    ShipmentRecorded {
+        at: DateTime<Utc>,
+        actor: String,
+        license: String,
+        shipment: Shipment,
+    },
+    /// A U.S. domestic shipment of a licensed product (counts toward the
+    /// aggregate-TPP cap of the holder's exports of that product).
+    DomesticShipmentRecorded {
+        at: DateTime<Utc>,
+        actor: String,
+        license: String,
+        shipment: Shipment,
+    },
+    LicenseSuspended {
+        at: DateTime<Utc>,
+        actor: String,
+        license: String,
+        reason: String,
+    },
+    LicenseReinstated {
+        at: DateTime<Utc>,
+        actor: String,
+        license: String,
+        reason: String,
+    },
+    LicenseRevoked {
+        at: DateTime<Utc>,
+        actor: String,
+        license: String,
+        reason: String,
+    },
+    /// The validity ended (`expired_at`); recorded by the sweeper.
+    LicenseExpired {
+        at: DateTime<Utc>,
+        actor: String,
+        license: String,
+        expired_at: DateTime<Utc>,
+    },
+    /// Nothing remains to ship; recorded with the shipment that drew the last unit.
+    LicenseExhausted {
+        at: DateTime<Utc>,
+        actor: String,
+        license: String,
+    },
+}
+
+impl LicenseEvent {
+    pub const KINDS: [&'static str; 8] = [
+        "LicenseIssued",
+        "ShipmentRecorded",
+        "DomesticShipmentRecorded",
+        "LicenseSuspended",
+        "LicenseReinstated",
+        "LicenseRevoked",
+        "LicenseExpired",
+        "LicenseExhausted",
+    ];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LicenseEvent::LicenseIssued { .. } => "LicenseIssued",
+            LicenseEvent::ShipmentRecorded { .. } => "ShipmentRecorded",
+            LicenseEvent::DomesticShipmentRecorded { .. } => "DomesticShipmentRecorded",
+            LicenseEvent::LicenseSuspended { .. } => "LicenseSuspended",
+            LicenseEvent::LicenseReinstated { .. } => "LicenseReinstated",
+            LicenseEvent::LicenseRevoked { .. } => "LicenseRevoked",
+            LicenseEvent::LicenseExpired { .. } => "LicenseExpired",
+            LicenseEvent::LicenseExhausted { .. } => "LicenseExhausted",
+        }
+    }
+
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            LicenseEvent::LicenseIssued { at, .. }
+            | LicenseEvent::ShipmentRecorded { at, .. }
+            | LicenseEvent::DomesticShipmentRecorded { at, .. }
+            | LicenseEvent::LicenseSuspended { at, .. }
+            | LicenseEvent::LicenseReinstated { at, .. }
+            | LicenseEvent::LicenseRevoked { at, .. }
+            | LicenseEvent::LicenseExpired { at, .. }
+            | LicenseEvent::LicenseExhausted { at, .. } => *at,
+        }
+    }
+
+    pub fn actor(&self) -> &str {
+        match self {
+            LicenseEvent::LicenseIssued { actor, .. }
+            | LicenseEvent::ShipmentRecorded { actor, .. }
+            | LicenseEvent::DomesticShipmentRecorded { actor, .. }
+            | LicenseEvent::LicenseSuspended { actor, .. }
+            | LicenseEvent::LicenseReinstated { actor, .. }
+            | LicenseEvent::LicenseRevoked { actor, .. }
+            | LicenseEvent::LicenseExpired { actor, .. }
+            | LicenseEvent::LicenseExhausted { actor, .. } => actor,
+        }
+    }
+
+    /// The id of the licence the event is about.
+    pub fn license(&self) -> &str {
+        match self {
+            LicenseEvent::LicenseIssued { terms, .. } => &terms.id,
+            LicenseEvent::ShipmentRecorded { license, .. }
+            | LicenseEvent::DomesticShipmentRecorded { license, .. }
+            | LicenseEvent::LicenseSuspended { license, .. }
+            | LicenseEvent::LicenseReinstated { license, .. }
+            | LicenseEvent::LicenseRevoked { license, .. }
+            | LicenseEvent::LicenseExpired { license, .. }
+            | LicenseEvent::LicenseExhausted { license, .. } => license,
+        }
+    }
+}
+
+/// Folds one event into a licence. `None` before the issue; an event
+/// other than the issue on no licence leaves none. Total: never panics.
+pub fn apply(license: Option<License>, event: &LicenseEvent) -> Option<License> {
+    let at = event.at();
+    let mut license = match (license, event) {
+        (_, LicenseEvent::LicenseIssued { terms, .. }) => {
+            return Some(License {
+                terms: terms.clone(),
+                state: LicenseState::Active,
+                state_reason: "issued with the final decision".into(),
+                shipments: 0,
+                domestic_shipments: 0,
+                updated_at: at,
+                version: 1,
+            })
+        }
+        (Some(license), _) => license,
+        (None, _) => return None,
+    };
+    match event {
+        LicenseEvent::LicenseIssued { .. } => {}
+        LicenseEvent::ShipmentRecorded { shipment, .. } => {
+            license.shipments = license.shipments.max(shipment.number);
+            if let Some(item) = license
+                .terms
+                .items
+                .iter_mut()
+                .find(|i| i.item_index == shipment.item_index)
+            {
+                item.shipped_quantity = item.shipped_quantity.saturating_add(shipment.quantity);
+                item.shipped_value_usd_cents = item
+                    .shipped_value_usd_cents
+                    .saturating_add(shipment.value_usd_cents);
+            }
+        }
+        LicenseEvent::DomesticShipmentRecorded { shipment, .. } => {
+            license.domestic_shipments = license.domestic_shipments.max(shipment.number);
+        }
+        LicenseEvent::LicenseSuspended { reason, .. } => {
+            license.state = LicenseState::Suspended;
+            license.state_reason = format!("suspended: {reason}");
+        }
+        LicenseEvent::LicenseReinstated { reason, .. } => {
+            license.state = LicenseState::Active;
+            license.state_reason = format!("reinstated: {reason}");
+        }
+        LicenseEvent::LicenseRevoked { reason, .. } => {
+            license.state = LicenseState::Revoked;
+            license.state_reason = format!("revoked: {reason}");
+        }
+        LicenseEvent::LicenseExpired { expired_at, .. } => {
+            license.state = LicenseState::Expired;
+            license.state_reason = format!("expired at {}", expired_at.to_rfc3339());
+        }
+        LicenseEvent::LicenseExhausted { .. } => {
+            license.state = LicenseState::Exhausted;
+            license.state_reason = "every item has shipped in full".into();
+        }
+    }
+    license.updated_at = at;
+    license.version = license.version.saturating_add(1);
+    Some(license)
+}

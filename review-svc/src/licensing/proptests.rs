@@ -1,0 +1,96 @@
+//! Random shipments, domestic shipments, suspensions, reinstatements,
+//! revocations and expiries: shipped never exceeds what is authorized
+//! (with the 750.11 tolerance), nothing ships on a licence that is not
+//! ACTIVE, and the caps hold.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+
+use super::rules::counter;
+use super::tests::{holder, license, policy, shipment, t};
+use super::*;
+use crate::workflow::{Actor, Role};
+
+#[derive(Debug, Clone)]
+enum Step {
+    Ship {
+        quantity: u64,
+        value_percent: u64,
+        day: i64,
+    },
+    Domestic {
+        quantity: u64,
+    },
+    Officer(u8),
+    Sweep {
+        day: i64,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0u64..60, 0u64..140, 0i64..1600)
+            .prop_map(|(quantity, value_percent, day)| Step::Ship { quantity, value_percent, day }),
+        2 => (0u64..200).prop_map(|quantity| Step::Domestic { quantity }),
+        2 => (0u8..3).prop_map(Step::Officer),
+        1 => (0i64..1600).prop_map(|day| Step::Sweep { day }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn draw_down_never_overdraws(destination in prop_oneof![Just("CN"), Just("DE")],
+                                 steps in proptest::collection::vec(step(), 1..60)) {
+        let p = policy();
+        let officer = Actor::new("lo", Role::LicensingOfficer, None);
+        let mut lic = license(destination);
+        let mut counters: HashMap<String, i64> = HashMap::new();
+        let mut now = t(0);
+        for step in steps {
+            let before = lic.clone();
+            let result = match step {
+                Step::Ship { quantity, value_percent, day } => {
+                    now = now.max(t(day));
+                    let mut s = shipment(quantity);
+                    s.value_usd_cents = quantity * 3_000_000 * value_percent / 100;
+                    s.shipped_at = t(day);
+                    let result = record_shipment(&p, &lic, &counters, &holder(), &s, now);
+                    if result.is_ok() {
+                        prop_assert_eq!(effective_state(&before, now), LicenseState::Active,
+                            "shipped on a licence that is not active");
+                    }
+                    result
+                }
+                Step::Domestic { quantity } => {
+                    record_domestic_shipment(&lic, &holder(), &shipment(quantity), now)
+                }
+                Step::Officer(which) => {
+                    let action = [OfficerAction::Suspend, OfficerAction::Reinstate, OfficerAction::Revoke][which as usize];
+                    officer_action(&lic, &officer, action, "check", now)
+                }
+                Step::Sweep { day } => {
+                    now = now.max(t(day));
+                    Ok(Recorded { events: sweep(&lic, now), counters: Vec::new() })
+                }
+            };
+            if let Ok(recorded) = result {
+                lic = recorded.events.iter().fold(Some(lic), apply).expect("licence");
+                for (key, delta) in recorded.counters {
+                    *counters.entry(key).or_default() += delta;
+                }
+            }
+            let item = &lic.terms.items[0];
+            prop_assert!(item.shipped_quantity <= item.authorized_quantity);
+            prop_assert!(item.shipped_value_usd_cents as u128 * 100 <= item.authorized_value_usd_cents as u128 * 125);
+            if before.state == LicenseState::Revoked {
+                prop_assert_eq!(lic.state, LicenseState::Revoked, "a revocation is final");
+            }
+            if destination == "CN" {
+                let exported = counters.get(&counter::exported_tpp("exporter-1", "H200")).copied().unwrap_or(0);
+                let domestic = counters.get(&counter::domestic_tpp("exporter-1", "H200")).copied().unwrap_or(0);
+                prop_assert!(exported * 2 <= domestic, "aggregate TPP cap: {exported} vs {domestic}");
+            }
+        }
+    }
+}

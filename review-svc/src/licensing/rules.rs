@@ -1,0 +1,556 @@
+//! The licensing decisions: issue, draw-down, domestic shipments, the
+//! licensing officer's actions and expiry. Pure functions: the licence,
+//! the counters it is checked against, the actor and the time in; events
+//! (with the counter changes they make) or a typed refusal out.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::model::{
+    Attestation, License, LicenseEvent, LicenseItem, LicenseState, LicenseTerms, Shipment,
+};
+use super::permissions::{check_holder, check_officer};
+use super::policy::{cite, Policy};
+use super::refusal::{reason, LicenseRefusal};
+use crate::workflow::{Actor, Application, Outcome, State};
+
+/// What the classifier said about one item, as issuance needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductFacts {
+    /// The product's identity (the classifier's name of the chip).
+    pub product: String,
+    /// TPP of one unit, rounded.
+    pub tpp_per_unit: u64,
+}
+
+/// The licence an application that just became final is issued, or `None`
+/// when it issues none (not decided, not final, or denied). `products`
+/// has one entry per filed item, in order.
+pub fn issue(
+    policy: &Policy,
+    app: &Application,
+    products: &[ProductFacts],
+    at: DateTime<Utc>,
+) -> Option<LicenseEvent> {
+    let decision = app.decision.as_ref()?;
+    if app.state != State::Decided || !decision.is_final || decision.outcome == Outcome::Deny {
+        return None;
+    }
+    let items = app
+        .filed
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| {
+            // Only what needed a licence is licensed.
+            app.classifications
+                .iter()
+                .find(|c| c.item_index as usize == *index)
+                .is_none_or(|c| c.license_required)
+        })
+        .map(|(index, item)| {
+            let facts = products.get(index);
+            LicenseItem {
+                item_index: u32::try_from(index).unwrap_or(u32::MAX),
+                product: facts.map(|f| f.product.clone()).unwrap_or_default(),
+                tpp_per_unit: facts.map_or(0, |f| f.tpp_per_unit),
+                authorized_quantity: item.quantity,
+                authorized_value_usd_cents: item.quantity.saturating_mul(item.unit_value_usd_cents),
+                shipped_quantity: 0,
+                shipped_value_usd_cents: 0,
+            }
+        })
+        .collect();
+    let destination = app.filed.route.destination_country.clone();
+    Some(LicenseEvent::LicenseIssued {
+        at,
+        actor: crate::workflow::SYSTEM_ACTOR.into(),
+        terms: LicenseTerms {
+            id: app.id.clone(),
+            number: license_number(&app.id),
+            application: app.id.clone(),
+            holder: app.applicant.clone(),
+            required_attestations: policy.attestations_for(&destination),
+            destination,
+            end_user: app.filed.end_user_name.clone(),
+            end_use: app.filed.end_use_statement.clone(),
+            conditions: decision.conditions.clone(),
+            items,
+            issued_at: at,
+            expires_at: policy.expiry(at),
+            policy_version: policy.version.clone(),
+        },
+    })
+}
+
+/// The number a licence issued on application `id` carries.
+pub fn license_number(id: &str) -> String {
+    format!("D-{}", id.to_ascii_uppercase())
+}
+
+/// Names of the counters a licence's shipments are checked against and
+/// change: units per (end user, product), exported TPP per (holder,
+/// product), domestic TPP per (holder, product).
+pub mod counter {
+    pub fn end_user_units(end_user: &str, product: &str) -> String {
+        format!("end-user-units|{}|{product}", normalize(end_user))
+    }
+    pub fn exported_tpp(holder: &str, product: &str) -> String {
+        format!("exported-tpp|{holder}|{product}")
+    }
+    pub fn domestic_tpp(holder: &str, product: &str) -> String {
+        format!("domestic-tpp|{holder}|{product}")
+    }
+    /// End users are named by the applicant: the same name in another
+    /// case or spacing is the same end user.
+    fn normalize(name: &str) -> String {
+        name.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    }
+}
+
+/// Every counter a licence's writes may read or change, sorted (the
+/// order the stores lock them in).
+pub fn counter_keys(license: &License) -> Vec<String> {
+    let t = &license.terms;
+    let mut keys: Vec<String> = t
+        .items
+        .iter()
+        .flat_map(|item| {
+            [
+                counter::end_user_units(&t.end_user, &item.product),
+                counter::exported_tpp(&t.holder, &item.product),
+                counter::domestic_tpp(&t.holder, &item.product),
+            ]
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Events to record and the counter changes they make.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Recorded {
+    pub events: Vec<LicenseEvent>,
+    /// (counter, amount to add)
+    pub counters: Vec<(String, i64)>,
+}
+
+/// A shipment the holder asks to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentRequest {
+    pub item_index: u32,
+    pub quantity: u64,
+    pub value_usd_cents: u64,
+    /// Export date (or, for a domestic shipment, ship date).
+    pub shipped_at: DateTime<Utc>,
+    /// Export filing reference (domestic: invoice or bill of lading).
+    pub reference: String,
+    /// Domestic shipments only: the U.S. customer.
+    pub customer: String,
+    pub attestations: Vec<Attestation>,
+}
+
+fn count(counters: &HashMap<String, i64>, key: &str) -> u128 {
+    u128::try_from(counters.get(key).copied().unwrap_or(0)).unwrap_or(0)
+}
+
+fn as_delta(value: u128) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn tpp_of(item: &LicenseItem, quantity: u64) -> u128 {
+    u128::from(item.tpp_per_unit) * u128::from(quantity)
+}
+
+fn checked_item(license: &License, index: u32) -> Result<&LicenseItem, LicenseRefusal> {
+    license.item(index).ok_or_else(|| {
+        LicenseRefusal::invalid(
+            reason::ITEM_NOT_ON_LICENSE,
+            "item_index",
+            format!("item {index} is not on licence {}", license.terms.number),
+        )
+        .with("itemIndex", index)
+    })
+}
+
+/// The state a licence is in at `now`: an ACTIVE or SUSPENDED licence
+/// whose validity has ended is EXPIRED even before the sweeper records it.
+pub fn effective_state(license: &License, now: DateTime<Utc>) -> LicenseState {
+    match license.state {
+        LicenseState::Active | LicenseState::Suspended if now >= license.terms.expires_at => {
+            LicenseState::Expired
+        }
+        state => state,
+    }
+}
+
+fn check_active(license: &License, now: DateTime<Utc>) -> Result<(), LicenseRefusal> {
+    let state = effective_state(license, now);
+    if state == LicenseState::Active {
+        return Ok(());
+    }
+    Err(LicenseRefusal::precondition(
+        reason::LICENSE_NOT_ACTIVE,
+        format!(
+            "licence {} is {}: nothing may be shipped against it",
+            license.terms.number,
+            state.as_str()
+        ),
+    )
+    .with("state", state.as_str()))
+}
+
+/// Draws a shipment down against the licence, or refuses it. Checked in
+/// this order: who (the holder), the licence's state, the export date
+/// (from the day of issue, before the expiry),
+/// the item, quantity and value against what remains (750.11 tolerances),
+/// the attestations, the per-end-user cap, the aggregate-TPP cap.
+pub fn record_shipment(
+    policy: &Policy,
+    license: &License,
+    counters: &HashMap<String, i64>,
+    actor: &Actor,
+    request: &ShipmentRequest,
+    now: DateTime<Utc>,
+) -> Result<Recorded, LicenseRefusal> {
+    let terms = &license.terms;
+    check_holder(actor, license)?;
+    check_active(license, now)?;
+    // An export date is a day: the day of issue is within the validity.
+    if request.shipped_at.date_naive() < terms.issued_at.date_naive()
+        || request.shipped_at >= terms.expires_at
+    {
+        return Err(LicenseRefusal::precondition(
+            reason::OUTSIDE_VALIDITY,
+            format!(
+                "the export date {} is outside the validity of licence {} ({} to {}; {})",
+                request.shipped_at.to_rfc3339(),
+                terms.number,
+                terms.issued_at.to_rfc3339(),
+                terms.expires_at.to_rfc3339(),
+                cite(&policy.validity.citation, policy.validity.confirmed)
+            ),
+        )
+        .with("exportTime", request.shipped_at.to_rfc3339())
+        .with("issueTime", terms.issued_at.to_rfc3339())
+        .with("expireTime", terms.expires_at.to_rfc3339()));
+    }
+    let item = checked_item(license, request.item_index)?;
+    let tolerance = &policy.tolerance;
+    let allowed_quantity =
+        u128::from(item.authorized_quantity) * u128::from(100 + tolerance.quantity_percent) / 100;
+    let remaining_quantity = allowed_quantity.saturating_sub(u128::from(item.shipped_quantity));
+    if u128::from(request.quantity) > remaining_quantity {
+        return Err(LicenseRefusal::precondition(
+            reason::QUANTITY_EXCEEDS_REMAINING,
+            format!(
+                "{} units of item {} requested, {remaining_quantity} remain on licence {} \
+                 (no tolerance on the count: {})",
+                request.quantity,
+                item.item_index,
+                terms.number,
+                cite(&tolerance.citation, tolerance.confirmed)
+            ),
+        )
+        .with("itemIndex", item.item_index)
+        .with("requestedQuantity", request.quantity)
+        .with("remainingQuantity", remaining_quantity));
+    }
+    let allowed_value = u128::from(item.authorized_value_usd_cents)
+        * u128::from(100 + tolerance.value_percent)
+        / 100;
+    let remaining_value = allowed_value.saturating_sub(u128::from(item.shipped_value_usd_cents));
+    if u128::from(request.value_usd_cents) > remaining_value {
+        return Err(LicenseRefusal::precondition(
+            reason::VALUE_EXCEEDS_REMAINING,
+            format!(
+                "a value of {} cents requested for item {}, {remaining_value} cents remain on \
+                 licence {} with the {}% tolerance ({})",
+                request.value_usd_cents,
+                item.item_index,
+                terms.number,
+                tolerance.value_percent,
+                cite(&tolerance.citation, tolerance.confirmed)
+            ),
+        )
+        .with("itemIndex", item.item_index)
+        .with("requestedValueUsdCents", request.value_usd_cents)
+        .with("remainingValueUsdCents", remaining_value));
+    }
+    for kind in &terms.required_attestations {
+        let present = request
+            .attestations
+            .iter()
+            .any(|a| &a.kind == kind && !a.reference.trim().is_empty());
+        if !present {
+            let rule = policy.attestation(kind);
+            return Err(LicenseRefusal::invalid(
+                reason::ATTESTATION_REQUIRED,
+                "attestations",
+                format!(
+                    "licence {} requires a {kind} attestation with every shipment{}",
+                    terms.number,
+                    rule.map(|r| format!(
+                        ": {} ({})",
+                        r.description,
+                        cite(&r.citation, r.confirmed)
+                    ))
+                    .unwrap_or_default()
+                ),
+            )
+            .with("attestationKind", kind));
+        }
+    }
+    let tpp = tpp_of(item, request.quantity);
+    let mut changes = Vec::new();
+    if let Some(cap) = policy.end_user_cap_for(&terms.destination) {
+        let key = counter::end_user_units(&terms.end_user, &item.product);
+        let shipped = count(counters, &key);
+        if shipped + u128::from(request.quantity) > u128::from(cap.units) {
+            return Err(LicenseRefusal::precondition(
+                reason::END_USER_CAP_EXCEEDED,
+                format!(
+                    "{} units of {} would take end user {:?} to {} units, above the cap of {} \
+                     ({})",
+                    request.quantity,
+                    item.product,
+                    terms.end_user,
+                    shipped + u128::from(request.quantity),
+                    cap.units,
+                    cite(&cap.citation, cap.confirmed)
+                ),
+            )
+            .with("endUser", &terms.end_user)
+            .with("product", &item.product)
+            .with("shippedUnits", shipped)
+            .with("capUnits", cap.units)
+            .with("confirmed", cap.confirmed));
+        }
+        changes.push((key, as_delta(u128::from(request.quantity))));
+    }
+    if let Some(cap) = policy.tpp_cap_for(&terms.destination) {
+        let exported_key = counter::exported_tpp(&terms.holder, &item.product);
+        let exported = count(counters, &exported_key);
+        let domestic = count(
+            counters,
+            &counter::domestic_tpp(&terms.holder, &item.product),
+        );
+        let allowed = domestic * u128::from(cap.percent_of_domestic) / 100;
+        if exported + tpp > allowed {
+            return Err(LicenseRefusal::precondition(
+                reason::AGGREGATE_TPP_CAP_EXCEEDED,
+                format!(
+                    "exports of {} to {} would reach an aggregate TPP of {}, above {}% of the {} \
+                     shipped to U.S. customers ({})",
+                    item.product,
+                    terms.destination,
+                    exported + tpp,
+                    cap.percent_of_domestic,
+                    domestic,
+                    cite(&cap.citation, cap.confirmed)
+                ),
+            )
+            .with("product", &item.product)
+            .with("exportedTpp", exported)
+            .with("shipmentTpp", tpp)
+            .with("domesticTpp", domestic)
+            .with("percentOfDomestic", cap.percent_of_domestic));
+        }
+        changes.push((exported_key, as_delta(tpp)));
+    }
+    let shipment = Shipment {
+        number: license.shipments + 1,
+        item_index: item.item_index,
+        product: item.product.clone(),
+        quantity: request.quantity,
+        value_usd_cents: request.value_usd_cents,
+        shipped_at: request.shipped_at,
+        reference: request.reference.clone(),
+        customer: terms.end_user.clone(),
+        attestations: request.attestations.clone(),
+        tpp: u64::try_from(tpp).unwrap_or(u64::MAX),
+    };
+    let mut events = vec![LicenseEvent::ShipmentRecorded {
+        at: now,
+        actor: actor.id.clone(),
+        license: terms.id.clone(),
+        shipment,
+    }];
+    let after = super::apply(Some(license.clone()), &events[0]);
+    if after.is_some_and(|l| l.nothing_remains()) {
+        events.push(LicenseEvent::LicenseExhausted {
+            at: now,
+            actor: crate::workflow::SYSTEM_ACTOR.into(),
+            license: terms.id.clone(),
+        });
+    }
+    Ok(Recorded {
+        events,
+        counters: changes,
+    })
+}
+
+/// Records a U.S. domestic shipment of a product on the licence (for the
+/// aggregate-TPP cap). The holder only; in any state of the licence (it
+/// reports what happened in the United States, not an export).
+pub fn record_domestic_shipment(
+    license: &License,
+    actor: &Actor,
+    request: &ShipmentRequest,
+    now: DateTime<Utc>,
+) -> Result<Recorded, LicenseRefusal> {
+    check_holder(actor, license)?;
+    let item = checked_item(license, request.item_index)?;
+    let tpp = tpp_of(item, request.quantity);
+    let shipment = Shipment {
+        number: license.domestic_shipments + 1,
+        item_index: item.item_index,
+        product: item.product.clone(),
+        quantity: request.quantity,
+        value_usd_cents: request.value_usd_cents,
+        shipped_at: request.shipped_at,
+        reference: request.reference.clone(),
+        customer: request.customer.clone(),
+        attestations: request.attestations.clone(),
+        tpp: u64::try_from(tpp).unwrap_or(u64::MAX),
+    };
+    Ok(Recorded {
+        counters: vec![(
+            counter::domestic_tpp(&license.terms.holder, &item.product),
+            as_delta(tpp),
+        )],
+        events: vec![LicenseEvent::DomesticShipmentRecorded {
+            at: now,
+            actor: actor.id.clone(),
+            license: license.terms.id.clone(),
+            shipment,
+        }],
+    })
+}
+
+/// What the licensing officer does to a licence (15 CFR 750.8: without notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfficerAction {
+    Suspend,
+    Reinstate,
+    Revoke,
+}
+
+impl OfficerAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            OfficerAction::Suspend => "suspend",
+            OfficerAction::Reinstate => "reinstate",
+            OfficerAction::Revoke => "revoke",
+        }
+    }
+}
+
+/// Suspends (ACTIVE), reinstates (SUSPENDED, before expiry) or revokes
+/// (ACTIVE or SUSPENDED) a licence, with a reason. A revoked licence
+/// never comes back.
+pub fn officer_action(
+    license: &License,
+    actor: &Actor,
+    action: OfficerAction,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<Recorded, LicenseRefusal> {
+    check_officer(actor, license)?;
+    let state = effective_state(license, now);
+    let number = &license.terms.number;
+    let refuse = |reason: &'static str, detail: String| {
+        Err(LicenseRefusal::precondition(reason, detail).with("state", state.as_str()))
+    };
+    match (action, state) {
+        (_, LicenseState::Revoked) => {
+            return refuse(
+                reason::LICENSE_REVOKED,
+                format!("licence {number} is revoked: a revocation is final"),
+            )
+        }
+        (_, LicenseState::Expired | LicenseState::Exhausted) => {
+            return refuse(
+                reason::LICENSE_CLOSED,
+                format!(
+                    "licence {number} is {}: nothing more can happen to it",
+                    state.as_str()
+                ),
+            )
+        }
+        (OfficerAction::Suspend, LicenseState::Suspended) => {
+            return refuse(
+                reason::LICENSE_NOT_ACTIVE,
+                format!("licence {number} is already suspended"),
+            )
+        }
+        (OfficerAction::Reinstate, LicenseState::Active) => {
+            return refuse(
+                reason::LICENSE_NOT_SUSPENDED,
+                format!("licence {number} is not suspended"),
+            )
+        }
+        _ => {}
+    }
+    if why.trim().is_empty() {
+        return Err(LicenseRefusal::invalid(
+            reason::REASON_REQUIRED,
+            "reason",
+            format!("a reason is required to {} a licence", action.name()),
+        ));
+    }
+    let (at, actor, license, reason) = (
+        now,
+        actor.id.clone(),
+        license.terms.id.clone(),
+        why.trim().to_owned(),
+    );
+    let event = match action {
+        OfficerAction::Suspend => LicenseEvent::LicenseSuspended {
+            at,
+            actor,
+            license,
+            reason,
+        },
+        OfficerAction::Reinstate => LicenseEvent::LicenseReinstated {
+            at,
+            actor,
+            license,
+            reason,
+        },
+        OfficerAction::Revoke => LicenseEvent::LicenseRevoked {
+            at,
+            actor,
+            license,
+            reason,
+        },
+    };
+    Ok(Recorded {
+        events: vec![event],
+        counters: Vec::new(),
+    })
+}
+
+/// The sweeper's work on a licence: EXPIRED once its validity has ended
+/// (from ACTIVE or SUSPENDED). Nothing otherwise.
+pub fn sweep(license: &License, now: DateTime<Utc>) -> Vec<LicenseEvent> {
+    if matches!(
+        license.state,
+        LicenseState::Active | LicenseState::Suspended
+    ) && now >= license.terms.expires_at
+    {
+        vec![LicenseEvent::LicenseExpired {
+            at: now,
+            actor: crate::workflow::SYSTEM_ACTOR.into(),
+            license: license.terms.id.clone(),
+            expired_at: license.terms.expires_at,
+        }]
+    } else {
+        Vec::new()
+    }
+}

@@ -1,0 +1,390 @@
+//! Draw-down, officer actions and expiry, table by table.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::rules::counter;
+use super::*;
+use crate::workflow::{Actor, Role};
+
+pub(super) fn t(day: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + Duration::days(day)
+}
+
+pub(super) fn policy() -> Policy {
+    Policy::embedded(Duration::days(1))
+}
+
+pub(super) fn license(destination: &str) -> License {
+    let terms = LicenseTerms {
+        id: "app-1".into(),
+        number: license_number("app-1"),
+        application: "app-1".into(),
+        holder: "exporter-1".into(),
+        destination: destination.into(),
+        end_user: "Example Cloud Co.".into(),
+        end_use: "inference".into(),
+        conditions: vec!["no transfer of model weights".into()],
+        required_attestations: policy().attestations_for(destination),
+        items: vec![LicenseItem {
+            item_index: 0,
+            product: "H200".into(),
+            tpp_per_unit: 15_832,
+            authorized_quantity: 100,
+            authorized_value_usd_cents: 100 * 3_000_000,
+            shipped_quantity: 0,
+            shipped_value_usd_cents: 0,
+        }],
+        issued_at: t(0),
+        expires_at: policy().expiry(t(0)),
+        policy_version: policy().version,
+    };
+    apply(
+        None,
+        &LicenseEvent::LicenseIssued {
+            at: t(0),
+            actor: "system".into(),
+            terms,
+        },
+    )
+    .expect("issued")
+}
+
+pub(super) fn holder() -> Actor {
+    Actor::new("exporter-1", Role::Applicant, None)
+}
+
+pub(super) fn shipment(quantity: u64) -> ShipmentRequest {
+    ShipmentRequest {
+        item_index: 0,
+        quantity,
+        value_usd_cents: quantity * 3_000_000,
+        shipped_at: t(1),
+        reference: "AES X20260301000001".into(),
+        customer: String::new(),
+        attestations: vec![Attestation {
+            kind: "US_LAB_TEST_REPORT".into(),
+            reference: "LAB-1".into(),
+        }],
+    }
+}
+
+/// Counters with enough domestic TPP for every export of 100 H200.
+fn domestic_plenty() -> HashMap<String, i64> {
+    HashMap::from([(counter::domestic_tpp("exporter-1", "H200"), 10_000_000)])
+}
+
+fn refusal(result: Result<Recorded, LicenseRefusal>) -> &'static str {
+    result.expect_err("refused").reason
+}
+
+#[test]
+fn a_shipment_draws_down_and_the_last_exhausts() {
+    let lic = license("DE");
+    let done = record_shipment(
+        &policy(),
+        &lic,
+        &HashMap::new(),
+        &holder(),
+        &shipment(60),
+        t(1),
+    )
+    .expect("shipped");
+    assert_eq!(done.events.len(), 1);
+    assert!(done.counters.is_empty(), "no caps outside China and Macau");
+    let lic = done.events.iter().fold(Some(lic), apply).unwrap();
+    assert_eq!(lic.terms.items[0].shipped_quantity, 60);
+    assert_eq!(lic.shipments, 1);
+    let done = record_shipment(
+        &policy(),
+        &lic,
+        &HashMap::new(),
+        &holder(),
+        &shipment(40),
+        t(2),
+    )
+    .expect("shipped");
+    assert_eq!(done.events.len(), 2);
+    let lic = done.events.iter().fold(Some(lic), apply).unwrap();
+    assert_eq!(lic.state, LicenseState::Exhausted);
+    assert_eq!(
+        refusal(record_shipment(
+            &policy(),
+            &lic,
+            &HashMap::new(),
+            &holder(),
+            &shipment(1),
+            t(3)
+        )),
+        reason::LICENSE_NOT_ACTIVE
+    );
+}
+
+/// Expected reason, licence, actor, request, counters, time.
+type Case<'a> = (
+    &'static str,
+    &'a License,
+    &'a Actor,
+    ShipmentRequest,
+    HashMap<String, i64>,
+    DateTime<Utc>,
+);
+
+#[test]
+fn every_refusal_reason() {
+    let p = policy();
+    let cn = license("CN");
+    let plenty = domestic_plenty();
+    let other = Actor::new("exporter-2", Role::Applicant, None);
+    let officer = Actor::new("lo", Role::LicensingOfficer, None);
+    let h = holder();
+    let suspended = apply(
+        Some(cn.clone()),
+        &LicenseEvent::LicenseSuspended {
+            at: t(1),
+            actor: "lo".into(),
+            license: "app-1".into(),
+            reason: "check".into(),
+        },
+    )
+    .unwrap();
+    let with = |f: &dyn Fn(&mut ShipmentRequest)| {
+        let mut s = shipment(10);
+        f(&mut s);
+        s
+    };
+    let cases: Vec<Case> = vec![
+        (
+            reason::NOT_YOUR_LICENSE,
+            &cn,
+            &other,
+            shipment(10),
+            plenty.clone(),
+            t(1),
+        ),
+        (
+            reason::ROLE_NOT_PERMITTED,
+            &cn,
+            &officer,
+            shipment(10),
+            plenty.clone(),
+            t(1),
+        ),
+        (
+            reason::LICENSE_NOT_ACTIVE,
+            &suspended,
+            &h,
+            shipment(10),
+            plenty.clone(),
+            t(2),
+        ),
+        (
+            reason::LICENSE_NOT_ACTIVE,
+            &cn,
+            &h,
+            shipment(10),
+            plenty.clone(),
+            t(1461),
+        ),
+        (
+            reason::OUTSIDE_VALIDITY,
+            &cn,
+            &h,
+            with(&|s| s.shipped_at = t(-1)),
+            plenty.clone(),
+            t(1),
+        ),
+        (
+            reason::OUTSIDE_VALIDITY,
+            &cn,
+            &h,
+            with(&|s| s.shipped_at = t(1461)),
+            plenty.clone(),
+            t(1),
+        ),
+        (
+            reason::ITEM_NOT_ON_LICENSE,
+            &cn,
+            &h,
+            with(&|s| s.item_index = 1),
+            plenty.clone(),
+            t(1),
+        ),
+        (
+            reason::QUANTITY_EXCEEDS_REMAINING,
+            &cn,
+            &h,
+            with(&|s| {
+                s.quantity = 101;
+                s.value_usd_cents = 1
+            }),
+            plenty.clone(),
+            t(1),
+        ),
+        (
+            reason::VALUE_EXCEEDS_REMAINING,
+            &cn,
+            &h,
+            with(&|s| s.value_usd_cents = 375_000_001),
+            plenty.clone(),
+            t(1),
+        ),
+        (
+            reason::ATTESTATION_REQUIRED,
+            &cn,
+            &h,
+            with(&|s| s.attestations.clear()),
+            plenty.clone(),
+            t(1),
+        ),
+        (
+            reason::ATTESTATION_REQUIRED,
+            &cn,
+            &h,
+            with(&|s| s.attestations[0].reference = " ".into()),
+            plenty.clone(),
+            t(1),
+        ),
+        (
+            reason::END_USER_CAP_EXCEEDED,
+            &cn,
+            &h,
+            shipment(10),
+            HashMap::from([
+                (counter::domestic_tpp("exporter-1", "H200"), 10_000_000),
+                (
+                    counter::end_user_units("example  cloud CO.", "H200"),
+                    74_991,
+                ),
+            ]),
+            t(1),
+        ),
+        (
+            reason::AGGREGATE_TPP_CAP_EXCEEDED,
+            &cn,
+            &h,
+            shipment(10),
+            HashMap::new(),
+            t(1),
+        ),
+    ];
+    for (expected, lic, actor, request, counters, now) in cases {
+        let got = record_shipment(&p, lic, &counters, actor, &request, now);
+        assert_eq!(refusal(got), expected, "{request:?}");
+    }
+    // The value tolerance: 25% above the licensed value passes.
+    let lic = license("DE");
+    let s = ShipmentRequest {
+        value_usd_cents: 375_000_000,
+        ..shipment(100)
+    };
+    assert!(record_shipment(&p, &lic, &HashMap::new(), &holder(), &s, t(1)).is_ok());
+}
+
+#[test]
+fn the_tpp_cap_is_half_the_domestic_tpp() {
+    let p = policy();
+    let lic = license("CN");
+    // 10 units of 15,832 TPP need 316,640 TPP shipped at home.
+    let mut counters = HashMap::from([(counter::domestic_tpp("exporter-1", "H200"), 316_639)]);
+    assert_eq!(
+        refusal(record_shipment(
+            &p,
+            &lic,
+            &counters,
+            &holder(),
+            &shipment(10),
+            t(1)
+        )),
+        reason::AGGREGATE_TPP_CAP_EXCEEDED
+    );
+    counters.insert(counter::domestic_tpp("exporter-1", "H200"), 316_640);
+    let done = record_shipment(&p, &lic, &counters, &holder(), &shipment(10), t(1)).expect("ok");
+    assert!(done
+        .counters
+        .contains(&(counter::exported_tpp("exporter-1", "H200"), 158_320)));
+    assert!(done
+        .counters
+        .contains(&(counter::end_user_units("Example Cloud Co.", "H200"), 10)));
+}
+
+#[test]
+fn domestic_shipments_count_toward_the_cap() {
+    let lic = license("CN");
+    let mut s = shipment(20);
+    s.customer = "US Lab Inc.".into();
+    let done = record_domestic_shipment(&lic, &holder(), &s, t(1)).expect("recorded");
+    assert_eq!(
+        done.counters,
+        vec![(counter::domestic_tpp("exporter-1", "H200"), 316_640)]
+    );
+    let other = Actor::new("exporter-2", Role::Applicant, None);
+    assert_eq!(
+        refusal(record_domestic_shipment(&lic, &other, &s, t(1))),
+        reason::NOT_YOUR_LICENSE
+    );
+}
+
+#[test]
+fn the_officer_suspends_reinstates_and_revokes_for_good() {
+    let officer = Actor::new("lo", Role::LicensingOfficer, None);
+    let lic = license("DE");
+    let step = |lic: &License, action, now| {
+        officer_action(lic, &officer, action, "because", now)
+            .map(|r| r.events.iter().fold(Some(lic.clone()), apply).unwrap())
+    };
+    assert_eq!(
+        refusal(officer_action(
+            &lic,
+            &holder(),
+            OfficerAction::Suspend,
+            "x",
+            t(1)
+        )),
+        reason::ROLE_NOT_PERMITTED
+    );
+    assert_eq!(
+        refusal(officer_action(
+            &lic,
+            &officer,
+            OfficerAction::Suspend,
+            " ",
+            t(1)
+        )),
+        reason::REASON_REQUIRED
+    );
+    assert_eq!(
+        step(&lic, OfficerAction::Reinstate, t(1))
+            .unwrap_err()
+            .reason,
+        reason::LICENSE_NOT_SUSPENDED
+    );
+    let suspended = step(&lic, OfficerAction::Suspend, t(1)).unwrap();
+    assert_eq!(suspended.state, LicenseState::Suspended);
+    let active = step(&suspended, OfficerAction::Reinstate, t(2)).unwrap();
+    assert_eq!(active.state, LicenseState::Active);
+    let revoked = step(&active, OfficerAction::Revoke, t(3)).unwrap();
+    assert_eq!(revoked.state, LicenseState::Revoked);
+    for action in [
+        OfficerAction::Reinstate,
+        OfficerAction::Suspend,
+        OfficerAction::Revoke,
+    ] {
+        assert_eq!(
+            step(&revoked, action, t(4)).unwrap_err().reason,
+            reason::LICENSE_REVOKED
+        );
+    }
+}
+
+#[test]
+fn the_sweeper_expires_at_the_end_of_validity() {
+    let lic = license("DE");
+    assert!(sweep(&lic, t(1460)).is_empty());
+    let events = sweep(&lic, t(1461));
+    assert_eq!(events.len(), 1);
+    let expired = events.iter().fold(Some(lic), apply).unwrap();
+    assert_eq!(expired.state, LicenseState::Expired);
+    assert!(sweep(&expired, t(1500)).is_empty());
+}

@@ -1,0 +1,291 @@
+//! Licences in the store: issue with the application's update, changes
+//! decided under lock, replays, and racing changes that never overdraw a
+//! counter (two stores on one database, as two processes).
+
+use std::sync::Arc;
+
+use super::*;
+use crate::store::{
+    Decide, KeyCursor, LicenseFilter, LicenseOutcome, LicenseRow, LicenseWrite, ShipmentFilter,
+    ShipmentRow,
+};
+
+fn license(id: &str, holder: &str, issued_at: i64) -> LicenseRow {
+    LicenseRow {
+        id: id.to_owned(),
+        application_id: id.to_owned(),
+        version: 1,
+        holder: holder.to_owned(),
+        state: "ACTIVE".to_owned(),
+        destination: "CN".to_owned(),
+        end_user: "Example Cloud Co.".to_owned(),
+        issued_at,
+        expires_at: issued_at + 1_000,
+        updated_at: issued_at,
+        snapshot: "0".to_owned(),
+    }
+}
+
+/// Files `id` and issues its licence with the decision.
+async fn issued(store: &dyn Store, id: &str, holder: &str, at: i64) -> LicenseRow {
+    let row = app(id, at);
+    store
+        .create(&row, &[ev("ApplicationFiled", at)], None)
+        .await
+        .expect("create");
+    let lic = license(id, holder, at + 1);
+    let decided = next(&row, "DECIDED");
+    let outcome = store
+        .issue_license(
+            row.version,
+            &decided,
+            &[ev("Decided", at + 1), ev("LicenseIssued", at + 1)],
+            Some(&req(&format!("issue-{id}"), "f")),
+            &lic,
+        )
+        .await
+        .expect("issue");
+    assert_eq!(outcome, WriteOutcome::Committed);
+    lic
+}
+
+/// A decision that ships one unit while the counter stays under `cap`;
+/// the shipped count is the licence's snapshot.
+fn ship_one(cap: i64) -> Decide {
+    Arc::new(move |view| {
+        let shipped: i64 = view.row.snapshot.parse().ok()?;
+        let counted = view.counters.get("units").copied().unwrap_or(0);
+        if counted >= cap {
+            return None;
+        }
+        let number = shipped + 1;
+        Some(LicenseWrite {
+            row: LicenseRow {
+                version: view.row.version + 1,
+                snapshot: number.to_string(),
+                updated_at: view.row.updated_at + 1,
+                ..view.row.clone()
+            },
+            events: vec![ev("ShipmentRecorded", view.row.updated_at + 1)],
+            shipments: vec![ShipmentRow {
+                id: format!("{}/shipments/{number}", view.row.id),
+                license_id: view.row.id.clone(),
+                holder: view.row.holder.clone(),
+                kind: "EXPORT".to_owned(),
+                shipped_at: 1_000 + number,
+                recorded_at: 1_000 + number,
+                details: format!("{{\"n\":{number}}}"),
+            }],
+            counters: vec![("units".to_owned(), 1)],
+            response: Some(format!("shipment {number}")),
+        })
+    })
+}
+
+pub(crate) async fn licenses_are_issued_with_the_decision(backend: &dyn Backend) {
+    let store = backend.store();
+    let lic = issued(&*store, "a1", "acme", 10).await;
+    assert_eq!(store.get_license("a1").await.unwrap(), Some(lic.clone()));
+    assert_eq!(store.get("a1").await.unwrap().unwrap().state, "DECIDED");
+    assert_eq!(event_count(&*store, Some("a1")).await, 3);
+    // The issue is a compare-and-set on the application's version.
+    let stale = store
+        .issue_license(
+            1,
+            &next(&app("a1", 10), "DECIDED"),
+            &[ev("Decided", 12)],
+            None,
+            &license("a1", "acme", 12),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { .. })),
+        "{stale:?}"
+    );
+    // A retried issue is answered as before.
+    let again = store
+        .issue_license(
+            1,
+            &next(&app("a1", 10), "DECIDED"),
+            &[ev("Decided", 12)],
+            Some(&req("issue-a1", "f")),
+            &license("a1", "acme", 12),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(again, WriteOutcome::Replayed { .. }), "{again:?}");
+    assert_chain_intact(&*store).await;
+}
+
+pub(crate) async fn license_changes_are_decided_under_lock(backend: &dyn Backend) {
+    let store = backend.store();
+    issued(&*store, "a1", "acme", 10).await;
+    issued(&*store, "a2", "other", 20).await;
+    let keys = vec!["units".to_owned()];
+    let outcome = store
+        .change_license("a1", &keys, Some(&req("r1", "f")), ship_one(2))
+        .await
+        .unwrap();
+    assert_eq!(outcome, LicenseOutcome::Committed);
+    let outcome = store
+        .change_license("a2", &keys, None, ship_one(2))
+        .await
+        .unwrap();
+    assert_eq!(outcome, LicenseOutcome::Committed);
+    // The counter is shared by both licences: the cap holds across them.
+    let declined = store
+        .change_license("a1", &keys, Some(&req("r2", "f")), ship_one(2))
+        .await
+        .unwrap();
+    assert_eq!(declined, LicenseOutcome::Declined);
+    assert_eq!(
+        store.find_request("r2").await.unwrap(),
+        None,
+        "a declined change records nothing"
+    );
+    // A retry is replayed with the decision's answer; another content refused.
+    let replay = store
+        .change_license("a1", &keys, Some(&req("r1", "f")), ship_one(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        replay,
+        LicenseOutcome::Replayed {
+            response: "shipment 1".into()
+        }
+    );
+    let reused = store
+        .change_license("a1", &keys, Some(&req("r1", "g")), ship_one(100))
+        .await;
+    assert!(
+        matches!(reused, Err(StoreError::RequestIdReused(_))),
+        "{reused:?}"
+    );
+    let missing = store
+        .change_license("nope", &keys, None, ship_one(100))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+
+    let row = store.get_license("a1").await.unwrap().unwrap();
+    assert_eq!((row.version, row.snapshot.as_str()), (2, "1"));
+    assert_eq!(store.license_counters(&keys).await.unwrap()["units"], 2);
+    assert_eq!(event_count(&*store, Some("a1")).await, 4);
+    assert_eq!(
+        store.get("a1").await.unwrap().unwrap().version,
+        2,
+        "licence events leave the application's version alone"
+    );
+    assert_chain_intact(&*store).await;
+
+    // Reads: filters, keyset pages, the sweeper's queue.
+    let all = store
+        .list_licenses(&LicenseFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        ["a2", "a1"]
+    );
+    let page = store
+        .list_licenses(
+            &LicenseFilter::default(),
+            Some(&KeyCursor {
+                at: all[0].issued_at,
+                id: all[0].id.clone(),
+            }),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    let by_holder = LicenseFilter {
+        holder: Some("other".into()),
+        ..LicenseFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_licenses(&by_holder, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let expiring = LicenseFilter {
+        expires_before: Some(1_015),
+        ..LicenseFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_licenses(&expiring, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.licenses_due(1_011, 10).await.unwrap().len(), 1);
+    let shipments = store
+        .list_shipments(
+            &ShipmentFilter {
+                license_id: Some("a1".into()),
+                ..ShipmentFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(shipments.len(), 1);
+    let by_holder = ShipmentFilter {
+        holder: Some("other".into()),
+        from: Some(0),
+        to: Some(5_000),
+        ..ShipmentFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_shipments(&by_holder, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub(crate) async fn racing_license_changes_never_overdraw(backend: &dyn Backend) {
+    let store = backend.store();
+    let other = backend.another_store().await;
+    issued(&*store, "a1", "acme", 10).await;
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = if i % 2 == 0 {
+            Arc::clone(&store)
+        } else {
+            Arc::clone(&other)
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .change_license("a1", &["units".to_owned()], None, ship_one(40))
+                .await
+        }));
+    }
+    let mut committed = 0;
+    for task in tasks {
+        match task.await.unwrap().expect("no error") {
+            LicenseOutcome::Committed => committed += 1,
+            LicenseOutcome::Declined => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(committed, 40);
+    let row = store.get_license("a1").await.unwrap().unwrap();
+    assert_eq!(row.snapshot, "40");
+    assert_eq!(
+        store.license_counters(&["units".to_owned()]).await.unwrap()["units"],
+        40
+    );
+    assert_eq!(event_count(&*store, Some("a1")).await, 3 + 40);
+    assert_chain_intact(&*store).await;
+}

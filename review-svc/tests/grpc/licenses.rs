@@ -1,0 +1,888 @@
+//! Licences through real clients: issued with the final approval (and
+//! only then), every refusal of a shipment with nothing written, the
+//! licensing officer's actions, expiry, idempotency, and 64 clients racing
+//! for the last units of one licence (one process on SQLite, two processes
+//! on one PostgreSQL).
+
+use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
+
+use super::*;
+
+pub(crate) type Licenses = LicenseServiceClient<Channel>;
+
+pub(crate) async fn licenses_at(addr: SocketAddr) -> Licenses {
+    LicenseServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect to review-svc")
+}
+
+async fn licenses(h: &Harness) -> Licenses {
+    licenses_at(h.review.as_ref().expect("running").server.local_addr).await
+}
+
+/// An application of `quantity` H200s to China, approved with conditions
+/// by the licensing officer: final, so a licence is issued.
+pub(crate) async fn approved(client: &mut Client, quantity: u64) -> pb::Application {
+    let mut app = create(client, APPLICANT, h200_to("CN", quantity)).await;
+    for (token, agency) in REVIEWERS {
+        app = recommend(client, &app, token, agency, pb::Recommendation::Approve).await;
+    }
+    let app = decide(client, &app, OFFICER, pb::Outcome::ApproveWithConditions).await;
+    assert_eq!(state_of(&app), pb::State::Decided);
+    app
+}
+
+pub(crate) async fn license_of(licenses: &mut Licenses, app: &pb::Application) -> pb::License {
+    assert!(!app.license.is_empty(), "no licence named: {app:#?}");
+    licenses
+        .get_license(authed(
+            pb::GetLicenseRequest {
+                name: app.license.clone(),
+            },
+            AUDITOR,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("get licence: {}", describe(&s)))
+        .into_inner()
+}
+
+fn ts(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: 0,
+    }
+}
+
+/// A shipment of `quantity` units at the unit value filed, with the
+/// laboratory's report.
+pub(crate) fn shipment(
+    license: &pb::License,
+    quantity: u64,
+    now: DateTime<Utc>,
+) -> pb::RecordShipmentRequest {
+    pb::RecordShipmentRequest {
+        license: license.name.clone(),
+        request_id: new_request_id(),
+        item_index: 0,
+        quantity,
+        value_usd_cents: quantity * 3_000_000,
+        export_time: Some(ts(now)),
+        filing_reference: "X20260302000001".into(),
+        attestations: vec![pb::Attestation {
+            kind: "US_LAB_TEST_REPORT".into(),
+            reference: "LAB-2026-0001".into(),
+        }],
+    }
+}
+
+/// The holder reports `quantity` units shipped to U.S. customers.
+pub(crate) async fn domestic(
+    licenses: &mut Licenses,
+    license: &pb::License,
+    quantity: u64,
+    now: DateTime<Utc>,
+) {
+    licenses
+        .record_domestic_shipment(authed(
+            pb::RecordDomesticShipmentRequest {
+                license: license.name.clone(),
+                request_id: new_request_id(),
+                item_index: 0,
+                quantity,
+                value_usd_cents: quantity * 3_000_000,
+                ship_time: Some(ts(now)),
+                customer: "US Research Cloud Inc.".into(),
+                reference: "INV-1".into(),
+            },
+            APPLICANT,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("domestic shipment: {}", describe(&s)));
+}
+
+pub(crate) async fn licence_issued_on_approval(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let mut licenses = licenses(&h).await;
+    let app = approved(&mut h.client, 5_000).await;
+    let license = license_of(&mut licenses, &app).await;
+    assert_eq!(license.name, app.license);
+    assert_eq!(license.application, app.name);
+    assert_eq!(license.holder, "exporter-1");
+    assert_eq!(license.state, pb::LicenseState::Active as i32);
+    assert_eq!(license.conditions, vec!["Quarterly end-use reports"]);
+    assert_eq!(license.destination_country, "CN");
+    assert_eq!(license.end_user, "Example Cloud Co.");
+    assert_eq!(license.required_attestations, vec!["US_LAB_TEST_REPORT"]);
+    let item = &license.items[0];
+    assert_eq!(
+        (
+            item.authorized_quantity,
+            item.authorized_value_usd_cents,
+            item.shipped_quantity
+        ),
+        (5_000, 5_000 * 3_000_000, 0)
+    );
+    assert_eq!(item.product, "NVIDIA H200 SXM 141GB");
+    assert!(item.tpp_per_unit > 0, "the classifier's TPP: {item:?}");
+    let issued = license.issue_time.unwrap().seconds;
+    assert_eq!(license.expire_time.unwrap().seconds - issued, 1461 * 86_400);
+    assert_eq!(
+        app.decision.as_ref().unwrap().decide_time.unwrap().seconds,
+        issued,
+        "issued with the decision"
+    );
+    let events = all_events(&mut h.client, &app.name).await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| e.r#type.as_str())
+        .collect();
+    assert_eq!(kinds, vec!["LicenseIssued", "Decided"]);
+    assert!(matches!(
+        events.last().unwrap().payload,
+        Some(pb::application_event::Payload::LicenseIssued(_))
+    ));
+    assert!(verify_all(&mut h.client).await.intact);
+
+    // The holder lists its licence; another applicant sees none.
+    let mine = licenses
+        .list_licenses(authed(pb::ListLicensesRequest::default(), APPLICANT))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mine.licenses.len(), 1);
+    let theirs = licenses
+        .list_licenses(authed(pb::ListLicensesRequest::default(), OTHER_APPLICANT))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(theirs.licenses.is_empty());
+}
+
+pub(crate) async fn no_licence_without_a_final_approval(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let mut licenses = licenses(&h).await;
+    // Every agency denies, the officer denies: final.
+    let mut denied = filed(&mut h.client).await;
+    for (token, agency) in REVIEWERS {
+        denied = recommend(
+            &mut h.client,
+            &denied,
+            token,
+            agency,
+            pb::Recommendation::Deny,
+        )
+        .await;
+    }
+    let denied = decide(&mut h.client, &denied, OFFICER, pb::Outcome::Deny).await;
+    assert_eq!(state_of(&denied), pb::State::Decided);
+    assert_eq!(denied.license, "");
+    // Withdrawn.
+    let withdrawn = filed(&mut h.client).await;
+    let withdrawn = h
+        .client
+        .withdraw_application(authed(withdraw_request(&withdrawn), APPLICANT))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(withdrawn.license, "");
+    // An appealable approval is not final yet.
+    let appealable = oc_approved(&mut h.client).await;
+    assert_eq!(appealable.license, "");
+    let all = licenses
+        .list_licenses(authed(pb::ListLicensesRequest::default(), AUDITOR))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(all.licenses.is_empty(), "{all:#?}");
+    // When the appeal window closes, the sweeper's write issues it.
+    h.clock.advance(days(5));
+    let app = wait_for(&mut h.client, &appealable.name, "licensed", |a| {
+        !a.license.is_empty()
+    })
+    .await;
+    let license = license_of(&mut licenses, &app).await;
+    assert_eq!(license.state, pb::LicenseState::Active as i32);
+    assert!(verify_all(&mut h.client).await.intact);
+}
+
+/// Asserts the licence and its history did not move.
+async fn unchanged(h: &mut Harness, licenses: &mut Licenses, before: &pb::License, events: usize) {
+    let app = get(&mut h.client, &before.application).await;
+    let now = license_of(licenses, &app).await;
+    assert_eq!(&now, before, "a refusal changed the licence");
+    assert_eq!(
+        all_events(&mut h.client, &before.application).await.len(),
+        events
+    );
+}
+
+pub(crate) async fn every_refusal_says_why_and_writes_nothing(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let mut licenses = licenses(&h).await;
+    let app = approved(&mut h.client, 80_000).await;
+    let license = license_of(&mut licenses, &app).await;
+    let now = h.clock.now();
+    let mut events = all_events(&mut h.client, &app.name).await.len();
+
+    // No U.S. domestic shipments yet: the 50% aggregate-TPP cap refuses.
+    let status = expect_refusal(
+        licenses
+            .record_shipment(authed(shipment(&license, 10, now), APPLICANT))
+            .await,
+        Code::FailedPrecondition,
+        "AGGREGATE_TPP_CAP_EXCEEDED",
+    );
+    let info = status.get_details_error_info().unwrap();
+    assert_eq!(
+        info.metadata.get("domesticTpp").map(String::as_str),
+        Some("0")
+    );
+    unchanged(&mut h, &mut licenses, &license, events).await;
+
+    domestic(&mut licenses, &license, 400_000, now).await;
+    events += 1;
+    let license = license_of(&mut licenses, &app).await;
+
+    let cases: Vec<(pb::RecordShipmentRequest, &str, Code, &str)> = vec![
+        (
+            pb::RecordShipmentRequest {
+                attestations: vec![],
+                ..shipment(&license, 10, now)
+            },
+            APPLICANT,
+            Code::InvalidArgument,
+            "ATTESTATION_REQUIRED",
+        ),
+        (
+            pb::RecordShipmentRequest {
+                item_index: 3,
+                ..shipment(&license, 10, now)
+            },
+            APPLICANT,
+            Code::InvalidArgument,
+            "ITEM_NOT_ON_LICENSE",
+        ),
+        (
+            pb::RecordShipmentRequest {
+                value_usd_cents: 1,
+                ..shipment(&license, 80_001, now)
+            },
+            APPLICANT,
+            Code::FailedPrecondition,
+            "QUANTITY_EXCEEDS_REMAINING",
+        ),
+        (
+            pb::RecordShipmentRequest {
+                value_usd_cents: 10 * 3_000_000 * 80_000,
+                ..shipment(&license, 10, now)
+            },
+            APPLICANT,
+            Code::FailedPrecondition,
+            "VALUE_EXCEEDS_REMAINING",
+        ),
+        (
+            pb::RecordShipmentRequest {
+                export_time: Some(ts(now - days(1))),
+                ..shipment(&license, 10, now)
+            },
+            APPLICANT,
+            Code::FailedPrecondition,
+            "OUTSIDE_VALIDITY",
+        ),
+        (
+            shipment(&license, 75_001, now),
+            APPLICANT,
+            Code::FailedPrecondition,
+            "END_USER_CAP_EXCEEDED",
+        ),
+        (
+            shipment(&license, 10, now),
+            OTHER_APPLICANT,
+            Code::PermissionDenied,
+            "NOT_YOUR_LICENSE",
+        ),
+        (
+            shipment(&license, 10, now),
+            OFFICER,
+            Code::PermissionDenied,
+            "ROLE_NOT_PERMITTED",
+        ),
+        (
+            shipment(&license, 10, now),
+            AUDITOR,
+            Code::PermissionDenied,
+            "ROLE_NOT_PERMITTED",
+        ),
+    ];
+    for (request, token, code, reason) in cases {
+        expect_refusal(
+            licenses.record_shipment(authed(request, token)).await,
+            code,
+            reason,
+        );
+        unchanged(&mut h, &mut licenses, &license, events).await;
+    }
+
+    // Two shipments go through and draw down.
+    let first = licenses
+        .record_shipment(authed(shipment(&license, 1_000, now), APPLICANT))
+        .await
+        .unwrap_or_else(|s| panic!("ship: {}", describe(&s)))
+        .into_inner();
+    let after = first.license.unwrap();
+    assert_eq!(after.items[0].shipped_quantity, 1_000);
+    assert_eq!(after.items[0].remaining_quantity, 79_000);
+    assert_ne!(after.etag, license.etag);
+    assert_eq!(first.shipment.unwrap().quantity, 1_000);
+
+    // Suspended: nothing ships; the holder may not reinstate; the officer does.
+    let suspended = licenses
+        .suspend_license(authed(
+            pb::SuspendLicenseRequest {
+                name: license.name.clone(),
+                etag: after.etag.clone(),
+                request_id: new_request_id(),
+                reason: "lab certification under review".into(),
+            },
+            OFFICER,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("suspend: {}", describe(&s)))
+        .into_inner();
+    assert_eq!(suspended.state, pb::LicenseState::Suspended as i32);
+    let status = expect_refusal(
+        licenses
+            .record_shipment(authed(shipment(&license, 1, now), APPLICANT))
+            .await,
+        Code::FailedPrecondition,
+        "LICENSE_NOT_ACTIVE",
+    );
+    assert_eq!(
+        status
+            .get_details_error_info()
+            .unwrap()
+            .metadata
+            .get("state")
+            .map(String::as_str),
+        Some("SUSPENDED")
+    );
+    let reinstate = |token: &str, etag: &str| {
+        authed(
+            pb::ReinstateLicenseRequest {
+                name: license.name.clone(),
+                etag: etag.to_owned(),
+                request_id: new_request_id(),
+                reason: "certification confirmed".into(),
+            },
+            token,
+        )
+    };
+    expect_refusal(
+        licenses.reinstate_license(reinstate(APPLICANT, "")).await,
+        Code::PermissionDenied,
+        "ROLE_NOT_PERMITTED",
+    );
+    expect_refusal(
+        licenses
+            .reinstate_license(reinstate(OFFICER, &after.etag))
+            .await,
+        Code::Aborted,
+        "ETAG_MISMATCH",
+    );
+    licenses
+        .reinstate_license(reinstate(OFFICER, &suspended.etag))
+        .await
+        .unwrap_or_else(|s| panic!("reinstate: {}", describe(&s)));
+    // Revoked for good.
+    let revoke = |reason: &str| {
+        authed(
+            pb::RevokeLicenseRequest {
+                name: license.name.clone(),
+                etag: String::new(),
+                request_id: new_request_id(),
+                reason: reason.into(),
+            },
+            OFFICER,
+        )
+    };
+    expect_refusal(
+        licenses.revoke_license(revoke(" ")).await,
+        Code::InvalidArgument,
+        "REASON_REQUIRED",
+    );
+    let revoked = licenses
+        .revoke_license(revoke("diversion"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revoked.state, pb::LicenseState::Revoked as i32);
+    expect_refusal(
+        licenses.reinstate_license(reinstate(OFFICER, "")).await,
+        Code::FailedPrecondition,
+        "LICENSE_REVOKED",
+    );
+    // Everything is in the application's chain, and the chain holds.
+    let events = all_events(&mut h.client, &app.name).await;
+    for kind in [
+        "DomesticShipmentRecorded",
+        "ShipmentRecorded",
+        "LicenseSuspended",
+        "LicenseReinstated",
+        "LicenseRevoked",
+    ] {
+        assert_eq!(count_of(&events, kind), 1, "{kind}");
+    }
+    assert!(verify_all(&mut h.client).await.intact);
+    // The application itself did not move.
+    assert_eq!(get(&mut h.client, &app.name).await.etag, app.etag);
+}
+
+pub(crate) async fn shipments_are_idempotent_and_listed(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let mut licenses = licenses(&h).await;
+    let app = approved(&mut h.client, 100).await;
+    let license = license_of(&mut licenses, &app).await;
+    let now = h.clock.now();
+    domestic(&mut licenses, &license, 1_000, now).await;
+    // A watcher of the application sees the licence's events live.
+    let history = all_events(&mut h.client, &app.name).await;
+    let mut watching = h
+        .client
+        .watch_applications(authed(
+            pb::WatchApplicationsRequest {
+                after_sequence: history.last().unwrap().sequence,
+                application: app.name.clone(),
+            },
+            AUDITOR,
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    let request = shipment(&license, 10, now);
+    let first = licenses
+        .record_shipment(authed(request.clone(), APPLICANT))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = licenses
+        .record_shipment(authed(request.clone(), APPLICANT))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.shipment, again.shipment);
+    let live = next_event(&mut watching).await;
+    assert_eq!(live.r#type, "ShipmentRecorded");
+    match live.payload {
+        Some(pb::application_event::Payload::ShipmentRecorded(recorded)) => {
+            assert_eq!(recorded.shipment, first.shipment)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        first.license.as_ref().unwrap().items,
+        again.license.as_ref().unwrap().items
+    );
+    expect_refusal(
+        licenses
+            .record_shipment(authed(
+                pb::RecordShipmentRequest {
+                    quantity: 11,
+                    ..request
+                },
+                APPLICANT,
+            ))
+            .await,
+        Code::InvalidArgument,
+        "REQUEST_ID_REUSED",
+    );
+    let listed = licenses
+        .list_shipments(authed(
+            pb::ListShipmentsRequest {
+                parent: license.name.clone(),
+                ..Default::default()
+            },
+            APPLICANT,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed.shipments.len(),
+        2,
+        "one export, one domestic shipment"
+    );
+    let exports = licenses
+        .list_shipments(authed(
+            pb::ListShipmentsRequest {
+                parent: "licenses/-".into(),
+                kind: pb::ShipmentKind::Export as i32,
+                page_size: 1,
+                ..Default::default()
+            },
+            AUDITOR,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(exports.shipments.len(), 1);
+    assert_eq!(exports.shipments[0].quantity, 10);
+    expect_refusal(
+        licenses
+            .list_shipments(authed(
+                pb::ListShipmentsRequest {
+                    parent: license.name.clone(),
+                    ..Default::default()
+                },
+                OTHER_APPLICANT,
+            ))
+            .await,
+        Code::PermissionDenied,
+        "NOT_YOUR_LICENSE",
+    );
+    // The sweeper records the expiry.
+    h.clock.advance(days(1461));
+    let start = Instant::now();
+    loop {
+        let l = license_of(&mut licenses, &app).await;
+        if l.state == pb::LicenseState::Expired as i32 {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "not expired: {l:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let events = all_events(&mut h.client, &app.name).await;
+    assert_eq!(count_of(&events, "LicenseExpired"), 1);
+    assert_eq!(
+        count_of(&events, "ShipmentRecorded"),
+        1,
+        "the retry shipped once"
+    );
+}
+
+/// 64 clients race for the 40 units left: exactly 40 ship, 24 are told
+/// why not. On PostgreSQL, through two review-svc processes on one database.
+pub(crate) async fn racing_clients_ship_exactly_what_remains(backend: Backend) {
+    let Some(mut h) = Setup::new(backend).spawn().await else {
+        return;
+    };
+    let second = match backend {
+        Backend::Postgres => {
+            Some(start_review(&h.db.url(), &h.classifier_url, None, &h.clock).await)
+        }
+        Backend::Sqlite => None,
+    };
+    let mut licenses_a = licenses(&h).await;
+    let licenses_b = match &second {
+        Some(server) => licenses_at(server.server.local_addr).await,
+        None => licenses_a.clone(),
+    };
+    let app = approved(&mut h.client, 40).await;
+    let license = license_of(&mut licenses_a, &app).await;
+    let now = h.clock.now();
+    domestic(&mut licenses_a, &license, 1_000, now).await;
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let mut client = if i % 2 == 0 {
+            licenses_a.clone()
+        } else {
+            licenses_b.clone()
+        };
+        let request = shipment(&license, 1, now);
+        tasks.push(tokio::spawn(async move {
+            client.record_shipment(authed(request, APPLICANT)).await
+        }));
+    }
+    let (mut shipped, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => shipped += 1,
+            Err(status) => {
+                let reason = status
+                    .get_details_error_info()
+                    .map(|i| i.reason)
+                    .unwrap_or_default();
+                assert!(
+                    reason == "QUANTITY_EXCEEDS_REMAINING" || reason == "LICENSE_NOT_ACTIVE",
+                    "{}",
+                    describe(&status)
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((shipped, refused), (40, 24));
+    let after = license_of(&mut licenses_a, &app).await;
+    assert_eq!(after.items[0].shipped_quantity, 40);
+    assert_eq!(after.state, pb::LicenseState::Exhausted as i32);
+    let events = all_events(&mut h.client, &app.name).await;
+    assert_eq!(count_of(&events, "ShipmentRecorded"), 40);
+    assert_eq!(count_of(&events, "LicenseExhausted"), 1);
+    assert!(verify_all(&mut h.client).await.intact);
+    if let Some(second) = second {
+        second.shutdown().await.expect("graceful shutdown");
+    }
+}
+
+on_both_backends_licenses!(
+    licence_issued_on_approval,
+    no_licence_without_a_final_approval,
+    every_refusal_says_why_and_writes_nothing,
+    shipments_are_idempotent_and_listed,
+    racing_clients_ship_exactly_what_remains,
+);
+
+/// The README's permission table, licence rows: every development
+/// principal against every licence RPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn licence_permission_matrix_follows_the_readme() {
+    let mut h = spawn().await;
+    let mut licenses = licenses(&h).await;
+    let now = h.clock.now();
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Row {
+        Get,
+        List,
+        Shipments,
+        Ship,
+        Domestic,
+        Suspend,
+        Reinstate,
+        Revoke,
+    }
+    let principals: Vec<&str> = vec![
+        APPLICANT,
+        OTHER_APPLICANT,
+        "dev-commerce",
+        "dev-state",
+        OFFICER,
+        OC_CHAIR,
+        "dev-acep-state",
+        "dev-earb-state",
+        PRESIDENT,
+        AUDITOR,
+    ];
+    let expected = |row: Row, who: &str| -> Option<(Code, &'static str)> {
+        let denied = |reason| Some((Code::PermissionDenied, reason));
+        match (row, who) {
+            (Row::List, _) => None,
+            (_, OTHER_APPLICANT) => denied("NOT_YOUR_LICENSE"),
+            (Row::Get | Row::Shipments, _) => None,
+            (Row::Ship | Row::Domestic, APPLICANT) => None,
+            (Row::Ship | Row::Domestic, _) => denied("ROLE_NOT_PERMITTED"),
+            (Row::Suspend | Row::Reinstate | Row::Revoke, OFFICER) => None,
+            (Row::Suspend | Row::Reinstate | Row::Revoke, _) => denied("ROLE_NOT_PERMITTED"),
+        }
+    };
+    let mut failures = Vec::new();
+    let rows = [
+        Row::Get,
+        Row::List,
+        Row::Shipments,
+        Row::Ship,
+        Row::Domestic,
+        Row::Suspend,
+        Row::Reinstate,
+        Row::Revoke,
+    ];
+    for row in rows {
+        for who in &principals {
+            // A fresh licence per call that may change it.
+            let app = approved(&mut h.client, 100).await;
+            let license = license_of(&mut licenses, &app).await;
+            domestic(&mut licenses, &license, 1_000, now).await;
+            if row == Row::Reinstate {
+                licenses
+                    .suspend_license(authed(
+                        pb::SuspendLicenseRequest {
+                            name: license.name.clone(),
+                            reason: "check".into(),
+                            ..Default::default()
+                        },
+                        OFFICER,
+                    ))
+                    .await
+                    .expect("suspended");
+            }
+            let name = license.name.clone();
+            let reason = "check".to_owned();
+            let result: Result<(), Status> = match row {
+                Row::Get => licenses
+                    .get_license(authed(pb::GetLicenseRequest { name }, who))
+                    .await
+                    .map(drop),
+                Row::List => licenses
+                    .list_licenses(authed(pb::ListLicensesRequest::default(), who))
+                    .await
+                    .map(drop),
+                Row::Shipments => licenses
+                    .list_shipments(authed(
+                        pb::ListShipmentsRequest {
+                            parent: name,
+                            ..Default::default()
+                        },
+                        who,
+                    ))
+                    .await
+                    .map(drop),
+                Row::Ship => licenses
+                    .record_shipment(authed(shipment(&license, 1, now), who))
+                    .await
+                    .map(drop),
+                Row::Domestic => licenses
+                    .record_domestic_shipment(authed(
+                        pb::RecordDomesticShipmentRequest {
+                            license: name,
+                            item_index: 0,
+                            quantity: 1,
+                            ship_time: Some(ts(now)),
+                            customer: "US Lab".into(),
+                            reference: "INV-2".into(),
+                            ..Default::default()
+                        },
+                        who,
+                    ))
+                    .await
+                    .map(drop),
+                Row::Suspend => licenses
+                    .suspend_license(authed(
+                        pb::SuspendLicenseRequest {
+                            name,
+                            reason,
+                            ..Default::default()
+                        },
+                        who,
+                    ))
+                    .await
+                    .map(drop),
+                Row::Reinstate => licenses
+                    .reinstate_license(authed(
+                        pb::ReinstateLicenseRequest {
+                            name,
+                            reason,
+                            ..Default::default()
+                        },
+                        who,
+                    ))
+                    .await
+                    .map(drop),
+                Row::Revoke => licenses
+                    .revoke_license(authed(
+                        pb::RevokeLicenseRequest {
+                            name,
+                            reason,
+                            ..Default::default()
+                        },
+                        who,
+                    ))
+                    .await
+                    .map(drop),
+            };
+            let got = result.as_ref().err().map(|s| {
+                (
+                    s.code(),
+                    s.get_details_error_info()
+                        .map(|i| i.reason)
+                        .unwrap_or_default(),
+                )
+            });
+            let want = expected(row, who).map(|(c, r)| (c, r.to_owned()));
+            if got != want {
+                failures.push(format!("{row:?} by {who}: expected {want:?}, got {got:?}"));
+            }
+        }
+    }
+    // A licence that does not exist is refused to an applicant as another's is.
+    expect_refusal(
+        licenses
+            .get_license(authed(
+                pb::GetLicenseRequest {
+                    name: "licenses/00000000-0000-0000-0000-000000000000".into(),
+                },
+                APPLICANT,
+            ))
+            .await,
+        Code::PermissionDenied,
+        "NOT_YOUR_LICENSE",
+    );
+    expect_refusal(
+        licenses
+            .get_license(authed(
+                pb::GetLicenseRequest {
+                    name: "licenses/00000000-0000-0000-0000-000000000000".into(),
+                },
+                AUDITOR,
+            ))
+            .await,
+        Code::NotFound,
+        "LICENSE_NOT_FOUND",
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // ListLicenses pages newest first; a token belongs to its filters.
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = licenses
+            .list_licenses(authed(
+                pb::ListLicensesRequest {
+                    page_size: 7,
+                    page_token,
+                    ..Default::default()
+                },
+                AUDITOR,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.licenses.len() <= 7);
+        seen.extend(
+            page.licenses
+                .into_iter()
+                .map(|l| (l.issue_time.unwrap().seconds, l.name)),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), rows.len() * principals.len());
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first");
+    let first = licenses
+        .list_licenses(authed(
+            pb::ListLicensesRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+            AUDITOR,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    expect_refusal(
+        licenses
+            .list_licenses(authed(
+                pb::ListLicensesRequest {
+                    page_size: 1,
+                    page_token: first.next_page_token,
+                    state: pb::LicenseState::Revoked as i32,
+                    ..Default::default()
+                },
+                AUDITOR,
+            ))
+            .await,
+        Code::InvalidArgument,
+        "INVALID_PAGE_TOKEN",
+    );
+}

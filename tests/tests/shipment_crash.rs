@@ -1,0 +1,368 @@
+//! Shipments survive SIGKILL: review-svc is killed at random points while
+//! clients record shipments against one licence, each shipment retried
+//! with its own request_id until answered. Afterwards every acknowledged
+//! shipment is recorded exactly once (in the shipments, the licence's
+//! draw-down and the hash-chained history), nothing unacknowledged is
+//! counted twice, the licence is never overdrawn, and the chain is intact.
+//! On SQLite, and on PostgreSQL when `REVIEW_TEST_DATABASE_URL` is set.
+//!
+//! `CRASH_SEED` replays the random pauses.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use exportcontrol_proto::review::v1 as pb;
+use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
+use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use system_tests::{authed, free_port, h200_to_china, start_classifier, REVIEW_SERVICE};
+use test_support::postgres::{database_url, Schema};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+const KILLS: usize = 10;
+const WORKERS: usize = 4;
+/// Units licensed: more than the run ships, so the draw-down never runs dry.
+const LICENSED: u64 = 100_000;
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+const RUN_BUDGET: Duration = Duration::from_secs(50);
+
+fn report(line: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn transient(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Internal
+    )
+}
+
+/// Sends `call` until it is answered (anything but a transport failure).
+async fn until_answered<T, F, Fut>(
+    deadline: Instant,
+    resent: &AtomicU64,
+    mut call: F,
+) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Status>>,
+{
+    loop {
+        match tokio::time::timeout(CALL_TIMEOUT, call()).await {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(status)) if !transient(status.code()) => return Err(status),
+            _ => {}
+        }
+        resent.fetch_add(1, Relaxed);
+        assert!(
+            Instant::now() < deadline,
+            "no answer before the run's deadline"
+        );
+        let pause = rand::rng().random_range(10..40);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+fn now_ts() -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp(),
+        nanos: 0,
+    }
+}
+
+async fn licensed(channel: &Channel) -> pb::License {
+    let mut review = ReviewServiceClient::new(channel.clone());
+    let mut app = review
+        .create_application(authed(h200_to_china(LICENSED), "dev-applicant"))
+        .await
+        .expect("filed")
+        .into_inner();
+    for (agency, token) in [
+        (pb::Agency::Commerce, "dev-commerce"),
+        (pb::Agency::State, "dev-state"),
+        (pb::Agency::Defense, "dev-defense"),
+        (pb::Agency::Energy, "dev-energy"),
+    ] {
+        app = review
+            .record_recommendation(authed(
+                pb::RecordRecommendationRequest {
+                    name: app.name.clone(),
+                    etag: app.etag.clone(),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    agency: agency as i32,
+                    recommendation: pb::Recommendation::Approve as i32,
+                    conditions: vec![],
+                    rationale: "no objection".into(),
+                },
+                token,
+            ))
+            .await
+            .expect("recommended")
+            .into_inner();
+    }
+    let app = review
+        .decide_application(authed(
+            pb::DecideApplicationRequest {
+                name: app.name.clone(),
+                etag: app.etag.clone(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                outcome: pb::Outcome::Approve as i32,
+                conditions: vec![],
+                rationale: "approved".into(),
+            },
+            "dev-officer",
+        ))
+        .await
+        .expect("approved")
+        .into_inner();
+    let mut licenses = LicenseServiceClient::new(channel.clone());
+    let license = licenses
+        .get_license(authed(
+            pb::GetLicenseRequest {
+                name: app.license.clone(),
+            },
+            "dev-applicant",
+        ))
+        .await
+        .expect("licence issued")
+        .into_inner();
+    licenses
+        .record_domestic_shipment(authed(
+            pb::RecordDomesticShipmentRequest {
+                license: license.name.clone(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                item_index: 0,
+                quantity: 4 * LICENSED,
+                value_usd_cents: 0,
+                ship_time: Some(now_ts()),
+                customer: "US Research Cloud Inc.".into(),
+                reference: "INV-1".into(),
+            },
+            "dev-applicant",
+        ))
+        .await
+        .expect("domestic shipment");
+    license
+}
+
+async fn crash_run(backend: &str, database_url: &str, data: &Path) {
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(rand::random);
+    report(format!("shipment-crash[{backend}]: seed {seed}"));
+    let started = Instant::now();
+    let deadline = started + RUN_BUDGET;
+    test_support::postgres::read_settings();
+    let classifier = start_classifier(free_port().unwrap(), data).await;
+    let mut review = system_tests::start_review(
+        data,
+        "review.log",
+        &classifier.url(),
+        vec!["--database-url".into(), database_url.to_owned()],
+        Vec::new(),
+    )
+    .await;
+    let channel = Endpoint::from_shared(review.url())
+        .unwrap()
+        .connect_timeout(Duration::from_millis(300))
+        .connect_lazy();
+    let license = licensed(&channel).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let resent = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|worker| {
+            let channel = channel.clone();
+            let stop = Arc::clone(&stop);
+            let resent = Arc::clone(&resent);
+            let license = license.name.clone();
+            let mut rng = StdRng::seed_from_u64(seed ^ (worker as u64 + 1));
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                while !stop.load(Relaxed) {
+                    let quantity = rng.random_range(1..=5u64);
+                    let request = pb::RecordShipmentRequest {
+                        license: license.clone(),
+                        request_id: uuid::Uuid::new_v4().to_string(),
+                        item_index: 0,
+                        quantity,
+                        value_usd_cents: quantity * 3_000_000,
+                        export_time: Some(now_ts()),
+                        filing_reference: format!("X{worker}-{}", acknowledged.len()),
+                        attestations: vec![pb::Attestation {
+                            kind: "US_LAB_TEST_REPORT".into(),
+                            reference: "LAB-1".into(),
+                        }],
+                    };
+                    let answer = until_answered(deadline, &resent, || {
+                        let mut client = LicenseServiceClient::new(channel.clone());
+                        let request = request.clone();
+                        async move {
+                            client
+                                .record_shipment(authed(request, "dev-applicant"))
+                                .await
+                                .map(|r| r.into_inner())
+                        }
+                    })
+                    .await
+                    .unwrap_or_else(|status| {
+                        panic!(
+                            "shipment refused: {status:?} {:?}",
+                            status.get_details_error_info()
+                        )
+                    });
+                    let shipment = answer.shipment.expect("the shipment recorded");
+                    assert_eq!(shipment.quantity, quantity);
+                    acknowledged.push(shipment);
+                }
+                acknowledged
+            })
+        })
+        .collect();
+
+    let mut rng = StdRng::seed_from_u64(seed);
+    for _ in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..500))).await;
+        review.kill();
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..100))).await;
+        review
+            .restart(REVIEW_SERVICE)
+            .await
+            .unwrap_or_else(|e| panic!("review-svc restarts: {e}\n{}", review.log_tail()));
+    }
+    stop.store(true, Relaxed);
+    let mut acknowledged = Vec::new();
+    for worker in workers {
+        acknowledged.extend(worker.await.expect("worker finished"));
+    }
+
+    // Every acknowledged shipment exactly once; nothing else.
+    let names: HashSet<&str> = acknowledged.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names.len(),
+        acknowledged.len(),
+        "two shipments answered with one name"
+    );
+    let mut licenses = LicenseServiceClient::new(channel.clone());
+    let mut stored = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = licenses
+            .list_shipments(authed(
+                pb::ListShipmentsRequest {
+                    parent: license.name.clone(),
+                    kind: pb::ShipmentKind::Export as i32,
+                    page_size: 200,
+                    page_token,
+                    ..Default::default()
+                },
+                "dev-auditor",
+            ))
+            .await
+            .expect("list shipments")
+            .into_inner();
+        stored.extend(page.shipments);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let stored_names: HashSet<&str> = stored.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        stored_names, names,
+        "stored shipments differ from the acknowledged ones"
+    );
+    let shipped: u64 = acknowledged.iter().map(|s| s.quantity).sum();
+    let now = licenses
+        .get_license(authed(
+            pb::GetLicenseRequest {
+                name: license.name.clone(),
+            },
+            "dev-auditor",
+        ))
+        .await
+        .expect("licence")
+        .into_inner();
+    assert_eq!(
+        now.items[0].shipped_quantity, shipped,
+        "the draw-down counts each shipment once"
+    );
+    let mut review_client = ReviewServiceClient::new(channel.clone());
+    let mut events = 0;
+    let mut page_token = String::new();
+    loop {
+        let page = review_client
+            .list_application_events(authed(
+                pb::ListApplicationEventsRequest {
+                    parent: license.application.clone(),
+                    page_size: 1000,
+                    page_token,
+                },
+                "dev-auditor",
+            ))
+            .await
+            .expect("events")
+            .into_inner();
+        events += page
+            .events
+            .iter()
+            .filter(|e| e.r#type == "ShipmentRecorded")
+            .count();
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(
+        events,
+        acknowledged.len(),
+        "ShipmentRecorded once per acknowledged shipment"
+    );
+    let verified = review_client
+        .verify_audit_trail(authed(
+            pb::VerifyAuditTrailRequest {
+                name: "applications/-".into(),
+                ..Default::default()
+            },
+            "dev-auditor",
+        ))
+        .await
+        .expect("verify")
+        .into_inner();
+    assert!(verified.intact, "{verified:?}");
+    report(format!(
+        "shipment-crash[{backend}]: {KILLS} SIGKILLs, {} shipments ({shipped} units) acknowledged and recorded once each, {} calls resent, chain intact, {:.1} s",
+        acknowledged.len(),
+        resent.load(Relaxed),
+        started.elapsed().as_secs_f64()
+    ));
+    assert!(resent.load(Relaxed) > 0, "no kill hit a call in flight");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_shipments_loses_and_doubles_nothing_on_sqlite() {
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data.path().join("review.db").display());
+    crash_run("sqlite", &url, data.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_shipments_loses_and_doubles_nothing_on_postgres() {
+    let Some(admin_url) = database_url("shipment-crash[postgres]") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let schema = Schema::create(&admin_url, "shipcrash").await;
+    crash_run("postgres", &schema.url(), data.path()).await;
+}
