@@ -221,65 +221,59 @@ fn scenarios() -> Vec<Scenario> {
             paragraph: "3A090.a.1",
             licence: Some((Required, PresumptionOfDenial)),
         },
-        Scenario {
-            label: "17",
-            spec: a1_part(),
-            transaction: Some(export_with_hq("DE", "DE", "DE")),
-            as_of: "2026-02-01",
-            status: Controlled,
-            paragraph: "3A090.a.1",
-            licence: Some((NotRequired, NotApplicable)),
-        },
-        Scenario {
-            label: "18",
-            spec: a1_part(),
-            transaction: Some(export_with_hq("DE", "DE", "CN")),
-            as_of: "2026-02-01",
-            status: Controlled,
-            paragraph: "3A090.a.1",
-            licence: Some((Required, PresumptionOfDenial)),
-        },
-        Scenario {
-            label: "19",
-            spec: a1_part(),
-            transaction: Some(export_with_hq("SA", "SA", "SA")),
-            as_of: "2026-02-01",
-            status: Controlled,
-            paragraph: "3A090.a.1",
-            licence: Some((Required, PresumptionOfApproval)),
-        },
-        Scenario {
-            label: "20",
-            spec: a1_part(),
-            transaction: Some(export_with_hq("IL", "IL", "IL")),
-            as_of: "2026-02-01",
-            status: Controlled,
-            paragraph: "3A090.a.1",
-            licence: Some((NotRequired, NotApplicable)),
-        },
+        a1_export(
+            "17",
+            export_with_hq("DE", "DE", "DE"),
+            (NotRequired, NotApplicable),
+        ),
+        a1_export(
+            "18",
+            export_with_hq("DE", "DE", "CN"),
+            (Required, PresumptionOfDenial),
+        ),
+        a1_export(
+            "19",
+            export_with_hq("SA", "SA", "SA"),
+            (Required, PresumptionOfApproval),
+        ),
+        a1_export(
+            "20",
+            export_with_hq("IL", "IL", "IL"),
+            (NotRequired, NotApplicable),
+        ),
         // Section 5.2: the HQ rule needs both headquarters; unknown is not "no".
-        Scenario {
-            label: "17, headquarters unknown",
-            spec: a1_part(),
-            transaction: Some(export_to("DE")),
-            as_of: "2026-02-01",
-            status: Controlled,
-            paragraph: "3A090.a.1",
-            licence: Some((
+        a1_export(
+            "17, headquarters unknown",
+            export_to("DE"),
+            (
                 pb::LicenseStatus::Indeterminate,
                 pb::ReviewPolicy::Indeterminate,
-            )),
-        },
-        Scenario {
-            label: "19, headquarters unknown",
-            spec: a1_part(),
-            transaction: Some(export_to("SA")),
-            as_of: "2026-02-01",
-            status: Controlled,
-            paragraph: "3A090.a.1",
-            licence: Some((Required, pb::ReviewPolicy::Indeterminate)),
-        },
+            ),
+        ),
+        a1_export(
+            "19, headquarters unknown",
+            export_to("SA"),
+            (Required, pb::ReviewPolicy::Indeterminate),
+        ),
     ]
+}
+
+/// A row in which an A1 part (controlled under 3A090.a.1) is exported on
+/// 2026-02-01: only the transaction and the expected licence differ.
+fn a1_export(
+    label: &'static str,
+    transaction: pb::Transaction,
+    licence: (pb::LicenseStatus, pb::ReviewPolicy),
+) -> Scenario {
+    Scenario {
+        label,
+        spec: a1_part(),
+        transaction: Some(transaction),
+        as_of: "2026-02-01",
+        status: pb::ControlStatus::Controlled,
+        paragraph: "3A090.a.1",
+        licence: Some(licence),
+    }
 }
 
 #[tokio::test]

@@ -44,23 +44,23 @@ fn defines(files: &[prost_types::FileDescriptorProto], package: &str, message: &
         .any(|f| f.message_type.iter().any(|m| m.name() == message))
 }
 
+/// The listed services include ours, health, and reflection at `version`.
+fn assert_lists(services: impl Iterator<Item = String>, version: &str) {
+    let services = services.collect::<HashSet<_>>();
+    let reflection = format!("grpc.reflection.{version}.ServerReflection");
+    for service in [SERVICE, "grpc.health.v1.Health", reflection.as_str()] {
+        assert!(services.contains(service), "{service} in {services:?}");
+    }
+}
+
 #[tokio::test]
 async fn v1_lists_services_and_resolves_error_details() {
     let app = spawn().await;
-    let services = match ask(&app.channel, MessageRequest::ListServices(String::new())).await {
-        MessageResponse::ListServicesResponse(list) => list
-            .service
-            .into_iter()
-            .map(|s| s.name)
-            .collect::<HashSet<_>>(),
+    match ask(&app.channel, MessageRequest::ListServices(String::new())).await {
+        MessageResponse::ListServicesResponse(list) => {
+            assert_lists(list.service.into_iter().map(|s| s.name), "v1")
+        }
         other => panic!("expected a service list, got {other:?}"),
-    };
-    for service in [
-        SERVICE,
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1.ServerReflection",
-    ] {
-        assert!(services.contains(service), "{service} in {services:?}");
     }
 
     for (symbol, package, message) in [
@@ -127,20 +127,11 @@ async fn v1alpha_lists_services() {
         .await
         .expect("answer")
         .expect("one response");
-    let services = match response.message_response {
-        Some(MessageResponse::ListServicesResponse(list)) => list
-            .service
-            .into_iter()
-            .map(|s| s.name)
-            .collect::<HashSet<_>>(),
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            assert_lists(list.service.into_iter().map(|s| s.name), "v1alpha")
+        }
         other => panic!("expected a service list, got {other:?}"),
-    };
-    for service in [
-        SERVICE,
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1alpha.ServerReflection",
-    ] {
-        assert!(services.contains(service), "{service} in {services:?}");
     }
     app.stop().await;
 }
