@@ -257,14 +257,14 @@ fn unused_port() -> SocketAddr {
 }
 
 /// Generates a `sqlite` and a `postgres` test for each named
-/// `async fn name(backend: Backend)`.
+/// `async fn name(backend: Backend)` of the module it is called in.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
+                    super::$name(crate::Backend::Sqlite).await
                 }
             )*
         }
@@ -272,7 +272,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::Backend::Postgres).await
+                    super::$name(crate::Backend::Postgres).await
                 }
             )*
         }
@@ -297,28 +297,6 @@ on_both_backends!(
     a_hold_moves_the_referral_to_the_president,
     a_holds_own_deadline_makes_the_application_overdue,
 );
-
-/// Like `on_both_backends!`, in a module of its own.
-macro_rules! on_both_backends_licenses {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(crate::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(crate::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 #[path = "grpc/deadlines.rs"]
 mod deadlines;
@@ -357,3 +335,10 @@ mod audit;
 mod malformed;
 #[path = "grpc/reload.rs"]
 mod reload;
+
+// ---------------------------------------------------------------------------
+// 12. The console's port: gRPC, gRPC-Web and the pages
+// ---------------------------------------------------------------------------
+
+#[path = "grpc/console.rs"]
+mod console;

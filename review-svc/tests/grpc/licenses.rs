@@ -633,7 +633,7 @@ pub(crate) async fn racing_clients_ship_exactly_what_remains(backend: Backend) {
     }
 }
 
-on_both_backends_licenses!(
+on_both_backends!(
     licence_issued_on_approval,
     no_licence_without_a_final_approval,
     every_refusal_says_why_and_writes_nothing,
