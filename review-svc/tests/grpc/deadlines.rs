@@ -292,6 +292,27 @@ pub(crate) async fn overdue_filter_finds_a_passed_operating_committee_deadline(b
 // 5, 6. The classifier: down, hanging, refusing
 // ---------------------------------------------------------------------------
 
+/// Files an application with a 1 s deadline while no classifier answers:
+/// accepted within `within`, pending classification.
+async fn file_without_a_classifier(h: &mut Harness, within: Duration) -> pb::Application {
+    let mut request = authed(h200_to("CN", 5_000), APPLICANT);
+    request.set_timeout(Duration::from_secs(1));
+    let started = Instant::now();
+    let app = h
+        .client
+        .create_application(request)
+        .await
+        .expect("accepted within the deadline while no classifier answers")
+        .into_inner();
+    assert!(
+        started.elapsed() < within,
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(state_of(&app), pb::State::ClassificationPending);
+    app
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classifier_down_then_up_classifies_in_the_background() {
     let addr = unused_port();
@@ -301,21 +322,7 @@ async fn classifier_down_then_up_classifies_in_the_background() {
         .await
         .unwrap();
     assert!(h.classifier.is_none(), "nothing listens on {addr} yet");
-    let mut request = authed(h200_to("CN", 5_000), APPLICANT);
-    request.set_timeout(Duration::from_secs(1));
-    let started = Instant::now();
-    let app = h
-        .client
-        .create_application(request)
-        .await
-        .expect("accepted while the classifier is down")
-        .into_inner();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "answered after {:?}",
-        started.elapsed()
-    );
-    assert_eq!(state_of(&app), pb::State::ClassificationPending);
+    let app = file_without_a_classifier(&mut h, Duration::from_secs(1)).await;
     assert!(app.classifications.is_empty());
 
     h.start_classifier_at(addr).await;
@@ -355,22 +362,8 @@ async fn hanging_classifier_does_not_outlive_the_callers_deadline() {
         .spawn()
         .await
         .unwrap();
-    let mut request = authed(h200_to("CN", 5_000), APPLICANT);
-    request.set_timeout(Duration::from_secs(1));
-    let started = Instant::now();
     // Past its deadline the server would have answered CANCELLED.
-    let app = h
-        .client
-        .create_application(request)
-        .await
-        .expect("accepted within the deadline")
-        .into_inner();
-    assert!(
-        started.elapsed() < Duration::from_millis(1_200),
-        "answered after {:?}",
-        started.elapsed()
-    );
-    assert_eq!(state_of(&app), pb::State::ClassificationPending);
+    file_without_a_classifier(&mut h, Duration::from_millis(1_200)).await;
     drop(black_hole);
 }
 

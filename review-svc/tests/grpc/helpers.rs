@@ -488,6 +488,26 @@ pub(crate) fn expect_invalid_field<T: std::fmt::Debug>(
     status
 }
 
+/// Checks a refused page token: INVALID_PAGE_TOKEN on `page_token`, and the
+/// method the token was refused for in the error's metadata.
+pub(crate) fn expect_invalid_page_token<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    method: &str,
+    context: &dyn std::fmt::Debug,
+) {
+    let status = expect_invalid_field(result, "INVALID_PAGE_TOKEN", "page_token");
+    assert_eq!(
+        status
+            .get_details_error_info()
+            .unwrap()
+            .metadata
+            .get("method")
+            .map(String::as_str),
+        Some(method),
+        "{context:?}"
+    );
+}
+
 /// Any RPC of the service, for the tables.
 #[derive(Debug, Clone)]
 pub(crate) enum Call {

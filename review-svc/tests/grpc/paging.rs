@@ -100,22 +100,12 @@ pub(crate) async fn list_applications_pages_newest_first_and_refuses_foreign_tok
         refused.push((invalid(&tokens[0], filter), AUDITOR));
     }
     for (request, token) in refused {
-        let status = expect_invalid_field(
+        expect_invalid_page_token(
             h.client
                 .list_applications(authed(request.clone(), token))
                 .await,
-            "INVALID_PAGE_TOKEN",
-            "page_token",
-        );
-        assert_eq!(
-            status
-                .get_details_error_info()
-                .unwrap()
-                .metadata
-                .get("method")
-                .map(String::as_str),
-            Some("ListApplications"),
-            "{request:?}"
+            "ListApplications",
+            &request,
         );
     }
 
@@ -233,21 +223,12 @@ pub(crate) async fn list_application_events_pages_oldest_first_and_refuses_forei
             page_size: 7,
             page_token,
         };
-        let status = expect_invalid_field(
+        expect_invalid_page_token(
             h.client
-                .list_application_events(authed(request, AUDITOR))
+                .list_application_events(authed(request.clone(), AUDITOR))
                 .await,
-            "INVALID_PAGE_TOKEN",
-            "page_token",
-        );
-        assert_eq!(
-            status
-                .get_details_error_info()
-                .unwrap()
-                .metadata
-                .get("method")
-                .map(String::as_str),
-            Some("ListApplicationEvents")
+            "ListApplicationEvents",
+            &request,
         );
     }
 }
