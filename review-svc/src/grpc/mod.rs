@@ -33,6 +33,24 @@ use crate::workflow::{self, Actor, ListScope};
 /// Every application, as a parent or name.
 const ALL_APPLICATIONS: &str = "applications/-";
 
+/// Who sends `request`: the actor the auth interceptor put there, or else
+/// the one its authorization header names.
+fn actor_of<T>(
+    request: &Request<T>,
+    auth: &Authenticator,
+    clock: &dyn Clock,
+) -> Result<Actor, Status> {
+    if let Some(actor) = request.extensions().get::<Actor>() {
+        return Ok(actor.clone()); // authenticated by auth::AuthInterceptor
+    }
+    let header = request
+        .metadata()
+        .get("authorization")
+        .map(|value| value.to_str().unwrap_or("invalid"));
+    auth.authenticate(header, clock.now())
+        .map_err(|error| errors::unauthenticated(&error))
+}
+
 /// Everything a request handler needs.
 pub struct Review {
     ledger: Arc<Ledger>,
@@ -74,16 +92,7 @@ impl Review {
     }
 
     fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
-        if let Some(actor) = request.extensions().get::<Actor>() {
-            return Ok(actor.clone()); // authenticated by auth::AuthInterceptor
-        }
-        let header = request
-            .metadata()
-            .get("authorization")
-            .map(|value| value.to_str().unwrap_or("invalid"));
-        self.auth
-            .authenticate(header, self.clock.now())
-            .map_err(|error| errors::unauthenticated(&error))
+        actor_of(request, &self.auth, self.clock.as_ref())
     }
 
     /// Loads an application the actor may read.

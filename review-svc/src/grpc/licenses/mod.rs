@@ -56,16 +56,7 @@ impl Licenses {
     }
 
     fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
-        if let Some(actor) = request.extensions().get::<Actor>() {
-            return Ok(actor.clone());
-        }
-        let header = request
-            .metadata()
-            .get("authorization")
-            .map(|value| value.to_str().unwrap_or("invalid"));
-        self.auth
-            .authenticate(header, self.clock.now())
-            .map_err(|error| errors::unauthenticated(&error))
+        super::actor_of(request, &self.auth, self.clock.as_ref())
     }
 
     /// The etag of a licence: its version, authenticated for its name.
