@@ -65,12 +65,7 @@ async fn h200_to_china_under_the_january_2026_overlay() {
         .into_inner();
     assert_eq!(mid_2025.rule_set, "V2025b");
     assert_eq!(classification(&mid_2025).paragraph, "3A090.a.1");
-    assert!(licence(&mid_2025).license_required);
-    assert_eq!(
-        review_policy(&mid_2025),
-        pb::ReviewPolicy::PresumptionOfDenial
-    );
-    assert_every_finding_cited(&mid_2025);
+    assert_denial_presumed(&mid_2025);
 
     // A reexport stays at denial under the overlay.
     let reexport = client
@@ -83,12 +78,7 @@ async fn h200_to_china_under_the_january_2026_overlay() {
         .expect("classified")
         .into_inner();
     assert_eq!(reexport.rule_set, "V2026a");
-    assert!(licence(&reexport).license_required);
-    assert_eq!(
-        review_policy(&reexport),
-        pb::ReviewPolicy::PresumptionOfDenial
-    );
-    assert_every_finding_cited(&reexport);
+    assert_denial_presumed(&reexport);
 
     // Hong Kong is China.
     let hong_kong = client
@@ -111,6 +101,17 @@ async fn h200_to_china_under_the_january_2026_overlay() {
     assert_eq!(classification(&bare).paragraph, "3A090.a.1");
 
     app.stop().await;
+}
+
+/// A licence is required under a presumption of denial, and every finding
+/// cites its source.
+fn assert_denial_presumed(response: &pb::ClassifyItemResponse) {
+    assert!(licence(response).license_required);
+    assert_eq!(
+        review_policy(response),
+        pb::ReviewPolicy::PresumptionOfDenial
+    );
+    assert_every_finding_cited(response);
 }
 
 // ---------------------------------------------------------------------------
