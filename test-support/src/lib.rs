@@ -1,5 +1,6 @@
 //! What the workspace's test suites share.
 
+pub mod filings;
 pub mod fuzz;
 pub mod postgres;
 

@@ -193,18 +193,7 @@ pub(crate) fn application(rng: &mut Entropy) -> pb::Application {
                     unit_value_usd_cents: 3_000_000,
                 })
                 .collect(),
-            transaction: Some(pb::ExportTransaction {
-                route: Some(cpb::Transaction {
-                    destination_country: destination.clone(),
-                    end_user_headquarters_country: destination.clone(),
-                    ultimate_parent_headquarters_country: destination,
-                    export_type: cpb::ExportType::ExportFromUs as i32,
-                    is_informed_notice_received: false,
-                    ..Default::default()
-                }),
-                end_user_name: "Example Cloud Co.".into(),
-                end_use_statement: "Commercial cloud inference".into(),
-            }),
+            transaction: Some(test_support::filings::cloud_export(&destination)),
             ..Default::default()
         };
     }

@@ -42,40 +42,7 @@ pub(crate) fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-pub(crate) fn route(destination: &str) -> cpb::Transaction {
-    cpb::Transaction {
-        destination_country: destination.into(),
-        end_user_headquarters_country: destination.into(),
-        ultimate_parent_headquarters_country: destination.into(),
-        export_type: cpb::ExportType::ExportFromUs as i32,
-        is_informed_notice_received: false,
-        ..Default::default()
-    }
-}
-
-pub(crate) fn catalog_item(chip: &str, quantity: u64) -> pb::LineItem {
-    pb::LineItem {
-        item: Some(pb::line_item::Item::CatalogChip(chip.into())),
-        quantity,
-        unit_value_usd_cents: 3_000_000,
-    }
-}
-
-/// A valid filing: `quantity` H200s to a customer in `destination`.
-pub(crate) fn h200_to(destination: &str, quantity: u64) -> pb::CreateApplicationRequest {
-    pb::CreateApplicationRequest {
-        application: Some(pb::Application {
-            items: vec![catalog_item("H200", quantity)],
-            transaction: Some(pb::ExportTransaction {
-                route: Some(route(destination)),
-                end_user_name: "Example Cloud Co.".into(),
-                end_use_statement: "Commercial cloud inference".into(),
-            }),
-            ..Default::default()
-        }),
-        request_id: new_request_id(),
-    }
-}
+pub(crate) use test_support::filings::{catalog_item, h200_to};
 
 /// A valid filing changed by `edit`.
 pub(crate) fn filing_with(edit: impl FnOnce(&mut pb::Application)) -> pb::CreateApplicationRequest {
@@ -89,20 +56,7 @@ pub(crate) fn recommendation_request(
     agency: pb::Agency,
     recommendation: pb::Recommendation,
 ) -> pb::RecordRecommendationRequest {
-    let conditions = if recommendation == pb::Recommendation::ApproveWithConditions {
-        vec!["No transfer to military end users".to_owned()]
-    } else {
-        Vec::new()
-    };
-    pb::RecordRecommendationRequest {
-        name: app.name.clone(),
-        etag: app.etag.clone(),
-        request_id: new_request_id(),
-        agency: agency as i32,
-        recommendation: recommendation as i32,
-        conditions,
-        rationale: format!("{} position", agency.as_str_name()),
-    }
+    test_support::filings::recommendation_request(&app.name, &app.etag, agency, recommendation)
 }
 
 pub(crate) fn decision_request(

@@ -5,6 +5,7 @@
 use prost::Message;
 
 use super::*;
+use test_support::filings::assembly;
 
 /// The server's encode limit in these tests (the default).
 const MAX_MESSAGE: usize = 4 * 1024 * 1024;
@@ -15,42 +16,6 @@ async fn big_client(h: &Harness) -> Client {
         .await
         .max_decoding_message_size(2 * MAX_MESSAGE)
         .max_encoding_message_size(2 * MAX_MESSAGE)
-}
-
-/// An assembly of `chips` chips of `rates` processing rates each.
-fn assembly(chips: usize, rates: usize) -> pb::LineItem {
-    let chip = cpb::ChipSpec {
-        name: "accelerator".into(),
-        kind: cpb::ItemKind::IntegratedCircuit as i32,
-        rates: (0..rates)
-            .map(|i| cpb::ProcessingRate {
-                bit_length: 1 + (i % 64) as u32,
-                dense_tops: 100.0,
-                format: format!("{i:0>148}"),
-            })
-            .collect(),
-        dies: vec![cpb::Die {
-            area_mm2: 600.0,
-            non_planar: true,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    pb::LineItem {
-        item: Some(pb::line_item::Item::Spec(cpb::ChipSpec {
-            name: "board".into(),
-            kind: cpb::ItemKind::ComputerOrAssembly as i32,
-            contained_ics: (0..chips)
-                .map(|_| cpb::ContainedIntegratedCircuit {
-                    ic: Some(cpb::contained_integrated_circuit::Ic::Spec(chip.clone())),
-                    count: 1,
-                })
-                .collect(),
-            ..Default::default()
-        })),
-        quantity: 1,
-        unit_value_usd_cents: 3_000_000,
-    }
 }
 
 fn filing_of(items: Vec<pb::LineItem>) -> pb::CreateApplicationRequest {

@@ -1,0 +1,113 @@
+//! Requests the review-svc suites send: over gRPC in-process, over the
+//! wire to the built binaries, and in the fuzzers.
+
+use exportcontrol_proto::classifier::v1 as cpb;
+use exportcontrol_proto::review::v1 as pb;
+
+/// An export from the U.S. to a customer, and the customer's and its
+/// parent's headquarters, all in `destination`.
+pub fn route(destination: &str) -> cpb::Transaction {
+    cpb::Transaction {
+        destination_country: destination.into(),
+        end_user_headquarters_country: destination.into(),
+        ultimate_parent_headquarters_country: destination.into(),
+        export_type: cpb::ExportType::ExportFromUs as i32,
+        is_informed_notice_received: false,
+        ..Default::default()
+    }
+}
+
+/// [`route`] to a cloud company using the chips for inference.
+pub fn cloud_export(destination: &str) -> pb::ExportTransaction {
+    pb::ExportTransaction {
+        route: Some(route(destination)),
+        end_user_name: "Example Cloud Co.".into(),
+        end_use_statement: "Commercial cloud inference".into(),
+    }
+}
+
+/// `quantity` catalogue chips at $30,000 each.
+pub fn catalog_item(chip: &str, quantity: u64) -> pb::LineItem {
+    pb::LineItem {
+        item: Some(pb::line_item::Item::CatalogChip(chip.into())),
+        quantity,
+        unit_value_usd_cents: 3_000_000,
+    }
+}
+
+/// A valid filing: `quantity` H200s to a cloud company in `destination`,
+/// with a fresh request id.
+pub fn h200_to(destination: &str, quantity: u64) -> pb::CreateApplicationRequest {
+    pb::CreateApplicationRequest {
+        application: Some(pb::Application {
+            items: vec![catalog_item("H200", quantity)],
+            transaction: Some(cloud_export(destination)),
+            ..Default::default()
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+/// One board of `chips` chips of `rates` processing rates each, every rate
+/// with a long format: a large item, for the size limits (64 by 64 is
+/// about 700 kB).
+pub fn assembly(chips: usize, rates: usize) -> pb::LineItem {
+    let chip = cpb::ChipSpec {
+        name: "accelerator".into(),
+        kind: cpb::ItemKind::IntegratedCircuit as i32,
+        rates: (0..rates)
+            .map(|i| cpb::ProcessingRate {
+                bit_length: 1 + (i % 64) as u32,
+                dense_tops: 100.0,
+                format: format!("{i:0>148}"),
+            })
+            .collect(),
+        dies: vec![cpb::Die {
+            area_mm2: 600.0,
+            non_planar: true,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    pb::LineItem {
+        item: Some(pb::line_item::Item::Spec(cpb::ChipSpec {
+            name: "board".into(),
+            kind: cpb::ItemKind::ComputerOrAssembly as i32,
+            contained_ics: vec![
+                cpb::ContainedIntegratedCircuit {
+                    ic: Some(cpb::contained_integrated_circuit::Ic::Spec(chip)),
+                    count: 1,
+                };
+                chips
+            ],
+            ..Default::default()
+        })),
+        quantity: 1,
+        unit_value_usd_cents: 3_000_000,
+    }
+}
+
+/// `agency`'s `recommendation` on application `name` at `etag`, with a
+/// fresh request id, a condition when it approves with conditions, and the
+/// agency's position as the rationale.
+pub fn recommendation_request(
+    name: &str,
+    etag: &str,
+    agency: pb::Agency,
+    recommendation: pb::Recommendation,
+) -> pb::RecordRecommendationRequest {
+    let conditions = if recommendation == pb::Recommendation::ApproveWithConditions {
+        vec!["No transfer to military end users".to_owned()]
+    } else {
+        Vec::new()
+    };
+    pb::RecordRecommendationRequest {
+        name: name.to_owned(),
+        etag: etag.to_owned(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        agency: agency as i32,
+        recommendation: recommendation as i32,
+        conditions,
+        rationale: format!("{} position", agency.as_str_name()),
+    }
+}
