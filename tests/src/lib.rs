@@ -332,32 +332,31 @@ pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
+/// GetApplication of `name` as `token`; a refusal fails the test with its
+/// status.
+pub async fn get_application(
+    client: &mut exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient<
+        tonic::transport::Channel,
+    >,
+    name: &str,
+    token: &str,
+) -> exportcontrol_proto::review::v1::Application {
+    client
+        .get_application(authed(
+            exportcontrol_proto::review::v1::GetApplicationRequest {
+                name: name.to_owned(),
+            },
+            token,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("GetApplication {name}: {status:?}"))
+        .into_inner()
+}
+
+pub use test_support::filings::recommendation_request;
+
 /// The question of the day as an application: `quantity` H200s from the
 /// U.S. to a Chinese cloud company, with a fresh request id.
 pub fn h200_to_china(quantity: u64) -> exportcontrol_proto::review::v1::CreateApplicationRequest {
-    use exportcontrol_proto::classifier::v1 as cpb;
-    use exportcontrol_proto::review::v1 as pb;
-    pb::CreateApplicationRequest {
-        application: Some(pb::Application {
-            items: vec![pb::LineItem {
-                item: Some(pb::line_item::Item::CatalogChip("H200".into())),
-                quantity,
-                unit_value_usd_cents: 3_000_000,
-            }],
-            transaction: Some(pb::ExportTransaction {
-                route: Some(cpb::Transaction {
-                    destination_country: "CN".into(),
-                    end_user_headquarters_country: "CN".into(),
-                    ultimate_parent_headquarters_country: "CN".into(),
-                    export_type: cpb::ExportType::ExportFromUs as i32,
-                    is_informed_notice_received: false,
-                    ..Default::default()
-                }),
-                end_user_name: "Example Cloud Co.".into(),
-                end_use_statement: "Commercial cloud inference".into(),
-            }),
-            ..Default::default()
-        }),
-        request_id: uuid::Uuid::new_v4().to_string(),
-    }
+    test_support::filings::h200_to("CN", quantity)
 }

@@ -28,7 +28,8 @@ use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    authed, free_port, h200_to_china, start_classifier, ServiceProcess, REVIEW_SERVICE,
+    authed, free_port, get_application, h200_to_china, recommendation_request, start_classifier,
+    ServiceProcess, REVIEW_SERVICE,
 };
 use test_support::postgres::{database_url, Schema};
 use tonic::transport::{Channel, Endpoint};
@@ -95,6 +96,26 @@ async fn start_review(
         Vec::new(),
     )
     .await
+}
+
+/// Two review-svcs on one database, sweeping every 10 ms: `review-a{suffix}`
+/// and `review-b{suffix}`, each with a log of that name.
+async fn start_two(
+    data: &Path,
+    suffix: &str,
+    classifier_url: &str,
+    database_url: &str,
+    day_seconds: &str,
+) -> (ServiceProcess, ServiceProcess) {
+    let mut started = Vec::new();
+    for instance in ["a", "b"] {
+        let log = format!("review-{instance}{suffix}.log");
+        started
+            .push(start_review(data, &log, classifier_url, database_url, day_seconds, "10").await);
+    }
+    let b = started.pop().expect("b");
+    let a = started.pop().expect("a");
+    (a, b)
 }
 
 /// A channel that reconnects by itself after the server comes back.
@@ -713,21 +734,11 @@ async fn recommend_once(
     recommendation: pb::Recommendation,
     request_id: &str,
 ) -> Result<pb::Application, Status> {
-    let conditions = if recommendation == pb::Recommendation::ApproveWithConditions {
-        vec!["Quarterly end-use reports".to_owned()]
-    } else {
-        Vec::new()
-    };
     Client::new(channel.clone())
         .record_recommendation(authed(
             pb::RecordRecommendationRequest {
-                name: name.to_owned(),
-                etag: etag.to_owned(),
                 request_id: request_id.to_owned(),
-                agency: agency as i32,
-                recommendation: recommendation as i32,
-                conditions,
-                rationale: format!("{} position", agency.as_str_name()),
+                ..recommendation_request(name, etag, agency, recommendation)
             },
             token,
         ))
@@ -759,24 +770,7 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
     // Phase 1: conflicting transitions through both processes. Production
     // clocks, so no deadline interferes with the count of winners.
     const APPS: usize = 8;
-    let a = start_review(
-        data.path(),
-        "review-a.log",
-        &classifier.url(),
-        &url,
-        "86400",
-        "10",
-    )
-    .await;
-    let b = start_review(
-        data.path(),
-        "review-b.log",
-        &classifier.url(),
-        &url,
-        "86400",
-        "10",
-    )
-    .await;
+    let (a, b) = start_two(data.path(), "", &classifier.url(), &url, "86400").await;
     let through = [channel(&a), channel(&b)];
     let apps: Vec<pb::Application> =
         futures::future::join_all((0..APPS).map(|i| create_through(&through[i % 2]))).await;
@@ -839,24 +833,7 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
     // Phase 2: 30-day agency deadline in 0.6 s, appeal windows in 0.1 s, the
     // 90-day referral to the President in 1.8 s; both sweep every 10 ms.
     const SWEPT_APPS: usize = 12;
-    let a = start_review(
-        data.path(),
-        "review-a2.log",
-        &classifier.url(),
-        &url,
-        "0.02",
-        "10",
-    )
-    .await;
-    let b = start_review(
-        data.path(),
-        "review-b2.log",
-        &classifier.url(),
-        &url,
-        "0.02",
-        "10",
-    )
-    .await;
+    let (a, b) = start_two(data.path(), "2", &classifier.url(), &url, "0.02").await;
     let through = [channel(&a), channel(&b)];
     let mut rng = StdRng::seed_from_u64(seed);
     // Per application: which agencies answer (the others are deemed), how,
@@ -909,16 +886,12 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
                             {
                                 Ok(_) => return true,
                                 Err(status) if status.code() == Code::Aborted => {
-                                    let current = Client::new(through[via].clone())
-                                        .get_application(authed(
-                                            pb::GetApplicationRequest {
-                                                name: app.name.clone(),
-                                            },
-                                            "dev-officer",
-                                        ))
-                                        .await
-                                        .unwrap()
-                                        .into_inner();
+                                    let current = get_application(
+                                        &mut Client::new(through[via].clone()),
+                                        &app.name,
+                                        "dev-officer",
+                                    )
+                                    .await;
                                     if state(&current) != pb::State::AgencyReview {
                                         refused.fetch_add(1, Relaxed);
                                         return false;
@@ -944,16 +917,12 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
                 if decide {
                     let deadline = Instant::now() + Duration::from_secs(3);
                     while Instant::now() < deadline {
-                        let current = Client::new(through[via].clone())
-                            .get_application(authed(
-                                pb::GetApplicationRequest {
-                                    name: app.name.clone(),
-                                },
-                                "dev-oc-chair",
-                            ))
-                            .await
-                            .unwrap()
-                            .into_inner();
+                        let current = get_application(
+                            &mut Client::new(through[via].clone()),
+                            &app.name,
+                            "dev-oc-chair",
+                        )
+                        .await;
                         match state(&current) {
                             pb::State::AgencyReview => {
                                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1039,16 +1008,7 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
     let mut deadline_events = BTreeMap::<String, usize>::new();
     for ((app, plan), (_, sent, _)) in finals.iter().zip(&plans).zip(&acted) {
         let history = events(&mut client, &app.name).await;
-        let app = client
-            .get_application(authed(
-                pb::GetApplicationRequest {
-                    name: app.name.clone(),
-                },
-                "dev-officer",
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let app = get_application(&mut client, &app.name, "dev-officer").await;
         check_sequence(&app, &history);
         for kind in ["ApplicationFiled", "ItemsClassified", "ReferredToAgencies"] {
             assert_eq!(

@@ -7,8 +7,8 @@ use std::time::Duration;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use system_tests::{
-    authed, binary, free_port, h200_to_china, start_classifier, start_review, ServiceProcess,
-    CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    authed, binary, free_port, get_application, h200_to_china, recommendation_request,
+    start_classifier, start_review, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
 };
 use tonic::transport::Channel;
 
@@ -60,27 +60,36 @@ async fn recommend(
     agency: pb::Agency,
     recommendation: pb::Recommendation,
 ) -> pb::Application {
-    let conditions = if recommendation == pb::Recommendation::ApproveWithConditions {
-        vec!["No transfer to military end users".to_owned()]
-    } else {
-        Vec::new()
-    };
     client
         .record_recommendation(authed(
-            pb::RecordRecommendationRequest {
-                name: app.name.clone(),
-                etag: app.etag.clone(),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                agency: agency as i32,
-                recommendation: recommendation as i32,
-                conditions,
-                rationale: format!("{} position", agency.as_str_name()),
-            },
+            recommendation_request(&app.name, &app.etag, agency, recommendation),
             token,
         ))
         .await
         .unwrap_or_else(|status| panic!("{token} recommends: {status:?}"))
         .into_inner()
+}
+
+/// The reviewers of the four agencies at one level (`prefix`: "dev-",
+/// "dev-acep-", "dev-earb-") recommend in turn: Commerce, State, Defense,
+/// Energy.
+async fn recommend_all(
+    client: &mut ReviewServiceClient<Channel>,
+    mut app: pb::Application,
+    prefix: &str,
+    votes: [pb::Recommendation; 4],
+) -> pb::Application {
+    use pb::Agency::*;
+    let agencies = [
+        ("commerce", Commerce),
+        ("state", State),
+        ("defense", Defense),
+        ("energy", Energy),
+    ];
+    for ((reviewer, agency), vote) in agencies.into_iter().zip(votes) {
+        app = recommend(client, app, &format!("{prefix}{reviewer}"), agency, vote).await;
+    }
+    app
 }
 
 async fn appeal(
@@ -149,15 +158,11 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
 
     use pb::Agency::*;
     use pb::Recommendation::*;
-    let app = recommend(&mut client, app, "dev-commerce", Commerce, Approve).await;
-    let app = recommend(&mut client, app, "dev-state", State, Deny).await;
-    let app = recommend(&mut client, app, "dev-defense", Defense, Deny).await;
-    let app = recommend(
+    let app = recommend_all(
         &mut client,
         app,
-        "dev-energy",
-        Energy,
-        ApproveWithConditions,
+        "dev-",
+        [Approve, Deny, Deny, ApproveWithConditions],
     )
     .await;
     assert_eq!(state(&app), pb::State::OperatingCommitteeReview);
@@ -174,10 +179,7 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
     let app = appeal(&mut client, app, "dev-acep-defense", Defense).await;
     assert_eq!(state(&app), pb::State::AcepReview);
 
-    let app = recommend(&mut client, app, "dev-acep-commerce", Commerce, Approve).await;
-    let app = recommend(&mut client, app, "dev-acep-state", State, Deny).await;
-    let app = recommend(&mut client, app, "dev-acep-defense", Defense, Deny).await;
-    let app = recommend(&mut client, app, "dev-acep-energy", Energy, Deny).await;
+    let app = recommend_all(&mut client, app, "dev-acep-", [Approve, Deny, Deny, Deny]).await;
     assert_eq!(state(&app), pb::State::AppealWindow);
     assert_eq!(
         pb::Outcome::try_from(app.decision.as_ref().unwrap().outcome).unwrap(),
@@ -186,10 +188,13 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
 
     let app = appeal(&mut client, app, "dev-earb-commerce", Commerce).await;
     assert_eq!(state(&app), pb::State::EarbReview);
-    let app = recommend(&mut client, app, "dev-earb-commerce", Commerce, Approve).await;
-    let app = recommend(&mut client, app, "dev-earb-state", State, Deny).await;
-    let app = recommend(&mut client, app, "dev-earb-defense", Defense, Deny).await;
-    let app = recommend(&mut client, app, "dev-earb-energy", Energy, Approve).await;
+    let app = recommend_all(
+        &mut client,
+        app,
+        "dev-earb-",
+        [Approve, Deny, Deny, Approve],
+    )
+    .await;
     // A tie keeps the ACEP decision.
     assert_eq!(
         pb::Outcome::try_from(app.decision.as_ref().unwrap().outcome).unwrap(),
@@ -282,16 +287,7 @@ async fn missing_recommendations_are_deemed_no_objection_at_the_deadline() {
     .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let app = loop {
-        let current = client
-            .get_application(authed(
-                pb::GetApplicationRequest {
-                    name: app.name.clone(),
-                },
-                "dev-officer",
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let current = get_application(&mut client, &app.name, "dev-officer").await;
         if state(&current) != pb::State::AgencyReview || std::time::Instant::now() > deadline {
             break current;
         }
@@ -329,16 +325,7 @@ async fn the_classifier_killed_mid_run_then_restarted() {
     system.classifier.restart(CLASSIFIER_SERVICE).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let current = client
-            .get_application(authed(
-                pb::GetApplicationRequest {
-                    name: app.name.clone(),
-                },
-                "dev-applicant",
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let current = get_application(&mut client, &app.name, "dev-applicant").await;
         if state(&current) == pb::State::AgencyReview {
             assert_eq!(current.classifications.len(), 1);
             break;
@@ -368,16 +355,7 @@ async fn review_svc_killed_with_sigkill_keeps_every_acknowledged_application() {
     system.review.restart(REVIEW_SERVICE).await.unwrap();
     let mut client = system.client().await;
     for app in &acknowledged {
-        let stored = client
-            .get_application(authed(
-                pb::GetApplicationRequest {
-                    name: app.name.clone(),
-                },
-                "dev-applicant",
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let stored = get_application(&mut client, &app.name, "dev-applicant").await;
         assert_eq!(stored.etag, app.etag);
         assert_eq!(stored.state, app.state);
     }
@@ -694,14 +672,7 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
         names.insert(label.to_owned(), name.to_owned());
         let read = |suffix: &str| std::fs::read(fixture.join(format!("{label}.{suffix}"))).unwrap();
         let then = pb::Application::decode(read("application.pb").as_slice()).unwrap();
-        let mut now = client
-            .get_application(authed(
-                pb::GetApplicationRequest { name: name.into() },
-                "dev-auditor",
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let mut now = get_application(&mut client, name, "dev-auditor").await;
         // Fields added since the first release are set now; the rest is as served then.
         for item in &mut now.classifications {
             assert!(!item.summary.is_empty(), "{label}: {item:?}");
@@ -761,14 +732,7 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
 }
 
 async fn get(client: &mut ReviewServiceClient<Channel>, name: &str) -> pb::Application {
-    client
-        .get_application(authed(
-            pb::GetApplicationRequest { name: name.into() },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
+    get_application(client, name, "dev-auditor").await
 }
 
 async fn all_events(

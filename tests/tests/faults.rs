@@ -24,7 +24,8 @@ use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use sha2::{Digest, Sha256};
 use system_tests::{
-    authed, free_port, h200_to_china, start_classifier, ServiceProcess, REVIEW_SERVICE,
+    authed, free_port, get_application, h200_to_china, recommendation_request, start_classifier,
+    ServiceProcess, REVIEW_SERVICE,
 };
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -67,16 +68,7 @@ fn state(app: &pb::Application) -> pb::State {
 }
 
 async fn get(client: &mut Client, name: &str, token: &str) -> pb::Application {
-    client
-        .get_application(authed(
-            pb::GetApplicationRequest {
-                name: name.to_owned(),
-            },
-            token,
-        ))
-        .await
-        .unwrap_or_else(|status| panic!("GetApplication {name}: {status:?}"))
-        .into_inner()
+    get_application(client, name, token).await
 }
 
 async fn events(client: &mut Client, name: &str, token: &str) -> Vec<pb::ApplicationEvent> {
@@ -459,13 +451,13 @@ async fn tokens_and_their_digests_never_reach_the_logs() {
         let recommended = client
             .record_recommendation(authed(
                 pb::RecordRecommendationRequest {
-                    name: app.name.clone(),
-                    etag: app.etag.clone(),
-                    request_id: uuid::Uuid::new_v4().to_string(),
-                    agency: pb::Agency::State as i32,
-                    recommendation: pb::Recommendation::Deny as i32,
-                    conditions: Vec::new(),
                     rationale: "diversion risk".into(),
+                    ..recommendation_request(
+                        &app.name,
+                        &app.etag,
+                        pb::Agency::State,
+                        pb::Recommendation::Deny,
+                    )
                 },
                 &reviewer,
             ))
@@ -642,13 +634,13 @@ async fn an_event_altered_in_the_database_file_breaks_the_audit_trail() {
     let target = client
         .record_recommendation(authed(
             pb::RecordRecommendationRequest {
-                name: apps[1].name.clone(),
-                etag: apps[1].etag.clone(),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                agency: pb::Agency::State as i32,
-                recommendation: pb::Recommendation::Deny as i32,
-                conditions: Vec::new(),
                 rationale: "diversion risk".into(),
+                ..recommendation_request(
+                    &apps[1].name,
+                    &apps[1].etag,
+                    pb::Agency::State,
+                    pb::Recommendation::Deny,
+                )
             },
             "dev-state",
         ))

@@ -11,15 +11,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use exportcontrol_proto::classifier::v1 as cpb;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    authed, free_port, h200_to_china, health, start_classifier, start_review, ServiceProcess,
-    CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    authed, free_port, get_application, h200_to_china, health, start_classifier, start_review,
+    ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
 };
+use test_support::filings::assembly;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -154,43 +154,6 @@ fn filing(tag: &str, edit: impl FnOnce(&mut pb::Application)) -> pb::CreateAppli
     request
 }
 
-/// An assembly of 64 chips of 64 rates: six are a 4 MB filing.
-fn big_assembly() -> pb::LineItem {
-    let chip = cpb::ChipSpec {
-        name: "accelerator".into(),
-        kind: cpb::ItemKind::IntegratedCircuit as i32,
-        rates: (0..64)
-            .map(|i| cpb::ProcessingRate {
-                bit_length: 1 + i,
-                dense_tops: 100.0,
-                format: format!("{i:0>148}"),
-            })
-            .collect(),
-        dies: vec![cpb::Die {
-            area_mm2: 600.0,
-            non_planar: true,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    pb::LineItem {
-        item: Some(pb::line_item::Item::Spec(cpb::ChipSpec {
-            name: "board".into(),
-            kind: cpb::ItemKind::ComputerOrAssembly as i32,
-            contained_ics: vec![
-                cpb::ContainedIntegratedCircuit {
-                    ic: Some(cpb::contained_integrated_circuit::Ic::Spec(chip)),
-                    count: 1,
-                };
-                64
-            ],
-            ..Default::default()
-        })),
-        quantity: 1,
-        unit_value_usd_cents: 3_000_000,
-    }
-}
-
 /// Odd things to put where a name, a chip or a text goes.
 const ODD: [&str; 16] = [
     "",
@@ -228,7 +191,7 @@ async fn a_hostile_client_leaves_both_services_serving_and_the_record_whole() {
     let tag = ledger.tag();
     let result = client
         .create_application(authed(
-            filing(&tag, |a| a.items = vec![big_assembly(); 6]),
+            filing(&tag, |a| a.items = vec![assembly(64, 64); 6]),
             APPLICANT,
         ))
         .await;
@@ -552,14 +515,7 @@ async fn a_hostile_client_leaves_both_services_serving_and_the_record_whole() {
 }
 
 async fn get(client: &mut Client, name: &str) -> pb::Application {
-    client
-        .get_application(authed(
-            pb::GetApplicationRequest { name: name.into() },
-            AUDITOR,
-        ))
-        .await
-        .unwrap_or_else(|status| panic!("get {name}: {status:?}"))
-        .into_inner()
+    get_application(client, name, AUDITOR).await
 }
 
 async fn list_all(client: &mut Client) -> Vec<pb::Application> {

@@ -20,7 +20,9 @@ use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClien
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use system_tests::{authed, free_port, h200_to_china, start_classifier, REVIEW_SERVICE};
+use system_tests::{
+    authed, free_port, h200_to_china, recommendation_request, start_classifier, REVIEW_SERVICE,
+};
 use test_support::postgres::{database_url, Schema};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -97,13 +99,13 @@ async fn licensed(channel: &Channel) -> pb::License {
         app = review
             .record_recommendation(authed(
                 pb::RecordRecommendationRequest {
-                    name: app.name.clone(),
-                    etag: app.etag.clone(),
-                    request_id: uuid::Uuid::new_v4().to_string(),
-                    agency: agency as i32,
-                    recommendation: pb::Recommendation::Approve as i32,
-                    conditions: vec![],
                     rationale: "no objection".into(),
+                    ..recommendation_request(
+                        &app.name,
+                        &app.etag,
+                        agency,
+                        pb::Recommendation::Approve,
+                    )
                 },
                 token,
             ))
