@@ -107,6 +107,8 @@ function actionView(action: Action, ctx: PageContext, onDone: (message: string, 
     button.disabled = true;
     try {
       const result = await action.submit(ctx, values);
+      // Done: a redraw must not offer the same values again.
+      form.reset();
       onDone(`Recorded — ${action.label(ctx)}. ${result}`);
     } catch (error) {
       const r = refusal(error);
@@ -119,6 +121,32 @@ function actionView(action: Action, ctx: PageContext, onDone: (message: string, 
     }
   });
   return h("section", { class: "action", "aria-label": action.label(ctx) }, h("h3", {}, action.label(ctx)), form);
+}
+
+type Typed = Map<string, Map<string, string[]>>;
+
+/** The values of every action form, by action and field. */
+function typedValues(root: HTMLElement): Typed {
+  const typed: Typed = new Map();
+  root.querySelectorAll<HTMLFormElement>("form[data-action]").forEach((form) => {
+    const values = new Map<string, string[]>();
+    for (const [name, value] of new FormData(form)) values.set(name, [...(values.get(name) ?? []), String(value)]);
+    typed.set(form.dataset.action ?? "", values);
+  });
+  return typed;
+}
+
+function restoreTyped(root: HTMLElement, typed: Typed): void {
+  root.querySelectorAll<HTMLFormElement>("form[data-action]").forEach((form) => {
+    const values = typed.get(form.dataset.action ?? "");
+    if (!values) return;
+    form.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input[name], textarea[name]").forEach((el) => {
+      const kept = values.get(el.name);
+      if (!kept) return;
+      if (el instanceof HTMLInputElement && el.type === "radio") el.checked = kept.includes(el.value);
+      else el.value = kept[0] ?? "";
+    });
+  });
 }
 
 /** Notices shown so far: each carries its number, so a reader can tell a new one from an old. */
@@ -137,6 +165,7 @@ export function showApplication(
   replace(root, h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "← Inbox")), h("h2", { id: "app-title" }, `Application ${shortName(name)}`), notice, body);
   const stop = new AbortController();
   let lastSequence = 0n;
+  let lastDrawn = "";
   let reloadTimer: number | undefined;
 
   // The latest notices, newest first: an action's own result stays visible
@@ -155,6 +184,9 @@ export function showApplication(
       say(message, failure ? "warning" : "ok");
       void refresh();
     };
+    // What the person has typed survives a redraw (someone else acted, a
+    // live update arrived): the forms of actions still offered keep it.
+    const typed = typedValues(body);
     replace(body,
       h("div", { class: "layout" },
         h("div", { class: "main-column" },
@@ -169,13 +201,19 @@ export function showApplication(
           actions.length
             ? actions.map((action) => actionView(action, ctx, onDone))
             : h("p", { class: "muted", id: "no-actions" }, "Nothing for you to do on this application now."))));
+    restoreTyped(body, typed);
   };
 
   const refresh = async () => {
     try {
       const { app, events } = await load(client, name);
       const licence = app.license ? await loadLicense(licenses, app.license) : { shipments: [] };
-      if (!stop.signal.aborted) render(app, events, licence);
+      // Nothing changed since the last drawing (the event of one's own
+      // action, announced after its result was drawn): leave the forms be.
+      const drawn = [app.etag, events.length, licence.license?.etag, licence.shipments.length, licence.licenseProblem].join("|");
+      if (stop.signal.aborted || drawn === lastDrawn) return;
+      lastDrawn = drawn;
+      render(app, events, licence);
     } catch (error) {
       const r = refusal(error);
       replace(body, refusalView(r));
