@@ -80,6 +80,7 @@ try {
   await toInbox(page);
   const held = page.locator(`#inbox .inbox-row[data-application="${application}"]`);
   await expectText(held, "On hold");
+  await page.screenshot({ path: join(screenshots, "inbox-hold.png") });
   await openFromInbox(page);
   await act(page, "provide-information", {
     answer: "Six named enterprise customers; no remote access from D:5 parties",
