@@ -3,12 +3,13 @@
 //! service would file it, then headless Chromium (Debian's `chromium`,
 //! driven by `review-svc/console/test/browser.mjs` through playwright-core
 //! from the project's npm lock) clicks it through the ladder as each role
-//! in turn, up to the President's decision, and has the applicant withdraw
-//! a second application. The record is then checked here through gRPC.
+//! in turn, with a request for information and a hold on the way, up to the
+//! President's decision and the licence it issues (a shipment, a refused
+//! one, a suspension), and has the applicant withdraw a second application. The record is then checked here through gRPC.
 //!
 //! Screenshots go to `$CONSOLE_SCREENSHOTS`, by default
 //! `<target>/console-screenshots` (inbox.png, application.png,
-//! president.png, decided.png, narrow.png).
+//! president.png, decided.png, license.png, narrow.png).
 //!
 //! Without a browser (or Node.js, or the console built into review-svc) the
 //! test says so and passes as skipped, unless `CONSOLE_BROWSER_REQUIRED=1`
@@ -19,6 +20,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use exportcontrol_proto::review::v1 as pb;
+use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use system_tests::{authed, binary, free_port, h200_to_china, start_classifier, start_review};
 
@@ -169,6 +171,53 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
         .map(|r| r.recorded_by.as_str())
         .collect();
     assert_eq!(recorders.len(), 4, "{recorders:?}");
+    // The request for information (answered) and the officer's hold (released).
+    let kinds: Vec<(i32, bool)> = app
+        .holds
+        .iter()
+        .map(|h| (h.kind, h.release_time.is_some()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (pb::HoldKind::MissingInformation as i32, true),
+            (pb::HoldKind::PreLicenseCheck as i32, true),
+        ]
+    );
+    assert_eq!(app.holds[0].documents, ["EUS-2026-0117"]);
+    // The licence: one export recorded through the page, then suspended.
+    let mut licenses = LicenseServiceClient::connect(review.url()).await.unwrap();
+    let license = licenses
+        .get_license(authed(
+            pb::GetLicenseRequest {
+                name: app.license.clone(),
+            },
+            "dev-auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(license.state, pb::LicenseState::Suspended as i32);
+    assert_eq!(license.items[0].shipped_quantity, 1_000);
+    let shipments = licenses
+        .list_shipments(authed(
+            pb::ListShipmentsRequest {
+                parent: license.name.clone(),
+                ..Default::default()
+            },
+            "dev-auditor",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipments;
+    let exports: Vec<_> = shipments
+        .iter()
+        .filter(|s| s.kind == pb::ShipmentKind::Export as i32)
+        .collect();
+    assert_eq!(shipments.len(), 2, "{shipments:?}");
+    assert_eq!(exports.len(), 1, "{shipments:?}");
+    assert_eq!(exports[0].attestations[0].reference, "LAB-2026-0042");
     let verified = client
         .verify_audit_trail(authed(
             pb::VerifyAuditTrailRequest {
@@ -197,6 +246,7 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
         "application.png",
         "president.png",
         "decided.png",
+        "license.png",
     ] {
         assert!(screenshots.join(shot).is_file(), "{shot} saved");
     }

@@ -2,24 +2,32 @@
 // form asking for what the rules require. The etag of the application the
 // page shows goes with every transition; nobody types it.
 
-import { Outcome, Recommendation, ReviewLevel, type Application } from "./gen/exportcontrol/review/v1/review_pb";
+import { HoldKind, Outcome, Recommendation, ReviewLevel, type Application } from "./gen/exportcontrol/review/v1/review_pb";
+import { LicenseState, type License } from "./gen/exportcontrol/review/v1/license_pb";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { requestId } from "./api";
 import type { PageContext } from "./panels";
 import {
   awaitsDecision,
   awaitsRecommendation,
   mayAppeal,
+  mayPlaceHold,
+  mayProvideInformation,
+  mayReleaseHold,
+  mayRequestInformation,
   mayWithdraw,
+  openHolds,
+  openRequests,
   principalAgency,
 } from "./ladder";
-import { agencyName, levelName } from "./words";
+import { agencyName, holdKindName, levelName, licenseStateName, stateName } from "./words";
 
 export type Values = Record<string, string>;
 
 export interface Field {
   name: string;
   label: string;
-  kind: "choice" | "lines" | "text";
+  kind: "choice" | "lines" | "text" | "short" | "date";
   options?: { value: string; label: string }[];
   hint?: string;
   /** Whether the field must be filled, given the other values. */
@@ -31,8 +39,12 @@ export interface Action {
   label(ctx: PageContext): string;
   offered(ctx: PageContext): boolean;
   fields(ctx: PageContext): Field[];
-  submit(ctx: PageContext, values: Values): Promise<Application>;
+  /** Sends the action; answers with what it changed, in words. */
+  submit(ctx: PageContext, values: Values): Promise<string>;
 }
+
+const applicationNow = (app: Application) => `The application is now: ${stateName(app.state)}.`;
+const licenseNow = (license: License) => `The licence is now: ${licenseStateName(license.state)}.`;
 
 function lines(text: string | undefined): string[] {
   return (text ?? "").split("\n").map((line) => line.trim()).filter(Boolean);
@@ -76,7 +88,7 @@ const recommend: Action = {
       recommendation: Recommendation[v.choice as keyof typeof Recommendation],
       conditions: lines(v.conditions),
       rationale: v.rationale?.trim() ?? "",
-    }),
+    }).then(applicationNow),
 };
 
 const decide: Action = {
@@ -103,7 +115,7 @@ const decide: Action = {
       outcome: Outcome[v.choice as keyof typeof Outcome],
       conditions: lines(v.conditions),
       rationale: v.rationale?.trim() ?? "",
-    }),
+    }).then(applicationNow),
 };
 
 const appeal: Action = {
@@ -120,7 +132,7 @@ const appeal: Action = {
       requestId: requestId(),
       agency: principalAgency(principal),
       rationale: v.rationale?.trim() ?? "",
-    }),
+    }).then(applicationNow),
 };
 
 const withdraw: Action = {
@@ -129,8 +141,197 @@ const withdraw: Action = {
   offered: ({ app, principal }) => mayWithdraw(app, principal),
   fields: () => [{ name: "reason", label: "Reason", kind: "text", required: () => false }],
   submit: ({ app, client }, v) =>
-    client.withdrawApplication({ name: app.name, etag: app.etag, requestId: requestId(), reason: v.reason?.trim() ?? "" }),
+    client.withdrawApplication({ name: app.name, etag: app.etag, requestId: requestId(), reason: v.reason?.trim() ?? "" }).then(applicationNow),
 };
 
+const requestInformation: Action = {
+  id: "request-information",
+  label: ({ principal }) => `Ask the applicant for information (${agencyName(principal.agency)})`,
+  offered: ({ app, principal }) => mayRequestInformation(app, principal),
+  fields: () => [{
+    name: "missing", label: "What is missing", kind: "text", required: always,
+    hint: "Every clock stops until the applicant answers. Possible within 10 days of the referral (15 CFR 750.4(d)(1)).",
+  }],
+  submit: ({ app, principal, client }, v) =>
+    client.requestInformation({
+      name: app.name, etag: app.etag, requestId: requestId(),
+      agency: principalAgency(principal), missing: v.missing?.trim() ?? "",
+    }).then(applicationNow),
+};
+
+function holdChoice(holds: { id: number; kind: HoldKind; reason: string }[]): Field {
+  return {
+    name: "hold", label: "Hold", kind: "choice", required: always,
+    options: holds.map((hold) => ({ value: String(hold.id), label: `Hold ${hold.id}: ${holdKindName(hold.kind)} — ${hold.reason}` })),
+  };
+}
+
+const provideInformation: Action = {
+  id: "provide-information",
+  label: () => "Answer the request for information",
+  offered: ({ app, principal }) => mayProvideInformation(app, principal),
+  fields: ({ app }) => [
+    ...(openRequests(app).length > 1 ? [holdChoice(openRequests(app))] : []),
+    { name: "answer", label: "Answer", kind: "text", required: always,
+      hint: openRequests(app).map((hold) => `${agencyName(hold.agency)} asks: ${hold.reason}`).join(" ") },
+    { name: "documents", label: "Document references (one a line)", kind: "lines", required: () => false },
+  ],
+  submit: ({ app, client }, v) =>
+    client.provideInformation({
+      name: app.name, etag: app.etag, requestId: requestId(),
+      holdId: v.hold ? Number(v.hold) : openRequests(app)[0]?.id ?? 0,
+      answer: v.answer?.trim() ?? "", documents: lines(v.documents),
+    }).then(applicationNow),
+};
+
+/** The kinds the licensing officer places (a request for information is the agencies'). */
+const PLACEABLE = [
+  HoldKind.APPLICANT_AGREED_DELAY,
+  HoldKind.PRE_LICENSE_CHECK,
+  HoldKind.PRE_LICENSE_CHECK_ANALYSIS,
+  HoldKind.GOVERNMENT_ASSURANCES,
+  HoldKind.GOVERNMENT_ASSURANCES_STATE,
+  HoldKind.FOREIGN_CONSULTATION,
+  HoldKind.CONGRESSIONAL_NOTIFICATION,
+  HoldKind.OTHER_NOTIFICATION,
+];
+
+const placeHold: Action = {
+  id: "place-hold",
+  label: () => "Place a hold (stop the clock)",
+  offered: ({ app, principal }) => mayPlaceHold(app, principal),
+  fields: () => [
+    { name: "kind", label: "Why the clock stops (15 CFR 750.4(b))", kind: "choice", required: always,
+      options: PLACEABLE.map((kind) => ({ value: HoldKind[kind], label: holdKindName(kind) })) },
+    { name: "reason", label: "Reason", kind: "text", required: always },
+  ],
+  submit: ({ app, client }, v) =>
+    client.placeHold({
+      name: app.name, etag: app.etag, requestId: requestId(),
+      kind: HoldKind[v.kind as keyof typeof HoldKind], reason: v.reason?.trim() ?? "",
+    }).then(applicationNow),
+};
+
+const releaseHold: Action = {
+  id: "release-hold",
+  label: () => "Release a hold",
+  offered: ({ app, principal }) => mayReleaseHold(app, principal),
+  fields: ({ app }) => [
+    holdChoice(openHolds(app).filter((hold) => hold.kind !== HoldKind.MISSING_INFORMATION)),
+    { name: "note", label: "Note", kind: "text", required: () => false },
+  ],
+  submit: ({ app, client }, v) =>
+    client.releaseHold({
+      name: app.name, etag: app.etag, requestId: requestId(), holdId: Number(v.hold), note: v.note?.trim() ?? "",
+    }).then(applicationNow),
+};
+
+/** Dollars (commas, cents allowed) to cents; undefined when it is not an amount. */
+function cents(text: string | undefined): bigint | undefined {
+  const cleaned = (text ?? "").replace(/[$,\s]/g, "");
+  if (!/^\d+(\.\d{1,2})?$/.test(cleaned)) return undefined;
+  const [whole, part = ""] = cleaned.split(".");
+  return BigInt(whole ?? "0") * 100n + BigInt((part + "00").slice(0, 2));
+}
+
+/** An export date (a day): today is now, another day its noon UTC. */
+function exportTime(day: string | undefined) {
+  const now = new Date();
+  return timestampFromDate(day === now.toISOString().slice(0, 10) ? now : new Date(`${day}T12:00:00Z`));
+}
+
+const recordShipment: Action = {
+  id: "record-shipment",
+  label: () => "Record an export against the licence",
+  offered: ({ license, principal }) =>
+    license !== undefined && principal.role === "APPLICANT" && license.holder === principal.id && license.state === LicenseState.ACTIVE,
+  fields: ({ license }) => [
+    { name: "item", label: "Item", kind: "choice", required: always,
+      options: (license?.items ?? []).map((item) => ({
+        value: String(item.itemIndex),
+        label: `Item ${item.itemIndex + 1}: ${item.product} (${item.remainingQuantity.toLocaleString("en-US")} remain)`,
+      })) },
+    { name: "quantity", label: "Quantity", kind: "short", required: always },
+    { name: "value", label: "Value (US dollars)", kind: "short", required: always },
+    { name: "date", label: "Export date", kind: "date", required: always },
+    { name: "filing", label: "Export filing reference (EEI/AES)", kind: "short", required: always },
+    ...(license?.requiredAttestations ?? []).map((kind): Field => ({
+      name: `attestation:${kind}`, label: `Attestation ${kind}: reference`, kind: "short", required: always,
+      hint: "Required by the licence for every export.",
+    })),
+  ],
+  submit: async ({ license, licenses }, v) => {
+    const answer = await licenses.recordShipment({
+      license: license?.name ?? "",
+      requestId: requestId(),
+      itemIndex: Number(v.item),
+      quantity: quantity(v.quantity),
+      valueUsdCents: cents(v.value) ?? 0n,
+      exportTime: exportTime(v.date),
+      filingReference: v.filing?.trim() ?? "",
+      attestations: (license?.requiredAttestations ?? []).map((kind) => ({ kind, reference: v[`attestation:${kind}`]?.trim() ?? "" })),
+    });
+    const item = answer.license?.items.find((i) => i.itemIndex === Number(v.item));
+    return `Shipment ${answer.shipment?.quantity ?? ""} × ${answer.shipment?.product ?? ""} recorded; ${item?.remainingQuantity.toLocaleString("en-US") ?? "?"} remain.`;
+  },
+};
+
+/** A sale to a U.S. customer: it counts towards the aggregate cap exports are held to (para. (dd)(1)(iii)). */
+const recordDomesticShipment: Action = {
+  id: "record-domestic-shipment",
+  label: () => "Record a domestic shipment (U.S. customer)",
+  offered: ({ license, principal }) =>
+    license !== undefined && principal.role === "APPLICANT" && license.holder === principal.id && license.state === LicenseState.ACTIVE,
+  fields: ({ license }) => [
+    { name: "item", label: "Item", kind: "choice", required: always,
+      options: (license?.items ?? []).map((item) => ({ value: String(item.itemIndex), label: `Item ${item.itemIndex + 1}: ${item.product}` })) },
+    { name: "quantity", label: "Quantity", kind: "short", required: always },
+    { name: "value", label: "Value (US dollars)", kind: "short", required: () => false },
+    { name: "date", label: "Ship date", kind: "date", required: always },
+    { name: "customer", label: "U.S. customer", kind: "short", required: always },
+    { name: "reference", label: "Invoice or delivery reference", kind: "short", required: always },
+  ],
+  submit: async ({ license, licenses }, v) => {
+    const answer = await licenses.recordDomesticShipment({
+      license: license?.name ?? "",
+      requestId: requestId(),
+      itemIndex: Number(v.item),
+      quantity: quantity(v.quantity),
+      valueUsdCents: cents(v.value) ?? 0n,
+      shipTime: exportTime(v.date),
+      customer: v.customer?.trim() ?? "",
+      reference: v.reference?.trim() ?? "",
+    });
+    return `Domestic shipment ${answer.shipment?.quantity ?? ""} × ${answer.shipment?.product ?? ""} to ${answer.shipment?.customer ?? ""} recorded.`;
+  },
+};
+
+/** A whole number of units (commas allowed); 0, which the service refuses, when it is not one. */
+function quantity(text: string | undefined): bigint {
+  const cleaned = (text ?? "").replace(/[,\s]/g, "");
+  return /^\d+$/.test(cleaned) ? BigInt(cleaned) : 0n;
+}
+
+function licenseChange(id: string, label: string, from: LicenseState[], send: (ctx: PageContext, reason: string) => Promise<License>): Action {
+  return {
+    id,
+    label: () => label,
+    offered: ({ license, principal }) =>
+      license !== undefined && principal.role === "LICENSING_OFFICER" && from.includes(license.state),
+    fields: () => [{ name: "reason", label: "Reason", kind: "text", required: always }],
+    submit: (ctx, v) => send(ctx, v.reason?.trim() ?? "").then(licenseNow),
+  };
+}
+
+const suspend = licenseChange("suspend-license", "Suspend the licence", [LicenseState.ACTIVE], ({ license, licenses }, reason) =>
+  licenses.suspendLicense({ name: license?.name ?? "", etag: license?.etag ?? "", requestId: requestId(), reason }));
+const reinstate = licenseChange("reinstate-license", "Reinstate the licence", [LicenseState.SUSPENDED], ({ license, licenses }, reason) =>
+  licenses.reinstateLicense({ name: license?.name ?? "", etag: license?.etag ?? "", requestId: requestId(), reason }));
+const revoke = licenseChange("revoke-license", "Revoke the licence (final)", [LicenseState.ACTIVE, LicenseState.SUSPENDED], ({ license, licenses }, reason) =>
+  licenses.revokeLicense({ name: license?.name ?? "", etag: license?.etag ?? "", requestId: requestId(), reason }));
+
 /** Every action the console knows, in the order it offers them. */
-export const ACTIONS: Action[] = [recommend, decide, appeal, withdraw];
+export const ACTIONS: Action[] = [
+  recommend, decide, appeal, requestInformation, provideInformation, placeHold, releaseHold, withdraw,
+  recordShipment, recordDomesticShipment, suspend, reinstate, revoke,
+];

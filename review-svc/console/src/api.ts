@@ -5,14 +5,25 @@
 import { createClient, ConnectError, Code, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { ReviewService } from "./gen/exportcontrol/review/v1/review_pb";
+import { LicenseService } from "./gen/exportcontrol/review/v1/license_pb";
 import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb";
 
 export type ReviewClient = Client<typeof ReviewService>;
+export type LicenseClient = Client<typeof LicenseService>;
 
 /** Dispatched on `window` when the service no longer accepts the token. */
 export const UNAUTHENTICATED = "review-console:unauthenticated";
 
 export function reviewClient(token: string): ReviewClient {
+  return createClient(ReviewService, transport(token));
+}
+
+/** LicenseService on the same address, with the same token. */
+export function licenseClient(token: string): LicenseClient {
+  return createClient(LicenseService, transport(token));
+}
+
+function transport(token: string) {
   const bearer: Interceptor = (next) => async (request) => {
     request.header.set("authorization", `Bearer ${token}`);
     try {
@@ -25,12 +36,11 @@ export function reviewClient(token: string): ReviewClient {
       throw error;
     }
   };
-  const transport = createGrpcWebTransport({
+  return createGrpcWebTransport({
     baseUrl: window.location.origin,
     useBinaryFormat: true,
     interceptors: [bearer],
   });
-  return createClient(ReviewService, transport);
 }
 
 /** A refusal, as the console shows it. */

@@ -1,18 +1,41 @@
 // The application page: panels, the actions the principal can take now,
 // and live updates from WatchApplications.
 
-import type { ReviewClient } from "./api";
+import type { LicenseClient, ReviewClient } from "./api";
+import type { License, Shipment } from "./gen/exportcontrol/review/v1/license_pb";
 import { refusal, type Refusal } from "./api";
 import { ACTIONS, type Action, type Field, type Values } from "./actions";
 import { h, replace, uid } from "./dom";
 import type { Application, ApplicationEvent } from "./gen/exportcontrol/review/v1/review_pb";
 import { PANELS, describeEvent, type PageContext } from "./panels";
 import type { Principal } from "./session";
-import { shortName, stateName } from "./words";
+import { shortName } from "./words";
 
 async function load(client: ReviewClient, name: string): Promise<{ app: Application; events: ApplicationEvent[] }> {
   const [app, events] = await Promise.all([client.getApplication({ name }), allEvents(client, name)]);
   return { app, events };
+}
+
+/** The licence of a decided application and its shipments; a refusal is kept to be shown. */
+async function loadLicense(licenses: LicenseClient, name: string): Promise<{ license?: License; shipments: Shipment[]; licenseProblem?: string }> {
+  try {
+    const [license, shipments] = await Promise.all([licenses.getLicense({ name }), allShipments(licenses, name)]);
+    return { license, shipments };
+  } catch (error) {
+    const r = refusal(error);
+    return { shipments: [], licenseProblem: `The licence could not be read: ${r.reason || r.code} — ${r.message}` };
+  }
+}
+
+async function allShipments(licenses: LicenseClient, parent: string): Promise<Shipment[]> {
+  const shipments: Shipment[] = [];
+  let pageToken = "";
+  do {
+    const page = await licenses.listShipments({ parent, pageSize: 1000, pageToken });
+    shipments.push(...page.shipments);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return shipments;
 }
 
 async function allEvents(client: ReviewClient, parent: string): Promise<ApplicationEvent[]> {
@@ -35,6 +58,13 @@ function refusalView(r: Refusal): HTMLElement {
 function fieldView(field: Field, formId: string): HTMLElement {
   const id = `${formId}-${field.name}`;
   const hint = field.hint ? h("div", { class: "hint", id: `${id}-hint` }, field.hint) : null;
+  if (field.kind === "short" || field.kind === "date") {
+    return h("div", { class: "field" },
+      h("label", { for: id }, field.label),
+      h("input", { id, name: field.name, type: field.kind === "date" ? "date" : "text", autocomplete: "off",
+        value: field.kind === "date" ? new Date().toISOString().slice(0, 10) : null, "aria-describedby": hint ? `${id}-hint` : null }),
+      hint);
+  }
   if (field.kind === "choice") {
     return h("fieldset", { class: "field" },
       h("legend", {}, field.label),
@@ -76,8 +106,10 @@ function actionView(action: Action, ctx: PageContext, onDone: (message: string, 
     const button = form.querySelector("button[type=submit]") as HTMLButtonElement;
     button.disabled = true;
     try {
-      const app = await action.submit(ctx, values);
-      onDone(`Recorded — ${action.label(ctx)}. The application is now: ${stateName(app.state)}.`);
+      const result = await action.submit(ctx, values);
+      // Done: a redraw must not offer the same values again.
+      form.reset();
+      onDone(`Recorded — ${action.label(ctx)}. ${result}`);
     } catch (error) {
       const r = refusal(error);
       button.disabled = false;
@@ -91,30 +123,70 @@ function actionView(action: Action, ctx: PageContext, onDone: (message: string, 
   return h("section", { class: "action", "aria-label": action.label(ctx) }, h("h3", {}, action.label(ctx)), form);
 }
 
+type Typed = Map<string, Map<string, string[]>>;
+
+/** The values of every action form, by action and field. */
+function typedValues(root: HTMLElement): Typed {
+  const typed: Typed = new Map();
+  root.querySelectorAll<HTMLFormElement>("form[data-action]").forEach((form) => {
+    const values = new Map<string, string[]>();
+    for (const [name, value] of new FormData(form)) values.set(name, [...(values.get(name) ?? []), String(value)]);
+    typed.set(form.dataset.action ?? "", values);
+  });
+  return typed;
+}
+
+function restoreTyped(root: HTMLElement, typed: Typed): void {
+  root.querySelectorAll<HTMLFormElement>("form[data-action]").forEach((form) => {
+    const values = typed.get(form.dataset.action ?? "");
+    if (!values) return;
+    form.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input[name], textarea[name]").forEach((el) => {
+      const kept = values.get(el.name);
+      if (!kept) return;
+      if (el instanceof HTMLInputElement && el.type === "radio") el.checked = kept.includes(el.value);
+      else el.value = kept[0] ?? "";
+    });
+  });
+}
+
+/** Notices shown so far: each carries its number, so a reader can tell a new one from an old. */
+let notices = 0;
+
 /** Shows `applications/{id}`; returns a function that stops its live updates. */
-export function showApplication(root: HTMLElement, client: ReviewClient, principal: Principal, name: string): () => void {
+export function showApplication(
+  root: HTMLElement,
+  client: ReviewClient,
+  licenses: LicenseClient,
+  principal: Principal,
+  name: string,
+): () => void {
   const notice = h("div", { id: "notice", class: "notice", role: "status", "aria-live": "polite" });
   const body = h("div", { class: "application-body" }, h("p", { class: "muted" }, "Loading…"));
   replace(root, h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "← Inbox")), h("h2", { id: "app-title" }, `Application ${shortName(name)}`), notice, body);
   const stop = new AbortController();
   let lastSequence = 0n;
+  let lastDrawn = "";
   let reloadTimer: number | undefined;
 
   // The latest notices, newest first: an action's own result stays visible
   // when the events it caused arrive right after it.
   const say = (message: string, kind = "info") => {
-    notice.prepend(h("p", { class: `notice-${kind}` }, message));
+    notices += 1;
+    notice.prepend(h("p", { class: `notice-${kind}`, "data-notice": notices }, message));
     while (notice.childElementCount > 3) notice.lastElementChild?.remove();
   };
 
-  const render = (app: Application, events: ApplicationEvent[]) => {
-    const ctx: PageContext = { app, events, principal, client, now: new Date() };
+  const render = (app: Application, events: ApplicationEvent[], licence: Awaited<ReturnType<typeof loadLicense>>) => {
+    const ctx: PageContext = { app, events, principal, client, licenses, ...licence, now: new Date() };
     for (const event of events) if (event.sequence > lastSequence) lastSequence = event.sequence;
     const actions = ACTIONS.filter((action) => action.offered(ctx));
     const onDone = (message: string, failure?: Refusal) => {
       say(message, failure ? "warning" : "ok");
       void refresh();
     };
+    // What the person has typed survives a redraw (someone else acted, a
+    // live update arrived): the forms of actions still offered keep it.
+    const typed = typedValues(body);
     replace(body,
       h("div", { class: "layout" },
         h("div", { class: "main-column" },
@@ -129,12 +201,19 @@ export function showApplication(root: HTMLElement, client: ReviewClient, princip
           actions.length
             ? actions.map((action) => actionView(action, ctx, onDone))
             : h("p", { class: "muted", id: "no-actions" }, "Nothing for you to do on this application now."))));
+    restoreTyped(body, typed);
   };
 
   const refresh = async () => {
     try {
       const { app, events } = await load(client, name);
-      if (!stop.signal.aborted) render(app, events);
+      const licence = app.license ? await loadLicense(licenses, app.license) : { shipments: [] };
+      // Nothing changed since the last drawing (the event of one's own
+      // action, announced after its result was drawn): leave the forms be.
+      const drawn = [app.etag, events.length, licence.license?.etag, licence.shipments.length, licence.licenseProblem].join("|");
+      if (stop.signal.aborted || drawn === lastDrawn) return;
+      lastDrawn = drawn;
+      render(app, events, licence);
     } catch (error) {
       const r = refusal(error);
       replace(body, refusalView(r));

@@ -2,18 +2,20 @@
 // and agency), overdue first, with the time left on each clock; below, the
 // most recent applications the principal may see.
 
-import type { ReviewClient } from "./api";
+import type { LicenseClient, ReviewClient } from "./api";
+import { LicenseState } from "./gen/exportcontrol/review/v1/license_pb";
 import { refusal } from "./api";
 import { h, replace } from "./dom";
 import {
   ApplicationView,
+  HoldKind,
   ReviewLevel,
   State,
   type Application,
 } from "./gen/exportcontrol/review/v1/review_pb";
-import { appealingRole, decidingRole, principalAgency, waitsFor } from "./ladder";
+import { appealingRole, decidingRole, openHolds, principalAgency, waitsFor } from "./ladder";
 import type { Principal } from "./session";
-import { agencyName, levelName, shortName, stateName, timeLeft, date } from "./words";
+import { agencyName, dollars, holdKindName, levelName, licenseStateName, shortName, stateName, timeLeft, date, when } from "./words";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ListApplicationsRequestSchema } from "./gen/exportcontrol/review/v1/review_pb";
 
@@ -49,13 +51,32 @@ function nextDeadline(app: Application): number {
 }
 
 function isOverdue(app: Application, now: Date): boolean {
-  return [app.stepDueTime, app.overallDueTime].some((t) => timeLeft(t, now)?.overdue);
+  return [app.stepDueTime, app.overallDueTime].some((t) => timeLeft(t, now)?.overdue) || holdOverdue(app, now);
 }
 
-/** Overdue first, then the nearest deadline first. */
+/** An open hold past its own deadline. */
+function holdOverdue(app: Application, now: Date): boolean {
+  return openHolds(app).some((hold) => hold.overdue || timeLeft(hold.dueTime, now)?.overdue);
+}
+
+/** Overdue holds first, then anything else overdue, then the nearest deadline first. */
 export function byUrgency(now: Date) {
   return (a: Application, b: Application) =>
-    Number(isOverdue(b, now)) - Number(isOverdue(a, now)) || nextDeadline(a) - nextDeadline(b);
+    Number(holdOverdue(b, now)) - Number(holdOverdue(a, now)) ||
+    Number(isOverdue(b, now)) - Number(isOverdue(a, now)) ||
+    nextDeadline(a) - nextDeadline(b);
+}
+
+/** What a held application waits for, one line per open hold. */
+function holdLines(app: Application, now: Date) {
+  return openHolds(app).map((hold) => {
+    const left = timeLeft(hold.dueTime, now);
+    const what = hold.kind === HoldKind.MISSING_INFORMATION
+      ? `waits for the applicant's answer to ${agencyName(hold.agency)}: ${hold.reason}`
+      : `${holdKindName(hold.kind)}: ${hold.reason}`;
+    return h("div", { class: hold.overdue || left?.overdue ? "hold-line overdue" : "hold-line" },
+      h("strong", {}, "On hold — "), what, left ? ` (${left.text})` : "");
+  });
 }
 
 function clock(label: string, at: Application["stepDueTime"], now: Date) {
@@ -94,7 +115,9 @@ function row(app: Application, principal: Principal, now: Date): HTMLElement {
       due ? clock(`${agencyName(agency)} due`, due.dueTime, now) : null,
       clock("step", app.stepDueTime, now),
       clock("overall", app.overallDueTime, now),
+      app.clockStopTime ? h("span", { class: "clock stopped" }, `clock stopped since ${when(app.clockStopTime)}`) : null,
     ),
+    holdLines(app, now),
   );
 }
 
@@ -111,9 +134,8 @@ export async function renderInbox(root: HTMLElement, client: ReviewClient, princ
     }
     const request: Query = { view: ApplicationView.BASIC, pageSize: 50 };
     recent = (await client.listApplications(request)).applications;
-    if (principal.role === "APPLICANT") {
-      for (const app of recent) if (waitsFor(app, principal)) waiting.set(app.name, app);
-    }
+    // The applicant's answers and the officer's holds have no queue of their own.
+    for (const app of recent) if (waitsFor(app, principal)) waiting.set(app.name, app);
   } catch (error) {
     const r = refusal(error);
     replace(root, h("p", { class: "refusal", role: "alert" }, `The inbox could not be read: ${r.reason || r.code} — ${r.message}`));
@@ -122,6 +144,7 @@ export async function renderInbox(root: HTMLElement, client: ReviewClient, princ
   const sorted = [...waiting.values()].sort(byUrgency(now));
   replace(
     root,
+    h("nav", { class: "crumbs" }, h("a", { href: "#/licenses", id: "licenses-link" }, "Licences →")),
     h("section", { "aria-labelledby": "inbox-title" },
       h("h2", { id: "inbox-title" }, `Waiting for you (${sorted.length})`),
       sorted.length
@@ -135,4 +158,35 @@ export async function renderInbox(root: HTMLElement, client: ReviewClient, princ
         : h("p", { class: "empty" }, "No applications yet."),
     ),
   );
+}
+
+/** The licences the principal may see (the holder its own), newest first. */
+export async function renderLicenses(root: HTMLElement, licenses: LicenseClient, principal: Principal): Promise<void> {
+  replace(root, h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "← Inbox")), h("h2", {}, "Licences"), h("p", { class: "muted" }, "Loading…"));
+  try {
+    const answer = await licenses.listLicenses({ pageSize: 200, holder: principal.role === "APPLICANT" ? principal.id : "" });
+    const now = new Date();
+    replace(root,
+      h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "← Inbox")),
+      h("h2", {}, `Licences (${answer.licenses.length})`),
+      answer.licenses.length ? h("div", { class: "table-wrap" }, h("table", { class: "licenses", id: "licenses" },
+        h("thead", {}, h("tr", {}, ["Number", "State", "Holder", "Destination", "End user", "Shipped", "Expires"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, answer.licenses.map((lic) => {
+          const shipped = lic.items.reduce((sum, item) => sum + item.shippedValueUsdCents, 0n);
+          const authorized = lic.items.reduce((sum, item) => sum + item.authorizedValueUsdCents, 0n);
+          const left = timeLeft(lic.expireTime, now);
+          return h("tr", { class: lic.state === LicenseState.ACTIVE ? "active" : "inactive" },
+            h("td", {}, h("a", { href: `#/${lic.application}` }, lic.licenseNumber)),
+            h("td", {}, licenseStateName(lic.state)),
+            h("td", {}, lic.holder),
+            h("td", {}, lic.destinationCountry),
+            h("td", {}, lic.endUser),
+            h("td", {}, `${dollars(shipped)} of ${dollars(authorized)}`),
+            h("td", {}, when(lic.expireTime), left ? ` (${left.text})` : ""));
+        })))) : h("p", { class: "empty" }, "No licences."));
+  } catch (error) {
+    const r = refusal(error);
+    replace(root, h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "← Inbox")),
+      h("p", { class: "refusal", role: "alert" }, `The licences could not be read: ${r.reason || r.code} — ${r.message}`));
+  }
 }

@@ -4,26 +4,38 @@
 // action is allowed, and the page shows its refusal when it is not.
 
 import {
+  HoldKind,
   ReviewLevel,
   State,
   type Agency,
   type Application,
+  type Hold,
 } from "./gen/exportcontrol/review/v1/review_pb";
 import type { Principal } from "./session";
 import { agencyFromName, outcomeDirection, recommendationDirection } from "./words";
 
-export const FINAL_STATES = new Set([State.NO_LICENSE_REQUIRED, State.DECIDED, State.WITHDRAWN]);
+export const FINAL_STATES = new Set([
+  State.NO_LICENSE_REQUIRED,
+  State.DECIDED,
+  State.WITHDRAWN,
+  State.RETURNED_WITHOUT_ACTION,
+]);
 
 /** The level whose recommendations or votes an appeal window's decision is measured against. */
 function votersOf(level: ReviewLevel): ReviewLevel {
   return level === ReviewLevel.OPERATING_COMMITTEE ? ReviewLevel.AGENCY : level;
 }
 
-/** The role that appeals a decision taken at `level`. */
+/**
+ * The role that appeals a decision taken at `level` (15 CFR 750.4(f)): the
+ * dissenting agency's ACEP member (a Senate-confirmed official) escalates an
+ * OC decision to the ACEP; its EARB member (the agency head) appeals an ACEP
+ * or EARB decision. Whether the person has that standing, the service decides.
+ */
 export function appealingRole(level: ReviewLevel): string | undefined {
   switch (level) {
-    case ReviewLevel.OPERATING_COMMITTEE: return "AGENCY_REVIEWER";
-    case ReviewLevel.ACEP: return "ACEP_MEMBER";
+    case ReviewLevel.OPERATING_COMMITTEE: return "ACEP_MEMBER";
+    case ReviewLevel.ACEP: return "EARB_MEMBER";
     case ReviewLevel.EARB: return "EARB_MEMBER";
     default: return undefined;
   }
@@ -93,7 +105,35 @@ export function mayWithdraw(app: Application, principal: Principal): boolean {
   return principal.role === "APPLICANT" && app.applicant === principal.id && !FINAL_STATES.has(app.state);
 }
 
+/** The holds still open (each stops every clock of the review). */
+export function openHolds(app: Application): Hold[] {
+  return app.holds.filter((hold) => !hold.releaseTime);
+}
+
+/** Open requests for information, which the applicant answers. */
+export function openRequests(app: Application): Hold[] {
+  return openHolds(app).filter((hold) => hold.kind === HoldKind.MISSING_INFORMATION);
+}
+
+/** A reviewer of a referred agency that has not recommended yet may ask for information. */
+export function mayRequestInformation(app: Application, principal: Principal): boolean {
+  return principal.role === "AGENCY_REVIEWER" && app.state === State.AGENCY_REVIEW && awaitsRecommendation(app, principal);
+}
+
+export function mayProvideInformation(app: Application, principal: Principal): boolean {
+  return principal.role === "APPLICANT" && app.applicant === principal.id && openRequests(app).length > 0;
+}
+
+export function mayPlaceHold(app: Application, principal: Principal): boolean {
+  return principal.role === "LICENSING_OFFICER" && !FINAL_STATES.has(app.state) && app.state !== State.PRESIDENTIAL_REVIEW;
+}
+
+export function mayReleaseHold(app: Application, principal: Principal): boolean {
+  return principal.role === "LICENSING_OFFICER" && openHolds(app).some((hold) => hold.kind !== HoldKind.MISSING_INFORMATION);
+}
+
 /** Anything this principal is expected to do on this application now. */
 export function waitsFor(app: Application, principal: Principal): boolean {
-  return awaitsRecommendation(app, principal) || awaitsDecision(app, principal) || mayAppeal(app, principal);
+  return awaitsRecommendation(app, principal) || awaitsDecision(app, principal) || mayAppeal(app, principal) ||
+    mayProvideInformation(app, principal) || mayReleaseHold(app, principal);
 }

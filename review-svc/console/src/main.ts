@@ -1,17 +1,25 @@
 // The review console: sign in, the inbox, an application. Routes live in
 // the fragment (#/, #/applications/{id}) so the token never enters a URL.
 
-import { isUnauthenticated, reviewClient, UNAUTHENTICATED, type Refusal, type ReviewClient } from "./api";
+import {
+  isUnauthenticated,
+  licenseClient,
+  reviewClient,
+  UNAUTHENTICATED,
+  type LicenseClient,
+  type Refusal,
+  type ReviewClient,
+} from "./api";
 import { showApplication } from "./application";
 import { h, replace } from "./dom";
-import { renderInbox } from "./inbox";
+import { renderInbox, renderLicenses } from "./inbox";
 import { devPrincipals, forget, signIn, storedToken, type Principal } from "./session";
 import { roleName } from "./words";
 
 const root = document.getElementById("main") as HTMLElement;
 const who = document.getElementById("who") as HTMLElement;
 
-let session: { principal: Principal; client: ReviewClient } | null = null;
+let session: { principal: Principal; client: ReviewClient; licenses: LicenseClient } | null = null;
 let leave: (() => void) | null = null;
 
 async function showSignIn(problem?: string): Promise<void> {
@@ -55,7 +63,9 @@ function route(): void {
   leave = null;
   const match = window.location.hash.match(/^#\/applications\/([0-9a-fA-F-]+)$/);
   if (match) {
-    leave = showApplication(root, session.client, session.principal, `applications/${match[1]}`);
+    leave = showApplication(root, session.client, session.licenses, session.principal, `applications/${match[1]}`);
+  } else if (window.location.hash === "#/licenses") {
+    void renderLicenses(root, session.licenses, session.principal);
   } else {
     let timer = 0;
     const draw = () => renderInbox(root, session!.client, session!.principal).catch(() => undefined);
@@ -73,7 +83,7 @@ async function start(): Promise<void> {
   try {
     const principal = await signIn(token);
     const client = reviewClient(token);
-    session = { principal, client };
+    session = { principal, client, licenses: licenseClient(token) };
     replace(who,
       h("span", { id: "principal" }, `${roleName(principal.role, principal.agency)} — ${principal.id}`), " ",
       h("button", { type: "button", class: "secondary", id: "sign-out", onclick: () => { forget(); session = null; leave?.(); void showSignIn(); } }, "Sign out"));

@@ -10,7 +10,8 @@ import {
   type Application,
   type ApplicationEvent,
 } from "./gen/exportcontrol/review/v1/review_pb";
-import type { ReviewClient } from "./api";
+import type { LicenseClient, ReviewClient } from "./api";
+import type { License, Shipment } from "./gen/exportcontrol/review/v1/license_pb";
 import { refusal } from "./api";
 import { h, replace, type Child } from "./dom";
 import type { Principal } from "./session";
@@ -20,7 +21,10 @@ import {
   agencyName,
   directionName,
   dollars,
+  duration,
+  holdKindName,
   levelName,
+  licenseStateName,
   number,
   outcomeName,
   recommendationName,
@@ -28,7 +32,8 @@ import {
   timeLeft,
   when,
 } from "./words";
-import { dissenters } from "./ladder";
+import { dissenters, openHolds } from "./ladder";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 
 /** What every panel and action of the page sees. */
 export interface PageContext {
@@ -36,6 +41,12 @@ export interface PageContext {
   events: ApplicationEvent[];
   principal: Principal;
   client: ReviewClient;
+  licenses: LicenseClient;
+  /** The licence the decision issued (`app.license`), when the principal may read it. */
+  license?: License;
+  shipments: Shipment[];
+  /** Why the licence could not be read, if it could not. */
+  licenseProblem?: string;
   now: Date;
 }
 
@@ -70,9 +81,13 @@ const summary: Panel = {
         h("dt", {}, "Filed"), h("dd", {}, when(app.createTime)),
       ),
       app.stateReason ? h("p", { class: "state-reason" }, app.stateReason) : null,
+      app.clockStopTime ? h("p", { class: "clock-stopped", id: "clock-stopped" },
+        h("strong", {}, `Clock stopped since ${when(app.clockStopTime)}`),
+        ` — ${openHolds(app).length} hold(s) open; every deadline waits.`) : null,
       h("div", { class: "clocks" },
         clock("Current step due", app.stepDueTime, now),
-        clock("Overall (90 days) due", app.overallDueTime, now)),
+        clock("Overall (90 days) due", app.overallDueTime, now),
+        clock("Requests for information possible until", app.informationRequestDueTime, now)),
     ];
   },
 };
@@ -182,6 +197,31 @@ export function describeEvent(event: ApplicationEvent): { title: string; detail?
     case "decisionFinal": return { title: `The ${levelName(p.value.level)} decision is final (no appeal)` };
     case "referredToPresident": return { title: "Referred to the President", detail: p.value.reason };
     case "withdrawn": return { title: "Withdrawn by the applicant", detail: p.value.reason };
+    case "informationRequested": {
+      const hold = p.value.hold;
+      return { title: `Hold ${hold?.id}: ${agencyName(hold?.agency)} asks for information — the clock stops`, detail: hold?.reason, due: hold?.dueTime };
+    }
+    case "informationProvided": return {
+      title: `Hold ${p.value.holdId}: the applicant answers — released`,
+      detail: `${p.value.answer}${p.value.documents.length ? ` (documents: ${p.value.documents.join(", ")})` : ""}`,
+    };
+    case "holdPlaced": {
+      const hold = p.value.hold;
+      return { title: `Hold ${hold?.id}: ${holdKindName(hold?.kind ?? 0)} — the clock stops`, detail: hold?.reason, due: hold?.dueTime };
+    }
+    case "holdReleased": return { title: `Hold ${p.value.holdId} released`, detail: p.value.note };
+    case "returnedWithoutAction": return { title: "Returned without action", detail: p.value.reason };
+    case "licenseIssued": return { title: `Licence ${p.value.license?.licenseNumber ?? ""} issued`, detail: "valid until", due: p.value.license?.expireTime };
+    case "shipmentRecorded":
+    case "domesticShipmentRecorded": {
+      const sh = p.value.shipment;
+      return { title: `${p.case === "shipmentRecorded" ? "Shipment exported" : "Domestic shipment"}: ${sh?.quantity ?? 0} × ${sh?.product ?? "item"}`, detail: sh?.filingReference || sh?.customer };
+    }
+    case "licenseSuspended": return { title: "Licence suspended", detail: p.value.reason };
+    case "licenseReinstated": return { title: "Licence reinstated", detail: p.value.reason };
+    case "licenseRevoked": return { title: "Licence revoked", detail: p.value.reason };
+    case "licenseExpired": return { title: "Licence expired", detail: p.value.reason };
+    case "licenseExhausted": return { title: "Licence exhausted: everything authorized has shipped", detail: p.value.reason };
     default: return { title: event.type };
   }
 }
@@ -190,7 +230,8 @@ const ladder: Panel = {
   id: "ladder",
   title: "The review ladder",
   render({ app, events, now }) {
-    const final = app.state === State.DECIDED || app.state === State.WITHDRAWN || app.state === State.NO_LICENSE_REQUIRED;
+    const final = app.state === State.DECIDED || app.state === State.WITHDRAWN || app.state === State.NO_LICENSE_REQUIRED ||
+      app.state === State.RETURNED_WITHOUT_ACTION;
     const current = LADDER.indexOf(app.level);
     return [
       h("ol", { class: "rungs" }, LADDER.map((level, index) => h("li", {
@@ -315,5 +356,92 @@ const brief: Panel = {
   },
 };
 
+/** Every hold: what stopped the clock, who asked, by when, and how it ended. */
+const holds: Panel = {
+  id: "holds",
+  title: "Holds (the clock stopped)",
+  render({ app, now }) {
+    if (!app.holds.length) return null;
+    const stopped = app.clockStoppedDuration ? Number(durationMs(app.clockStoppedDuration)) : 0;
+    // Open holds first, overdue ones first among them.
+    const sorted = [...app.holds].sort((a, b) =>
+      Number(!b.releaseTime) - Number(!a.releaseTime) || Number(b.overdue) - Number(a.overdue) || a.id - b.id);
+    return [
+      h("p", {},
+        app.clockStopTime ? h("strong", {}, `Clock stopped since ${when(app.clockStopTime)}. `) : "The clock runs. ",
+        stopped > 0 ? `Stopped ${duration(stopped)} in all so far.` : ""),
+      h("ol", { class: "holds", id: "holds" }, sorted.map((hold) => {
+        const left = !hold.releaseTime ? timeLeft(hold.dueTime, now) : undefined;
+        return h("li", { class: `hold ${hold.releaseTime ? "released" : "open"}${hold.overdue ? " overdue" : ""}`, "data-hold": hold.id },
+          h("h3", {}, `Hold ${hold.id}: ${holdKindName(hold.kind)}`,
+            hold.releaseTime ? h("span", { class: "badge released" }, "released") : h("span", { class: "badge open" }, "open"),
+            hold.overdue ? h("span", { class: "badge overdue" }, "overdue") : null),
+          h("blockquote", {}, hold.reason),
+          h("p", { class: "muted" }, `Placed by ${hold.placedBy}${hold.agency ? ` (${agencyName(hold.agency)})` : ""}, ${when(hold.placeTime)}`),
+          hold.dueTime ? h("p", { class: left?.overdue || hold.overdue ? "clock overdue" : "clock" },
+            `Due ${when(hold.dueTime)}${hold.dueFor ? `: ${hold.dueFor}` : ""}${hold.citation ? ` (${hold.citation})` : ""}`,
+            left ? ` — ${left.text}` : "") : null,
+          hold.releaseTime ? h("div", { class: "hold-release" },
+            h("p", {}, `Released ${when(hold.releaseTime)} by ${hold.releasedBy}.`),
+            hold.releaseNote ? h("blockquote", { class: "answer" }, hold.releaseNote) : null,
+            hold.documents.length ? h("p", {}, "Documents: ", hold.documents.join(", ")) : null) : null);
+      })),
+    ];
+  },
+};
+
+/** A quantity or value shipped against what the licence authorizes. */
+function drawDown(label: string, shipped: number, authorized: number, words: string): Child {
+  const pct = authorized > 0 ? Math.min(100, (shipped / authorized) * 100) : 0;
+  const fill = h("div", { class: "bar-fill" });
+  fill.style.width = `${pct.toFixed(2)}%`;
+  return h("div", { class: "drawdown" },
+    h("div", { class: "threshold-label" }, `${label}: ${words}`),
+    h("div", { class: "bar", role: "img", "aria-label": `${label}: ${words}` }, fill));
+}
+
+/** The licence the decision issued, its draw-down per item, and its shipments. */
+const license: Panel = {
+  id: "license",
+  title: "Licence",
+  render({ app, license: lic, shipments, licenseProblem, now }) {
+    if (!app.license) return null;
+    if (!lic) return h("p", { class: "muted" }, licenseProblem ?? "Loading the licence…");
+    const validity = timeLeft(lic.expireTime, now);
+    return [
+      h("dl", { class: "facts" },
+        h("dt", {}, "Number"), h("dd", { id: "license-number" }, lic.licenseNumber),
+        h("dt", {}, "State"), h("dd", { id: "license-state" }, licenseStateName(lic.state), lic.stateReason ? ` — ${lic.stateReason}` : ""),
+        h("dt", {}, "Holder"), h("dd", {}, lic.holder),
+        h("dt", {}, "Destination"), h("dd", {}, lic.destinationCountry),
+        h("dt", {}, "End user"), h("dd", {}, lic.endUser || "—", lic.endUse ? ` (${lic.endUse})` : ""),
+        h("dt", {}, "Valid"), h("dd", {}, `from ${when(lic.issueTime)} until ${when(lic.expireTime)}`, validity ? ` — ${validity.text}` : ""),
+      ),
+      lic.conditions.length ? [h("h3", {}, "Conditions"), h("ul", { class: "conditions" }, lic.conditions.map((c) => h("li", {}, c)))] : null,
+      lic.requiredAttestations.length ? [h("h3", {}, "Every export must carry"),
+        h("ul", { class: "attestations" }, lic.requiredAttestations.map((a) => h("li", {}, a)))] : null,
+      h("h3", {}, "Draw-down per item"),
+      h("ol", { class: "license-items" }, lic.items.map((item) => h("li", { class: "license-item", "data-item": item.itemIndex },
+        h("h4", {}, `Item ${item.itemIndex + 1}: ${item.product}`),
+        drawDown("Quantity", Number(item.shippedQuantity), Number(item.authorizedQuantity),
+          `${item.shippedQuantity.toLocaleString("en-US")} of ${item.authorizedQuantity.toLocaleString("en-US")} shipped, ${item.remainingQuantity.toLocaleString("en-US")} remain`),
+        drawDown("Value", Number(item.shippedValueUsdCents), Number(item.authorizedValueUsdCents),
+          `${dollars(item.shippedValueUsdCents)} of ${dollars(item.authorizedValueUsdCents)}`)))),
+      h("h3", {}, `Shipments (${shipments.length})`),
+      shipments.length ? h("div", { class: "table-wrap" }, h("table", { class: "shipments", id: "shipments" },
+        h("thead", {}, h("tr", {}, ["Date", "Kind", "Item", "Quantity", "Value", "Reference", "Attestations", "Recorded by"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, shipments.map((sh) => h("tr", {},
+          h("td", {}, when(sh.shipTime)),
+          h("td", {}, sh.kind === 2 ? "domestic" : "export"),
+          h("td", {}, `${sh.itemIndex + 1}: ${sh.product}`),
+          h("td", {}, sh.quantity.toLocaleString("en-US")),
+          h("td", {}, sh.valueUsdCents ? dollars(sh.valueUsdCents) : "—"),
+          h("td", {}, sh.filingReference || sh.customer),
+          h("td", {}, sh.attestations.map((a) => `${a.kind} ${a.reference}`).join(", ") || "—"),
+          h("td", {}, sh.holder)))))) : h("p", { class: "muted" }, "None yet."),
+    ];
+  },
+};
+
 /** The panels of the application page, in order. */
-export const PANELS: Panel[] = [brief, summary, items, ladder, recommendations, decisions, audit];
+export const PANELS: Panel[] = [brief, summary, license, holds, items, ladder, recommendations, decisions, audit];

@@ -4,11 +4,13 @@ import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   Agency,
   Direction,
+  HoldKind,
   Outcome,
   Recommendation,
   ReviewLevel,
   State,
 } from "./gen/exportcontrol/review/v1/review_pb";
+import { LicenseState } from "./gen/exportcontrol/review/v1/license_pb";
 
 export const AGENCIES: Agency[] = [Agency.COMMERCE, Agency.STATE, Agency.DEFENSE, Agency.ENERGY];
 export const LADDER: ReviewLevel[] = [
@@ -52,6 +54,33 @@ export function stateName(state: State): string {
     case State.PRESIDENTIAL_REVIEW: return "The President to decide";
     case State.DECIDED: return "Decided";
     case State.WITHDRAWN: return "Withdrawn";
+    case State.RETURNED_WITHOUT_ACTION: return "Returned without action";
+    default: return "Unknown";
+  }
+}
+
+export function holdKindName(kind: HoldKind): string {
+  switch (kind) {
+    case HoldKind.MISSING_INFORMATION: return "Information requested from the applicant";
+    case HoldKind.APPLICANT_AGREED_DELAY: return "Delay agreed with the applicant";
+    case HoldKind.PRE_LICENSE_CHECK: return "Pre-licence check to be requested";
+    case HoldKind.PRE_LICENSE_CHECK_ANALYSIS: return "Pre-licence check result under analysis";
+    case HoldKind.GOVERNMENT_ASSURANCES: return "Government-to-government assurances to be requested";
+    case HoldKind.GOVERNMENT_ASSURANCES_STATE: return "State acting on the request for assurances";
+    case HoldKind.FOREIGN_CONSULTATION: return "Consultation with other governments";
+    case HoldKind.CONGRESSIONAL_NOTIFICATION: return "Congressional notification";
+    case HoldKind.OTHER_NOTIFICATION: return "Other notification or review";
+    default: return "Hold";
+  }
+}
+
+export function licenseStateName(state: LicenseState): string {
+  switch (state) {
+    case LicenseState.ACTIVE: return "Active";
+    case LicenseState.SUSPENDED: return "Suspended";
+    case LicenseState.REVOKED: return "Revoked";
+    case LicenseState.EXPIRED: return "Expired";
+    case LicenseState.EXHAUSTED: return "Exhausted (everything shipped)";
     default: return "Unknown";
   }
 }

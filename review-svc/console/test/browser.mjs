@@ -1,11 +1,15 @@
 // Drives the review console in headless Chromium, as the people who decide
-// would: the H200 case (already filed through gRPC by the caller) from the
-// agencies' recommendations through the Operating Committee chair, an
-// appeal, the ACEP and EARB votes and two more appeals, to the President's
-// decision; each step signed in as the role that takes it, through the
-// inbox. The applicant withdraws a second application. Also: a stale view is refused and reloaded, live updates arrive
-// without a reload, refusals show their reason, and the page reads at 1280
-// px and on a narrow screen.
+// would: the H200 case (already filed through gRPC by the caller) from a
+// request for information the applicant answers, a hold the licensing
+// officer places and releases, the agencies' recommendations through the
+// Operating Committee chair, an escalation to the ACEP by a Senate-confirmed
+// official, the ACEP and EARB votes and two appeals by agency heads, to the
+// President's decision; then the licence it issued, a shipment the holder
+// records, one the licence refuses, and the officer's suspension. Each step
+// is signed in as the role that takes it, through the inbox. The applicant
+// withdraws a second application. Also: a stale view is refused and
+// reloaded, live updates arrive without a reload, refusals show their
+// reason, and the page reads at 1280 px and on a narrow screen.
 //
 // Started by tests/tests/console.rs, which starts the services; run it by
 // hand with CONSOLE_URL, APPLICATION, APPLICATION_2, CHROMIUM and
@@ -66,9 +70,40 @@ try {
   await page.screenshot({ path: join(screenshots, "inbox.png"), fullPage: true });
   log("inbox of the Commerce reviewer shows the H200 application");
 
+  // --- a hold: Commerce asks the applicant for information before it
+  // recommends; every clock stops until the applicant answers.
+  await link.click();
+  await act(page, "request-information", { missing: "the names of the cloud customers allowed on the cluster" });
+  await expectText(page.locator("#clock-stopped"), "Clock stopped since");
+  await expectText(page.locator("#panel-holds"), "Information requested from the applicant");
+  await signInAs(page, "dev-applicant");
+  await toInbox(page);
+  const held = page.locator(`#inbox .inbox-row[data-application="${application}"]`);
+  await expectText(held, "On hold");
+  await page.screenshot({ path: join(screenshots, "inbox-hold.png") });
+  await openFromInbox(page);
+  await act(page, "provide-information", {
+    answer: "Six named enterprise customers; no remote access from D:5 parties",
+    documents: "EUS-2026-0117",
+  });
+  await expectText(page.locator("#panel-holds"), "EUS-2026-0117");
+  log("a request for information was answered through the page");
+
+  // The licensing officer stops the clock for a pre-licence check, then releases it.
+  await signInAs(page, "dev-officer");
+  await page.goto(`${consoleUrl}#/applications/${id}`);
+  await act(page, "place-hold", { kind: "PRE_LICENSE_CHECK", reason: "verify the data centre site in Shenzhen" });
+  await expectText(page.locator("#clock-stopped"), "Clock stopped since");
+  await toInbox(page);
+  await expectText(page.locator(`#inbox .inbox-row[data-application="${application}"]`), "Pre-licence check");
+  await openFromInbox(page);
+  await act(page, "release-hold", { hold: "2", note: "check requested through the export control officer" });
+  await expectText(page.locator('#panel-holds [data-hold="2"]'), "Released");
+
   // A recommendation that breaks the rules is refused with its reason:
   // approve with conditions but no conditions (the page asks first).
-  await link.click();
+  await signInAs(page, "dev-commerce");
+  await openFromInbox(page);
   await act(page, "recommend", { choice: "APPROVE_WITH_CONDITIONS", rationale: "fine with conditions" }, { expectLocalProblem: true });
   await act(page, "recommend", { choice: "APPROVE", rationale: "a commercial cloud customer with a clean record" });
   await expectState(page, "Agency review");
@@ -121,17 +156,24 @@ try {
   await page.screenshot({ path: join(screenshots, "application.png"), fullPage: true });
   await page.screenshot({ path: join(screenshots, "application-top.png") });
 
-  // A principal without a part here is offered nothing.
-  await signInAs(page, "dev-state");
+  // An OC decision is escalated by a dissenting agency's ACEP member, a
+  // Senate-confirmed official (15 CFR 750.4(f)(2)). State dissented (deny)
+  // too: its ACEP member is offered the appeal; Energy's reviewer nothing.
+  await signInAs(page, "dev-acep-state");
   await page.goto(`${consoleUrl}#/applications/${id}`);
   await expectText(page.locator("#app-state"), "Appeal window open");
-  // State dissented (deny) too: it may appeal; Energy did not: nothing offered.
   await page.locator('form[data-action="appeal"]').waitFor();
   await signInAs(page, "dev-energy");
   await expectText(page.locator("#no-actions"), "Nothing for you to do");
+  // An acting official is offered the form (the console does not judge
+  // standing) and the service refuses, with its reason.
+  await signInAs(page, "dev-acep-state-acting");
+  await openFromInbox(page);
+  await act(page, "appeal", { rationale: "the conditions cannot be verified" }, { expectRefusal: "SENATE_CONFIRMED_OFFICIAL_REQUIRED" });
+  log("an acting official's appeal was refused with SENATE_CONFIRMED_OFFICIAL_REQUIRED");
 
-  // --- Defense, which dissents, appeals to the ACEP.
-  await signInAs(page, "dev-defense");
+  // --- Defense, which dissents, escalates to the ACEP through its Assistant Secretary.
+  await signInAs(page, "dev-acep-defense");
   await openFromInbox(page);
   await act(page, "appeal", { rationale: "the conditions cannot be verified" });
   await expectState(page, "ACEP vote");
@@ -149,8 +191,8 @@ try {
   }
   await expectState(page, "Appeal window open");
 
-  // --- Commerce appeals to the EARB, where a tie keeps the denial.
-  await signInAs(page, "dev-acep-commerce");
+  // --- Commerce's head appeals to the EARB, where a tie keeps the denial.
+  await signInAs(page, "dev-earb-commerce");
   await openFromInbox(page);
   await act(page, "appeal", { rationale: "the market share lost outweighs the risk" });
   await expectState(page, "EARB vote");
@@ -190,6 +232,40 @@ try {
   await expectState(page, "Decided");
   await expectText(page.locator(".audit-result"), "Intact");
   await page.screenshot({ path: join(screenshots, "decided.png"), fullPage: true });
+
+  // --- the licence the approval issued: the holder records an export with
+  // the laboratory's report the licence requires; one beyond what remains
+  // is refused with its reason.
+  await signInAs(page, "dev-applicant");
+  await page.goto(`${consoleUrl}#/applications/${id}`);
+  await expectText(page.locator("#license-state"), "Active");
+  // Exports are capped at half the compute sold to U.S. customers: a domestic sale first.
+  await act(page, "record-domestic-shipment", {
+    item: "0", quantity: "20000", customer: "US Research Cloud Inc.", reference: "INV-2026-0001",
+  });
+  await act(page, "record-shipment", {
+    item: "0", quantity: "1000", value: "30,000,000", filing: "X20261206000001",
+    "attestation:US_LAB_TEST_REPORT": "LAB-2026-0042",
+  });
+  await expectText(page.locator("#shipments"), "X20261206000001");
+  await expectText(page.locator("#panel-license"), "1,000 of 5,000 shipped");
+  await act(page, "record-shipment", {
+    item: "0", quantity: "4500", value: "135,000,000", filing: "X20261206000002",
+    "attestation:US_LAB_TEST_REPORT": "LAB-2026-0043",
+  }, { expectRefusal: "EXCEEDS_REMAINING" });
+  log("a shipment was recorded through the page, one beyond what remains refused");
+  await page.locator("#panel-license").screenshot({ path: join(screenshots, "license.png") });
+
+  // The licensing officer suspends the licence.
+  await signInAs(page, "dev-officer");
+  await page.goto(`${consoleUrl}#/applications/${id}`);
+  await act(page, "suspend-license", { reason: "laboratory certification under review" });
+  await expectText(page.locator("#license-state"), "Suspended");
+  // The licences list, from the inbox.
+  await toInbox(page);
+  await page.locator("#licenses-link").click();
+  await expectText(page.locator("#licenses"), "Suspended");
+  log("the officer suspended the licence; the licences list shows it");
 
   // --- the applicant withdraws its second application; a refusal of the
   // service (a reason over 4,000 bytes) is shown with its reason first.
@@ -245,6 +321,11 @@ async function signInAs(page, token) {
   log(`signed in as ${token}`);
 }
 
+async function toInbox(page) {
+  if (await page.locator("#app-title").count()) await page.locator(".crumbs a").click();
+  await page.locator("#inbox").waitFor();
+}
+
 async function openFromInbox(page) {
   if (await page.locator("#app-title").count()) await page.locator(".crumbs a").click();
   const link = page.locator(`#inbox a.inbox-link[href="#/applications/${id}"]`);
@@ -255,9 +336,14 @@ async function openFromInbox(page) {
 async function act(page, action, values, { expectStale = false, expectLocalProblem = false, expectRefusal = "" } = {}) {
   const form = page.locator(`form[data-action="${action}"]`);
   await form.waitFor({ timeout: 10_000 });
-  if (values.choice) await form.locator(`input[name="choice"][value="${values.choice}"]`).check();
-  for (const name of ["conditions", "rationale", "reason"]) {
-    if (values[name] !== undefined) await form.locator(`textarea[name="${name}"]`).fill(values[name]);
+  // The newest notice before this action: its result must be a later one.
+  const before = Number((await page.locator("#notice p").first().getAttribute("data-notice", { timeout: 200 }).catch(() => "0")) ?? "0");
+  for (const [name, value] of Object.entries(values)) {
+    if (await form.locator(`input[type="radio"][name="${name}"]`).count()) {
+      await form.locator(`input[type="radio"][name="${name}"][value="${value}"]`).check();
+    } else {
+      await form.locator(`[name="${name}"]`).fill(value);
+    }
   }
   await form.locator("button[type=submit]").click();
   if (expectLocalProblem) {
@@ -275,8 +361,24 @@ async function act(page, action, values, { expectStale = false, expectLocalProbl
     await page.locator(`form[data-action="${action}"]`).waitFor();
     return;
   }
-  await expectText(page.locator("#notice"), "Recorded");
+  await expectNewNotice(page, before, "Recorded").catch(async (error) => {
+    const problems = await form.locator(".problems").textContent().catch(() => "");
+    throw new Error(`${action}: ${error.message}; the form says: "${problems}"`);
+  });
   log(`${action}: ${values.choice ?? ""} done`);
+}
+
+async function expectNewNotice(page, before, text) {
+  const deadline = Date.now() + 10_000;
+  let seen = "";
+  while (Date.now() < deadline) {
+    const notices = await page.locator("#notice p").evaluateAll((ps) =>
+      ps.map((p) => ({ number: Number(p.getAttribute("data-notice") ?? "0"), text: p.textContent ?? "" })));
+    seen = notices.filter((n) => n.number > before).map((n) => n.text).join(" | ");
+    if (notices.some((n) => n.number > before && n.text.includes(text))) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`expected a new notice "${text}", saw "${seen}"`);
 }
 
 async function expectState(page, text) {
