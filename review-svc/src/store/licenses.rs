@@ -35,7 +35,11 @@
 //!   are held to the batch's commit), each seeing the earlier ones' writes,
 //!   replying after the COMMIT; if the batch fails (on PostgreSQL, say, a
 //!   deadlock with another process's writer) each job runs again on its
-//!   own, and again while it conflicts. Unbatched PostgreSQL stores
+//!   own, and again while it conflicts. A batch of changes only (no
+//!   issue) is run by [`run_changes`]: its licences, chain heads and
+//!   counters are locked and read once, each job decided in order against
+//!   the batch's state, and what was decided written with one multi-row
+//!   statement a table. Unbatched PostgreSQL stores
 //!   (`batch_writers: 0`) run each job in its own transaction.
 //! - **What a refusal leaves.** A declined change writes no event, licence,
 //!   shipment or request record; the only trace it can leave is a counter
