@@ -542,7 +542,9 @@ impl PostgresStore {
 }
 
 /// The licence writer of one process: the jobs waiting in its queue run
-/// one after the other in one transaction, which holds their rows' locks
+/// in one transaction (decided in order; a batch of changes only is read
+/// and written with multi-row statements, see `licenses::run_changes`),
+/// which holds their rows' locks
 /// until it commits (another process's writer waits for them); a batch
 /// that fails (a deadlock with another process, a unique violation) is
 /// rolled back and each job runs on its own, again while it conflicts.

@@ -289,3 +289,58 @@ pub(crate) async fn racing_license_changes_never_overdraw(backend: &dyn Backend)
     assert_eq!(event_count(&*store, Some("a1")).await, 3 + 40);
     assert_chain_intact(&*store).await;
 }
+
+/// Changes queued together on several licences sharing one counter, with
+/// request ids repeated across them (as retries landing in one batch): each
+/// request id ships once, the others are replayed with its answer, and the
+/// shared counter stops the last ones.
+pub(crate) async fn batched_changes_share_counters_and_replays(backend: &dyn Backend) {
+    let store = backend.store();
+    for id in ["b1", "b2", "b3"] {
+        issued(&*store, id, "acme", 10).await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..90 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let license = ["b1", "b2", "b3"][i % 3];
+            let request = req(&format!("r{}", i % 30), "f");
+            let outcome = store
+                .change_license(license, &["units".to_owned()], Some(&request), ship_one(25))
+                .await;
+            (i % 30, outcome)
+        }));
+    }
+    let mut committed = HashSet::new();
+    let mut declined = 0;
+    for task in tasks {
+        let (request, outcome) = task.await.unwrap();
+        match outcome.expect("no error") {
+            LicenseOutcome::Committed => assert!(committed.insert(request), "r{request} twice"),
+            LicenseOutcome::Declined => declined += 1,
+            LicenseOutcome::Replayed { .. } => {}
+        }
+    }
+    assert_eq!(committed.len(), 25, "{declined} declined");
+    assert_eq!(
+        store.license_counters(&["units".to_owned()]).await.unwrap()["units"],
+        25
+    );
+    let mut shipped = 0;
+    for id in ["b1", "b2", "b3"] {
+        let row = store.get_license(id).await.unwrap().unwrap();
+        let n: i64 = row.snapshot.parse().unwrap();
+        assert_eq!(row.version, 1 + n);
+        assert_eq!(event_count(&*store, Some(id)).await, 3 + n as usize);
+        shipped += n;
+    }
+    assert_eq!(shipped, 25);
+    for request in &committed {
+        assert!(store
+            .find_request(&format!("r{request}"))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    assert_chain_intact(&*store).await;
+}

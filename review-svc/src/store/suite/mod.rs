@@ -268,6 +268,7 @@ macro_rules! all_cases {
             licenses_are_issued_with_the_decision,
             license_changes_are_decided_under_lock,
             racing_license_changes_never_overdraw,
+            batched_changes_share_counters_and_replays,
         );
     };
 }
