@@ -1,0 +1,559 @@
+//! The licence writers' batches: a batch of changes decided against one
+//! read of its rows and written with multi-row statements, or job by job.
+
+use super::*;
+
+/// The outcome of an issue as the application writes answer it.
+pub(crate) fn issue_outcome(outcome: LicenseOutcome) -> Result<WriteOutcome, StoreError> {
+    match outcome {
+        LicenseOutcome::Committed => Ok(WriteOutcome::Committed),
+        LicenseOutcome::Replayed { response } => Ok(WriteOutcome::Replayed { response }),
+        LicenseOutcome::Declined => Err(StoreError::Internal("an issue declined".into())),
+    }
+}
+
+/// A licence job queued for a writer task, with where its outcome goes.
+pub(crate) struct QueuedJob {
+    pub(crate) job: LicenseJob,
+    pub(crate) reply: tokio::sync::oneshot::Sender<Result<LicenseOutcome, StoreError>>,
+}
+
+/// Whether a job that failed with `error` wrote nothing before failing
+/// (it was refused on what it read), so the batch around it may go on.
+pub(crate) fn refused_before_writing(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::NotFound(_)
+            | StoreError::VersionConflict { .. }
+            | StoreError::RequestIdReused(_)
+    )
+}
+
+/// Runs the jobs of a batch one after the other in one transaction (each
+/// sees the writes of those before it) and answers them once it has
+/// committed; `None` when it failed and the jobs must run one by one.
+pub(crate) async fn run_batch<DB>(
+    conn: &mut DB::Connection,
+    begin: &'static str,
+    batch: &[QueuedJob],
+) -> Option<Vec<Result<LicenseOutcome, StoreError>>>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let mut tx = conn.begin_with(begin).await.ok()?;
+    if batch
+        .iter()
+        .all(|queued| matches!(queued.job, LicenseJob::Change { .. }))
+    {
+        let Ok(results) = run_changes::<DB>(&mut tx, batch).await else {
+            let _ = tx.rollback().await;
+            return None;
+        };
+        if results
+            .iter()
+            .any(|r| matches!(r, Ok(LicenseOutcome::Committed)))
+        {
+            tx.commit().await.ok()?;
+        } else {
+            tx.rollback().await.ok()?;
+        }
+        return Some(results);
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    for queued in batch {
+        match run_job::<DB>(&mut tx, &queued.job).await {
+            Ok(outcome) => results.push(Ok(outcome)),
+            Err(JobError::Failed(e)) if refused_before_writing(&e) => results.push(Err(e)),
+            Err(_) => {
+                let _ = tx.rollback().await;
+                return None;
+            }
+        }
+    }
+    if results
+        .iter()
+        .any(|r| matches!(r, Ok(LicenseOutcome::Committed)))
+    {
+        tx.commit().await.ok()?;
+    } else {
+        tx.rollback().await.ok()?;
+    }
+    Some(results)
+}
+
+/// Rows per multi-row statement of a batch of changes: far below the
+/// bound-parameter limits of both dialects.
+pub(super) const CHANGE_ROWS_PER_STATEMENT: usize = 100;
+
+/// `?, ?, ...` (in the dialect's placeholders) of `values` inside `( )`.
+pub(super) fn push_list<DB: Dialect>(q: &mut Sql<DB>, values: &[String]) {
+    q.push("(");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push_text(value.clone());
+    }
+    q.push(")");
+}
+
+/// Runs a batch of changes (no issue among them) inside the open
+/// transaction `conn`, with a few multi-row statements instead of a dozen
+/// per job: the licences, chain heads and counters of the whole batch are
+/// locked and read at once (licences, then applications, then counters,
+/// each in key order: the order of a job run on its own, so writers of two
+/// processes cannot deadlock on it), then the request ids (after the
+/// locks, so a concurrent job on these rows has committed its record).
+/// Each job is then decided in order against that state as changed by the
+/// jobs before it (the same decision closure, so two jobs on one licence
+/// or one counter see each other's effect), and what was decided is
+/// written at the end. The caller commits; `Err` rolls the whole batch
+/// back (the caller then runs each job on its own).
+pub(crate) async fn run_changes<DB>(
+    conn: &mut DB::Connection,
+    batch: &[QueuedJob],
+) -> Result<Vec<Result<LicenseOutcome, StoreError>>, JobError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let mut license_ids = Vec::new();
+    let mut counter_keys = Vec::new();
+    let mut request_ids = Vec::new();
+    for queued in batch {
+        let LicenseJob::Change {
+            license_id,
+            counter_keys: keys,
+            request,
+            ..
+        } = &queued.job
+        else {
+            return Err(internal("an issue in a batch of changes"));
+        };
+        license_ids.push(license_id.clone());
+        counter_keys.extend(keys.iter().cloned());
+        if let Some(request) = request {
+            request_ids.push(request.request_id.clone());
+        }
+    }
+    for ids in [&mut license_ids, &mut counter_keys, &mut request_ids] {
+        ids.sort();
+        ids.dedup();
+    }
+
+    let mut licenses: HashMap<String, LicenseRow> = HashMap::new();
+    for chunk in license_ids.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new(format!(
+            "SELECT {LICENSE_COLUMNS} FROM licenses WHERE id IN "
+        ));
+        push_list(&mut q, chunk);
+        q.push(" ORDER BY id");
+        q.push(DB::FOR_UPDATE);
+        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
+            let row = license_from(&r).map_err(JobError::Failed)?;
+            licenses.insert(row.id.clone(), row);
+        }
+    }
+    let mut application_ids: Vec<String> = licenses
+        .values()
+        .map(|row| row.application_id.clone())
+        .collect();
+    application_ids.sort();
+    application_ids.dedup();
+    let mut heads: HashMap<String, ChainHead> = HashMap::new();
+    for chunk in application_ids.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q =
+            Sql::<DB>::new("SELECT id, chain_length, chain_head FROM applications WHERE id IN ");
+        push_list(&mut q, chunk);
+        q.push(" ORDER BY id");
+        q.push(DB::FOR_UPDATE);
+        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
+            heads.insert(
+                r.try_get(0).map_err(db::<DB>)?,
+                ChainHead {
+                    length: r.try_get(1).map_err(db::<DB>)?,
+                    hash: r.try_get(2).map_err(db::<DB>)?,
+                },
+            );
+        }
+    }
+    let mut counters: HashMap<String, i64> = HashMap::new();
+    for chunk in counter_keys.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        // Counters exist before they are locked, so that two first
+        // shipments against one cap wait for each other.
+        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
+        for (i, key) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push("(");
+            q.push_text(key.clone());
+            q.push(", 0)");
+        }
+        q.push(" ON CONFLICT (counter) DO NOTHING");
+        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    }
+    for chunk in counter_keys.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new("SELECT counter, value FROM license_counters WHERE counter IN ");
+        push_list(&mut q, chunk);
+        q.push(" ORDER BY counter");
+        q.push(DB::FOR_UPDATE);
+        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
+            counters.insert(
+                r.try_get::<String, _>(0).map_err(db::<DB>)?,
+                r.try_get::<i64, _>(1).map_err(db::<DB>)?,
+            );
+        }
+    }
+    let mut requests: HashMap<String, (String, String)> = HashMap::new();
+    for chunk in request_ids.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new(
+            "SELECT request_id, fingerprint, response FROM requests WHERE request_id IN ",
+        );
+        push_list(&mut q, chunk);
+        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
+            requests.insert(
+                r.try_get(0).map_err(db::<DB>)?,
+                (
+                    r.try_get(1).map_err(db::<DB>)?,
+                    r.try_get(2).map_err(db::<DB>)?,
+                ),
+            );
+        }
+    }
+
+    // What the batch read, to compare-and-set against when writing.
+    let read_versions: HashMap<String, i64> = licenses
+        .iter()
+        .map(|(id, row)| (id.clone(), row.version))
+        .collect();
+    let read_lengths: HashMap<String, i64> = heads
+        .iter()
+        .map(|(id, head)| (id.clone(), head.length))
+        .collect();
+    let read_counters = counters.clone();
+
+    let mut results = Vec::with_capacity(batch.len());
+    // (application id, sequence, event, previous hash, hash), in order.
+    let mut events = Vec::new();
+    let mut shipments = Vec::new();
+    // (request id, licence id, fingerprint, response, at).
+    let mut records: Vec<(String, String, String, String, i64)> = Vec::new();
+    let mut changed: Vec<String> = Vec::new();
+    for queued in batch {
+        let LicenseJob::Change {
+            license_id,
+            counter_keys: keys,
+            request,
+            decide,
+        } = &queued.job
+        else {
+            return Err(internal("an issue in a batch of changes"));
+        };
+        if let Some(request) = request {
+            if let Some((fingerprint, response)) = requests.get(&request.request_id) {
+                results.push(
+                    match crate::store::batch::replay(request, fingerprint, response) {
+                        Ok(WriteOutcome::Replayed { response }) => {
+                            Ok(LicenseOutcome::Replayed { response })
+                        }
+                        Ok(WriteOutcome::Committed) => Ok(LicenseOutcome::Committed),
+                        Err(e) => Err(e),
+                    },
+                );
+                continue;
+            }
+        }
+        let Some(current) = licenses.get(license_id) else {
+            results.push(Err(StoreError::NotFound(license_id.clone())));
+            continue;
+        };
+        let application_id = current.application_id.clone();
+        let Some(head) = heads.get(&application_id) else {
+            return Err(internal(format!("licence {license_id} has no application")));
+        };
+        let view = LicenseView {
+            row: current.clone(),
+            counters: keys
+                .iter()
+                .map(|key| (key.clone(), counters.get(key).copied().unwrap_or(0)))
+                .collect(),
+        };
+        let Some(write) = decide(&view) else {
+            results.push(Ok(LicenseOutcome::Declined));
+            continue;
+        };
+        if write.row.id != view.row.id || write.row.version <= view.row.version {
+            return Err(internal(format!(
+                "change of licence {license_id} to version {} does not move past {}",
+                write.row.version, view.row.version
+            )));
+        }
+        if let Some((key, _)) = write.counters.iter().find(|(key, _)| !keys.contains(key)) {
+            return Err(internal(format!("counter {key} was not locked")));
+        }
+        if !write.events.is_empty() {
+            let (links, new_head) = extend_chain(&application_id, head, &write.events);
+            for (event, (sequence, previous, hash)) in write.events.iter().zip(links) {
+                events.push((
+                    application_id.clone(),
+                    sequence,
+                    event.clone(),
+                    previous,
+                    hash,
+                ));
+            }
+            heads.insert(application_id, new_head);
+        }
+        for (key, delta) in &write.counters {
+            *counters.entry(key.clone()).or_insert(0) += delta;
+        }
+        shipments.extend(write.shipments.iter().cloned());
+        if let Some(request) = request {
+            let response = write
+                .response
+                .clone()
+                .unwrap_or_else(|| request.response.clone());
+            requests.insert(
+                request.request_id.clone(),
+                (request.fingerprint.clone(), response.clone()),
+            );
+            records.push((
+                request.request_id.clone(),
+                license_id.clone(),
+                request.fingerprint.clone(),
+                response,
+                write.row.updated_at,
+            ));
+        }
+        if !changed.contains(license_id) {
+            changed.push(license_id.clone());
+        }
+        licenses.insert(license_id.clone(), write.row);
+        results.push(Ok(LicenseOutcome::Committed));
+    }
+    if changed.is_empty() {
+        return Ok(results);
+    }
+
+    for chunk in events.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new(
+            "INSERT INTO events (application_id, application_sequence, kind, actor, at, details, \
+             previous_hash, hash) VALUES ",
+        );
+        for (i, (application_id, sequence, event, previous, hash)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push("(");
+            q.push_text(application_id.clone());
+            q.push(", ");
+            q.push_int(*sequence);
+            q.push(", ");
+            q.push_text(event.kind.clone());
+            q.push(", ");
+            q.push_text(event.actor.clone());
+            q.push(", ");
+            q.push_int(event.at);
+            q.push(", ");
+            q.push_text(event.details.clone());
+            q.push(", ");
+            q.push_text(previous.clone());
+            q.push(", ");
+            q.push_text(hash.clone());
+            q.push(")");
+        }
+        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    }
+    // The chain heads that moved, each compared with what was read.
+    let moved: Vec<(&String, &ChainHead)> = heads
+        .iter()
+        .filter(|(id, head)| read_lengths.get(*id) != Some(&head.length))
+        .collect();
+    for chunk in moved.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new("UPDATE applications SET chain_length = CASE id");
+        for (id, head) in chunk {
+            q.push(" WHEN ");
+            q.push_text((*id).clone());
+            q.push(" THEN ");
+            q.push_int(head.length);
+        }
+        q.push(" END, chain_head = CASE id");
+        for (id, head) in chunk {
+            q.push(" WHEN ");
+            q.push_text((*id).clone());
+            q.push(" THEN ");
+            q.push_text(head.hash.clone());
+        }
+        q.push(" END WHERE ");
+        for (i, (id, _)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push("(id = ");
+            q.push_text((*id).clone());
+            q.push(" AND chain_length = ");
+            q.push_int(read_lengths[*id]);
+            q.push(")");
+        }
+        let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        if DB::rows_affected(&done) != chunk.len() as u64 {
+            return Err(JobError::Conflict(StoreError::Unavailable(
+                "a chain moved under a batch of licence changes".into(),
+            )));
+        }
+    }
+    for chunk in changed.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let rows: Vec<&LicenseRow> = chunk.iter().map(|id| &licenses[id]).collect();
+        let mut q = Sql::<DB>::new("UPDATE licenses SET version = CASE id");
+        for row in &rows {
+            q.push(" WHEN ");
+            q.push_text(row.id.clone());
+            q.push(" THEN ");
+            q.push_int(row.version);
+        }
+        q.push(" END, state = CASE id");
+        for row in &rows {
+            q.push(" WHEN ");
+            q.push_text(row.id.clone());
+            q.push(" THEN ");
+            q.push_text(row.state.clone());
+        }
+        q.push(" END, updated_at = CASE id");
+        for row in &rows {
+            q.push(" WHEN ");
+            q.push_text(row.id.clone());
+            q.push(" THEN ");
+            q.push_int(row.updated_at);
+        }
+        q.push(" END, snapshot = CASE id");
+        for row in &rows {
+            q.push(" WHEN ");
+            q.push_text(row.id.clone());
+            q.push(" THEN ");
+            q.push_text(row.snapshot.clone());
+        }
+        q.push(" END WHERE ");
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push("(id = ");
+            q.push_text(row.id.clone());
+            q.push(" AND version = ");
+            q.push_int(read_versions[&row.id]);
+            q.push(")");
+        }
+        let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        if DB::rows_affected(&done) != rows.len() as u64 {
+            return Err(JobError::Conflict(StoreError::Unavailable(
+                "a licence moved under a batch of changes".into(),
+            )));
+        }
+    }
+    for chunk in shipments.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new(format!(
+            "INSERT INTO shipments ({SHIPMENT_COLUMNS}) VALUES "
+        ));
+        for (i, shipment) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push("(");
+            for value in [
+                &shipment.id,
+                &shipment.license_id,
+                &shipment.holder,
+                &shipment.kind,
+            ] {
+                q.push_text(value.clone());
+                q.push(", ");
+            }
+            q.push_int(shipment.shipped_at);
+            q.push(", ");
+            q.push_int(shipment.recorded_at);
+            q.push(", ");
+            q.push_text(shipment.details.clone());
+            q.push(")");
+        }
+        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    }
+    let mut grown: Vec<(&String, i64)> = counters
+        .iter()
+        .map(|(key, value)| (key, value - read_counters.get(key).copied().unwrap_or(0)))
+        .filter(|(_, delta)| *delta != 0)
+        .collect();
+    grown.sort();
+    for chunk in grown.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new("UPDATE license_counters SET value = value + CASE counter");
+        for (key, delta) in chunk {
+            q.push(" WHEN ");
+            q.push_text((*key).clone());
+            q.push(" THEN ");
+            q.push_int(*delta);
+        }
+        q.push(" END WHERE counter IN ");
+        let keys: Vec<String> = chunk.iter().map(|(key, _)| (*key).clone()).collect();
+        push_list(&mut q, &keys);
+        let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        if DB::rows_affected(&done) != chunk.len() as u64 {
+            return Err(internal("a counter of a batch of changes is missing"));
+        }
+    }
+    for chunk in records.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new(
+            "INSERT INTO requests (request_id, application_id, fingerprint, response, recorded_at) VALUES ",
+        );
+        for (i, (request_id, license_id, fingerprint, response, at)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push("(");
+            q.push_text(request_id.clone());
+            q.push(", ");
+            q.push_text(license_id.clone());
+            q.push(", ");
+            q.push_text(fingerprint.clone());
+            q.push(", ");
+            q.push_text(response.clone());
+            q.push(", ");
+            q.push_int(*at);
+            q.push(")");
+        }
+        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    }
+    Ok(results)
+}
+
+/// Runs each job of a batch in its own transaction (after a failed batch).
+pub(crate) async fn run_each<DB>(
+    pool: &sqlx::Pool<DB>,
+    begin: &'static str,
+    batch: &[QueuedJob],
+) -> Vec<Result<LicenseOutcome, StoreError>>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let mut alone = Vec::with_capacity(batch.len());
+    for queued in batch {
+        alone.push(match pool.acquire().await {
+            Ok(mut conn) => run_alone::<DB>(&mut conn, begin, &queued.job).await,
+            Err(e) => Err(DB::map_err(e)),
+        });
+    }
+    alone
+}

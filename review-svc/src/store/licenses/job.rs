@@ -1,0 +1,477 @@
+//! One licence job in a transaction: an issue with its decision, or a
+//! change decided on the rows it locked.
+
+use super::*;
+
+/// Runs one job inside the open transaction `conn`; writes nothing when
+/// the outcome is not `Committed`. The caller commits (or rolls back).
+pub(crate) async fn run_job<DB>(
+    conn: &mut DB::Connection,
+    job: &LicenseJob,
+) -> Result<LicenseOutcome, JobError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let request = match job {
+        LicenseJob::Issue(job) => &job.request,
+        LicenseJob::Change { request, .. } => request,
+    };
+    if let Some(request) = request {
+        let mut q =
+            Sql::<DB>::new("SELECT fingerprint, response FROM requests WHERE request_id = ");
+        q.push_text(request.request_id.clone());
+        if let Some(r) = q
+            .query()
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db::<DB>)?
+        {
+            let fingerprint: String = r.try_get(0).map_err(db::<DB>)?;
+            let response: String = r.try_get(1).map_err(db::<DB>)?;
+            return match crate::store::batch::replay(request, &fingerprint, &response) {
+                Ok(WriteOutcome::Replayed { response }) => {
+                    Ok(LicenseOutcome::Replayed { response })
+                }
+                Ok(WriteOutcome::Committed) => Ok(LicenseOutcome::Committed),
+                Err(e) => Err(JobError::Failed(e)),
+            };
+        }
+    }
+    let outcome = match job {
+        LicenseJob::Issue(job) => {
+            issue::<DB>(
+                conn,
+                job.expected_version,
+                &job.row,
+                &job.events,
+                &job.license,
+            )
+            .await?;
+            (LicenseOutcome::Committed, job.row.updated_at, None)
+        }
+        LicenseJob::Change {
+            license_id,
+            counter_keys,
+            decide,
+            request: _,
+        } => change::<DB>(conn, license_id, counter_keys, decide).await?,
+    };
+    let (outcome, at, response) = outcome;
+    if let (LicenseOutcome::Committed, Some(request)) = (&outcome, request) {
+        let application = match job {
+            LicenseJob::Issue(job) => job.row.id.clone(),
+            LicenseJob::Change { license_id, .. } => license_id.clone(),
+        };
+        let mut q = Sql::<DB>::new(
+            "INSERT INTO requests (request_id, application_id, fingerprint, response, recorded_at) VALUES (",
+        );
+        q.push_text(request.request_id.clone());
+        q.push(", ");
+        q.push_text(application);
+        q.push(", ");
+        q.push_text(request.fingerprint.clone());
+        q.push(", ");
+        q.push_text(response.unwrap_or_else(|| request.response.clone()));
+        q.push(", ");
+        q.push_int(at);
+        q.push(")");
+        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    }
+    Ok(outcome)
+}
+
+/// The chain head of an application, locked; None when it does not exist.
+pub(super) async fn locked_head<DB>(
+    conn: &mut DB::Connection,
+    application_id: &str,
+) -> Result<Option<(i64, ChainHead, i64)>, JobError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let mut q = Sql::<DB>::new(
+        "SELECT version, chain_length, chain_head, created_at FROM applications WHERE id = ",
+    );
+    q.push_text(application_id);
+    q.push(DB::FOR_UPDATE);
+    let Some(r) = q
+        .query()
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db::<DB>)?
+    else {
+        return Ok(None);
+    };
+    let head = ChainHead {
+        length: r.try_get(1).map_err(db::<DB>)?,
+        hash: r.try_get(2).map_err(db::<DB>)?,
+    };
+    Ok(Some((
+        r.try_get(0).map_err(db::<DB>)?,
+        head,
+        r.try_get(3).map_err(db::<DB>)?,
+    )))
+}
+
+/// Appends `events` to the chain after `head` and moves the head.
+pub(super) async fn append<DB>(
+    conn: &mut DB::Connection,
+    application_id: &str,
+    head: &ChainHead,
+    events: &[NewEvent],
+) -> Result<(), JobError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (links, new_head) = extend_chain(application_id, head, events);
+    let mut q = Sql::<DB>::new(
+        "INSERT INTO events (application_id, application_sequence, kind, actor, at, details, \
+         previous_hash, hash) VALUES ",
+    );
+    for (i, (event, (sequence, previous, hash))) in events.iter().zip(links).enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push("(");
+        q.push_text(application_id);
+        q.push(", ");
+        q.push_int(sequence);
+        q.push(", ");
+        q.push_text(event.kind.clone());
+        q.push(", ");
+        q.push_text(event.actor.clone());
+        q.push(", ");
+        q.push_int(event.at);
+        q.push(", ");
+        q.push_text(event.details.clone());
+        q.push(", ");
+        q.push_text(previous);
+        q.push(", ");
+        q.push_text(hash);
+        q.push(")");
+    }
+    q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    let mut q = Sql::<DB>::new("UPDATE applications SET chain_length = ");
+    q.push_int(new_head.length);
+    q.push(", chain_head = ");
+    q.push_text(new_head.hash);
+    q.push(" WHERE id = ");
+    q.push_text(application_id);
+    q.push(" AND chain_length = ");
+    q.push_int(head.length);
+    let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    if DB::rows_affected(&done) != 1 {
+        return Err(JobError::Conflict(StoreError::Unavailable(format!(
+            "the chain of {application_id} moved"
+        ))));
+    }
+    Ok(())
+}
+
+pub(super) async fn issue<DB>(
+    conn: &mut DB::Connection,
+    expected_version: i64,
+    row: &ApplicationRow,
+    events: &[NewEvent],
+    license: &LicenseRow,
+) -> Result<(), JobError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let Some((version, head, created_at)) = locked_head::<DB>(conn, &row.id).await? else {
+        return Err(JobError::Failed(StoreError::NotFound(row.id.clone())));
+    };
+    if version != expected_version {
+        return Err(JobError::Failed(StoreError::VersionConflict {
+            id: row.id.clone(),
+            expected: expected_version,
+            current: version,
+        }));
+    }
+    append::<DB>(conn, &row.id, &head, events).await?;
+    let agencies =
+        crate::store::batch::agencies_json(&row.awaiting_agencies).map_err(JobError::Failed)?;
+    let mut q = Sql::<DB>::new("UPDATE applications SET version = ");
+    q.push_int(row.version);
+    for (column, value) in [
+        ("applicant", &row.applicant),
+        ("state", &row.state),
+        ("level", &row.level),
+        ("destination", &row.destination),
+        ("awaiting_agencies", &agencies),
+        ("snapshot", &row.snapshot),
+    ] {
+        q.push(&format!(", {column} = "));
+        q.push_text(value.clone());
+    }
+    for (column, value) in [
+        ("next_due_at", row.next_due_at),
+        ("overdue_at", row.overdue_at),
+    ] {
+        match value {
+            Some(v) => {
+                q.push(&format!(", {column} = "));
+                q.push_int(v);
+            }
+            None => {
+                q.push(&format!(", {column} = NULL"));
+            }
+        }
+    }
+    q.push(", updated_at = ");
+    q.push_int(row.updated_at);
+    q.push(" WHERE id = ");
+    q.push_text(row.id.clone());
+    q.push(" AND version = ");
+    q.push_int(expected_version);
+    let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    if DB::rows_affected(&done) != 1 {
+        return Err(internal(format!("update of {} changed no row", row.id)));
+    }
+    let mut q = Sql::<DB>::new("DELETE FROM application_awaiting WHERE application_id = ");
+    q.push_text(row.id.clone());
+    q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    for agency in distinct(&row.awaiting_agencies) {
+        let mut q = Sql::<DB>::new(
+            "INSERT INTO application_awaiting (agency, created_at, application_id) VALUES (",
+        );
+        q.push_text(agency.clone());
+        q.push(", ");
+        q.push_int(created_at);
+        q.push(", ");
+        q.push_text(row.id.clone());
+        q.push(")");
+        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    }
+    let mut q = Sql::<DB>::new(format!("INSERT INTO licenses ({LICENSE_COLUMNS}) VALUES ("));
+    q.push_text(license.id.clone());
+    q.push(", ");
+    q.push_text(license.application_id.clone());
+    q.push(", ");
+    q.push_int(license.version);
+    for value in [
+        &license.holder,
+        &license.state,
+        &license.destination,
+        &license.end_user,
+    ] {
+        q.push(", ");
+        q.push_text(value.clone());
+    }
+    for value in [license.issued_at, license.expires_at, license.updated_at] {
+        q.push(", ");
+        q.push_int(value);
+    }
+    q.push(", ");
+    q.push_text(license.snapshot.clone());
+    q.push(")");
+    q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    Ok(())
+}
+
+pub(super) async fn change<DB>(
+    conn: &mut DB::Connection,
+    license_id: &str,
+    counter_keys: &[String],
+    decide: &Decide,
+) -> Result<(LicenseOutcome, i64, Option<String>), JobError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let mut q = Sql::<DB>::new(format!(
+        "SELECT {LICENSE_COLUMNS} FROM licenses WHERE id = "
+    ));
+    q.push_text(license_id);
+    q.push(DB::FOR_UPDATE);
+    let Some(r) = q
+        .query()
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db::<DB>)?
+    else {
+        return Err(JobError::Failed(StoreError::NotFound(
+            license_id.to_owned(),
+        )));
+    };
+    let row = license_from(&r).map_err(JobError::Failed)?;
+    let Some((_, head, _)) = locked_head::<DB>(conn, &row.application_id).await? else {
+        return Err(internal(format!("licence {license_id} has no application")));
+    };
+    let mut keys = counter_keys.to_vec();
+    keys.sort();
+    keys.dedup();
+    let mut counters = HashMap::new();
+    if !keys.is_empty() {
+        // Counters exist before they are locked, so that two first
+        // shipments against one cap wait for each other.
+        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push("(");
+            q.push_text(key.clone());
+            q.push(", 0)");
+        }
+        q.push(" ON CONFLICT (counter) DO NOTHING");
+        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        let mut q =
+            Sql::<DB>::new("SELECT counter, value FROM license_counters WHERE counter IN (");
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push_text(key.clone());
+        }
+        q.push(") ORDER BY counter");
+        q.push(DB::FOR_UPDATE);
+        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
+            counters.insert(
+                r.try_get::<String, _>(0).map_err(db::<DB>)?,
+                r.try_get::<i64, _>(1).map_err(db::<DB>)?,
+            );
+        }
+    }
+    let view = LicenseView { row, counters };
+    let Some(write) = decide(&view) else {
+        return Ok((LicenseOutcome::Declined, 0, None));
+    };
+    if write.row.id != view.row.id || write.row.version <= view.row.version {
+        return Err(internal(format!(
+            "change of licence {license_id} to version {} does not move past {}",
+            write.row.version, view.row.version
+        )));
+    }
+    append::<DB>(conn, &view.row.application_id, &head, &write.events).await?;
+    let mut q = Sql::<DB>::new("UPDATE licenses SET version = ");
+    q.push_int(write.row.version);
+    q.push(", state = ");
+    q.push_text(write.row.state.clone());
+    q.push(", updated_at = ");
+    q.push_int(write.row.updated_at);
+    q.push(", snapshot = ");
+    q.push_text(write.row.snapshot.clone());
+    q.push(" WHERE id = ");
+    q.push_text(license_id);
+    q.push(" AND version = ");
+    q.push_int(view.row.version);
+    let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    if DB::rows_affected(&done) != 1 {
+        return Err(JobError::Conflict(StoreError::Unavailable(format!(
+            "licence {license_id} moved"
+        ))));
+    }
+    for shipment in &write.shipments {
+        let mut q = Sql::<DB>::new(format!(
+            "INSERT INTO shipments ({SHIPMENT_COLUMNS}) VALUES ("
+        ));
+        for value in [
+            &shipment.id,
+            &shipment.license_id,
+            &shipment.holder,
+            &shipment.kind,
+        ] {
+            q.push_text(value.clone());
+            q.push(", ");
+        }
+        q.push_int(shipment.shipped_at);
+        q.push(", ");
+        q.push_int(shipment.recorded_at);
+        q.push(", ");
+        q.push_text(shipment.details.clone());
+        q.push(")");
+        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    }
+    for (key, delta) in &write.counters {
+        if !keys.contains(key) {
+            return Err(internal(format!("counter {key} was not locked")));
+        }
+        let mut q = Sql::<DB>::new("UPDATE license_counters SET value = value + ");
+        q.push_int(*delta);
+        q.push(" WHERE counter = ");
+        q.push_text(key.clone());
+        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    }
+    Ok((
+        LicenseOutcome::Committed,
+        write.row.updated_at,
+        write.response,
+    ))
+}
+
+/// Runs one job in its own transaction, again while it conflicts (a few
+/// times, then `Unavailable`).
+pub(crate) async fn run_alone<DB>(
+    conn: &mut DB::Connection,
+    begin: &'static str,
+    job: &LicenseJob,
+) -> Result<LicenseOutcome, StoreError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let mut tx = conn.begin_with(begin).await.map_err(DB::map_err)?;
+        let result = run_job::<DB>(&mut tx, job).await;
+        let result = match result {
+            Ok(LicenseOutcome::Committed) => match tx.commit().await {
+                Ok(()) => return Ok(LicenseOutcome::Committed),
+                Err(e) => Err(db::<DB>(e)),
+            },
+            Ok(other) => {
+                tx.rollback().await.map_err(DB::map_err)?;
+                return Ok(other);
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        };
+        match result {
+            Err(JobError::Conflict(e)) if attempt >= 20 => {
+                return Err(StoreError::Unavailable(format!(
+                    "licence write kept conflicting: {e}"
+                )))
+            }
+            Err(JobError::Conflict(_)) => {
+                let pause = rand::random::<u64>() % (u64::from(attempt) * 2 + 1);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            Err(JobError::Failed(e)) => return Err(e),
+            Ok(outcome) => return Ok(outcome),
+        }
+    }
+}

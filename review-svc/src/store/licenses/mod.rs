@@ -1,0 +1,267 @@
+//! Licences, shipments and cap counters: rows, and the one transaction
+//! that changes them, written once for both dialects.
+//!
+//! # Design
+//!
+//! - **One history.** A licence's events are appended to the hash chain of
+//!   the application that issued it (same `events` table, same global
+//!   sequence): `VerifyAuditTrail`, the audit checkpoints and
+//!   `WatchApplications` see them with no change. The licence id is the
+//!   application id, so each licence has exactly one chain.
+//! - **Issued in the decision's write.** [`LicenseJob::Issue`] is the
+//!   application update (compare-and-set on the version, events appended,
+//!   awaited agencies replaced, request recorded) plus the licence row, in
+//!   one transaction.
+//! - **Decided under lock.** [`LicenseJob::Change`] reads the licence row,
+//!   the chain head of its application and the counters the caller names,
+//!   locked (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE` holds
+//!   the whole database), and calls the caller's decision on that state
+//!   inside the transaction: what it returns (events, the new licence row,
+//!   shipments, counter increments, the request record) is written before
+//!   the same commit, or nothing is when it declines. Two processes on one
+//!   PostgreSQL serialise on the licence row (and on a counter shared by
+//!   several licences), so a licence is never overdrawn and a cap never
+//!   exceeded. Locks are taken licence first, then counters in key order;
+//!   a deadlock, serialisation failure or unique violation (two first
+//!   inserts of a counter or of a request id) rolls back and runs the job
+//!   again, decision included.
+//! - **Applications stay put.** Licence events leave the application row's
+//!   version (and snapshot) alone: the application is closed when its
+//!   licence exists, so no workflow write competes for its chain, and its
+//!   version keeps counting the workflow's events.
+//! - **Group commit.** Each store has a licence writer that takes every
+//!   job waiting in its queue and runs them one after the other in one
+//!   transaction (`BEGIN IMMEDIATE` on SQLite; on PostgreSQL the row locks
+//!   are held to the batch's commit), each seeing the earlier ones' writes,
+//!   replying after the COMMIT; if the batch fails (on PostgreSQL, say, a
+//!   deadlock with another process's writer) each job runs again on its
+//!   own, and again while it conflicts. A batch of changes only (no
+//!   issue) is run by [`run_changes`]: its licences, chain heads and
+//!   counters are locked and read once, each job decided in order against
+//!   the batch's state, and what was decided written with one multi-row
+//!   statement a table. Unbatched PostgreSQL stores
+//!   (`batch_writers: 0`) run each job in its own transaction.
+//! - **What a refusal leaves.** A declined change writes no event, licence,
+//!   shipment or request record; the only trace it can leave is a counter
+//!   row created at 0 (counters are created before they are locked) when
+//!   another job of its batch commits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::{ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+
+mod batch;
+mod job;
+mod reads;
+
+pub(crate) use batch::{issue_outcome, run_batch, run_each, QueuedJob};
+pub(crate) use job::{run_alone, run_job};
+pub(crate) use reads::LicenseReads;
+
+use super::batch::distinct;
+use super::chain::{extend_chain, ChainHead};
+use super::sql::{Dialect, Sql};
+use super::{ApplicationRow, IdempotentRequest, NewEvent, StoreError, WriteOutcome};
+
+/// One licence as stored. Times are Unix milliseconds (UTC).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenseRow {
+    /// The id part of `licenses/{id}` (the application's id).
+    pub id: String,
+    pub application_id: String,
+    /// Number of the licence's events; the etag is derived from it.
+    pub version: i64,
+    pub holder: String,
+    pub state: String,
+    pub destination: String,
+    pub end_user: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub updated_at: i64,
+    /// The licence as the service renders it, opaque to the store.
+    pub snapshot: String,
+}
+
+/// One shipment (an export or a domestic shipment) as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShipmentRow {
+    /// Unique: the licence id and the shipment's number.
+    pub id: String,
+    pub license_id: String,
+    pub holder: String,
+    /// "EXPORT" or "DOMESTIC".
+    pub kind: String,
+    pub shipped_at: i64,
+    pub recorded_at: i64,
+    /// The shipment as the service renders it, opaque to the store.
+    pub details: String,
+}
+
+/// Filters of `list_licenses`. None means no filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LicenseFilter {
+    pub holder: Option<String>,
+    pub state: Option<String>,
+    pub destination: Option<String>,
+    pub end_user: Option<String>,
+    /// Only licences with expires_at < this time.
+    pub expires_before: Option<i64>,
+}
+
+/// Filters of `list_shipments`. None means no filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShipmentFilter {
+    pub license_id: Option<String>,
+    pub holder: Option<String>,
+    pub kind: Option<String>,
+    /// shipped_at >= this.
+    pub from: Option<i64>,
+    /// shipped_at < this.
+    pub to: Option<i64>,
+}
+
+/// Keyset cursor: (time, id) of the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCursor {
+    pub at: i64,
+    pub id: String,
+}
+
+/// What a licence change is decided on: the licence row and the counters
+/// asked for (0 when never written), as locked by the transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenseView {
+    pub row: LicenseRow,
+    pub counters: HashMap<String, i64>,
+}
+
+/// What a decided change writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenseWrite {
+    /// The licence after the change (a greater version).
+    pub row: LicenseRow,
+    pub events: Vec<NewEvent>,
+    pub shipments: Vec<ShipmentRow>,
+    /// (counter, amount to add): only counters named in the job.
+    pub counters: Vec<(String, i64)>,
+    /// What the request record keeps as the answer, in place of the
+    /// job's (known only once decided).
+    pub response: Option<String>,
+}
+
+/// The decision of a change, called inside the transaction (possibly more
+/// than once, when the transaction is run again): `None` declines and
+/// nothing is written.
+pub type Decide = Arc<dyn Fn(&LicenseView) -> Option<LicenseWrite> + Send + Sync>;
+
+/// What a licence write did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LicenseOutcome {
+    Committed,
+    /// The decision declined: nothing written.
+    Declined,
+    /// The request id was seen before: nothing written; the first answer.
+    Replayed {
+        response: String,
+    },
+}
+
+/// A licence write, run by [`run_job`].
+#[derive(Clone)]
+pub(crate) enum LicenseJob {
+    Issue(Box<IssueJob>),
+    Change {
+        license_id: String,
+        counter_keys: Vec<String>,
+        request: Option<IdempotentRequest>,
+        decide: Decide,
+    },
+}
+
+/// An application update that issues a licence.
+#[derive(Clone)]
+pub(crate) struct IssueJob {
+    pub(crate) expected_version: i64,
+    pub(crate) row: ApplicationRow,
+    pub(crate) events: Vec<NewEvent>,
+    pub(crate) request: Option<IdempotentRequest>,
+    pub(crate) license: LicenseRow,
+}
+
+/// The columns of [`license_from`].
+pub(crate) const LICENSE_COLUMNS: &str = "id, application_id, version, holder, state, \
+     destination, end_user, issued_at, expires_at, updated_at, snapshot";
+
+pub(super) const SHIPMENT_COLUMNS: &str =
+    "id, license_id, holder, kind, shipped_at, recorded_at, details";
+
+pub(crate) fn license_from<R>(r: &R) -> Result<LicenseRow, StoreError>
+where
+    R: Row,
+    R::Database: Dialect,
+    usize: ColumnIndex<R>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
+{
+    let e = <R::Database as Dialect>::map_err;
+    Ok(LicenseRow {
+        id: r.try_get(0).map_err(e)?,
+        application_id: r.try_get(1).map_err(e)?,
+        version: r.try_get(2).map_err(e)?,
+        holder: r.try_get(3).map_err(e)?,
+        state: r.try_get(4).map_err(e)?,
+        destination: r.try_get(5).map_err(e)?,
+        end_user: r.try_get(6).map_err(e)?,
+        issued_at: r.try_get(7).map_err(e)?,
+        expires_at: r.try_get(8).map_err(e)?,
+        updated_at: r.try_get(9).map_err(e)?,
+        snapshot: r.try_get(10).map_err(e)?,
+    })
+}
+
+pub(super) fn shipment_from<R>(r: &R) -> Result<ShipmentRow, StoreError>
+where
+    R: Row,
+    R::Database: Dialect,
+    usize: ColumnIndex<R>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
+{
+    let e = <R::Database as Dialect>::map_err;
+    Ok(ShipmentRow {
+        id: r.try_get(0).map_err(e)?,
+        license_id: r.try_get(1).map_err(e)?,
+        holder: r.try_get(2).map_err(e)?,
+        kind: r.try_get(3).map_err(e)?,
+        shipped_at: r.try_get(4).map_err(e)?,
+        recorded_at: r.try_get(5).map_err(e)?,
+        details: r.try_get(6).map_err(e)?,
+    })
+}
+
+/// Why a job's transaction failed.
+pub(crate) enum JobError {
+    /// A deadlock, serialisation failure or unique violation: run it again.
+    Conflict(StoreError),
+    Failed(StoreError),
+}
+
+pub(super) fn db<DB: Dialect>(error: sqlx::Error) -> JobError {
+    let conflict = match &error {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation() || d.code().is_some_and(|c| c.starts_with("40"))
+        }
+        _ => false,
+    };
+    let mapped = DB::map_err(error);
+    if conflict {
+        JobError::Conflict(mapped)
+    } else {
+        JobError::Failed(mapped)
+    }
+}
+
+pub(super) fn internal(detail: impl Into<String>) -> JobError {
+    JobError::Failed(StoreError::Internal(detail.into()))
+}

@@ -1,0 +1,157 @@
+//! Reads of licences, shipments and counters, for both dialects.
+
+use super::*;
+
+/// The reads of licences and shipments over a pool of either dialect.
+pub(crate) struct LicenseReads<DB: Database> {
+    pool: sqlx::Pool<DB>,
+}
+
+impl<DB> LicenseReads<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    pub(crate) fn new(pool: sqlx::Pool<DB>) -> Self {
+        Self { pool }
+    }
+
+    async fn licenses(&self, q: Sql<DB>) -> Result<Vec<LicenseRow>, StoreError> {
+        let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
+        rows.iter().map(license_from).collect()
+    }
+
+    pub(crate) async fn get(&self, id: &str) -> Result<Option<LicenseRow>, StoreError> {
+        let mut q = Sql::<DB>::new(format!(
+            "SELECT {LICENSE_COLUMNS} FROM licenses WHERE id = "
+        ));
+        q.push_text(id);
+        Ok(self.licenses(q).await?.pop())
+    }
+
+    /// Newest first (issued_at desc, id desc).
+    pub(crate) async fn list(
+        &self,
+        filter: &LicenseFilter,
+        after: Option<&KeyCursor>,
+        limit: u32,
+    ) -> Result<Vec<LicenseRow>, StoreError> {
+        let mut q = Sql::<DB>::new(format!(
+            "SELECT {LICENSE_COLUMNS} FROM licenses WHERE 1 = 1"
+        ));
+        for (column, value) in [
+            ("holder", &filter.holder),
+            ("state", &filter.state),
+            ("destination", &filter.destination),
+            ("end_user", &filter.end_user),
+        ] {
+            if let Some(value) = value {
+                q.push(&format!(" AND {column} = "));
+                q.push_text(value.clone());
+            }
+        }
+        if let Some(before) = filter.expires_before {
+            q.push(" AND expires_at < ");
+            q.push_int(before);
+        }
+        if let Some(cursor) = after {
+            q.push(" AND (issued_at < ");
+            q.push_int(cursor.at);
+            q.push(" OR (issued_at = ");
+            q.push_int(cursor.at);
+            q.push(" AND id < ");
+            q.push_text(cursor.id.clone());
+            q.push("))");
+        }
+        q.push(" ORDER BY issued_at DESC, id DESC LIMIT ");
+        q.push_int(i64::from(limit));
+        self.licenses(q).await
+    }
+
+    /// Active or suspended licences whose expiry has passed, earliest first.
+    pub(crate) async fn due(&self, now: i64, limit: u32) -> Result<Vec<LicenseRow>, StoreError> {
+        let mut q = Sql::<DB>::new(format!(
+            "SELECT {LICENSE_COLUMNS} FROM licenses \
+             WHERE state IN ('ACTIVE', 'SUSPENDED') AND expires_at <= "
+        ));
+        q.push_int(now);
+        q.push(" ORDER BY expires_at, id LIMIT ");
+        q.push_int(i64::from(limit));
+        self.licenses(q).await
+    }
+
+    /// Oldest first (shipped_at, id).
+    pub(crate) async fn shipments(
+        &self,
+        filter: &ShipmentFilter,
+        after: Option<&KeyCursor>,
+        limit: u32,
+    ) -> Result<Vec<ShipmentRow>, StoreError> {
+        let mut q = Sql::<DB>::new(format!(
+            "SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE 1 = 1"
+        ));
+        for (column, value) in [
+            ("license_id", &filter.license_id),
+            ("holder", &filter.holder),
+            ("kind", &filter.kind),
+        ] {
+            if let Some(value) = value {
+                q.push(&format!(" AND {column} = "));
+                q.push_text(value.clone());
+            }
+        }
+        if let Some(from) = filter.from {
+            q.push(" AND shipped_at >= ");
+            q.push_int(from);
+        }
+        if let Some(to) = filter.to {
+            q.push(" AND shipped_at < ");
+            q.push_int(to);
+        }
+        if let Some(cursor) = after {
+            q.push(" AND (shipped_at > ");
+            q.push_int(cursor.at);
+            q.push(" OR (shipped_at = ");
+            q.push_int(cursor.at);
+            q.push(" AND id > ");
+            q.push_text(cursor.id.clone());
+            q.push("))");
+        }
+        q.push(" ORDER BY shipped_at, id LIMIT ");
+        q.push_int(i64::from(limit));
+        let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
+        rows.iter().map(shipment_from).collect()
+    }
+
+    /// The value of each counter (absent: never written).
+    pub(crate) async fn counters(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let mut out = HashMap::new();
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let mut q =
+            Sql::<DB>::new("SELECT counter, value FROM license_counters WHERE counter IN (");
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push_text(key.clone());
+        }
+        q.push(")");
+        let e = DB::map_err;
+        for r in q.query().fetch_all(&self.pool).await.map_err(e)? {
+            out.insert(
+                r.try_get::<String, _>(0).map_err(e)?,
+                r.try_get::<i64, _>(1).map_err(e)?,
+            );
+        }
+        Ok(out)
+    }
+}
