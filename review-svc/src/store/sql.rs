@@ -43,7 +43,8 @@ pub(crate) trait Dialect: Database {
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
-enum Bind {
+/// A value bound to a placeholder.
+pub(crate) enum Bind {
     Text(String),
     Int(i64),
 }
@@ -81,6 +82,15 @@ impl<DB: Dialect> Sql<DB> {
 
     pub(crate) fn push_int(&mut self, value: i64) -> &mut Self {
         self.bind(Bind::Int(value))
+    }
+
+    /// One arm of a `CASE key` expression in a multi-row UPDATE:
+    /// ` WHEN key THEN value`.
+    pub(crate) fn push_when(&mut self, key: impl Into<String>, value: Bind) -> &mut Self {
+        self.push(" WHEN ")
+            .push_text(key)
+            .push(" THEN ")
+            .bind(value)
     }
 
     pub(crate) fn query(&self) -> Query<'_, DB, DB::Arguments<'_>>

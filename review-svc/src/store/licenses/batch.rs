@@ -382,17 +382,11 @@ where
     for chunk in moved.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let mut q = Sql::<DB>::new("UPDATE applications SET chain_length = CASE id");
         for (id, head) in chunk {
-            q.push(" WHEN ");
-            q.push_text((*id).clone());
-            q.push(" THEN ");
-            q.push_int(head.length);
+            q.push_when((*id).clone(), Bind::Int(head.length));
         }
         q.push(" END, chain_head = CASE id");
         for (id, head) in chunk {
-            q.push(" WHEN ");
-            q.push_text((*id).clone());
-            q.push(" THEN ");
-            q.push_text(head.hash.clone());
+            q.push_when((*id).clone(), Bind::Text(head.hash.clone()));
         }
         q.push(" END WHERE ");
         for (i, (id, _)) in chunk.iter().enumerate() {
@@ -416,31 +410,19 @@ where
         let rows: Vec<&LicenseRow> = chunk.iter().map(|id| &licenses[id]).collect();
         let mut q = Sql::<DB>::new("UPDATE licenses SET version = CASE id");
         for row in &rows {
-            q.push(" WHEN ");
-            q.push_text(row.id.clone());
-            q.push(" THEN ");
-            q.push_int(row.version);
+            q.push_when(row.id.clone(), Bind::Int(row.version));
         }
         q.push(" END, state = CASE id");
         for row in &rows {
-            q.push(" WHEN ");
-            q.push_text(row.id.clone());
-            q.push(" THEN ");
-            q.push_text(row.state.clone());
+            q.push_when(row.id.clone(), Bind::Text(row.state.clone()));
         }
         q.push(" END, updated_at = CASE id");
         for row in &rows {
-            q.push(" WHEN ");
-            q.push_text(row.id.clone());
-            q.push(" THEN ");
-            q.push_int(row.updated_at);
+            q.push_when(row.id.clone(), Bind::Int(row.updated_at));
         }
         q.push(" END, snapshot = CASE id");
         for row in &rows {
-            q.push(" WHEN ");
-            q.push_text(row.id.clone());
-            q.push(" THEN ");
-            q.push_text(row.snapshot.clone());
+            q.push_when(row.id.clone(), Bind::Text(row.snapshot.clone()));
         }
         q.push(" END WHERE ");
         for (i, row) in rows.iter().enumerate() {
@@ -468,22 +450,7 @@ where
             if i > 0 {
                 q.push(", ");
             }
-            q.push("(");
-            for value in [
-                &shipment.id,
-                &shipment.license_id,
-                &shipment.holder,
-                &shipment.kind,
-            ] {
-                q.push_text(value.clone());
-                q.push(", ");
-            }
-            q.push_int(shipment.shipped_at);
-            q.push(", ");
-            q.push_int(shipment.recorded_at);
-            q.push(", ");
-            q.push_text(shipment.details.clone());
-            q.push(")");
+            push_shipment_row(&mut q, shipment);
         }
         q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
     }
@@ -496,10 +463,7 @@ where
     for chunk in grown.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let mut q = Sql::<DB>::new("UPDATE license_counters SET value = value + CASE counter");
         for (key, delta) in chunk {
-            q.push(" WHEN ");
-            q.push_text((*key).clone());
-            q.push(" THEN ");
-            q.push_int(*delta);
+            q.push_when((*key).clone(), Bind::Int(*delta));
         }
         q.push(" END WHERE counter IN ");
         let keys: Vec<String> = chunk.iter().map(|(key, _)| (*key).clone()).collect();

@@ -390,23 +390,9 @@ where
     }
     for shipment in &write.shipments {
         let mut q = Sql::<DB>::new(format!(
-            "INSERT INTO shipments ({SHIPMENT_COLUMNS}) VALUES ("
+            "INSERT INTO shipments ({SHIPMENT_COLUMNS}) VALUES "
         ));
-        for value in [
-            &shipment.id,
-            &shipment.license_id,
-            &shipment.holder,
-            &shipment.kind,
-        ] {
-            q.push_text(value.clone());
-            q.push(", ");
-        }
-        q.push_int(shipment.shipped_at);
-        q.push(", ");
-        q.push_int(shipment.recorded_at);
-        q.push(", ");
-        q.push_text(shipment.details.clone());
-        q.push(")");
+        push_shipment_row(&mut q, shipment);
         q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
     }
     for (key, delta) in &write.counters {

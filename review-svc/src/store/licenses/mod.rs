@@ -61,7 +61,7 @@ pub(crate) use reads::LicenseReads;
 
 use super::batch::distinct;
 use super::chain::{extend_chain, ChainHead};
-use super::sql::{Dialect, Sql};
+use super::sql::{Bind, Dialect, Sql};
 use super::{ApplicationRow, IdempotentRequest, NewEvent, StoreError, WriteOutcome};
 
 /// One licence as stored. Times are Unix milliseconds (UTC).
@@ -264,4 +264,25 @@ pub(super) fn db<DB: Dialect>(error: sqlx::Error) -> JobError {
 
 pub(super) fn internal(detail: impl Into<String>) -> JobError {
     JobError::Failed(StoreError::Internal(detail.into()))
+}
+
+/// One shipment's row of an `INSERT INTO shipments ({SHIPMENT_COLUMNS})`:
+/// `(id, licence, holder, kind, shipped, recorded, details)`.
+pub(super) fn push_shipment_row<DB: Dialect>(q: &mut Sql<DB>, shipment: &ShipmentRow) {
+    q.push("(");
+    for value in [
+        &shipment.id,
+        &shipment.license_id,
+        &shipment.holder,
+        &shipment.kind,
+    ] {
+        q.push_text(value.clone());
+        q.push(", ");
+    }
+    q.push_int(shipment.shipped_at);
+    q.push(", ");
+    q.push_int(shipment.recorded_at);
+    q.push(", ");
+    q.push_text(shipment.details.clone());
+    q.push(")");
 }
