@@ -52,6 +52,16 @@ function lines(text: string | undefined): string[] {
 
 const always = () => true;
 
+// A recommendation and a decision choose among the same three verdicts.
+const verdictField = (label: string): Field => ({
+  name: "choice", label, kind: "choice", required: always,
+  options: [
+    { value: "APPROVE", label: "Approve" },
+    { value: "APPROVE_WITH_CONDITIONS", label: "Approve with conditions" },
+    { value: "DENY", label: "Deny" },
+  ],
+});
+
 const conditionsField: Field = {
   name: "conditions",
   label: "Conditions (one a line)",
@@ -59,6 +69,9 @@ const conditionsField: Field = {
   hint: "Required when approving with conditions.",
   required: (v) => v.choice === "APPROVE_WITH_CONDITIONS",
 };
+
+/** What every transition names: the application, the version seen, and a fresh request id (retries reuse none). */
+const transitionOf = (app: Application) => ({ name: app.name, etag: app.etag, requestId: requestId() });
 
 const recommend: Action = {
   id: "recommend",
@@ -68,22 +81,13 @@ const recommend: Action = {
       : `Cast ${agencyName(principal.agency)}'s ${levelName(app.level)} vote`,
   offered: ({ app, principal }) => awaitsRecommendation(app, principal),
   fields: () => [
-    {
-      name: "choice", label: "Recommendation", kind: "choice", required: always,
-      options: [
-        { value: "APPROVE", label: "Approve" },
-        { value: "APPROVE_WITH_CONDITIONS", label: "Approve with conditions" },
-        { value: "DENY", label: "Deny" },
-      ],
-    },
+    verdictField("Recommendation"),
     conditionsField,
     { name: "rationale", label: "Rationale", kind: "text", hint: "Required; a denial must state its basis.", required: always },
   ],
   submit: ({ app, principal, client }, v) =>
     client.recordRecommendation({
-      name: app.name,
-      etag: app.etag,
-      requestId: requestId(),
+      ...transitionOf(app),
       agency: principalAgency(principal),
       recommendation: Recommendation[v.choice as keyof typeof Recommendation],
       conditions: lines(v.conditions),
@@ -96,22 +100,13 @@ const decide: Action = {
   label: ({ app }) => `Decide (${levelName(app.level)})`,
   offered: ({ app, principal }) => awaitsDecision(app, principal),
   fields: () => [
-    {
-      name: "choice", label: "Decision", kind: "choice", required: always,
-      options: [
-        { value: "APPROVE", label: "Approve" },
-        { value: "APPROVE_WITH_CONDITIONS", label: "Approve with conditions" },
-        { value: "DENY", label: "Deny" },
-      ],
-    },
+    verdictField("Decision"),
     conditionsField,
     { name: "rationale", label: "Rationale", kind: "text", hint: "Required for a denial.", required: (v) => v.choice === "DENY" },
   ],
   submit: ({ app, client }, v) =>
     client.decideApplication({
-      name: app.name,
-      etag: app.etag,
-      requestId: requestId(),
+      ...transitionOf(app),
       outcome: Outcome[v.choice as keyof typeof Outcome],
       conditions: lines(v.conditions),
       rationale: v.rationale?.trim() ?? "",
@@ -127,9 +122,7 @@ const appeal: Action = {
   ],
   submit: ({ app, principal, client }, v) =>
     client.appealApplication({
-      name: app.name,
-      etag: app.etag,
-      requestId: requestId(),
+      ...transitionOf(app),
       agency: principalAgency(principal),
       rationale: v.rationale?.trim() ?? "",
     }).then(applicationNow),
@@ -141,7 +134,7 @@ const withdraw: Action = {
   offered: ({ app, principal }) => mayWithdraw(app, principal),
   fields: () => [{ name: "reason", label: "Reason", kind: "text", required: () => false }],
   submit: ({ app, client }, v) =>
-    client.withdrawApplication({ name: app.name, etag: app.etag, requestId: requestId(), reason: v.reason?.trim() ?? "" }).then(applicationNow),
+    client.withdrawApplication({ ...transitionOf(app), reason: v.reason?.trim() ?? "" }).then(applicationNow),
 };
 
 const requestInformation: Action = {
@@ -154,7 +147,7 @@ const requestInformation: Action = {
   }],
   submit: ({ app, principal, client }, v) =>
     client.requestInformation({
-      name: app.name, etag: app.etag, requestId: requestId(),
+      ...transitionOf(app),
       agency: principalAgency(principal), missing: v.missing?.trim() ?? "",
     }).then(applicationNow),
 };
@@ -178,7 +171,7 @@ const provideInformation: Action = {
   ],
   submit: ({ app, client }, v) =>
     client.provideInformation({
-      name: app.name, etag: app.etag, requestId: requestId(),
+      ...transitionOf(app),
       holdId: v.hold ? Number(v.hold) : openRequests(app)[0]?.id ?? 0,
       answer: v.answer?.trim() ?? "", documents: lines(v.documents),
     }).then(applicationNow),
@@ -207,7 +200,7 @@ const placeHold: Action = {
   ],
   submit: ({ app, client }, v) =>
     client.placeHold({
-      name: app.name, etag: app.etag, requestId: requestId(),
+      ...transitionOf(app),
       kind: HoldKind[v.kind as keyof typeof HoldKind], reason: v.reason?.trim() ?? "",
     }).then(applicationNow),
 };
@@ -222,7 +215,7 @@ const releaseHold: Action = {
   ],
   submit: ({ app, client }, v) =>
     client.releaseHold({
-      name: app.name, etag: app.etag, requestId: requestId(), holdId: Number(v.hold), note: v.note?.trim() ?? "",
+      ...transitionOf(app), holdId: Number(v.hold), note: v.note?.trim() ?? "",
     }).then(applicationNow),
 };
 
@@ -240,20 +233,47 @@ function exportTime(day: string | undefined) {
   return timestampFromDate(day === now.toISOString().slice(0, 10) ? now : new Date(`${day}T12:00:00Z`));
 }
 
-const recordShipment: Action = {
-  id: "record-shipment",
-  label: () => "Record an export against the licence",
-  offered: ({ license, principal }) =>
-    license !== undefined && principal.role === "APPLICANT" && license.holder === principal.id && license.state === LicenseState.ACTIVE,
-  fields: ({ license }) => [
+/** Only the holder records shipments, and only while the licence is active. */
+function holderOfActiveLicense({ license, principal }: PageContext): boolean {
+  return license !== undefined && principal.role === "APPLICANT" && license.holder === principal.id && license.state === LicenseState.ACTIVE;
+}
+
+/** What every shipment names: which item, how many, their value, and the day. */
+function shipmentFields(
+  license: License | undefined,
+  itemNote: (item: License["items"][number]) => string,
+  valueRequired: Field["required"],
+  dateLabel: string,
+): Field[] {
+  return [
     { name: "item", label: "Item", kind: "choice", required: always,
       options: (license?.items ?? []).map((item) => ({
         value: String(item.itemIndex),
-        label: `Item ${item.itemIndex + 1}: ${item.product} (${item.remainingQuantity.toLocaleString("en-US")} remain)`,
+        label: `Item ${item.itemIndex + 1}: ${item.product}${itemNote(item)}`,
       })) },
     { name: "quantity", label: "Quantity", kind: "short", required: always },
-    { name: "value", label: "Value (US dollars)", kind: "short", required: always },
-    { name: "date", label: "Export date", kind: "date", required: always },
+    { name: "value", label: "Value (US dollars)", kind: "short", required: valueRequired },
+    { name: "date", label: dateLabel, kind: "date", required: always },
+  ];
+}
+
+/** The request fields the shipment fields above fill in. */
+function shipmentRequest(license: License | undefined, v: Values) {
+  return {
+    license: license?.name ?? "",
+    requestId: requestId(),
+    itemIndex: Number(v.item),
+    quantity: quantity(v.quantity),
+    valueUsdCents: cents(v.value) ?? 0n,
+  };
+}
+
+const recordShipment: Action = {
+  id: "record-shipment",
+  label: () => "Record an export against the licence",
+  offered: holderOfActiveLicense,
+  fields: ({ license }) => [
+    ...shipmentFields(license, (item) => ` (${item.remainingQuantity.toLocaleString("en-US")} remain)`, always, "Export date"),
     { name: "filing", label: "Export filing reference (EEI/AES)", kind: "short", required: always },
     ...(license?.requiredAttestations ?? []).map((kind): Field => ({
       name: `attestation:${kind}`, label: `Attestation ${kind}: reference`, kind: "short", required: always,
@@ -262,11 +282,7 @@ const recordShipment: Action = {
   ],
   submit: async ({ license, licenses }, v) => {
     const answer = await licenses.recordShipment({
-      license: license?.name ?? "",
-      requestId: requestId(),
-      itemIndex: Number(v.item),
-      quantity: quantity(v.quantity),
-      valueUsdCents: cents(v.value) ?? 0n,
+      ...shipmentRequest(license, v),
       exportTime: exportTime(v.date),
       filingReference: v.filing?.trim() ?? "",
       attestations: (license?.requiredAttestations ?? []).map((kind) => ({ kind, reference: v[`attestation:${kind}`]?.trim() ?? "" })),
@@ -280,24 +296,15 @@ const recordShipment: Action = {
 const recordDomesticShipment: Action = {
   id: "record-domestic-shipment",
   label: () => "Record a domestic shipment (U.S. customer)",
-  offered: ({ license, principal }) =>
-    license !== undefined && principal.role === "APPLICANT" && license.holder === principal.id && license.state === LicenseState.ACTIVE,
+  offered: holderOfActiveLicense,
   fields: ({ license }) => [
-    { name: "item", label: "Item", kind: "choice", required: always,
-      options: (license?.items ?? []).map((item) => ({ value: String(item.itemIndex), label: `Item ${item.itemIndex + 1}: ${item.product}` })) },
-    { name: "quantity", label: "Quantity", kind: "short", required: always },
-    { name: "value", label: "Value (US dollars)", kind: "short", required: () => false },
-    { name: "date", label: "Ship date", kind: "date", required: always },
+    ...shipmentFields(license, () => "", () => false, "Ship date"),
     { name: "customer", label: "U.S. customer", kind: "short", required: always },
     { name: "reference", label: "Invoice or delivery reference", kind: "short", required: always },
   ],
   submit: async ({ license, licenses }, v) => {
     const answer = await licenses.recordDomesticShipment({
-      license: license?.name ?? "",
-      requestId: requestId(),
-      itemIndex: Number(v.item),
-      quantity: quantity(v.quantity),
-      valueUsdCents: cents(v.value) ?? 0n,
+      ...shipmentRequest(license, v),
       shipTime: exportTime(v.date),
       customer: v.customer?.trim() ?? "",
       reference: v.reference?.trim() ?? "",
@@ -323,12 +330,15 @@ function licenseChange(id: string, label: string, from: LicenseState[], send: (c
   };
 }
 
+const licenseTransitionOf = (license: License | undefined) =>
+  ({ name: license?.name ?? "", etag: license?.etag ?? "", requestId: requestId() });
+
 const suspend = licenseChange("suspend-license", "Suspend the licence", [LicenseState.ACTIVE], ({ license, licenses }, reason) =>
-  licenses.suspendLicense({ name: license?.name ?? "", etag: license?.etag ?? "", requestId: requestId(), reason }));
+  licenses.suspendLicense({ ...licenseTransitionOf(license), reason }));
 const reinstate = licenseChange("reinstate-license", "Reinstate the licence", [LicenseState.SUSPENDED], ({ license, licenses }, reason) =>
-  licenses.reinstateLicense({ name: license?.name ?? "", etag: license?.etag ?? "", requestId: requestId(), reason }));
+  licenses.reinstateLicense({ ...licenseTransitionOf(license), reason }));
 const revoke = licenseChange("revoke-license", "Revoke the licence (final)", [LicenseState.ACTIVE, LicenseState.SUSPENDED], ({ license, licenses }, reason) =>
-  licenses.revokeLicense({ name: license?.name ?? "", etag: license?.etag ?? "", requestId: requestId(), reason }));
+  licenses.revokeLicense({ ...licenseTransitionOf(license), reason }));
 
 /** Every action the console knows, in the order it offers them. */
 export const ACTIONS: Action[] = [
