@@ -33,6 +33,7 @@ import {
   when,
 } from "./words";
 import { dissenters, openHolds } from "./ladder";
+import { keepCheckpoint, keptCheckpoint, keyFingerprint, sameKey } from "./checkpoint";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 
 /** What every panel and action of the page sees. */
@@ -293,7 +294,7 @@ const decisions: Panel = {
 const audit: Panel = {
   id: "audit",
   title: "Audit trail",
-  render({ app, events, client }) {
+  render({ app, events, client, principal }) {
     const out = h("div", { class: "audit-result", role: "status" });
     const verify = async () => {
       replace(out, "Verifying…");
@@ -313,9 +314,55 @@ const audit: Panel = {
       h("p", {}, `${events.length} events, each hash-chained to the one before`, last ? `; latest hash ${last.hash.slice(0, 16)}…` : "", "."),
       out,
       h("button", { type: "button", class: "secondary", onclick: () => void verify() }, "Verify again"),
+      // Only those who may read every history may hold its signed head.
+      principal.role === "APPLICANT" ? null : checkpointCheck(client),
     ];
   },
 };
+
+/**
+ * Checks the whole history against the checkpoint this browser kept, then
+ * keeps a fresh one. A broken check keeps the old checkpoint: it is the
+ * evidence.
+ */
+function checkpointCheck(client: ReviewClient): Child {
+  const out = h("div", { class: "checkpoint-result", role: "status", id: "checkpoint-result" });
+  const describeKept = () => {
+    const kept = keptCheckpoint();
+    replace(out, kept
+      ? `Kept in this browser: the signed checkpoint of ${when(kept.createTime)} (up to event ${kept.sequence}, key ${keyFingerprint(kept)}…).`
+      : "No checkpoint kept in this browser yet: checking keeps one.");
+  };
+  const check = async () => {
+    const kept = keptCheckpoint();
+    replace(out, "Checking the whole history…");
+    try {
+      if (kept) {
+        const answer = await client.verifyAuditTrail({ name: "applications/-", checkpoint: kept });
+        if (!answer.intact) {
+          replace(out, h("span", { class: "refusal" }, `The history no longer matches the checkpoint of ${when(kept.createTime)}: ${answer.detail}`));
+          return;
+        }
+      }
+      const fresh = await client.getAuditCheckpoint({ fresh: true });
+      const keyChanged = kept !== undefined && !sameKey(kept, fresh);
+      keepCheckpoint(fresh);
+      replace(out,
+        h("span", { class: "ok" }, kept
+          ? `Unchanged: the history up to event ${kept.sequence} still hashes to the checkpoint of ${when(kept.createTime)}. `
+          : "First checkpoint. ",
+        `Now kept: up to event ${fresh.sequence}, signed ${when(fresh.createTime)}.`),
+        keyChanged ? h("p", { class: "refusal" }, `The service's signing key changed (now ${keyFingerprint(fresh)}…): ask its operators why.`) : null);
+    } catch (error) {
+      const r = refusal(error);
+      replace(out, h("span", { class: "refusal" }, `${r.reason || r.code}: ${r.message}`));
+    }
+  };
+  describeKept();
+  return h("div", { class: "checkpoint" },
+    out,
+    h("button", { type: "button", class: "secondary", id: "check-checkpoint", onclick: () => void check() }, "Check against the kept checkpoint"));
+}
 
 /**
  * At the President's level, the decision in brief: every agency's position
