@@ -411,70 +411,37 @@ impl Authenticator {
     }
 }
 
-/// Authenticates every request before its body is decoded, so a caller
-/// without valid credentials learns nothing from what it sent (garbage in
-/// the body included), and puts the principal ([`Actor`]) in the request's
-/// extensions for the handler. Wraps the generated service.
+/// Authenticates every request before its body is decoded (tonic's
+/// interceptor sees the headers alone), so a caller without valid
+/// credentials learns nothing from what it sent (garbage in the body
+/// included), and puts the principal ([`Actor`]) in the request's extensions
+/// for the handler.
 #[derive(Clone)]
-pub struct Authenticated<S> {
-    inner: S,
+pub struct Authenticate {
     authenticator: Authenticator,
     clock: Arc<dyn crate::clock::Clock>,
 }
 
-impl<S> Authenticated<S> {
-    pub fn new(
-        inner: S,
-        authenticator: Authenticator,
-        clock: Arc<dyn crate::clock::Clock>,
-    ) -> Self {
+impl Authenticate {
+    pub fn new(authenticator: Authenticator, clock: Arc<dyn crate::clock::Clock>) -> Self {
         Self {
-            inner,
             authenticator,
             clock,
         }
     }
 }
 
-impl<S: tonic::server::NamedService> tonic::server::NamedService for Authenticated<S> {
-    const NAME: &'static str = S::NAME;
-}
-
-type HttpRequest = tonic::codegen::http::Request<tonic::body::Body>;
-type HttpResponse = tonic::codegen::http::Response<tonic::body::Body>;
-
-impl<S> tower::Service<HttpRequest> for Authenticated<S>
-where
-    S: tower::Service<HttpRequest, Response = HttpResponse, Error = std::convert::Infallible>,
-{
-    type Response = HttpResponse;
-    type Error = std::convert::Infallible;
-    type Future = futures::future::Either<
-        std::future::Ready<Result<HttpResponse, std::convert::Infallible>>,
-        S::Future,
-    >;
-
-    fn poll_ready(
+impl tonic::service::Interceptor for Authenticate {
+    fn call(
         &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: HttpRequest) -> Self::Future {
-        let metadata = tonic::metadata::MetadataMap::from_headers(request.headers().clone());
-        match self
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let actor = self
             .authenticator
-            .authenticate_metadata(&metadata, self.clock.now())
-        {
-            Ok(actor) => {
-                request.extensions_mut().insert(actor);
-                futures::future::Either::Right(self.inner.call(request))
-            }
-            Err(error) => futures::future::Either::Left(std::future::ready(Ok(
-                crate::grpc::errors::unauthenticated(&error).into_http(),
-            ))),
-        }
+            .authenticate_metadata(request.metadata(), self.clock.now())
+            .map_err(|error| crate::grpc::errors::unauthenticated(&error))?;
+        request.extensions_mut().insert(actor);
+        Ok(request)
     }
 }
 

@@ -25,6 +25,7 @@ use exportcontrol_proto::review::v1::review_service_server::ReviewServiceServer;
 use service_kit::server::{RunningServer, ServeError, ServeOptions};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
 
 /// What review-svc needs besides the server options.
 pub struct ReviewSettings {
@@ -133,19 +134,18 @@ async fn serve_inner(
     .with_max_message_bytes(options.max_message_bytes);
     let limit = options.max_message_bytes;
     // Authentication runs before the body is decoded.
-    let service = auth::Authenticated::new(
+    let authenticate = auth::Authenticate::new(authenticator, clock);
+    let service = InterceptedService::new(
         ReviewServiceServer::new(review)
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
-        authenticator.clone(),
-        Arc::clone(&clock),
+        authenticate.clone(),
     );
-    let licenses = auth::Authenticated::new(
+    let licenses = InterceptedService::new(
         LicenseServiceServer::new(licenses)
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
-        authenticator,
-        clock,
+        authenticate,
     );
     let descriptors = &[exportcontrol_proto::REVIEW_DESCRIPTOR_SET];
     let server = match console {
