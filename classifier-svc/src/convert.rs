@@ -639,7 +639,10 @@ mod tests {
 
     #[test]
     fn compact_thresholds_that_do_not_fit_together_are_refused() {
-        let spec = &Catalog::builtin().get("h200").expect("in the catalogue").spec;
+        let spec = &Catalog::builtin()
+            .get("h200")
+            .expect("in the catalogue")
+            .spec;
         let as_of = iso_date("2026-08-01").expect("a date");
         let decision = RuleBook::builtin()
             .classify_with(spec, None, as_of, rules::Detail::Basic)

@@ -182,7 +182,11 @@ fn classification(c: rules::Classification<'_>, view: View) -> pb::Classificatio
         // BASIC: the same thresholds in columns, under a third of the bytes.
         thresholds: match &compact_thresholds {
             Some(_) => Vec::new(),
-            None => c.thresholds.into_iter().map(|t| threshold(t, view)).collect(),
+            None => c
+                .thresholds
+                .into_iter()
+                .map(|t| threshold(t, view))
+                .collect(),
         },
         compact_thresholds,
     }

@@ -126,11 +126,20 @@ mod tests {
 
     #[test]
     fn limits_stated_to_three_decimals_are_exact_in_thousandths() {
-        for limit in [5.92, 1.6, 3.2, 4800.0, 21000.0, 0.001, 123456.789, -2.5, 0.0] {
+        for limit in [
+            5.92, 1.6, 3.2, 4800.0, 21000.0, 0.001, 123456.789, -2.5, 0.0,
+        ] {
             let n = thousandths(limit).expect("three decimals");
             assert_eq!((n as f64 / 1000.0).to_bits(), limit.to_bits(), "{limit}");
         }
-        for limit in [0.0001, 1.0 / 3.0, 19.44864864864865, f64::NAN, f64::INFINITY, 1e300] {
+        for limit in [
+            0.0001,
+            1.0 / 3.0,
+            19.44864864864865,
+            f64::NAN,
+            f64::INFINITY,
+            1e300,
+        ] {
             assert_eq!(thousandths(limit), None, "{limit}");
         }
     }
