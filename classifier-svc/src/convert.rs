@@ -520,6 +520,9 @@ fn unknown_enum(field: &str, value: i32) -> Problem {
 mod answer;
 pub use answer::*;
 
+#[path = "convert_compact.rs"]
+pub mod compact;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,6 +578,90 @@ mod tests {
             }
         }
         assert!(compared > 1000, "{compared}");
+    }
+
+    /// A BASIC answer's compact thresholds read back as the proto says give
+    /// the FULL answer's thresholds, names aside: every rule id, metric,
+    /// bound, limit, value, outcome and margin, to the bit.
+    #[test]
+    fn compact_thresholds_read_back_as_the_full_answers_thresholds() {
+        let book = RuleBook::builtin();
+        let mut compared = 0;
+        for chip in Catalog::builtin().chips() {
+            for dest in ["CN", "AE", "DE", "MO"] {
+                let tx = rules::Transaction::new(dest, rules::ExportType::ExportFromUs, None, None);
+                for date in [
+                    "2020-01-01",
+                    "2022-11-01",
+                    "2024-06-01",
+                    "2026-01-14",
+                    "2026-02-01",
+                    "2026-08-01",
+                ] {
+                    let as_of = iso_date(date).expect("a date");
+                    let answer = |detail, view| {
+                        let decision = book
+                            .classify_with(&chip.spec, Some(&tx), as_of, detail)
+                            .expect("catalogue chips are valid");
+                        decision_answer(decision, view)
+                            .classification
+                            .expect("a classification")
+                    };
+                    let full = answer(rules::Detail::Full, View::Full);
+                    let basic = answer(rules::Detail::Basic, View::Basic);
+                    assert!(full.compact_thresholds.is_none() && basic.thresholds.is_empty());
+                    let read_back =
+                        compact::expand_compact_thresholds(&basic.compact_thresholds.unwrap())
+                            .expect("columns that fit together");
+                    let without_names = full.thresholds.into_iter().map(|t| pb::Threshold {
+                        name: String::new(),
+                        ..t
+                    });
+                    let bits = |t: &pb::Threshold| {
+                        (
+                            t.limit.to_bits(),
+                            t.value.map(f64::to_bits),
+                            t.margin.map(f64::to_bits),
+                        )
+                    };
+                    let expected: Vec<_> = without_names.collect();
+                    assert_eq!(read_back, expected, "{} to {dest} on {date}", chip.id);
+                    assert_eq!(
+                        read_back.iter().map(bits).collect::<Vec<_>>(),
+                        expected.iter().map(bits).collect::<Vec<_>>()
+                    );
+                    compared += expected.len();
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+    }
+
+    #[test]
+    fn compact_thresholds_that_do_not_fit_together_are_refused() {
+        let spec = &Catalog::builtin()
+            .get("h200")
+            .expect("in the catalogue")
+            .spec;
+        let as_of = iso_date("2026-08-01").expect("a date");
+        let decision = RuleBook::builtin()
+            .classify_with(spec, None, as_of, rules::Detail::Basic)
+            .expect("valid");
+        let good = compact::compact_thresholds(&decision.classification.thresholds)
+            .expect("limits of three decimals");
+        assert_eq!(good.rule_ids.len(), 6, "{:?}", good.rule_ids);
+        assert!(compact::expand_compact_thresholds(&good).is_some());
+        let mut short = good.clone();
+        short.bounds.pop();
+        let mut rule_out_of_range = good.clone();
+        rule_out_of_range.rule_index[0] = 99;
+        let mut value_out_of_range = good.clone();
+        value_out_of_range.value_index[0] = 99;
+        let mut no_bound = good;
+        no_bound.bounds[0] = pb::Bound::Unspecified as i32;
+        for bad in [short, rule_out_of_range, value_out_of_range, no_bound] {
+            assert_eq!(compact::expand_compact_thresholds(&bad), None);
+        }
     }
 
     fn decision_answer(d: rules::Decision<'_>, view: View) -> pb::ClassifyItemResponse {

@@ -128,18 +128,8 @@ fn threshold(t: rules::Threshold<'_>, view: View) -> pb::Threshold {
         } else {
             String::new()
         },
-        metric: match t.metric {
-            rules::Metric::Tpp => pb::Metric::Tpp,
-            rules::Metric::Pd => pb::Metric::Pd,
-            rules::Metric::DramGbS => pb::Metric::DramBandwidth,
-            rules::Metric::IoGbS => pb::Metric::IoBandwidth,
-            rules::Metric::Mbd => pb::Metric::Mbd,
-        } as i32,
-        bound: match t.bound {
-            rules::Bound::AtLeast => pb::Bound::AtLeast,
-            rules::Bound::Above => pb::Bound::Above,
-            rules::Bound::Below => pb::Bound::Below,
-        } as i32,
+        metric: compact::metric(t.metric) as i32,
+        bound: compact::bound(t.bound) as i32,
         limit: t.limit,
         value: t.value,
         met: t.met,
@@ -152,6 +142,11 @@ fn texts(texts: &[&str]) -> Vec<String> {
 }
 
 fn classification(c: rules::Classification<'_>, view: View) -> pb::Classification {
+    let compact_thresholds = if view.full() {
+        None
+    } else {
+        compact::compact_thresholds(&c.thresholds)
+    };
     pb::Classification {
         status: match c.status {
             rules::ControlStatus::Controlled => pb::ControlStatus::Controlled,
@@ -184,11 +179,16 @@ fn classification(c: rules::Classification<'_>, view: View) -> pb::Classificatio
         },
         market_assumed_datacenter: c.market_assumed_datacenter,
         eligible_license_exceptions: texts(&c.eligible_license_exceptions),
-        thresholds: c
-            .thresholds
-            .into_iter()
-            .map(|t| threshold(t, view))
-            .collect(),
+        // BASIC: the same thresholds in columns, under a third of the bytes.
+        thresholds: match &compact_thresholds {
+            Some(_) => Vec::new(),
+            None => c
+                .thresholds
+                .into_iter()
+                .map(|t| threshold(t, view))
+                .collect(),
+        },
+        compact_thresholds,
     }
 }
 
