@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -289,99 +289,62 @@ where
 /// the system call with loopback delivery was a third of its CPU). This
 /// socket says it takes no vectored writes, so answers below 1 KiB go into
 /// h2's buffer with the other streams' frames, and it keeps what h2 writes
-/// in pieces (its buffer, then a larger frame) until the flush, so a large
-/// frame still costs one system call, as with vectored writes.
-pub struct BatchedWrites<T> {
-    io: T,
-    pending: Vec<u8>,
-    /// Bytes of `pending` already written.
-    sent: usize,
-}
+/// in pieces (its buffer, then a larger frame) until the flush (tokio's
+/// `BufWriter`), so a large frame still costs one system call, as with
+/// vectored writes.
+pub struct BatchedWrites<T>(tokio::io::BufWriter<T>);
 
-/// Writes beyond this go out before more is gathered; a single write of at
-/// least this much goes straight to the socket.
-const WRITE_BATCH_BYTES: usize = 64 * 1024;
+/// What is gathered before it goes out without waiting for a flush: h2's own
+/// write buffer and one more frame of the default size.
+const WRITE_BATCH_BYTES: usize = 32 * 1024;
 
-impl<T> BatchedWrites<T> {
+impl<T: tokio::io::AsyncWrite> BatchedWrites<T> {
     fn new(io: T) -> Self {
-        Self {
-            io,
-            pending: Vec::new(),
-            sent: 0,
-        }
+        Self(tokio::io::BufWriter::with_capacity(WRITE_BATCH_BYTES, io))
     }
 }
 
-impl<T: tokio::io::AsyncWrite + Unpin> BatchedWrites<T> {
-    /// Writes out everything gathered.
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.sent < self.pending.len() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.pending[self.sent..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.sent += n;
-        }
-        self.pending.clear();
-        self.sent = 0;
-        // A burst of large answers should not pin its buffer to an idle
-        // connection.
-        if self.pending.capacity() > 2 * WRITE_BATCH_BYTES {
-            self.pending.shrink_to(WRITE_BATCH_BYTES);
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<T: tonic::transport::server::Connected> tonic::transport::server::Connected
-    for BatchedWrites<T>
+impl<T: tonic::transport::server::Connected + tokio::io::AsyncWrite>
+    tonic::transport::server::Connected for BatchedWrites<T>
 {
     type ConnectInfo = T::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
+        self.0.get_ref().connect_info()
     }
 }
 
-impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for BatchedWrites<T> {
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRead
+    for BatchedWrites<T>
+{
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for BatchedWrites<T> {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.pending.len() + buf.len() > WRITE_BATCH_BYTES {
-            ready!(this.poll_send(cx))?;
-        }
-        if this.pending.is_empty() && buf.len() >= WRITE_BATCH_BYTES {
-            return Pin::new(&mut this.io).poll_write(cx, buf);
-        }
-        this.pending.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
+        Pin::new(&mut self.0).poll_write(cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_send(cx))?;
-        Pin::new(&mut this.io).poll_flush(cx)
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_send(cx))?;
-        Pin::new(&mut this.io).poll_shutdown(cx)
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 
+    /// No: so that h2 copies frames under 1 KiB into its own buffer rather
+    /// than hand them over one by one.
     fn is_write_vectored(&self) -> bool {
         false
     }
