@@ -7,8 +7,8 @@ use std::time::Duration;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use system_tests::{
-    authed, binary, free_port, get_application, h200_to_china, recommendation_request,
-    start_classifier, start_review, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    all_events, authed, binary, free_port, get_application, h200_to_china, recommendation_request,
+    start_both, verify_audit_trail, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
 };
 use tonic::transport::Channel;
 
@@ -21,20 +21,13 @@ struct System {
 impl System {
     async fn start(day_seconds: &str) -> System {
         let data = tempfile::tempdir().unwrap();
-        let classifier = start_classifier(free_port().unwrap(), data.path()).await;
-        let review = start_review(
-            data.path(),
-            "review.log",
-            &classifier.url(),
-            vec![
-                "--day-length-seconds".into(),
-                day_seconds.into(),
-                "--sweep-interval-ms".into(),
-                "50".into(),
-            ],
-            Vec::new(),
-        )
-        .await;
+        let flags = vec![
+            "--day-length-seconds".into(),
+            day_seconds.into(),
+            "--sweep-interval-ms".into(),
+            "50".into(),
+        ];
+        let (classifier, review) = start_both(data.path(), flags).await;
         System {
             classifier,
             review,
@@ -221,17 +214,7 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
     );
     assert_eq!(app.recommendations.len(), 12);
 
-    let verified = client
-        .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest {
-                name: app.name.clone(),
-                ..Default::default()
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let verified = verify_audit_trail(&mut client, &app.name, "dev-auditor").await;
     assert!(verified.intact, "{verified:?}");
     assert!(verified.events_checked >= 20, "{verified:?}");
 }
@@ -648,17 +631,10 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../review-svc/tests/fixtures/v1");
     let data = tempfile::tempdir().unwrap();
     std::fs::copy(fixture.join("review.db"), data.path().join("review.db")).unwrap();
-    let classifier = start_classifier(free_port().unwrap(), data.path()).await;
     // No sweeps: the fixture's deadlines are real days from when it was
     // written, and reading must not depend on when the test runs.
-    let review = start_review(
-        data.path(),
-        "review.log",
-        &classifier.url(),
-        vec!["--sweep-interval-ms".into(), "86400000".into()],
-        Vec::new(),
-    )
-    .await;
+    let no_sweeps = vec!["--sweep-interval-ms".into(), "86400000".into()];
+    let (classifier, review) = start_both(data.path(), no_sweeps).await;
     let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
     let index = std::fs::read_to_string(fixture.join("index.txt")).unwrap();
     let mut names = std::collections::HashMap::new();
@@ -684,7 +660,7 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
         assert_eq!(now, then, "{label}");
 
         let then = pb::ListApplicationEventsResponse::decode(read("events.pb").as_slice()).unwrap();
-        let now = all_events(&mut client, name).await;
+        let now = all_events(&client, name, "dev-auditor").await;
         assert_eq!(now.len(), count, "{label}");
         for (now, then) in now.iter().zip(&then.events) {
             assert!(now.payload.is_some(), "{label}: {now:?}");
@@ -693,10 +669,7 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
             assert_eq!(&envelope, then, "{label}");
         }
     }
-    assert_eq!(
-        verify(&mut client, "applications/-").await.events_checked,
-        53
-    );
+    assert_eq!(verify_all_intact(&mut client).await.events_checked, 53);
 
     // New events of the current format join the old chains.
     let referred = get(&mut client, &names["deemed_then_president"]).await;
@@ -725,7 +698,7 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
         .into_inner();
     assert_eq!(state(&withdrawn), pb::State::Withdrawn);
     assert_eq!(withdrawn.items, open.items);
-    let report = verify(&mut client, "applications/-").await;
+    let report = verify_all_intact(&mut client).await;
     assert!(report.intact, "{report:?}");
     assert_eq!(report.events_checked, 53 + 2);
     drop(classifier);
@@ -735,40 +708,11 @@ async fn get(client: &mut ReviewServiceClient<Channel>, name: &str) -> pb::Appli
     get_application(client, name, "dev-auditor").await
 }
 
-async fn all_events(
+/// VerifyAuditTrail of all applications, which must be intact.
+async fn verify_all_intact(
     client: &mut ReviewServiceClient<Channel>,
-    parent: &str,
-) -> Vec<pb::ApplicationEvent> {
-    client
-        .list_application_events(authed(
-            pb::ListApplicationEventsRequest {
-                parent: parent.into(),
-                page_size: 1000,
-                ..Default::default()
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .events
-}
-
-async fn verify(
-    client: &mut ReviewServiceClient<Channel>,
-    name: &str,
 ) -> pb::VerifyAuditTrailResponse {
-    let report = client
-        .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest {
-                name: name.into(),
-                ..Default::default()
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = verify_audit_trail(client, "applications/-", "dev-auditor").await;
     assert!(report.intact, "{report:?}");
     report
 }

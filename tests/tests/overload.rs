@@ -9,24 +9,16 @@
 //! limit only counts handlers in progress; the test measures that too.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use exportcontrol_proto::classifier::v1 as cpb;
 use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
-use system_tests::{binary, free_port, ServiceProcess, CLASSIFIER_SERVICE};
+use system_tests::{binary, free_port, health_within, report, ServiceProcess, CLASSIFIER_SERVICE};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_types::StatusExt;
-
-/// Straight to the terminal: the test harness captures print! but not this.
-fn report(line: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
 
 const LIMIT: usize = 4;
 const FLOOD: usize = 2_000;
@@ -92,20 +84,7 @@ async fn classify(channel: &Channel) -> (Duration, Result<(), Status>) {
 /// A health check on a connection of its own, as a load balancer makes it
 /// (patient: the box is busy with the flood, so the harness's 500 ms is not).
 async fn health(addr: std::net::SocketAddr) -> Option<ServingStatus> {
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .ok()?
-        .connect_timeout(HEALTH_PATIENCE)
-        .timeout(HEALTH_PATIENCE)
-        .connect()
-        .await
-        .ok()?;
-    let answer = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: CLASSIFIER_SERVICE.to_owned(),
-        })
-        .await
-        .ok()?;
-    ServingStatus::try_from(answer.into_inner().status).ok()
+    health_within(addr, CLASSIFIER_SERVICE, None, HEALTH_PATIENCE).await
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
