@@ -472,63 +472,14 @@ pub type LicenseClient =
         tonic::transport::Channel,
     >;
 
-pub type ListResult<R> = Result<tonic::Response<<R as Paged>::Response>, tonic::Status>;
-
-/// A list request that pages: the call that sends it, its page token, and
-/// where its response keeps the items and the next page's token.
-pub trait Paged: Sized {
-    type Client: Clone;
-    type Response;
-    type Item;
-    fn list(
-        client: Self::Client,
-        request: tonic::Request<Self>,
-    ) -> impl std::future::Future<Output = ListResult<Self>>;
-    fn set_page_token(&mut self, token: String);
-    fn split(response: Self::Response) -> (Vec<Self::Item>, String);
-}
-
-macro_rules! paged {
-    ($client:ty, $call:ident($request:ident) -> $response:ident, $items:ident: $item:ident) => {
-        impl Paged for exportcontrol_proto::review::v1::$request {
-            type Client = $client;
-            type Response = exportcontrol_proto::review::v1::$response;
-            type Item = exportcontrol_proto::review::v1::$item;
-            async fn list(mut client: $client, request: tonic::Request<Self>) -> ListResult<Self> {
-                client.$call(request).await
-            }
-            fn set_page_token(&mut self, token: String) {
-                self.page_token = token;
-            }
-            fn split(response: Self::Response) -> (Vec<Self::Item>, String) {
-                (response.$items, response.next_page_token)
-            }
-        }
-    };
-}
-
-paged!(ReviewClient, list_application_events(ListApplicationEventsRequest) -> ListApplicationEventsResponse, events: ApplicationEvent);
-paged!(ReviewClient, list_applications(ListApplicationsRequest) -> ListApplicationsResponse, applications: Application);
-paged!(LicenseClient, list_shipments(ListShipmentsRequest) -> ListShipmentsResponse, shipments: Shipment);
-
-/// Sends `request` as `token`, then again for each next page, and answers
-/// the items of all pages; a refusal fails the test.
-pub async fn every_page<R>(client: &R::Client, mut request: R, token: &str) -> Vec<R::Item>
-where
-    R: Paged + Clone + std::fmt::Debug,
-{
-    let mut items = Vec::new();
-    loop {
-        let (page, next) = match R::list(client.clone(), authed(request.clone(), token)).await {
-            Ok(response) => R::split(response.into_inner()),
-            Err(status) => panic!("{request:?}: {status:?}"),
-        };
-        items.extend(page);
-        if next.is_empty() {
-            return items;
-        }
-        request.set_page_token(next);
-    }
+/// Every item of a paged list, page after page, as `token`; a refusal
+/// fails the test.
+pub async fn every_page<R: test_support::paging::Paged>(
+    client: &R::Client,
+    request: R,
+    token: &str,
+) -> Vec<R::Item> {
+    test_support::paging::every_page(client, request, |page| authed(page, token)).await
 }
 
 /// Every event of application `parent` as `token`, oldest first.
