@@ -76,7 +76,7 @@ pub(super) async fn concurrent_same_request_creates_one_row(b: &dyn Backend) {
 
 pub(super) async fn concurrent_distinct_creates(b: &dyn Backend) {
     let store = b.store();
-    let tasks = spawn_writers(&[store.clone()], 64, |store, i| async move {
+    let tasks = spawn_writers(std::slice::from_ref(&store), 64, |store, i| async move {
         let row = ApplicationRow {
             awaiting_agencies: vec!["STATE".into()],
             ..app(&format!("m{i:03}"), i)
@@ -100,7 +100,7 @@ pub(super) async fn concurrent_distinct_creates(b: &dyn Backend) {
 
 pub(super) async fn concurrent_creates_then_updates(b: &dyn Backend) {
     let store = b.store();
-    let tasks = spawn_writers(&[store.clone()], 32, |store, i| async move {
+    let tasks = spawn_writers(std::slice::from_ref(&store), 32, |store, i| async move {
         let v1 = ApplicationRow {
             awaiting_agencies: vec!["STATE".into()],
             ..app(&format!("cu{i:02}"), 1_000 + i / 4)
