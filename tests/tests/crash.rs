@@ -479,12 +479,11 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
 
     // Every acknowledged change exactly once, nothing else.
     let mut client = Client::new(channel.clone());
-    let stored = every_page(
-        &client,
-        pb::ListApplicationsRequest::default(),
-        "dev-officer",
-    )
-    .await;
+    let all = pb::ListApplicationsRequest {
+        page_size: 1000,
+        ..Default::default()
+    };
+    let stored = every_page(&client, all, "dev-officer").await;
     let stored_names: HashSet<&str> = stored.iter().map(|a| a.name.as_str()).collect();
     let acknowledged_names: HashSet<&str> = acknowledged.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(

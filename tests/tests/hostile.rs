@@ -445,7 +445,11 @@ async fn a_hostile_client_leaves_both_services_serving_and_the_record_whole() {
         health(system.review.addr, REVIEW_SERVICE, None).await,
         Some(ServingStatus::Serving)
     );
-    let listed = every_page(&client, pb::ListApplicationsRequest::default(), AUDITOR).await;
+    let all = pb::ListApplicationsRequest {
+        page_size: 200,
+        ..Default::default()
+    };
+    let listed = every_page(&client, all, AUDITOR).await;
     let by_tag: BTreeMap<String, &pb::Application> = listed
         .iter()
         .map(|a| (a.transaction.as_ref().unwrap().end_user_name.clone(), a))
