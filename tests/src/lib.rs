@@ -382,6 +382,14 @@ pub async fn get_application(
         .into_inner()
 }
 
+/// What a call answered; a refusal fails the test, naming the call.
+fn answered<T>(call: &str, result: Result<tonic::Response<T>, tonic::Status>) -> T {
+    match result {
+        Ok(response) => response.into_inner(),
+        Err(status) => panic!("{call}: {status:?}"),
+    }
+}
+
 /// GetLicense of `name` as `token`; a refusal fails the test with its
 /// status.
 pub async fn get_license(
@@ -389,14 +397,16 @@ pub async fn get_license(
     name: &str,
     token: &str,
 ) -> exportcontrol_proto::review::v1::License {
-    let request = exportcontrol_proto::review::v1::GetLicenseRequest {
-        name: name.to_owned(),
-    };
-    licenses
-        .get_license(authed(request, token))
-        .await
-        .unwrap_or_else(|status| panic!("GetLicense {name}: {status:?}"))
-        .into_inner()
+    let request = authed(
+        exportcontrol_proto::review::v1::GetLicenseRequest {
+            name: name.to_owned(),
+        },
+        token,
+    );
+    answered(
+        &format!("GetLicense {name}"),
+        licenses.get_license(request).await,
+    )
 }
 
 pub use test_support::filings::recommendation_request;
@@ -460,11 +470,10 @@ pub async fn verify_audit_trail(
         name: name.to_owned(),
         ..Default::default()
     };
-    client
-        .verify_audit_trail(authed(request, token))
-        .await
-        .unwrap_or_else(|status| panic!("VerifyAuditTrail {name}: {status:?}"))
-        .into_inner()
+    answered(
+        &format!("VerifyAuditTrail {name}"),
+        client.verify_audit_trail(authed(request, token)).await,
+    )
 }
 
 pub type LicenseClient =
