@@ -23,7 +23,8 @@ use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use system_tests::{
-    authed, binary, every_page, get_license, h200_to_china, start_both, verify_audit_trail,
+    authed, binary, every_page, get_application, get_license, h200_to_china, start_both,
+    verify_audit_trail,
 };
 
 fn root() -> PathBuf {
@@ -134,16 +135,7 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
     );
 
     // What the clicks recorded, read back through gRPC.
-    let app = client
-        .get_application(authed(
-            pb::GetApplicationRequest {
-                name: filed.name.clone(),
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let app = get_application(&mut client, &filed.name, "dev-auditor").await;
     assert_eq!(app.state, pb::State::Decided as i32);
     let decision = app.decision.clone().unwrap();
     assert_eq!(decision.decided_by, "president");
@@ -198,16 +190,7 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
     assert_eq!(exports[0].attestations[0].reference, "LAB-2026-0042");
     let verified = verify_audit_trail(&mut client, &filed.name, "dev-auditor").await;
     assert!(verified.intact, "{verified:?}");
-    let withdrawn = client
-        .get_application(authed(
-            pb::GetApplicationRequest {
-                name: to_withdraw.name.clone(),
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let withdrawn = get_application(&mut client, &to_withdraw.name, "dev-auditor").await;
     assert_eq!(withdrawn.state, pb::State::Withdrawn as i32);
     for shot in [
         "inbox.png",
