@@ -8,7 +8,8 @@ use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use system_tests::{
     all_events, authed, binary, free_port, get_application, h200_to_china, recommendation_request,
-    start_both, verify_audit_trail, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    start_both, start_review, verify_audit_trail, ServiceProcess, CLASSIFIER_SERVICE,
+    REVIEW_SERVICE,
 };
 use tonic::transport::Channel;
 
@@ -500,24 +501,15 @@ async fn both_services_serve_prometheus_metrics() {
     )
     .await
     .unwrap();
-    let review = ServiceProcess::start(
-        &binary("review-svc"),
-        free_port().unwrap(),
-        vec![
-            "--dev".into(),
-            "--data-dir".into(),
-            data.path().display().to_string(),
-            "--classifier-url".into(),
-            classifier.url(),
-            "--metrics-listen".into(),
-            review_metrics.to_string(),
-        ],
+    let metrics = vec!["--metrics-listen".into(), review_metrics.to_string()];
+    let review = start_review(
+        data.path(),
+        "review.log",
+        &classifier.url(),
+        metrics,
         Vec::new(),
-        REVIEW_SERVICE,
-        Some(data.path().join("review.log")),
     )
-    .await
-    .unwrap();
+    .await;
     let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
     client
         .create_application(authed(h200_to_china(1), "dev-applicant"))
@@ -574,24 +566,14 @@ async fn one_trace_id_follows_the_work_from_review_svc_into_the_classifier() {
     )
     .await
     .unwrap();
-    let mut review_args = debug_json();
-    review_args.extend([
-        "--dev".into(),
-        "--data-dir".into(),
-        data.path().display().to_string(),
-        "--classifier-url".into(),
-        classifier.url(),
-    ]);
-    let review = ServiceProcess::start(
-        &binary("review-svc"),
-        free_port().unwrap(),
-        review_args,
+    let review = start_review(
+        data.path(),
+        "review.log",
+        &classifier.url(),
+        debug_json(),
         Vec::new(),
-        REVIEW_SERVICE,
-        Some(data.path().join("review.log")),
     )
-    .await
-    .unwrap();
+    .await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut request = authed(h200_to_china(1), "dev-applicant");
     request.metadata_mut().insert(

@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use system_tests::{
-    binary, free_port, h200_to_china, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    binary, free_port, h200_to_china, start_review, ServiceProcess, CLASSIFIER_SERVICE,
 };
 
 /// One span as the collector received it.
@@ -106,22 +106,16 @@ async fn spans_of_both_services_are_exported_as_one_trace() {
     )
     .await
     .unwrap();
-    let mut review = ServiceProcess::start(
-        &binary("review-svc"),
-        free_port().unwrap(),
-        otlp(vec![
-            "--dev".into(),
-            "--data-dir".into(),
-            data.path().display().to_string(),
-            "--classifier-url".into(),
-            classifier.url(),
-        ]),
+    // start_review already turns the shutdown grace off.
+    let review_flags = vec!["--otlp-endpoint".to_owned(), collector_url.clone()];
+    let mut review = start_review(
+        data.path(),
+        "review.log",
+        &classifier.url(),
+        review_flags,
         Vec::new(),
-        REVIEW_SERVICE,
-        Some(data.path().join("review.log")),
     )
-    .await
-    .unwrap();
+    .await;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span_id = "00f067aa0ba902b7";
