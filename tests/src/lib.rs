@@ -253,10 +253,21 @@ impl Drop for ServiceProcess {
 /// classifier-svc on `addr`, logging to `data/classifier.log`, with no
 /// shutdown grace.
 pub async fn start_classifier(addr: SocketAddr, data: &Path) -> ServiceProcess {
+    start_classifier_with(addr, data, Vec::new()).await
+}
+
+/// Like `start_classifier`, with `extra` flags.
+pub async fn start_classifier_with(
+    addr: SocketAddr,
+    data: &Path,
+    extra: Vec<String>,
+) -> ServiceProcess {
+    let mut args = vec!["--shutdown-grace-ms".to_owned(), "0".to_owned()];
+    args.extend(extra);
     ServiceProcess::start(
         &binary("classifier-svc"),
         addr,
-        vec!["--shutdown-grace-ms".into(), "0".into()],
+        args,
         Vec::new(),
         CLASSIFIER_SERVICE,
         Some(data.join("classifier.log")),

@@ -7,9 +7,9 @@ use std::time::Duration;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use system_tests::{
-    all_events, authed, binary, free_port, get_application, h200_to_china, recommendation_request,
-    start_both, start_review, verify_audit_trail, ServiceProcess, CLASSIFIER_SERVICE,
-    REVIEW_SERVICE,
+    all_events, authed, free_port, get_application, h200_to_china, recommendation_request,
+    start_both, start_classifier_with, start_review, verify_audit_trail, ServiceProcess,
+    CLASSIFIER_SERVICE, REVIEW_SERVICE,
 };
 use tonic::transport::Channel;
 
@@ -491,16 +491,8 @@ async fn both_services_serve_prometheus_metrics() {
     let data = tempfile::tempdir().unwrap();
     let classifier_metrics = free_port().unwrap();
     let review_metrics = free_port().unwrap();
-    let classifier = ServiceProcess::start(
-        &binary("classifier-svc"),
-        free_port().unwrap(),
-        vec!["--metrics-listen".into(), classifier_metrics.to_string()],
-        Vec::new(),
-        CLASSIFIER_SERVICE,
-        Some(data.path().join("classifier.log")),
-    )
-    .await
-    .unwrap();
+    let metrics = vec!["--metrics-listen".into(), classifier_metrics.to_string()];
+    let classifier = start_classifier_with(free_port().unwrap(), data.path(), metrics).await;
     let metrics = vec!["--metrics-listen".into(), review_metrics.to_string()];
     let review = start_review(
         data.path(),
@@ -556,16 +548,7 @@ async fn one_trace_id_follows_the_work_from_review_svc_into_the_classifier() {
             "debug".to_owned(),
         ]
     };
-    let classifier = ServiceProcess::start(
-        &binary("classifier-svc"),
-        free_port().unwrap(),
-        debug_json(),
-        Vec::new(),
-        CLASSIFIER_SERVICE,
-        Some(data.path().join("classifier.log")),
-    )
-    .await
-    .unwrap();
+    let classifier = start_classifier_with(free_port().unwrap(), data.path(), debug_json()).await;
     let review = start_review(
         data.path(),
         "review.log",

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use exportcontrol_proto::classifier::v1 as cpb;
 use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
-use system_tests::{binary, free_port, health_within, report, ServiceProcess, CLASSIFIER_SERVICE};
+use system_tests::{free_port, health_within, report, start_classifier_with, CLASSIFIER_SERVICE};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
@@ -98,21 +98,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn excess_requests_are_shed_at_once_and_health_still_answers() {
     let started = Instant::now();
     let data = tempfile::tempdir().unwrap();
-    let classifier = ServiceProcess::start(
-        &binary("classifier-svc"),
-        free_port().unwrap(),
-        vec![
-            "--concurrency-per-connection".into(),
-            LIMIT.to_string(),
-            "--shutdown-grace-ms".into(),
-            "0".into(),
-        ],
-        Vec::new(),
-        CLASSIFIER_SERVICE,
-        Some(data.path().join("classifier.log")),
-    )
-    .await
-    .expect("classifier-svc starts");
+    let limit = vec!["--concurrency-per-connection".into(), LIMIT.to_string()];
+    let classifier = start_classifier_with(free_port().unwrap(), data.path(), limit).await;
     let addr = classifier.addr;
 
     // Held-open ClassifyItems streams on one connection: measured, not a slot each.
