@@ -2,6 +2,7 @@
 
 pub mod filings;
 pub mod fuzz;
+pub mod paging;
 pub mod postgres;
 
 /// The application version inside a review-svc etag. Clients treat etags

@@ -67,7 +67,9 @@ impl ServiceProcess {
         service: &str,
         log: Option<PathBuf>,
     ) -> Result<Self, StartError> {
-        Self::start_tls(binary, addr, args, envs, service, log, None).await
+        let mut process = Self::stopped(binary, addr, args, log);
+        process.envs = envs;
+        process.launch(service).await
     }
 
     /// Like `start`, for a server that speaks TLS: health checks use `tls`.
@@ -75,12 +77,18 @@ impl ServiceProcess {
         binary: &Path,
         addr: SocketAddr,
         args: Vec<String>,
-        envs: Vec<(String, String)>,
         service: &str,
         log: Option<PathBuf>,
-        tls: Option<ClientTlsConfig>,
+        tls: ClientTlsConfig,
     ) -> Result<Self, StartError> {
-        let mut process = Self {
+        let mut process = Self::stopped(binary, addr, args, log);
+        process.tls = Some(tls);
+        process.launch(service).await
+    }
+
+    /// The process as configured, not yet started.
+    fn stopped(binary: &Path, addr: SocketAddr, args: Vec<String>, log: Option<PathBuf>) -> Self {
+        Self {
             name: binary
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -89,15 +97,16 @@ impl ServiceProcess {
             child: None,
             binary: binary.to_path_buf(),
             args,
-            envs,
+            envs: Vec::new(),
             log,
-            tls,
-        };
-        process.spawn()?;
-        process
-            .wait_healthy(service, Duration::from_secs(20))
-            .await?;
-        Ok(process)
+            tls: None,
+        }
+    }
+
+    async fn launch(mut self, service: &str) -> Result<Self, StartError> {
+        self.spawn()?;
+        self.wait_healthy(service, Duration::from_secs(20)).await?;
+        Ok(self)
     }
 
     fn spawn(&mut self) -> Result<(), StartError> {
@@ -244,10 +253,21 @@ impl Drop for ServiceProcess {
 /// classifier-svc on `addr`, logging to `data/classifier.log`, with no
 /// shutdown grace.
 pub async fn start_classifier(addr: SocketAddr, data: &Path) -> ServiceProcess {
+    start_classifier_with(addr, data, Vec::new()).await
+}
+
+/// Like `start_classifier`, with `extra` flags.
+pub async fn start_classifier_with(
+    addr: SocketAddr,
+    data: &Path,
+    extra: Vec<String>,
+) -> ServiceProcess {
+    let mut args = vec!["--shutdown-grace-ms".to_owned(), "0".to_owned()];
+    args.extend(extra);
     ServiceProcess::start(
         &binary("classifier-svc"),
         addr,
-        vec!["--shutdown-grace-ms".into(), "0".into()],
+        args,
         Vec::new(),
         CLASSIFIER_SERVICE,
         Some(data.join("classifier.log")),
@@ -295,11 +315,31 @@ pub async fn start_review(
     .expect("review-svc starts")
 }
 
-/// The health status of `service` at `addr`, or None when unreachable.
+/// classifier-svc and review-svc (see `start_review`: its log is
+/// `data/review.log`, `extra` its further flags), both keeping their data
+/// in `data`.
+pub async fn start_both(data: &Path, extra: Vec<String>) -> (ServiceProcess, ServiceProcess) {
+    let classifier = start_classifier(free_port().expect("a free port"), data).await;
+    let review = start_review(data, "review.log", &classifier.url(), extra, Vec::new()).await;
+    (classifier, review)
+}
+
+/// The health status of `service` at `addr`, or None when unreachable
+/// within 500 ms.
 pub async fn health(
     addr: SocketAddr,
     service: &str,
     tls: Option<ClientTlsConfig>,
+) -> Option<ServingStatus> {
+    health_within(addr, service, tls, Duration::from_millis(500)).await
+}
+
+/// Like `health`, with the patience given (a busy machine needs more).
+pub async fn health_within(
+    addr: SocketAddr,
+    service: &str,
+    tls: Option<ClientTlsConfig>,
+    patience: Duration,
 ) -> Option<ServingStatus> {
     let url = match tls {
         Some(_) => format!("https://localhost:{}", addr.port()),
@@ -307,8 +347,8 @@ pub async fn health(
     };
     let mut endpoint = tonic::transport::Endpoint::from_shared(url)
         .ok()?
-        .connect_timeout(Duration::from_millis(500))
-        .timeout(Duration::from_millis(500));
+        .connect_timeout(patience)
+        .timeout(patience);
     if let Some(tls) = tls {
         endpoint = endpoint.tls_config(tls).ok()?;
     }
@@ -353,10 +393,125 @@ pub async fn get_application(
         .into_inner()
 }
 
+/// What a call answered; a refusal fails the test, naming the call.
+fn answered<T>(call: &str, result: Result<tonic::Response<T>, tonic::Status>) -> T {
+    match result {
+        Ok(response) => response.into_inner(),
+        Err(status) => panic!("{call}: {status:?}"),
+    }
+}
+
+/// GetLicense of `name` as `token`; a refusal fails the test with its
+/// status.
+pub async fn get_license(
+    licenses: &mut LicenseClient,
+    name: &str,
+    token: &str,
+) -> exportcontrol_proto::review::v1::License {
+    let request = authed(
+        exportcontrol_proto::review::v1::GetLicenseRequest {
+            name: name.to_owned(),
+        },
+        token,
+    );
+    answered(
+        &format!("GetLicense {name}"),
+        licenses.get_license(request).await,
+    )
+}
+
 pub use test_support::filings::recommendation_request;
 
 /// The question of the day as an application: `quantity` H200s from the
 /// U.S. to a Chinese cloud company, with a fresh request id.
 pub fn h200_to_china(quantity: u64) -> exportcontrol_proto::review::v1::CreateApplicationRequest {
     test_support::filings::h200_to("CN", quantity)
+}
+
+// ---------------------------------------------------------------------------
+// What the system tests ask of a running review-svc, written once.
+// ---------------------------------------------------------------------------
+
+pub type ReviewClient = exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient<
+    tonic::transport::Channel,
+>;
+
+/// Straight to the terminal: the test harness captures print! but not this.
+pub fn report(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Errors a killed or restarting server produces: the same request is sent
+/// again.
+pub fn transient(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Internal
+    )
+}
+
+/// A channel to `process` that reconnects by itself after the server comes
+/// back.
+pub fn reconnecting_channel(process: &ServiceProcess) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(process.url())
+        .expect("a service URL")
+        .connect_timeout(Duration::from_millis(300))
+        .connect_lazy()
+}
+
+/// The URL of a SQLite database `review.db` in `data`.
+pub fn sqlite_url(data: &Path) -> String {
+    format!("sqlite://{}", data.join("review.db").display())
+}
+
+/// VerifyAuditTrail of `name` (an application, or "applications/-" for
+/// all) as `token`; a refusal fails the test with its status.
+pub async fn verify_audit_trail(
+    client: &mut ReviewClient,
+    name: &str,
+    token: &str,
+) -> exportcontrol_proto::review::v1::VerifyAuditTrailResponse {
+    let request = exportcontrol_proto::review::v1::VerifyAuditTrailRequest {
+        name: name.to_owned(),
+        ..Default::default()
+    };
+    answered(
+        &format!("VerifyAuditTrail {name}"),
+        client.verify_audit_trail(authed(request, token)).await,
+    )
+}
+
+pub type LicenseClient =
+    exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient<
+        tonic::transport::Channel,
+    >;
+
+/// Every item of a paged list, page after page, as `token`; a refusal
+/// fails the test.
+pub async fn every_page<R: test_support::paging::Paged>(
+    client: &R::Client,
+    request: R,
+    token: &str,
+) -> Vec<R::Item> {
+    test_support::paging::every_page(client, request, |page| authed(page, token)).await
+}
+
+/// Every event of application `parent` as `token`, oldest first.
+pub async fn all_events(
+    client: &ReviewClient,
+    parent: &str,
+    token: &str,
+) -> Vec<exportcontrol_proto::review::v1::ApplicationEvent> {
+    let request = exportcontrol_proto::review::v1::ListApplicationEventsRequest {
+        parent: parent.to_owned(),
+        page_size: 1000,
+        ..Default::default()
+    };
+    every_page(client, request, token).await
 }

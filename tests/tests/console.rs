@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
-use system_tests::{authed, binary, free_port, h200_to_china, start_classifier, start_review};
+use system_tests::{
+    authed, binary, every_page, get_application, get_license, h200_to_china, start_both,
+    verify_audit_trail,
+};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -83,15 +86,7 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
     }
     let started = Instant::now();
     let data = tempfile::tempdir().unwrap();
-    let classifier = start_classifier(free_port().unwrap(), data.path()).await;
-    let review = start_review(
-        data.path(),
-        "review.log",
-        &classifier.url(),
-        Vec::new(),
-        Vec::new(),
-    )
-    .await;
+    let (_classifier, review) = start_both(data.path(), Vec::new()).await;
     let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
     // Filed as a service would: through gRPC.
     let filed = client
@@ -140,16 +135,7 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
     );
 
     // What the clicks recorded, read back through gRPC.
-    let app = client
-        .get_application(authed(
-            pb::GetApplicationRequest {
-                name: filed.name.clone(),
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let app = get_application(&mut client, &filed.name, "dev-auditor").await;
     assert_eq!(app.state, pb::State::Decided as i32);
     let decision = app.decision.clone().unwrap();
     assert_eq!(decision.decided_by, "president");
@@ -187,30 +173,14 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
     assert_eq!(app.holds[0].documents, ["EUS-2026-0117"]);
     // The licence: one export recorded through the page, then suspended.
     let mut licenses = LicenseServiceClient::connect(review.url()).await.unwrap();
-    let license = licenses
-        .get_license(authed(
-            pb::GetLicenseRequest {
-                name: app.license.clone(),
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let license = get_license(&mut licenses, &app.license, "dev-auditor").await;
     assert_eq!(license.state, pb::LicenseState::Suspended as i32);
     assert_eq!(license.items[0].shipped_quantity, 1_000);
-    let shipments = licenses
-        .list_shipments(authed(
-            pb::ListShipmentsRequest {
-                parent: license.name.clone(),
-                ..Default::default()
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .shipments;
+    let both_kinds = pb::ListShipmentsRequest {
+        parent: license.name.clone(),
+        ..Default::default()
+    };
+    let shipments = every_page(&licenses, both_kinds, "dev-auditor").await;
     let exports: Vec<_> = shipments
         .iter()
         .filter(|s| s.kind == pb::ShipmentKind::Export as i32)
@@ -218,28 +188,9 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
     assert_eq!(shipments.len(), 2, "{shipments:?}");
     assert_eq!(exports.len(), 1, "{shipments:?}");
     assert_eq!(exports[0].attestations[0].reference, "LAB-2026-0042");
-    let verified = client
-        .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest {
-                name: filed.name.clone(),
-                checkpoint: None,
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let verified = verify_audit_trail(&mut client, &filed.name, "dev-auditor").await;
     assert!(verified.intact, "{verified:?}");
-    let withdrawn = client
-        .get_application(authed(
-            pb::GetApplicationRequest {
-                name: to_withdraw.name.clone(),
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let withdrawn = get_application(&mut client, &to_withdraw.name, "dev-auditor").await;
     assert_eq!(withdrawn.state, pb::State::Withdrawn as i32);
     for shot in [
         "inbox.png",

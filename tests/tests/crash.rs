@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -28,11 +27,12 @@ use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    authed, free_port, get_application, h200_to_china, recommendation_request, start_classifier,
-    ServiceProcess, REVIEW_SERVICE,
+    all_events, authed, every_page, free_port, get_application, h200_to_china,
+    recommendation_request, reconnecting_channel as channel, report, sqlite_url, start_classifier,
+    transient, verify_audit_trail, ServiceProcess, REVIEW_SERVICE,
 };
 use test_support::postgres::{database_url, Schema};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 type Client = ReviewServiceClient<Channel>;
@@ -57,11 +57,6 @@ const AGENCIES: [(pb::Agency, &str); 4] = [
 // ---------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------
-
-/// Straight to the terminal: the test harness captures print! but not this.
-fn report(line: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
 
 fn seed() -> u64 {
     match std::env::var("CRASH_SEED") {
@@ -118,32 +113,12 @@ async fn start_two(
     (a, b)
 }
 
-/// A channel that reconnects by itself after the server comes back.
-fn channel(process: &ServiceProcess) -> Channel {
-    Endpoint::from_shared(process.url())
-        .unwrap()
-        .connect_timeout(Duration::from_millis(300))
-        .connect_lazy()
-}
-
 fn state(app: &pb::Application) -> pb::State {
     pb::State::try_from(app.state).unwrap_or_default()
 }
 
 fn version(app: &pb::Application) -> i64 {
     test_support::etag_version(&app.etag)
-}
-
-/// Errors a killed or restarting server produces: the same request is sent again.
-fn transient(code: Code) -> bool {
-    matches!(
-        code,
-        Code::Unavailable
-            | Code::Unknown
-            | Code::Cancelled
-            | Code::DeadlineExceeded
-            | Code::Internal
-    )
 }
 
 #[derive(Default)]
@@ -370,56 +345,6 @@ async fn recommend_until_acknowledged(
     }
 }
 
-/// Every event of one application, oldest first.
-async fn events(client: &mut Client, name: &str) -> Vec<pb::ApplicationEvent> {
-    let mut out = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_application_events(authed(
-                pb::ListApplicationEventsRequest {
-                    parent: name.to_owned(),
-                    page_size: 1000,
-                    page_token: page_token.clone(),
-                },
-                "dev-auditor",
-            ))
-            .await
-            .unwrap_or_else(|status| panic!("ListApplicationEvents {name}: {status:?}"))
-            .into_inner();
-        out.extend(page.events);
-        if page.next_page_token.is_empty() {
-            return out;
-        }
-        page_token = page.next_page_token;
-    }
-}
-
-/// Every application's name.
-async fn all_applications(client: &mut Client) -> Vec<pb::Application> {
-    let mut out = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_applications(authed(
-                pb::ListApplicationsRequest {
-                    page_size: 1000,
-                    page_token: page_token.clone(),
-                    ..Default::default()
-                },
-                "dev-officer",
-            ))
-            .await
-            .unwrap_or_else(|status| panic!("ListApplications: {status:?}"))
-            .into_inner();
-        out.extend(page.applications);
-        if page.next_page_token.is_empty() {
-            return out;
-        }
-        page_token = page.next_page_token;
-    }
-}
-
 /// The level and agency an event is about, as names ("AGENCY", "STATE");
 /// empty where it names none.
 fn level_and_agency(event: &pb::ApplicationEvent) -> (String, String) {
@@ -468,20 +393,6 @@ fn check_sequence(app: &pb::Application, events: &[pb::ApplicationEvent]) {
         app.etag,
         events.len()
     );
-}
-
-async fn verify_all(client: &mut Client, token: &str) -> pb::VerifyAuditTrailResponse {
-    client
-        .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest {
-                name: "applications/-".into(),
-                ..Default::default()
-            },
-            token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
 }
 
 fn panics_in(log: &Path) -> Vec<String> {
@@ -568,7 +479,11 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
 
     // Every acknowledged change exactly once, nothing else.
     let mut client = Client::new(channel.clone());
-    let stored = all_applications(&mut client).await;
+    let all = pb::ListApplicationsRequest {
+        page_size: 1000,
+        ..Default::default()
+    };
+    let stored = every_page(&client, all, "dev-officer").await;
     let stored_names: HashSet<&str> = stored.iter().map(|a| a.name.as_str()).collect();
     let acknowledged_names: HashSet<&str> = acknowledged.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(
@@ -588,7 +503,7 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
     let mut events_checked = 0;
     for ack in &acknowledged {
         let app = stored.iter().find(|a| a.name == ack.name).unwrap();
-        let history = events(&mut client, &ack.name).await;
+        let history = all_events(&client, &ack.name, "dev-auditor").await;
         events_checked += history.len();
         check_sequence(app, &history);
         for kind in ["ApplicationFiled", "ItemsClassified", "ReferredToAgencies"] {
@@ -651,7 +566,7 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
             ack.name
         );
     }
-    let verified = verify_all(&mut client, "dev-auditor").await;
+    let verified = verify_audit_trail(&mut client, "applications/-", "dev-auditor").await;
     assert!(verified.intact, "{verified:?}");
     assert_eq!(
         verified.applications_checked,
@@ -701,8 +616,7 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_points_loses_and_duplicates_nothing_on_sqlite() {
     let data = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", data.path().join("review.db").display());
-    crash_run("sqlite", &url, data.path()).await;
+    crash_run("sqlite", &sqlite_url(data.path()), data.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1007,7 +921,7 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
 
     let mut deadline_events = BTreeMap::<String, usize>::new();
     for ((app, plan), (_, sent, _)) in finals.iter().zip(&plans).zip(&acted) {
-        let history = events(&mut client, &app.name).await;
+        let history = all_events(&client, &app.name, "dev-auditor").await;
         let app = get_application(&mut client, &app.name, "dev-officer").await;
         check_sequence(&app, &history);
         for kind in ["ApplicationFiled", "ItemsClassified", "ReferredToAgencies"] {
@@ -1080,7 +994,12 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
         }
     }
     for channel in &through {
-        let verified = verify_all(&mut Client::new(channel.clone()), "dev-auditor").await;
+        let verified = verify_audit_trail(
+            &mut Client::new(channel.clone()),
+            "applications/-",
+            "dev-auditor",
+        )
+        .await;
         assert!(verified.intact, "{verified:?}");
         assert_eq!(
             verified.applications_checked,

@@ -7,8 +7,9 @@ use std::time::Duration;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use system_tests::{
-    authed, binary, free_port, get_application, h200_to_china, recommendation_request,
-    start_classifier, start_review, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    all_events, authed, free_port, get_application, h200_to_china, recommendation_request,
+    start_both, start_classifier_with, start_review, verify_audit_trail, ServiceProcess,
+    CLASSIFIER_SERVICE, REVIEW_SERVICE,
 };
 use tonic::transport::Channel;
 
@@ -21,20 +22,13 @@ struct System {
 impl System {
     async fn start(day_seconds: &str) -> System {
         let data = tempfile::tempdir().unwrap();
-        let classifier = start_classifier(free_port().unwrap(), data.path()).await;
-        let review = start_review(
-            data.path(),
-            "review.log",
-            &classifier.url(),
-            vec![
-                "--day-length-seconds".into(),
-                day_seconds.into(),
-                "--sweep-interval-ms".into(),
-                "50".into(),
-            ],
-            Vec::new(),
-        )
-        .await;
+        let flags = vec![
+            "--day-length-seconds".into(),
+            day_seconds.into(),
+            "--sweep-interval-ms".into(),
+            "50".into(),
+        ];
+        let (classifier, review) = start_both(data.path(), flags).await;
         System {
             classifier,
             review,
@@ -221,17 +215,7 @@ async fn h200_to_china_goes_all_the_way_to_the_president() {
     );
     assert_eq!(app.recommendations.len(), 12);
 
-    let verified = client
-        .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest {
-                name: app.name.clone(),
-                ..Default::default()
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let verified = verify_audit_trail(&mut client, &app.name, "dev-auditor").await;
     assert!(verified.intact, "{verified:?}");
     assert!(verified.events_checked >= 20, "{verified:?}");
 }
@@ -507,34 +491,17 @@ async fn both_services_serve_prometheus_metrics() {
     let data = tempfile::tempdir().unwrap();
     let classifier_metrics = free_port().unwrap();
     let review_metrics = free_port().unwrap();
-    let classifier = ServiceProcess::start(
-        &binary("classifier-svc"),
-        free_port().unwrap(),
-        vec!["--metrics-listen".into(), classifier_metrics.to_string()],
+    let metrics = vec!["--metrics-listen".into(), classifier_metrics.to_string()];
+    let classifier = start_classifier_with(free_port().unwrap(), data.path(), metrics).await;
+    let metrics = vec!["--metrics-listen".into(), review_metrics.to_string()];
+    let review = start_review(
+        data.path(),
+        "review.log",
+        &classifier.url(),
+        metrics,
         Vec::new(),
-        CLASSIFIER_SERVICE,
-        Some(data.path().join("classifier.log")),
     )
-    .await
-    .unwrap();
-    let review = ServiceProcess::start(
-        &binary("review-svc"),
-        free_port().unwrap(),
-        vec![
-            "--dev".into(),
-            "--data-dir".into(),
-            data.path().display().to_string(),
-            "--classifier-url".into(),
-            classifier.url(),
-            "--metrics-listen".into(),
-            review_metrics.to_string(),
-        ],
-        Vec::new(),
-        REVIEW_SERVICE,
-        Some(data.path().join("review.log")),
-    )
-    .await
-    .unwrap();
+    .await;
     let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
     client
         .create_application(authed(h200_to_china(1), "dev-applicant"))
@@ -581,34 +548,15 @@ async fn one_trace_id_follows_the_work_from_review_svc_into_the_classifier() {
             "debug".to_owned(),
         ]
     };
-    let classifier = ServiceProcess::start(
-        &binary("classifier-svc"),
-        free_port().unwrap(),
+    let classifier = start_classifier_with(free_port().unwrap(), data.path(), debug_json()).await;
+    let review = start_review(
+        data.path(),
+        "review.log",
+        &classifier.url(),
         debug_json(),
         Vec::new(),
-        CLASSIFIER_SERVICE,
-        Some(data.path().join("classifier.log")),
     )
-    .await
-    .unwrap();
-    let mut review_args = debug_json();
-    review_args.extend([
-        "--dev".into(),
-        "--data-dir".into(),
-        data.path().display().to_string(),
-        "--classifier-url".into(),
-        classifier.url(),
-    ]);
-    let review = ServiceProcess::start(
-        &binary("review-svc"),
-        free_port().unwrap(),
-        review_args,
-        Vec::new(),
-        REVIEW_SERVICE,
-        Some(data.path().join("review.log")),
-    )
-    .await
-    .unwrap();
+    .await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut request = authed(h200_to_china(1), "dev-applicant");
     request.metadata_mut().insert(
@@ -648,17 +596,10 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../review-svc/tests/fixtures/v1");
     let data = tempfile::tempdir().unwrap();
     std::fs::copy(fixture.join("review.db"), data.path().join("review.db")).unwrap();
-    let classifier = start_classifier(free_port().unwrap(), data.path()).await;
     // No sweeps: the fixture's deadlines are real days from when it was
     // written, and reading must not depend on when the test runs.
-    let review = start_review(
-        data.path(),
-        "review.log",
-        &classifier.url(),
-        vec!["--sweep-interval-ms".into(), "86400000".into()],
-        Vec::new(),
-    )
-    .await;
+    let no_sweeps = vec!["--sweep-interval-ms".into(), "86400000".into()];
+    let (classifier, review) = start_both(data.path(), no_sweeps).await;
     let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
     let index = std::fs::read_to_string(fixture.join("index.txt")).unwrap();
     let mut names = std::collections::HashMap::new();
@@ -684,7 +625,7 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
         assert_eq!(now, then, "{label}");
 
         let then = pb::ListApplicationEventsResponse::decode(read("events.pb").as_slice()).unwrap();
-        let now = all_events(&mut client, name).await;
+        let now = all_events(&client, name, "dev-auditor").await;
         assert_eq!(now.len(), count, "{label}");
         for (now, then) in now.iter().zip(&then.events) {
             assert!(now.payload.is_some(), "{label}: {now:?}");
@@ -693,10 +634,7 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
             assert_eq!(&envelope, then, "{label}");
         }
     }
-    assert_eq!(
-        verify(&mut client, "applications/-").await.events_checked,
-        53
-    );
+    assert_eq!(verify_all_intact(&mut client).await.events_checked, 53);
 
     // New events of the current format join the old chains.
     let referred = get(&mut client, &names["deemed_then_president"]).await;
@@ -725,7 +663,7 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
         .into_inner();
     assert_eq!(state(&withdrawn), pb::State::Withdrawn);
     assert_eq!(withdrawn.items, open.items);
-    let report = verify(&mut client, "applications/-").await;
+    let report = verify_all_intact(&mut client).await;
     assert!(report.intact, "{report:?}");
     assert_eq!(report.events_checked, 53 + 2);
     drop(classifier);
@@ -735,40 +673,11 @@ async fn get(client: &mut ReviewServiceClient<Channel>, name: &str) -> pb::Appli
     get_application(client, name, "dev-auditor").await
 }
 
-async fn all_events(
+/// VerifyAuditTrail of all applications, which must be intact.
+async fn verify_all_intact(
     client: &mut ReviewServiceClient<Channel>,
-    parent: &str,
-) -> Vec<pb::ApplicationEvent> {
-    client
-        .list_application_events(authed(
-            pb::ListApplicationEventsRequest {
-                parent: parent.into(),
-                page_size: 1000,
-                ..Default::default()
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .events
-}
-
-async fn verify(
-    client: &mut ReviewServiceClient<Channel>,
-    name: &str,
 ) -> pb::VerifyAuditTrailResponse {
-    let report = client
-        .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest {
-                name: name.into(),
-                ..Default::default()
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = verify_audit_trail(client, "applications/-", "dev-auditor").await;
     assert!(report.intact, "{report:?}");
     report
 }

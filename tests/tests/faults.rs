@@ -9,7 +9,6 @@
 //! - an event altered in the SQLite file behind the service's back is
 //!   reported by VerifyAuditTrail, naming the application and sequence.
 
-use std::io::Write;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
@@ -24,19 +23,14 @@ use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use sha2::{Digest, Sha256};
 use system_tests::{
-    authed, free_port, get_application, h200_to_china, recommendation_request, start_classifier,
-    ServiceProcess, REVIEW_SERVICE,
+    all_events, authed, free_port, get_application, h200_to_china, recommendation_request, report,
+    start_classifier, verify_audit_trail, ServiceProcess, REVIEW_SERVICE,
 };
 use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 type Client = ReviewServiceClient<Channel>;
-
-/// Straight to the terminal: the test harness captures print! but not this.
-fn report(line: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
 
 /// Takes the test-only `REVIEW_*` settings out of this process's
 /// environment, once: the services inherit it, and review-svc refuses to
@@ -69,36 +63,6 @@ fn state(app: &pb::Application) -> pb::State {
 
 async fn get(client: &mut Client, name: &str, token: &str) -> pb::Application {
     get_application(client, name, token).await
-}
-
-async fn events(client: &mut Client, name: &str, token: &str) -> Vec<pb::ApplicationEvent> {
-    client
-        .list_application_events(authed(
-            pb::ListApplicationEventsRequest {
-                parent: name.to_owned(),
-                page_size: 1000,
-                page_token: String::new(),
-            },
-            token,
-        ))
-        .await
-        .unwrap_or_else(|status| panic!("ListApplicationEvents {name}: {status:?}"))
-        .into_inner()
-        .events
-}
-
-async fn verify(client: &mut Client, name: &str) -> pb::VerifyAuditTrailResponse {
-    client
-        .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest {
-                name: name.to_owned(),
-                ..Default::default()
-            },
-            "dev-auditor",
-        ))
-        .await
-        .unwrap_or_else(|status| panic!("VerifyAuditTrail {name}: {status:?}"))
-        .into_inner()
 }
 
 // ---------------------------------------------------------------------------
@@ -311,14 +275,14 @@ async fn a_slow_or_failing_classifier_delays_classification_not_filing() {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let history = events(&mut client, name, "dev-auditor").await;
+        let history = all_events(&client, name, "dev-auditor").await;
         let classified = history
             .iter()
             .filter(|e| e.r#type == "ItemsClassified")
             .count();
         assert_eq!(classified, 1, "{name}: {history:#?}");
     }
-    let verified = verify(&mut client, "applications/-").await;
+    let verified = verify_audit_trail(&mut client, "applications/-", "dev-auditor").await;
     assert!(verified.intact, "{verified:?}");
     drop(classifier);
     report(format!(
@@ -442,8 +406,8 @@ async fn tokens_and_their_digests_never_reach_the_logs() {
             .into_inner();
         get(&mut client, &app.name, &applicant).await;
         get(&mut client, &app.name, &auditor).await;
-        events(&mut client, &app.name, &auditor).await;
-        verify_with(&mut client, &app.name, &auditor).await;
+        all_events(&client, &app.name, &auditor).await;
+        verify_audit_trail(&mut client, &app.name, &auditor).await;
         client
             .list_applications(authed(pb::ListApplicationsRequest::default(), &applicant))
             .await
@@ -588,20 +552,6 @@ async fn tokens_and_their_digests_never_reach_the_logs() {
     ));
 }
 
-async fn verify_with(client: &mut Client, name: &str, token: &str) -> pb::VerifyAuditTrailResponse {
-    client
-        .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest {
-                name: name.to_owned(),
-                ..Default::default()
-            },
-            token,
-        ))
-        .await
-        .unwrap_or_else(|status| panic!("VerifyAuditTrail {name}: {status:?}"))
-        .into_inner()
-}
-
 // ---------------------------------------------------------------------------
 // 7. Tampering with the SQLite file is reported by VerifyAuditTrail
 // ---------------------------------------------------------------------------
@@ -647,9 +597,9 @@ async fn an_event_altered_in_the_database_file_breaks_the_audit_trail() {
         .await
         .unwrap()
         .into_inner();
-    let before = verify(&mut client, "applications/-").await;
+    let before = verify_audit_trail(&mut client, "applications/-", "dev-auditor").await;
     assert!(before.intact, "{before:?}");
-    let history = events(&mut client, &target.name, "dev-auditor").await;
+    let history = all_events(&client, &target.name, "dev-auditor").await;
     let altered = history
         .iter()
         .find(|e| e.r#type == "RecommendationRecorded")
@@ -699,7 +649,7 @@ async fn an_event_altered_in_the_database_file_breaks_the_audit_trail() {
         .await
         .expect("review-svc restarts");
     let mut client = Client::connect(review.url()).await.unwrap();
-    let all = verify(&mut client, "applications/-").await;
+    let all = verify_audit_trail(&mut client, "applications/-", "dev-auditor").await;
     assert!(!all.intact, "{all:?}");
     assert_eq!(all.first_break_application, target.name, "{all:?}");
     assert_eq!(
@@ -707,18 +657,18 @@ async fn an_event_altered_in_the_database_file_breaks_the_audit_trail() {
         "{all:?}"
     );
     assert!(!all.detail.is_empty(), "{all:?}");
-    let one = verify(&mut client, &target.name).await;
+    let one = verify_audit_trail(&mut client, &target.name, "dev-auditor").await;
     assert!(!one.intact, "{one:?}");
     assert_eq!(
         one.first_break_application_sequence, altered.application_sequence,
         "{one:?}"
     );
     for other in [&apps[0], &apps[2]] {
-        let fine = verify(&mut client, &other.name).await;
+        let fine = verify_audit_trail(&mut client, &other.name, "dev-auditor").await;
         assert!(fine.intact, "{}: {fine:?}", other.name);
     }
     // The history as served shows the altered text: only the chain tells.
-    let served = events(&mut client, &target.name, "dev-auditor").await;
+    let served = all_events(&client, &target.name, "dev-auditor").await;
     assert!(served.iter().any(|e| rationale(e).contains("no concerns")));
     drop(classifier);
     report(format!(

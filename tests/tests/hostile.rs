@@ -16,8 +16,8 @@ use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    authed, free_port, get_application, h200_to_china, health, start_classifier, start_review,
-    ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    all_events, authed, every_page, get_application, h200_to_china, health, start_both,
+    verify_audit_trail, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
 };
 use test_support::filings::assembly;
 use tonic::transport::Channel;
@@ -49,15 +49,8 @@ struct System {
 impl System {
     async fn start() -> System {
         let data = tempfile::tempdir().unwrap();
-        let classifier = start_classifier(free_port().unwrap(), data.path()).await;
-        let review = start_review(
-            data.path(),
-            "review.log",
-            &classifier.url(),
-            vec!["--sweep-interval-ms".into(), "50".into()],
-            Vec::new(),
-        )
-        .await;
+        let sweep = vec!["--sweep-interval-ms".into(), "50".into()];
+        let (classifier, review) = start_both(data.path(), sweep).await;
         System {
             classifier,
             review,
@@ -452,7 +445,11 @@ async fn a_hostile_client_leaves_both_services_serving_and_the_record_whole() {
         health(system.review.addr, REVIEW_SERVICE, None).await,
         Some(ServingStatus::Serving)
     );
-    let listed = list_all(&mut client).await;
+    let all = pb::ListApplicationsRequest {
+        page_size: 200,
+        ..Default::default()
+    };
+    let listed = every_page(&client, all, AUDITOR).await;
     let by_tag: BTreeMap<String, &pb::Application> = listed
         .iter()
         .map(|a| (a.transaction.as_ref().unwrap().end_user_name.clone(), a))
@@ -475,35 +472,14 @@ async fn a_hostile_client_leaves_both_services_serving_and_the_record_whole() {
         );
         // Whole: readable, and its version is its history.
         assert_eq!(&get(&mut client, &app.name).await, app);
-        let events = client
-            .list_application_events(authed(
-                pb::ListApplicationEventsRequest {
-                    parent: app.name.clone(),
-                    page_size: 1000,
-                    page_token: String::new(),
-                },
-                AUDITOR,
-            ))
-            .await
-            .expect("its history")
-            .into_inner();
+        let events = all_events(&client, &app.name, AUDITOR).await;
         assert_eq!(
             test_support::etag_version(&app.etag),
-            events.events.len() as i64,
+            events.len() as i64,
             "{app:?}"
         );
     }
-    let report = client
-        .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest {
-                name: "applications/-".into(),
-                ..Default::default()
-            },
-            AUDITOR,
-        ))
-        .await
-        .expect("verify")
-        .into_inner();
+    let report = verify_audit_trail(&mut client, "applications/-", AUDITOR).await;
     assert!(report.intact, "{report:?}");
     eprintln!(
         "hostile: seed {seed}, {steps} random steps in {seconds} s, {} filings acknowledged, {} refused, {} cut off; {:?}",
@@ -516,28 +492,4 @@ async fn a_hostile_client_leaves_both_services_serving_and_the_record_whole() {
 
 async fn get(client: &mut Client, name: &str) -> pb::Application {
     get_application(client, name, AUDITOR).await
-}
-
-async fn list_all(client: &mut Client) -> Vec<pb::Application> {
-    let mut all = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_applications(authed(
-                pb::ListApplicationsRequest {
-                    page_size: 200,
-                    page_token,
-                    ..Default::default()
-                },
-                AUDITOR,
-            ))
-            .await
-            .unwrap_or_else(|status| panic!("list: {status:?}"))
-            .into_inner();
-        all.extend(page.applications);
-        if page.next_page_token.is_empty() {
-            return all;
-        }
-        page_token = page.next_page_token;
-    }
 }

@@ -13,9 +13,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use system_tests::{
-    binary, free_port, h200_to_china, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
-};
+use system_tests::{free_port, h200_to_china, start_classifier_with, start_review};
 
 /// One span as the collector received it.
 #[derive(Debug, Clone)]
@@ -91,37 +89,20 @@ async fn start_collector() -> (Collector, String) {
 async fn spans_of_both_services_are_exported_as_one_trace() {
     let (collector, collector_url) = start_collector().await;
     let data = tempfile::tempdir().unwrap();
-    let otlp = |mut args: Vec<String>| {
-        args.extend(["--otlp-endpoint".to_owned(), collector_url.clone()]);
-        args.extend(["--shutdown-grace-ms".to_owned(), "0".to_owned()]);
-        args
-    };
-    let mut classifier = ServiceProcess::start(
-        &binary("classifier-svc"),
-        free_port().unwrap(),
-        otlp(Vec::new()),
+    // Both without shutdown grace (the harness's default), exporting to the
+    // collector.
+    let endpoint = vec!["--otlp-endpoint".to_owned(), collector_url.clone()];
+    let mut classifier =
+        start_classifier_with(free_port().unwrap(), data.path(), endpoint.clone()).await;
+    let review_flags = endpoint;
+    let mut review = start_review(
+        data.path(),
+        "review.log",
+        &classifier.url(),
+        review_flags,
         Vec::new(),
-        CLASSIFIER_SERVICE,
-        Some(data.path().join("classifier.log")),
     )
-    .await
-    .unwrap();
-    let mut review = ServiceProcess::start(
-        &binary("review-svc"),
-        free_port().unwrap(),
-        otlp(vec![
-            "--dev".into(),
-            "--data-dir".into(),
-            data.path().display().to_string(),
-            "--classifier-url".into(),
-            classifier.url(),
-        ]),
-        Vec::new(),
-        REVIEW_SERVICE,
-        Some(data.path().join("review.log")),
-    )
-    .await
-    .unwrap();
+    .await;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span_id = "00f067aa0ba902b7";

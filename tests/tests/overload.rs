@@ -9,24 +9,16 @@
 //! limit only counts handlers in progress; the test measures that too.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use exportcontrol_proto::classifier::v1 as cpb;
 use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
-use system_tests::{binary, free_port, ServiceProcess, CLASSIFIER_SERVICE};
+use system_tests::{free_port, health_within, report, start_classifier_with, CLASSIFIER_SERVICE};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_types::StatusExt;
-
-/// Straight to the terminal: the test harness captures print! but not this.
-fn report(line: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
 
 const LIMIT: usize = 4;
 const FLOOD: usize = 2_000;
@@ -92,20 +84,7 @@ async fn classify(channel: &Channel) -> (Duration, Result<(), Status>) {
 /// A health check on a connection of its own, as a load balancer makes it
 /// (patient: the box is busy with the flood, so the harness's 500 ms is not).
 async fn health(addr: std::net::SocketAddr) -> Option<ServingStatus> {
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .ok()?
-        .connect_timeout(HEALTH_PATIENCE)
-        .timeout(HEALTH_PATIENCE)
-        .connect()
-        .await
-        .ok()?;
-    let answer = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: CLASSIFIER_SERVICE.to_owned(),
-        })
-        .await
-        .ok()?;
-    ServingStatus::try_from(answer.into_inner().status).ok()
+    health_within(addr, CLASSIFIER_SERVICE, None, HEALTH_PATIENCE).await
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -119,21 +98,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn excess_requests_are_shed_at_once_and_health_still_answers() {
     let started = Instant::now();
     let data = tempfile::tempdir().unwrap();
-    let classifier = ServiceProcess::start(
-        &binary("classifier-svc"),
-        free_port().unwrap(),
-        vec![
-            "--concurrency-per-connection".into(),
-            LIMIT.to_string(),
-            "--shutdown-grace-ms".into(),
-            "0".into(),
-        ],
-        Vec::new(),
-        CLASSIFIER_SERVICE,
-        Some(data.path().join("classifier.log")),
-    )
-    .await
-    .expect("classifier-svc starts");
+    let limit = vec!["--concurrency-per-connection".into(), LIMIT.to_string()];
+    let classifier = start_classifier_with(free_port().unwrap(), data.path(), limit).await;
     let addr = classifier.addr;
 
     // Held-open ClassifyItems streams on one connection: measured, not a slot each.

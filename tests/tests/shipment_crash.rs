@@ -9,7 +9,6 @@
 //! `CRASH_SEED` replays the random pauses.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -21,11 +20,13 @@ use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    authed, free_port, h200_to_china, recommendation_request, start_classifier, REVIEW_SERVICE,
+    all_events, authed, every_page, free_port, get_license, h200_to_china, recommendation_request,
+    reconnecting_channel, report, sqlite_url, start_classifier, transient, verify_audit_trail,
+    REVIEW_SERVICE,
 };
 use test_support::postgres::{database_url, Schema};
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
+use tonic::transport::Channel;
+use tonic::Status;
 use tonic_types::StatusExt;
 
 const KILLS: usize = 10;
@@ -34,21 +35,6 @@ const WORKERS: usize = 4;
 const LICENSED: u64 = 100_000;
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 const RUN_BUDGET: Duration = Duration::from_secs(50);
-
-fn report(line: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-fn transient(code: Code) -> bool {
-    matches!(
-        code,
-        Code::Unavailable
-            | Code::Unknown
-            | Code::Cancelled
-            | Code::DeadlineExceeded
-            | Code::Internal
-    )
-}
 
 /// Sends `call` until it is answered (anything but a transport failure).
 async fn until_answered<T, F, Fut>(
@@ -129,16 +115,7 @@ async fn licensed(channel: &Channel) -> pb::License {
         .expect("approved")
         .into_inner();
     let mut licenses = LicenseServiceClient::new(channel.clone());
-    let license = licenses
-        .get_license(authed(
-            pb::GetLicenseRequest {
-                name: app.license.clone(),
-            },
-            "dev-applicant",
-        ))
-        .await
-        .expect("licence issued")
-        .into_inner();
+    let license = get_license(&mut licenses, &app.license, "dev-applicant").await;
     licenses
         .record_domestic_shipment(authed(
             pb::RecordDomesticShipmentRequest {
@@ -176,10 +153,7 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
         Vec::new(),
     )
     .await;
-    let channel = Endpoint::from_shared(review.url())
-        .unwrap()
-        .connect_timeout(Duration::from_millis(300))
-        .connect_lazy();
+    let channel = reconnecting_channel(&review);
     let license = licensed(&channel).await;
     let stop = Arc::new(AtomicBool::new(false));
     let resent = Arc::new(AtomicU64::new(0));
@@ -257,91 +231,36 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
         "two shipments answered with one name"
     );
     let mut licenses = LicenseServiceClient::new(channel.clone());
-    let mut stored = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = licenses
-            .list_shipments(authed(
-                pb::ListShipmentsRequest {
-                    parent: license.name.clone(),
-                    kind: pb::ShipmentKind::Export as i32,
-                    page_size: 200,
-                    page_token,
-                    ..Default::default()
-                },
-                "dev-auditor",
-            ))
-            .await
-            .expect("list shipments")
-            .into_inner();
-        stored.extend(page.shipments);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let exports = pb::ListShipmentsRequest {
+        parent: license.name.clone(),
+        kind: pb::ShipmentKind::Export as i32,
+        page_size: 200,
+        ..Default::default()
+    };
+    let stored = every_page(&licenses, exports, "dev-auditor").await;
     let stored_names: HashSet<&str> = stored.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         stored_names, names,
         "stored shipments differ from the acknowledged ones"
     );
     let shipped: u64 = acknowledged.iter().map(|s| s.quantity).sum();
-    let now = licenses
-        .get_license(authed(
-            pb::GetLicenseRequest {
-                name: license.name.clone(),
-            },
-            "dev-auditor",
-        ))
-        .await
-        .expect("licence")
-        .into_inner();
+    let now = get_license(&mut licenses, &license.name, "dev-auditor").await;
     assert_eq!(
         now.items[0].shipped_quantity, shipped,
         "the draw-down counts each shipment once"
     );
     let mut review_client = ReviewServiceClient::new(channel.clone());
-    let mut events = 0;
-    let mut page_token = String::new();
-    loop {
-        let page = review_client
-            .list_application_events(authed(
-                pb::ListApplicationEventsRequest {
-                    parent: license.application.clone(),
-                    page_size: 1000,
-                    page_token,
-                },
-                "dev-auditor",
-            ))
-            .await
-            .expect("events")
-            .into_inner();
-        events += page
-            .events
-            .iter()
-            .filter(|e| e.r#type == "ShipmentRecorded")
-            .count();
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let events = all_events(&review_client, &license.application, "dev-auditor")
+        .await
+        .iter()
+        .filter(|e| e.r#type == "ShipmentRecorded")
+        .count();
     assert_eq!(
         events,
         acknowledged.len(),
         "ShipmentRecorded once per acknowledged shipment"
     );
-    let verified = review_client
-        .verify_audit_trail(authed(
-            pb::VerifyAuditTrailRequest {
-                name: "applications/-".into(),
-                ..Default::default()
-            },
-            "dev-auditor",
-        ))
-        .await
-        .expect("verify")
-        .into_inner();
+    let verified = verify_audit_trail(&mut review_client, "applications/-", "dev-auditor").await;
     assert!(verified.intact, "{verified:?}");
     report(format!(
         "shipment-crash[{backend}]: {KILLS} SIGKILLs, {} shipments ({shipped} units) acknowledged and recorded once each, {} calls resent, chain intact, {:.1} s",
@@ -355,8 +274,7 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_shipments_loses_and_doubles_nothing_on_sqlite() {
     let data = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", data.path().join("review.db").display());
-    crash_run("sqlite", &url, data.path()).await;
+    crash_run("sqlite", &sqlite_url(data.path()), data.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

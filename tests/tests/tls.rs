@@ -93,10 +93,9 @@ async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certif
         &binary("classifier-svc"),
         free_port().unwrap(),
         tls_flags(true),
-        Vec::new(),
         CLASSIFIER_SERVICE,
         Some(dir.path().join("classifier.log")),
-        Some(client_tls(&pki, true)),
+        client_tls(&pki, true),
     )
     .await
     .expect("classifier-svc starts with mutual TLS");
@@ -118,10 +117,9 @@ async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certif
         &binary("review-svc"),
         free_port().unwrap(),
         review_args,
-        Vec::new(),
         REVIEW_SERVICE,
         Some(dir.path().join("review.log")),
-        Some(client_tls(&pki, false)),
+        client_tls(&pki, false),
     )
     .await
     .expect("review-svc starts with TLS");

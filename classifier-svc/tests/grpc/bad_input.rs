@@ -232,27 +232,19 @@ async fn accepted_spellings() {
     let app = spawn().await;
     let mut client = app.client();
     // Lower-case country codes are normalised; empty HQ means unknown.
-    let lower = client
-        .classify_item(catalogue("h200", Some(export_to("hk")), "2026-02-01"))
-        .await
-        .expect("lower-case codes accepted")
-        .into_inner();
+    let lower = classified(
+        &mut client,
+        catalogue("h200", Some(export_to("hk")), "2026-02-01"),
+    )
+    .await;
     assert_eq!(licence(&lower).normalized_destination, "CN");
     // An empty as_of means today.
-    let today = client
-        .classify_item(catalogue("H200", None, ""))
-        .await
-        .expect("today")
-        .into_inner();
+    let today = classified(&mut client, catalogue("H200", None, "")).await;
     let date = chrono::NaiveDate::parse_from_str(&today.as_of, "%Y-%m-%d").expect("a date");
     let now = chrono::Utc::now().date_naive();
     assert!((now - date).num_days().abs() <= 1, "{date} vs {now}");
     // Before the first rule set nothing is in force.
-    let early = client
-        .classify_item(catalogue("H200", None, "2021-01-01"))
-        .await
-        .expect("early date")
-        .into_inner();
+    let early = classified(&mut client, catalogue("H200", None, "2021-01-01")).await;
     assert_eq!(control_status(&early), pb::ControlStatus::NotInForce);
     app.stop().await;
 }

@@ -109,20 +109,20 @@ async fn catalogue_specs_round_trip_through_classify() {
         .await
         .expect("chip")
         .into_inner();
-    let by_name = client
-        .classify_item(catalogue("H200", Some(export_to("CN")), "2026-02-01"))
-        .await
-        .expect("by name")
-        .into_inner();
-    let by_spec = client
-        .classify_item(with_spec(
+    let by_name = classified(
+        &mut client,
+        catalogue("H200", Some(export_to("CN")), "2026-02-01"),
+    )
+    .await;
+    let by_spec = classified(
+        &mut client,
+        with_spec(
             chip.spec.expect("spec"),
             Some(export_to("CN")),
             "2026-02-01",
-        ))
-        .await
-        .expect("by spec")
-        .into_inner();
+        ),
+    )
+    .await;
     assert_eq!(by_spec.classification, by_name.classification);
     assert_eq!(by_spec.license, by_name.license);
     assert_eq!(by_spec.rule_set, by_name.rule_set);
@@ -179,11 +179,7 @@ async fn list_rule_sets_in_date_order_with_citations() {
             .map(|(s, _)| s.id.clone())
             .next_back()
             .expect("a rule set in force");
-        let response = client
-            .classify_item(catalogue("H100 SXM", None, as_of))
-            .await
-            .expect("classified")
-            .into_inner();
+        let response = classified(&mut client, catalogue("H100 SXM", None, as_of)).await;
         assert_eq!(response.rule_set, expected, "as of {as_of}");
     }
     app.stop().await;

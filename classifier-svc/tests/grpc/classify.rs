@@ -8,11 +8,11 @@ async fn h200_to_china_under_the_january_2026_overlay() {
     let app = spawn().await;
     let mut client = app.client();
 
-    let response = client
-        .classify_item(catalogue("H200", Some(export_to("CN")), "2026-02-01"))
-        .await
-        .expect("classified")
-        .into_inner();
+    let response = classified(
+        &mut client,
+        catalogue("H200", Some(export_to("CN")), "2026-02-01"),
+    )
+    .await;
     let c = classification(&response);
     assert_eq!(control_status(&response), pb::ControlStatus::Controlled);
     assert_eq!(c.eccn, "3A090.a");
@@ -50,53 +50,49 @@ async fn h200_to_china_under_the_january_2026_overlay() {
     assert_every_finding_cited(&response);
 
     // A second identical request is a new decision.
-    let again = client
-        .classify_item(catalogue("H200", Some(export_to("CN")), "2026-02-01"))
-        .await
-        .expect("classified")
-        .into_inner();
+    let again = classified(
+        &mut client,
+        catalogue("H200", Some(export_to("CN")), "2026-02-01"),
+    )
+    .await;
     assert_ne!(again.decision_id, response.decision_id);
 
     // Before the overlay: the rule set of that date, presumption of denial.
-    let mid_2025 = client
-        .classify_item(catalogue("H200", Some(export_to("CN")), "2025-06-01"))
-        .await
-        .expect("classified")
-        .into_inner();
+    let mid_2025 = classified(
+        &mut client,
+        catalogue("H200", Some(export_to("CN")), "2025-06-01"),
+    )
+    .await;
     assert_eq!(mid_2025.rule_set, "V2025b");
     assert_eq!(classification(&mid_2025).paragraph, "3A090.a.1");
     assert_denial_presumed(&mid_2025);
 
     // A reexport stays at denial under the overlay.
-    let reexport = client
-        .classify_item(catalogue(
+    let reexport = classified(
+        &mut client,
+        catalogue(
             "H200",
             Some(shipment("CN", pb::ExportType::Reexport)),
             "2026-02-01",
-        ))
-        .await
-        .expect("classified")
-        .into_inner();
+        ),
+    )
+    .await;
     assert_eq!(reexport.rule_set, "V2026a");
     assert_denial_presumed(&reexport);
 
     // Hong Kong is China.
-    let hong_kong = client
-        .classify_item(catalogue("H200", Some(export_to("HK")), "2026-02-01"))
-        .await
-        .expect("classified")
-        .into_inner();
+    let hong_kong = classified(
+        &mut client,
+        catalogue("H200", Some(export_to("HK")), "2026-02-01"),
+    )
+    .await;
     assert_eq!(licence(&hong_kong).normalized_destination, "CN");
     assert!(licence(&hong_kong).license_required);
     assert_eq!(review_policy(&hong_kong), pb::ReviewPolicy::CaseByCase);
     assert_eq!(licence(&hong_kong).conditions, l.conditions);
 
     // Without a transaction only the classification is answered.
-    let bare = client
-        .classify_item(catalogue("chips/h200", None, "2026-02-01"))
-        .await
-        .expect("classified")
-        .into_inner();
+    let bare = classified(&mut client, catalogue("chips/h200", None, "2026-02-01")).await;
     assert!(bare.license.is_none());
     assert_eq!(classification(&bare).paragraph, "3A090.a.1");
 

@@ -30,10 +30,7 @@ async fn messages_over_the_limit_are_refused_by_the_transport() {
     let mut client = app.client();
 
     // tonic refuses an oversized message while decoding it: OUT_OF_RANGE.
-    let status = client
-        .classify_item(oversized_request())
-        .await
-        .expect_err("oversized request refused");
+    let status = refused(&mut client, oversized_request()).await;
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
     assert!(
         status.message().contains("message length too large"),
@@ -184,10 +181,7 @@ async fn long_unknown_chip_names_are_not_echoed_in_full() {
         status.message().len() < 1024,
         "message echoes the whole name"
     );
-    let status = client
-        .classify_item(catalogue(&long, None, "2026-02-01"))
-        .await
-        .expect_err("unknown chip");
+    let status = refused(&mut client, catalogue(&long, None, "2026-02-01")).await;
     Refusal::of_status(&status).assert_names(Code::NotFound, "catalog_chip", "ClassifyItem");
     assert!(
         status.message().len() < 1024,

@@ -9,6 +9,7 @@ mod support;
 mod bad_input;
 mod catalogue;
 mod classify;
+mod contract_2026;
 mod lifecycle;
 mod limits;
 mod reflection;

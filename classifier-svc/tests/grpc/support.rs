@@ -253,6 +253,7 @@ pub struct Refusal {
     pub code: Code,
     pub reason: String,
     pub domain: String,
+    pub metadata: std::collections::HashMap<String, String>,
     pub fields: Vec<String>,
 }
 
@@ -265,6 +266,7 @@ impl Refusal {
             code: status.code(),
             reason: info.map(|i| i.reason.clone()).unwrap_or_default(),
             domain: info.map(|i| i.domain.clone()).unwrap_or_default(),
+            metadata: info.map(|i| i.metadata.clone()).unwrap_or_default(),
             fields: details
                 .bad_request()
                 .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
@@ -279,6 +281,7 @@ impl Refusal {
             code: Code::from_i32(status.code),
             reason: String::new(),
             domain: String::new(),
+            metadata: Default::default(),
             fields: Vec::new(),
         };
         for any in &status.details {
@@ -288,6 +291,7 @@ impl Refusal {
                         .expect("ErrorInfo decodes");
                     refusal.reason = info.reason;
                     refusal.domain = info.domain;
+                    refusal.metadata = info.metadata;
                 }
                 BAD_REQUEST_URL => {
                     let bad = tonic_types::pb::BadRequest::decode(any.value.as_slice())
@@ -320,4 +324,34 @@ pub fn is_upper_snake(reason: &str) -> bool {
         && reason
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+// ---------------------------------------------------------------------------
+// Calls
+// ---------------------------------------------------------------------------
+
+/// ClassifyItem, which must be answered; a refusal fails the test with the
+/// request and its status.
+pub async fn classified(
+    client: &mut ClassifierServiceClient<Channel>,
+    request: pb::ClassifyItemRequest,
+) -> pb::ClassifyItemResponse {
+    let asked = format!("{request:?}");
+    client
+        .classify_item(request)
+        .await
+        .unwrap_or_else(|status| panic!("ClassifyItem {asked}: {status:?}"))
+        .into_inner()
+}
+
+/// ClassifyItem, which must be refused: the refusal's status.
+pub async fn refused(
+    client: &mut ClassifierServiceClient<Channel>,
+    request: pb::ClassifyItemRequest,
+) -> Status {
+    let asked = format!("{request:?}");
+    match client.classify_item(request).await {
+        Ok(answer) => panic!("ClassifyItem {asked} answered: {answer:?}"),
+        Err(status) => status,
+    }
 }

@@ -102,8 +102,7 @@ try {
 
   // A recommendation that breaks the rules is refused with its reason:
   // approve with conditions but no conditions (the page asks first).
-  await signInAs(page, "dev-commerce");
-  await openFromInbox(page);
+  await openAs(page, "dev-commerce");
   await act(page, "recommend", { choice: "APPROVE_WITH_CONDITIONS", rationale: "fine with conditions" }, { expectLocalProblem: true });
   await act(page, "recommend", { choice: "APPROVE", rationale: "a commercial cloud customer with a clean record" });
   await expectState(page, "Agency review");
@@ -114,17 +113,14 @@ try {
   const stale = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const statePage = await stale.newPage();
   await statePage.route("**/WatchApplications", (route) => route.abort());
-  await signInAs(statePage, "dev-state");
-  await openFromInbox(statePage);
+  await openAs(statePage, "dev-state");
   // Live updates: Energy's page follows the application while Defense acts.
   const watching = await browser.newContext({ viewport: { width: 900, height: 900 } });
   const energyPage = await watching.newPage();
-  await signInAs(energyPage, "dev-energy");
-  await openFromInbox(energyPage);
+  await openAs(energyPage, "dev-energy");
   await page.waitForTimeout(300);
 
-  await signInAs(page, "dev-defense");
-  await openFromInbox(page);
+  await openAs(page, "dev-defense");
   await act(page, "recommend", { choice: "DENY", rationale: "the compute supports military AI" });
 
   await expectText(energyPage.locator("#notice"), "Updated just now");
@@ -145,8 +141,7 @@ try {
   await watching.close();
 
   // --- the Operating Committee chair decides.
-  await signInAs(page, "dev-oc-chair");
-  await openFromInbox(page);
+  await openAs(page, "dev-oc-chair");
   await act(page, "decide", {
     choice: "APPROVE_WITH_CONDITIONS",
     conditions: "No transfer to military end users\nQuarterly end-use reports",
@@ -167,55 +162,34 @@ try {
   await expectText(page.locator("#no-actions"), "Nothing for you to do");
   // An acting official is offered the form (the console does not judge
   // standing) and the service refuses, with its reason.
-  await signInAs(page, "dev-acep-state-acting");
-  await openFromInbox(page);
+  await openAs(page, "dev-acep-state-acting");
   await act(page, "appeal", { rationale: "the conditions cannot be verified" }, { expectRefusal: "SENATE_CONFIRMED_OFFICIAL_REQUIRED" });
   log("an acting official's appeal was refused with SENATE_CONFIRMED_OFFICIAL_REQUIRED");
 
   // --- Defense, which dissents, escalates to the ACEP through its Assistant Secretary.
-  await signInAs(page, "dev-acep-defense");
-  await openFromInbox(page);
-  await act(page, "appeal", { rationale: "the conditions cannot be verified" });
-  await expectState(page, "ACEP vote");
+  await appealAs(page, "dev-acep-defense", "the conditions cannot be verified", "ACEP vote");
 
   // --- the ACEP votes: a majority denies.
-  for (const [token, choice, rationale] of [
+  await voteInTurn(page, [
     ["dev-acep-commerce", "APPROVE", "as the OC chair decided"],
     ["dev-acep-state", "DENY", "diversion risk"],
     ["dev-acep-defense", "DENY", "military AI"],
     ["dev-acep-energy", "DENY", "conditions unverifiable"],
-  ]) {
-    await signInAs(page, token);
-    await openFromInbox(page);
-    await act(page, "recommend", { choice, rationale });
-  }
-  await expectState(page, "Appeal window open");
+  ]);
 
   // --- Commerce's head appeals to the EARB, where a tie keeps the denial.
-  await signInAs(page, "dev-earb-commerce");
-  await openFromInbox(page);
-  await act(page, "appeal", { rationale: "the market share lost outweighs the risk" });
-  await expectState(page, "EARB vote");
-  for (const [token, choice, rationale] of [
+  await appealAs(page, "dev-earb-commerce", "the market share lost outweighs the risk", "EARB vote");
+  await voteInTurn(page, [
     ["dev-earb-commerce", "APPROVE", "economic security"],
     ["dev-earb-state", "DENY", "diversion risk"],
     ["dev-earb-defense", "DENY", "military AI"],
     ["dev-earb-energy", "APPROVE", "acceptable"],
-  ]) {
-    await signInAs(page, token);
-    await openFromInbox(page);
-    await act(page, "recommend", { choice, rationale });
-  }
-  await expectState(page, "Appeal window open");
+  ]);
 
   // --- Commerce's head appeals to the President, who decides.
-  await signInAs(page, "dev-earb-commerce");
-  await openFromInbox(page);
-  await act(page, "appeal", { rationale: "a decision for the President" });
-  await expectState(page, "The President to decide");
+  await appealAs(page, "dev-earb-commerce", "a decision for the President", "The President to decide");
 
-  await signInAs(page, "dev-president");
-  await openFromInbox(page);
+  await openAs(page, "dev-president");
   // The President's brief: every position at every level, both sides' arguments, the conditions.
   await expectText(page.locator("#panel-brief"), "For denial");
   await expectText(page.locator("#panel-brief"), "No transfer to military end users");
@@ -319,6 +293,29 @@ async function signInAs(page, token) {
   await page.locator(`button[data-token="${token}"]`).click();
   await page.locator("#principal").waitFor();
   log(`signed in as ${token}`);
+}
+
+// `token` signs in and opens the application from their inbox.
+async function openAs(page, token) {
+  await signInAs(page, token);
+  await openFromInbox(page);
+}
+
+// `token` appeals with `rationale`; the application moves on to `state`.
+async function appealAs(page, token, rationale, state) {
+  await openAs(page, token);
+  await act(page, "appeal", { rationale });
+  await expectState(page, state);
+}
+
+// The members vote in turn ([token, choice, rationale] each); the vote
+// decides and the appeal window opens.
+async function voteInTurn(page, votes) {
+  for (const [token, choice, rationale] of votes) {
+    await openAs(page, token);
+    await act(page, "recommend", { choice, rationale });
+  }
+  await expectState(page, "Appeal window open");
 }
 
 async function toInbox(page) {

@@ -768,36 +768,20 @@ fn h200_to_china_through_every_level_to_the_president() {
             (Level::President, Outcome::ApproveWithConditions, true),
         ]
     );
-    assert_eq!(
-        Case::kinds(&c.events),
-        [
-            "ApplicationFiled",
-            "ItemsClassified",
-            "ReferredToAgencies",
-            "RecommendationRecorded",
-            "RecommendationRecorded",
-            "RecommendationRecorded",
-            "RecommendationRecorded",
-            "EscalatedToOperatingCommittee",
-            "Decided",
-            "Appealed",
-            "RecommendationRecorded",
-            "RecommendationRecorded",
-            "RecommendationRecorded",
-            "RecommendationRecorded",
-            "VotesTallied",
-            "Decided",
-            "Appealed",
-            "RecommendationRecorded",
-            "RecommendationRecorded",
-            "RecommendationRecorded",
-            "RecommendationRecorded",
-            "VotesTallied",
-            "Decided",
-            "Appealed",
-            "Decided",
-        ]
-    );
+    // Each level: the four agencies' recommendations, then its decision.
+    let four = ["RecommendationRecorded"; 4];
+    let filed = ["ApplicationFiled", "ItemsClassified", "ReferredToAgencies"];
+    let expected = [
+        &filed[..],
+        &four,
+        &["EscalatedToOperatingCommittee", "Decided", "Appealed"],
+        &four,
+        &["VotesTallied", "Decided", "Appealed"],
+        &four,
+        &["VotesTallied", "Decided", "Appealed", "Decided"],
+    ]
+    .concat();
+    assert_eq!(Case::kinds(&c.events), expected);
     assert_eq!(c.app.recommendations.len(), 12);
     assert_eq!(c.app.recommendations_at(Level::Earb).count(), 4);
     c.at(t0() + days(400));

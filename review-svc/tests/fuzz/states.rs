@@ -151,10 +151,7 @@ pub(crate) fn workflow_random_states() {
     let actors = actors();
     fuzz_target!("review/workflow_random_states", |rng, tally| {
         // A reachable state and its history...
-        let mut walk = Walk::new(rng);
-        for _ in 0..rng.random_range(0..60) {
-            walk.step(rng, &actors, tally, false);
-        }
+        let walk = Walk::taken(rng, &actors, tally, 0..60, false);
         // ...bent out of shape.
         let mut state = serde_json::to_value(&walk.app).unwrap();
         for _ in 0..rng.random_range(1..4) {

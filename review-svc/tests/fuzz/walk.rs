@@ -58,6 +58,13 @@ pub(crate) fn items(rng: &mut Entropy, count: u32) -> Vec<ItemOutcome> {
         .collect()
 }
 
+/// The outcomes a decision may have.
+const OUTCOMES: [Outcome; 3] = [
+    Outcome::Approve,
+    Outcome::ApproveWithConditions,
+    Outcome::Deny,
+];
+
 pub(crate) fn random_command(rng: &mut Entropy, item_count: u32) -> Command {
     let agency = pick(rng, &Agency::ALL);
     let recommendation = pick(
@@ -69,14 +76,7 @@ pub(crate) fn random_command(rng: &mut Entropy, item_count: u32) -> Command {
             Recommendation::DeemedNoObjection,
         ],
     );
-    let outcome = pick(
-        rng,
-        &[
-            Outcome::Approve,
-            Outcome::ApproveWithConditions,
-            Outcome::Deny,
-        ],
-    );
+    let outcome = pick(rng, &OUTCOMES);
     match rng.random_range(0..5) {
         0 => Command::RecordClassification {
             items: items(rng, item_count),
@@ -103,14 +103,7 @@ pub(crate) fn random_command(rng: &mut Entropy, item_count: u32) -> Command {
 /// A command that suits the state, by an actor who may send it (mostly).
 pub(crate) fn fitting(rng: &mut Entropy, app: &Application) -> (Actor, Command) {
     let agency = pick(rng, &Agency::ALL);
-    let outcome = pick(
-        rng,
-        &[
-            Outcome::Approve,
-            Outcome::ApproveWithConditions,
-            Outcome::Deny,
-        ],
-    );
+    let outcome = pick(rng, &OUTCOMES);
     let with_conditions = |o: Outcome| {
         if o == Outcome::ApproveWithConditions {
             vec!["No transfer to military end users".to_owned()]
@@ -267,6 +260,21 @@ impl Walk {
             .max(1)
     }
 
+    /// A walk of up to `steps` random steps (see `step`).
+    pub(crate) fn taken(
+        rng: &mut Entropy,
+        actors: &[Actor],
+        tally: &mut Tally,
+        steps: std::ops::Range<usize>,
+        check: bool,
+    ) -> Walk {
+        let mut walk = Walk::new(rng);
+        for _ in 0..rng.random_range(steps) {
+            walk.step(rng, actors, tally, check);
+        }
+        walk
+    }
+
     pub(crate) fn step(
         &mut self,
         rng: &mut Entropy,
@@ -354,10 +362,7 @@ impl Walk {
 pub(crate) fn workflow_sequences() {
     let actors = actors();
     fuzz_target!("review/workflow_sequences", |rng, tally| {
-        let mut walk = Walk::new(rng);
-        for _ in 0..rng.random_range(1..80) {
-            walk.step(rng, &actors, tally, true);
-        }
+        let walk = Walk::taken(rng, &actors, tally, 1..80, true);
         bump(tally, format!("ended in {}", walk.app.state.as_str()));
     });
 }

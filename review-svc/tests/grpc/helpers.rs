@@ -43,6 +43,7 @@ pub(crate) fn new_request_id() -> String {
 }
 
 pub(crate) use test_support::filings::{catalog_item, h200_to};
+use test_support::paging::every_page;
 
 /// A valid filing changed by `edit`.
 pub(crate) fn filing_with(edit: impl FnOnce(&mut pb::Application)) -> pb::CreateApplicationRequest {
@@ -157,22 +158,12 @@ pub(crate) async fn create(
     token: &str,
     request: pb::CreateApplicationRequest,
 ) -> pb::Application {
-    client
-        .create_application(authed(request, token))
-        .await
-        .unwrap_or_else(|status| panic!("{token} files: {}", describe(&status)))
-        .into_inner()
+    act(client, token, Call::create(request)).await
 }
 
 pub(crate) async fn get(client: &mut Client, name: &str) -> pb::Application {
-    client
-        .get_application(authed(
-            pb::GetApplicationRequest { name: name.into() },
-            AUDITOR,
-        ))
-        .await
-        .unwrap_or_else(|status| panic!("get {name}: {}", describe(&status)))
-        .into_inner()
+    let request = pb::GetApplicationRequest { name: name.into() };
+    act(client, AUDITOR, Call::Get(request)).await
 }
 
 pub(crate) async fn recommend(
@@ -182,14 +173,8 @@ pub(crate) async fn recommend(
     agency: pb::Agency,
     recommendation: pb::Recommendation,
 ) -> pb::Application {
-    client
-        .record_recommendation(authed(
-            recommendation_request(app, agency, recommendation),
-            token,
-        ))
-        .await
-        .unwrap_or_else(|status| panic!("{token} recommends: {}", describe(&status)))
-        .into_inner()
+    let request = recommendation_request(app, agency, recommendation);
+    act(client, token, Call::Recommend(request)).await
 }
 
 pub(crate) async fn decide(
@@ -198,11 +183,7 @@ pub(crate) async fn decide(
     token: &str,
     outcome: pb::Outcome,
 ) -> pb::Application {
-    client
-        .decide_application(authed(decision_request(app, outcome), token))
-        .await
-        .unwrap_or_else(|status| panic!("{token} decides: {}", describe(&status)))
-        .into_inner()
+    act(client, token, Call::Decide(decision_request(app, outcome))).await
 }
 
 pub(crate) async fn appeal(
@@ -211,22 +192,24 @@ pub(crate) async fn appeal(
     token: &str,
     agency: pb::Agency,
 ) -> pb::Application {
-    client
-        .appeal_application(authed(appeal_request(app, agency), token))
-        .await
-        .unwrap_or_else(|status| panic!("{token} appeals: {}", describe(&status)))
-        .into_inner()
+    act(client, token, Call::Appeal(appeal_request(app, agency))).await
 }
 
-/// Any call that must succeed, answering the application.
+/// Any call answering the application, which must succeed.
 pub(crate) async fn act(client: &mut Client, token: &str, call: Call) -> pb::Application {
     let label = format!("{call:?}");
     let app = match call {
+        Call::Create(m) => client.create_application(authed(*m, token)).await,
+        Call::Get(m) => client.get_application(authed(m, token)).await,
+        Call::Recommend(m) => client.record_recommendation(authed(m, token)).await,
+        Call::Decide(m) => client.decide_application(authed(m, token)).await,
+        Call::Appeal(m) => client.appeal_application(authed(m, token)).await,
+        Call::Withdraw(m) => client.withdraw_application(authed(m, token)).await,
         Call::RequestInformation(m) => client.request_information(authed(m, token)).await,
         Call::ProvideInformation(m) => client.provide_information(authed(m, token)).await,
         Call::PlaceHold(m) => client.place_hold(authed(m, token)).await,
         Call::ReleaseHold(m) => client.release_hold(authed(m, token)).await,
-        other => panic!("act is for the hold transitions, not {other:?}"),
+        other => panic!("act is for the calls that answer an application, not {other:?}"),
     };
     app.unwrap_or_else(|status| panic!("{token}: {label}: {}", describe(&status)))
         .into_inner()
@@ -238,48 +221,21 @@ pub(crate) async fn list_all(
     token: &str,
     filter: pb::ListApplicationsRequest,
 ) -> Vec<pb::Application> {
-    let mut all = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let request = pb::ListApplicationsRequest {
-            page_size: 1000,
-            page_token,
-            ..filter.clone()
-        };
-        let page = client
-            .list_applications(authed(request, token))
-            .await
-            .unwrap_or_else(|status| panic!("list: {}", describe(&status)))
-            .into_inner();
-        all.extend(page.applications);
-        if page.next_page_token.is_empty() {
-            return all;
-        }
-        page_token = page.next_page_token;
-    }
+    let request = pb::ListApplicationsRequest {
+        page_size: 1000,
+        ..filter
+    };
+    every_page(client, request, |page| authed(page, token)).await
 }
 
 /// The whole audit trail of `parent` (`applications/-` for all), oldest first.
 pub(crate) async fn all_events(client: &mut Client, parent: &str) -> Vec<pb::ApplicationEvent> {
-    let mut all = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let request = pb::ListApplicationEventsRequest {
-            parent: parent.into(),
-            page_size: 1000,
-            page_token,
-        };
-        let page = client
-            .list_application_events(authed(request, AUDITOR))
-            .await
-            .unwrap_or_else(|status| panic!("events of {parent}: {}", describe(&status)))
-            .into_inner();
-        all.extend(page.events);
-        if page.next_page_token.is_empty() {
-            return all;
-        }
-        page_token = page.next_page_token;
-    }
+    let request = pb::ListApplicationEventsRequest {
+        parent: parent.into(),
+        page_size: 1000,
+        ..Default::default()
+    };
+    every_page(client, request, |page| authed(page, AUDITOR)).await
 }
 
 pub(crate) fn count_of(events: &[pb::ApplicationEvent], kind: &str) -> usize {

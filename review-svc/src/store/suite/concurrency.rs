@@ -3,22 +3,13 @@
 use super::*;
 
 pub(super) async fn concurrent_conflicting_updates_one_winner(b: &dyn Backend) {
-    let first = b.store();
-    let second = b.another_store().await;
+    let stores = [b.store(), b.another_store().await];
+    let first = stores[0].clone();
     let base = app("race", 1);
-    first
-        .create(&base, &[ev("CREATED", 1)], None)
-        .await
-        .expect("create");
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let store = if i % 2 == 0 {
-            first.clone()
-        } else {
-            second.clone()
-        };
+    create_filed(&*first, &base, None).await.expect("create");
+    let tasks = spawn_writers(&stores, 16, |store, i| {
         let row = next(&base, &format!("S{i}"));
-        tasks.push(tokio::spawn(async move {
+        async move {
             store
                 .update(
                     1,
@@ -27,8 +18,8 @@ pub(super) async fn concurrent_conflicting_updates_one_winner(b: &dyn Backend) {
                     Some(&req(&format!("race-{i}"), "f")),
                 )
                 .await
-        }));
-    }
+        }
+    });
     let mut winners = 0;
     for task in tasks {
         match task.await.expect("task") {
@@ -45,54 +36,29 @@ pub(super) async fn concurrent_conflicting_updates_one_winner(b: &dyn Backend) {
     let row = first.get("race").await.expect("get").expect("row");
     assert_eq!(row.version, 2);
     assert_eq!(event_count(&*first, Some("race")).await, 2);
-    assert_chain_intact(&*second).await;
+    assert_chain_intact(&*stores[1]).await;
 }
 
 pub(super) async fn concurrent_same_request_updates(b: &dyn Backend) {
-    let first = b.store();
-    let second = b.another_store().await;
+    let stores = [b.store(), b.another_store().await];
+    let first = stores[0].clone();
     let base = app("retry", 1);
-    first
-        .create(&base, &[ev("CREATED", 1)], None)
-        .await
-        .expect("create");
+    create_filed(&*first, &base, None).await.expect("create");
     let request = req("same-update", "f");
     let row = next(&base, "S");
-    let mut tasks = Vec::new();
-    for i in 0..8 {
-        let store = if i % 2 == 0 {
-            first.clone()
-        } else {
-            second.clone()
-        };
+    let tasks = spawn_writers(&stores, 8, |store, _| {
         let (row, request) = (row.clone(), request.clone());
-        tasks.push(tokio::spawn(async move {
-            store.update(1, &row, &[ev("U", 2)], Some(&request)).await
-        }));
-    }
-    let mut committed = 0;
-    for task in tasks {
-        match task.await.expect("task") {
-            Ok(WriteOutcome::Committed) => committed += 1,
-            Ok(WriteOutcome::Replayed { response }) => assert_eq!(response, request.response),
-            other => panic!("unexpected outcome {other:?}"),
-        }
-    }
-    assert_eq!(committed, 1);
+        async move { store.update(1, &row, &[ev("U", 2)], Some(&request)).await }
+    });
+    one_commit_then_replays(tasks, &request).await;
     assert_eq!(event_count(&*first, Some("retry")).await, 2);
 }
 
 pub(super) async fn concurrent_same_request_creates_one_row(b: &dyn Backend) {
-    let first = b.store();
-    let second = b.another_store().await;
+    let stores = [b.store(), b.another_store().await];
+    let first = stores[0].clone();
     let request = req("same-create", "f");
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let store = if i % 2 == 0 {
-            first.clone()
-        } else {
-            second.clone()
-        };
+    let tasks = spawn_writers(&stores, 16, |store, i| {
         let request = request.clone();
         // Half reuse one application id, half mint their own, as a service might.
         let id = if i % 4 < 2 {
@@ -100,21 +66,9 @@ pub(super) async fn concurrent_same_request_creates_one_row(b: &dyn Backend) {
         } else {
             format!("minted-{i}")
         };
-        tasks.push(tokio::spawn(async move {
-            store
-                .create(&app(&id, 1), &[ev("CREATED", 1)], Some(&request))
-                .await
-        }));
-    }
-    let mut committed = 0;
-    for task in tasks {
-        match task.await.expect("task") {
-            Ok(WriteOutcome::Committed) => committed += 1,
-            Ok(WriteOutcome::Replayed { response }) => assert_eq!(response, request.response),
-            other => panic!("unexpected outcome {other:?}"),
-        }
-    }
-    assert_eq!(committed, 1);
+        async move { create_filed(&*store, &app(&id, 1), Some(&request)).await }
+    });
+    one_commit_then_replays(tasks, &request).await;
     assert_eq!(all_ids(&*first, &ListFilter::default()).await.len(), 1);
     assert_eq!(event_count(&*first, None).await, 1);
     assert_chain_intact(&*first).await;
@@ -122,86 +76,52 @@ pub(super) async fn concurrent_same_request_creates_one_row(b: &dyn Backend) {
 
 pub(super) async fn concurrent_distinct_creates(b: &dyn Backend) {
     let store = b.store();
-    let mut tasks = Vec::new();
-    for i in 0..64 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let row = ApplicationRow {
-                awaiting_agencies: vec!["STATE".into()],
-                ..app(&format!("m{i:03}"), i)
-            };
-            let outcome = store
-                .create(
-                    &row,
-                    &[ev("CREATED", i), ev("REFERRED", i)],
-                    Some(&req(&format!("m-{i}"), "f")),
-                )
-                .await?;
-            // A duplicate of the same request, racing in the same batch or the next.
-            let replay = store
-                .create(
-                    &row,
-                    &[ev("CREATED", i), ev("REFERRED", i)],
-                    Some(&req(&format!("m-{i}"), "f")),
-                )
-                .await?;
-            Ok::<_, StoreError>((outcome, replay))
-        }));
-    }
+    let tasks = spawn_writers(std::slice::from_ref(&store), 64, |store, i| async move {
+        let row = ApplicationRow {
+            awaiting_agencies: vec!["STATE".into()],
+            ..app(&format!("m{i:03}"), i)
+        };
+        let events = [ev("CREATED", i), ev("REFERRED", i)];
+        let request = req(&format!("m-{i}"), "f");
+        let outcome = store.create(&row, &events, Some(&request)).await?;
+        // A duplicate of the same request, racing in the same batch or the next.
+        let replay = store.create(&row, &events, Some(&request)).await?;
+        Ok::<_, StoreError>((outcome, replay))
+    });
     for task in tasks {
         let (outcome, replay) = task.await.expect("task").expect("create");
         assert_eq!(outcome, WriteOutcome::Committed);
         assert!(matches!(replay, WriteOutcome::Replayed { .. }));
     }
-    let awaiting = ListFilter {
-        awaiting_agency: Some("STATE".into()),
-        ..Default::default()
-    };
-    assert_eq!(all_ids(&*store, &awaiting).await.len(), 64);
+    assert_eq!(all_ids(&*store, &awaiting("STATE")).await.len(), 64);
     assert_eq!(event_count(&*store, None).await, 128);
     assert_chain_intact(&*store).await;
 }
 
 pub(super) async fn concurrent_creates_then_updates(b: &dyn Backend) {
     let store = b.store();
-    let mut tasks = Vec::new();
-    for i in 0..32 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let v1 = ApplicationRow {
-                awaiting_agencies: vec!["STATE".into()],
-                ..app(&format!("cu{i:02}"), 1_000 + i / 4)
-            };
-            store.create(&v1, &[ev("CREATED", 1)], None).await?;
-            let v2 = ApplicationRow {
-                awaiting_agencies: vec!["ENERGY".into()],
-                ..next(&v1, "AGENCY_REVIEW")
-            };
-            store
-                .update(
-                    1,
-                    &v2,
-                    &[ev("A", 2), ev("B", 2)],
-                    Some(&req(&format!("cu-a-{i}"), "f")),
-                )
-                .await?;
-            let v3 = ApplicationRow {
-                awaiting_agencies: vec!["STATE".into(), "DEFENSE".into()],
-                ..next(&v2, "ESCALATED")
-            };
-            store.update(2, &v3, &[ev("C", 3)], None).await?;
-            // A late retry of the first update.
-            let retry = store
-                .update(
-                    1,
-                    &v2,
-                    &[ev("A", 2), ev("B", 2)],
-                    Some(&req(&format!("cu-a-{i}"), "f")),
-                )
-                .await?;
-            Ok::<_, StoreError>((v3, retry))
-        }));
-    }
+    let tasks = spawn_writers(std::slice::from_ref(&store), 32, |store, i| async move {
+        let v1 = ApplicationRow {
+            awaiting_agencies: vec!["STATE".into()],
+            ..app(&format!("cu{i:02}"), 1_000 + i / 4)
+        };
+        store.create(&v1, &[ev("CREATED", 1)], None).await?;
+        let v2 = ApplicationRow {
+            awaiting_agencies: vec!["ENERGY".into()],
+            ..next(&v1, "AGENCY_REVIEW")
+        };
+        let events = [ev("A", 2), ev("B", 2)];
+        let request = req(&format!("cu-a-{i}"), "f");
+        store.update(1, &v2, &events, Some(&request)).await?;
+        let v3 = ApplicationRow {
+            awaiting_agencies: vec!["STATE".into(), "DEFENSE".into()],
+            ..next(&v2, "ESCALATED")
+        };
+        store.update(2, &v3, &[ev("C", 3)], None).await?;
+        // A late retry of the first update.
+        let retry = store.update(1, &v2, &events, Some(&request)).await?;
+        Ok::<_, StoreError>((v3, retry))
+    });
     for task in tasks {
         let (v3, retry) = task.await.expect("task").expect("writes");
         assert!(matches!(retry, WriteOutcome::Replayed { .. }), "{retry:?}");
@@ -209,10 +129,6 @@ pub(super) async fn concurrent_creates_then_updates(b: &dyn Backend) {
         assert_eq!(stored, v3);
         assert_eq!(event_count(&*store, Some(&v3.id)).await, 4);
     }
-    let awaiting = |agency: &str| ListFilter {
-        awaiting_agency: Some(agency.into()),
-        ..Default::default()
-    };
     assert_eq!(all_ids(&*store, &awaiting("STATE")).await.len(), 32);
     assert_eq!(all_ids(&*store, &awaiting("DEFENSE")).await.len(), 32);
     assert!(all_ids(&*store, &awaiting("ENERGY")).await.is_empty());

@@ -333,6 +333,71 @@ fn next(row: &ApplicationRow, state: &str) -> ApplicationRow {
     }
 }
 
+/// Creates `row` with its filing event (`CREATED` at its creation time).
+async fn create_filed(
+    store: &dyn Store,
+    row: &ApplicationRow,
+    request: Option<&IdempotentRequest>,
+) -> Result<WriteOutcome, StoreError> {
+    store
+        .create(row, &[ev("CREATED", row.created_at)], request)
+        .await
+}
+
+/// What a replay of `request` answers: its first response.
+fn replay_of(request: &IdempotentRequest) -> WriteOutcome {
+    WriteOutcome::Replayed {
+        response: request.response.clone(),
+    }
+}
+
+/// The stored version of application `id`, None when there is none.
+async fn version_of(store: &dyn Store, id: &str) -> Option<i64> {
+    store.get(id).await.expect("get").map(|r| r.version)
+}
+
+/// `count` writers at once, the `i`th running what `writer` makes of `i`
+/// and of one of `stores`, taken in turn (writers spread over the stores
+/// on one database).
+fn spawn_writers<T, Fut>(
+    stores: &[Arc<dyn Store>],
+    count: i64,
+    writer: impl Fn(Arc<dyn Store>, i64) -> Fut,
+) -> Vec<tokio::task::JoinHandle<T>>
+where
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    (0..count)
+        .map(|i| tokio::spawn(writer(stores[i as usize % stores.len()].clone(), i)))
+        .collect()
+}
+
+/// Lists the applications awaiting `agency`.
+fn awaiting(agency: &str) -> ListFilter {
+    ListFilter {
+        awaiting_agency: Some(agency.into()),
+        ..Default::default()
+    }
+}
+
+/// Waits for writers that all sent the same `request`: exactly one
+/// committed, every other was answered the first response.
+async fn one_commit_then_replays(
+    writers: Vec<tokio::task::JoinHandle<Result<WriteOutcome, StoreError>>>,
+    request: &IdempotentRequest,
+) {
+    let mut committed = 0;
+    for writer in writers {
+        match writer.await.expect("writer") {
+            Ok(WriteOutcome::Committed) => committed += 1,
+            Ok(WriteOutcome::Replayed { response }) => assert_eq!(response, request.response),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(committed, 1);
+}
+
 async fn all_ids(store: &dyn Store, filter: &ListFilter) -> Vec<String> {
     store
         .list(filter, None, 10_000)

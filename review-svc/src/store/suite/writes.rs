@@ -25,10 +25,7 @@ pub(super) async fn create_get_round_trip(b: &dyn Backend) {
         .create(&app("a2", 1_000), &[], None)
         .await
         .expect("create");
-    assert_eq!(
-        store.get("a2").await.expect("get").map(|r| r.version),
-        Some(1)
-    );
+    assert_eq!(version_of(&*store, "a2").await, Some(1));
     assert_eq!(event_count(&*store, Some("a1")).await, 2);
     assert_eq!(event_count(&*store, Some("a2")).await, 0);
     assert_chain_intact(&*store).await;
@@ -36,35 +33,21 @@ pub(super) async fn create_get_round_trip(b: &dyn Backend) {
 
 pub(super) async fn create_duplicate_id_refused(b: &dyn Backend) {
     let store = b.store();
-    store
-        .create(&app("dup", 1), &[ev("CREATED", 1)], None)
+    create_filed(&*store, &app("dup", 1), None)
         .await
         .expect("create");
-    let again = store
-        .create(&app("dup", 2), &[ev("CREATED", 2)], None)
-        .await;
+    let again = create_filed(&*store, &app("dup", 2), None).await;
     assert!(
         matches!(again, Err(StoreError::AlreadyExists(ref id)) if id == "dup"),
         "{again:?}"
     );
     // With a fresh request id: still refused, and the request id is not consumed.
-    let again = store
-        .create(
-            &app("dup", 2),
-            &[ev("CREATED", 2)],
-            Some(&req("r-dup", "f1")),
-        )
-        .await;
+    let again = create_filed(&*store, &app("dup", 2), Some(&req("r-dup", "f1"))).await;
     assert!(
         matches!(again, Err(StoreError::AlreadyExists(_))),
         "{again:?}"
     );
-    let other = store
-        .create(
-            &app("dup2", 2),
-            &[ev("CREATED", 2)],
-            Some(&req("r-dup", "f2")),
-        )
+    let other = create_filed(&*store, &app("dup2", 2), Some(&req("r-dup", "f2")))
         .await
         .expect("request id still free");
     assert_eq!(other, WriteOutcome::Committed);
@@ -78,33 +61,20 @@ pub(super) async fn create_duplicate_id_refused(b: &dyn Backend) {
 pub(super) async fn create_replay_is_idempotent(b: &dyn Backend) {
     let store = b.store();
     let request = req("r1", "fp1");
-    let first = store
-        .create(&app("c1", 10), &[ev("CREATED", 10)], Some(&request))
+    let first = create_filed(&*store, &app("c1", 10), Some(&request))
         .await
         .expect("create");
     assert_eq!(first, WriteOutcome::Committed);
     // The same call again.
-    let replay = store
-        .create(&app("c1", 10), &[ev("CREATED", 10)], Some(&request))
+    let replay = create_filed(&*store, &app("c1", 10), Some(&request))
         .await
         .expect("replay");
-    assert_eq!(
-        replay,
-        WriteOutcome::Replayed {
-            response: request.response.clone()
-        }
-    );
+    assert_eq!(replay, replay_of(&request));
     // A retry for which the service minted another id: still the first answer.
-    let replay = store
-        .create(&app("c1-other", 11), &[ev("CREATED", 11)], Some(&request))
+    let replay = create_filed(&*store, &app("c1-other", 11), Some(&request))
         .await
         .expect("replay");
-    assert_eq!(
-        replay,
-        WriteOutcome::Replayed {
-            response: request.response.clone()
-        }
-    );
+    assert_eq!(replay, replay_of(&request));
     assert_eq!(
         all_ids(&*store, &ListFilter::default()).await,
         vec!["c1".to_owned()]
@@ -115,17 +85,10 @@ pub(super) async fn create_replay_is_idempotent(b: &dyn Backend) {
 pub(super) async fn request_id_reuse_refused(b: &dyn Backend) {
     let store = b.store();
     let row = app("u1", 10);
-    store
-        .create(&row, &[ev("CREATED", 10)], Some(&req("r1", "fp1")))
+    create_filed(&*store, &row, Some(&req("r1", "fp1")))
         .await
         .expect("create");
-    let reused = store
-        .create(
-            &app("u2", 11),
-            &[ev("CREATED", 11)],
-            Some(&req("r1", "other")),
-        )
-        .await;
+    let reused = create_filed(&*store, &app("u2", 11), Some(&req("r1", "other"))).await;
     assert!(
         matches!(reused, Err(StoreError::RequestIdReused(ref id)) if id == "r1"),
         "{reused:?}"
@@ -144,20 +107,14 @@ pub(super) async fn request_id_reuse_refused(b: &dyn Backend) {
         "{reused:?}"
     );
     assert_eq!(store.get("u2").await.expect("get"), None);
-    assert_eq!(
-        store.get("u1").await.expect("get").map(|r| r.version),
-        Some(1)
-    );
+    assert_eq!(version_of(&*store, "u1").await, Some(1));
     assert_eq!(event_count(&*store, None).await, 1);
 }
 
 pub(super) async fn update_and_version_conflict(b: &dyn Backend) {
     let store = b.store();
     let v1 = app("v", 10);
-    store
-        .create(&v1, &[ev("CREATED", 10)], None)
-        .await
-        .expect("create");
+    create_filed(&*store, &v1, None).await.expect("create");
     let v2 = ApplicationRow {
         level: "OPERATING_COMMITTEE".into(),
         awaiting_agencies: vec!["DEFENSE".into()],
@@ -198,10 +155,7 @@ pub(super) async fn update_and_version_conflict(b: &dyn Backend) {
 pub(super) async fn update_replay_after_success(b: &dyn Backend) {
     let store = b.store();
     let v1 = app("w", 10);
-    store
-        .create(&v1, &[ev("CREATED", 10)], None)
-        .await
-        .expect("create");
+    create_filed(&*store, &v1, None).await.expect("create");
     let request = req("u-r1", "fp");
     let v2 = next(&v1, "AGENCY_REVIEW");
     let first = store
@@ -214,12 +168,7 @@ pub(super) async fn update_replay_after_success(b: &dyn Backend) {
         .update(1, &v2, &[ev("REFERRED", 11)], Some(&request))
         .await
         .expect("retry");
-    assert_eq!(
-        retry,
-        WriteOutcome::Replayed {
-            response: request.response.clone()
-        }
-    );
+    assert_eq!(retry, replay_of(&request));
     let other = store
         .update(1, &v2, &[ev("REFERRED", 11)], Some(&req("u-r1", "changed")))
         .await;
@@ -227,10 +176,7 @@ pub(super) async fn update_replay_after_success(b: &dyn Backend) {
         matches!(other, Err(StoreError::RequestIdReused(_))),
         "{other:?}"
     );
-    assert_eq!(
-        store.get("w").await.expect("get").map(|r| r.version),
-        Some(2)
-    );
+    assert_eq!(version_of(&*store, "w").await, Some(2));
     assert_eq!(event_count(&*store, Some("w")).await, 2);
     // A fresh request id at the old version is a conflict.
     let stale = store
@@ -259,14 +205,8 @@ pub(super) async fn versions_come_from_the_rows(b: &dyn Backend) {
         version: 3,
         ..app("vv", 1)
     };
-    store
-        .create(&v3, &[ev("CREATED", 1)], None)
-        .await
-        .expect("create");
-    assert_eq!(
-        store.get("vv").await.expect("get").map(|r| r.version),
-        Some(3)
-    );
+    create_filed(&*store, &v3, None).await.expect("create");
+    assert_eq!(version_of(&*store, "vv").await, Some(3));
     let v5 = ApplicationRow {
         version: 5,
         ..next(&v3, "S")
@@ -310,8 +250,7 @@ pub(super) async fn versions_come_from_the_rows(b: &dyn Backend) {
 pub(super) async fn find_request_returns_first_answer(b: &dyn Backend) {
     let store = b.store();
     let request = req("fr-1", "fp");
-    store
-        .create(&app("fr", 1), &[ev("CREATED", 1)], Some(&request))
+    create_filed(&*store, &app("fr", 1), Some(&request))
         .await
         .expect("create");
     assert_eq!(
@@ -323,12 +262,7 @@ pub(super) async fn find_request_returns_first_answer(b: &dyn Backend) {
 
 pub(super) async fn one_batch_mixes_writes(b: &dyn Backend) {
     let store = b.store();
-    store
-        .create(
-            &app("other", 1),
-            &[ev("CREATED", 1)],
-            Some(&req("taken", "fp-x")),
-        )
+    create_filed(&*store, &app("other", 1), Some(&req("taken", "fp-x")))
         .await
         .expect("create");
     let a1 = ApplicationRow {
@@ -403,10 +337,6 @@ pub(super) async fn one_batch_mixes_writes(b: &dyn Backend) {
     assert_eq!(store.get("bd").await.expect("get"), None);
     assert!(store.get("be").await.expect("get").is_some());
     assert_eq!(event_count(&*store, Some("ba")).await, 5);
-    let awaiting = |agency: &str| ListFilter {
-        awaiting_agency: Some(agency.into()),
-        ..Default::default()
-    };
     assert!(all_ids(&*store, &awaiting("STATE")).await.is_empty());
     assert!(all_ids(&*store, &awaiting("ENERGY")).await.is_empty());
     assert_eq!(all_ids(&*store, &awaiting("DEFENSE")).await, ["ba"]);

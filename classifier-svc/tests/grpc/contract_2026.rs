@@ -1,63 +1,8 @@
 //! Integration tests of the 2026 contract: the UAE question by end user,
 //! the tariff block, thresholds, the history RPC, the BASIC view, and the
-//! refusals (specific reasons, every violation, hostile names). Each test
-//! starts the real server on `127.0.0.1:0` and calls it over TCP.
+//! refusals (specific reasons, every violation, hostile names).
 
-use std::time::Duration;
-
-use exportcontrol_proto::classifier::v1 as pb;
-use pb::classifier_service_client::ClassifierServiceClient;
-use prost::Message;
-use service_kit::server::{RunningServer, ServeOptions};
-use tokio::net::TcpListener;
-use tokio::time::timeout;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
-
-const LIMIT: Duration = Duration::from_secs(20);
-
-struct TestServer {
-    server: RunningServer,
-    channel: Channel,
-}
-
-async fn spawn() -> TestServer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let server = classifier_svc::serve(listener, ServeOptions::default())
-        .await
-        .expect("server starts");
-    let channel = Endpoint::from_shared(format!("http://{}", server.local_addr))
-        .expect("address")
-        .timeout(LIMIT)
-        .connect()
-        .await
-        .expect("client connects");
-    TestServer { server, channel }
-}
-
-impl TestServer {
-    fn client(&self) -> ClassifierServiceClient<Channel> {
-        ClassifierServiceClient::new(self.channel.clone())
-    }
-
-    async fn stop(self) {
-        drop(self.channel);
-        timeout(LIMIT, self.server.shutdown())
-            .await
-            .expect("server stops in time")
-            .expect("server stops cleanly");
-    }
-}
-
-fn request(chip: &str, tx: Option<pb::Transaction>, as_of: &str) -> pb::ClassifyItemRequest {
-    pb::ClassifyItemRequest {
-        item: Some(pb::classify_item_request::Item::CatalogChip(chip.into())),
-        transaction: tx,
-        as_of: as_of.into(),
-        ..Default::default()
-    }
-}
+use crate::support::*;
 
 fn uae(name: &str, kind: pb::EndUserKind) -> pb::Transaction {
     pb::Transaction {
@@ -79,7 +24,7 @@ fn china() -> pb::Transaction {
     }
 }
 
-fn licence(r: &pb::ClassifyItemResponse) -> (pb::LicenseStatus, pb::ReviewPolicy) {
+fn licence_and_policy(r: &pb::ClassifyItemResponse) -> (pb::LicenseStatus, pb::ReviewPolicy) {
     let l = r.license.as_ref().expect("licence");
     (l.status(), l.review_policy())
 }
@@ -108,28 +53,28 @@ async fn the_uae_question_for_three_end_users() {
             "uae.licence_required",
         ),
     ] {
-        let r = client
-            .classify_item(request("H200", Some(uae(name, kind)), "2026-08-01"))
-            .await
-            .expect("answered")
-            .into_inner();
+        let r = classified(
+            &mut client,
+            catalogue("H200", Some(uae(name, kind)), "2026-08-01"),
+        )
+        .await;
         assert_eq!(r.rule_set, "V2026b");
-        assert_eq!(licence(&r).0, want, "{name:?}");
+        assert_eq!(licence_and_policy(&r).0, want, "{name:?}");
         let reasons = &r.license.as_ref().unwrap().reasons;
         let f = reasons.iter().find(|f| f.rule_id == rule).expect(rule);
         assert!(f.holds && !f.citation.is_empty(), "{f:?}");
     }
-    let other = client
-        .classify_item(request(
+    let other = classified(
+        &mut client,
+        catalogue(
             "H200",
             Some(uae("", pb::EndUserKind::Unspecified)),
             "2026-08-01",
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+        ),
+    )
+    .await;
     assert_eq!(
-        licence(&other),
+        licence_and_policy(&other),
         (pb::LicenseStatus::Required, pb::ReviewPolicy::Indeterminate)
     );
     app.stop().await;
@@ -139,11 +84,7 @@ async fn the_uae_question_for_three_end_users() {
 async fn tariff_thresholds_and_the_basic_view() {
     let app = spawn().await;
     let mut client = app.client();
-    let full = client
-        .classify_item(request("H200", Some(china()), "2026-08-01"))
-        .await
-        .unwrap()
-        .into_inner();
+    let full = classified(&mut client, catalogue("H200", Some(china()), "2026-08-01")).await;
     let t = full.tariff.as_ref().expect("tariff block");
     assert_eq!(
         (t.applies, t.heading.as_str(), t.rate_percent, t.band),
@@ -163,14 +104,10 @@ async fn tariff_thresholds_and_the_basic_view() {
         .iter()
         .any(|f| f.rule_id == "tariff.fr26_customs" && f.holds));
 
-    let mut basic_request = request("H200", Some(china()), "2026-08-01");
+    let mut basic_request = catalogue("H200", Some(china()), "2026-08-01");
     basic_request.view = pb::ClassificationView::Basic as i32;
-    let basic = client
-        .classify_item(basic_request)
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(licence(&basic), licence(&full));
+    let basic = classified(&mut client, basic_request).await;
+    assert_eq!(licence_and_policy(&basic), licence_and_policy(&full));
     let b = basic.classification.as_ref().unwrap();
     // BASIC carries the thresholds in columns; read back, the numbers stay.
     assert!(b.thresholds.is_empty());
@@ -226,7 +163,7 @@ async fn history_of_the_h200_to_china() {
             (
                 e.effective_date.as_str(),
                 e.rule_set.as_str(),
-                licence(answer).1,
+                licence_and_policy(answer).1,
             )
         })
         .collect();
@@ -247,35 +184,20 @@ async fn history_of_the_h200_to_china() {
     app.stop().await;
 }
 
-struct Refusal {
-    code: Code,
-    reason: String,
-    metadata: std::collections::HashMap<String, String>,
-    fields: Vec<String>,
-}
-
+/// What a refusal says; every refusal of this contract carries an ErrorInfo.
 fn refusal(status: &Status) -> Refusal {
-    let info = status.get_details_error_info().expect("ErrorInfo");
-    let fields = status
-        .get_details_bad_request()
-        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default();
-    Refusal {
-        code: status.code(),
-        reason: info.reason,
-        metadata: info.metadata,
-        fields,
-    }
+    assert!(
+        status.get_details_error_info().is_some(),
+        "no ErrorInfo: {status:?}"
+    );
+    Refusal::of_status(status)
 }
 
 #[tokio::test]
 async fn refusals_name_a_specific_reason_and_every_violation() {
     let app = spawn().await;
     let mut client = app.client();
-    let bad_date = client
-        .classify_item(request("H200", None, "2026-13-01"))
-        .await
-        .expect_err("refused");
+    let bad_date = refused(&mut client, catalogue("H200", None, "2026-13-01")).await;
     let r = refusal(&bad_date);
     assert_eq!(
         (r.code, r.reason.as_str()),
@@ -300,14 +222,15 @@ async fn refusals_name_a_specific_reason_and_every_violation() {
         }],
         ..Default::default()
     };
-    let both = client
-        .classify_item(pb::ClassifyItemRequest {
+    let both = refused(
+        &mut client,
+        pb::ClassifyItemRequest {
             item: Some(pb::classify_item_request::Item::Spec(spec)),
             as_of: "yesterday".into(),
             ..Default::default()
-        })
-        .await
-        .expect_err("refused");
+        },
+    )
+    .await;
     let r = refusal(&both);
     assert_eq!(r.reason, "INVALID_FIELDS");
     assert_eq!(r.fields, ["as_of", "spec.rates[0].bit_length"]);
@@ -324,7 +247,7 @@ async fn hostile_names_and_duplicate_rates_are_refused() {
     let mut client = app.client();
     for name in ["chips/../h200", " H200 ", "H200\u{202e}", "chips/H200"] {
         let status = client
-            .classify_item(request(name, None, "2026-02-01"))
+            .classify_item(catalogue(name, None, "2026-02-01"))
             .await
             .expect_err(name);
         assert_eq!(refusal(&status).reason, "INVALID_CHIP_NAME", "{name:?}");
@@ -335,11 +258,7 @@ async fn hostile_names_and_duplicate_rates_are_refused() {
         assert_eq!(refusal(&status).reason, "INVALID_CHIP_NAME", "{name:?}");
     }
     // The canonical name is answered.
-    let ok = client
-        .classify_item(request("h200 sxm", None, "2026-02-01"))
-        .await
-        .unwrap()
-        .into_inner();
+    let ok = classified(&mut client, catalogue("h200 sxm", None, "2026-02-01")).await;
     assert_eq!(ok.item_name, "NVIDIA H200 SXM 141GB");
     let rate = |format: &str| pb::ProcessingRate {
         bit_length: 8,
@@ -351,13 +270,14 @@ async fn hostile_names_and_duplicate_rates_are_refused() {
         rates: vec![rate("FP8"), rate("fp8")],
         ..Default::default()
     };
-    let status = client
-        .classify_item(pb::ClassifyItemRequest {
+    let status = refused(
+        &mut client,
+        pb::ClassifyItemRequest {
             item: Some(pb::classify_item_request::Item::Spec(spec)),
             ..Default::default()
-        })
-        .await
-        .expect_err("refused");
+        },
+    )
+    .await;
     let r = refusal(&status);
     assert_eq!(r.fields, ["spec.name", "spec.rates[1].bit_length"]);
     assert_eq!(
@@ -366,10 +286,7 @@ async fn hostile_names_and_duplicate_rates_are_refused() {
     );
     let mut tx = uae("G42\u{202e}", pb::EndUserKind::Commercial);
     tx.end_user_kind = 9;
-    let status = client
-        .classify_item(request("H200", Some(tx), "2026-08-01"))
-        .await
-        .expect_err("refused");
+    let status = refused(&mut client, catalogue("H200", Some(tx), "2026-08-01")).await;
     assert_eq!(
         refusal(&status).fields,
         ["transaction.end_user_name", "transaction.end_user_kind"]
