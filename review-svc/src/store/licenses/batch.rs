@@ -54,15 +54,7 @@ where
             let _ = tx.rollback().await;
             return None;
         };
-        if results
-            .iter()
-            .any(|r| matches!(r, Ok(LicenseOutcome::Committed)))
-        {
-            tx.commit().await.ok()?;
-        } else {
-            tx.rollback().await.ok()?;
-        }
-        return Some(results);
+        return finish_batch(tx, results).await;
     }
     let mut results = Vec::with_capacity(batch.len());
     for queued in batch {
@@ -75,6 +67,15 @@ where
             }
         }
     }
+    finish_batch(tx, results).await
+}
+
+/// Commits a batch that committed a job (else rolls it back: nothing was
+/// written) and gives its results; `None` when that fails.
+async fn finish_batch<DB: Dialect>(
+    tx: sqlx::Transaction<'_, DB>,
+    results: Vec<Result<LicenseOutcome, StoreError>>,
+) -> Option<Vec<Result<LicenseOutcome, StoreError>>> {
     if results
         .iter()
         .any(|r| matches!(r, Ok(LicenseOutcome::Committed)))
