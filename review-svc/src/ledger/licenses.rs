@@ -316,12 +316,13 @@ impl Ledger {
         }
         // The counters a licence touches follow from its terms, which
         // never change: read once, locked in the transaction.
-        let keys = counter_keys(&self.license(id).await?);
+        let known = self.license(id).await?;
+        let keys = counter_keys(&known);
         type Slot = Arc<Mutex<Option<Result<LicenseAnswer, LedgerError>>>>;
         let slot: Slot = Arc::new(Mutex::new(None));
         let decided = Arc::clone(&slot);
         let decide: Decide = Arc::new(move |view: &LicenseView| {
-            let (answer, write) = match decide_on(view, expected_version, &rule) {
+            let (answer, write) = match decide_on(view, &known, expected_version, &rule) {
                 Ok((answer, write)) => (Ok(answer), Some(write)),
                 Err(e) => (Err(e), None),
             };
@@ -405,16 +406,31 @@ impl Ledger {
 }
 
 /// Decides a change on the locked view: the licence after it and what to write.
+///
+/// `known` is the licence as read before the write was queued: when the
+/// locked row still has its version (a licence's snapshot and version are
+/// written together, so the snapshot is the same), it is used as it is
+/// instead of decoding the snapshot again inside the writer, which runs
+/// one decision after the other. That is the common case when shipments
+/// are spread over many licences; a licence changed in between (one hot
+/// licence) is decoded from the locked row.
 fn decide_on<F>(
     view: &LicenseView,
+    known: &License,
     expected_version: Option<i64>,
     rule: &F,
 ) -> Result<(LicenseAnswer, LicenseWrite), LedgerError>
 where
     F: Fn(&License, &HashMap<String, i64>) -> Result<Recorded, LicenseRefusal>,
 {
-    let license = read_license(&view.row)?;
-    let recorded = rule(&license, &view.counters).map_err(LedgerError::LicenseRefused)?;
+    let decoded;
+    let license = if view.row.version == known.version && view.row.id == known.terms.id {
+        known
+    } else {
+        decoded = read_license(&view.row)?;
+        &decoded
+    };
+    let recorded = rule(license, &view.counters).map_err(LedgerError::LicenseRefused)?;
     // Who may act is decided before the etag is compared: the etag tells
     // nothing to whom the licence is not shown.
     if let Some(expected) = expected_version {

@@ -159,14 +159,14 @@ impl Licenses {
         Ok(Response::new(self.answer(&answer)))
     }
 
-    async fn officer<M: prost::Message>(
+    async fn officer<M: OfficerRequest>(
         &self,
         request: Request<M>,
         method: &'static str,
         action: OfficerAction,
-        (name, etag, request_id, reason): (&str, &str, &str, &str),
     ) -> Result<Response<pb::License>, Status> {
         let actor = self.actor(&request)?;
+        let (name, etag, request_id, reason) = request.get_ref().parts();
         let id = license_id(name, "name")?;
         let mut violations = Vec::new();
         validate::text(reason, "reason", MAX_TEXT * 8, false, &mut violations);
@@ -196,6 +196,28 @@ impl Licenses {
         Ok(Response::new(self.render(&answer.license)))
     }
 }
+
+/// What the licensing officer's three requests carry alike.
+trait OfficerRequest: prost::Message {
+    /// (name, etag, request id, reason).
+    fn parts(&self) -> (&str, &str, &str, &str);
+}
+
+macro_rules! officer_request {
+    ($($message:ty),*) => {$(
+        impl OfficerRequest for $message {
+            fn parts(&self) -> (&str, &str, &str, &str) {
+                (&self.name, &self.etag, &self.request_id, &self.reason)
+            }
+        }
+    )*};
+}
+
+officer_request!(
+    pb::SuspendLicenseRequest,
+    pb::ReinstateLicenseRequest,
+    pb::RevokeLicenseRequest
+);
 
 /// What both shipment RPCs carry, validated.
 struct ShipmentParts {
@@ -609,41 +631,23 @@ impl LicenseService for Licenses {
         &self,
         request: Request<pb::SuspendLicenseRequest>,
     ) -> Result<Response<pb::License>, Status> {
-        let m = request.get_ref().clone();
-        self.officer(
-            request,
-            "SuspendLicense",
-            OfficerAction::Suspend,
-            (&m.name, &m.etag, &m.request_id, &m.reason),
-        )
-        .await
+        self.officer(request, "SuspendLicense", OfficerAction::Suspend)
+            .await
     }
 
     async fn reinstate_license(
         &self,
         request: Request<pb::ReinstateLicenseRequest>,
     ) -> Result<Response<pb::License>, Status> {
-        let m = request.get_ref().clone();
-        self.officer(
-            request,
-            "ReinstateLicense",
-            OfficerAction::Reinstate,
-            (&m.name, &m.etag, &m.request_id, &m.reason),
-        )
-        .await
+        self.officer(request, "ReinstateLicense", OfficerAction::Reinstate)
+            .await
     }
 
     async fn revoke_license(
         &self,
         request: Request<pb::RevokeLicenseRequest>,
     ) -> Result<Response<pb::License>, Status> {
-        let m = request.get_ref().clone();
-        self.officer(
-            request,
-            "RevokeLicense",
-            OfficerAction::Revoke,
-            (&m.name, &m.etag, &m.request_id, &m.reason),
-        )
-        .await
+        self.officer(request, "RevokeLicense", OfficerAction::Revoke)
+            .await
     }
 }

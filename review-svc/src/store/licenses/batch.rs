@@ -54,15 +54,7 @@ where
             let _ = tx.rollback().await;
             return None;
         };
-        if results
-            .iter()
-            .any(|r| matches!(r, Ok(LicenseOutcome::Committed)))
-        {
-            tx.commit().await.ok()?;
-        } else {
-            tx.rollback().await.ok()?;
-        }
-        return Some(results);
+        return finish_batch(tx, results).await;
     }
     let mut results = Vec::with_capacity(batch.len());
     for queued in batch {
@@ -75,6 +67,15 @@ where
             }
         }
     }
+    finish_batch(tx, results).await
+}
+
+/// Commits a batch that committed a job (else rolls it back: nothing was
+/// written) and gives its results; `None` when that fails.
+async fn finish_batch<DB: Dialect>(
+    tx: sqlx::Transaction<'_, DB>,
+    results: Vec<Result<LicenseOutcome, StoreError>>,
+) -> Option<Vec<Result<LicenseOutcome, StoreError>>> {
     if results
         .iter()
         .any(|r| matches!(r, Ok(LicenseOutcome::Committed)))
@@ -186,34 +187,7 @@ where
             );
         }
     }
-    let mut counters: HashMap<String, i64> = HashMap::new();
-    for chunk in counter_keys.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        // Counters exist before they are locked, so that two first
-        // shipments against one cap wait for each other.
-        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
-        for (i, key) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.push("(");
-            q.push_text(key.clone());
-            q.push(", 0)");
-        }
-        q.push(" ON CONFLICT (counter) DO NOTHING");
-        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
-    }
-    for chunk in counter_keys.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new("SELECT counter, value FROM license_counters WHERE counter IN ");
-        push_list(&mut q, chunk);
-        q.push(" ORDER BY counter");
-        q.push(DB::FOR_UPDATE);
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
-            counters.insert(
-                r.try_get::<String, _>(0).map_err(db::<DB>)?,
-                r.try_get::<i64, _>(1).map_err(db::<DB>)?,
-            );
-        }
-    }
+    let mut counters = locked_counters::<DB>(&mut *conn, &counter_keys).await?;
     let mut requests: HashMap<String, (String, String)> = HashMap::new();
     for chunk in request_ids.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let mut q = Sql::<DB>::new(
@@ -235,6 +209,10 @@ where
     let read_versions: HashMap<String, i64> = licenses
         .iter()
         .map(|(id, row)| (id.clone(), row.version))
+        .collect();
+    let read_states: HashMap<String, String> = licenses
+        .iter()
+        .map(|(id, row)| (id.clone(), row.state.clone()))
         .collect();
     let read_lengths: HashMap<String, i64> = heads
         .iter()
@@ -412,9 +390,20 @@ where
         for row in &rows {
             q.push_when(row.id.clone(), Bind::Int(row.version));
         }
-        q.push(" END, state = CASE id");
-        for row in &rows {
-            q.push_when(row.id.clone(), Bind::Text(row.state.clone()));
+        // A shipment seldom changes a licence's state: the column is set
+        // only for the rows whose state moved, so that SQLite, which
+        // rewrites an index whose column is assigned, leaves the state
+        // index alone when none did.
+        let moved_state: Vec<&&LicenseRow> = rows
+            .iter()
+            .filter(|row| read_states.get(&row.id) != Some(&row.state))
+            .collect();
+        if !moved_state.is_empty() {
+            q.push(" END, state = CASE id");
+            for row in &moved_state {
+                q.push_when(row.id.clone(), Bind::Text(row.state.clone()));
+            }
+            q.push(" ELSE state");
         }
         q.push(" END, updated_at = CASE id");
         for row in &rows {
@@ -496,6 +485,80 @@ where
         q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
     }
     Ok(results)
+}
+
+/// The counters `keys` (sorted, distinct), locked, with their values.
+/// Counters exist before they are locked, so that two first shipments
+/// against one cap wait for each other: those not found are created at 0
+/// and then locked. Nearly always every counter exists, and one locking
+/// read is all it takes (an insert that does nothing still looks each key
+/// up, and a batch spread over many licences names many counters).
+pub(super) async fn locked_counters<DB>(
+    conn: &mut DB::Connection,
+    keys: &[String],
+) -> Result<HashMap<String, i64>, JobError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let mut counters = HashMap::new();
+    read_locked_counters::<DB>(&mut *conn, keys, &mut counters).await?;
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|key| !counters.contains_key(*key))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return Ok(counters);
+    }
+    for chunk in missing.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
+        for (i, key) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push("(");
+            q.push_text(key.clone());
+            q.push(", 0)");
+        }
+        q.push(" ON CONFLICT (counter) DO NOTHING");
+        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    }
+    read_locked_counters::<DB>(&mut *conn, &missing, &mut counters).await?;
+    Ok(counters)
+}
+
+/// Reads the counters `keys` locked (in key order) into `into`.
+async fn read_locked_counters<DB>(
+    conn: &mut DB::Connection,
+    keys: &[String],
+    into: &mut HashMap<String, i64>,
+) -> Result<(), JobError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    for chunk in keys.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new("SELECT counter, value FROM license_counters WHERE counter IN ");
+        push_list(&mut q, chunk);
+        q.push(" ORDER BY counter");
+        q.push(DB::FOR_UPDATE);
+        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
+            into.insert(
+                r.try_get::<String, _>(0).map_err(db::<DB>)?,
+                r.try_get::<i64, _>(1).map_err(db::<DB>)?,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs each job of a batch in its own transaction (after a failed batch).

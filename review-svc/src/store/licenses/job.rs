@@ -327,38 +327,7 @@ where
     let mut keys = counter_keys.to_vec();
     keys.sort();
     keys.dedup();
-    let mut counters = HashMap::new();
-    if !keys.is_empty() {
-        // Counters exist before they are locked, so that two first
-        // shipments against one cap wait for each other.
-        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
-        for (i, key) in keys.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.push("(");
-            q.push_text(key.clone());
-            q.push(", 0)");
-        }
-        q.push(" ON CONFLICT (counter) DO NOTHING");
-        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
-        let mut q =
-            Sql::<DB>::new("SELECT counter, value FROM license_counters WHERE counter IN (");
-        for (i, key) in keys.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.push_text(key.clone());
-        }
-        q.push(") ORDER BY counter");
-        q.push(DB::FOR_UPDATE);
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
-            counters.insert(
-                r.try_get::<String, _>(0).map_err(db::<DB>)?,
-                r.try_get::<i64, _>(1).map_err(db::<DB>)?,
-            );
-        }
-    }
+    let counters = super::batch::locked_counters::<DB>(&mut *conn, &keys).await?;
     let view = LicenseView { row, counters };
     let Some(write) = decide(&view) else {
         return Ok((LicenseOutcome::Declined, 0, None));

@@ -136,15 +136,8 @@ where
         if keys.is_empty() {
             return Ok(out);
         }
-        let mut q =
-            Sql::<DB>::new("SELECT counter, value FROM license_counters WHERE counter IN (");
-        for (i, key) in keys.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.push_text(key.clone());
-        }
-        q.push(")");
+        let mut q = Sql::<DB>::new("SELECT counter, value FROM license_counters WHERE counter IN ");
+        super::batch::push_list(&mut q, keys);
         let e = DB::map_err;
         for r in q.query().fetch_all(&self.pool).await.map_err(e)? {
             out.insert(
