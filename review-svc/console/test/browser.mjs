@@ -5,7 +5,8 @@
 // Operating Committee chair, an escalation to the ACEP by a Senate-confirmed
 // official, the ACEP and EARB votes and two appeals by agency heads, to the
 // President's decision; then the licence it issued, a shipment the holder
-// records, one the licence refuses, and the officer's suspension. Each step
+// records, one the licence refuses, the officer's suspension and a check of
+// the history against a signed checkpoint. Each step
 // is signed in as the role that takes it, through the inbox. The applicant
 // withdraws a second application. Also: a stale view is refused and
 // reloaded, live updates arrive without a reload, refusals show their
@@ -235,6 +236,13 @@ try {
   await page.goto(`${consoleUrl}#/applications/${id}`);
   await act(page, "suspend-license", { reason: "laboratory certification under review" });
   await expectText(page.locator("#license-state"), "Suspended");
+  // The whole history against a signed checkpoint kept in the browser: the
+  // first check keeps one, the next finds the history unchanged up to it.
+  await page.locator("#check-checkpoint").click();
+  await expectText(page.locator("#checkpoint-result"), "First checkpoint");
+  await page.locator("#check-checkpoint").click();
+  await expectText(page.locator("#checkpoint-result"), "Unchanged: the history up to event");
+  log("the history was checked against the signed checkpoint the browser kept");
   // The licences list, from the inbox.
   await toInbox(page);
   await page.locator("#licenses-link").click();
@@ -267,8 +275,11 @@ try {
 
   // --- the token is in session storage only, never in the URL.
   if (page.url().includes("dev-")) failures.push(`a token in the URL: ${page.url()}`);
-  const stored = await page.evaluate(() => ({ session: sessionStorage.length, local: localStorage.length }));
-  if (stored.local !== 0) failures.push("something was kept in localStorage");
+  // Local storage holds the audit checkpoint only, never a token.
+  const kept = await page.evaluate(() => Object.entries(localStorage));
+  if (kept.some(([key, value]) => key !== "review-console.audit-checkpoint" || value.includes("dev-"))) {
+    failures.push(`localStorage keeps more than the audit checkpoint: ${kept.map(([key]) => key).join(", ")}`);
+  }
 
   // --- a token the service does not know: back to sign-in, with the reason.
   await page.evaluate(() => sessionStorage.setItem("review-console.token", "no-such-token"));
