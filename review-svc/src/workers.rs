@@ -29,12 +29,9 @@ pub fn spawn_sweeper(
     clock: Arc<dyn Clock>,
     interval: Duration,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            let now = clock.now();
+    spawn_every(interval, move || {
+        let (ledger, now) = (Arc::clone(&ledger), clock.now());
+        async move {
             if let Err(error) = sweep_once(&ledger, now).await {
                 tracing::warn!(%error, "deadline sweep failed; will retry");
             }
@@ -44,6 +41,23 @@ pub fn spawn_sweeper(
                 Ok(expired) => tracing::info!(expired, "licences expired"),
                 Err(error) => tracing::warn!(%error, "licence sweep failed; will retry"),
             }
+        }
+    })
+}
+
+/// Runs `round` every `interval`. A round that overruns delays the next
+/// rather than letting missed ones run back to back.
+fn spawn_every<F, R>(interval: Duration, mut round: F) -> JoinHandle<()>
+where
+    F: FnMut() -> R + Send + 'static,
+    R: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            round().await;
         }
     })
 }
@@ -110,11 +124,10 @@ pub fn spawn_classification_retry(
     clock: Arc<dyn Clock>,
     interval: Duration,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
+    spawn_every(interval, move || {
+        let (ledger, classifier, clock) =
+            (Arc::clone(&ledger), classifier.clone(), Arc::clone(&clock));
+        async move {
             if let Err(error) = classify_pending(&ledger, &classifier, clock.as_ref()).await {
                 tracing::warn!(%error, "classification of pending applications failed; will retry");
             }

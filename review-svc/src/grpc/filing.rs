@@ -62,11 +62,9 @@ impl Review {
                 .ledger
                 .prepare(filing, classification, self.clock.now())
                 .map_err(|e| errors::ledger(e, &name))?;
-            let rendering = convert::Rendering {
-                deadlines: self.ledger.workflow().deadlines(),
-                now: self.clock.now(),
-            };
-            check_filing_size(self.limits, &prepared, &rendering, pending)?;
+            // Rendered once: measured here, and answered after the write.
+            let mut answered = convert::application(&prepared.app, &self.rendering());
+            check_filing_size(self.limits, &prepared, &mut answered, pending)?;
             time_left(deadline)?;
             let app = self
                 .ledger
@@ -74,7 +72,14 @@ impl Review {
                 .await
                 .map_err(|e| errors::ledger(e, &name))?;
             tracing::info!(state = app.state.as_str(), "application filed");
-            Ok(Response::new(self.servable(&app)))
+            // A retried request is answered with the application its first
+            // call filed (another id), rendered from what is stored.
+            let answered = if app.id == id {
+                self.servable_rendered(&app, answered)
+            } else {
+                self.servable(&app)
+            };
+            Ok(Response::new(answered))
         }
         .instrument(span)
         .await
@@ -96,7 +101,7 @@ fn classifier_deadline(caller_budget: Option<Duration>) -> Option<Instant> {
 fn check_filing_size(
     limits: limits::Limits,
     prepared: &Prepared,
-    rendering: &convert::Rendering,
+    answered: &mut pb::Application,
     pending: usize,
 ) -> Result<(), Status> {
     let served = |kind: &str| {
@@ -107,11 +112,34 @@ fn check_filing_size(
             .map(|event| convert::event_payload(event).encoded_len())
             .sum::<usize>()
     };
+    let classified = if prepared.events.iter().any(|e| e.kind() == CLASSIFIED) {
+        classified_event_len(answered)
+    } else {
+        0
+    };
     limits::check_filing(
         limits,
-        &convert::application(&prepared.app, rendering),
+        answered,
         pending,
         served("ApplicationFiled"),
-        served("ItemsClassified"),
+        classified,
     )
+}
+
+const CLASSIFIED: &str = "ItemsClassified";
+
+/// The encoded size of the filing's `ItemsClassified` event as served.
+/// The application was made from that event, so its classifications, as
+/// rendered, are the event's: measured there (lent to the event and given
+/// back) rather than by decoding the classifier's answers once more.
+fn classified_event_len(answered: &mut pb::Application) -> usize {
+    use pb::application_event::{ItemsClassified, Payload};
+    let payload = Payload::ItemsClassified(ItemsClassified {
+        classifications: std::mem::take(&mut answered.classifications),
+    });
+    let len = payload.encoded_len();
+    if let Payload::ItemsClassified(event) = payload {
+        answered.classifications = event.classifications;
+    }
+    len
 }

@@ -138,11 +138,23 @@ impl Review {
     /// than not at all, so that a
     /// committed write is never answered as a failure.
     pub(super) fn servable(&self, app: &workflow::Application) -> pb::Application {
-        let rendering = convert::Rendering {
+        self.servable_rendered(app, convert::application(app, &self.rendering()))
+    }
+
+    /// How applications are rendered now.
+    pub(super) fn rendering(&self) -> convert::Rendering<'_> {
+        convert::Rendering {
             deadlines: self.ledger.workflow().deadlines(),
             now: self.clock.now(),
-        };
-        let mut rendered = convert::application(app, &rendering);
+        }
+    }
+
+    /// [`Review::servable`] for `app` already rendered (as `rendered`).
+    pub(super) fn servable_rendered(
+        &self,
+        app: &workflow::Application,
+        mut rendered: pb::Application,
+    ) -> pb::Application {
         rendered.etag = self.keys.etag(&app.id, app.version);
         let size = rendered.encoded_len();
         if size > self.limits.page() {

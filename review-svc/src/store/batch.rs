@@ -243,10 +243,12 @@ fn decide(
             return replay(request, fingerprint, response);
         }
     }
-    let head = match (expected, apps.get_mut(&row.id)) {
+    // Each event is hashed once: the links written and the new head come
+    // from the same pass over the events.
+    let links = match (expected, apps.get_mut(&row.id)) {
         (None, Some(_)) => return Err(StoreError::AlreadyExists(row.id.clone())),
         (None, None) => {
-            let (_, head) = extend_chain(&row.id, &ChainHead::empty(), events);
+            let (links, head) = extend_chain(&row.id, &ChainHead::empty(), events);
             apps.insert(
                 row.id.clone(),
                 AppState {
@@ -259,7 +261,7 @@ fn decide(
                 },
             );
             writes.order.push(row.id.clone());
-            ChainHead::empty()
+            links
         }
         (Some(_), None) => return Err(StoreError::NotFound(row.id.clone())),
         (Some(expected), Some(state)) => {
@@ -270,8 +272,7 @@ fn decide(
                     current: state.version,
                 });
             }
-            let previous = state.head.clone();
-            let (_, head) = extend_chain(&row.id, &previous, events);
+            let (links, head) = extend_chain(&row.id, &state.head, events);
             // created_at is set once, by the create.
             let stored = ApplicationRow {
                 created_at: state.created_at,
@@ -283,10 +284,9 @@ fn decide(
             state.version = row.version;
             state.head = head;
             state.row = Some(stored);
-            previous
+            links
         }
     };
-    let (links, _) = extend_chain(&row.id, &head, events);
     for (event, (sequence, previous_hash, hash)) in events.iter().zip(links) {
         writes
             .events

@@ -571,43 +571,6 @@ async fn license_writer_loop(
 }
 
 impl_store!(PostgresStore {
-    async fn issue_license(
-        &self,
-        expected_version: i64,
-        row: &ApplicationRow,
-        events: &[NewEvent],
-        request: Option<&IdempotentRequest>,
-        license: &super::LicenseRow,
-    ) -> Result<WriteOutcome, StoreError> {
-        check_new_version(expected_version, row)?;
-        super::licenses::issue_outcome(
-            self.license_job(super::licenses::LicenseJob::Issue(Box::new(super::licenses::IssueJob {
-                expected_version,
-                row: row.clone(),
-                events: events.to_vec(),
-                request: request.cloned(),
-                license: license.clone(),
-            })))
-            .await?,
-        )
-    }
-
-    async fn change_license(
-        &self,
-        license_id: &str,
-        counter_keys: &[String],
-        request: Option<&IdempotentRequest>,
-        decide: super::Decide,
-    ) -> Result<super::LicenseOutcome, StoreError> {
-        self.license_job(super::licenses::LicenseJob::Change {
-            license_id: license_id.to_owned(),
-            counter_keys: counter_keys.to_vec(),
-            request: request.cloned(),
-            decide,
-        })
-        .await
-    }
-
     async fn create(
         &self,
         row: &ApplicationRow,

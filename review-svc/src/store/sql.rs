@@ -585,8 +585,10 @@ where
 }
 
 /// Implements [`Store`](super::Store) for a store that has a
-/// `reads: Reads<_>` field: the reads are the shared ones above; the
-/// writes and the audit horizon, which differ by dialect, are given.
+/// `reads: Reads<_>` field and a `license_job` method (how it runs a
+/// licence job): the reads are the shared ones above, and the licence
+/// writes hand their job to `license_job`; the application writes and the
+/// audit horizon, which differ by dialect, are given.
 macro_rules! impl_store {
     ($store:ty { $($own:tt)* }) => {
         #[async_trait::async_trait]
@@ -659,6 +661,44 @@ macro_rules! impl_store {
                 fresh_hex: &str,
             ) -> Result<String, StoreError> {
                 self.reads.service_key(purpose, fresh_hex).await
+            }
+
+            async fn issue_license(
+                &self,
+                expected_version: i64,
+                row: &ApplicationRow,
+                events: &[NewEvent],
+                request: Option<&IdempotentRequest>,
+                license: &$crate::store::LicenseRow,
+            ) -> Result<WriteOutcome, StoreError> {
+                use $crate::store::licenses::{issue_outcome, IssueJob, LicenseJob};
+                $crate::store::batch::check_new_version(expected_version, row)?;
+                issue_outcome(
+                    self.license_job(LicenseJob::Issue(Box::new(IssueJob {
+                        expected_version,
+                        row: row.clone(),
+                        events: events.to_vec(),
+                        request: request.cloned(),
+                        license: license.clone(),
+                    })))
+                    .await?,
+                )
+            }
+
+            async fn change_license(
+                &self,
+                license_id: &str,
+                counter_keys: &[String],
+                request: Option<&IdempotentRequest>,
+                decide: $crate::store::Decide,
+            ) -> Result<$crate::store::LicenseOutcome, StoreError> {
+                self.license_job($crate::store::licenses::LicenseJob::Change {
+                    license_id: license_id.to_owned(),
+                    counter_keys: counter_keys.to_vec(),
+                    request: request.cloned(),
+                    decide,
+                })
+                .await
             }
 
             async fn get_license(

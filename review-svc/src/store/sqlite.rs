@@ -50,7 +50,7 @@ use super::{
 
 mod checkpointer;
 
-use super::licenses::{self, issue_outcome, LicenseJob, QueuedJob};
+use super::licenses::{self, LicenseJob, QueuedJob};
 use super::LicenseOutcome;
 
 use checkpointer::Checkpointer;
@@ -559,43 +559,6 @@ async fn write_batch(
 }
 
 impl_store!(SqliteStore {
-    async fn issue_license(
-        &self,
-        expected_version: i64,
-        row: &ApplicationRow,
-        events: &[NewEvent],
-        request: Option<&IdempotentRequest>,
-        license: &super::LicenseRow,
-    ) -> Result<WriteOutcome, StoreError> {
-        check_new_version(expected_version, row)?;
-        issue_outcome(
-            self.license_job(LicenseJob::Issue(Box::new(super::licenses::IssueJob {
-                expected_version,
-                row: row.clone(),
-                events: events.to_vec(),
-                request: request.cloned(),
-                license: license.clone(),
-            })))
-            .await?,
-        )
-    }
-
-    async fn change_license(
-        &self,
-        license_id: &str,
-        counter_keys: &[String],
-        request: Option<&IdempotentRequest>,
-        decide: super::Decide,
-    ) -> Result<LicenseOutcome, StoreError> {
-        self.license_job(LicenseJob::Change {
-            license_id: license_id.to_owned(),
-            counter_keys: counter_keys.to_vec(),
-            request: request.cloned(),
-            decide,
-        })
-        .await
-    }
-
     async fn create(
         &self,
         row: &ApplicationRow,

@@ -129,8 +129,16 @@ pub(crate) async fn run_batch(
     // table that was never analysed (no autovacuum, or not yet) looks
     // small to the planner, which then scans it whole for a few dozen
     // keys, once per batch: the cost of a filing grew with the table.
+    // With sequential scans off, the batch's few statements (key lookups
+    // and UNNEST inserts, whose best plan does not depend on the values)
+    // keep the plan made at their first execution on this connection,
+    // instead of being planned again in every batch as the pool's other
+    // statements are (`plan_cache_mode`, see `PostgresStore::connect_with`).
     let mut tx = conn
-        .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL enable_seqscan = off")
+        .begin_with(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL enable_seqscan = off; \
+             SET LOCAL plan_cache_mode = force_generic_plan",
+        )
         .await
         .map_err(failed)?;
     let (request_ids, app_ids) = keys_of(ops);
