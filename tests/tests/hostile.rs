@@ -445,6 +445,7 @@ async fn a_hostile_client_leaves_both_services_serving_and_the_record_whole() {
         health(system.review.addr, REVIEW_SERVICE, None).await,
         Some(ServingStatus::Serving)
     );
+    until_classified(&client).await;
     let all = pb::ListApplicationsRequest {
         page_size: 200,
         ..Default::default()
@@ -488,6 +489,30 @@ async fn a_hostile_client_leaves_both_services_serving_and_the_record_whole() {
         ledger.uncertain.len(),
         ledger.codes
     );
+}
+
+/// A filing accepted while the classifier could not answer is classified by
+/// review-svc's retry worker in the background: the record is compared with
+/// itself (listed, read, its history) once that work is done, or after 30 s,
+/// when whatever is still pending fails the comparison with its name.
+async fn until_classified(client: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = pb::ListApplicationsRequest {
+            state: pb::State::ClassificationPending as i32,
+            page_size: 1,
+            ..Default::default()
+        };
+        let page = client
+            .clone()
+            .list_applications(authed(pending, AUDITOR))
+            .await
+            .expect("the pending applications are listed");
+        if page.into_inner().applications.is_empty() || Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn get(client: &mut Client, name: &str) -> pb::Application {
