@@ -6,13 +6,6 @@ use clap::Parser;
 use review_svc::auth::Authenticator;
 use review_svc::classifier_client::{ClassifierClient, RetryPolicy};
 
-/// mimalloc instead of the system allocator: a filing allocates and frees
-/// many small pieces (the request, the classifier's answer, the events and
-/// their encodings, the rendered answer), and glibc's malloc and free were
-/// about a sixth of review-svc's CPU per filing.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Records export licence applications through interagency review to a
 /// decision, over gRPC.
 ///
