@@ -214,7 +214,7 @@ fn shipment_request(license: String) -> rpb::RecordShipmentRequest {
 }
 
 /// Issues `count` licences to dev-applicant for the H200 to China, each
-/// for its own end user and with U.S. domestic shipments enough for the
+/// for its own end user (named for this call) and with U.S. domestic shipments enough for the
 /// aggregate-TPP cap: filed, recommended by the four agencies, approved by
 /// the licensing officer. Returns their names.
 pub async fn prepare_licenses(
@@ -231,6 +231,10 @@ pub async fn prepare_licenses(
         request.set_timeout(Duration::from_secs(30));
         request
     }
+    // The per-customer unit cap counts every licence of an end user: each
+    // call names its own end users, so a run never draws on another's.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let run = &run[..8];
     let one = |i: usize| {
         let channel = channel.clone();
         async move {
@@ -238,7 +242,7 @@ pub async fn prepare_licenses(
             let mut application = application(Payload::H200Cn);
             application.items[0].quantity = 1_000_000_000;
             if let Some(t) = application.transaction.as_mut() {
-                t.end_user_name = format!("Bench Cloud {i}");
+                t.end_user_name = format!("Bench Cloud {run}-{i}");
             }
             let mut app = review
                 .create_application(authed(
