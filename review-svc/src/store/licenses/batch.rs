@@ -353,11 +353,11 @@ where
         q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
     }
     // The chain heads that moved, each compared with what was read.
-    let moved: Vec<(&String, &ChainHead)> = heads
+    let moved_heads: Vec<(&String, &ChainHead)> = heads
         .iter()
         .filter(|(id, head)| read_lengths.get(*id) != Some(&head.length))
         .collect();
-    for chunk in moved.chunks(CHANGE_ROWS_PER_STATEMENT) {
+    for chunk in moved_heads.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let mut q = Sql::<DB>::new("UPDATE applications SET chain_length = CASE id");
         for (id, head) in chunk {
             q.push_when((*id).clone(), Bind::Int(head.length));
@@ -367,22 +367,15 @@ where
             q.push_when((*id).clone(), Bind::Text(head.hash.clone()));
         }
         q.push(" END WHERE ");
-        for (i, (id, _)) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(" OR ");
-            }
-            q.push("(id = ");
-            q.push_text((*id).clone());
-            q.push(" AND chain_length = ");
-            q.push_int(read_lengths[*id]);
-            q.push(")");
-        }
+        push_unchanged(
+            &mut q,
+            "chain_length",
+            chunk.iter().map(|(id, _)| (*id, read_lengths[*id])),
+        );
         let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
-        if DB::rows_affected(&done) != chunk.len() as u64 {
-            return Err(JobError::Conflict(StoreError::Unavailable(
-                "a chain moved under a batch of licence changes".into(),
-            )));
-        }
+        expect_rows::<DB>(&done, chunk.len(), || {
+            moved("a chain moved under a batch of licence changes")
+        })?;
     }
     for chunk in changed.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let rows: Vec<&LicenseRow> = chunk.iter().map(|id| &licenses[id]).collect();
@@ -414,22 +407,15 @@ where
             q.push_when(row.id.clone(), Bind::Text(row.snapshot.clone()));
         }
         q.push(" END WHERE ");
-        for (i, row) in rows.iter().enumerate() {
-            if i > 0 {
-                q.push(" OR ");
-            }
-            q.push("(id = ");
-            q.push_text(row.id.clone());
-            q.push(" AND version = ");
-            q.push_int(read_versions[&row.id]);
-            q.push(")");
-        }
+        push_unchanged(
+            &mut q,
+            "version",
+            rows.iter().map(|row| (&row.id, read_versions[&row.id])),
+        );
         let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
-        if DB::rows_affected(&done) != rows.len() as u64 {
-            return Err(JobError::Conflict(StoreError::Unavailable(
-                "a licence moved under a batch of changes".into(),
-            )));
-        }
+        expect_rows::<DB>(&done, rows.len(), || {
+            moved("a licence moved under a batch of changes")
+        })?;
     }
     for chunk in shipments.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let mut q = Sql::<DB>::new(format!(
@@ -458,9 +444,9 @@ where
         let keys: Vec<String> = chunk.iter().map(|(key, _)| (*key).clone()).collect();
         push_list(&mut q, &keys);
         let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
-        if DB::rows_affected(&done) != chunk.len() as u64 {
-            return Err(internal("a counter of a batch of changes is missing"));
-        }
+        expect_rows::<DB>(&done, chunk.len(), || {
+            internal("a counter of a batch of changes is missing")
+        })?;
     }
     for chunk in records.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let mut q = Sql::<DB>::new(

@@ -177,11 +177,9 @@ where
     q.push(" AND chain_length = ");
     q.push_int(head.length);
     let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
-    if DB::rows_affected(&done) != 1 {
-        return Err(JobError::Conflict(StoreError::Unavailable(format!(
-            "the chain of {application_id} moved"
-        ))));
-    }
+    expect_rows::<DB>(&done, 1, || {
+        moved(format!("the chain of {application_id} moved"))
+    })?;
     Ok(())
 }
 
@@ -247,9 +245,9 @@ where
     q.push(" AND version = ");
     q.push_int(expected_version);
     let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
-    if DB::rows_affected(&done) != 1 {
-        return Err(internal(format!("update of {} changed no row", row.id)));
-    }
+    expect_rows::<DB>(&done, 1, || {
+        internal(format!("update of {} changed no row", row.id))
+    })?;
     let mut q = Sql::<DB>::new("DELETE FROM application_awaiting WHERE application_id = ");
     q.push_text(row.id.clone());
     q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
@@ -352,11 +350,7 @@ where
     q.push(" AND version = ");
     q.push_int(view.row.version);
     let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
-    if DB::rows_affected(&done) != 1 {
-        return Err(JobError::Conflict(StoreError::Unavailable(format!(
-            "licence {license_id} moved"
-        ))));
-    }
+    expect_rows::<DB>(&done, 1, || moved(format!("licence {license_id} moved")))?;
     for shipment in &write.shipments {
         let mut q = Sql::<DB>::new(format!(
             "INSERT INTO shipments ({SHIPMENT_COLUMNS}) VALUES "

@@ -266,6 +266,44 @@ pub(super) fn internal(detail: impl Into<String>) -> JobError {
     JobError::Failed(StoreError::Internal(detail.into()))
 }
 
+/// A row the job read has changed since: run the job again.
+pub(super) fn moved(detail: impl Into<String>) -> JobError {
+    JobError::Conflict(StoreError::Unavailable(detail.into()))
+}
+
+/// A write whose WHERE names exactly the rows it must change: any other
+/// count of rows affected is `otherwise`.
+pub(super) fn expect_rows<DB: Dialect>(
+    done: &DB::QueryResult,
+    rows: usize,
+    otherwise: impl FnOnce() -> JobError,
+) -> Result<(), JobError> {
+    if DB::rows_affected(done) == rows as u64 {
+        Ok(())
+    } else {
+        Err(otherwise())
+    }
+}
+
+/// `(id = … AND {column} = …) OR …`: each row by its id and the value of
+/// `column` the job read, so that a row changed since matches nothing.
+pub(super) fn push_unchanged<'a, DB: Dialect>(
+    q: &mut Sql<DB>,
+    column: &str,
+    rows: impl IntoIterator<Item = (&'a String, i64)>,
+) {
+    for (i, (id, read)) in rows.into_iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        q.push("(id = ");
+        q.push_text(id.clone());
+        q.push(&format!(" AND {column} = "));
+        q.push_int(read);
+        q.push(")");
+    }
+}
+
 /// One shipment's row of an `INSERT INTO shipments ({SHIPMENT_COLUMNS})`:
 /// `(id, licence, holder, kind, shipped, recorded, details)`.
 pub(super) fn push_shipment_row<DB: Dialect>(q: &mut Sql<DB>, shipment: &ShipmentRow) {
