@@ -14,11 +14,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// CLASSIFIER_* variables are refused.
 #[derive(Debug, Parser)]
 #[command(name = "classifier-svc", version)]
-struct Cli {}
+struct Cli {
+    /// How many bytes of answers to remember: the same ClassifyItem request
+    /// on the same day is answered from memory, without deciding it again.
+    /// 0 remembers nothing.
+    #[arg(long, env = "CLASSIFIER_ANSWER_MEMO_BYTES", default_value_t = classifier_svc::grpc::DEFAULT_MEMO_BYTES)]
+    answer_memo_bytes: u64,
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let (_cli, flags) = service_kit::config::parse_service::<Cli>("CLASSIFIER_", "127.0.0.1:50051");
+    let (cli, flags) = service_kit::config::parse_service::<Cli>("CLASSIFIER_", "127.0.0.1:50051");
     let telemetry = match service_kit::logging::init_with_export(
         flags.log_format,
         &flags.log_level,
@@ -31,7 +37,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let code = match run(flags).await {
+    let code = match run(cli, flags).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "classifier-svc stopped with an error");
@@ -42,7 +48,10 @@ async fn main() -> std::process::ExitCode {
     code
 }
 
-async fn run(flags: service_kit::config::ServerFlags) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    cli: Cli,
+    flags: service_kit::config::ServerFlags,
+) -> Result<(), Box<dyn std::error::Error>> {
     // Parse the embedded rule data before accepting traffic, so a broken
     // build fails at start rather than on the first request.
     let rule_sets = classifier_svc::rules::RuleBook::builtin().rule_sets().len();
@@ -53,7 +62,8 @@ async fn run(flags: service_kit::config::ServerFlags) -> Result<(), Box<dyn std:
     // Before serving: a SIGTERM from here on is a graceful stop.
     let stop = service_kit::server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(flags.listen).await?;
-    let server = classifier_svc::serve(listener, flags.options).await?;
+    let server =
+        classifier_svc::serve_with_memo(listener, flags.options, cli.answer_memo_bytes).await?;
     tracing::info!(addr = %server.local_addr, rule_sets, chips, "classifier-svc serving");
     stop.await;
     tracing::info!("shutdown requested: reporting NOT_SERVING, then draining");

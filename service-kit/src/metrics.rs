@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+pub use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 
@@ -113,6 +113,18 @@ impl Registry {
 
     /// Adds one to counter `name` (ending in `_total`) with `labels`.
     pub fn inc(&self, name: &'static str, help: &'static str, labels: &[(&'static str, &str)]) {
+        self.counter(name, help, labels).inc();
+    }
+
+    /// The counter `name` (ending in `_total`) with `labels`, to keep and
+    /// add to where finding it again for each event would cost more than
+    /// the event (a lock and the labels' strings).
+    pub fn counter(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+    ) -> Counter {
         let family = {
             let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
             counters
@@ -127,7 +139,8 @@ impl Registry {
                 })
                 .clone()
         };
-        family.get_or_create(&owned(labels)).inc();
+        let counter = family.get_or_create(&owned(labels)).clone();
+        counter
     }
 
     /// Records one observation in histogram `name`.

@@ -12,5 +12,6 @@ mod classify;
 mod contract_2026;
 mod lifecycle;
 mod limits;
+mod memo;
 mod reflection;
 mod streaming;
