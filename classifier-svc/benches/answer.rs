@@ -1,9 +1,11 @@
 //! One whole ClassifyItem answer in process, as the server computes it per
 //! call: request conversion, the rules, the decision span and metric, the
 //! answer's conversion and its protobuf encoding, under the log subscriber
-//! the binary installs (text, info). The transport is not included.
+//! the binary installs (text, info); and the same request answered again,
+//! from the memo. The transport is not included.
 
 use chrono::NaiveDate;
+use classifier_svc::grpc::wire::ClassifyCall;
 use classifier_svc::grpc::Classifier;
 use criterion::{criterion_group, criterion_main, Criterion};
 use exportcontrol_proto::classifier::v1 as pb;
@@ -60,6 +62,25 @@ fn answer(c: &mut Criterion) {
             })
         });
     }
+    // The same request asked again: answered from the memo, then written
+    // as the server writes it into its frame.
+    let call = ClassifyCall::from(&pb::ClassifyItemRequest {
+        view: pb::ClassificationView::Basic as i32,
+        ..h200_to_china()
+    });
+    classifier
+        .answer(&call, today, None)
+        .expect("valid request");
+    c.bench_function("classify_item_h200_cn_encoded_basic_remembered", |b| {
+        b.iter(|| {
+            let answer = classifier
+                .answer(black_box(&call), today, None)
+                .expect("valid request");
+            encoded.clear();
+            answer.write(&mut encoded);
+            black_box(encoded.len())
+        })
+    });
 }
 
 criterion_group!(benches, answer);
