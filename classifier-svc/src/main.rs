@@ -1,12 +1,5 @@
 use clap::Parser;
 
-/// mimalloc instead of the system allocator: an answer is some sixty small
-/// allocations (strings of the reply, findings, thresholds) freed soon
-/// after on the same thread, where glibc's malloc spent about a fifth of a
-/// call's CPU (and its consolidation of freed chunks showed on its own).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Classifies AI chips under U.S. export controls (ECCN 3A090/4A090) and
 /// decides licence requirements and review policy, over gRPC.
 ///
