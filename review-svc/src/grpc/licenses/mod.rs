@@ -87,17 +87,30 @@ impl Licenses {
 
     fn answer(&self, answer: &LicenseAnswer) -> pb::RecordShipmentResponse {
         pb::RecordShipmentResponse {
-            shipment: answer.shipment.as_ref().map(|s| {
-                convert::shipment(
-                    &s.license,
-                    &s.holder,
-                    s.domestic,
-                    &s.shipment,
-                    s.recorded_at,
-                )
-            }),
+            shipment: answer.shipment.as_ref().map(convert::recorded_shipment),
             license: Some(self.render(&answer.license)),
         }
+    }
+
+    /// The first `page_size` of `rows` (read with one more, to learn
+    /// whether another page follows) and the token of the next page: the
+    /// cursor of the page's last row, as [`cursor`] reads it back.
+    fn page<'r, T>(
+        &self,
+        rows: &'r [T],
+        page_size: u32,
+        query: &str,
+        cursor_of: impl FnOnce(&T) -> KeyCursor,
+    ) -> (&'r [T], String) {
+        let page = &rows[..rows.len().min(page_size as usize)];
+        let next_page_token = match (rows.len() > page.len(), page.last()) {
+            (true, Some(last)) => {
+                let KeyCursor { at, id } = cursor_of(last);
+                self.keys.pages.encode(query, &format!("{at}|{id}"))
+            }
+            _ => String::new(),
+        };
+        (page, next_page_token)
     }
 
     /// A write by `actor` on licence `id`: an applicant that may not see
@@ -305,32 +318,20 @@ pub fn refused(refusal: LicenseRefusal, license: &str) -> Status {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone())),
     );
+    let code = match refusal.kind {
+        RefusalKind::InvalidArgument => Code::InvalidArgument,
+        RefusalKind::PermissionDenied => Code::PermissionDenied,
+        RefusalKind::FailedPrecondition => Code::FailedPrecondition,
+    };
     match (refusal.kind, refusal.field) {
         (RefusalKind::InvalidArgument, Some(field)) => ERRORS.status_with_violations(
-            Code::InvalidArgument,
+            code,
             refusal.reason,
             refusal.detail.clone(),
             metadata,
             vec![Violation::new(field, refusal.detail)],
         ),
-        (RefusalKind::InvalidArgument, None) => ERRORS.status(
-            Code::InvalidArgument,
-            refusal.reason,
-            refusal.detail,
-            metadata,
-        ),
-        (RefusalKind::PermissionDenied, _) => ERRORS.status(
-            Code::PermissionDenied,
-            refusal.reason,
-            refusal.detail,
-            metadata,
-        ),
-        (RefusalKind::FailedPrecondition, _) => ERRORS.status(
-            Code::FailedPrecondition,
-            refusal.reason,
-            refusal.detail,
-            metadata,
-        ),
+        _ => ERRORS.status(code, refusal.reason, refusal.detail, metadata),
     }
 }
 
@@ -345,6 +346,20 @@ pub fn license_error(error: LedgerError, license: &str) -> Status {
             [("license", license)],
         ),
         other => errors::ledger(other, license),
+    }
+}
+
+/// The holder a list is narrowed to: the one asked for (none when
+/// empty), or an applicant's own. `None` when an applicant asks for
+/// another's: that lists nothing.
+fn listed_holder(actor: &Actor, requested: &str) -> Option<Option<String>> {
+    let requested = (!requested.is_empty()).then(|| requested.to_owned());
+    match workflow::list_scope(actor) {
+        ListScope::All => Some(requested),
+        ListScope::FiledBy(own) => match requested {
+            Some(other) if other != own => None,
+            _ => Some(Some(own)),
+        },
     }
 }
 
@@ -401,17 +416,8 @@ impl LicenseService for Licenses {
             .as_ref()
             .map(|t| time(Some(t), "expire_before", &mut violations));
         validate::finish(violations)?;
-        let requested_holder = (!message.holder.is_empty()).then(|| message.holder.clone());
-        let holder = match workflow::list_scope(&actor) {
-            ListScope::All => requested_holder,
-            // An applicant lists its own licences; asking for another's
-            // lists nothing.
-            ListScope::FiledBy(own) => match requested_holder {
-                Some(other) if other != own => {
-                    return Ok(Response::new(pb::ListLicensesResponse::default()))
-                }
-                _ => Some(own),
-            },
+        let Some(holder) = listed_holder(&actor, &message.holder) else {
+            return Ok(Response::new(pb::ListLicensesResponse::default()));
         };
         let filter = LicenseFilter {
             holder,
@@ -443,15 +449,10 @@ impl LicenseService for Licenses {
             .licenses(&filter, after.as_ref(), page_size + 1)
             .await
             .map_err(|e| license_error(e, ALL_LICENSES))?;
-        let more = licenses.len() > page_size as usize;
-        let page = &licenses[..licenses.len().min(page_size as usize)];
-        let next_page_token = match (more, page.last()) {
-            (true, Some(last)) => self.keys.pages.encode(
-                &query,
-                &format!("{}|{}", last.terms.issued_at.timestamp_millis(), last.id()),
-            ),
-            _ => String::new(),
-        };
+        let (page, next_page_token) = self.page(&licenses, page_size, &query, |last| KeyCursor {
+            at: last.terms.issued_at.timestamp_millis(),
+            id: last.id().to_owned(),
+        });
         Ok(Response::new(pb::ListLicensesResponse {
             licenses: page.iter().map(|l| self.render(l)).collect(),
             next_page_token,
@@ -530,15 +531,8 @@ impl LicenseService for Licenses {
             }
         };
         validate::finish(violations)?;
-        let requested_holder = (!message.holder.is_empty()).then(|| message.holder.clone());
-        let holder = match workflow::list_scope(&actor) {
-            ListScope::All => requested_holder,
-            ListScope::FiledBy(own) => match requested_holder {
-                Some(other) if other != own => {
-                    return Ok(Response::new(pb::ListShipmentsResponse::default()))
-                }
-                _ => Some(own),
-            },
+        let Some(holder) = listed_holder(&actor, &message.holder) else {
+            return Ok(Response::new(pb::ListShipmentsResponse::default()));
         };
         let filter = ShipmentFilter {
             license_id: license,
@@ -566,32 +560,12 @@ impl LicenseService for Licenses {
             .shipments(&filter, after.as_ref(), page_size + 1)
             .await
             .map_err(|e| license_error(e, &message.parent))?;
-        let more = shipments.len() > page_size as usize;
-        let page = &shipments[..shipments.len().min(page_size as usize)];
-        let next_page_token = match (more, page.last()) {
-            (true, Some(last)) => self.keys.pages.encode(
-                &query,
-                &format!(
-                    "{}|{}",
-                    last.shipment.shipped_at.timestamp_millis(),
-                    convert::shipment_id(&last.license, last.domestic, last.shipment.number)
-                ),
-            ),
-            _ => String::new(),
-        };
+        let (page, next_page_token) = self.page(&shipments, page_size, &query, |last| KeyCursor {
+            at: last.shipment.shipped_at.timestamp_millis(),
+            id: convert::shipment_id(&last.license, last.domestic, last.shipment.number),
+        });
         Ok(Response::new(pb::ListShipmentsResponse {
-            shipments: page
-                .iter()
-                .map(|s| {
-                    convert::shipment(
-                        &s.license,
-                        &s.holder,
-                        s.domestic,
-                        &s.shipment,
-                        s.recorded_at,
-                    )
-                })
-                .collect(),
+            shipments: page.iter().map(convert::recorded_shipment).collect(),
             next_page_token,
         }))
     }
