@@ -139,8 +139,16 @@ fn decode_agencies(id: &str, json: &str) -> Result<Vec<String>, StoreError> {
         .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {id}: {e}")))
 }
 
-/// One application from the columns of [`APPLICATION_COLUMNS`].
-fn application_from<R>(r: &R) -> Result<ApplicationRow, StoreError>
+/// A result row of either dialect, read by column position (from 0), a
+/// read failure mapped as the dialect maps database errors.
+pub(crate) trait Columns {
+    fn text(&self, index: usize) -> Result<String, StoreError>;
+    fn int(&self, index: usize) -> Result<i64, StoreError>;
+    /// An integer column that may be NULL.
+    fn optional_int(&self, index: usize) -> Result<Option<i64>, StoreError>;
+}
+
+impl<R> Columns for R
 where
     R: Row,
     R::Database: Dialect,
@@ -148,73 +156,67 @@ where
     for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
     for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
 {
-    let e = <R::Database as Dialect>::map_err;
-    let id: String = r.try_get(0).map_err(e)?;
-    let agencies: String = r.try_get(6).map_err(e)?;
+    fn text(&self, index: usize) -> Result<String, StoreError> {
+        self.try_get(index)
+            .map_err(<R::Database as Dialect>::map_err)
+    }
+    fn int(&self, index: usize) -> Result<i64, StoreError> {
+        self.try_get(index)
+            .map_err(<R::Database as Dialect>::map_err)
+    }
+    fn optional_int(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get(index)
+            .map_err(<R::Database as Dialect>::map_err)
+    }
+}
+
+/// One application from the columns of [`APPLICATION_COLUMNS`].
+fn application_from(r: &impl Columns) -> Result<ApplicationRow, StoreError> {
+    let id = r.text(0)?;
+    let agencies = r.text(6)?;
     Ok(ApplicationRow {
         awaiting_agencies: decode_agencies(&id, &agencies)?,
         id,
-        version: r.try_get(1).map_err(e)?,
-        applicant: r.try_get(2).map_err(e)?,
-        state: r.try_get(3).map_err(e)?,
-        level: r.try_get(4).map_err(e)?,
-        destination: r.try_get(5).map_err(e)?,
-        next_due_at: r.try_get(7).map_err(e)?,
-        overdue_at: r.try_get(8).map_err(e)?,
-        created_at: r.try_get(9).map_err(e)?,
-        updated_at: r.try_get(10).map_err(e)?,
-        snapshot: r.try_get(11).map_err(e)?,
+        version: r.int(1)?,
+        applicant: r.text(2)?,
+        state: r.text(3)?,
+        level: r.text(4)?,
+        destination: r.text(5)?,
+        next_due_at: r.optional_int(7)?,
+        overdue_at: r.optional_int(8)?,
+        created_at: r.int(9)?,
+        updated_at: r.int(10)?,
+        snapshot: r.text(11)?,
     })
 }
 
-fn event_from<R>(r: &R) -> Result<StoredEvent, StoreError>
-where
-    R: Row,
-    R::Database: Dialect,
-    usize: ColumnIndex<R>,
-    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
-    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
-{
-    let e = <R::Database as Dialect>::map_err;
+fn event_from(r: &impl Columns) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
-        sequence: r.try_get(0).map_err(e)?,
-        application_id: r.try_get(1).map_err(e)?,
-        application_sequence: r.try_get(2).map_err(e)?,
-        kind: r.try_get(3).map_err(e)?,
-        actor: r.try_get(4).map_err(e)?,
-        at: r.try_get(5).map_err(e)?,
-        details: r.try_get(6).map_err(e)?,
-        previous_hash: r.try_get(7).map_err(e)?,
-        hash: r.try_get(8).map_err(e)?,
+        sequence: r.int(0)?,
+        application_id: r.text(1)?,
+        application_sequence: r.int(2)?,
+        kind: r.text(3)?,
+        actor: r.text(4)?,
+        at: r.int(5)?,
+        details: r.text(6)?,
+        previous_hash: r.text(7)?,
+        hash: r.text(8)?,
     })
 }
 
 /// What a batch knows of a stored application, from the columns of
 /// [`APP_STATE_COLUMNS`], into `found`.
-pub(crate) fn app_state_from<R>(
-    r: &R,
+pub(crate) fn app_state_from(
+    r: &impl Columns,
     found: &mut HashMap<String, AppState>,
-) -> Result<(), StoreError>
-where
-    R: Row,
-    R::Database: Dialect,
-    usize: ColumnIndex<R>,
-    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
-    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
-{
-    let e = <R::Database as Dialect>::map_err;
-    let id: String = r.try_get(0).map_err(e)?;
-    let agencies: String = r.try_get(4).map_err(e)?;
+) -> Result<(), StoreError> {
+    let id = r.text(0)?;
+    let agencies = r.text(4)?;
     let head = ChainHead {
-        length: r.try_get(2).map_err(e)?,
-        hash: r.try_get(3).map_err(e)?,
+        length: r.int(2)?,
+        hash: r.text(3)?,
     };
-    let state = AppState::stored(
-        r.try_get(1).map_err(e)?,
-        decode_agencies(&id, &agencies)?,
-        r.try_get(5).map_err(e)?,
-        head,
-    );
+    let state = AppState::stored(r.int(1)?, decode_agencies(&id, &agencies)?, r.int(5)?, head);
     found.insert(id, state);
     Ok(())
 }
@@ -223,21 +225,11 @@ where
 pub(crate) const REQUEST_COLUMNS: &str = "request_id, fingerprint, response";
 
 /// A recorded request, from the columns of [`REQUEST_COLUMNS`], into `found`.
-pub(crate) fn request_from<R>(
-    r: &R,
+pub(crate) fn request_from(
+    r: &impl Columns,
     found: &mut HashMap<String, (String, String)>,
-) -> Result<(), StoreError>
-where
-    R: Row,
-    R::Database: Dialect,
-    usize: ColumnIndex<R>,
-    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
-{
-    let e = <R::Database as Dialect>::map_err;
-    found.insert(
-        r.try_get(0).map_err(e)?,
-        (r.try_get(1).map_err(e)?, r.try_get(2).map_err(e)?),
-    );
+) -> Result<(), StoreError> {
+    found.insert(r.text(0)?, (r.text(1)?, r.text(2)?));
     Ok(())
 }
 
