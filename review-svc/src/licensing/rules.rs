@@ -167,6 +167,13 @@ fn tpp_of(item: &LicenseItem, quantity: u64) -> u128 {
     u128::from(item.tpp_per_unit) * u128::from(quantity)
 }
 
+/// What may still be drawn of an `authorized` amount, widened by
+/// `tolerance_percent`, once `shipped` has been (none when more was).
+fn remaining(authorized: u64, tolerance_percent: u32, shipped: u64) -> u128 {
+    let allowed = u128::from(authorized) * u128::from(100 + tolerance_percent) / 100;
+    allowed.saturating_sub(u128::from(shipped))
+}
+
 fn checked_item(license: &License, index: u32) -> Result<&LicenseItem, LicenseRefusal> {
     license.item(index).ok_or_else(|| {
         LicenseRefusal::invalid(
@@ -242,9 +249,11 @@ pub fn record_shipment(
     }
     let item = checked_item(license, request.item_index)?;
     let tolerance = &policy.tolerance;
-    let allowed_quantity =
-        u128::from(item.authorized_quantity) * u128::from(100 + tolerance.quantity_percent) / 100;
-    let remaining_quantity = allowed_quantity.saturating_sub(u128::from(item.shipped_quantity));
+    let remaining_quantity = remaining(
+        item.authorized_quantity,
+        tolerance.quantity_percent,
+        item.shipped_quantity,
+    );
     if u128::from(request.quantity) > remaining_quantity {
         return Err(LicenseRefusal::precondition(
             reason::QUANTITY_EXCEEDS_REMAINING,
@@ -261,10 +270,11 @@ pub fn record_shipment(
         .with("requestedQuantity", request.quantity)
         .with("remainingQuantity", remaining_quantity));
     }
-    let allowed_value = u128::from(item.authorized_value_usd_cents)
-        * u128::from(100 + tolerance.value_percent)
-        / 100;
-    let remaining_value = allowed_value.saturating_sub(u128::from(item.shipped_value_usd_cents));
+    let remaining_value = remaining(
+        item.authorized_value_usd_cents,
+        tolerance.value_percent,
+        item.shipped_value_usd_cents,
+    );
     if u128::from(request.value_usd_cents) > remaining_value {
         return Err(LicenseRefusal::precondition(
             reason::VALUE_EXCEEDS_REMAINING,
