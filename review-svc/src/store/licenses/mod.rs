@@ -224,6 +224,42 @@ pub(super) fn shipment_from(r: &impl Columns) -> Result<ShipmentRow, StoreError>
     })
 }
 
+/// A multi-row insert of events, its rows appended by [`push_event_row`].
+const INSERT_EVENTS: &str = "INSERT INTO events (application_id, application_sequence, kind, \
+     actor, at, details, previous_hash, hash) VALUES ";
+
+/// Appends the `i`th row (from 0) of an [`INSERT_EVENTS`] statement.
+fn push_event_row<DB: Dialect>(
+    q: &mut Sql<DB>,
+    i: usize,
+    application_id: impl Into<String>,
+    sequence: i64,
+    event: &NewEvent,
+    previous_hash: String,
+    hash: String,
+) {
+    if i > 0 {
+        q.push(", ");
+    }
+    q.push("(")
+        .push_text(application_id)
+        .push(", ")
+        .push_int(sequence)
+        .push(", ")
+        .push_text(event.kind.clone())
+        .push(", ")
+        .push_text(event.actor.clone())
+        .push(", ")
+        .push_int(event.at)
+        .push(", ")
+        .push_text(event.details.clone())
+        .push(", ")
+        .push_text(previous_hash)
+        .push(", ")
+        .push_text(hash)
+        .push(")");
+}
+
 /// Why a job's transaction failed.
 pub(crate) enum JobError {
     /// A deadlock, serialisation failure or unique violation: run it again.
