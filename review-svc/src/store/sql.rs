@@ -22,6 +22,7 @@ use sqlx::{
 
 use super::batch::AppState;
 use super::chain::{AuditDigest, ChainHead, ChainLink, ChainWalker};
+use super::licenses::LicenseReads;
 use super::{ApplicationRow, Census, ChainReport, ListCursor, ListFilter, StoreError, StoredEvent};
 
 /// What differs between SQLite and PostgreSQL in the shared reads.
@@ -307,6 +308,11 @@ where
 {
     pub(crate) fn new(pool: Pool<DB>) -> Self {
         Self { pool }
+    }
+
+    /// The reads of licences and shipments, over the same pool.
+    pub(crate) fn licenses(&self) -> LicenseReads<DB> {
+        LicenseReads::new(self.pool.clone())
     }
 
     async fn rows(&self, q: Sql<DB>) -> Result<Vec<ApplicationRow>, StoreError> {
@@ -697,9 +703,7 @@ macro_rules! impl_store {
                 &self,
                 id: &str,
             ) -> Result<Option<$crate::store::LicenseRow>, StoreError> {
-                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
-                    .get(id)
-                    .await
+                self.reads.licenses().get(id).await
             }
 
             async fn list_licenses(
@@ -708,9 +712,7 @@ macro_rules! impl_store {
                 after: Option<&$crate::store::KeyCursor>,
                 limit: u32,
             ) -> Result<Vec<$crate::store::LicenseRow>, StoreError> {
-                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
-                    .list(filter, after, limit)
-                    .await
+                self.reads.licenses().list(filter, after, limit).await
             }
 
             async fn licenses_due(
@@ -718,9 +720,7 @@ macro_rules! impl_store {
                 now: i64,
                 limit: u32,
             ) -> Result<Vec<$crate::store::LicenseRow>, StoreError> {
-                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
-                    .due(now, limit)
-                    .await
+                self.reads.licenses().due(now, limit).await
             }
 
             async fn list_shipments(
@@ -729,18 +729,14 @@ macro_rules! impl_store {
                 after: Option<&$crate::store::KeyCursor>,
                 limit: u32,
             ) -> Result<Vec<$crate::store::ShipmentRow>, StoreError> {
-                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
-                    .shipments(filter, after, limit)
-                    .await
+                self.reads.licenses().shipments(filter, after, limit).await
             }
 
             async fn license_counters(
                 &self,
                 keys: &[String],
             ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
-                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
-                    .counters(keys)
-                    .await
+                self.reads.licenses().counters(keys).await
             }
         }
     };
