@@ -113,34 +113,26 @@ impl Licenses {
         (page, next_page_token)
     }
 
-    /// A write by `actor` on licence `id`: an applicant that may not see
-    /// the licence (or where there is none) is refused as for another's.
-    async fn write<F, Fut>(
-        &self,
-        actor: &Actor,
-        id: &str,
-        metadata: &tonic::metadata::MetadataMap,
-        write: F,
-    ) -> Result<LicenseAnswer, Status>
-    where
-        F: FnOnce(DateTime<Utc>) -> Fut,
-        Fut: std::future::Future<Output = Result<LicenseAnswer, LedgerError>>,
-    {
+    /// The time a write starts at, once the caller's deadline leaves it
+    /// enough time to finish.
+    fn write_time(&self, metadata: &tonic::metadata::MetadataMap) -> Result<DateTime<Utc>, Status> {
+        time_left(write_deadline(metadata)?)?;
+        Ok(self.clock.now())
+    }
+
+    /// A write by `actor` on licence `id` refused by the ledger, as a
+    /// status: an applicant that may not see the licence (or where there is
+    /// none) is refused as for another's.
+    fn write_error(&self, actor: &Actor, id: &str, error: LedgerError) -> Status {
         let name = convert::license_name(id);
-        let deadline = write_deadline(metadata)?;
-        time_left(deadline)?;
-        match write(self.clock.now()).await {
-            Ok(answer) => Ok(answer),
-            Err(LedgerError::LicenseNotFound(_))
-                if workflow::list_scope(actor) != ListScope::All =>
-            {
-                Err(refused(permissions::not_yours(actor, id), &name))
+        match error {
+            LedgerError::LicenseNotFound(_) if workflow::list_scope(actor) != ListScope::All => {
+                refused(permissions::not_yours(actor, id), &name)
             }
-            Err(LedgerError::EtagMismatch { current }) => Err(errors::etag_mismatch(
-                &name,
-                Some(self.keys.etag(&name, current)),
-            )),
-            Err(e) => Err(license_error(e, &name)),
+            LedgerError::EtagMismatch { current } => {
+                errors::etag_mismatch(&name, Some(self.keys.etag(&name, current)))
+            }
+            e => license_error(e, &name),
         }
     }
 
@@ -152,22 +144,19 @@ impl Licenses {
     ) -> Result<Response<pb::RecordShipmentResponse>, Status> {
         let actor = self.actor(&request)?;
         let message = request.get_ref();
-        let key = validate::request_key(method, &actor.id, &parts.request_id, message)?;
-        let domestic = parts.domestic;
-        let id = parts.id.clone();
-        let shipment = parts.request;
+        let ShipmentParts {
+            id,
+            request_id,
+            domestic,
+            request: shipment,
+        } = parts;
+        let key = validate::request_key(method, &actor.id, &request_id, message)?;
+        let now = self.write_time(request.metadata())?;
         let answer = self
-            .write(&actor, &id, request.metadata(), |now| {
-                let ledger = Arc::clone(&self.ledger);
-                let actor = actor.clone();
-                let id = id.clone();
-                async move {
-                    ledger
-                        .record_shipment(&id, &actor, shipment, domestic, key.as_ref(), now)
-                        .await
-                }
-            })
-            .await?;
+            .ledger
+            .record_shipment(&id, &actor, shipment, domestic, key.as_ref(), now)
+            .await
+            .map_err(|e| self.write_error(&actor, &id, e))?;
         tracing::info!(license = %id, version = answer.license.version, method, "shipment recorded");
         Ok(Response::new(self.answer(&answer)))
     }
@@ -192,19 +181,12 @@ impl Licenses {
             })?)
         };
         let key = validate::request_key(method, &actor.id, request_id, request.get_ref())?;
-        let reason = reason.to_owned();
+        let now = self.write_time(request.metadata())?;
         let answer = self
-            .write(&actor, &id, request.metadata(), |now| {
-                let ledger = Arc::clone(&self.ledger);
-                let actor = actor.clone();
-                let id = id.clone();
-                async move {
-                    ledger
-                        .license_action(&id, &actor, action, &reason, expected, key.as_ref(), now)
-                        .await
-                }
-            })
-            .await?;
+            .ledger
+            .license_action(&id, &actor, action, reason, expected, key.as_ref(), now)
+            .await
+            .map_err(|e| self.write_error(&actor, &id, e))?;
         tracing::info!(license = %id, state = answer.license.state.as_str(), method, "licence changed");
         Ok(Response::new(self.render(&answer.license)))
     }
