@@ -92,9 +92,30 @@ impl Licenses {
         }
     }
 
+    /// The cursor a page token of `method` carries (None for the first
+    /// page), if it was issued for the same `query`.
+    fn cursor(&self, token: &str, query: &str, method: &str) -> Result<Option<KeyCursor>, Status> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        self.keys
+            .pages
+            .decode(token, query)
+            .ok()
+            .and_then(|cursor| {
+                let (at, id) = cursor.split_once('|')?;
+                Some(KeyCursor {
+                    at: at.parse().ok()?,
+                    id: id.to_owned(),
+                })
+            })
+            .map(Some)
+            .ok_or_else(|| super::page_token_error(method))
+    }
+
     /// The first `page_size` of `rows` (read with one more, to learn
     /// whether another page follows) and the token of the next page: the
-    /// cursor of the page's last row, as [`cursor`] reads it back.
+    /// cursor of the page's last row, as [`Self::cursor`] reads it back.
     fn page<'r, T>(
         &self,
         rows: &'r [T],
@@ -345,29 +366,6 @@ fn listed_holder(actor: &Actor, requested: &str) -> Option<Option<String>> {
     }
 }
 
-fn cursor(
-    pages: &paging::PageTokens,
-    token: &str,
-    query: &str,
-    method: &str,
-) -> Result<Option<KeyCursor>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    pages
-        .decode(token, query)
-        .ok()
-        .and_then(|cursor| {
-            let (at, id) = cursor.split_once('|')?;
-            Some(KeyCursor {
-                at: at.parse().ok()?,
-                id: id.to_owned(),
-            })
-        })
-        .map(Some)
-        .ok_or_else(|| super::page_token_error(method))
-}
-
 #[tonic::async_trait]
 impl LicenseService for Licenses {
     async fn get_license(
@@ -420,12 +418,7 @@ impl LicenseService for Licenses {
                 .map(|t| t.to_string())
                 .unwrap_or_default(),
         ]);
-        let after = cursor(
-            &self.keys.pages,
-            &message.page_token,
-            &query,
-            "ListLicenses",
-        )?;
+        let after = self.cursor(&message.page_token, &query, "ListLicenses")?;
         let licenses = self
             .ledger
             .licenses(&filter, after.as_ref(), page_size + 1)
@@ -531,12 +524,7 @@ impl LicenseService for Licenses {
             &filter.from.map(|t| t.to_string()).unwrap_or_default(),
             &filter.to.map(|t| t.to_string()).unwrap_or_default(),
         ]);
-        let after = cursor(
-            &self.keys.pages,
-            &message.page_token,
-            &query,
-            "ListShipments",
-        )?;
+        let after = self.cursor(&message.page_token, &query, "ListShipments")?;
         let shipments = self
             .ledger
             .shipments(&filter, after.as_ref(), page_size + 1)
