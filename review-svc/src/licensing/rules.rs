@@ -163,6 +163,29 @@ fn as_delta(value: u128) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// What `request` records, as shipment `number` of its kind on the
+/// licence: of `item`, to `customer`, of `tpp` in all.
+fn new_shipment(
+    number: u64,
+    item: &LicenseItem,
+    request: &ShipmentRequest,
+    customer: String,
+    tpp: u128,
+) -> Shipment {
+    Shipment {
+        number,
+        item_index: item.item_index,
+        product: item.product.clone(),
+        quantity: request.quantity,
+        value_usd_cents: request.value_usd_cents,
+        shipped_at: request.shipped_at,
+        reference: request.reference.clone(),
+        customer,
+        attestations: request.attestations.clone(),
+        tpp: u64::try_from(tpp).unwrap_or(u64::MAX),
+    }
+}
+
 fn tpp_of(item: &LicenseItem, quantity: u64) -> u128 {
     u128::from(item.tpp_per_unit) * u128::from(quantity)
 }
@@ -373,18 +396,13 @@ pub fn record_shipment(
         }
         changes.push((exported_key, as_delta(tpp)));
     }
-    let shipment = Shipment {
-        number: license.shipments + 1,
-        item_index: item.item_index,
-        product: item.product.clone(),
-        quantity: request.quantity,
-        value_usd_cents: request.value_usd_cents,
-        shipped_at: request.shipped_at,
-        reference: request.reference.clone(),
-        customer: terms.end_user.clone(),
-        attestations: request.attestations.clone(),
-        tpp: u64::try_from(tpp).unwrap_or(u64::MAX),
-    };
+    let shipment = new_shipment(
+        license.shipments + 1,
+        item,
+        request,
+        terms.end_user.clone(),
+        tpp,
+    );
     let mut events = vec![LicenseEvent::ShipmentRecorded {
         at: now,
         actor: actor.id.clone(),
@@ -417,18 +435,13 @@ pub fn record_domestic_shipment(
     check_holder(actor, license)?;
     let item = checked_item(license, request.item_index)?;
     let tpp = tpp_of(item, request.quantity);
-    let shipment = Shipment {
-        number: license.domestic_shipments + 1,
-        item_index: item.item_index,
-        product: item.product.clone(),
-        quantity: request.quantity,
-        value_usd_cents: request.value_usd_cents,
-        shipped_at: request.shipped_at,
-        reference: request.reference.clone(),
-        customer: request.customer.clone(),
-        attestations: request.attestations.clone(),
-        tpp: u64::try_from(tpp).unwrap_or(u64::MAX),
-    };
+    let shipment = new_shipment(
+        license.domestic_shipments + 1,
+        item,
+        request,
+        request.customer.clone(),
+        tpp,
+    );
     Ok(Recorded {
         counters: vec![(
             counter::domestic_tpp(&license.terms.holder, &item.product),
