@@ -85,6 +85,17 @@ impl<DB: Dialect> Sql<DB> {
         self.bind(Bind::Int(value))
     }
 
+    /// ` AND column = value` for each `(column, value)` whose value is set.
+    pub(crate) fn push_equal_filters(&mut self, filters: &[(&str, &Option<String>)]) -> &mut Self {
+        for (column, value) in filters {
+            if let Some(value) = value {
+                self.push(&format!(" AND {column} = "))
+                    .push_text(value.clone());
+            }
+        }
+        self
+    }
+
     /// One arm of a `CASE key` expression in a multi-row UPDATE:
     /// ` WHEN key THEN value`.
     pub(crate) fn push_when(&mut self, key: impl Into<String>, value: Bind) -> &mut Self {
@@ -259,17 +270,12 @@ fn build_list_query<DB: Dialect>(
         q.push("SELECT k.id FROM applications k WHERE 1 = 1");
         ("k.created_at", "k.id")
     };
-    for (column, value) in [
+    q.push_equal_filters(&[
         ("k.applicant", &filter.applicant),
         ("k.state", &filter.state),
         ("k.destination", &filter.destination),
         ("k.level", &filter.level),
-    ] {
-        if let Some(value) = value {
-            q.push(&format!(" AND {column} = "));
-            q.push_text(value.clone());
-        }
-    }
+    ]);
     if let Some(at) = filter.overdue_at_or_before {
         q.push(" AND k.overdue_at <= ");
         q.push_int(at);

@@ -43,17 +43,12 @@ where
         let mut q = Sql::<DB>::new(format!(
             "SELECT {LICENSE_COLUMNS} FROM licenses WHERE 1 = 1"
         ));
-        for (column, value) in [
+        q.push_equal_filters(&[
             ("holder", &filter.holder),
             ("state", &filter.state),
             ("destination", &filter.destination),
             ("end_user", &filter.end_user),
-        ] {
-            if let Some(value) = value {
-                q.push(&format!(" AND {column} = "));
-                q.push_text(value.clone());
-            }
-        }
+        ]);
         if let Some(before) = filter.expires_before {
             q.push(" AND expires_at < ");
             q.push_int(before);
@@ -88,16 +83,11 @@ where
         let mut q = Sql::<DB>::new(format!(
             "SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE 1 = 1"
         ));
-        for (column, value) in [
+        q.push_equal_filters(&[
             ("license_id", &filter.license_id),
             ("holder", &filter.holder),
             ("kind", &filter.kind),
-        ] {
-            if let Some(value) = value {
-                q.push(&format!(" AND {column} = "));
-                q.push_text(value.clone());
-            }
-        }
+        ]);
         if let Some(from) = filter.from {
             q.push(" AND shipped_at >= ");
             q.push_int(from);
