@@ -98,19 +98,11 @@ impl Licenses {
         if token.is_empty() {
             return Ok(None);
         }
-        self.keys
-            .pages
-            .decode(token, query)
-            .ok()
-            .and_then(|cursor| {
-                let (at, id) = cursor.split_once('|')?;
-                Some(KeyCursor {
-                    at: at.parse().ok()?,
-                    id: id.to_owned(),
-                })
-            })
-            .map(Some)
-            .ok_or_else(|| super::page_token_error(method))
+        let (at, id) = self
+            .keys
+            .page_position(query, token)
+            .ok_or_else(|| super::page_token_error(method))?;
+        Ok(Some(KeyCursor { at, id }))
     }
 
     /// The first `page_size` of `rows` (read with one more, to learn
@@ -127,7 +119,7 @@ impl Licenses {
         let next_page_token = match (rows.len() > page.len(), page.last()) {
             (true, Some(last)) => {
                 let KeyCursor { at, id } = cursor_of(last);
-                self.keys.pages.encode(query, &format!("{at}|{id}"))
+                self.keys.page_after(query, at, &id)
             }
             _ => String::new(),
         };
