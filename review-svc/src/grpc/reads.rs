@@ -35,9 +35,11 @@ impl Review {
         let message = request.get_ref();
         let page_size = validate::page_size(message.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let mut violations = Vec::new();
-        let state = optional_enum(message.state, "state", convert::state_from, &mut violations);
-        let level = optional_enum(message.level, "level", convert::level_from, &mut violations);
-        let agency = optional_enum(
+        let state =
+            validate::optional_enum(message.state, "state", convert::state_from, &mut violations);
+        let level =
+            validate::optional_enum(message.level, "level", convert::level_from, &mut violations);
+        let agency = validate::optional_enum(
             message.awaiting_agency,
             "awaiting_agency",
             convert::agency_from,
@@ -174,16 +176,4 @@ impl Review {
         }
         rendered
     }
-}
-
-fn optional_enum<E: TryFrom<i32>, T>(
-    value: i32,
-    field: &str,
-    convert: impl Fn(E) -> Option<T>,
-    violations: &mut Vec<service_kit::errors::Violation>,
-) -> Option<T> {
-    if value == 0 {
-        return None;
-    }
-    validate::enum_value(value, field, convert, violations)
 }

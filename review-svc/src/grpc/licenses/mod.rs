@@ -258,6 +258,15 @@ fn time(
     }
 }
 
+/// A time filter: none when not given, else a valid time.
+fn optional_time(
+    value: Option<&prost_types::Timestamp>,
+    field: &str,
+    violations: &mut Vec<Violation>,
+) -> Option<DateTime<Utc>> {
+    value.and_then(|t| time(Some(t), field, violations))
+}
+
 fn quantity(value: u64, violations: &mut Vec<Violation>) {
     if value == 0 || value > validate::MAX_TOTAL_VALUE_USD_CENTS {
         violations.push(Violation::new(
@@ -378,15 +387,13 @@ impl LicenseService for Licenses {
         let message = request.get_ref();
         let page_size = validate::page_size(message.page_size, DEFAULT_PAGE, MAX_PAGE)?;
         let mut violations = Vec::new();
-        let state = if message.state == 0 {
-            None
-        } else {
-            validate::enum_value(message.state, "state", convert::state_from, &mut violations)
-        };
-        let expires_before = message
-            .expire_before
-            .as_ref()
-            .map(|t| time(Some(t), "expire_before", &mut violations));
+        let state =
+            validate::optional_enum(message.state, "state", convert::state_from, &mut violations);
+        let expires_before = optional_time(
+            message.expire_before.as_ref(),
+            "expire_before",
+            &mut violations,
+        );
         validate::finish(violations)?;
         let Some(holder) = listed_holder(&actor, &message.holder) else {
             return Ok(Response::new(pb::ListLicensesResponse::default()));
@@ -397,7 +404,7 @@ impl LicenseService for Licenses {
             destination: (!message.destination_country.is_empty())
                 .then(|| message.destination_country.trim().to_ascii_uppercase()),
             end_user: (!message.end_user.is_empty()).then(|| message.end_user.clone()),
-            expires_before: expires_before.flatten().map(|t| t.timestamp_millis()),
+            expires_before: expires_before.map(|t| t.timestamp_millis()),
         };
         let query = paging::fingerprint(&[
             "licenses",
@@ -477,14 +484,8 @@ impl LicenseService for Licenses {
             Some(id)
         };
         let mut violations = Vec::new();
-        let from = message
-            .start_time
-            .as_ref()
-            .and_then(|t| time(Some(t), "start_time", &mut violations));
-        let to = message
-            .end_time
-            .as_ref()
-            .and_then(|t| time(Some(t), "end_time", &mut violations));
+        let from = optional_time(message.start_time.as_ref(), "start_time", &mut violations);
+        let to = optional_time(message.end_time.as_ref(), "end_time", &mut violations);
         let kind = match pb::ShipmentKind::try_from(message.kind) {
             Ok(pb::ShipmentKind::Unspecified) => None,
             Ok(pb::ShipmentKind::Export) => Some("EXPORT"),
