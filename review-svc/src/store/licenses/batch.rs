@@ -190,18 +190,12 @@ where
     let mut counters = locked_counters::<DB>(&mut *conn, &counter_keys).await?;
     let mut requests: HashMap<String, (String, String)> = HashMap::new();
     for chunk in request_ids.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new(
-            "SELECT request_id, fingerprint, response FROM requests WHERE request_id IN ",
-        );
+        let mut q = Sql::<DB>::new(format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id IN "
+        ));
         push_list(&mut q, chunk);
         for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
-            requests.insert(
-                r.try_get(0).map_err(db::<DB>)?,
-                (
-                    r.try_get(1).map_err(db::<DB>)?,
-                    r.try_get(2).map_err(db::<DB>)?,
-                ),
-            );
+            request_from(&r, &mut requests).map_err(JobError::Failed)?;
         }
     }
 
