@@ -19,6 +19,15 @@ impl View {
         self == View::Full
     }
 
+    /// `text` in the full view; empty in the basic one (nothing copied).
+    fn text<'t>(self, text: impl Into<Cow<'t, str>>) -> String {
+        if self.full() {
+            text.into().into_owned()
+        } else {
+            String::new()
+        }
+    }
+
     /// What the rules need to write for this view.
     pub fn detail(self) -> rules::Detail {
         match self {
@@ -88,7 +97,6 @@ pub fn history_entry(
 }
 
 fn tariff(t: rules::Tariff<'_>, view: View) -> pb::Tariff {
-    let full = view.full();
     pb::Tariff {
         applies: t.applies,
         heading: t.heading.to_owned(),
@@ -99,23 +107,11 @@ fn tariff(t: rules::Tariff<'_>, view: View) -> pb::Tariff {
             .iter()
             .map(|e| pb::TariffExemption {
                 heading: e.heading.clone(),
-                description: if full {
-                    e.description.clone()
-                } else {
-                    String::new()
-                },
+                description: view.text(e.description.as_str()),
             })
             .collect(),
-        covered_articles_note: if full {
-            t.covered_articles_note.to_owned()
-        } else {
-            String::new()
-        },
-        citation: if full {
-            t.citation.to_owned()
-        } else {
-            String::new()
-        },
+        covered_articles_note: view.text(t.covered_articles_note),
+        citation: view.text(t.citation),
         findings: findings(t.findings, view),
     }
 }
@@ -212,19 +208,11 @@ fn license(l: rules::LicenseDetermination<'_>, view: View) -> pb::LicenseDetermi
             .into_iter()
             .map(|e| pb::LicenseExceptionDetail {
                 code: e.code.to_owned(),
-                citation: if full {
-                    e.citation.to_owned()
-                } else {
-                    String::new()
-                },
+                citation: view.text(e.citation),
                 prior_notification_required: e.prior_notification_required,
                 notification_review_days: e.notification_review_days,
                 aes_code: e.aes_code.to_owned(),
-                explanation: if full {
-                    e.explanation.into_owned()
-                } else {
-                    String::new()
-                },
+                explanation: view.text(e.explanation),
             })
             .collect(),
         reasons: findings(l.reasons, view),
@@ -253,20 +241,11 @@ fn findings(findings: Vec<rules::Finding<'_>>, view: View) -> Vec<pb::Finding> {
 }
 
 fn finding(f: rules::Finding<'_>, view: View) -> pb::Finding {
-    let full = view.full();
     pb::Finding {
         rule_id: f.rule_id.to_owned(),
         holds: f.holds,
-        explanation: if full {
-            f.explanation.into_owned()
-        } else {
-            String::new()
-        },
-        citation: if full {
-            f.citation.to_owned()
-        } else {
-            String::new()
-        },
+        explanation: view.text(f.explanation),
+        citation: view.text(f.citation),
         source: source_tag(f.source) as i32,
     }
 }

@@ -85,58 +85,47 @@ fn tariff_text(t: Option<(&str, u32)>) -> String {
     }
 }
 
+/// Appends "`what`: before -> now" to `out` when the two differ.
+fn change<T: PartialEq, D: std::fmt::Display>(
+    out: &mut Vec<String>,
+    what: &str,
+    before: &T,
+    now: &T,
+    show: impl Fn(&T) -> D,
+) {
+    if before != now {
+        out.push(format!("{what}: {} -> {}", show(before), show(now)));
+    }
+}
+
 fn changes(before: &Outcome<'_>, now: &Outcome<'_>, rule_sets: (&str, &str)) -> Vec<String> {
     let mut out = Vec::new();
-    if rule_sets.0 != rule_sets.1 {
-        out.push(format!("rule set: {} -> {}", rule_sets.0, rule_sets.1));
-    }
-    if before.status != now.status {
-        out.push(format!(
-            "control status: {} -> {}",
-            control_status_name(before.status),
-            control_status_name(now.status)
-        ));
-    }
-    if before.paragraphs != now.paragraphs {
-        out.push(format!(
-            "paragraphs: {} -> {}",
-            list(&before.paragraphs),
-            list(&now.paragraphs)
-        ));
-    }
+    change(&mut out, "rule set", &rule_sets.0, &rule_sets.1, |r| *r);
+    change(
+        &mut out,
+        "control status",
+        &before.status,
+        &now.status,
+        |s| control_status_name(*s),
+    );
+    change(
+        &mut out,
+        "paragraphs",
+        &before.paragraphs,
+        &now.paragraphs,
+        |p| list(p),
+    );
     if let (Some(b), Some(n)) = (&before.licence, &now.licence) {
-        if b.0 != n.0 {
-            out.push(format!(
-                "licence: {} -> {}",
-                licence_status_name(b.0),
-                licence_status_name(n.0)
-            ));
-        }
-        if b.1 != n.1 {
-            out.push(format!(
-                "review policy: {} -> {}",
-                review_policy_name(b.1),
-                review_policy_name(n.1)
-            ));
-        }
-        if b.2 != n.2 {
-            out.push(format!(
-                "licence exceptions: {} -> {}",
-                list(&b.2),
-                list(&n.2)
-            ));
-        }
-        if b.3 != n.3 {
-            out.push(format!("conditions: {} -> {}", b.3, n.3));
-        }
+        change(&mut out, "licence", &b.0, &n.0, |s| licence_status_name(*s));
+        change(&mut out, "review policy", &b.1, &n.1, |p| {
+            review_policy_name(*p)
+        });
+        change(&mut out, "licence exceptions", &b.2, &n.2, |e| list(e));
+        change(&mut out, "conditions", &b.3, &n.3, |c| *c);
     }
-    if before.tariff != now.tariff {
-        out.push(format!(
-            "tariff: {} -> {}",
-            tariff_text(before.tariff),
-            tariff_text(now.tariff)
-        ));
-    }
+    change(&mut out, "tariff", &before.tariff, &now.tariff, |t| {
+        tariff_text(*t)
+    });
     if before.reported != now.reported {
         out.push("reported (not codified) requirements changed".to_owned());
     }

@@ -39,6 +39,20 @@ impl Keys {
         }
     }
 
+    /// The page token that resumes a list of `query` after the row at
+    /// (`at`, `id`), the key the list is sorted by.
+    pub fn page_after(&self, query: &str, at: i64, id: &str) -> String {
+        self.pages.encode(query, &format!("{at}|{id}"))
+    }
+
+    /// The (`at`, id) that a token of [`Keys::page_after`] for `query`
+    /// resumes after; `None` when it is not such a token.
+    pub fn page_position(&self, query: &str, token: &str) -> Option<(i64, String)> {
+        let position = self.pages.decode(token, query).ok()?;
+        let (at, id) = position.split_once('|')?;
+        Some((at.parse().ok()?, id.to_owned()))
+    }
+
     /// A fresh random secret, hex, for the store to keep if it has none.
     pub fn fresh_secret_hex() -> String {
         hex::encode(rand::random::<[u8; 32]>())

@@ -2,7 +2,7 @@
 
 use exportcontrol_proto::review::v1 as pb;
 use prost::Message;
-use service_kit::paging::{self, PageTokens};
+use service_kit::paging;
 use tonic::{Request, Response, Status};
 
 use super::{errors, limits, page_token_error, validate, Review, ALL_APPLICATIONS};
@@ -35,9 +35,11 @@ impl Review {
         let message = request.get_ref();
         let page_size = validate::page_size(message.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let mut violations = Vec::new();
-        let state = optional_enum(message.state, "state", convert::state_from, &mut violations);
-        let level = optional_enum(message.level, "level", convert::level_from, &mut violations);
-        let agency = optional_enum(
+        let state =
+            validate::optional_enum(message.state, "state", convert::state_from, &mut violations);
+        let level =
+            validate::optional_enum(message.level, "level", convert::level_from, &mut violations);
+        let agency = validate::optional_enum(
             message.awaiting_agency,
             "awaiting_agency",
             convert::agency_from,
@@ -90,7 +92,11 @@ impl Review {
         let after = if message.page_token.is_empty() {
             None
         } else {
-            Some(list_cursor(&self.keys.pages, &message.page_token, &query)?)
+            let (created_at, id) = self
+                .keys
+                .page_position(&query, &message.page_token)
+                .ok_or_else(|| page_token_error("ListApplications"))?;
+            Some(ListCursor { created_at, id })
         };
         let apps = self
             .ledger
@@ -118,10 +124,10 @@ impl Review {
         );
         let more = apps.len() > fit;
         let next_page_token = match (more, fit.checked_sub(1).map(|i| &apps[i])) {
-            (true, Some(last)) => self.keys.pages.encode(
-                &query,
-                &format!("{}|{}", last.created_at.timestamp_millis(), last.id),
-            ),
+            (true, Some(last)) => {
+                self.keys
+                    .page_after(&query, last.created_at.timestamp_millis(), &last.id)
+            }
             _ => String::new(),
         };
         let mut applications = rendered;
@@ -170,30 +176,4 @@ impl Review {
         }
         rendered
     }
-}
-
-fn optional_enum<E: TryFrom<i32>, T>(
-    value: i32,
-    field: &str,
-    convert: impl Fn(E) -> Option<T>,
-    violations: &mut Vec<service_kit::errors::Violation>,
-) -> Option<T> {
-    if value == 0 {
-        return None;
-    }
-    validate::enum_value(value, field, convert, violations)
-}
-
-fn list_cursor(pages: &PageTokens, token: &str, query: &str) -> Result<ListCursor, Status> {
-    pages
-        .decode(token, query)
-        .ok()
-        .and_then(|cursor| {
-            let (created_at, id) = cursor.split_once('|')?;
-            Some(ListCursor {
-                created_at: created_at.parse().ok()?,
-                id: id.to_owned(),
-            })
-        })
-        .ok_or_else(|| page_token_error("ListApplications"))
 }

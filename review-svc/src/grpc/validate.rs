@@ -184,6 +184,19 @@ pub fn enum_value<E: TryFrom<i32>, T>(
     }
 }
 
+/// As [`enum_value`], where 0 (the `*_UNSPECIFIED` value) is no filter.
+pub fn optional_enum<E: TryFrom<i32>, T>(
+    value: i32,
+    field: &str,
+    convert: impl Fn(E) -> Option<T>,
+    violations: &mut Vec<Violation>,
+) -> Option<T> {
+    if value == 0 {
+        return None;
+    }
+    enum_value(value, field, convert, violations)
+}
+
 /// Free text that may be empty (a rationale, a reason, a condition).
 pub fn optional_long_text(value: &str, field: &str, violations: &mut Vec<Violation>) {
     text(value, field, MAX_LONG_TEXT, false, violations);

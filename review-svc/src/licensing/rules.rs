@@ -163,8 +163,38 @@ fn as_delta(value: u128) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// What `request` records, as shipment `number` of its kind on the
+/// licence: of `item`, to `customer`, of `tpp` in all.
+fn new_shipment(
+    number: u64,
+    item: &LicenseItem,
+    request: &ShipmentRequest,
+    customer: String,
+    tpp: u128,
+) -> Shipment {
+    Shipment {
+        number,
+        item_index: item.item_index,
+        product: item.product.clone(),
+        quantity: request.quantity,
+        value_usd_cents: request.value_usd_cents,
+        shipped_at: request.shipped_at,
+        reference: request.reference.clone(),
+        customer,
+        attestations: request.attestations.clone(),
+        tpp: u64::try_from(tpp).unwrap_or(u64::MAX),
+    }
+}
+
 fn tpp_of(item: &LicenseItem, quantity: u64) -> u128 {
     u128::from(item.tpp_per_unit) * u128::from(quantity)
+}
+
+/// What may still be drawn of an `authorized` amount, widened by
+/// `tolerance_percent`, once `shipped` has been (none when more was).
+fn remaining(authorized: u64, tolerance_percent: u32, shipped: u64) -> u128 {
+    let allowed = u128::from(authorized) * u128::from(100 + tolerance_percent) / 100;
+    allowed.saturating_sub(u128::from(shipped))
 }
 
 fn checked_item(license: &License, index: u32) -> Result<&LicenseItem, LicenseRefusal> {
@@ -242,9 +272,11 @@ pub fn record_shipment(
     }
     let item = checked_item(license, request.item_index)?;
     let tolerance = &policy.tolerance;
-    let allowed_quantity =
-        u128::from(item.authorized_quantity) * u128::from(100 + tolerance.quantity_percent) / 100;
-    let remaining_quantity = allowed_quantity.saturating_sub(u128::from(item.shipped_quantity));
+    let remaining_quantity = remaining(
+        item.authorized_quantity,
+        tolerance.quantity_percent,
+        item.shipped_quantity,
+    );
     if u128::from(request.quantity) > remaining_quantity {
         return Err(LicenseRefusal::precondition(
             reason::QUANTITY_EXCEEDS_REMAINING,
@@ -261,10 +293,11 @@ pub fn record_shipment(
         .with("requestedQuantity", request.quantity)
         .with("remainingQuantity", remaining_quantity));
     }
-    let allowed_value = u128::from(item.authorized_value_usd_cents)
-        * u128::from(100 + tolerance.value_percent)
-        / 100;
-    let remaining_value = allowed_value.saturating_sub(u128::from(item.shipped_value_usd_cents));
+    let remaining_value = remaining(
+        item.authorized_value_usd_cents,
+        tolerance.value_percent,
+        item.shipped_value_usd_cents,
+    );
     if u128::from(request.value_usd_cents) > remaining_value {
         return Err(LicenseRefusal::precondition(
             reason::VALUE_EXCEEDS_REMAINING,
@@ -363,18 +396,13 @@ pub fn record_shipment(
         }
         changes.push((exported_key, as_delta(tpp)));
     }
-    let shipment = Shipment {
-        number: license.shipments + 1,
-        item_index: item.item_index,
-        product: item.product.clone(),
-        quantity: request.quantity,
-        value_usd_cents: request.value_usd_cents,
-        shipped_at: request.shipped_at,
-        reference: request.reference.clone(),
-        customer: terms.end_user.clone(),
-        attestations: request.attestations.clone(),
-        tpp: u64::try_from(tpp).unwrap_or(u64::MAX),
-    };
+    let shipment = new_shipment(
+        license.shipments + 1,
+        item,
+        request,
+        terms.end_user.clone(),
+        tpp,
+    );
     let mut events = vec![LicenseEvent::ShipmentRecorded {
         at: now,
         actor: actor.id.clone(),
@@ -407,18 +435,13 @@ pub fn record_domestic_shipment(
     check_holder(actor, license)?;
     let item = checked_item(license, request.item_index)?;
     let tpp = tpp_of(item, request.quantity);
-    let shipment = Shipment {
-        number: license.domestic_shipments + 1,
-        item_index: item.item_index,
-        product: item.product.clone(),
-        quantity: request.quantity,
-        value_usd_cents: request.value_usd_cents,
-        shipped_at: request.shipped_at,
-        reference: request.reference.clone(),
-        customer: request.customer.clone(),
-        attestations: request.attestations.clone(),
-        tpp: u64::try_from(tpp).unwrap_or(u64::MAX),
-    };
+    let shipment = new_shipment(
+        license.domestic_shipments + 1,
+        item,
+        request,
+        request.customer.clone(),
+        tpp,
+    );
     Ok(Recorded {
         counters: vec![(
             counter::domestic_tpp(&license.terms.holder, &item.product),

@@ -46,7 +46,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::query::QueryScalar;
 use sqlx::{Postgres, Row};
 use tokio::sync::mpsc;
 
@@ -213,16 +214,8 @@ impl PostgresStore {
             .bind(head.length)
             .bind(&head.hash)
             .bind(&row.awaiting_agencies)
-            .bind(request.map(|r| &r.request_id))
-            .bind(request.map(|r| &r.fingerprint))
-            .bind(request.map(|r| &r.response))
-            .bind(columns.sequence)
-            .bind(columns.kind)
-            .bind(columns.actor)
-            .bind(columns.at)
-            .bind(columns.details)
-            .bind(columns.previous_hash)
-            .bind(columns.hash)
+            .bind_request(request)
+            .bind_events(columns)
             .bind(row.version)
             .fetch_one(&self.pool)
             .await;
@@ -321,16 +314,8 @@ impl PostgresStore {
             .bind(new_head.length)
             .bind(&new_head.hash)
             .bind(gone)
-            .bind(request.map(|r| &r.request_id))
-            .bind(request.map(|r| &r.fingerprint))
-            .bind(request.map(|r| &r.response))
-            .bind(columns.sequence)
-            .bind(columns.kind)
-            .bind(columns.actor)
-            .bind(columns.at)
-            .bind(columns.details)
-            .bind(columns.previous_hash)
-            .bind(columns.hash)
+            .bind_request(request)
+            .bind_events(columns)
             .bind(head.length)
             .bind(added)
             .fetch_one(&self.pool)
@@ -494,6 +479,33 @@ fn event_columns(
         columns.hash.push(hash);
     }
     (columns, new_head)
+}
+
+/// The binds the two direct writes share, each for its part of the
+/// statement: the `req` CTE's request, then [`insert_events_cte`]'s events.
+trait WriteBinds<'q> {
+    /// The request id, fingerprint and response (each NULL without one).
+    fn bind_request(self, request: Option<&'q IdempotentRequest>) -> Self;
+    /// The seven arrays, in the order of [`insert_events_cte`]'s placeholders.
+    fn bind_events(self, columns: EventColumns) -> Self;
+}
+
+impl<'q> WriteBinds<'q> for QueryScalar<'q, Postgres, i64, PgArguments> {
+    fn bind_request(self, request: Option<&'q IdempotentRequest>) -> Self {
+        self.bind(request.map(|r| &r.request_id))
+            .bind(request.map(|r| &r.fingerprint))
+            .bind(request.map(|r| &r.response))
+    }
+
+    fn bind_events(self, columns: EventColumns) -> Self {
+        self.bind(columns.sequence)
+            .bind(columns.kind)
+            .bind(columns.actor)
+            .bind(columns.at)
+            .bind(columns.details)
+            .bind(columns.previous_hash)
+            .bind(columns.hash)
+    }
 }
 
 /// `$1` application id (text), events as arrays in `$first..$first+6`,

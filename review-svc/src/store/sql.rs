@@ -22,6 +22,7 @@ use sqlx::{
 
 use super::batch::AppState;
 use super::chain::{AuditDigest, ChainHead, ChainLink, ChainWalker};
+use super::licenses::LicenseReads;
 use super::{ApplicationRow, Census, ChainReport, ListCursor, ListFilter, StoreError, StoredEvent};
 
 /// What differs between SQLite and PostgreSQL in the shared reads.
@@ -84,6 +85,17 @@ impl<DB: Dialect> Sql<DB> {
         self.bind(Bind::Int(value))
     }
 
+    /// ` AND column = value` for each `(column, value)` whose value is set.
+    pub(crate) fn push_equal_filters(&mut self, filters: &[(&str, &Option<String>)]) -> &mut Self {
+        for (column, value) in filters {
+            if let Some(value) = value {
+                self.push(&format!(" AND {column} = "))
+                    .push_text(value.clone());
+            }
+        }
+        self
+    }
+
     /// One arm of a `CASE key` expression in a multi-row UPDATE:
     /// ` WHEN key THEN value`.
     pub(crate) fn push_when(&mut self, key: impl Into<String>, value: Bind) -> &mut Self {
@@ -139,8 +151,16 @@ fn decode_agencies(id: &str, json: &str) -> Result<Vec<String>, StoreError> {
         .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {id}: {e}")))
 }
 
-/// One application from the columns of [`APPLICATION_COLUMNS`].
-fn application_from<R>(r: &R) -> Result<ApplicationRow, StoreError>
+/// A result row of either dialect, read by column position (from 0), a
+/// read failure mapped as the dialect maps database errors.
+pub(crate) trait Columns {
+    fn text(&self, index: usize) -> Result<String, StoreError>;
+    fn int(&self, index: usize) -> Result<i64, StoreError>;
+    /// An integer column that may be NULL.
+    fn optional_int(&self, index: usize) -> Result<Option<i64>, StoreError>;
+}
+
+impl<R> Columns for R
 where
     R: Row,
     R::Database: Dialect,
@@ -148,73 +168,67 @@ where
     for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
     for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
 {
-    let e = <R::Database as Dialect>::map_err;
-    let id: String = r.try_get(0).map_err(e)?;
-    let agencies: String = r.try_get(6).map_err(e)?;
+    fn text(&self, index: usize) -> Result<String, StoreError> {
+        self.try_get(index)
+            .map_err(<R::Database as Dialect>::map_err)
+    }
+    fn int(&self, index: usize) -> Result<i64, StoreError> {
+        self.try_get(index)
+            .map_err(<R::Database as Dialect>::map_err)
+    }
+    fn optional_int(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get(index)
+            .map_err(<R::Database as Dialect>::map_err)
+    }
+}
+
+/// One application from the columns of [`APPLICATION_COLUMNS`].
+fn application_from(r: &impl Columns) -> Result<ApplicationRow, StoreError> {
+    let id = r.text(0)?;
+    let agencies = r.text(6)?;
     Ok(ApplicationRow {
         awaiting_agencies: decode_agencies(&id, &agencies)?,
         id,
-        version: r.try_get(1).map_err(e)?,
-        applicant: r.try_get(2).map_err(e)?,
-        state: r.try_get(3).map_err(e)?,
-        level: r.try_get(4).map_err(e)?,
-        destination: r.try_get(5).map_err(e)?,
-        next_due_at: r.try_get(7).map_err(e)?,
-        overdue_at: r.try_get(8).map_err(e)?,
-        created_at: r.try_get(9).map_err(e)?,
-        updated_at: r.try_get(10).map_err(e)?,
-        snapshot: r.try_get(11).map_err(e)?,
+        version: r.int(1)?,
+        applicant: r.text(2)?,
+        state: r.text(3)?,
+        level: r.text(4)?,
+        destination: r.text(5)?,
+        next_due_at: r.optional_int(7)?,
+        overdue_at: r.optional_int(8)?,
+        created_at: r.int(9)?,
+        updated_at: r.int(10)?,
+        snapshot: r.text(11)?,
     })
 }
 
-fn event_from<R>(r: &R) -> Result<StoredEvent, StoreError>
-where
-    R: Row,
-    R::Database: Dialect,
-    usize: ColumnIndex<R>,
-    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
-    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
-{
-    let e = <R::Database as Dialect>::map_err;
+fn event_from(r: &impl Columns) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
-        sequence: r.try_get(0).map_err(e)?,
-        application_id: r.try_get(1).map_err(e)?,
-        application_sequence: r.try_get(2).map_err(e)?,
-        kind: r.try_get(3).map_err(e)?,
-        actor: r.try_get(4).map_err(e)?,
-        at: r.try_get(5).map_err(e)?,
-        details: r.try_get(6).map_err(e)?,
-        previous_hash: r.try_get(7).map_err(e)?,
-        hash: r.try_get(8).map_err(e)?,
+        sequence: r.int(0)?,
+        application_id: r.text(1)?,
+        application_sequence: r.int(2)?,
+        kind: r.text(3)?,
+        actor: r.text(4)?,
+        at: r.int(5)?,
+        details: r.text(6)?,
+        previous_hash: r.text(7)?,
+        hash: r.text(8)?,
     })
 }
 
 /// What a batch knows of a stored application, from the columns of
 /// [`APP_STATE_COLUMNS`], into `found`.
-pub(crate) fn app_state_from<R>(
-    r: &R,
+pub(crate) fn app_state_from(
+    r: &impl Columns,
     found: &mut HashMap<String, AppState>,
-) -> Result<(), StoreError>
-where
-    R: Row,
-    R::Database: Dialect,
-    usize: ColumnIndex<R>,
-    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
-    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
-{
-    let e = <R::Database as Dialect>::map_err;
-    let id: String = r.try_get(0).map_err(e)?;
-    let agencies: String = r.try_get(4).map_err(e)?;
+) -> Result<(), StoreError> {
+    let id = r.text(0)?;
+    let agencies = r.text(4)?;
     let head = ChainHead {
-        length: r.try_get(2).map_err(e)?,
-        hash: r.try_get(3).map_err(e)?,
+        length: r.int(2)?,
+        hash: r.text(3)?,
     };
-    let state = AppState::stored(
-        r.try_get(1).map_err(e)?,
-        decode_agencies(&id, &agencies)?,
-        r.try_get(5).map_err(e)?,
-        head,
-    );
+    let state = AppState::stored(r.int(1)?, decode_agencies(&id, &agencies)?, r.int(5)?, head);
     found.insert(id, state);
     Ok(())
 }
@@ -223,21 +237,11 @@ where
 pub(crate) const REQUEST_COLUMNS: &str = "request_id, fingerprint, response";
 
 /// A recorded request, from the columns of [`REQUEST_COLUMNS`], into `found`.
-pub(crate) fn request_from<R>(
-    r: &R,
+pub(crate) fn request_from(
+    r: &impl Columns,
     found: &mut HashMap<String, (String, String)>,
-) -> Result<(), StoreError>
-where
-    R: Row,
-    R::Database: Dialect,
-    usize: ColumnIndex<R>,
-    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
-{
-    let e = <R::Database as Dialect>::map_err;
-    found.insert(
-        r.try_get(0).map_err(e)?,
-        (r.try_get(1).map_err(e)?, r.try_get(2).map_err(e)?),
-    );
+) -> Result<(), StoreError> {
+    found.insert(r.text(0)?, (r.text(1)?, r.text(2)?));
     Ok(())
 }
 
@@ -266,17 +270,12 @@ fn build_list_query<DB: Dialect>(
         q.push("SELECT k.id FROM applications k WHERE 1 = 1");
         ("k.created_at", "k.id")
     };
-    for (column, value) in [
+    q.push_equal_filters(&[
         ("k.applicant", &filter.applicant),
         ("k.state", &filter.state),
         ("k.destination", &filter.destination),
         ("k.level", &filter.level),
-    ] {
-        if let Some(value) = value {
-            q.push(&format!(" AND {column} = "));
-            q.push_text(value.clone());
-        }
-    }
+    ]);
     if let Some(at) = filter.overdue_at_or_before {
         q.push(" AND k.overdue_at <= ");
         q.push_int(at);
@@ -315,6 +314,11 @@ where
 {
     pub(crate) fn new(pool: Pool<DB>) -> Self {
         Self { pool }
+    }
+
+    /// The reads of licences and shipments, over the same pool.
+    pub(crate) fn licenses(&self) -> LicenseReads<DB> {
+        LicenseReads::new(self.pool.clone())
     }
 
     async fn rows(&self, q: Sql<DB>) -> Result<Vec<ApplicationRow>, StoreError> {
@@ -705,9 +709,7 @@ macro_rules! impl_store {
                 &self,
                 id: &str,
             ) -> Result<Option<$crate::store::LicenseRow>, StoreError> {
-                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
-                    .get(id)
-                    .await
+                self.reads.licenses().get(id).await
             }
 
             async fn list_licenses(
@@ -716,9 +718,7 @@ macro_rules! impl_store {
                 after: Option<&$crate::store::KeyCursor>,
                 limit: u32,
             ) -> Result<Vec<$crate::store::LicenseRow>, StoreError> {
-                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
-                    .list(filter, after, limit)
-                    .await
+                self.reads.licenses().list(filter, after, limit).await
             }
 
             async fn licenses_due(
@@ -726,9 +726,7 @@ macro_rules! impl_store {
                 now: i64,
                 limit: u32,
             ) -> Result<Vec<$crate::store::LicenseRow>, StoreError> {
-                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
-                    .due(now, limit)
-                    .await
+                self.reads.licenses().due(now, limit).await
             }
 
             async fn list_shipments(
@@ -737,18 +735,14 @@ macro_rules! impl_store {
                 after: Option<&$crate::store::KeyCursor>,
                 limit: u32,
             ) -> Result<Vec<$crate::store::ShipmentRow>, StoreError> {
-                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
-                    .shipments(filter, after, limit)
-                    .await
+                self.reads.licenses().shipments(filter, after, limit).await
             }
 
             async fn license_counters(
                 &self,
                 keys: &[String],
             ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
-                $crate::store::licenses::LicenseReads::new(self.reads.pool.clone())
-                    .counters(keys)
-                    .await
+                self.reads.licenses().counters(keys).await
             }
         }
     };

@@ -414,6 +414,16 @@ async fn execute_exact(
     Ok(())
 }
 
+/// The awaited-agency `rows` as a VALUES list of (agency, the
+/// application's creation time, its id).
+fn push_awaiting_values(q: &mut QueryBuilder<'_, Sqlite>, rows: &[(&String, i64, &String)]) {
+    q.push_values(rows, |mut b, (agency, created_at, id)| {
+        b.push_bind((*agency).clone())
+            .push_bind(*created_at)
+            .push_bind((*id).clone());
+    });
+}
+
 async fn write_batch(
     conn: &mut SqliteConnection,
     apps: &HashMap<String, AppState>,
@@ -499,11 +509,7 @@ async fn write_batch(
         let mut q = QueryBuilder::<Sqlite>::new(
             "DELETE FROM application_awaiting WHERE (agency, created_at, application_id) IN (",
         );
-        q.push_values(chunk, |mut b, (agency, created_at, id)| {
-            b.push_bind((*agency).clone())
-                .push_bind(*created_at)
-                .push_bind((*id).clone());
-        });
+        push_awaiting_values(&mut q, chunk);
         q.push(")");
         execute_exact(conn, q, chunk.len(), "delete awaited agencies").await?;
     }
@@ -512,11 +518,7 @@ async fn write_batch(
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO application_awaiting (agency, created_at, application_id) ",
         );
-        q.push_values(chunk, |mut b, (agency, created_at, id)| {
-            b.push_bind((*agency).clone())
-                .push_bind(*created_at)
-                .push_bind((*id).clone());
-        });
+        push_awaiting_values(&mut q, chunk);
         execute_exact(conn, q, chunk.len(), "insert awaited agencies").await?;
     }
 

@@ -253,6 +253,11 @@ impl Case {
         }
     }
 
+    /// Every agency, in order, recommends `r`.
+    fn recommend_alike(&mut self, r: Recommendation) {
+        self.recommend_all(&Agency::ALL.map(|agency| (agency, r)));
+    }
+
     fn vote_all(&mut self, actor: fn(Agency) -> Actor, votes: &[(Agency, Recommendation)]) {
         for (agency, r) in votes {
             self.ok(&actor(*agency), rec(*agency, *r));
@@ -503,7 +508,7 @@ fn unanimous_approval_goes_to_the_licensing_officer_whose_decision_is_final() {
 #[test]
 fn unanimous_denial_is_decided_by_the_officer() {
     let mut c = Case::referred();
-    c.recommend_all(&[(Commerce, No), (StateDept, No), (Defense, No), (Energy, No)]);
+    c.recommend_alike(No);
     assert_eq!(c.app.state, State::AwaitingLicensingDecision);
     c.ok(&officer(), decide(Outcome::Deny));
     assert_eq!(c.app.state, State::Decided);
@@ -514,12 +519,7 @@ fn unanimous_denial_is_decided_by_the_officer() {
 fn officer_contradicting_the_agencies_escalates_to_the_oc() {
     // Early: the OC clock runs from the agency deadline.
     let mut c = Case::referred();
-    c.recommend_all(&[
-        (Commerce, Yes),
-        (StateDept, Yes),
-        (Defense, Yes),
-        (Energy, Yes),
-    ]);
+    c.recommend_alike(Yes);
     c.advance(days(2));
     let events = c.ok(&officer(), decide(Outcome::Deny));
     assert_eq!(
@@ -539,7 +539,7 @@ fn officer_contradicting_the_agencies_escalates_to_the_oc() {
 
     // Late (after the agency deadline): the chair gets the full 14 days.
     let mut c = Case::referred();
-    c.recommend_all(&[(Commerce, No), (StateDept, No), (Defense, No), (Energy, No)]);
+    c.recommend_alike(No);
     c.advance(days(40));
     c.ok(&officer(), decide(Outcome::Approve));
     assert_eq!(c.app.step_due, Some(c.now + days(14)));
@@ -1015,12 +1015,7 @@ fn appeal_needs_an_open_window() {
     let r = c.refused(&acep(StateDept), appeal(StateDept));
     assert_eq!(reason_of(&r), reason::NO_APPEALABLE_DECISION);
     let mut c = Case::referred();
-    c.recommend_all(&[
-        (Commerce, Yes),
-        (StateDept, Yes),
-        (Defense, Yes),
-        (Energy, Yes),
-    ]);
+    c.recommend_alike(Yes);
     c.ok(&officer(), decide(Outcome::Approve));
     let r = c.refused(&acep(StateDept), appeal(StateDept));
     assert_eq!(
@@ -1037,12 +1032,7 @@ fn open_states() -> Vec<(State, Case)> {
     let pending = Case::filed();
     let agency = Case::referred();
     let mut awaiting = Case::referred();
-    awaiting.recommend_all(&[
-        (Commerce, Yes),
-        (StateDept, Yes),
-        (Defense, Yes),
-        (Energy, Yes),
-    ]);
+    awaiting.recommend_alike(Yes);
     let mut oc = Case::referred();
     oc.recommend_all(&[
         (Commerce, Yes),
@@ -1339,12 +1329,7 @@ fn agency_review_refusals() {
 #[test]
 fn decision_refusals() {
     let mut c = Case::referred();
-    c.recommend_all(&[
-        (Commerce, Yes),
-        (StateDept, Yes),
-        (Defense, Yes),
-        (Energy, Yes),
-    ]);
+    c.recommend_alike(Yes);
     let bare = |outcome, conditions: &[&str], rationale: &str| Command::Decide {
         outcome,
         conditions: conditions.iter().map(|s| s.to_string()).collect(),

@@ -318,15 +318,55 @@ pub(crate) async fn agencies_disagree(client: &mut Client) -> pb::Application {
 /// State asked the applicant for missing information: on hold.
 pub(crate) async fn information_requested(client: &mut Client) -> pb::Application {
     let app = filed(client).await;
-    let request = information_request(&app, pb::Agency::State);
-    act(client, "dev-state", Call::RequestInformation(request)).await
+    ask_information(client, "dev-state", &app, pb::Agency::State).await
+}
+
+/// The reviewer `token` asks, for `agency`, for information on `app`.
+pub(crate) async fn ask_information(
+    client: &mut Client,
+    token: &str,
+    app: &pb::Application,
+    agency: pb::Agency,
+) -> pb::Application {
+    let request = information_request(app, agency);
+    act(client, token, Call::RequestInformation(request)).await
+}
+
+/// The applicant answers the open request for information on `app`.
+pub(crate) async fn answer_information(
+    client: &mut Client,
+    app: &pb::Application,
+) -> pb::Application {
+    act(
+        client,
+        APPLICANT,
+        Call::ProvideInformation(information_answer(app)),
+    )
+    .await
 }
 
 /// The licensing officer placed a pre-licence check (hold 1).
 pub(crate) async fn on_hold(client: &mut Client) -> pb::Application {
     let app = filed(client).await;
-    let request = hold_request(&app, pb::HoldKind::PreLicenseCheck);
-    act(client, OFFICER, Call::PlaceHold(request)).await
+    place_hold(client, &app, pb::HoldKind::PreLicenseCheck).await
+}
+
+/// The licensing officer places a hold of `kind` on `app`.
+pub(crate) async fn place_hold(
+    client: &mut Client,
+    app: &pb::Application,
+    kind: pb::HoldKind,
+) -> pb::Application {
+    act(client, OFFICER, Call::PlaceHold(hold_request(app, kind))).await
+}
+
+/// The licensing officer releases hold `id` of `app`.
+pub(crate) async fn release_hold(
+    client: &mut Client,
+    app: &pb::Application,
+    id: u32,
+) -> pb::Application {
+    act(client, OFFICER, Call::ReleaseHold(release_request(app, id))).await
 }
 
 pub(crate) async fn oc_approved(client: &mut Client) -> pb::Application {

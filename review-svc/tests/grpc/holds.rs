@@ -27,12 +27,7 @@ pub(crate) async fn a_request_for_information_stops_the_clocks_until_answered(ba
         10 * DAY
     );
     h.clock.advance(days(9));
-    let asked = act(
-        &mut h.client,
-        "dev-state",
-        Call::RequestInformation(information_request(&filed, pb::Agency::State)),
-    )
-    .await;
+    let asked = ask_information(&mut h.client, "dev-state", &filed, pb::Agency::State).await;
     assert_eq!(state_of(&asked), pb::State::AgencyReview, "the state stays");
     let hold = &asked.holds[0];
     assert_eq!(
@@ -62,12 +57,7 @@ pub(crate) async fn a_request_for_information_stops_the_clocks_until_answered(ba
         "the time stopped so far is shown"
     );
 
-    let answered = act(
-        &mut h.client,
-        APPLICANT,
-        Call::ProvideInformation(information_answer(&waiting)),
-    )
-    .await;
+    let answered = answer_information(&mut h.client, &waiting).await;
     let hold = &answered.holds[0];
     assert!(hold.release_time.is_some());
     assert_eq!(hold.documents, ["EUS-2026-0117"]);
@@ -150,20 +140,10 @@ pub(crate) async fn a_hold_moves_the_referral_to_the_president(backend: Backend)
     };
     let app = filed(&mut h.client).await;
     h.clock.advance(days(1));
-    let held = act(
-        &mut h.client,
-        OFFICER,
-        Call::PlaceHold(hold_request(&app, pb::HoldKind::ApplicantAgreedDelay)),
-    )
-    .await;
+    let held = place_hold(&mut h.client, &app, pb::HoldKind::ApplicantAgreedDelay).await;
     assert_eq!(held.holds[0].due_time, None, "no deadline of its own");
     h.clock.advance(days(20));
-    let released = act(
-        &mut h.client,
-        OFFICER,
-        Call::ReleaseHold(release_request(&held, 1)),
-    )
-    .await;
+    let released = release_hold(&mut h.client, &held, 1).await;
     assert_eq!(
         seconds_between(released.overall_due_time, app.overall_due_time),
         20 * DAY
@@ -223,19 +203,9 @@ async fn a_request_after_ten_days_of_running_clock_is_refused() {
     let app = filed(&mut h.client).await;
     // Three days on hold extend the 10 days to day 13.
     h.clock.advance(days(5));
-    let held = act(
-        &mut h.client,
-        OFFICER,
-        Call::PlaceHold(hold_request(&app, pb::HoldKind::ForeignConsultation)),
-    )
-    .await;
+    let held = place_hold(&mut h.client, &app, pb::HoldKind::ForeignConsultation).await;
     h.clock.advance(days(3));
-    let released = act(
-        &mut h.client,
-        OFFICER,
-        Call::ReleaseHold(release_request(&held, 1)),
-    )
-    .await;
+    let released = release_hold(&mut h.client, &held, 1).await;
     assert_eq!(
         seconds_between(
             released.information_request_due_time,
@@ -244,18 +214,8 @@ async fn a_request_after_ten_days_of_running_clock_is_refused() {
         3 * DAY
     );
     h.clock.advance(days(4));
-    let asked = act(
-        &mut h.client,
-        "dev-defense",
-        Call::RequestInformation(information_request(&released, pb::Agency::Defense)),
-    )
-    .await;
-    let answered = act(
-        &mut h.client,
-        APPLICANT,
-        Call::ProvideInformation(information_answer(&asked)),
-    )
-    .await;
+    let asked = ask_information(&mut h.client, "dev-defense", &released, pb::Agency::Defense).await;
+    let answered = answer_information(&mut h.client, &asked).await;
     h.clock.advance(days(1));
     let status = expect_refusal(
         h.client

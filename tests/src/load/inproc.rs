@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use super::grpc::application;
 use super::hist::Histogram;
 use super::payload::Payload;
-use super::{code_name, latency_json, round, Stats, Window};
+use super::{code_name, counts_json, latency_json, per_second, round, Stats, Window};
 
 /// The principal `dev-applicant` stands for, so that listings see these filings.
 const APPLICANT: &str = "exporter-1";
@@ -228,18 +228,13 @@ pub async fn sweep(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let ok = stats.ok();
-    let statuses: serde_json::Map<String, Value> = stats
-        .statuses
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), json!(v)))
-        .collect();
     Ok(json!({
         "elapsed_s": round(elapsed, 3),
         "requests": stats.total(),
         "ok": ok,
         "errors": stats.total() - ok - stats.statuses.get("NOTHING_DUE").copied().unwrap_or(0),
-        "ok_per_s": round(if elapsed > 0.0 { ok as f64 / elapsed } else { 0.0 }, 1),
-        "statuses": statuses,
+        "ok_per_s": per_second(ok, elapsed),
+        "statuses": counts_json(&stats.statuses),
         "latency_ms": latency_json(&stats.latency),
         "due_query_ms": latency_json(&due_latency),
         "drained": drained,

@@ -229,6 +229,26 @@ pub fn round(value: f64, digits: i32) -> f64 {
     (value * scale).round() / scale
 }
 
+/// `n` over `elapsed_s` seconds, a second (to 0.1; 0 over no time).
+pub fn per_second(n: u64, elapsed_s: f64) -> f64 {
+    round(
+        if elapsed_s > 0.0 {
+            n as f64 / elapsed_s
+        } else {
+            0.0
+        },
+        1,
+    )
+}
+
+/// The count of each status code, as a JSON object.
+pub fn counts_json(counts: &BTreeMap<&'static str, u64>) -> Value {
+    counts
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect()
+}
+
 /// Latency figures in milliseconds.
 pub fn latency_json(h: &Histogram) -> Value {
     let ms = |ns: u64| round(ns as f64 / 1e6, 3);
@@ -254,27 +274,8 @@ pub fn summary(stats: &Stats, window: &Window) -> Value {
             .unwrap_or_default(),
     }
     .as_secs_f64();
-    let per_s = |n: u64| {
-        round(
-            if elapsed > 0.0 {
-                n as f64 / elapsed
-            } else {
-                0.0
-            },
-            1,
-        )
-    };
+    let per_s = |n: u64| per_second(n, elapsed);
     let ok = stats.ok();
-    let statuses: serde_json::Map<String, Value> = stats
-        .statuses
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), json!(v)))
-        .collect();
-    let item_statuses: serde_json::Map<String, Value> = stats
-        .item_statuses
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), json!(v)))
-        .collect();
     let items_or_calls = if stats.items > 0 { stats.items } else { ok };
     json!({
         "elapsed_s": round(elapsed, 3),
@@ -285,8 +286,8 @@ pub fn summary(stats: &Stats, window: &Window) -> Value {
         "ok_per_s": per_s(ok),
         "items": stats.items,
         "items_per_s": per_s(stats.items),
-        "item_statuses": item_statuses,
-        "statuses": statuses,
+        "item_statuses": counts_json(&stats.item_statuses),
+        "statuses": counts_json(&stats.statuses),
         "latency_ms": latency_json(&stats.latency),
         "response_bytes": stats.response_bytes.checked_div(items_or_calls).unwrap_or(0),
         "ok_all": stats.ok_all,

@@ -8,9 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use system_tests::health;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use super::round;
 
@@ -43,7 +42,7 @@ pub async fn start(
     let mut polls = 0u64;
     loop {
         polls += 1;
-        if health(addr, service).await == Some(ServingStatus::Serving) {
+        if health(addr, service, None).await == Some(ServingStatus::Serving) {
             break;
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -63,22 +62,4 @@ pub async fn start(
         "health_polls": polls,
         "command": command.join(" "),
     }))
-}
-
-/// The health status of `service` at `addr`, or None when unreachable.
-async fn health(addr: SocketAddr, service: &str) -> Option<ServingStatus> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .ok()?
-        .connect_timeout(Duration::from_millis(500))
-        .timeout(Duration::from_millis(500))
-        .connect()
-        .await
-        .ok()?;
-    let response = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: service.to_owned(),
-        })
-        .await
-        .ok()?;
-    ServingStatus::try_from(response.into_inner().status).ok()
 }

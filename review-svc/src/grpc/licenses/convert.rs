@@ -4,6 +4,7 @@ use exportcontrol_proto::review::v1 as pb;
 use pb::application_event::Payload;
 
 use crate::convert::timestamp;
+use crate::ledger::RecordedShipment;
 use crate::licensing::{License, LicenseEvent, LicenseState, Shipment};
 
 pub const COLLECTION: &str = "licenses/";
@@ -68,6 +69,17 @@ pub fn license(license: &License, etag: String) -> pb::License {
         update_time: Some(timestamp(license.updated_at)),
         policy_version: t.policy_version.clone(),
     }
+}
+
+/// A shipment as the ledger recorded it.
+pub fn recorded_shipment(s: &RecordedShipment) -> pb::Shipment {
+    shipment(
+        &s.license,
+        &s.holder,
+        s.domestic,
+        &s.shipment,
+        s.recorded_at,
+    )
 }
 
 /// A shipment as the contract shows it.

@@ -87,47 +87,65 @@ impl Licenses {
 
     fn answer(&self, answer: &LicenseAnswer) -> pb::RecordShipmentResponse {
         pb::RecordShipmentResponse {
-            shipment: answer.shipment.as_ref().map(|s| {
-                convert::shipment(
-                    &s.license,
-                    &s.holder,
-                    s.domestic,
-                    &s.shipment,
-                    s.recorded_at,
-                )
-            }),
+            shipment: answer.shipment.as_ref().map(convert::recorded_shipment),
             license: Some(self.render(&answer.license)),
         }
     }
 
-    /// A write by `actor` on licence `id`: an applicant that may not see
-    /// the licence (or where there is none) is refused as for another's.
-    async fn write<F, Fut>(
+    /// The cursor a page token of `method` carries (None for the first
+    /// page), if it was issued for the same `query`.
+    fn cursor(&self, token: &str, query: &str, method: &str) -> Result<Option<KeyCursor>, Status> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let (at, id) = self
+            .keys
+            .page_position(query, token)
+            .ok_or_else(|| super::page_token_error(method))?;
+        Ok(Some(KeyCursor { at, id }))
+    }
+
+    /// The first `page_size` of `rows` (read with one more, to learn
+    /// whether another page follows) and the token of the next page: the
+    /// cursor of the page's last row, as [`Self::cursor`] reads it back.
+    fn page<'r, T>(
         &self,
-        actor: &Actor,
-        id: &str,
-        metadata: &tonic::metadata::MetadataMap,
-        write: F,
-    ) -> Result<LicenseAnswer, Status>
-    where
-        F: FnOnce(DateTime<Utc>) -> Fut,
-        Fut: std::future::Future<Output = Result<LicenseAnswer, LedgerError>>,
-    {
-        let name = convert::license_name(id);
-        let deadline = write_deadline(metadata)?;
-        time_left(deadline)?;
-        match write(self.clock.now()).await {
-            Ok(answer) => Ok(answer),
-            Err(LedgerError::LicenseNotFound(_))
-                if workflow::list_scope(actor) != ListScope::All =>
-            {
-                Err(refused(permissions::not_yours(actor, id), &name))
+        rows: &'r [T],
+        page_size: u32,
+        query: &str,
+        cursor_of: impl FnOnce(&T) -> KeyCursor,
+    ) -> (&'r [T], String) {
+        let page = &rows[..rows.len().min(page_size as usize)];
+        let next_page_token = match (rows.len() > page.len(), page.last()) {
+            (true, Some(last)) => {
+                let KeyCursor { at, id } = cursor_of(last);
+                self.keys.page_after(query, at, &id)
             }
-            Err(LedgerError::EtagMismatch { current }) => Err(errors::etag_mismatch(
-                &name,
-                Some(self.keys.etag(&name, current)),
-            )),
-            Err(e) => Err(license_error(e, &name)),
+            _ => String::new(),
+        };
+        (page, next_page_token)
+    }
+
+    /// The time a write starts at, once the caller's deadline leaves it
+    /// enough time to finish.
+    fn write_time(&self, metadata: &tonic::metadata::MetadataMap) -> Result<DateTime<Utc>, Status> {
+        time_left(write_deadline(metadata)?)?;
+        Ok(self.clock.now())
+    }
+
+    /// A write by `actor` on licence `id` refused by the ledger, as a
+    /// status: an applicant that may not see the licence (or where there is
+    /// none) is refused as for another's.
+    fn write_error(&self, actor: &Actor, id: &str, error: LedgerError) -> Status {
+        let name = convert::license_name(id);
+        match error {
+            LedgerError::LicenseNotFound(_) if workflow::list_scope(actor) != ListScope::All => {
+                refused(permissions::not_yours(actor, id), &name)
+            }
+            LedgerError::EtagMismatch { current } => {
+                errors::etag_mismatch(&name, Some(self.keys.etag(&name, current)))
+            }
+            e => license_error(e, &name),
         }
     }
 
@@ -139,22 +157,19 @@ impl Licenses {
     ) -> Result<Response<pb::RecordShipmentResponse>, Status> {
         let actor = self.actor(&request)?;
         let message = request.get_ref();
-        let key = validate::request_key(method, &actor.id, &parts.request_id, message)?;
-        let domestic = parts.domestic;
-        let id = parts.id.clone();
-        let shipment = parts.request;
+        let ShipmentParts {
+            id,
+            request_id,
+            domestic,
+            request: shipment,
+        } = parts;
+        let key = validate::request_key(method, &actor.id, &request_id, message)?;
+        let now = self.write_time(request.metadata())?;
         let answer = self
-            .write(&actor, &id, request.metadata(), |now| {
-                let ledger = Arc::clone(&self.ledger);
-                let actor = actor.clone();
-                let id = id.clone();
-                async move {
-                    ledger
-                        .record_shipment(&id, &actor, shipment, domestic, key.as_ref(), now)
-                        .await
-                }
-            })
-            .await?;
+            .ledger
+            .record_shipment(&id, &actor, shipment, domestic, key.as_ref(), now)
+            .await
+            .map_err(|e| self.write_error(&actor, &id, e))?;
         tracing::info!(license = %id, version = answer.license.version, method, "shipment recorded");
         Ok(Response::new(self.answer(&answer)))
     }
@@ -179,19 +194,12 @@ impl Licenses {
             })?)
         };
         let key = validate::request_key(method, &actor.id, request_id, request.get_ref())?;
-        let reason = reason.to_owned();
+        let now = self.write_time(request.metadata())?;
         let answer = self
-            .write(&actor, &id, request.metadata(), |now| {
-                let ledger = Arc::clone(&self.ledger);
-                let actor = actor.clone();
-                let id = id.clone();
-                async move {
-                    ledger
-                        .license_action(&id, &actor, action, &reason, expected, key.as_ref(), now)
-                        .await
-                }
-            })
-            .await?;
+            .ledger
+            .license_action(&id, &actor, action, reason, expected, key.as_ref(), now)
+            .await
+            .map_err(|e| self.write_error(&actor, &id, e))?;
         tracing::info!(license = %id, state = answer.license.state.as_str(), method, "licence changed");
         Ok(Response::new(self.render(&answer.license)))
     }
@@ -250,6 +258,15 @@ fn time(
     }
 }
 
+/// A time filter: none when not given, else a valid time.
+fn optional_time(
+    value: Option<&prost_types::Timestamp>,
+    field: &str,
+    violations: &mut Vec<Violation>,
+) -> Option<DateTime<Utc>> {
+    value.and_then(|t| time(Some(t), field, violations))
+}
+
 fn quantity(value: u64, violations: &mut Vec<Violation>) {
     if value == 0 || value > validate::MAX_TOTAL_VALUE_USD_CENTS {
         violations.push(Violation::new(
@@ -305,32 +322,20 @@ pub fn refused(refusal: LicenseRefusal, license: &str) -> Status {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone())),
     );
+    let code = match refusal.kind {
+        RefusalKind::InvalidArgument => Code::InvalidArgument,
+        RefusalKind::PermissionDenied => Code::PermissionDenied,
+        RefusalKind::FailedPrecondition => Code::FailedPrecondition,
+    };
     match (refusal.kind, refusal.field) {
         (RefusalKind::InvalidArgument, Some(field)) => ERRORS.status_with_violations(
-            Code::InvalidArgument,
+            code,
             refusal.reason,
             refusal.detail.clone(),
             metadata,
             vec![Violation::new(field, refusal.detail)],
         ),
-        (RefusalKind::InvalidArgument, None) => ERRORS.status(
-            Code::InvalidArgument,
-            refusal.reason,
-            refusal.detail,
-            metadata,
-        ),
-        (RefusalKind::PermissionDenied, _) => ERRORS.status(
-            Code::PermissionDenied,
-            refusal.reason,
-            refusal.detail,
-            metadata,
-        ),
-        (RefusalKind::FailedPrecondition, _) => ERRORS.status(
-            Code::FailedPrecondition,
-            refusal.reason,
-            refusal.detail,
-            metadata,
-        ),
+        _ => ERRORS.status(code, refusal.reason, refusal.detail, metadata),
     }
 }
 
@@ -348,27 +353,18 @@ pub fn license_error(error: LedgerError, license: &str) -> Status {
     }
 }
 
-fn cursor(
-    pages: &paging::PageTokens,
-    token: &str,
-    query: &str,
-    method: &str,
-) -> Result<Option<KeyCursor>, Status> {
-    if token.is_empty() {
-        return Ok(None);
+/// The holder a list is narrowed to: the one asked for (none when
+/// empty), or an applicant's own. `None` when an applicant asks for
+/// another's: that lists nothing.
+fn listed_holder(actor: &Actor, requested: &str) -> Option<Option<String>> {
+    let requested = (!requested.is_empty()).then(|| requested.to_owned());
+    match workflow::list_scope(actor) {
+        ListScope::All => Some(requested),
+        ListScope::FiledBy(own) => match requested {
+            Some(other) if other != own => None,
+            _ => Some(Some(own)),
+        },
     }
-    pages
-        .decode(token, query)
-        .ok()
-        .and_then(|cursor| {
-            let (at, id) = cursor.split_once('|')?;
-            Some(KeyCursor {
-                at: at.parse().ok()?,
-                id: id.to_owned(),
-            })
-        })
-        .map(Some)
-        .ok_or_else(|| super::page_token_error(method))
 }
 
 #[tonic::async_trait]
@@ -391,27 +387,16 @@ impl LicenseService for Licenses {
         let message = request.get_ref();
         let page_size = validate::page_size(message.page_size, DEFAULT_PAGE, MAX_PAGE)?;
         let mut violations = Vec::new();
-        let state = if message.state == 0 {
-            None
-        } else {
-            validate::enum_value(message.state, "state", convert::state_from, &mut violations)
-        };
-        let expires_before = message
-            .expire_before
-            .as_ref()
-            .map(|t| time(Some(t), "expire_before", &mut violations));
+        let state =
+            validate::optional_enum(message.state, "state", convert::state_from, &mut violations);
+        let expires_before = optional_time(
+            message.expire_before.as_ref(),
+            "expire_before",
+            &mut violations,
+        );
         validate::finish(violations)?;
-        let requested_holder = (!message.holder.is_empty()).then(|| message.holder.clone());
-        let holder = match workflow::list_scope(&actor) {
-            ListScope::All => requested_holder,
-            // An applicant lists its own licences; asking for another's
-            // lists nothing.
-            ListScope::FiledBy(own) => match requested_holder {
-                Some(other) if other != own => {
-                    return Ok(Response::new(pb::ListLicensesResponse::default()))
-                }
-                _ => Some(own),
-            },
+        let Some(holder) = listed_holder(&actor, &message.holder) else {
+            return Ok(Response::new(pb::ListLicensesResponse::default()));
         };
         let filter = LicenseFilter {
             holder,
@@ -419,7 +404,7 @@ impl LicenseService for Licenses {
             destination: (!message.destination_country.is_empty())
                 .then(|| message.destination_country.trim().to_ascii_uppercase()),
             end_user: (!message.end_user.is_empty()).then(|| message.end_user.clone()),
-            expires_before: expires_before.flatten().map(|t| t.timestamp_millis()),
+            expires_before: expires_before.map(|t| t.timestamp_millis()),
         };
         let query = paging::fingerprint(&[
             "licenses",
@@ -432,26 +417,16 @@ impl LicenseService for Licenses {
                 .map(|t| t.to_string())
                 .unwrap_or_default(),
         ]);
-        let after = cursor(
-            &self.keys.pages,
-            &message.page_token,
-            &query,
-            "ListLicenses",
-        )?;
+        let after = self.cursor(&message.page_token, &query, "ListLicenses")?;
         let licenses = self
             .ledger
             .licenses(&filter, after.as_ref(), page_size + 1)
             .await
             .map_err(|e| license_error(e, ALL_LICENSES))?;
-        let more = licenses.len() > page_size as usize;
-        let page = &licenses[..licenses.len().min(page_size as usize)];
-        let next_page_token = match (more, page.last()) {
-            (true, Some(last)) => self.keys.pages.encode(
-                &query,
-                &format!("{}|{}", last.terms.issued_at.timestamp_millis(), last.id()),
-            ),
-            _ => String::new(),
-        };
+        let (page, next_page_token) = self.page(&licenses, page_size, &query, |last| KeyCursor {
+            at: last.terms.issued_at.timestamp_millis(),
+            id: last.id().to_owned(),
+        });
         Ok(Response::new(pb::ListLicensesResponse {
             licenses: page.iter().map(|l| self.render(l)).collect(),
             next_page_token,
@@ -509,14 +484,8 @@ impl LicenseService for Licenses {
             Some(id)
         };
         let mut violations = Vec::new();
-        let from = message
-            .start_time
-            .as_ref()
-            .and_then(|t| time(Some(t), "start_time", &mut violations));
-        let to = message
-            .end_time
-            .as_ref()
-            .and_then(|t| time(Some(t), "end_time", &mut violations));
+        let from = optional_time(message.start_time.as_ref(), "start_time", &mut violations);
+        let to = optional_time(message.end_time.as_ref(), "end_time", &mut violations);
         let kind = match pb::ShipmentKind::try_from(message.kind) {
             Ok(pb::ShipmentKind::Unspecified) => None,
             Ok(pb::ShipmentKind::Export) => Some("EXPORT"),
@@ -530,15 +499,8 @@ impl LicenseService for Licenses {
             }
         };
         validate::finish(violations)?;
-        let requested_holder = (!message.holder.is_empty()).then(|| message.holder.clone());
-        let holder = match workflow::list_scope(&actor) {
-            ListScope::All => requested_holder,
-            ListScope::FiledBy(own) => match requested_holder {
-                Some(other) if other != own => {
-                    return Ok(Response::new(pb::ListShipmentsResponse::default()))
-                }
-                _ => Some(own),
-            },
+        let Some(holder) = listed_holder(&actor, &message.holder) else {
+            return Ok(Response::new(pb::ListShipmentsResponse::default()));
         };
         let filter = ShipmentFilter {
             license_id: license,
@@ -555,43 +517,18 @@ impl LicenseService for Licenses {
             &filter.from.map(|t| t.to_string()).unwrap_or_default(),
             &filter.to.map(|t| t.to_string()).unwrap_or_default(),
         ]);
-        let after = cursor(
-            &self.keys.pages,
-            &message.page_token,
-            &query,
-            "ListShipments",
-        )?;
+        let after = self.cursor(&message.page_token, &query, "ListShipments")?;
         let shipments = self
             .ledger
             .shipments(&filter, after.as_ref(), page_size + 1)
             .await
             .map_err(|e| license_error(e, &message.parent))?;
-        let more = shipments.len() > page_size as usize;
-        let page = &shipments[..shipments.len().min(page_size as usize)];
-        let next_page_token = match (more, page.last()) {
-            (true, Some(last)) => self.keys.pages.encode(
-                &query,
-                &format!(
-                    "{}|{}",
-                    last.shipment.shipped_at.timestamp_millis(),
-                    convert::shipment_id(&last.license, last.domestic, last.shipment.number)
-                ),
-            ),
-            _ => String::new(),
-        };
+        let (page, next_page_token) = self.page(&shipments, page_size, &query, |last| KeyCursor {
+            at: last.shipment.shipped_at.timestamp_millis(),
+            id: convert::shipment_id(&last.license, last.domestic, last.shipment.number),
+        });
         Ok(Response::new(pb::ListShipmentsResponse {
-            shipments: page
-                .iter()
-                .map(|s| {
-                    convert::shipment(
-                        &s.license,
-                        &s.holder,
-                        s.domestic,
-                        &s.shipment,
-                        s.recorded_at,
-                    )
-                })
-                .collect(),
+            shipments: page.iter().map(convert::recorded_shipment).collect(),
             next_page_token,
         }))
     }

@@ -190,18 +190,12 @@ where
     let mut counters = locked_counters::<DB>(&mut *conn, &counter_keys).await?;
     let mut requests: HashMap<String, (String, String)> = HashMap::new();
     for chunk in request_ids.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new(
-            "SELECT request_id, fingerprint, response FROM requests WHERE request_id IN ",
-        );
+        let mut q = Sql::<DB>::new(format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id IN "
+        ));
         push_list(&mut q, chunk);
         for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
-            requests.insert(
-                r.try_get(0).map_err(db::<DB>)?,
-                (
-                    r.try_get(1).map_err(db::<DB>)?,
-                    r.try_get(2).map_err(db::<DB>)?,
-                ),
-            );
+            request_from(&r, &mut requests).map_err(JobError::Failed)?;
         }
     }
 
@@ -324,31 +318,17 @@ where
     }
 
     for chunk in events.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new(
-            "INSERT INTO events (application_id, application_sequence, kind, actor, at, details, \
-             previous_hash, hash) VALUES ",
-        );
+        let mut q = Sql::<DB>::new(INSERT_EVENTS);
         for (i, (application_id, sequence, event, previous, hash)) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.push("(");
-            q.push_text(application_id.clone());
-            q.push(", ");
-            q.push_int(*sequence);
-            q.push(", ");
-            q.push_text(event.kind.clone());
-            q.push(", ");
-            q.push_text(event.actor.clone());
-            q.push(", ");
-            q.push_int(event.at);
-            q.push(", ");
-            q.push_text(event.details.clone());
-            q.push(", ");
-            q.push_text(previous.clone());
-            q.push(", ");
-            q.push_text(hash.clone());
-            q.push(")");
+            push_event_row(
+                &mut q,
+                i,
+                application_id.clone(),
+                *sequence,
+                event,
+                previous.clone(),
+                hash.clone(),
+            );
         }
         q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
     }

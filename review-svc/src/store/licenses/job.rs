@@ -141,31 +141,9 @@ where
         return Ok(());
     }
     let (links, new_head) = extend_chain(application_id, head, events);
-    let mut q = Sql::<DB>::new(
-        "INSERT INTO events (application_id, application_sequence, kind, actor, at, details, \
-         previous_hash, hash) VALUES ",
-    );
+    let mut q = Sql::<DB>::new(INSERT_EVENTS);
     for (i, (event, (sequence, previous, hash))) in events.iter().zip(links).enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.push("(");
-        q.push_text(application_id);
-        q.push(", ");
-        q.push_int(sequence);
-        q.push(", ");
-        q.push_text(event.kind.clone());
-        q.push(", ");
-        q.push_text(event.actor.clone());
-        q.push(", ");
-        q.push_int(event.at);
-        q.push(", ");
-        q.push_text(event.details.clone());
-        q.push(", ");
-        q.push_text(previous);
-        q.push(", ");
-        q.push_text(hash);
-        q.push(")");
+        push_event_row(&mut q, i, application_id, sequence, event, previous, hash);
     }
     q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
     let mut q = Sql::<DB>::new("UPDATE applications SET chain_length = ");

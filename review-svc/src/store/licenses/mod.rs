@@ -61,7 +61,7 @@ pub(crate) use reads::LicenseReads;
 
 use super::batch::distinct;
 use super::chain::{extend_chain, ChainHead};
-use super::sql::{Bind, Dialect, Sql};
+use super::sql::{request_from, Bind, Columns, Dialect, Sql, REQUEST_COLUMNS};
 use super::{ApplicationRow, IdempotentRequest, NewEvent, StoreError, WriteOutcome};
 
 /// One licence as stored. Times are Unix milliseconds (UTC).
@@ -196,48 +196,68 @@ pub(crate) const LICENSE_COLUMNS: &str = "id, application_id, version, holder, s
 pub(super) const SHIPMENT_COLUMNS: &str =
     "id, license_id, holder, kind, shipped_at, recorded_at, details";
 
-pub(crate) fn license_from<R>(r: &R) -> Result<LicenseRow, StoreError>
-where
-    R: Row,
-    R::Database: Dialect,
-    usize: ColumnIndex<R>,
-    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
-    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
-{
-    let e = <R::Database as Dialect>::map_err;
+pub(crate) fn license_from(r: &impl Columns) -> Result<LicenseRow, StoreError> {
     Ok(LicenseRow {
-        id: r.try_get(0).map_err(e)?,
-        application_id: r.try_get(1).map_err(e)?,
-        version: r.try_get(2).map_err(e)?,
-        holder: r.try_get(3).map_err(e)?,
-        state: r.try_get(4).map_err(e)?,
-        destination: r.try_get(5).map_err(e)?,
-        end_user: r.try_get(6).map_err(e)?,
-        issued_at: r.try_get(7).map_err(e)?,
-        expires_at: r.try_get(8).map_err(e)?,
-        updated_at: r.try_get(9).map_err(e)?,
-        snapshot: r.try_get(10).map_err(e)?,
+        id: r.text(0)?,
+        application_id: r.text(1)?,
+        version: r.int(2)?,
+        holder: r.text(3)?,
+        state: r.text(4)?,
+        destination: r.text(5)?,
+        end_user: r.text(6)?,
+        issued_at: r.int(7)?,
+        expires_at: r.int(8)?,
+        updated_at: r.int(9)?,
+        snapshot: r.text(10)?,
     })
 }
 
-pub(super) fn shipment_from<R>(r: &R) -> Result<ShipmentRow, StoreError>
-where
-    R: Row,
-    R::Database: Dialect,
-    usize: ColumnIndex<R>,
-    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
-    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
-{
-    let e = <R::Database as Dialect>::map_err;
+pub(super) fn shipment_from(r: &impl Columns) -> Result<ShipmentRow, StoreError> {
     Ok(ShipmentRow {
-        id: r.try_get(0).map_err(e)?,
-        license_id: r.try_get(1).map_err(e)?,
-        holder: r.try_get(2).map_err(e)?,
-        kind: r.try_get(3).map_err(e)?,
-        shipped_at: r.try_get(4).map_err(e)?,
-        recorded_at: r.try_get(5).map_err(e)?,
-        details: r.try_get(6).map_err(e)?,
+        id: r.text(0)?,
+        license_id: r.text(1)?,
+        holder: r.text(2)?,
+        kind: r.text(3)?,
+        shipped_at: r.int(4)?,
+        recorded_at: r.int(5)?,
+        details: r.text(6)?,
     })
+}
+
+/// A multi-row insert of events, its rows appended by [`push_event_row`].
+const INSERT_EVENTS: &str = "INSERT INTO events (application_id, application_sequence, kind, \
+     actor, at, details, previous_hash, hash) VALUES ";
+
+/// Appends the `i`th row (from 0) of an [`INSERT_EVENTS`] statement.
+fn push_event_row<DB: Dialect>(
+    q: &mut Sql<DB>,
+    i: usize,
+    application_id: impl Into<String>,
+    sequence: i64,
+    event: &NewEvent,
+    previous_hash: String,
+    hash: String,
+) {
+    if i > 0 {
+        q.push(", ");
+    }
+    q.push("(")
+        .push_text(application_id)
+        .push(", ")
+        .push_int(sequence)
+        .push(", ")
+        .push_text(event.kind.clone())
+        .push(", ")
+        .push_text(event.actor.clone())
+        .push(", ")
+        .push_int(event.at)
+        .push(", ")
+        .push_text(event.details.clone())
+        .push(", ")
+        .push_text(previous_hash)
+        .push(", ")
+        .push_text(hash)
+        .push(")");
 }
 
 /// Why a job's transaction failed.

@@ -43,29 +43,18 @@ where
         let mut q = Sql::<DB>::new(format!(
             "SELECT {LICENSE_COLUMNS} FROM licenses WHERE 1 = 1"
         ));
-        for (column, value) in [
+        q.push_equal_filters(&[
             ("holder", &filter.holder),
             ("state", &filter.state),
             ("destination", &filter.destination),
             ("end_user", &filter.end_user),
-        ] {
-            if let Some(value) = value {
-                q.push(&format!(" AND {column} = "));
-                q.push_text(value.clone());
-            }
-        }
+        ]);
         if let Some(before) = filter.expires_before {
             q.push(" AND expires_at < ");
             q.push_int(before);
         }
         if let Some(cursor) = after {
-            q.push(" AND (issued_at < ");
-            q.push_int(cursor.at);
-            q.push(" OR (issued_at = ");
-            q.push_int(cursor.at);
-            q.push(" AND id < ");
-            q.push_text(cursor.id.clone());
-            q.push("))");
+            push_after(&mut q, "issued_at", "<", cursor);
         }
         q.push(" ORDER BY issued_at DESC, id DESC LIMIT ");
         q.push_int(i64::from(limit));
@@ -94,16 +83,11 @@ where
         let mut q = Sql::<DB>::new(format!(
             "SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE 1 = 1"
         ));
-        for (column, value) in [
+        q.push_equal_filters(&[
             ("license_id", &filter.license_id),
             ("holder", &filter.holder),
             ("kind", &filter.kind),
-        ] {
-            if let Some(value) = value {
-                q.push(&format!(" AND {column} = "));
-                q.push_text(value.clone());
-            }
-        }
+        ]);
         if let Some(from) = filter.from {
             q.push(" AND shipped_at >= ");
             q.push_int(from);
@@ -113,13 +97,7 @@ where
             q.push_int(to);
         }
         if let Some(cursor) = after {
-            q.push(" AND (shipped_at > ");
-            q.push_int(cursor.at);
-            q.push(" OR (shipped_at = ");
-            q.push_int(cursor.at);
-            q.push(" AND id > ");
-            q.push_text(cursor.id.clone());
-            q.push("))");
+            push_after(&mut q, "shipped_at", ">", cursor);
         }
         q.push(" ORDER BY shipped_at, id LIMIT ");
         q.push_int(i64::from(limit));
@@ -147,4 +125,17 @@ where
         }
         Ok(out)
     }
+}
+
+/// ` AND (at OP t OR (at = t AND id OP i))`: the rows that come after
+/// `cursor` (t, i) in the order of (`at`, id), `op` being `<` where that
+/// order is descending and `>` where it is ascending.
+fn push_after<DB: Dialect>(q: &mut Sql<DB>, at: &str, op: &str, cursor: &KeyCursor) {
+    q.push(&format!(" AND ({at} {op} "))
+        .push_int(cursor.at)
+        .push(&format!(" OR ({at} = "))
+        .push_int(cursor.at)
+        .push(&format!(" AND id {op} "))
+        .push_text(cursor.id.clone())
+        .push("))");
 }

@@ -241,14 +241,28 @@ impl RowColumns {
     }
 }
 
-fn awaiting_columns(rows: &[(&String, i64, &String)]) -> (Vec<String>, Vec<i64>, Vec<String>) {
-    (
-        rows.iter()
-            .map(|(agency, _, _)| (*agency).clone())
-            .collect(),
-        rows.iter().map(|(_, created_at, _)| *created_at).collect(),
-        rows.iter().map(|(_, _, id)| (*id).clone()).collect(),
-    )
+/// `sql` with the awaited-agency `rows` bound as three arrays: `$1` the
+/// agencies, `$2` the applications' creation times, `$3` their ids.
+fn awaiting_statement<'q>(
+    sql: &'q str,
+    rows: &[(&String, i64, &String)],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(sql)
+        .bind(
+            rows.iter()
+                .map(|(agency, _, _)| (*agency).clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, created_at, _)| *created_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, _, id)| (*id).clone())
+                .collect::<Vec<_>>(),
+        )
 }
 
 async fn write_batch(
@@ -321,16 +335,13 @@ async fn write_batch(
         execute_exact(conn, statement, plan.updates.len(), "update applications").await?;
     }
     if !plan.awaiting_gone.is_empty() {
-        let (agency, created_at, id) = awaiting_columns(&plan.awaiting_gone);
-        let statement = sqlx::query(
+        let statement = awaiting_statement(
             "DELETE FROM application_awaiting w \
              USING UNNEST($1::text[], $2::bigint[], $3::text[]) AS g(agency, created_at, id) \
              WHERE w.agency = g.agency AND w.created_at = g.created_at \
              AND w.application_id = g.id",
-        )
-        .bind(agency)
-        .bind(created_at)
-        .bind(id);
+            &plan.awaiting_gone,
+        );
         execute_exact(
             conn,
             statement,
@@ -340,14 +351,11 @@ async fn write_batch(
         .await?;
     }
     if !plan.awaiting_new.is_empty() {
-        let (agency, created_at, id) = awaiting_columns(&plan.awaiting_new);
-        let statement = sqlx::query(
+        let statement = awaiting_statement(
             "INSERT INTO application_awaiting (agency, created_at, application_id) \
              SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[])",
-        )
-        .bind(agency)
-        .bind(created_at)
-        .bind(id);
+            &plan.awaiting_new,
+        );
         execute_exact(
             conn,
             statement,
