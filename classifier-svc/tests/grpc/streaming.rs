@@ -115,3 +115,86 @@ async fn classify_items_answers_before_the_client_half_closes() {
     assert!(matches!(end, Ok(None)), "clean end: {end:?}");
     app.stop().await;
 }
+
+/// Sends each item's bytes as they are; decodes answers as the contract's.
+#[derive(Default)]
+struct RawItems;
+
+impl tonic::codec::Codec for RawItems {
+    type Encode = Vec<u8>;
+    type Decode = pb::ClassifyItemResponse;
+    type Encoder = RawItems;
+    type Decoder = tonic_prost::ProstDecoder<pb::ClassifyItemResponse>;
+    fn encoder(&mut self) -> RawItems {
+        RawItems
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstCodec::<Vec<u8>, pb::ClassifyItemResponse>::default().decoder()
+    }
+}
+
+impl tonic::codec::Encoder for RawItems {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        use prost::bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_item_that_does_not_decode_ends_the_stream_with_its_field() {
+    let app = spawn().await;
+    let good = catalogue("H200", Some(export_to("CN")), "2026-02-01").encode_to_vec();
+    // catalog_chip (2) that is not UTF-8, after two good items (the second
+    // answered from the memo) and before a third that is never read.
+    let items = vec![
+        good.clone(),
+        good.clone(),
+        vec![0x12, 0x02, 0xff, 0xfe],
+        good,
+    ];
+    let mut grpc = tonic::client::Grpc::new(app.channel.clone());
+    grpc.ready().await.expect("ready");
+    let mut answers = grpc
+        .streaming(
+            tonic::Request::new(tokio_stream::iter(items)),
+            tonic::codegen::http::uri::PathAndQuery::from_static(
+                "/exportcontrol.classifier.v1.ClassifierService/ClassifyItems",
+            ),
+            RawItems,
+        )
+        .await
+        .expect("stream accepted")
+        .into_inner();
+    for index in 0..2 {
+        let answer = timeout(LIMIT, answers.message())
+            .await
+            .expect("in time")
+            .expect("a good item is answered")
+            .expect("an answer");
+        assert_eq!(answer.index, index);
+        assert_eq!(classification(&answer).paragraph, "3A090.a.1");
+    }
+    let status = timeout(LIMIT, answers.message())
+        .await
+        .expect("in time")
+        .expect_err("the undecodable item ends the stream");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let details = status.get_error_details();
+    assert_eq!(
+        details.error_info().expect("ErrorInfo").reason,
+        "MALFORMED_MESSAGE"
+    );
+    assert_eq!(
+        details.bad_request().expect("BadRequest").field_violations[0].field,
+        "item",
+        "prost names the oneof that holds catalog_chip"
+    );
+    app.stop().await;
+}
