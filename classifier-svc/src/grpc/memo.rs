@@ -85,8 +85,9 @@ impl Memo {
         }
     }
 
-    /// The bytes held now (for tests and the operator's metric).
-    pub fn weight(&self) -> u64 {
+    /// The bytes held now (by the weigher's estimate).
+    #[cfg(test)]
+    fn weight(&self) -> u64 {
         self.cache.as_ref().map_or(0, |cache| cache.weight())
     }
 }
