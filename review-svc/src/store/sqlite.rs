@@ -40,6 +40,7 @@ use super::batch::{
     agencies_json, check_new_version, decide_all, keys_of, plan, submit, AppState, BatchWrites,
     Plan, WriteJob, WriteOp,
 };
+use super::chain::ChainHead;
 use super::sql::{
     app_state_from, impl_store, request_from, Dialect, Reads, APP_STATE_COLUMNS, REQUEST_COLUMNS,
 };
@@ -424,6 +425,42 @@ fn push_awaiting_values(q: &mut QueryBuilder<'_, Sqlite>, rows: &[(&String, i64,
     });
 }
 
+/// `WITH v (…) AS (VALUES …)`: the batch's application rows as a table
+/// that an insert (all but `expected`, the stored version an update
+/// replaces) and an update (all but `created_at`) read alike.
+fn rows_of_the_batch<'a>(
+    rows: impl ExactSizeIterator<Item = (&'a ApplicationRow, &'a ChainHead, i64)>,
+) -> Result<QueryBuilder<'static, Sqlite>, StoreError> {
+    let mut values = Vec::with_capacity(rows.len());
+    for (row, head, expected) in rows {
+        values.push((row, head, expected, agencies_json(&row.awaiting_agencies)?));
+    }
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "WITH v (id, expected, version, applicant, state, level, destination, \
+         awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
+         chain_length, chain_head) AS (",
+    );
+    q.push_values(values, |mut b, (row, head, expected, json)| {
+        b.push_bind(row.id.clone())
+            .push_bind(expected)
+            .push_bind(row.version)
+            .push_bind(row.applicant.clone())
+            .push_bind(row.state.clone())
+            .push_bind(row.level.clone())
+            .push_bind(row.destination.clone())
+            .push_bind(json)
+            .push_bind(row.next_due_at)
+            .push_bind(row.overdue_at)
+            .push_bind(row.created_at)
+            .push_bind(row.updated_at)
+            .push_bind(row.snapshot.clone())
+            .push_bind(head.length)
+            .push_bind(head.hash.clone());
+    });
+    q.push(")");
+    Ok(q)
+}
+
 async fn write_batch(
     conn: &mut SqliteConnection,
     apps: &HashMap<String, AppState>,
@@ -437,65 +474,24 @@ async fn write_batch(
     } = plan(apps, writes);
 
     for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO applications (id, version, applicant, state, level, destination, \
+        let rows = chunk.iter().map(|(row, head)| (*row, *head, 0));
+        let mut q = rows_of_the_batch(rows)?;
+        q.push(
+            " INSERT INTO applications (id, version, applicant, state, level, destination, \
              awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
-             chain_length, chain_head) ",
+             chain_length, chain_head) \
+             SELECT id, version, applicant, state, level, destination, awaiting_agencies, \
+             next_due_at, overdue_at, created_at, updated_at, snapshot, chain_length, chain_head \
+             FROM v",
         );
-        let mut json = Vec::with_capacity(chunk.len());
-        for (row, _) in chunk {
-            json.push(agencies_json(&row.awaiting_agencies)?);
-        }
-        q.push_values(chunk.iter().zip(json), |mut b, ((row, head), json)| {
-            b.push_bind(row.id.clone())
-                .push_bind(row.version)
-                .push_bind(row.applicant.clone())
-                .push_bind(row.state.clone())
-                .push_bind(row.level.clone())
-                .push_bind(row.destination.clone())
-                .push_bind(json)
-                .push_bind(row.next_due_at)
-                .push_bind(row.overdue_at)
-                .push_bind(row.created_at)
-                .push_bind(row.updated_at)
-                .push_bind(row.snapshot.clone())
-                .push_bind(head.length)
-                .push_bind(head.hash.clone());
-        });
         execute_exact(conn, q, chunk.len(), "insert applications").await?;
     }
 
     for chunk in updates.chunks(ROWS_PER_STATEMENT) {
-        let mut json = Vec::with_capacity(chunk.len());
-        for (row, _, _) in chunk {
-            json.push(agencies_json(&row.awaiting_agencies)?);
-        }
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "WITH v (id, expected, version, applicant, state, level, destination, \
-             awaiting_agencies, next_due_at, overdue_at, updated_at, snapshot, chain_length, \
-             chain_head) AS (",
-        );
-        q.push_values(
-            chunk.iter().zip(json),
-            |mut b, ((row, head, stored), json)| {
-                b.push_bind(row.id.clone())
-                    .push_bind(*stored)
-                    .push_bind(row.version)
-                    .push_bind(row.applicant.clone())
-                    .push_bind(row.state.clone())
-                    .push_bind(row.level.clone())
-                    .push_bind(row.destination.clone())
-                    .push_bind(json)
-                    .push_bind(row.next_due_at)
-                    .push_bind(row.overdue_at)
-                    .push_bind(row.updated_at)
-                    .push_bind(row.snapshot.clone())
-                    .push_bind(head.length)
-                    .push_bind(head.hash.clone());
-            },
-        );
+        let rows = chunk.iter().map(|(row, head, stored)| (*row, *head, *stored));
+        let mut q = rows_of_the_batch(rows)?;
         q.push(
-            ") UPDATE applications SET version = v.version, applicant = v.applicant, \
+            " UPDATE applications SET version = v.version, applicant = v.applicant, \
              state = v.state, level = v.level, destination = v.destination, \
              awaiting_agencies = v.awaiting_agencies, next_due_at = v.next_due_at, \
              overdue_at = v.overdue_at, updated_at = v.updated_at, snapshot = v.snapshot, \

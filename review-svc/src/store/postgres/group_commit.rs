@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgArguments, PgPool};
 use sqlx::{Connection, PgConnection, Postgres};
 use tokio::sync::mpsc;
 
@@ -194,6 +194,19 @@ async fn execute_exact<'q>(
     Ok(())
 }
 
+/// The table `v` of a batch's application rows, as [`RowColumns::bind`]
+/// binds them: inserts read all but `expected` (the stored version an
+/// update replaces), updates all but `created_at`.
+macro_rules! row_columns {
+    () => {
+        "UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
+         $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
+         $13::text[], $14::bigint[], $15::text[]) \
+         AS v(id, expected, version, applicant, state, level, destination, awaiting_agencies, \
+         next_due_at, overdue_at, created_at, updated_at, snapshot, chain_length, chain_head)"
+    };
+}
+
 /// The rows' columns as arrays for UNNEST.
 #[derive(Default)]
 struct RowColumns {
@@ -239,6 +252,26 @@ impl RowColumns {
         self.expected.push(expected);
         Ok(())
     }
+
+    /// `sql`, which reads the rows from [`row_columns!`], with them bound.
+    fn bind(self, sql: &'static str) -> sqlx::query::Query<'static, Postgres, PgArguments> {
+        sqlx::query(sql)
+            .bind(self.id)
+            .bind(self.expected)
+            .bind(self.version)
+            .bind(self.applicant)
+            .bind(self.state)
+            .bind(self.level)
+            .bind(self.destination)
+            .bind(self.awaiting_agencies)
+            .bind(self.next_due_at)
+            .bind(self.overdue_at)
+            .bind(self.created_at)
+            .bind(self.updated_at)
+            .bind(self.snapshot)
+            .bind(self.chain_length)
+            .bind(self.chain_head)
+    }
 }
 
 /// `sql` with the awaited-agency `rows` bound as three arrays: `$1` the
@@ -246,7 +279,7 @@ impl RowColumns {
 fn awaiting_statement<'q>(
     sql: &'q str,
     rows: &[(&String, i64, &String)],
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
     sqlx::query(sql)
         .bind(
             rows.iter()
@@ -275,28 +308,15 @@ async fn write_batch(
         for (row, head) in &plan.inserts {
             c.push(row, head, 0)?;
         }
-        let statement = sqlx::query(
+        let statement = c.bind(concat!(
             "INSERT INTO applications (id, version, applicant, state, level, destination, \
              awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
              chain_length, chain_head) \
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
-             $12::text[], $13::bigint[], $14::text[])",
-        )
-        .bind(c.id)
-        .bind(c.version)
-        .bind(c.applicant)
-        .bind(c.state)
-        .bind(c.level)
-        .bind(c.destination)
-        .bind(c.awaiting_agencies)
-        .bind(c.next_due_at)
-        .bind(c.overdue_at)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.snapshot)
-        .bind(c.chain_length)
-        .bind(c.chain_head);
+             SELECT id, version, applicant, state, level, destination, awaiting_agencies, \
+             next_due_at, overdue_at, created_at, updated_at, snapshot, chain_length, chain_head \
+             FROM ",
+            row_columns!()
+        ));
         execute_exact(conn, statement, plan.inserts.len(), "insert applications").await?;
     }
     if !plan.updates.is_empty() {
@@ -304,34 +324,16 @@ async fn write_batch(
         for (row, head, stored) in &plan.updates {
             c.push(row, head, *stored)?;
         }
-        let statement = sqlx::query(
+        let statement = c.bind(concat!(
             "UPDATE applications a SET version = v.version, applicant = v.applicant, \
              state = v.state, level = v.level, destination = v.destination, \
              awaiting_agencies = v.awaiting_agencies, next_due_at = v.next_due_at, \
              overdue_at = v.overdue_at, updated_at = v.updated_at, snapshot = v.snapshot, \
              chain_length = v.chain_length, chain_head = v.chain_head \
-             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], \
-             $12::text[], $13::bigint[], $14::text[]) \
-             AS v(id, expected, version, applicant, state, level, destination, \
-             awaiting_agencies, next_due_at, overdue_at, updated_at, snapshot, chain_length, \
-             chain_head) \
-             WHERE a.id = v.id AND a.version = v.expected",
-        )
-        .bind(c.id)
-        .bind(c.expected)
-        .bind(c.version)
-        .bind(c.applicant)
-        .bind(c.state)
-        .bind(c.level)
-        .bind(c.destination)
-        .bind(c.awaiting_agencies)
-        .bind(c.next_due_at)
-        .bind(c.overdue_at)
-        .bind(c.updated_at)
-        .bind(c.snapshot)
-        .bind(c.chain_length)
-        .bind(c.chain_head);
+             FROM ",
+            row_columns!(),
+            " WHERE a.id = v.id AND a.version = v.expected"
+        ));
         execute_exact(conn, statement, plan.updates.len(), "update applications").await?;
     }
     if !plan.awaiting_gone.is_empty() {
