@@ -488,7 +488,9 @@ async fn write_batch(
     }
 
     for chunk in updates.chunks(ROWS_PER_STATEMENT) {
-        let rows = chunk.iter().map(|(row, head, stored)| (*row, *head, *stored));
+        let rows = chunk
+            .iter()
+            .map(|(row, head, stored)| (*row, *head, *stored));
         let mut q = rows_of_the_batch(rows)?;
         q.push(
             " UPDATE applications SET version = v.version, applicant = v.applicant, \
