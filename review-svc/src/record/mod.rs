@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | 1 (first release) | `{"type":…}`: serde image of the workflow event, what was filed and the classifier's answers as JSON images of the contract's generated types | the whole application, filed content and answers included |
 //! | 2 (current) | `{"format":2,"event":{"type":…}}` | `{"format":2,"application":{…}}`, without the filed content and the answers (the events hold them) |
+//! | 3 (current, some events) | format 2's, for the events that hold an encoded message of [`COMPRESSED_FROM`](crate::workflow::Encoded::COMPRESSED_FROM) bytes or more (a filing's chip specifications, the classifier's answers): those messages are LZ4-compressed, `"lz4:…"` (see [`Encoded`](crate::workflow::Encoded)) | — (snapshots hold no encoded message) |
 //!
 //! Licence events (`LicenseIssued`, `ShipmentRecorded`, …) were added to
 //! format 2 as new kinds: the same envelope, their own `"type"`. Licence
@@ -18,10 +19,12 @@
 //! `{"format":2,"shipment":{…}}` (see [`license`]).
 //!
 //! History is never rewritten: an event keeps the bytes it was hashed
-//! with, so a chain may hold events of both formats, and every reader
-//! accepts both. The golden tests in `tests.rs` pin the bytes of format 2;
-//! a change that moves them needs a format 3 (and this table's new row).
-//! Format 2 grows without moving them: a new event kind gets its own golden
+//! with, so a chain may hold events of every format, and every reader
+//! accepts them all. The golden tests in `tests.rs` pin the bytes of
+//! formats 2 and 3; a change that moves them needs a format 4 (and this
+//! table's new row). Format 3 is format 2 with compressed messages, not a
+//! new layout: an event without such a message is still written as format
+//! 2, and both read through one decoder. Format 2 grows without moving them: a new event kind gets its own golden
 //! entry, and a field added to an existing kind is optional, written only
 //! when set (so an event without it keeps its bytes) and read as absent
 //! from older records (the end user's kind on a filing, the deadline for
@@ -33,10 +36,15 @@ mod v1;
 
 use serde::{Deserialize, Serialize};
 
-use crate::workflow::{Application, Event};
+use crate::workflow::{Application, Chip, Event};
 
-/// The format new events and snapshots are written in.
+/// The format new snapshots, licences, shipments and events without a
+/// compressed message are written in: their bytes did not change with 3.
 pub const FORMAT: u32 = 2;
+
+/// The format of a new event that keeps a message compressed. A reader
+/// of format 2 alone refuses it by its number instead of misreading it.
+pub const COMPRESSED_FORMAT: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
@@ -71,19 +79,37 @@ struct SnapshotIn {
 /// The bytes of a new event, as stored and hashed.
 pub fn encode_event(event: &Event) -> String {
     serde_json::to_string(&EventOut {
-        format: FORMAT,
+        format: format_of_new(event),
         event,
     })
     .expect("workflow events serialize")
+}
+
+fn format_of_new(event: &Event) -> u32 {
+    let compressed = match event {
+        Event::ApplicationFiled { application, .. } => application
+            .items
+            .iter()
+            .any(|item| matches!(&item.chip, Chip::Spec(spec) if spec.is_stored_compressed())),
+        Event::ItemsClassified { items, .. } => {
+            items.iter().any(|item| item.answer.is_stored_compressed())
+        }
+        _ => false,
+    };
+    if compressed {
+        COMPRESSED_FORMAT
+    } else {
+        FORMAT
+    }
 }
 
 /// Reads a stored event of any format.
 pub fn decode_event(bytes: &str) -> Result<Event, FormatError> {
     match format_of(bytes)? {
         1 => v1::event(bytes),
-        2 => serde_json::from_str::<EventIn>(bytes)
+        format @ (FORMAT | COMPRESSED_FORMAT) => serde_json::from_str::<EventIn>(bytes)
             .map(|e| e.event)
-            .map_err(|e| unreadable(2, e)),
+            .map_err(|e| unreadable(format, e)),
         other => Err(FormatError::UnknownFormat(other)),
     }
 }

@@ -1,4 +1,4 @@
-//! Golden tests: the exact bytes of format 2, and the first format read.
+//! Golden tests: the exact bytes of formats 2 and 3, and the first format read.
 
 use std::sync::Arc;
 
@@ -321,7 +321,11 @@ fn first_format_events_are_read_into_the_current_types() {
 #[test]
 fn unknown_and_broken_records_are_refused_not_guessed() {
     assert!(matches!(
-        decode_event(r#"{"format":3,"event":{}}"#),
+        decode_event(r#"{"format":4,"event":{}}"#),
+        Err(FormatError::UnknownFormat(4))
+    ));
+    assert!(matches!(
+        decode_snapshot(r#"{"format":3,"application":{}}"#),
         Err(FormatError::UnknownFormat(3))
     ));
     assert!(decode_event(r#"{"format":2,"event":{"type":"Nothing"}}"#).is_err());
@@ -475,4 +479,118 @@ fn license_snapshots_and_shipments_round_trip() {
     let bytes = license::encode_shipment(shipment);
     assert_eq!(&license::decode_shipment(&bytes).unwrap(), shipment);
     assert!(license::decode_license(r#"{"format":3,"license":{}}"#).is_err());
+}
+
+/// A classifier answer of `len` bytes, as repetitive as real ones (rule
+/// texts and citations recur in every reason).
+fn answer_of(len: usize) -> Encoded {
+    Encoded::new(
+        b"3A090.a.1 15 CFR 744.23(a)(1) "
+            .iter()
+            .copied()
+            .cycle()
+            .take(len)
+            .collect(),
+    )
+}
+
+fn classified(answer: Encoded) -> Event {
+    Event::ItemsClassified {
+        at: at(1),
+        actor: "system".into(),
+        items: vec![ItemOutcome {
+            item_index: 0,
+            license_required: true,
+            review_policy: "CASE_BY_CASE".into(),
+            rule_set: "V2026a".into(),
+            decision_id: "d-1".into(),
+            summary: "item 0 (H200): 3A090.a.1".into(),
+            answer,
+        }],
+    }
+}
+
+/// The compressed block is what `lz4_flex` writes. Another LZ4 compressor
+/// (or a new version of this one) may write another block for the same
+/// message, which reads back alike: if this golden moves with such an
+/// upgrade, events written before it stay readable and verifiable, as
+/// every stored event keeps the bytes it was hashed with.
+#[test]
+fn format_3_events_keep_their_bytes() {
+    const GOLDEN: &str = r#"{"format":3,"event":{"type":"ItemsClassified","at":"2026-02-01T12:00:01Z","actor":"system","items":[{"item_index":0,"license_required":true,"review_policy":"CASE_BY_CASE","rule_set":"V2026a","decision_id":"d-1","summary":"item 0 (H200): 3A090.a.1","answer":"lz4:AAEAAP8PM0EwOTAuYS4xIDE1IENGUiA3NDQuMjMoYSkoMSkgHgDJYDE1IENGUg=="}]}}"#;
+    let event = classified(answer_of(Encoded::COMPRESSED_FROM));
+    assert_eq!(encode_event(&event), GOLDEN);
+    assert_eq!(decode_event(GOLDEN).unwrap(), event);
+}
+
+#[test]
+fn messages_are_compressed_from_their_threshold_on_and_only_then() {
+    let below = classified(answer_of(Encoded::COMPRESSED_FROM - 1));
+    let bytes = encode_event(&below);
+    assert!(bytes.starts_with(r#"{"format":2,"#), "{bytes}");
+    assert!(!bytes.contains("lz4:"), "{bytes}");
+    assert_eq!(decode_event(&bytes).unwrap(), below);
+
+    // A classifier answer's size: stored in well under half the room.
+    let answer = answer_of(7_000);
+    let plain = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        answer.as_bytes(),
+    );
+    let event = classified(answer);
+    let bytes = encode_event(&event);
+    assert!(bytes.starts_with(r#"{"format":3,"#), "{bytes}");
+    assert!(bytes.len() * 2 < plain.len(), "{} bytes", bytes.len());
+    assert_eq!(decode_event(&bytes).unwrap(), event);
+
+    // A filing's chip specifications are compressed alike.
+    let mut application = (*filed()).clone();
+    application.items[1].chip = Chip::Spec(answer_of(300));
+    let filed = Event::ApplicationFiled {
+        at: at(0),
+        actor: "acme".into(),
+        id: "01a2".into(),
+        applicant: "acme".into(),
+        application: Arc::new(application),
+        first_action_due: at(9),
+        overall_due: at(59),
+    };
+    let bytes = encode_event(&filed);
+    assert!(bytes.starts_with(r#"{"format":3,"#), "{bytes}");
+    assert!(bytes.contains(r#""spec":"lz4:"#), "{bytes}");
+    assert_eq!(decode_event(&bytes).unwrap(), filed);
+}
+
+#[test]
+fn a_broken_compressed_message_is_refused() {
+    let b64 =
+        |bytes: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    let read = |stored: &str| {
+        serde_json::from_str::<Encoded>(&format!("\"{stored}\"")).map_err(|e| e.to_string())
+    };
+    let mut short = lz4_flex::block::compress_prepend_size(b"abc");
+    short[0] = 9;
+    let cases = [
+        // Not base64.
+        ("lz4:???".to_owned(), "Invalid"),
+        // Shorter than its size prefix.
+        ("lz4:AAE=".to_owned(), "expected another byte"),
+        // A block that is not LZ4.
+        (format!("lz4:{}", b64(&[16, 0, 0, 0, 0xff])), ""),
+        // A size of 4 GiB is refused before anything is allocated.
+        (
+            format!("lz4:{}", b64(&[0xff, 0xff, 0xff, 0xff, 0x10, b'x'])),
+            "claims 4294967295 bytes",
+        ),
+        // A block that expands to less than its prefix says.
+        (format!("lz4:{}", b64(&short)), "not the 9 it claims"),
+    ];
+    for (stored, expected) in cases {
+        let error = read(&stored).unwrap_err();
+        assert!(error.contains(expected), "{stored}: {error}");
+        let event = encode_event(&classified(Encoded::default()))
+            .replace(r#""answer":"""#, &format!(r#""answer":"{stored}""#));
+        assert!(decode_event(&event).is_err(), "{event}");
+    }
+    assert_eq!(read("lz4:AwAAADBhYmM=").unwrap().as_bytes(), b"abc");
 }
