@@ -18,7 +18,12 @@ pub const REVIEW_SERVICE: &str = "exportcontrol.review.v1.ReviewService";
 
 /// Where cargo put the service binaries: beside the running executable
 /// (target/<profile>/), or one level up for test executables (target/<profile>/deps/).
+/// `FIXTURE_BINARIES` names another folder: the previous release's binaries,
+/// when a test writes a fixture with them.
 pub fn binary(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("FIXTURE_BINARIES") {
+        return PathBuf::from(dir).join(name);
+    }
     let exe = std::env::current_exe().unwrap_or_default();
     let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     if dir.ends_with("deps") {
@@ -426,6 +431,75 @@ pub use test_support::filings::recommendation_request;
 /// U.S. to a Chinese cloud company, with a fresh request id.
 pub fn h200_to_china(quantity: u64) -> exportcontrol_proto::review::v1::CreateApplicationRequest {
     test_support::filings::h200_to("CN", quantity)
+}
+
+/// A licence for `quantity` H200s to China, ready to ship against: filed
+/// by dev-applicant, recommended by the four agencies, approved by the
+/// licensing officer, with the U.S. domestic shipments the aggregate-TPP
+/// cap needs for all of it.
+pub async fn licensed(
+    channel: &tonic::transport::Channel,
+    quantity: u64,
+) -> exportcontrol_proto::review::v1::License {
+    use exportcontrol_proto::review::v1 as pb;
+    let mut review = ReviewClient::new(channel.clone());
+    let mut app = answered(
+        "CreateApplication",
+        review
+            .create_application(authed(h200_to_china(quantity), "dev-applicant"))
+            .await,
+    );
+    for (agency, token) in [
+        (pb::Agency::Commerce, "dev-commerce"),
+        (pb::Agency::State, "dev-state"),
+        (pb::Agency::Defense, "dev-defense"),
+        (pb::Agency::Energy, "dev-energy"),
+    ] {
+        let request = pb::RecordRecommendationRequest {
+            rationale: "no objection".into(),
+            ..recommendation_request(&app.name, &app.etag, agency, pb::Recommendation::Approve)
+        };
+        app = answered(
+            "RecordRecommendation",
+            review.record_recommendation(authed(request, token)).await,
+        );
+    }
+    let decision = pb::DecideApplicationRequest {
+        name: app.name.clone(),
+        etag: app.etag.clone(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        outcome: pb::Outcome::Approve as i32,
+        conditions: vec![],
+        rationale: "approved".into(),
+    };
+    let app = answered(
+        "DecideApplication",
+        review
+            .decide_application(authed(decision, "dev-officer"))
+            .await,
+    );
+    let mut licenses = LicenseClient::new(channel.clone());
+    let license = get_license(&mut licenses, &app.license, "dev-applicant").await;
+    let domestic = pb::RecordDomesticShipmentRequest {
+        license: license.name.clone(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        item_index: 0,
+        quantity: 4 * quantity,
+        value_usd_cents: 0,
+        ship_time: Some(prost_types::Timestamp {
+            seconds: chrono::Utc::now().timestamp(),
+            nanos: 0,
+        }),
+        customer: "US Research Cloud Inc.".into(),
+        reference: "INV-1".into(),
+    };
+    answered(
+        "RecordDomesticShipment",
+        licenses
+            .record_domestic_shipment(authed(domestic, "dev-applicant"))
+            .await,
+    );
+    license
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,352 @@
+//! A database written by the previous release (`review-svc/tests/fixtures/v2`:
+//! events, snapshots, licences and shipments of format 2) is served as that
+//! release served it, verifies byte for byte, and takes new events on the
+//! same chains, the classifier's answers among them in format 3.
+//!
+//! The fixture is written once, by `make_the_fixture` below, driving the
+//! previous release's own binaries; see the fixture's README.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use exportcontrol_proto::review::v1 as pb;
+use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
+use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
+use prost::Message;
+use system_tests::{
+    all_events, authed, every_page, get_application, get_license, h200_to_china, licensed,
+    start_both, verify_audit_trail, LicenseClient, ReviewClient,
+};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../review-svc/tests/fixtures/v2")
+}
+
+/// What `index.txt` lists: each application's label, name and number of
+/// events, then the licence's name.
+struct Index {
+    applications: BTreeMap<String, (String, usize)>,
+    license: String,
+}
+
+impl Index {
+    fn read(dir: &Path) -> Index {
+        let text = std::fs::read_to_string(dir.join("index.txt")).unwrap();
+        let mut index = Index {
+            applications: BTreeMap::new(),
+            license: String::new(),
+        };
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                ["license", name] => index.license = (*name).to_owned(),
+                [label, name, count] => {
+                    index.applications.insert(
+                        (*label).to_owned(),
+                        ((*name).to_owned(), count.parse().unwrap()),
+                    );
+                }
+                _ => panic!("index.txt: {line}"),
+            }
+        }
+        index
+    }
+
+    fn events(&self) -> usize {
+        self.applications.values().map(|(_, count)| count).sum()
+    }
+}
+
+/// Everything a reader sees of the fixture's records, as served.
+struct Served {
+    applications: BTreeMap<String, (pb::Application, Vec<pb::ApplicationEvent>)>,
+    license: pb::License,
+    shipments: Vec<pb::Shipment>,
+}
+
+async fn served(review: &mut ReviewClient, licenses: &mut LicenseClient, index: &Index) -> Served {
+    let mut applications = BTreeMap::new();
+    for (label, (name, _)) in &index.applications {
+        let application = get_application(review, name, "dev-auditor").await;
+        let events = all_events(review, name, "dev-auditor").await;
+        applications.insert(label.clone(), (application, events));
+    }
+    let license = get_license(licenses, &index.license, "dev-auditor").await;
+    let shipments = every_page(
+        licenses,
+        pb::ListShipmentsRequest {
+            parent: index.license.clone(),
+            page_size: 200,
+            ..Default::default()
+        },
+        "dev-auditor",
+    )
+    .await;
+    Served {
+        applications,
+        license,
+        shipments,
+    }
+}
+
+/// The answers of the previous release, as `make_the_fixture` kept them.
+fn kept<M: Message + Default>(file: &str) -> M {
+    M::decode(std::fs::read(fixture().join(file)).unwrap().as_slice()).unwrap()
+}
+
+/// A shipment of `quantity` units, exported a day after the licence was
+/// issued: inside its four years whenever the test runs.
+fn shipment(license: &pb::License, quantity: u64) -> pb::RecordShipmentRequest {
+    let issued = license.issue_time.clone().unwrap_or_default();
+    pb::RecordShipmentRequest {
+        license: license.name.clone(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        item_index: 0,
+        quantity,
+        value_usd_cents: quantity * 3_000_000,
+        export_time: Some(prost_types::Timestamp {
+            seconds: issued.seconds + 86_400,
+            nanos: 0,
+        }),
+        filing_reference: format!("X2026{quantity:09}"),
+        attestations: vec![pb::Attestation {
+            kind: "US_LAB_TEST_REPORT".into(),
+            reference: format!("LAB-{quantity}"),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn a_database_written_by_the_previous_release_is_served_and_verified() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture().join("review.db"), data.path().join("review.db")).unwrap();
+    // No sweeps: the fixture's deadlines are real days from when it was
+    // written, and reading must not depend on when the test runs.
+    let no_sweeps = vec!["--sweep-interval-ms".into(), "86400000".into()];
+    let (classifier, review) = start_both(data.path(), no_sweeps).await;
+    let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
+    let mut licenses = LicenseServiceClient::connect(review.url()).await.unwrap();
+    let index = Index::read(&fixture());
+
+    let now = served(&mut client, &mut licenses, &index).await;
+    for (label, (application, events)) in &now.applications {
+        let then: pb::Application = kept(&format!("{label}.application.pb"));
+        assert_eq!(application, &then, "{label}");
+        let then: pb::ListApplicationEventsResponse = kept(&format!("{label}.events.pb"));
+        assert_eq!(events, &then.events, "{label}");
+        assert_eq!(events.len(), index.applications[label].1, "{label}");
+    }
+    assert_eq!(now.license, kept::<pb::License>("license.pb"));
+    let then: pb::ListShipmentsResponse = kept("shipments.pb");
+    assert_eq!(now.shipments, then.shipments);
+    let report = verify_audit_trail(&mut client, "applications/-", "dev-auditor").await;
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.events_checked as usize, index.events());
+
+    // New events join the old chains: a shipment on the old licence (format
+    // 2), and a new filing whose classifier answer is kept compressed
+    // (format 3).
+    let shipped = licenses
+        .record_shipment(authed(shipment(&now.license, 7), "dev-applicant"))
+        .await
+        .unwrap()
+        .into_inner();
+    let item = &shipped.license.unwrap().items[0];
+    assert_eq!(
+        item.shipped_quantity,
+        now.license.items[0].shipped_quantity + 7
+    );
+    let filed = client
+        .create_application(authed(h200_to_china(10), "dev-applicant"))
+        .await
+        .unwrap()
+        .into_inner();
+    let filed_events = all_events(&client, &filed.name, "dev-auditor").await.len();
+    assert!(filed_events >= 2, "{filed:?}");
+    let (first, newest) = classifications_stored(data.path()).await;
+    assert!(first.starts_with(r#"{"format":2,"#), "{first}");
+    assert!(newest.starts_with(r#"{"format":3,"#), "{newest}");
+    assert!(newest.contains(r#""answer":"lz4:"#), "{newest}");
+    // The same question, the same answer: about 40% less room.
+    assert!(
+        newest.len() * 3 < first.len() * 2,
+        "{} and {} bytes",
+        newest.len(),
+        first.len()
+    );
+    let report = verify_audit_trail(&mut client, "applications/-", "dev-auditor").await;
+    assert!(report.intact, "{report:?}");
+    assert_eq!(
+        report.events_checked as usize,
+        index.events() + 1 + filed_events
+    );
+    drop(classifier);
+}
+
+/// The stored bytes of the first and the newest ItemsClassified events:
+/// the classifier's answers as the previous release kept them, and as
+/// this one does.
+async fn classifications_stored(data: &Path) -> (String, String) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}?mode=ro", data.join("review.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut stored = Vec::new();
+    for order in ["ASC", "DESC"] {
+        let details: String = sqlx::query_scalar(&format!(
+            "SELECT details FROM events WHERE kind = 'ItemsClassified' \
+             ORDER BY sequence {order} LIMIT 1"
+        ))
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        stored.push(details);
+    }
+    (stored.remove(0), stored.remove(0))
+}
+
+/// Writes the fixture with the previous release's binaries. By hand, once:
+///
+/// ```sh
+/// git worktree add --detach /tmp/previous <commit of the previous release>
+/// (cd /tmp/previous && cargo build --bins -p classifier-svc -p review-svc)
+/// cargo build -p system-tests --tests
+/// FIXTURE_BINARIES=/tmp/previous/target/debug FIXTURE_OUT=review-svc/tests/fixtures/v2 \
+///   cargo test -p system-tests --test previous_release -- --ignored --nocapture
+/// ```
+#[tokio::test]
+#[ignore = "writes the fixture, with the previous release's binaries (FIXTURE_BINARIES)"]
+async fn make_the_fixture() {
+    let out = PathBuf::from(std::env::var("FIXTURE_OUT").expect("FIXTURE_OUT"));
+    std::fs::create_dir_all(&out).unwrap();
+    assert!(
+        std::env::var("FIXTURE_BINARIES").is_ok(),
+        "FIXTURE_BINARIES: the previous release's binaries"
+    );
+    let data = tempfile::tempdir().unwrap();
+    let (classifier, mut review) = start_both(data.path(), Vec::new()).await;
+    let channel = tonic::transport::Endpoint::from_shared(review.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = ReviewServiceClient::new(channel.clone());
+    let mut licenses = LicenseServiceClient::new(channel.clone());
+
+    // A licence, drawn on by two shipments (and the U.S. domestic shipment
+    // the aggregate-TPP cap counts), suspended and reinstated.
+    let issued = licensed(&channel, 10_000).await;
+    for quantity in [100, 250] {
+        licenses
+            .record_shipment(authed(shipment(&issued, quantity), "dev-applicant"))
+            .await
+            .unwrap();
+    }
+    let license = issued.name;
+    for suspend in [true, false] {
+        let reason = "laboratory report under review".to_owned();
+        if suspend {
+            let request = pb::SuspendLicenseRequest {
+                name: license.clone(),
+                reason,
+                ..Default::default()
+            };
+            licenses
+                .suspend_license(authed(request, "dev-officer"))
+                .await
+                .unwrap();
+        } else {
+            let request = pb::ReinstateLicenseRequest {
+                name: license.clone(),
+                reason,
+                ..Default::default()
+            };
+            licenses
+                .reinstate_license(authed(request, "dev-officer"))
+                .await
+                .unwrap();
+        }
+    }
+    let licensed = get_license(&mut licenses, &license, "dev-auditor")
+        .await
+        .application;
+
+    // One waiting for the agencies, one withdrawn.
+    let mut filed = Vec::new();
+    for quantity in [500, 20] {
+        let request = authed(h200_to_china(quantity), "dev-applicant");
+        filed.push(
+            client
+                .create_application(request)
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let (referred, withdrawn) = (filed.remove(0), filed.remove(0));
+    client
+        .withdraw_application(authed(
+            pb::WithdrawApplicationRequest {
+                name: withdrawn.name.clone(),
+                etag: withdrawn.etag.clone(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                reason: "order cancelled".into(),
+            },
+            "dev-applicant",
+        ))
+        .await
+        .unwrap();
+
+    let mut index = Index {
+        applications: BTreeMap::new(),
+        license: license.clone(),
+    };
+    for (label, name) in [
+        ("licensed", licensed),
+        ("referred", referred.name),
+        ("withdrawn", withdrawn.name),
+    ] {
+        index.applications.insert(label.to_owned(), (name, 0));
+    }
+    let now = served(&mut client, &mut licenses, &index).await;
+    let mut lines = String::new();
+    for (label, (application, events)) in &now.applications {
+        std::fs::write(
+            out.join(format!("{label}.application.pb")),
+            application.encode_to_vec(),
+        )
+        .unwrap();
+        let events = pb::ListApplicationEventsResponse {
+            events: events.clone(),
+            next_page_token: String::new(),
+        };
+        std::fs::write(
+            out.join(format!("{label}.events.pb")),
+            events.encode_to_vec(),
+        )
+        .unwrap();
+        lines += &format!("{label} {} {}\n", application.name, events.events.len());
+    }
+    lines += &format!("license {license}\n");
+    std::fs::write(out.join("index.txt"), lines).unwrap();
+    std::fs::write(out.join("license.pb"), now.license.encode_to_vec()).unwrap();
+    let shipments = pb::ListShipmentsResponse {
+        shipments: now.shipments,
+        next_page_token: String::new(),
+    };
+    std::fs::write(out.join("shipments.pb"), shipments.encode_to_vec()).unwrap();
+    // A graceful stop checkpoints the WAL into the database file.
+    review
+        .terminate(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    drop(classifier);
+    std::fs::copy(data.path().join("review.db"), out.join("review.db")).unwrap();
+    assert!(
+        !data.path().join("review.db-wal").exists() || {
+            std::fs::metadata(data.path().join("review.db-wal"))
+                .unwrap()
+                .len()
+                == 0
+        }
+    );
+}
