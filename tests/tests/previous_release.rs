@@ -242,30 +242,26 @@ async fn make_the_fixture() {
             .unwrap();
     }
     let license = issued.name;
-    for suspend in [true, false] {
-        let reason = "laboratory report under review".to_owned();
-        if suspend {
-            let request = pb::SuspendLicenseRequest {
-                name: license.clone(),
-                reason,
-                ..Default::default()
-            };
-            licenses
-                .suspend_license(authed(request, "dev-officer"))
-                .await
-                .unwrap();
-        } else {
-            let request = pb::ReinstateLicenseRequest {
-                name: license.clone(),
-                reason,
-                ..Default::default()
-            };
-            licenses
-                .reinstate_license(authed(request, "dev-officer"))
-                .await
-                .unwrap();
-        }
-    }
+    let reason = || "laboratory report under review".to_owned();
+    let (name, officer) = (license.clone(), "dev-officer");
+    let suspend = pb::SuspendLicenseRequest {
+        name: name.clone(),
+        reason: reason(),
+        ..Default::default()
+    };
+    licenses
+        .suspend_license(authed(suspend, officer))
+        .await
+        .unwrap();
+    let reinstate = pb::ReinstateLicenseRequest {
+        name,
+        reason: reason(),
+        ..Default::default()
+    };
+    licenses
+        .reinstate_license(authed(reinstate, officer))
+        .await
+        .unwrap();
     let licensed = get_license(&mut licenses, &license, "dev-auditor")
         .await
         .application;
@@ -283,18 +279,14 @@ async fn make_the_fixture() {
         );
     }
     let (referred, withdrawn) = (filed.remove(0), filed.remove(0));
-    client
-        .withdraw_application(authed(
-            pb::WithdrawApplicationRequest {
-                name: withdrawn.name.clone(),
-                etag: withdrawn.etag.clone(),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                reason: "order cancelled".into(),
-            },
-            "dev-applicant",
-        ))
-        .await
-        .unwrap();
+    let withdrawal = pb::WithdrawApplicationRequest {
+        name: withdrawn.name.clone(),
+        etag: withdrawn.etag.clone(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        reason: "order cancelled".into(),
+    };
+    let request = authed(withdrawal, "dev-applicant");
+    client.withdraw_application(request).await.unwrap();
 
     let mut index = Index {
         applications: BTreeMap::new(),

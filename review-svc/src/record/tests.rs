@@ -54,19 +54,7 @@ fn every_kind() -> Vec<Event> {
             first_action_due: at(9),
             overall_due: at(59),
         },
-        Event::ItemsClassified {
-            at: at(1),
-            actor: actor(),
-            items: vec![ItemOutcome {
-                item_index: 0,
-                license_required: true,
-                review_policy: "CASE_BY_CASE".into(),
-                rule_set: "V2026a".into(),
-                decision_id: "d-1".into(),
-                summary: "item 0 (H200): 3A090.a.1".into(),
-                answer: Encoded::new(vec![0x0a, 0x04, b'H', b'2', b'0', b'0']),
-            }],
-        },
+        classified(Encoded::new(vec![0x0a, 0x04, b'H', b'2', b'0', b'0'])),
         Event::NoLicenseRequired {
             at: at(2),
             actor: actor(),
