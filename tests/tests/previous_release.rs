@@ -97,7 +97,7 @@ fn kept<M: Message + Default>(file: &str) -> M {
 /// A shipment of `quantity` units, exported a day after the licence was
 /// issued: inside its four years whenever the test runs.
 fn shipment(license: &pb::License, quantity: u64) -> pb::RecordShipmentRequest {
-    let issued = license.issue_time.clone().unwrap_or_default();
+    let issued = license.issue_time.unwrap_or_default();
     pb::RecordShipmentRequest {
         license: license.name.clone(),
         request_id: uuid::Uuid::new_v4().to_string(),
