@@ -111,3 +111,49 @@ pub fn recommendation_request(
         rationale: format!("{} position", agency.as_str_name()),
     }
 }
+
+/// `outcome` on application `name` at `etag`, without conditions, with a
+/// fresh request id.
+pub fn decision_request(
+    name: &str,
+    etag: &str,
+    outcome: pb::Outcome,
+    rationale: &str,
+) -> pb::DecideApplicationRequest {
+    pb::DecideApplicationRequest {
+        name: name.to_owned(),
+        etag: etag.to_owned(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        outcome: outcome as i32,
+        conditions: Vec::new(),
+        rationale: rationale.to_owned(),
+    }
+}
+
+/// `agency`'s appeal of the decision on application `name` at `etag`, with
+/// a fresh request id.
+pub fn appeal_request(
+    name: &str,
+    etag: &str,
+    agency: pb::Agency,
+    rationale: &str,
+) -> pb::AppealApplicationRequest {
+    pb::AppealApplicationRequest {
+        name: name.to_owned(),
+        etag: etag.to_owned(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        agency: agency as i32,
+        rationale: rationale.to_owned(),
+    }
+}
+
+/// The applicant's withdrawal of application `name` at `etag`, with a fresh
+/// request id.
+pub fn withdrawal_request(name: &str, etag: &str, reason: &str) -> pb::WithdrawApplicationRequest {
+    pb::WithdrawApplicationRequest {
+        name: name.to_owned(),
+        etag: etag.to_owned(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        reason: reason.to_owned(),
+    }
+}

@@ -420,7 +420,9 @@ pub async fn get_license(
     )
 }
 
-pub use test_support::filings::recommendation_request;
+pub use test_support::filings::{
+    appeal_request, decision_request, recommendation_request, withdrawal_request,
+};
 
 /// The question of the day as an application: `quantity` H200s from the
 /// U.S. to a Chinese cloud company, with a fresh request id.

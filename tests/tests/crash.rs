@@ -27,7 +27,7 @@ use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    all_events, authed, every_page, free_port, get_application, h200_to_china,
+    all_events, authed, decision_request, every_page, free_port, get_application, h200_to_china,
     recommendation_request, reconnecting_channel as channel, report, sqlite_url, start_classifier,
     transient, verify_audit_trail, ServiceProcess, REVIEW_SERVICE,
 };
@@ -847,14 +847,12 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
                         }
                         let answer = Client::new(through[via].clone())
                             .decide_application(authed(
-                                pb::DecideApplicationRequest {
-                                    name: app.name.clone(),
-                                    etag: current.etag.clone(),
-                                    request_id: uuid::Uuid::new_v4().to_string(),
-                                    outcome: pb::Outcome::Deny as i32,
-                                    conditions: Vec::new(),
-                                    rationale: "decided on the record".into(),
-                                },
+                                decision_request(
+                                    &app.name,
+                                    &current.etag,
+                                    pb::Outcome::Deny,
+                                    "decided on the record",
+                                ),
                                 "dev-oc-chair",
                             ))
                             .await;

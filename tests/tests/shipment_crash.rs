@@ -20,9 +20,9 @@ use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    all_events, authed, every_page, free_port, get_license, h200_to_china, recommendation_request,
-    reconnecting_channel, report, sqlite_url, start_classifier, transient, verify_audit_trail,
-    REVIEW_SERVICE,
+    all_events, authed, decision_request, every_page, free_port, get_license, h200_to_china,
+    recommendation_request, reconnecting_channel, report, sqlite_url, start_classifier, transient,
+    verify_audit_trail, REVIEW_SERVICE,
 };
 use test_support::postgres::{database_url, Schema};
 use tonic::transport::Channel;
@@ -101,14 +101,7 @@ async fn licensed(channel: &Channel) -> pb::License {
     }
     let app = review
         .decide_application(authed(
-            pb::DecideApplicationRequest {
-                name: app.name.clone(),
-                etag: app.etag.clone(),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                outcome: pb::Outcome::Approve as i32,
-                conditions: vec![],
-                rationale: "approved".into(),
-            },
+            decision_request(&app.name, &app.etag, pb::Outcome::Approve, "approved"),
             "dev-officer",
         ))
         .await

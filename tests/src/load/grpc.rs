@@ -12,6 +12,7 @@ use exportcontrol_proto::review::v1 as rpb;
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use prost::Message;
+use test_support::filings::{decision_request, recommendation_request};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
@@ -264,13 +265,13 @@ pub async fn prepare_licenses(
                 app = review
                     .record_recommendation(authed(
                         rpb::RecordRecommendationRequest {
-                            name: app.name.clone(),
-                            etag: app.etag.clone(),
-                            request_id: uuid::Uuid::new_v4().to_string(),
-                            agency: agency as i32,
-                            recommendation: rpb::Recommendation::Approve as i32,
-                            conditions: Vec::new(),
                             rationale: "no objection".to_owned(),
+                            ..recommendation_request(
+                                &app.name,
+                                &app.etag,
+                                agency,
+                                rpb::Recommendation::Approve,
+                            )
                         },
                         token,
                     ))
@@ -280,14 +281,7 @@ pub async fn prepare_licenses(
             }
             let app = review
                 .decide_application(authed(
-                    rpb::DecideApplicationRequest {
-                        name: app.name.clone(),
-                        etag: app.etag.clone(),
-                        request_id: uuid::Uuid::new_v4().to_string(),
-                        outcome: rpb::Outcome::Approve as i32,
-                        conditions: Vec::new(),
-                        rationale: "approved".to_owned(),
-                    },
+                    decision_request(&app.name, &app.etag, rpb::Outcome::Approve, "approved"),
                     "dev-officer",
                 ))
                 .await
