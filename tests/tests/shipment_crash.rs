@@ -20,11 +20,11 @@ use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    all_events, authed, decision_request, every_page, free_port, get_license, h200_to_china,
-    recommendation_request, reconnecting_channel, report, sqlite_url, start_classifier, transient,
-    verify_audit_trail, REVIEW_SERVICE,
+    all_events, authed, every_page, free_port, get_license, h200_to_china, reconnecting_channel,
+    report, sqlite_url, start_classifier, transient, verify_audit_trail, REVIEW_SERVICE,
 };
 use test_support::postgres::{database_url, Schema};
+use test_support::review::approve;
 use tonic::transport::Channel;
 use tonic::Status;
 use tonic_types::StatusExt;
@@ -71,42 +71,14 @@ fn now_ts() -> prost_types::Timestamp {
 
 async fn licensed(channel: &Channel) -> pb::License {
     let mut review = ReviewServiceClient::new(channel.clone());
-    let mut app = review
+    let app = review
         .create_application(authed(h200_to_china(LICENSED), "dev-applicant"))
         .await
         .expect("filed")
         .into_inner();
-    for (agency, token) in [
-        (pb::Agency::Commerce, "dev-commerce"),
-        (pb::Agency::State, "dev-state"),
-        (pb::Agency::Defense, "dev-defense"),
-        (pb::Agency::Energy, "dev-energy"),
-    ] {
-        app = review
-            .record_recommendation(authed(
-                pb::RecordRecommendationRequest {
-                    rationale: "no objection".into(),
-                    ..recommendation_request(
-                        &app.name,
-                        &app.etag,
-                        agency,
-                        pb::Recommendation::Approve,
-                    )
-                },
-                token,
-            ))
-            .await
-            .expect("recommended")
-            .into_inner();
-    }
-    let app = review
-        .decide_application(authed(
-            decision_request(&app.name, &app.etag, pb::Outcome::Approve, "approved"),
-            "dev-officer",
-        ))
+    let app = approve(&mut review, app, Duration::from_secs(10))
         .await
-        .expect("approved")
-        .into_inner();
+        .expect("approved");
     let mut licenses = LicenseServiceClient::new(channel.clone());
     let license = get_license(&mut licenses, &app.license, "dev-applicant").await;
     licenses

@@ -12,7 +12,7 @@ use exportcontrol_proto::review::v1 as rpb;
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use prost::Message;
-use test_support::filings::{decision_request, recommendation_request};
+use test_support::review::{approve, bearer};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
@@ -225,12 +225,7 @@ pub async fn prepare_licenses(
 ) -> Result<Vec<String>, String> {
     use futures::StreamExt;
     fn authed<T>(message: T, token: &str) -> Request<T> {
-        let mut request = Request::new(message);
-        if let Ok(value) = format!("Bearer {token}").parse::<MetadataValue<Ascii>>() {
-            request.metadata_mut().insert("authorization", value);
-        }
-        request.set_timeout(Duration::from_secs(30));
-        request
+        bearer(message, token, Duration::from_secs(30))
     }
     // The per-customer unit cap counts every licence of an end user: each
     // call names its own end users, so a run never draws on another's.
@@ -245,7 +240,7 @@ pub async fn prepare_licenses(
             if let Some(t) = application.transaction.as_mut() {
                 t.end_user_name = format!("Bench Cloud {run}-{i}");
             }
-            let mut app = review
+            let app = review
                 .create_application(authed(
                     rpb::CreateApplicationRequest {
                         application: Some(application),
@@ -256,37 +251,7 @@ pub async fn prepare_licenses(
                 .await
                 .map_err(|s| format!("file: {s}"))?
                 .into_inner();
-            for (agency, token) in [
-                (rpb::Agency::Commerce, "dev-commerce"),
-                (rpb::Agency::State, "dev-state"),
-                (rpb::Agency::Defense, "dev-defense"),
-                (rpb::Agency::Energy, "dev-energy"),
-            ] {
-                app = review
-                    .record_recommendation(authed(
-                        rpb::RecordRecommendationRequest {
-                            rationale: "no objection".to_owned(),
-                            ..recommendation_request(
-                                &app.name,
-                                &app.etag,
-                                agency,
-                                rpb::Recommendation::Approve,
-                            )
-                        },
-                        token,
-                    ))
-                    .await
-                    .map_err(|s| format!("recommend: {s}"))?
-                    .into_inner();
-            }
-            let app = review
-                .decide_application(authed(
-                    decision_request(&app.name, &app.etag, rpb::Outcome::Approve, "approved"),
-                    "dev-officer",
-                ))
-                .await
-                .map_err(|s| format!("decide: {s}"))?
-                .into_inner();
+            let app = approve(&mut review, app, Duration::from_secs(30)).await?;
             LicenseServiceClient::new(channel)
                 .record_domestic_shipment(authed(
                     rpb::RecordDomesticShipmentRequest {
