@@ -157,3 +157,24 @@ pub fn withdrawal_request(name: &str, etag: &str, reason: &str) -> pb::WithdrawA
         reason: reason.to_owned(),
     }
 }
+
+/// A shipment within the U.S. of `quantity` units of item 0 under licence
+/// `license` to a research cloud, declared at `value_usd_cents`, with a
+/// fresh request id.
+pub fn domestic_shipment_request(
+    license: &str,
+    quantity: u64,
+    value_usd_cents: u64,
+    ship_time: prost_types::Timestamp,
+) -> pb::RecordDomesticShipmentRequest {
+    pb::RecordDomesticShipmentRequest {
+        license: license.to_owned(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        item_index: 0,
+        quantity,
+        value_usd_cents,
+        ship_time: Some(ship_time),
+        customer: "US Research Cloud Inc.".into(),
+        reference: "INV-1".into(),
+    }
+}

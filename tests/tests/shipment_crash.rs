@@ -23,6 +23,7 @@ use system_tests::{
     all_events, authed, every_page, free_port, get_license, h200_to_china, reconnecting_channel,
     report, sqlite_url, start_classifier, transient, verify_audit_trail, REVIEW_SERVICE,
 };
+use test_support::filings::domestic_shipment_request;
 use test_support::postgres::{database_url, Schema};
 use test_support::review::approve;
 use tonic::transport::Channel;
@@ -83,16 +84,7 @@ async fn licensed(channel: &Channel) -> pb::License {
     let license = get_license(&mut licenses, &app.license, "dev-applicant").await;
     licenses
         .record_domestic_shipment(authed(
-            pb::RecordDomesticShipmentRequest {
-                license: license.name.clone(),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                item_index: 0,
-                quantity: 4 * LICENSED,
-                value_usd_cents: 0,
-                ship_time: Some(now_ts()),
-                customer: "US Research Cloud Inc.".into(),
-                reference: "INV-1".into(),
-            },
+            domestic_shipment_request(&license.name, 4 * LICENSED, 0, now_ts()),
             "dev-applicant",
         ))
         .await

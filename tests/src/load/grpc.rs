@@ -12,6 +12,7 @@ use exportcontrol_proto::review::v1 as rpb;
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use prost::Message;
+use test_support::filings::domestic_shipment_request;
 use test_support::review::{approve, bearer};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
@@ -254,16 +255,7 @@ pub async fn prepare_licenses(
             let app = approve(&mut review, app, Duration::from_secs(30)).await?;
             LicenseServiceClient::new(channel)
                 .record_domestic_shipment(authed(
-                    rpb::RecordDomesticShipmentRequest {
-                        license: app.license.clone(),
-                        request_id: uuid::Uuid::new_v4().to_string(),
-                        item_index: 0,
-                        quantity: 4_000_000_000,
-                        value_usd_cents: 0,
-                        ship_time: Some(now_timestamp()),
-                        customer: "US Research Cloud Inc.".to_owned(),
-                        reference: "INV-1".to_owned(),
-                    },
+                    domestic_shipment_request(&app.license, 4_000_000_000, 0, now_timestamp()),
                     "dev-applicant",
                 ))
                 .await
