@@ -13,6 +13,8 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
+pub mod classify_item_only;
+
 pub const CLASSIFIER_SERVICE: &str = "exportcontrol.classifier.v1.ClassifierService";
 pub const REVIEW_SERVICE: &str = "exportcontrol.review.v1.ReviewService";
 
