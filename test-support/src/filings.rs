@@ -48,6 +48,27 @@ pub fn h200_to(destination: &str, quantity: u64) -> pb::CreateApplicationRequest
     }
 }
 
+/// A datacenter chip given by its specifications: `dense_tops` dense INT8
+/// TOPS on one 600 mm2 non-planar die.
+pub fn accelerator(dense_tops: f64) -> cpb::ChipSpec {
+    cpb::ChipSpec {
+        name: "my-accelerator".into(),
+        kind: cpb::ItemKind::IntegratedCircuit as i32,
+        market: cpb::Market::Datacenter as i32,
+        rates: vec![cpb::ProcessingRate {
+            bit_length: 8,
+            dense_tops,
+            format: "INT8".into(),
+        }],
+        dies: vec![cpb::Die {
+            area_mm2: 600.0,
+            non_planar: true,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 /// One board of `chips` chips of `rates` processing rates each, every rate
 /// with a long format: a large item, for the size limits (64 by 64 is
 /// about 700 kB).

@@ -43,7 +43,7 @@ pub(crate) fn new_request_id() -> String {
 }
 
 use test_support::filings;
-pub(crate) use test_support::filings::{catalog_item, h200_to};
+pub(crate) use test_support::filings::{accelerator, catalog_item, h200_to};
 use test_support::paging::every_page;
 
 /// A valid filing changed by `edit`.
