@@ -8,12 +8,15 @@
 //!
 //! `CRASH_SEED` replays the random pauses.
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::Resends;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
@@ -21,47 +24,19 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
     all_events, authed, every_page, free_port, get_license, h200_to_china, reconnecting_channel,
-    report, sqlite_url, start_classifier, transient, verify_audit_trail, REVIEW_SERVICE,
+    report, sqlite_url, start_classifier, verify_audit_trail, REVIEW_SERVICE,
 };
 use test_support::filings::domestic_shipment_request;
 use test_support::postgres::{database_url, Schema};
 use test_support::review::approve;
 use tonic::transport::Channel;
-use tonic::Status;
 use tonic_types::StatusExt;
 
 const KILLS: usize = 10;
 const WORKERS: usize = 4;
 /// Units licensed: more than the run ships, so the draw-down never runs dry.
 const LICENSED: u64 = 100_000;
-const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 const RUN_BUDGET: Duration = Duration::from_secs(50);
-
-/// Sends `call` until it is answered (anything but a transport failure).
-async fn until_answered<T, F, Fut>(
-    deadline: Instant,
-    resent: &AtomicU64,
-    mut call: F,
-) -> Result<T, Status>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Status>>,
-{
-    loop {
-        match tokio::time::timeout(CALL_TIMEOUT, call()).await {
-            Ok(Ok(answer)) => return Ok(answer),
-            Ok(Err(status)) if !transient(status.code()) => return Err(status),
-            _ => {}
-        }
-        resent.fetch_add(1, Relaxed);
-        assert!(
-            Instant::now() < deadline,
-            "no answer before the run's deadline"
-        );
-        let pause = rand::rng().random_range(10..40);
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-    }
-}
 
 fn now_ts() -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -113,12 +88,12 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
     let channel = reconnecting_channel(&review);
     let license = licensed(&channel).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let resent = Arc::new(AtomicU64::new(0));
+    let resends = Arc::new(Resends::default());
     let workers: Vec<_> = (0..WORKERS)
         .map(|worker| {
             let channel = channel.clone();
             let stop = Arc::clone(&stop);
-            let resent = Arc::clone(&resent);
+            let resends = Arc::clone(&resends);
             let license = license.name.clone();
             let mut rng = StdRng::seed_from_u64(seed ^ (worker as u64 + 1));
             tokio::spawn(async move {
@@ -138,23 +113,24 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
                             reference: "LAB-1".into(),
                         }],
                     };
-                    let answer = until_answered(deadline, &resent, || {
-                        let mut client = LicenseServiceClient::new(channel.clone());
-                        let request = request.clone();
-                        async move {
-                            client
-                                .record_shipment(authed(request, "dev-applicant"))
-                                .await
-                                .map(|r| r.into_inner())
-                        }
-                    })
-                    .await
-                    .unwrap_or_else(|status| {
-                        panic!(
-                            "shipment refused: {status:?} {:?}",
-                            status.get_details_error_info()
-                        )
-                    });
+                    let answer = resends
+                        .until_answered("RecordShipment", deadline, || {
+                            let mut client = LicenseServiceClient::new(channel.clone());
+                            let request = request.clone();
+                            async move {
+                                client
+                                    .record_shipment(authed(request, "dev-applicant"))
+                                    .await
+                                    .map(|r| r.into_inner())
+                            }
+                        })
+                        .await
+                        .unwrap_or_else(|status| {
+                            panic!(
+                                "shipment refused: {status:?} {:?}",
+                                status.get_details_error_info()
+                            )
+                        });
                     let shipment = answer.shipment.expect("the shipment recorded");
                     assert_eq!(shipment.quantity, quantity);
                     acknowledged.push(shipment);
@@ -222,10 +198,13 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
     report(format!(
         "shipment-crash[{backend}]: {KILLS} SIGKILLs, {} shipments ({shipped} units) acknowledged and recorded once each, {} calls resent, chain intact, {:.1} s",
         acknowledged.len(),
-        resent.load(Relaxed),
+        resends.resent_after_failure.load(Relaxed),
         started.elapsed().as_secs_f64()
     ));
-    assert!(resent.load(Relaxed) > 0, "no kill hit a call in flight");
+    assert!(
+        resends.resent_after_failure.load(Relaxed) > 0,
+        "no kill hit a call in flight"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
