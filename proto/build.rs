@@ -9,15 +9,18 @@ const PROTOS: &[&str] = &[
     "exportcontrol/review/v1/license.proto",
 ];
 
+// Our files, then the vendored googleapis protos they import as google/...
+const INCLUDES: &[&str] = &[".", "third_party/googleapis"];
+
 const SERDE: &str = "#[derive(serde::Serialize, serde::Deserialize)]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    let descriptors = protox::compile(PROTOS, ["."])?;
+    let descriptors = protox::compile(PROTOS, INCLUDES)?;
     // Each server's reflection lists only its own service: the classifier's
     // set has no review files, and the review set keeps the classifier's
     // messages (it uses them) but not its service.
-    let classifier = protox::compile([PROTOS[0]], ["."])?;
+    let classifier = protox::compile([PROTOS[0]], INCLUDES)?;
     let mut review = descriptors.clone();
     for file in &mut review.file {
         if file.name() == PROTOS[0] {
@@ -59,6 +62,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {
         println!("cargo:rerun-if-changed={proto}");
     }
-    println!("cargo:rerun-if-changed=google");
+    println!("cargo:rerun-if-changed=third_party");
     Ok(())
 }

@@ -48,6 +48,27 @@ pub fn h200_to(destination: &str, quantity: u64) -> pb::CreateApplicationRequest
     }
 }
 
+/// A datacenter chip given by its specifications: `dense_tops` dense INT8
+/// TOPS on one 600 mm2 non-planar die.
+pub fn accelerator(dense_tops: f64) -> cpb::ChipSpec {
+    cpb::ChipSpec {
+        name: "my-accelerator".into(),
+        kind: cpb::ItemKind::IntegratedCircuit as i32,
+        market: cpb::Market::Datacenter as i32,
+        rates: vec![cpb::ProcessingRate {
+            bit_length: 8,
+            dense_tops,
+            format: "INT8".into(),
+        }],
+        dies: vec![cpb::Die {
+            area_mm2: 600.0,
+            non_planar: true,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 /// One board of `chips` chips of `rates` processing rates each, every rate
 /// with a long format: a large item, for the size limits (64 by 64 is
 /// about 700 kB).
@@ -109,5 +130,72 @@ pub fn recommendation_request(
         recommendation: recommendation as i32,
         conditions,
         rationale: format!("{} position", agency.as_str_name()),
+    }
+}
+
+/// `outcome` on application `name` at `etag`, without conditions, with a
+/// fresh request id.
+pub fn decision_request(
+    name: &str,
+    etag: &str,
+    outcome: pb::Outcome,
+    rationale: &str,
+) -> pb::DecideApplicationRequest {
+    pb::DecideApplicationRequest {
+        name: name.to_owned(),
+        etag: etag.to_owned(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        outcome: outcome as i32,
+        conditions: Vec::new(),
+        rationale: rationale.to_owned(),
+    }
+}
+
+/// `agency`'s appeal of the decision on application `name` at `etag`, with
+/// a fresh request id.
+pub fn appeal_request(
+    name: &str,
+    etag: &str,
+    agency: pb::Agency,
+    rationale: &str,
+) -> pb::AppealApplicationRequest {
+    pb::AppealApplicationRequest {
+        name: name.to_owned(),
+        etag: etag.to_owned(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        agency: agency as i32,
+        rationale: rationale.to_owned(),
+    }
+}
+
+/// The applicant's withdrawal of application `name` at `etag`, with a fresh
+/// request id.
+pub fn withdrawal_request(name: &str, etag: &str, reason: &str) -> pb::WithdrawApplicationRequest {
+    pb::WithdrawApplicationRequest {
+        name: name.to_owned(),
+        etag: etag.to_owned(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// A shipment within the U.S. of `quantity` units of item 0 under licence
+/// `license` to a research cloud, declared at `value_usd_cents`, with a
+/// fresh request id.
+pub fn domestic_shipment_request(
+    license: &str,
+    quantity: u64,
+    value_usd_cents: u64,
+    ship_time: prost_types::Timestamp,
+) -> pb::RecordDomesticShipmentRequest {
+    pb::RecordDomesticShipmentRequest {
+        license: license.to_owned(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        item_index: 0,
+        quantity,
+        value_usd_cents,
+        ship_time: Some(ship_time),
+        customer: "US Research Cloud Inc.".into(),
+        reference: "INV-1".into(),
     }
 }

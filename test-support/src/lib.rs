@@ -4,6 +4,7 @@ pub mod filings;
 pub mod fuzz;
 pub mod paging;
 pub mod postgres;
+pub mod review;
 
 /// The application version inside a review-svc etag. Clients treat etags
 /// as opaque; the tests know their layout (base64url of the version, 8

@@ -13,6 +13,8 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
+pub mod classify_item_only;
+
 pub const CLASSIFIER_SERVICE: &str = "exportcontrol.classifier.v1.ClassifierService";
 pub const REVIEW_SERVICE: &str = "exportcontrol.review.v1.ReviewService";
 
@@ -425,7 +427,9 @@ pub async fn get_license(
     )
 }
 
-pub use test_support::filings::recommendation_request;
+pub use test_support::filings::{
+    appeal_request, decision_request, recommendation_request, withdrawal_request,
+};
 
 /// The question of the day as an application: `quantity` H200s from the
 /// U.S. to a Chinese cloud company, with a fresh request id.

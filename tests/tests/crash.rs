@@ -15,21 +15,23 @@
 //! mix of recommendations; the timing itself is the machine's); every test
 //! prints its seed and a summary line.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
-use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::Resends;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    all_events, authed, every_page, free_port, get_application, h200_to_china,
+    all_events, authed, decision_request, every_page, free_port, get_application, h200_to_china,
     recommendation_request, reconnecting_channel as channel, report, sqlite_url, start_classifier,
-    transient, verify_audit_trail, ServiceProcess, REVIEW_SERVICE,
+    verify_audit_trail, ServiceProcess, REVIEW_SERVICE,
 };
 use test_support::postgres::{database_url, Schema};
 use tonic::transport::Channel;
@@ -41,9 +43,6 @@ type Client = ReviewServiceClient<Channel>;
 const KILLS: usize = 20;
 /// Concurrent clients, each filing applications one after the other.
 const WORKERS: usize = 3;
-/// Patience of one attempt (longer than any write takes; a shorter one
-/// could overlap a retry with an attempt still running on the server).
-const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bound of a whole crash run, per backend.
 const RUN_BUDGET: Duration = Duration::from_secs(55);
 
@@ -123,51 +122,12 @@ fn version(app: &pb::Application) -> i64 {
 
 #[derive(Default)]
 struct Counters {
-    attempts: AtomicU64,
-    resent_after_failure: AtomicU64,
-    acknowledged_after_failure: AtomicU64,
+    resends: Resends,
     creates: AtomicU64,
     recommendations: AtomicU64,
     aborted: AtomicU64,
     resent_with_new_etag: AtomicU64,
     aborted_but_visible: AtomicU64,
-}
-
-/// Sends the request made by `call` until it gets an answer that is not a
-/// transport failure; that answer (success or refusal) is returned.
-async fn until_answered<T, F, Fut>(
-    what: &str,
-    counters: &Counters,
-    deadline: Instant,
-    mut call: F,
-) -> Result<T, Status>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Status>>,
-{
-    let mut failures = 0u32;
-    loop {
-        counters.attempts.fetch_add(1, Relaxed);
-        let last = match tokio::time::timeout(CALL_TIMEOUT, call()).await {
-            Ok(Ok(answer)) => {
-                if failures > 0 {
-                    counters.acknowledged_after_failure.fetch_add(1, Relaxed);
-                }
-                return Ok(answer);
-            }
-            Ok(Err(status)) if !transient(status.code()) => return Err(status),
-            Ok(Err(status)) => status,
-            Err(_) => Status::deadline_exceeded("no answer within the client's patience"),
-        };
-        failures += 1;
-        counters.resent_after_failure.fetch_add(1, Relaxed);
-        assert!(
-            Instant::now() < deadline,
-            "{what}: no answer before the run's deadline after {failures} attempts; last: {last:?}"
-        );
-        let pause = rand::rng().random_range(10..40);
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-    }
 }
 
 async fn get(
@@ -176,20 +136,22 @@ async fn get(
     counters: &Counters,
     deadline: Instant,
 ) -> pb::Application {
-    until_answered("GetApplication", counters, deadline, || {
-        let mut client = Client::new(channel.clone());
-        let request = pb::GetApplicationRequest {
-            name: name.to_owned(),
-        };
-        async move {
-            client
-                .get_application(authed(request, "dev-officer"))
-                .await
-                .map(|r| r.into_inner())
-        }
-    })
-    .await
-    .unwrap_or_else(|status| panic!("GetApplication {name}: {status:?}"))
+    counters
+        .resends
+        .until_answered("GetApplication", deadline, || {
+            let mut client = Client::new(channel.clone());
+            let request = pb::GetApplicationRequest {
+                name: name.to_owned(),
+            };
+            async move {
+                client
+                    .get_application(authed(request, "dev-officer"))
+                    .await
+                    .map(|r| r.into_inner())
+            }
+        })
+        .await
+        .unwrap_or_else(|status| panic!("GetApplication {name}: {status:?}"))
 }
 
 fn has_recommendation(app: &pb::Application, agency: pb::Agency, rationale: &str) -> bool {
@@ -218,18 +180,20 @@ async fn file_and_recommend(
 ) -> Acknowledged {
     let request = h200_to_china(rng.random_range(1..10_000));
     let request_id = request.request_id.clone();
-    let mut app = until_answered("CreateApplication", &counters, deadline, || {
-        let mut client = Client::new(channel.clone());
-        let request = request.clone();
-        async move {
-            client
-                .create_application(authed(request, "dev-applicant"))
-                .await
-                .map(|r| r.into_inner())
-        }
-    })
-    .await
-    .unwrap_or_else(|status| panic!("CreateApplication {request_id}: {status:?}"));
+    let mut app = counters
+        .resends
+        .until_answered("CreateApplication", deadline, || {
+            let mut client = Client::new(channel.clone());
+            let request = request.clone();
+            async move {
+                client
+                    .create_application(authed(request, "dev-applicant"))
+                    .await
+                    .map(|r| r.into_inner())
+            }
+        })
+        .await
+        .unwrap_or_else(|status| panic!("CreateApplication {request_id}: {status:?}"));
     counters.creates.fetch_add(1, Relaxed);
     // The classifier stays up; should a call to it have failed, the
     // background worker classifies the application shortly.
@@ -308,17 +272,19 @@ async fn recommend_until_acknowledged(
             conditions: conditions.clone(),
             rationale: rationale.clone(),
         };
-        let answer = until_answered("RecordRecommendation", counters, deadline, || {
-            let mut client = Client::new(channel.clone());
-            let request = request.clone();
-            async move {
-                client
-                    .record_recommendation(authed(request, token))
-                    .await
-                    .map(|r| r.into_inner())
-            }
-        })
-        .await;
+        let answer = counters
+            .resends
+            .until_answered("RecordRecommendation", deadline, || {
+                let mut client = Client::new(channel.clone());
+                let request = request.clone();
+                async move {
+                    client
+                        .record_recommendation(authed(request, token))
+                        .await
+                        .map(|r| r.into_inner())
+                }
+            })
+            .await;
         match answer {
             Ok(updated) => {
                 assert!(
@@ -590,9 +556,9 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
          {} creates and {} recommendations acknowledged, {} ABORTED ({} resent with a fresh etag, {} already visible), \
          {} applications / {} events verified once each, chain intact, {:.1} s",
         restart_time.as_secs_f64(),
-        c.attempts.load(Relaxed),
-        c.resent_after_failure.load(Relaxed),
-        c.acknowledged_after_failure.load(Relaxed),
+        c.resends.attempts.load(Relaxed),
+        c.resends.resent_after_failure.load(Relaxed),
+        c.resends.acknowledged_after_failure.load(Relaxed),
         c.creates.load(Relaxed),
         c.recommendations.load(Relaxed),
         c.aborted.load(Relaxed),
@@ -603,7 +569,7 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
         started.elapsed().as_secs_f64(),
     ));
     assert!(
-        c.resent_after_failure.load(Relaxed) > 0,
+        c.resends.resent_after_failure.load(Relaxed) > 0,
         "no kill hit a call in flight"
     );
     assert!(
@@ -847,14 +813,12 @@ async fn two_processes_on_one_postgres_never_both_win_and_apply_each_deadline_on
                         }
                         let answer = Client::new(through[via].clone())
                             .decide_application(authed(
-                                pb::DecideApplicationRequest {
-                                    name: app.name.clone(),
-                                    etag: current.etag.clone(),
-                                    request_id: uuid::Uuid::new_v4().to_string(),
-                                    outcome: pb::Outcome::Deny as i32,
-                                    conditions: Vec::new(),
-                                    rationale: "decided on the record".into(),
-                                },
+                                decision_request(
+                                    &app.name,
+                                    &current.etag,
+                                    pb::Outcome::Deny,
+                                    "decided on the record",
+                                ),
                                 "dev-oc-chair",
                             ))
                             .await;

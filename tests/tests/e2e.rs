@@ -7,9 +7,9 @@ use std::time::Duration;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use system_tests::{
-    all_events, authed, free_port, get_application, h200_to_china, recommendation_request,
-    start_both, start_classifier_with, start_review, verify_audit_trail, ServiceProcess,
-    CLASSIFIER_SERVICE, REVIEW_SERVICE,
+    all_events, appeal_request, authed, decision_request, free_port, get_application,
+    h200_to_china, recommendation_request, start_both, start_classifier_with, start_review,
+    verify_audit_trail, withdrawal_request, ServiceProcess, CLASSIFIER_SERVICE, REVIEW_SERVICE,
 };
 use tonic::transport::Channel;
 
@@ -94,13 +94,12 @@ async fn appeal(
 ) -> pb::Application {
     client
         .appeal_application(authed(
-            pb::AppealApplicationRequest {
-                name: app.name.clone(),
-                etag: app.etag.clone(),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                agency: agency as i32,
-                rationale: "the decision puts national security at risk".into(),
-            },
+            appeal_request(
+                &app.name,
+                &app.etag,
+                agency,
+                "the decision puts national security at risk",
+            ),
             token,
         ))
         .await
@@ -118,12 +117,8 @@ async fn decide(
     client
         .decide_application(authed(
             pb::DecideApplicationRequest {
-                name: app.name.clone(),
-                etag: app.etag.clone(),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                outcome: outcome as i32,
                 conditions,
-                rationale: "decided on the full record".into(),
+                ..decision_request(&app.name, &app.etag, outcome, "decided on the full record")
             },
             token,
         ))
@@ -650,12 +645,7 @@ async fn a_database_written_by_the_first_release_is_served_and_verified() {
     let open = get(&mut client, &names["classified_later"]).await;
     let withdrawn = client
         .withdraw_application(authed(
-            pb::WithdrawApplicationRequest {
-                name: open.name.clone(),
-                etag: open.etag.clone(),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                reason: "no longer needed".into(),
-            },
+            withdrawal_request(&open.name, &open.etag, "no longer needed"),
             "dev-applicant-2",
         ))
         .await

@@ -10,25 +10,23 @@
 //!   reported by VerifyAuditTrail, naming the application and sequence.
 
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use exportcontrol_proto::classifier::v1 as cpb;
-use exportcontrol_proto::classifier::v1::classifier_service_server::{
-    ClassifierService, ClassifierServiceServer,
-};
+use exportcontrol_proto::classifier::v1::classifier_service_server::ClassifierServiceServer;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use sha2::{Digest, Sha256};
+use system_tests::classify_item_only::ClassifyItemOnly;
 use system_tests::{
     all_events, authed, free_port, get_application, h200_to_china, recommendation_request, report,
     start_classifier, verify_audit_trail, ServiceProcess, REVIEW_SERVICE,
 };
 use tokio::sync::watch;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status};
 
 type Client = ReviewServiceClient<Channel>;
 
@@ -91,15 +89,8 @@ struct FakeClassifier {
     stopping: watch::Receiver<bool>,
 }
 
-type ResponseStream =
-    Pin<Box<dyn futures::Stream<Item = Result<cpb::ClassifyItemResponse, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl ClassifierService for FakeClassifier {
-    async fn classify_item(
-        &self,
-        _request: Request<cpb::ClassifyItemRequest>,
-    ) -> Result<Response<cpb::ClassifyItemResponse>, Status> {
+impl FakeClassifier {
+    async fn classify_item(&self) -> Result<Response<cpb::ClassifyItemResponse>, Status> {
         let fault = self.fault.load(Relaxed);
         self.calls[fault as usize].fetch_add(1, Relaxed);
         match fault {
@@ -114,43 +105,6 @@ impl ClassifierService for FakeClassifier {
             1 => Err(Status::internal("fake classifier: internal error")),
             _ => Err(Status::unavailable("fake classifier: unavailable")),
         }
-    }
-
-    type ClassifyItemsStream = ResponseStream;
-
-    async fn classify_items(
-        &self,
-        _request: Request<Streaming<cpb::ClassifyItemRequest>>,
-    ) -> Result<Response<Self::ClassifyItemsStream>, Status> {
-        Err(Status::unimplemented("fake classifier"))
-    }
-
-    async fn list_chips(
-        &self,
-        _request: Request<cpb::ListChipsRequest>,
-    ) -> Result<Response<cpb::ListChipsResponse>, Status> {
-        Err(Status::unimplemented("fake classifier"))
-    }
-
-    async fn get_chip(
-        &self,
-        _request: Request<cpb::GetChipRequest>,
-    ) -> Result<Response<cpb::Chip>, Status> {
-        Err(Status::unimplemented("fake classifier"))
-    }
-
-    async fn list_rule_sets(
-        &self,
-        _request: Request<cpb::ListRuleSetsRequest>,
-    ) -> Result<Response<cpb::ListRuleSetsResponse>, Status> {
-        Err(Status::unimplemented("fake classifier"))
-    }
-
-    async fn classify_item_history(
-        &self,
-        _request: Request<cpb::ClassifyItemHistoryRequest>,
-    ) -> Result<Response<cpb::ClassifyItemHistoryResponse>, Status> {
-        Err(Status::unimplemented("fake classifier"))
     }
 }
 
@@ -174,7 +128,16 @@ async fn a_slow_or_failing_classifier_delays_classification_not_filing() {
     let mut stopped = stop.subscribe();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(ClassifierServiceServer::new(fake.clone()))
+            .add_service(ClassifierServiceServer::new(ClassifyItemOnly {
+                answer: {
+                    let fake = fake.clone();
+                    move |_| {
+                        let fake = fake.clone();
+                        async move { fake.classify_item().await }
+                    }
+                },
+                unimplemented: "fake classifier",
+            }))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
                 async move {

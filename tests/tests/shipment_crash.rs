@@ -8,59 +8,35 @@
 //!
 //! `CRASH_SEED` replays the random pauses.
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::Resends;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    all_events, authed, every_page, free_port, get_license, h200_to_china, recommendation_request,
-    reconnecting_channel, report, sqlite_url, start_classifier, transient, verify_audit_trail,
-    REVIEW_SERVICE,
+    all_events, authed, every_page, free_port, get_license, h200_to_china, reconnecting_channel,
+    report, sqlite_url, start_classifier, verify_audit_trail, REVIEW_SERVICE,
 };
+use test_support::filings::domestic_shipment_request;
 use test_support::postgres::{database_url, Schema};
+use test_support::review::approve;
 use tonic::transport::Channel;
-use tonic::Status;
 use tonic_types::StatusExt;
 
 const KILLS: usize = 10;
 const WORKERS: usize = 4;
 /// Units licensed: more than the run ships, so the draw-down never runs dry.
 const LICENSED: u64 = 100_000;
-const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 const RUN_BUDGET: Duration = Duration::from_secs(50);
-
-/// Sends `call` until it is answered (anything but a transport failure).
-async fn until_answered<T, F, Fut>(
-    deadline: Instant,
-    resent: &AtomicU64,
-    mut call: F,
-) -> Result<T, Status>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Status>>,
-{
-    loop {
-        match tokio::time::timeout(CALL_TIMEOUT, call()).await {
-            Ok(Ok(answer)) => return Ok(answer),
-            Ok(Err(status)) if !transient(status.code()) => return Err(status),
-            _ => {}
-        }
-        resent.fetch_add(1, Relaxed);
-        assert!(
-            Instant::now() < deadline,
-            "no answer before the run's deadline"
-        );
-        let pause = rand::rng().random_range(10..40);
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-    }
-}
 
 fn now_ts() -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -71,63 +47,19 @@ fn now_ts() -> prost_types::Timestamp {
 
 async fn licensed(channel: &Channel) -> pb::License {
     let mut review = ReviewServiceClient::new(channel.clone());
-    let mut app = review
+    let app = review
         .create_application(authed(h200_to_china(LICENSED), "dev-applicant"))
         .await
         .expect("filed")
         .into_inner();
-    for (agency, token) in [
-        (pb::Agency::Commerce, "dev-commerce"),
-        (pb::Agency::State, "dev-state"),
-        (pb::Agency::Defense, "dev-defense"),
-        (pb::Agency::Energy, "dev-energy"),
-    ] {
-        app = review
-            .record_recommendation(authed(
-                pb::RecordRecommendationRequest {
-                    rationale: "no objection".into(),
-                    ..recommendation_request(
-                        &app.name,
-                        &app.etag,
-                        agency,
-                        pb::Recommendation::Approve,
-                    )
-                },
-                token,
-            ))
-            .await
-            .expect("recommended")
-            .into_inner();
-    }
-    let app = review
-        .decide_application(authed(
-            pb::DecideApplicationRequest {
-                name: app.name.clone(),
-                etag: app.etag.clone(),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                outcome: pb::Outcome::Approve as i32,
-                conditions: vec![],
-                rationale: "approved".into(),
-            },
-            "dev-officer",
-        ))
+    let app = approve(&mut review, app, Duration::from_secs(10))
         .await
-        .expect("approved")
-        .into_inner();
+        .expect("approved");
     let mut licenses = LicenseServiceClient::new(channel.clone());
     let license = get_license(&mut licenses, &app.license, "dev-applicant").await;
     licenses
         .record_domestic_shipment(authed(
-            pb::RecordDomesticShipmentRequest {
-                license: license.name.clone(),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                item_index: 0,
-                quantity: 4 * LICENSED,
-                value_usd_cents: 0,
-                ship_time: Some(now_ts()),
-                customer: "US Research Cloud Inc.".into(),
-                reference: "INV-1".into(),
-            },
+            domestic_shipment_request(&license.name, 4 * LICENSED, 0, now_ts()),
             "dev-applicant",
         ))
         .await
@@ -156,12 +88,12 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
     let channel = reconnecting_channel(&review);
     let license = licensed(&channel).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let resent = Arc::new(AtomicU64::new(0));
+    let resends = Arc::new(Resends::default());
     let workers: Vec<_> = (0..WORKERS)
         .map(|worker| {
             let channel = channel.clone();
             let stop = Arc::clone(&stop);
-            let resent = Arc::clone(&resent);
+            let resends = Arc::clone(&resends);
             let license = license.name.clone();
             let mut rng = StdRng::seed_from_u64(seed ^ (worker as u64 + 1));
             tokio::spawn(async move {
@@ -181,23 +113,24 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
                             reference: "LAB-1".into(),
                         }],
                     };
-                    let answer = until_answered(deadline, &resent, || {
-                        let mut client = LicenseServiceClient::new(channel.clone());
-                        let request = request.clone();
-                        async move {
-                            client
-                                .record_shipment(authed(request, "dev-applicant"))
-                                .await
-                                .map(|r| r.into_inner())
-                        }
-                    })
-                    .await
-                    .unwrap_or_else(|status| {
-                        panic!(
-                            "shipment refused: {status:?} {:?}",
-                            status.get_details_error_info()
-                        )
-                    });
+                    let answer = resends
+                        .until_answered("RecordShipment", deadline, || {
+                            let mut client = LicenseServiceClient::new(channel.clone());
+                            let request = request.clone();
+                            async move {
+                                client
+                                    .record_shipment(authed(request, "dev-applicant"))
+                                    .await
+                                    .map(|r| r.into_inner())
+                            }
+                        })
+                        .await
+                        .unwrap_or_else(|status| {
+                            panic!(
+                                "shipment refused: {status:?} {:?}",
+                                status.get_details_error_info()
+                            )
+                        });
                     let shipment = answer.shipment.expect("the shipment recorded");
                     assert_eq!(shipment.quantity, quantity);
                     acknowledged.push(shipment);
@@ -265,10 +198,13 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
     report(format!(
         "shipment-crash[{backend}]: {KILLS} SIGKILLs, {} shipments ({shipped} units) acknowledged and recorded once each, {} calls resent, chain intact, {:.1} s",
         acknowledged.len(),
-        resent.load(Relaxed),
+        resends.resent_after_failure.load(Relaxed),
         started.elapsed().as_secs_f64()
     ));
-    assert!(resent.load(Relaxed) > 0, "no kill hit a call in flight");
+    assert!(
+        resends.resent_after_failure.load(Relaxed) > 0,
+        "no kill hit a call in flight"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,23 +52,30 @@ function lines(text: string | undefined): string[] {
 
 const always = () => true;
 
-// A recommendation and a decision choose among the same three verdicts.
-const verdictField = (label: string): Field => ({
-  name: "choice", label, kind: "choice", required: always,
-  options: [
-    { value: "APPROVE", label: "Approve" },
-    { value: "APPROVE_WITH_CONDITIONS", label: "Approve with conditions" },
-    { value: "DENY", label: "Deny" },
-  ],
-});
+// A recommendation and a decision choose among the same three verdicts,
+// with conditions when approving with conditions, and a rationale (when it
+// is required differs).
+const verdictFields = (label: string, rationaleHint: string, rationaleRequired: (v: Values) => boolean): Field[] => [
+  {
+    name: "choice", label, kind: "choice", required: always,
+    options: [
+      { value: "APPROVE", label: "Approve" },
+      { value: "APPROVE_WITH_CONDITIONS", label: "Approve with conditions" },
+      { value: "DENY", label: "Deny" },
+    ],
+  },
+  {
+    name: "conditions",
+    label: "Conditions (one a line)",
+    kind: "lines",
+    hint: "Required when approving with conditions.",
+    required: (v) => v.choice === "APPROVE_WITH_CONDITIONS",
+  },
+  { name: "rationale", label: "Rationale", kind: "text", hint: rationaleHint, required: rationaleRequired },
+];
 
-const conditionsField: Field = {
-  name: "conditions",
-  label: "Conditions (one a line)",
-  kind: "lines",
-  hint: "Required when approving with conditions.",
-  required: (v) => v.choice === "APPROVE_WITH_CONDITIONS",
-};
+/** The conditions and rationale of a verdict, as sent. */
+const reasonsOf = (v: Values) => ({ conditions: lines(v.conditions), rationale: v.rationale?.trim() ?? "" });
 
 /** What every transition names: the application, the version seen, and a fresh request id (retries reuse none). */
 const transitionOf = (app: Application) => ({ name: app.name, etag: app.etag, requestId: requestId() });
@@ -80,18 +87,13 @@ const recommend: Action = {
       ? `Record ${agencyName(principal.agency)}'s recommendation`
       : `Cast ${agencyName(principal.agency)}'s ${levelName(app.level)} vote`,
   offered: ({ app, principal }) => awaitsRecommendation(app, principal),
-  fields: () => [
-    verdictField("Recommendation"),
-    conditionsField,
-    { name: "rationale", label: "Rationale", kind: "text", hint: "Required; a denial must state its basis.", required: always },
-  ],
+  fields: () => verdictFields("Recommendation", "Required; a denial must state its basis.", always),
   submit: ({ app, principal, client }, v) =>
     client.recordRecommendation({
       ...transitionOf(app),
       agency: principalAgency(principal),
       recommendation: Recommendation[v.choice as keyof typeof Recommendation],
-      conditions: lines(v.conditions),
-      rationale: v.rationale?.trim() ?? "",
+      ...reasonsOf(v),
     }).then(applicationNow),
 };
 
@@ -99,17 +101,12 @@ const decide: Action = {
   id: "decide",
   label: ({ app }) => `Decide (${levelName(app.level)})`,
   offered: ({ app, principal }) => awaitsDecision(app, principal),
-  fields: () => [
-    verdictField("Decision"),
-    conditionsField,
-    { name: "rationale", label: "Rationale", kind: "text", hint: "Required for a denial.", required: (v) => v.choice === "DENY" },
-  ],
+  fields: () => verdictFields("Decision", "Required for a denial.", (v) => v.choice === "DENY"),
   submit: ({ app, client }, v) =>
     client.decideApplication({
       ...transitionOf(app),
       outcome: Outcome[v.choice as keyof typeof Outcome],
-      conditions: lines(v.conditions),
-      rationale: v.rationale?.trim() ?? "",
+      ...reasonsOf(v),
     }).then(applicationNow),
 };
 

@@ -27,26 +27,27 @@ async function loadLicense(licenses: LicenseClient, name: string): Promise<{ lic
   }
 }
 
-async function allShipments(licenses: LicenseClient, parent: string): Promise<Shipment[]> {
-  const shipments: Shipment[] = [];
-  let pageToken = "";
-  do {
-    const page = await licenses.listShipments({ parent, pageSize: 1000, pageToken });
-    shipments.push(...page.shipments);
-    pageToken = page.nextPageToken;
-  } while (pageToken);
-  return shipments;
+function allShipments(licenses: LicenseClient, parent: string): Promise<Shipment[]> {
+  return allPages((pageToken) => licenses.listShipments({ parent, pageSize: 1000, pageToken }), (page) => page.shipments);
 }
 
-async function allEvents(client: ReviewClient, parent: string): Promise<ApplicationEvent[]> {
-  const events: ApplicationEvent[] = [];
+function allEvents(client: ReviewClient, parent: string): Promise<ApplicationEvent[]> {
+  return allPages((pageToken) => client.listApplicationEvents({ parent, pageSize: 1000, pageToken }), (page) => page.events);
+}
+
+// The record is shown whole: every page is read, however many there are.
+async function allPages<P extends { nextPageToken: string }, T>(
+  list: (pageToken: string) => Promise<P>,
+  items: (page: P) => T[],
+): Promise<T[]> {
+  const all: T[] = [];
   let pageToken = "";
   do {
-    const page = await client.listApplicationEvents({ parent, pageSize: 1000, pageToken });
-    events.push(...page.events);
+    const page = await list(pageToken);
+    all.push(...items(page));
     pageToken = page.nextPageToken;
   } while (pageToken);
-  return events;
+  return all;
 }
 
 function refusalView(r: Refusal): HTMLElement {

@@ -371,22 +371,7 @@ async fn hanging_classifier_does_not_outlive_the_callers_deadline() {
 async fn classifier_refusals_name_the_fields_of_the_filing() {
     let mut h = spawn().await;
     let nan_spec = pb::LineItem {
-        item: Some(pb::line_item::Item::Spec(cpb::ChipSpec {
-            name: "my-accelerator".into(),
-            kind: cpb::ItemKind::IntegratedCircuit as i32,
-            market: cpb::Market::Datacenter as i32,
-            rates: vec![cpb::ProcessingRate {
-                bit_length: 8,
-                dense_tops: f64::NAN,
-                format: "INT8".into(),
-            }],
-            dies: vec![cpb::Die {
-                area_mm2: 600.0,
-                non_planar: true,
-                ..Default::default()
-            }],
-            ..Default::default()
-        })),
+        item: Some(pb::line_item::Item::Spec(accelerator(f64::NAN))),
         quantity: 10,
         unit_value_usd_cents: 100,
     };

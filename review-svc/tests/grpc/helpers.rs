@@ -42,7 +42,8 @@ pub(crate) fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-pub(crate) use test_support::filings::{catalog_item, h200_to};
+use test_support::filings;
+pub(crate) use test_support::filings::{accelerator, catalog_item, h200_to};
 use test_support::paging::every_page;
 
 /// A valid filing changed by `edit`.
@@ -57,7 +58,7 @@ pub(crate) fn recommendation_request(
     agency: pb::Agency,
     recommendation: pb::Recommendation,
 ) -> pb::RecordRecommendationRequest {
-    test_support::filings::recommendation_request(&app.name, &app.etag, agency, recommendation)
+    filings::recommendation_request(&app.name, &app.etag, agency, recommendation)
 }
 
 pub(crate) fn decision_request(
@@ -70,12 +71,8 @@ pub(crate) fn decision_request(
         Vec::new()
     };
     pb::DecideApplicationRequest {
-        name: app.name.clone(),
-        etag: app.etag.clone(),
-        request_id: new_request_id(),
-        outcome: outcome as i32,
         conditions,
-        rationale: "decided on the full record".into(),
+        ..filings::decision_request(&app.name, &app.etag, outcome, "decided on the full record")
     }
 }
 
@@ -83,22 +80,16 @@ pub(crate) fn appeal_request(
     app: &pb::Application,
     agency: pb::Agency,
 ) -> pb::AppealApplicationRequest {
-    pb::AppealApplicationRequest {
-        name: app.name.clone(),
-        etag: app.etag.clone(),
-        request_id: new_request_id(),
-        agency: agency as i32,
-        rationale: "the decision puts national security at risk".into(),
-    }
+    filings::appeal_request(
+        &app.name,
+        &app.etag,
+        agency,
+        "the decision puts national security at risk",
+    )
 }
 
 pub(crate) fn withdraw_request(app: &pb::Application) -> pb::WithdrawApplicationRequest {
-    pb::WithdrawApplicationRequest {
-        name: app.name.clone(),
-        etag: app.etag.clone(),
-        request_id: new_request_id(),
-        reason: "the customer cancelled the order".into(),
-    }
+    filings::withdrawal_request(&app.name, &app.etag, "the customer cancelled the order")
 }
 
 pub(crate) fn information_request(

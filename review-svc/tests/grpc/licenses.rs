@@ -5,6 +5,7 @@
 //! on one PostgreSQL).
 
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
+use test_support::filings::domestic_shipment_request;
 
 use super::*;
 
@@ -84,16 +85,7 @@ pub(crate) async fn domestic(
 ) {
     licenses
         .record_domestic_shipment(authed(
-            pb::RecordDomesticShipmentRequest {
-                license: license.name.clone(),
-                request_id: new_request_id(),
-                item_index: 0,
-                quantity,
-                value_usd_cents: quantity * 3_000_000,
-                ship_time: Some(ts(now)),
-                customer: "US Research Cloud Inc.".into(),
-                reference: "INV-1".into(),
-            },
+            domestic_shipment_request(&license.name, quantity, quantity * 3_000_000, ts(now)),
             APPLICANT,
         ))
         .await

@@ -41,66 +41,50 @@ async fn an_applicant_cannot_tell_anothers_application_from_a_made_up_one() {
         let info = status.get_details_error_info().expect("ErrorInfo");
         (status.code(), info.reason)
     };
+    let bearer = format!("Bearer {OTHER_APPLICANT}");
     for target in [&theirs, &made_up] {
         let label = if target.name == theirs.name {
             "another's"
         } else {
             "made up"
         };
-        let got = h
-            .client
-            .get_application(authed(
-                pb::GetApplicationRequest {
+        for (call, reason) in [
+            (
+                Call::Get(pb::GetApplicationRequest {
                     name: target.name.clone(),
-                },
-                OTHER_APPLICANT,
-            ))
-            .await
-            .expect_err(label);
-        assert_eq!(
-            answer(got),
-            (Code::PermissionDenied, "NOT_YOUR_APPLICATION".into()),
-            "get {label}"
-        );
-        let events = h
-            .client
-            .list_application_events(authed(
-                pb::ListApplicationEventsRequest {
+                }),
+                "NOT_YOUR_APPLICATION",
+            ),
+            (
+                Call::Events(pb::ListApplicationEventsRequest {
                     parent: target.name.clone(),
                     ..Default::default()
-                },
-                OTHER_APPLICANT,
-            ))
-            .await
-            .expect_err(label);
-        assert_eq!(
-            answer(events),
-            (Code::PermissionDenied, "NOT_YOUR_APPLICATION".into()),
-            "events {label}"
-        );
-        let withdraw = h
-            .client
-            .withdraw_application(authed(withdraw_request(target), OTHER_APPLICANT))
-            .await
-            .expect_err(label);
-        assert_eq!(
-            answer(withdraw),
-            (Code::PermissionDenied, "NOT_YOUR_APPLICATION".into()),
-            "withdraw {label}"
-        );
-        let recommend = h
-            .client
-            .record_recommendation(authed(
-                recommendation_request(target, pb::Agency::State, pb::Recommendation::Approve),
-                OTHER_APPLICANT,
-            ))
-            .await
-            .expect_err(label);
-        assert_eq!(
-            answer(recommend),
-            (Code::PermissionDenied, "ROLE_NOT_PERMITTED".into()),
-            "recommend {label}"
-        );
+                }),
+                "NOT_YOUR_APPLICATION",
+            ),
+            (
+                Call::Withdraw(withdraw_request(target)),
+                "NOT_YOUR_APPLICATION",
+            ),
+            (
+                Call::Recommend(recommendation_request(
+                    target,
+                    pb::Agency::State,
+                    pb::Recommendation::Approve,
+                )),
+                "ROLE_NOT_PERMITTED",
+            ),
+        ] {
+            let what = format!("{call:?}");
+            let got = invoke(&mut h.client, Some(&bearer), call)
+                .await
+                .expect_err(label);
+            assert_eq!(
+                answer(got),
+                (Code::PermissionDenied, reason.into()),
+                "{what} {label}"
+            );
+        }
     }
     assert_eq!(get(&mut h.client, &theirs.name).await, theirs);
 }

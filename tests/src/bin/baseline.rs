@@ -9,18 +9,17 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::time::Duration;
 
 use clap::Parser;
 use exportcontrol_proto::classifier::v1 as pb;
 use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
-use exportcontrol_proto::classifier::v1::classifier_service_server::{
-    ClassifierService, ClassifierServiceServer,
-};
-use futures::Stream;
+use exportcontrol_proto::classifier::v1::classifier_service_server::ClassifierServiceServer;
 use prost::Message;
-use tonic::{Request, Response, Status, Streaming};
+use system_tests::classify_item_only::ClassifyItemOnly;
+use system_tests::CLASSIFIER_SERVICE;
+use tonic::{Request, Response};
+use tonic_health::ServingStatus;
 
 #[path = "../load/payload.rs"]
 mod payload;
@@ -49,70 +48,6 @@ struct Cli {
     /// HTTP/2 streams a client may open at once on one connection (as the services).
     #[arg(long, default_value_t = 512)]
     max_concurrent_streams: u32,
-}
-
-#[derive(Clone)]
-struct Canned {
-    response: pb::ClassifyItemResponse,
-}
-
-type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::ClassifyItemResponse, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl ClassifierService for Canned {
-    async fn classify_item(
-        &self,
-        _request: Request<pb::ClassifyItemRequest>,
-    ) -> Result<Response<pb::ClassifyItemResponse>, Status> {
-        Ok(Response::new(self.response.clone()))
-    }
-
-    type ClassifyItemsStream = ResponseStream;
-
-    async fn classify_items(
-        &self,
-        _request: Request<Streaming<pb::ClassifyItemRequest>>,
-    ) -> Result<Response<Self::ClassifyItemsStream>, Status> {
-        Err(Status::unimplemented(
-            "the baseline answers ClassifyItem only",
-        ))
-    }
-
-    async fn list_chips(
-        &self,
-        _request: Request<pb::ListChipsRequest>,
-    ) -> Result<Response<pb::ListChipsResponse>, Status> {
-        Err(Status::unimplemented(
-            "the baseline answers ClassifyItem only",
-        ))
-    }
-
-    async fn get_chip(
-        &self,
-        _request: Request<pb::GetChipRequest>,
-    ) -> Result<Response<pb::Chip>, Status> {
-        Err(Status::unimplemented(
-            "the baseline answers ClassifyItem only",
-        ))
-    }
-
-    async fn list_rule_sets(
-        &self,
-        _request: Request<pb::ListRuleSetsRequest>,
-    ) -> Result<Response<pb::ListRuleSetsResponse>, Status> {
-        Err(Status::unimplemented(
-            "the baseline answers ClassifyItem only",
-        ))
-    }
-
-    async fn classify_item_history(
-        &self,
-        _request: Request<pb::ClassifyItemHistoryRequest>,
-    ) -> Result<Response<pb::ClassifyItemHistoryResponse>, Status> {
-        Err(Status::unimplemented(
-            "the baseline answers ClassifyItem only",
-        ))
-    }
 }
 
 async fn capture(url: &str, payload: Payload) -> Result<pb::ClassifyItemResponse, String> {
@@ -161,13 +96,17 @@ async fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("bind {}: {e}", cli.listen))?;
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let (health, health_service) = tonic_health::server::health_reporter();
+    let canned = ClassifierServiceServer::new(ClassifyItemOnly {
+        answer: move |_| std::future::ready(Ok(Response::new(response.clone()))),
+        unimplemented: "the baseline answers ClassifyItem only",
+    });
     health
-        .set_serving::<ClassifierServiceServer<Canned>>()
+        .set_service_status(CLASSIFIER_SERVICE, ServingStatus::Serving)
         .await;
     tonic::transport::Server::builder()
         .max_concurrent_streams(cli.max_concurrent_streams)
         .add_service(health_service)
-        .add_service(ClassifierServiceServer::new(Canned { response }))
+        .add_service(canned)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -12,6 +12,8 @@ use exportcontrol_proto::review::v1 as rpb;
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use prost::Message;
+use test_support::filings::domestic_shipment_request;
+use test_support::review::{approve, bearer};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
@@ -224,12 +226,7 @@ pub async fn prepare_licenses(
 ) -> Result<Vec<String>, String> {
     use futures::StreamExt;
     fn authed<T>(message: T, token: &str) -> Request<T> {
-        let mut request = Request::new(message);
-        if let Ok(value) = format!("Bearer {token}").parse::<MetadataValue<Ascii>>() {
-            request.metadata_mut().insert("authorization", value);
-        }
-        request.set_timeout(Duration::from_secs(30));
-        request
+        bearer(message, token, Duration::from_secs(30))
     }
     // The per-customer unit cap counts every licence of an end user: each
     // call names its own end users, so a run never draws on another's.
@@ -244,7 +241,7 @@ pub async fn prepare_licenses(
             if let Some(t) = application.transaction.as_mut() {
                 t.end_user_name = format!("Bench Cloud {run}-{i}");
             }
-            let mut app = review
+            let app = review
                 .create_application(authed(
                     rpb::CreateApplicationRequest {
                         application: Some(application),
@@ -255,56 +252,10 @@ pub async fn prepare_licenses(
                 .await
                 .map_err(|s| format!("file: {s}"))?
                 .into_inner();
-            for (agency, token) in [
-                (rpb::Agency::Commerce, "dev-commerce"),
-                (rpb::Agency::State, "dev-state"),
-                (rpb::Agency::Defense, "dev-defense"),
-                (rpb::Agency::Energy, "dev-energy"),
-            ] {
-                app = review
-                    .record_recommendation(authed(
-                        rpb::RecordRecommendationRequest {
-                            name: app.name.clone(),
-                            etag: app.etag.clone(),
-                            request_id: uuid::Uuid::new_v4().to_string(),
-                            agency: agency as i32,
-                            recommendation: rpb::Recommendation::Approve as i32,
-                            conditions: Vec::new(),
-                            rationale: "no objection".to_owned(),
-                        },
-                        token,
-                    ))
-                    .await
-                    .map_err(|s| format!("recommend: {s}"))?
-                    .into_inner();
-            }
-            let app = review
-                .decide_application(authed(
-                    rpb::DecideApplicationRequest {
-                        name: app.name.clone(),
-                        etag: app.etag.clone(),
-                        request_id: uuid::Uuid::new_v4().to_string(),
-                        outcome: rpb::Outcome::Approve as i32,
-                        conditions: Vec::new(),
-                        rationale: "approved".to_owned(),
-                    },
-                    "dev-officer",
-                ))
-                .await
-                .map_err(|s| format!("decide: {s}"))?
-                .into_inner();
+            let app = approve(&mut review, app, Duration::from_secs(30)).await?;
             LicenseServiceClient::new(channel)
                 .record_domestic_shipment(authed(
-                    rpb::RecordDomesticShipmentRequest {
-                        license: app.license.clone(),
-                        request_id: uuid::Uuid::new_v4().to_string(),
-                        item_index: 0,
-                        quantity: 4_000_000_000,
-                        value_usd_cents: 0,
-                        ship_time: Some(now_timestamp()),
-                        customer: "US Research Cloud Inc.".to_owned(),
-                        reference: "INV-1".to_owned(),
-                    },
+                    domestic_shipment_request(&app.license, 4_000_000_000, 0, now_timestamp()),
                     "dev-applicant",
                 ))
                 .await

@@ -3,6 +3,7 @@
 //! classifier) and, as a line item, review-svc.
 
 use exportcontrol_proto::classifier::v1 as pb;
+use test_support::filings::{accelerator, route};
 
 /// A named benchmark payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -19,22 +20,7 @@ impl Payload {
     pub fn item(self) -> pb::classify_item_request::Item {
         match self {
             Payload::H200Cn => pb::classify_item_request::Item::CatalogChip("H200".to_owned()),
-            Payload::SpecSa => pb::classify_item_request::Item::Spec(pb::ChipSpec {
-                name: "my-accelerator".to_owned(),
-                kind: pb::ItemKind::IntegratedCircuit as i32,
-                market: pb::Market::Datacenter as i32,
-                rates: vec![pb::ProcessingRate {
-                    bit_length: 8,
-                    dense_tops: 600.0,
-                    format: "INT8".to_owned(),
-                }],
-                dies: vec![pb::Die {
-                    area_mm2: 600.0,
-                    non_planar: true,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
+            Payload::SpecSa => pb::classify_item_request::Item::Spec(accelerator(600.0)),
         }
     }
 
@@ -43,14 +29,7 @@ impl Payload {
             Payload::H200Cn => "CN",
             Payload::SpecSa => "SA",
         };
-        pb::Transaction {
-            destination_country: country.to_owned(),
-            end_user_headquarters_country: country.to_owned(),
-            ultimate_parent_headquarters_country: country.to_owned(),
-            export_type: pb::ExportType::ExportFromUs as i32,
-            is_informed_notice_received: false,
-            ..Default::default()
-        }
+        route(country)
     }
 
     pub fn classify_request(self) -> pb::ClassifyItemRequest {

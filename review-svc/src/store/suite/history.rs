@@ -95,12 +95,10 @@ pub(super) async fn verify_intact_chain(b: &dyn Backend) {
 pub(super) async fn verify_reports_tampering(b: &dyn Backend) {
     let store = b.store();
     stepped(&*store, "t1", &[], 3).await;
-    store
-        .create(&app("t0", 1), &[ev("CREATED", 1)], None)
+    create_filed(&*store, &app("t0", 1), None)
         .await
         .expect("create");
-    store
-        .create(&app("t2", 1), &[ev("CREATED", 1)], None)
+    create_filed(&*store, &app("t2", 1), None)
         .await
         .expect("create");
 

@@ -201,57 +201,35 @@ pub(crate) async fn license_changes_are_decided_under_lock(backend: &dyn Backend
         .await
         .unwrap();
     assert_eq!(page.len(), 1);
-    let by_holder = LicenseFilter {
-        holder: Some("other".into()),
-        ..LicenseFilter::default()
-    };
-    assert_eq!(
-        store
-            .list_licenses(&by_holder, None, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    let expiring = LicenseFilter {
-        expires_before: Some(1_015),
-        ..LicenseFilter::default()
-    };
-    assert_eq!(
-        store
-            .list_licenses(&expiring, None, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    for filter in [
+        LicenseFilter {
+            holder: Some("other".into()),
+            ..LicenseFilter::default()
+        },
+        LicenseFilter {
+            expires_before: Some(1_015),
+            ..LicenseFilter::default()
+        },
+    ] {
+        let found = store.list_licenses(&filter, None, 10).await.unwrap();
+        assert_eq!(found.len(), 1, "{filter:?}");
+    }
     assert_eq!(store.licenses_due(1_011, 10).await.unwrap().len(), 1);
-    let shipments = store
-        .list_shipments(
-            &ShipmentFilter {
-                license_id: Some("a1".into()),
-                ..ShipmentFilter::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
-    assert_eq!(shipments.len(), 1);
-    let by_holder = ShipmentFilter {
-        holder: Some("other".into()),
-        from: Some(0),
-        to: Some(5_000),
-        ..ShipmentFilter::default()
-    };
-    assert_eq!(
-        store
-            .list_shipments(&by_holder, None, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    for filter in [
+        ShipmentFilter {
+            license_id: Some("a1".into()),
+            ..ShipmentFilter::default()
+        },
+        ShipmentFilter {
+            holder: Some("other".into()),
+            from: Some(0),
+            to: Some(5_000),
+            ..ShipmentFilter::default()
+        },
+    ] {
+        let found = store.list_shipments(&filter, None, 10).await.unwrap();
+        assert_eq!(found.len(), 1, "{filter:?}");
+    }
 }
 
 pub(crate) async fn racing_license_changes_never_overdraw(backend: &dyn Backend) {

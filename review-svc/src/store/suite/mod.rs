@@ -79,14 +79,10 @@ impl Backend for SqliteBackend {
 
     async fn execute(&self, sql: &str) -> Result<u64, String> {
         let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&self.path);
-        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        let conn = sqlx::SqliteConnection::connect_with(&options)
             .await
             .map_err(|e| e.to_string())?;
-        let done = sqlx::Executor::execute(&mut conn, sql)
-            .await
-            .map_err(|e| e.to_string());
-        let _ = conn.close().await;
-        done.map(|r| r.rows_affected())
+        execute_once(conn, sql).await.map(|r| r.rows_affected())
     }
 
     fn lift_append_only_sql(&self) -> &'static str {
@@ -105,6 +101,23 @@ impl Backend for SqliteBackend {
         pool.close().await;
         results
     }
+}
+
+/// Runs `sql` on `conn`, a connection beside the store's own, and closes it
+/// whatever the outcome.
+async fn execute_once<C>(
+    mut conn: C,
+    sql: &str,
+) -> Result<<C::Database as sqlx::Database>::QueryResult, String>
+where
+    C: Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    let done = sqlx::Executor::execute(&mut conn, sql)
+        .await
+        .map_err(|e| e.to_string());
+    let _ = conn.close().await;
+    done
 }
 
 struct PostgresBackend {
@@ -193,14 +206,10 @@ impl Backend for PostgresBackend {
     }
 
     async fn execute(&self, sql: &str) -> Result<u64, String> {
-        let mut conn = sqlx::PgConnection::connect_with(&self.options)
+        let conn = sqlx::PgConnection::connect_with(&self.options)
             .await
             .map_err(|e| e.to_string())?;
-        let done = sqlx::Executor::execute(&mut conn, sql)
-            .await
-            .map_err(|e| e.to_string());
-        let _ = conn.close().await;
-        done.map(|r| r.rows_affected())
+        execute_once(conn, sql).await.map(|r| r.rows_affected())
     }
 
     fn lift_append_only_sql(&self) -> &'static str {

@@ -208,10 +208,7 @@ pub(super) async fn events_order_and_filter(b: &dyn Backend) {
     let store = b.store();
     let mut x = app("ex", 1);
     let mut y = app("ey", 2);
-    store
-        .create(&x, &[ev("CREATED", 1)], None)
-        .await
-        .expect("create");
+    create_filed(&*store, &x, None).await.expect("create");
     store
         .create(&y, &[ev("CREATED", 2), ev("NOTE", 2)], None)
         .await
@@ -301,10 +298,7 @@ pub(super) async fn due_in_deadline_order(b: &dyn Backend) {
             next_due_at: due,
             ..app(id, 1)
         };
-        store
-            .create(&row, &[ev("CREATED", 1)], None)
-            .await
-            .expect("create");
+        create_filed(&*store, &row, None).await.expect("create");
     }
     let ids = |rows: Vec<ApplicationRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(
@@ -344,10 +338,7 @@ pub(super) async fn census_counts(b: &dyn Backend) {
             overdue_at: overdue,
             ..app(id, 1)
         };
-        store
-            .create(&row, &[ev("CREATED", 1)], None)
-            .await
-            .expect("create");
+        create_filed(&*store, &row, None).await.expect("create");
     }
     let mut census = store.census(100).await.expect("census");
     census.by_state_and_level.sort();
