@@ -445,58 +445,24 @@ pub async fn licensed(
     channel: &tonic::transport::Channel,
     quantity: u64,
 ) -> exportcontrol_proto::review::v1::License {
-    use exportcontrol_proto::review::v1 as pb;
     let mut review = ReviewClient::new(channel.clone());
-    let mut app = answered(
+    let app = answered(
         "CreateApplication",
         review
             .create_application(authed(h200_to_china(quantity), "dev-applicant"))
             .await,
     );
-    for (agency, token) in [
-        (pb::Agency::Commerce, "dev-commerce"),
-        (pb::Agency::State, "dev-state"),
-        (pb::Agency::Defense, "dev-defense"),
-        (pb::Agency::Energy, "dev-energy"),
-    ] {
-        let request = pb::RecordRecommendationRequest {
-            rationale: "no objection".into(),
-            ..recommendation_request(&app.name, &app.etag, agency, pb::Recommendation::Approve)
-        };
-        app = answered(
-            "RecordRecommendation",
-            review.record_recommendation(authed(request, token)).await,
-        );
-    }
-    let decision = pb::DecideApplicationRequest {
-        name: app.name.clone(),
-        etag: app.etag.clone(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        outcome: pb::Outcome::Approve as i32,
-        conditions: vec![],
-        rationale: "approved".into(),
-    };
-    let app = answered(
-        "DecideApplication",
-        review
-            .decide_application(authed(decision, "dev-officer"))
-            .await,
-    );
+    let app = test_support::review::approve(&mut review, app, Duration::from_secs(10))
+        .await
+        .expect("approved");
     let mut licenses = LicenseClient::new(channel.clone());
     let license = get_license(&mut licenses, &app.license, "dev-applicant").await;
-    let domestic = pb::RecordDomesticShipmentRequest {
-        license: license.name.clone(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        item_index: 0,
-        quantity: 4 * quantity,
-        value_usd_cents: 0,
-        ship_time: Some(prost_types::Timestamp {
-            seconds: chrono::Utc::now().timestamp(),
-            nanos: 0,
-        }),
-        customer: "US Research Cloud Inc.".into(),
-        reference: "INV-1".into(),
+    let now = prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp(),
+        nanos: 0,
     };
+    let domestic =
+        test_support::filings::domestic_shipment_request(&license.name, 4 * quantity, 0, now);
     answered(
         "RecordDomesticShipment",
         licenses

@@ -23,13 +23,10 @@ use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use system_tests::{
-    all_events, authed, every_page, free_port, get_license, h200_to_china, reconnecting_channel,
-    report, sqlite_url, start_classifier, verify_audit_trail, REVIEW_SERVICE,
+    all_events, authed, every_page, free_port, get_license, reconnecting_channel, report,
+    sqlite_url, start_classifier, verify_audit_trail, REVIEW_SERVICE,
 };
-use test_support::filings::domestic_shipment_request;
 use test_support::postgres::{database_url, Schema};
-use test_support::review::approve;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 const KILLS: usize = 10;
@@ -43,28 +40,6 @@ fn now_ts() -> prost_types::Timestamp {
         seconds: chrono::Utc::now().timestamp(),
         nanos: 0,
     }
-}
-
-async fn licensed(channel: &Channel) -> pb::License {
-    let mut review = ReviewServiceClient::new(channel.clone());
-    let app = review
-        .create_application(authed(h200_to_china(LICENSED), "dev-applicant"))
-        .await
-        .expect("filed")
-        .into_inner();
-    let app = approve(&mut review, app, Duration::from_secs(10))
-        .await
-        .expect("approved");
-    let mut licenses = LicenseServiceClient::new(channel.clone());
-    let license = get_license(&mut licenses, &app.license, "dev-applicant").await;
-    licenses
-        .record_domestic_shipment(authed(
-            domestic_shipment_request(&license.name, 4 * LICENSED, 0, now_ts()),
-            "dev-applicant",
-        ))
-        .await
-        .expect("domestic shipment");
-    license
 }
 
 async fn crash_run(backend: &str, database_url: &str, data: &Path) {
@@ -86,7 +61,7 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
     )
     .await;
     let channel = reconnecting_channel(&review);
-    let license = licensed(&channel).await;
+    let license = system_tests::licensed(&channel, LICENSED).await;
     let stop = Arc::new(AtomicBool::new(false));
     let resends = Arc::new(Resends::default());
     let workers: Vec<_> = (0..WORKERS)
