@@ -18,27 +18,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let (cli, flags) = service_kit::config::parse_service::<Cli>("CLASSIFIER_", "127.0.0.1:50051");
-    let telemetry = match service_kit::logging::init_with_export(
-        flags.log_format,
-        &flags.log_level,
-        flags.otlp_endpoint.as_deref(),
-        "classifier-svc",
-    ) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("classifier-svc: {error}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let code = match run(cli, flags).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "classifier-svc stopped with an error");
-            std::process::ExitCode::FAILURE
-        }
-    };
-    telemetry.shutdown().await;
-    code
+    service_kit::logging::run_service("classifier-svc", flags, |flags| run(cli, flags)).await
 }
 
 async fn run(

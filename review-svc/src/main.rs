@@ -84,28 +84,7 @@ async fn main() -> std::process::ExitCode {
         );
         return std::process::ExitCode::SUCCESS;
     }
-    let telemetry = match service_kit::logging::init_with_export(
-        flags.log_format,
-        &flags.log_level,
-        flags.otlp_endpoint.as_deref(),
-        "review-svc",
-    ) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("review-svc: {error}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let code = match run(cli, flags).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "review-svc stopped with an error");
-            eprintln!("review-svc: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    };
-    telemetry.shutdown().await;
-    code
+    service_kit::logging::run_service("review-svc", flags, |flags| run(cli, flags)).await
 }
 
 async fn run(

@@ -81,6 +81,44 @@ impl Telemetry {
     }
 }
 
+/// A service's whole life after its flags are read: logging (and span
+/// export) started as `flags` say, then `run(flags)` awaited, its error
+/// logged and also printed to standard error (a JSON log may go where the
+/// operator does not look), then the spans still buffered sent. Logging
+/// that cannot start is an error too.
+pub async fn run_service<F, R>(
+    service_name: &'static str,
+    flags: crate::config::ServerFlags,
+    run: R,
+) -> std::process::ExitCode
+where
+    R: FnOnce(crate::config::ServerFlags) -> F,
+    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
+{
+    let telemetry = match init_with_export(
+        flags.log_format,
+        &flags.log_level,
+        flags.otlp_endpoint.as_deref(),
+        service_name,
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("{service_name}: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = match run(flags).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "{service_name} stopped with an error");
+            eprintln!("{service_name}: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    };
+    telemetry.shutdown().await;
+    code
+}
+
 /// Whether spans are being exported (`TraceContext::attach` does nothing otherwise).
 pub fn exporting_spans() -> bool {
     EXPORTING.load(Ordering::Relaxed)
