@@ -201,13 +201,7 @@ impl PostgresStore {
         );
         let written = sqlx::query_scalar::<_, i64>(&sql)
             .bind(&row.id)
-            .bind(&row.applicant)
-            .bind(&row.state)
-            .bind(&row.level)
-            .bind(&row.destination)
-            .bind(agencies_json(&row.awaiting_agencies)?)
-            .bind(row.next_due_at)
-            .bind(row.overdue_at)
+            .bind_row(row, agencies_json(&row.awaiting_agencies)?)
             .bind(row.created_at)
             .bind(row.updated_at)
             .bind(&row.snapshot)
@@ -302,13 +296,7 @@ impl PostgresStore {
             .bind(&row.id)
             .bind(expected_version)
             .bind(row.version)
-            .bind(&row.applicant)
-            .bind(&row.state)
-            .bind(&row.level)
-            .bind(&row.destination)
-            .bind(agencies_json(&row.awaiting_agencies)?)
-            .bind(row.next_due_at)
-            .bind(row.overdue_at)
+            .bind_row(row, agencies_json(&row.awaiting_agencies)?)
             .bind(row.updated_at)
             .bind(&row.snapshot)
             .bind(new_head.length)
@@ -484,6 +472,9 @@ fn event_columns(
 /// The binds the two direct writes share, each for its part of the
 /// statement: the `req` CTE's request, then [`insert_events_cte`]'s events.
 trait WriteBinds<'q> {
+    /// The row's applicant, state, level, destination, awaited agencies
+    /// (`agencies`, as JSON), next deadline and overdue time, in that order.
+    fn bind_row(self, row: &'q ApplicationRow, agencies: String) -> Self;
     /// The request id, fingerprint and response (each NULL without one).
     fn bind_request(self, request: Option<&'q IdempotentRequest>) -> Self;
     /// The seven arrays, in the order of [`insert_events_cte`]'s placeholders.
@@ -491,6 +482,16 @@ trait WriteBinds<'q> {
 }
 
 impl<'q> WriteBinds<'q> for QueryScalar<'q, Postgres, i64, PgArguments> {
+    fn bind_row(self, row: &'q ApplicationRow, agencies: String) -> Self {
+        self.bind(&row.applicant)
+            .bind(&row.state)
+            .bind(&row.level)
+            .bind(&row.destination)
+            .bind(agencies)
+            .bind(row.next_due_at)
+            .bind(row.overdue_at)
+    }
+
     fn bind_request(self, request: Option<&'q IdempotentRequest>) -> Self {
         self.bind(request.map(|r| &r.request_id))
             .bind(request.map(|r| &r.fingerprint))
