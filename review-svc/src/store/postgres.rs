@@ -53,7 +53,7 @@ use tokio::sync::mpsc;
 
 use super::batch::{agencies_json, check_new_version, replay, submit, WriteJob, WriteOp};
 use super::chain::{extend_chain, ChainHead};
-use super::sql::{impl_store, Dialect, Reads};
+use super::sql::{impl_store, Dialect, Reads, STATEMENT_CACHE_CAPACITY};
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
     NewEvent, StoreError, StoredEvent, WriteOutcome,
@@ -129,7 +129,11 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect.options([("plan_cache_mode", "force_custom_plan")]))
+            .connect_with(
+                connect
+                    .options([("plan_cache_mode", "force_custom_plan")])
+                    .statement_cache_capacity(STATEMENT_CACHE_CAPACITY),
+            )
             .await
             .map_err(map_err)?;
         MIGRATOR

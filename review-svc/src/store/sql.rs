@@ -121,6 +121,13 @@ impl<DB: Dialect> Sql<DB> {
     }
 }
 
+/// Prepared statements each connection keeps. A batch writes each kind of
+/// row with one multi-row statement whose text depends on the batch's size:
+/// with sqlx's default of 100, batches of new sizes evicted one another's
+/// statements, and most were parsed again (on PostgreSQL also prepared, in
+/// a round trip) for every batch.
+pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 1024;
+
 pub(crate) const APPLICATION_COLUMNS: &str = "a.id, a.version, a.applicant, a.state, a.level, \
      a.destination, a.awaiting_agencies, a.next_due_at, a.overdue_at, a.created_at, \
      a.updated_at, a.snapshot";

@@ -43,6 +43,7 @@ use super::batch::{
 use super::chain::ChainHead;
 use super::sql::{
     app_state_from, impl_store, request_from, Dialect, Reads, APP_STATE_COLUMNS, REQUEST_COLUMNS,
+    STATEMENT_CACHE_CAPACITY,
 };
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
@@ -237,6 +238,7 @@ fn connect_options(path: &Path, busy_timeout: Duration) -> SqliteConnectOptions 
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(busy_timeout)
         .foreign_keys(true)
+        .statement_cache_capacity(STATEMENT_CACHE_CAPACITY)
 }
 
 impl Dialect for Sqlite {
