@@ -24,7 +24,8 @@
 //! formats 2 and 3; a change that moves them needs a format 4 (and this
 //! table's new row). Format 3 is format 2 with compressed messages, not a
 //! new layout: an event without such a message is still written as format
-//! 2, and both read through one decoder. Format 2 grows without moving them: a new event kind gets its own golden
+//! 2, and both read through one decoder. Format 2 grows without moving
+//! them: a new event kind gets its own golden
 //! entry, and a field added to an existing kind is optional, written only
 //! when set (so an event without it keeps its bytes) and read as absent
 //! from older records (the end user's kind on a filing, the deadline for
