@@ -404,7 +404,6 @@ async fn execute_exact(
 ) -> Result<(), StoreError> {
     let done = statement
         .build()
-        .persistent(false)
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;
