@@ -179,6 +179,29 @@ pub fn withdrawal_request(name: &str, etag: &str, reason: &str) -> pb::WithdrawA
     }
 }
 
+/// An export of `quantity` units of item 0 under licence `license` at the
+/// unit value filed, on `export_time`, with the U.S. laboratory's test
+/// report the H200 licences require and a fresh request id.
+pub fn shipment_request(
+    license: &str,
+    quantity: u64,
+    export_time: prost_types::Timestamp,
+) -> pb::RecordShipmentRequest {
+    pb::RecordShipmentRequest {
+        license: license.to_owned(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        item_index: 0,
+        quantity,
+        value_usd_cents: quantity * 3_000_000,
+        export_time: Some(export_time),
+        filing_reference: "X20260302000001".into(),
+        attestations: vec![pb::Attestation {
+            kind: "US_LAB_TEST_REPORT".into(),
+            reference: "LAB-2026-0001".into(),
+        }],
+    }
+}
+
 /// A shipment within the U.S. of `quantity` units of item 0 under licence
 /// `license` to a research cloud, declared at `value_usd_cents`, with a
 /// fresh request id.

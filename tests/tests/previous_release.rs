@@ -17,6 +17,7 @@ use system_tests::{
     all_events, authed, every_page, get_application, get_license, h200_to_china, licensed,
     start_both, verify_audit_trail, LicenseClient, ReviewClient,
 };
+use test_support::filings::withdrawal_request;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../review-svc/tests/fixtures/v2")
@@ -279,12 +280,7 @@ async fn make_the_fixture() {
         );
     }
     let (referred, withdrawn) = (filed.remove(0), filed.remove(0));
-    let withdrawal = pb::WithdrawApplicationRequest {
-        name: withdrawn.name.clone(),
-        etag: withdrawn.etag.clone(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        reason: "order cancelled".into(),
-    };
+    let withdrawal = withdrawal_request(&withdrawn.name, &withdrawn.etag, "order cancelled");
     let request = authed(withdrawal, "dev-applicant");
     client.withdraw_application(request).await.unwrap();
 

@@ -26,6 +26,7 @@ use system_tests::{
     all_events, authed, every_page, free_port, get_license, reconnecting_channel, report,
     sqlite_url, start_classifier, verify_audit_trail, REVIEW_SERVICE,
 };
+use test_support::filings::shipment_request;
 use test_support::postgres::{database_url, Schema};
 use tonic_types::StatusExt;
 
@@ -76,17 +77,8 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
                 while !stop.load(Relaxed) {
                     let quantity = rng.random_range(1..=5u64);
                     let request = pb::RecordShipmentRequest {
-                        license: license.clone(),
-                        request_id: uuid::Uuid::new_v4().to_string(),
-                        item_index: 0,
-                        quantity,
-                        value_usd_cents: quantity * 3_000_000,
-                        export_time: Some(now_ts()),
                         filing_reference: format!("X{worker}-{}", acknowledged.len()),
-                        attestations: vec![pb::Attestation {
-                            kind: "US_LAB_TEST_REPORT".into(),
-                            reference: "LAB-1".into(),
-                        }],
+                        ..shipment_request(&license, quantity, now_ts())
                     };
                     let answer = resends
                         .until_answered("RecordShipment", deadline, || {

@@ -5,7 +5,7 @@
 //! on one PostgreSQL).
 
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
-use test_support::filings::domestic_shipment_request;
+use test_support::filings::{domestic_shipment_request, shipment_request};
 
 use super::*;
 
@@ -61,19 +61,7 @@ pub(crate) fn shipment(
     quantity: u64,
     now: DateTime<Utc>,
 ) -> pb::RecordShipmentRequest {
-    pb::RecordShipmentRequest {
-        license: license.name.clone(),
-        request_id: new_request_id(),
-        item_index: 0,
-        quantity,
-        value_usd_cents: quantity * 3_000_000,
-        export_time: Some(ts(now)),
-        filing_reference: "X20260302000001".into(),
-        attestations: vec![pb::Attestation {
-            kind: "US_LAB_TEST_REPORT".into(),
-            reference: "LAB-2026-0001".into(),
-        }],
-    }
+    shipment_request(&license.name, quantity, ts(now))
 }
 
 /// The holder reports `quantity` units shipped to U.S. customers.

@@ -12,7 +12,7 @@ use exportcontrol_proto::review::v1 as rpb;
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use prost::Message;
-use test_support::filings::domestic_shipment_request;
+use test_support::filings::{domestic_shipment_request, shipment_request};
 use test_support::review::{approve, bearer};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
@@ -173,10 +173,10 @@ impl Caller {
                 let licenses = &self.spec.licenses;
                 let license = licenses
                     .get((self.worker + self.calls * 31) % licenses.len().max(1))
-                    .cloned()
+                    .map(String::as_str)
                     .unwrap_or_default();
                 self.calls += 1;
-                let request = self.request(shipment_request(license));
+                let request = self.request(shipment_request(license, 1, now_timestamp()));
                 let response = LicenseServiceClient::new(self.channel.clone())
                     .record_shipment(request)
                     .await?
@@ -195,23 +195,6 @@ fn now_timestamp() -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: now.as_secs() as i64,
         nanos: 0,
-    }
-}
-
-/// One unit exported today, with the laboratory's report, a fresh request id.
-fn shipment_request(license: String) -> rpb::RecordShipmentRequest {
-    rpb::RecordShipmentRequest {
-        license,
-        request_id: uuid::Uuid::new_v4().to_string(),
-        item_index: 0,
-        quantity: 1,
-        value_usd_cents: 3_000_000,
-        export_time: Some(now_timestamp()),
-        filing_reference: "X20261206000001".to_owned(),
-        attestations: vec![rpb::Attestation {
-            kind: "US_LAB_TEST_REPORT".to_owned(),
-            reference: "LAB-2026-0001".to_owned(),
-        }],
     }
 }
 
