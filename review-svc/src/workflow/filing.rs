@@ -83,8 +83,8 @@ impl Serialize for Encoded {
         let base64 = &base64::engine::general_purpose::STANDARD;
         if self.is_stored_compressed() {
             let compressed = lz4_flex::block::compress_prepend_size(&self.0);
-            let mut text =
-                String::with_capacity(COMPRESSED_MARK.len() + compressed.len() * 4 / 3 + 4);
+            let encoded_len = base64::encoded_len(compressed.len(), true).unwrap_or_default();
+            let mut text = String::with_capacity(COMPRESSED_MARK.len() + encoded_len);
             text.push_str(COMPRESSED_MARK);
             base64.encode_string(&compressed, &mut text);
             serializer.serialize_str(&text)
