@@ -133,6 +133,10 @@ try {
   await act(statePage, "recommend", { choice: "DENY", rationale: "diversion risk to military end users" });
   await stale.close();
 
+  // The State's recommendation redraws the Energy page when its live update
+  // lands; acting before that races the redraw, which can take the form
+  // the test is filling in away from under it.
+  await expectText(energyPage.locator('.position[data-agency="State"] .verdict'), "Deny");
   await act(energyPage, "recommend", {
     choice: "APPROVE_WITH_CONDITIONS",
     conditions: "No transfer to military end users",
