@@ -53,7 +53,7 @@ use tokio::sync::mpsc;
 
 use super::batch::{agencies_json, check_new_version, replay, submit, WriteJob, WriteOp};
 use super::chain::{extend_chain, ChainHead};
-use super::sql::{impl_store, Dialect, Reads, STATEMENT_CACHE_CAPACITY};
+use super::sql::{chain_head_from, impl_store, Dialect, Reads, STATEMENT_CACHE_CAPACITY};
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
     NewEvent, StoreError, StoredEvent, WriteOutcome,
@@ -252,10 +252,7 @@ impl PostgresStore {
         let (head, old_json) = match current {
             Some(current) if current.try_get::<i64, _>(0).map_err(map_err)? == expected_version => {
                 (
-                    ChainHead {
-                        length: current.try_get(1).map_err(map_err)?,
-                        hash: current.try_get(2).map_err(map_err)?,
-                    },
+                    chain_head_from(&current, 1)?,
                     current.try_get::<String, _>(3).map_err(map_err)?,
                 )
             }

@@ -189,6 +189,15 @@ where
     }
 }
 
+/// The chain head an application row keeps in two adjacent columns:
+/// `length` at `first`, the hash after it.
+pub(crate) fn chain_head_from(r: &impl Columns, first: usize) -> Result<ChainHead, StoreError> {
+    Ok(ChainHead {
+        length: r.int(first)?,
+        hash: r.text(first + 1)?,
+    })
+}
+
 /// One application from the columns of [`APPLICATION_COLUMNS`].
 fn application_from(r: &impl Columns) -> Result<ApplicationRow, StoreError> {
     let id = r.text(0)?;
@@ -231,10 +240,7 @@ pub(crate) fn app_state_from(
 ) -> Result<(), StoreError> {
     let id = r.text(0)?;
     let agencies = r.text(4)?;
-    let head = ChainHead {
-        length: r.int(2)?,
-        hash: r.text(3)?,
-    };
+    let head = chain_head_from(r, 2)?;
     let state = AppState::stored(r.int(1)?, decode_agencies(&id, &agencies)?, r.int(5)?, head);
     found.insert(id, state);
     Ok(())
@@ -532,11 +538,7 @@ where
             let mut rows = q.query().fetch(&mut *tx);
             while let Some(r) = rows.try_next().await.map_err(e)? {
                 let id: &str = r.try_get(0).map_err(e)?;
-                let head = ChainHead {
-                    length: r.try_get(1).map_err(e)?,
-                    hash: r.try_get(2).map_err(e)?,
-                };
-                walker.application_without_events(id, &head);
+                walker.application_without_events(id, &chain_head_from(&r, 1)?);
             }
         }
         tx.rollback().await.map_err(e)?;

@@ -180,10 +180,7 @@ where
         for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
             heads.insert(
                 r.try_get(0).map_err(db::<DB>)?,
-                ChainHead {
-                    length: r.try_get(1).map_err(db::<DB>)?,
-                    hash: r.try_get(2).map_err(db::<DB>)?,
-                },
+                chain_head_from(&r, 1).map_err(JobError::Failed)?,
             );
         }
     }

@@ -111,10 +111,7 @@ where
     else {
         return Ok(None);
     };
-    let head = ChainHead {
-        length: r.try_get(1).map_err(db::<DB>)?,
-        hash: r.try_get(2).map_err(db::<DB>)?,
-    };
+    let head = chain_head_from(&r, 1).map_err(JobError::Failed)?;
     Ok(Some((
         r.try_get(0).map_err(db::<DB>)?,
         head,
