@@ -196,11 +196,10 @@ impl PostgresStore {
                ON CONFLICT (id) DO NOTHING RETURNING id), \
              aw AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
                SELECT DISTINCT x, $9::bigint, app.id FROM app, UNNEST($14::text[]) AS x), \
-             req AS (INSERT INTO requests (request_id, application_id, fingerprint, response, \
-               recorded_at) SELECT $15, app.id, $16, $17, $10::bigint FROM app \
-               WHERE $15::text IS NOT NULL), \
+             {}, \
              {} \
              SELECT count(*) FROM app",
+            insert_request_cte("app", 15, 10),
             insert_events_cte("app", 18)
         );
         let written = sqlx::query_scalar::<_, i64>(&sql)
@@ -286,11 +285,10 @@ impl PostgresStore {
              aw_new AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
                SELECT DISTINCT x, app.created_at, app.id FROM app, UNNEST($27::text[]) AS x \
                ON CONFLICT DO NOTHING), \
-             req AS (INSERT INTO requests (request_id, application_id, fingerprint, response, \
-               recorded_at) SELECT $16, app.id, $17, $18, $11::bigint FROM app \
-               WHERE $16::text IS NOT NULL), \
+             {}, \
              {} \
              SELECT count(*) FROM app",
+            insert_request_cte("app", 16, 11),
             insert_events_cte("app", 19)
         );
         let written = sqlx::query_scalar::<_, i64>(&sql)
@@ -508,6 +506,19 @@ impl<'q> WriteBinds<'q> for QueryScalar<'q, Postgres, i64, PgArguments> {
             .bind(columns.previous_hash)
             .bind(columns.hash)
     }
+}
+
+/// The `req` CTE: records the request bound by [`WriteBinds::bind_request`]
+/// at `$first..$first+2` (no row when its id is NULL) against the CTE
+/// `source`'s row, at the time `$recorded_at`.
+fn insert_request_cte(source: &str, first: usize, recorded_at: usize) -> String {
+    let (id, fingerprint, response) = (first, first + 1, first + 2);
+    format!(
+        "req AS (INSERT INTO requests (request_id, application_id, fingerprint, response, \
+           recorded_at) SELECT ${id}, {source}.id, ${fingerprint}, ${response}, \
+           ${recorded_at}::bigint FROM {source} \
+           WHERE ${id}::text IS NOT NULL)"
+    )
 }
 
 /// `$1` application id (text), events as arrays in `$first..$first+6`,
