@@ -79,6 +79,19 @@ impl State {
         }
     }
 
+    /// The level whose decision the application awaits in this state, and
+    /// the role that takes it; None where no decision is awaited.
+    pub fn decider(self) -> Option<(Level, Role)> {
+        match self {
+            State::AwaitingLicensingDecision => Some((Level::Agency, Role::LicensingOfficer)),
+            State::OperatingCommitteeReview => {
+                Some((Level::OperatingCommittee, Role::OperatingCommitteeChair))
+            }
+            State::PresidentialReview => Some((Level::President, Role::President)),
+            _ => None,
+        }
+    }
+
     /// Final states: nothing more can happen to the application.
     pub fn is_closed(self) -> bool {
         matches!(

@@ -225,11 +225,7 @@ fn fitting(app: &Application, agency_ix: usize, choice: u8, blank: bool) -> (Act
         State::AwaitingLicensingDecision
         | State::OperatingCommitteeReview
         | State::PresidentialReview => {
-            let role = match app.state {
-                State::AwaitingLicensingDecision => Role::LicensingOfficer,
-                State::OperatingCommitteeReview => Role::OperatingCommitteeChair,
-                _ => Role::President,
-            };
+            let (_, role) = app.state.decider().expect("a decision is awaited");
             (
                 Actor::new("decider", role, None),
                 Command::Decide {

@@ -157,11 +157,7 @@ pub(crate) fn fitting(rng: &mut Entropy, app: &Application) -> (Actor, Command) 
         State::AwaitingLicensingDecision
         | State::OperatingCommitteeReview
         | State::PresidentialReview => {
-            let role = match app.state {
-                State::AwaitingLicensingDecision => Role::LicensingOfficer,
-                State::OperatingCommitteeReview => Role::OperatingCommitteeChair,
-                _ => Role::President,
-            };
+            let (_, role) = app.state.decider().expect("a decision is awaited");
             (
                 Actor::new("decider", role, None),
                 Command::Decide {

@@ -15,8 +15,8 @@ use super::deadlines::{Clock, ConfigError, Deadlines, VotingRule, EMBEDDED_TOML}
 use super::event::{apply, Event};
 use super::holds::HoldKind;
 use super::model::{
-    Actor, Agency, Application, Filing, ItemOutcome, Level, Outcome, Recommendation, Role,
-    Standing, State,
+    Actor, Agency, Application, Filing, ItemOutcome, Level, Outcome, Recommendation, Standing,
+    State,
 };
 use super::permissions;
 use super::tally;
@@ -496,18 +496,14 @@ impl Workflow {
         rationale: String,
         now: DateTime<Utc>,
     ) -> Result<Vec<Event>, Refusal> {
-        let (level, deciding_role) = match app.state {
-            State::AwaitingLicensingDecision => (Level::Agency, Role::LicensingOfficer),
-            State::OperatingCommitteeReview => {
-                (Level::OperatingCommittee, Role::OperatingCommitteeChair)
-            }
-            State::PresidentialReview => (Level::President, Role::President),
-            other => {
-                return Err(Refusal::precondition(
-                    reason::NOT_AWAITING_DECISION,
-                    format!("nobody decides while the application is {}", other.as_str()),
-                ))
-            }
+        let Some((level, deciding_role)) = app.state.decider() else {
+            return Err(Refusal::precondition(
+                reason::NOT_AWAITING_DECISION,
+                format!(
+                    "nobody decides while the application is {}",
+                    app.state.as_str()
+                ),
+            ));
         };
         if actor.role != deciding_role {
             return Err(not_at_your_level(actor, level));
