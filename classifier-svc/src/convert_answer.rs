@@ -28,6 +28,16 @@ impl View {
         }
     }
 
+    /// The list `build` makes in the full view; empty in the basic one
+    /// (nothing built).
+    fn list<T>(self, build: impl FnOnce() -> Vec<T>) -> Vec<T> {
+        if self.full() {
+            build()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// What the rules need to write for this view.
     pub fn detail(self) -> rules::Detail {
         match self {
@@ -55,7 +65,6 @@ pub fn decision(
     item_name: String,
     view: View,
 ) -> pb::ClassifyItemResponse {
-    let full = view.full();
     pb::ClassifyItemResponse {
         classification: Some(classification(decision.classification, view)),
         license: decision.license.map(|l| license(l, view)),
@@ -63,16 +72,8 @@ pub fn decision(
         decision_id,
         as_of: iso_date_text(decision.as_of),
         item_name,
-        not_evaluated: if full {
-            texts(&decision.not_evaluated)
-        } else {
-            Vec::new()
-        },
-        warnings: if full {
-            decision.warnings.into_iter().map(Cow::into_owned).collect()
-        } else {
-            Vec::new()
-        },
+        not_evaluated: view.list(|| texts(&decision.not_evaluated)),
+        warnings: view.list(|| decision.warnings.into_iter().map(Cow::into_owned).collect()),
         information: findings(decision.information, view),
         index: 0,
         error: None,
@@ -119,11 +120,7 @@ fn tariff(t: rules::Tariff<'_>, view: View) -> pb::Tariff {
 fn threshold(t: rules::Threshold<'_>, view: View) -> pb::Threshold {
     pb::Threshold {
         rule_id: t.rule_id.to_owned(),
-        name: if view.full() {
-            t.name.into_owned()
-        } else {
-            String::new()
-        },
+        name: view.text(t.name),
         metric: compact::metric(t.metric) as i32,
         bound: compact::bound(t.bound) as i32,
         limit: t.limit,
@@ -168,11 +165,7 @@ fn classification(c: rules::Classification<'_>, view: View) -> pb::Classificatio
         applicable_die_area_mm2: c.applicable_die_area_mm2,
         memory_bandwidth_density: c.memory_bandwidth_density,
         findings: findings(c.findings, view),
-        open_tests: if view.full() {
-            c.open_tests
-        } else {
-            Vec::new()
-        },
+        open_tests: view.list(|| c.open_tests),
         market_assumed_datacenter: c.market_assumed_datacenter,
         eligible_license_exceptions: texts(&c.eligible_license_exceptions),
         // BASIC: the same thresholds in columns, under a third of the bytes.
@@ -189,7 +182,6 @@ fn classification(c: rules::Classification<'_>, view: View) -> pb::Classificatio
 }
 
 fn license(l: rules::LicenseDetermination<'_>, view: View) -> pb::LicenseDetermination {
-    let full = view.full();
     pb::LicenseDetermination {
         license_required: l.license_required(),
         status: match l.status {
@@ -216,11 +208,7 @@ fn license(l: rules::LicenseDetermination<'_>, view: View) -> pb::LicenseDetermi
             })
             .collect(),
         reasons: findings(l.reasons, view),
-        conditions: if full {
-            texts(&l.conditions)
-        } else {
-            Vec::new()
-        },
+        conditions: view.list(|| texts(&l.conditions)),
         normalized_destination: l.normalized_destination.to_owned(),
         reported_requirements: findings(l.reported_requirements, view),
     }
