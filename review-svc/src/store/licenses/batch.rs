@@ -426,24 +426,17 @@ where
         })?;
     }
     for chunk in records.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new(
-            "INSERT INTO requests (request_id, application_id, fingerprint, response, recorded_at) VALUES ",
-        );
+        let mut q = Sql::<DB>::new(INSERT_REQUESTS);
         for (i, (request_id, license_id, fingerprint, response, at)) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.push("(");
-            q.push_text(request_id.clone());
-            q.push(", ");
-            q.push_text(license_id.clone());
-            q.push(", ");
-            q.push_text(fingerprint.clone());
-            q.push(", ");
-            q.push_text(response.clone());
-            q.push(", ");
-            q.push_int(*at);
-            q.push(")");
+            push_request_row(
+                &mut q,
+                i,
+                request_id.clone(),
+                license_id.clone(),
+                fingerprint.clone(),
+                response.clone(),
+                *at,
+            );
         }
         q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
     }

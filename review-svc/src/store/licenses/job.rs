@@ -67,19 +67,16 @@ where
             LicenseJob::Issue(job) => job.row.id.clone(),
             LicenseJob::Change { license_id, .. } => license_id.clone(),
         };
-        let mut q = Sql::<DB>::new(
-            "INSERT INTO requests (request_id, application_id, fingerprint, response, recorded_at) VALUES (",
+        let mut q = Sql::<DB>::new(INSERT_REQUESTS);
+        push_request_row(
+            &mut q,
+            0,
+            request.request_id.clone(),
+            application,
+            request.fingerprint.clone(),
+            response.unwrap_or_else(|| request.response.clone()),
+            at,
         );
-        q.push_text(request.request_id.clone());
-        q.push(", ");
-        q.push_text(application);
-        q.push(", ");
-        q.push_text(request.fingerprint.clone());
-        q.push(", ");
-        q.push_text(response.unwrap_or_else(|| request.response.clone()));
-        q.push(", ");
-        q.push_int(at);
-        q.push(")");
         q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
     }
     Ok(outcome)

@@ -224,6 +224,36 @@ pub(super) fn shipment_from(r: &impl Columns) -> Result<ShipmentRow, StoreError>
     })
 }
 
+/// A multi-row insert of requests, its rows appended by [`push_request_row`].
+const INSERT_REQUESTS: &str =
+    "INSERT INTO requests (request_id, application_id, fingerprint, response, recorded_at) VALUES ";
+
+/// Appends the `i`th row (from 0) of an [`INSERT_REQUESTS`] statement.
+fn push_request_row<DB: Dialect>(
+    q: &mut Sql<DB>,
+    i: usize,
+    request_id: impl Into<String>,
+    application_id: impl Into<String>,
+    fingerprint: impl Into<String>,
+    response: impl Into<String>,
+    recorded_at: i64,
+) {
+    if i > 0 {
+        q.push(", ");
+    }
+    q.push("(")
+        .push_text(request_id)
+        .push(", ")
+        .push_text(application_id)
+        .push(", ")
+        .push_text(fingerprint)
+        .push(", ")
+        .push_text(response)
+        .push(", ")
+        .push_int(recorded_at)
+        .push(")");
+}
+
 /// A multi-row insert of events, its rows appended by [`push_event_row`].
 const INSERT_EVENTS: &str = "INSERT INTO events (application_id, application_sequence, kind, \
      actor, at, details, previous_hash, hash) VALUES ";
