@@ -19,17 +19,17 @@ use tokio::sync::{mpsc, oneshot};
 use super::chain::{extend_chain, ChainHead};
 use super::{ApplicationRow, IdempotentRequest, NewEvent, StoreError, WriteOutcome};
 
-/// Queues `op` for a writer task and waits for its outcome, which the task
-/// sends only once the batch's COMMIT has returned.
-pub(crate) async fn submit(
-    writer: &mpsc::Sender<WriteJob>,
-    op: WriteOp,
+/// Queues the job `with_reply` makes for a writer task and waits for its
+/// outcome, which the task sends only once the batch's COMMIT has returned.
+pub(crate) async fn submit<J, T>(
+    writer: &mpsc::Sender<J>,
+    with_reply: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> J,
     name: &str,
-) -> Result<WriteOutcome, StoreError> {
+) -> Result<T, StoreError> {
     let stopped = || StoreError::Unavailable(format!("the {name} writer has stopped"));
     let (reply, answer) = oneshot::channel();
     writer
-        .send(WriteJob { op, reply })
+        .send(with_reply(reply))
         .await
         .map_err(|_| stopped())?;
     answer.await.map_err(|_| stopped())?

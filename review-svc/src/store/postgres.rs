@@ -176,7 +176,7 @@ impl PostgresStore {
         writer: &mpsc::Sender<WriteJob>,
         op: WriteOp,
     ) -> Result<WriteOutcome, StoreError> {
-        submit(writer, op, "PostgreSQL").await
+        submit(writer, |reply| WriteJob { op, reply }, "PostgreSQL").await
     }
 
     /// One create as one statement.
@@ -552,14 +552,8 @@ impl PostgresStore {
         job: super::licenses::LicenseJob,
     ) -> Result<super::LicenseOutcome, StoreError> {
         if let Some(writer) = &self.license_writer {
-            let stopped =
-                || StoreError::Unavailable("the PostgreSQL licence writer has stopped".into());
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            writer
-                .send(super::licenses::QueuedJob { job, reply })
-                .await
-                .map_err(|_| stopped())?;
-            return answer.await.map_err(|_| stopped())?;
+            let with_reply = |reply| super::licenses::QueuedJob { job, reply };
+            return submit(writer, with_reply, "PostgreSQL licence").await;
         }
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         super::licenses::run_alone::<Postgres>(&mut conn, "BEGIN", &job).await

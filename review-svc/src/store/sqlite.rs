@@ -186,17 +186,12 @@ impl SqliteStore {
     }
 
     async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
-        submit(&self.writer, op, "SQLite").await
+        submit(&self.writer, |reply| WriteJob { op, reply }, "SQLite").await
     }
 
     async fn license_job(&self, job: LicenseJob) -> Result<LicenseOutcome, StoreError> {
-        let stopped = || StoreError::Unavailable("the SQLite licence writer has stopped".into());
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.license_writer
-            .send(QueuedJob { job, reply })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let with_reply = |reply| QueuedJob { job, reply };
+        submit(&self.license_writer, with_reply, "SQLite licence").await
     }
 }
 
