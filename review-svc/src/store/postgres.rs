@@ -572,20 +572,9 @@ async fn license_writer_loop(
     mut queue: mpsc::Receiver<super::licenses::QueuedJob>,
     max_batch: usize,
 ) {
-    use super::licenses::{run_batch, run_each};
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
-        let results = match pool.acquire().await {
-            Ok(mut conn) => run_batch::<Postgres>(&mut conn, "BEGIN", &batch).await,
-            Err(_) => None,
-        };
-        let results = match results {
-            Some(results) => results,
-            None => run_each::<Postgres>(&pool, "BEGIN", &batch).await,
-        };
-        for (queued, result) in batch.drain(..).zip(results) {
-            let _ = queued.reply.send(result);
-        }
+        super::licenses::run_and_answer::<Postgres>(&pool, "BEGIN", &mut batch).await;
     }
 }
 

@@ -208,19 +208,7 @@ async fn license_writer_loop(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
-        let results = match pool.acquire().await {
-            Ok(mut conn) => {
-                licenses::run_batch::<Sqlite>(&mut conn, "BEGIN IMMEDIATE", &batch).await
-            }
-            Err(_) => None,
-        };
-        let results = match results {
-            Some(results) => results,
-            None => licenses::run_each::<Sqlite>(&pool, "BEGIN IMMEDIATE", &batch).await,
-        };
-        for (queued, result) in batch.drain(..).zip(results) {
-            let _ = queued.reply.send(result);
-        }
+        licenses::run_and_answer::<Sqlite>(&pool, "BEGIN IMMEDIATE", &mut batch).await;
         checkpointer.after_batch(&pool).await;
     }
 }

@@ -29,10 +29,39 @@ pub(crate) fn refused_before_writing(error: &StoreError) -> bool {
     )
 }
 
+/// Runs the jobs a licence writer took from its queue, in transactions
+/// opened with `begin`: together as [`run_batch`] does, or, where that
+/// fails, one by one; and answers each.
+pub(crate) async fn run_and_answer<DB>(
+    pool: &sqlx::Pool<DB>,
+    begin: &'static str,
+    batch: &mut Vec<QueuedJob>,
+) where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+{
+    let results = match pool.acquire().await {
+        Ok(mut conn) => run_batch::<DB>(&mut conn, begin, batch).await,
+        Err(_) => None,
+    };
+    let results = match results {
+        Some(results) => results,
+        None => run_each::<DB>(pool, begin, batch).await,
+    };
+    for (queued, result) in batch.drain(..).zip(results) {
+        // The caller may have gone away; the outcome stands all the same.
+        let _ = queued.reply.send(result);
+    }
+}
+
 /// Runs the jobs of a batch one after the other in one transaction (each
 /// sees the writes of those before it) and answers them once it has
 /// committed; `None` when it failed and the jobs must run one by one.
-pub(crate) async fn run_batch<DB>(
+async fn run_batch<DB>(
     conn: &mut DB::Connection,
     begin: &'static str,
     batch: &[QueuedJob],
@@ -518,7 +547,7 @@ where
 }
 
 /// Runs each job of a batch in its own transaction (after a failed batch).
-pub(crate) async fn run_each<DB>(
+async fn run_each<DB>(
     pool: &sqlx::Pool<DB>,
     begin: &'static str,
     batch: &[QueuedJob],

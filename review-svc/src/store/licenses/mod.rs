@@ -55,7 +55,7 @@ mod batch;
 mod job;
 mod reads;
 
-pub(crate) use batch::{issue_outcome, run_batch, run_each, QueuedJob};
+pub(crate) use batch::{issue_outcome, run_and_answer, QueuedJob};
 pub(crate) use job::{run_alone, run_job};
 pub(crate) use reads::LicenseReads;
 
