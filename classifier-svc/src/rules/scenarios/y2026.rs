@@ -175,12 +175,7 @@ fn the_tariff_block_starts_on_2026_01_15() {
 
 #[test]
 fn the_case_by_case_path_passes_us_customs_and_pays_the_duty() {
-    let t = Transaction::new(
-        "CN",
-        ExportType::ExportFromUs,
-        Some("CN".into()),
-        Some("CN".into()),
-    );
+    let t = us("CN", "CN");
     let d = run(chip("h200"), &t, "2026-02-01");
     assert_eq!(outcome(&d), (REQUIRED, CASE));
     let f = reason(&d, "tariff.fr26_customs");
@@ -242,12 +237,7 @@ fn s(x: &str) -> String {
 
 #[test]
 fn history_of_the_h200_to_china() {
-    let t = Transaction::new(
-        "CN",
-        ExportType::ExportFromUs,
-        Some("CN".into()),
-        Some("CN".into()),
-    );
+    let t = us("CN", "CN");
     let h = history("h200", &t);
     assert_eq!(
         summary(&h),
@@ -285,12 +275,7 @@ fn history_of_the_h200_to_china() {
 
 #[test]
 fn history_of_the_a800_and_the_mi325x_to_china() {
-    let t = Transaction::new(
-        "CN",
-        ExportType::ExportFromUs,
-        Some("CN".into()),
-        Some("CN".into()),
-    );
+    let t = us("CN", "CN");
     // The A800 escaped the 2022 interconnect test and was caught in 2023;
     // not sold in the US, it never gets the January 2026 path.
     let h = history("a800", &t);
