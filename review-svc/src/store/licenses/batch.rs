@@ -181,17 +181,10 @@ where
     }
 
     let mut licenses: HashMap<String, LicenseRow> = HashMap::new();
-    for chunk in license_ids.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new(format!(
-            "SELECT {LICENSE_COLUMNS} FROM licenses WHERE id IN "
-        ));
-        push_list(&mut q, chunk);
-        q.push(" ORDER BY id");
-        q.push(DB::FOR_UPDATE);
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
-            let row = license_from(&r).map_err(JobError::Failed)?;
-            licenses.insert(row.id.clone(), row);
-        }
+    let select = format!("SELECT {LICENSE_COLUMNS} FROM licenses");
+    for r in locked_rows::<DB>(&mut *conn, &select, "id", &license_ids).await? {
+        let row = license_from(&r).map_err(JobError::Failed)?;
+        licenses.insert(row.id.clone(), row);
     }
     let mut application_ids: Vec<String> = licenses
         .values()
@@ -200,18 +193,12 @@ where
     application_ids.sort();
     application_ids.dedup();
     let mut heads: HashMap<String, ChainHead> = HashMap::new();
-    for chunk in application_ids.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q =
-            Sql::<DB>::new("SELECT id, chain_length, chain_head FROM applications WHERE id IN ");
-        push_list(&mut q, chunk);
-        q.push(" ORDER BY id");
-        q.push(DB::FOR_UPDATE);
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
-            heads.insert(
-                r.try_get(0).map_err(db::<DB>)?,
-                chain_head_from(&r, 1).map_err(JobError::Failed)?,
-            );
-        }
+    let select = "SELECT id, chain_length, chain_head FROM applications";
+    for r in locked_rows::<DB>(&mut *conn, select, "id", &application_ids).await? {
+        heads.insert(
+            r.try_get(0).map_err(db::<DB>)?,
+            chain_head_from(&r, 1).map_err(JobError::Failed)?,
+        );
     }
     let mut counters = locked_counters::<DB>(&mut *conn, &counter_keys).await?;
     let mut requests: HashMap<String, (String, String)> = HashMap::new();
@@ -531,19 +518,41 @@ where
     for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
     for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
 {
-    for chunk in keys.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new("SELECT counter, value FROM license_counters WHERE counter IN ");
-        push_list(&mut q, chunk);
-        q.push(" ORDER BY counter");
-        q.push(DB::FOR_UPDATE);
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
-            into.insert(
-                r.try_get::<String, _>(0).map_err(db::<DB>)?,
-                r.try_get::<i64, _>(1).map_err(db::<DB>)?,
-            );
-        }
+    let select = "SELECT counter, value FROM license_counters";
+    for r in locked_rows::<DB>(conn, select, "counter", keys).await? {
+        into.insert(
+            r.try_get::<String, _>(0).map_err(db::<DB>)?,
+            r.try_get::<i64, _>(1).map_err(db::<DB>)?,
+        );
     }
     Ok(())
+}
+
+/// The rows of `select` (`SELECT … FROM table`) whose `key` is one of
+/// `keys` (sorted, distinct), locked in key order: transactions that lock
+/// rows in the same order wait for each other instead of deadlocking.
+async fn locked_rows<DB>(
+    conn: &mut DB::Connection,
+    select: &str,
+    key: &str,
+    keys: &[String],
+) -> Result<Vec<DB::Row>, JobError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new(format!("{select} WHERE {key} IN "));
+        push_list(&mut q, chunk);
+        q.push(&format!(" ORDER BY {key}"));
+        q.push(DB::FOR_UPDATE);
+        rows.extend(q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)?);
+    }
+    Ok(rows)
 }
 
 /// Runs each job of a batch in its own transaction (after a failed batch).
