@@ -82,6 +82,33 @@ pub(crate) enum WriteOp {
     },
 }
 
+impl WriteOp {
+    /// The row, events and request of either kind of write, and the
+    /// version an update expects (None for a create).
+    pub(crate) fn parts(
+        &self,
+    ) -> (
+        &ApplicationRow,
+        &[NewEvent],
+        Option<&IdempotentRequest>,
+        Option<i64>,
+    ) {
+        match self {
+            WriteOp::Create {
+                row,
+                events,
+                request,
+            } => (row, events, request.as_ref(), None),
+            WriteOp::Update {
+                expected_version,
+                row,
+                events,
+                request,
+            } => (row, events, request.as_ref(), Some(*expected_version)),
+        }
+    }
+}
+
 pub(crate) struct WriteJob {
     pub(crate) op: WriteOp,
     pub(crate) reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
@@ -199,11 +226,7 @@ pub(crate) fn keys_of(ops: &[&WriteOp]) -> (Vec<String>, Vec<String>) {
     let mut request_ids = Vec::new();
     let mut app_ids = Vec::new();
     for op in ops {
-        let (row, request) = match op {
-            WriteOp::Create { row, request, .. } | WriteOp::Update { row, request, .. } => {
-                (row, request)
-            }
-        };
+        let (row, _, request, _) = op.parts();
         if let Some(request) = request {
             request_ids.push(request.request_id.clone());
         }
@@ -223,19 +246,7 @@ fn decide(
     apps: &mut HashMap<String, AppState>,
     writes: &mut BatchWrites,
 ) -> Result<WriteOutcome, StoreError> {
-    let (row, events, request, expected) = match op {
-        WriteOp::Create {
-            row,
-            events,
-            request,
-        } => (row, events, request.as_ref(), None),
-        WriteOp::Update {
-            expected_version,
-            row,
-            events,
-            request,
-        } => (row, events, request.as_ref(), Some(*expected_version)),
-    };
+    let (row, events, request, expected) = op.parts();
     // The request id first: a retry of a write that went through carries
     // the old version and must be answered as before.
     if let Some(request) = request {

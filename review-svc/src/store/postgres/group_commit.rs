@@ -80,22 +80,10 @@ pub(super) async fn writer_loop(
             Err(_) => {
                 let mut one_by_one = Vec::with_capacity(ops.len());
                 for op in &ops {
-                    one_by_one.push(match op {
-                        WriteOp::Create {
-                            row,
-                            events,
-                            request,
-                        } => direct.create_direct(row, events, request.as_ref()).await,
-                        WriteOp::Update {
-                            expected_version,
-                            row,
-                            events,
-                            request,
-                        } => {
-                            direct
-                                .update_direct(*expected_version, row, events, request.as_ref())
-                                .await
-                        }
+                    let (row, events, request, expected) = op.parts();
+                    one_by_one.push(match expected {
+                        None => direct.create_direct(row, events, request).await,
+                        Some(version) => direct.update_direct(version, row, events, request).await,
                     });
                 }
                 one_by_one
