@@ -31,38 +31,45 @@ pub fn not_yours(actor: &Actor, license: &str) -> LicenseRefusal {
 
 /// Only the holder records shipments.
 pub fn check_holder(actor: &Actor, license: &License) -> Result<(), LicenseRefusal> {
-    if !may_read(actor, license) {
-        return Err(not_yours(actor, license.id()));
-    }
-    if actor.role == Role::Applicant && actor.id == license.terms.holder {
-        Ok(())
-    } else {
-        Err(LicenseRefusal::denied(
-            reason::ROLE_NOT_PERMITTED,
-            format!(
-                "role {} may not record shipments: only the holder does",
-                actor.role.as_str()
-            ),
-        )
-        .with("role", actor.role.as_str()))
-    }
+    let holds = actor.role == Role::Applicant && actor.id == license.terms.holder;
+    check_role(
+        actor,
+        license,
+        holds,
+        "record shipments: only the holder does",
+    )
 }
 
 /// Only the licensing officer suspends, reinstates and revokes.
 pub fn check_officer(actor: &Actor, license: &License) -> Result<(), LicenseRefusal> {
+    let officer = actor.role == Role::LicensingOfficer;
+    check_role(
+        actor,
+        license,
+        officer,
+        "suspend, reinstate or revoke licences",
+    )
+}
+
+/// An actor that may not see the licence is refused as for one that does
+/// not exist, before its role is looked at; one that sees it acts only
+/// when `permitted`, else its role `may_not` do this.
+fn check_role(
+    actor: &Actor,
+    license: &License,
+    permitted: bool,
+    may_not: &str,
+) -> Result<(), LicenseRefusal> {
     if !may_read(actor, license) {
         return Err(not_yours(actor, license.id()));
     }
-    if actor.role == Role::LicensingOfficer {
-        Ok(())
-    } else {
-        Err(LicenseRefusal::denied(
-            reason::ROLE_NOT_PERMITTED,
-            format!(
-                "role {} may not suspend, reinstate or revoke licences",
-                actor.role.as_str()
-            ),
-        )
-        .with("role", actor.role.as_str()))
+    if permitted {
+        return Ok(());
     }
+    let role = actor.role.as_str();
+    Err(LicenseRefusal::denied(
+        reason::ROLE_NOT_PERMITTED,
+        format!("role {role} may not {may_not}"),
+    )
+    .with("role", role))
 }
