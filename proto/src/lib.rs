@@ -87,6 +87,66 @@ pub mod codec {
         }
     }
 
+    /// A message decoded, and the bytes it arrived as: for a client that
+    /// records what it was sent (fields this build does not know included)
+    /// without encoding it again.
+    #[derive(Debug, Clone)]
+    pub struct Arrived<U> {
+        pub message: U,
+        pub encoded: prost::bytes::Bytes,
+    }
+
+    /// [`ValidatingCodec`] whose decoder also keeps the bytes it decoded:
+    /// see [`Arrived`].
+    #[derive(Debug, Clone, Copy)]
+    pub struct KeepingCodec<T, U>(PhantomData<(T, U)>);
+
+    impl<T, U> Default for KeepingCodec<T, U> {
+        fn default() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    impl<T, U> Codec for KeepingCodec<T, U>
+    where
+        T: prost::Message + Send + 'static,
+        U: prost::Message + Default + Send + 'static,
+    {
+        type Encode = T;
+        type Decode = Arrived<U>;
+        type Encoder = ProstEncoder<T>;
+        type Decoder = KeepingDecoder<U>;
+
+        fn encoder(&mut self) -> Self::Encoder {
+            ProstCodec::<T, U>::default().encoder()
+        }
+
+        fn decoder(&mut self) -> Self::Decoder {
+            KeepingDecoder(PhantomData)
+        }
+    }
+
+    /// Decodes with prost, as [`ValidatingDecoder`], keeping the bytes.
+    #[derive(Debug)]
+    pub struct KeepingDecoder<U>(PhantomData<U>);
+
+    impl<U: prost::Message + Default> Decoder for KeepingDecoder<U> {
+        type Item = Arrived<U>;
+        type Error = Status;
+
+        fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Arrived<U>>, Status> {
+            use prost::bytes::Buf;
+            let encoded = buf.copy_to_bytes(buf.remaining());
+            U::decode(&encoded[..])
+                .map(|message| Some(Arrived { message, encoded }))
+                .map_err(|error| malformed::<U>(&error))
+        }
+
+        fn buffer_settings(&self) -> BufferSettings {
+            BufferSettings::default()
+        }
+    }
+
     /// INVALID_ARGUMENT for a message of type `U` that did not decode.
     pub fn malformed<U>(error: &prost::DecodeError) -> Status {
         let type_name = std::any::type_name::<U>();

@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use exportcontrol_proto::classifier::v1 as pb;
-use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
+use exportcontrol_proto::codec::{Arrived, KeepingCodec};
 use service_kit::trace_context::TraceContext;
 use tokio::time::Instant;
+use tonic::client::Grpc;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
-use tonic::{Code, Status};
+use tonic::{Code, GrpcMethod, Status};
 use tower::retry::budget::{Budget, TpsBudget};
 
 /// How hard to try.
@@ -54,7 +56,7 @@ pub struct ClientStats {
 
 #[derive(Clone)]
 pub struct ClassifierClient {
-    client: ClassifierServiceClient<Channel>,
+    client: Grpc<Channel>,
     policy: RetryPolicy,
     stats: Arc<ClientStats>,
     budget: Arc<TpsBudget>,
@@ -79,7 +81,7 @@ impl ClassifierClient {
                 .map_err(|e| format!("classifier TLS: {e}"))?;
         }
         Ok(Self {
-            client: ClassifierServiceClient::new(endpoint.connect_lazy()),
+            client: Grpc::new(endpoint.connect_lazy()),
             budget: Arc::new(TpsBudget::new(
                 Duration::from_secs(10),
                 policy.min_retries_per_second,
@@ -95,13 +97,14 @@ impl ClassifierClient {
     }
 
     /// Classifies one item before `deadline` (or the default budget), as
-    /// part of the trace `trace` (sent as the call's `traceparent`).
+    /// part of the trace `trace` (sent as the call's `traceparent`). The
+    /// answer comes with the bytes it arrived as, which the record keeps.
     pub async fn classify(
         &self,
         request: pb::ClassifyItemRequest,
         deadline: Option<Instant>,
         trace: &TraceContext,
-    ) -> Result<pb::ClassifyItemResponse, Status> {
+    ) -> Result<Arrived<pb::ClassifyItemResponse>, Status> {
         use std::sync::atomic::Ordering::Relaxed;
         let deadline = deadline.unwrap_or_else(|| Instant::now() + self.policy.default_budget);
         self.budget.deposit();
@@ -115,8 +118,7 @@ impl ClassifierClient {
             let mut outgoing = tonic::Request::new(request.clone());
             outgoing.set_timeout(remaining);
             trace.inject(outgoing.metadata_mut());
-            let mut client = self.client.clone();
-            match tokio::time::timeout(remaining, client.classify_item(outgoing)).await {
+            match tokio::time::timeout(remaining, self.classify_item(outgoing)).await {
                 Ok(Ok(response)) => Ok(response.into_inner()),
                 Ok(Err(status)) => Err(status),
                 Err(_) => Err(Status::deadline_exceeded(
@@ -149,6 +151,27 @@ impl ClassifierClient {
             self.stats.failures.fetch_add(1, Relaxed);
         }
         result
+    }
+
+    /// ClassifierService.ClassifyItem as the generated client calls it, with
+    /// a codec that keeps the answer's bytes.
+    async fn classify_item(
+        &self,
+        mut request: tonic::Request<pb::ClassifyItemRequest>,
+    ) -> Result<tonic::Response<Arrived<pb::ClassifyItemResponse>>, Status> {
+        const SERVICE: &str = "exportcontrol.classifier.v1.ClassifierService";
+        let mut client = self.client.clone();
+        client
+            .ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("classifier channel not ready: {e}")))?;
+        request
+            .extensions_mut()
+            .insert(GrpcMethod::new(SERVICE, "ClassifyItem"));
+        let path = PathAndQuery::from_static(
+            "/exportcontrol.classifier.v1.ClassifierService/ClassifyItem",
+        );
+        client.unary(request, path, KeepingCodec::default()).await
     }
 }
 

@@ -3,7 +3,6 @@
 
 use exportcontrol_proto::classifier::v1 as classifier_pb;
 use futures::future::join_all;
-use prost::Message;
 use service_kit::errors::Violation;
 use service_kit::trace_context::TraceContext;
 use tokio::time::Instant;
@@ -17,12 +16,28 @@ use crate::workflow::{Encoded, FiledApplication, ItemOutcome};
 /// What the classifier said about an application.
 #[derive(Debug)]
 pub enum Classified {
-    /// An answer for every item.
-    Items(Vec<ItemOutcome>),
+    /// An answer for every item, in the items' order.
+    Items(Vec<ClassifiedItem>),
     /// The classifier refused an item or the transaction: the filing is invalid.
     Invalid(Vec<Violation>),
     /// No answer in time (down, slow, failing): classify later.
     Unavailable(String),
+}
+
+/// One item's answer: what the workflow records, and the answer decoded,
+/// for a caller that renders it at once.
+#[derive(Debug)]
+pub struct ClassifiedItem {
+    pub outcome: ItemOutcome,
+    pub answer: classifier_pb::ClassifyItemResponse,
+}
+
+impl Classified {
+    /// What the workflow records of every item, where the caller has no
+    /// use for the decoded answers.
+    pub fn outcomes(items: Vec<ClassifiedItem>) -> Vec<ItemOutcome> {
+        items.into_iter().map(|item| item.outcome).collect()
+    }
 }
 
 /// Classifies every item concurrently, within `deadline`.
@@ -48,7 +63,10 @@ pub async fn classify_content(
     let mut unavailable = None;
     for (index, answer) in answers.into_iter().enumerate() {
         match answer {
-            Ok(response) => items.push(outcome(index as u32, response)),
+            Ok(arrived) => items.push(ClassifiedItem {
+                outcome: outcome(index as u32, &arrived.message, &arrived.encoded),
+                answer: arrived.message,
+            }),
             Err(status) if matches!(status.code(), Code::InvalidArgument | Code::NotFound) => {
                 violations.extend(item_violations(index, &status));
             }
@@ -90,14 +108,22 @@ fn item_violations(index: usize, status: &Status) -> Vec<Violation> {
     }
 }
 
-/// What the workflow records of the classifier's answer for one item.
-pub fn outcome(item_index: u32, response: classifier_pb::ClassifyItemResponse) -> ItemOutcome {
-    let license = response.license.clone().unwrap_or_default();
-    let status = classifier_pb::LicenseStatus::try_from(license.status).unwrap_or_default();
+/// What the workflow records of the classifier's answer for one item:
+/// `response`, which arrived as `encoded` (kept as it is, not encoded again).
+pub fn outcome(
+    item_index: u32,
+    response: &classifier_pb::ClassifyItemResponse,
+    encoded: &[u8],
+) -> ItemOutcome {
+    let license = response.license.as_ref();
+    let status = license
+        .and_then(|l| classifier_pb::LicenseStatus::try_from(l.status).ok())
+        .unwrap_or_default();
     // An answer the rules could not settle goes to review, never around it.
-    let license_required =
-        license.license_required || status == classifier_pb::LicenseStatus::Indeterminate;
-    let policy = classifier_pb::ReviewPolicy::try_from(license.review_policy)
+    let license_required = license.is_some_and(|l| l.license_required)
+        || status == classifier_pb::LicenseStatus::Indeterminate;
+    let policy = license
+        .and_then(|l| classifier_pb::ReviewPolicy::try_from(l.review_policy).ok())
         .unwrap_or_default()
         .as_str_name()
         .trim_start_matches("REVIEW_POLICY_")
@@ -125,6 +151,67 @@ pub fn outcome(item_index: u32, response: classifier_pb::ClassifyItemResponse) -
         rule_set: response.rule_set.clone(),
         decision_id: response.decision_id.clone(),
         summary,
-        answer: Encoded::new(response.encode_to_vec()),
+        answer: Encoded::from(encoded),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    fn h200_to_china() -> classifier_pb::ClassifyItemResponse {
+        classifier_pb::ClassifyItemResponse {
+            item_name: "H200".into(),
+            rule_set: "2026-01".into(),
+            decision_id: "d-1".into(),
+            classification: Some(classifier_pb::Classification {
+                paragraph: "3A090.a".into(),
+                ..Default::default()
+            }),
+            license: Some(classifier_pb::LicenseDetermination {
+                license_required: true,
+                status: classifier_pb::LicenseStatus::Required as i32,
+                review_policy: classifier_pb::ReviewPolicy::CaseByCase as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_answer_is_recorded_as_it_arrived() {
+        let response = h200_to_china();
+        // A field this build does not know (number 999, varint 1), as a
+        // newer classifier might send: kept, though decoding drops it.
+        let mut arrived = response.encode_to_vec();
+        arrived.extend_from_slice(&[0xb8, 0x3e, 0x01]);
+        let outcome = outcome(2, &response, &arrived);
+        assert_eq!(outcome.answer.as_bytes(), &arrived[..]);
+        assert_eq!(convert::answer(&outcome.answer), Some(response));
+        assert!(outcome.license_required);
+        assert_eq!(outcome.review_policy, "CASE_BY_CASE");
+        assert_eq!(
+            outcome.summary,
+            "item 2 (H200): 3A090.a; licence required; policy CASE_BY_CASE; rule set 2026-01"
+        );
+    }
+
+    #[test]
+    fn an_answer_the_rules_could_not_settle_goes_to_review() {
+        let outcome_of = |response: &classifier_pb::ClassifyItemResponse| {
+            outcome(0, response, &response.encode_to_vec())
+        };
+        let mut response = h200_to_china();
+        response.license = Some(classifier_pb::LicenseDetermination {
+            status: classifier_pb::LicenseStatus::Indeterminate as i32,
+            ..Default::default()
+        });
+        assert!(outcome_of(&response).license_required);
+        response.license = None;
+        let unsettled = outcome_of(&response);
+        assert!(!unsettled.license_required);
+        assert_eq!(unsettled.review_policy, "UNSPECIFIED");
     }
 }

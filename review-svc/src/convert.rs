@@ -371,6 +371,40 @@ fn duration(span: chrono::Duration) -> prost_types::Duration {
 
 /// The resource as clients see it.
 pub fn application(app: &workflow::Application, rendering: &Rendering) -> pb::Application {
+    let classifications = app
+        .classifications
+        .iter()
+        .map(recorded_classification)
+        .collect();
+    application_with(app, rendering, classifications)
+}
+
+/// [`application`] for an application whose items were just classified,
+/// rendered from `answers` (the classifier's answers, one an item of
+/// `app.classifications` in its order, as decoded on arrival) rather than
+/// by decoding them again from the record.
+pub fn application_answered(
+    app: &workflow::Application,
+    rendering: &Rendering,
+    answers: Vec<classifier_pb::ClassifyItemResponse>,
+) -> pb::Application {
+    if answers.len() != app.classifications.len() {
+        return application(app, rendering);
+    }
+    let classifications = app
+        .classifications
+        .iter()
+        .zip(answers)
+        .map(|(item, answer)| item_classification(item, Some(answer)))
+        .collect();
+    application_with(app, rendering, classifications)
+}
+
+fn application_with(
+    app: &workflow::Application,
+    rendering: &Rendering,
+    classifications: Vec<pb::ItemClassification>,
+) -> pb::Application {
     pb::Application {
         license: app
             .license
@@ -383,11 +417,7 @@ pub fn application(app: &workflow::Application, rendering: &Rendering) -> pb::Ap
         transaction: Some(transaction(&app.filed)),
         state: state(app.state) as i32,
         level: app.level.map(level).unwrap_or(pb::ReviewLevel::Unspecified) as i32,
-        classifications: app
-            .classifications
-            .iter()
-            .map(item_classification)
-            .collect(),
+        classifications,
         recommendations: app
             .recommendations
             .iter()
@@ -422,10 +452,18 @@ pub fn application(app: &workflow::Application, rendering: &Rendering) -> pb::Ap
     }
 }
 
-fn item_classification(item: &workflow::ItemOutcome) -> pb::ItemClassification {
+/// An item's classification with the answer decoded from the record.
+fn recorded_classification(item: &workflow::ItemOutcome) -> pb::ItemClassification {
+    item_classification(item, answer(&item.answer))
+}
+
+fn item_classification(
+    item: &workflow::ItemOutcome,
+    result: Option<classifier_pb::ClassifyItemResponse>,
+) -> pb::ItemClassification {
     pb::ItemClassification {
         item_index: item.item_index,
-        result: answer(&item.answer),
+        result,
         license_required: item.license_required,
         review_policy: item.review_policy.clone(),
         summary: item.summary.clone(),
@@ -493,7 +531,7 @@ pub fn event_payload(event: &workflow::Event) -> pb::application_event::Payload 
             overall_due_time: Some(timestamp(*overall_due)),
         }),
         Event::ItemsClassified { items, .. } => e::Payload::ItemsClassified(e::ItemsClassified {
-            classifications: items.iter().map(item_classification).collect(),
+            classifications: items.iter().map(recorded_classification).collect(),
         }),
         Event::NoLicenseRequired { reason, .. } => {
             e::Payload::NoLicenseRequired(e::NoLicenseRequired {

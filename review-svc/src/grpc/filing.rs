@@ -38,13 +38,17 @@ impl Review {
         );
         trace.attach(&span);
         async {
-            let classification =
+            let (classification, answers) =
                 match classify_content(&self.classifier, &filed, classifier_deadline(budget), &trace).await {
-                    Classified::Items(items) => Some(items),
+                    Classified::Items(items) => {
+                        let (outcomes, answers) =
+                            items.into_iter().map(|item| (item.outcome, item.answer)).unzip();
+                        (Some(outcomes), answers)
+                    }
                     Classified::Invalid(violations) => return Err(ERRORS.invalid_argument(violations)),
                     Classified::Unavailable(reason) => {
                         tracing::warn!(%reason, "classifier unavailable: accepting the application for later classification");
-                        None
+                        (None, Vec::new())
                     }
                 };
             let filing = Filing {
@@ -62,8 +66,10 @@ impl Review {
                 .ledger
                 .prepare(filing, classification, self.clock.now())
                 .map_err(|e| errors::ledger(e, &name))?;
-            // Rendered once: measured here, and answered after the write.
-            let mut answered = convert::application(&prepared.app, &self.rendering());
+            // Rendered once, from the answers as they arrived: measured
+            // here, and answered after the write.
+            let mut answered =
+                convert::application_answered(&prepared.app, &self.rendering(), answers);
             check_filing_size(self.limits, &prepared, &mut answered, pending)?;
             time_left(deadline)?;
             let app = self

@@ -72,6 +72,12 @@ impl Encoded {
     }
 }
 
+impl From<&[u8]> for Encoded {
+    fn from(bytes: &[u8]) -> Encoded {
+        Encoded(bytes.into())
+    }
+}
+
 impl std::fmt::Debug for Encoded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Encoded({} bytes)", self.0.len())

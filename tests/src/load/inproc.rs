@@ -89,7 +89,11 @@ async fn classify(
     });
     request.set_timeout(Duration::from_secs(5));
     let response = client.clone().classify_item(request).await?.into_inner();
-    Ok(review_svc::classify::outcome(0, response))
+    Ok(review_svc::classify::outcome(
+        0,
+        &response,
+        &prost::Message::encode_to_vec(&response),
+    ))
 }
 
 /// Files applications straight into the store as CreateApplication does
