@@ -96,8 +96,10 @@ pub mod codec {
         pub encoded: prost::bytes::Bytes,
     }
 
-    /// [`ValidatingCodec`] whose decoder also keeps the bytes it decoded:
-    /// see [`Arrived`].
+    /// A client's codec: prost's, with the answer kept beside the bytes it
+    /// arrived as (see [`Arrived`]). An answer that does not decode is
+    /// INTERNAL, the fault of the server that sent it; [`ValidatingCodec`]
+    /// would make it INVALID_ARGUMENT, as if the caller had sent it.
     #[derive(Debug, Clone, Copy)]
     pub struct KeepingCodec<T, U>(PhantomData<(T, U)>);
 
@@ -126,7 +128,7 @@ pub mod codec {
         }
     }
 
-    /// Decodes with prost, as [`ValidatingDecoder`], keeping the bytes.
+    /// Decodes with prost, keeping the bytes; see [`KeepingCodec`].
     #[derive(Debug)]
     pub struct KeepingDecoder<U>(PhantomData<U>);
 
@@ -139,7 +141,11 @@ pub mod codec {
             let encoded = buf.copy_to_bytes(buf.remaining());
             U::decode(&encoded[..])
                 .map(|message| Some(Arrived { message, encoded }))
-                .map_err(|error| malformed::<U>(&error))
+                .map_err(|error| {
+                    let type_name = std::any::type_name::<U>();
+                    let message = type_name.rsplit("::").next().unwrap_or(type_name);
+                    Status::internal(format!("the answer is not a valid {message}: {error}"))
+                })
         }
 
         fn buffer_settings(&self) -> BufferSettings {

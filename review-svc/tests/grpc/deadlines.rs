@@ -368,6 +368,70 @@ async fn hanging_classifier_does_not_outlive_the_callers_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_does_not_decode_is_the_classifiers_fault_not_the_filings() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(UndecodableClassifier)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let mut h = Setup::new(Backend::Sqlite)
+        .classifier_url(url)
+        .spawn()
+        .await
+        .unwrap();
+    // Not INVALID_ARGUMENT on the applicant's items: accepted, and
+    // classified once the classifier answers properly.
+    file_without_a_classifier(&mut h, Duration::from_secs(2)).await;
+    server.abort();
+}
+
+/// A classifier whose every ClassifyItem answer is three bytes of a
+/// broken varint where a `Classification` (field 1) is expected: encoded
+/// as a `BytesValue`, whose one field has the same number and wire type.
+#[derive(Clone)]
+struct UndecodableClassifier;
+
+impl tonic::server::NamedService for UndecodableClassifier {
+    const NAME: &'static str = "exportcontrol.classifier.v1.ClassifierService";
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for UndecodableClassifier {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        use exportcontrol_proto::codec::ValidatingCodec;
+        Box::pin(async move {
+            let codec = ValidatingCodec::<Vec<u8>, cpb::ClassifyItemRequest>::default();
+            Ok(tonic::server::Grpc::new(codec)
+                .unary(BrokenAnswer, request)
+                .await)
+        })
+    }
+}
+
+struct BrokenAnswer;
+
+impl tonic::server::UnaryService<cpb::ClassifyItemRequest> for BrokenAnswer {
+    type Response = Vec<u8>;
+    type Future = futures::future::Ready<Result<tonic::Response<Vec<u8>>, Status>>;
+
+    fn call(&mut self, _: Request<cpb::ClassifyItemRequest>) -> Self::Future {
+        futures::future::ready(Ok(tonic::Response::new(vec![0xff; 3])))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classifier_refusals_name_the_fields_of_the_filing() {
     let mut h = spawn().await;
     let nan_spec = pb::LineItem {
