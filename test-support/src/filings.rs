@@ -179,6 +179,17 @@ pub fn withdrawal_request(name: &str, etag: &str, reason: &str) -> pb::WithdrawA
     }
 }
 
+/// This instant in whole seconds, as the requests' times are given.
+pub fn now_timestamp() -> prost_types::Timestamp {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: since_epoch.as_secs() as i64,
+        nanos: 0,
+    }
+}
+
 /// An export of `quantity` units of item 0 under licence `license` at the
 /// unit value filed, on `export_time`, with the U.S. laboratory's test
 /// report the H200 licences require and a fresh request id.

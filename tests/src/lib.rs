@@ -457,12 +457,12 @@ pub async fn licensed(
         .expect("approved");
     let mut licenses = LicenseClient::new(channel.clone());
     let license = get_license(&mut licenses, &app.license, "dev-applicant").await;
-    let now = prost_types::Timestamp {
-        seconds: chrono::Utc::now().timestamp(),
-        nanos: 0,
-    };
-    let domestic =
-        test_support::filings::domestic_shipment_request(&license.name, 4 * quantity, 0, now);
+    let domestic = test_support::filings::domestic_shipment_request(
+        &license.name,
+        4 * quantity,
+        0,
+        test_support::filings::now_timestamp(),
+    );
     answered(
         "RecordDomesticShipment",
         licenses

@@ -17,7 +17,7 @@ use system_tests::{
     all_events, authed, every_page, get_application, get_license, h200_to_china, licensed,
     start_both, verify_audit_trail, LicenseClient, ReviewClient,
 };
-use test_support::filings::withdrawal_request;
+use test_support::filings::{shipment_request, withdrawal_request};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../review-svc/tests/fixtures/v2")
@@ -99,21 +99,17 @@ fn kept<M: Message + Default>(file: &str) -> M {
 /// issued: inside its four years whenever the test runs.
 fn shipment(license: &pb::License, quantity: u64) -> pb::RecordShipmentRequest {
     let issued = license.issue_time.unwrap_or_default();
+    let day_after = prost_types::Timestamp {
+        seconds: issued.seconds + 86_400,
+        nanos: 0,
+    };
     pb::RecordShipmentRequest {
-        license: license.name.clone(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        item_index: 0,
-        quantity,
-        value_usd_cents: quantity * 3_000_000,
-        export_time: Some(prost_types::Timestamp {
-            seconds: issued.seconds + 86_400,
-            nanos: 0,
-        }),
         filing_reference: format!("X2026{quantity:09}"),
         attestations: vec![pb::Attestation {
             kind: "US_LAB_TEST_REPORT".into(),
             reference: format!("LAB-{quantity}"),
         }],
+        ..shipment_request(&license.name, quantity, day_after)
     }
 }
 

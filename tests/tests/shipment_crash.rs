@@ -26,7 +26,7 @@ use system_tests::{
     all_events, authed, every_page, free_port, get_license, reconnecting_channel, report,
     sqlite_url, start_classifier, verify_audit_trail, REVIEW_SERVICE,
 };
-use test_support::filings::shipment_request;
+use test_support::filings::{now_timestamp, shipment_request};
 use test_support::postgres::{database_url, Schema};
 use tonic_types::StatusExt;
 
@@ -35,13 +35,6 @@ const WORKERS: usize = 4;
 /// Units licensed: more than the run ships, so the draw-down never runs dry.
 const LICENSED: u64 = 100_000;
 const RUN_BUDGET: Duration = Duration::from_secs(50);
-
-fn now_ts() -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: chrono::Utc::now().timestamp(),
-        nanos: 0,
-    }
-}
 
 async fn crash_run(backend: &str, database_url: &str, data: &Path) {
     let seed: u64 = std::env::var("CRASH_SEED")
@@ -78,7 +71,7 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
                     let quantity = rng.random_range(1..=5u64);
                     let request = pb::RecordShipmentRequest {
                         filing_reference: format!("X{worker}-{}", acknowledged.len()),
-                        ..shipment_request(&license, quantity, now_ts())
+                        ..shipment_request(&license, quantity, now_timestamp())
                     };
                     let answer = resends
                         .until_answered("RecordShipment", deadline, || {

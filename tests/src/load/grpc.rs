@@ -12,7 +12,7 @@ use exportcontrol_proto::review::v1 as rpb;
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use exportcontrol_proto::review::v1::review_service_client::ReviewServiceClient;
 use prost::Message;
-use test_support::filings::{domestic_shipment_request, shipment_request};
+use test_support::filings::{domestic_shipment_request, now_timestamp, shipment_request};
 use test_support::review::{approve, bearer};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
@@ -185,16 +185,6 @@ impl Caller {
             }
             Rpc::ClassifyStream => unreachable!("streams are driven by stream_worker"),
         }
-    }
-}
-
-fn now_timestamp() -> prost_types::Timestamp {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    prost_types::Timestamp {
-        seconds: now.as_secs() as i64,
-        nanos: 0,
     }
 }
 
