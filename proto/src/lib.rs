@@ -142,8 +142,7 @@ pub mod codec {
             U::decode(&encoded[..])
                 .map(|message| Some(Arrived { message, encoded }))
                 .map_err(|error| {
-                    let type_name = std::any::type_name::<U>();
-                    let message = type_name.rsplit("::").next().unwrap_or(type_name);
+                    let message = message_name::<U>();
                     Status::internal(format!("the answer is not a valid {message}: {error}"))
                 })
         }
@@ -161,7 +160,7 @@ pub mod codec {
         } else {
             "classifier.exportcontrol"
         };
-        let message = type_name.rsplit("::").next().unwrap_or(type_name);
+        let message = message_name::<U>();
         let (field, description) = field_and_description(&error.to_string());
         let mut details = ErrorDetails::with_error_info(
             MALFORMED_MESSAGE,
@@ -186,6 +185,12 @@ pub mod codec {
             format!("the request is not a valid {message}{at}: {description}"),
             details,
         )
+    }
+
+    /// The protobuf message's name of the generated type `U`.
+    fn message_name<U>() -> &'static str {
+        let type_name = std::any::type_name::<U>();
+        type_name.rsplit("::").next().unwrap_or(type_name)
     }
 
     /// Splits prost's "failed to decode Protobuf message: Inner.f: Outer.g:
