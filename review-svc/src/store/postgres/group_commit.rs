@@ -16,7 +16,7 @@ use super::super::batch::{
 use super::super::chain::ChainHead;
 use super::super::sql::{app_state_from, request_from, APP_STATE_COLUMNS, REQUEST_COLUMNS};
 use super::super::{ApplicationRow, StoreError, WriteOutcome};
-use super::{map_err, PostgresStore};
+use super::{map_err, PostgresStore, BATCH_BEGIN};
 
 /// Why a batch failed, and whether its writes should be tried one by one.
 pub(crate) struct BatchFailed {
@@ -113,22 +113,7 @@ pub(crate) async fn run_batch(
     ops: &[&WriteOp],
 ) -> Result<Vec<Result<WriteOutcome, StoreError>>, BatchFailed> {
     let mut conn = pool.acquire().await.map_err(failed)?;
-    // Every read of the batch is a primary-key lookup (`= ANY($1)`). A
-    // table that was never analysed (no autovacuum, or not yet) looks
-    // small to the planner, which then scans it whole for a few dozen
-    // keys, once per batch: the cost of a filing grew with the table.
-    // With sequential scans off, the batch's few statements (key lookups
-    // and UNNEST inserts, whose best plan does not depend on the values)
-    // keep the plan made at their first execution on this connection,
-    // instead of being planned again in every batch as the pool's other
-    // statements are (`plan_cache_mode`, see `PostgresStore::connect_with`).
-    let mut tx = conn
-        .begin_with(
-            "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL enable_seqscan = off; \
-             SET LOCAL plan_cache_mode = force_generic_plan",
-        )
-        .await
-        .map_err(failed)?;
+    let mut tx = conn.begin_with(BATCH_BEGIN).await.map_err(failed)?;
     let (request_ids, app_ids) = keys_of(ops);
 
     let mut apps = HashMap::new();
