@@ -28,8 +28,7 @@ pub(crate) async fn silent_agencies_are_deemed_not_to_object_at_the_deadline(bac
     .await;
     let silent = filed(&mut h.client).await;
 
-    h.clock.advance(days(30) - chrono::Duration::seconds(1));
-    let_the_sweeper_run().await;
+    just_before(&h.clock, days(30)).await;
     assert_eq!(
         get(&mut h.client, &split.name).await,
         split,
@@ -37,11 +36,7 @@ pub(crate) async fn silent_agencies_are_deemed_not_to_object_at_the_deadline(bac
     );
     assert_eq!(get(&mut h.client, &silent.name).await, silent);
 
-    h.clock.advance(chrono::Duration::seconds(1));
-    let split = wait_for(&mut h.client, &split.name, "escalated", |a| {
-        state_of(a) == pb::State::OperatingCommitteeReview
-    })
-    .await;
+    let split = at_the_deadline(&mut h, &split.name, pb::State::OperatingCommitteeReview).await;
     let deemed: Vec<_> = split
         .recommendations
         .iter()
@@ -84,11 +79,10 @@ pub(crate) async fn silent_agencies_are_deemed_not_to_object_at_the_deadline(bac
     );
 
     // Nobody objected: the agencies agree, the licensing officer decides.
-    let silent = wait_for(
+    let silent = wait_for_state(
         &mut h.client,
         &silent.name,
-        "referred to the officer",
-        |a| state_of(a) == pb::State::AwaitingLicensingDecision,
+        pb::State::AwaitingLicensingDecision,
     )
     .await;
     assert_eq!(silent.recommendations.len(), 4);
@@ -112,19 +106,14 @@ pub(crate) async fn appeal_window_expiry_makes_the_decision_final(backend: Backe
     let decided_at = app.decision.as_ref().unwrap().decide_time.unwrap();
     assert_eq!(step_due.seconds - decided_at.seconds, 5 * 86_400);
 
-    h.clock.advance(days(5) - chrono::Duration::seconds(1));
-    let_the_sweeper_run().await;
+    just_before(&h.clock, days(5)).await;
     assert_eq!(
         get(&mut h.client, &app.name).await,
         app,
         "the window is still open"
     );
 
-    h.clock.advance(chrono::Duration::seconds(1));
-    let app = wait_for(&mut h.client, &app.name, "decided", |a| {
-        state_of(a) == pb::State::Decided
-    })
-    .await;
+    let app = at_the_deadline(&mut h, &app.name, pb::State::Decided).await;
     let decision = app.decision.clone().unwrap();
     assert!(decision.r#final);
     assert_eq!(decision.outcome, pb::Outcome::Approve as i32);
@@ -171,10 +160,7 @@ pub(crate) async fn acep_votes_are_tallied_at_the_deadline(backend: Backend) {
     )
     .await;
     h.clock.advance(days(11));
-    let app = wait_for(&mut h.client, &app.name, "tallied", |a| {
-        state_of(a) == pb::State::AppealWindow
-    })
-    .await;
+    let app = wait_for_state(&mut h.client, &app.name, pb::State::AppealWindow).await;
     let decision = app.decision.clone().unwrap();
     assert_eq!(
         (
@@ -208,15 +194,10 @@ pub(crate) async fn overall_deadline_refers_to_the_president(backend: Backend) {
     };
     let app = agencies_disagree(&mut h.client).await;
     // The OC clock (day 44) only makes the application overdue.
-    h.clock.advance(days(90) - chrono::Duration::seconds(1));
-    let_the_sweeper_run().await;
+    just_before(&h.clock, days(90)).await;
     assert_eq!(get(&mut h.client, &app.name).await, app);
 
-    h.clock.advance(chrono::Duration::seconds(1));
-    let app = wait_for(&mut h.client, &app.name, "with the President", |a| {
-        state_of(a) == pb::State::PresidentialReview
-    })
-    .await;
+    let app = at_the_deadline(&mut h, &app.name, pb::State::PresidentialReview).await;
     assert_eq!(app.level, pb::ReviewLevel::President as i32);
     let events = all_events(&mut h.client, &app.name).await;
     let last = events.last().unwrap();

@@ -268,9 +268,39 @@ pub(crate) async fn wait_for(
     }
 }
 
+/// Polls the application until it is in `state`.
+pub(crate) async fn wait_for_state(
+    client: &mut Client,
+    name: &str,
+    state: pb::State,
+) -> pb::Application {
+    wait_for(client, name, &format!("{state:?}"), |a| {
+        state_of(a) == state
+    })
+    .await
+}
+
 /// Several sweeps' worth of waiting, to show that nothing happens.
 pub(crate) async fn let_the_sweeper_run() {
     tokio::time::sleep(SWEEP_INTERVAL * 8).await;
+}
+
+/// Moves the fake clock to one second short of `deadline` from now and lets
+/// the sweeper run, so that the caller can show that nothing happened yet.
+pub(crate) async fn just_before(clock: &FakeClock, deadline: chrono::Duration) {
+    clock.advance(deadline - chrono::Duration::seconds(1));
+    let_the_sweeper_run().await;
+}
+
+/// Moves the fake clock the last second to the deadline and waits for the
+/// application to be in `state`.
+pub(crate) async fn at_the_deadline(
+    h: &mut Harness,
+    name: &str,
+    state: pb::State,
+) -> pb::Application {
+    h.clock.advance(chrono::Duration::seconds(1));
+    wait_for_state(&mut h.client, name, state).await
 }
 
 /// Filed by dev-applicant, classified and referred to the four agencies.

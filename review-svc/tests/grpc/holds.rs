@@ -86,9 +86,11 @@ pub(crate) async fn a_request_for_information_stops_the_clocks_until_answered(ba
     assert_eq!(get(&mut h.client, &answered.name).await.etag, answered.etag);
     // Day 39: the moved deadline.
     h.clock.advance(days(9));
-    let after = wait_for(&mut h.client, &answered.name, "deemed", |a| {
-        state_of(a) == pb::State::AwaitingLicensingDecision
-    })
+    let after = wait_for_state(
+        &mut h.client,
+        &answered.name,
+        pb::State::AwaitingLicensingDecision,
+    )
     .await;
     let events = all_events(&mut h.client, &after.name).await;
     assert_eq!(count_of(&events, "InformationRequested"), 1);
@@ -102,14 +104,9 @@ pub(crate) async fn an_unanswered_request_returns_the_application_without_action
         return;
     };
     let asked = information_requested(&mut h.client).await;
-    h.clock.advance(days(10) - chrono::Duration::seconds(1));
-    let_the_sweeper_run().await;
+    just_before(&h.clock, days(10)).await;
     assert_eq!(get(&mut h.client, &asked.name).await.etag, asked.etag);
-    h.clock.advance(chrono::Duration::seconds(1));
-    let returned = wait_for(&mut h.client, &asked.name, "returned", |a| {
-        state_of(a) == pb::State::ReturnedWithoutAction
-    })
-    .await;
+    let returned = at_the_deadline(&mut h, &asked.name, pb::State::ReturnedWithoutAction).await;
     assert!(returned.decision.is_none(), "not a denial");
     assert!(
         returned.state_reason.contains("returned without action"),
@@ -150,17 +147,15 @@ pub(crate) async fn a_hold_moves_the_referral_to_the_president(backend: Backend)
     );
     // Day 50: the agencies' moved deadline; day 110 - 1 s: not yet referred.
     h.clock.advance(days(89) - chrono::Duration::seconds(1));
-    let waiting = wait_for(&mut h.client, &app.name, "deemed", |a| {
-        state_of(a) == pb::State::AwaitingLicensingDecision
-    })
+    let waiting = wait_for_state(
+        &mut h.client,
+        &app.name,
+        pb::State::AwaitingLicensingDecision,
+    )
     .await;
     let_the_sweeper_run().await;
     assert_eq!(get(&mut h.client, &app.name).await.etag, waiting.etag);
-    h.clock.advance(chrono::Duration::seconds(1));
-    let referred = wait_for(&mut h.client, &app.name, "referred", |a| {
-        state_of(a) == pb::State::PresidentialReview
-    })
-    .await;
+    let referred = at_the_deadline(&mut h, &app.name, pb::State::PresidentialReview).await;
     assert_eq!(referred.clock_stopped_duration.unwrap().seconds, 20 * DAY);
 }
 
