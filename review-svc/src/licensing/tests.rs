@@ -79,46 +79,32 @@ fn refusal(result: Result<Recorded, LicenseRefusal>) -> &'static str {
     result.expect_err("refused").reason
 }
 
+/// The holder ships `quantity` H200 on `lic` on day `day`, with no counters.
+fn ship(lic: &License, quantity: u64, day: i64) -> Result<Recorded, LicenseRefusal> {
+    record_shipment(
+        &policy(),
+        lic,
+        &HashMap::new(),
+        &holder(),
+        &shipment(quantity),
+        t(day),
+    )
+}
+
 #[test]
 fn a_shipment_draws_down_and_the_last_exhausts() {
     let lic = license("DE");
-    let done = record_shipment(
-        &policy(),
-        &lic,
-        &HashMap::new(),
-        &holder(),
-        &shipment(60),
-        t(1),
-    )
-    .expect("shipped");
+    let done = ship(&lic, 60, 1).expect("shipped");
     assert_eq!(done.events.len(), 1);
     assert!(done.counters.is_empty(), "no caps outside China and Macau");
     let lic = done.events.iter().fold(Some(lic), apply).unwrap();
     assert_eq!(lic.terms.items[0].shipped_quantity, 60);
     assert_eq!(lic.shipments, 1);
-    let done = record_shipment(
-        &policy(),
-        &lic,
-        &HashMap::new(),
-        &holder(),
-        &shipment(40),
-        t(2),
-    )
-    .expect("shipped");
+    let done = ship(&lic, 40, 2).expect("shipped");
     assert_eq!(done.events.len(), 2);
     let lic = done.events.iter().fold(Some(lic), apply).unwrap();
     assert_eq!(lic.state, LicenseState::Exhausted);
-    assert_eq!(
-        refusal(record_shipment(
-            &policy(),
-            &lic,
-            &HashMap::new(),
-            &holder(),
-            &shipment(1),
-            t(3)
-        )),
-        reason::LICENSE_NOT_ACTIVE
-    );
+    assert_eq!(refusal(ship(&lic, 1, 3)), reason::LICENSE_NOT_ACTIVE);
 }
 
 /// Expected reason, licence, actor, request, counters, time.
