@@ -27,7 +27,7 @@ use classifier_svc::rules::{self, RuleBook};
 use exportcontrol_proto::classifier::v1 as pb;
 use prost::Message;
 use rand::{Rng, RngCore};
-use test_support::fuzz::{bump, mutate, Tally};
+use test_support::fuzz::{bump, noise_or_mutated, Tally};
 use test_support::fuzz_target;
 
 // ---------------------------------------------------------------------------
@@ -471,14 +471,9 @@ fn classifier() -> Classifier {
 fn prost_bytes() {
     let classifier = classifier();
     fuzz_target!("classifier/prost_bytes", |rng, tally| {
-        let bytes = if rng.random_bool(0.15) {
-            (0..rng.random_range(0..256))
-                .map(|_| rng.random())
-                .collect()
-        } else {
-            let valid = proto_request(&mut Gen::new(rng)).encode_to_vec();
-            mutate(rng, valid)
-        };
+        let bytes = noise_or_mutated(rng, 256, |rng| {
+            proto_request(&mut Gen::new(rng)).encode_to_vec()
+        });
         match pb::ClassifyItemRequest::decode(bytes.as_slice()) {
             Err(_) => bump(tally, "undecodable"),
             Ok(request) => {

@@ -124,6 +124,23 @@ pub fn mutate(rng: &mut impl RngCore, mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
+/// Bytes for a decoder: now and then (15%) up to `noise_len` random bytes,
+/// otherwise the encoding `valid` builds, mutated.
+pub fn noise_or_mutated<R: RngCore>(
+    rng: &mut R,
+    noise_len: u32,
+    valid: impl FnOnce(&mut R) -> Vec<u8>,
+) -> Vec<u8> {
+    if rng.random_bool(0.15) {
+        (0..rng.random_range(0..noise_len))
+            .map(|_| rng.random())
+            .collect()
+    } else {
+        let valid = valid(rng);
+        mutate(rng, valid)
+    }
+}
+
 /// Runs a fuzz target: see the module documentation. Use it as the body
 /// of a `#[test]`: `fuzz_target!("review/prost_requests", |rng, tally| …)`.
 #[cfg(not(fuzzing))]

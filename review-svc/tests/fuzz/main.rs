@@ -40,7 +40,7 @@ use review_svc::workflow::{
     Recommendation, Role, State, Workflow,
 };
 use serde_json::{json, Value};
-use test_support::fuzz::{bump, mutate, pick, Entropy, Tally};
+use test_support::fuzz::{bump, mutate, noise_or_mutated, pick, Entropy, Tally};
 use test_support::fuzz_target;
 
 mod adapter;

@@ -409,13 +409,9 @@ pub(crate) fn decode_as_every_type(bytes: &[u8]) -> usize {
 #[test]
 pub(crate) fn prost_requests() {
     fuzz_target!("review/prost_requests", |rng, tally| {
-        let bytes = if rng.random_bool(0.15) {
-            (0..rng.random_range(0..200))
-                .map(|_| rng.random())
-                .collect()
-        } else {
+        let bytes = noise_or_mutated(rng, 200, |rng| {
             let all = requests(rng, &[], &[], &[]);
-            let valid = match rng.random_range(0..10) {
+            match rng.random_range(0..10) {
                 0 => all.create.encode_to_vec(),
                 1 => all.get.encode_to_vec(),
                 2 => all.list.encode_to_vec(),
@@ -426,9 +422,8 @@ pub(crate) fn prost_requests() {
                 7 => all.events.encode_to_vec(),
                 8 => all.watch.encode_to_vec(),
                 _ => all.verify.encode_to_vec(),
-            };
-            mutate(rng, valid)
-        };
+            }
+        });
         let decoded = decode_as_every_type(&bytes);
         bump(tally, format!("decoded as {decoded} of 13 types"));
     });
