@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::data::Texts;
-use super::findings::{push_cmp, push_num, Out, Relied, Rule, RuleTable, Text};
+use super::findings::{push_cmp, push_num, Out, Relied, Relies, Rule, RuleTable, Text};
 use super::metrics::{self, Metrics};
 use super::model::{ChipSpec, Classification, ControlStatus, Finding, ItemKind, Market};
 use super::vintage::{EccnTest, TppPd, Vintage};
@@ -108,20 +108,20 @@ fn push_range(out: &mut impl Out, name: &str, x: f64, lo: f64, hi: f64) -> bool 
     holds
 }
 
+impl<'a> Relies<'a> for Ctx<'a, '_> {
+    fn table(&self) -> &'a RuleTable {
+        self.rules
+    }
+
+    fn relied(&self) -> &Relied {
+        self.relied
+    }
+}
+
 impl<'a> Ctx<'a, '_> {
     /// An explanation starting with `label`, written only with `detail`.
     fn text(&self, label: &str) -> Text {
         Text::labelled(self.detail, label)
-    }
-
-    fn finding(
-        &self,
-        rule: Rule,
-        holds: bool,
-        explanation: impl Into<Cow<'a, str>>,
-    ) -> Finding<'a> {
-        self.relied.note(rule, holds);
-        self.rules.finding(rule, holds, explanation)
     }
 
     pub(crate) fn assess(&self, spec: &ChipSpec) -> Assessed<'a> {

@@ -107,6 +107,25 @@ impl Relied {
     }
 }
 
+/// A layer of the classification that takes its findings from a rule table
+/// (`'a`, which they borrow) and records in a [`Relied`] the rules that held.
+pub(crate) trait Relies<'a> {
+    fn table(&self) -> &'a RuleTable;
+
+    fn relied(&self) -> &Relied;
+
+    /// A finding on `rule`, noted as relied on when it holds.
+    fn finding(
+        &self,
+        rule: Rule,
+        holds: bool,
+        explanation: impl Into<Cow<'a, str>>,
+    ) -> Finding<'a> {
+        self.relied().note(rule, holds);
+        self.table().finding(rule, holds, explanation)
+    }
+}
+
 /// Metadata indexed by `Rule as usize`.
 #[derive(Debug)]
 pub(crate) struct RuleTable(pub(crate) Vec<RuleMeta>);

@@ -5,7 +5,7 @@
 use super::countries::{Cc, CountrySet};
 use super::destinations::{hq_status, Hq, Place};
 use super::eccn::{Assessed, ChipFigures, Level};
-use super::findings::{push_cmp, push_num, Out, Relied, Rule, Text};
+use super::findings::{push_cmp, push_num, Out, Relied, Relies, Rule, RuleTable, Text};
 use super::model::{
     ControlStatus, EndUserKind, ExportType, Finding, LicenseDetermination, LicenseExceptionDetail,
     LicenseStatus, ReviewPolicy, Tariff, Transaction,
@@ -334,17 +334,17 @@ fn push_party(e: &mut impl Out, role: &str, party: Option<Cc>) {
     e.push_str(party.map_or("not given", Cc::as_str));
 }
 
-impl<'a> Licence<'a, '_> {
-    fn finding(
-        &self,
-        rule: Rule,
-        holds: bool,
-        explanation: impl Into<Cow<'a, str>>,
-    ) -> Finding<'a> {
-        self.relied.note(rule, holds);
-        self.book.rules.finding(rule, holds, explanation)
+impl<'a> Relies<'a> for Licence<'a, '_> {
+    fn table(&self) -> &'a RuleTable {
+        &self.book.rules
     }
 
+    fn relied(&self) -> &Relied {
+        self.relied
+    }
+}
+
+impl<'a> Licence<'a, '_> {
     /// An explanation with room for `capacity` bytes, written only with
     /// `detail`.
     fn text(&self, capacity: usize) -> Text {
