@@ -244,39 +244,42 @@ mod tests {
     const IN_2: (bool, &str, u32) = (true, "9903.79.01", 2);
     const OUT: (bool, &str, u32) = (false, "9903.79.02", 0);
 
+    /// Every band's edges are strict: from the band's centre, each edge is
+    /// checked on the edge (outside every band) and just inside it.
     #[test]
-    fn band_1_has_four_strict_edges() {
-        let (t, d) = (15000.0, 4800.0);
-        for (tpp, dram, want) in [
-            (t, d, IN_1),
-            (14000.0, d, OUT),
-            (14000.000001, d, IN_1),
-            (17500.0, d, OUT),
-            (17499.99, d, IN_1),
-            (t, 4500.0, OUT),
-            (t, 4500.01, IN_1),
-            (t, 5000.0, OUT),
-            (t, 4999.99, IN_1),
-        ] {
-            assert_eq!(at(tpp, dram), want, "TPP {tpp} DRAM {dram}");
-        }
-    }
-
-    #[test]
-    fn band_2_has_four_strict_edges() {
-        let (t, d) = (20900.0, 6000.0);
-        for (tpp, dram, want) in [
-            (t, d, IN_2),
-            (20800.0, d, OUT),
-            (20800.01, d, IN_2),
-            (21100.0, d, OUT),
-            (21099.99, d, IN_2),
-            (t, 5800.0, OUT),
-            (t, 5800.01, IN_2),
-            (t, 6200.0, OUT),
-            (t, 6199.99, IN_2),
-        ] {
-            assert_eq!(at(tpp, dram), want, "TPP {tpp} DRAM {dram}");
+    fn each_band_has_four_strict_edges() {
+        // The band, its centre (TPP, DRAM), and for TPP and for DRAM: the low
+        // edge, just above it, the high edge, just below it.
+        let bands = [
+            (
+                IN_1,
+                (15000.0, 4800.0),
+                [14000.0, 14000.000001, 17500.0, 17499.99],
+                [4500.0, 4500.01, 5000.0, 4999.99],
+            ),
+            (
+                IN_2,
+                (20900.0, 6000.0),
+                [20800.0, 20800.01, 21100.0, 21099.99],
+                [5800.0, 5800.01, 6200.0, 6199.99],
+            ),
+        ];
+        for (inside, (tpp, dram), tpp_edges, dram_edges) in bands {
+            let [t_lo, t_above, t_hi, t_below] = tpp_edges;
+            let [d_lo, d_above, d_hi, d_below] = dram_edges;
+            for (t, d, want) in [
+                (tpp, dram, inside),
+                (t_lo, dram, OUT),
+                (t_above, dram, inside),
+                (t_hi, dram, OUT),
+                (t_below, dram, inside),
+                (tpp, d_lo, OUT),
+                (tpp, d_above, inside),
+                (tpp, d_hi, OUT),
+                (tpp, d_below, inside),
+            ] {
+                assert_eq!(at(t, d), want, "band {}: TPP {t} DRAM {d}", inside.2);
+            }
         }
     }
 
