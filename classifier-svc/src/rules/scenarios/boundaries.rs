@@ -172,7 +172,7 @@ fn assemblies_map_to_4a090() {
     aggregated.kind = ItemKind::ComputerOrAssembly;
     let d = run(&aggregated, None, "2026-02-01");
     assert_eq!(d.classification.paragraph, "4A090.a");
-    assert!(d.warnings.iter().any(|w| w.contains("aggregated")));
+    assert_warns(&d, "aggregated");
 }
 
 #[test]

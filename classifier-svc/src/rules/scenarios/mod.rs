@@ -97,6 +97,20 @@ fn finding<'a, 'b>(findings: &'a [Finding<'b>], id: &str) -> &'a Finding<'b> {
         .unwrap_or_else(|| panic!("no finding {id} in {findings:#?}"))
 }
 
+/// Asserts that one of `d`'s warnings contains `text`.
+fn assert_warns(d: &Decision<'_>, text: &str) {
+    assert!(
+        d.warnings.iter().any(|w| w.contains(text)),
+        "no warning with {text:?}: {:?}",
+        d.warnings
+    );
+}
+
+/// The explanation of the classification's finding `id`.
+fn explanation<'a>(d: &'a Decision<'_>, id: &str) -> &'a str {
+    &finding(&d.classification.findings, id).explanation
+}
+
 fn policy_and_status(l: &LicenseDetermination) -> (LicenseStatus, ReviewPolicy) {
     (l.status, l.review_policy)
 }

@@ -202,11 +202,7 @@ fn unspecified_market_is_assumed_datacenter_with_a_warning() {
         "2026-02-01",
     );
     assert!(d.classification.market_assumed_datacenter);
-    assert!(
-        d.warnings.iter().any(|w| w.contains("market not given")),
-        "{:?}",
-        d.warnings
-    );
+    assert_warns(&d, "market not given");
 }
 
 #[test]
@@ -250,7 +246,7 @@ fn hbm_thresholds_and_exception() {
     }
     let d = run(&hbm(9.0), Some(&us("CN", "CN")), "2025-06-01");
     assert_eq!(d.classification.paragraph, "3A090.c");
-    assert!(d.warnings.iter().any(|w| w.contains("NAC/ACA")));
+    assert_warns(&d, "NAC/ACA");
     assert_eq!(d.license.unwrap().status, LicenseStatus::Indeterminate);
     assert!(d
         .not_evaluated

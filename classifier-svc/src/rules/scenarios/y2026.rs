@@ -26,6 +26,12 @@ fn to_uae(name: Option<&str>, kind: EndUserKind) -> Transaction {
     t
 }
 
+/// The H200 exported to `name`, an end user of `kind` in the UAE, once the
+/// UAE rule applies (2026-08-01).
+fn h200_in_uae(name: Option<&str>, kind: EndUserKind) -> Decision<'static> {
+    run(chip("h200"), &to_uae(name, kind), "2026-08-01")
+}
+
 fn outcome(d: &Decision<'_>) -> (LicenseStatus, ReviewPolicy) {
     let l = d.license.as_ref().expect("a licence answer");
     (l.status, l.review_policy)
@@ -41,17 +47,12 @@ fn reason<'d>(d: &'d Decision<'static>, id: &str) -> &'d Finding<'static> {
 
 #[test]
 fn uae_question_for_each_kind_of_end_user() {
-    let h200 = chip("h200");
-    let d = run(h200, &to_uae(None, EndUserKind::Government), "2026-08-01");
+    let d = h200_in_uae(None, EndUserKind::Government);
     assert_eq!(d.rule_set, "V2026b");
     assert_eq!(outcome(&d), (FREE, NA));
     assert!(reason(&d, "uae.government").holds);
 
-    let d = run(
-        h200,
-        &to_uae(Some("G42"), EndUserKind::IaasProvider),
-        "2026-08-01",
-    );
+    let d = h200_in_uae(Some("G42"), EndUserKind::IaasProvider);
     assert_eq!(outcome(&d), (FREE, NA));
     let f = reason(&d, "uae.supplement8_entity");
     assert!(f.holds && f.citation.contains("Supp. No. 8"), "{f:?}");
@@ -60,30 +61,22 @@ fn uae_question_for_each_kind_of_end_user() {
         "{f:?}"
     );
 
-    let d = run(
-        h200,
-        &to_uae(Some("Microsoft Corporation"), EndUserKind::Commercial),
-        "2026-08-01",
-    );
+    let d = h200_in_uae(Some("Microsoft Corporation"), EndUserKind::Commercial);
     assert_eq!(outcome(&d), (FREE, NA));
     let f = reason(&d, "uae.us_hq_company");
     assert!(f.holds && f.source == SourceTag::Secondary, "{f:?}");
-    assert!(
-        d.warnings.iter().any(|w| w.contains("UNCONFIRMED")),
-        "mechanism flagged: {:?}",
-        d.warnings
-    );
+    assert_warns(&d, "UNCONFIRMED");
 
     for (name, kind) in [
         (Some("Acme Data FZ-LLC"), EndUserKind::Commercial),
         (None, EndUserKind::Unspecified),
     ] {
-        let d = run(h200, &to_uae(name, kind), "2026-08-01");
+        let d = h200_in_uae(name, kind);
         assert_eq!(outcome(&d), (REQUIRED, OPEN), "{name:?}");
         let f = reason(&d, "uae.licence_required");
         assert!(f.holds);
         assert_eq!(name.is_none(), f.explanation.contains("not given"), "{f:?}");
-        assert!(d.warnings.iter().any(|w| w.contains("review policy")));
+        assert_warns(&d, "review policy");
     }
 }
 
