@@ -49,12 +49,8 @@ fn date_boundaries() {
         licence(&v2022_item, &us("SA", "SA"), "2023-11-16").status,
         LicenseStatus::NotRequired
     );
-    assert_eq!(
-        policy_and_status(&licence(&v2022_item, &us("SA", "SA"), "2023-11-17")),
-        (REQUIRED, APPROVAL)
-    );
 
-    // 2024-04-04: NAC splits into NAC and ACA; case-by-case for .b to D:5.
+    // 2024-04-04: NAC splits into NAC and ACA.
     assert_eq!(
         codes(&licence(&nac_item, &us("SA", "SA"), "2024-04-03")),
         ["NAC"]
@@ -63,34 +59,25 @@ fn date_boundaries() {
         codes(&licence(&nac_item, &us("SA", "SA"), "2024-04-04")),
         ["ACA"]
     );
-    assert_eq!(
-        policy_and_status(&licence(&b_item, &us("CN", "CN"), "2024-04-03")),
-        (REQUIRED, DENIAL)
-    );
-    assert_eq!(
-        policy_and_status(&licence(&b_item, &us("CN", "CN"), "2024-04-04")),
-        (REQUIRED, CASE)
-    );
 
-    // 2026-01-15: the overlay.
-    assert_eq!(
-        policy_and_status(&licence(&a, &us("CN", "CN"), "2026-01-14")),
-        (REQUIRED, DENIAL)
-    );
-    assert_eq!(
-        policy_and_status(&licence(&a, &us("CN", "CN"), "2026-01-15")),
-        (REQUIRED, CASE)
-    );
-
-    // 2026-02-03: Cambodia leaves D:5 but stays in D:1.
-    assert_eq!(
-        policy_and_status(&licence(&a, &us("KH", "KH"), "2026-02-02")),
-        (REQUIRED, DENIAL)
-    );
-    assert_eq!(
-        policy_and_status(&licence(&a, &us("KH", "KH"), "2026-02-03")),
-        (REQUIRED, APPROVAL)
-    );
+    // The licence's status and policy for an item to a destination (whose
+    // headquarters are there too) on a day.
+    for (item, dest, day, want) in [
+        // 2023-11-17: the D-group scope.
+        (&v2022_item, "SA", "2023-11-17", (REQUIRED, APPROVAL)),
+        // 2024-04-04: case-by-case for .b to D:5.
+        (&b_item, "CN", "2024-04-03", (REQUIRED, DENIAL)),
+        (&b_item, "CN", "2024-04-04", (REQUIRED, CASE)),
+        // 2026-01-15: the overlay.
+        (&a, "CN", "2026-01-14", (REQUIRED, DENIAL)),
+        (&a, "CN", "2026-01-15", (REQUIRED, CASE)),
+        // 2026-02-03: Cambodia leaves D:5 but stays in D:1.
+        (&a, "KH", "2026-02-02", (REQUIRED, DENIAL)),
+        (&a, "KH", "2026-02-03", (REQUIRED, APPROVAL)),
+    ] {
+        let l = licence(item, &us(dest, dest), day);
+        assert_eq!(policy_and_status(&l), want, "to {dest} on {day}");
+    }
 }
 
 #[test]
