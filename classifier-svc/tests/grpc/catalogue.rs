@@ -109,11 +109,7 @@ async fn catalogue_specs_round_trip_through_classify() {
         .await
         .expect("chip")
         .into_inner();
-    let by_name = classified(
-        &mut client,
-        catalogue("H200", Some(export_to("CN")), "2026-02-01"),
-    )
-    .await;
+    let by_name = classified(&mut client, h200_to_china()).await;
     let by_spec = classified(
         &mut client,
         with_spec(

@@ -8,11 +8,7 @@ async fn h200_to_china_under_the_january_2026_overlay() {
     let app = spawn().await;
     let mut client = app.client();
 
-    let response = classified(
-        &mut client,
-        catalogue("H200", Some(export_to("CN")), "2026-02-01"),
-    )
-    .await;
+    let response = classified(&mut client, h200_to_china()).await;
     let c = classification(&response);
     assert_eq!(control_status(&response), pb::ControlStatus::Controlled);
     assert_eq!(c.eccn, "3A090.a");
@@ -50,11 +46,7 @@ async fn h200_to_china_under_the_january_2026_overlay() {
     assert_every_finding_cited(&response);
 
     // A second identical request is a new decision.
-    let again = classified(
-        &mut client,
-        catalogue("H200", Some(export_to("CN")), "2026-02-01"),
-    )
-    .await;
+    let again = classified(&mut client, h200_to_china()).await;
     assert_ne!(again.decision_id, response.decision_id);
 
     // Before the overlay: the rule set of that date, presumption of denial.

@@ -18,7 +18,7 @@ fn stream_request(position: usize) -> pb::ClassifyItemRequest {
         37 => with_spec(datacenter(f64::NAN, None), None, "2026-02-01"),
         101 => catalogue("H200", Some(export_to("XX")), "2026-02-01"),
         150 => catalogue("no such chip", None, "2026-02-01"),
-        p if p.is_multiple_of(2) => catalogue("H200", Some(export_to("CN")), "2026-02-01"),
+        p if p.is_multiple_of(2) => h200_to_china(),
         p => with_spec(
             datacenter(1000.0 + p as f64 * 40.0, Some(4.0)),
             Some(export_with_hq("DE", "DE", "DE")),
@@ -150,7 +150,7 @@ impl tonic::codec::Encoder for RawItems {
 #[tokio::test]
 async fn an_item_that_does_not_decode_ends_the_stream_with_its_field() {
     let app = spawn().await;
-    let good = catalogue("H200", Some(export_to("CN")), "2026-02-01").encode_to_vec();
+    let good = h200_to_china().encode_to_vec();
     // catalog_chip (2) that is not UTF-8, after two good items (the second
     // answered from the memo) and before a third that is never read.
     let items = vec![

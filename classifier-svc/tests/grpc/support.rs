@@ -92,6 +92,11 @@ impl TestServer {
 // Request builders
 // ---------------------------------------------------------------------------
 
+/// The headline: the H200 exported to China on 2026-02-01.
+pub fn h200_to_china() -> pb::ClassifyItemRequest {
+    catalogue("H200", Some(export_to("CN")), "2026-02-01")
+}
+
 pub fn catalogue(
     name: &str,
     transaction: Option<pb::Transaction>,
