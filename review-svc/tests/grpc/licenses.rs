@@ -6,6 +6,7 @@
 
 use exportcontrol_proto::review::v1::license_service_client::LicenseServiceClient;
 use test_support::filings::{domestic_shipment_request, shipment_request};
+use test_support::paging::{one_page, pages};
 
 use super::*;
 
@@ -809,47 +810,26 @@ async fn licence_permission_matrix_follows_the_readme() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // ListLicenses pages newest first; a token belongs to its filters.
-    let mut seen = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = licenses
-            .list_licenses(authed(
-                pb::ListLicensesRequest {
-                    page_size: 7,
-                    page_token,
-                    ..Default::default()
-                },
-                AUDITOR,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(page.licenses.len() <= 7);
-        seen.extend(
-            page.licenses
-                .into_iter()
-                .map(|l| (l.issue_time.unwrap().seconds, l.name)),
-        );
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let request = pb::ListLicensesRequest {
+        page_size: 7,
+        ..Default::default()
+    };
+    let listed = pages(&licenses, request, |page| authed(page, AUDITOR)).await;
+    assert!(listed.iter().all(|page| page.licenses.len() <= 7));
+    let seen: Vec<_> = listed
+        .into_iter()
+        .flat_map(|page| page.licenses)
+        .map(|l| (l.issue_time.unwrap().seconds, l.name))
+        .collect();
     assert_eq!(seen.len(), rows.len() * principals.len());
     let mut sorted = seen.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(seen, sorted, "newest first");
-    let first = licenses
-        .list_licenses(authed(
-            pb::ListLicensesRequest {
-                page_size: 1,
-                ..Default::default()
-            },
-            AUDITOR,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let request = pb::ListLicensesRequest {
+        page_size: 1,
+        ..Default::default()
+    };
+    let first = one_page(&licenses, request, |page| authed(page, AUDITOR)).await;
     expect_refusal(
         licenses
             .list_licenses(authed(

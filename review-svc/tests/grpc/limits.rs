@@ -6,6 +6,7 @@ use prost::Message;
 
 use super::*;
 use test_support::filings::assembly;
+use test_support::paging::{one_page, pages};
 
 /// The server's encode limit in these tests (the default).
 const MAX_MESSAGE: usize = 4 * 1024 * 1024;
@@ -62,17 +63,11 @@ async fn the_largest_filing_accepted_is_served_by_every_read_and_transition() {
     assert_eq!(again.name, app.name, "a retry answers the same");
 
     assert_eq!(get(&mut client, &app.name).await, app);
-    let listed = client
-        .list_applications(authed(
-            pb::ListApplicationsRequest {
-                page_size: 1,
-                ..Default::default()
-            },
-            AUDITOR,
-        ))
-        .await
-        .expect("a one-item page")
-        .into_inner();
+    let request = pb::ListApplicationsRequest {
+        page_size: 1,
+        ..Default::default()
+    };
+    let listed = one_page(&client, request, |page| authed(page, AUDITOR)).await;
     assert_eq!(listed.applications, vec![app.clone()]);
     let events = all_events(&mut client, "applications/-").await;
     assert!(!events.is_empty());
@@ -104,32 +99,22 @@ async fn list_pages_are_bounded_by_their_encoded_size() {
         filed.push(create(&mut client, APPLICANT, request).await.name);
     }
     // Each page as large as fits, never above the limit; all of them in the end.
-    let mut listed = Vec::new();
-    let mut page_token = String::new();
-    let mut pages = 0;
-    loop {
-        let page = client
-            .list_applications(authed(
-                pb::ListApplicationsRequest {
-                    page_size: 200,
-                    page_token,
-                    destination_country: "CN".into(),
-                    ..Default::default()
-                },
-                AUDITOR,
-            ))
-            .await
-            .unwrap_or_else(|status| panic!("list: {}", describe(&status)))
-            .into_inner();
+    let request = pb::ListApplicationsRequest {
+        page_size: 200,
+        destination_country: "CN".into(),
+        ..Default::default()
+    };
+    let answered = pages(&client, request, |page| authed(page, AUDITOR)).await;
+    for page in &answered {
         assert!(page.encoded_len() <= MAX_MESSAGE);
         assert!(!page.applications.is_empty());
-        pages += 1;
-        listed.extend(page.applications.into_iter().map(|a| a.name));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
     }
+    let pages = answered.len();
+    let mut listed: Vec<_> = answered
+        .into_iter()
+        .flat_map(|page| page.applications)
+        .map(|a| a.name)
+        .collect();
     listed.sort();
     filed.sort();
     assert_eq!(listed, filed);

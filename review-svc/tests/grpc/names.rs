@@ -3,6 +3,7 @@
 //! applications that are not its own.
 
 use super::*;
+use test_support::paging::one_page;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upper_case_id_names_the_same_application() {
@@ -100,18 +101,11 @@ async fn the_whole_trail_is_named_alike_by_every_method() {
         .expect("empty is the whole trail")
         .into_inner();
     assert_eq!(verified, verify_all(&mut h.client).await);
-    let listed = h
-        .client
-        .list_application_events(authed(
-            pb::ListApplicationEventsRequest {
-                page_size: 1000,
-                ..Default::default()
-            },
-            AUDITOR,
-        ))
-        .await
-        .unwrap_or_else(|status| panic!("empty parent: {}", describe(&status)))
-        .into_inner();
+    let request = pb::ListApplicationEventsRequest {
+        page_size: 1000,
+        ..Default::default()
+    };
+    let listed = one_page(&h.client, request, |page| authed(page, AUDITOR)).await;
     assert_eq!(
         listed.events,
         all_events(&mut h.client, "applications/-").await

@@ -1,4 +1,5 @@
 use super::*;
+use test_support::paging::{every_page, next_tokens, pages};
 
 // ---------------------------------------------------------------------------
 // 8. Pagination
@@ -30,31 +31,19 @@ pub(crate) async fn list_applications_pages_newest_first_and_refuses_foreign_tok
     }
     let newest_first: Vec<String> = created.iter().rev().cloned().collect();
 
-    let mut seen = Vec::new();
-    let mut sizes = Vec::new();
-    let mut tokens = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let request = pb::ListApplicationsRequest {
-            page_size: 7,
-            page_token: page_token.clone(),
-            ..Default::default()
-        };
-        let page = h
-            .client
-            .list_applications(authed(request, AUDITOR))
-            .await
-            .expect("a page")
-            .into_inner();
-        sizes.push(page.applications.len());
-        seen.extend(page.applications.into_iter().map(|a| a.name));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        tokens.push(page.next_page_token.clone());
-        page_token = page.next_page_token;
-    }
+    let request = pb::ListApplicationsRequest {
+        page_size: 7,
+        ..Default::default()
+    };
+    let listed = pages(&h.client, request, |page| authed(page, AUDITOR)).await;
+    let sizes: Vec<_> = listed.iter().map(|page| page.applications.len()).collect();
     assert_eq!(sizes, [7, 7, 7, 4]);
+    let tokens = next_tokens::<pb::ListApplicationsRequest>(&listed);
+    let seen: Vec<_> = listed
+        .into_iter()
+        .flat_map(|page| page.applications)
+        .map(|a| a.name)
+        .collect();
     assert_eq!(seen, newest_first);
 
     // The page size may change between pages; the filters may not.
@@ -110,27 +99,16 @@ pub(crate) async fn list_applications_pages_newest_first_and_refuses_foreign_tok
     }
 
     // A filtered listing pages within its filter.
-    let mut chinese = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let request = pb::ListApplicationsRequest {
-            page_size: 4,
-            page_token,
-            destination_country: "cn".into(),
-            ..Default::default()
-        };
-        let page = h
-            .client
-            .list_applications(authed(request, APPLICANT))
-            .await
-            .unwrap()
-            .into_inner();
-        chinese.extend(page.applications.into_iter().map(|a| a.name));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let request = pb::ListApplicationsRequest {
+        page_size: 4,
+        destination_country: "cn".into(),
+        ..Default::default()
+    };
+    let chinese: Vec<String> = every_page(&h.client, request, |page| authed(page, APPLICANT))
+        .await
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
     let to_china: Vec<String> = newest_first
         .iter()
         .filter(|n| created.iter().position(|c| c == *n).unwrap() % 2 == 0)
@@ -152,56 +130,30 @@ pub(crate) async fn list_application_events_pages_oldest_first_and_refuses_forei
     let everything = all_events(&mut h.client, "applications/-").await;
     assert_eq!(everything.len(), 75, "filed, classified, referred");
 
-    let mut seen = Vec::new();
-    let mut tokens = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let request = pb::ListApplicationEventsRequest {
-            parent: "applications/-".into(),
-            page_size: 7,
-            page_token: page_token.clone(),
-        };
-        let page = h
-            .client
-            .list_application_events(authed(request, AUDITOR))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(page.events.len() <= 7);
-        seen.extend(page.events);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        tokens.push(page.next_page_token.clone());
-        page_token = page.next_page_token;
-    }
+    let request = pb::ListApplicationEventsRequest {
+        parent: "applications/-".into(),
+        page_size: 7,
+        ..Default::default()
+    };
+    let listed = pages(&h.client, request, |page| authed(page, AUDITOR)).await;
+    assert!(listed.iter().all(|page| page.events.len() <= 7));
+    let tokens = next_tokens::<pb::ListApplicationEventsRequest>(&listed);
+    let seen: Vec<_> = listed.into_iter().flat_map(|page| page.events).collect();
     assert_eq!(tokens.len(), 10, "75 events in pages of 7");
     assert_eq!(seen, everything);
     assert!(seen.windows(2).all(|w| w[0].sequence < w[1].sequence));
 
     // One application's trail, in pages of 2.
-    let mut one = Vec::new();
-    let mut page_token = String::new();
-    let mut one_token = String::new();
-    loop {
-        let request = pb::ListApplicationEventsRequest {
-            parent: names[3].clone(),
-            page_size: 2,
-            page_token,
-        };
-        let page = h
-            .client
-            .list_application_events(authed(request, APPLICANT))
-            .await
-            .unwrap()
-            .into_inner();
-        one.extend(page.events);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        one_token = page.next_page_token.clone();
-        page_token = page.next_page_token;
-    }
+    let request = pb::ListApplicationEventsRequest {
+        parent: names[3].clone(),
+        page_size: 2,
+        ..Default::default()
+    };
+    let trail = pages(&h.client, request, |page| authed(page, APPLICANT)).await;
+    let one_token = next_tokens::<pb::ListApplicationEventsRequest>(&trail)
+        .pop()
+        .unwrap_or_default();
+    let one: Vec<_> = trail.into_iter().flat_map(|page| page.events).collect();
     assert_eq!(
         one.iter()
             .map(|e| e.application_sequence)
