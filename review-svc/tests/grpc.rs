@@ -154,6 +154,7 @@ impl Setup {
         let review = start_review(&db.url(), &classifier_url, self.tokens.as_deref(), &clock).await;
         let client = connect(review.server.local_addr).await;
         Some(Harness {
+            backend: self.backend,
             client,
             clock,
             review: Some(review),
@@ -173,8 +174,19 @@ async fn spawn() -> Harness {
         .expect("SQLite is always available")
 }
 
+/// Both services on a fresh SQLite file, review-svc looking for the
+/// classifier at `url` (where none is started).
+async fn spawn_with_classifier_at(url: String) -> Harness {
+    Setup::new(Backend::Sqlite)
+        .classifier_url(url)
+        .spawn()
+        .await
+        .expect("SQLite is always available")
+}
+
 /// A running pair. Fields drop in order: the servers before the database.
 struct Harness {
+    backend: Backend,
     client: Client,
     clock: FakeClock,
     review: Option<ReviewServer>,
@@ -257,14 +269,18 @@ fn unused_port() -> SocketAddr {
 }
 
 /// Generates a `sqlite` and a `postgres` test for each named
-/// `async fn name(backend: Backend)` of the module it is called in.
+/// `async fn name(h: Harness)` of the module it is called in: the test
+/// starts both services on its backend and hands them over, or does
+/// nothing when the backend is not available.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(crate::Backend::Sqlite).await
+                    if let Some(h) = crate::Setup::new(crate::Backend::Sqlite).spawn().await {
+                        super::$name(h).await
+                    }
                 }
             )*
         }
@@ -272,7 +288,9 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(crate::Backend::Postgres).await
+                    if let Some(h) = crate::Setup::new(crate::Backend::Postgres).spawn().await {
+                        super::$name(h).await
+                    }
                 }
             )*
         }

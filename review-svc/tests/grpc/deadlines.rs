@@ -4,28 +4,15 @@ use super::*;
 // 4. Deadlines (fake clock)
 // ---------------------------------------------------------------------------
 
-pub(crate) async fn silent_agencies_are_deemed_not_to_object_at_the_deadline(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn silent_agencies_are_deemed_not_to_object_at_the_deadline(mut h: Harness) {
     // Two of four speak (and disagree); on another application nobody does.
     let mut split = filed(&mut h.client).await;
-    split = recommend(
-        &mut h.client,
-        &split,
-        "dev-commerce",
-        pb::Agency::Commerce,
-        pb::Recommendation::Approve,
-    )
-    .await;
-    split = recommend(
-        &mut h.client,
-        &split,
-        "dev-state",
-        pb::Agency::State,
-        pb::Recommendation::Deny,
-    )
-    .await;
+    for (agency, recommendation) in [
+        (pb::Agency::Commerce, pb::Recommendation::Approve),
+        (pb::Agency::State, pb::Recommendation::Deny),
+    ] {
+        split = agency_recommends(&mut h.client, &split, agency, recommendation).await;
+    }
     let silent = filed(&mut h.client).await;
 
     just_before(&h.clock, days(30)).await;
@@ -62,15 +49,8 @@ pub(crate) async fn silent_agencies_are_deemed_not_to_object_at_the_deadline(bac
         "{split:#?}"
     );
     let events = all_events(&mut h.client, &split.name).await;
-    let tail: Vec<_> = events
-        .iter()
-        .rev()
-        .take(3)
-        .rev()
-        .map(|e| (e.r#type.as_str(), e.actor.as_str()))
-        .collect();
     assert_eq!(
-        tail,
+        last_events(&events, 3),
         [
             ("DeemedNoObjection", "system"),
             ("DeemedNoObjection", "system"),
@@ -97,10 +77,7 @@ pub(crate) async fn silent_agencies_are_deemed_not_to_object_at_the_deadline(bac
     assert!(decided.decision.unwrap().r#final);
 }
 
-pub(crate) async fn appeal_window_expiry_makes_the_decision_final(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn appeal_window_expiry_makes_the_decision_final(mut h: Harness) {
     let app = oc_approved(&mut h.client).await;
     let step_due = app.step_due_time.expect("the window's end");
     let decided_at = app.decision.as_ref().unwrap().decide_time.unwrap();
@@ -120,15 +97,9 @@ pub(crate) async fn appeal_window_expiry_makes_the_decision_final(backend: Backe
     assert_eq!(decision.level, pb::ReviewLevel::OperatingCommittee as i32);
     let events = all_events(&mut h.client, &app.name).await;
     // The approval became final, and its licence was issued in the same write.
-    let last: Vec<(&str, &str)> = events
-        .iter()
-        .rev()
-        .take(2)
-        .map(|e| (e.r#type.as_str(), e.actor.as_str()))
-        .collect();
     assert_eq!(
-        last,
-        vec![("LicenseIssued", "system"), ("DecisionFinal", "system")]
+        last_events(&events, 2),
+        [("DecisionFinal", "system"), ("LicenseIssued", "system")]
     );
     assert!(!app.license.is_empty());
     expect_refusal(
@@ -143,10 +114,7 @@ pub(crate) async fn appeal_window_expiry_makes_the_decision_final(backend: Backe
     );
 }
 
-pub(crate) async fn acep_votes_are_tallied_at_the_deadline(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn acep_votes_are_tallied_at_the_deadline(mut h: Harness) {
     let app = oc_approved(&mut h.client).await;
     let app = appeal(&mut h.client, &app, "dev-acep-state", pb::Agency::State).await;
     assert_eq!(state_of(&app), pb::State::AcepReview);
@@ -188,10 +156,7 @@ pub(crate) async fn acep_votes_are_tallied_at_the_deadline(backend: Backend) {
     assert_eq!(tail, ["VotesTallied", "Decided"]);
 }
 
-pub(crate) async fn overall_deadline_refers_to_the_president(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn overall_deadline_refers_to_the_president(mut h: Harness) {
     let app = agencies_disagree(&mut h.client).await;
     // The OC clock (day 44) only makes the application overdue.
     just_before(&h.clock, days(90)).await;
@@ -200,11 +165,7 @@ pub(crate) async fn overall_deadline_refers_to_the_president(backend: Backend) {
     let app = at_the_deadline(&mut h, &app.name, pb::State::PresidentialReview).await;
     assert_eq!(app.level, pb::ReviewLevel::President as i32);
     let events = all_events(&mut h.client, &app.name).await;
-    let last = events.last().unwrap();
-    assert_eq!(
-        (last.r#type.as_str(), last.actor.as_str()),
-        ("ReferredToPresident", "system")
-    );
+    assert_eq!(last_events(&events, 1), [("ReferredToPresident", "system")]);
     // The OC chair no longer decides; the President does, finally.
     expect_refusal(
         h.client
@@ -225,10 +186,7 @@ pub(crate) async fn overall_deadline_refers_to_the_president(backend: Backend) {
     );
 }
 
-pub(crate) async fn overdue_filter_finds_a_passed_operating_committee_deadline(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn overdue_filter_finds_a_passed_operating_committee_deadline(mut h: Harness) {
     let overdue = pb::ListApplicationsRequest {
         overdue: true,
         ..Default::default()
@@ -297,11 +255,7 @@ async fn file_without_a_classifier(h: &mut Harness, within: Duration) -> pb::App
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classifier_down_then_up_classifies_in_the_background() {
     let addr = unused_port();
-    let mut h = Setup::new(Backend::Sqlite)
-        .classifier_url(format!("http://{addr}"))
-        .spawn()
-        .await
-        .unwrap();
+    let mut h = spawn_with_classifier_at(format!("http://{addr}")).await;
     assert!(h.classifier.is_none(), "nothing listens on {addr} yet");
     let app = file_without_a_classifier(&mut h, Duration::from_secs(1)).await;
     assert!(app.classifications.is_empty());
@@ -338,11 +292,7 @@ async fn hanging_classifier_does_not_outlive_the_callers_deadline() {
     // Accepts connections (the kernel does) but never answers.
     let black_hole = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", black_hole.local_addr().unwrap());
-    let mut h = Setup::new(Backend::Sqlite)
-        .classifier_url(url)
-        .spawn()
-        .await
-        .unwrap();
+    let mut h = spawn_with_classifier_at(url).await;
     // Past its deadline the server would have answered CANCELLED.
     file_without_a_classifier(&mut h, Duration::from_millis(1_200)).await;
     drop(black_hole);
@@ -357,11 +307,7 @@ async fn an_answer_that_does_not_decode_is_the_classifiers_fault_not_the_filings
             .add_service(UndecodableClassifier)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    let mut h = Setup::new(Backend::Sqlite)
-        .classifier_url(url)
-        .spawn()
-        .await
-        .unwrap();
+    let mut h = spawn_with_classifier_at(url).await;
     // Not INVALID_ARGUMENT on the applicant's items: accepted, and
     // classified once the classifier answers properly.
     file_without_a_classifier(&mut h, Duration::from_secs(2)).await;
@@ -456,24 +402,12 @@ async fn classifier_refusals_name_the_fields_of_the_filing() {
 // 7. Restart
 // ---------------------------------------------------------------------------
 
-pub(crate) async fn restart_on_the_same_database_keeps_everything(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn restart_on_the_same_database_keeps_everything(mut h: Harness) {
     let mut names = Vec::new();
     for i in 0..10 {
         let app = filed(&mut h.client).await;
         let app = match i {
-            0 => {
-                recommend(
-                    &mut h.client,
-                    &app,
-                    "dev-commerce",
-                    pb::Agency::Commerce,
-                    pb::Recommendation::Approve,
-                )
-                .await
-            }
+            0 => agency_approves(&mut h.client, &app, pb::Agency::Commerce).await,
             1 => agencies_agree(&mut h.client).await,
             2 => {
                 let app = agencies_agree(&mut h.client).await;

@@ -168,6 +168,30 @@ pub(crate) async fn recommend(
     act(client, token, Call::Recommend(request)).await
 }
 
+/// The reviewer of `agency` (at agency level) records `recommendation` on
+/// `app`.
+pub(crate) async fn agency_recommends(
+    client: &mut Client,
+    app: &pb::Application,
+    agency: pb::Agency,
+    recommendation: pb::Recommendation,
+) -> pb::Application {
+    let (token, _) = REVIEWERS
+        .into_iter()
+        .find(|(_, reviewing)| *reviewing == agency)
+        .expect("one of the four reviewing agencies");
+    recommend(client, app, token, agency, recommendation).await
+}
+
+/// The reviewer of `agency` (at agency level) recommends approving `app`.
+pub(crate) async fn agency_approves(
+    client: &mut Client,
+    app: &pb::Application,
+    agency: pb::Agency,
+) -> pb::Application {
+    agency_recommends(client, app, agency, pb::Recommendation::Approve).await
+}
+
 pub(crate) async fn decide(
     client: &mut Client,
     app: &pb::Application,
@@ -227,6 +251,14 @@ pub(crate) async fn all_events(client: &mut Client, parent: &str) -> Vec<pb::App
         ..Default::default()
     };
     every_page(client, request, |page| authed(page, AUDITOR)).await
+}
+
+/// The type and actor of the last `n` of `events`, oldest first.
+pub(crate) fn last_events(events: &[pb::ApplicationEvent], n: usize) -> Vec<(&str, &str)> {
+    events[events.len().saturating_sub(n)..]
+        .iter()
+        .map(|e| (e.r#type.as_str(), e.actor.as_str()))
+        .collect()
 }
 
 pub(crate) fn count_of(events: &[pb::ApplicationEvent], kind: &str) -> usize {

@@ -4,24 +4,14 @@ use super::*;
 // 1. Idempotency
 // ---------------------------------------------------------------------------
 
-pub(crate) async fn create_is_idempotent_by_request_id(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn create_is_idempotent_by_request_id(mut h: Harness) {
     let request = h200_to("CN", 5_000);
     let first = create(&mut h.client, APPLICANT, request.clone()).await;
     let again = create(&mut h.client, APPLICANT, request.clone()).await;
     assert_eq!((&again.name, &again.etag), (&first.name, &first.etag));
     assert_eq!(again, first, "a retry returns the first answer");
     // Also once the application has moved on (rebuilt from the history).
-    let moved_on = recommend(
-        &mut h.client,
-        &first,
-        "dev-state",
-        pb::Agency::State,
-        pb::Recommendation::Approve,
-    )
-    .await;
+    let moved_on = agency_approves(&mut h.client, &first, pb::Agency::State).await;
     assert_ne!(moved_on.etag, first.etag);
     assert_eq!(
         create(&mut h.client, APPLICANT, request.clone()).await,
@@ -74,10 +64,7 @@ pub(crate) async fn create_is_idempotent_by_request_id(backend: Backend) {
     assert_eq!(count_of(&events, "ApplicationFiled"), 2, "{events:#?}");
 }
 
-pub(crate) async fn transitions_are_idempotent_by_request_id(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn transitions_are_idempotent_by_request_id(mut h: Harness) {
     let app = filed(&mut h.client).await;
     let request = recommendation_request(&app, pb::Agency::State, pb::Recommendation::Deny);
     let first = h
@@ -132,14 +119,7 @@ pub(crate) async fn transitions_are_idempotent_by_request_id(backend: Backend) {
 
     // Once the application has moved on, a retry still gets the first
     // answer (rebuilt from the history).
-    let later = recommend(
-        &mut h.client,
-        &first,
-        "dev-energy",
-        pb::Agency::Energy,
-        pb::Recommendation::Approve,
-    )
-    .await;
+    let later = agency_approves(&mut h.client, &first, pb::Agency::Energy).await;
     assert_ne!(later.etag, first.etag);
     let retried = h
         .client
@@ -190,10 +170,7 @@ async fn a_request_id_answers_only_the_principal_that_sent_it() {
 // 2. Etags
 // ---------------------------------------------------------------------------
 
-pub(crate) async fn concurrent_transitions_with_one_etag_let_exactly_one_through(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn concurrent_transitions_with_one_etag_let_exactly_one_through(mut h: Harness) {
     for round in 0..6 {
         let app = filed(&mut h.client).await;
         let mut commerce = h.client.clone();
@@ -234,14 +211,7 @@ pub(crate) async fn concurrent_transitions_with_one_etag_let_exactly_one_through
 
     // A stale but well-formed etag is ABORTED; a malformed one is invalid.
     let app = filed(&mut h.client).await;
-    let moved = recommend(
-        &mut h.client,
-        &app,
-        "dev-commerce",
-        pb::Agency::Commerce,
-        pb::Recommendation::Approve,
-    )
-    .await;
+    let moved = agency_approves(&mut h.client, &app, pb::Agency::Commerce).await;
     let stale = recommendation_request(&app, pb::Agency::State, pb::Recommendation::Approve);
     let status = expect_refusal(
         h.client

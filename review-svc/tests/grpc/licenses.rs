@@ -81,10 +81,7 @@ pub(crate) async fn domestic(
         .unwrap_or_else(|s| panic!("domestic shipment: {}", describe(&s)));
 }
 
-pub(crate) async fn licence_issued_on_approval(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn licence_issued_on_approval(mut h: Harness) {
     let mut licenses = licenses(&h).await;
     let app = approved(&mut h.client, 5_000).await;
     let license = license_of(&mut licenses, &app).await;
@@ -143,10 +140,7 @@ pub(crate) async fn licence_issued_on_approval(backend: Backend) {
     assert!(theirs.licenses.is_empty());
 }
 
-pub(crate) async fn no_licence_without_a_final_approval(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn no_licence_without_a_final_approval(mut h: Harness) {
     let mut licenses = licenses(&h).await;
     // Every agency denies, the officer denies: final.
     let mut denied = filed(&mut h.client).await;
@@ -203,10 +197,7 @@ async fn unchanged(h: &mut Harness, licenses: &mut Licenses, before: &pb::Licens
     );
 }
 
-pub(crate) async fn every_refusal_says_why_and_writes_nothing(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
     let mut licenses = licenses(&h).await;
     let app = approved(&mut h.client, 80_000).await;
     let license = license_of(&mut licenses, &app).await;
@@ -426,10 +417,7 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(backend: Backend) 
     assert_eq!(get(&mut h.client, &app.name).await.etag, app.etag);
 }
 
-pub(crate) async fn shipments_are_idempotent_and_listed(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn shipments_are_idempotent_and_listed(mut h: Harness) {
     let mut licenses = licenses(&h).await;
     let app = approved(&mut h.client, 100).await;
     let license = license_of(&mut licenses, &app).await;
@@ -552,11 +540,8 @@ pub(crate) async fn shipments_are_idempotent_and_listed(backend: Backend) {
 
 /// 64 clients race for the 40 units left: exactly 40 ship, 24 are told
 /// why not. On PostgreSQL, through two review-svc processes on one database.
-pub(crate) async fn racing_clients_ship_exactly_what_remains(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
-    let second = match backend {
+pub(crate) async fn racing_clients_ship_exactly_what_remains(mut h: Harness) {
+    let second = match h.backend {
         Backend::Postgres => {
             Some(start_review(&h.db.url(), &h.classifier_url, None, &h.clock).await)
         }

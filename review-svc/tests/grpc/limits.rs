@@ -348,11 +348,7 @@ async fn a_record_from_before_the_bound_is_still_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_classifier_down_its_answers_to_come_are_counted_in_the_bound() {
-    let mut h = Setup::new(Backend::Sqlite)
-        .classifier_url(format!("http://{}", unused_port()))
-        .spawn()
-        .await
-        .expect("SQLite");
+    let mut h = spawn_with_classifier_at(format!("http://{}", unused_port())).await;
     // 100 boards of 64 catalogue chips each: a small request, but the
     // classifier's answers (about 74 KB a board) would make it unservable.
     let board = pb::LineItem {

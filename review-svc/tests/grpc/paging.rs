@@ -14,11 +14,8 @@ pub(crate) fn tampered(token: &str) -> String {
 }
 
 pub(crate) async fn list_applications_pages_newest_first_and_refuses_foreign_tokens(
-    backend: Backend,
+    mut h: Harness,
 ) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
     let mut created = Vec::new();
     for i in 0..25 {
         let destination = if i % 2 == 0 { "CN" } else { "SA" };
@@ -118,11 +115,8 @@ pub(crate) async fn list_applications_pages_newest_first_and_refuses_foreign_tok
 }
 
 pub(crate) async fn list_application_events_pages_oldest_first_and_refuses_foreign_tokens(
-    backend: Backend,
+    mut h: Harness,
 ) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
     let mut names = Vec::new();
     for _ in 0..25 {
         names.push(filed(&mut h.client).await.name);
@@ -199,10 +193,7 @@ pub(crate) async fn next_event(
         .expect("the stream goes on")
 }
 
-pub(crate) async fn watch_sends_history_then_live_events_in_sequence_order(backend: Backend) {
-    let Some(mut h) = Setup::new(backend).spawn().await else {
-        return;
-    };
+pub(crate) async fn watch_sends_history_then_live_events_in_sequence_order(mut h: Harness) {
     filed(&mut h.client).await;
     agencies_disagree(&mut h.client).await;
     let history = all_events(&mut h.client, "applications/-").await;
