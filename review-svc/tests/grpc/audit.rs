@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{authed, h200_to, Client};
+use super::{authed, create, h200_to, Client};
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use exportcontrol_proto::review::v1 as pb;
@@ -129,11 +129,7 @@ async fn a_signed_checkpoint_detects_a_consistently_rewritten_history() {
         .await
         .expect("connect");
 
-    let app = client
-        .create_application(authed(h200_to("CN", 10), "dev-applicant"))
-        .await
-        .expect("file")
-        .into_inner();
+    let app = create(&mut client, "dev-applicant", h200_to("CN", 10)).await;
     let id = app.name.trim_start_matches("applications/").to_owned();
 
     // Applicants may not read checkpoints; the auditor may.

@@ -419,12 +419,7 @@ pub(crate) async fn restart_on_the_same_database_keeps_everything(mut h: Harness
                 )
                 .await
             }
-            3 => h
-                .client
-                .withdraw_application(authed(withdraw_request(&app), APPLICANT))
-                .await
-                .unwrap()
-                .into_inner(),
+            3 => withdraw(&mut h.client, &app).await,
             4 => agencies_disagree(&mut h.client).await,
             5 => oc_approved(&mut h.client).await,
             _ => app,
@@ -471,19 +466,14 @@ pub(crate) async fn restart_on_the_same_database_keeps_everything(mut h: Harness
     let first = &before_apps[0];
     let state_request =
         recommendation_request(first, pb::Agency::State, pb::Recommendation::Approve);
-    let moved = h
-        .client
-        .record_recommendation(authed(state_request.clone(), "dev-state"))
-        .await
-        .expect("etag from before the restart")
-        .into_inner();
+    let moved = act(
+        &mut h.client,
+        "dev-state",
+        Call::Recommend(state_request.clone()),
+    )
+    .await;
     h.restart_review().await;
-    let retried = h
-        .client
-        .record_recommendation(authed(state_request, "dev-state"))
-        .await
-        .expect("retry after another restart")
-        .into_inner();
+    let retried = act(&mut h.client, "dev-state", Call::Recommend(state_request)).await;
     assert_eq!(retried, moved);
     assert!(verify_all(&mut h.client).await.intact);
 }

@@ -210,6 +210,11 @@ pub(crate) async fn appeal(
     act(client, token, Call::Appeal(appeal_request(app, agency))).await
 }
 
+/// The applicant withdraws `app`.
+pub(crate) async fn withdraw(client: &mut Client, app: &pb::Application) -> pb::Application {
+    act(client, APPLICANT, Call::Withdraw(withdraw_request(app))).await
+}
+
 /// Any call answering the application, which must succeed.
 pub(crate) async fn act(client: &mut Client, token: &str, call: Call) -> pb::Application {
     let label = format!("{call:?}");

@@ -67,20 +67,10 @@ pub(crate) async fn create_is_idempotent_by_request_id(mut h: Harness) {
 pub(crate) async fn transitions_are_idempotent_by_request_id(mut h: Harness) {
     let app = filed(&mut h.client).await;
     let request = recommendation_request(&app, pb::Agency::State, pb::Recommendation::Deny);
-    let first = h
-        .client
-        .record_recommendation(authed(request.clone(), "dev-state"))
-        .await
-        .expect("first recommendation")
-        .into_inner();
+    let first = act(&mut h.client, "dev-state", Call::Recommend(request.clone())).await;
     assert_ne!(first.etag, app.etag);
     // The retry carries the old etag: it is answered from the record, not refused as stale.
-    let retried = h
-        .client
-        .record_recommendation(authed(request.clone(), "dev-state"))
-        .await
-        .expect("retried recommendation")
-        .into_inner();
+    let retried = act(&mut h.client, "dev-state", Call::Recommend(request.clone())).await;
     assert_eq!(retried, first);
     let events = all_events(&mut h.client, &app.name).await;
     assert_eq!(
@@ -121,12 +111,7 @@ pub(crate) async fn transitions_are_idempotent_by_request_id(mut h: Harness) {
     // answer (rebuilt from the history).
     let later = agency_approves(&mut h.client, &first, pb::Agency::Energy).await;
     assert_ne!(later.etag, first.etag);
-    let retried = h
-        .client
-        .record_recommendation(authed(request.clone(), "dev-state"))
-        .await
-        .expect("retried after a later change")
-        .into_inner();
+    let retried = act(&mut h.client, "dev-state", Call::Recommend(request.clone())).await;
     assert_eq!(retried, first);
     assert_eq!(get(&mut h.client, &app.name).await, later);
 }

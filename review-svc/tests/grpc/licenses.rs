@@ -159,12 +159,7 @@ pub(crate) async fn no_licence_without_a_final_approval(mut h: Harness) {
     assert_eq!(denied.license, "");
     // Withdrawn.
     let withdrawn = filed(&mut h.client).await;
-    let withdrawn = h
-        .client
-        .withdraw_application(authed(withdraw_request(&withdrawn), APPLICANT))
-        .await
-        .unwrap()
-        .into_inner();
+    let withdrawn = withdraw(&mut h.client, &withdrawn).await;
     assert_eq!(withdrawn.license, "");
     // An appealable approval is not final yet.
     let appealable = oc_approved(&mut h.client).await;

@@ -79,11 +79,7 @@ async fn the_largest_filing_accepted_is_served_by_every_read_and_transition() {
     for event in &events {
         assert_eq!(&next_event(&mut watch).await, event);
     }
-    let withdrawn = client
-        .withdraw_application(authed(withdraw_request(&app), APPLICANT))
-        .await
-        .unwrap_or_else(|status| panic!("withdraw: {}", describe(&status)))
-        .into_inner();
+    let withdrawn = withdraw(&mut client, &app).await;
     assert_eq!(state_of(&withdrawn), pb::State::Withdrawn);
     assert_eq!(get(&mut client, &app.name).await, withdrawn);
     assert!(verify_all(&mut client).await.intact);
@@ -336,12 +332,7 @@ async fn a_record_from_before_the_bound_is_still_answered() {
         vec![app.clone()]
     );
     // A transition on it is answered, not reported as a failure.
-    let withdrawn = h
-        .client
-        .withdraw_application(authed(withdraw_request(&app), APPLICANT))
-        .await
-        .unwrap_or_else(|status| panic!("withdraw: {}", describe(&status)))
-        .into_inner();
+    let withdrawn = withdraw(&mut h.client, &app).await;
     assert_eq!(state_of(&withdrawn), pb::State::Withdrawn);
     assert_eq!(get(&mut h.client, &name).await, withdrawn);
 }

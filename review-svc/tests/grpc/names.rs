@@ -12,18 +12,15 @@ async fn an_upper_case_id_names_the_same_application() {
     let id = app.name.strip_prefix("applications/").unwrap();
     let upper = format!("applications/{}", id.to_ascii_uppercase());
     assert_eq!(get(&mut h.client, &upper).await, app);
-    let withdrawn = h
-        .client
-        .withdraw_application(authed(
-            pb::WithdrawApplicationRequest {
-                name: upper.clone(),
-                ..withdraw_request(&app)
-            },
-            APPLICANT,
-        ))
-        .await
-        .unwrap_or_else(|status| panic!("withdraw: {}", describe(&status)))
-        .into_inner();
+    let withdrawn = act(
+        &mut h.client,
+        APPLICANT,
+        Call::Withdraw(pb::WithdrawApplicationRequest {
+            name: upper.clone(),
+            ..withdraw_request(&app)
+        }),
+    )
+    .await;
     assert_eq!(withdrawn.name, app.name, "answered by its canonical name");
     let events = all_events(&mut h.client, &upper).await;
     assert_eq!(events.last().unwrap().r#type, "Withdrawn");

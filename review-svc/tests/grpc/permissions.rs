@@ -547,12 +547,7 @@ async fn an_applicant_cannot_read_list_or_withdraw_another_applicants_applicatio
     );
     assert_eq!(get(&mut h.client, &theirs.name).await, theirs);
     // Its owner may.
-    let withdrawn = h
-        .client
-        .withdraw_application(authed(withdraw_request(&theirs), APPLICANT))
-        .await
-        .expect("the owner withdraws")
-        .into_inner();
+    let withdrawn = withdraw(&mut h.client, &theirs).await;
     assert_eq!(state_of(&withdrawn), pb::State::Withdrawn);
 }
 
