@@ -53,15 +53,13 @@ async fn messages_over_the_limit_are_refused_by_the_transport() {
         .await
         .expect("stream accepted")
         .into_inner();
-    let first = responses
-        .message()
+    let first = next_message(&mut responses)
         .await
         .expect("first item answered")
         .expect("a response");
     assert_eq!(first.index, 0);
     assert!(first.error.is_none());
-    let failed = responses
-        .message()
+    let failed = next_message(&mut responses)
         .await
         .expect_err("the stream fails at the oversized item");
     assert_eq!(failed.code(), Code::OutOfRange, "{failed:?}");

@@ -122,8 +122,7 @@ async fn v1alpha_lists_services() {
         .await
         .expect("reflection stream")
         .into_inner();
-    let response = responses
-        .message()
+    let response = next_message(&mut responses)
         .await
         .expect("answer")
         .expect("one response");

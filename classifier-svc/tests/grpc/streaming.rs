@@ -41,9 +41,8 @@ async fn classify_items_answers_every_request_in_order() {
 
     let mut decision_ids = HashSet::new();
     let mut position = 0;
-    while let Some(response) = timeout(LIMIT, responses.message())
+    while let Some(response) = next_message(&mut responses)
         .await
-        .expect("next response in time")
         .expect("the stream does not fail")
     {
         assert_eq!(response.index, position as u64, "responses come in order");
@@ -100,18 +99,15 @@ async fn classify_items_answers_before_the_client_half_closes() {
             .send(catalogue("H20", Some(export_to("CN")), "2026-02-01"))
             .await
             .expect("stream open");
-        let response = timeout(LIMIT, responses.message())
+        let response = next_message(&mut responses)
             .await
             .expect("answered while the stream is open")
-            .expect("no error")
             .expect("a response");
         assert_eq!(response.index, index);
         assert_eq!(control_status(&response), pb::ControlStatus::NotControlled);
     }
     drop(sender);
-    let end = timeout(LIMIT, responses.message())
-        .await
-        .expect("ends in time");
+    let end = next_message(&mut responses).await;
     assert!(matches!(end, Ok(None)), "clean end: {end:?}");
     app.stop().await;
 }
@@ -173,17 +169,15 @@ async fn an_item_that_does_not_decode_ends_the_stream_with_its_field() {
         .expect("stream accepted")
         .into_inner();
     for index in 0..2 {
-        let answer = timeout(LIMIT, answers.message())
+        let answer = next_message(&mut answers)
             .await
-            .expect("in time")
             .expect("a good item is answered")
             .expect("an answer");
         assert_eq!(answer.index, index);
         assert_eq!(classification(&answer).paragraph, "3A090.a.1");
     }
-    let status = timeout(LIMIT, answers.message())
+    let status = next_message(&mut answers)
         .await
-        .expect("in time")
         .expect_err("the undecodable item ends the stream");
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     let details = status.get_error_details();

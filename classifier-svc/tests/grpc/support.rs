@@ -28,6 +28,14 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 // Harness
 // ---------------------------------------------------------------------------
 
+/// The next message of `stream`, which must come within [`LIMIT`]: `None`
+/// once the stream has ended, or the status it failed with.
+pub async fn next_message<T>(stream: &mut tonic::Streaming<T>) -> Result<Option<T>, Status> {
+    timeout(LIMIT, stream.message())
+        .await
+        .expect("the stream answers in time")
+}
+
 /// The real server on an ephemeral port and a client connected to it.
 pub struct TestServer {
     pub server: RunningServer,
