@@ -50,11 +50,7 @@ async fn h200_to_china_under_the_january_2026_overlay() {
     assert_ne!(again.decision_id, response.decision_id);
 
     // Before the overlay: the rule set of that date, presumption of denial.
-    let mid_2025 = classified(
-        &mut client,
-        catalogue("H200", Some(export_to("CN")), "2025-06-01"),
-    )
-    .await;
+    let mid_2025 = classified(&mut client, h200(export_to("CN"), "2025-06-01")).await;
     assert_eq!(mid_2025.rule_set, "V2025b");
     assert_eq!(classification(&mid_2025).paragraph, "3A090.a.1");
     assert_denial_presumed(&mid_2025);
@@ -62,22 +58,14 @@ async fn h200_to_china_under_the_january_2026_overlay() {
     // A reexport stays at denial under the overlay.
     let reexport = classified(
         &mut client,
-        catalogue(
-            "H200",
-            Some(shipment("CN", pb::ExportType::Reexport)),
-            "2026-02-01",
-        ),
+        h200(shipment("CN", pb::ExportType::Reexport), "2026-02-01"),
     )
     .await;
     assert_eq!(reexport.rule_set, "V2026a");
     assert_denial_presumed(&reexport);
 
     // Hong Kong is China.
-    let hong_kong = classified(
-        &mut client,
-        catalogue("H200", Some(export_to("HK")), "2026-02-01"),
-    )
-    .await;
+    let hong_kong = classified(&mut client, h200(export_to("HK"), "2026-02-01")).await;
     assert_eq!(licence(&hong_kong).normalized_destination, "CN");
     assert!(licence(&hong_kong).license_required);
     assert_eq!(review_policy(&hong_kong), pb::ReviewPolicy::CaseByCase);

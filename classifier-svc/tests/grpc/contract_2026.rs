@@ -53,11 +53,7 @@ async fn the_uae_question_for_three_end_users() {
             "uae.licence_required",
         ),
     ] {
-        let r = classified(
-            &mut client,
-            catalogue("H200", Some(uae(name, kind)), "2026-08-01"),
-        )
-        .await;
+        let r = classified(&mut client, h200(uae(name, kind), "2026-08-01")).await;
         assert_eq!(r.rule_set, "V2026b");
         assert_eq!(licence_and_policy(&r).0, want, "{name:?}");
         let reasons = &r.license.as_ref().unwrap().reasons;
@@ -66,11 +62,7 @@ async fn the_uae_question_for_three_end_users() {
     }
     let other = classified(
         &mut client,
-        catalogue(
-            "H200",
-            Some(uae("", pb::EndUserKind::Unspecified)),
-            "2026-08-01",
-        ),
+        h200(uae("", pb::EndUserKind::Unspecified), "2026-08-01"),
     )
     .await;
     assert_eq!(
@@ -84,7 +76,7 @@ async fn the_uae_question_for_three_end_users() {
 async fn tariff_thresholds_and_the_basic_view() {
     let app = spawn().await;
     let mut client = app.client();
-    let full = classified(&mut client, catalogue("H200", Some(china()), "2026-08-01")).await;
+    let full = classified(&mut client, h200(china(), "2026-08-01")).await;
     let t = full.tariff.as_ref().expect("tariff block");
     assert_eq!(
         (t.applies, t.heading.as_str(), t.rate_percent, t.band),
@@ -104,7 +96,7 @@ async fn tariff_thresholds_and_the_basic_view() {
         .iter()
         .any(|f| f.rule_id == "tariff.fr26_customs" && f.holds));
 
-    let mut basic_request = catalogue("H200", Some(china()), "2026-08-01");
+    let mut basic_request = h200(china(), "2026-08-01");
     basic_request.view = pb::ClassificationView::Basic as i32;
     let basic = classified(&mut client, basic_request).await;
     assert_eq!(licence_and_policy(&basic), licence_and_policy(&full));
@@ -286,7 +278,7 @@ async fn hostile_names_and_duplicate_rates_are_refused() {
     );
     let mut tx = uae("G42\u{202e}", pb::EndUserKind::Commercial);
     tx.end_user_kind = 9;
-    let status = refused(&mut client, catalogue("H200", Some(tx), "2026-08-01")).await;
+    let status = refused(&mut client, h200(tx, "2026-08-01")).await;
     assert_eq!(
         refusal(&status).fields,
         ["transaction.end_user_name", "transaction.end_user_kind"]

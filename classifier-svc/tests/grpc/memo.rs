@@ -110,7 +110,7 @@ async fn a_request_without_a_date_is_remembered_for_today_only_and_refusals_neve
     let metrics = Registry::new();
     let app = spawn_remembering(1 << 20, metrics.clone()).await;
     let mut client = app.client();
-    let today = catalogue("H200", Some(export_to("CN")), "");
+    let today = h200(export_to("CN"), "");
     for _ in 0..2 {
         let answer = client
             .classify_item(today.clone())
@@ -119,7 +119,7 @@ async fn a_request_without_a_date_is_remembered_for_today_only_and_refusals_neve
             .into_inner();
         assert_eq!(answer.as_of, chrono::Utc::now().date_naive().to_string());
     }
-    let refused = catalogue("H200", Some(export_to("XX")), "2026-02-01");
+    let refused = h200(export_to("XX"), "2026-02-01");
     for _ in 0..2 {
         let status = client
             .classify_item(refused.clone())

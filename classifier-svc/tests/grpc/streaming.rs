@@ -16,7 +16,7 @@ const STREAM_INVALID: [(usize, Code, &str); 3] = [
 fn stream_request(position: usize) -> pb::ClassifyItemRequest {
     match position {
         37 => with_spec(datacenter(f64::NAN, None), None, "2026-02-01"),
-        101 => catalogue("H200", Some(export_to("XX")), "2026-02-01"),
+        101 => h200(export_to("XX"), "2026-02-01"),
         150 => catalogue("no such chip", None, "2026-02-01"),
         p if p.is_multiple_of(2) => h200_to_china(),
         p => with_spec(

@@ -100,9 +100,14 @@ impl TestServer {
 // Request builders
 // ---------------------------------------------------------------------------
 
+/// The H200 from the catalogue, in `transaction` on `as_of`.
+pub fn h200(transaction: pb::Transaction, as_of: &str) -> pb::ClassifyItemRequest {
+    catalogue("H200", Some(transaction), as_of)
+}
+
 /// The headline: the H200 exported to China on 2026-02-01.
 pub fn h200_to_china() -> pb::ClassifyItemRequest {
-    catalogue("H200", Some(export_to("CN")), "2026-02-01")
+    h200(export_to("CN"), "2026-02-01")
 }
 
 pub fn catalogue(
