@@ -117,37 +117,43 @@ pub fn recommendation_request(
     agency: pb::Agency,
     recommendation: pb::Recommendation,
 ) -> pb::RecordRecommendationRequest {
-    let conditions = if recommendation == pb::Recommendation::ApproveWithConditions {
-        vec!["No transfer to military end users".to_owned()]
-    } else {
-        Vec::new()
-    };
+    let with_conditions = recommendation == pb::Recommendation::ApproveWithConditions;
     pb::RecordRecommendationRequest {
         name: name.to_owned(),
         etag: etag.to_owned(),
         request_id: uuid::Uuid::new_v4().to_string(),
         agency: agency as i32,
         recommendation: recommendation as i32,
-        conditions,
+        conditions: conditions(with_conditions, "No transfer to military end users"),
         rationale: format!("{} position", agency.as_str_name()),
     }
 }
 
-/// `outcome` on application `name` at `etag`, without conditions, with a
-/// fresh request id.
+/// `outcome` on application `name` at `etag`, with a fresh request id and a
+/// condition when it approves with conditions.
 pub fn decision_request(
     name: &str,
     etag: &str,
     outcome: pb::Outcome,
     rationale: &str,
 ) -> pb::DecideApplicationRequest {
+    let with_conditions = outcome == pb::Outcome::ApproveWithConditions;
     pb::DecideApplicationRequest {
         name: name.to_owned(),
         etag: etag.to_owned(),
         request_id: uuid::Uuid::new_v4().to_string(),
         outcome: outcome as i32,
-        conditions: Vec::new(),
+        conditions: conditions(with_conditions, "Quarterly end-use reports"),
         rationale: rationale.to_owned(),
+    }
+}
+
+/// `condition` alone when the answer approves with conditions, else none.
+fn conditions(with_conditions: bool, condition: &str) -> Vec<String> {
+    if with_conditions {
+        vec![condition.to_owned()]
+    } else {
+        Vec::new()
     }
 }
 

@@ -65,15 +65,7 @@ pub(crate) fn decision_request(
     app: &pb::Application,
     outcome: pb::Outcome,
 ) -> pb::DecideApplicationRequest {
-    let conditions = if outcome == pb::Outcome::ApproveWithConditions {
-        vec!["Quarterly end-use reports".to_owned()]
-    } else {
-        Vec::new()
-    };
-    pb::DecideApplicationRequest {
-        conditions,
-        ..filings::decision_request(&app.name, &app.etag, outcome, "decided on the full record")
-    }
+    filings::decision_request(&app.name, &app.etag, outcome, "decided on the full record")
 }
 
 pub(crate) fn appeal_request(
