@@ -44,7 +44,7 @@ pub(crate) fn new_request_id() -> String {
 
 use test_support::filings;
 pub(crate) use test_support::filings::{accelerator, catalog_item, h200_to};
-use test_support::paging::every_page;
+use test_support::paging::{every_page, Paged};
 
 /// A valid filing changed by `edit`.
 pub(crate) fn filing_with(edit: impl FnOnce(&mut pb::Application)) -> pb::CreateApplicationRequest {
@@ -488,13 +488,19 @@ pub(crate) fn expect_invalid_field<T: std::fmt::Debug>(
     status
 }
 
-/// Checks a refused page token: INVALID_PAGE_TOKEN on `page_token`, and the
-/// method the token was refused for in the error's metadata.
-pub(crate) fn expect_invalid_page_token<T: std::fmt::Debug>(
-    result: Result<T, Status>,
+/// Sends the list `request` as `token` and checks that its page token is
+/// refused: INVALID_PAGE_TOKEN on `page_token`, and `method`, the method
+/// the token was refused for, in the error's metadata.
+pub(crate) async fn expect_invalid_page_token<R>(
+    client: &R::Client,
+    request: R,
+    token: &str,
     method: &str,
-    context: &dyn std::fmt::Debug,
-) {
+) where
+    R: Paged,
+    R::Response: std::fmt::Debug,
+{
+    let result = R::list(client.clone(), authed(request.clone(), token)).await;
     let status = expect_invalid_field(result, "INVALID_PAGE_TOKEN", "page_token");
     assert_eq!(
         status
@@ -504,7 +510,7 @@ pub(crate) fn expect_invalid_page_token<T: std::fmt::Debug>(
             .get("method")
             .map(String::as_str),
         Some(method),
-        "{context:?}"
+        "{request:?}"
     );
 }
 

@@ -86,13 +86,7 @@ pub(crate) async fn list_applications_pages_newest_first_and_refuses_foreign_tok
         refused.push((invalid(&tokens[0], filter), AUDITOR));
     }
     for (request, token) in refused {
-        expect_invalid_page_token(
-            h.client
-                .list_applications(authed(request.clone(), token))
-                .await,
-            "ListApplications",
-            &request,
-        );
+        expect_invalid_page_token(&h.client, request, token, "ListApplications").await;
     }
 
     // A filtered listing pages within its filter.
@@ -169,13 +163,7 @@ pub(crate) async fn list_application_events_pages_oldest_first_and_refuses_forei
             page_size: 7,
             page_token,
         };
-        expect_invalid_page_token(
-            h.client
-                .list_application_events(authed(request.clone(), AUDITOR))
-                .await,
-            "ListApplicationEvents",
-            &request,
-        );
+        expect_invalid_page_token(&h.client, request, AUDITOR, "ListApplicationEvents").await;
     }
 }
 
