@@ -39,37 +39,42 @@ pub mod codec {
     /// The `ErrorInfo` reason of a body that does not decode.
     pub const MALFORMED_MESSAGE: &str = "MALFORMED_MESSAGE";
 
-    /// [`ProstCodec`] with decode errors answered as INVALID_ARGUMENT.
+    /// [`ProstCodec`]'s encoder of `T`, with the decoder `D` of `U`.
     #[derive(Debug, Clone, Copy)]
-    pub struct ValidatingCodec<T, U>(PhantomData<(T, U)>);
+    pub struct ProstEncoding<T, U, D>(PhantomData<(T, U, D)>);
 
-    impl<T, U> Default for ValidatingCodec<T, U> {
+    impl<T, U, D> Default for ProstEncoding<T, U, D> {
         fn default() -> Self {
             Self(PhantomData)
         }
     }
 
-    impl<T, U> Codec for ValidatingCodec<T, U>
+    impl<T, U, D> Codec for ProstEncoding<T, U, D>
     where
         T: prost::Message + Send + 'static,
         U: prost::Message + Default + Send + 'static,
+        D: Decoder<Error = Status> + Default + Send + 'static,
+        D::Item: Send + 'static,
     {
         type Encode = T;
-        type Decode = U;
+        type Decode = D::Item;
         type Encoder = ProstEncoder<T>;
-        type Decoder = ValidatingDecoder<U>;
+        type Decoder = D;
 
         fn encoder(&mut self) -> Self::Encoder {
             ProstCodec::<T, U>::default().encoder()
         }
 
         fn decoder(&mut self) -> Self::Decoder {
-            ValidatingDecoder(PhantomData)
+            D::default()
         }
     }
 
+    /// [`ProstCodec`] with decode errors answered as INVALID_ARGUMENT.
+    pub type ValidatingCodec<T, U> = ProstEncoding<T, U, ValidatingDecoder<U>>;
+
     /// Decodes with prost; see [`malformed`] for the errors.
-    #[derive(Debug)]
+    #[derive(Debug, Default)]
     pub struct ValidatingDecoder<U>(PhantomData<U>);
 
     impl<U: prost::Message + Default> Decoder for ValidatingDecoder<U> {
@@ -100,36 +105,10 @@ pub mod codec {
     /// arrived as (see [`Arrived`]). An answer that does not decode is
     /// INTERNAL, the fault of the server that sent it; [`ValidatingCodec`]
     /// would make it INVALID_ARGUMENT, as if the caller had sent it.
-    #[derive(Debug, Clone, Copy)]
-    pub struct KeepingCodec<T, U>(PhantomData<(T, U)>);
-
-    impl<T, U> Default for KeepingCodec<T, U> {
-        fn default() -> Self {
-            Self(PhantomData)
-        }
-    }
-
-    impl<T, U> Codec for KeepingCodec<T, U>
-    where
-        T: prost::Message + Send + 'static,
-        U: prost::Message + Default + Send + 'static,
-    {
-        type Encode = T;
-        type Decode = Arrived<U>;
-        type Encoder = ProstEncoder<T>;
-        type Decoder = KeepingDecoder<U>;
-
-        fn encoder(&mut self) -> Self::Encoder {
-            ProstCodec::<T, U>::default().encoder()
-        }
-
-        fn decoder(&mut self) -> Self::Decoder {
-            KeepingDecoder(PhantomData)
-        }
-    }
+    pub type KeepingCodec<T, U> = ProstEncoding<T, U, KeepingDecoder<U>>;
 
     /// Decodes with prost, keeping the bytes; see [`KeepingCodec`].
-    #[derive(Debug)]
+    #[derive(Debug, Default)]
     pub struct KeepingDecoder<U>(PhantomData<U>);
 
     impl<U: prost::Message + Default> Decoder for KeepingDecoder<U> {
