@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use exportcontrol_proto::classifier::v1 as pb;
+use exportcontrol_proto::classifier::v1::classifier_service_server::SERVICE_NAME;
 use exportcontrol_proto::codec::{Arrived, KeepingCodec};
 use service_kit::trace_context::TraceContext;
 use tokio::time::Instant;
@@ -159,7 +160,6 @@ impl ClassifierClient {
         &self,
         mut request: tonic::Request<pb::ClassifyItemRequest>,
     ) -> Result<tonic::Response<Arrived<pb::ClassifyItemResponse>>, Status> {
-        const SERVICE: &str = "exportcontrol.classifier.v1.ClassifierService";
         let mut client = self.client.clone();
         client
             .ready()
@@ -167,7 +167,7 @@ impl ClassifierClient {
             .map_err(|e| Status::unavailable(format!("classifier channel not ready: {e}")))?;
         request
             .extensions_mut()
-            .insert(GrpcMethod::new(SERVICE, "ClassifyItem"));
+            .insert(GrpcMethod::new(SERVICE_NAME, "ClassifyItem"));
         let path = PathAndQuery::from_static(
             "/exportcontrol.classifier.v1.ClassifierService/ClassifyItem",
         );

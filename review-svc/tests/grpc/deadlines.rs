@@ -321,7 +321,8 @@ async fn an_answer_that_does_not_decode_is_the_classifiers_fault_not_the_filings
 struct UndecodableClassifier;
 
 impl tonic::server::NamedService for UndecodableClassifier {
-    const NAME: &'static str = "exportcontrol.classifier.v1.ClassifierService";
+    const NAME: &'static str =
+        exportcontrol_proto::classifier::v1::classifier_service_server::SERVICE_NAME;
 }
 
 impl tower::Service<http::Request<tonic::body::Body>> for UndecodableClassifier {
