@@ -137,6 +137,7 @@ fn install(format: LogFormat, default_level: &str, tracer: Option<SdkTracer>) ->
     let Some(tracer) = tracer else {
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(colours())
             .with_writer(std::io::stderr);
         return match format {
             LogFormat::Text => builder.try_init().is_ok(),
@@ -154,7 +155,9 @@ fn install(format: LogFormat, default_level: &str, tracer: Option<SdkTracer>) ->
                 .iter()
                 .any(|target| meta.target().starts_with(target))
         }));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt::layer()
+        .with_ansi(colours())
+        .with_writer(std::io::stderr);
     let registry = tracing_subscriber::registry().with(filter).with(export);
     match format {
         LogFormat::Text => registry.with(logs).try_init().is_ok(),
@@ -163,6 +166,13 @@ fn install(format: LogFormat, default_level: &str, tracer: Option<SdkTracer>) ->
             .try_init()
             .is_ok(),
     }
+}
+
+/// Colours only for a person at a terminal: a log file or a collector
+/// reading stderr gets the text without escape codes.
+fn colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 thread_local! {

@@ -580,6 +580,28 @@ async fn one_trace_id_follows_the_work_from_review_svc_into_the_classifier() {
     }
 }
 
+/// A log written to a file (or read by a collector) is plain text: colours
+/// are for a person at a terminal, and escape codes in a file get in the
+/// way of everyone who greps it.
+#[tokio::test]
+async fn logs_not_written_to_a_terminal_have_no_colour_codes() {
+    let data = tempfile::tempdir().unwrap();
+    let (_classifier, review) = start_both(data.path(), Vec::new()).await;
+    ReviewServiceClient::connect(review.url())
+        .await
+        .unwrap()
+        .create_application(authed(h200_to_china(1), "dev-applicant"))
+        .await
+        .unwrap();
+    for log in ["review.log", "classifier.log"] {
+        let text = std::fs::read_to_string(data.path().join(log)).unwrap();
+        assert!(text.contains(" INFO "), "{log} has no INFO line:\n{text}");
+        assert!(!text.contains('\u{1b}'), "{log} has escape codes:\n{text}");
+    }
+    let review_log = std::fs::read_to_string(data.path().join("review.log")).unwrap();
+    assert!(review_log.contains("application filed"), "{review_log}");
+}
+
 /// The history written by the first release (`review-svc/tests/fixtures/v1`:
 /// events of the first format, snapshots with the whole application) is
 /// served as that release served it, verifies byte for byte, and takes new
