@@ -180,54 +180,55 @@ macro_rules! row_columns {
     };
 }
 
-/// The rows' columns as arrays for UNNEST.
+/// The rows' columns as arrays for UNNEST, borrowing the batch's text
+/// (sqlx copies it once, into the statement's buffer).
 #[derive(Default)]
-struct RowColumns {
-    id: Vec<String>,
+struct RowColumns<'a> {
+    id: Vec<&'a str>,
     version: Vec<i64>,
-    applicant: Vec<String>,
-    state: Vec<String>,
-    level: Vec<String>,
-    destination: Vec<String>,
+    applicant: Vec<&'a str>,
+    state: Vec<&'a str>,
+    level: Vec<&'a str>,
+    destination: Vec<&'a str>,
     awaiting_agencies: Vec<String>,
     next_due_at: Vec<Option<i64>>,
     overdue_at: Vec<Option<i64>>,
     created_at: Vec<i64>,
     updated_at: Vec<i64>,
-    snapshot: Vec<String>,
+    snapshot: Vec<&'a str>,
     chain_length: Vec<i64>,
-    chain_head: Vec<String>,
+    chain_head: Vec<&'a str>,
     expected: Vec<i64>,
 }
 
-impl RowColumns {
+impl<'a> RowColumns<'a> {
     fn push(
         &mut self,
-        row: &ApplicationRow,
-        head: &ChainHead,
+        row: &'a ApplicationRow,
+        head: &'a ChainHead,
         expected: i64,
     ) -> Result<(), StoreError> {
-        self.id.push(row.id.clone());
+        self.id.push(&row.id);
         self.version.push(row.version);
-        self.applicant.push(row.applicant.clone());
-        self.state.push(row.state.clone());
-        self.level.push(row.level.clone());
-        self.destination.push(row.destination.clone());
+        self.applicant.push(&row.applicant);
+        self.state.push(&row.state);
+        self.level.push(&row.level);
+        self.destination.push(&row.destination);
         self.awaiting_agencies
             .push(agencies_json(&row.awaiting_agencies)?);
         self.next_due_at.push(row.next_due_at);
         self.overdue_at.push(row.overdue_at);
         self.created_at.push(row.created_at);
         self.updated_at.push(row.updated_at);
-        self.snapshot.push(row.snapshot.clone());
+        self.snapshot.push(&row.snapshot);
         self.chain_length.push(head.length);
-        self.chain_head.push(head.hash.clone());
+        self.chain_head.push(&head.hash);
         self.expected.push(expected);
         Ok(())
     }
 
     /// `sql`, which reads the rows from [`row_columns!`], with them bound.
-    fn bind(self, sql: &'static str) -> sqlx::query::Query<'static, Postgres, PgArguments> {
+    fn bind(self, sql: &'static str) -> sqlx::query::Query<'a, Postgres, PgArguments> {
         sqlx::query(sql)
             .bind(self.id)
             .bind(self.expected)
@@ -251,24 +252,21 @@ impl RowColumns {
 /// agencies, `$2` the applications' creation times, `$3` their ids.
 fn awaiting_statement<'q>(
     sql: &'q str,
-    rows: &[(&String, i64, &String)],
+    rows: &'q [(&'q String, i64, &'q String)],
 ) -> sqlx::query::Query<'q, Postgres, PgArguments> {
     sqlx::query(sql)
-        .bind(
-            rows.iter()
-                .map(|(agency, _, _)| (*agency).clone())
-                .collect::<Vec<_>>(),
-        )
+        .bind(texts(rows, |(agency, _, _)| agency))
         .bind(
             rows.iter()
                 .map(|(_, created_at, _)| *created_at)
                 .collect::<Vec<_>>(),
         )
-        .bind(
-            rows.iter()
-                .map(|(_, _, id)| (*id).clone())
-                .collect::<Vec<_>>(),
-        )
+        .bind(texts(rows, |(_, _, id)| id))
+}
+
+/// One text column of `rows`, borrowed, for an UNNEST array.
+fn texts<'a, R>(rows: &'a [R], column: impl Fn(&'a R) -> &'a String) -> Vec<&'a str> {
+    rows.iter().map(|row| column(row).as_str()).collect()
 }
 
 async fn write_batch(
@@ -346,22 +344,10 @@ async fn write_batch(
              recorded_at) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])",
         )
-        .bind(
-            r.iter()
-                .map(|(q, _, _)| q.request_id.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(r.iter().map(|(_, id, _)| id.clone()).collect::<Vec<_>>())
-        .bind(
-            r.iter()
-                .map(|(q, _, _)| q.fingerprint.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            r.iter()
-                .map(|(q, _, _)| q.response.clone())
-                .collect::<Vec<_>>(),
-        )
+        .bind(texts(r, |(q, _, _)| &q.request_id))
+        .bind(texts(r, |(_, id, _)| id))
+        .bind(texts(r, |(q, _, _)| &q.fingerprint))
+        .bind(texts(r, |(q, _, _)| &q.response))
         .bind(r.iter().map(|(_, _, at)| *at).collect::<Vec<_>>());
         execute_exact(conn, statement, r.len(), "insert requests").await?;
     }
@@ -375,14 +361,14 @@ async fn write_batch(
              $6::text[], $7::text[], $8::text[]) WITH ORDINALITY \
              AS t(id, seq, kind, actor, at, details, previous_hash, hash, n) ORDER BY n",
         )
-        .bind(e.iter().map(|x| x.0.clone()).collect::<Vec<_>>())
+        .bind(texts(e, |x| &x.0))
         .bind(e.iter().map(|x| x.1).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.2.kind.clone()).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.2.actor.clone()).collect::<Vec<_>>())
+        .bind(texts(e, |x| &x.2.kind))
+        .bind(texts(e, |x| &x.2.actor))
         .bind(e.iter().map(|x| x.2.at).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.2.details.clone()).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.3.clone()).collect::<Vec<_>>())
-        .bind(e.iter().map(|x| x.4.clone()).collect::<Vec<_>>());
+        .bind(texts(e, |x| &x.2.details))
+        .bind(texts(e, |x| &x.3))
+        .bind(texts(e, |x| &x.4));
         execute_exact(conn, statement, e.len(), "insert events").await?;
     }
     Ok(())
