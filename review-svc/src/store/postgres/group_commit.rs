@@ -149,124 +149,137 @@ pub(crate) async fn run_batch(
     Ok(results)
 }
 
-/// Runs `statement` and checks that it changed `expected` rows.
-async fn execute_exact<'q>(
-    conn: &mut PgConnection,
-    statement: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    expected: usize,
-    what: &str,
-) -> Result<(), BatchFailed> {
-    let done = statement.execute(&mut *conn).await.map_err(failed)?;
-    if done.rows_affected() != expected as u64 {
-        return Err(StoreError::Internal(format!(
-            "{what}: {} rows changed, expected {expected}",
-            done.rows_affected()
-        ))
-        .into());
-    }
-    Ok(())
-}
-
-/// The table `v` of a batch's application rows, as [`RowColumns::bind`]
-/// binds them: inserts read all but `expected` (the stored version an
-/// update replaces), updates all but `created_at`.
-macro_rules! row_columns {
-    () => {
-        "UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
-         $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
-         $13::text[], $14::bigint[], $15::text[]) \
-         AS v(id, expected, version, applicant, state, level, destination, awaiting_agencies, \
-         next_due_at, overdue_at, created_at, updated_at, snapshot, chain_length, chain_head)"
-    };
-}
-
-/// The rows' columns as arrays for UNNEST, borrowing the batch's text
-/// (sqlx copies it once, into the statement's buffer).
+/// A batch's writes as one statement: each write a data-modifying CTE that
+/// returns a row for every row it changes, and a closing SELECT that counts
+/// them, so the batch's writes cost one round trip to the database (and
+/// one statement for the server to run) instead of one each.
+///
+/// The parts run against the same snapshot, in no set order: they must not
+/// touch the same rows (a batch never inserts and deletes one awaited
+/// agency: [`plan`] keeps only the difference), and the foreign keys are
+/// checked at the end of the statement, when every part has run.
 #[derive(Default)]
-struct RowColumns<'a> {
-    id: Vec<&'a str>,
-    version: Vec<i64>,
-    applicant: Vec<&'a str>,
-    state: Vec<&'a str>,
-    level: Vec<&'a str>,
-    destination: Vec<&'a str>,
-    awaiting_agencies: Vec<String>,
-    next_due_at: Vec<Option<i64>>,
-    overdue_at: Vec<Option<i64>>,
-    created_at: Vec<i64>,
-    updated_at: Vec<i64>,
-    snapshot: Vec<&'a str>,
-    chain_length: Vec<i64>,
-    chain_head: Vec<&'a str>,
-    expected: Vec<i64>,
+struct Combined {
+    arguments: PgArguments,
+    bound: usize,
+    /// (what, the data-modifying statement, rows it must change)
+    parts: Vec<(&'static str, String, usize)>,
 }
 
-impl<'a> RowColumns<'a> {
-    fn push(
+impl Combined {
+    /// Binds one column of rows as an array: its placeholder, cast to `sql_type[]`.
+    fn array<'q, T>(&mut self, values: Vec<T>, sql_type: &str) -> Result<String, StoreError>
+    where
+        Vec<T>: sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+        T: 'q,
+    {
+        use sqlx::Arguments;
+        // PgArguments owns what it encodes: the borrow ends here.
+        self.arguments
+            .add(values)
+            .map_err(|e| StoreError::Internal(format!("binding a batch column: {e}")))?;
+        self.bound += 1;
+        Ok(format!("${}::{sql_type}[]", self.bound))
+    }
+
+    fn texts<'a, R>(
         &mut self,
-        row: &'a ApplicationRow,
-        head: &'a ChainHead,
-        expected: i64,
-    ) -> Result<(), StoreError> {
-        self.id.push(&row.id);
-        self.version.push(row.version);
-        self.applicant.push(&row.applicant);
-        self.state.push(&row.state);
-        self.level.push(&row.level);
-        self.destination.push(&row.destination);
-        self.awaiting_agencies
-            .push(agencies_json(&row.awaiting_agencies)?);
-        self.next_due_at.push(row.next_due_at);
-        self.overdue_at.push(row.overdue_at);
-        self.created_at.push(row.created_at);
-        self.updated_at.push(row.updated_at);
-        self.snapshot.push(&row.snapshot);
-        self.chain_length.push(head.length);
-        self.chain_head.push(&head.hash);
-        self.expected.push(expected);
+        rows: &'a [R],
+        column: impl Fn(&'a R) -> &'a str,
+    ) -> Result<String, StoreError> {
+        self.array(rows.iter().map(column).collect::<Vec<_>>(), "text")
+    }
+
+    fn ints<R>(&mut self, rows: &[R], column: impl Fn(&R) -> i64) -> Result<String, StoreError> {
+        self.array(rows.iter().map(column).collect::<Vec<_>>(), "bigint")
+    }
+
+    fn part(&mut self, what: &'static str, sql: String, expected: usize) {
+        self.parts.push((what, sql, expected));
+    }
+
+    /// Runs the parts and checks that each changed the rows it should.
+    async fn execute(self, conn: &mut PgConnection) -> Result<(), BatchFailed> {
+        use sqlx::Row;
+        if self.parts.is_empty() {
+            return Ok(());
+        }
+        let ctes: Vec<String> = (self.parts.iter().enumerate())
+            .map(|(i, (_, sql, _))| format!("p{i} AS ({sql} RETURNING 1)"))
+            .collect();
+        let counts: Vec<String> = (0..self.parts.len())
+            .map(|i| format!("(SELECT COUNT(*) FROM p{i})"))
+            .collect();
+        let sql = format!("WITH {} SELECT {}", ctes.join(", "), counts.join(", "));
+        let row = sqlx::query_with(&sql, self.arguments)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(failed)?;
+        for (i, (what, _, expected)) in self.parts.iter().enumerate() {
+            let changed: i64 = row.try_get(i).map_err(failed)?;
+            if changed != *expected as i64 {
+                return Err(StoreError::Internal(format!(
+                    "{what}: {changed} rows changed, expected {expected}"
+                ))
+                .into());
+            }
+        }
         Ok(())
     }
 
-    /// `sql`, which reads the rows from [`row_columns!`], with them bound.
-    fn bind(self, sql: &'static str) -> sqlx::query::Query<'a, Postgres, PgArguments> {
-        sqlx::query(sql)
-            .bind(self.id)
-            .bind(self.expected)
-            .bind(self.version)
-            .bind(self.applicant)
-            .bind(self.state)
-            .bind(self.level)
-            .bind(self.destination)
-            .bind(self.awaiting_agencies)
-            .bind(self.next_due_at)
-            .bind(self.overdue_at)
-            .bind(self.created_at)
-            .bind(self.updated_at)
-            .bind(self.snapshot)
-            .bind(self.chain_length)
-            .bind(self.chain_head)
+    /// The application rows as the table `v`, for an INSERT or an UPDATE
+    /// (`expected` is the stored version an update replaces; 0 for inserts).
+    fn applications(
+        &mut self,
+        rows: &[(&ApplicationRow, &ChainHead, i64)],
+    ) -> Result<String, StoreError> {
+        let agencies = (rows.iter())
+            .map(|(row, _, _)| agencies_json(&row.awaiting_agencies))
+            .collect::<Result<Vec<_>, _>>()?;
+        let columns = [
+            self.texts(rows, |(row, _, _)| &row.id)?,
+            self.ints(rows, |(_, _, expected)| *expected)?,
+            self.ints(rows, |(row, _, _)| row.version)?,
+            self.texts(rows, |(row, _, _)| &row.applicant)?,
+            self.texts(rows, |(row, _, _)| &row.state)?,
+            self.texts(rows, |(row, _, _)| &row.level)?,
+            self.texts(rows, |(row, _, _)| &row.destination)?,
+            self.array(agencies, "text")?,
+            self.array(
+                rows.iter()
+                    .map(|(row, _, _)| row.next_due_at)
+                    .collect::<Vec<_>>(),
+                "bigint",
+            )?,
+            self.array(
+                rows.iter()
+                    .map(|(row, _, _)| row.overdue_at)
+                    .collect::<Vec<_>>(),
+                "bigint",
+            )?,
+            self.ints(rows, |(row, _, _)| row.created_at)?,
+            self.ints(rows, |(row, _, _)| row.updated_at)?,
+            self.texts(rows, |(row, _, _)| &row.snapshot)?,
+            self.ints(rows, |(_, head, _)| head.length)?,
+            self.texts(rows, |(_, head, _)| &head.hash)?,
+        ];
+        Ok(format!(
+            "UNNEST({}) AS v(id, expected, version, applicant, state, level, destination, \
+             awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
+             chain_length, chain_head)",
+            columns.join(", ")
+        ))
     }
-}
 
-/// `sql` with the awaited-agency `rows` bound as three arrays: `$1` the
-/// agencies, `$2` the applications' creation times, `$3` their ids.
-fn awaiting_statement<'q>(
-    sql: &'q str,
-    rows: &'q [(&'q String, i64, &'q String)],
-) -> sqlx::query::Query<'q, Postgres, PgArguments> {
-    sqlx::query(sql)
-        .bind(texts(rows, |(agency, _, _)| agency))
-        .bind(
-            rows.iter()
-                .map(|(_, created_at, _)| *created_at)
-                .collect::<Vec<_>>(),
-        )
-        .bind(texts(rows, |(_, _, id)| id))
-}
-
-/// One text column of `rows`, borrowed, for an UNNEST array.
-fn texts<'a, R>(rows: &'a [R], column: impl Fn(&'a R) -> &'a String) -> Vec<&'a str> {
-    rows.iter().map(|row| column(row).as_str()).collect()
+    /// Awaited agencies as the table `g(agency, created_at, id)`.
+    fn awaiting(&mut self, rows: &[(&String, i64, &String)]) -> Result<String, StoreError> {
+        Ok(format!(
+            "UNNEST({}, {}, {}) AS g(agency, created_at, id)",
+            self.texts(rows, |(agency, _, _)| agency)?,
+            self.ints(rows, |(_, created_at, _)| *created_at)?,
+            self.texts(rows, |(_, _, id)| id)?,
+        ))
+    }
 }
 
 async fn write_batch(
@@ -274,102 +287,107 @@ async fn write_batch(
     plan: &Plan<'_>,
     writes: &BatchWrites,
 ) -> Result<(), BatchFailed> {
+    let mut batch = Combined::default();
     if !plan.inserts.is_empty() {
-        let mut c = RowColumns::default();
-        for (row, head) in &plan.inserts {
-            c.push(row, head, 0)?;
-        }
-        let statement = c.bind(concat!(
-            "INSERT INTO applications (id, version, applicant, state, level, destination, \
-             awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
-             chain_length, chain_head) \
-             SELECT id, version, applicant, state, level, destination, awaiting_agencies, \
-             next_due_at, overdue_at, created_at, updated_at, snapshot, chain_length, chain_head \
-             FROM ",
-            row_columns!()
-        ));
-        execute_exact(conn, statement, plan.inserts.len(), "insert applications").await?;
+        let rows: Vec<_> = (plan.inserts.iter())
+            .map(|(row, head)| (*row, *head, 0))
+            .collect();
+        let v = batch.applications(&rows)?;
+        batch.part(
+            "insert applications",
+            format!(
+                "INSERT INTO applications (id, version, applicant, state, level, destination, \
+                 awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
+                 chain_length, chain_head) \
+                 SELECT id, version, applicant, state, level, destination, awaiting_agencies, \
+                 next_due_at, overdue_at, created_at, updated_at, snapshot, chain_length, \
+                 chain_head FROM {v}"
+            ),
+            rows.len(),
+        );
     }
     if !plan.updates.is_empty() {
-        let mut c = RowColumns::default();
-        for (row, head, stored) in &plan.updates {
-            c.push(row, head, *stored)?;
-        }
-        let statement = c.bind(concat!(
-            "UPDATE applications a SET version = v.version, applicant = v.applicant, \
-             state = v.state, level = v.level, destination = v.destination, \
-             awaiting_agencies = v.awaiting_agencies, next_due_at = v.next_due_at, \
-             overdue_at = v.overdue_at, updated_at = v.updated_at, snapshot = v.snapshot, \
-             chain_length = v.chain_length, chain_head = v.chain_head \
-             FROM ",
-            row_columns!(),
-            " WHERE a.id = v.id AND a.version = v.expected"
-        ));
-        execute_exact(conn, statement, plan.updates.len(), "update applications").await?;
+        let v = batch.applications(&plan.updates)?;
+        batch.part(
+            "update applications",
+            format!(
+                "UPDATE applications a SET version = v.version, applicant = v.applicant, \
+                 state = v.state, level = v.level, destination = v.destination, \
+                 awaiting_agencies = v.awaiting_agencies, next_due_at = v.next_due_at, \
+                 overdue_at = v.overdue_at, updated_at = v.updated_at, snapshot = v.snapshot, \
+                 chain_length = v.chain_length, chain_head = v.chain_head \
+                 FROM {v} WHERE a.id = v.id AND a.version = v.expected"
+            ),
+            plan.updates.len(),
+        );
     }
     if !plan.awaiting_gone.is_empty() {
-        let statement = awaiting_statement(
-            "DELETE FROM application_awaiting w \
-             USING UNNEST($1::text[], $2::bigint[], $3::text[]) AS g(agency, created_at, id) \
-             WHERE w.agency = g.agency AND w.created_at = g.created_at \
-             AND w.application_id = g.id",
-            &plan.awaiting_gone,
-        );
-        execute_exact(
-            conn,
-            statement,
-            plan.awaiting_gone.len(),
+        let g = batch.awaiting(&plan.awaiting_gone)?;
+        batch.part(
             "delete awaited agencies",
-        )
-        .await?;
+            format!(
+                "DELETE FROM application_awaiting w USING {g} \
+                 WHERE w.agency = g.agency AND w.created_at = g.created_at \
+                 AND w.application_id = g.id"
+            ),
+            plan.awaiting_gone.len(),
+        );
     }
     if !plan.awaiting_new.is_empty() {
-        let statement = awaiting_statement(
-            "INSERT INTO application_awaiting (agency, created_at, application_id) \
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[])",
-            &plan.awaiting_new,
-        );
-        execute_exact(
-            conn,
-            statement,
-            plan.awaiting_new.len(),
+        let g = batch.awaiting(&plan.awaiting_new)?;
+        batch.part(
             "insert awaited agencies",
-        )
-        .await?;
+            format!(
+                "INSERT INTO application_awaiting (agency, created_at, application_id) \
+                 SELECT agency, created_at, id FROM {g}"
+            ),
+            plan.awaiting_new.len(),
+        );
     }
     if !writes.requests.is_empty() {
         let r = &writes.requests;
-        let statement = sqlx::query(
-            "INSERT INTO requests (request_id, application_id, fingerprint, response, \
-             recorded_at) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])",
-        )
-        .bind(texts(r, |(q, _, _)| &q.request_id))
-        .bind(texts(r, |(_, id, _)| id))
-        .bind(texts(r, |(q, _, _)| &q.fingerprint))
-        .bind(texts(r, |(q, _, _)| &q.response))
-        .bind(r.iter().map(|(_, _, at)| *at).collect::<Vec<_>>());
-        execute_exact(conn, statement, r.len(), "insert requests").await?;
+        let columns = [
+            batch.texts(r, |(q, _, _)| &q.request_id)?,
+            batch.texts(r, |(_, id, _)| id)?,
+            batch.texts(r, |(q, _, _)| &q.fingerprint)?,
+            batch.texts(r, |(q, _, _)| &q.response)?,
+            batch.ints(r, |(_, _, at)| *at)?,
+        ];
+        batch.part(
+            "insert requests",
+            format!(
+                "INSERT INTO requests (request_id, application_id, fingerprint, response, \
+                 recorded_at) SELECT * FROM UNNEST({})",
+                columns.join(", ")
+            ),
+            r.len(),
+        );
     }
     if !writes.events.is_empty() {
         let e = &writes.events;
-        let statement = sqlx::query(
-            "INSERT INTO events (application_id, application_sequence, kind, actor, at, \
-             details, previous_hash, hash) \
-             SELECT id, seq, kind, actor, at, details, previous_hash, hash \
-             FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], \
-             $6::text[], $7::text[], $8::text[]) WITH ORDINALITY \
-             AS t(id, seq, kind, actor, at, details, previous_hash, hash, n) ORDER BY n",
-        )
-        .bind(texts(e, |x| &x.0))
-        .bind(e.iter().map(|x| x.1).collect::<Vec<_>>())
-        .bind(texts(e, |x| &x.2.kind))
-        .bind(texts(e, |x| &x.2.actor))
-        .bind(e.iter().map(|x| x.2.at).collect::<Vec<_>>())
-        .bind(texts(e, |x| &x.2.details))
-        .bind(texts(e, |x| &x.3))
-        .bind(texts(e, |x| &x.4));
-        execute_exact(conn, statement, e.len(), "insert events").await?;
+        let columns = [
+            batch.texts(e, |x| &x.0)?,
+            batch.ints(e, |x| x.1)?,
+            batch.texts(e, |x| &x.2.kind)?,
+            batch.texts(e, |x| &x.2.actor)?,
+            batch.ints(e, |x| x.2.at)?,
+            batch.texts(e, |x| &x.2.details)?,
+            batch.texts(e, |x| &x.3)?,
+            batch.texts(e, |x| &x.4)?,
+        ];
+        // In the batch's order: `sequence` numbers them as they come.
+        batch.part(
+            "insert events",
+            format!(
+                "INSERT INTO events (application_id, application_sequence, kind, actor, at, \
+                 details, previous_hash, hash) \
+                 SELECT id, seq, kind, actor, at, details, previous_hash, hash \
+                 FROM UNNEST({}) WITH ORDINALITY \
+                 AS t(id, seq, kind, actor, at, details, previous_hash, hash, n) ORDER BY n",
+                columns.join(", ")
+            ),
+            e.len(),
+        );
     }
-    Ok(())
+    batch.execute(conn).await
 }
