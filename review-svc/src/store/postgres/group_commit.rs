@@ -194,6 +194,14 @@ impl Combined {
         self.array(rows.iter().map(column).collect::<Vec<_>>(), "bigint")
     }
 
+    fn optional_ints<R>(
+        &mut self,
+        rows: &[R],
+        column: impl Fn(&R) -> Option<i64>,
+    ) -> Result<String, StoreError> {
+        self.array(rows.iter().map(column).collect::<Vec<_>>(), "bigint")
+    }
+
     fn part(&mut self, what: &'static str, sql: String, expected: usize) {
         self.parts.push((what, sql, expected));
     }
@@ -245,18 +253,8 @@ impl Combined {
             self.texts(rows, |(row, _, _)| &row.level)?,
             self.texts(rows, |(row, _, _)| &row.destination)?,
             self.array(agencies, "text")?,
-            self.array(
-                rows.iter()
-                    .map(|(row, _, _)| row.next_due_at)
-                    .collect::<Vec<_>>(),
-                "bigint",
-            )?,
-            self.array(
-                rows.iter()
-                    .map(|(row, _, _)| row.overdue_at)
-                    .collect::<Vec<_>>(),
-                "bigint",
-            )?,
+            self.optional_ints(rows, |(row, _, _)| row.next_due_at)?,
+            self.optional_ints(rows, |(row, _, _)| row.overdue_at)?,
             self.ints(rows, |(row, _, _)| row.created_at)?,
             self.ints(rows, |(row, _, _)| row.updated_at)?,
             self.texts(rows, |(row, _, _)| &row.snapshot)?,
