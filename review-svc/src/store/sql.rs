@@ -14,7 +14,10 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::TryStreamExt;
+use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{
     ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
@@ -26,7 +29,14 @@ use super::licenses::LicenseReads;
 use super::{ApplicationRow, Census, ChainReport, ListCursor, ListFilter, StoreError, StoredEvent};
 
 /// What differs between SQLite and PostgreSQL in the shared reads.
-pub(crate) trait Dialect: Database {
+///
+/// `DB: Dialect` is all a function generic over the database needs: how a
+/// statement runs comes with [`Run`] and how a row is read with
+/// [`Columns`], a supertrait and an associated-type bound, which Rust
+/// implies wherever `Dialect` holds (it would not imply the where-clauses
+/// that sqlx's generic API asks for; those are stated once, on `Run`'s
+/// impl).
+pub(crate) trait Dialect: Run + Database<Row: Columns> {
     /// The global sequence as compared when reading the events of one
     /// application.
     const SEQUENCE_OF_ONE_APPLICATION: &'static str;
@@ -55,6 +65,75 @@ pub(crate) struct Sql<DB> {
     text: String,
     binds: Vec<Bind>,
     dialect: PhantomData<DB>,
+}
+
+/// How a [`Sql`] statement runs on a connection of the database: the
+/// methods of sqlx's `Executor`, whose bounds the one impl below states
+/// for every database that meets them (both dialects do). Each hands back
+/// sqlx's own boxed future or stream, as `Query::fetch_all` and the like
+/// do, so a statement costs no allocation more than before; the statement
+/// stays persistent (prepared once per connection and cached).
+pub(crate) trait Run: Database {
+    fn execute<'c>(
+        conn: &'c mut Self::Connection,
+        sql: &'c Sql<Self>,
+    ) -> BoxFuture<'c, Result<Self::QueryResult, sqlx::Error>>;
+    fn fetch<'c>(
+        conn: &'c mut Self::Connection,
+        sql: &'c Sql<Self>,
+    ) -> BoxStream<'c, Result<Self::Row, sqlx::Error>>;
+    fn fetch_all<'c>(
+        conn: &'c mut Self::Connection,
+        sql: &'c Sql<Self>,
+    ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>>;
+    fn fetch_optional<'c>(
+        conn: &'c mut Self::Connection,
+        sql: &'c Sql<Self>,
+    ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>>;
+    fn fetch_one<'c>(
+        conn: &'c mut Self::Connection,
+        sql: &'c Sql<Self>,
+    ) -> BoxFuture<'c, Result<Self::Row, sqlx::Error>>;
+}
+
+impl<DB> Run for DB
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+{
+    fn execute<'c>(
+        conn: &'c mut DB::Connection,
+        sql: &'c Sql<DB>,
+    ) -> BoxFuture<'c, Result<DB::QueryResult, sqlx::Error>> {
+        conn.execute(sql.query())
+    }
+    fn fetch<'c>(
+        conn: &'c mut DB::Connection,
+        sql: &'c Sql<DB>,
+    ) -> BoxStream<'c, Result<DB::Row, sqlx::Error>> {
+        conn.fetch(sql.query())
+    }
+    fn fetch_all<'c>(
+        conn: &'c mut DB::Connection,
+        sql: &'c Sql<DB>,
+    ) -> BoxFuture<'c, Result<Vec<DB::Row>, sqlx::Error>> {
+        conn.fetch_all(sql.query())
+    }
+    fn fetch_optional<'c>(
+        conn: &'c mut DB::Connection,
+        sql: &'c Sql<DB>,
+    ) -> BoxFuture<'c, Result<Option<DB::Row>, sqlx::Error>> {
+        conn.fetch_optional(sql.query())
+    }
+    fn fetch_one<'c>(
+        conn: &'c mut DB::Connection,
+        sql: &'c Sql<DB>,
+    ) -> BoxFuture<'c, Result<DB::Row, sqlx::Error>> {
+        conn.fetch_one(sql.query())
+    }
 }
 
 impl<DB: Dialect> Sql<DB> {
@@ -104,8 +183,11 @@ impl<DB: Dialect> Sql<DB> {
             .push(" THEN ")
             .bind(value)
     }
+}
 
-    pub(crate) fn query(&self) -> Query<'_, DB, DB::Arguments<'_>>
+impl<DB: Database> Sql<DB> {
+    /// The statement with its values bound, for [`Run`].
+    fn query(&self) -> Query<'_, DB, DB::Arguments<'_>>
     where
         for<'a> String: Encode<'a, DB> + Type<DB>,
         for<'a> i64: Encode<'a, DB> + Type<DB>,
@@ -139,6 +221,15 @@ const EVENT_COLUMNS: &str = "sequence, application_id, application_sequence, kin
 pub(crate) const APP_STATE_COLUMNS: &str =
     "id, version, chain_length, chain_head, awaiting_agencies, created_at";
 
+/// The rows of `q`, read on a connection of `pool`.
+pub(crate) async fn read_all<DB: Dialect>(
+    pool: &Pool<DB>,
+    q: &Sql<DB>,
+) -> Result<Vec<DB::Row>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(DB::map_err)?;
+    DB::fetch_all(&mut conn, q).await.map_err(DB::map_err)
+}
+
 /// The store's reads over a pool of either dialect.
 #[derive(Debug)]
 pub(crate) struct Reads<DB: Database> {
@@ -165,6 +256,10 @@ pub(crate) trait Columns {
     fn int(&self, index: usize) -> Result<i64, StoreError>;
     /// An integer column that may be NULL.
     fn optional_int(&self, index: usize) -> Result<Option<i64>, StoreError>;
+    /// A text column that may be NULL.
+    fn optional_text(&self, index: usize) -> Result<Option<String>, StoreError>;
+    /// A text column, borrowed from the row.
+    fn str(&self, index: usize) -> Result<&str, StoreError>;
 }
 
 impl<R> Columns for R
@@ -174,8 +269,17 @@ where
     usize: ColumnIndex<R>,
     for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
     for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> &'a str: Decode<'a, R::Database> + Type<R::Database>,
 {
     fn text(&self, index: usize) -> Result<String, StoreError> {
+        self.try_get(index)
+            .map_err(<R::Database as Dialect>::map_err)
+    }
+    fn optional_text(&self, index: usize) -> Result<Option<String>, StoreError> {
+        self.try_get(index)
+            .map_err(<R::Database as Dialect>::map_err)
+    }
+    fn str(&self, index: usize) -> Result<&str, StoreError> {
         self.try_get(index)
             .map_err(<R::Database as Dialect>::map_err)
     }
@@ -315,18 +419,14 @@ fn build_list_query<DB: Dialect>(
     q
 }
 
-impl<DB> Reads<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> &'a str: Decode<'a, DB> + Type<DB>,
-{
+impl<DB: Dialect> Reads<DB> {
     pub(crate) fn new(pool: Pool<DB>) -> Self {
         Self { pool }
+    }
+
+    /// A connection of the pool, for the statements of one read.
+    async fn conn(&self) -> Result<PoolConnection<DB>, StoreError> {
+        self.pool.acquire().await.map_err(DB::map_err)
     }
 
     /// The reads of licences and shipments, over the same pool.
@@ -335,7 +435,7 @@ where
     }
 
     async fn rows(&self, q: Sql<DB>) -> Result<Vec<ApplicationRow>, StoreError> {
-        let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
+        let rows = read_all(&self.pool, &q).await?;
         rows.iter().map(application_from).collect()
     }
 
@@ -393,7 +493,7 @@ where
             }
         }
         q.push_int(i64::from(limit));
-        let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
+        let rows = read_all(&self.pool, &q).await?;
         rows.iter().map(event_from).collect()
     }
 
@@ -422,34 +522,25 @@ where
             q.push_text(*kind);
         }
         q.push(") ORDER BY application_id, application_sequence");
-        let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
+        let rows = read_all(&self.pool, &q).await?;
         rows.iter().map(event_from).collect()
     }
 
     pub(crate) async fn census(&self, now: i64) -> Result<Census, StoreError> {
-        let e = DB::map_err;
-        let rows =
-            Sql::<DB>::new("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level")
-                .query()
-                .fetch_all(&self.pool)
-                .await
-                .map_err(e)?;
-        let by_state_and_level = rows
+        let q =
+            Sql::<DB>::new("SELECT state, level, COUNT(*) FROM applications GROUP BY state, level");
+        let by_state_and_level = read_all(&self.pool, &q)
+            .await?
             .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0).map_err(e)?,
-                    r.try_get(1).map_err(e)?,
-                    r.try_get(2).map_err(e)?,
-                ))
-            })
+            .map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let mut q = Sql::<DB>::new("SELECT COUNT(*) FROM applications WHERE overdue_at <= ");
         q.push_int(now);
-        let overdue = q.query().fetch_one(&self.pool).await.map_err(e)?;
+        let mut conn = self.conn().await?;
+        let overdue = DB::fetch_one(&mut conn, &q).await.map_err(DB::map_err)?;
         Ok(Census {
             by_state_and_level,
-            overdue: overdue.try_get(0).map_err(e)?,
+            overdue: overdue.int(0)?,
         })
     }
 
@@ -457,13 +548,14 @@ where
         &self,
         request_id: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let e = DB::map_err;
         let mut q =
             Sql::<DB>::new("SELECT fingerprint, response FROM requests WHERE request_id = ");
         q.push_text(request_id);
-        let row = q.query().fetch_optional(&self.pool).await.map_err(e)?;
-        row.map(|r| Ok((r.try_get(0).map_err(e)?, r.try_get(1).map_err(e)?)))
-            .transpose()
+        let mut conn = self.conn().await?;
+        let row = DB::fetch_optional(&mut conn, &q)
+            .await
+            .map_err(DB::map_err)?;
+        row.map(|r| Ok((r.text(0)?, r.text(1)?))).transpose()
     }
 
     /// Recomputes the chains of one application or of all, in one read
@@ -473,17 +565,12 @@ where
         application_id: Option<&str>,
     ) -> Result<ChainReport, StoreError> {
         let e = DB::map_err;
-        let mut conn = self.pool.acquire().await.map_err(e)?;
+        let mut conn = self.conn().await?;
         let mut tx = conn.begin_with(DB::BEGIN_SNAPSHOT).await.map_err(e)?;
         if let Some(id) = application_id {
             let mut q = Sql::<DB>::new("SELECT 1 FROM applications WHERE id = ");
             q.push_text(id);
-            if q.query()
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(e)?
-                .is_none()
-            {
+            if DB::fetch_optional(&mut tx, &q).await.map_err(e)?.is_none() {
                 return Err(StoreError::NotFound(id.to_owned()));
             }
         }
@@ -500,26 +587,24 @@ where
         q.push(" ORDER BY e.application_id, e.application_sequence");
         {
             let mut head: Option<ChainHead> = None;
-            let mut rows = q.query().fetch(&mut *tx);
+            let mut rows = DB::fetch(&mut tx, &q);
             while let Some(r) = rows.try_next().await.map_err(e)? {
-                let app: &str = r.try_get(0).map_err(e)?;
+                let app = r.str(0)?;
                 if walker.current_application() != Some(app) {
                     walker.end_application(head.as_ref());
-                    let length: Option<i64> = r.try_get(8).map_err(e)?;
-                    let hash: Option<String> = r.try_get(9).map_err(e)?;
-                    head = length
-                        .zip(hash)
+                    head = (r.optional_int(8)?)
+                        .zip(r.optional_text(9)?)
                         .map(|(length, hash)| ChainHead { length, hash });
                 }
                 walker.push(&ChainLink {
                     application_id: app,
-                    application_sequence: r.try_get(1).map_err(e)?,
-                    kind: r.try_get(2).map_err(e)?,
-                    actor: r.try_get(3).map_err(e)?,
-                    at: r.try_get(4).map_err(e)?,
-                    details: r.try_get(5).map_err(e)?,
-                    previous_hash: r.try_get(6).map_err(e)?,
-                    hash: r.try_get(7).map_err(e)?,
+                    application_sequence: r.int(1)?,
+                    kind: r.str(2)?,
+                    actor: r.str(3)?,
+                    at: r.int(4)?,
+                    details: r.str(5)?,
+                    previous_hash: r.str(6)?,
+                    hash: r.str(7)?,
                 });
             }
             drop(rows);
@@ -535,10 +620,9 @@ where
         }
         q.push(" ORDER BY a.id");
         {
-            let mut rows = q.query().fetch(&mut *tx);
+            let mut rows = DB::fetch(&mut tx, &q);
             while let Some(r) = rows.try_next().await.map_err(e)? {
-                let id: &str = r.try_get(0).map_err(e)?;
-                walker.application_without_events(id, &chain_head_from(&r, 1)?);
+                walker.application_without_events(r.str(0)?, &chain_head_from(&r, 1)?);
             }
         }
         tx.rollback().await.map_err(e)?;
@@ -558,10 +642,10 @@ where
         q.push(" AND sequence <= ");
         q.push_int(up_to);
         q.push(" ORDER BY sequence");
-        let mut conn = self.pool.acquire().await.map_err(e)?;
-        let mut rows = q.query().fetch(&mut *conn);
+        let mut conn = self.conn().await?;
+        let mut rows = DB::fetch(&mut conn, &q);
         while let Some(r) = rows.try_next().await.map_err(e)? {
-            digest.push(r.try_get(0).map_err(e)?, r.try_get(1).map_err(e)?);
+            digest.push(r.int(0)?, r.str(1)?);
         }
         digest.sequence = digest.sequence.max(up_to);
         Ok(digest)
@@ -578,22 +662,21 @@ where
         insert.push(", ");
         insert.push_text(fresh_hex);
         insert.push(") ON CONFLICT (purpose) DO NOTHING");
-        insert.query().execute(&self.pool).await.map_err(e)?;
+        let mut conn = self.conn().await?;
+        DB::execute(&mut conn, &insert).await.map_err(e)?;
         let mut select = Sql::<DB>::new("SELECT key_hex FROM service_keys WHERE purpose = ");
         select.push_text(purpose);
-        let row = select.query().fetch_one(&self.pool).await.map_err(e)?;
-        row.try_get(0).map_err(e)
+        DB::fetch_one(&mut conn, &select).await.map_err(e)?.text(0)
     }
 
     /// The greatest sequence stored (0 when there is no event).
     pub(crate) async fn max_sequence(&self) -> Result<i64, StoreError> {
-        let e = DB::map_err;
-        let row = Sql::<DB>::new("SELECT COALESCE(MAX(sequence), 0) FROM events")
-            .query()
-            .fetch_one(&self.pool)
+        let q = Sql::<DB>::new("SELECT COALESCE(MAX(sequence), 0) FROM events");
+        let mut conn = self.conn().await?;
+        DB::fetch_one(&mut conn, &q)
             .await
-            .map_err(e)?;
-        row.try_get(0).map_err(e)
+            .map_err(DB::map_err)?
+            .int(0)
     }
 }
 

@@ -32,18 +32,11 @@ pub(crate) fn refused_before_writing(error: &StoreError) -> bool {
 /// Runs the jobs a licence writer took from its queue, in transactions
 /// opened with `begin`: together as [`run_batch`] does, or, where that
 /// fails, one by one; and answers each.
-pub(crate) async fn run_and_answer<DB>(
+pub(crate) async fn run_and_answer<DB: Dialect>(
     pool: &sqlx::Pool<DB>,
     begin: &'static str,
     batch: &mut Vec<QueuedJob>,
-) where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) {
     let results = match pool.acquire().await {
         Ok(mut conn) => run_batch::<DB>(&mut conn, begin, batch).await,
         Err(_) => None,
@@ -61,19 +54,11 @@ pub(crate) async fn run_and_answer<DB>(
 /// Runs the jobs of a batch one after the other in one transaction (each
 /// sees the writes of those before it) and answers them once it has
 /// committed; `None` when it failed and the jobs must run one by one.
-async fn run_batch<DB>(
+async fn run_batch<DB: Dialect>(
     conn: &mut DB::Connection,
     begin: &'static str,
     batch: &[QueuedJob],
-) -> Option<Vec<Result<LicenseOutcome, StoreError>>>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Option<Vec<Result<LicenseOutcome, StoreError>>> {
     let mut tx = conn.begin_with(begin).await.ok()?;
     if batch
         .iter()
@@ -144,18 +129,10 @@ pub(super) fn push_list<DB: Dialect>(q: &mut Sql<DB>, values: &[String]) {
 /// or one counter see each other's effect), and what was decided is
 /// written at the end. The caller commits; `Err` rolls the whole batch
 /// back (the caller then runs each job on its own).
-pub(crate) async fn run_changes<DB>(
+pub(crate) async fn run_changes<DB: Dialect>(
     conn: &mut DB::Connection,
     batch: &[QueuedJob],
-) -> Result<Vec<Result<LicenseOutcome, StoreError>>, JobError>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Result<Vec<Result<LicenseOutcome, StoreError>>, JobError> {
     let mut license_ids = Vec::new();
     let mut counter_keys = Vec::new();
     let mut request_ids = Vec::new();
@@ -195,10 +172,8 @@ where
     let mut heads: HashMap<String, ChainHead> = HashMap::new();
     let select = "SELECT id, chain_length, chain_head FROM applications";
     for r in locked_rows::<DB>(&mut *conn, select, "id", &application_ids).await? {
-        heads.insert(
-            r.try_get(0).map_err(db::<DB>)?,
-            chain_head_from(&r, 1).map_err(JobError::Failed)?,
-        );
+        let head = chain_head_from(&r, 1).map_err(JobError::Failed)?;
+        heads.insert(r.text(0).map_err(JobError::Failed)?, head);
     }
     let mut counters = locked_counters::<DB>(&mut *conn, &counter_keys).await?;
     let mut requests: HashMap<String, (String, String)> = HashMap::new();
@@ -207,7 +182,7 @@ where
             "SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id IN "
         ));
         push_list(&mut q, chunk);
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)? {
+        for r in DB::fetch_all(&mut *conn, &q).await.map_err(db::<DB>)? {
             request_from(&r, &mut requests).map_err(JobError::Failed)?;
         }
     }
@@ -343,7 +318,7 @@ where
                 hash.clone(),
             );
         }
-        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
     // The chain heads that moved, each compared with what was read.
     let moved_heads: Vec<(&String, &ChainHead)> = heads
@@ -365,7 +340,7 @@ where
             "chain_length",
             chunk.iter().map(|(id, _)| (*id, read_lengths[*id])),
         );
-        let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
         expect_rows::<DB>(&done, chunk.len(), || {
             moved("a chain moved under a batch of licence changes")
         })?;
@@ -405,7 +380,7 @@ where
             "version",
             rows.iter().map(|row| (&row.id, read_versions[&row.id])),
         );
-        let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
         expect_rows::<DB>(&done, rows.len(), || {
             moved("a licence moved under a batch of changes")
         })?;
@@ -420,7 +395,7 @@ where
             }
             push_shipment_row(&mut q, shipment);
         }
-        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
     let mut grown: Vec<(&String, i64)> = counters
         .iter()
@@ -436,7 +411,7 @@ where
         q.push(" END WHERE counter IN ");
         let keys: Vec<String> = chunk.iter().map(|(key, _)| (*key).clone()).collect();
         push_list(&mut q, &keys);
-        let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
         expect_rows::<DB>(&done, chunk.len(), || {
             internal("a counter of a batch of changes is missing")
         })?;
@@ -454,7 +429,7 @@ where
                 *at,
             );
         }
-        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
     Ok(results)
 }
@@ -465,18 +440,10 @@ where
 /// and then locked. Nearly always every counter exists, and one locking
 /// read is all it takes (an insert that does nothing still looks each key
 /// up, and a batch spread over many licences names many counters).
-pub(super) async fn locked_counters<DB>(
+pub(super) async fn locked_counters<DB: Dialect>(
     conn: &mut DB::Connection,
     keys: &[String],
-) -> Result<HashMap<String, i64>, JobError>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Result<HashMap<String, i64>, JobError> {
     let mut counters = HashMap::new();
     read_locked_counters::<DB>(&mut *conn, keys, &mut counters).await?;
     let missing: Vec<String> = keys
@@ -498,31 +465,23 @@ where
             q.push(", 0)");
         }
         q.push(" ON CONFLICT (counter) DO NOTHING");
-        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
     read_locked_counters::<DB>(&mut *conn, &missing, &mut counters).await?;
     Ok(counters)
 }
 
 /// Reads the counters `keys` locked (in key order) into `into`.
-async fn read_locked_counters<DB>(
+async fn read_locked_counters<DB: Dialect>(
     conn: &mut DB::Connection,
     keys: &[String],
     into: &mut HashMap<String, i64>,
-) -> Result<(), JobError>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Result<(), JobError> {
     let select = "SELECT counter, value FROM license_counters";
     for r in locked_rows::<DB>(conn, select, "counter", keys).await? {
         into.insert(
-            r.try_get::<String, _>(0).map_err(db::<DB>)?,
-            r.try_get::<i64, _>(1).map_err(db::<DB>)?,
+            r.text(0).map_err(JobError::Failed)?,
+            r.int(1).map_err(JobError::Failed)?,
         );
     }
     Ok(())
@@ -531,44 +490,29 @@ where
 /// The rows of `select` (`SELECT … FROM table`) whose `key` is one of
 /// `keys` (sorted, distinct), locked in key order: transactions that lock
 /// rows in the same order wait for each other instead of deadlocking.
-async fn locked_rows<DB>(
+async fn locked_rows<DB: Dialect>(
     conn: &mut DB::Connection,
     select: &str,
     key: &str,
     keys: &[String],
-) -> Result<Vec<DB::Row>, JobError>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    for<'a> String: Encode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Type<DB>,
-{
+) -> Result<Vec<DB::Row>, JobError> {
     let mut rows = Vec::new();
     for chunk in keys.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let mut q = Sql::<DB>::new(format!("{select} WHERE {key} IN "));
         push_list(&mut q, chunk);
         q.push(&format!(" ORDER BY {key}"));
         q.push(DB::FOR_UPDATE);
-        rows.extend(q.query().fetch_all(&mut *conn).await.map_err(db::<DB>)?);
+        rows.extend(DB::fetch_all(&mut *conn, &q).await.map_err(db::<DB>)?);
     }
     Ok(rows)
 }
 
 /// Runs each job of a batch in its own transaction (after a failed batch).
-async fn run_each<DB>(
+async fn run_each<DB: Dialect>(
     pool: &sqlx::Pool<DB>,
     begin: &'static str,
     batch: &[QueuedJob],
-) -> Vec<Result<LicenseOutcome, StoreError>>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Vec<Result<LicenseOutcome, StoreError>> {
     let mut alone = Vec::with_capacity(batch.len());
     for queued in batch {
         alone.push(match pool.acquire().await {

@@ -5,18 +5,10 @@ use super::*;
 
 /// Runs one job inside the open transaction `conn`; writes nothing when
 /// the outcome is not `Committed`. The caller commits (or rolls back).
-pub(crate) async fn run_job<DB>(
+pub(crate) async fn run_job<DB: Dialect>(
     conn: &mut DB::Connection,
     job: &LicenseJob,
-) -> Result<LicenseOutcome, JobError>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Result<LicenseOutcome, JobError> {
     let request = match job {
         LicenseJob::Issue(job) => &job.request,
         LicenseJob::Change { request, .. } => request,
@@ -25,14 +17,9 @@ where
         let mut q =
             Sql::<DB>::new("SELECT fingerprint, response FROM requests WHERE request_id = ");
         q.push_text(request.request_id.clone());
-        if let Some(r) = q
-            .query()
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db::<DB>)?
-        {
-            let fingerprint: String = r.try_get(0).map_err(db::<DB>)?;
-            let response: String = r.try_get(1).map_err(db::<DB>)?;
+        if let Some(r) = DB::fetch_optional(&mut *conn, &q).await.map_err(db::<DB>)? {
+            let fingerprint = r.text(0).map_err(JobError::Failed)?;
+            let response = r.text(1).map_err(JobError::Failed)?;
             return match crate::store::batch::replay(request, &fingerprint, &response) {
                 Ok(WriteOutcome::Replayed { response }) => {
                     Ok(LicenseOutcome::Replayed { response })
@@ -77,60 +64,37 @@ where
             response.unwrap_or_else(|| request.response.clone()),
             at,
         );
-        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
     Ok(outcome)
 }
 
 /// The chain head of an application, locked; None when it does not exist.
-pub(super) async fn locked_head<DB>(
+pub(super) async fn locked_head<DB: Dialect>(
     conn: &mut DB::Connection,
     application_id: &str,
-) -> Result<Option<(i64, ChainHead, i64)>, JobError>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Result<Option<(i64, ChainHead, i64)>, JobError> {
     let mut q = Sql::<DB>::new(
         "SELECT version, chain_length, chain_head, created_at FROM applications WHERE id = ",
     );
     q.push_text(application_id);
     q.push(DB::FOR_UPDATE);
-    let Some(r) = q
-        .query()
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db::<DB>)?
-    else {
+    let Some(r) = DB::fetch_optional(&mut *conn, &q).await.map_err(db::<DB>)? else {
         return Ok(None);
     };
     let head = chain_head_from(&r, 1).map_err(JobError::Failed)?;
-    Ok(Some((
-        r.try_get(0).map_err(db::<DB>)?,
-        head,
-        r.try_get(3).map_err(db::<DB>)?,
-    )))
+    let version = r.int(0).map_err(JobError::Failed)?;
+    let created_at = r.int(3).map_err(JobError::Failed)?;
+    Ok(Some((version, head, created_at)))
 }
 
 /// Appends `events` to the chain after `head` and moves the head.
-pub(super) async fn append<DB>(
+pub(super) async fn append<DB: Dialect>(
     conn: &mut DB::Connection,
     application_id: &str,
     head: &ChainHead,
     events: &[NewEvent],
-) -> Result<(), JobError>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Result<(), JobError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -139,7 +103,7 @@ where
     for (i, (event, (sequence, previous, hash))) in events.iter().zip(links).enumerate() {
         push_event_row(&mut q, i, application_id, sequence, event, previous, hash);
     }
-    q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     let mut q = Sql::<DB>::new("UPDATE applications SET chain_length = ");
     q.push_int(new_head.length);
     q.push(", chain_head = ");
@@ -148,28 +112,20 @@ where
     q.push_text(application_id);
     q.push(" AND chain_length = ");
     q.push_int(head.length);
-    let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     expect_rows::<DB>(&done, 1, || {
         moved(format!("the chain of {application_id} moved"))
     })?;
     Ok(())
 }
 
-pub(super) async fn issue<DB>(
+pub(super) async fn issue<DB: Dialect>(
     conn: &mut DB::Connection,
     expected_version: i64,
     row: &ApplicationRow,
     events: &[NewEvent],
     license: &LicenseRow,
-) -> Result<(), JobError>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Result<(), JobError> {
     let Some((version, head, created_at)) = locked_head::<DB>(conn, &row.id).await? else {
         return Err(JobError::Failed(StoreError::NotFound(row.id.clone())));
     };
@@ -216,13 +172,13 @@ where
     q.push_text(row.id.clone());
     q.push(" AND version = ");
     q.push_int(expected_version);
-    let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     expect_rows::<DB>(&done, 1, || {
         internal(format!("update of {} changed no row", row.id))
     })?;
     let mut q = Sql::<DB>::new("DELETE FROM application_awaiting WHERE application_id = ");
     q.push_text(row.id.clone());
-    q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     for agency in distinct(&row.awaiting_agencies) {
         let mut q = Sql::<DB>::new(
             "INSERT INTO application_awaiting (agency, created_at, application_id) VALUES (",
@@ -233,7 +189,7 @@ where
         q.push(", ");
         q.push_text(row.id.clone());
         q.push(")");
-        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
     let mut q = Sql::<DB>::new(format!("INSERT INTO licenses ({LICENSE_COLUMNS}) VALUES ("));
     q.push_text(license.id.clone());
@@ -257,35 +213,22 @@ where
     q.push(", ");
     q.push_text(license.snapshot.clone());
     q.push(")");
-    q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     Ok(())
 }
 
-pub(super) async fn change<DB>(
+pub(super) async fn change<DB: Dialect>(
     conn: &mut DB::Connection,
     license_id: &str,
     counter_keys: &[String],
     decide: &Decide,
-) -> Result<(LicenseOutcome, i64, Option<String>), JobError>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Result<(LicenseOutcome, i64, Option<String>), JobError> {
     let mut q = Sql::<DB>::new(format!(
         "SELECT {LICENSE_COLUMNS} FROM licenses WHERE id = "
     ));
     q.push_text(license_id);
     q.push(DB::FOR_UPDATE);
-    let Some(r) = q
-        .query()
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db::<DB>)?
-    else {
+    let Some(r) = DB::fetch_optional(&mut *conn, &q).await.map_err(db::<DB>)? else {
         return Err(JobError::Failed(StoreError::NotFound(
             license_id.to_owned(),
         )));
@@ -321,14 +264,14 @@ where
     q.push_text(license_id);
     q.push(" AND version = ");
     q.push_int(view.row.version);
-    let done = q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+    let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     expect_rows::<DB>(&done, 1, || moved(format!("licence {license_id} moved")))?;
     for shipment in &write.shipments {
         let mut q = Sql::<DB>::new(format!(
             "INSERT INTO shipments ({SHIPMENT_COLUMNS}) VALUES "
         ));
         push_shipment_row(&mut q, shipment);
-        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
     for (key, delta) in &write.counters {
         if !keys.contains(key) {
@@ -338,7 +281,7 @@ where
         q.push_int(*delta);
         q.push(" WHERE counter = ");
         q.push_text(key.clone());
-        q.query().execute(&mut *conn).await.map_err(db::<DB>)?;
+        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
     Ok((
         LicenseOutcome::Committed,
@@ -349,19 +292,11 @@ where
 
 /// Runs one job in its own transaction, again while it conflicts (a few
 /// times, then `Unavailable`).
-pub(crate) async fn run_alone<DB>(
+pub(crate) async fn run_alone<DB: Dialect>(
     conn: &mut DB::Connection,
     begin: &'static str,
     job: &LicenseJob,
-) -> Result<LicenseOutcome, StoreError>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+) -> Result<LicenseOutcome, StoreError> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;

@@ -49,7 +49,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::{ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::{Connection, Database};
 
 mod batch;
 mod job;

@@ -1,27 +1,20 @@
 //! Reads of licences, shipments and counters, for both dialects.
 
 use super::*;
+use crate::store::sql::read_all;
 
 /// The reads of licences and shipments over a pool of either dialect.
 pub(crate) struct LicenseReads<DB: Database> {
     pool: sqlx::Pool<DB>,
 }
 
-impl<DB> LicenseReads<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
-{
+impl<DB: Dialect> LicenseReads<DB> {
     pub(crate) fn new(pool: sqlx::Pool<DB>) -> Self {
         Self { pool }
     }
 
     async fn licenses(&self, q: Sql<DB>) -> Result<Vec<LicenseRow>, StoreError> {
-        let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
+        let rows = read_all(&self.pool, &q).await?;
         rows.iter().map(license_from).collect()
     }
 
@@ -101,7 +94,7 @@ where
         }
         q.push(" ORDER BY shipped_at, id LIMIT ");
         q.push_int(i64::from(limit));
-        let rows = q.query().fetch_all(&self.pool).await.map_err(DB::map_err)?;
+        let rows = read_all(&self.pool, &q).await?;
         rows.iter().map(shipment_from).collect()
     }
 
@@ -116,12 +109,8 @@ where
         }
         let mut q = Sql::<DB>::new("SELECT counter, value FROM license_counters WHERE counter IN ");
         super::batch::push_list(&mut q, keys);
-        let e = DB::map_err;
-        for r in q.query().fetch_all(&self.pool).await.map_err(e)? {
-            out.insert(
-                r.try_get::<String, _>(0).map_err(e)?,
-                r.try_get::<i64, _>(1).map_err(e)?,
-            );
+        for r in read_all(&self.pool, &q).await? {
+            out.insert(r.text(0)?, r.int(1)?);
         }
         Ok(out)
     }
