@@ -14,13 +14,16 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
-use futures::future::BoxFuture;
-use futures::stream::BoxStream;
-use futures::TryStreamExt;
+use std::future::Future;
+
+use futures::future::{self, BoxFuture};
+use futures::stream::{BoxStream, Stream};
+use futures::{FutureExt, TryStreamExt};
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{
-    ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
+    ColumnIndex, Connection, Database, Decode, Either, Encode, Executor, IntoArguments, Pool, Row,
+    Type,
 };
 
 use super::batch::AppState;
@@ -67,33 +70,62 @@ pub(crate) struct Sql<DB> {
     dialect: PhantomData<DB>,
 }
 
-/// How a [`Sql`] statement runs on a connection of the database: the
-/// methods of sqlx's `Executor`, whose bounds the one impl below states
-/// for every database that meets them (both dialects do). Each hands back
-/// sqlx's own boxed future or stream, as `Query::fetch_all` and the like
-/// do, so a statement costs no allocation more than before; the statement
-/// stays persistent (prepared once per connection and cached).
+/// One result of a statement: rows changed (`Left`) or a row read.
+pub(crate) type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
+
+/// How a [`Sql`] statement runs on a connection of the database.
+///
+/// The two methods each driver implements for sqlx's `Executor` are
+/// required here, and the one impl below gives them to every database
+/// that meets the bounds of sqlx's generic API (both dialects do); the
+/// others are put together from them as `Executor`'s own defaults put
+/// them together, without boxing each step again. A statement stays
+/// persistent (prepared once per connection and cached).
 pub(crate) trait Run: Database {
-    fn execute<'c>(
+    /// Every result of the statement, as it comes.
+    fn fetch_many<'c>(
         conn: &'c mut Self::Connection,
         sql: &'c Sql<Self>,
-    ) -> BoxFuture<'c, Result<Self::QueryResult, sqlx::Error>>;
-    fn fetch<'c>(
-        conn: &'c mut Self::Connection,
-        sql: &'c Sql<Self>,
-    ) -> BoxStream<'c, Result<Self::Row, sqlx::Error>>;
-    fn fetch_all<'c>(
-        conn: &'c mut Self::Connection,
-        sql: &'c Sql<Self>,
-    ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>>;
+    ) -> BoxStream<'c, Result<Step<Self>, sqlx::Error>>;
+
+    /// The first row, if any.
     fn fetch_optional<'c>(
         conn: &'c mut Self::Connection,
         sql: &'c Sql<Self>,
     ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>>;
+
+    /// The rows the statement changed.
+    fn execute<'c>(
+        conn: &'c mut Self::Connection,
+        sql: &'c Sql<Self>,
+    ) -> impl Future<Output = Result<Self::QueryResult, sqlx::Error>> + Send + 'c {
+        Self::fetch_many(conn, sql)
+            .try_filter_map(|step| future::ready(Ok(step.left())))
+            .try_collect()
+    }
+
+    /// The rows read, as they come.
+    fn fetch<'c>(
+        conn: &'c mut Self::Connection,
+        sql: &'c Sql<Self>,
+    ) -> impl Stream<Item = Result<Self::Row, sqlx::Error>> + Send + Unpin + 'c {
+        Self::fetch_many(conn, sql).try_filter_map(|step| future::ready(Ok(step.right())))
+    }
+
+    fn fetch_all<'c>(
+        conn: &'c mut Self::Connection,
+        sql: &'c Sql<Self>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'c {
+        Self::fetch(conn, sql).try_collect()
+    }
+
+    /// The first row; `RowNotFound` when there is none.
     fn fetch_one<'c>(
         conn: &'c mut Self::Connection,
         sql: &'c Sql<Self>,
-    ) -> BoxFuture<'c, Result<Self::Row, sqlx::Error>>;
+    ) -> impl Future<Output = Result<Self::Row, sqlx::Error>> + Send + 'c {
+        Self::fetch_optional(conn, sql).map(|row| row?.ok_or(sqlx::Error::RowNotFound))
+    }
 }
 
 impl<DB> Run for DB
@@ -104,35 +136,18 @@ where
     for<'a> String: Encode<'a, DB> + Type<DB>,
     for<'a> i64: Encode<'a, DB> + Type<DB>,
 {
-    fn execute<'c>(
+    fn fetch_many<'c>(
         conn: &'c mut DB::Connection,
         sql: &'c Sql<DB>,
-    ) -> BoxFuture<'c, Result<DB::QueryResult, sqlx::Error>> {
-        conn.execute(sql.query())
+    ) -> BoxStream<'c, Result<Step<DB>, sqlx::Error>> {
+        conn.fetch_many(sql.query())
     }
-    fn fetch<'c>(
-        conn: &'c mut DB::Connection,
-        sql: &'c Sql<DB>,
-    ) -> BoxStream<'c, Result<DB::Row, sqlx::Error>> {
-        conn.fetch(sql.query())
-    }
-    fn fetch_all<'c>(
-        conn: &'c mut DB::Connection,
-        sql: &'c Sql<DB>,
-    ) -> BoxFuture<'c, Result<Vec<DB::Row>, sqlx::Error>> {
-        conn.fetch_all(sql.query())
-    }
+
     fn fetch_optional<'c>(
         conn: &'c mut DB::Connection,
         sql: &'c Sql<DB>,
     ) -> BoxFuture<'c, Result<Option<DB::Row>, sqlx::Error>> {
         conn.fetch_optional(sql.query())
-    }
-    fn fetch_one<'c>(
-        conn: &'c mut DB::Connection,
-        sql: &'c Sql<DB>,
-    ) -> BoxFuture<'c, Result<DB::Row, sqlx::Error>> {
-        conn.fetch_one(sql.query())
     }
 }
 
@@ -171,6 +186,24 @@ impl<DB: Dialect> Sql<DB> {
                 self.push(&format!(" AND {column} = "))
                     .push_text(value.clone());
             }
+        }
+        self
+    }
+
+    /// `(a, b, …), (c, d, …)`: the rows of a VALUES list.
+    pub(crate) fn push_values<const N: usize>(
+        &mut self,
+        rows: impl IntoIterator<Item = [Bind; N]>,
+    ) -> &mut Self {
+        for (i, row) in rows.into_iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            for (j, value) in row.into_iter().enumerate() {
+                if j > 0 {
+                    self.push(", ");
+                }
+                self.bind(value);
+            }
+            self.push(")");
         }
         self
     }

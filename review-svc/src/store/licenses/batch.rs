@@ -203,11 +203,10 @@ pub(crate) async fn run_changes<DB: Dialect>(
     let read_counters = counters.clone();
 
     let mut results = Vec::with_capacity(batch.len());
-    // (application id, sequence, event, previous hash, hash), in order.
+    // The rows to insert, in order.
     let mut events = Vec::new();
     let mut shipments = Vec::new();
-    // (request id, licence id, fingerprint, response, at).
-    let mut records: Vec<(String, String, String, String, i64)> = Vec::new();
+    let mut records = Vec::new();
     let mut changed: Vec<String> = Vec::new();
     for queued in batch {
         let LicenseJob::Change {
@@ -264,10 +263,10 @@ pub(crate) async fn run_changes<DB: Dialect>(
         if !write.events.is_empty() {
             let (links, new_head) = extend_chain(&application_id, head, &write.events);
             for (event, (sequence, previous, hash)) in write.events.iter().zip(links) {
-                events.push((
+                events.push(event_row(
                     application_id.clone(),
                     sequence,
-                    event.clone(),
+                    event,
                     previous,
                     hash,
                 ));
@@ -277,7 +276,7 @@ pub(crate) async fn run_changes<DB: Dialect>(
         for (key, delta) in &write.counters {
             *counters.entry(key.clone()).or_insert(0) += delta;
         }
-        shipments.extend(write.shipments.iter().cloned());
+        shipments.extend(write.shipments.iter().map(shipment_row));
         if let Some(request) = request {
             let response = write
                 .response
@@ -287,7 +286,7 @@ pub(crate) async fn run_changes<DB: Dialect>(
                 request.request_id.clone(),
                 (request.fingerprint.clone(), response.clone()),
             );
-            records.push((
+            records.push(request_row(
                 request.request_id.clone(),
                 license_id.clone(),
                 request.fingerprint.clone(),
@@ -305,21 +304,7 @@ pub(crate) async fn run_changes<DB: Dialect>(
         return Ok(results);
     }
 
-    for chunk in events.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new(INSERT_EVENTS);
-        for (i, (application_id, sequence, event, previous, hash)) in chunk.iter().enumerate() {
-            push_event_row(
-                &mut q,
-                i,
-                application_id.clone(),
-                *sequence,
-                event,
-                previous.clone(),
-                hash.clone(),
-            );
-        }
-        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
-    }
+    insert_rows::<DB, 8>(&mut *conn, INSERT_EVENTS, events).await?;
     // The chain heads that moved, each compared with what was read.
     let moved_heads: Vec<(&String, &ChainHead)> = heads
         .iter()
@@ -385,18 +370,7 @@ pub(crate) async fn run_changes<DB: Dialect>(
             moved("a licence moved under a batch of changes")
         })?;
     }
-    for chunk in shipments.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new(format!(
-            "INSERT INTO shipments ({SHIPMENT_COLUMNS}) VALUES "
-        ));
-        for (i, shipment) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            push_shipment_row(&mut q, shipment);
-        }
-        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
-    }
+    insert_rows::<DB, 7>(&mut *conn, &insert_shipments(), shipments).await?;
     let mut grown: Vec<(&String, i64)> = counters
         .iter()
         .map(|(key, value)| (key, value - read_counters.get(key).copied().unwrap_or(0)))
@@ -416,22 +390,24 @@ pub(crate) async fn run_changes<DB: Dialect>(
             internal("a counter of a batch of changes is missing")
         })?;
     }
-    for chunk in records.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new(INSERT_REQUESTS);
-        for (i, (request_id, license_id, fingerprint, response, at)) in chunk.iter().enumerate() {
-            push_request_row(
-                &mut q,
-                i,
-                request_id.clone(),
-                license_id.clone(),
-                fingerprint.clone(),
-                response.clone(),
-                *at,
-            );
-        }
+    insert_rows::<DB, 5>(&mut *conn, INSERT_REQUESTS, records).await?;
+    Ok(results)
+}
+
+/// Inserts `rows` with `insert` (`INSERT INTO … VALUES `), one multi-row
+/// statement per [`CHANGE_ROWS_PER_STATEMENT`] rows.
+async fn insert_rows<DB: Dialect, const N: usize>(
+    conn: &mut DB::Connection,
+    insert: &str,
+    rows: Vec<[Bind; N]>,
+) -> Result<(), JobError> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut q = Sql::<DB>::new(insert);
+        q.push_values(rows.by_ref().take(CHANGE_ROWS_PER_STATEMENT));
         DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
-    Ok(results)
+    Ok(())
 }
 
 /// The counters `keys` (sorted, distinct), locked, with their values.

@@ -55,15 +55,13 @@ pub(crate) async fn run_job<DB: Dialect>(
             LicenseJob::Change { license_id, .. } => license_id.clone(),
         };
         let mut q = Sql::<DB>::new(INSERT_REQUESTS);
-        push_request_row(
-            &mut q,
-            0,
+        q.push_values([request_row(
             request.request_id.clone(),
             application,
             request.fingerprint.clone(),
             response.unwrap_or_else(|| request.response.clone()),
             at,
-        );
+        )]);
         DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
     Ok(outcome)
@@ -100,9 +98,14 @@ pub(super) async fn append<DB: Dialect>(
     }
     let (links, new_head) = extend_chain(application_id, head, events);
     let mut q = Sql::<DB>::new(INSERT_EVENTS);
-    for (i, (event, (sequence, previous, hash))) in events.iter().zip(links).enumerate() {
-        push_event_row(&mut q, i, application_id, sequence, event, previous, hash);
-    }
+    q.push_values(
+        events
+            .iter()
+            .zip(links)
+            .map(|(event, (sequence, previous, hash))| {
+                event_row(application_id.to_owned(), sequence, event, previous, hash)
+            }),
+    );
     DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     let mut q = Sql::<DB>::new("UPDATE applications SET chain_length = ");
     q.push_int(new_head.length);
@@ -181,38 +184,17 @@ pub(super) async fn issue<DB: Dialect>(
     DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     for agency in distinct(&row.awaiting_agencies) {
         let mut q = Sql::<DB>::new(
-            "INSERT INTO application_awaiting (agency, created_at, application_id) VALUES (",
+            "INSERT INTO application_awaiting (agency, created_at, application_id) VALUES ",
         );
-        q.push_text(agency.clone());
-        q.push(", ");
-        q.push_int(created_at);
-        q.push(", ");
-        q.push_text(row.id.clone());
-        q.push(")");
+        q.push_values([[
+            Bind::Text(agency.clone()),
+            Bind::Int(created_at),
+            Bind::Text(row.id.clone()),
+        ]]);
         DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
-    let mut q = Sql::<DB>::new(format!("INSERT INTO licenses ({LICENSE_COLUMNS}) VALUES ("));
-    q.push_text(license.id.clone());
-    q.push(", ");
-    q.push_text(license.application_id.clone());
-    q.push(", ");
-    q.push_int(license.version);
-    for value in [
-        &license.holder,
-        &license.state,
-        &license.destination,
-        &license.end_user,
-    ] {
-        q.push(", ");
-        q.push_text(value.clone());
-    }
-    for value in [license.issued_at, license.expires_at, license.updated_at] {
-        q.push(", ");
-        q.push_int(value);
-    }
-    q.push(", ");
-    q.push_text(license.snapshot.clone());
-    q.push(")");
+    let mut q = Sql::<DB>::new(format!("INSERT INTO licenses ({LICENSE_COLUMNS}) VALUES "));
+    q.push_values([license_row(license)]);
     DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     Ok(())
 }
@@ -267,10 +249,8 @@ pub(super) async fn change<DB: Dialect>(
     let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     expect_rows::<DB>(&done, 1, || moved(format!("licence {license_id} moved")))?;
     for shipment in &write.shipments {
-        let mut q = Sql::<DB>::new(format!(
-            "INSERT INTO shipments ({SHIPMENT_COLUMNS}) VALUES "
-        ));
-        push_shipment_row(&mut q, shipment);
+        let mut q = Sql::<DB>::new(insert_shipments());
+        q.push_values([shipment_row(shipment)]);
         DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
     for (key, delta) in &write.counters {

@@ -193,6 +193,23 @@ pub(crate) struct IssueJob {
 pub(crate) const LICENSE_COLUMNS: &str = "id, application_id, version, holder, state, \
      destination, end_user, issued_at, expires_at, updated_at, snapshot";
 
+/// A licence's values in the order of [`LICENSE_COLUMNS`].
+fn license_row(license: &LicenseRow) -> [Bind; 11] {
+    [
+        Bind::Text(license.id.clone()),
+        Bind::Text(license.application_id.clone()),
+        Bind::Int(license.version),
+        Bind::Text(license.holder.clone()),
+        Bind::Text(license.state.clone()),
+        Bind::Text(license.destination.clone()),
+        Bind::Text(license.end_user.clone()),
+        Bind::Int(license.issued_at),
+        Bind::Int(license.expires_at),
+        Bind::Int(license.updated_at),
+        Bind::Text(license.snapshot.clone()),
+    ]
+}
+
 pub(super) const SHIPMENT_COLUMNS: &str =
     "id, license_id, holder, kind, shipped_at, recorded_at, details";
 
@@ -224,70 +241,67 @@ pub(super) fn shipment_from(r: &impl Columns) -> Result<ShipmentRow, StoreError>
     })
 }
 
-/// A multi-row insert of requests, its rows appended by [`push_request_row`].
+/// A multi-row insert of requests, its rows made by [`request_row`].
 const INSERT_REQUESTS: &str =
     "INSERT INTO requests (request_id, application_id, fingerprint, response, recorded_at) VALUES ";
 
-/// Appends the `i`th row (from 0) of an [`INSERT_REQUESTS`] statement.
-fn push_request_row<DB: Dialect>(
-    q: &mut Sql<DB>,
-    i: usize,
-    request_id: impl Into<String>,
-    application_id: impl Into<String>,
-    fingerprint: impl Into<String>,
-    response: impl Into<String>,
+/// One row of an [`INSERT_REQUESTS`] statement.
+fn request_row(
+    request_id: String,
+    application_id: String,
+    fingerprint: String,
+    response: String,
     recorded_at: i64,
-) {
-    if i > 0 {
-        q.push(", ");
-    }
-    q.push("(")
-        .push_text(request_id)
-        .push(", ")
-        .push_text(application_id)
-        .push(", ")
-        .push_text(fingerprint)
-        .push(", ")
-        .push_text(response)
-        .push(", ")
-        .push_int(recorded_at)
-        .push(")");
+) -> [Bind; 5] {
+    [
+        Bind::Text(request_id),
+        Bind::Text(application_id),
+        Bind::Text(fingerprint),
+        Bind::Text(response),
+        Bind::Int(recorded_at),
+    ]
 }
 
-/// A multi-row insert of events, its rows appended by [`push_event_row`].
+/// A multi-row insert of events, its rows made by [`event_row`].
 const INSERT_EVENTS: &str = "INSERT INTO events (application_id, application_sequence, kind, \
      actor, at, details, previous_hash, hash) VALUES ";
 
-/// Appends the `i`th row (from 0) of an [`INSERT_EVENTS`] statement.
-fn push_event_row<DB: Dialect>(
-    q: &mut Sql<DB>,
-    i: usize,
-    application_id: impl Into<String>,
+/// One row of an [`INSERT_EVENTS`] statement.
+fn event_row(
+    application_id: String,
     sequence: i64,
     event: &NewEvent,
     previous_hash: String,
     hash: String,
-) {
-    if i > 0 {
-        q.push(", ");
-    }
-    q.push("(")
-        .push_text(application_id)
-        .push(", ")
-        .push_int(sequence)
-        .push(", ")
-        .push_text(event.kind.clone())
-        .push(", ")
-        .push_text(event.actor.clone())
-        .push(", ")
-        .push_int(event.at)
-        .push(", ")
-        .push_text(event.details.clone())
-        .push(", ")
-        .push_text(previous_hash)
-        .push(", ")
-        .push_text(hash)
-        .push(")");
+) -> [Bind; 8] {
+    [
+        Bind::Text(application_id),
+        Bind::Int(sequence),
+        Bind::Text(event.kind.clone()),
+        Bind::Text(event.actor.clone()),
+        Bind::Int(event.at),
+        Bind::Text(event.details.clone()),
+        Bind::Text(previous_hash),
+        Bind::Text(hash),
+    ]
+}
+
+/// A multi-row insert of shipments, its rows made by [`shipment_row`].
+fn insert_shipments() -> String {
+    format!("INSERT INTO shipments ({SHIPMENT_COLUMNS}) VALUES ")
+}
+
+/// One row of an [`insert_shipments`] statement.
+fn shipment_row(shipment: &ShipmentRow) -> [Bind; 7] {
+    [
+        Bind::Text(shipment.id.clone()),
+        Bind::Text(shipment.license_id.clone()),
+        Bind::Text(shipment.holder.clone()),
+        Bind::Text(shipment.kind.clone()),
+        Bind::Int(shipment.shipped_at),
+        Bind::Int(shipment.recorded_at),
+        Bind::Text(shipment.details.clone()),
+    ]
 }
 
 /// Why a job's transaction failed.
@@ -352,25 +366,4 @@ pub(super) fn push_unchanged<'a, DB: Dialect>(
         q.push_int(read);
         q.push(")");
     }
-}
-
-/// One shipment's row of an `INSERT INTO shipments ({SHIPMENT_COLUMNS})`:
-/// `(id, licence, holder, kind, shipped, recorded, details)`.
-pub(super) fn push_shipment_row<DB: Dialect>(q: &mut Sql<DB>, shipment: &ShipmentRow) {
-    q.push("(");
-    for value in [
-        &shipment.id,
-        &shipment.license_id,
-        &shipment.holder,
-        &shipment.kind,
-    ] {
-        q.push_text(value.clone());
-        q.push(", ");
-    }
-    q.push_int(shipment.shipped_at);
-    q.push(", ");
-    q.push_int(shipment.recorded_at);
-    q.push(", ");
-    q.push_text(shipment.details.clone());
-    q.push(")");
 }
