@@ -14,8 +14,10 @@
 //! - `sql`: every read (get, list, events, due, census, requests), the chain
 //!   verification and the audit fold, written once over a small `Dialect`
 //!   trait (placeholders, a planner hint, how a snapshot is opened, which
-//!   errors are worth retrying); `impl_store!` gives both stores these reads
-//!   and the licence writes (each store's `license_job` runs them).
+//!   errors are worth retrying).
+//! - `impl_store`: the `Store` implementation both stores share (these
+//!   reads, and the writes handed to each store's own `write` and
+//!   `license_job`).
 //! - `batch`: the planner of the group-commit writers (what a batch reads,
 //!   how each write is decided against the batch's state, what rows change).
 //! - `chain`: the event hash, the one chain walk, and the running hash that
@@ -291,6 +293,7 @@ pub use chain::AuditDigest;
 
 pub(crate) mod batch;
 pub mod chain;
+mod impl_store;
 pub mod licenses;
 pub mod postgres;
 mod sql;

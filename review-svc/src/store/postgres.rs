@@ -46,14 +46,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::query::QueryScalar;
 use sqlx::{Postgres, Row};
 use tokio::sync::mpsc;
 
-use super::batch::{agencies_json, check_new_version, replay, submit, WriteJob, WriteOp};
+use super::batch::{agencies_json, replay, submit, WriteJob};
 use super::chain::{extend_chain, ChainHead};
-use super::sql::{chain_head_from, impl_store, Dialect, Reads, STATEMENT_CACHE_CAPACITY};
+use super::impl_store::{impl_store, Write};
+use super::sql::{chain_head_from, Dialect, Reads, STATEMENT_CACHE_CAPACITY};
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
     NewEvent, StoreError, StoredEvent, WriteOutcome,
@@ -135,7 +137,7 @@ impl PostgresStore {
                     .statement_cache_capacity(STATEMENT_CACHE_CAPACITY),
             )
             .await
-            .map_err(map_err)?;
+            .map_err(Postgres::map_err)?;
         MIGRATOR
             .run(&pool)
             .await
@@ -171,12 +173,28 @@ impl PostgresStore {
         })
     }
 
-    async fn queue(
-        &self,
-        writer: &mpsc::Sender<WriteJob>,
-        op: WriteOp,
-    ) -> Result<WriteOutcome, StoreError> {
+    /// An application write: queued for the writer tasks, or (unbatched)
+    /// by the direct path.
+    async fn write(&self, write: Write<'_>) -> Result<WriteOutcome, StoreError> {
+        let Some(writer) = &self.writer else {
+            return self.write_direct(write).await;
+        };
+        let op = write.queued();
         submit(writer, |reply| WriteJob { op, reply }, "PostgreSQL").await
+    }
+
+    /// An application write by the direct path: one statement.
+    async fn write_direct(&self, write: Write<'_>) -> Result<WriteOutcome, StoreError> {
+        let Write {
+            expected_version,
+            row,
+            events,
+            request,
+        } = write;
+        match expected_version {
+            None => self.create_direct(row, events, request).await,
+            Some(version) => self.update_direct(version, row, events, request).await,
+        }
     }
 
     /// One create as one statement.
@@ -228,7 +246,7 @@ impl PostgresStore {
                 let unexpected = StoreError::Internal(e.to_string());
                 self.explain(request, unexpected).await
             }
-            Err(e) => Err(map_err(e)),
+            Err(e) => Err(Postgres::map_err(e)),
         }
     }
 
@@ -247,12 +265,14 @@ impl PostgresStore {
         .bind(&row.id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?;
+        .map_err(Postgres::map_err)?;
         let (head, old_json) = match current {
-            Some(current) if current.try_get::<i64, _>(0).map_err(map_err)? == expected_version => {
+            Some(current)
+                if current.try_get::<i64, _>(0).map_err(Postgres::map_err)? == expected_version =>
+            {
                 (
                     chain_head_from(&current, 1)?,
-                    current.try_get::<String, _>(3).map_err(map_err)?,
+                    current.try_get::<String, _>(3).map_err(Postgres::map_err)?,
                 )
             }
             _ => {
@@ -317,7 +337,7 @@ impl PostgresStore {
                 self.explain_update(&row.id, expected_version, request)
                     .await
             }
-            Err(e) => Err(map_err(e)),
+            Err(e) => Err(Postgres::map_err(e)),
         }
     }
 
@@ -366,7 +386,7 @@ impl PostgresStore {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(map_err)?;
+                .map_err(Postgres::map_err)?;
         Err(match current {
             None => StoreError::NotFound(id.to_owned()),
             Some(current) => StoreError::VersionConflict {
@@ -386,8 +406,14 @@ impl Dialect for Postgres {
     const SEQUENCE_OF_ONE_APPLICATION: &'static str = "sequence + 0";
     const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
-    fn map_err(error: sqlx::Error) -> StoreError {
-        map_err(error)
+    // 08 connection exception, 40 transaction rollback (serialisation,
+    // deadlock), 53 insufficient resources, 57 operator intervention
+    // (shutdown, cancel), 58 system error (I/O).
+    fn worth_retrying(error: &dyn DatabaseError) -> bool {
+        let code = error.code().unwrap_or_default();
+        ["08", "40", "53", "57", "58"]
+            .iter()
+            .any(|class| code.starts_with(class))
     }
     fn placeholder(n: usize) -> String {
         format!("${n}")
@@ -395,34 +421,6 @@ impl Dialect for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
-    }
-}
-
-/// Maps an sqlx error: lost connections, timeouts, resource exhaustion,
-/// shutdowns and serialisation failures are `Unavailable` (worth
-/// retrying); everything else is `Internal`.
-fn map_err(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            // 08 connection exception, 40 transaction rollback (serialisation,
-            // deadlock), 53 insufficient resources, 57 operator intervention
-            // (shutdown, cancel), 58 system error (I/O).
-            if ["08", "40", "53", "57", "58"]
-                .iter()
-                .any(|class| code.starts_with(class))
-            {
-                StoreError::Unavailable(error.to_string())
-            } else {
-                StoreError::Internal(error.to_string())
-            }
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
-        _ => StoreError::Internal(error.to_string()),
     }
 }
 
@@ -555,7 +553,7 @@ impl PostgresStore {
             let with_reply = |reply| super::licenses::QueuedJob { job, reply };
             return submit(writer, with_reply, "PostgreSQL licence").await;
         }
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        let mut conn = self.pool.acquire().await.map_err(Postgres::map_err)?;
         super::licenses::run_alone::<Postgres>(&mut conn, "BEGIN", &job).await
     }
 }
@@ -593,50 +591,6 @@ async fn license_writer_loop(
 }
 
 impl_store!(PostgresStore {
-    async fn create(
-        &self,
-        row: &ApplicationRow,
-        events: &[NewEvent],
-        request: Option<&IdempotentRequest>,
-    ) -> Result<WriteOutcome, StoreError> {
-        match &self.writer {
-            Some(writer) => {
-                let op = WriteOp::Create {
-                    row: row.clone(),
-                    events: events.to_vec(),
-                    request: request.cloned(),
-                };
-                self.queue(writer, op).await
-            }
-            None => self.create_direct(row, events, request).await,
-        }
-    }
-
-    async fn update(
-        &self,
-        expected_version: i64,
-        row: &ApplicationRow,
-        events: &[NewEvent],
-        request: Option<&IdempotentRequest>,
-    ) -> Result<WriteOutcome, StoreError> {
-        check_new_version(expected_version, row)?;
-        match &self.writer {
-            Some(writer) => {
-                let op = WriteOp::Update {
-                    expected_version,
-                    row: row.clone(),
-                    events: events.to_vec(),
-                    request: request.cloned(),
-                };
-                self.queue(writer, op).await
-            }
-            None => {
-                self.update_direct(expected_version, row, events, request)
-                    .await
-            }
-        }
-    }
-
     /// A sequence value is taken when an event is inserted, not when it
     /// commits: a transaction still open may hold a value below the
     /// greatest committed one. A SHARE lock on `events` waits for every
@@ -645,16 +599,16 @@ impl_store!(PostgresStore {
     /// greatest read then is committed or never will be; later inserts
     /// take greater values.
     async fn audit_horizon(&self) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.map_err(Postgres::map_err)?;
         sqlx::query("LOCK TABLE events IN SHARE MODE")
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .map_err(Postgres::map_err)?;
         let horizon: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(sequence), 0) FROM events")
             .fetch_one(&mut *tx)
             .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+            .map_err(Postgres::map_err)?;
+        tx.commit().await.map_err(Postgres::map_err)?;
         Ok(horizon)
     }
 });

@@ -19,6 +19,7 @@ use std::future::Future;
 use futures::future::{self, BoxFuture};
 use futures::stream::{BoxStream, Stream};
 use futures::{FutureExt, TryStreamExt};
+use sqlx::error::DatabaseError;
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{
@@ -46,8 +47,23 @@ pub(crate) trait Dialect: Run + Database<Row: Columns> {
     /// Opens the read transaction of a verification: one consistent
     /// snapshot of the rows and the events.
     const BEGIN_SNAPSHOT: &'static str;
-    /// Maps a database error: `Unavailable` when worth retrying.
-    fn map_err(error: sqlx::Error) -> StoreError;
+    /// Whether an error the database itself reported is worth retrying
+    /// (contention, resources, a connection it dropped).
+    fn worth_retrying(error: &dyn DatabaseError) -> bool;
+    /// Maps a database error: `Unavailable` when worth retrying (the
+    /// database out of reach, or [`Dialect::worth_retrying`]); everything
+    /// else is `Internal`.
+    fn map_err(error: sqlx::Error) -> StoreError {
+        let unavailable = match &error {
+            sqlx::Error::Database(db) => Self::worth_retrying(db.as_ref()),
+            other => out_of_reach(other),
+        };
+        if unavailable {
+            StoreError::Unavailable(error.to_string())
+        } else {
+            StoreError::Internal(error.to_string())
+        }
+    }
     /// The placeholder of the `n`th bound value (from 1).
     fn placeholder(n: usize) -> String;
     /// Appended to a SELECT whose rows the transaction must hold until it
@@ -55,6 +71,20 @@ pub(crate) trait Dialect: Run + Database<Row: Columns> {
     const FOR_UPDATE: &'static str;
     /// Rows a statement changed.
     fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+/// Whether `error` says the database could not be reached (a lost
+/// connection, I/O, TLS, the pool timed out or closed), whatever the
+/// dialect.
+pub(crate) fn out_of_reach(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 /// A value bound to a placeholder.
@@ -712,165 +742,3 @@ impl<DB: Dialect> Reads<DB> {
             .int(0)
     }
 }
-
-/// Implements [`Store`](super::Store) for a store that has a
-/// `reads: Reads<_>` field and a `license_job` method (how it runs a
-/// licence job): the reads are the shared ones above, and the licence
-/// writes hand their job to `license_job`; the application writes and the
-/// audit horizon, which differ by dialect, are given.
-macro_rules! impl_store {
-    ($store:ty { $($own:tt)* }) => {
-        #[async_trait::async_trait]
-        impl $crate::store::Store for $store {
-            $($own)*
-
-            async fn get(&self, id: &str) -> Result<Option<ApplicationRow>, StoreError> {
-                self.reads.get(id).await
-            }
-
-            async fn list(
-                &self,
-                filter: &ListFilter,
-                after: Option<&ListCursor>,
-                limit: u32,
-            ) -> Result<Vec<ApplicationRow>, StoreError> {
-                self.reads.list(filter, after, limit).await
-            }
-
-            async fn events(
-                &self,
-                application_id: Option<&str>,
-                after_sequence: i64,
-                limit: u32,
-            ) -> Result<Vec<StoredEvent>, StoreError> {
-                self.reads.events(application_id, after_sequence, limit).await
-            }
-
-            async fn events_of_kinds(
-                &self,
-                application_ids: &[&str],
-                kinds: &[&str],
-            ) -> Result<Vec<StoredEvent>, StoreError> {
-                self.reads.events_of_kinds(application_ids, kinds).await
-            }
-
-            async fn due(&self, now: i64, limit: u32) -> Result<Vec<ApplicationRow>, StoreError> {
-                self.reads.due(now, limit).await
-            }
-
-            async fn census(&self, now: i64) -> Result<Census, StoreError> {
-                self.reads.census(now).await
-            }
-
-            async fn find_request(
-                &self,
-                request_id: &str,
-            ) -> Result<Option<(String, String)>, StoreError> {
-                self.reads.find_request(request_id).await
-            }
-
-            async fn verify_chain(
-                &self,
-                application_id: Option<&str>,
-            ) -> Result<ChainReport, StoreError> {
-                self.reads.verify_chain(application_id).await
-            }
-
-            async fn audit_fold(
-                &self,
-                from: AuditDigest,
-                up_to: i64,
-            ) -> Result<AuditDigest, StoreError> {
-                self.reads.audit_fold(from, up_to).await
-            }
-
-            async fn service_key(
-                &self,
-                purpose: &str,
-                fresh_hex: &str,
-            ) -> Result<String, StoreError> {
-                self.reads.service_key(purpose, fresh_hex).await
-            }
-
-            async fn issue_license(
-                &self,
-                expected_version: i64,
-                row: &ApplicationRow,
-                events: &[NewEvent],
-                request: Option<&IdempotentRequest>,
-                license: &$crate::store::LicenseRow,
-            ) -> Result<WriteOutcome, StoreError> {
-                use $crate::store::licenses::{issue_outcome, IssueJob, LicenseJob};
-                $crate::store::batch::check_new_version(expected_version, row)?;
-                issue_outcome(
-                    self.license_job(LicenseJob::Issue(Box::new(IssueJob {
-                        expected_version,
-                        row: row.clone(),
-                        events: events.to_vec(),
-                        request: request.cloned(),
-                        license: license.clone(),
-                    })))
-                    .await?,
-                )
-            }
-
-            async fn change_license(
-                &self,
-                license_id: &str,
-                counter_keys: &[String],
-                request: Option<&IdempotentRequest>,
-                decide: $crate::store::Decide,
-            ) -> Result<$crate::store::LicenseOutcome, StoreError> {
-                self.license_job($crate::store::licenses::LicenseJob::Change {
-                    license_id: license_id.to_owned(),
-                    counter_keys: counter_keys.to_vec(),
-                    request: request.cloned(),
-                    decide,
-                })
-                .await
-            }
-
-            async fn get_license(
-                &self,
-                id: &str,
-            ) -> Result<Option<$crate::store::LicenseRow>, StoreError> {
-                self.reads.licenses().get(id).await
-            }
-
-            async fn list_licenses(
-                &self,
-                filter: &$crate::store::LicenseFilter,
-                after: Option<&$crate::store::KeyCursor>,
-                limit: u32,
-            ) -> Result<Vec<$crate::store::LicenseRow>, StoreError> {
-                self.reads.licenses().list(filter, after, limit).await
-            }
-
-            async fn licenses_due(
-                &self,
-                now: i64,
-                limit: u32,
-            ) -> Result<Vec<$crate::store::LicenseRow>, StoreError> {
-                self.reads.licenses().due(now, limit).await
-            }
-
-            async fn list_shipments(
-                &self,
-                filter: &$crate::store::ShipmentFilter,
-                after: Option<&$crate::store::KeyCursor>,
-                limit: u32,
-            ) -> Result<Vec<$crate::store::ShipmentRow>, StoreError> {
-                self.reads.licenses().shipments(filter, after, limit).await
-            }
-
-            async fn license_counters(
-                &self,
-                keys: &[String],
-            ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
-                self.reads.licenses().counters(keys).await
-            }
-        }
-    };
-}
-
-pub(crate) use impl_store;

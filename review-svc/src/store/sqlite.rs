@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::error::DatabaseError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
@@ -37,12 +38,13 @@ use sqlx::{Connection, QueryBuilder, Sqlite};
 use tokio::sync::mpsc;
 
 use super::batch::{
-    agencies_json, check_new_version, decide_all, keys_of, plan, submit, AppState, BatchWrites,
-    Plan, WriteJob, WriteOp,
+    agencies_json, decide_all, keys_of, plan, submit, AppState, BatchWrites, Plan, WriteJob,
+    WriteOp,
 };
 use super::chain::ChainHead;
+use super::impl_store::{impl_store, Write};
 use super::sql::{
-    app_state_from, impl_store, request_from, Dialect, Reads, APP_STATE_COLUMNS, REQUEST_COLUMNS,
+    app_state_from, request_from, Dialect, Reads, APP_STATE_COLUMNS, REQUEST_COLUMNS,
     STATEMENT_CACHE_CAPACITY,
 };
 use super::{
@@ -146,7 +148,7 @@ impl SqliteStore {
             // The writer checkpoints between batches, not inside commits.
             .connect_with(connect.clone().pragma("wal_autocheckpoint", "0"))
             .await
-            .map_err(map_err)?;
+            .map_err(Sqlite::map_err)?;
         MIGRATOR
             .run(&writer_pool)
             .await
@@ -157,7 +159,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(connect)
             .await
-            .map_err(map_err)?;
+            .map_err(Sqlite::map_err)?;
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
         let (license_tx, license_rx) = mpsc::channel(options.queue_depth.max(1));
         tokio::spawn(license_writer_loop(
@@ -185,7 +187,9 @@ impl SqliteStore {
         &self.path
     }
 
-    async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+    /// An application write, queued for the writer.
+    async fn write(&self, write: Write<'_>) -> Result<WriteOutcome, StoreError> {
+        let op = write.queued();
         submit(&self.writer, |reply| WriteJob { op, reply }, "SQLite").await
     }
 
@@ -229,8 +233,14 @@ impl Dialect for Sqlite {
     // Deferred: a WAL reader's snapshot is fixed by its first read.
     const BEGIN_SNAPSHOT: &'static str = "BEGIN";
 
-    fn map_err(error: sqlx::Error) -> StoreError {
-        map_err(error)
+    // The primary result code (the low byte): BUSY, LOCKED, NOMEM, IOERR,
+    // FULL, CANTOPEN, PROTOCOL.
+    fn worth_retrying(error: &dyn DatabaseError) -> bool {
+        let primary = error
+            .code()
+            .and_then(|c| i64::from_str(&c).ok())
+            .map(|c| c & 0xff);
+        matches!(primary, Some(5 | 6 | 7 | 10 | 13 | 14 | 15))
     }
     fn placeholder(_n: usize) -> String {
         "?".to_owned()
@@ -239,29 +249,6 @@ impl Dialect for Sqlite {
     const FOR_UPDATE: &'static str = "";
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
-    }
-}
-
-/// Maps an sqlx error: lost connections, timeouts, I/O and lock contention
-/// are `Unavailable` (worth retrying); everything else is `Internal`.
-pub(crate) fn map_err(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) => {
-            let primary = db
-                .code()
-                .and_then(|c| i64::from_str(&c).ok())
-                .map(|c| c & 0xff);
-            match primary {
-                // BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL
-                Some(5 | 6 | 7 | 10 | 13 | 14 | 15) => StoreError::Unavailable(error.to_string()),
-                _ => StoreError::Internal(error.to_string()),
-            }
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
-        _ => StoreError::Internal(error.to_string()),
     }
 }
 
@@ -327,8 +314,11 @@ pub(crate) async fn run_batch(
     pool: &SqlitePool,
     ops: &[&WriteOp],
 ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
-    let mut conn = pool.acquire().await.map_err(map_err)?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+    let mut conn = pool.acquire().await.map_err(Sqlite::map_err)?;
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(Sqlite::map_err)?;
 
     let (request_ids, app_ids) = keys_of(ops);
     let mut requests = HashMap::new();
@@ -347,11 +337,11 @@ pub(crate) async fn run_batch(
     let (results, writes) = decide_all(ops, requests, &mut apps);
     if writes.is_empty() {
         // Replays and refusals only: nothing to commit.
-        tx.rollback().await.map_err(map_err)?;
+        tx.rollback().await.map_err(Sqlite::map_err)?;
         return Ok(results);
     }
     write_batch(&mut tx, &apps, &writes).await?;
-    tx.commit().await.map_err(map_err)?;
+    tx.commit().await.map_err(Sqlite::map_err)?;
     Ok(results)
 }
 
@@ -371,7 +361,12 @@ async fn select_in(
             list.push_bind(id.clone());
         }
         q.push(")");
-        for r in q.build().fetch_all(&mut *conn).await.map_err(map_err)? {
+        for r in q
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(Sqlite::map_err)?
+        {
             each(&r)?;
         }
     }
@@ -389,7 +384,7 @@ async fn execute_exact(
         .build()
         .execute(&mut *conn)
         .await
-        .map_err(map_err)?;
+        .map_err(Sqlite::map_err)?;
     if done.rows_affected() != expected as u64 {
         return Err(StoreError::Internal(format!(
             "{what}: {} rows changed, expected {expected}",
@@ -543,37 +538,6 @@ async fn write_batch(
 }
 
 impl_store!(SqliteStore {
-    async fn create(
-        &self,
-        row: &ApplicationRow,
-        events: &[NewEvent],
-        request: Option<&IdempotentRequest>,
-    ) -> Result<WriteOutcome, StoreError> {
-        self.write(WriteOp::Create {
-            row: row.clone(),
-            events: events.to_vec(),
-            request: request.cloned(),
-        })
-        .await
-    }
-
-    async fn update(
-        &self,
-        expected_version: i64,
-        row: &ApplicationRow,
-        events: &[NewEvent],
-        request: Option<&IdempotentRequest>,
-    ) -> Result<WriteOutcome, StoreError> {
-        check_new_version(expected_version, row)?;
-        self.write(WriteOp::Update {
-            expected_version,
-            row: row.clone(),
-            events: events.to_vec(),
-            request: request.cloned(),
-        })
-        .await
-    }
-
     /// One writer: a reader's snapshot holds only committed writes, and
     /// a later write takes a greater sequence.
     async fn audit_horizon(&self) -> Result<i64, StoreError> {

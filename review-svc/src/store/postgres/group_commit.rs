@@ -14,9 +14,12 @@ use super::super::batch::{
     agencies_json, decide_all, keys_of, plan, BatchWrites, Plan, WriteJob, WriteOp,
 };
 use super::super::chain::ChainHead;
-use super::super::sql::{app_state_from, request_from, APP_STATE_COLUMNS, REQUEST_COLUMNS};
+use super::super::impl_store::Write;
+use super::super::sql::{
+    app_state_from, out_of_reach, request_from, Dialect, APP_STATE_COLUMNS, REQUEST_COLUMNS,
+};
 use super::super::{ApplicationRow, StoreError, WriteOutcome};
-use super::{map_err, PostgresStore, BATCH_BEGIN};
+use super::{PostgresStore, BATCH_BEGIN};
 
 /// Why a batch failed, and whether its writes should be tried one by one.
 pub(crate) struct BatchFailed {
@@ -43,15 +46,10 @@ fn failed(error: sqlx::Error) -> BatchFailed {
                 .iter()
                 .any(|class| code.starts_with(class))
         }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        _ => false,
+        other => out_of_reach(other),
     };
     BatchFailed {
-        error: map_err(error),
+        error: Postgres::map_err(error),
         retry_alone: !systemic,
     }
 }
@@ -80,11 +78,14 @@ pub(super) async fn writer_loop(
             Err(_) => {
                 let mut one_by_one = Vec::with_capacity(ops.len());
                 for op in &ops {
-                    let (row, events, request, expected) = op.parts();
-                    one_by_one.push(match expected {
-                        None => direct.create_direct(row, events, request).await,
-                        Some(version) => direct.update_direct(version, row, events, request).await,
-                    });
+                    let (row, events, request, expected_version) = op.parts();
+                    let write = Write {
+                        expected_version,
+                        row,
+                        events,
+                        request,
+                    };
+                    one_by_one.push(direct.write_direct(write).await);
                 }
                 one_by_one
             }
