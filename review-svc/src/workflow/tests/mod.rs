@@ -192,6 +192,20 @@ impl Case {
         c
     }
 
+    /// Referred, and every agency has recommended approval, Commerce's
+    /// with a condition ("COMMERCE condition"): the licensing officer
+    /// decides.
+    fn agencies_approve_commerce_with_a_condition() -> Case {
+        let mut c = Case::referred();
+        c.recommend_all(&[
+            (Commerce, YesIf),
+            (StateDept, Yes),
+            (Defense, Yes),
+            (Energy, Yes),
+        ]);
+        c
+    }
+
     fn referral_due(&self) -> DateTime<Utc> {
         t0() + Duration::hours(1) + days(30)
     }

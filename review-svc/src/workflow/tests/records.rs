@@ -122,13 +122,7 @@ fn extreme_instants_neither_overflow_nor_panic() {
 
 #[test]
 fn the_officers_plain_approval_carries_the_agencies_conditions() {
-    let mut c = Case::referred();
-    c.recommend_all(&[
-        (Commerce, YesIf),
-        (StateDept, Yes),
-        (Defense, Yes),
-        (Energy, Yes),
-    ]);
+    let mut c = Case::agencies_approve_commerce_with_a_condition();
     assert_eq!(c.app.state, State::AwaitingLicensingDecision);
     let events = c.ok(&officer(), decide(Outcome::Approve));
     assert_eq!(Case::kinds(&events), ["Decided"]);
@@ -184,13 +178,7 @@ fn an_approval_that_already_holds_the_conditions_is_unchanged_and_a_denial_carri
     assert_eq!(d.rationale, "considered all recommendations");
 
     // Against an approving consensus a denial still goes to the OC, with no conditions.
-    let mut c = Case::referred();
-    c.recommend_all(&[
-        (Commerce, YesIf),
-        (StateDept, Yes),
-        (Defense, Yes),
-        (Energy, Yes),
-    ]);
+    let mut c = Case::agencies_approve_commerce_with_a_condition();
     c.ok(&officer(), decide(Outcome::Deny));
     assert_eq!(c.app.state, State::OperatingCommitteeReview);
     assert!(c.app.decision_history[0].conditions.is_empty());
