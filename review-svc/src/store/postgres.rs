@@ -205,20 +205,17 @@ impl PostgresStore {
         request: Option<&IdempotentRequest>,
     ) -> Result<WriteOutcome, StoreError> {
         let (columns, head) = event_columns(&row.id, &ChainHead::empty(), events);
-        let sql = format!(
-            "WITH app AS (\
+        let sql = direct_statement(
+            "app AS (\
                INSERT INTO applications (id, version, applicant, state, level, destination, \
                awaiting_agencies, next_due_at, overdue_at, created_at, updated_at, snapshot, \
                chain_length, chain_head) \
                VALUES ($1, $25, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                ON CONFLICT (id) DO NOTHING RETURNING id), \
              aw AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
-               SELECT DISTINCT x, $9::bigint, app.id FROM app, UNNEST($14::text[]) AS x), \
-             {}, \
-             {} \
-             SELECT count(*) FROM app",
-            insert_request_cte("app", 15, 10),
-            insert_events_cte("app", 18)
+               SELECT DISTINCT x, $9::bigint, app.id FROM app, UNNEST($14::text[]) AS x)",
+            (15, 10),
+            18,
         );
         let written = sqlx::query_scalar::<_, i64>(&sql)
             .bind(&row.id)
@@ -293,8 +290,8 @@ impl PostgresStore {
             .filter(|a| !old_agencies.contains(a))
             .collect();
         let (columns, new_head) = event_columns(&row.id, &head, events);
-        let sql = format!(
-            "WITH app AS (\
+        let sql = direct_statement(
+            "app AS (\
                UPDATE applications SET version = $3, applicant = $4, state = $5, level = $6, \
                destination = $7, awaiting_agencies = $8, next_due_at = $9, overdue_at = $10, \
                updated_at = $11, snapshot = $12, chain_length = $13, chain_head = $14 \
@@ -304,12 +301,9 @@ impl PostgresStore {
                AND w.application_id = app.id), \
              aw_new AS (INSERT INTO application_awaiting (agency, created_at, application_id) \
                SELECT DISTINCT x, app.created_at, app.id FROM app, UNNEST($27::text[]) AS x \
-               ON CONFLICT DO NOTHING), \
-             {}, \
-             {} \
-             SELECT count(*) FROM app",
-            insert_request_cte("app", 16, 11),
-            insert_events_cte("app", 19)
+               ON CONFLICT DO NOTHING)",
+            (16, 11),
+            19,
         );
         let written = sqlx::query_scalar::<_, i64>(&sql)
             .bind(&row.id)
@@ -504,6 +498,20 @@ impl<'q> WriteBinds<'q> for QueryScalar<'q, Postgres, i64, PgArguments> {
             .bind(columns.previous_hash)
             .bind(columns.hash)
     }
+}
+
+/// The statement of a direct write: the CTEs `app` (the first, `app`,
+/// yields the written row's id), then the request record ([`insert_request_cte`]
+/// at `request`: its first placeholder and the time's) and the events
+/// ([`insert_events_cte`] from `events`) joined to it; it answers how many
+/// rows `app` wrote.
+fn direct_statement(app: &str, request: (usize, usize), events: usize) -> String {
+    let (first, recorded_at) = request;
+    format!(
+        "WITH {app}, {}, {} SELECT count(*) FROM app",
+        insert_request_cte("app", first, recorded_at),
+        insert_events_cte("app", events)
+    )
 }
 
 /// The `req` CTE: records the request bound by [`WriteBinds::bind_request`]

@@ -315,14 +315,16 @@ fn decode_agencies(id: &str, json: &str) -> Result<Vec<String>, StoreError> {
 /// A result row of either dialect, read by column position (from 0), a
 /// read failure mapped as the dialect maps database errors.
 pub(crate) trait Columns {
-    fn text(&self, index: usize) -> Result<String, StoreError>;
+    /// A text column, borrowed from the row.
+    fn str(&self, index: usize) -> Result<&str, StoreError>;
     fn int(&self, index: usize) -> Result<i64, StoreError>;
     /// An integer column that may be NULL.
     fn optional_int(&self, index: usize) -> Result<Option<i64>, StoreError>;
-    /// A text column that may be NULL.
-    fn optional_text(&self, index: usize) -> Result<Option<String>, StoreError>;
-    /// A text column, borrowed from the row.
-    fn str(&self, index: usize) -> Result<&str, StoreError>;
+    /// A text column, copied out of the row (as both drivers decode a
+    /// `String`).
+    fn text(&self, index: usize) -> Result<String, StoreError> {
+        self.str(index).map(str::to_owned)
+    }
 }
 
 impl<R> Columns for R
@@ -330,18 +332,9 @@ where
     R: Row,
     R::Database: Dialect,
     usize: ColumnIndex<R>,
-    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
-    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
     for<'a> &'a str: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
 {
-    fn text(&self, index: usize) -> Result<String, StoreError> {
-        self.try_get(index)
-            .map_err(<R::Database as Dialect>::map_err)
-    }
-    fn optional_text(&self, index: usize) -> Result<Option<String>, StoreError> {
-        self.try_get(index)
-            .map_err(<R::Database as Dialect>::map_err)
-    }
     fn str(&self, index: usize) -> Result<&str, StoreError> {
         self.try_get(index)
             .map_err(<R::Database as Dialect>::map_err)
@@ -655,9 +648,15 @@ impl<DB: Dialect> Reads<DB> {
                 let app = r.str(0)?;
                 if walker.current_application() != Some(app) {
                     walker.end_application(head.as_ref());
-                    head = (r.optional_int(8)?)
-                        .zip(r.optional_text(9)?)
-                        .map(|(length, hash)| ChainHead { length, hash });
+                    // Both NULL where the application is missing (both
+                    // columns are NOT NULL).
+                    head = match r.optional_int(8)? {
+                        Some(length) => Some(ChainHead {
+                            length,
+                            hash: r.text(9)?,
+                        }),
+                        None => None,
+                    };
                 }
                 walker.push(&ChainLink {
                     application_id: app,
