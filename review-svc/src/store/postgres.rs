@@ -549,7 +549,6 @@ fn insert_events_cte(source: &str, first: usize) -> String {
 }
 
 impl PostgresStore {
-    /// A licence write in its own transaction, run again on conflicts.
     /// A licence write: queued for the licence writer, which commits the
     /// jobs waiting together, or (unbatched) in its own transaction, run
     /// again on conflicts.

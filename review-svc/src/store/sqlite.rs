@@ -202,8 +202,9 @@ impl SqliteStore {
 /// The licence writer: every licence job waiting in its queue runs in one
 /// `BEGIN IMMEDIATE` transaction, decided in order (a batch of changes
 /// only is read and written with multi-row statements, see
-/// `licenses::run_changes`), and is answered after the COMMIT. A job refused on what it read leaves the batch going;
-/// any other failure rolls the batch back and runs each job on its own.
+/// `licenses::run_changes`), and is answered after the COMMIT. A job
+/// refused on what it read leaves the batch going; any other failure rolls
+/// the batch back and runs each job on its own.
 async fn license_writer_loop(
     pool: SqlitePool,
     mut queue: mpsc::Receiver<QueuedJob>,
