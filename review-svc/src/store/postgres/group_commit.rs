@@ -1,6 +1,6 @@
 //! The PostgreSQL store's writer tasks: queued writes committed together
-//! (group commit), decided by the shared batch planner and written with a
-//! few `UNNEST` multi-row statements. See the parent module for how a
+//! (group commit), decided by the shared batch planner and written in one
+//! statement of `UNNEST` multi-row parts. See the parent module for how a
 //! failed batch falls back to the direct path.
 
 use std::collections::HashMap;
@@ -105,7 +105,7 @@ pub(super) async fn writer_loop(
 /// the locks: a concurrent write of one of these rows has committed its
 /// request record by then), decides every write in order against that
 /// state as changed by the earlier writes of the batch, and writes the
-/// outcome with a few multi-row statements. A write racing from elsewhere
+/// outcome in one statement (see [`Combined`]). A write racing from elsewhere
 /// (same request id or application id inserted meanwhile) makes a
 /// statement fail: the batch is rolled back and the caller runs each write
 /// on its own.
