@@ -12,9 +12,8 @@
 //! fold it with [`AuditDigest`].
 
 use std::collections::HashMap;
-use std::marker::PhantomData;
-
 use std::future::Future;
+use std::marker::PhantomData;
 
 use futures::future::{self, BoxFuture};
 use futures::stream::{BoxStream, Stream};
