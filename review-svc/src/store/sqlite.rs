@@ -145,8 +145,7 @@ impl SqliteStore {
             .min_connections(1)
             .test_before_acquire(false)
             .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
-            // The writer checkpoints between batches, not inside commits.
-            .connect_with(connect.clone().pragma("wal_autocheckpoint", "0"))
+            .connect_with(writer_options(&connect))
             .await
             .map_err(Sqlite::map_err)?;
         MIGRATOR
@@ -218,6 +217,21 @@ async fn license_writer_loop(
     }
 }
 
+/// The writer's connection: `connect` with two changes.
+fn writer_options(connect: &SqliteConnectOptions) -> SqliteConnectOptions {
+    connect
+        .clone()
+        // The writer checkpoints between batches, not inside commits.
+        .pragma("wal_autocheckpoint", "0")
+        // A batch's multi-row inserts keep a statement journal (to undo one
+        // statement that fails a constraint) that outgrows SQLite's 64 KiB
+        // and then spills to a temporary file, created, written and
+        // unlinked for nearly every batch. It only ever serves the open
+        // transaction: memory is where it belongs. (Readers keep the
+        // default, so that a large sort may still spill to disk.)
+        .pragma("temp_store", "memory")
+}
+
 fn connect_options(path: &Path, busy_timeout: Duration) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
         .filename(path)
@@ -261,6 +275,7 @@ async fn writer_loop(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
+        tracing::trace!(writes = batch.len(), "SQLite batch");
         let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
         let mut results = run_batch(&pool, &ops).await;
         let retry_alone = matches!(&results, Err(e) if !matches!(e, StoreError::Unavailable(_)));
