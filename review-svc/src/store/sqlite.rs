@@ -212,6 +212,7 @@ async fn license_writer_loop(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
+        tracing::trace!(jobs = batch.len(), "SQLite licence batch");
         licenses::run_and_answer::<Sqlite>(&pool, "BEGIN IMMEDIATE", &mut batch).await;
         checkpointer.after_batch(&pool).await;
     }
