@@ -55,7 +55,7 @@ use tokio::sync::mpsc;
 use super::batch::{agencies_json, replay, submit, WriteJob};
 use super::chain::{extend_chain, ChainHead};
 use super::impl_store::{impl_store, Write};
-use super::sql::{chain_head_from, Dialect, Reads, STATEMENT_CACHE_CAPACITY};
+use super::sql::{chain_head_from, Dialect, Reads, Sql, STATEMENT_CACHE_CAPACITY};
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
     NewEvent, StoreError, StoredEvent, WriteOutcome,
@@ -415,6 +415,25 @@ impl Dialect for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
+    }
+    // Data-modifying CTEs, `WITH p0 AS (… RETURNING 1), p1 AS (…) SELECT
+    // (SELECT count(*) FROM p0), …`: all see the snapshot the statement
+    // started with, and foreign keys are checked at its end. The writes of
+    // a batch never touch the same row.
+    fn join_parts(parts: Vec<Sql<Self>>) -> Result<Sql<Self>, Vec<Sql<Self>>> {
+        let count = parts.len();
+        let mut joint = Sql::joined(parts, |index| match index {
+            0 => "WITH p0 AS (".to_owned(),
+            _ => format!(" RETURNING 1), p{index} AS ("),
+        });
+        joint.push(" RETURNING 1) SELECT ");
+        for index in 0..count {
+            if index > 0 {
+                joint.push(", ");
+            }
+            joint.push(&format!("(SELECT count(*) FROM p{index})"));
+        }
+        Ok(joint)
     }
 }
 

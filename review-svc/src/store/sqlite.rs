@@ -44,7 +44,7 @@ use super::batch::{
 use super::chain::ChainHead;
 use super::impl_store::{impl_store, Write};
 use super::sql::{
-    app_state_from, request_from, Dialect, Reads, APP_STATE_COLUMNS, REQUEST_COLUMNS,
+    app_state_from, request_from, Dialect, Reads, Sql, APP_STATE_COLUMNS, REQUEST_COLUMNS,
     STATEMENT_CACHE_CAPACITY,
 };
 use super::{
@@ -265,6 +265,9 @@ impl Dialect for Sqlite {
     const FOR_UPDATE: &'static str = "";
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
+    }
+    fn join_parts(parts: Vec<Sql<Self>>) -> Result<Sql<Self>, Vec<Sql<Self>>> {
+        Err(parts)
     }
 }
 

@@ -304,14 +304,17 @@ pub(crate) async fn run_changes<DB: Dialect>(
         return Ok(results);
     }
 
-    insert_rows::<DB, 8>(&mut *conn, INSERT_EVENTS, events).await?;
+    // What the batch decided, written in one statement (see `Parts`).
+    let mut writes = Parts::<DB, Mismatch>::new();
+    add_inserts(&mut writes, INSERT_EVENTS, events);
     // The chain heads that moved, each compared with what was read.
     let moved_heads: Vec<(&String, &ChainHead)> = heads
         .iter()
         .filter(|(id, head)| read_lengths.get(*id) != Some(&head.length))
         .collect();
     for chunk in moved_heads.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new("UPDATE applications SET chain_length = CASE id");
+        let q = writes.part(chunk.len(), Mismatch::ChainMoved);
+        q.push("UPDATE applications SET chain_length = CASE id");
         for (id, head) in chunk {
             q.push_when((*id).clone(), Bind::Int(head.length));
         }
@@ -321,18 +324,15 @@ pub(crate) async fn run_changes<DB: Dialect>(
         }
         q.push(" END WHERE ");
         push_unchanged(
-            &mut q,
+            q,
             "chain_length",
             chunk.iter().map(|(id, _)| (*id, read_lengths[*id])),
         );
-        let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
-        expect_rows::<DB>(&done, chunk.len(), || {
-            moved("a chain moved under a batch of licence changes")
-        })?;
     }
     for chunk in changed.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let rows: Vec<&LicenseRow> = chunk.iter().map(|id| &licenses[id]).collect();
-        let mut q = Sql::<DB>::new("UPDATE licenses SET version = CASE id");
+        let q = writes.part(rows.len(), Mismatch::LicenseMoved);
+        q.push("UPDATE licenses SET version = CASE id");
         for row in &rows {
             q.push_when(row.id.clone(), Bind::Int(row.version));
         }
@@ -361,16 +361,12 @@ pub(crate) async fn run_changes<DB: Dialect>(
         }
         q.push(" END WHERE ");
         push_unchanged(
-            &mut q,
+            q,
             "version",
             rows.iter().map(|row| (&row.id, read_versions[&row.id])),
         );
-        let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
-        expect_rows::<DB>(&done, rows.len(), || {
-            moved("a licence moved under a batch of changes")
-        })?;
     }
-    insert_rows::<DB, 7>(&mut *conn, &insert_shipments(), shipments).await?;
+    add_inserts(&mut writes, &insert_shipments(), shipments);
     let mut grown: Vec<(&String, i64)> = counters
         .iter()
         .map(|(key, value)| (key, value - read_counters.get(key).copied().unwrap_or(0)))
@@ -378,36 +374,50 @@ pub(crate) async fn run_changes<DB: Dialect>(
         .collect();
     grown.sort();
     for chunk in grown.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new("UPDATE license_counters SET value = value + CASE counter");
+        let q = writes.part(chunk.len(), Mismatch::CounterMissing);
+        q.push("UPDATE license_counters SET value = value + CASE counter");
         for (key, delta) in chunk {
             q.push_when((*key).clone(), Bind::Int(*delta));
         }
         q.push(" END WHERE counter IN ");
         let keys: Vec<String> = chunk.iter().map(|(key, _)| (*key).clone()).collect();
-        push_list(&mut q, &keys);
-        let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
-        expect_rows::<DB>(&done, chunk.len(), || {
-            internal("a counter of a batch of changes is missing")
-        })?;
+        push_list(q, &keys);
     }
-    insert_rows::<DB, 5>(&mut *conn, INSERT_REQUESTS, records).await?;
-    Ok(results)
+    add_inserts(&mut writes, INSERT_REQUESTS, records);
+    match writes.run(&mut *conn).await.map_err(db::<DB>)? {
+        None => Ok(results),
+        Some(Mismatch::ChainMoved) => Err(moved("a chain moved under a batch of licence changes")),
+        Some(Mismatch::LicenseMoved) => Err(moved("a licence moved under a batch of changes")),
+        Some(Mismatch::CounterMissing) => {
+            Err(internal("a counter of a batch of changes is missing"))
+        }
+        Some(Mismatch::Inserted) => Err(internal("a batch of licence changes lost an insert")),
+    }
 }
 
-/// Inserts `rows` with `insert` (`INSERT INTO … VALUES `), one multi-row
-/// statement per [`CHANGE_ROWS_PER_STATEMENT`] rows.
-async fn insert_rows<DB: Dialect, const N: usize>(
-    conn: &mut DB::Connection,
+/// Which of a batch's writes changed another number of rows than it named.
+enum Mismatch {
+    ChainMoved,
+    LicenseMoved,
+    CounterMissing,
+    Inserted,
+}
+
+/// Adds the inserts of `rows` with `insert` (`INSERT INTO … VALUES `), one
+/// multi-row part per [`CHANGE_ROWS_PER_STATEMENT`] rows.
+fn add_inserts<DB: Dialect, const N: usize>(
+    writes: &mut Parts<DB, Mismatch>,
     insert: &str,
     rows: Vec<[Bind; N]>,
-) -> Result<(), JobError> {
+) {
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let mut q = Sql::<DB>::new(insert);
-        q.push_values(rows.by_ref().take(CHANGE_ROWS_PER_STATEMENT));
-        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
+        let chunk: Vec<[Bind; N]> = rows.by_ref().take(CHANGE_ROWS_PER_STATEMENT).collect();
+        writes
+            .part(chunk.len(), Mismatch::Inserted)
+            .push(insert)
+            .push_values(chunk);
     }
-    Ok(())
 }
 
 /// The counters `keys` (sorted, distinct), locked, with their values.

@@ -61,7 +61,9 @@ pub(crate) use reads::LicenseReads;
 
 use super::batch::distinct;
 use super::chain::{extend_chain, ChainHead};
-use super::sql::{chain_head_from, request_from, Bind, Columns, Dialect, Sql, REQUEST_COLUMNS};
+use super::sql::{
+    chain_head_from, request_from, Bind, Columns, Dialect, Parts, Sql, REQUEST_COLUMNS,
+};
 use super::{ApplicationRow, IdempotentRequest, NewEvent, StoreError, WriteOutcome};
 
 /// One licence as stored. Times are Unix milliseconds (UTC).

@@ -39,6 +39,8 @@ pub(crate) trait Backend: Send + Sync {
         &self,
         ops: &[&WriteOp],
     ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError>;
+    /// [`writes::joint_writes`] on a connection beside the store's own.
+    async fn joint_writes(&self) -> [Option<&'static str>; 2];
 }
 
 // ---------------------------------------------------------------------------
@@ -100,6 +102,14 @@ impl Backend for SqliteBackend {
         let results = super::sqlite::run_batch(&pool, ops).await;
         pool.close().await;
         results
+    }
+
+    async fn joint_writes(&self) -> [Option<&'static str>; 2] {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&self.path);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("connect");
+        writes::joint_writes::<sqlx::Sqlite>(&mut conn).await
     }
 }
 
@@ -227,6 +237,13 @@ impl Backend for PostgresBackend {
             .await
             .map_err(|failed| failed.error)
     }
+
+    async fn joint_writes(&self) -> [Option<&'static str>; 2] {
+        let mut conn = sqlx::PgConnection::connect_with(&self.options)
+            .await
+            .expect("connect");
+        writes::joint_writes::<sqlx::Postgres>(&mut conn).await
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -273,6 +290,7 @@ macro_rules! all_cases {
             census_counts,
             find_request_returns_first_answer,
             one_batch_mixes_writes,
+            joint_writes_count_each,
             checkpoint_detects_consistent_rewrite,
             licenses_are_issued_with_the_decision,
             license_changes_are_decided_under_lock,

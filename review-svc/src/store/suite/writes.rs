@@ -1,6 +1,7 @@
 //! Cases of the store suite: creates, updates, idempotency and batches.
 
 use super::*;
+use crate::store::sql::{Bind, Columns, Dialect, Parts, Sql};
 
 pub(super) async fn create_get_round_trip(b: &dyn Backend) {
     let store = b.store();
@@ -351,4 +352,66 @@ pub(super) async fn one_batch_mixes_writes(b: &dyn Backend) {
     let again = b.run_batch(&refs).await.expect("batch");
     assert!(matches!(again[0], Ok(WriteOutcome::Replayed { .. })));
     assert!(matches!(again[1], Err(StoreError::AlreadyExists(_))));
+}
+
+/// A batch's writes as the licence writer sends them ([`Parts`]: joined
+/// into one statement on PostgreSQL, one by one on SQLite) report the rows
+/// each changed, and name the first that changed another number.
+pub(super) async fn joint_writes_count_each(b: &dyn Backend) {
+    assert_eq!(b.joint_writes().await, [None, Some("missing row")]);
+}
+
+/// Two batches of writes on a scratch table of two rows: one where every
+/// write changes the rows it names, one with an update of a row that is
+/// not there; what each run answered.
+pub(super) async fn joint_writes<DB: Dialect>(
+    conn: &mut DB::Connection,
+) -> [Option<&'static str>; 2] {
+    for sql in [
+        "CREATE TABLE scratch (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)",
+        "INSERT INTO scratch (id, v) VALUES (1, 0), (2, 0)",
+    ] {
+        DB::execute(&mut *conn, &Sql::new(sql)).await.expect(sql);
+    }
+    let writes = |first_new: i64, with_missing_row: bool| {
+        let mut parts = Parts::<DB, &'static str>::new();
+        parts
+            .part(1, "first row")
+            .push("UPDATE scratch SET v = v + ")
+            .push_int(1)
+            .push(" WHERE id = ")
+            .push_int(1);
+        parts
+            .part(2, "inserts")
+            .push("INSERT INTO scratch (id, v) VALUES ")
+            .push_values([
+                [Bind::Int(first_new), Bind::Int(0)],
+                [Bind::Int(first_new + 1), Bind::Int(0)],
+            ]);
+        if with_missing_row {
+            parts
+                .part(1, "missing row")
+                .push("UPDATE scratch SET v = ")
+                .push_int(7)
+                .push(" WHERE id = ")
+                .push_int(99);
+        }
+        parts
+            .part(1, "second row")
+            .push("UPDATE scratch SET v = v + ")
+            .push_int(5)
+            .push(" WHERE id = ")
+            .push_int(2);
+        parts
+    };
+    let agreed = writes(3, false).run(&mut *conn).await.expect("writes");
+    let totals = Sql::<DB>::new("SELECT COUNT(*), CAST(SUM(v) AS BIGINT) FROM scratch");
+    let row = DB::fetch_one(&mut *conn, &totals).await.expect("totals");
+    assert_eq!(
+        (row.int(0).expect("count"), row.int(1).expect("sum")),
+        (4, 6),
+        "every write of the first batch took effect, with its values"
+    );
+    let short = writes(5, true).run(&mut *conn).await.expect("writes");
+    [agreed, short]
 }
