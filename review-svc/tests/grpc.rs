@@ -354,6 +354,9 @@ mod malformed;
 #[path = "grpc/reload.rs"]
 mod reload;
 
+#[path = "grpc/answer_dictionary.rs"]
+mod answer_dictionary;
+
 // ---------------------------------------------------------------------------
 // 12. The console's port: gRPC, gRPC-Web and the pages
 // ---------------------------------------------------------------------------

@@ -11,7 +11,8 @@
 //! |---|---|---|
 //! | 1 (first release) | `{"type":…}`: serde image of the workflow event, what was filed and the classifier's answers as JSON images of the contract's generated types | the whole application, filed content and answers included |
 //! | 2 (current) | `{"format":2,"event":{"type":…}}` | `{"format":2,"application":{…}}`, without the filed content and the answers (the events hold them) |
-//! | 3 (current, some events) | format 2's, for the events that hold an encoded message of [`COMPRESSED_FROM`](crate::workflow::Encoded::COMPRESSED_FROM) bytes or more (a filing's chip specifications, the classifier's answers): those messages are LZ4-compressed, `"lz4:…"` (see [`Encoded`](crate::workflow::Encoded)) | — (snapshots hold no encoded message) |
+//! | 3 | format 2's, for the events that hold an encoded message of [`COMPRESSED_FROM`](crate::workflow::Encoded::COMPRESSED_FROM) bytes or more (a filing's chip specifications, the classifier's answers): those messages are LZ4-compressed, `"lz4:…"` (see [`Encoded`](crate::workflow::Encoded)) | — (snapshots hold no encoded message) |
+//! | 4 (current, some events) | format 3's, the messages compressed against dictionary 1, `"lz4d1:…"` | — |
 //!
 //! Licence events (`LicenseIssued`, `ShipmentRecorded`, …) were added to
 //! format 2 as new kinds: the same envelope, their own `"type"`. Licence
@@ -21,10 +22,10 @@
 //! History is never rewritten: an event keeps the bytes it was hashed
 //! with, so a chain may hold events of every format, and every reader
 //! accepts them all. The golden tests in `tests.rs` pin the bytes of
-//! formats 2 and 3; a change that moves them needs a format 4 (and this
-//! table's new row). Format 3 is format 2 with compressed messages, not a
-//! new layout: an event without such a message is still written as format
-//! 2, and both read through one decoder. Format 2 grows without moving
+//! formats 2, 3 and 4; a change that moves them needs a format 5 (and this
+//! table's new row). Formats 3 and 4 are format 2 with compressed
+//! messages, not a new layout: an event without such a message is still
+//! written as format 2, and all three read through one decoder. Format 2 grows without moving
 //! them: a new event kind gets its own golden
 //! entry, and a field added to an existing kind is optional, written only
 //! when set (so an event without it keeps its bytes) and read as absent
@@ -43,9 +44,13 @@ use crate::workflow::{Application, Chip, Event};
 /// compressed message are written in: their bytes did not change with 3.
 pub const FORMAT: u32 = 2;
 
-/// The format of a new event that keeps a message compressed. A reader
-/// of format 2 alone refuses it by its number instead of misreading it.
-pub const COMPRESSED_FORMAT: u32 = 3;
+/// The format of a new event that keeps a message compressed (against
+/// dictionary 1). A reader of an earlier format refuses it by its number
+/// instead of misreading it.
+pub const COMPRESSED_FORMAT: u32 = 4;
+
+/// Events that keep a message compressed alone: still read.
+pub const LZ4_FORMAT: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
@@ -108,9 +113,11 @@ fn format_of_new(event: &Event) -> u32 {
 pub fn decode_event(bytes: &str) -> Result<Event, FormatError> {
     match format_of(bytes)? {
         1 => v1::event(bytes),
-        format @ (FORMAT | COMPRESSED_FORMAT) => serde_json::from_str::<EventIn>(bytes)
-            .map(|e| e.event)
-            .map_err(|e| unreadable(format, e)),
+        format @ (FORMAT | LZ4_FORMAT | COMPRESSED_FORMAT) => {
+            serde_json::from_str::<EventIn>(bytes)
+                .map(|e| e.event)
+                .map_err(|e| unreadable(format, e))
+        }
         other => Err(FormatError::UnknownFormat(other)),
     }
 }

@@ -309,13 +309,14 @@ fn first_format_events_are_read_into_the_current_types() {
 #[test]
 fn unknown_and_broken_records_are_refused_not_guessed() {
     assert!(matches!(
-        decode_event(r#"{"format":4,"event":{}}"#),
-        Err(FormatError::UnknownFormat(4))
+        decode_event(r#"{"format":5,"event":{}}"#),
+        Err(FormatError::UnknownFormat(5))
     ));
     assert!(matches!(
         decode_snapshot(r#"{"format":3,"application":{}}"#),
         Err(FormatError::UnknownFormat(3))
     ));
+    assert!(decode_event(r#"{"format":4,"event":{}}"#).is_err());
     assert!(decode_event(r#"{"format":2,"event":{"type":"Nothing"}}"#).is_err());
     assert!(decode_event(r#"{"format":"#).is_err());
     assert!(decode_event("not json").is_err());
@@ -498,17 +499,39 @@ fn classified(answer: Encoded) -> Event {
     }
 }
 
+/// Written before format 4, and read still.
+#[test]
+fn format_3_events_are_read() {
+    const GOLDEN: &str = r#"{"format":3,"event":{"type":"ItemsClassified","at":"2026-02-01T12:00:01Z","actor":"system","items":[{"item_index":0,"license_required":true,"review_policy":"CASE_BY_CASE","rule_set":"V2026a","decision_id":"d-1","summary":"item 0 (H200): 3A090.a.1","answer":"lz4:AAEAAP8PM0EwOTAuYS4xIDE1IENGUiA3NDQuMjMoYSkoMSkgHgDJYDE1IENGUg=="}]}}"#;
+    let event = classified(answer_of(Encoded::COMPRESSED_FROM));
+    assert_eq!(decode_event(GOLDEN).unwrap(), event);
+}
+
 /// The compressed block is what `lz4_flex` writes. Another LZ4 compressor
 /// (or a new version of this one) may write another block for the same
 /// message, which reads back alike: if this golden moves with such an
 /// upgrade, events written before it stay readable and verifiable, as
 /// every stored event keeps the bytes it was hashed with.
 #[test]
-fn format_3_events_keep_their_bytes() {
-    const GOLDEN: &str = r#"{"format":3,"event":{"type":"ItemsClassified","at":"2026-02-01T12:00:01Z","actor":"system","items":[{"item_index":0,"license_required":true,"review_policy":"CASE_BY_CASE","rule_set":"V2026a","decision_id":"d-1","summary":"item 0 (H200): 3A090.a.1","answer":"lz4:AAEAAP8PM0EwOTAuYS4xIDE1IENGUiA3NDQuMjMoYSkoMSkgHgDJYDE1IENGUg=="}]}}"#;
+fn format_4_events_keep_their_bytes() {
+    const GOLDEN: &str = r#"{"format":4,"event":{"type":"ItemsClassified","at":"2026-02-01T12:00:01Z","actor":"system","items":[{"item_index":0,"license_required":true,"review_policy":"CASE_BY_CASE","rule_set":"V2026a","decision_id":"d-1","summary":"item 0 (H200): 3A090.a.1","answer":"lz4d1:AAEAAAMVBzkuMSBFCAAvHD8xKSAeAMlgMTUgQ0ZS"}]}}"#;
     let event = classified(answer_of(Encoded::COMPRESSED_FROM));
     assert_eq!(encode_event(&event), GOLDEN);
     assert_eq!(decode_event(GOLDEN).unwrap(), event);
+}
+
+/// Messages compressed against a dictionary read back only with the very
+/// same bytes: dictionary 1 never changes. (A new dictionary is a new
+/// file, number and marker; see `workflow::filing`.)
+#[test]
+fn the_answer_dictionary_is_pinned() {
+    use sha2::Digest;
+    let dictionary = include_bytes!("answers-1.dict");
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(dictionary)),
+        "cf6f583a5d8eba0074bb515fd81cf6fdc45c6b7c8fc525a7af1a143cc42f95ec",
+        "answers-1.dict changed: records compressed against it would not read back"
+    );
 }
 
 #[test]
@@ -516,7 +539,7 @@ fn messages_are_compressed_from_their_threshold_on_and_only_then() {
     let below = classified(answer_of(Encoded::COMPRESSED_FROM - 1));
     let bytes = encode_event(&below);
     assert!(bytes.starts_with(r#"{"format":2,"#), "{bytes}");
-    assert!(!bytes.contains("lz4:"), "{bytes}");
+    assert!(!bytes.contains("lz4"), "{bytes}");
     assert_eq!(decode_event(&bytes).unwrap(), below);
 
     // A classifier answer's size: stored in well under half the room.
@@ -527,7 +550,8 @@ fn messages_are_compressed_from_their_threshold_on_and_only_then() {
     );
     let event = classified(answer);
     let bytes = encode_event(&event);
-    assert!(bytes.starts_with(r#"{"format":3,"#), "{bytes}");
+    assert!(bytes.starts_with(r#"{"format":4,"#), "{bytes}");
+    assert!(bytes.contains(r#""answer":"lz4d1:"#), "{bytes}");
     assert!(bytes.len() * 2 < plain.len(), "{} bytes", bytes.len());
     assert_eq!(decode_event(&bytes).unwrap(), event);
 
@@ -544,8 +568,8 @@ fn messages_are_compressed_from_their_threshold_on_and_only_then() {
         overall_due: at(59),
     };
     let bytes = encode_event(&filed);
-    assert!(bytes.starts_with(r#"{"format":3,"#), "{bytes}");
-    assert!(bytes.contains(r#""spec":"lz4:"#), "{bytes}");
+    assert!(bytes.starts_with(r#"{"format":4,"#), "{bytes}");
+    assert!(bytes.contains(r#""spec":"lz4d1:"#), "{bytes}");
     assert_eq!(decode_event(&bytes).unwrap(), filed);
 }
 
@@ -572,6 +596,9 @@ fn a_broken_compressed_message_is_refused() {
         ),
         // A block that expands to less than its prefix says.
         (format!("lz4:{}", b64(&short)), "not the 9 it claims"),
+        // The same against the dictionary.
+        ("lz4d1:???".to_owned(), "Invalid"),
+        (format!("lz4d1:{}", b64(&short)), "not the 9 it claims"),
     ];
     for (stored, expected) in cases {
         let error = read(&stored).unwrap_err();

@@ -19,15 +19,31 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// application that keeps it.
 ///
 /// Stored as standard base64; from [`Encoded::COMPRESSED_FROM`] bytes on,
-/// LZ4-compressed first and marked `lz4:` (record format 3): a classifier
-/// answer, about 7 KB of repeated rule texts and citations, then takes
-/// about 40% less room in the record and in what is hashed (LZ4 rather
-/// than a tighter codec: it costs microseconds on the filing's path). The
-/// marker cannot begin plain base64, so both forms read back alike.
+/// LZ4-compressed first (LZ4 rather than a tighter codec: it costs
+/// microseconds on the filing's path), and marked with how:
+///
+/// - `lz4d1:` (record format 4, what is written now): against dictionary 1,
+///   three answers of the classifier whose rule texts and citations every
+///   answer of the 2026 rules repeats (`record/answers-1.dict`, made by
+///   `tests/grpc/answer_dictionary.rs`). A 7 KB answer then takes a few
+///   hundred bytes instead of about 4 KB.
+/// - `lz4:` (record format 3): compressed alone; still read.
+///
+/// A marker cannot begin plain base64 (`:` is not in its alphabet), so
+/// every form reads back alike.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Encoded(pub Arc<[u8]>);
 
+/// Compressed alone (record format 3).
 const COMPRESSED_MARK: &str = "lz4:";
+
+/// Compressed against [`DICTIONARY_1`] (record format 4).
+const DICTIONARY_1_MARK: &str = "lz4d1:";
+
+/// A dictionary in use never changes (a test pins its digest): the
+/// messages compressed against it could not be read back otherwise. A
+/// better one is a new file under the next number, with its own marker.
+static DICTIONARY_1: &[u8] = include_bytes!("../record/answers-1.dict");
 
 /// More than any message this service accepts: a stored compressed
 /// message that claims to expand beyond it is refused, not allocated.
@@ -55,13 +71,16 @@ impl Encoded {
         self.0.len() >= Self::COMPRESSED_FROM
     }
 
-    fn expand(compressed: &[u8]) -> Result<Vec<u8>, String> {
+    /// The message `compressed` (its size first) holds, compressed against
+    /// `dictionary` (empty: alone).
+    fn expand(compressed: &[u8], dictionary: &[u8]) -> Result<Vec<u8>, String> {
         let (size, block) =
             lz4_flex::block::uncompressed_size(compressed).map_err(|e| e.to_string())?;
         if size > MAX_EXPANDED_BYTES {
             return Err(format!("a compressed message claims {size} bytes"));
         }
-        let bytes = lz4_flex::block::decompress(block, size).map_err(|e| e.to_string())?;
+        let bytes = lz4_flex::block::decompress_with_dict(block, size, dictionary)
+            .map_err(|e| e.to_string())?;
         if bytes.len() != size {
             return Err(format!(
                 "a compressed message expands to {} bytes, not the {size} it claims",
@@ -88,10 +107,11 @@ impl Serialize for Encoded {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let base64 = &base64::engine::general_purpose::STANDARD;
         if self.is_stored_compressed() {
-            let compressed = lz4_flex::block::compress_prepend_size(&self.0);
+            let compressed =
+                lz4_flex::block::compress_prepend_size_with_dict(&self.0, DICTIONARY_1);
             let encoded_len = base64::encoded_len(compressed.len(), true).unwrap_or_default();
-            let mut text = String::with_capacity(COMPRESSED_MARK.len() + encoded_len);
-            text.push_str(COMPRESSED_MARK);
+            let mut text = String::with_capacity(DICTIONARY_1_MARK.len() + encoded_len);
+            text.push_str(DICTIONARY_1_MARK);
             base64.encode_string(&compressed, &mut text);
             serializer.serialize_str(&text)
         } else {
@@ -104,11 +124,17 @@ impl<'de> Deserialize<'de> for Encoded {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         let base64 = &base64::engine::general_purpose::STANDARD;
-        match text.strip_prefix(COMPRESSED_MARK) {
-            Some(compressed) => base64
+        let compressed = match text.strip_prefix(DICTIONARY_1_MARK) {
+            Some(compressed) => Some((compressed, DICTIONARY_1)),
+            None => text
+                .strip_prefix(COMPRESSED_MARK)
+                .map(|compressed| (compressed, &[][..])),
+        };
+        match compressed {
+            Some((compressed, dictionary)) => base64
                 .decode(compressed.as_bytes())
                 .map_err(|e| e.to_string())
-                .and_then(|compressed| Encoded::expand(&compressed)),
+                .and_then(|compressed| Encoded::expand(&compressed, dictionary)),
             None => base64.decode(text.as_bytes()).map_err(|e| e.to_string()),
         }
         .map(Encoded::new)
