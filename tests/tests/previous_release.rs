@@ -1,10 +1,11 @@
-//! A database written by the previous release (`review-svc/tests/fixtures/v2`:
-//! events, snapshots, licences and shipments of format 2) is served as that
-//! release served it, verifies byte for byte, and takes new events on the
-//! same chains, the classifier's answers among them in format 4.
+//! Databases written by earlier releases are served as those releases
+//! served them, verify byte for byte, and take new events on the same
+//! chains, the classifier's answers among them in format 4:
+//! `review-svc/tests/fixtures/v2` (events, snapshots, licences and
+//! shipments of format 2) and `v3` (the classifier's answers of format 3).
 //!
-//! The fixture is written once, by `make_the_fixture` below, driving the
-//! previous release's own binaries; see the fixture's README.
+//! Each fixture is written once, by `make_the_fixture` below, driving that
+//! release's own binaries; see the fixture's README.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,10 @@ use system_tests::{
 };
 use test_support::filings::{shipment_request, withdrawal_request};
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../review-svc/tests/fixtures/v2")
+fn fixture(version: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../review-svc/tests/fixtures")
+        .join(version)
 }
 
 /// What `index.txt` lists: each application's label, name and number of
@@ -90,9 +93,10 @@ async fn served(review: &mut ReviewClient, licenses: &mut LicenseClient, index: 
     }
 }
 
-/// The answers of the previous release, as `make_the_fixture` kept them.
-fn kept<M: Message + Default>(file: &str) -> M {
-    M::decode(std::fs::read(fixture().join(file)).unwrap().as_slice()).unwrap()
+/// The answers of the release that wrote `dir`, as `make_the_fixture`
+/// kept them.
+fn kept<M: Message + Default>(dir: &Path, file: &str) -> M {
+    M::decode(std::fs::read(dir.join(file)).unwrap().as_slice()).unwrap()
 }
 
 /// A shipment of `quantity` units, exported a day after the licence was
@@ -114,27 +118,39 @@ fn shipment(license: &pb::License, quantity: u64) -> pb::RecordShipmentRequest {
 }
 
 #[tokio::test]
+async fn a_database_of_the_second_format_is_served_and_verified() {
+    served_verified_and_extended("v2", 2).await;
+}
+
+#[tokio::test]
 async fn a_database_written_by_the_previous_release_is_served_and_verified() {
+    served_verified_and_extended("v3", 3).await;
+}
+
+/// The checks of the fixture `version`, whose classifier answers are
+/// stored in format `answers_format`.
+async fn served_verified_and_extended(version: &str, answers_format: u32) {
+    let dir = fixture(version);
     let data = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture().join("review.db"), data.path().join("review.db")).unwrap();
+    std::fs::copy(dir.join("review.db"), data.path().join("review.db")).unwrap();
     // No sweeps: the fixture's deadlines are real days from when it was
     // written, and reading must not depend on when the test runs.
     let no_sweeps = vec!["--sweep-interval-ms".into(), "86400000".into()];
     let (classifier, review) = start_both(data.path(), no_sweeps).await;
     let mut client = ReviewServiceClient::connect(review.url()).await.unwrap();
     let mut licenses = LicenseServiceClient::connect(review.url()).await.unwrap();
-    let index = Index::read(&fixture());
+    let index = Index::read(&dir);
 
     let now = served(&mut client, &mut licenses, &index).await;
     for (label, (application, events)) in &now.applications {
-        let then: pb::Application = kept(&format!("{label}.application.pb"));
+        let then: pb::Application = kept(&dir, &format!("{label}.application.pb"));
         assert_eq!(application, &then, "{label}");
-        let then: pb::ListApplicationEventsResponse = kept(&format!("{label}.events.pb"));
+        let then: pb::ListApplicationEventsResponse = kept(&dir, &format!("{label}.events.pb"));
         assert_eq!(events, &then.events, "{label}");
         assert_eq!(events.len(), index.applications[label].1, "{label}");
     }
-    assert_eq!(now.license, kept::<pb::License>("license.pb"));
-    let then: pb::ListShipmentsResponse = kept("shipments.pb");
+    assert_eq!(now.license, kept::<pb::License>(&dir, "license.pb"));
+    let then: pb::ListShipmentsResponse = kept(&dir, "shipments.pb");
     assert_eq!(now.shipments, then.shipments);
     let report = verify_audit_trail(&mut client, "applications/-", "dev-auditor").await;
     assert!(report.intact, "{report:?}");
@@ -161,7 +177,8 @@ async fn a_database_written_by_the_previous_release_is_served_and_verified() {
     let filed_events = all_events(&client, &filed.name, "dev-auditor").await.len();
     assert!(filed_events >= 2, "{filed:?}");
     let (first, newest) = classifications_stored(data.path()).await;
-    assert!(first.starts_with(r#"{"format":2,"#), "{first}");
+    let written_then = format!(r#"{{"format":{answers_format},"#);
+    assert!(first.starts_with(&written_then), "{first}");
     assert!(newest.starts_with(r#"{"format":4,"#), "{newest}");
     assert!(newest.contains(r#""answer":"lz4d1:"#), "{newest}");
     // The same question, the same answer: under a fifth of the room.
@@ -207,7 +224,7 @@ async fn classifications_stored(data: &Path) -> (String, String) {
 /// git worktree add --detach /tmp/previous <commit of the previous release>
 /// (cd /tmp/previous && cargo build --bins -p classifier-svc -p review-svc)
 /// cargo build -p system-tests --tests
-/// FIXTURE_BINARIES=/tmp/previous/target/debug FIXTURE_OUT=review-svc/tests/fixtures/v2 \
+/// FIXTURE_BINARIES=/tmp/previous/target/debug FIXTURE_OUT=../review-svc/tests/fixtures/v4 \
 ///   cargo test -p system-tests --test previous_release -- --ignored --nocapture
 /// ```
 #[tokio::test]
@@ -318,19 +335,26 @@ async fn make_the_fixture() {
         next_page_token: String::new(),
     };
     std::fs::write(out.join("shipments.pb"), shipments.encode_to_vec()).unwrap();
-    // A graceful stop checkpoints the WAL into the database file.
     review
         .terminate(std::time::Duration::from_secs(10))
         .await
         .unwrap();
     drop(classifier);
-    std::fs::copy(data.path().join("review.db"), out.join("review.db")).unwrap();
-    assert!(
-        !data.path().join("review.db-wal").exists() || {
-            std::fs::metadata(data.path().join("review.db-wal"))
-                .unwrap()
-                .len()
-                == 0
-        }
-    );
+    // What the last writes left in the write-ahead log goes into the
+    // database file, so that the fixture is that one file.
+    let db = data.path().join("review.db");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        db.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::Connection::close(conn).await.unwrap();
+    std::fs::copy(&db, out.join("review.db")).unwrap();
+    let wal = data.path().join("review.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
 }
