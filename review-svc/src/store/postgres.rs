@@ -416,25 +416,24 @@ impl Dialect for Postgres {
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
     }
-    // Data-modifying CTEs, `WITH p0 AS (… RETURNING 1), p1 AS (…) SELECT
-    // (SELECT count(*) FROM p0), …`: all see the snapshot the statement
-    // started with, and foreign keys are checked at its end. The writes of
-    // a batch never touch the same row.
     fn join_parts(parts: Vec<Sql<Self>>) -> Result<Sql<Self>, Vec<Sql<Self>>> {
-        let count = parts.len();
-        let mut joint = Sql::joined(parts, |index| match index {
-            0 => "WITH p0 AS (".to_owned(),
-            _ => format!(" RETURNING 1), p{index} AS ("),
-        });
-        joint.push(" RETURNING 1) SELECT ");
-        for index in 0..count {
-            if index > 0 {
-                joint.push(", ");
-            }
-            joint.push(&format!("(SELECT count(*) FROM p{index})"));
-        }
-        Ok(joint)
+        Ok(Sql::joined(parts, |texts| counted_writes(&texts)))
     }
+}
+
+/// Writes as one statement: each a data-modifying CTE, `WITH p0 AS (…
+/// RETURNING 1), p1 AS (…)`, and a closing `SELECT (SELECT count(*) FROM
+/// p0), …` whose one row counts the rows each changed, in order. All see
+/// the snapshot the statement started with, in no set order, and foreign
+/// keys are checked at its end: the writes must not touch the same row.
+pub(super) fn counted_writes(writes: &[impl AsRef<str>]) -> String {
+    let ctes: Vec<String> = (writes.iter().enumerate())
+        .map(|(i, write)| format!("p{i} AS ({} RETURNING 1)", write.as_ref()))
+        .collect();
+    let counts: Vec<String> = (0..writes.len())
+        .map(|i| format!("(SELECT count(*) FROM p{i})"))
+        .collect();
+    format!("WITH {} SELECT {}", ctes.join(", "), counts.join(", "))
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {

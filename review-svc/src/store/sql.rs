@@ -245,18 +245,20 @@ impl<DB: Dialect> Sql<DB> {
         self
     }
 
-    /// `texts` one after the other, with their values: placeholders
-    /// numbered on from one text to the next (see [`Parts::part`]).
+    /// `parts` as one statement: their values one after the other (their
+    /// placeholders numbered on, see [`Parts::part`]), and the text
+    /// `statement` makes of their texts.
     pub(crate) fn joined(
-        texts: impl IntoIterator<Item = Sql<DB>>,
-        separator: impl Fn(usize) -> String,
+        parts: Vec<Sql<DB>>,
+        statement: impl FnOnce(Vec<String>) -> String,
     ) -> Self {
         let mut joint = Sql::new("");
-        for (index, sql) in texts.into_iter().enumerate() {
-            joint.text.push_str(&separator(index));
-            joint.text.push_str(&sql.text);
-            joint.binds.extend(sql.binds);
+        let mut texts = Vec::with_capacity(parts.len());
+        for part in parts {
+            texts.push(part.text);
+            joint.binds.extend(part.binds);
         }
+        joint.text = statement(texts);
         joint
     }
 

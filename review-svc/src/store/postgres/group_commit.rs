@@ -19,7 +19,7 @@ use super::super::sql::{
     app_state_from, out_of_reach, request_from, Dialect, APP_STATE_COLUMNS, REQUEST_COLUMNS,
 };
 use super::super::{ApplicationRow, StoreError, WriteOutcome};
-use super::{PostgresStore, BATCH_BEGIN};
+use super::{counted_writes, PostgresStore, BATCH_BEGIN};
 
 /// Why a batch failed, and whether its writes should be tried one by one.
 pub(crate) struct BatchFailed {
@@ -150,10 +150,9 @@ pub(crate) async fn run_batch(
     Ok(results)
 }
 
-/// A batch's writes as one statement: each write a data-modifying CTE that
-/// returns a row for every row it changes, and a closing SELECT that counts
-/// them, so the batch's writes cost one round trip to the database (and
-/// one statement for the server to run) instead of one each.
+/// A batch's writes as one statement ([`counted_writes`]), their rows bound
+/// as `UNNEST` arrays, so the batch's writes cost one round trip to the
+/// database (and one statement for the server to run) instead of one each.
 ///
 /// The parts run against the same snapshot, in no set order: they must not
 /// touch the same rows (a batch never inserts and deletes one awaited
@@ -213,13 +212,8 @@ impl Combined {
         if self.parts.is_empty() {
             return Ok(());
         }
-        let ctes: Vec<String> = (self.parts.iter().enumerate())
-            .map(|(i, (_, sql, _))| format!("p{i} AS ({sql} RETURNING 1)"))
-            .collect();
-        let counts: Vec<String> = (0..self.parts.len())
-            .map(|i| format!("(SELECT COUNT(*) FROM p{i})"))
-            .collect();
-        let sql = format!("WITH {} SELECT {}", ctes.join(", "), counts.join(", "));
+        let writes: Vec<&str> = self.parts.iter().map(|(_, sql, _)| sql.as_str()).collect();
+        let sql = counted_writes(&writes);
         let row = sqlx::query_with(&sql, self.arguments)
             .fetch_one(&mut *conn)
             .await
