@@ -47,7 +47,7 @@ impl Write<'_> {
 /// writes hand their job to `license_job`; the audit horizon, which
 /// differs by dialect, is given.
 ///
-/// [`Reads`]: super::sql::Reads
+/// [`Reads`]: super::reads::Reads
 macro_rules! impl_store {
     ($store:ty { $($own:tt)* }) => {
         #[async_trait::async_trait]

@@ -11,10 +11,12 @@
 //!
 //! What is shared and what is not:
 //!
-//! - `sql`: every read (get, list, events, due, census, requests), the chain
-//!   verification and the audit fold, written once over a small `Dialect`
-//!   trait (placeholders, a planner hint, how a snapshot is opened, which
-//!   errors are worth retrying).
+//! - `sql`: how a statement is built, run and read for either database,
+//!   over a small `Dialect` trait (placeholders, a planner hint, how a
+//!   snapshot is opened, which errors are worth retrying, whether a batch's
+//!   writes join into one statement).
+//! - `reads`: every read (get, list, events, due, census, requests), the
+//!   chain verification and the audit fold, written once with `sql`.
 //! - `impl_store`: the `Store` implementation both stores share (these
 //!   reads, and the writes handed to each store's own `write` and
 //!   `license_job`).
@@ -296,6 +298,7 @@ pub mod chain;
 mod impl_store;
 pub mod licenses;
 pub mod postgres;
+mod reads;
 mod sql;
 pub mod sqlite;
 #[cfg(test)]

@@ -55,7 +55,8 @@ use tokio::sync::mpsc;
 use super::batch::{agencies_json, replay, submit, WriteJob};
 use super::chain::{extend_chain, ChainHead};
 use super::impl_store::{impl_store, Write};
-use super::sql::{chain_head_from, Dialect, Reads, Sql, STATEMENT_CACHE_CAPACITY};
+use super::reads::{chain_head_from, Reads};
+use super::sql::{Dialect, Sql, STATEMENT_CACHE_CAPACITY};
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
     NewEvent, StoreError, StoredEvent, WriteOutcome,

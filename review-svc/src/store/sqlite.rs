@@ -22,7 +22,7 @@
 //! a batch's reads and its writes.
 //!
 //! The batch planning is shared with the PostgreSQL store's writer tasks
-//! (`batch`), and so are the reads (`sql`).
+//! (`batch`), and so are the reads (`reads`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,10 +43,8 @@ use super::batch::{
 };
 use super::chain::ChainHead;
 use super::impl_store::{impl_store, Write};
-use super::sql::{
-    app_state_from, request_from, Dialect, Reads, Sql, APP_STATE_COLUMNS, REQUEST_COLUMNS,
-    STATEMENT_CACHE_CAPACITY,
-};
+use super::reads::{app_state_from, request_from, Reads, APP_STATE_COLUMNS, REQUEST_COLUMNS};
+use super::sql::{Dialect, Sql, STATEMENT_CACHE_CAPACITY};
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
     NewEvent, StoreError, StoredEvent, WriteOutcome,

@@ -61,9 +61,8 @@ pub(crate) use reads::LicenseReads;
 
 use super::batch::distinct;
 use super::chain::{extend_chain, ChainHead};
-use super::sql::{
-    chain_head_from, request_from, Bind, Columns, Dialect, Parts, Sql, REQUEST_COLUMNS,
-};
+use super::reads::{chain_head_from, request_from, REQUEST_COLUMNS};
+use super::sql::{Bind, Columns, Dialect, Parts, Sql};
 use super::{ApplicationRow, IdempotentRequest, NewEvent, StoreError, WriteOutcome};
 
 /// One licence as stored. Times are Unix milliseconds (UTC).

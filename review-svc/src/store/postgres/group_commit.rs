@@ -15,9 +15,8 @@ use super::super::batch::{
 };
 use super::super::chain::ChainHead;
 use super::super::impl_store::Write;
-use super::super::sql::{
-    app_state_from, out_of_reach, request_from, Dialect, APP_STATE_COLUMNS, REQUEST_COLUMNS,
-};
+use super::super::reads::{app_state_from, request_from, APP_STATE_COLUMNS, REQUEST_COLUMNS};
+use super::super::sql::{out_of_reach, Dialect};
 use super::super::{ApplicationRow, StoreError, WriteOutcome};
 use super::{counted_writes, PostgresStore, BATCH_BEGIN};
 
