@@ -217,10 +217,22 @@ async fn license_writer_loop(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
-        tracing::trace!(jobs = batch.len(), "SQLite licence batch");
+        let (jobs, started) = (batch.len(), std::time::Instant::now());
         licenses::run_and_answer::<Sqlite>(&pool, "BEGIN IMMEDIATE", &mut batch).await;
+        tracing::trace!(
+            jobs,
+            micros = elapsed_micros(started),
+            "SQLite licence batch"
+        );
         checkpointer.after_batch(&pool).await;
     }
+}
+
+/// Microseconds since `started`, for the writers' trace lines: a batch's
+/// size and how long it held the writer (run, committed and answered) are
+/// what tell whether the writer bounds the rate.
+fn elapsed_micros(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Runs a writer loop on a thread of its own, with a runtime of its own.
@@ -308,7 +320,7 @@ async fn writer_loop(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
-        tracing::trace!(writes = batch.len(), "SQLite batch");
+        let (writes, started) = (batch.len(), std::time::Instant::now());
         let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
         let mut results = run_batch(&pool, &ops).await;
         let retry_alone = matches!(&results, Err(e) if !matches!(e, StoreError::Unavailable(_)));
@@ -339,6 +351,7 @@ async fn writer_loop(
                 }
             }
         }
+        tracing::trace!(writes, micros = elapsed_micros(started), "SQLite batch");
         checkpointer.after_batch(&pool).await;
     }
     pool.close().await;

@@ -51,12 +51,14 @@ impl Checkpointer {
 }
 
 async fn checkpoint(writer: &SqlitePool) -> Result<(), sqlx::Error> {
+    let started = std::time::Instant::now();
     let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(writer)
         .await?;
     let (busy, frames, copied): (i64, i64, i64) =
         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    tracing::trace!(busy, frames, copied, "SQLite checkpoint");
+    let micros = super::elapsed_micros(started);
+    tracing::trace!(busy, frames, copied, micros, "SQLite checkpoint");
     if frames > TRUNCATE_FRAMES {
         tracing::debug!(frames, "SQLite write-ahead log is long: truncating it");
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
