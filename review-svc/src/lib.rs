@@ -235,12 +235,15 @@ fn census_collector(
 }
 
 impl ReviewServer {
-    /// Stops the workers, then shuts the server down gracefully.
+    /// Stops the workers, shuts the server down gracefully, then closes
+    /// the store (see `Store::close`).
     pub async fn shutdown(self) -> Result<(), ServeError> {
         for worker in &self.workers {
             worker.abort();
         }
-        self.server.shutdown().await
+        let stopped = self.server.shutdown().await;
+        self.ledger.store().close().await;
+        stopped
     }
 
     /// Runs until SIGTERM or ctrl-c, then shuts down gracefully.

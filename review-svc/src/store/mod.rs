@@ -214,6 +214,12 @@ pub trait Store: Send + Sync + 'static {
     /// How many applications are in each (state, level), and how many are overdue at `now`.
     async fn census(&self, now: i64) -> Result<Census, StoreError>;
 
+    /// At a graceful stop, once no request is left: finishes the writes
+    /// queued and leaves the database tidy (SQLite: the write-ahead log
+    /// copied into the file). Nothing is lost without it, only left in the
+    /// log for the next open to find.
+    async fn close(&self) {}
+
     /// The stored (fingerprint, response) of a request id, if it was seen.
     async fn find_request(&self, request_id: &str) -> Result<Option<(String, String)>, StoreError>;
 

@@ -95,6 +95,12 @@ pub struct SqliteStore {
     writer: mpsc::Sender<WriteJob>,
     /// Queue of the licence writer (see `super::licenses`).
     license_writer: mpsc::Sender<QueuedJob>,
+    /// The writers' one connection, closed by [`SqliteStore::close`].
+    writer_pool: SqlitePool,
+    /// Tells the writers to finish what is queued and stop.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// The writers' threads, joined by [`SqliteStore::close`].
+    writer_threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -160,20 +166,21 @@ impl SqliteStore {
             .map_err(Sqlite::map_err)?;
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
         let (license_tx, license_rx) = mpsc::channel(options.queue_depth.max(1));
-        spawn_writer(
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let licenses = spawn_writer(
             "sqlite-licenses",
             license_writer_loop(
                 writer_pool.clone(),
-                license_rx,
+                Queue::new(license_rx, stopping.clone()),
                 options.max_batch.max(1),
                 Checkpointer::new(options.checkpoint_interval),
             ),
         )?;
-        spawn_writer(
+        let applications = spawn_writer(
             "sqlite-writer",
             writer_loop(
-                writer_pool,
-                rx,
+                writer_pool.clone(),
+                Queue::new(rx, stopping),
                 options.max_batch.max(1),
                 Checkpointer::new(options.checkpoint_interval),
             ),
@@ -183,12 +190,41 @@ impl SqliteStore {
             reads: Reads::new(readers),
             writer: tx,
             license_writer: license_tx,
+            writer_pool,
+            stop,
+            writer_threads: std::sync::Mutex::new(vec![licenses, applications]),
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Lets the writers commit and answer what is queued, stops them and
+    /// closes every connection. The last connection to close copies the
+    /// write-ahead log into the database file and removes the log, so that
+    /// after a graceful stop the file alone holds every acknowledged write
+    /// (a copy of it is a whole backup). Writes after this are refused as
+    /// unavailable.
+    pub async fn close(&self) {
+        let _ = self.stop.send(true);
+        let threads = std::mem::take(
+            &mut *self
+                .writer_threads
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        });
+        if joined.await.is_err() {
+            tracing::warn!("a SQLite writer thread could not be joined");
+        }
+        self.writer_pool.close().await;
+        self.reads.pool.close().await;
     }
 
     /// An application write, queued for the writer.
@@ -211,12 +247,12 @@ impl SqliteStore {
 /// the batch back and runs each job on its own.
 async fn license_writer_loop(
     pool: SqlitePool,
-    mut queue: mpsc::Receiver<QueuedJob>,
+    mut queue: Queue<QueuedJob>,
     max_batch: usize,
     mut checkpointer: Checkpointer,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
-    while queue.recv_many(&mut batch, max_batch).await > 0 {
+    while queue.next_batch(&mut batch, max_batch).await > 0 {
         let (jobs, started) = (batch.len(), std::time::Instant::now());
         licenses::run_and_answer::<Sqlite>(&pool, "BEGIN IMMEDIATE", &mut batch).await;
         tracing::trace!(
@@ -235,6 +271,38 @@ fn elapsed_micros(started: std::time::Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
+/// A writer's queue, and the signal to stop taking from it.
+struct Queue<J> {
+    jobs: mpsc::Receiver<J>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl<J> Queue<J> {
+    fn new(jobs: mpsc::Receiver<J>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { jobs, stopping }
+    }
+
+    /// The jobs waiting (at most `max`, at least one) into `batch`; 0 once
+    /// the store is dropped, or once it is closing and nothing queued is
+    /// left: a job queued before the close is still run and answered.
+    async fn next_batch(&mut self, batch: &mut Vec<J>, max: usize) -> usize {
+        tokio::select! {
+            biased;
+            taken = self.jobs.recv_many(batch, max) => taken,
+            () = stop_signal(&mut self.stopping) => {
+                self.jobs.close();
+                self.jobs.recv_many(batch, max).await
+            }
+        }
+    }
+}
+
+/// Returns once the store is closing, or dropped.
+async fn stop_signal(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    // The value's guard is not `Send`: dropped here, not held by the caller.
+    let _ = stopping.wait_for(|stop| *stop).await.map(|_| ());
+}
+
 /// Runs a writer loop on a thread of its own, with a runtime of its own.
 ///
 /// A batch is a dozen statements, each a round trip to the connection's
@@ -247,7 +315,7 @@ fn elapsed_micros(started: std::time::Instant) -> u64 {
 fn spawn_writer(
     name: &str,
     writer: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), StoreError> {
+) -> Result<std::thread::JoinHandle<()>, StoreError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -255,8 +323,7 @@ fn spawn_writer(
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || runtime.block_on(writer))
-        .map_err(|e| StoreError::Internal(format!("starting the {name} thread: {e}")))?;
-    Ok(())
+        .map_err(|e| StoreError::Internal(format!("starting the {name} thread: {e}")))
 }
 
 /// The writer's connection: `connect` with two changes.
@@ -314,12 +381,12 @@ impl Dialect for Sqlite {
 
 async fn writer_loop(
     pool: SqlitePool,
-    mut queue: mpsc::Receiver<WriteJob>,
+    mut queue: Queue<WriteJob>,
     max_batch: usize,
     mut checkpointer: Checkpointer,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
-    while queue.recv_many(&mut batch, max_batch).await > 0 {
+    while queue.next_batch(&mut batch, max_batch).await > 0 {
         let (writes, started) = (batch.len(), std::time::Instant::now());
         let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
         let mut results = run_batch(&pool, &ops).await;
@@ -354,7 +421,6 @@ async fn writer_loop(
         tracing::trace!(writes, micros = elapsed_micros(started), "SQLite batch");
         checkpointer.after_batch(&pool).await;
     }
-    pool.close().await;
 }
 
 /// Rows per multi-row statement: far below SQLite's 32766 bound parameters.
@@ -604,6 +670,10 @@ impl_store!(SqliteStore {
     /// a later write takes a greater sequence.
     async fn audit_horizon(&self) -> Result<i64, StoreError> {
         self.reads.max_sequence().await
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await
     }
 });
 

@@ -478,3 +478,39 @@ pub(crate) async fn restart_on_the_same_database_keeps_everything(mut h: Harness
     assert_eq!(retried, moved);
     assert!(verify_all(&mut h.client).await.intact);
 }
+
+/// After a graceful stop the SQLite file alone holds every acknowledged
+/// write: the store's close copies the write-ahead log into it and removes
+/// the log, so a copy of the file is a whole backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_leaves_every_write_in_the_sqlite_file() {
+    use review_svc::store::{sqlite::SqliteStore, Store};
+
+    let mut h = crate::spawn().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let app = filed(&mut h.client).await;
+        ids.push(app.name.trim_start_matches("applications/").to_owned());
+    }
+    let review = h.review.take().expect("review-svc is running");
+    review.shutdown().await.expect("graceful shutdown");
+
+    let crate::TestDb::Sqlite { dir } = &h.db else {
+        unreachable!("spawn() runs on SQLite")
+    };
+    let log = dir.path().join("review.db-wal");
+    let log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(log_len, 0, "{} still holds writes", log.display());
+
+    let copy = tempfile::tempdir().expect("temporary directory");
+    let copied = copy.path().join("review.db");
+    std::fs::copy(dir.path().join("review.db"), &copied).expect("copy the file alone");
+    let store = SqliteStore::open(&format!("sqlite://{}", copied.display()))
+        .await
+        .expect("the copy opens");
+    for id in &ids {
+        let row = store.get(id).await.expect("read the copy");
+        assert!(row.is_some(), "application {id} is missing from the copy");
+    }
+    store.close().await;
+}
