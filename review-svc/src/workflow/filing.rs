@@ -43,7 +43,7 @@ const DICTIONARY_1_MARK: &str = "lz4d1:";
 /// A dictionary in use never changes (a test pins its digest): the
 /// messages compressed against it could not be read back otherwise. A
 /// better one is a new file under the next number, with its own marker.
-static DICTIONARY_1: &[u8] = include_bytes!("../record/answers-1.dict");
+pub(crate) static DICTIONARY_1: &[u8] = include_bytes!("../record/answers-1.dict");
 
 /// More than any message this service accepts: a stored compressed
 /// message that claims to expand beyond it is refused, not allocated.
