@@ -5,7 +5,9 @@
 //! application), so altering, removing or reordering any stored event
 //! breaks every later link. The application row also records the length of
 //! its chain and the last hash (the chain head), so removing the newest
-//! events is detected too.
+//! events is detected too; once a licence is issued, the licence row
+//! carries the head on and the application row's record must lie on the
+//! chain where the issue left it.
 
 use sha2::{Digest, Sha256};
 
@@ -78,6 +80,9 @@ pub struct ChainHead {
 pub struct ChainWalker {
     report: ChainReport,
     current: Option<Current>,
+    /// Where the application row's record must fall on the chain being
+    /// walked, when its licence carries the head on.
+    waypoint: Option<ChainHead>,
 }
 
 #[derive(Debug)]
@@ -156,6 +161,15 @@ impl ChainWalker {
                 );
             }
         }
+        if let Some(waypoint) = &self.waypoint {
+            if waypoint.length == link.application_sequence && waypoint.hash != link.hash {
+                self.record_break(
+                    link.application_id,
+                    link.application_sequence,
+                    "the application row's chain head does not match the chain there".to_owned(),
+                );
+            }
+        }
         self.current = Some(Current {
             application_id: link.application_id.to_owned(),
             last_sequence: link.application_sequence,
@@ -166,9 +180,22 @@ impl ChainWalker {
     /// Closes the application being walked (if any) against its row's
     /// record of the chain; `head` is None when the row is missing.
     pub fn end_application(&mut self, head: Option<&ChainHead>) {
+        let waypoint = self.waypoint.take();
         let Some(current) = self.current.take() else {
             return;
         };
+        if let Some(waypoint) = waypoint {
+            if waypoint.length > current.last_sequence {
+                self.record_break(
+                    &current.application_id,
+                    current.last_sequence + 1,
+                    format!(
+                        "chain head mismatch: application row records {} events, stored chain ends at {}",
+                        waypoint.length, current.last_sequence
+                    ),
+                );
+            }
+        }
         match head {
             None => self.record_break(
                 &current.application_id,
@@ -188,6 +215,14 @@ impl ChainWalker {
                 }
             }
         }
+    }
+
+    /// For the application whose events come next: its licence carries its
+    /// chain's head on (the head given to `end_application`), and its own
+    /// row's record, `head`, is where the issue left the chain. The walk
+    /// checks that the chain passes there.
+    pub fn expect_waypoint(&mut self, head: ChainHead) {
+        self.waypoint = Some(head);
     }
 
     /// An application whose row records a chain but has no event at all.

@@ -330,8 +330,9 @@ impl<DB: Dialect> Reads<DB> {
         let mut walker = ChainWalker::new();
         let mut q = Sql::<DB>::new(
             "SELECT e.application_id, e.application_sequence, e.kind, e.actor, e.at, e.details, \
-             e.previous_hash, e.hash, a.chain_length, a.chain_head \
-             FROM events e LEFT JOIN applications a ON a.id = e.application_id",
+             e.previous_hash, e.hash, a.chain_length, a.chain_head, l.chain_length, l.chain_head \
+             FROM events e LEFT JOIN applications a ON a.id = e.application_id \
+             LEFT JOIN licenses l ON l.id = e.application_id",
         );
         if let Some(id) = application_id {
             q.push(" WHERE e.application_id = ");
@@ -345,15 +346,24 @@ impl<DB: Dialect> Reads<DB> {
                 let app = r.str(0)?;
                 if walker.current_application() != Some(app) {
                     walker.end_application(head.as_ref());
-                    // Both NULL where the application is missing (both
-                    // columns are NOT NULL).
-                    head = match r.optional_int(8)? {
-                        Some(length) => Some(ChainHead {
-                            length,
-                            hash: r.text(9)?,
-                        }),
-                        None => None,
+                    // Both NULL where the application (or licence) is
+                    // missing (both columns are NOT NULL).
+                    let head_at = |column: usize| -> Result<Option<ChainHead>, StoreError> {
+                        match r.optional_int(column)? {
+                            Some(length) => Ok(Some(ChainHead {
+                                length,
+                                hash: r.text(column + 1)?,
+                            })),
+                            None => Ok(None),
+                        }
                     };
+                    head = head_at(8)?;
+                    // A licence carries its chain's head on from the issue.
+                    if let Some(license_head) = head_at(10)? {
+                        if let Some(at_issue) = head.replace(license_head) {
+                            walker.expect_waypoint(at_issue);
+                        }
+                    }
                 }
                 walker.push(&ChainLink {
                     application_id: app,

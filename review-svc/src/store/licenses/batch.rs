@@ -119,9 +119,9 @@ pub(super) fn push_list<DB: Dialect>(q: &mut Sql<DB>, values: &[String]) {
 
 /// Runs a batch of changes (no issue among them) inside the open
 /// transaction `conn`, with a few multi-row statements instead of a dozen
-/// per job: the licences, chain heads and counters of the whole batch are
-/// locked and read at once (licences, then applications, then counters,
-/// each in key order: the order of a job run on its own, so writers of two
+/// per job: the licences (with their chains' heads) and counters of the
+/// whole batch are locked and read at once (licences, then counters, each
+/// in key order: the order of a job run on its own, so writers of two
 /// processes cannot deadlock on it), then the request ids (after the
 /// locks, so a concurrent job on these rows has committed its record).
 /// Each job is then decided in order against that state as changed by the
@@ -158,22 +158,16 @@ pub(crate) async fn run_changes<DB: Dialect>(
     }
 
     let mut licenses: HashMap<String, LicenseRow> = HashMap::new();
-    let select = format!("SELECT {LICENSE_COLUMNS} FROM licenses");
+    // The chains' heads, by application (the licence's id).
+    let mut heads: HashMap<String, ChainHead> = HashMap::new();
+    let select = format!("SELECT {LICENSE_COLUMNS}, {HEAD_COLUMNS} FROM licenses");
     for r in locked_rows::<DB>(&mut *conn, &select, "id", &license_ids).await? {
         let row = license_from(&r).map_err(JobError::Failed)?;
+        heads.insert(
+            row.application_id.clone(),
+            head_from(&r).map_err(JobError::Failed)?,
+        );
         licenses.insert(row.id.clone(), row);
-    }
-    let mut application_ids: Vec<String> = licenses
-        .values()
-        .map(|row| row.application_id.clone())
-        .collect();
-    application_ids.sort();
-    application_ids.dedup();
-    let mut heads: HashMap<String, ChainHead> = HashMap::new();
-    let select = "SELECT id, chain_length, chain_head FROM applications";
-    for r in locked_rows::<DB>(&mut *conn, select, "id", &application_ids).await? {
-        let head = chain_head_from(&r, 1).map_err(JobError::Failed)?;
-        heads.insert(r.text(0).map_err(JobError::Failed)?, head);
     }
     let mut counters = locked_counters::<DB>(&mut *conn, &counter_keys).await?;
     let mut requests: HashMap<String, (String, String)> = HashMap::new();
@@ -195,10 +189,6 @@ pub(crate) async fn run_changes<DB: Dialect>(
     let read_states: HashMap<String, String> = licenses
         .iter()
         .map(|(id, row)| (id.clone(), row.state.clone()))
-        .collect();
-    let read_lengths: HashMap<String, i64> = heads
-        .iter()
-        .map(|(id, head)| (id.clone(), head.length))
         .collect();
     let read_counters = counters.clone();
 
@@ -238,7 +228,7 @@ pub(crate) async fn run_changes<DB: Dialect>(
         };
         let application_id = current.application_id.clone();
         let Some(head) = heads.get(&application_id) else {
-            return Err(internal(format!("licence {license_id} has no application")));
+            return Err(internal(format!("licence {license_id} has no chain head")));
         };
         let view = LicenseView {
             row: current.clone(),
@@ -307,28 +297,6 @@ pub(crate) async fn run_changes<DB: Dialect>(
     // What the batch decided, written in one statement (see `Parts`).
     let mut writes = Parts::<DB, Mismatch>::new();
     add_inserts(&mut writes, INSERT_EVENTS, events);
-    // The chain heads that moved, each compared with what was read.
-    let moved_heads: Vec<(&String, &ChainHead)> = heads
-        .iter()
-        .filter(|(id, head)| read_lengths.get(*id) != Some(&head.length))
-        .collect();
-    for chunk in moved_heads.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let q = writes.part(chunk.len(), Mismatch::ChainMoved);
-        q.push("UPDATE applications SET chain_length = CASE id");
-        for (id, head) in chunk {
-            q.push_when((*id).clone(), Bind::Int(head.length));
-        }
-        q.push(" END, chain_head = CASE id");
-        for (id, head) in chunk {
-            q.push_when((*id).clone(), Bind::Text(head.hash.clone()));
-        }
-        q.push(" END WHERE ");
-        push_unchanged(
-            q,
-            "chain_length",
-            chunk.iter().map(|(id, _)| (*id, read_lengths[*id])),
-        );
-    }
     for chunk in changed.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let rows: Vec<&LicenseRow> = chunk.iter().map(|id| &licenses[id]).collect();
         let q = writes.part(rows.len(), Mismatch::LicenseMoved);
@@ -354,6 +322,19 @@ pub(crate) async fn run_changes<DB: Dialect>(
         q.push(" END, updated_at = CASE id");
         for row in &rows {
             q.push_when(row.id.clone(), Bind::Int(row.updated_at));
+        }
+        // Every change moves the version, and the chain's head with it
+        // when it records events: the version's compare-and-set covers both.
+        q.push(" END, chain_length = CASE id");
+        for row in &rows {
+            q.push_when(row.id.clone(), Bind::Int(heads[&row.application_id].length));
+        }
+        q.push(" END, chain_head = CASE id");
+        for row in &rows {
+            q.push_when(
+                row.id.clone(),
+                Bind::Text(heads[&row.application_id].hash.clone()),
+            );
         }
         q.push(" END, snapshot = CASE id");
         for row in &rows {
@@ -386,7 +367,6 @@ pub(crate) async fn run_changes<DB: Dialect>(
     add_inserts(&mut writes, INSERT_REQUESTS, records);
     match writes.run(&mut *conn).await.map_err(db::<DB>)? {
         None => Ok(results),
-        Some(Mismatch::ChainMoved) => Err(moved("a chain moved under a batch of licence changes")),
         Some(Mismatch::LicenseMoved) => Err(moved("a licence moved under a batch of changes")),
         Some(Mismatch::CounterMissing) => {
             Err(internal("a counter of a batch of changes is missing"))
@@ -397,7 +377,6 @@ pub(crate) async fn run_changes<DB: Dialect>(
 
 /// Which of a batch's writes changed another number of rows than it named.
 enum Mismatch {
-    ChainMoved,
     LicenseMoved,
     CounterMissing,
     Inserted,

@@ -67,8 +67,9 @@ pub(crate) async fn run_job<DB: Dialect>(
     Ok(outcome)
 }
 
-/// The chain head of an application, locked; None when it does not exist.
-pub(super) async fn locked_head<DB: Dialect>(
+/// The chain head of an application, locked, with its version and
+/// creation time; None when it does not exist.
+async fn locked_application<DB: Dialect>(
     conn: &mut DB::Connection,
     application_id: &str,
 ) -> Result<Option<(i64, ChainHead, i64)>, JobError> {
@@ -86,15 +87,16 @@ pub(super) async fn locked_head<DB: Dialect>(
     Ok(Some((version, head, created_at)))
 }
 
-/// Appends `events` to the chain after `head` and moves the head.
-pub(super) async fn append<DB: Dialect>(
+/// Appends `events` to the chain after `head`; the head they lead to,
+/// which the caller writes where the chain's head is kept.
+async fn append<DB: Dialect>(
     conn: &mut DB::Connection,
     application_id: &str,
     head: &ChainHead,
     events: &[NewEvent],
-) -> Result<(), JobError> {
+) -> Result<ChainHead, JobError> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(head.clone());
     }
     let (links, new_head) = extend_chain(application_id, head, events);
     let mut q = Sql::<DB>::new(INSERT_EVENTS);
@@ -107,19 +109,7 @@ pub(super) async fn append<DB: Dialect>(
             }),
     );
     DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
-    let mut q = Sql::<DB>::new("UPDATE applications SET chain_length = ");
-    q.push_int(new_head.length);
-    q.push(", chain_head = ");
-    q.push_text(new_head.hash);
-    q.push(" WHERE id = ");
-    q.push_text(application_id);
-    q.push(" AND chain_length = ");
-    q.push_int(head.length);
-    let done = DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
-    expect_rows::<DB>(&done, 1, || {
-        moved(format!("the chain of {application_id} moved"))
-    })?;
-    Ok(())
+    Ok(new_head)
 }
 
 pub(super) async fn issue<DB: Dialect>(
@@ -129,7 +119,7 @@ pub(super) async fn issue<DB: Dialect>(
     events: &[NewEvent],
     license: &LicenseRow,
 ) -> Result<(), JobError> {
-    let Some((version, head, created_at)) = locked_head::<DB>(conn, &row.id).await? else {
+    let Some((version, head, created_at)) = locked_application::<DB>(conn, &row.id).await? else {
         return Err(JobError::Failed(StoreError::NotFound(row.id.clone())));
     };
     if version != expected_version {
@@ -139,7 +129,7 @@ pub(super) async fn issue<DB: Dialect>(
             current: version,
         }));
     }
-    append::<DB>(conn, &row.id, &head, events).await?;
+    let head = append::<DB>(conn, &row.id, &head, events).await?;
     let agencies =
         crate::store::batch::agencies_json(&row.awaiting_agencies).map_err(JobError::Failed)?;
     let mut q = Sql::<DB>::new("UPDATE applications SET version = ");
@@ -171,6 +161,10 @@ pub(super) async fn issue<DB: Dialect>(
     }
     q.push(", updated_at = ");
     q.push_int(row.updated_at);
+    q.push(", chain_length = ");
+    q.push_int(head.length);
+    q.push(", chain_head = ");
+    q.push_text(head.hash.clone());
     q.push(" WHERE id = ");
     q.push_text(row.id.clone());
     q.push(" AND version = ");
@@ -193,8 +187,10 @@ pub(super) async fn issue<DB: Dialect>(
         ]]);
         DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     }
-    let mut q = Sql::<DB>::new(format!("INSERT INTO licenses ({LICENSE_COLUMNS}) VALUES "));
-    q.push_values([license_row(license)]);
+    let mut q = Sql::<DB>::new(format!(
+        "INSERT INTO licenses ({LICENSE_COLUMNS}, {HEAD_COLUMNS}) VALUES "
+    ));
+    q.push_values([license_row(license, &head)]);
     DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
     Ok(())
 }
@@ -206,7 +202,7 @@ pub(super) async fn change<DB: Dialect>(
     decide: &Decide,
 ) -> Result<(LicenseOutcome, i64, Option<String>), JobError> {
     let mut q = Sql::<DB>::new(format!(
-        "SELECT {LICENSE_COLUMNS} FROM licenses WHERE id = "
+        "SELECT {LICENSE_COLUMNS}, {HEAD_COLUMNS} FROM licenses WHERE id = "
     ));
     q.push_text(license_id);
     q.push(DB::FOR_UPDATE);
@@ -216,9 +212,7 @@ pub(super) async fn change<DB: Dialect>(
         )));
     };
     let row = license_from(&r).map_err(JobError::Failed)?;
-    let Some((_, head, _)) = locked_head::<DB>(conn, &row.application_id).await? else {
-        return Err(internal(format!("licence {license_id} has no application")));
-    };
+    let head = head_from(&r).map_err(JobError::Failed)?;
     let mut keys = counter_keys.to_vec();
     keys.sort();
     keys.dedup();
@@ -233,9 +227,13 @@ pub(super) async fn change<DB: Dialect>(
             write.row.version, view.row.version
         )));
     }
-    append::<DB>(conn, &view.row.application_id, &head, &write.events).await?;
+    let head = append::<DB>(conn, &view.row.application_id, &head, &write.events).await?;
     let mut q = Sql::<DB>::new("UPDATE licenses SET version = ");
     q.push_int(write.row.version);
+    q.push(", chain_length = ");
+    q.push_int(head.length);
+    q.push(", chain_head = ");
+    q.push_text(head.hash);
     q.push(", state = ");
     q.push_text(write.row.state.clone());
     q.push(", updated_at = ");

@@ -12,9 +12,18 @@
 //!   application update (compare-and-set on the version, events appended,
 //!   awaited agencies replaced, request recorded) plus the licence row, in
 //!   one transaction.
-//! - **Decided under lock.** [`LicenseJob::Change`] reads the licence row,
-//!   the chain head of its application and the counters the caller names,
-//!   locked (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE` holds
+//! - **The chain's head moves with the licence.** The issue writes the
+//!   head of the application's chain (after its events) on the application
+//!   row and on the new licence row; from then on every event on that
+//!   chain is the licence's, and the licence row alone carries the head
+//!   on, rewritten with each change as the row is anyway (compare-and-set
+//!   on its version). A shipment then leaves the application row, the
+//!   largest it would touch, alone. The audit verification takes the
+//!   licence's head for the chain's end, and checks the application row's
+//!   against the chain where the issue left it.
+//! - **Decided under lock.** [`LicenseJob::Change`] reads the licence row
+//!   (with its chain head) and the counters the caller names, locked
+//!   (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE` holds
 //!   the whole database), and calls the caller's decision on that state
 //!   inside the transaction: what it returns (events, the new licence row,
 //!   shipments, counter increments, the request record) is written before
@@ -25,10 +34,10 @@
 //!   a deadlock, serialisation failure or unique violation (two first
 //!   inserts of a counter or of a request id) rolls back and runs the job
 //!   again, decision included.
-//! - **Applications stay put.** Licence events leave the application row's
-//!   version (and snapshot) alone: the application is closed when its
-//!   licence exists, so no workflow write competes for its chain, and its
-//!   version keeps counting the workflow's events.
+//! - **Applications stay put.** Licence events leave the application row
+//!   (its version, snapshot and chain head) alone: the application is
+//!   closed when its licence exists, so no workflow write competes for its
+//!   chain, and its version keeps counting the workflow's events.
 //! - **Group commit.** Each store has a licence writer that takes every
 //!   job waiting in its queue and runs them one after the other in one
 //!   transaction (`BEGIN IMMEDIATE` on SQLite; on PostgreSQL the row locks
@@ -36,10 +45,10 @@
 //!   replying after the COMMIT; if the batch fails (on PostgreSQL, say, a
 //!   deadlock with another process's writer) each job runs again on its
 //!   own, and again while it conflicts. A batch of changes only (no
-//!   issue) is run by [`run_changes`]: its licences, chain heads and
-//!   counters are locked and read once, each job decided in order against
-//!   the batch's state, and what was decided written with one multi-row
-//!   statement a table. Unbatched PostgreSQL stores
+//!   issue) is run by [`run_changes`]: its licences (with their chain
+//!   heads) and counters are locked and read once, each job decided in
+//!   order against the batch's state, and what was decided written with
+//!   one multi-row statement a table. Unbatched PostgreSQL stores
 //!   (`batch_writers: 0`) run each job in its own transaction.
 //! - **What a refusal leaves.** A declined change writes no event, licence,
 //!   shipment or request record; the only trace it can leave is a counter
@@ -194,8 +203,17 @@ pub(crate) struct IssueJob {
 pub(crate) const LICENSE_COLUMNS: &str = "id, application_id, version, holder, state, \
      destination, end_user, issued_at, expires_at, updated_at, snapshot";
 
-/// A licence's values in the order of [`LICENSE_COLUMNS`].
-fn license_row(license: &LicenseRow) -> [Bind; 11] {
+/// The chain head a licence row carries, after [`LICENSE_COLUMNS`] in the
+/// writers' reads (see [`head_from`]) and in the issue's insert.
+const HEAD_COLUMNS: &str = "chain_length, chain_head";
+
+/// The head of a row read as `LICENSE_COLUMNS, HEAD_COLUMNS`.
+fn head_from(r: &impl Columns) -> Result<ChainHead, StoreError> {
+    chain_head_from(r, 11)
+}
+
+/// A new licence's values in the order of `LICENSE_COLUMNS, HEAD_COLUMNS`.
+fn license_row(license: &LicenseRow, head: &ChainHead) -> [Bind; 13] {
     [
         Bind::Text(license.id.clone()),
         Bind::Text(license.application_id.clone()),
@@ -208,6 +226,8 @@ fn license_row(license: &LicenseRow) -> [Bind; 11] {
         Bind::Int(license.expires_at),
         Bind::Int(license.updated_at),
         Bind::Text(license.snapshot.clone()),
+        Bind::Int(head.length),
+        Bind::Text(head.hash.clone()),
     ]
 }
 

@@ -232,6 +232,71 @@ pub(crate) async fn license_changes_are_decided_under_lock(backend: &dyn Backend
     }
 }
 
+/// Whether `table`'s row `id` records a chain of `length` events.
+async fn records_chain_length(backend: &dyn Backend, table: &str, id: &str, length: i64) -> bool {
+    // An update that changes nothing, as a probe of the row's columns.
+    let probe = format!(
+        "UPDATE {table} SET chain_length = chain_length WHERE id = '{id}' AND chain_length = {length}"
+    );
+    backend.execute(&probe).await == Ok(1)
+}
+
+pub(crate) async fn a_license_carries_its_chain_head_on(backend: &dyn Backend) {
+    let store = backend.store();
+    issued(&*store, "a1", "acme", 10).await;
+    issued(&*store, "a2", "acme", 20).await;
+    let keys = vec!["units".to_owned()];
+    for license in ["a1", "a1", "a2"] {
+        let outcome = store
+            .change_license(license, &keys, None, ship_one(100))
+            .await
+            .unwrap();
+        assert_eq!(outcome, LicenseOutcome::Committed);
+    }
+    // Filed, decided and issued: three events on the application row; the
+    // licence's row carries the chain on through its two shipments.
+    assert!(records_chain_length(backend, "applications", "a1", 3).await);
+    assert!(records_chain_length(backend, "licenses", "a1", 5).await);
+    assert_chain_intact(&*store).await;
+
+    backend
+        .execute(backend.lift_append_only_sql())
+        .await
+        .expect("lift guard");
+    // The newest shipment's event removed: the licence's head catches it.
+    backend
+        .execute("DELETE FROM events WHERE application_id = 'a1' AND application_sequence = 5")
+        .await
+        .expect("delete");
+    let report = store.verify_chain(Some("a1")).await.expect("verify");
+    assert_eq!(
+        report.first_break.map(|b| (b.0, b.1)),
+        Some(("a1".to_owned(), 5))
+    );
+    // The application row's record must lie on the chain where the issue
+    // left it.
+    assert_eq!(
+        backend
+            .execute("UPDATE applications SET chain_head = 'forged' WHERE id = 'a2'")
+            .await,
+        Ok(1)
+    );
+    let report = store.verify_chain(Some("a2")).await.expect("verify");
+    let (_, sequence, what) = report.first_break.expect("break reported");
+    assert_eq!(sequence, 3, "{what}");
+    assert_eq!(
+        backend
+            .execute(
+                "UPDATE applications SET chain_length = 9, chain_head = 'forged' WHERE id = 'a2'"
+            )
+            .await,
+        Ok(1)
+    );
+    let report = store.verify_chain(Some("a2")).await.expect("verify");
+    let (_, sequence, what) = report.first_break.expect("break reported");
+    assert_eq!(sequence, 5, "{what}");
+}
+
 pub(crate) async fn racing_license_changes_never_overdraw(backend: &dyn Backend) {
     let store = backend.store();
     let other = backend.another_store().await;

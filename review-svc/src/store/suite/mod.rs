@@ -293,6 +293,7 @@ macro_rules! all_cases {
             joint_writes_count_each,
             checkpoint_detects_consistent_rewrite,
             licenses_are_issued_with_the_decision,
+            a_license_carries_its_chain_head_on,
             license_changes_are_decided_under_lock,
             racing_license_changes_never_overdraw,
             batched_changes_share_counters_and_replays,
