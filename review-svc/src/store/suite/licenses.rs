@@ -268,11 +268,7 @@ pub(crate) async fn a_license_carries_its_chain_head_on(backend: &dyn Backend) {
         .execute("DELETE FROM events WHERE application_id = 'a1' AND application_sequence = 5")
         .await
         .expect("delete");
-    let report = store.verify_chain(Some("a1")).await.expect("verify");
-    assert_eq!(
-        report.first_break.map(|b| (b.0, b.1)),
-        Some(("a1".to_owned(), 5))
-    );
+    assert_eq!(break_at(&*store, "a1").await, Some(5));
     // The application row's record must lie on the chain where the issue
     // left it.
     assert_eq!(
@@ -281,9 +277,7 @@ pub(crate) async fn a_license_carries_its_chain_head_on(backend: &dyn Backend) {
             .await,
         Ok(1)
     );
-    let report = store.verify_chain(Some("a2")).await.expect("verify");
-    let (_, sequence, what) = report.first_break.expect("break reported");
-    assert_eq!(sequence, 3, "{what}");
+    assert_eq!(break_at(&*store, "a2").await, Some(3));
     assert_eq!(
         backend
             .execute(
@@ -292,9 +286,7 @@ pub(crate) async fn a_license_carries_its_chain_head_on(backend: &dyn Backend) {
             .await,
         Ok(1)
     );
-    let report = store.verify_chain(Some("a2")).await.expect("verify");
-    let (_, sequence, what) = report.first_break.expect("break reported");
-    assert_eq!(sequence, 5, "{what}");
+    assert_eq!(break_at(&*store, "a2").await, Some(5));
 }
 
 pub(crate) async fn racing_license_changes_never_overdraw(backend: &dyn Backend) {

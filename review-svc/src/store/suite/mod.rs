@@ -444,6 +444,13 @@ async fn event_count(store: &dyn Store, application_id: Option<&str>) -> usize {
         .len()
 }
 
+/// The sequence at which the verification of `id`'s chain finds its
+/// first break, if anywhere.
+async fn break_at(store: &dyn Store, id: &str) -> Option<i64> {
+    let report = store.verify_chain(Some(id)).await.expect("verify_chain");
+    report.first_break.map(|(_, sequence, _)| sequence)
+}
+
 async fn assert_chain_intact(store: &dyn Store) {
     let report = store.verify_chain(None).await.expect("verify_chain");
     assert_eq!(report.first_break, None, "{report:?}");
