@@ -20,7 +20,10 @@
 //!   on its version). A shipment then leaves the application row, the
 //!   largest it would touch, alone. The audit verification takes the
 //!   licence's head for the chain's end, and checks the application row's
-//!   against the chain where the issue left it.
+//!   against the chain where the issue left it. Triggers keep to it (an
+//!   earlier release writing to the same database during an upgrade is
+//!   refused instead of forking a chain): a licensed application's row
+//!   does not move its head, and a licence names its head.
 //! - **Decided under lock.** [`LicenseJob::Change`] reads the licence row
 //!   (with its chain head) and the counters the caller names, locked
 //!   (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE` holds

@@ -269,8 +269,31 @@ pub(crate) async fn a_license_carries_its_chain_head_on(backend: &dyn Backend) {
         .await
         .expect("delete");
     assert_eq!(break_at(&*store, "a1").await, Some(5));
-    // The application row's record must lie on the chain where the issue
-    // left it.
+    // The database refuses what an earlier release would write: a
+    // licensed application's head moved on its row, a licence naming no
+    // head.
+    assert!(backend
+        .execute("UPDATE applications SET chain_length = 5 WHERE id = 'a2'")
+        .await
+        .is_err());
+    store
+        .create(&app("a3", 30), &[ev("ApplicationFiled", 30)], None)
+        .await
+        .expect("create");
+    assert!(backend
+        .execute(
+            "INSERT INTO licenses (id, application_id, version, holder, state, destination, \
+             end_user, issued_at, expires_at, updated_at, snapshot) \
+             VALUES ('a3', 'a3', 1, 'acme', 'ACTIVE', 'CN', 'x', 31, 1031, 31, '0')"
+        )
+        .await
+        .is_err());
+    // Someone with direct access can lift the guard; the application
+    // row's record must still lie on the chain where the issue left it.
+    backend
+        .execute(backend.lift_licensed_chain_guard_sql())
+        .await
+        .expect("lift guard");
     assert_eq!(
         backend
             .execute("UPDATE applications SET chain_head = 'forged' WHERE id = 'a2'")

@@ -34,6 +34,8 @@ pub(crate) trait Backend: Send + Sync {
     async fn execute(&self, sql: &str) -> Result<u64, String>;
     /// SQL that lifts the append-only guard on `events`.
     fn lift_append_only_sql(&self) -> &'static str;
+    /// SQL that lets a licensed application's row move its chain head.
+    fn lift_licensed_chain_guard_sql(&self) -> &'static str;
     /// Runs `ops` as one batch (one transaction), as the writer tasks do.
     async fn run_batch(
         &self,
@@ -89,6 +91,10 @@ impl Backend for SqliteBackend {
 
     fn lift_append_only_sql(&self) -> &'static str {
         "DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete"
+    }
+
+    fn lift_licensed_chain_guard_sql(&self) -> &'static str {
+        "DROP TRIGGER applications_licensed_chain_stays"
     }
 
     async fn run_batch(
@@ -224,6 +230,10 @@ impl Backend for PostgresBackend {
 
     fn lift_append_only_sql(&self) -> &'static str {
         "ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete"
+    }
+
+    fn lift_licensed_chain_guard_sql(&self) -> &'static str {
+        "ALTER TABLE applications DISABLE TRIGGER applications_licensed_chain_stays"
     }
 
     async fn run_batch(
