@@ -62,7 +62,8 @@ pub struct ChainLink<'a> {
     pub hash: &'a str,
 }
 
-/// What the application row says about its chain.
+/// What a row says about its chain: the application's, or its licence's
+/// once issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainHead {
     pub length: i64,
