@@ -46,13 +46,22 @@ fn decode_agencies(id: &str, json: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(json)
         .map_err(|e| StoreError::Internal(format!("awaiting_agencies of {id}: {e}")))
 }
-/// The chain head an application row keeps in two adjacent columns:
-/// `length` at `first`, the hash after it.
+/// The chain head a row (an application's, or its licence's) keeps in two
+/// adjacent columns: `length` at `first`, the hash after it.
 pub(crate) fn chain_head_from(r: &impl Columns, first: usize) -> Result<ChainHead, StoreError> {
     Ok(ChainHead {
         length: r.int(first)?,
         hash: r.text(first + 1)?,
     })
+}
+
+/// [`chain_head_from`] of an outer join's columns: None where they are
+/// NULL, the joined row missing (both columns are NOT NULL).
+fn joined_chain_head_from(r: &impl Columns, first: usize) -> Result<Option<ChainHead>, StoreError> {
+    match r.optional_int(first)? {
+        Some(_) => chain_head_from(r, first).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// One application from the columns of [`APPLICATION_COLUMNS`].
@@ -346,20 +355,9 @@ impl<DB: Dialect> Reads<DB> {
                 let app = r.str(0)?;
                 if walker.current_application() != Some(app) {
                     walker.end_application(head.as_ref());
-                    // Both NULL where the application (or licence) is
-                    // missing (both columns are NOT NULL).
-                    let head_at = |column: usize| -> Result<Option<ChainHead>, StoreError> {
-                        match r.optional_int(column)? {
-                            Some(length) => Ok(Some(ChainHead {
-                                length,
-                                hash: r.text(column + 1)?,
-                            })),
-                            None => Ok(None),
-                        }
-                    };
-                    head = head_at(8)?;
+                    head = joined_chain_head_from(&r, 8)?;
                     // A licence carries its chain's head on from the issue.
-                    if let Some(license_head) = head_at(10)? {
+                    if let Some(license_head) = joined_chain_head_from(&r, 10)? {
                         if let Some(at_issue) = head.replace(license_head) {
                             walker.expect_waypoint(at_issue);
                         }
