@@ -40,6 +40,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // google.rpc.Status comes from the well-known prost types already
         // understood by tonic-types, so clients can decode stream errors.
         .extern_path(".google.rpc", "::tonic_types::pb")
+        // Written by hand, so that an answer can be sent as the bytes it
+        // arrived as (see the module).
+        .extern_path(
+            ".exportcontrol.review.v1.ItemClassification",
+            "crate::item_classification::ItemClassification",
+        )
         // The first format of review-svc's record kept what applicants filed
         // and what the classifier answered as JSON images of these types;
         // review-svc reads them through these derives (later formats keep

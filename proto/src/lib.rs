@@ -9,8 +9,11 @@ pub mod classifier {
 pub mod review {
     pub mod v1 {
         tonic::include_proto!("exportcontrol.review.v1");
+        pub use crate::item_classification::ItemClassification;
     }
 }
+
+mod item_classification;
 
 /// Encoded `FileDescriptorSet` for classifier-svc's reflection service.
 pub const CLASSIFIER_DESCRIPTOR_SET: &[u8] =

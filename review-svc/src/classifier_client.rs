@@ -20,6 +20,8 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, GrpcMethod, Status};
 use tower::retry::budget::{Budget, TpsBudget};
 
+use crate::classify::AnswerSummary;
+
 /// How hard to try.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -99,13 +101,14 @@ impl ClassifierClient {
 
     /// Classifies one item before `deadline` (or the default budget), as
     /// part of the trace `trace` (sent as the call's `traceparent`). The
-    /// answer comes with the bytes it arrived as, which the record keeps.
+    /// answer comes as the bytes it arrived as, which the record keeps,
+    /// with the little the workflow reads of it.
     pub async fn classify(
         &self,
         request: pb::ClassifyItemRequest,
         deadline: Option<Instant>,
         trace: &TraceContext,
-    ) -> Result<Arrived<pb::ClassifyItemResponse>, Status> {
+    ) -> Result<Arrived<AnswerSummary>, Status> {
         use std::sync::atomic::Ordering::Relaxed;
         let deadline = deadline.unwrap_or_else(|| Instant::now() + self.policy.default_budget);
         self.budget.deposit();
@@ -155,11 +158,11 @@ impl ClassifierClient {
     }
 
     /// ClassifierService.ClassifyItem as the generated client calls it, with
-    /// a codec that keeps the answer's bytes.
+    /// a codec that keeps the answer's bytes and reads only its summary.
     async fn classify_item(
         &self,
         mut request: tonic::Request<pb::ClassifyItemRequest>,
-    ) -> Result<tonic::Response<Arrived<pb::ClassifyItemResponse>>, Status> {
+    ) -> Result<tonic::Response<Arrived<AnswerSummary>>, Status> {
         let mut client = self.client.clone();
         client
             .ready()

@@ -16,28 +16,48 @@ use crate::workflow::{Encoded, FiledApplication, ItemOutcome};
 /// What the classifier said about an application.
 #[derive(Debug)]
 pub enum Classified {
-    /// An answer for every item, in the items' order.
-    Items(Vec<ClassifiedItem>),
+    /// What the workflow records of every item's answer, in the items' order.
+    Items(Vec<ItemOutcome>),
     /// The classifier refused an item or the transaction: the filing is invalid.
     Invalid(Vec<Violation>),
     /// No answer in time (down, slow, failing): classify later.
     Unavailable(String),
 }
 
-/// One item's answer: what the workflow records, and the answer decoded,
-/// for a caller that renders it at once.
-#[derive(Debug)]
-pub struct ClassifiedItem {
-    pub outcome: ItemOutcome,
-    pub answer: classifier_pb::ClassifyItemResponse,
+/// What review-svc reads of a `ClassifyItemResponse`: the fields the
+/// workflow records, at the contract's field numbers. The rest of the
+/// answer is skipped, not decoded: it is kept as the bytes it arrived as
+/// and served from them. A test holds these numbers to the contract's.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AnswerSummary {
+    #[prost(message, optional, tag = "1")]
+    pub classification: Option<ClassificationSummary>,
+    #[prost(message, optional, tag = "2")]
+    pub license: Option<LicenseSummary>,
+    #[prost(string, tag = "3")]
+    pub rule_set: String,
+    #[prost(string, tag = "4")]
+    pub decision_id: String,
+    #[prost(string, tag = "6")]
+    pub item_name: String,
 }
 
-impl Classified {
-    /// What the workflow records of every item, where the caller has no
-    /// use for the decoded answers.
-    pub fn outcomes(items: Vec<ClassifiedItem>) -> Vec<ItemOutcome> {
-        items.into_iter().map(|item| item.outcome).collect()
-    }
+/// What [`AnswerSummary`] reads of a `Classification`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ClassificationSummary {
+    #[prost(string, tag = "3")]
+    pub paragraph: String,
+}
+
+/// What [`AnswerSummary`] reads of a `LicenseDetermination`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LicenseSummary {
+    #[prost(bool, tag = "1")]
+    pub license_required: bool,
+    #[prost(enumeration = "classifier_pb::LicenseStatus", tag = "2")]
+    pub status: i32,
+    #[prost(enumeration = "classifier_pb::ReviewPolicy", tag = "3")]
+    pub review_policy: i32,
 }
 
 /// Classifies every item concurrently, within `deadline`.
@@ -63,10 +83,7 @@ pub async fn classify_content(
     let mut unavailable = None;
     for (index, answer) in answers.into_iter().enumerate() {
         match answer {
-            Ok(arrived) => items.push(ClassifiedItem {
-                outcome: outcome(index as u32, &arrived.message, &arrived.encoded),
-                answer: arrived.message,
-            }),
+            Ok(arrived) => items.push(outcome(index as u32, &arrived.message, &arrived.encoded)),
             Err(status) if matches!(status.code(), Code::InvalidArgument | Code::NotFound) => {
                 violations.extend(item_violations(index, &status));
             }
@@ -109,12 +126,8 @@ fn item_violations(index: usize, status: &Status) -> Vec<Violation> {
 }
 
 /// What the workflow records of the classifier's answer for one item:
-/// `response`, which arrived as `encoded` (kept as it is, not encoded again).
-pub fn outcome(
-    item_index: u32,
-    response: &classifier_pb::ClassifyItemResponse,
-    encoded: &[u8],
-) -> ItemOutcome {
+/// `response`, read from `encoded` (kept as it arrived, not encoded again).
+pub fn outcome(item_index: u32, response: &AnswerSummary, encoded: &[u8]) -> ItemOutcome {
     let license = response.license.as_ref();
     let status = license
         .and_then(|l| classifier_pb::LicenseStatus::try_from(l.status).ok())
@@ -180,6 +193,47 @@ mod tests {
         }
     }
 
+    fn summary(encoded: &[u8]) -> AnswerSummary {
+        AnswerSummary::decode(encoded).unwrap()
+    }
+
+    #[test]
+    fn the_summary_reads_the_contracts_field_numbers() {
+        let response = classifier_pb::ClassifyItemResponse {
+            as_of: "2026-12-01".into(),
+            warnings: vec!["a warning".into()],
+            ..h200_to_china()
+        };
+        let read = summary(&response.encode_to_vec());
+        let license = response.license.unwrap();
+        assert_eq!(
+            read,
+            AnswerSummary {
+                classification: Some(ClassificationSummary {
+                    paragraph: "3A090.a".into()
+                }),
+                license: Some(LicenseSummary {
+                    license_required: license.license_required,
+                    status: license.status,
+                    review_policy: license.review_policy,
+                }),
+                rule_set: response.rule_set,
+                decision_id: response.decision_id,
+                item_name: response.item_name,
+            }
+        );
+        // And nothing else: what it skips, it does not keep.
+        assert_eq!(
+            read.encode_to_vec(),
+            classifier_pb::ClassifyItemResponse {
+                as_of: String::new(),
+                warnings: Vec::new(),
+                ..h200_to_china()
+            }
+            .encode_to_vec()
+        );
+    }
+
     #[test]
     fn the_answer_is_recorded_as_it_arrived() {
         let response = h200_to_china();
@@ -187,7 +241,7 @@ mod tests {
         // newer classifier might send: kept, though decoding drops it.
         let mut arrived = response.encode_to_vec();
         arrived.extend_from_slice(&[0xb8, 0x3e, 0x01]);
-        let outcome = outcome(2, &response, &arrived);
+        let outcome = outcome(2, &summary(&arrived), &arrived);
         assert_eq!(outcome.answer.as_bytes(), &arrived[..]);
         assert_eq!(convert::answer(&outcome.answer), Some(response));
         assert!(outcome.license_required);
@@ -201,7 +255,8 @@ mod tests {
     #[test]
     fn an_answer_the_rules_could_not_settle_goes_to_review() {
         let outcome_of = |response: &classifier_pb::ClassifyItemResponse| {
-            outcome(0, response, &response.encode_to_vec())
+            let encoded = response.encode_to_vec();
+            outcome(0, &summary(&encoded), &encoded)
         };
         let mut response = h200_to_china();
         response.license = Some(classifier_pb::LicenseDetermination {

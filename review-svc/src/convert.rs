@@ -371,40 +371,6 @@ fn duration(span: chrono::Duration) -> prost_types::Duration {
 
 /// The resource as clients see it.
 pub fn application(app: &workflow::Application, rendering: &Rendering) -> pb::Application {
-    let classifications = app
-        .classifications
-        .iter()
-        .map(recorded_classification)
-        .collect();
-    application_with(app, rendering, classifications)
-}
-
-/// [`application`] for an application whose items were just classified,
-/// rendered from `answers` (the classifier's answers, one an item of
-/// `app.classifications` in its order, as decoded on arrival) rather than
-/// by decoding them again from the record.
-pub fn application_answered(
-    app: &workflow::Application,
-    rendering: &Rendering,
-    answers: Vec<classifier_pb::ClassifyItemResponse>,
-) -> pb::Application {
-    if answers.len() != app.classifications.len() {
-        return application(app, rendering);
-    }
-    let classifications = app
-        .classifications
-        .iter()
-        .zip(answers)
-        .map(|(item, answer)| item_classification(item, Some(answer)))
-        .collect();
-    application_with(app, rendering, classifications)
-}
-
-fn application_with(
-    app: &workflow::Application,
-    rendering: &Rendering,
-    classifications: Vec<pb::ItemClassification>,
-) -> pb::Application {
     pb::Application {
         license: app
             .license
@@ -417,7 +383,11 @@ fn application_with(
         transaction: Some(transaction(&app.filed)),
         state: state(app.state) as i32,
         level: app.level.map(level).unwrap_or(pb::ReviewLevel::Unspecified) as i32,
-        classifications,
+        classifications: app
+            .classifications
+            .iter()
+            .map(recorded_classification)
+            .collect(),
         recommendations: app
             .recommendations
             .iter()
@@ -452,18 +422,13 @@ fn application_with(
     }
 }
 
-/// An item's classification with the answer decoded from the record.
+/// An item's classification, with the classifier's answer sent as the
+/// bytes it arrived as (not decoded and encoded again).
 fn recorded_classification(item: &workflow::ItemOutcome) -> pb::ItemClassification {
-    item_classification(item, answer(&item.answer))
-}
-
-fn item_classification(
-    item: &workflow::ItemOutcome,
-    result: Option<classifier_pb::ClassifyItemResponse>,
-) -> pb::ItemClassification {
     pb::ItemClassification {
         item_index: item.item_index,
-        result,
+        result: None,
+        result_encoded: (!item.answer.is_empty()).then(|| item.answer.to_bytes()),
         license_required: item.license_required,
         review_policy: item.review_policy.clone(),
         summary: item.summary.clone(),

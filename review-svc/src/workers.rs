@@ -157,7 +157,7 @@ pub async fn classify_pending(
         trace.attach(&span);
         let _entered = span.enter();
         let items = match classify_content(classifier, &app.filed, None, &trace).await {
-            Classified::Items(items) => Classified::outcomes(items),
+            Classified::Items(items) => items,
             Classified::Invalid(violations) => refused_items(app.item_count, &violations),
             Classified::Unavailable(reason) => {
                 tracing::debug!(%reason, "classifier still unavailable");

@@ -38,17 +38,13 @@ impl Review {
         );
         trace.attach(&span);
         async {
-            let (classification, answers) =
+            let classification =
                 match classify_content(&self.classifier, &filed, classifier_deadline(budget), &trace).await {
-                    Classified::Items(items) => {
-                        let (outcomes, answers) =
-                            items.into_iter().map(|item| (item.outcome, item.answer)).unzip();
-                        (Some(outcomes), answers)
-                    }
+                    Classified::Items(items) => Some(items),
                     Classified::Invalid(violations) => return Err(ERRORS.invalid_argument(violations)),
                     Classified::Unavailable(reason) => {
                         tracing::warn!(%reason, "classifier unavailable: accepting the application for later classification");
-                        (None, Vec::new())
+                        None
                     }
                 };
             let filing = Filing {
@@ -66,10 +62,9 @@ impl Review {
                 .ledger
                 .prepare(filing, classification, self.clock.now())
                 .map_err(|e| errors::ledger(e, &name))?;
-            // Rendered once, from the answers as they arrived: measured
-            // here, and answered after the write.
-            let mut answered =
-                convert::application_answered(&prepared.app, &self.rendering(), answers);
+            // Rendered once, with the answers as the bytes they arrived
+            // as: measured here, and answered after the write.
+            let mut answered = convert::application(&prepared.app, &self.rendering());
             check_filing_size(self.limits, &prepared, &mut answered, pending)?;
             time_left(deadline)?;
             let app = self

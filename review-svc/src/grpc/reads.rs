@@ -111,7 +111,7 @@ impl Review {
                 if basic {
                     // AIP-157 BASIC: without the classifier's full answers.
                     for classification in &mut rendered.classifications {
-                        classification.result = None;
+                        classification.clear_result();
                     }
                 }
                 rendered
@@ -171,7 +171,7 @@ impl Review {
                 "application larger than an answer may be: sent without the classifier's answers"
             );
             for classification in &mut rendered.classifications {
-                classification.result = None;
+                classification.clear_result();
             }
         }
         rendered

@@ -66,6 +66,11 @@ impl Encoded {
         self.0.is_empty()
     }
 
+    /// The message as shared bytes, not copied.
+    pub fn to_bytes(&self) -> prost::bytes::Bytes {
+        prost::bytes::Bytes::from_owner(self.0.clone())
+    }
+
     /// Whether the record keeps this message compressed.
     pub fn is_stored_compressed(&self) -> bool {
         self.0.len() >= Self::COMPRESSED_FROM

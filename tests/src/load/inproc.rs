@@ -89,11 +89,10 @@ async fn classify(
     });
     request.set_timeout(Duration::from_secs(5));
     let response = client.clone().classify_item(request).await?.into_inner();
-    Ok(review_svc::classify::outcome(
-        0,
-        &response,
-        &prost::Message::encode_to_vec(&response),
-    ))
+    let encoded = prost::Message::encode_to_vec(&response);
+    let summary = prost::Message::decode(&encoded[..])
+        .map_err(|e| tonic::Status::internal(format!("the answer's summary: {e}")))?;
+    Ok(review_svc::classify::outcome(0, &summary, &encoded))
 }
 
 /// Files applications straight into the store as CreateApplication does
