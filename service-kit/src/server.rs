@@ -292,7 +292,18 @@ where
 /// in pieces (its buffer, then a larger frame) until the flush (tokio's
 /// `BufWriter`), so a large frame still costs one system call, as with
 /// vectored writes.
-pub struct BatchedWrites<T>(tokio::io::BufWriter<T>);
+///
+/// And the first flush of what is gathered yields once to the runtime
+/// before it writes. hyper sends an answer's DATA, then waits for h2 to
+/// take it into the connection's buffer before it sends the trailers
+/// (`grpc-status`), so without the yield every unary answer went out in
+/// two system calls, the second for 10 bytes. h2 wakes the answer's task
+/// as it takes the DATA; yielding lets that task queue its trailers, and
+/// the flush after carries both.
+pub struct BatchedWrites<T> {
+    io: tokio::io::BufWriter<T>,
+    yielded: bool,
+}
 
 /// What is gathered before it goes out without waiting for a flush: h2's own
 /// write buffer and one more frame of the default size.
@@ -300,7 +311,10 @@ const WRITE_BATCH_BYTES: usize = 32 * 1024;
 
 impl<T: tokio::io::AsyncWrite> BatchedWrites<T> {
     fn new(io: T) -> Self {
-        Self(tokio::io::BufWriter::with_capacity(WRITE_BATCH_BYTES, io))
+        Self {
+            io: tokio::io::BufWriter::with_capacity(WRITE_BATCH_BYTES, io),
+            yielded: false,
+        }
     }
 }
 
@@ -310,7 +324,7 @@ impl<T: tonic::transport::server::Connected + tokio::io::AsyncWrite>
     type ConnectInfo = T::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.0.get_ref().connect_info()
+        self.io.get_ref().connect_info()
     }
 }
 
@@ -322,7 +336,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRe
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
@@ -332,15 +346,22 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for BatchedWrites<T
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        if !self.yielded && !self.io.buffer().is_empty() {
+            // Polled again once the tasks woken before it have run.
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.yielded = false;
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 
     /// No: so that h2 copies frames under 1 KiB into its own buffer rather
