@@ -527,3 +527,78 @@ pub enum ServeError {
     #[error("reflection descriptors: {0}")]
     Reflection(tonic_reflection::server::Error),
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use tokio::io::AsyncWrite;
+
+    use super::*;
+
+    /// A socket that records each write it is given.
+    #[derive(Default)]
+    struct Sends(Vec<Vec<u8>>);
+
+    impl AsyncWrite for Sends {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.0.push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn write(io: &mut BatchedWrites<Sends>, cx: &mut Context<'_>, bytes: &[u8]) {
+        let written = Pin::new(io).poll_write(cx, bytes);
+        assert!(matches!(written, Poll::Ready(Ok(n)) if n == bytes.len()));
+    }
+
+    fn flush(io: &mut BatchedWrites<Sends>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(io).poll_flush(cx)
+    }
+
+    #[test]
+    fn what_is_written_while_the_flush_yields_goes_out_in_the_same_send() {
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        let cx = &mut Context::from_waker(&waker);
+        let io = &mut BatchedWrites::new(Sends::default());
+        write(io, cx, b"headers and data");
+        // The first flush yields, asking to be polled again…
+        assert!(flush(io, cx).is_pending());
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+        assert!(io.io.get_ref().0.is_empty());
+        // …by when the trailers are in.
+        write(io, cx, b"trailers");
+        assert!(matches!(flush(io, cx), Poll::Ready(Ok(()))));
+        assert_eq!(
+            io.io.get_ref().0,
+            vec![b"headers and datatrailers".to_vec()]
+        );
+        // Nothing gathered: nothing to wait for.
+        assert!(matches!(flush(io, cx), Poll::Ready(Ok(()))));
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+    }
+}
