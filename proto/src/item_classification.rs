@@ -40,11 +40,6 @@ impl ItemClassification {
         self.result = None;
         self.result_encoded = None;
     }
-
-    /// Whether an answer is carried, in either form.
-    pub fn has_result(&self) -> bool {
-        self.result.is_some() || self.result_encoded.is_some()
-    }
 }
 
 impl std::fmt::Debug for ItemClassification {

@@ -223,6 +223,17 @@ impl SqliteStore {
         if joined.await.is_err() {
             tracing::warn!("a SQLite writer thread could not be joined");
         }
+        // The log is folded into the file now, while nothing writes. The
+        // last connection to close would do it too, but a writer's last
+        // connection, handed back as its thread's runtime stops, is closed
+        // by sqlx's connection thread in its own time: it could be that
+        // last one, after this has returned.
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer_pool)
+            .await
+        {
+            tracing::warn!(%error, "the write-ahead log could not be folded into the file on close");
+        }
         self.writer_pool.close().await;
         self.reads.pool.close().await;
     }
