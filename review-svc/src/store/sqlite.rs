@@ -228,11 +228,15 @@ impl SqliteStore {
         // connection, handed back as its thread's runtime stops, is closed
         // by sqlx's connection thread in its own time: it could be that
         // last one, after this has returned.
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer_pool)
-            .await
-        {
-            tracing::warn!(%error, "the write-ahead log could not be folded into the file on close");
+        match checkpointer::truncate(&self.writer_pool).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "readers kept the write-ahead log from being folded into the file on close"
+            ),
+            Err(error) => tracing::warn!(
+                %error,
+                "the write-ahead log could not be folded into the file on close"
+            ),
         }
         self.writer_pool.close().await;
         self.reads.pool.close().await;

@@ -61,9 +61,18 @@ async fn checkpoint(writer: &SqlitePool) -> Result<(), sqlx::Error> {
     tracing::trace!(busy, frames, copied, micros, "SQLite checkpoint");
     if frames > TRUNCATE_FRAMES {
         tracing::debug!(frames, "SQLite write-ahead log is long: truncating it");
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(writer)
-            .await?;
+        truncate(writer).await?;
     }
     Ok(())
+}
+
+/// Copies the whole log into the database file and empties it, waiting
+/// (within the busy timeout) for readers to move on; false when they did
+/// not, and the log was not wholly copied.
+pub(super) async fn truncate(writer: &SqlitePool) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(writer)
+        .await?;
+    let busy: i64 = row.try_get(0)?;
+    Ok(busy == 0)
 }
