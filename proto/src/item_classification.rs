@@ -114,31 +114,25 @@ impl prost::Message for ItemClassification {
     }
 
     fn encoded_len(&self) -> usize {
-        let result = match (&self.result_encoded, &self.result) {
-            (Some(encoded), _) => bytes::encoded_len(2, encoded),
-            (None, Some(result)) => message::encoded_len(2, result),
-            (None, None) => 0,
-        };
-        (if self.item_index != 0 {
-            uint32::encoded_len(1, &self.item_index)
-        } else {
-            0
-        }) + result
-            + if self.license_required {
-                boolean::encoded_len(3, &self.license_required)
-            } else {
-                0
-            }
-            + if self.review_policy.is_empty() {
-                0
-            } else {
-                string::encoded_len(4, &self.review_policy)
-            }
-            + if self.summary.is_empty() {
-                0
-            } else {
-                string::encoded_len(5, &self.summary)
-            }
+        let mut len = 0;
+        if self.item_index != 0 {
+            len += uint32::encoded_len(1, &self.item_index);
+        }
+        if let Some(encoded) = &self.result_encoded {
+            len += bytes::encoded_len(2, encoded);
+        } else if let Some(result) = &self.result {
+            len += message::encoded_len(2, result);
+        }
+        if self.license_required {
+            len += boolean::encoded_len(3, &self.license_required);
+        }
+        if !self.review_policy.is_empty() {
+            len += string::encoded_len(4, &self.review_policy);
+        }
+        if !self.summary.is_empty() {
+            len += string::encoded_len(5, &self.summary);
+        }
+        len
     }
 
     fn clear(&mut self) {
