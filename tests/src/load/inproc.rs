@@ -8,16 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use exportcontrol_proto::classifier::v1 as cpb;
-use exportcontrol_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
 use futures::StreamExt;
+use review_svc::classifier_client::{ClassifierClient, RetryPolicy};
+use review_svc::classify::{classify_content, Classified};
 use review_svc::convert::FiledContent;
 use review_svc::ledger::{Ledger, LedgerError, RequestKey};
 use review_svc::store::postgres::{PostgresOptions, PostgresStore};
 use review_svc::store::sqlite::{SqliteOptions, SqliteStore};
 use review_svc::store::Store;
-use review_svc::workflow::{Filing, ItemOutcome, Workflow};
+use review_svc::workflow::{FiledApplication, Filing, ItemOutcome, Workflow};
 use serde_json::{json, Value};
+use service_kit::trace_context::TraceContext;
 
 use super::grpc::application;
 use super::hist::Histogram;
@@ -75,24 +76,18 @@ fn ledger_code(error: LedgerError) -> &'static str {
     code_name(review_svc::grpc::errors::ledger(error, "").code() as i32)
 }
 
-/// Asks the classifier about the payload's item, as review-svc does for a
-/// one-item application (no `as_of`: today).
+/// What the classifier answers for the application's items, asked as
+/// CreateApplication asks it (review-svc's own client and call).
 async fn classify(
-    client: &ClassifierServiceClient<tonic::transport::Channel>,
-    payload: Payload,
-) -> Result<ItemOutcome, tonic::Status> {
-    let mut request = tonic::Request::new(cpb::ClassifyItemRequest {
-        item: Some(payload.item()),
-        transaction: Some(payload.transaction()),
-        as_of: String::new(),
-        ..Default::default()
-    });
-    request.set_timeout(Duration::from_secs(5));
-    let response = client.clone().classify_item(request).await?.into_inner();
-    let encoded = prost::Message::encode_to_vec(&response);
-    let summary = prost::Message::decode(&encoded[..])
-        .map_err(|e| tonic::Status::internal(format!("the answer's summary: {e}")))?;
-    Ok(review_svc::classify::outcome(0, &summary, &encoded))
+    client: &ClassifierClient,
+    filed: &FiledApplication,
+) -> Result<Vec<ItemOutcome>, String> {
+    let deadline = Some(tokio::time::Instant::now() + Duration::from_secs(5));
+    match classify_content(client, filed, deadline, &TraceContext::root()).await {
+        Classified::Items(items) => Ok(items),
+        Classified::Invalid(violations) => Err(format!("refused: {violations:?}")),
+        Classified::Unavailable(reason) => Err(reason),
+    }
 }
 
 /// Files applications straight into the store as CreateApplication does
@@ -113,19 +108,11 @@ pub async fn store_create(
         items: app.items.clone(),
         transaction: app.transaction.clone().unwrap_or_default(),
     };
-    let channel = tonic::transport::Endpoint::from_shared(classifier_url.to_owned())
-        .map_err(|e| format!("{classifier_url}: {e}"))?
-        .tcp_nodelay(true)
-        .connect_lazy();
-    let classifier = ClassifierServiceClient::new(channel);
-    let items = vec![classify(&classifier, payload).await.map_err(|s| {
-        format!(
-            "classifier at {classifier_url}: {:?} {}",
-            s.code(),
-            s.message()
-        )
-    })?];
+    let classifier = ClassifierClient::connect_lazy(classifier_url, None, RetryPolicy::default())?;
     let filed = content.into_domain();
+    let items = classify(&classifier, &filed)
+        .await
+        .map_err(|e| format!("classifier at {classifier_url}: {e}"))?;
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
         let (ledger, window, classifier) =
@@ -136,10 +123,7 @@ pub async fn store_create(
             while let Some(ticket) = window.ticket() {
                 let started = Instant::now();
                 let classification: Vec<ItemOutcome> = if classify_each {
-                    classify(&classifier, payload)
-                        .await
-                        .map(|item| vec![item])
-                        .unwrap_or_default()
+                    classify(&classifier, &filed).await.unwrap_or_default()
                 } else {
                     items.clone()
                 };
