@@ -181,11 +181,7 @@ pub(crate) fn load(src: &Sources<'_>) -> Result<RuleBook, String> {
                 from: from("review_policy", &r.from)?,
                 items: r.items,
                 situation: r.situation,
-                policy: match r.policy {
-                    RawPolicy::PresumptionOfDenial => ReviewPolicy::PresumptionOfDenial,
-                    RawPolicy::CaseByCase => ReviewPolicy::CaseByCase,
-                    RawPolicy::PresumptionOfApproval => ReviewPolicy::PresumptionOfApproval,
-                },
+                policy: r.policy.into(),
                 unverified: r.unverified,
                 conflict_note: r.conflict_note,
             })
@@ -202,15 +198,7 @@ pub(crate) fn load(src: &Sources<'_>) -> Result<RuleBook, String> {
             f.dram_bandwidth_below_gb_s,
         )?,
         destinations: codes.set("fr26", &f.destinations)?,
-        export_types: f
-            .export_types
-            .iter()
-            .map(|t| match t {
-                RawExportType::ExportFromUs => ExportType::ExportFromUs,
-                RawExportType::Reexport => ExportType::Reexport,
-                RawExportType::InCountryTransfer => ExportType::InCountryTransfer,
-            })
-            .collect(),
+        export_types: f.export_types.iter().map(|&t| t.into()).collect(),
         availability_date: f.availability_date,
         conditions: f.conditions.clone(),
         iaas_conditions: f.iaas_conditions.clone(),

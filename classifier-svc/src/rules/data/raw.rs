@@ -2,51 +2,44 @@
 
 use super::*;
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum RawSource {
+/// Declares a rule-file enum naming, in snake_case, the variants of a model
+/// enum that the data may use, and its conversion into that model enum.
+macro_rules! spelling_of {
+    ($vis:vis $raw:ident => $model:ident { $($variant:ident),+ $(,)? }) => {
+        #[derive(Deserialize, Clone, Copy)]
+        #[serde(rename_all = "snake_case")]
+        $vis enum $raw {
+            $($variant),+
+        }
+
+        impl From<$raw> for $model {
+            fn from(raw: $raw) -> Self {
+                match raw {
+                    $($raw::$variant => $model::$variant),+
+                }
+            }
+        }
+    };
+}
+
+spelling_of!(pub(crate) RawSource => SourceTag {
     RuleText,
     Secondary,
     Derived,
     Unconfirmed,
-}
+});
 
-impl From<RawSource> for SourceTag {
-    fn from(s: RawSource) -> Self {
-        match s {
-            RawSource::RuleText => SourceTag::RuleText,
-            RawSource::Secondary => SourceTag::Secondary,
-            RawSource::Derived => SourceTag::Derived,
-            RawSource::Unconfirmed => SourceTag::Unconfirmed,
-        }
-    }
-}
+spelling_of!(pub(super) RawPolicy => ReviewPolicy {
+    PresumptionOfDenial,
+    CaseByCase,
+    PresumptionOfApproval,
+});
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RulesFile {
-    pub(super) rule: Vec<RawRule>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawRule {
-    pub(super) id: String,
-    pub(super) title: String,
-    pub(super) citation: String,
-    pub(super) source: RawSource,
-    pub(super) confirmed: bool,
-    #[serde(default)]
-    pub(super) eccn: String,
-    #[serde(default)]
-    pub(super) paragraph: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct VintagesFile {
-    pub(super) vintage: Vec<RawVintage>,
-}
+spelling_of!(pub(super) RawExportType => ExportType {
+    ExportFromUs,
+    Reexport,
+    InCountryTransfer,
+});
 
 #[derive(Deserialize, Clone, Copy, PartialEq)]
 #[serde(rename_all = "snake_case")]
@@ -55,213 +48,205 @@ pub(super) enum RawTest {
     TppAndPd,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawVintage {
-    pub(super) id: String,
-    pub(super) effective: NaiveDate,
-    pub(super) compliance: Option<NaiveDate>,
-    #[serde(default)]
-    pub(super) other_dates: Vec<String>,
-    pub(super) summary: String,
-    pub(super) citations: Vec<String>,
-    pub(super) source: RawSource,
-    pub(super) confirmed: bool,
-    pub(super) eccn_test: Option<RawTest>,
-    #[serde(default)]
-    pub(super) thresholds: BTreeMap<String, f64>,
-    pub(super) destination: Option<RawDestination>,
+/// Declares the tables of the rule files. Each refuses keys it does not know,
+/// so a misspelt key is an error naming the key and the ones expected rather
+/// than a line silently ignored; `#[serde(flatten)]` cannot share fields here
+/// because it loses both that list and the key's position in the error.
+macro_rules! rule_tables {
+    ($(
+        $(#[$attr:meta])*
+        struct $name:ident {
+            $($(#[$field_attr:meta])* $field:ident: $ty:ty,)*
+        }
+    )*) => {$(
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        $(#[$attr])*
+        pub(super) struct $name {
+            $($(#[$field_attr])* pub(super) $field: $ty,)*
+        }
+    )*};
 }
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawDestination {
-    #[serde(default)]
-    pub(super) include_groups: Vec<String>,
-    #[serde(default)]
-    pub(super) exclude_groups: Vec<String>,
-    #[serde(default)]
-    pub(super) countries: Vec<RawDatedCountry>,
-}
+rule_tables! {
+    struct RulesFile {
+        rule: Vec<RawRule>,
+    }
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawDatedCountry {
-    pub(super) code: String,
-    pub(super) effective: NaiveDate,
-}
+    struct RawRule {
+        id: String,
+        title: String,
+        citation: String,
+        source: RawSource,
+        confirmed: bool,
+        #[serde(default)]
+        eccn: String,
+        #[serde(default)]
+        paragraph: String,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct GroupsFile {
-    pub(super) snapshot: Vec<RawSnapshot>,
-}
+    struct VintagesFile {
+        vintage: Vec<RawVintage>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawSnapshot {
-    pub(super) id: String,
-    pub(super) effective: NaiveDate,
-    pub(super) citation: String,
-    pub(super) source: RawSource,
-    pub(super) confirmed: bool,
-    pub(super) note: String,
-    #[serde(default)]
-    pub(super) groups: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    pub(super) changes: Vec<RawChange>,
-}
+    struct RawVintage {
+        id: String,
+        effective: NaiveDate,
+        compliance: Option<NaiveDate>,
+        #[serde(default)]
+        other_dates: Vec<String>,
+        summary: String,
+        citations: Vec<String>,
+        source: RawSource,
+        confirmed: bool,
+        eccn_test: Option<RawTest>,
+        #[serde(default)]
+        thresholds: BTreeMap<String, f64>,
+        destination: Option<RawDestination>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawChange {
-    pub(super) group: String,
-    #[serde(default)]
-    pub(super) add: Vec<String>,
-    #[serde(default)]
-    pub(super) remove: Vec<String>,
-}
+    #[derive(Clone)]
+    struct RawDestination {
+        #[serde(default)]
+        include_groups: Vec<String>,
+        #[serde(default)]
+        exclude_groups: Vec<String>,
+        #[serde(default)]
+        countries: Vec<RawDatedCountry>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct IsoFile {
-    #[allow(dead_code)]
-    pub(super) source: String,
-    pub(super) codes: Vec<String>,
-}
+    #[derive(Clone)]
+    struct RawDatedCountry {
+        code: String,
+        effective: NaiveDate,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PolicyFile {
-    pub(super) normalisation: RawNormalisation,
-    pub(super) restricted: RawSelection,
-    pub(super) hq_rule: RawRuleFrom,
-    pub(super) review_policy: Vec<RawPolicyRow>,
-    pub(super) fr26: RawFr26,
-    pub(super) exception: Vec<RawException>,
-    pub(super) is_informed: RawIsInformed,
-    pub(super) ai_diffusion: RawAi,
-    pub(super) not_evaluated: Vec<RawNotEvaluated>,
-    pub(super) texts: Texts,
-}
+    struct GroupsFile {
+        snapshot: Vec<RawSnapshot>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawNormalisation {
-    pub(super) rule: String,
-    pub(super) aliases: Vec<RawAlias>,
-}
+    struct RawSnapshot {
+        id: String,
+        effective: NaiveDate,
+        citation: String,
+        source: RawSource,
+        confirmed: bool,
+        note: String,
+        #[serde(default)]
+        groups: BTreeMap<String, Vec<String>>,
+        #[serde(default)]
+        changes: Vec<RawChange>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawAlias {
-    pub(super) from: String,
-    pub(super) to: String,
-}
+    struct RawChange {
+        group: String,
+        #[serde(default)]
+        add: Vec<String>,
+        #[serde(default)]
+        remove: Vec<String>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawSelection {
-    #[serde(default)]
-    pub(super) groups: Vec<String>,
-    #[serde(default)]
-    pub(super) countries: Vec<String>,
-}
+    struct IsoFile {
+        #[allow(dead_code)]
+        source: String,
+        codes: Vec<String>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawRuleFrom {
-    pub(super) rule: String,
-    pub(super) from: String,
-}
+    struct PolicyFile {
+        normalisation: RawNormalisation,
+        restricted: RawSelection,
+        hq_rule: RawRuleFrom,
+        review_policy: Vec<RawPolicyRow>,
+        fr26: RawFr26,
+        exception: Vec<RawException>,
+        is_informed: RawIsInformed,
+        ai_diffusion: RawAi,
+        not_evaluated: Vec<RawNotEvaluated>,
+        texts: Texts,
+    }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum RawPolicy {
-    PresumptionOfDenial,
-    CaseByCase,
-    PresumptionOfApproval,
-}
+    struct RawNormalisation {
+        rule: String,
+        aliases: Vec<RawAlias>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawPolicyRow {
-    pub(super) rule: String,
-    pub(super) from: String,
-    pub(super) items: Items,
-    pub(super) situation: Situation,
-    pub(super) policy: RawPolicy,
-    #[serde(default)]
-    pub(super) unverified: bool,
-    #[serde(default)]
-    pub(super) conflict_note: bool,
-}
+    struct RawAlias {
+        from: String,
+        to: String,
+    }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum RawExportType {
-    ExportFromUs,
-    Reexport,
-    InCountryTransfer,
-}
+    struct RawSelection {
+        #[serde(default)]
+        groups: Vec<String>,
+        #[serde(default)]
+        countries: Vec<String>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawFr26 {
-    pub(super) rule: String,
-    pub(super) route_rule: String,
-    pub(super) from: String,
-    pub(super) tpp_below: f64,
-    pub(super) dram_bandwidth_below_gb_s: f64,
-    pub(super) destinations: Vec<String>,
-    pub(super) export_types: Vec<RawExportType>,
-    pub(super) availability_date: NaiveDate,
-    pub(super) conditions: Vec<String>,
-    pub(super) iaas_conditions: Vec<String>,
-}
+    struct RawRuleFrom {
+        rule: String,
+        from: String,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawException {
-    pub(super) code: String,
-    pub(super) rule: String,
-    pub(super) from: String,
-    pub(super) items: ExcItems,
-    pub(super) destinations: ExcDest,
-    pub(super) prior_notification_required: bool,
-    pub(super) notification_review_days: u32,
-    pub(super) aes_code: String,
-    pub(super) mechanics: String,
-}
+    struct RawPolicyRow {
+        rule: String,
+        from: String,
+        items: Items,
+        situation: Situation,
+        policy: RawPolicy,
+        #[serde(default)]
+        unverified: bool,
+        #[serde(default)]
+        conflict_note: bool,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawIsInformed {
-    pub(super) rule: String,
-    pub(super) effective: NaiveDate,
-    pub(super) indefinite_from: NaiveDate,
-    pub(super) dram_min_gb_s: f64,
-    pub(super) io_min_gb_s: f64,
-    pub(super) combined_min_gb_s: f64,
-    pub(super) groups: Vec<String>,
-    pub(super) countries: Vec<String>,
-}
+    struct RawFr26 {
+        rule: String,
+        route_rule: String,
+        from: String,
+        tpp_below: f64,
+        dram_bandwidth_below_gb_s: f64,
+        destinations: Vec<String>,
+        export_types: Vec<RawExportType>,
+        availability_date: NaiveDate,
+        conditions: Vec<String>,
+        iaas_conditions: Vec<String>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawAi {
-    pub(super) rule: String,
-    pub(super) from: String,
-    pub(super) tier1_countries: Vec<String>,
-    pub(super) tier3_groups: Vec<String>,
-    pub(super) tier3_countries: Vec<String>,
-    pub(super) status: String,
-}
+    struct RawException {
+        code: String,
+        rule: String,
+        from: String,
+        items: ExcItems,
+        destinations: ExcDest,
+        prior_notification_required: bool,
+        notification_review_days: u32,
+        aes_code: String,
+        mechanics: String,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawNotEvaluated {
-    pub(super) text: String,
-    pub(super) when: When,
-    pub(super) from: Option<String>,
+    struct RawIsInformed {
+        rule: String,
+        effective: NaiveDate,
+        indefinite_from: NaiveDate,
+        dram_min_gb_s: f64,
+        io_min_gb_s: f64,
+        combined_min_gb_s: f64,
+        groups: Vec<String>,
+        countries: Vec<String>,
+    }
+
+    struct RawAi {
+        rule: String,
+        from: String,
+        tier1_countries: Vec<String>,
+        tier3_groups: Vec<String>,
+        tier3_countries: Vec<String>,
+        status: String,
+    }
+
+    struct RawNotEvaluated {
+        text: String,
+        when: When,
+        from: Option<String>,
+    }
 }
