@@ -369,7 +369,7 @@ impl Ledger {
             let application = current.terms.application.clone();
             let stored = self
                 .store
-                .events_of_kinds(&[application.as_str()], &LicenseEvent::KINDS)
+                .events_of_kinds(&[application.as_str()], LicenseEvent::KINDS)
                 .await?;
             let mut license = None;
             for event in &stored {

@@ -226,57 +226,18 @@ pub enum LicenseEvent {
     },
 }
 
+crate::workflow::event_kinds::event_kinds!(LicenseEvent {
+    LicenseIssued,
+    ShipmentRecorded,
+    DomesticShipmentRecorded,
+    LicenseSuspended,
+    LicenseReinstated,
+    LicenseRevoked,
+    LicenseExpired,
+    LicenseExhausted,
+});
+
 impl LicenseEvent {
-    pub const KINDS: [&'static str; 8] = [
-        "LicenseIssued",
-        "ShipmentRecorded",
-        "DomesticShipmentRecorded",
-        "LicenseSuspended",
-        "LicenseReinstated",
-        "LicenseRevoked",
-        "LicenseExpired",
-        "LicenseExhausted",
-    ];
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            LicenseEvent::LicenseIssued { .. } => "LicenseIssued",
-            LicenseEvent::ShipmentRecorded { .. } => "ShipmentRecorded",
-            LicenseEvent::DomesticShipmentRecorded { .. } => "DomesticShipmentRecorded",
-            LicenseEvent::LicenseSuspended { .. } => "LicenseSuspended",
-            LicenseEvent::LicenseReinstated { .. } => "LicenseReinstated",
-            LicenseEvent::LicenseRevoked { .. } => "LicenseRevoked",
-            LicenseEvent::LicenseExpired { .. } => "LicenseExpired",
-            LicenseEvent::LicenseExhausted { .. } => "LicenseExhausted",
-        }
-    }
-
-    pub fn at(&self) -> DateTime<Utc> {
-        match self {
-            LicenseEvent::LicenseIssued { at, .. }
-            | LicenseEvent::ShipmentRecorded { at, .. }
-            | LicenseEvent::DomesticShipmentRecorded { at, .. }
-            | LicenseEvent::LicenseSuspended { at, .. }
-            | LicenseEvent::LicenseReinstated { at, .. }
-            | LicenseEvent::LicenseRevoked { at, .. }
-            | LicenseEvent::LicenseExpired { at, .. }
-            | LicenseEvent::LicenseExhausted { at, .. } => *at,
-        }
-    }
-
-    pub fn actor(&self) -> &str {
-        match self {
-            LicenseEvent::LicenseIssued { actor, .. }
-            | LicenseEvent::ShipmentRecorded { actor, .. }
-            | LicenseEvent::DomesticShipmentRecorded { actor, .. }
-            | LicenseEvent::LicenseSuspended { actor, .. }
-            | LicenseEvent::LicenseReinstated { actor, .. }
-            | LicenseEvent::LicenseRevoked { actor, .. }
-            | LicenseEvent::LicenseExpired { actor, .. }
-            | LicenseEvent::LicenseExhausted { actor, .. } => actor,
-        }
-    }
-
     /// The id of the licence the event is about.
     pub fn license(&self) -> &str {
         match self {

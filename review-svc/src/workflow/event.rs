@@ -206,108 +206,27 @@ pub enum Event {
     License(Box<LicenseEvent>),
 }
 
-impl Event {
-    /// Every kind, as [`Event::kind`] names them.
-    pub const KINDS: [&'static str; 19] = [
-        "ApplicationFiled",
-        "ItemsClassified",
-        "NoLicenseRequired",
-        "ReferredToAgencies",
-        "RecommendationRecorded",
-        "DeemedNoObjection",
-        "ReferredToLicensingOfficer",
-        "EscalatedToOperatingCommittee",
-        "Decided",
-        "Appealed",
-        "VotesTallied",
-        "DecisionFinal",
-        "ReferredToPresident",
-        "Withdrawn",
-        "InformationRequested",
-        "InformationProvided",
-        "HoldPlaced",
-        "HoldReleased",
-        "ReturnedWithoutAction",
-    ];
-
-    /// The kind, exactly as in the `"type"` field of the JSON.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::ApplicationFiled { .. } => "ApplicationFiled",
-            Event::ItemsClassified { .. } => "ItemsClassified",
-            Event::NoLicenseRequired { .. } => "NoLicenseRequired",
-            Event::ReferredToAgencies { .. } => "ReferredToAgencies",
-            Event::RecommendationRecorded { .. } => "RecommendationRecorded",
-            Event::DeemedNoObjection { .. } => "DeemedNoObjection",
-            Event::ReferredToLicensingOfficer { .. } => "ReferredToLicensingOfficer",
-            Event::EscalatedToOperatingCommittee { .. } => "EscalatedToOperatingCommittee",
-            Event::Decided { .. } => "Decided",
-            Event::Appealed { .. } => "Appealed",
-            Event::VotesTallied { .. } => "VotesTallied",
-            Event::DecisionFinal { .. } => "DecisionFinal",
-            Event::ReferredToPresident { .. } => "ReferredToPresident",
-            Event::Withdrawn { .. } => "Withdrawn",
-            Event::InformationRequested { .. } => "InformationRequested",
-            Event::InformationProvided { .. } => "InformationProvided",
-            Event::HoldPlaced { .. } => "HoldPlaced",
-            Event::HoldReleased { .. } => "HoldReleased",
-            Event::ReturnedWithoutAction { .. } => "ReturnedWithoutAction",
-            Event::License(event) => event.kind(),
-        }
-    }
-
-    /// When the event was recorded.
-    pub fn at(&self) -> DateTime<Utc> {
-        match self {
-            Event::ApplicationFiled { at, .. }
-            | Event::ItemsClassified { at, .. }
-            | Event::NoLicenseRequired { at, .. }
-            | Event::ReferredToAgencies { at, .. }
-            | Event::RecommendationRecorded { at, .. }
-            | Event::DeemedNoObjection { at, .. }
-            | Event::ReferredToLicensingOfficer { at, .. }
-            | Event::EscalatedToOperatingCommittee { at, .. }
-            | Event::Decided { at, .. }
-            | Event::Appealed { at, .. }
-            | Event::VotesTallied { at, .. }
-            | Event::DecisionFinal { at, .. }
-            | Event::ReferredToPresident { at, .. }
-            | Event::Withdrawn { at, .. }
-            | Event::InformationRequested { at, .. }
-            | Event::InformationProvided { at, .. }
-            | Event::HoldPlaced { at, .. }
-            | Event::HoldReleased { at, .. }
-            | Event::ReturnedWithoutAction { at, .. } => *at,
-            Event::License(event) => event.at(),
-        }
-    }
-
-    /// The principal that caused the event, or [`super::SYSTEM_ACTOR`].
-    pub fn actor(&self) -> &str {
-        match self {
-            Event::ApplicationFiled { actor, .. }
-            | Event::ItemsClassified { actor, .. }
-            | Event::NoLicenseRequired { actor, .. }
-            | Event::ReferredToAgencies { actor, .. }
-            | Event::RecommendationRecorded { actor, .. }
-            | Event::DeemedNoObjection { actor, .. }
-            | Event::ReferredToLicensingOfficer { actor, .. }
-            | Event::EscalatedToOperatingCommittee { actor, .. }
-            | Event::Decided { actor, .. }
-            | Event::Appealed { actor, .. }
-            | Event::VotesTallied { actor, .. }
-            | Event::DecisionFinal { actor, .. }
-            | Event::ReferredToPresident { actor, .. }
-            | Event::Withdrawn { actor, .. }
-            | Event::InformationRequested { actor, .. }
-            | Event::InformationProvided { actor, .. }
-            | Event::HoldPlaced { actor, .. }
-            | Event::HoldReleased { actor, .. }
-            | Event::ReturnedWithoutAction { actor, .. } => actor,
-            Event::License(event) => event.actor(),
-        }
-    }
-}
+super::event_kinds::event_kinds!(Event {
+    ApplicationFiled,
+    ItemsClassified,
+    NoLicenseRequired,
+    ReferredToAgencies,
+    RecommendationRecorded,
+    DeemedNoObjection,
+    ReferredToLicensingOfficer,
+    EscalatedToOperatingCommittee,
+    Decided,
+    Appealed,
+    VotesTallied,
+    DecisionFinal,
+    ReferredToPresident,
+    Withdrawn,
+    InformationRequested,
+    InformationProvided,
+    HoldPlaced,
+    HoldReleased,
+    ReturnedWithoutAction,
+} wrapping License);
 
 impl Event {
     /// The hold this event opens (a request for information, a hold of

@@ -130,6 +130,7 @@
 pub mod command;
 pub mod deadlines;
 pub mod event;
+pub(crate) mod event_kinds;
 pub mod filing;
 pub mod holds;
 pub mod invariants;
