@@ -229,52 +229,75 @@ fn list_len(g: &mut Gen, usual: usize) -> usize {
     }
 }
 
+/// A spec's rates, drawn alike for wire and domain specs; the draws keep
+/// their order so that a seed replays the same case.
+fn rates<T>(g: &mut Gen, rate: impl Fn(u32, f64, String) -> T) -> Vec<T> {
+    (0..list_len(g, 3).max(1))
+        .map(|_| rate(bit_length(g), float(g, 5_000.0), text(g)))
+        .collect()
+}
+
+/// A spec's dies, drawn like `rates`; `die` may draw more (the wire's label).
+fn dies<T>(g: &mut Gen, die: impl Fn(&mut Gen, f64, bool, bool) -> T) -> Vec<T> {
+    (0..list_len(g, 3))
+        .map(|_| {
+            let area_mm2 = float(g, 900.0);
+            let non_planar = g.rng.random_bool(0.8);
+            let memory = g.rng.random_bool(0.2);
+            die(g, area_mm2, non_planar, memory)
+        })
+        .collect()
+}
+
+/// The ICs inside a spec: in assemblies, and in anything else when wild;
+/// never more than three levels deep, so that a case stays bounded. `ic`
+/// is given the list's length.
+fn contained<T>(
+    g: &mut Gen,
+    depth: usize,
+    assembly: bool,
+    ic: impl Fn(&mut Gen, usize) -> T,
+) -> Vec<T> {
+    if depth < 3 && (assembly || g.wild()) {
+        let n = list_len(g, 2);
+        (0..n).map(|_| ic(g, n)).collect()
+    } else {
+        Vec::new()
+    }
+}
+
 fn proto_spec(g: &mut Gen, depth: usize) -> pb::ChipSpec {
+    use pb::contained_integrated_circuit::Ic;
     let kind = enum_number(g, 3);
     pb::ChipSpec {
         name: text(g),
         kind,
-        rates: (0..list_len(g, 3).max(1))
-            .map(|_| pb::ProcessingRate {
-                bit_length: bit_length(g),
-                dense_tops: float(g, 5_000.0),
-                format: text(g),
-            })
-            .collect(),
-        dies: (0..list_len(g, 3))
-            .map(|_| pb::Die {
-                area_mm2: float(g, 900.0),
-                non_planar: g.rng.random_bool(0.8),
-                memory: g.rng.random_bool(0.2),
-                label: text(g),
-            })
-            .collect(),
+        rates: rates(g, |bit_length, dense_tops, format| pb::ProcessingRate {
+            bit_length,
+            dense_tops,
+            format,
+        }),
+        dies: dies(g, |g, area_mm2, non_planar, memory| pb::Die {
+            area_mm2,
+            non_planar,
+            memory,
+            label: text(g),
+        }),
         dram_bandwidth_gb_s: float(g, 8_000.0),
         interconnect_bandwidth_gb_s: float(g, 2_000.0),
         market: enum_number(g, 2),
         market_justification: text(g),
         hbm_bandwidth_gb_s: float(g, 4_000.0),
         hbm_package_area_mm2: float(g, 200.0),
-        contained_ics: if depth < 3 && (kind == 2 || g.wild()) {
-            let n = list_len(g, 2);
-            (0..n)
-                .map(|_| pb::ContainedIntegratedCircuit {
-                    // Nested specs only in short lists: the size stays bounded.
-                    ic: match g.rng.random_range(0..4) {
-                        0 if g.wild() => None,
-                        2 | 3 if n <= 4 => Some(pb::contained_integrated_circuit::Ic::Spec(
-                            proto_spec(g, depth + 1),
-                        )),
-                        _ => Some(pb::contained_integrated_circuit::Ic::CatalogChip(
-                            catalog_name(g),
-                        )),
-                    },
-                    count: count(g),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        },
+        contained_ics: contained(g, depth, kind == 2, |g, n| pb::ContainedIntegratedCircuit {
+            // Nested specs only in short lists: the size stays bounded.
+            ic: match g.rng.random_range(0..4) {
+                0 if g.wild() => None,
+                2 | 3 if n <= 4 => Some(Ic::Spec(proto_spec(g, depth + 1))),
+                _ => Some(Ic::CatalogChip(catalog_name(g))),
+            },
+            count: count(g),
+        }),
         us_commercially_available_2026_01_15: g.pick(&[None, Some(true), Some(false)]),
     }
 }
@@ -330,23 +353,20 @@ fn domain_spec(g: &mut Gen, depth: usize) -> rules::ChipSpec {
         rules::ItemKind::ComputerOrAssembly,
         rules::ItemKind::HbmStack,
     ]);
+    let assembly = kind == rules::ItemKind::ComputerOrAssembly;
     rules::ChipSpec {
         name: text(g),
         kind,
-        rates: (0..list_len(g, 3).max(1))
-            .map(|_| rules::ProcessingRate {
-                bit_length: bit_length(g),
-                dense_tops: float(g, 5_000.0),
-                format: text(g),
-            })
-            .collect(),
-        dies: (0..list_len(g, 3))
-            .map(|_| rules::Die {
-                area_mm2: float(g, 900.0),
-                non_planar: g.rng.random_bool(0.8),
-                memory: g.rng.random_bool(0.2),
-            })
-            .collect(),
+        rates: rates(g, |bit_length, dense_tops, format| rules::ProcessingRate {
+            bit_length,
+            dense_tops,
+            format,
+        }),
+        dies: dies(g, |_, area_mm2, non_planar, memory| rules::Die {
+            area_mm2,
+            non_planar,
+            memory,
+        }),
         dram_bandwidth_gb_s: domain_option(g, 8_000.0),
         interconnect_bandwidth_gb_s: domain_option(g, 2_000.0),
         market: g.pick(&[
@@ -356,22 +376,15 @@ fn domain_spec(g: &mut Gen, depth: usize) -> rules::ChipSpec {
         ]),
         hbm_bandwidth_gb_s: domain_option(g, 4_000.0),
         hbm_package_area_mm2: domain_option(g, 200.0),
-        contained_ics: if depth < 3 && (kind == rules::ItemKind::ComputerOrAssembly || g.wild()) {
-            let n = list_len(g, 2);
-            (0..n)
-                .map(|_| rules::ContainedIc {
-                    spec: if n > 4 || g.rng.random_bool(0.4) {
-                        let chips = Catalog::builtin().chips();
-                        chips[g.rng.random_range(0..chips.len())].spec.clone()
-                    } else {
-                        domain_spec(g, depth + 1)
-                    },
-                    count: count(g),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        },
+        contained_ics: contained(g, depth, assembly, |g, n| rules::ContainedIc {
+            spec: if n > 4 || g.rng.random_bool(0.4) {
+                let chips = Catalog::builtin().chips();
+                chips[g.rng.random_range(0..chips.len())].spec.clone()
+            } else {
+                domain_spec(g, depth + 1)
+            },
+            count: count(g),
+        }),
         us_commercially_available_2026_01_15: g.pick(&[None, Some(true), Some(false)]),
     }
 }
