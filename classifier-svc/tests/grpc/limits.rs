@@ -53,10 +53,7 @@ async fn messages_over_the_limit_are_refused_by_the_transport() {
         .await
         .expect("stream accepted")
         .into_inner();
-    let first = next_message(&mut responses)
-        .await
-        .expect("first item answered")
-        .expect("a response");
+    let first = expect_message(&mut responses, "first item answered").await;
     assert_eq!(first.index, 0);
     assert!(first.error.is_none());
     let failed = next_message(&mut responses)

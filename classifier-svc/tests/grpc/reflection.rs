@@ -122,10 +122,7 @@ async fn v1alpha_lists_services() {
         .await
         .expect("reflection stream")
         .into_inner();
-    let response = next_message(&mut responses)
-        .await
-        .expect("answer")
-        .expect("one response");
+    let response = expect_message(&mut responses, "answer").await;
     match response.message_response {
         Some(MessageResponse::ListServicesResponse(list)) => {
             assert_lists(list.service.into_iter().map(|s| s.name), "v1alpha")

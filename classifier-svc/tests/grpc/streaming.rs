@@ -99,10 +99,7 @@ async fn classify_items_answers_before_the_client_half_closes() {
             .send(catalogue("H20", Some(export_to("CN")), "2026-02-01"))
             .await
             .expect("stream open");
-        let response = next_message(&mut responses)
-            .await
-            .expect("answered while the stream is open")
-            .expect("a response");
+        let response = expect_message(&mut responses, "answered while the stream is open").await;
         assert_eq!(response.index, index);
         assert_eq!(control_status(&response), pb::ControlStatus::NotControlled);
     }
@@ -169,10 +166,7 @@ async fn an_item_that_does_not_decode_ends_the_stream_with_its_field() {
         .expect("stream accepted")
         .into_inner();
     for index in 0..2 {
-        let answer = next_message(&mut answers)
-            .await
-            .expect("a good item is answered")
-            .expect("an answer");
+        let answer = expect_message(&mut answers, "a good item is answered").await;
         assert_eq!(answer.index, index);
         assert_eq!(classification(&answer).paragraph, "3A090.a.1");
     }

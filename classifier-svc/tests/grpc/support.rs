@@ -36,6 +36,15 @@ pub async fn next_message<T>(stream: &mut tonic::Streaming<T>) -> Result<Option<
         .expect("the stream answers in time")
 }
 
+/// The next message of `stream`, which must be one: a failed or ended
+/// stream panics, naming `what` was awaited.
+pub async fn expect_message<T>(stream: &mut tonic::Streaming<T>, what: &str) -> T {
+    next_message(stream)
+        .await
+        .unwrap_or_else(|status| panic!("{what}: {status:?}"))
+        .unwrap_or_else(|| panic!("{what}: the stream ended"))
+}
+
 /// The real server on an ephemeral port and a client connected to it.
 pub struct TestServer {
     pub server: RunningServer,
