@@ -270,134 +270,85 @@ mod tests {
     #[test]
     fn refuses_bad_specs_with_field_paths() {
         let ok = || spec(vec![rate(8, 100.0), rate(16, 50.0)], vec![die(100.0)]);
-        type Edit = Box<dyn Fn(&mut ChipSpec)>;
-        let cases: Vec<(&str, Edit)> = vec![
-            (
-                "spec.rates[1].dense_tops",
-                Box::new(|s| s.rates[1].dense_tops = f64::NAN),
-            ),
-            (
-                "spec.rates[1].dense_tops",
-                Box::new(|s| s.rates[1].dense_tops = f64::INFINITY),
-            ),
-            (
-                "spec.rates[1].dense_tops",
-                Box::new(|s| s.rates[1].dense_tops = -1.0),
-            ),
-            (
-                "spec.rates[0].dense_tops",
-                Box::new(|s| s.rates[0].dense_tops = 0.0),
-            ),
-            (
-                "spec.rates[0].dense_tops",
-                Box::new(|s| s.rates[0].dense_tops = f64::MAX),
-            ),
-            (
-                "spec.rates[0].bit_length",
-                Box::new(|s| s.rates[0].bit_length = 0),
-            ),
-            (
-                "spec.rates[0].bit_length",
-                Box::new(|s| s.rates[0].bit_length = 65),
-            ),
-            (
-                "spec.dies[0].area_mm2",
-                Box::new(|s| s.dies[0].area_mm2 = f64::NAN),
-            ),
-            (
-                "spec.dies[0].area_mm2",
-                Box::new(|s| s.dies[0].area_mm2 = -3.0),
-            ),
-            (
-                "spec.dies[0].area_mm2",
-                Box::new(|s| s.dies[0].area_mm2 = 0.0),
-            ),
-            (
-                "spec.dies",
-                Box::new(|s| s.dies = vec![die(f64::MAX), die(f64::MAX)]),
-            ),
-            (
-                "spec.dram_bandwidth_gb_s",
-                Box::new(|s| s.dram_bandwidth_gb_s = Some(-1.0)),
-            ),
-            (
-                "spec.interconnect_bandwidth_gb_s",
-                Box::new(|s| s.interconnect_bandwidth_gb_s = Some(f64::NAN)),
-            ),
-            (
-                "spec.hbm_bandwidth_gb_s",
-                Box::new(|s| s.hbm_bandwidth_gb_s = Some(f64::NEG_INFINITY)),
-            ),
-            (
-                "spec.hbm_package_area_mm2",
-                Box::new(|s| s.hbm_package_area_mm2 = Some(0.0)),
-            ),
-            (
-                "spec.hbm_package_area_mm2",
-                Box::new(|s| {
-                    s.hbm_bandwidth_gb_s = Some(1e300);
-                    s.hbm_package_area_mm2 = Some(5e-324);
-                }),
-            ),
-            ("spec.rates", Box::new(|s| s.rates.clear())),
-            (
-                "spec.contained_ics",
-                Box::new(|s| {
-                    s.contained_ics = vec![ContainedIc {
+        type Edit = fn(&mut ChipSpec);
+        let cases: &[(&str, Edit)] = &[
+            ("spec.rates[1].dense_tops", |s| {
+                s.rates[1].dense_tops = f64::NAN
+            }),
+            ("spec.rates[1].dense_tops", |s| {
+                s.rates[1].dense_tops = f64::INFINITY
+            }),
+            ("spec.rates[1].dense_tops", |s| s.rates[1].dense_tops = -1.0),
+            ("spec.rates[0].dense_tops", |s| s.rates[0].dense_tops = 0.0),
+            ("spec.rates[0].dense_tops", |s| {
+                s.rates[0].dense_tops = f64::MAX
+            }),
+            ("spec.rates[0].bit_length", |s| s.rates[0].bit_length = 0),
+            ("spec.rates[0].bit_length", |s| s.rates[0].bit_length = 65),
+            ("spec.dies[0].area_mm2", |s| s.dies[0].area_mm2 = f64::NAN),
+            ("spec.dies[0].area_mm2", |s| s.dies[0].area_mm2 = -3.0),
+            ("spec.dies[0].area_mm2", |s| s.dies[0].area_mm2 = 0.0),
+            ("spec.dies", |s| s.dies = vec![die(f64::MAX), die(f64::MAX)]),
+            ("spec.dram_bandwidth_gb_s", |s| {
+                s.dram_bandwidth_gb_s = Some(-1.0)
+            }),
+            ("spec.interconnect_bandwidth_gb_s", |s| {
+                s.interconnect_bandwidth_gb_s = Some(f64::NAN)
+            }),
+            ("spec.hbm_bandwidth_gb_s", |s| {
+                s.hbm_bandwidth_gb_s = Some(f64::NEG_INFINITY)
+            }),
+            ("spec.hbm_package_area_mm2", |s| {
+                s.hbm_package_area_mm2 = Some(0.0)
+            }),
+            ("spec.hbm_package_area_mm2", |s| {
+                s.hbm_bandwidth_gb_s = Some(1e300);
+                s.hbm_package_area_mm2 = Some(5e-324);
+            }),
+            ("spec.rates", |s| s.rates.clear()),
+            ("spec.contained_ics", |s| {
+                s.contained_ics = vec![ContainedIc {
+                    spec: s.clone(),
+                    count: 1,
+                }]
+            }),
+            ("spec.contained_ics[0].count", |s| {
+                s.contained_ics = vec![ContainedIc {
+                    spec: s.clone(),
+                    count: 0,
+                }];
+                s.kind = ItemKind::ComputerOrAssembly;
+            }),
+            ("spec.contained_ics[1].spec.rates[0].dense_tops", |s| {
+                let mut bad = s.clone();
+                bad.rates[0].dense_tops = f64::NAN;
+                s.contained_ics = vec![
+                    ContainedIc {
                         spec: s.clone(),
+                        count: 2,
+                    },
+                    ContainedIc {
+                        spec: bad,
                         count: 1,
-                    }]
-                }),
-            ),
-            (
-                "spec.contained_ics[0].count",
-                Box::new(|s| {
-                    s.contained_ics = vec![ContainedIc {
-                        spec: s.clone(),
-                        count: 0,
-                    }];
-                    s.kind = ItemKind::ComputerOrAssembly;
-                }),
-            ),
-            (
-                "spec.contained_ics[1].spec.rates[0].dense_tops",
-                Box::new(|s| {
-                    let mut bad = s.clone();
-                    bad.rates[0].dense_tops = f64::NAN;
-                    s.contained_ics = vec![
-                        ContainedIc {
-                            spec: s.clone(),
-                            count: 2,
-                        },
-                        ContainedIc {
-                            spec: bad,
-                            count: 1,
-                        },
-                    ];
-                    s.kind = ItemKind::ComputerOrAssembly;
-                }),
-            ),
-            (
-                "spec.contained_ics[0].spec.kind",
-                Box::new(|s| {
-                    let mut inner = s.clone();
-                    inner.kind = ItemKind::ComputerOrAssembly;
-                    s.contained_ics = vec![ContainedIc {
-                        spec: inner,
-                        count: 1,
-                    }];
-                    s.kind = ItemKind::ComputerOrAssembly;
-                }),
-            ),
-            (
-                "spec.contained_ics",
-                Box::new(|s| {
-                    s.rates.clear();
-                    s.kind = ItemKind::ComputerOrAssembly;
-                }),
-            ),
+                    },
+                ];
+                s.kind = ItemKind::ComputerOrAssembly;
+            }),
+            ("spec.contained_ics[0].spec.kind", |s| {
+                let mut inner = s.clone();
+                inner.kind = ItemKind::ComputerOrAssembly;
+                s.contained_ics = vec![ContainedIc {
+                    spec: inner,
+                    count: 1,
+                }];
+                s.kind = ItemKind::ComputerOrAssembly;
+            }),
+            ("spec.contained_ics", |s| {
+                s.rates.clear();
+                s.kind = ItemKind::ComputerOrAssembly;
+            }),
         ];
-        for (field, edit) in cases {
+        for &(field, edit) in cases {
             let mut s = ok();
             edit(&mut s);
             assert_eq!(field_of(&s, None), field);

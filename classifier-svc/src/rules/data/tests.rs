@@ -50,66 +50,50 @@ fn every_rule_has_a_citation_and_paragraph_rules_name_their_eccn() {
 
 #[test]
 fn broken_data_is_refused_with_the_file_named() {
-    type Edit = Box<dyn Fn(&mut [String; 7])>;
-    let cases: Vec<(&str, Edit)> = vec![
-        (
-            "rules.toml",
-            Box::new(|t| t[0] = t[0].replace("id = \"exception.hbm\"", "id = \"exception.hbm2\"")),
-        ),
-        (
-            "duplicate rule",
-            Box::new(|t| t[0] = t[0].replace("id = \"info.ai_diffusion\"", "id = \"metrics.tpp\"")),
-        ),
-        (
-            "missing",
-            Box::new(|t| {
-                t[0] = t[0]
-                    .split("[[rule]]\nid = \"info.ai_diffusion\"")
-                    .next()
-                    .unwrap()
-                    .to_owned()
-            }),
-        ),
-        (
-            "unknown country code",
-            Box::new(|t| t[2] = t[2].replace("\"ZW\"]", "\"XX\"]")),
-        ),
-        (
-            "is not in D:5",
-            Box::new(|t| t[2] = t[2].replace("remove = [\"KH\"]", "remove = [\"US\"]")),
-        ),
-        (
-            "increasing dates",
-            Box::new(|t| {
-                t[1] = t[1].replace("effective = \"2024-04-04\"", "effective = \"2023-01-01\"")
-            }),
-        ),
-        (
-            "unknown vintage",
-            Box::new(|t| t[3] = t[3].replace("from = \"V2026a\"", "from = \"V2099\"")),
-        ),
-        (
-            "positive finite",
-            Box::new(|t| t[1] = t[1].replace("a2_pd_min = 5.92", "a2_pd_min = -5.92")),
-        ),
-        (
-            "policy.toml",
-            Box::new(|t| t[3] = t[3].replace("[texts]", "[texts]\nextra = \"x\"")),
-        ),
-        (
-            "uae.toml: name \"Core42\" is taken",
-            Box::new(|t| t[5] = t[5].replace("\"G42 Cloud\"", "\"Core42\"")),
-        ),
-        (
-            "tariff.toml band 1: a band needs",
-            Box::new(|t| t[6] = t[6].replace("tpp_below = 17500.0", "tpp_below = 14000.0")),
-        ),
-        (
-            "review policy is missing under V2023",
-            Box::new(|t| t[3] = t[3].replace("\"other_scope\"", "\"hq_party\"")),
-        ),
+    type Edit = fn(&mut [String; 7]);
+    let cases: &[(&str, Edit)] = &[
+        ("rules.toml", |t| {
+            t[0] = t[0].replace("id = \"exception.hbm\"", "id = \"exception.hbm2\"")
+        }),
+        ("duplicate rule", |t| {
+            t[0] = t[0].replace("id = \"info.ai_diffusion\"", "id = \"metrics.tpp\"")
+        }),
+        ("missing", |t| {
+            t[0] = t[0]
+                .split("[[rule]]\nid = \"info.ai_diffusion\"")
+                .next()
+                .unwrap()
+                .to_owned()
+        }),
+        ("unknown country code", |t| {
+            t[2] = t[2].replace("\"ZW\"]", "\"XX\"]")
+        }),
+        ("is not in D:5", |t| {
+            t[2] = t[2].replace("remove = [\"KH\"]", "remove = [\"US\"]")
+        }),
+        ("increasing dates", |t| {
+            t[1] = t[1].replace("effective = \"2024-04-04\"", "effective = \"2023-01-01\"")
+        }),
+        ("unknown vintage", |t| {
+            t[3] = t[3].replace("from = \"V2026a\"", "from = \"V2099\"")
+        }),
+        ("positive finite", |t| {
+            t[1] = t[1].replace("a2_pd_min = 5.92", "a2_pd_min = -5.92")
+        }),
+        ("policy.toml", |t| {
+            t[3] = t[3].replace("[texts]", "[texts]\nextra = \"x\"")
+        }),
+        ("uae.toml: name \"Core42\" is taken", |t| {
+            t[5] = t[5].replace("\"G42 Cloud\"", "\"Core42\"")
+        }),
+        ("tariff.toml band 1: a band needs", |t| {
+            t[6] = t[6].replace("tpp_below = 17500.0", "tpp_below = 14000.0")
+        }),
+        ("review policy is missing under V2023", |t| {
+            t[3] = t[3].replace("\"other_scope\"", "\"hq_party\"")
+        }),
     ];
-    for (needle, edit) in cases {
+    for &(needle, edit) in cases {
         let err = with(edit).expect_err(needle);
         assert!(err.contains(needle), "{needle}: {err}");
     }
