@@ -75,7 +75,6 @@ impl ClassifierClient {
         let mut endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|e| format!("classifier url {url:?}: {e}"))?
             .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true);
         if let Some(tls) = tls {
@@ -84,7 +83,7 @@ impl ClassifierClient {
                 .map_err(|e| format!("classifier TLS: {e}"))?;
         }
         Ok(Self {
-            client: Grpc::new(endpoint.connect_lazy()),
+            client: Grpc::new(service_kit::client::connect_lazy(&endpoint)),
             budget: Arc::new(TpsBudget::new(
                 Duration::from_secs(10),
                 policy.min_retries_per_second,

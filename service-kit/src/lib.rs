@@ -2,6 +2,8 @@
 //! this project must have in the same way (reflection, health, limits,
 //! graceful shutdown, error details, logging, deadlines).
 
+pub mod batched_writes;
+pub mod client;
 pub mod config;
 pub mod connection;
 pub mod deadline;
