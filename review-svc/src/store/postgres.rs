@@ -186,25 +186,20 @@ impl PostgresStore {
 
     /// An application write by the direct path: one statement.
     async fn write_direct(&self, write: Write<'_>) -> Result<WriteOutcome, StoreError> {
-        let Write {
-            expected_version,
-            row,
-            events,
-            request,
-        } = write;
-        match expected_version {
-            None => self.create_direct(row, events, request).await,
-            Some(version) => self.update_direct(version, row, events, request).await,
+        match write.expected_version {
+            None => self.create_direct(write).await,
+            Some(version) => self.update_direct(version, write).await,
         }
     }
 
     /// One create as one statement.
-    async fn create_direct(
-        &self,
-        row: &ApplicationRow,
-        events: &[NewEvent],
-        request: Option<&IdempotentRequest>,
-    ) -> Result<WriteOutcome, StoreError> {
+    async fn create_direct(&self, write: Write<'_>) -> Result<WriteOutcome, StoreError> {
+        let Write {
+            row,
+            events,
+            request,
+            ..
+        } = write;
         let (columns, head) = event_columns(&row.id, &ChainHead::empty(), events);
         let sql = direct_statement(
             "app AS (\
@@ -252,10 +247,14 @@ impl PostgresStore {
     async fn update_direct(
         &self,
         expected_version: i64,
-        row: &ApplicationRow,
-        events: &[NewEvent],
-        request: Option<&IdempotentRequest>,
+        write: Write<'_>,
     ) -> Result<WriteOutcome, StoreError> {
+        let Write {
+            row,
+            events,
+            request,
+            ..
+        } = write;
         let current = sqlx::query(
             "SELECT version, chain_length, chain_head, awaiting_agencies FROM applications \
              WHERE id = $1",
