@@ -167,23 +167,27 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
         let (license_tx, license_rx) = mpsc::channel(options.queue_depth.max(1));
         let (stop, stopping) = tokio::sync::watch::channel(false);
+        // Every licence job of a batch runs in one `BEGIN IMMEDIATE`
+        // transaction, decided in order (a batch of changes only is read and
+        // written with multi-row statements, see `licenses::run_changes`),
+        // and is answered after the COMMIT. A job refused on what it read
+        // leaves the batch going; any other failure rolls the batch back and
+        // runs each job on its own.
         let licenses = spawn_writer(
             "sqlite-licenses",
-            license_writer_loop(
-                writer_pool.clone(),
-                Queue::new(license_rx, stopping.clone()),
-                options.max_batch.max(1),
-                Checkpointer::new(options.checkpoint_interval),
+            Writer::new(&writer_pool, license_rx, &stopping, &options).run(
+                "SQLite licence batch",
+                async |pool, batch| {
+                    licenses::run_and_answer::<Sqlite>(pool, "BEGIN IMMEDIATE", batch).await
+                },
             ),
         )?;
         let applications = spawn_writer(
             "sqlite-writer",
-            writer_loop(
-                writer_pool.clone(),
-                Queue::new(rx, stopping),
-                options.max_batch.max(1),
-                Checkpointer::new(options.checkpoint_interval),
-            ),
+            Writer::new(&writer_pool, rx, &stopping, &options)
+                .run("SQLite batch", async |pool, batch| {
+                    run_and_answer(pool, batch).await
+                }),
         )?;
         Ok(Self {
             path,
@@ -254,28 +258,44 @@ impl SqliteStore {
     }
 }
 
-/// The licence writer: every licence job waiting in its queue runs in one
-/// `BEGIN IMMEDIATE` transaction, decided in order (a batch of changes
-/// only is read and written with multi-row statements, see
-/// `licenses::run_changes`), and is answered after the COMMIT. A job
-/// refused on what it read leaves the batch going; any other failure rolls
-/// the batch back and runs each job on its own.
-async fn license_writer_loop(
+/// A writer: the jobs waiting in its queue are taken as one batch and run
+/// by the batch runner it is given, and the checkpointer folds the log into
+/// the file between batches.
+struct Writer<J> {
     pool: SqlitePool,
-    mut queue: Queue<QueuedJob>,
+    queue: Queue<J>,
     max_batch: usize,
-    mut checkpointer: Checkpointer,
-) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while queue.next_batch(&mut batch, max_batch).await > 0 {
-        let (jobs, started) = (batch.len(), std::time::Instant::now());
-        licenses::run_and_answer::<Sqlite>(&pool, "BEGIN IMMEDIATE", &mut batch).await;
-        tracing::trace!(
-            jobs,
-            micros = elapsed_micros(started),
-            "SQLite licence batch"
-        );
-        checkpointer.after_batch(&pool).await;
+    checkpointer: Checkpointer,
+}
+
+impl<J> Writer<J> {
+    fn new(
+        pool: &SqlitePool,
+        jobs: mpsc::Receiver<J>,
+        stopping: &tokio::sync::watch::Receiver<bool>,
+        options: &SqliteOptions,
+    ) -> Self {
+        Self {
+            pool: pool.clone(),
+            queue: Queue::new(jobs, stopping.clone()),
+            max_batch: options.max_batch.max(1),
+            checkpointer: Checkpointer::new(options.checkpoint_interval),
+        }
+    }
+
+    /// Runs batches until the queue ends; `what` names them in the trace.
+    async fn run(
+        mut self,
+        what: &'static str,
+        mut run_batch: impl AsyncFnMut(&SqlitePool, &mut Vec<J>),
+    ) {
+        let mut batch = Vec::with_capacity(self.max_batch);
+        while self.queue.next_batch(&mut batch, self.max_batch).await > 0 {
+            let (jobs, started) = (batch.len(), std::time::Instant::now());
+            run_batch(&self.pool, &mut batch).await;
+            tracing::trace!(jobs, micros = elapsed_micros(started), "{what}");
+            self.checkpointer.after_batch(&self.pool).await;
+        }
     }
 }
 
@@ -394,47 +414,39 @@ impl Dialect for Sqlite {
     }
 }
 
-async fn writer_loop(
-    pool: SqlitePool,
-    mut queue: Queue<WriteJob>,
-    max_batch: usize,
-    mut checkpointer: Checkpointer,
-) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while queue.next_batch(&mut batch, max_batch).await > 0 {
-        let (writes, started) = (batch.len(), std::time::Instant::now());
-        let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
-        let mut results = run_batch(&pool, &ops).await;
-        let retry_alone = matches!(&results, Err(e) if !matches!(e, StoreError::Unavailable(_)));
-        if retry_alone && ops.len() > 1 {
-            // Isolate the failure: each write on its own. (Not when the
-            // database is busy or out of reach: each would only wait again.)
-            let mut one_by_one = Vec::with_capacity(ops.len());
-            for op in &ops {
-                one_by_one.push(match run_batch(&pool, std::slice::from_ref(op)).await {
-                    Ok(mut result) => result.pop().unwrap_or_else(|| {
-                        Err(StoreError::Internal("write produced no result".into()))
-                    }),
-                    Err(e) => Err(e),
-                });
-            }
-            results = Ok(one_by_one);
+/// Runs a batch of application writes together and answers each; where
+/// the batch fails on something other than the database's reach, runs
+/// each write on its own, so that one bad write fails alone.
+async fn run_and_answer(pool: &SqlitePool, batch: &mut Vec<WriteJob>) {
+    let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
+    let mut results = run_batch(pool, &ops).await;
+    let retry_alone = matches!(&results, Err(e) if !matches!(e, StoreError::Unavailable(_)));
+    if retry_alone && ops.len() > 1 {
+        // Isolate the failure: each write on its own. (Not when the
+        // database is busy or out of reach: each would only wait again.)
+        let mut one_by_one = Vec::with_capacity(ops.len());
+        for op in &ops {
+            one_by_one.push(match run_batch(pool, std::slice::from_ref(op)).await {
+                Ok(mut result) => result.pop().unwrap_or_else(|| {
+                    Err(StoreError::Internal("write produced no result".into()))
+                }),
+                Err(e) => Err(e),
+            });
         }
-        match results {
-            Ok(results) => {
-                for (job, result) in batch.drain(..).zip(results) {
-                    // The caller may have gone away; the write stands all the same.
-                    let _ = job.reply.send(result);
-                }
-            }
-            Err(e) => {
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(e.clone()));
-                }
+        results = Ok(one_by_one);
+    }
+    match results {
+        Ok(results) => {
+            for (job, result) in batch.drain(..).zip(results) {
+                // The caller may have gone away; the write stands all the same.
+                let _ = job.reply.send(result);
             }
         }
-        tracing::trace!(writes, micros = elapsed_micros(started), "SQLite batch");
-        checkpointer.after_batch(&pool).await;
+        Err(e) => {
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+        }
     }
 }
 
