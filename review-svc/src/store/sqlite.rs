@@ -711,22 +711,17 @@ mod tests {
 
     #[test]
     fn urls_and_paths() {
-        assert_eq!(
-            path_from_url("sqlite:///var/lib/review/db.sqlite").ok(),
-            Some(PathBuf::from("/var/lib/review/db.sqlite"))
-        );
-        assert_eq!(
-            path_from_url("sqlite://data/review.db?mode=rwc").ok(),
-            Some(PathBuf::from("data/review.db"))
-        );
-        assert_eq!(
-            path_from_url("sqlite:review.db").ok(),
-            Some(PathBuf::from("review.db"))
-        );
-        assert_eq!(
-            path_from_url("./review.db").ok(),
-            Some(PathBuf::from("./review.db"))
-        );
+        for (url, path) in [
+            (
+                "sqlite:///var/lib/review/db.sqlite",
+                "/var/lib/review/db.sqlite",
+            ),
+            ("sqlite://data/review.db?mode=rwc", "data/review.db"),
+            ("sqlite:review.db", "review.db"),
+            ("./review.db", "./review.db"),
+        ] {
+            assert_eq!(path_from_url(url).ok(), Some(PathBuf::from(path)), "{url}");
+        }
         assert!(path_from_url("sqlite::memory:").is_err());
         assert!(path_from_url("sqlite://").is_err());
     }
