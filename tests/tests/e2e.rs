@@ -755,3 +755,56 @@ async fn the_readme_walk_through_runs_as_written() {
         assert!(stdout.contains(expected), "{expected} not in:\n{stdout}");
     }
 }
+
+/// The README's start command (`scripts/start` runs `exportcontrol-up`)
+/// stops both services when it is stopped by SIGTERM, as by Ctrl-C, rather
+/// than leaving them running on their ports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_start_command_stops_both_services_when_terminated() {
+    use tokio::io::AsyncBufReadExt;
+    let data = tempfile::tempdir().unwrap();
+    let ports = [free_port().unwrap(), free_port().unwrap()];
+    let mut up = tokio::process::Command::new(system_tests::binary("exportcontrol-up"))
+        .arg("--classifier-listen")
+        .arg(ports[0].to_string())
+        .arg("--review-listen")
+        .arg(ports[1].to_string())
+        .arg("--data-dir")
+        .arg(data.path())
+        // Not the harness's stdout: services left running by a regression
+        // would hold it open, and the test run would hang instead of failing.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(up.stderr.take().unwrap()).lines();
+    let ready = async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.starts_with("ready") {
+                return;
+            }
+        }
+        panic!("exportcontrol-up ended before it was ready");
+    };
+    tokio::time::timeout(Duration::from_secs(60), ready)
+        .await
+        .unwrap();
+    for port in ports {
+        assert!(tokio::net::TcpStream::connect(port).await.is_ok(), "{port}");
+    }
+
+    let pid = up.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(killed.unwrap().success());
+    let stopped = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
+    assert!(stopped.unwrap().unwrap().success());
+    for port in ports {
+        assert!(
+            tokio::net::TcpStream::connect(port).await.is_err(),
+            "{port} still open"
+        );
+    }
+}

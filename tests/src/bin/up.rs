@@ -1,6 +1,7 @@
 //! Starts the whole system for local use: classifier-svc, then review-svc on
 //! an embedded SQLite file in ./data with development tokens, both healthy
-//! before it says "ready". Ctrl-C stops both gracefully.
+//! before it says "ready". Ctrl-C (or SIGTERM, or SIGHUP) stops both
+//! gracefully.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -87,11 +88,26 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
          or:  grpcurl -plaintext -H 'authorization: Bearer dev-auditor' {review_listen} list\n\
          Ctrl-C stops both.\n"
     );
-    tokio::signal::ctrl_c().await?;
-    eprintln!("stopping: review-svc, then classifier-svc");
+    let signal = stop_requested().await?;
+    eprintln!("{signal}: stopping review-svc, then classifier-svc");
     let review_clean = review.terminate(Duration::from_secs(10)).await;
     let classifier_clean = classifier.terminate(Duration::from_secs(10)).await;
     review_clean.and(classifier_clean)?;
     eprintln!("stopped");
     Ok(())
+}
+
+/// Waits for a request to stop: Ctrl-C in the terminal, SIGTERM (`kill`, a
+/// service manager) or SIGHUP (the terminal closed). Left to their default
+/// action, the last two ended this process alone and left both services
+/// running, holding their ports.
+async fn stop_requested() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.map(|()| "interrupted"),
+        _ = terminate.recv() => Ok("SIGTERM"),
+        _ = hangup.recv() => Ok("SIGHUP"),
+    }
 }
