@@ -184,10 +184,7 @@ impl SqliteStore {
         )?;
         let applications = spawn_writer(
             "sqlite-writer",
-            Writer::new(&writer_pool, rx, &stopping, &options)
-                .run("SQLite batch", async |pool, batch| {
-                    run_and_answer(pool, batch).await
-                }),
+            Writer::new(&writer_pool, rx, &stopping, &options).run("SQLite batch", run_and_answer),
         )?;
         Ok(Self {
             path,
