@@ -197,15 +197,16 @@ fn authenticator(
         (None, true) => {
             let (authenticator, tokens) = Authenticator::development();
             eprintln!("\n*** DEVELOPMENT MODE: fixed, publicly known tokens. Never use --dev with real data. ***");
-            eprintln!("{:<20} {:<20} {:<28} agency", "token", "principal", "role");
+            // Columns as wide as their longest entry, so the table stays aligned.
+            let token_width = tokens.iter().map(|(t, _)| t.len()).max().unwrap_or(0);
+            let id_width = tokens.iter().map(|(_, a)| a.id.len()).max().unwrap_or(0);
+            let row = |token: &str, id: &str, role: &str, agency: &str| {
+                eprintln!("{token:<token_width$}  {id:<id_width$}  {role:<26}  {agency}");
+            };
+            row("token", "principal", "role", "agency");
             for (token, actor) in &tokens {
-                eprintln!(
-                    "{:<20} {:<20} {:<28} {}",
-                    token,
-                    actor.id,
-                    actor.role.as_str(),
-                    actor.agency.map(|a| a.as_str()).unwrap_or("-")
-                );
+                let agency = actor.agency.map(|a| a.as_str()).unwrap_or("-");
+                row(token, &actor.id, actor.role.as_str(), agency);
             }
             eprintln!();
             tracing::warn!("development mode: fixed tokens are enabled");
