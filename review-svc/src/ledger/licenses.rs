@@ -220,7 +220,7 @@ impl Ledger {
         let actor = actor.clone();
         self.change(id, key, None, move |license, counters| {
             if domestic {
-                licensing::record_domestic_shipment(license, &actor, &request, now)
+                licensing::record_domestic_shipment(license, counters, &actor, &request, now)
             } else {
                 licensing::record_shipment(&policy, license, counters, &actor, &request, now)
             }

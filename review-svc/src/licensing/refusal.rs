@@ -93,6 +93,9 @@ pub mod reason {
     pub const ITEM_NOT_ON_LICENSE: &str = "ITEM_NOT_ON_LICENSE";
     /// An attestation the licence's conditions require is missing.
     pub const ATTESTATION_REQUIRED: &str = "ATTESTATION_REQUIRED";
+    /// A shipment would take a running total (units or TPP) past what the
+    /// record keeps.
+    pub const TOTAL_OUT_OF_RANGE: &str = "TOTAL_OUT_OF_RANGE";
     /// Suspending, reinstating and revoking need a reason.
     pub const REASON_REQUIRED: &str = "REASON_REQUIRED";
 }

@@ -159,8 +159,35 @@ fn count(counters: &HashMap<String, i64>, key: &str) -> u128 {
     u128::try_from(counters.get(key).copied().unwrap_or(0)).unwrap_or(0)
 }
 
-fn as_delta(value: u128) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+/// The largest total a counter keeps: the stores hold counters as signed
+/// 64-bit integers, and a sum past it would not read back as one.
+const COUNTER_MAX: u128 = i64::MAX as u128;
+
+/// The change adding `amount` to counter `key`, refused when the total
+/// would pass what a counter keeps (`what` names the total in words, for
+/// the refusal only). The caps bound the export counters long before; the
+/// holder's own reports of domestic shipments have no cap.
+fn counter_change(
+    counters: &HashMap<String, i64>,
+    key: String,
+    what: impl FnOnce() -> String,
+    amount: u128,
+) -> Result<(String, i64), LicenseRefusal> {
+    let total = count(counters, &key) + amount;
+    match i64::try_from(amount) {
+        Ok(delta) if total <= COUNTER_MAX => Ok((key, delta)),
+        _ => Err(LicenseRefusal::invalid(
+            reason::TOTAL_OUT_OF_RANGE,
+            "quantity",
+            format!(
+                "{} would reach {total}, past the largest total kept ({COUNTER_MAX})",
+                what()
+            ),
+        )
+        .with("total", total)
+        .with("amount", amount)
+        .with("maximum", COUNTER_MAX)),
+    }
 }
 
 /// What `request` records, as shipment `number` of its kind on the
@@ -364,7 +391,18 @@ pub fn record_shipment(
             .with("capUnits", cap.units)
             .with("confirmed", cap.confirmed));
         }
-        changes.push((key, as_delta(u128::from(request.quantity))));
+        let what = || {
+            format!(
+                "the units of {} shipped to {:?}",
+                item.product, terms.end_user
+            )
+        };
+        changes.push(counter_change(
+            counters,
+            key,
+            what,
+            u128::from(request.quantity),
+        )?);
     }
     if let Some(cap) = policy.tpp_cap_for(&terms.destination) {
         let exported_key = counter::exported_tpp(&terms.holder, &item.product);
@@ -394,7 +432,13 @@ pub fn record_shipment(
             .with("domesticTpp", domestic)
             .with("percentOfDomestic", cap.percent_of_domestic));
         }
-        changes.push((exported_key, as_delta(tpp)));
+        let what = || {
+            format!(
+                "the TPP of {} exported to {}",
+                item.product, terms.destination
+            )
+        };
+        changes.push(counter_change(counters, exported_key, what, tpp)?);
     }
     let shipment = new_shipment(
         license.shipments + 1,
@@ -428,6 +472,7 @@ pub fn record_shipment(
 /// reports what happened in the United States, not an export).
 pub fn record_domestic_shipment(
     license: &License,
+    counters: &HashMap<String, i64>,
     actor: &Actor,
     request: &ShipmentRequest,
     now: DateTime<Utc>,
@@ -435,6 +480,12 @@ pub fn record_domestic_shipment(
     check_holder(actor, license)?;
     let item = checked_item(license, request.item_index)?;
     let tpp = tpp_of(item, request.quantity);
+    let change = counter_change(
+        counters,
+        counter::domestic_tpp(&license.terms.holder, &item.product),
+        || format!("the TPP of {} shipped to U.S. customers", item.product),
+        tpp,
+    )?;
     let shipment = new_shipment(
         license.domestic_shipments + 1,
         item,
@@ -443,10 +494,7 @@ pub fn record_domestic_shipment(
         tpp,
     );
     Ok(Recorded {
-        counters: vec![(
-            counter::domestic_tpp(&license.terms.holder, &item.product),
-            as_delta(tpp),
-        )],
+        counters: vec![change],
         events: vec![LicenseEvent::DomesticShipmentRecorded {
             at: now,
             actor: actor.id.clone(),

@@ -59,7 +59,7 @@ pub(super) fn shipment(quantity: u64) -> ShipmentRequest {
     ShipmentRequest {
         item_index: 0,
         quantity,
-        value_usd_cents: quantity * 3_000_000,
+        value_usd_cents: quantity.saturating_mul(3_000_000),
         shipped_at: t(1),
         reference: "AES X20260301000001".into(),
         customer: String::new(),
@@ -300,16 +300,35 @@ fn domestic_shipments_count_toward_the_cap() {
     let lic = license("CN");
     let mut s = shipment(20);
     s.customer = "US Lab Inc.".into();
-    let done = record_domestic_shipment(&lic, &holder(), &s, t(1)).expect("recorded");
+    let none = HashMap::new();
+    let done = record_domestic_shipment(&lic, &none, &holder(), &s, t(1)).expect("recorded");
     assert_eq!(
         done.counters,
         vec![(counter::domestic_tpp("exporter-1", "H200"), 316_640)]
     );
     let other = Actor::new("exporter-2", Role::Applicant, None);
     assert_eq!(
-        refusal(record_domestic_shipment(&lic, &other, &s, t(1))),
+        refusal(record_domestic_shipment(&lic, &none, &other, &s, t(1))),
         reason::NOT_YOUR_LICENSE
     );
+}
+
+#[test]
+fn a_domestic_total_past_64_bits_is_refused() {
+    let lic = license("CN");
+    let key = counter::domestic_tpp("exporter-1", "H200");
+    // 2^53 - 1 units of 15,832 TPP each: past i64::MAX in one report.
+    let huge = shipment((1 << 53) - 1);
+    let refused = record_domestic_shipment(&lic, &HashMap::new(), &holder(), &huge, t(1));
+    assert_eq!(refusal(refused), reason::TOTAL_OUT_OF_RANGE);
+    // Within range alone, but not on top of what was reported before.
+    let s = shipment(1_000_000);
+    let near_full = HashMap::from([(key.clone(), i64::MAX - 15_832 * 1_000_000 + 1)]);
+    let refused = record_domestic_shipment(&lic, &near_full, &holder(), &s, t(1));
+    assert_eq!(refusal(refused), reason::TOTAL_OUT_OF_RANGE);
+    let full = HashMap::from([(key.clone(), i64::MAX - 15_832 * 1_000_000)]);
+    let done = record_domestic_shipment(&lic, &full, &holder(), &s, t(1)).expect("recorded");
+    assert_eq!(done.counters, vec![(key, 15_832 * 1_000_000)]);
 }
 
 #[test]

@@ -301,6 +301,38 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
         unchanged(&mut h, &mut licenses, &license, events).await;
     }
 
+    // The holder's domestic reports have no cap, but their TPP total must
+    // stay a 64-bit count: past it, SQLite would store the sum as a float
+    // that no longer reads back, and every later shipment would fail.
+    let tpp = license.items[0].tpp_per_unit;
+    let half_of_the_range = (i64::MAX as u64 / tpp) / 2 + 1;
+    let report = |quantity| {
+        authed(
+            domestic_shipment_request(&license.name, quantity, 1, ts(now)),
+            APPLICANT,
+        )
+    };
+    let out_of_range = |answer| {
+        expect_refusal(answer, Code::InvalidArgument, "TOTAL_OUT_OF_RANGE");
+    };
+    out_of_range(
+        licenses
+            .record_domestic_shipment(report((1 << 53) - 1))
+            .await,
+    );
+    licenses
+        .record_domestic_shipment(report(half_of_the_range))
+        .await
+        .unwrap_or_else(|s| panic!("domestic shipment: {}", describe(&s)));
+    events += 1;
+    out_of_range(
+        licenses
+            .record_domestic_shipment(report(half_of_the_range))
+            .await,
+    );
+    let license = license_of(&mut licenses, &app).await;
+    unchanged(&mut h, &mut licenses, &license, events).await;
+
     // Two shipments go through and draw down.
     let first = licenses
         .record_shipment(authed(shipment(&license, 1_000, now), APPLICANT))
@@ -401,14 +433,14 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
     );
     // Everything is in the application's chain, and the chain holds.
     let events = all_events(&mut h.client, &app.name).await;
-    for kind in [
-        "DomesticShipmentRecorded",
-        "ShipmentRecorded",
-        "LicenseSuspended",
-        "LicenseReinstated",
-        "LicenseRevoked",
+    for (kind, count) in [
+        ("DomesticShipmentRecorded", 2),
+        ("ShipmentRecorded", 1),
+        ("LicenseSuspended", 1),
+        ("LicenseReinstated", 1),
+        ("LicenseRevoked", 1),
     ] {
-        assert_eq!(count_of(&events, kind), 1, "{kind}");
+        assert_eq!(count_of(&events, kind), count, "{kind}");
     }
     assert!(verify_all(&mut h.client).await.intact);
     // The application itself did not move.

@@ -264,7 +264,12 @@ pub(crate) async fn run_changes<DB: Dialect>(
             heads.insert(application_id, new_head);
         }
         for (key, delta) in &write.counters {
-            *counters.entry(key.clone()).or_insert(0) += delta;
+            // The rules refuse a change past 64 bits; this keeps a broken
+            // rule from wrapping a total in the batch's view.
+            let total = counters.entry(key.clone()).or_insert(0);
+            *total = total
+                .checked_add(*delta)
+                .ok_or_else(|| internal(format!("counter {key} would pass 64 bits")))?;
         }
         shipments.extend(write.shipments.iter().map(shipment_row));
         if let Some(request) = request {
