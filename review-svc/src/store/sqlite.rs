@@ -723,6 +723,62 @@ mod tests {
         assert!(path_from_url("sqlite://").is_err());
     }
 
+    /// A database in which SQLite had stored a counter past 64 bits as a
+    /// REAL (before the rules refused such totals) reads again once opened:
+    /// the repair keeps the largest integer.
+    #[tokio::test]
+    async fn a_counter_stored_as_a_real_is_repaired_on_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("earlier.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        // The schema as the release before the repair left it.
+        let earlier = dir.path().join("migrations");
+        std::fs::create_dir(&earlier).expect("dir");
+        for m in MIGRATOR.iter().filter(|m| m.version < 5) {
+            let name = format!("{:04}_{}.sql", m.version, m.description.replace(' ', "_"));
+            std::fs::write(earlier.join(name), m.sql.as_bytes()).expect("write");
+        }
+        let pool = SqlitePool::connect(&url).await.expect("connect");
+        let migrator = sqlx::migrate::Migrator::new(earlier.as_path())
+            .await
+            .expect("read");
+        migrator.run(&pool).await.expect("earlier schema");
+        sqlx::query(
+            "INSERT INTO license_counters (counter, value) VALUES \
+             ('domestic-tpp|exporter-1|H200', 9223372036854775807.0 * 15), \
+             ('exported-tpp|exporter-1|H200', 42)",
+        )
+        .execute(&pool)
+        .await
+        .expect("insert");
+        pool.close().await;
+
+        let store = SqliteStore::open(&url).await.expect("open");
+        store.close().await;
+        let pool = SqlitePool::connect(&url).await.expect("connect");
+        let counters: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT counter, typeof(value), value FROM license_counters ORDER BY counter",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("counters read as integers");
+        assert_eq!(
+            counters,
+            vec![
+                (
+                    "domestic-tpp|exporter-1|H200".to_owned(),
+                    "integer".to_owned(),
+                    i64::MAX
+                ),
+                (
+                    "exported-tpp|exporter-1|H200".to_owned(),
+                    "integer".to_owned(),
+                    42
+                ),
+            ]
+        );
+    }
+
     /// Files `count` applications of about 40 KB each (well past SQLite's
     /// own checkpoint threshold of 1,000 pages).
     async fn fill(store: &SqliteStore, count: usize) {

@@ -1,0 +1,11 @@
+-- A counter whose total passed 64 bits is kept as the largest integer.
+--
+-- Before the rules refused such totals (TOTAL_OUT_OF_RANGE), a holder's
+-- report of a domestic shipment could take its domestic-TPP counter past
+-- 9,223,372,036,854,775,807. SQLite then stored `value + delta` as a REAL,
+-- which no read of the counter accepts, and every later shipment of that
+-- holder's product failed. The largest integer is the nearest total the
+-- store can keep; it is below what the holder reported, so the 50% cap
+-- it sets is the stricter one. The shipments and events that reported it
+-- are untouched. (PostgreSQL refused the sum instead: nothing to repair.)
+UPDATE license_counters SET value = 9223372036854775807 WHERE typeof(value) = 'real';
