@@ -56,15 +56,11 @@ impl Review {
                 false
             }
         };
-        let destination = message.destination_country.to_ascii_uppercase();
-        if !destination.is_empty()
-            && (destination.len() != 2 || !destination.bytes().all(|b| b.is_ascii_alphabetic()))
-        {
-            violations.push(service_kit::errors::Violation::new(
-                "destination_country",
-                "expected an ISO 3166-1 alpha-2 code",
-            ));
-        }
+        let destination = validate::country_filter(
+            &message.destination_country,
+            "destination_country",
+            &mut violations,
+        );
         validate::finish(violations)?;
         let now = self.clock.now();
         let filter = ListFilter {
@@ -73,7 +69,7 @@ impl Review {
                 workflow::ListScope::FiledBy(applicant) => Some(applicant),
             },
             state: state.map(|s| s.as_str().to_owned()),
-            destination: (!destination.is_empty()).then_some(destination),
+            destination,
             level: level.map(|l| l.as_str().to_owned()),
             awaiting_agency: agency.map(|a| a.as_str().to_owned()),
             overdue_at_or_before: message.overdue.then(|| now.timestamp_millis()),

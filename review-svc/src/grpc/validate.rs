@@ -88,6 +88,29 @@ pub fn name_text(value: &str, field: &str, max: usize, violations: &mut Vec<Viol
     }
 }
 
+/// An optional text filter of a list (holder, end user): `None` when
+/// empty, else the text, bounded and free of control characters like
+/// everything the service stores (PostgreSQL refuses a NUL in a query).
+pub fn text_filter(value: &str, field: &str, violations: &mut Vec<Violation>) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    text(value, field, MAX_SHORT_TEXT, false, violations);
+    Some(value.to_owned())
+}
+
+/// An optional country filter: `None` when empty, else an ISO 3166-1
+/// alpha-2 code in any case, answered in upper case.
+pub fn country_filter(value: &str, field: &str, violations: &mut Vec<Violation>) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_alphabetic()) {
+        violations.push(Violation::new(field, "expected an ISO 3166-1 alpha-2 code"));
+    }
+    Some(value.to_ascii_uppercase())
+}
+
 /// A catalogue name as the classifier knows it: `H200` or `chips/h200`;
 /// no path tricks, no blanks, no invisible characters.
 fn catalog_chip(value: &str, field: &str, violations: &mut Vec<Violation>) {

@@ -629,10 +629,89 @@ pub(crate) async fn racing_clients_ship_exactly_what_remains(mut h: Harness) {
     }
 }
 
+/// A list's filters are validated like every stored text: a NUL, which
+/// PostgreSQL refuses in a query, answered INTERNAL there before.
+pub(crate) async fn list_filters_are_validated(mut h: Harness) {
+    let mut licenses = licenses(&h).await;
+    let app = approved(&mut h.client, 100).await;
+    let license = license_of(&mut licenses, &app).await;
+    let filtered = |edit: fn(&mut pb::ListLicensesRequest)| {
+        let mut request = pb::ListLicensesRequest::default();
+        edit(&mut request);
+        authed(request, AUDITOR)
+    };
+    let refused = |status: Status, field: &str| {
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{}",
+            describe(&status)
+        );
+        let violations = status.get_details_bad_request().expect("BadRequest");
+        assert_eq!(violations.field_violations[0].field, field);
+    };
+    for (edit, field) in [
+        (
+            (|r: &mut pb::ListLicensesRequest| r.end_user = "Example\0".into())
+                as fn(&mut pb::ListLicensesRequest),
+            "end_user",
+        ),
+        (|r| r.holder = "exporter-1\0".into(), "holder"),
+        (|r| r.holder = "x".repeat(10_000), "holder"),
+        (
+            |r| r.destination_country = "C\0".into(),
+            "destination_country",
+        ),
+        (
+            |r| r.destination_country = " CN".into(),
+            "destination_country",
+        ),
+    ] {
+        refused(
+            licenses.list_licenses(filtered(edit)).await.unwrap_err(),
+            field,
+        );
+    }
+    let shipments = pb::ListShipmentsRequest {
+        parent: "licenses/-".into(),
+        holder: "exporter-1\0".into(),
+        ..Default::default()
+    };
+    let status = licenses
+        .list_shipments(authed(shipments, AUDITOR))
+        .await
+        .unwrap_err();
+    refused(status, "holder");
+    let applications = pb::ListApplicationsRequest {
+        destination_country: "C\0".into(),
+        ..Default::default()
+    };
+    let status = h
+        .client
+        .list_applications(authed(applications, AUDITOR))
+        .await
+        .unwrap_err();
+    refused(status, "destination_country");
+
+    // Valid filters, the country in any case, find the licence.
+    let found = licenses
+        .list_licenses(filtered(|r| {
+            r.destination_country = "cn".into();
+            r.holder = "exporter-1".into();
+            r.end_user = "Example Cloud Co.".into();
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.licenses.len(), 1);
+    assert_eq!(found.licenses[0].name, license.name);
+}
+
 on_both_backends!(
     licence_issued_on_approval,
     no_licence_without_a_final_approval,
     every_refusal_says_why_and_writes_nothing,
     shipments_are_idempotent_and_listed,
     racing_clients_ship_exactly_what_remains,
+    list_filters_are_validated,
 );

@@ -353,11 +353,10 @@ pub fn license_error(error: LedgerError, license: &str) -> Status {
     }
 }
 
-/// The holder a list is narrowed to: the one asked for (none when
-/// empty), or an applicant's own. `None` when an applicant asks for
+/// The holder a list is narrowed to: the one asked for (if any), or an
+/// applicant's own. `None` when an applicant asks for
 /// another's: that lists nothing.
-fn listed_holder(actor: &Actor, requested: &str) -> Option<Option<String>> {
-    let requested = (!requested.is_empty()).then(|| requested.to_owned());
+fn listed_holder(actor: &Actor, requested: Option<String>) -> Option<Option<String>> {
     match workflow::list_scope(actor) {
         ListScope::All => Some(requested),
         ListScope::FiledBy(own) => match requested {
@@ -394,16 +393,22 @@ impl LicenseService for Licenses {
             "expire_before",
             &mut violations,
         );
+        let holder = validate::text_filter(&message.holder, "holder", &mut violations);
+        let destination = validate::country_filter(
+            &message.destination_country,
+            "destination_country",
+            &mut violations,
+        );
+        let end_user = validate::text_filter(&message.end_user, "end_user", &mut violations);
         validate::finish(violations)?;
-        let Some(holder) = listed_holder(&actor, &message.holder) else {
+        let Some(holder) = listed_holder(&actor, holder) else {
             return Ok(Response::new(pb::ListLicensesResponse::default()));
         };
         let filter = LicenseFilter {
             holder,
             state: state.map(|s| s.as_str().to_owned()),
-            destination: (!message.destination_country.is_empty())
-                .then(|| message.destination_country.trim().to_ascii_uppercase()),
-            end_user: (!message.end_user.is_empty()).then(|| message.end_user.clone()),
+            destination,
+            end_user,
             expires_before: expires_before.map(|t| t.timestamp_millis()),
         };
         let query = paging::fingerprint(&[
@@ -498,8 +503,9 @@ impl LicenseService for Licenses {
                 None
             }
         };
+        let holder = validate::text_filter(&message.holder, "holder", &mut violations);
         validate::finish(violations)?;
-        let Some(holder) = listed_holder(&actor, &message.holder) else {
+        let Some(holder) = listed_holder(&actor, holder) else {
             return Ok(Response::new(pb::ListShipmentsResponse::default()));
         };
         let filter = ShipmentFilter {
