@@ -127,6 +127,63 @@ pub(crate) fn code_of<T>(result: &Result<T, tonic::Status>) -> String {
     }
 }
 
+/// What one call answered, and what later calls may build on.
+struct Outcome {
+    label: &'static str,
+    code: String,
+    /// The application a transition answered (its name and etag).
+    updated: Option<pb::Application>,
+    /// A list's next page token.
+    token: Option<String>,
+}
+
+impl Outcome {
+    fn of<T>(label: &'static str, answer: &Result<tonic::Response<T>, tonic::Status>) -> Self {
+        Outcome {
+            label,
+            code: code_of(answer),
+            updated: None,
+            token: None,
+        }
+    }
+
+    /// A call that answers an application.
+    fn application(
+        label: &'static str,
+        answer: Result<tonic::Response<pb::Application>, tonic::Status>,
+    ) -> Self {
+        Outcome {
+            updated: answer.as_ref().ok().map(|a| a.get_ref().clone()),
+            ..Outcome::of(label, &answer)
+        }
+    }
+
+    /// A list call: its next page token.
+    fn page<T>(
+        label: &'static str,
+        answer: Result<tonic::Response<T>, tonic::Status>,
+        next_page_token: impl FnOnce(&T) -> &String,
+    ) -> Self {
+        Outcome {
+            token: answer
+                .as_ref()
+                .ok()
+                .map(|l| next_page_token(l.get_ref()).clone()),
+            ..Outcome::of(label, &answer)
+        }
+    }
+}
+
+/// The tokens that speak for a recommendation's agency, at every level.
+fn speakers_for(agency: i32) -> Vec<String> {
+    let agency = pb::Agency::try_from(agency)
+        .map(|a| a.as_str_name().trim_start_matches("AGENCY_").to_lowercase())
+        .unwrap_or_default();
+    ["dev", "dev-acep", "dev-earb"]
+        .map(|prefix| format!("{prefix}-{agency}"))
+        .into()
+}
+
 #[test]
 pub(crate) fn grpc_adapter() {
     let adapter = adapter();
@@ -137,116 +194,66 @@ pub(crate) fn grpc_adapter() {
         let all = requests(rng, &known, &ids, &tokens);
         let review = &adapter.review;
         let method = rng.random_range(0..10);
-        let (label, code, updated, token) = adapter.runtime.block_on(async {
-            let mut updated = None;
-            let mut token = None;
-            let (label, code) = match method {
+        let outcome = adapter.runtime.block_on(async {
+            // The message as drawn, perhaps mutated, sent with one of `likely` tokens.
+            macro_rules! call {
+                ($method:ident, $message:expr, $likely:expr) => {{
+                    let message = perhaps_mutated(rng, $message);
+                    review.$method(with_metadata(rng, message, $likely)).await
+                }};
+            }
+            match method {
                 0 => {
                     let message = perhaps_mutated(rng, all.create);
                     ids.push(message.request_id.clone());
+                    let likely = &["dev-applicant", "dev-applicant-2"];
                     let r = review
-                        .create_application(with_metadata(
-                            rng,
-                            message,
-                            &["dev-applicant", "dev-applicant-2"],
-                        ))
+                        .create_application(with_metadata(rng, message, likely))
                         .await;
-                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
-                    ("CreateApplication", code_of(&r))
+                    Outcome::application("CreateApplication", r)
                 }
                 1 => {
-                    let message = perhaps_mutated(rng, all.get);
-                    let r = review
-                        .get_application(with_metadata(
-                            rng,
-                            message,
-                            &["dev-auditor", "dev-applicant", "dev-officer"],
-                        ))
-                        .await;
-                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
-                    ("GetApplication", code_of(&r))
+                    let likely = &["dev-auditor", "dev-applicant", "dev-officer"];
+                    let r = call!(get_application, all.get, likely);
+                    Outcome::application("GetApplication", r)
                 }
                 2 => {
-                    let message = perhaps_mutated(rng, all.list);
-                    let r = review
-                        .list_applications(with_metadata(
-                            rng,
-                            message,
-                            &["dev-auditor", "dev-applicant", "dev-state"],
-                        ))
-                        .await;
-                    token = r.as_ref().ok().map(|l| l.get_ref().next_page_token.clone());
-                    ("ListApplications", code_of(&r))
+                    let likely = &["dev-auditor", "dev-applicant", "dev-state"];
+                    let r = call!(list_applications, all.list, likely);
+                    Outcome::page("ListApplications", r, |l| &l.next_page_token)
                 }
                 3 => {
                     let message = perhaps_mutated(rng, all.recommend);
                     ids.push(message.request_id.clone());
-                    // The tokens that speak for the message's agency.
-                    let agency = pb::Agency::try_from(message.agency)
-                        .map(|a| a.as_str_name().trim_start_matches("AGENCY_").to_lowercase())
-                        .unwrap_or_default();
-                    let speakers = [
-                        format!("dev-{agency}"),
-                        format!("dev-acep-{agency}"),
-                        format!("dev-earb-{agency}"),
-                    ];
+                    let speakers = speakers_for(message.agency);
                     let speakers: Vec<&str> = speakers.iter().map(String::as_str).collect();
                     let r = review
                         .record_recommendation(with_metadata(rng, message, &speakers))
                         .await;
-                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
-                    ("RecordRecommendation", code_of(&r))
+                    Outcome::application("RecordRecommendation", r)
                 }
                 4 => {
-                    let message = perhaps_mutated(rng, all.decide);
-                    let r = review
-                        .decide_application(with_metadata(
-                            rng,
-                            message,
-                            &["dev-officer", "dev-oc-chair", "dev-president"],
-                        ))
-                        .await;
-                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
-                    ("DecideApplication", code_of(&r))
+                    let likely = &["dev-officer", "dev-oc-chair", "dev-president"];
+                    let r = call!(decide_application, all.decide, likely);
+                    Outcome::application("DecideApplication", r)
                 }
                 5 => {
-                    let message = perhaps_mutated(rng, all.appeal);
-                    let r = review
-                        .appeal_application(with_metadata(rng, message, AGENCY_TOKENS))
-                        .await;
-                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
-                    ("AppealApplication", code_of(&r))
+                    let r = call!(appeal_application, all.appeal, AGENCY_TOKENS);
+                    Outcome::application("AppealApplication", r)
                 }
                 6 => {
-                    let message = perhaps_mutated(rng, all.withdraw);
-                    let r = review
-                        .withdraw_application(with_metadata(rng, message, &["dev-applicant"]))
-                        .await;
-                    updated = r.as_ref().ok().map(|a| a.get_ref().clone());
-                    ("WithdrawApplication", code_of(&r))
+                    let r = call!(withdraw_application, all.withdraw, &["dev-applicant"]);
+                    Outcome::application("WithdrawApplication", r)
                 }
                 7 => {
-                    let message = perhaps_mutated(rng, all.events);
-                    let r = review
-                        .list_application_events(with_metadata(
-                            rng,
-                            message,
-                            &["dev-auditor", "dev-applicant"],
-                        ))
-                        .await;
-                    token = r.as_ref().ok().map(|l| l.get_ref().next_page_token.clone());
-                    ("ListApplicationEvents", code_of(&r))
+                    let likely = &["dev-auditor", "dev-applicant"];
+                    let r = call!(list_application_events, all.events, likely);
+                    Outcome::page("ListApplicationEvents", r, |l| &l.next_page_token)
                 }
                 8 => {
-                    let message = perhaps_mutated(rng, all.watch);
-                    let r = review
-                        .watch_applications(with_metadata(
-                            rng,
-                            message,
-                            &["dev-auditor", "dev-applicant"],
-                        ))
-                        .await;
-                    let code = code_of(&r);
+                    let likely = &["dev-auditor", "dev-applicant"];
+                    let r = call!(watch_applications, all.watch, likely);
+                    let outcome = Outcome::of("WatchApplications", &r);
                     if let Ok(response) = r {
                         let mut stream = response.into_inner();
                         for _ in 0..3 {
@@ -258,17 +265,11 @@ pub(crate) fn grpc_adapter() {
                             }
                         }
                     }
-                    ("WatchApplications", code)
+                    outcome
                 }
                 _ => {
-                    let message = perhaps_mutated(rng, all.verify);
-                    let r = review
-                        .verify_audit_trail(with_metadata(
-                            rng,
-                            message,
-                            &["dev-auditor", "dev-applicant"],
-                        ))
-                        .await;
+                    let likely = &["dev-auditor", "dev-applicant"];
+                    let r = call!(verify_audit_trail, all.verify, likely);
                     if let Ok(report) = &r {
                         assert!(
                             report.get_ref().intact,
@@ -276,22 +277,21 @@ pub(crate) fn grpc_adapter() {
                             report.get_ref()
                         );
                     }
-                    ("VerifyAuditTrail", code_of(&r))
+                    Outcome::of("VerifyAuditTrail", &r)
                 }
-            };
-            (label, code, updated, token)
+            }
         });
-        if let Some(app) = updated {
+        if let Some(app) = outcome.updated {
             match known.iter_mut().find(|(name, _)| *name == app.name) {
                 Some(entry) => entry.1 = app.etag,
                 None => known.push((app.name, app.etag)),
             }
         }
-        if let Some(token) = token.filter(|t| !t.is_empty()) {
+        if let Some(token) = outcome.token.filter(|t| !t.is_empty()) {
             tokens.push(token);
         }
         ids.truncate(64);
-        bump(tally, format!("{label} {code}"));
+        bump(tally, format!("{} {}", outcome.label, outcome.code));
     });
     // Whatever the calls did, the history is intact.
     let report = adapter.runtime.block_on(async {
