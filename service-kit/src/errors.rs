@@ -132,10 +132,11 @@ impl ErrorDomain {
     /// `INVALID_ARGUMENT` for a single field.
     pub fn invalid_field(
         &self,
+        reason: &'static str,
         field: impl Into<String>,
         description: impl Into<String>,
     ) -> Status {
-        self.invalid_argument(vec![Violation::new(field, description)])
+        self.invalid_argument(vec![Violation::because(reason, field, description)])
     }
 }
 

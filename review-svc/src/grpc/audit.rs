@@ -103,10 +103,14 @@ fn to_proto(checkpoint: &Checkpoint) -> pb::AuditCheckpoint {
     }
 }
 
+const INVALID_CHECKPOINT: &str = "INVALID_CHECKPOINT";
+const CHECKPOINT_NOT_SIGNED_BY_SERVICE: &str = "CHECKPOINT_NOT_SIGNED_BY_SERVICE";
+
 fn from_proto(checkpoint: &pb::AuditCheckpoint) -> Result<Checkpoint, Status> {
     let mut violations = Vec::new();
     if checkpoint.sequence < 0 {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            INVALID_CHECKPOINT,
             "checkpoint.sequence",
             "must not be negative",
         ));
@@ -119,7 +123,8 @@ fn from_proto(checkpoint: &pb::AuditCheckpoint) -> Result<Checkpoint, Status> {
         _ => None,
     };
     if made_at.is_none() {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            INVALID_CHECKPOINT,
             "checkpoint.create_time",
             "required, as GetAuditCheckpoint returned it",
         ));
@@ -134,7 +139,7 @@ fn from_proto(checkpoint: &pb::AuditCheckpoint) -> Result<Checkpoint, Status> {
         }),
         _ => Err(ERRORS.status_with_violations(
             Code::InvalidArgument,
-            "INVALID_CHECKPOINT",
+            INVALID_CHECKPOINT,
             "checkpoint is not one returned by GetAuditCheckpoint",
             Vec::<(String, String)>::new(),
             violations,
@@ -147,10 +152,14 @@ fn status(error: AuditError) -> Status {
         AuditError::Store(error) => errors::ledger(error.into(), "applications/-"),
         AuditError::NotOurs(detail) => ERRORS.status_with_violations(
             Code::InvalidArgument,
-            "CHECKPOINT_NOT_SIGNED_BY_SERVICE",
+            CHECKPOINT_NOT_SIGNED_BY_SERVICE,
             format!("checkpoint: {detail}"),
             Vec::<(String, String)>::new(),
-            vec![Violation::new("checkpoint.signature", detail)],
+            vec![Violation::because(
+                CHECKPOINT_NOT_SIGNED_BY_SERVICE,
+                "checkpoint.signature",
+                detail,
+            )],
         ),
         AuditError::Diverged { sequence, detail } => {
             tracing::error!(sequence, %detail, "the history does not continue the last checkpoint");

@@ -8,6 +8,8 @@ use crate::auth::AuthError;
 use crate::ledger::LedgerError;
 use crate::workflow::{self, Refusal};
 
+const REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
+
 pub const ERRORS: ErrorDomain = ErrorDomain("review.exportcontrol");
 
 pub fn unauthenticated(error: &AuthError) -> Status {
@@ -83,10 +85,11 @@ pub fn ledger(error: LedgerError, application: &str) -> Status {
         }
         LedgerError::RequestIdReused(id) => ERRORS.status_with_violations(
             Code::InvalidArgument,
-            "REQUEST_ID_REUSED",
+            REQUEST_ID_REUSED,
             format!("request_id {id} was already used for a different request"),
             [("requestId", id.clone())],
-            vec![Violation::new(
+            vec![Violation::because(
+                REQUEST_ID_REUSED,
                 "request_id",
                 "already used for a different request",
             )],
@@ -141,7 +144,7 @@ fn refused(refusal: Refusal, application: &str) -> Status {
                 ("application", application.to_owned()),
                 ("field", field.to_owned()),
             ],
-            vec![Violation::new(field, description)],
+            vec![Violation::because(reason, field, description)],
         ),
     }
 }

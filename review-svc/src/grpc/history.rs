@@ -88,7 +88,11 @@ impl Review {
         let actor = self.actor(&request)?;
         let message = request.into_inner();
         if message.after_sequence < 0 {
-            return Err(ERRORS.invalid_field("after_sequence", "must not be negative"));
+            return Err(ERRORS.invalid_field(
+                super::validate::reason::OUT_OF_RANGE,
+                "after_sequence",
+                "must not be negative",
+            ));
         }
         let parent = or_all(&message.application).to_owned();
         let scope = self.event_scope(&actor, &parent, "application").await?;

@@ -134,9 +134,10 @@ pub fn check_filing(
     let Some((what, size)) = sizes.into_iter().find(|(_, size)| *size > limit) else {
         return Ok(());
     };
+    const APPLICATION_TOO_LARGE: &str = "APPLICATION_TOO_LARGE";
     Err(ERRORS.status_with_violations(
         Code::InvalidArgument,
-        "APPLICATION_TOO_LARGE",
+        APPLICATION_TOO_LARGE,
         format!(
             "the application would be {size} bytes as {what}; at most {limit} bytes are accepted \
              (the {} byte message limit less {} bytes for its review): file fewer or smaller items",
@@ -148,7 +149,8 @@ pub fn check_filing(
             ("limitBytes", limit.to_string()),
             ("maxMessageBytes", limits.max_message().to_string()),
         ],
-        vec![Violation::new(
+        vec![Violation::because(
+            APPLICATION_TOO_LARGE,
             "application",
             format!("at most {limit} bytes as answered and recorded ({what}: {size} bytes)"),
         )],

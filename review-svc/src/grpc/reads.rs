@@ -49,10 +49,7 @@ impl Review {
             Ok(pb::ApplicationView::Basic) => true,
             Ok(pb::ApplicationView::Unspecified | pb::ApplicationView::Full) => false,
             Err(_) => {
-                violations.push(service_kit::errors::Violation::new(
-                    "view",
-                    format!("unknown enum value {}", message.view),
-                ));
+                violations.push(validate::unknown_enum("view", message.view));
                 false
             }
         };

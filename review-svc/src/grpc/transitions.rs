@@ -170,7 +170,8 @@ impl Transition for pb::ReleaseHoldRequest {
     fn command(&self) -> Result<Command, Status> {
         let mut violations = Vec::new();
         if self.hold_id == 0 {
-            violations.push(service_kit::errors::Violation::new(
+            violations.push(service_kit::errors::Violation::because(
+                validate::reason::REQUIRED_FIELD_MISSING,
                 "hold_id",
                 "required: the id of the hold to release (1, 2, ...)",
             ));

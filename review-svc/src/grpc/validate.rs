@@ -11,6 +11,28 @@ use super::errors::ERRORS;
 use crate::convert::{FiledContent, NAME_PREFIX};
 use crate::ledger::RequestKey;
 
+/// Why a field was refused: each violation's reason, and the `ErrorInfo`'s
+/// when all of a request's violations share one (`INVALID_FIELDS` when they
+/// differ).
+pub mod reason {
+    pub const REQUIRED_FIELD_MISSING: &str = "REQUIRED_FIELD_MISSING";
+    pub const TEXT_TOO_LONG: &str = "TEXT_TOO_LONG";
+    /// Control or bidirectional formatting characters.
+    pub const FORBIDDEN_CHARACTERS: &str = "FORBIDDEN_CHARACTERS";
+    pub const SURROUNDING_WHITE_SPACE: &str = "SURROUNDING_WHITE_SPACE";
+    /// Not `applications/{id}` or `licenses/{id}`.
+    pub const INVALID_RESOURCE_NAME: &str = "INVALID_RESOURCE_NAME";
+    /// Not an ISO 3166-1 alpha-2 code.
+    pub const INVALID_COUNTRY_CODE: &str = "INVALID_COUNTRY_CODE";
+    pub const INVALID_CHIP_NAME: &str = "INVALID_CHIP_NAME";
+    pub const UNKNOWN_ENUM_VALUE: &str = "UNKNOWN_ENUM_VALUE";
+    /// A count, quantity, value or size outside its bounds.
+    pub const OUT_OF_RANGE: &str = "OUT_OF_RANGE";
+    pub const INVALID_ETAG: &str = "INVALID_ETAG";
+    pub const INVALID_REQUEST_ID: &str = "INVALID_REQUEST_ID";
+    pub const INVALID_TIME: &str = "INVALID_TIME";
+}
+
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: u64 = 1_000_000_000;
 pub const MAX_SHORT_TEXT: usize = 200;
@@ -39,6 +61,7 @@ pub fn application_id(name: &str, field: &str) -> Result<String, Status> {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !valid {
         return Err(ERRORS.invalid_field(
+            reason::INVALID_RESOURCE_NAME,
             field,
             format!("expected applications/{{id}}, got {:?}", shorten(name)),
         ));
@@ -62,7 +85,8 @@ fn forbidden_char(c: char, in_name: bool) -> bool {
 
 fn check_chars(value: &str, field: &str, in_name: bool, violations: &mut Vec<Violation>) {
     if let Some(c) = value.chars().find(|c| forbidden_char(*c, in_name)) {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            reason::FORBIDDEN_CHARACTERS,
             field,
             format!(
                 "must not contain control or bidirectional formatting characters (found U+{:04X})",
@@ -81,7 +105,8 @@ pub fn name_text(value: &str, field: &str, max: usize, violations: &mut Vec<Viol
     }
     check_chars(value, field, true, violations);
     if violations.len() == before && value.trim() != value {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            reason::SURROUNDING_WHITE_SPACE,
             field,
             "must not begin or end with white space",
         ));
@@ -105,10 +130,23 @@ pub fn country_filter(value: &str, field: &str, violations: &mut Vec<Violation>)
     if value.is_empty() {
         return None;
     }
-    if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_alphabetic()) {
-        violations.push(Violation::new(field, "expected an ISO 3166-1 alpha-2 code"));
-    }
+    country_code(value, field, violations);
     Some(value.to_ascii_uppercase())
+}
+
+/// Checks that `value` has the shape of an ISO 3166-1 alpha-2 code (any
+/// case; the classifier knows which codes exist).
+fn country_code(value: &str, field: &str, violations: &mut Vec<Violation>) {
+    if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_alphabetic()) {
+        violations.push(Violation::because(
+            reason::INVALID_COUNTRY_CODE,
+            field,
+            format!(
+                "expected an ISO 3166-1 alpha-2 code, got {:?}",
+                shorten(value)
+            ),
+        ));
+    }
 }
 
 /// A catalogue name as the classifier knows it: `H200` or `chips/h200`;
@@ -129,7 +167,8 @@ fn catalog_chip(value: &str, field: &str, violations: &mut Vec<Violation>) {
         && !slug.starts_with('.')
         && !slug.contains("  ");
     if !valid {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            reason::INVALID_CHIP_NAME,
             field,
             format!(
                 "expected a catalogue name such as \"H200\" or \"chips/h200\", got {:?}",
@@ -143,12 +182,15 @@ fn catalog_chip(value: &str, field: &str, violations: &mut Vec<Violation>) {
 /// made (for the application at hand).
 pub fn etag(etag: &str, version: impl FnOnce(&str) -> Option<i64>) -> Result<i64, Status> {
     if etag.is_empty() {
-        return Err(
-            ERRORS.invalid_field("etag", "required: the etag of the application as last read")
-        );
+        return Err(ERRORS.invalid_field(
+            reason::REQUIRED_FIELD_MISSING,
+            "etag",
+            "required: the etag of the application as last read",
+        ));
     }
     version(etag).ok_or_else(|| {
         ERRORS.invalid_field(
+            reason::INVALID_ETAG,
             "etag",
             format!("{:?} is not an etag of this service", shorten(etag)),
         )
@@ -170,6 +212,7 @@ pub fn request_key<M: Message>(
     }
     let id = uuid::Uuid::parse_str(request_id).map_err(|_| {
         ERRORS.invalid_field(
+            reason::INVALID_REQUEST_ID,
             "request_id",
             format!("{:?} is not a UUID", shorten(request_id)),
         )
@@ -194,17 +237,31 @@ pub fn enum_value<E: TryFrom<i32>, T>(
 ) -> Option<T> {
     match E::try_from(value).ok() {
         None => {
-            violations.push(Violation::new(field, format!("unknown enum value {value}")));
+            violations.push(unknown_enum(field, value));
             None
         }
         Some(known) => {
             let converted = convert(known);
             if converted.is_none() {
-                violations.push(Violation::new(field, "required"));
+                violations.push(required(field));
             }
             converted
         }
     }
+}
+
+/// A field that must be set and is not.
+pub fn required(field: impl Into<String>) -> Violation {
+    Violation::because(reason::REQUIRED_FIELD_MISSING, field, "required")
+}
+
+/// An enum number the contract does not define.
+pub fn unknown_enum(field: impl Into<String>, value: i32) -> Violation {
+    Violation::because(
+        reason::UNKNOWN_ENUM_VALUE,
+        field,
+        format!("unknown enum value {value}"),
+    )
 }
 
 /// As [`enum_value`], where 0 (the `*_UNSPECIFIED` value) is no filter.
@@ -227,9 +284,10 @@ pub fn optional_long_text(value: &str, field: &str, violations: &mut Vec<Violati
 
 pub fn text(value: &str, field: &str, max: usize, required: bool, violations: &mut Vec<Violation>) {
     if required && value.trim().is_empty() {
-        violations.push(Violation::new(field, "required"));
+        violations.push(self::required(field));
     } else if value.len() > max {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            reason::TEXT_TOO_LONG,
             field,
             format!("at most {max} bytes, got {}", value.len()),
         ));
@@ -241,7 +299,8 @@ pub fn text(value: &str, field: &str, max: usize, required: bool, violations: &m
 /// A bounded list of texts (conditions, document references).
 pub fn text_list(values: &[String], field: &str, violations: &mut Vec<Violation>) {
     if values.len() > MAX_CONDITIONS {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            reason::OUT_OF_RANGE,
             field,
             format!("at most {MAX_CONDITIONS} conditions, got {}", values.len()),
         ));
@@ -249,7 +308,8 @@ pub fn text_list(values: &[String], field: &str, violations: &mut Vec<Violation>
     }
     let total: usize = values.iter().map(String::len).sum();
     if total > MAX_CONDITIONS_BYTES {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            reason::TEXT_TOO_LONG,
             field,
             format!("at most {MAX_CONDITIONS_BYTES} bytes of conditions in all, got {total}"),
         ));
@@ -271,17 +331,23 @@ pub fn finish(violations: Vec<Violation>) -> Result<(), Status> {
 /// The filing inside CreateApplication.
 pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Status> {
     let Some(application) = application else {
-        return Err(ERRORS.invalid_field("application", "required: the items and the transaction"));
+        return Err(ERRORS.invalid_field(
+            reason::REQUIRED_FIELD_MISSING,
+            "application",
+            "required: the items and the transaction",
+        ));
     };
     let mut violations = Vec::new();
     if application.items.is_empty() {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            reason::REQUIRED_FIELD_MISSING,
             "application.items",
             "at least one item is required",
         ));
     }
     if application.items.len() > MAX_ITEMS {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            reason::OUT_OF_RANGE,
             "application.items",
             format!("at most {MAX_ITEMS} items, got {}", application.items.len()),
         ));
@@ -289,7 +355,8 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
     for (i, item) in application.items.iter().enumerate().take(MAX_ITEMS) {
         let path = format!("application.items[{i}]");
         match &item.item {
-            None => violations.push(Violation::new(
+            None => violations.push(Violation::because(
+                reason::REQUIRED_FIELD_MISSING,
                 format!("{path}.item"),
                 "set either spec or catalog_chip",
             )),
@@ -301,13 +368,15 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
             }
         }
         if item.quantity == 0 || item.quantity > MAX_QUANTITY {
-            violations.push(Violation::new(
+            violations.push(Violation::because(
+                reason::OUT_OF_RANGE,
                 format!("{path}.quantity"),
                 format!("between 1 and {MAX_QUANTITY}, got {}", item.quantity),
             ));
         }
         if item.unit_value_usd_cents == 0 || item.unit_value_usd_cents > MAX_UNIT_VALUE_USD_CENTS {
-            violations.push(Violation::new(
+            violations.push(Violation::because(
+                reason::OUT_OF_RANGE,
                 format!("{path}.unit_value_usd_cents"),
                 format!(
                     "between 1 and {MAX_UNIT_VALUE_USD_CENTS}, got {}",
@@ -324,7 +393,8 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
             .map(|item| u128::from(item.quantity) * u128::from(item.unit_value_usd_cents))
             .sum();
         if total > u128::from(MAX_TOTAL_VALUE_USD_CENTS) {
-            violations.push(Violation::new(
+            violations.push(Violation::because(
+                reason::OUT_OF_RANGE,
                 "application.items",
                 format!(
                     "the total value (quantity × unit value of every item) is at most {MAX_TOTAL_VALUE_USD_CENTS} cents, got {total}"
@@ -334,7 +404,7 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
     }
     let transaction = application.transaction.clone().unwrap_or_default();
     if application.transaction.is_none() {
-        violations.push(Violation::new("application.transaction", "required"));
+        violations.push(required("application.transaction"));
     } else {
         name_text(
             &transaction.end_user_name,
@@ -350,18 +420,13 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
             &mut violations,
         );
         match &transaction.route {
-            None => violations.push(Violation::new("application.transaction.route", "required")),
+            None => violations.push(required("application.transaction.route")),
             Some(route) => {
-                let code = &route.destination_country;
-                if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
-                    violations.push(Violation::new(
-                        "application.transaction.route.destination_country",
-                        format!(
-                            "expected an ISO 3166-1 alpha-2 code, got {:?}",
-                            shorten(code)
-                        ),
-                    ));
-                }
+                country_code(
+                    &route.destination_country,
+                    "application.transaction.route.destination_country",
+                    &mut violations,
+                );
                 for (field, value) in [
                     (
                         "end_user_headquarters_country",
@@ -372,27 +437,19 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
                         &route.ultimate_parent_headquarters_country,
                     ),
                 ] {
-                    if !value.is_empty()
-                        && (value.len() != 2 || !value.bytes().all(|b| b.is_ascii_alphabetic()))
-                    {
-                        violations.push(Violation::new(
-                            format!("application.transaction.route.{field}"),
-                            format!(
-                                "expected an ISO 3166-1 alpha-2 code, got {:?}",
-                                shorten(value)
-                            ),
-                        ));
+                    if !value.is_empty() {
+                        let field = format!("application.transaction.route.{field}");
+                        country_code(value, &field, &mut violations);
                     }
                 }
                 use exportcontrol_proto::classifier::v1::ExportType;
                 match ExportType::try_from(route.export_type) {
-                    Ok(ExportType::Unspecified) => violations.push(Violation::new(
+                    Ok(ExportType::Unspecified) => {
+                        violations.push(required("application.transaction.route.export_type"))
+                    }
+                    Err(_) => violations.push(unknown_enum(
                         "application.transaction.route.export_type",
-                        "required",
-                    )),
-                    Err(_) => violations.push(Violation::new(
-                        "application.transaction.route.export_type",
-                        format!("unknown enum value {}", route.export_type),
+                        route.export_type,
                     )),
                     Ok(_) => {}
                 }
@@ -456,9 +513,11 @@ fn spec_names(
 pub fn page_size(requested: i32, default: u32, max: u32) -> Result<u32, Status> {
     match requested {
         0 => Ok(default),
-        n if n < 0 => {
-            Err(ERRORS.invalid_field("page_size", format!("must not be negative, got {n}")))
-        }
+        n if n < 0 => Err(ERRORS.invalid_field(
+            reason::OUT_OF_RANGE,
+            "page_size",
+            format!("must not be negative, got {n}"),
+        )),
         n => Ok((n as u32).min(max)),
     }
 }

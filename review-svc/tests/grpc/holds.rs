@@ -247,7 +247,7 @@ async fn hold_refusals_say_why() {
         (
             Call::ReleaseHold(release_request(&held, 0)),
             Code::InvalidArgument,
-            "INVALID_FIELD",
+            "REQUIRED_FIELD_MISSING",
         ),
     ];
     for (call, code, reason) in cases {

@@ -222,7 +222,7 @@ pub(crate) async fn concurrent_transitions_with_one_etag_let_exactly_one_through
             h.client
                 .record_recommendation(authed(request, "dev-state"))
                 .await,
-            "INVALID_FIELD",
+            "INVALID_ETAG",
             "etag",
         );
     }

@@ -17,7 +17,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
         filing_with(move |a| edit(a.transaction.as_mut().expect("a transaction")))
     };
 
-    let rows: Vec<(&str, Call, &str)> = vec![
+    let rows: Vec<(&str, Call, &str, &str)> = vec![
         (
             "no application",
             Call::create(pb::CreateApplicationRequest {
@@ -25,11 +25,13 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 request_id: String::new(),
             }),
             "application",
+            "REQUIRED_FIELD_MISSING",
         ),
         (
             "no items",
             Call::create(filing_with(|a| a.items.clear())),
             "application.items",
+            "REQUIRED_FIELD_MISSING",
         ),
         (
             "too many items",
@@ -37,21 +39,25 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 a.items = vec![catalog_item("H200", 1); 101]
             })),
             "application.items",
+            "OUT_OF_RANGE",
         ),
         (
             "item without chip",
             Call::create(filing_with(|a| a.items[0].item = None)),
             "application.items[0].item",
+            "REQUIRED_FIELD_MISSING",
         ),
         (
             "quantity 0",
             Call::create(filing_with(|a| a.items[0].quantity = 0)),
             "application.items[0].quantity",
+            "OUT_OF_RANGE",
         ),
         (
             "huge quantity",
             Call::create(filing_with(|a| a.items[0].quantity = u64::MAX)),
             "application.items[0].quantity",
+            "OUT_OF_RANGE",
         ),
         (
             "empty catalogue name",
@@ -59,16 +65,19 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 a.items[0].item = Some(pb::line_item::Item::CatalogChip(String::new()))
             })),
             "application.items[0].catalog_chip",
+            "REQUIRED_FIELD_MISSING",
         ),
         (
             "unit value 0",
             Call::create(filing_with(|a| a.items[0].unit_value_usd_cents = 0)),
             "application.items[0].unit_value_usd_cents",
+            "OUT_OF_RANGE",
         ),
         (
             "unit value 2^64-1",
             Call::create(filing_with(|a| a.items[0].unit_value_usd_cents = u64::MAX)),
             "application.items[0].unit_value_usd_cents",
+            "OUT_OF_RANGE",
         ),
         (
             "total value above 2^53 cents",
@@ -83,6 +92,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ]
             })),
             "application.items",
+            "OUT_OF_RANGE",
         ),
         (
             "catalogue name with a path",
@@ -90,6 +100,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 a.items[0].item = Some(pb::line_item::Item::CatalogChip("chips/../h200".into()))
             })),
             "application.items[0].catalog_chip",
+            "INVALID_CHIP_NAME",
         ),
         (
             "spec name with a bidi override",
@@ -100,21 +111,25 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 }))
             })),
             "application.items[0].spec.name",
+            "FORBIDDEN_CHARACTERS",
         ),
         (
             "no transaction",
             Call::create(filing_with(|a| a.transaction = None)),
             "application.transaction",
+            "REQUIRED_FIELD_MISSING",
         ),
         (
             "no route",
             Call::create(transaction(|t| t.route = None)),
             "application.transaction.route",
+            "REQUIRED_FIELD_MISSING",
         ),
         (
             "end user name over 200",
             Call::create(transaction(|t| t.end_user_name = "x".repeat(201))),
             "application.transaction.end_user_name",
+            "TEXT_TOO_LONG",
         ),
         (
             "end user name with a bidi override",
@@ -122,6 +137,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 t.end_user_name = "Example \u{202E}oC duolC".into()
             })),
             "application.transaction.end_user_name",
+            "FORBIDDEN_CHARACTERS",
         ),
         (
             "end user name with a control character",
@@ -129,6 +145,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 t.end_user_name = "Example\u{0}Cloud".into()
             })),
             "application.transaction.end_user_name",
+            "FORBIDDEN_CHARACTERS",
         ),
         (
             "end user name with surrounding blanks",
@@ -136,6 +153,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 t.end_user_name = " Example Cloud Co. ".into()
             })),
             "application.transaction.end_user_name",
+            "SURROUNDING_WHITE_SPACE",
         ),
         (
             "end use statement with an isolate",
@@ -143,11 +161,13 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 t.end_use_statement = "inference \u{2066}only".into()
             })),
             "application.transaction.end_use_statement",
+            "FORBIDDEN_CHARACTERS",
         ),
         (
             "blank end use statement",
             Call::create(transaction(|t| t.end_use_statement = "  ".into())),
             "application.transaction.end_use_statement",
+            "REQUIRED_FIELD_MISSING",
         ),
         (
             "three-letter destination",
@@ -155,11 +175,13 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 t.route.as_mut().unwrap().destination_country = "CHN".into()
             })),
             "application.transaction.route.destination_country",
+            "INVALID_COUNTRY_CODE",
         ),
         (
             "unknown export type",
             Call::create(transaction(|t| t.route.as_mut().unwrap().export_type = 99)),
             "application.transaction.route.export_type",
+            "UNKNOWN_ENUM_VALUE",
         ),
         (
             "request id not a UUID",
@@ -168,6 +190,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..h200_to("CN", 1)
             }),
             "request_id",
+            "INVALID_REQUEST_ID",
         ),
         (
             "unknown agency",
@@ -176,6 +199,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..recommendation()
             }),
             "agency",
+            "UNKNOWN_ENUM_VALUE",
         ),
         (
             "unknown recommendation",
@@ -184,6 +208,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..recommendation()
             }),
             "recommendation",
+            "UNKNOWN_ENUM_VALUE",
         ),
         (
             "rationale over 4000",
@@ -192,6 +217,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..recommendation()
             }),
             "rationale",
+            "TEXT_TOO_LONG",
         ),
         (
             "rationale with a bidi override",
@@ -200,6 +226,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..recommendation()
             }),
             "rationale",
+            "FORBIDDEN_CHARACTERS",
         ),
         (
             "empty etag",
@@ -208,6 +235,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..recommendation()
             }),
             "etag",
+            "REQUIRED_FIELD_MISSING",
         ),
         (
             "transition request id not a UUID",
@@ -216,6 +244,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..recommendation()
             }),
             "request_id",
+            "INVALID_REQUEST_ID",
         ),
         (
             "empty name",
@@ -224,6 +253,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..recommendation()
             }),
             "name",
+            "INVALID_RESOURCE_NAME",
         ),
         (
             "unknown outcome",
@@ -232,6 +262,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..decision()
             }),
             "outcome",
+            "UNKNOWN_ENUM_VALUE",
         ),
         (
             "malformed etag",
@@ -240,6 +271,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..decision()
             }),
             "etag",
+            "INVALID_ETAG",
         ),
         (
             "too many conditions",
@@ -248,6 +280,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..decision()
             }),
             "conditions",
+            "OUT_OF_RANGE",
         ),
         (
             "conditions over 16 KiB in all",
@@ -257,6 +290,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..decision()
             }),
             "conditions",
+            "TEXT_TOO_LONG",
         ),
         (
             "appeal for an unknown agency",
@@ -265,6 +299,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..appeal_request(&app, pb::Agency::State)
             }),
             "agency",
+            "UNKNOWN_ENUM_VALUE",
         ),
         (
             "withdrawal reason over 4000",
@@ -273,6 +308,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..withdraw_request(&app)
             }),
             "reason",
+            "TEXT_TOO_LONG",
         ),
         (
             "name without id",
@@ -280,6 +316,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 name: "applications/".into(),
             }),
             "name",
+            "INVALID_RESOURCE_NAME",
         ),
         (
             "foreign collection",
@@ -287,6 +324,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 name: "foo/1".into(),
             }),
             "name",
+            "INVALID_RESOURCE_NAME",
         ),
         (
             "id of 200 characters",
@@ -294,6 +332,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 name: format!("applications/{}", long(200)),
             }),
             "name",
+            "INVALID_RESOURCE_NAME",
         ),
         (
             "id with a slash",
@@ -301,6 +340,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 name: format!("{}/x", app.name),
             }),
             "name",
+            "INVALID_RESOURCE_NAME",
         ),
         (
             "unknown state filter",
@@ -309,6 +349,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..Default::default()
             }),
             "state",
+            "UNKNOWN_ENUM_VALUE",
         ),
         (
             "unknown level filter",
@@ -317,6 +358,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..Default::default()
             }),
             "level",
+            "UNKNOWN_ENUM_VALUE",
         ),
         (
             "unknown agency filter",
@@ -325,6 +367,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..Default::default()
             }),
             "awaiting_agency",
+            "UNKNOWN_ENUM_VALUE",
         ),
         (
             "negative page size",
@@ -333,6 +376,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..Default::default()
             }),
             "page_size",
+            "OUT_OF_RANGE",
         ),
         (
             "bad destination filter",
@@ -341,6 +385,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..Default::default()
             }),
             "destination_country",
+            "INVALID_COUNTRY_CODE",
         ),
         (
             "negative events page size",
@@ -350,6 +395,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 page_token: String::new(),
             }),
             "page_size",
+            "OUT_OF_RANGE",
         ),
         (
             "bad events parent",
@@ -358,6 +404,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..Default::default()
             }),
             "parent",
+            "INVALID_RESOURCE_NAME",
         ),
         (
             "negative watch sequence",
@@ -366,6 +413,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 application: String::new(),
             }),
             "after_sequence",
+            "OUT_OF_RANGE",
         ),
         (
             "bad watch filter",
@@ -374,6 +422,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 application: "foo/1".into(),
             }),
             "application",
+            "INVALID_RESOURCE_NAME",
         ),
         (
             "bad verify name",
@@ -382,11 +431,12 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..Default::default()
             }),
             "name",
+            "INVALID_RESOURCE_NAME",
         ),
     ];
     assert!(rows.len() >= 25);
     let mut failures = Vec::new();
-    for (label, call, field) in rows {
+    for (label, call, field, reason) in rows {
         // Applicants file and withdraw; the auditor reads; each transition by the role that makes it.
         let token = match &call {
             Call::Create(_) | Call::Withdraw(_) => APPLICANT,
@@ -404,14 +454,14 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 let fine = status.code() == Code::InvalidArgument
                     && info
                         .as_ref()
-                        .is_some_and(|i| i.reason == "INVALID_FIELD" && i.domain == DOMAIN)
+                        .is_some_and(|i| i.reason == reason && i.domain == DOMAIN)
                     && fields == [field];
                 (!fine).then(|| describe(status))
             }
         };
         if let Some(problem) = problem {
             failures.push(format!(
-                "{label}: expected INVALID_ARGUMENT on {field:?}, got {problem}"
+                "{label}: expected INVALID_ARGUMENT, {reason}, on {field:?}, got {problem}"
             ));
         }
     }
@@ -462,7 +512,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 recommendation: 0,
                 ..recommendation()
             }),
-            "INVALID_FIELD",
+            "REQUIRED_FIELD_MISSING",
             "recommendation",
         ),
     ];

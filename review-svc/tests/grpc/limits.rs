@@ -276,7 +276,7 @@ async fn a_basic_list_leaves_out_the_classifiers_answers() {
                 AUDITOR,
             ))
             .await,
-        "INVALID_FIELD",
+        "UNKNOWN_ENUM_VALUE",
         "view",
     );
 }

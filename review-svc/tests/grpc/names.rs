@@ -128,13 +128,13 @@ async fn the_whole_trail_is_named_alike_by_every_method() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalogue_names_are_refused_unless_the_classifier_would_read_them_as_written() {
     let mut h = spawn().await;
-    for raw in [
-        "chips/../h200",
-        " H200 ",
-        "H200\u{202E}",
-        "chips/h200/x",
-        "H200\n",
-        "..",
+    for (raw, reason) in [
+        ("chips/../h200", "INVALID_CHIP_NAME"),
+        (" H200 ", "SURROUNDING_WHITE_SPACE"),
+        ("H200\u{202E}", "FORBIDDEN_CHARACTERS"),
+        ("chips/h200/x", "INVALID_CHIP_NAME"),
+        ("H200\n", "FORBIDDEN_CHARACTERS"),
+        ("..", "INVALID_CHIP_NAME"),
     ] {
         let request =
             filing_with(|a| a.items[0].item = Some(pb::line_item::Item::CatalogChip(raw.into())));
@@ -142,7 +142,7 @@ async fn catalogue_names_are_refused_unless_the_classifier_would_read_them_as_wr
             h.client
                 .create_application(authed(request, APPLICANT))
                 .await,
-            "INVALID_FIELD",
+            reason,
             "application.items[0].catalog_chip",
         );
     }

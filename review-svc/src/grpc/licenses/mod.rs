@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::license_service_server::LicenseService;
-use service_kit::errors::Violation;
+use service_kit::errors::{shorten, Violation};
 use service_kit::paging;
 use tonic::{Code, Request, Response, Status};
 
@@ -237,11 +237,15 @@ struct ShipmentParts {
 
 /// The id of `licenses/{id}` (an application id).
 fn license_id(name: &str, field: &str) -> Result<String, Status> {
-    let rest = name.strip_prefix(convert::COLLECTION).ok_or_else(|| {
-        ERRORS.invalid_field(field, format!("expected licenses/{{id}}, got {name:?}"))
-    })?;
-    validate::application_id(&format!("applications/{rest}"), field)
-        .map_err(|_| ERRORS.invalid_field(field, format!("expected licenses/{{id}}, got {name:?}")))
+    let invalid = || {
+        ERRORS.invalid_field(
+            validate::reason::INVALID_RESOURCE_NAME,
+            field,
+            format!("expected licenses/{{id}}, got {:?}", shorten(name)),
+        )
+    };
+    let rest = name.strip_prefix(convert::COLLECTION).ok_or_else(invalid)?;
+    validate::application_id(&format!("applications/{rest}"), field).map_err(|_| invalid())
 }
 
 fn time(
@@ -252,7 +256,11 @@ fn time(
     match value.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)) {
         Some(time) => Some(time),
         None => {
-            violations.push(Violation::new(field, "a valid time is required"));
+            violations.push(Violation::because(
+                validate::reason::INVALID_TIME,
+                field,
+                "a valid time is required",
+            ));
             None
         }
     }
@@ -269,7 +277,8 @@ fn optional_time(
 
 fn quantity(value: u64, violations: &mut Vec<Violation>) {
     if value == 0 || value > validate::MAX_TOTAL_VALUE_USD_CENTS {
-        violations.push(Violation::new(
+        violations.push(Violation::because(
+            validate::reason::OUT_OF_RANGE,
             "quantity",
             "at least 1 unit, at most 2^53 - 1",
         ));
@@ -278,13 +287,21 @@ fn quantity(value: u64, violations: &mut Vec<Violation>) {
 
 fn value(value: u64, violations: &mut Vec<Violation>) {
     if value > validate::MAX_TOTAL_VALUE_USD_CENTS {
-        violations.push(Violation::new("value_usd_cents", "at most 2^53 - 1"));
+        violations.push(Violation::because(
+            validate::reason::OUT_OF_RANGE,
+            "value_usd_cents",
+            "at most 2^53 - 1",
+        ));
     }
 }
 
 fn attestations(values: &[pb::Attestation], violations: &mut Vec<Violation>) -> Vec<Attestation> {
     if values.len() > 16 {
-        violations.push(Violation::new("attestations", "at most 16"));
+        violations.push(Violation::because(
+            validate::reason::OUT_OF_RANGE,
+            "attestations",
+            "at most 16",
+        ));
     }
     values
         .iter()
@@ -333,7 +350,7 @@ pub fn refused(refusal: LicenseRefusal, license: &str) -> Status {
             refusal.reason,
             refusal.detail.clone(),
             metadata,
-            vec![Violation::new(field, refusal.detail)],
+            vec![Violation::because(refusal.reason, field, refusal.detail)],
         ),
         _ => ERRORS.status(code, refusal.reason, refusal.detail, metadata),
     }
@@ -496,10 +513,7 @@ impl LicenseService for Licenses {
             Ok(pb::ShipmentKind::Export) => Some("EXPORT"),
             Ok(pb::ShipmentKind::Domestic) => Some("DOMESTIC"),
             Err(_) => {
-                violations.push(Violation::new(
-                    "kind",
-                    format!("unknown enum value {}", message.kind),
-                ));
+                violations.push(validate::unknown_enum("kind", message.kind));
                 None
             }
         };
