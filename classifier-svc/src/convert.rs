@@ -13,16 +13,11 @@ use crate::rules::{self, RuleBook};
 
 /// ErrorInfo reasons of the adapter's refusals (stable API).
 pub mod reason {
+    pub use service_kit::errors::reason::*;
     pub const MISSING_ITEM: &str = "MISSING_ITEM";
-    pub const FIELD_TOO_LONG: &str = "FIELD_TOO_LONG";
-    pub const TOO_MANY_ENTRIES: &str = "TOO_MANY_ENTRIES";
-    pub const UNKNOWN_ENUM_VALUE: &str = "UNKNOWN_ENUM_VALUE";
     pub const NESTING_TOO_DEEP: &str = "NESTING_TOO_DEEP";
-    pub const MISSING_FIELD: &str = "MISSING_FIELD";
     pub const UNKNOWN_COUNTRY_CODE: &str = "UNKNOWN_COUNTRY_CODE";
     pub const INVALID_AS_OF_DATE: &str = "INVALID_AS_OF_DATE";
-    pub const FORBIDDEN_CHARACTERS: &str = "FORBIDDEN_CHARACTERS";
-    pub const INVALID_CHIP_NAME: &str = "INVALID_CHIP_NAME";
 }
 
 /// One problem of a request: the field violation and its reason.

@@ -19,6 +19,23 @@ pub struct Violation {
     pub reason: &'static str,
 }
 
+/// Reasons of field violations that both services give for the same
+/// problem (each adds its own beside them).
+pub mod reason {
+    /// A required field is not set (or only blank).
+    pub const MISSING_FIELD: &str = "MISSING_FIELD";
+    /// A text longer than its field allows.
+    pub const FIELD_TOO_LONG: &str = "FIELD_TOO_LONG";
+    /// A list with more entries than it allows.
+    pub const TOO_MANY_ENTRIES: &str = "TOO_MANY_ENTRIES";
+    /// An enum number the contract does not define.
+    pub const UNKNOWN_ENUM_VALUE: &str = "UNKNOWN_ENUM_VALUE";
+    /// Control or bidirectional formatting characters.
+    pub const FORBIDDEN_CHARACTERS: &str = "FORBIDDEN_CHARACTERS";
+    /// Not a catalogue name the classifier reads as written.
+    pub const INVALID_CHIP_NAME: &str = "INVALID_CHIP_NAME";
+}
+
 /// The reason of a violation that names none of its own.
 pub const INVALID_FIELD: &str = "INVALID_FIELD";
 /// The reason of a refusal whose violations have different reasons.

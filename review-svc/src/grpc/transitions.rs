@@ -171,7 +171,7 @@ impl Transition for pb::ReleaseHoldRequest {
         let mut violations = Vec::new();
         if self.hold_id == 0 {
             violations.push(service_kit::errors::Violation::because(
-                validate::reason::REQUIRED_FIELD_MISSING,
+                validate::reason::MISSING_FIELD,
                 "hold_id",
                 "required: the id of the hold to release (1, 2, ...)",
             ));

@@ -13,20 +13,15 @@ use crate::ledger::RequestKey;
 
 /// Why a field was refused: each violation's reason, and the `ErrorInfo`'s
 /// when all of a request's violations share one (`INVALID_FIELDS` when they
-/// differ).
+/// differ). The classifier gives the shared ones for the same problems.
 pub mod reason {
-    pub const REQUIRED_FIELD_MISSING: &str = "REQUIRED_FIELD_MISSING";
-    pub const TEXT_TOO_LONG: &str = "TEXT_TOO_LONG";
-    /// Control or bidirectional formatting characters.
-    pub const FORBIDDEN_CHARACTERS: &str = "FORBIDDEN_CHARACTERS";
+    pub use service_kit::errors::reason::*;
     pub const SURROUNDING_WHITE_SPACE: &str = "SURROUNDING_WHITE_SPACE";
     /// Not `applications/{id}` or `licenses/{id}`.
     pub const INVALID_RESOURCE_NAME: &str = "INVALID_RESOURCE_NAME";
     /// Not an ISO 3166-1 alpha-2 code.
     pub const INVALID_COUNTRY_CODE: &str = "INVALID_COUNTRY_CODE";
-    pub const INVALID_CHIP_NAME: &str = "INVALID_CHIP_NAME";
-    pub const UNKNOWN_ENUM_VALUE: &str = "UNKNOWN_ENUM_VALUE";
-    /// A count, quantity, value or size outside its bounds.
+    /// A quantity, value, size or sequence number outside its bounds.
     pub const OUT_OF_RANGE: &str = "OUT_OF_RANGE";
     pub const INVALID_ETAG: &str = "INVALID_ETAG";
     pub const INVALID_REQUEST_ID: &str = "INVALID_REQUEST_ID";
@@ -183,7 +178,7 @@ fn catalog_chip(value: &str, field: &str, violations: &mut Vec<Violation>) {
 pub fn etag(etag: &str, version: impl FnOnce(&str) -> Option<i64>) -> Result<i64, Status> {
     if etag.is_empty() {
         return Err(ERRORS.invalid_field(
-            reason::REQUIRED_FIELD_MISSING,
+            reason::MISSING_FIELD,
             "etag",
             "required: the etag of the application as last read",
         ));
@@ -252,7 +247,7 @@ pub fn enum_value<E: TryFrom<i32>, T>(
 
 /// A field that must be set and is not.
 pub fn required(field: impl Into<String>) -> Violation {
-    Violation::because(reason::REQUIRED_FIELD_MISSING, field, "required")
+    Violation::because(reason::MISSING_FIELD, field, "required")
 }
 
 /// An enum number the contract does not define.
@@ -287,7 +282,7 @@ pub fn text(value: &str, field: &str, max: usize, required: bool, violations: &m
         violations.push(self::required(field));
     } else if value.len() > max {
         violations.push(Violation::because(
-            reason::TEXT_TOO_LONG,
+            reason::FIELD_TOO_LONG,
             field,
             format!("at most {max} bytes, got {}", value.len()),
         ));
@@ -300,7 +295,7 @@ pub fn text(value: &str, field: &str, max: usize, required: bool, violations: &m
 pub fn text_list(values: &[String], field: &str, violations: &mut Vec<Violation>) {
     if values.len() > MAX_CONDITIONS {
         violations.push(Violation::because(
-            reason::OUT_OF_RANGE,
+            reason::TOO_MANY_ENTRIES,
             field,
             format!("at most {MAX_CONDITIONS} conditions, got {}", values.len()),
         ));
@@ -309,7 +304,7 @@ pub fn text_list(values: &[String], field: &str, violations: &mut Vec<Violation>
     let total: usize = values.iter().map(String::len).sum();
     if total > MAX_CONDITIONS_BYTES {
         violations.push(Violation::because(
-            reason::TEXT_TOO_LONG,
+            reason::FIELD_TOO_LONG,
             field,
             format!("at most {MAX_CONDITIONS_BYTES} bytes of conditions in all, got {total}"),
         ));
@@ -332,7 +327,7 @@ pub fn finish(violations: Vec<Violation>) -> Result<(), Status> {
 pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Status> {
     let Some(application) = application else {
         return Err(ERRORS.invalid_field(
-            reason::REQUIRED_FIELD_MISSING,
+            reason::MISSING_FIELD,
             "application",
             "required: the items and the transaction",
         ));
@@ -340,14 +335,14 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
     let mut violations = Vec::new();
     if application.items.is_empty() {
         violations.push(Violation::because(
-            reason::REQUIRED_FIELD_MISSING,
+            reason::MISSING_FIELD,
             "application.items",
             "at least one item is required",
         ));
     }
     if application.items.len() > MAX_ITEMS {
         violations.push(Violation::because(
-            reason::OUT_OF_RANGE,
+            reason::TOO_MANY_ENTRIES,
             "application.items",
             format!("at most {MAX_ITEMS} items, got {}", application.items.len()),
         ));
@@ -356,7 +351,7 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
         let path = format!("application.items[{i}]");
         match &item.item {
             None => violations.push(Violation::because(
-                reason::REQUIRED_FIELD_MISSING,
+                reason::MISSING_FIELD,
                 format!("{path}.item"),
                 "set either spec or catalog_chip",
             )),

@@ -247,7 +247,7 @@ async fn hold_refusals_say_why() {
         (
             Call::ReleaseHold(release_request(&held, 0)),
             Code::InvalidArgument,
-            "REQUIRED_FIELD_MISSING",
+            "MISSING_FIELD",
         ),
     ];
     for (call, code, reason) in cases {

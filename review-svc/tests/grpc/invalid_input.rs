@@ -25,13 +25,13 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 request_id: String::new(),
             }),
             "application",
-            "REQUIRED_FIELD_MISSING",
+            "MISSING_FIELD",
         ),
         (
             "no items",
             Call::create(filing_with(|a| a.items.clear())),
             "application.items",
-            "REQUIRED_FIELD_MISSING",
+            "MISSING_FIELD",
         ),
         (
             "too many items",
@@ -39,13 +39,13 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 a.items = vec![catalog_item("H200", 1); 101]
             })),
             "application.items",
-            "OUT_OF_RANGE",
+            "TOO_MANY_ENTRIES",
         ),
         (
             "item without chip",
             Call::create(filing_with(|a| a.items[0].item = None)),
             "application.items[0].item",
-            "REQUIRED_FIELD_MISSING",
+            "MISSING_FIELD",
         ),
         (
             "quantity 0",
@@ -65,7 +65,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 a.items[0].item = Some(pb::line_item::Item::CatalogChip(String::new()))
             })),
             "application.items[0].catalog_chip",
-            "REQUIRED_FIELD_MISSING",
+            "MISSING_FIELD",
         ),
         (
             "unit value 0",
@@ -117,19 +117,19 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
             "no transaction",
             Call::create(filing_with(|a| a.transaction = None)),
             "application.transaction",
-            "REQUIRED_FIELD_MISSING",
+            "MISSING_FIELD",
         ),
         (
             "no route",
             Call::create(transaction(|t| t.route = None)),
             "application.transaction.route",
-            "REQUIRED_FIELD_MISSING",
+            "MISSING_FIELD",
         ),
         (
             "end user name over 200",
             Call::create(transaction(|t| t.end_user_name = "x".repeat(201))),
             "application.transaction.end_user_name",
-            "TEXT_TOO_LONG",
+            "FIELD_TOO_LONG",
         ),
         (
             "end user name with a bidi override",
@@ -167,7 +167,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
             "blank end use statement",
             Call::create(transaction(|t| t.end_use_statement = "  ".into())),
             "application.transaction.end_use_statement",
-            "REQUIRED_FIELD_MISSING",
+            "MISSING_FIELD",
         ),
         (
             "three-letter destination",
@@ -217,7 +217,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..recommendation()
             }),
             "rationale",
-            "TEXT_TOO_LONG",
+            "FIELD_TOO_LONG",
         ),
         (
             "rationale with a bidi override",
@@ -235,7 +235,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..recommendation()
             }),
             "etag",
-            "REQUIRED_FIELD_MISSING",
+            "MISSING_FIELD",
         ),
         (
             "transition request id not a UUID",
@@ -280,7 +280,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..decision()
             }),
             "conditions",
-            "OUT_OF_RANGE",
+            "TOO_MANY_ENTRIES",
         ),
         (
             "conditions over 16 KiB in all",
@@ -290,7 +290,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..decision()
             }),
             "conditions",
-            "TEXT_TOO_LONG",
+            "FIELD_TOO_LONG",
         ),
         (
             "appeal for an unknown agency",
@@ -308,7 +308,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 ..withdraw_request(&app)
             }),
             "reason",
-            "TEXT_TOO_LONG",
+            "FIELD_TOO_LONG",
         ),
         (
             "name without id",
@@ -512,7 +512,7 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
                 recommendation: 0,
                 ..recommendation()
             }),
-            "REQUIRED_FIELD_MISSING",
+            "MISSING_FIELD",
             "recommendation",
         ),
     ];

@@ -298,7 +298,7 @@ fn value(value: u64, violations: &mut Vec<Violation>) {
 fn attestations(values: &[pb::Attestation], violations: &mut Vec<Violation>) -> Vec<Attestation> {
     if values.len() > 16 {
         violations.push(Violation::because(
-            validate::reason::OUT_OF_RANGE,
+            validate::reason::TOO_MANY_ENTRIES,
             "attestations",
             "at most 16",
         ));
