@@ -35,18 +35,14 @@ impl Problem {
     ) -> Self {
         Problem {
             reason,
-            violation: Violation::new(field, description),
+            violation: Violation::because(reason, field, description),
         }
     }
 }
 
 impl From<Problem> for Violation {
     fn from(problem: Problem) -> Violation {
-        Violation::because(
-            problem.reason,
-            problem.violation.field,
-            problem.violation.description,
-        )
+        problem.violation
     }
 }
 

@@ -153,10 +153,10 @@ pub mod codec {
                 ("error".to_owned(), description.clone()),
             ],
         );
-        details.set_bad_request(vec![FieldViolation::new(
-            field.clone(),
-            description.clone(),
-        )]);
+        details.set_bad_request(vec![FieldViolation {
+            reason: MALFORMED_MESSAGE.into(),
+            ..FieldViolation::new(field.clone(), description.clone())
+        }]);
         let at = if field.is_empty() {
             String::new()
         } else {

@@ -3,7 +3,7 @@
 
 use exportcontrol_proto::classifier::v1 as classifier_pb;
 use futures::future::join_all;
-use service_kit::errors::Violation;
+use service_kit::errors::{Violation, INVALID_FIELD, INVALID_FIELDS};
 use service_kit::trace_context::TraceContext;
 use tokio::time::Instant;
 use tonic::{Code, Status};
@@ -103,7 +103,7 @@ pub async fn classify_content(
 }
 
 /// The classifier names fields of its own request; name them as fields of
-/// the CreateApplication request instead.
+/// the CreateApplication request instead, each with the classifier's reason.
 fn item_violations(index: usize, status: &Status) -> Vec<Violation> {
     let rename = |field: &str| {
         if let Some(rest) = field.strip_prefix("transaction.") {
@@ -112,13 +112,27 @@ fn item_violations(index: usize, status: &Status) -> Vec<Violation> {
             format!("application.items[{index}].{field}")
         }
     };
+    // A classifier of an earlier release gives a reason only in ErrorInfo.
+    let overall = status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .filter(|reason| !reason.is_empty() && reason != INVALID_FIELDS)
+        .unwrap_or_else(|| INVALID_FIELD.to_owned());
     match status.get_details_bad_request() {
         Some(bad) if !bad.field_violations.is_empty() => bad
             .field_violations
-            .iter()
-            .map(|v| Violation::new(rename(&v.field), v.description.clone()))
+            .into_iter()
+            .map(|v| {
+                let reason = if v.reason.is_empty() {
+                    overall.clone()
+                } else {
+                    v.reason
+                };
+                Violation::because(reason, rename(&v.field), v.description)
+            })
             .collect(),
-        _ => vec![Violation::new(
+        _ => vec![Violation::because(
+            overall,
             format!("application.items[{index}]"),
             status.message().to_owned(),
         )],

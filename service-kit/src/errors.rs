@@ -1,8 +1,9 @@
 //! Every error carries one `ErrorInfo` (a stable UPPER_SNAKE reason, the
 //! service's domain, and every variable value as metadata) and, for invalid
-//! input, a `BadRequest` with one violation per field, so that clients never
-//! need to parse messages.
+//! input, a `BadRequest` with one violation per field, each with its own
+//! reason (AIP-193), so that clients never need to parse messages.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use tonic::{Code, Status};
@@ -15,8 +16,9 @@ pub struct Violation {
     pub field: String,
     pub description: String,
     /// UPPER_SNAKE, for example `INVALID_AS_OF_DATE`; `INVALID_FIELD` when
-    /// nothing more specific was said.
-    pub reason: &'static str,
+    /// nothing more specific was said. Owned when it is passed on from
+    /// another service's answer.
+    pub reason: Cow<'static, str>,
 }
 
 /// Reasons of field violations that both services give for the same
@@ -51,14 +53,14 @@ impl Violation {
 
     /// A violation with its own reason.
     pub fn because(
-        reason: &'static str,
+        reason: impl Into<Cow<'static, str>>,
         field: impl Into<String>,
         description: impl Into<String>,
     ) -> Self {
         Self {
             field: field.into(),
             description: description.into(),
-            reason,
+            reason: reason.into(),
         }
     }
 }
@@ -105,7 +107,12 @@ impl ErrorDomain {
             details.set_bad_request(
                 violations
                     .into_iter()
-                    .map(|v| FieldViolation::new(v.field, v.description))
+                    .map(|v| FieldViolation {
+                        field: v.field,
+                        description: v.description,
+                        reason: v.reason.into_owned(),
+                        localized_message: None,
+                    })
                     .collect::<Vec<_>>(),
             );
         }
@@ -121,8 +128,10 @@ impl ErrorDomain {
         let count = violations.len();
         violations.truncate(MAX_LISTED_VIOLATIONS);
         let reason = match violations.split_first() {
-            Some((first, rest)) if rest.iter().all(|v| v.reason == first.reason) => first.reason,
-            _ => INVALID_FIELDS,
+            Some((first, rest)) if rest.iter().all(|v| v.reason == first.reason) => {
+                first.reason.clone()
+            }
+            _ => INVALID_FIELDS.into(),
         };
         let message = violations
             .iter()
@@ -140,10 +149,16 @@ impl ErrorDomain {
         };
         let metadata = [
             ("fields", distinct(|v| v.field.as_str())),
-            ("reasons", distinct(|v| v.reason)),
+            ("reasons", distinct(|v| &v.reason)),
             ("violationCount", count.to_string()),
         ];
-        self.status_with_violations(Code::InvalidArgument, reason, message, metadata, violations)
+        self.status_with_violations(
+            Code::InvalidArgument,
+            &reason,
+            message,
+            metadata,
+            violations,
+        )
     }
 
     /// `INVALID_ARGUMENT` for a single field.

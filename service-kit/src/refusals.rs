@@ -189,17 +189,21 @@ impl RefusalLayer {
     }
 
     fn malformed_timeout(&self, value: &str) -> Status {
+        const MALFORMED_GRPC_TIMEOUT: &str = "MALFORMED_GRPC_TIMEOUT";
         let description = "grpc-timeout must be 1 to 8 digits and a unit (H, M, S, m, u or n)";
         let (code, message, mut details) = self.info(
             Code::InvalidArgument,
-            "MALFORMED_GRPC_TIMEOUT",
+            MALFORMED_GRPC_TIMEOUT,
             format!("malformed grpc-timeout header {value:?}: {description}"),
             vec![
                 ("header", "grpc-timeout".to_owned()),
                 ("value", crate::errors::shorten(value)),
             ],
         );
-        details.set_bad_request(vec![FieldViolation::new("grpc-timeout", description)]);
+        details.set_bad_request(vec![FieldViolation {
+            reason: MALFORMED_GRPC_TIMEOUT.into(),
+            ..FieldViolation::new("grpc-timeout", description)
+        }]);
         Status::with_error_details(code, message, details)
     }
 

@@ -222,8 +222,19 @@ async fn every_violation_of_a_request_is_reported() {
     ] {
         refusal.assert_names(Code::InvalidArgument, field, "combined");
     }
-    // Problems of different kinds: the reason says so, and names none of them.
+    // Problems of different kinds: the reason says so, and names none of
+    // them; each field violation names its own.
     assert_eq!(refusal.reason, "INVALID_FIELDS");
+    let reason_of = |field: &str| {
+        let at = refusal.fields.iter().position(|f| f == field).expect(field);
+        refusal.field_reasons[at].as_str()
+    };
+    assert_eq!(reason_of("as_of"), "INVALID_AS_OF_DATE");
+    assert_eq!(
+        reason_of("transaction.destination_country"),
+        "UNKNOWN_COUNTRY_CODE"
+    );
+    assert_eq!(reason_of("transaction.export_type"), "MISSING_FIELD");
     app.stop().await;
 }
 

@@ -282,6 +282,8 @@ pub struct Refusal {
     pub domain: String,
     pub metadata: std::collections::HashMap<String, String>,
     pub fields: Vec<String>,
+    /// Each field violation's reason, in the order of `fields`.
+    pub field_reasons: Vec<String>,
 }
 
 impl Refusal {
@@ -298,6 +300,15 @@ impl Refusal {
                 .bad_request()
                 .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
                 .unwrap_or_default(),
+            field_reasons: details
+                .bad_request()
+                .map(|b| {
+                    b.field_violations
+                        .iter()
+                        .map(|v| v.reason.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -310,6 +321,7 @@ impl Refusal {
             domain: String::new(),
             metadata: Default::default(),
             fields: Vec::new(),
+            field_reasons: Vec::new(),
         };
         for any in &status.details {
             match any.type_url.as_str() {
@@ -323,7 +335,11 @@ impl Refusal {
                 BAD_REQUEST_URL => {
                     let bad = tonic_types::pb::BadRequest::decode(any.value.as_slice())
                         .expect("BadRequest decodes");
-                    refusal.fields = bad.field_violations.into_iter().map(|v| v.field).collect();
+                    (refusal.fields, refusal.field_reasons) = bad
+                        .field_violations
+                        .into_iter()
+                        .map(|v| (v.field, v.reason))
+                        .unzip();
                 }
                 other => panic!("unexpected detail type {other}"),
             }

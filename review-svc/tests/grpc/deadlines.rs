@@ -371,10 +371,12 @@ async fn classifier_refusals_name_the_fields_of_the_filing() {
         (
             filing_with(|a| a.items = vec![nan_spec.clone()]),
             "application.items[0].spec.rates[0].dense_tops",
+            "INVALID_NUMBER",
         ),
         (
             filing_with(|a| a.items = vec![catalog_item("NO-SUCH-CHIP", 1)]),
             "application.items[0].catalog_chip",
+            "CHIP_NOT_FOUND",
         ),
         (
             filing_with(|a| {
@@ -382,14 +384,15 @@ async fn classifier_refusals_name_the_fields_of_the_filing() {
                 route.destination_country = "XX".into();
             }),
             "application.transaction.route.destination_country",
+            "UNKNOWN_COUNTRY_CODE",
         ),
     ];
-    for (request, field) in cases {
+    for (request, field, reason) in cases {
         expect_invalid_field(
             h.client
                 .create_application(authed(request, APPLICANT))
                 .await,
-            "INVALID_FIELD",
+            reason,
             field,
         );
     }

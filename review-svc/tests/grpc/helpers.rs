@@ -450,6 +450,19 @@ pub(crate) fn violation_fields(status: &Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Each field violation's field and reason, in order.
+pub(crate) fn violation_reasons(status: &Status) -> Vec<(String, String)> {
+    status
+        .get_details_bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .into_iter()
+                .map(|v| (v.field, v.reason))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Asserts a refusal with `code` and an `ErrorInfo` of our domain with `reason`.
 pub(crate) fn expect_refusal<T: std::fmt::Debug>(
     result: Result<T, Status>,

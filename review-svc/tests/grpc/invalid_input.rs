@@ -450,12 +450,13 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
             Ok(()) => Some("succeeded".to_owned()),
             Err(status) => {
                 let info = status.get_details_error_info();
-                let fields = violation_fields(status);
+                // The field violation carries the reason too (AIP-193).
+                let violations = violation_reasons(status);
                 let fine = status.code() == Code::InvalidArgument
                     && info
                         .as_ref()
                         .is_some_and(|i| i.reason == reason && i.domain == DOMAIN)
-                    && fields == [field];
+                    && violations == [(field.to_owned(), reason.to_owned())];
                 (!fine).then(|| describe(status))
             }
         };
