@@ -85,6 +85,25 @@ impl ErrorDomain {
         self.status_with_violations(code, reason, message, metadata, Vec::new())
     }
 
+    /// A status with an `ErrorInfo` and a `BadRequest` naming one field,
+    /// whose violation carries the status's own reason.
+    pub fn field_status<K, V>(
+        &self,
+        code: Code,
+        reason: &'static str,
+        message: impl Into<String>,
+        metadata: impl IntoIterator<Item = (K, V)>,
+        field: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Status
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let violation = Violation::because(reason, field, description);
+        self.status_with_violations(code, reason, message, metadata, vec![violation])
+    }
+
     /// A status with an `ErrorInfo` and a `BadRequest` naming each field.
     pub fn status_with_violations<K, V>(
         &self,

@@ -370,19 +370,15 @@ fn domain_refusal(invalid: crate::rules::InvalidRequest) -> Status {
 }
 
 fn lookup_status(lookup: Lookup) -> Status {
-    const CHIP_NOT_FOUND: &str = "CHIP_NOT_FOUND";
     match lookup {
         Lookup::Invalid(problems) => bad_request(problems),
-        Lookup::UnknownChip { field, name } => ERRORS.status_with_violations(
+        Lookup::UnknownChip { field, name } => ERRORS.field_status(
             Code::NotFound,
-            CHIP_NOT_FOUND,
+            "CHIP_NOT_FOUND",
             format!("no chip {name:?} in the catalogue; ListChips shows the names"),
             [("name", name.clone())],
-            vec![Violation::because(
-                CHIP_NOT_FOUND,
-                field,
-                format!("no chip {name:?} in the catalogue"),
-            )],
+            field,
+            format!("no chip {name:?} in the catalogue"),
         ),
     }
 }

@@ -104,7 +104,6 @@ fn to_proto(checkpoint: &Checkpoint) -> pb::AuditCheckpoint {
 }
 
 const INVALID_CHECKPOINT: &str = "INVALID_CHECKPOINT";
-const CHECKPOINT_NOT_SIGNED_BY_SERVICE: &str = "CHECKPOINT_NOT_SIGNED_BY_SERVICE";
 
 fn from_proto(checkpoint: &pb::AuditCheckpoint) -> Result<Checkpoint, Status> {
     let mut violations = Vec::new();
@@ -150,16 +149,13 @@ fn from_proto(checkpoint: &pb::AuditCheckpoint) -> Result<Checkpoint, Status> {
 fn status(error: AuditError) -> Status {
     match error {
         AuditError::Store(error) => errors::ledger(error.into(), "applications/-"),
-        AuditError::NotOurs(detail) => ERRORS.status_with_violations(
+        AuditError::NotOurs(detail) => ERRORS.field_status(
             Code::InvalidArgument,
-            CHECKPOINT_NOT_SIGNED_BY_SERVICE,
+            "CHECKPOINT_NOT_SIGNED_BY_SERVICE",
             format!("checkpoint: {detail}"),
             Vec::<(String, String)>::new(),
-            vec![Violation::because(
-                CHECKPOINT_NOT_SIGNED_BY_SERVICE,
-                "checkpoint.signature",
-                detail,
-            )],
+            "checkpoint.signature",
+            detail,
         ),
         AuditError::Diverged { sequence, detail } => {
             tracing::error!(sequence, %detail, "the history does not continue the last checkpoint");

@@ -1,14 +1,12 @@
 //! Every refusal of review-svc as a status with `ErrorInfo` (and field
 //! violations for invalid input).
 
-use service_kit::errors::{ErrorDomain, Violation};
+use service_kit::errors::ErrorDomain;
 use tonic::{Code, Status};
 
 use crate::auth::AuthError;
 use crate::ledger::LedgerError;
 use crate::workflow::{self, Refusal};
-
-const REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
 
 pub const ERRORS: ErrorDomain = ErrorDomain("review.exportcontrol");
 
@@ -83,16 +81,13 @@ pub fn ledger(error: LedgerError, application: &str) -> Status {
         error @ (LedgerError::LicenseRefused(_) | LedgerError::LicenseNotFound(_)) => {
             crate::grpc::licenses::license_error(error, application)
         }
-        LedgerError::RequestIdReused(id) => ERRORS.status_with_violations(
+        LedgerError::RequestIdReused(id) => ERRORS.field_status(
             Code::InvalidArgument,
-            REQUEST_ID_REUSED,
+            "REQUEST_ID_REUSED",
             format!("request_id {id} was already used for a different request"),
             [("requestId", id.clone())],
-            vec![Violation::because(
-                REQUEST_ID_REUSED,
-                "request_id",
-                "already used for a different request",
-            )],
+            "request_id",
+            "already used for a different request",
         ),
         LedgerError::AlreadyExists(id) => ERRORS.status(
             Code::AlreadyExists,
@@ -136,7 +131,7 @@ fn refused(refusal: Refusal, application: &str) -> Status {
             detail,
             [("application", application)],
         ),
-        Refusal::InvalidArgument { field, description } => ERRORS.status_with_violations(
+        Refusal::InvalidArgument { field, description } => ERRORS.field_status(
             Code::InvalidArgument,
             reason,
             format!("{field}: {description}"),
@@ -144,7 +139,8 @@ fn refused(refusal: Refusal, application: &str) -> Status {
                 ("application", application.to_owned()),
                 ("field", field.to_owned()),
             ],
-            vec![Violation::because(reason, field, description)],
+            field,
+            description,
         ),
     }
 }

@@ -14,7 +14,6 @@
 use std::time::Duration;
 
 use prost::Message;
-use service_kit::errors::Violation;
 use tonic::{Code, Status};
 
 use super::errors::ERRORS;
@@ -134,10 +133,9 @@ pub fn check_filing(
     let Some((what, size)) = sizes.into_iter().find(|(_, size)| *size > limit) else {
         return Ok(());
     };
-    const APPLICATION_TOO_LARGE: &str = "APPLICATION_TOO_LARGE";
-    Err(ERRORS.status_with_violations(
+    Err(ERRORS.field_status(
         Code::InvalidArgument,
-        APPLICATION_TOO_LARGE,
+        "APPLICATION_TOO_LARGE",
         format!(
             "the application would be {size} bytes as {what}; at most {limit} bytes are accepted \
              (the {} byte message limit less {} bytes for its review): file fewer or smaller items",
@@ -149,11 +147,8 @@ pub fn check_filing(
             ("limitBytes", limit.to_string()),
             ("maxMessageBytes", limits.max_message().to_string()),
         ],
-        vec![Violation::because(
-            APPLICATION_TOO_LARGE,
-            "application",
-            format!("at most {limit} bytes as answered and recorded ({what}: {size} bytes)"),
-        )],
+        "application",
+        format!("at most {limit} bytes as answered and recorded ({what}: {size} bytes)"),
     ))
 }
 

@@ -236,16 +236,12 @@ impl ReviewService for Review {
 impl Review {}
 
 pub(super) fn page_token_error(method: &str) -> Status {
-    const INVALID_PAGE_TOKEN: &str = "INVALID_PAGE_TOKEN";
-    ERRORS.status_with_violations(
+    ERRORS.field_status(
         Code::InvalidArgument,
-        INVALID_PAGE_TOKEN,
+        "INVALID_PAGE_TOKEN",
         format!("page_token is not one returned by {method} for the same filters"),
         [("method", method)],
-        vec![service_kit::errors::Violation::because(
-            INVALID_PAGE_TOKEN,
-            "page_token",
-            format!("not a token returned by {method} for the same filters"),
-        )],
+        "page_token",
+        format!("not a token returned by {method} for the same filters"),
     )
 }

@@ -345,12 +345,13 @@ pub fn refused(refusal: LicenseRefusal, license: &str) -> Status {
         RefusalKind::FailedPrecondition => Code::FailedPrecondition,
     };
     match (refusal.kind, refusal.field) {
-        (RefusalKind::InvalidArgument, Some(field)) => ERRORS.status_with_violations(
+        (RefusalKind::InvalidArgument, Some(field)) => ERRORS.field_status(
             code,
             refusal.reason,
             refusal.detail.clone(),
             metadata,
-            vec![Violation::because(refusal.reason, field, refusal.detail)],
+            field,
+            refusal.detail,
         ),
         _ => ERRORS.status(code, refusal.reason, refusal.detail, metadata),
     }
