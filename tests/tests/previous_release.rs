@@ -169,6 +169,26 @@ async fn served_verified_and_extended(version: &str, answers_format: u32) {
         item.shipped_quantity,
         now.license.items[0].shipped_quantity + 7
     );
+    // The end user's cap counter, kept by that release under a key that set
+    // aside only case and spacing, was moved to today's key on opening,
+    // and the shipment added to it there.
+    let before = counters(&dir.join("review.db")).await;
+    let after = counters(&data.path().join("review.db")).await;
+    let product = "NVIDIA H200 SXM 141GB";
+    assert_eq!(
+        before.get(&format!("end-user-units|example cloud co.|{product}")),
+        Some(&350),
+        "{before:?}"
+    );
+    assert_eq!(
+        after.get(&format!("end-user|examplecloud|{product}")),
+        Some(&357),
+        "{after:?}"
+    );
+    assert!(
+        !after.keys().any(|k| k.starts_with("end-user-units|")),
+        "{after:?}"
+    );
     let filed = client
         .create_application(authed(h200_to_china(10), "dev-applicant"))
         .await
@@ -197,13 +217,28 @@ async fn served_verified_and_extended(version: &str, answers_format: u32) {
     drop(classifier);
 }
 
+/// The cap counters of the database at `path`, read without writing.
+async fn counters(path: &Path) -> std::collections::HashMap<String, i64> {
+    let mut db = read_only(path).await;
+    sqlx::query_as("SELECT counter, value FROM license_counters")
+        .fetch_all(&mut db)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+async fn read_only(path: &Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    sqlx::SqliteConnection::connect(&url).await.unwrap()
+}
+
 /// The stored bytes of the first and the newest ItemsClassified events:
 /// the classifier's answers as the previous release kept them, and as
 /// this one does.
 async fn classifications_stored(data: &Path) -> (String, String) {
-    use sqlx::Connection;
-    let url = format!("sqlite://{}?mode=ro", data.join("review.db").display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut db = read_only(&data.join("review.db")).await;
     let mut stored = Vec::new();
     for order in ["ASC", "DESC"] {
         let details: String = sqlx::query_scalar(&format!(

@@ -93,8 +93,15 @@ pub fn license_number(id: &str) -> String {
 /// change: units per (end user, product), exported TPP per (holder,
 /// product), domestic TPP per (holder, product).
 pub mod counter {
+    use service_kit::names::entity_key;
+
+    /// The prefix of the end-user counters. An earlier release keyed them
+    /// `end-user-units|` by a name set aside only case and spacing; the
+    /// stores move such counters to these keys when they open.
+    pub const END_USER_UNITS: &str = "end-user|";
+
     pub fn end_user_units(end_user: &str, product: &str) -> String {
-        format!("end-user-units|{}|{product}", normalize(end_user))
+        format!("{END_USER_UNITS}{}|{product}", end_user_key(end_user))
     }
     pub fn exported_tpp(holder: &str, product: &str) -> String {
         format!("exported-tpp|{holder}|{product}")
@@ -102,13 +109,13 @@ pub mod counter {
     pub fn domestic_tpp(holder: &str, product: &str) -> String {
         format!("domestic-tpp|{holder}|{product}")
     }
-    /// End users are named by the applicant: the same name in another
-    /// case or spacing is the same end user.
-    fn normalize(name: &str) -> String {
-        name.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
+
+    /// End users are named by the applicant: every spelling of one
+    /// entity's name (the services' shared `entity_key`) is one end user.
+    /// The spaces go too: a cap is safer counting "Example Cloud" and
+    /// "ExampleCloud" as one than as two.
+    pub fn end_user_key(name: &str) -> String {
+        entity_key(name).replace(' ', "")
     }
 }
 

@@ -268,6 +268,50 @@ fn every_refusal_reason() {
     assert!(record_shipment(&p, &lic, &HashMap::new(), &holder(), &s, t(1)).is_ok());
 }
 
+/// A holder cannot reset the per-end-user cap by spelling the end user
+/// another way on its next licence: punctuation, legal form, case,
+/// spacing, full-width letters and invisible characters all count as the
+/// same end user.
+#[test]
+fn the_end_user_cap_counts_every_spelling_of_one_end_user() {
+    let p = policy();
+    let mut shipped_to_first_spelling = domestic_plenty();
+    shipped_to_first_spelling.insert(counter::end_user_units("Example Cloud Co.", "H200"), 75_000);
+    for spelling in [
+        "Example Cloud Co",
+        "EXAMPLE CLOUD, CO., LTD.",
+        "ExampleCloud Company",
+        "Exa\u{200B}mple Cloud Co.",
+        "\u{FF25}xample \u{FF23}loud",
+    ] {
+        let mut lic = license("CN");
+        lic.terms.end_user = spelling.into();
+        let got = record_shipment(
+            &p,
+            &lic,
+            &shipped_to_first_spelling,
+            &holder(),
+            &shipment(1),
+            t(1),
+        );
+        assert_eq!(refusal(got), reason::END_USER_CAP_EXCEEDED, "{spelling:?}");
+    }
+    let mut other = license("CN");
+    other.terms.end_user = "Example Compute Co.".into();
+    let got = record_shipment(
+        &p,
+        &other,
+        &shipped_to_first_spelling,
+        &holder(),
+        &shipment(1),
+        t(1),
+    );
+    assert!(
+        got.is_ok(),
+        "another end user has a cap of its own: {got:?}"
+    );
+}
+
 #[test]
 fn the_tpp_cap_is_half_the_domestic_tpp() {
     let p = policy();

@@ -66,10 +66,12 @@ use sqlx::{Connection, Database};
 mod batch;
 mod job;
 mod reads;
+mod rekey;
 
 pub(crate) use batch::{issue_outcome, run_and_answer, QueuedJob};
 pub(crate) use job::{run_alone, run_job};
 pub(crate) use reads::LicenseReads;
+pub(crate) use rekey::rekey_end_user_counters;
 
 use super::batch::distinct;
 use super::chain::{extend_chain, ChainHead};

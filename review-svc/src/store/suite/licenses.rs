@@ -402,3 +402,35 @@ pub(crate) async fn batched_changes_share_counters_and_replays(backend: &dyn Bac
     }
     assert_chain_intact(&*store).await;
 }
+
+/// Counters an earlier release kept under end-user keys by its narrower
+/// reading of a name are moved to today's keys when a store opens, added
+/// together where two spellings now name one end user; opening again
+/// moves nothing, and other counters stay as they were.
+pub(crate) async fn old_end_user_counters_are_moved_on_open(backend: &dyn Backend) {
+    let old = [
+        "end-user-units|example cloud co.|H200",
+        "end-user-units|example cloud, ltd|H200",
+    ];
+    let new = crate::licensing::rules::counter::end_user_units("Example Cloud", "H200");
+    backend
+        .execute(&format!(
+            "INSERT INTO license_counters (counter, value) VALUES \
+             ('{}', 350), ('{}', 10), ('{new}', 5), ('exported-tpp|acme|H200', 7)",
+            old[0], old[1]
+        ))
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = old.iter().map(|k| k.to_string()).collect();
+    keys.extend([new.clone(), "exported-tpp|acme|H200".to_owned()]);
+    for _ in 0..2 {
+        let store = backend.another_store().await;
+        let counters = store.license_counters(&keys).await.unwrap();
+        assert_eq!(counters.get(&new), Some(&365), "{counters:?}");
+        assert_eq!(counters.get("exported-tpp|acme|H200"), Some(&7));
+        assert!(
+            old.iter().all(|k| !counters.contains_key(*k)),
+            "{counters:?}"
+        );
+    }
+}

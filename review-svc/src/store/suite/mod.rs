@@ -307,6 +307,7 @@ macro_rules! all_cases {
             license_changes_are_decided_under_lock,
             racing_license_changes_never_overdraw,
             batched_changes_share_counters_and_replays,
+            old_end_user_counters_are_moved_on_open,
         );
     };
 }

@@ -1,0 +1,166 @@
+//! End-user counters an earlier release keyed by a name that set aside only
+//! case and spacing (`end-user-units|example cloud co.|H200`), moved to
+//! today's keys (`end-user|examplecloud|H200`, see
+//! `licensing::rules::counter`) when a store opens: otherwise every end
+//! user would start its cap again from nothing. Counters whose names now
+//! name one end user are added together.
+//!
+//! It runs in one transaction, the old counters locked first, so that a
+//! crash leaves them as they were and a second process opening the same
+//! database at once finds nothing left to move.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Connection, Pool};
+
+use super::batch::{locked_counters, CHANGE_ROWS_PER_STATEMENT};
+use super::JobError;
+use crate::licensing::rules::counter;
+use crate::store::sql::{Columns, Dialect, Sql};
+use crate::store::StoreError;
+
+const OLD_PREFIX: &str = "end-user-units|";
+
+/// Moves the old end-user counters; returns how many it moved.
+pub(crate) async fn rekey_end_user_counters<DB: Dialect>(
+    pool: &Pool<DB>,
+    begin: &'static str,
+) -> Result<usize, StoreError> {
+    let old_counters = format!(
+        "SELECT counter, value FROM license_counters WHERE counter LIKE '{OLD_PREFIX}%' \
+         ORDER BY counter"
+    );
+    let mut conn = pool.acquire().await.map_err(DB::map_err)?;
+    let any = Sql::<DB>::new(format!("{old_counters} LIMIT 1"));
+    if DB::fetch_optional(&mut conn, &any)
+        .await
+        .map_err(DB::map_err)?
+        .is_none()
+    {
+        return Ok(0);
+    }
+    let mut tx = conn.begin_with(begin).await.map_err(DB::map_err)?;
+    let old: Vec<(String, i64)> = DB::fetch_all(
+        &mut *tx,
+        &Sql::new(format!("{old_counters}{}", DB::FOR_UPDATE)),
+    )
+    .await
+    .map_err(DB::map_err)?
+    .iter()
+    .map(|row| Ok((row.text(0)?, row.int(1)?)))
+    .collect::<Result<_, StoreError>>()?;
+    if old.is_empty() {
+        return Ok(0);
+    }
+    let end_users: Vec<String> = DB::fetch_all(
+        &mut *tx,
+        &Sql::new("SELECT DISTINCT end_user FROM licenses"),
+    )
+    .await
+    .map_err(DB::map_err)?
+    .iter()
+    .map(|row| row.text(0))
+    .collect::<Result<_, _>>()?;
+    let mut moved: BTreeMap<String, i64> = BTreeMap::new();
+    for (key, value) in &old {
+        let total = moved.entry(new_key(key, &end_users)).or_insert(0);
+        *total = total.saturating_add(*value);
+    }
+    let keys: Vec<String> = moved.keys().cloned().collect();
+    let current = locked_counters::<DB>(&mut *tx, &keys)
+        .await
+        .map_err(|e| match e {
+            JobError::Conflict(e) | JobError::Failed(e) => e,
+        })?;
+    let totals: Vec<(String, i64)> = moved
+        .into_iter()
+        .map(|(key, value)| {
+            let total = value.saturating_add(current.get(&key).copied().unwrap_or(0));
+            (key, total)
+        })
+        .collect();
+    let delete = Sql::<DB>::new(format!(
+        "DELETE FROM license_counters WHERE counter LIKE '{OLD_PREFIX}%'"
+    ));
+    DB::execute(&mut *tx, &delete).await.map_err(DB::map_err)?;
+    for chunk in totals.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
+        for (i, (key, total)) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.push_text(key.clone());
+            q.push(", ");
+            q.push_int(*total);
+            q.push(")");
+        }
+        q.push(" ON CONFLICT (counter) DO UPDATE SET value = excluded.value");
+        DB::execute(&mut *tx, &q).await.map_err(DB::map_err)?;
+    }
+    tx.commit().await.map_err(DB::map_err)?;
+    tracing::info!(
+        moved = old.len(),
+        into = totals.len(),
+        "end-user counters moved to keys by entity name"
+    );
+    Ok(old.len())
+}
+
+/// Today's key of the old counter `key`. Its end user's name was
+/// lower-cased with single spaces and may hold a `|`, as may the product:
+/// the name is the longest one of the licences' end users (as the old
+/// release wrote it) that the key starts with, else what comes before the
+/// last `|`. The new key of that old form is the new key of the name.
+fn new_key(key: &str, end_users: &[String]) -> String {
+    let rest = &key[OLD_PREFIX.len()..];
+    let (name, product) = end_users
+        .iter()
+        .map(|name| old_form(name))
+        .filter(|form| {
+            rest.len() > form.len()
+                && rest.starts_with(form.as_str())
+                && rest[form.len()..].starts_with('|')
+        })
+        .max_by_key(String::len)
+        .map(|form| {
+            let product = rest[form.len() + 1..].to_owned();
+            (form, product)
+        })
+        .or_else(|| {
+            rest.rsplit_once('|')
+                .map(|(n, p)| (n.to_owned(), p.to_owned()))
+        })
+        .unwrap_or_else(|| (rest.to_owned(), String::new()));
+    counter::end_user_units(&name, &product)
+}
+
+/// How the earlier release wrote an end user's name into its key.
+fn old_form(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_key_names_its_end_user_and_product() {
+        let users = [
+            "Example  Cloud Co.".to_owned(),
+            "A|B".to_owned(),
+            "A".to_owned(),
+        ];
+        for (old, new) in [
+            (
+                "end-user-units|example cloud co.|H200",
+                "end-user|examplecloud|H200",
+            ),
+            ("end-user-units|a|b|H200", "end-user|ab|H200"),
+            ("end-user-units|a|H|200", "end-user|a|H|200"),
+            ("end-user-units|unlisted ltd|H200", "end-user|unlisted|H200"),
+        ] {
+            assert_eq!(new_key(old, &users), new, "{old}");
+        }
+    }
+}
