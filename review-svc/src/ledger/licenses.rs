@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 
 use super::{from_millis, Ledger, LedgerError, RequestKey};
+use crate::licensing::rules::counter;
 use crate::licensing::{
     self, counter_keys, License, LicenseEvent, LicenseRefusal, OfficerAction, ProductFacts,
     Recorded, Shipment, ShipmentRequest,
@@ -68,7 +69,7 @@ pub(crate) fn license_row(license: &License) -> LicenseRow {
         holder: t.holder.clone(),
         state: license.state.as_str().to_owned(),
         destination: t.destination.clone(),
-        end_user: t.end_user.clone(),
+        end_user: counter::end_user_key(&t.end_user),
         issued_at: t.issued_at.timestamp_millis(),
         expires_at: t.expires_at.timestamp_millis(),
         updated_at: license.updated_at.timestamp_millis(),
@@ -180,7 +181,12 @@ impl Ledger {
         after: Option<&KeyCursor>,
         limit: u32,
     ) -> Result<Vec<License>, LedgerError> {
-        let rows = self.store.list_licenses(filter, after, limit).await?;
+        // An end user is found under every spelling of its name.
+        let filter = LicenseFilter {
+            end_user: filter.end_user.as_deref().map(counter::end_user_key),
+            ..filter.clone()
+        };
+        let rows = self.store.list_licenses(&filter, after, limit).await?;
         rows.iter().map(read_license).collect()
     }
 

@@ -143,7 +143,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating PostgreSQL: {e}")))?;
-        super::licenses::rekey_end_user_counters::<Postgres>(&pool, "BEGIN").await?;
+        super::licenses::key_end_users::<Postgres>(&pool, "BEGIN").await?;
         let direct = Self {
             reads: Reads::new(pool.clone()),
             pool,

@@ -157,7 +157,7 @@ impl SqliteStore {
             .run(&writer_pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating {}: {e}", path.display())))?;
-        licenses::rekey_end_user_counters::<Sqlite>(&writer_pool, "BEGIN IMMEDIATE").await?;
+        licenses::key_end_users::<Sqlite>(&writer_pool, "BEGIN IMMEDIATE").await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .test_before_acquire(false)

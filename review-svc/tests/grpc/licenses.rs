@@ -693,18 +693,26 @@ pub(crate) async fn list_filters_are_validated(mut h: Harness) {
         .unwrap_err();
     refused(status, "destination_country");
 
-    // Valid filters, the country in any case, find the licence.
+    // Valid filters, the country in any case and the end user under any
+    // spelling of its name (as its cap counts it), find the licence.
     let found = licenses
         .list_licenses(filtered(|r| {
             r.destination_country = "cn".into();
             r.holder = "exporter-1".into();
-            r.end_user = "Example Cloud Co.".into();
+            r.end_user = "EXAMPLE CLOUD, Co., Ltd.".into();
         }))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(found.licenses.len(), 1);
     assert_eq!(found.licenses[0].name, license.name);
+    assert_eq!(found.licenses[0].end_user, "Example Cloud Co.", "as filed");
+    let other = licenses
+        .list_licenses(filtered(|r| r.end_user = "Example Compute Co.".into()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(other.licenses.is_empty(), "{other:#?}");
 }
 
 on_both_backends!(

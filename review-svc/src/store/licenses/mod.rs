@@ -71,7 +71,7 @@ mod rekey;
 pub(crate) use batch::{issue_outcome, run_and_answer, QueuedJob};
 pub(crate) use job::{run_alone, run_job};
 pub(crate) use reads::LicenseReads;
-pub(crate) use rekey::rekey_end_user_counters;
+pub(crate) use rekey::key_end_users;
 
 use super::batch::distinct;
 use super::chain::{extend_chain, ChainHead};
@@ -90,6 +90,8 @@ pub struct LicenseRow {
     pub holder: String,
     pub state: String,
     pub destination: String,
+    /// The end user's key (`licensing::rules::counter::end_user_key`), one
+    /// for every spelling of its name: what `list_licenses` filters on.
     pub end_user: String,
     pub issued_at: i64,
     pub expires_at: i64,
@@ -119,6 +121,7 @@ pub struct LicenseFilter {
     pub holder: Option<String>,
     pub state: Option<String>,
     pub destination: Option<String>,
+    /// An end user's key, as [`LicenseRow::end_user`].
     pub end_user: Option<String>,
     /// Only licences with expires_at < this time.
     pub expires_before: Option<i64>,

@@ -1,13 +1,18 @@
-//! End-user counters an earlier release keyed by a name that set aside only
-//! case and spacing (`end-user-units|example cloud co.|H200`), moved to
-//! today's keys (`end-user|examplecloud|H200`, see
-//! `licensing::rules::counter`) when a store opens: otherwise every end
-//! user would start its cap again from nothing. Counters whose names now
-//! name one end user are added together.
+//! What an earlier release stored under an end user's name as written,
+//! moved to the end user's key (`licensing::rules::counter::end_user_key`,
+//! one for every spelling of the name) when a store opens:
 //!
-//! It runs in one transaction, the old counters locked first, so that a
-//! crash leaves them as they were and a second process opening the same
-//! database at once finds nothing left to move.
+//! - the end-user counters, which that release keyed by a name that set
+//!   aside only case and spacing (`end-user-units|example cloud co.|H200`,
+//!   now `end-user|examplecloud|H200`): otherwise every end user would
+//!   start its cap again from nothing. Counters whose names now name one
+//!   end user are added together.
+//! - the licences' `end_user` column, which `ListLicenses` filters on.
+//!
+//! Each runs in one transaction, the rows locked first, so that a crash
+//! leaves them as they were and a second process opening the same
+//! database at once finds nothing left to move. The counters go first:
+//! their old keys are read with the licences' names as written.
 
 use std::collections::BTreeMap;
 
@@ -21,8 +26,17 @@ use crate::store::StoreError;
 
 const OLD_PREFIX: &str = "end-user-units|";
 
+/// Moves what an earlier release stored by end-user name as written.
+pub(crate) async fn key_end_users<DB: Dialect>(
+    pool: &Pool<DB>,
+    begin: &'static str,
+) -> Result<(), StoreError> {
+    rekey_end_user_counters(pool, begin).await?;
+    key_license_end_users(pool, begin).await
+}
+
 /// Moves the old end-user counters; returns how many it moved.
-pub(crate) async fn rekey_end_user_counters<DB: Dialect>(
+async fn rekey_end_user_counters<DB: Dialect>(
     pool: &Pool<DB>,
     begin: &'static str,
 ) -> Result<usize, StoreError> {
@@ -102,6 +116,53 @@ pub(crate) async fn rekey_end_user_counters<DB: Dialect>(
         "end-user counters moved to keys by entity name"
     );
     Ok(old.len())
+}
+
+/// Replaces the end-user names of the licence rows by their keys.
+async fn key_license_end_users<DB: Dialect>(
+    pool: &Pool<DB>,
+    begin: &'static str,
+) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await.map_err(DB::map_err)?;
+    let unkeyed = |rows: Vec<DB::Row>| -> Result<Vec<String>, StoreError> {
+        let names: Vec<String> = rows
+            .iter()
+            .map(|row| row.text(0))
+            .collect::<Result<_, _>>()?;
+        Ok(names
+            .into_iter()
+            .filter(|name| counter::end_user_key(name) != *name)
+            .collect())
+    };
+    let distinct = "SELECT DISTINCT end_user FROM licenses".to_owned();
+    let rows = DB::fetch_all(&mut conn, &Sql::new(distinct.clone()))
+        .await
+        .map_err(DB::map_err)?;
+    if unkeyed(rows)?.is_empty() {
+        return Ok(());
+    }
+    let mut tx = conn.begin_with(begin).await.map_err(DB::map_err)?;
+    let locked = Sql::<DB>::new(format!(
+        "SELECT end_user FROM licenses ORDER BY id{}",
+        DB::FOR_UPDATE
+    ));
+    DB::fetch_all(&mut *tx, &locked)
+        .await
+        .map_err(DB::map_err)?;
+    let rows = DB::fetch_all(&mut *tx, &Sql::new(distinct))
+        .await
+        .map_err(DB::map_err)?;
+    let names = unkeyed(rows)?;
+    for name in &names {
+        let mut q = Sql::<DB>::new("UPDATE licenses SET end_user = ");
+        q.push_text(counter::end_user_key(name));
+        q.push(" WHERE end_user = ");
+        q.push_text(name.clone());
+        DB::execute(&mut *tx, &q).await.map_err(DB::map_err)?;
+    }
+    tx.commit().await.map_err(DB::map_err)?;
+    tracing::info!(names = names.len(), "licences' end users stored by key");
+    Ok(())
 }
 
 /// Today's key of the old counter `key`. Its end user's name was

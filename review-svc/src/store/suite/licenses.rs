@@ -403,11 +403,14 @@ pub(crate) async fn batched_changes_share_counters_and_replays(backend: &dyn Bac
     assert_chain_intact(&*store).await;
 }
 
-/// Counters an earlier release kept under end-user keys by its narrower
-/// reading of a name are moved to today's keys when a store opens, added
-/// together where two spellings now name one end user; opening again
-/// moves nothing, and other counters stay as they were.
+/// What an earlier release stored by end-user name as written is moved to
+/// the end user's key when a store opens: counters (added together where
+/// two spellings now name one end user) and the licences' column the list
+/// filters on. Opening again moves nothing; other counters stay as they
+/// were.
 pub(crate) async fn old_end_user_counters_are_moved_on_open(backend: &dyn Backend) {
+    // As the earlier release wrote it: the name as filed.
+    issued(&*backend.store(), "l1", "acme", 10).await;
     let old = [
         "end-user-units|example cloud co.|H200",
         "end-user-units|example cloud, ltd|H200",
@@ -432,5 +435,12 @@ pub(crate) async fn old_end_user_counters_are_moved_on_open(backend: &dyn Backen
             old.iter().all(|k| !counters.contains_key(*k)),
             "{counters:?}"
         );
+        let filter = LicenseFilter {
+            end_user: Some("examplecloud".to_owned()),
+            ..LicenseFilter::default()
+        };
+        let found = store.list_licenses(&filter, None, 10).await.unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].end_user, "examplecloud");
     }
 }
