@@ -171,7 +171,8 @@ async fn served_verified_and_extended(version: &str, answers_format: u32) {
     );
     // The end user's cap counter, kept by that release under a key that set
     // aside only case and spacing, was moved to today's key on opening,
-    // and the shipment added to it there.
+    // and the shipment added to it there ("m" is "rn" in the skeleton of
+    // look-alike letters the key is made of).
     let before = counters(&dir.join("review.db")).await;
     let after = counters(&data.path().join("review.db")).await;
     let product = "NVIDIA H200 SXM 141GB";
@@ -181,7 +182,7 @@ async fn served_verified_and_extended(version: &str, answers_format: u32) {
         "{before:?}"
     );
     assert_eq!(
-        after.get(&format!("end-user|examplecloud|{product}")),
+        after.get(&format!("end-user|exarnplecloud|{product}")),
         Some(&357),
         "{after:?}"
     );

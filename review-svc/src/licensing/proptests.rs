@@ -97,3 +97,18 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The key of an end user's key is that key: the stores key a licence
+    /// row by it and a filter by it, and keep a key they find as it is.
+    #[test]
+    fn an_end_users_key_is_its_own_key(
+        name in prop_oneof![
+            "\\PC{0,12}",
+            "[ a-zA-Z0-9.,\u{00A0}\u{200B}\u{0410}-\u{044F}\u{FF10}-\u{FF5A}Il1O0rnm|-]{0,24}",
+        ]
+    ) {
+        let key = counter::end_user_key(&name);
+        prop_assert_eq!(counter::end_user_key(&key), key);
+    }
+}

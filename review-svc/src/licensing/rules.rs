@@ -94,6 +94,7 @@ pub fn license_number(id: &str) -> String {
 /// product), domestic TPP per (holder, product).
 pub mod counter {
     use service_kit::names::entity_key;
+    use unicode_security::confusable_detection::skeleton;
 
     /// The prefix of the end-user counters. An earlier release keyed them
     /// `end-user-units|` by a name set aside only case and spacing; the
@@ -112,10 +113,30 @@ pub mod counter {
 
     /// End users are named by the applicant: every spelling of one
     /// entity's name (the services' shared `entity_key`) is one end user.
-    /// The spaces go too: a cap is safer counting "Example Cloud" and
-    /// "ExampleCloud" as one than as two.
+    /// A cap errs on the side of counting two names as one, so the key
+    /// goes further than the classifier's match: the spaces go ("Example
+    /// Cloud" is "ExampleCloud"), and letters that look alike are one
+    /// (the skeleton of Unicode's confusables, UTS #39: a Cyrillic "е" or
+    /// a "1" for an "l" do not make a new end user).
+    ///
+    /// The stores keep a key they find as it is, so the key of a key must
+    /// be itself; one round is not always (a skeleton may bring back a
+    /// capital, or a combining mark the next round drops), so the rounds
+    /// repeat until nothing changes, which takes two or three.
     pub fn end_user_key(name: &str) -> String {
-        entity_key(name).replace(' ', "")
+        let round = |name: &str| -> String {
+            let entity = entity_key(name).replace(' ', "");
+            skeleton(&entity).flat_map(char::to_lowercase).collect()
+        };
+        let mut key = round(name);
+        for _ in 0..8 {
+            let next = round(&key);
+            if next == key {
+                break;
+            }
+            key = next;
+        }
+        key
     }
 }
 

@@ -270,7 +270,8 @@ fn every_refusal_reason() {
 
 /// A holder cannot reset the per-end-user cap by spelling the end user
 /// another way on its next licence: punctuation, legal form, case,
-/// spacing, full-width letters and invisible characters all count as the
+/// spacing, full-width letters, invisible characters and letters that
+/// only look alike (a Cyrillic "Е", a "1" for an "l") all count as the
 /// same end user.
 #[test]
 fn the_end_user_cap_counts_every_spelling_of_one_end_user() {
@@ -283,6 +284,7 @@ fn the_end_user_cap_counts_every_spelling_of_one_end_user() {
         "ExampleCloud Company",
         "Exa\u{200B}mple Cloud Co.",
         "\u{FF25}xample \u{FF23}loud",
+        "\u{0415}x\u{0430}mple C1oud",
     ] {
         let mut lic = license("CN");
         lic.terms.end_user = spelling.into();

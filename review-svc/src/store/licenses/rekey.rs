@@ -4,7 +4,8 @@
 //!
 //! - the end-user counters, which that release keyed by a name that set
 //!   aside only case and spacing (`end-user-units|example cloud co.|H200`,
-//!   now `end-user|examplecloud|H200`): otherwise every end user would
+//!   now `end-user|exarnplecloud|H200`, "m" being "rn" in the
+//!   skeleton of look-alike letters): otherwise every end user would
 //!   start its cap again from nothing. Counters whose names now name one
 //!   end user are added together.
 //! - the licences' `end_user` column, which `ListLicenses` filters on.
@@ -215,7 +216,7 @@ mod tests {
         for (old, new) in [
             (
                 "end-user-units|example cloud co.|H200",
-                "end-user|examplecloud|H200",
+                "end-user|exarnplecloud|H200",
             ),
             ("end-user-units|a|b|H200", "end-user|ab|H200"),
             ("end-user-units|a|H|200", "end-user|a|H|200"),

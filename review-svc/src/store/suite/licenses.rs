@@ -436,11 +436,13 @@ pub(crate) async fn old_end_user_counters_are_moved_on_open(backend: &dyn Backen
             "{counters:?}"
         );
         let filter = LicenseFilter {
-            end_user: Some("examplecloud".to_owned()),
+            end_user: Some(crate::licensing::rules::counter::end_user_key(
+                "Example Cloud",
+            )),
             ..LicenseFilter::default()
         };
         let found = store.list_licenses(&filter, None, 10).await.unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].end_user, "examplecloud");
+        assert_eq!(found[0].end_user, "exarnplecloud", "m is rn to the eye");
     }
 }
