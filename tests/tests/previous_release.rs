@@ -99,21 +99,17 @@ fn kept<M: Message + Default>(dir: &Path, file: &str) -> M {
     M::decode(std::fs::read(dir.join(file)).unwrap().as_slice()).unwrap()
 }
 
-/// A shipment of `quantity` units, exported a day after the licence was
-/// issued: inside its four years whenever the test runs.
+/// A shipment of `quantity` units, exported when the licence was issued:
+/// within its validity, and made before it is reported.
 fn shipment(license: &pb::License, quantity: u64) -> pb::RecordShipmentRequest {
     let issued = license.issue_time.unwrap_or_default();
-    let day_after = prost_types::Timestamp {
-        seconds: issued.seconds + 86_400,
-        nanos: 0,
-    };
     pb::RecordShipmentRequest {
         filing_reference: format!("X2026{quantity:09}"),
         attestations: vec![pb::Attestation {
             kind: "US_LAB_TEST_REPORT".into(),
             reference: format!("LAB-{quantity}"),
         }],
-        ..shipment_request(&license.name, quantity, day_after)
+        ..shipment_request(&license.name, quantity, issued)
     }
 }
 

@@ -65,7 +65,8 @@ proptest! {
                     result
                 }
                 Step::Domestic { quantity } => {
-                    record_domestic_shipment(&lic, &counters, &holder(), &shipment(quantity), now)
+                    let s = ShipmentRequest { shipped_at: now, ..shipment(quantity) };
+                    record_domestic_shipment(&lic, &counters, &holder(), &s, now)
                 }
                 Step::Officer(which) => {
                     let action = [OfficerAction::Suspend, OfficerAction::Reinstate, OfficerAction::Revoke][which as usize];

@@ -87,6 +87,9 @@ pub mod reason {
     pub const LICENSE_NOT_SUSPENDED: &str = "LICENSE_NOT_SUSPENDED";
     /// The licence has expired or is exhausted.
     pub const LICENSE_CLOSED: &str = "LICENSE_CLOSED";
+    /// A shipment dated after the time it is reported: it has not been
+    /// made yet (report it once it has).
+    pub const DATED_IN_THE_FUTURE: &str = "DATED_IN_THE_FUTURE";
 
     // InvalidArgument
     /// The item is not on the licence.

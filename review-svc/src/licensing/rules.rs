@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::model::{
     Attestation, License, LicenseEvent, LicenseItem, LicenseState, LicenseTerms, Shipment,
@@ -306,6 +306,7 @@ pub fn record_shipment(
     let terms = &license.terms;
     check_holder(actor, license)?;
     check_active(license, now)?;
+    check_made(request, now, "exportTime")?;
     // An export date is a day: the day of issue is within the validity.
     if request.shipped_at.date_naive() < terms.issued_at.date_naive()
         || request.shipped_at >= terms.expires_at
@@ -506,6 +507,7 @@ pub fn record_domestic_shipment(
     now: DateTime<Utc>,
 ) -> Result<Recorded, LicenseRefusal> {
     check_holder(actor, license)?;
+    check_made(request, now, "shipTime")?;
     let item = checked_item(license, request.item_index)?;
     let tpp = tpp_of(item, request.quantity);
     let change = counter_change(
@@ -530,6 +532,36 @@ pub fn record_domestic_shipment(
             shipment,
         }],
     })
+}
+
+/// How far a shipment's date may run ahead of the clock that records it:
+/// the holder's clock and this service's differ a little.
+const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
+
+/// A shipment is reported once it has been made. A date still to come
+/// would draw down a licence for what has not left, and a domestic
+/// shipment not yet made would raise the aggregate-TPP cap, which counts
+/// what was shipped to U.S. customers (para. (dd)(1)(iii)), before it
+/// was. `time_key` names the date in the refusal's metadata.
+fn check_made(
+    request: &ShipmentRequest,
+    now: DateTime<Utc>,
+    time_key: &'static str,
+) -> Result<(), LicenseRefusal> {
+    if request.shipped_at <= now + CLOCK_SKEW {
+        return Ok(());
+    }
+    Err(LicenseRefusal::precondition(
+        reason::DATED_IN_THE_FUTURE,
+        format!(
+            "the shipment is dated {}, after the time it is reported ({}): report a shipment \
+             once it has been made",
+            request.shipped_at.to_rfc3339(),
+            now.to_rfc3339()
+        ),
+    )
+    .with(time_key, request.shipped_at.to_rfc3339())
+    .with("recordTime", now.to_rfc3339()))
 }
 
 /// What the licensing officer does to a licence (15 CFR 750.8: without notice).

@@ -182,10 +182,19 @@ fn every_refusal_reason() {
             t(1),
         ),
         (
+            // Dated at the expiry, reported a minute before it.
             reason::OUTSIDE_VALIDITY,
             &cn,
             &h,
             with(&|s| s.shipped_at = t(1461)),
+            plenty.clone(),
+            t(1461) - Duration::minutes(1),
+        ),
+        (
+            reason::DATED_IN_THE_FUTURE,
+            &cn,
+            &h,
+            with(&|s| s.shipped_at = t(1) + Duration::minutes(6)),
             plenty.clone(),
             t(1),
         ),
@@ -312,6 +321,21 @@ fn the_end_user_cap_counts_every_spelling_of_one_end_user() {
         got.is_ok(),
         "another end user has a cap of its own: {got:?}"
     );
+}
+
+/// A domestic shipment counts toward the cap once made: one dated ahead
+/// of its report (past the clocks' difference) is refused.
+#[test]
+fn a_domestic_shipment_to_come_is_refused() {
+    let lic = license("CN");
+    let at = |shipped_at| ShipmentRequest {
+        shipped_at,
+        ..shipment(1_000)
+    };
+    let ahead = record_domestic_shipment(&lic, &HashMap::new(), &holder(), &at(t(31)), t(1));
+    assert_eq!(refusal(ahead), reason::DATED_IN_THE_FUTURE);
+    let skewed = at(t(1) + Duration::minutes(4));
+    assert!(record_domestic_shipment(&lic, &HashMap::new(), &holder(), &skewed, t(1)).is_ok());
 }
 
 #[test]

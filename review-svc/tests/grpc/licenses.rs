@@ -274,6 +274,15 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
             "END_USER_CAP_EXCEEDED",
         ),
         (
+            pb::RecordShipmentRequest {
+                export_time: Some(ts(now + days(1))),
+                ..shipment(&license, 10, now)
+            },
+            APPLICANT,
+            Code::FailedPrecondition,
+            "DATED_IN_THE_FUTURE",
+        ),
+        (
             shipment(&license, 10, now),
             OTHER_APPLICANT,
             Code::PermissionDenied,
@@ -329,6 +338,15 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
         licenses
             .record_domestic_shipment(report(half_of_the_range))
             .await,
+    );
+    // Nor may a domestic shipment not yet made raise the cap ahead of time.
+    let ahead = domestic_shipment_request(&license.name, 1_000_000, 1, ts(now + days(30)));
+    expect_refusal(
+        licenses
+            .record_domestic_shipment(authed(ahead, APPLICANT))
+            .await,
+        Code::FailedPrecondition,
+        "DATED_IN_THE_FUTURE",
     );
     let license = license_of(&mut licenses, &app).await;
     unchanged(&mut h, &mut licenses, &license, events).await;
