@@ -221,21 +221,23 @@ pub fn shipment_request(
 
 /// A shipment within the U.S. of `quantity` units of item 0 under licence
 /// `license` to a research cloud, declared at `value_usd_cents`, with a
-/// fresh request id.
+/// fresh request id and an invoice of its own (an invoice is reported
+/// once).
 pub fn domestic_shipment_request(
     license: &str,
     quantity: u64,
     value_usd_cents: u64,
     ship_time: prost_types::Timestamp,
 ) -> pb::RecordDomesticShipmentRequest {
+    let request_id = uuid::Uuid::new_v4().to_string();
     pb::RecordDomesticShipmentRequest {
         license: license.to_owned(),
-        request_id: uuid::Uuid::new_v4().to_string(),
+        reference: format!("INV-{}", &request_id[..8]),
+        request_id,
         item_index: 0,
         quantity,
         value_usd_cents,
         ship_time: Some(ship_time),
         customer: "US Research Cloud Inc.".into(),
-        reference: "INV-1".into(),
     }
 }

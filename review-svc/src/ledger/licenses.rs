@@ -224,7 +224,8 @@ impl Ledger {
     ) -> Result<LicenseAnswer, LedgerError> {
         let policy = Arc::clone(&self.policy);
         let actor = actor.clone();
-        self.change(id, key, None, move |license, counters| {
+        let report = domestic.then(|| request.clone());
+        self.change(id, key, None, report.as_ref(), move |license, counters| {
             if domestic {
                 licensing::record_domestic_shipment(license, counters, &actor, &request, now)
             } else {
@@ -248,7 +249,7 @@ impl Ledger {
     ) -> Result<LicenseAnswer, LedgerError> {
         let actor = actor.clone();
         let reason = reason.to_owned();
-        self.change(id, key, expected_version, move |license, _| {
+        self.change(id, key, expected_version, None, move |license, _| {
             licensing::officer_action(license, &actor, action, &reason, now)
         })
         .await
@@ -268,7 +269,7 @@ impl Ledger {
         let mut expired = 0;
         for row in due {
             let outcome = self
-                .change(&row.id, None, None, move |license, _| {
+                .change(&row.id, None, None, None, move |license, _| {
                     let events = licensing::sweep(license, now);
                     if events.is_empty() {
                         // Another process did it first.
@@ -296,12 +297,14 @@ impl Ledger {
     }
 
     /// A licence change decided by `rule` on the licence and counters as
-    /// the store's transaction holds them.
+    /// the store's transaction holds them (with `domestic_report`, also the
+    /// count of that domestic shipment's invoice).
     async fn change<F>(
         &self,
         id: &str,
         key: Option<&RequestKey>,
         expected_version: Option<i64>,
+        domestic_report: Option<&ShipmentRequest>,
         rule: F,
     ) -> Result<LicenseAnswer, LedgerError>
     where
@@ -321,9 +324,10 @@ impl Ledger {
             }
         }
         // The counters a licence touches follow from its terms, which
-        // never change: read once, locked in the transaction.
+        // never change (and the report's invoice): read once, locked in the
+        // transaction.
         let known = self.license(id).await?;
-        let keys = counter_keys(&known);
+        let keys = counter_keys(&known, domestic_report);
         type Slot = Arc<Mutex<Option<Result<LicenseAnswer, LedgerError>>>>;
         let slot: Slot = Arc::new(Mutex::new(None));
         let decided = Arc::clone(&slot);

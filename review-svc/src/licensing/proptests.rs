@@ -65,7 +65,8 @@ proptest! {
                     result
                 }
                 Step::Domestic { quantity } => {
-                    let s = ShipmentRequest { shipped_at: now, ..shipment(quantity) };
+                    let reference = format!("INV-{quantity}");
+                    let s = ShipmentRequest { shipped_at: now, reference, ..shipment(quantity) };
                     record_domestic_shipment(&lic, &counters, &holder(), &s, now)
                 }
                 Step::Officer(which) => {

@@ -10,6 +10,8 @@ pub enum RefusalKind {
     FailedPrecondition,
     /// `INVALID_ARGUMENT`, with the field.
     InvalidArgument,
+    /// `ALREADY_EXISTS`
+    AlreadyExists,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +33,10 @@ impl LicenseRefusal {
 
     pub fn precondition(reason: &'static str, detail: impl Into<String>) -> Self {
         Self::new(RefusalKind::FailedPrecondition, reason, detail, None)
+    }
+
+    pub fn exists(reason: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(RefusalKind::AlreadyExists, reason, detail, None)
     }
 
     pub fn invalid(reason: &'static str, field: &'static str, detail: impl Into<String>) -> Self {
@@ -101,4 +107,10 @@ pub mod reason {
     pub const TOTAL_OUT_OF_RANGE: &str = "TOTAL_OUT_OF_RANGE";
     /// Suspending, reinstating and revoking need a reason.
     pub const REASON_REQUIRED: &str = "REASON_REQUIRED";
+
+    // AlreadyExists
+    /// A U.S. domestic shipment of this product under this invoice (or
+    /// bill of lading) was reported already, on this licence or another of
+    /// the holder's: counted twice, it would raise the aggregate-TPP cap.
+    pub const DOMESTIC_SHIPMENT_ALREADY_REPORTED: &str = "DOMESTIC_SHIPMENT_ALREADY_REPORTED";
 }

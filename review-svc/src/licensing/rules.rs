@@ -110,6 +110,17 @@ pub mod counter {
     pub fn domestic_tpp(holder: &str, product: &str) -> String {
         format!("domestic-tpp|{holder}|{product}")
     }
+    /// How many domestic shipments of the product the holder reported
+    /// under this invoice (at most one: see `record_domestic_shipment`).
+    /// The reference is compared without case or spaces.
+    pub fn domestic_reports(holder: &str, product: &str, reference: &str) -> String {
+        let reference: String = reference
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_uppercase)
+            .collect();
+        format!("domestic-reports|{holder}|{product}|{reference}")
+    }
 
     /// End users are named by the applicant: every spelling of one
     /// entity's name (the services' shared `entity_key`) is one end user.
@@ -141,8 +152,9 @@ pub mod counter {
 }
 
 /// Every counter a licence's writes may read or change, sorted (the
-/// order the stores lock them in).
-pub fn counter_keys(license: &License) -> Vec<String> {
+/// order the stores lock them in); with `domestic`, a domestic shipment
+/// to report, also the count of its invoice's reports.
+pub fn counter_keys(license: &License, domestic: Option<&ShipmentRequest>) -> Vec<String> {
     let t = &license.terms;
     let mut keys: Vec<String> = t
         .items
@@ -155,6 +167,14 @@ pub fn counter_keys(license: &License) -> Vec<String> {
             ]
         })
         .collect();
+    if let Some(request) = domestic {
+        let item = t.items.iter().find(|i| i.item_index == request.item_index);
+        keys.extend(
+            item.map(|item| {
+                counter::domestic_reports(&t.holder, &item.product, &request.reference)
+            }),
+        );
+    }
     keys.sort();
     keys.dedup();
     keys
@@ -509,10 +529,26 @@ pub fn record_domestic_shipment(
     check_holder(actor, license)?;
     check_made(request, now, "shipTime")?;
     let item = checked_item(license, request.item_index)?;
+    let holder = &license.terms.holder;
+    // One invoice, one report: the same shipment reported again (a retry
+    // with a new request id, or on another licence of the product) would
+    // count its TPP twice toward the cap.
+    let reports = counter::domestic_reports(holder, &item.product, &request.reference);
+    if count(counters, &reports) > 0 {
+        return Err(LicenseRefusal::exists(
+            reason::DOMESTIC_SHIPMENT_ALREADY_REPORTED,
+            format!(
+                "a U.S. domestic shipment of {} under reference {:?} was reported already",
+                item.product, request.reference
+            ),
+        )
+        .with("product", &item.product)
+        .with("reference", &request.reference));
+    }
     let tpp = tpp_of(item, request.quantity);
     let change = counter_change(
         counters,
-        counter::domestic_tpp(&license.terms.holder, &item.product),
+        counter::domestic_tpp(holder, &item.product),
         || format!("the TPP of {} shipped to U.S. customers", item.product),
         tpp,
     )?;
@@ -524,7 +560,7 @@ pub fn record_domestic_shipment(
         tpp,
     );
     Ok(Recorded {
-        counters: vec![change],
+        counters: vec![change, (reports, 1)],
         events: vec![LicenseEvent::DomesticShipmentRecorded {
             at: now,
             actor: actor.id.clone(),

@@ -372,15 +372,41 @@ fn domestic_shipments_count_toward_the_cap() {
     s.customer = "US Lab Inc.".into();
     let none = HashMap::new();
     let done = record_domestic_shipment(&lic, &none, &holder(), &s, t(1)).expect("recorded");
+    let reports = counter::domestic_reports("exporter-1", "H200", &s.reference);
     assert_eq!(
         done.counters,
-        vec![(counter::domestic_tpp("exporter-1", "H200"), 316_640)]
+        vec![
+            (counter::domestic_tpp("exporter-1", "H200"), 316_640),
+            (reports.clone(), 1)
+        ]
     );
     let other = Actor::new("exporter-2", Role::Applicant, None);
     assert_eq!(
         refusal(record_domestic_shipment(&lic, &none, &other, &s, t(1))),
         reason::NOT_YOUR_LICENSE
     );
+    // The same invoice again, however it is spaced or cased, on this
+    // licence or another of the product: counted once.
+    let reported = HashMap::from([(reports, 1)]);
+    let again = ShipmentRequest {
+        reference: " aes  x20260301000001 ".into(),
+        ..s.clone()
+    };
+    assert_eq!(
+        refusal(record_domestic_shipment(
+            &lic,
+            &reported,
+            &holder(),
+            &again,
+            t(1)
+        )),
+        reason::DOMESTIC_SHIPMENT_ALREADY_REPORTED
+    );
+    let next = ShipmentRequest {
+        reference: "INV-2".into(),
+        ..s
+    };
+    assert!(record_domestic_shipment(&lic, &reported, &holder(), &next, t(1)).is_ok());
 }
 
 #[test]
@@ -398,7 +424,7 @@ fn a_domestic_total_past_64_bits_is_refused() {
     assert_eq!(refusal(refused), reason::TOTAL_OUT_OF_RANGE);
     let full = HashMap::from([(key.clone(), i64::MAX - 15_832 * 1_000_000)]);
     let done = record_domestic_shipment(&lic, &full, &holder(), &s, t(1)).expect("recorded");
-    assert_eq!(done.counters, vec![(key, 15_832 * 1_000_000)]);
+    assert_eq!(done.counters[0], (key, 15_832 * 1_000_000));
 }
 
 #[test]

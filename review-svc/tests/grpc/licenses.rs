@@ -348,6 +348,26 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
         Code::FailedPrecondition,
         "DATED_IN_THE_FUTURE",
     );
+    // Nor may one invoice be counted twice: reported again under a new
+    // request id (in another case), it is refused.
+    let first = domestic_shipment_request(&license.name, 100, 1, ts(now));
+    licenses
+        .record_domestic_shipment(authed(first.clone(), APPLICANT))
+        .await
+        .unwrap_or_else(|s| panic!("domestic shipment: {}", describe(&s)));
+    events += 1;
+    let again = pb::RecordDomesticShipmentRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        reference: first.reference.to_lowercase(),
+        ..first
+    };
+    expect_refusal(
+        licenses
+            .record_domestic_shipment(authed(again, APPLICANT))
+            .await,
+        Code::AlreadyExists,
+        "DOMESTIC_SHIPMENT_ALREADY_REPORTED",
+    );
     let license = license_of(&mut licenses, &app).await;
     unchanged(&mut h, &mut licenses, &license, events).await;
 
@@ -452,7 +472,7 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
     // Everything is in the application's chain, and the chain holds.
     let events = all_events(&mut h.client, &app.name).await;
     for (kind, count) in [
-        ("DomesticShipmentRecorded", 2),
+        ("DomesticShipmentRecorded", 3),
         ("ShipmentRecorded", 1),
         ("LicenseSuspended", 1),
         ("LicenseReinstated", 1),

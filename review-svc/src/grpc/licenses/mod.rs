@@ -343,6 +343,7 @@ pub fn refused(refusal: LicenseRefusal, license: &str) -> Status {
         RefusalKind::InvalidArgument => Code::InvalidArgument,
         RefusalKind::PermissionDenied => Code::PermissionDenied,
         RefusalKind::FailedPrecondition => Code::FailedPrecondition,
+        RefusalKind::AlreadyExists => Code::AlreadyExists,
     };
     match (refusal.kind, refusal.field) {
         (RefusalKind::InvalidArgument, Some(field)) => ERRORS.field_status(
