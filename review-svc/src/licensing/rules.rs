@@ -91,7 +91,8 @@ pub fn license_number(id: &str) -> String {
 
 /// Names of the counters a licence's shipments are checked against and
 /// change: units per (end user, product), exported TPP per (holder,
-/// product), domestic TPP per (holder, product).
+/// product), domestic TPP per (holder, product), and domestic reports per
+/// (holder, product, invoice).
 pub mod counter {
     use service_kit::names::entity_key;
     use unicode_security::confusable_detection::skeleton;
@@ -99,7 +100,7 @@ pub mod counter {
     /// The prefix of the end-user counters. An earlier release keyed them
     /// `end-user-units|` by a name set aside only case and spacing; the
     /// stores move such counters to these keys when they open.
-    pub const END_USER_UNITS: &str = "end-user|";
+    const END_USER_UNITS: &str = "end-user|";
 
     pub fn end_user_units(end_user: &str, product: &str) -> String {
         format!("{END_USER_UNITS}{}|{product}", end_user_key(end_user))

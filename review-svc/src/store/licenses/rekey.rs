@@ -36,11 +36,11 @@ pub(crate) async fn key_end_users<DB: Dialect>(
     key_license_end_users(pool, begin).await
 }
 
-/// Moves the old end-user counters; returns how many it moved.
+/// Moves the old end-user counters.
 async fn rekey_end_user_counters<DB: Dialect>(
     pool: &Pool<DB>,
     begin: &'static str,
-) -> Result<usize, StoreError> {
+) -> Result<(), StoreError> {
     let old_counters = format!(
         "SELECT counter, value FROM license_counters WHERE counter LIKE '{OLD_PREFIX}%' \
          ORDER BY counter"
@@ -52,7 +52,7 @@ async fn rekey_end_user_counters<DB: Dialect>(
         .map_err(DB::map_err)?
         .is_none()
     {
-        return Ok(0);
+        return Ok(());
     }
     let mut tx = conn.begin_with(begin).await.map_err(DB::map_err)?;
     let old: Vec<(String, i64)> = DB::fetch_all(
@@ -65,7 +65,7 @@ async fn rekey_end_user_counters<DB: Dialect>(
     .map(|row| Ok((row.text(0)?, row.int(1)?)))
     .collect::<Result<_, StoreError>>()?;
     if old.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let end_users: Vec<String> = DB::fetch_all(
         &mut *tx,
@@ -116,7 +116,7 @@ async fn rekey_end_user_counters<DB: Dialect>(
         into = totals.len(),
         "end-user counters moved to keys by entity name"
     );
-    Ok(old.len())
+    Ok(())
 }
 
 /// Replaces the end-user names of the licence rows by their keys.
