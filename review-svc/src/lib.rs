@@ -58,6 +58,8 @@ pub enum StartError {
     Serve(#[from] ServeError),
     #[error("audit checkpoints: {0}")]
     Audit(#[from] audit::AuditError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] ledger::LedgerError),
 }
 
 /// Opens the store (applying migrations), starts the workers and serves.
@@ -97,6 +99,13 @@ async fn serve_inner(
     let keys = grpc::Keys::new(secret.as_bytes());
     let workflow = workflow::Workflow::from_embedded(settings.day_length);
     let ledger = Arc::new(ledger::Ledger::new(store, workflow));
+    let counted = ledger.count_reported_invoices().await?;
+    if counted > 0 {
+        tracing::info!(
+            shipments = counted,
+            "counted the invoices of domestic shipments recorded by an earlier release"
+        );
+    }
     let workers = vec![
         workers::spawn_sweeper(
             Arc::clone(&ledger),

@@ -18,7 +18,7 @@ use system_tests::{
     all_events, authed, every_page, get_application, get_license, h200_to_china, licensed,
     start_both, verify_audit_trail, LicenseClient, ReviewClient,
 };
-use test_support::filings::{shipment_request, withdrawal_request};
+use test_support::filings::{domestic_shipment_request, shipment_request, withdrawal_request};
 
 fn fixture(version: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -184,6 +184,27 @@ async fn served_verified_and_extended(version: &str, answers_format: u32) {
     );
     assert!(
         !after.keys().any(|k| k.starts_with("end-user-units|")),
+        "{after:?}"
+    );
+    // The invoice of the domestic shipment that release recorded was
+    // counted on opening: reported again, it is refused.
+    let again = pb::RecordDomesticShipmentRequest {
+        reference: "inv-1".into(),
+        ..domestic_shipment_request(
+            &now.license.name,
+            40_000,
+            0,
+            now.license.issue_time.unwrap_or_default(),
+        )
+    };
+    let status = licenses
+        .record_domestic_shipment(authed(again, "dev-applicant"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
+    assert_eq!(
+        after.get(&format!("domestic-reports|exporter-1|{product}|INV-1")),
+        Some(&1),
         "{after:?}"
     );
     let filed = client

@@ -211,6 +211,52 @@ impl Ledger {
             .collect()
     }
 
+    /// Counts the invoices of the domestic shipments an earlier release
+    /// recorded without counting them (see `record_domestic_shipment`), so
+    /// that none can be reported again; once per database (a marker
+    /// counter says it was done). Returns how many shipments it read.
+    pub async fn count_reported_invoices(&self) -> Result<usize, LedgerError> {
+        const DONE: &str = "domestic-reports|counted";
+        let done = self.store.license_counters(&[DONE.to_owned()]).await?;
+        if done.get(DONE).is_some_and(|count| *count > 0) {
+            return Ok(0);
+        }
+        let filter = ShipmentFilter {
+            kind: Some(DOMESTIC.to_owned()),
+            ..ShipmentFilter::default()
+        };
+        let (mut after, mut read) = (None, 0);
+        loop {
+            let rows = self
+                .store
+                .list_shipments(&filter, after.as_ref(), 500)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            let mut keys = rows
+                .iter()
+                .map(|row| {
+                    let shipment = license_record::decode_shipment(&row.details)
+                        .map_err(|e| unreadable_license(&row.license_id, e))?;
+                    Ok(counter::domestic_reports(
+                        &row.holder,
+                        &shipment.product,
+                        &shipment.reference,
+                    ))
+                })
+                .collect::<Result<Vec<_>, LedgerError>>()?;
+            keys.sort();
+            keys.dedup();
+            self.store.count_at_least_once(&keys).await?;
+            read += rows.len();
+            after = Some(KeyCursor {
+                at: last.shipped_at,
+                id: last.id.clone(),
+            });
+        }
+        self.store.count_at_least_once(&[DONE.to_owned()]).await?;
+        Ok(read)
+    }
+
     /// The holder records an export (or, `domestic`, a U.S. domestic
     /// shipment) against licence `id`.
     pub async fn record_shipment(

@@ -290,6 +290,11 @@ pub trait Store: Send + Sync + 'static {
         &self,
         keys: &[String],
     ) -> Result<std::collections::HashMap<String, i64>, StoreError>;
+
+    /// Takes each named counter to at least 1 (creating it), in one
+    /// transaction: what was counted before stays counted, and again is
+    /// the same.
+    async fn count_at_least_once(&self, keys: &[String]) -> Result<(), StoreError>;
 }
 
 pub use licenses::{

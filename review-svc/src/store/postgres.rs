@@ -637,4 +637,8 @@ impl_store!(PostgresStore {
         tx.commit().await.map_err(Postgres::map_err)?;
         Ok(horizon)
     }
+
+    async fn count_at_least_once(&self, keys: &[String]) -> Result<(), StoreError> {
+        super::licenses::count_at_least_once::<Postgres>(&self.pool, "BEGIN", keys).await
+    }
 });

@@ -700,6 +700,10 @@ impl_store!(SqliteStore {
     async fn close(&self) {
         SqliteStore::close(self).await
     }
+
+    async fn count_at_least_once(&self, keys: &[String]) -> Result<(), StoreError> {
+        licenses::count_at_least_once::<Sqlite>(&self.writer_pool, "BEGIN IMMEDIATE", keys).await
+    }
 });
 
 #[cfg(test)]

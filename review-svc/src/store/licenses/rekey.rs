@@ -166,6 +166,32 @@ async fn key_license_end_users<DB: Dialect>(
     Ok(())
 }
 
+/// Takes each of the counters `keys` to at least 1, creating those that
+/// do not exist (for the ledger, which counts the invoices of domestic
+/// shipments an earlier release recorded without counting them).
+pub(crate) async fn count_at_least_once<DB: Dialect>(
+    pool: &Pool<DB>,
+    begin: &'static str,
+    keys: &[String],
+) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await.map_err(DB::map_err)?;
+    let mut tx = conn.begin_with(begin).await.map_err(DB::map_err)?;
+    for chunk in keys.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
+        for (i, key) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.push_text(key.clone());
+            q.push(", 1)");
+        }
+        q.push(
+            " ON CONFLICT (counter) DO UPDATE SET value = \
+             CASE WHEN license_counters.value < 1 THEN 1 ELSE license_counters.value END",
+        );
+        DB::execute(&mut *tx, &q).await.map_err(DB::map_err)?;
+    }
+    tx.commit().await.map_err(DB::map_err)
+}
+
 /// Today's key of the old counter `key`. Its end user's name was
 /// lower-cased with single spaces and may hold a `|`, as may the product:
 /// the name is the longest one of the licences' end users (as the old

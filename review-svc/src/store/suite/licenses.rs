@@ -446,3 +446,21 @@ pub(crate) async fn old_end_user_counters_are_moved_on_open(backend: &dyn Backen
         assert_eq!(found[0].end_user, "exarnplecloud", "m is rn to the eye");
     }
 }
+
+/// Counting at least once creates what is missing, lifts what is at 0
+/// and leaves what was counted alone, however often it is asked.
+pub(crate) async fn counters_counted_at_least_once(backend: &dyn Backend) {
+    let store = backend.store();
+    backend
+        .execute("INSERT INTO license_counters (counter, value) VALUES ('zero', 0), ('five', 5)")
+        .await
+        .unwrap();
+    let keys: Vec<String> = ["zero", "five", "new"].map(String::from).to_vec();
+    for _ in 0..2 {
+        store.count_at_least_once(&keys).await.unwrap();
+        let counters = store.license_counters(&keys).await.unwrap();
+        assert_eq!(counters.get("zero"), Some(&1));
+        assert_eq!(counters.get("five"), Some(&5));
+        assert_eq!(counters.get("new"), Some(&1));
+    }
+}
