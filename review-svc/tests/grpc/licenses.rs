@@ -607,7 +607,8 @@ pub(crate) async fn shipments_are_idempotent_and_listed(mut h: Harness) {
 }
 
 /// 64 clients race for the 40 units left: exactly 40 ship, 24 are told
-/// why not. On PostgreSQL, through two review-svc processes on one database.
+/// why not; then 16 race to report one domestic invoice: one is counted.
+/// On PostgreSQL, through two review-svc processes on one database.
 pub(crate) async fn racing_clients_ship_exactly_what_remains(mut h: Harness) {
     let second = match h.backend {
         Backend::Postgres => {
@@ -661,6 +662,47 @@ pub(crate) async fn racing_clients_ship_exactly_what_remains(mut h: Harness) {
     let events = all_events(&mut h.client, &app.name).await;
     assert_eq!(count_of(&events, "ShipmentRecorded"), 40);
     assert_eq!(count_of(&events, "LicenseExhausted"), 1);
+
+    // Racing reports of one invoice, on two licences of the product and
+    // through both processes, count it once.
+    let other = approved(&mut h.client, 40).await;
+    let other = license_of(&mut licenses_a, &other).await;
+    let invoice = domestic_shipment_request(&license.name, 10, 1, ts(now));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let mut client = if i % 2 == 0 {
+            licenses_a.clone()
+        } else {
+            licenses_b.clone()
+        };
+        let on = if i % 4 < 2 { &license } else { &other };
+        let request = pb::RecordDomesticShipmentRequest {
+            license: on.name.clone(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            ..invoice.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            client
+                .record_domestic_shipment(authed(request, APPLICANT))
+                .await
+        }));
+    }
+    let mut reported = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => reported += 1,
+            Err(status) => assert_eq!(
+                status
+                    .get_details_error_info()
+                    .map(|i| i.reason)
+                    .unwrap_or_default(),
+                "DOMESTIC_SHIPMENT_ALREADY_REPORTED",
+                "{}",
+                describe(&status)
+            ),
+        }
+    }
+    assert_eq!(reported, 1);
     assert!(verify_all(&mut h.client).await.intact);
     if let Some(second) = second {
         second.shutdown().await.expect("graceful shutdown");
