@@ -621,17 +621,24 @@ pub(crate) async fn racing_clients_ship_exactly_what_remains(mut h: Harness) {
         Some(server) => licenses_at(server.server.local_addr).await,
         None => licenses_a.clone(),
     };
+    // Every other client goes through the second process, if any.
+    let alternate = {
+        let (a, b) = (licenses_a.clone(), licenses_b.clone());
+        move |i: usize| {
+            if i.is_multiple_of(2) {
+                a.clone()
+            } else {
+                b.clone()
+            }
+        }
+    };
     let app = approved(&mut h.client, 40).await;
     let license = license_of(&mut licenses_a, &app).await;
     let now = h.clock.now();
     domestic(&mut licenses_a, &license, 1_000, now).await;
     let mut tasks = Vec::new();
     for i in 0..64 {
-        let mut client = if i % 2 == 0 {
-            licenses_a.clone()
-        } else {
-            licenses_b.clone()
-        };
+        let mut client = alternate(i);
         let request = shipment(&license, 1, now);
         tasks.push(tokio::spawn(async move {
             client.record_shipment(authed(request, APPLICANT)).await
@@ -670,11 +677,7 @@ pub(crate) async fn racing_clients_ship_exactly_what_remains(mut h: Harness) {
     let invoice = domestic_shipment_request(&license.name, 10, 1, ts(now));
     let mut tasks = Vec::new();
     for i in 0..16 {
-        let mut client = if i % 2 == 0 {
-            licenses_a.clone()
-        } else {
-            licenses_b.clone()
-        };
+        let mut client = alternate(i);
         let on = if i % 4 < 2 { &license } else { &other };
         let request = pb::RecordDomesticShipmentRequest {
             license: on.name.clone(),
