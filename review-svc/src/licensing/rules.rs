@@ -169,9 +169,8 @@ pub fn counter_keys(license: &License, domestic: Option<&ShipmentRequest>) -> Ve
         })
         .collect();
     if let Some(request) = domestic {
-        let item = t.items.iter().find(|i| i.item_index == request.item_index);
         keys.extend(
-            item.map(|item| {
+            license.item(request.item_index).map(|item| {
                 counter::domestic_reports(&t.holder, &item.product, &request.reference)
             }),
         );

@@ -424,21 +424,33 @@ pub(super) async fn locked_counters<DB: Dialect>(
     if missing.is_empty() {
         return Ok(counters);
     }
-    for chunk in missing.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
-        for (i, key) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.push("(");
-            q.push_text(key.clone());
-            q.push(", 0)");
-        }
-        q.push(" ON CONFLICT (counter) DO NOTHING");
-        DB::execute(&mut *conn, &q).await.map_err(db::<DB>)?;
-    }
+    let at_zero: Vec<(String, i64)> = missing.iter().map(|key| (key.clone(), 0)).collect();
+    insert_counters::<DB>(&mut *conn, &at_zero, "DO NOTHING")
+        .await
+        .map_err(db::<DB>)?;
     read_locked_counters::<DB>(&mut *conn, &missing, &mut counters).await?;
     Ok(counters)
+}
+
+/// Inserts the counters `rows` (name, value), a statement per
+/// [`CHANGE_ROWS_PER_STATEMENT`] rows, each ending `ON CONFLICT (counter)`
+/// and then `on_conflict`.
+pub(super) async fn insert_counters<DB: Dialect>(
+    conn: &mut DB::Connection,
+    rows: &[(String, i64)],
+    on_conflict: &str,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
+        q.push_values(
+            chunk
+                .iter()
+                .map(|(key, value)| [Bind::Text(key.clone()), Bind::Int(*value)]),
+        );
+        q.push(" ON CONFLICT (counter) ").push(on_conflict);
+        DB::execute(&mut *conn, &q).await?;
+    }
+    Ok(())
 }
 
 /// Reads the counters `keys` locked (in key order) into `into`.

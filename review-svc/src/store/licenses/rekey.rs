@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{Connection, Pool};
 
-use super::batch::{locked_counters, CHANGE_ROWS_PER_STATEMENT};
+use super::batch::{insert_counters, locked_counters};
 use super::JobError;
 use crate::licensing::rules::counter;
 use crate::store::sql::{Columns, Dialect, Sql};
@@ -98,18 +98,9 @@ async fn rekey_end_user_counters<DB: Dialect>(
         "DELETE FROM license_counters WHERE counter LIKE '{OLD_PREFIX}%'"
     ));
     DB::execute(&mut *tx, &delete).await.map_err(DB::map_err)?;
-    for chunk in totals.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
-        for (i, (key, total)) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" });
-            q.push_text(key.clone());
-            q.push(", ");
-            q.push_int(*total);
-            q.push(")");
-        }
-        q.push(" ON CONFLICT (counter) DO UPDATE SET value = excluded.value");
-        DB::execute(&mut *tx, &q).await.map_err(DB::map_err)?;
-    }
+    insert_counters::<DB>(&mut tx, &totals, "DO UPDATE SET value = excluded.value")
+        .await
+        .map_err(DB::map_err)?;
     tx.commit().await.map_err(DB::map_err)?;
     tracing::info!(
         moved = old.len(),
@@ -176,19 +167,15 @@ pub(crate) async fn count_at_least_once<DB: Dialect>(
 ) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await.map_err(DB::map_err)?;
     let mut tx = conn.begin_with(begin).await.map_err(DB::map_err)?;
-    for chunk in keys.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
-        for (i, key) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" });
-            q.push_text(key.clone());
-            q.push(", 1)");
-        }
-        q.push(
-            " ON CONFLICT (counter) DO UPDATE SET value = \
-             CASE WHEN license_counters.value < 1 THEN 1 ELSE license_counters.value END",
-        );
-        DB::execute(&mut *tx, &q).await.map_err(DB::map_err)?;
-    }
+    let once: Vec<(String, i64)> = keys.iter().map(|key| (key.clone(), 1)).collect();
+    insert_counters::<DB>(
+        &mut tx,
+        &once,
+        "DO UPDATE SET value = \
+         CASE WHEN license_counters.value < 1 THEN 1 ELSE license_counters.value END",
+    )
+    .await
+    .map_err(DB::map_err)?;
     tx.commit().await.map_err(DB::map_err)
 }
 
