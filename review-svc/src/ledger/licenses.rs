@@ -77,6 +77,17 @@ pub(crate) fn license_row(license: &License) -> LicenseRow {
     }
 }
 
+fn read_shipment(row: &ShipmentRow) -> Result<RecordedShipment, LedgerError> {
+    Ok(RecordedShipment {
+        license: row.license_id.clone(),
+        holder: row.holder.clone(),
+        domestic: row.kind == DOMESTIC,
+        shipment: license_record::decode_shipment(&row.details)
+            .map_err(|e| unreadable_license(&row.license_id, e))?,
+        recorded_at: from_millis(row.recorded_at),
+    })
+}
+
 fn read_license(row: &LicenseRow) -> Result<License, LedgerError> {
     license_record::decode_license(&row.snapshot).map_err(|e| unreadable_license(&row.id, e))
 }
@@ -197,18 +208,7 @@ impl Ledger {
         limit: u32,
     ) -> Result<Vec<RecordedShipment>, LedgerError> {
         let rows = self.store.list_shipments(filter, after, limit).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(RecordedShipment {
-                    license: row.license_id.clone(),
-                    holder: row.holder.clone(),
-                    domestic: row.kind == DOMESTIC,
-                    shipment: license_record::decode_shipment(&row.details)
-                        .map_err(|e| unreadable_license(&row.license_id, e))?,
-                    recorded_at: from_millis(row.recorded_at),
-                })
-            })
-            .collect()
+        rows.iter().map(read_shipment).collect()
     }
 
     /// Counts the invoices of the domestic shipments an earlier release
@@ -235,12 +235,11 @@ impl Ledger {
             let mut keys = rows
                 .iter()
                 .map(|row| {
-                    let shipment = license_record::decode_shipment(&row.details)
-                        .map_err(|e| unreadable_license(&row.license_id, e))?;
+                    let s = read_shipment(row)?;
                     Ok(counter::domestic_reports(
-                        &row.holder,
-                        &shipment.product,
-                        &shipment.reference,
+                        &s.holder,
+                        &s.shipment.product,
+                        &s.shipment.reference,
                     ))
                 })
                 .collect::<Result<Vec<_>, LedgerError>>()?;
