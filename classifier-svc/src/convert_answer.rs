@@ -178,6 +178,8 @@ fn classification(c: rules::Classification<'_>, view: View) -> pb::Classificatio
                 .collect(),
         },
         compact_thresholds,
+        ics_per_unit: c.ics_per_unit,
+        tpp_per_unit: c.tpp_per_unit,
     }
 }
 

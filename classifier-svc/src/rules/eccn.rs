@@ -86,6 +86,20 @@ pub(crate) struct Ctx<'a, 'r> {
 }
 
 /// One IC's outcome before it is placed in a Classification.
+/// ICs of an assembly counted together: how many, and their TPP.
+#[derive(Debug, Clone, Copy, Default)]
+struct UnitCount {
+    ics: u32,
+    tpp: f64,
+}
+
+impl UnitCount {
+    fn add(&mut self, count: u32, tpp_each: f64) {
+        self.ics = self.ics.saturating_add(count);
+        self.tpp += f64::from(count) * tpp_each;
+    }
+}
+
 struct Ic {
     level: Level,
     met: Vec<Rule>,
@@ -152,6 +166,8 @@ impl<'a> Ctx<'a, '_> {
             market_assumed_datacenter: false,
             eligible_license_exceptions: Vec::new(),
             thresholds: Vec::new(),
+            ics_per_unit: 1,
+            tpp_per_unit: 0.0,
         }
     }
 
@@ -208,6 +224,9 @@ impl<'a> Ctx<'a, '_> {
         let mut hbm_c = false;
         // One datacenter .a-level IC makes the assembly a datacenter .a item.
         let mut a_datacenter = false;
+        // What one unit counts as: the controlled ICs, else every IC.
+        let mut controlled = UnitCount::default();
+        let mut every_ic = UnitCount::default();
         for contained in &spec.contained_ics {
             let ic_spec = &contained.spec;
             let label = format!("contained IC '{}' x{}: ", ic_spec.name, contained.count);
@@ -221,6 +240,10 @@ impl<'a> Ctx<'a, '_> {
                 ic_spec.market
             };
             let ic = self.classify_ic(ic_spec, market, &label, &mut c.findings);
+            every_ic.add(contained.count, ic.metrics.tpp);
+            if matches!(ic.level, Level::A | Level::B) {
+                controlled.add(contained.count, ic.metrics.tpp);
+            }
             let f = ChipFigures::of(ic_spec, ic.metrics.tpp);
             figures = Some(figures.map_or(f, |w| w.worst(f)));
             if ic.level == Level::A {
@@ -274,6 +297,13 @@ impl<'a> Ctx<'a, '_> {
             ic.datacenter
         };
         self.fill(&mut c, ic, &met, &mut warnings);
+        let unit = if controlled.ics > 0 {
+            controlled
+        } else {
+            every_ic
+        };
+        c.ics_per_unit = unit.ics;
+        c.tpp_per_unit = unit.tpp;
         Assessed {
             level,
             hbm_item: false,
@@ -310,6 +340,7 @@ impl<'a> Ctx<'a, '_> {
         }
         let m = ic.metrics;
         c.tpp = m.tpp;
+        c.tpp_per_unit = m.tpp;
         c.performance_density = m.pd;
         c.tpp_bit_length = m.bit_length;
         c.tpp_by_precision = m.by_precision;

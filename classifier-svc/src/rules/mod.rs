@@ -231,6 +231,8 @@ impl RuleBook {
             market_assumed_datacenter: false,
             eligible_license_exceptions: Vec::new(),
             thresholds: Vec::new(),
+            ics_per_unit: 1,
+            tpp_per_unit: m.tpp,
         };
         let license = parties.map(|parties| LicenseDetermination {
             status: LicenseStatus::NotRequired,

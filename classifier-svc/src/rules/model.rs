@@ -266,6 +266,10 @@ pub struct Classification<'a> {
     pub market_assumed_datacenter: bool,
     pub eligible_license_exceptions: Vec<&'a str>,
     pub thresholds: Vec<Threshold<'a>>,
+    /// How many ICs one unit of the item counts as for a licence's caps.
+    pub ics_per_unit: u32,
+    /// The TPP of those ICs together.
+    pub tpp_per_unit: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

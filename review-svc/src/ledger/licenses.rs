@@ -92,8 +92,8 @@ fn read_license(row: &LicenseRow) -> Result<License, LedgerError> {
     license_record::decode_license(&row.snapshot).map_err(|e| unreadable_license(&row.id, e))
 }
 
-/// The product and TPP per unit of each filed item, from the classifier's
-/// answers (the catalogue name when the classifier gave none).
+/// The product, TPP and ICs per unit of each filed item, from the
+/// classifier's answers (the catalogue name when the classifier gave none).
 fn products(app: &Application) -> Vec<ProductFacts> {
     app.filed
         .items
@@ -114,17 +114,49 @@ fn products(app: &Application) -> Vec<ProductFacts> {
                     Chip::Spec(_) => None,
                 })
                 .unwrap_or_else(|| format!("item {index}"));
-            let tpp_per_unit = answer
-                .and_then(|a| a.classification)
-                .map(|c| c.tpp)
+            let classification = answer.and_then(|a| a.classification);
+            // An answer from before the classifier counted a unit's ICs
+            // has none: the ICs the filing says the item contains.
+            let (ics_per_unit, unit_tpp) = match &classification {
+                Some(c) if c.ics_per_unit > 0 => (u64::from(c.ics_per_unit), c.tpp_per_unit),
+                Some(c) => {
+                    let ics = filed_ics_per_unit(&item.chip);
+                    (ics, c.tpp * ics as f64)
+                }
+                None => (filed_ics_per_unit(&item.chip), 0.0),
+            };
+            let tpp_per_unit = Some(unit_tpp)
                 .filter(|tpp| tpp.is_finite() && *tpp > 0.0)
                 .map_or(0, |tpp| tpp.round() as u64);
             ProductFacts {
                 product,
                 tpp_per_unit,
+                ics_per_unit,
             }
         })
         .collect()
+}
+
+/// ICs other than memory stacks in one unit of a chip filed by its
+/// specifications (1 for an IC, and for a catalogue name, which only the
+/// classifier can read).
+fn filed_ics_per_unit(chip: &Chip) -> u64 {
+    use exportcontrol_proto::classifier::v1::{
+        classify_item_request::Item, contained_integrated_circuit::Ic, ItemKind,
+    };
+    let Some(Item::Spec(spec)) = crate::convert::chip(chip) else {
+        return 1;
+    };
+    let ics: u64 = spec
+        .contained_ics
+        .iter()
+        .filter(|c| match &c.ic {
+            Some(Ic::Spec(s)) => s.kind() != ItemKind::HbmStack,
+            _ => true,
+        })
+        .map(|c| u64::from(c.count))
+        .sum();
+    ics.max(1)
 }
 
 fn new_event(event: LicenseEvent) -> NewEvent {

@@ -60,12 +60,26 @@ pub struct LicenseItem {
     /// Total processing performance of one unit (rounded), from the
     /// classifier's answer; 0 when the classifier gave none.
     pub tpp_per_unit: u64,
+    /// How many ICs one unit holds (a board of eight GPUs: 8), from the
+    /// classifier's answer: what a unit counts toward a cap in units.
+    /// Licences issued before it was recorded hold 1, as do ICs; 1 is not
+    /// written, so that their records keep their bytes.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ics_per_unit: u64,
     pub authorized_quantity: u64,
     pub authorized_value_usd_cents: u64,
     #[serde(default)]
     pub shipped_quantity: u64,
     #[serde(default)]
     pub shipped_value_usd_cents: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(value: &u64) -> bool {
+    *value == 1
 }
 
 impl LicenseItem {

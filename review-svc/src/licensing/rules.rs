@@ -22,6 +22,8 @@ pub struct ProductFacts {
     pub product: String,
     /// TPP of one unit, rounded.
     pub tpp_per_unit: u64,
+    /// ICs one unit holds.
+    pub ics_per_unit: u64,
 }
 
 /// The licence an application that just became final is issued, or `None`
@@ -55,6 +57,7 @@ pub fn issue(
                 item_index: u32::try_from(index).unwrap_or(u32::MAX),
                 product: facts.map(|f| f.product.clone()).unwrap_or_default(),
                 tpp_per_unit: facts.map_or(0, |f| f.tpp_per_unit),
+                ics_per_unit: facts.map_or(1, |f| f.ics_per_unit),
                 authorized_quantity: item.quantity,
                 authorized_value_usd_cents: item.quantity.saturating_mul(item.unit_value_usd_cents),
                 shipped_quantity: 0,
@@ -420,22 +423,26 @@ pub fn record_shipment(
     if let Some(cap) = policy.end_user_cap_for(&terms.destination) {
         let key = counter::end_user_units(&terms.end_user, &item.product);
         let shipped = count(counters, &key);
-        if shipped + u128::from(request.quantity) > u128::from(cap.units) {
+        // A unit of a board of eight GPUs is eight units to the cap.
+        let units = u128::from(request.quantity) * u128::from(item.ics_per_unit);
+        if shipped + units > u128::from(cap.units) {
             return Err(LicenseRefusal::precondition(
                 reason::END_USER_CAP_EXCEEDED,
                 format!(
-                    "{} units of {} would take end user {:?} to {} units, above the cap of {} \
-                     ({})",
+                    "{} of {} ({} ICs each) would take end user {:?} to {} units, above the cap \
+                     of {} ({})",
                     request.quantity,
                     item.product,
+                    item.ics_per_unit,
                     terms.end_user,
-                    shipped + u128::from(request.quantity),
+                    shipped + units,
                     cap.units,
                     cite(&cap.citation, cap.confirmed)
                 ),
             )
             .with("endUser", &terms.end_user)
             .with("product", &item.product)
+            .with("icsPerUnit", item.ics_per_unit)
             .with("shippedUnits", shipped)
             .with("capUnits", cap.units)
             .with("confirmed", cap.confirmed));
@@ -446,12 +453,7 @@ pub fn record_shipment(
                 item.product, terms.end_user
             )
         };
-        changes.push(counter_change(
-            counters,
-            key,
-            what,
-            u128::from(request.quantity),
-        )?);
+        changes.push(counter_change(counters, key, what, units)?);
     }
     if let Some(cap) = policy.tpp_cap_for(&terms.destination) {
         let exported_key = counter::exported_tpp(&terms.holder, &item.product);

@@ -31,6 +31,7 @@ pub(super) fn license(destination: &str) -> License {
             item_index: 0,
             product: "H200".into(),
             tpp_per_unit: 15_832,
+            ics_per_unit: 1,
             authorized_quantity: 100,
             authorized_value_usd_cents: 100 * 3_000_000,
             shipped_quantity: 0,
@@ -321,6 +322,33 @@ fn the_end_user_cap_counts_every_spelling_of_one_end_user() {
         got.is_ok(),
         "another end user has a cap of its own: {got:?}"
     );
+}
+
+/// A unit of a board of eight GPUs is eight units to the per-end-user cap
+/// (and eight GPUs' TPP to the aggregate cap): licensing boards instead of
+/// chips does not multiply what one customer may receive.
+#[test]
+fn a_board_counts_its_ics_toward_the_caps() {
+    let p = policy();
+    let mut board = license("CN");
+    board.terms.items[0].ics_per_unit = 8;
+    board.terms.items[0].tpp_per_unit = 8 * 15_832;
+    let mut counters = domestic_plenty();
+    counters.insert(counter::end_user_units("Example Cloud Co.", "H200"), 74_990);
+    let got = record_shipment(&p, &board, &counters, &holder(), &shipment(2), t(1));
+    let refused = got.expect_err("16 units past 74,990");
+    assert_eq!(refused.reason, reason::END_USER_CAP_EXCEEDED);
+    assert!(
+        refused.detail.contains("(8 ICs each)"),
+        "{}",
+        refused.detail
+    );
+    let recorded = record_shipment(&p, &board, &counters, &holder(), &shipment(1), t(1))
+        .expect("8 units reach 74,998");
+    let end_user = counter::end_user_units("Example Cloud Co.", "H200");
+    let exported = counter::exported_tpp("exporter-1", "H200");
+    assert!(recorded.counters.contains(&(end_user, 8)));
+    assert!(recorded.counters.contains(&(exported, 8 * 15_832)));
 }
 
 /// A domestic shipment counts toward the cap once made: one dated ahead

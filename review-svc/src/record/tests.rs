@@ -360,6 +360,7 @@ fn every_license_kind() -> Vec<Event> {
                     item_index: 0,
                     product: "NVIDIA H200 SXM 141GB".into(),
                     tpp_per_unit: 15_832,
+                    ics_per_unit: 1,
                     authorized_quantity: 5000,
                     authorized_value_usd_cents: 15_000_000_000,
                     shipped_quantity: 0,

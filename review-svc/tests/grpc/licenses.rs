@@ -28,7 +28,15 @@ async fn licenses(h: &Harness) -> Licenses {
 /// An application of `quantity` H200s to China, approved with conditions
 /// by the licensing officer: final, so a licence is issued.
 pub(crate) async fn approved(client: &mut Client, quantity: u64) -> pb::Application {
-    let mut app = create(client, APPLICANT, h200_to("CN", quantity)).await;
+    approved_filing(client, h200_to("CN", quantity)).await
+}
+
+/// `filing`, approved with conditions by the licensing officer.
+async fn approved_filing(
+    client: &mut Client,
+    filing: pb::CreateApplicationRequest,
+) -> pb::Application {
+    let mut app = create(client, APPLICANT, filing).await;
     for (token, agency) in REVIEWERS {
         app = recommend(client, &app, token, agency, pb::Recommendation::Approve).await;
     }
@@ -141,6 +149,57 @@ pub(crate) async fn licence_issued_on_approval(mut h: Harness) {
         .unwrap()
         .into_inner();
     assert!(theirs.licenses.is_empty());
+}
+
+/// A board of eight H200s, licensed by the board: each unit counts eight
+/// H200s toward the end user's cap and eight H200s' TPP toward the
+/// aggregate cap, so licensing boards instead of chips multiplies neither.
+pub(crate) async fn a_board_counts_its_chips_toward_the_caps(mut h: Harness) {
+    let mut licenses = licenses(&h).await;
+    let mut filing = h200_to("CN", 10_000);
+    let board = cpb::ChipSpec {
+        name: "HGX H200 8-GPU".into(),
+        kind: cpb::ItemKind::ComputerOrAssembly as i32,
+        market: cpb::Market::Datacenter as i32,
+        contained_ics: vec![cpb::ContainedIntegratedCircuit {
+            ic: Some(cpb::contained_integrated_circuit::Ic::CatalogChip(
+                "H200".into(),
+            )),
+            count: 8,
+        }],
+        ..Default::default()
+    };
+    filing.application.as_mut().unwrap().items[0].item = Some(pb::line_item::Item::Spec(board));
+    let app = approved_filing(&mut h.client, filing).await;
+    let license = license_of(&mut licenses, &app).await;
+    let item = &license.items[0];
+    assert_eq!(item.ics_per_unit, 8, "{item:?}");
+    assert_eq!(
+        item.tpp_per_unit, 126_650,
+        "eight H200s of 15,831.2: {item:?}"
+    );
+    let now = h.clock.now();
+    domestic(&mut licenses, &license, 20_000, now).await;
+
+    // 9,376 boards are 75,008 H200s: above the 75,000 of one end user.
+    let status = expect_refusal(
+        licenses
+            .record_shipment(authed(shipment(&license, 9_376, now), APPLICANT))
+            .await,
+        Code::FailedPrecondition,
+        "END_USER_CAP_EXCEEDED",
+    );
+    let info = status.get_details_error_info().unwrap();
+    assert_eq!(
+        info.metadata.get("icsPerUnit").map(String::as_str),
+        Some("8")
+    );
+    let shipped = licenses
+        .record_shipment(authed(shipment(&license, 9_375, now), APPLICANT))
+        .await
+        .unwrap_or_else(|s| panic!("9,375 boards: {}", describe(&s)))
+        .into_inner();
+    assert_eq!(shipped.shipment.unwrap().tpp, 9_375 * 126_650);
 }
 
 pub(crate) async fn no_licence_without_a_final_approval(mut h: Harness) {
@@ -800,6 +859,7 @@ pub(crate) async fn list_filters_are_validated(mut h: Harness) {
 
 on_both_backends!(
     licence_issued_on_approval,
+    a_board_counts_its_chips_toward_the_caps,
     no_licence_without_a_final_approval,
     every_refusal_says_why_and_writes_nothing,
     shipments_are_idempotent_and_listed,

@@ -130,6 +130,41 @@ fn assemblies_map_to_4a090() {
         (REQUIRED, CASE),
         "the overlay is per chip"
     );
+    let one = run(&h200(), None, "2026-02-01").classification;
+    assert_eq!((one.ics_per_unit, one.tpp_per_unit), (1, one.tpp));
+    assert_eq!(
+        (d.classification.ics_per_unit, d.classification.tpp_per_unit),
+        (8, 8.0 * one.tpp),
+        "a unit of the board is eight H200s to a licence's caps"
+    );
+    assert_eq!(d.classification.tpp, one.tpp, "the metrics are one IC's");
+
+    // Uncontrolled ICs beside the controlled ones are not counted; an
+    // assembly of uncontrolled ICs only counts them all.
+    let small = || dc(100.0, None);
+    let with_controller = board(vec![
+        ContainedIc {
+            spec: h200(),
+            count: 8,
+        },
+        ContainedIc {
+            spec: small(),
+            count: 2,
+        },
+    ]);
+    let c = run(&with_controller, None, "2026-02-01").classification;
+    assert_eq!((c.ics_per_unit, c.tpp_per_unit), (8, 8.0 * one.tpp));
+    let c = run(
+        &board(vec![ContainedIc {
+            spec: small(),
+            count: 3,
+        }]),
+        None,
+        "2026-02-01",
+    )
+    .classification;
+    assert_eq!(c.status, ControlStatus::NotControlled);
+    assert_eq!((c.ics_per_unit, c.tpp_per_unit), (3, 300.0));
 
     let b = run(
         &board(vec![ContainedIc {
@@ -160,6 +195,11 @@ fn assemblies_map_to_4a090() {
     let d = run(&aggregated, None, "2026-02-01");
     assert_eq!(d.classification.paragraph, "4A090.a");
     assert_warns(&d, "aggregated");
+    assert_eq!(
+        (d.classification.ics_per_unit, d.classification.tpp_per_unit),
+        (1, 36000.0),
+        "aggregated figures are one unit's"
+    );
 }
 
 #[test]

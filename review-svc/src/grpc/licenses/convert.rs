@@ -55,6 +55,7 @@ pub fn license(license: &License, etag: String) -> pb::License {
                 remaining_quantity: item.remaining_quantity(),
                 product: item.product.clone(),
                 tpp_per_unit: item.tpp_per_unit,
+                ics_per_unit: item.ics_per_unit,
             })
             .collect(),
         conditions: t.conditions.clone(),
