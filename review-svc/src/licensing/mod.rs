@@ -32,8 +32,8 @@
 //! `VALUE_EXCEEDS_REMAINING` (value tolerance of 15 CFR 750.11: +25% for
 //! items licensed by number), `ATTESTATION_REQUIRED` (e.g. the U.S.
 //! laboratory's test report for China and Macau, ¶(dd)(3)),
-//! `END_USER_CAP_EXCEEDED` (units per end user and product across all its
-//! licences; `confirmed = false`), `AGGREGATE_TPP_CAP_EXCEEDED` (TPP of a
+//! `END_USER_CAP_EXCEEDED` (chips per end user across all its licences and
+//! products, a board counting the ICs it holds; `confirmed = false`), `AGGREGATE_TPP_CAP_EXCEEDED` (TPP of a
 //! product exported by the holder to China and Macau at most 50% of the
 //! TPP of that product it shipped to U.S. customers, reported with
 //! [`record_domestic_shipment`]; ¶(dd)(1)(iii)).

@@ -93,20 +93,25 @@ pub fn license_number(id: &str) -> String {
 }
 
 /// Names of the counters a licence's shipments are checked against and
-/// change: units per (end user, product), exported TPP per (holder,
+/// change: units per end user (every product), exported TPP per (holder,
 /// product), domestic TPP per (holder, product), and domestic reports per
 /// (holder, product, invoice).
 pub mod counter {
     use service_kit::names::entity_key;
     use unicode_security::confusable_detection::skeleton;
 
-    /// The prefix of the end-user counters. An earlier release keyed them
-    /// `end-user-units|` by a name set aside only case and spacing; the
-    /// stores move such counters to these keys when they open.
-    const END_USER_UNITS: &str = "end-user|";
+    /// The prefix of the end-user counters. Earlier releases counted per
+    /// product, under `end-user-units|{name as written}|{product}` and then
+    /// `end-user|{key}|{product}`; the stores add such counters into these
+    /// when they open.
+    pub const END_USER_UNITS: &str = "end-user-cap|";
 
-    pub fn end_user_units(end_user: &str, product: &str) -> String {
-        format!("{END_USER_UNITS}{}|{product}", end_user_key(end_user))
+    /// Units shipped to the end user under any of its licences, of every
+    /// product: the reported cap is per customer, with MI325-class chips
+    /// counting toward it beside the H200 (and a product is only the name
+    /// the classifier gives the filed chip, which the applicant chooses).
+    pub fn end_user_units(end_user: &str) -> String {
+        format!("{END_USER_UNITS}{}", end_user_key(end_user))
     }
     pub fn exported_tpp(holder: &str, product: &str) -> String {
         format!("exported-tpp|{holder}|{product}")
@@ -165,7 +170,7 @@ pub fn counter_keys(license: &License, domestic: Option<&ShipmentRequest>) -> Ve
         .iter()
         .flat_map(|item| {
             [
-                counter::end_user_units(&t.end_user, &item.product),
+                counter::end_user_units(&t.end_user),
                 counter::exported_tpp(&t.holder, &item.product),
                 counter::domestic_tpp(&t.holder, &item.product),
             ]
@@ -421,7 +426,7 @@ pub fn record_shipment(
     let tpp = tpp_of(item, request.quantity);
     let mut changes = Vec::new();
     if let Some(cap) = policy.end_user_cap_for(&terms.destination) {
-        let key = counter::end_user_units(&terms.end_user, &item.product);
+        let key = counter::end_user_units(&terms.end_user);
         let shipped = count(counters, &key);
         // A unit of a board of eight GPUs is eight units to the cap.
         let units = u128::from(request.quantity) * u128::from(item.ics_per_unit);
@@ -429,8 +434,8 @@ pub fn record_shipment(
             return Err(LicenseRefusal::precondition(
                 reason::END_USER_CAP_EXCEEDED,
                 format!(
-                    "{} of {} ({} ICs each) would take end user {:?} to {} units, above the cap \
-                     of {} ({})",
+                    "{} of {} ({} ICs each) would take end user {:?} to {} units across its \
+                     licences, above the cap of {} ({})",
                     request.quantity,
                     item.product,
                     item.ics_per_unit,
@@ -447,12 +452,7 @@ pub fn record_shipment(
             .with("capUnits", cap.units)
             .with("confirmed", cap.confirmed));
         }
-        let what = || {
-            format!(
-                "the units of {} shipped to {:?}",
-                item.product, terms.end_user
-            )
-        };
+        let what = || format!("the units shipped to {:?}", terms.end_user);
         changes.push(counter_change(counters, key, what, units)?);
     }
     if let Some(cap) = policy.tpp_cap_for(&terms.destination) {

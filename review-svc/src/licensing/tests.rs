@@ -249,10 +249,7 @@ fn every_refusal_reason() {
             shipment(10),
             HashMap::from([
                 (counter::domestic_tpp("exporter-1", "H200"), 10_000_000),
-                (
-                    counter::end_user_units("example  cloud CO.", "H200"),
-                    74_991,
-                ),
+                (counter::end_user_units("example  cloud CO."), 74_991),
             ]),
             t(1),
         ),
@@ -287,7 +284,7 @@ fn every_refusal_reason() {
 fn the_end_user_cap_counts_every_spelling_of_one_end_user() {
     let p = policy();
     let mut shipped_to_first_spelling = domestic_plenty();
-    shipped_to_first_spelling.insert(counter::end_user_units("Example Cloud Co.", "H200"), 75_000);
+    shipped_to_first_spelling.insert(counter::end_user_units("Example Cloud Co."), 75_000);
     for spelling in [
         "Example Cloud Co",
         "EXAMPLE CLOUD, CO., LTD.",
@@ -334,7 +331,7 @@ fn a_board_counts_its_ics_toward_the_caps() {
     board.terms.items[0].ics_per_unit = 8;
     board.terms.items[0].tpp_per_unit = 8 * 15_832;
     let mut counters = domestic_plenty();
-    counters.insert(counter::end_user_units("Example Cloud Co.", "H200"), 74_990);
+    counters.insert(counter::end_user_units("Example Cloud Co."), 74_990);
     let got = record_shipment(&p, &board, &counters, &holder(), &shipment(2), t(1));
     let refused = got.expect_err("16 units past 74,990");
     assert_eq!(refused.reason, reason::END_USER_CAP_EXCEEDED);
@@ -345,7 +342,7 @@ fn a_board_counts_its_ics_toward_the_caps() {
     );
     let recorded = record_shipment(&p, &board, &counters, &holder(), &shipment(1), t(1))
         .expect("8 units reach 74,998");
-    let end_user = counter::end_user_units("Example Cloud Co.", "H200");
+    let end_user = counter::end_user_units("Example Cloud Co.");
     let exported = counter::exported_tpp("exporter-1", "H200");
     assert!(recorded.counters.contains(&(end_user, 8)));
     assert!(recorded.counters.contains(&(exported, 8 * 15_832)));
@@ -390,7 +387,7 @@ fn the_tpp_cap_is_half_the_domestic_tpp() {
         .contains(&(counter::exported_tpp("exporter-1", "H200"), 158_320)));
     assert!(done
         .counters
-        .contains(&(counter::end_user_units("Example Cloud Co.", "H200"), 10)));
+        .contains(&(counter::end_user_units("Example Cloud Co."), 10)));
 }
 
 #[test]

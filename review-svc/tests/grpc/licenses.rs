@@ -153,7 +153,9 @@ pub(crate) async fn licence_issued_on_approval(mut h: Harness) {
 
 /// A board of eight H200s, licensed by the board: each unit counts eight
 /// H200s toward the end user's cap and eight H200s' TPP toward the
-/// aggregate cap, so licensing boards instead of chips multiplies neither.
+/// aggregate cap, so licensing boards instead of chips multiplies neither;
+/// and the end user's cap counts every product, so the board's licence
+/// and a chips' licence share it.
 pub(crate) async fn a_board_counts_its_chips_toward_the_caps(mut h: Harness) {
     let mut licenses = licenses(&h).await;
     let mut filing = h200_to("CN", 10_000);
@@ -200,6 +202,18 @@ pub(crate) async fn a_board_counts_its_chips_toward_the_caps(mut h: Harness) {
         .unwrap_or_else(|s| panic!("9,375 boards: {}", describe(&s)))
         .into_inner();
     assert_eq!(shipped.shipment.unwrap().tpp, 9_375 * 126_650);
+    // The end user has its 75,000 of every product: one H200 more on another
+    // licence is refused.
+    let chips = approved(&mut h.client, 10).await;
+    let chips = license_of(&mut licenses, &chips).await;
+    domestic(&mut licenses, &chips, 10, now).await;
+    expect_refusal(
+        licenses
+            .record_shipment(authed(shipment(&chips, 1, now), APPLICANT))
+            .await,
+        Code::FailedPrecondition,
+        "END_USER_CAP_EXCEEDED",
+    );
 }
 
 pub(crate) async fn no_licence_without_a_final_approval(mut h: Harness) {

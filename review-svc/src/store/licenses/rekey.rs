@@ -1,13 +1,16 @@
-//! What an earlier release stored under an end user's name as written,
-//! moved to the end user's key (`licensing::rules::counter::end_user_key`,
-//! one for every spelling of the name) when a store opens:
+//! What earlier releases stored by end user and product, or under an end
+//! user's name as written, moved to the end user's key
+//! (`licensing::rules::counter::end_user_key`, one for every spelling of
+//! the name) when a store opens:
 //!
-//! - the end-user counters, which that release keyed by a name that set
-//!   aside only case and spacing (`end-user-units|example cloud co.|H200`,
-//!   now `end-user|exarnplecloud|H200`, "m" being "rn" in the
-//!   skeleton of look-alike letters): otherwise every end user would
-//!   start its cap again from nothing. Counters whose names now name one
-//!   end user are added together.
+//! - the end-user counters, which one release keyed by a name that set
+//!   aside only case and spacing, and per product
+//!   (`end-user-units|example cloud co.|H200`), and the next by the key
+//!   and product (`end-user|exarnplecloud|H200`, "m" being "rn" in the
+//!   skeleton of look-alike letters); now `end-user-cap|exarnplecloud`,
+//!   every product together. Otherwise every end user would start its
+//!   cap again from nothing. Counters that now count one end user are
+//!   added together.
 //! - the licences' `end_user` column, which `ListLicenses` filters on.
 //!
 //! Each runs in one transaction, the rows locked first, so that a crash
@@ -25,7 +28,10 @@ use crate::licensing::rules::counter;
 use crate::store::sql::{Columns, Dialect, Sql};
 use crate::store::StoreError;
 
-const OLD_PREFIX: &str = "end-user-units|";
+/// The first release's end-user counters: the name as written, then the product.
+const NAMED_PREFIX: &str = "end-user-units|";
+/// The next release's: the end user's key, then the product.
+const PER_PRODUCT_PREFIX: &str = "end-user|";
 
 /// Moves what an earlier release stored by end-user name as written.
 pub(crate) async fn key_end_users<DB: Dialect>(
@@ -36,15 +42,15 @@ pub(crate) async fn key_end_users<DB: Dialect>(
     key_license_end_users(pool, begin).await
 }
 
+const OLD_COUNTERS: &str = "WHERE counter LIKE 'end-user-units|%' OR counter LIKE 'end-user|%'";
+
 /// Moves the old end-user counters.
 async fn rekey_end_user_counters<DB: Dialect>(
     pool: &Pool<DB>,
     begin: &'static str,
 ) -> Result<(), StoreError> {
-    let old_counters = format!(
-        "SELECT counter, value FROM license_counters WHERE counter LIKE '{OLD_PREFIX}%' \
-         ORDER BY counter"
-    );
+    let old_counters =
+        format!("SELECT counter, value FROM license_counters {OLD_COUNTERS} ORDER BY counter");
     let mut conn = pool.acquire().await.map_err(DB::map_err)?;
     let any = Sql::<DB>::new(format!("{old_counters} LIMIT 1"));
     if DB::fetch_optional(&mut conn, &any)
@@ -94,9 +100,7 @@ async fn rekey_end_user_counters<DB: Dialect>(
             (key, total)
         })
         .collect();
-    let delete = Sql::<DB>::new(format!(
-        "DELETE FROM license_counters WHERE counter LIKE '{OLD_PREFIX}%'"
-    ));
+    let delete = Sql::<DB>::new(format!("DELETE FROM license_counters {OLD_COUNTERS}"));
     DB::execute(&mut *tx, &delete).await.map_err(DB::map_err)?;
     insert_counters::<DB>(&mut tx, &totals, "DO UPDATE SET value = excluded.value")
         .await
@@ -105,7 +109,7 @@ async fn rekey_end_user_counters<DB: Dialect>(
     tracing::info!(
         moved = old.len(),
         into = totals.len(),
-        "end-user counters moved to keys by entity name"
+        "end-user counters moved to one per end user"
     );
     Ok(())
 }
@@ -179,14 +183,22 @@ pub(crate) async fn count_at_least_once<DB: Dialect>(
     tx.commit().await.map_err(DB::map_err)
 }
 
-/// Today's key of the old counter `key`. Its end user's name was
-/// lower-cased with single spaces and may hold a `|`, as may the product:
-/// the name is the longest one of the licences' end users (as the old
-/// release wrote it) that the key starts with, else what comes before the
-/// last `|`. The new key of that old form is the new key of the name.
+/// Today's key of the old counter `key`.
+///
+/// In the per-product form the end user's key comes before the first
+/// `|` (a key is letters and digits). In the first form the name was
+/// lower-cased with single spaces and may hold a `|`, as may the
+/// product: the name is the longest one of the licences' end users (as
+/// that release wrote it) that the key starts with, else what comes
+/// before the last `|`. The new key of that old form is the new key of
+/// the name.
 fn new_key(key: &str, end_users: &[String]) -> String {
-    let rest = &key[OLD_PREFIX.len()..];
-    let (name, product) = end_users
+    if let Some(rest) = key.strip_prefix(PER_PRODUCT_PREFIX) {
+        let name = rest.split('|').next().unwrap_or(rest);
+        return counter::end_user_units(name);
+    }
+    let rest = key.strip_prefix(NAMED_PREFIX).unwrap_or(key);
+    let name = end_users
         .iter()
         .map(|name| old_form(name))
         .filter(|form| {
@@ -195,16 +207,9 @@ fn new_key(key: &str, end_users: &[String]) -> String {
                 && rest[form.len()..].starts_with('|')
         })
         .max_by_key(String::len)
-        .map(|form| {
-            let product = rest[form.len() + 1..].to_owned();
-            (form, product)
-        })
-        .or_else(|| {
-            rest.rsplit_once('|')
-                .map(|(n, p)| (n.to_owned(), p.to_owned()))
-        })
-        .unwrap_or_else(|| (rest.to_owned(), String::new()));
-    counter::end_user_units(&name, &product)
+        .or_else(|| rest.rsplit_once('|').map(|(name, _)| name.to_owned()))
+        .unwrap_or_else(|| rest.to_owned());
+    counter::end_user_units(&name)
 }
 
 /// How the earlier release wrote an end user's name into its key.
@@ -220,7 +225,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_old_key_names_its_end_user_and_product() {
+    fn an_old_key_names_its_end_user() {
         let users = [
             "Example  Cloud Co.".to_owned(),
             "A|B".to_owned(),
@@ -229,11 +234,13 @@ mod tests {
         for (old, new) in [
             (
                 "end-user-units|example cloud co.|H200",
-                "end-user|exarnplecloud|H200",
+                "end-user-cap|exarnplecloud",
             ),
-            ("end-user-units|a|b|H200", "end-user|ab|H200"),
-            ("end-user-units|a|H|200", "end-user|a|H|200"),
-            ("end-user-units|unlisted ltd|H200", "end-user|unlisted|H200"),
+            ("end-user-units|a|b|H200", "end-user-cap|ab"),
+            ("end-user-units|a|H|200", "end-user-cap|a"),
+            ("end-user-units|unlisted ltd|H200", "end-user-cap|unlisted"),
+            ("end-user|exarnplecloud|H200", "end-user-cap|exarnplecloud"),
+            ("end-user|exarnplecloud|H|200", "end-user-cap|exarnplecloud"),
         ] {
             assert_eq!(new_key(old, &users), new, "{old}");
         }

@@ -403,24 +403,29 @@ pub(crate) async fn batched_changes_share_counters_and_replays(backend: &dyn Bac
     assert_chain_intact(&*store).await;
 }
 
-/// What an earlier release stored by end-user name as written is moved to
-/// the end user's key when a store opens: counters (added together where
-/// two spellings now name one end user) and the licences' column the list
-/// filters on. Opening again moves nothing; other counters stay as they
-/// were.
+/// What earlier releases stored by end-user name as written, or per end
+/// user and product, is moved to one counter per end user when a store
+/// opens (added together where two spellings now name one end user, or
+/// two products were counted apart), and the licences' column the list
+/// filters on to the end user's key. Opening again moves nothing; other
+/// counters stay as they were.
 pub(crate) async fn old_end_user_counters_are_moved_on_open(backend: &dyn Backend) {
-    // As the earlier release wrote it: the name as filed.
+    // As the first release wrote it: the name as filed.
     issued(&*backend.store(), "l1", "acme", 10).await;
     let old = [
         "end-user-units|example cloud co.|H200",
         "end-user-units|example cloud, ltd|H200",
+        // As the next one wrote it: the end user's key, per product.
+        "end-user|exarnplecloud|NVIDIA H200 SXM 141GB",
+        "end-user|exarnplecloud|AMD Instinct MI325X",
     ];
-    let new = crate::licensing::rules::counter::end_user_units("Example Cloud", "H200");
+    let new = crate::licensing::rules::counter::end_user_units("Example Cloud");
     backend
         .execute(&format!(
             "INSERT INTO license_counters (counter, value) VALUES \
-             ('{}', 350), ('{}', 10), ('{new}', 5), ('exported-tpp|acme|H200', 7)",
-            old[0], old[1]
+             ('{}', 350), ('{}', 10), ('{}', 1000), ('{}', 20000), ('{new}', 5), \
+             ('exported-tpp|acme|H200', 7)",
+            old[0], old[1], old[2], old[3]
         ))
         .await
         .unwrap();
@@ -429,7 +434,7 @@ pub(crate) async fn old_end_user_counters_are_moved_on_open(backend: &dyn Backen
     for _ in 0..2 {
         let store = backend.another_store().await;
         let counters = store.license_counters(&keys).await.unwrap();
-        assert_eq!(counters.get(&new), Some(&365), "{counters:?}");
+        assert_eq!(counters.get(&new), Some(&21_365), "{counters:?}");
         assert_eq!(counters.get("exported-tpp|acme|H200"), Some(&7));
         assert!(
             old.iter().all(|k| !counters.contains_key(*k)),
