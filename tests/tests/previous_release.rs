@@ -232,7 +232,7 @@ async fn served_verified_and_extended(version: &str, answers_format: u32) {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
     assert_eq!(
-        after.get(&format!("domestic-reports|exporter-1|{product}|INV-1")),
+        after.get("domestic-invoices|exporter-1|INV-1"),
         Some(&1),
         "{after:?}"
     );

@@ -243,12 +243,13 @@ impl Ledger {
         rows.iter().map(read_shipment).collect()
     }
 
-    /// Counts the invoices of the domestic shipments an earlier release
-    /// recorded without counting them (see `record_domestic_shipment`), so
-    /// that none can be reported again; once per database (a marker
-    /// counter says it was done). Returns how many shipments it read.
+    /// Counts the invoices of the domestic shipments earlier releases
+    /// recorded without counting them, or counted per product (see
+    /// `record_domestic_shipment`), so that none can be reported again;
+    /// once per database (a marker counter says it was done). Returns how
+    /// many shipments it read.
     pub async fn count_reported_invoices(&self) -> Result<usize, LedgerError> {
-        const DONE: &str = "domestic-reports|counted";
+        const DONE: &str = "domestic-invoices|counted";
         let done = self.store.license_counters(&[DONE.to_owned()]).await?;
         if done.get(DONE).is_some_and(|count| *count > 0) {
             return Ok(0);
@@ -268,11 +269,7 @@ impl Ledger {
                 .iter()
                 .map(|row| {
                     let s = read_shipment(row)?;
-                    Ok(counter::domestic_reports(
-                        &s.holder,
-                        &s.shipment.product,
-                        &s.shipment.reference,
-                    ))
+                    Ok(counter::domestic_reports(&s.holder, &s.shipment.reference))
                 })
                 .collect::<Result<Vec<_>, LedgerError>>()?;
             keys.sort();

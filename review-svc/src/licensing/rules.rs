@@ -104,7 +104,7 @@ pub mod counter {
     /// product, under `end-user-units|{name as written}|{product}` and then
     /// `end-user|{key}|{product}`; the stores add such counters into these
     /// when they open.
-    pub const END_USER_UNITS: &str = "end-user-cap|";
+    const END_USER_UNITS: &str = "end-user-cap|";
 
     /// Units shipped to the end user under any of its licences, of every
     /// product: the reported cap is per customer, with MI325-class chips
@@ -119,17 +119,24 @@ pub mod counter {
     pub fn domestic_tpp(holder: &str, product: &str) -> String {
         format!("domestic-tpp|{holder}|{product}")
     }
-    /// How many domestic shipments of the product the holder reported
-    /// under this invoice (at most one: see `record_domestic_shipment`).
-    /// The reference is compared without case or spaces.
-    pub fn domestic_reports(holder: &str, product: &str, reference: &str) -> String {
+    /// How many domestic shipments the holder reported under this invoice,
+    /// of any product (at most one: see `record_domestic_shipment`). The
+    /// reference is compared without case or spaces. An earlier release
+    /// counted per product, under `domestic-reports|`: those counters are
+    /// no longer read, and the ledger counts the invoices of every
+    /// domestic shipment on record again under these keys when it starts
+    /// (`Ledger::count_reported_invoices`).
+    pub fn domestic_reports(holder: &str, reference: &str) -> String {
         let reference: String = reference
             .chars()
             .filter(|c| !c.is_whitespace())
             .flat_map(char::to_uppercase)
             .collect();
-        format!("domestic-reports|{holder}|{product}|{reference}")
+        format!("{DOMESTIC_INVOICES}{holder}|{reference}")
     }
+
+    /// The prefix of the invoice counts.
+    const DOMESTIC_INVOICES: &str = "domestic-invoices|";
 
     /// End users are named by the applicant: every spelling of one
     /// entity's name (the services' shared `entity_key`) is one end user.
@@ -177,11 +184,7 @@ pub fn counter_keys(license: &License, domestic: Option<&ShipmentRequest>) -> Ve
         })
         .collect();
     if let Some(request) = domestic {
-        keys.extend(
-            license.item(request.item_index).map(|item| {
-                counter::domestic_reports(&t.holder, &item.product, &request.reference)
-            }),
-        );
+        keys.push(counter::domestic_reports(&t.holder, &request.reference));
     }
     keys.sort();
     keys.dedup();
@@ -533,15 +536,17 @@ pub fn record_domestic_shipment(
     let item = checked_item(license, request.item_index)?;
     let holder = &license.terms.holder;
     // One invoice, one report: the same shipment reported again (a retry
-    // with a new request id, or on another licence of the product) would
-    // count its TPP twice toward the cap.
-    let reports = counter::domestic_reports(holder, &item.product, &request.reference);
+    // with a new request id, on another licence, or as another product, a
+    // name the applicant chose) would count its TPP twice toward the caps.
+    let reports = counter::domestic_reports(holder, &request.reference);
     if count(counters, &reports) > 0 {
         return Err(LicenseRefusal::exists(
             reason::DOMESTIC_SHIPMENT_ALREADY_REPORTED,
             format!(
-                "a U.S. domestic shipment of {} under reference {:?} was reported already",
-                item.product, request.reference
+                "a U.S. domestic shipment under reference {:?} was reported already by {holder} \
+                 (each invoice, or each line of one under a reference of its own, is reported \
+                 once, whatever its product)",
+                request.reference
             ),
         )
         .with("product", &item.product)

@@ -154,8 +154,9 @@ pub(crate) async fn licence_issued_on_approval(mut h: Harness) {
 /// A board of eight H200s, licensed by the board: each unit counts eight
 /// H200s toward the end user's cap and eight H200s' TPP toward the
 /// aggregate cap, so licensing boards instead of chips multiplies neither;
-/// and the end user's cap counts every product, so the board's licence
-/// and a chips' licence share it.
+/// the end user's cap counts every product, so the board's licence and a
+/// chips' licence share it; and an invoice is reported once, whatever the
+/// product it is reported for.
 pub(crate) async fn a_board_counts_its_chips_toward_the_caps(mut h: Harness) {
     let mut licenses = licenses(&h).await;
     let mut filing = h200_to("CN", 10_000);
@@ -213,6 +214,22 @@ pub(crate) async fn a_board_counts_its_chips_toward_the_caps(mut h: Harness) {
             .await,
         Code::FailedPrecondition,
         "END_USER_CAP_EXCEEDED",
+    );
+    // An invoice reported for the boards is not reported again as chips.
+    let invoice = |license: &pb::License| pb::RecordDomesticShipmentRequest {
+        reference: "INV-BOARDS-1".into(),
+        ..domestic_shipment_request(&license.name, 100, 0, ts(now))
+    };
+    licenses
+        .record_domestic_shipment(authed(invoice(&license), APPLICANT))
+        .await
+        .unwrap_or_else(|s| panic!("the invoice: {}", describe(&s)));
+    expect_refusal(
+        licenses
+            .record_domestic_shipment(authed(invoice(&chips), APPLICANT))
+            .await,
+        Code::AlreadyExists,
+        "DOMESTIC_SHIPMENT_ALREADY_REPORTED",
     );
 }
 
