@@ -331,6 +331,22 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
             "ITEM_NOT_ON_LICENSE",
         ),
         (
+            shipment(&license, 0, now),
+            APPLICANT,
+            Code::InvalidArgument,
+            "OUT_OF_RANGE",
+        ),
+        // An export declares its value, at no charge its market value.
+        (
+            pb::RecordShipmentRequest {
+                value_usd_cents: 0,
+                ..shipment(&license, 10, now)
+            },
+            APPLICANT,
+            Code::InvalidArgument,
+            "OUT_OF_RANGE",
+        ),
+        (
             pb::RecordShipmentRequest {
                 value_usd_cents: 1,
                 ..shipment(&license, 80_001, now)

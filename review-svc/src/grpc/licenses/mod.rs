@@ -285,12 +285,20 @@ fn quantity(value: u64, violations: &mut Vec<Violation>) {
     }
 }
 
-fn value(value: u64, violations: &mut Vec<Violation>) {
-    if value > validate::MAX_TOTAL_VALUE_USD_CENTS {
+/// An export's value is the value its filing declares, never nothing (a
+/// shipment at no charge declares its market value all the same); a
+/// domestic shipment's is for the record only, and may be 0.
+fn value(value: u64, export: bool, violations: &mut Vec<Violation>) {
+    let least = u64::from(export);
+    if value < least || value > validate::MAX_TOTAL_VALUE_USD_CENTS {
         violations.push(Violation::because(
             validate::reason::OUT_OF_RANGE,
             "value_usd_cents",
-            "at most 2^53 - 1",
+            if export {
+                "at least 1 cent (the value the export filing declares), at most 2^53 - 1"
+            } else {
+                "at most 2^53 - 1"
+            },
         ));
     }
 }
@@ -465,7 +473,7 @@ impl LicenseService for Licenses {
         let id = license_id(&m.license, "license")?;
         let mut violations = Vec::new();
         quantity(m.quantity, &mut violations);
-        value(m.value_usd_cents, &mut violations);
+        value(m.value_usd_cents, true, &mut violations);
         let shipped_at = time(m.export_time.as_ref(), "export_time", &mut violations);
         validate::text(
             &m.filing_reference,
@@ -563,7 +571,7 @@ impl LicenseService for Licenses {
         let id = license_id(&m.license, "license")?;
         let mut violations = Vec::new();
         quantity(m.quantity, &mut violations);
-        value(m.value_usd_cents, &mut violations);
+        value(m.value_usd_cents, false, &mut violations);
         let shipped_at = time(m.ship_time.as_ref(), "ship_time", &mut violations);
         validate::text(&m.customer, "customer", MAX_TEXT, true, &mut violations);
         validate::text(&m.reference, "reference", MAX_TEXT, true, &mut violations);
