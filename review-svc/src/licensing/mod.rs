@@ -55,6 +55,7 @@ mod tests;
 
 pub use model::{
     apply, Attestation, License, LicenseEvent, LicenseItem, LicenseState, LicenseTerms, Shipment,
+    Suspension,
 };
 pub use permissions::may_read;
 pub use policy::Policy;

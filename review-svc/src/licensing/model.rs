@@ -128,6 +128,28 @@ pub struct License {
     pub updated_at: DateTime<Utc>,
     /// Number of events applied.
     pub version: i64,
+    /// When it was suspended, the last period perhaps still open: an
+    /// export dated inside one was not authorized, whenever it is
+    /// reported. Licences suspended before this was recorded know only
+    /// the periods that began since. Not written when empty, so that the
+    /// records of licences never suspended keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suspensions: Vec<Suspension>,
+}
+
+/// A period during which a licence was suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    pub from: DateTime<Utc>,
+    /// When it was reinstated (or revoked); `None` while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Suspension {
+    pub fn covers(&self, at: DateTime<Utc>) -> bool {
+        self.from <= at && self.until.is_none_or(|until| at < until)
+    }
 }
 
 impl License {
@@ -145,6 +167,17 @@ impl License {
             .items
             .iter()
             .all(|item| item.shipped_quantity >= item.authorized_quantity)
+    }
+
+    /// The suspension `at` falls in, if any.
+    pub fn suspended_at(&self, at: DateTime<Utc>) -> Option<&Suspension> {
+        self.suspensions.iter().find(|s| s.covers(at))
+    }
+
+    fn end_suspension(&mut self, at: DateTime<Utc>) {
+        if let Some(open) = self.suspensions.last_mut().filter(|s| s.until.is_none()) {
+            open.until = Some(at);
+        }
     }
 
     /// Folds a whole history; `None` when there is no issue event.
@@ -281,6 +314,7 @@ pub fn apply(license: Option<License>, event: &LicenseEvent) -> Option<License> 
                 domestic_shipments: 0,
                 updated_at: at,
                 version: 1,
+                suspensions: Vec::new(),
             })
         }
         (Some(license), _) => license,
@@ -308,14 +342,20 @@ pub fn apply(license: Option<License>, event: &LicenseEvent) -> Option<License> 
         LicenseEvent::LicenseSuspended { reason, .. } => {
             license.state = LicenseState::Suspended;
             license.state_reason = format!("suspended: {reason}");
+            license.suspensions.push(Suspension {
+                from: at,
+                until: None,
+            });
         }
         LicenseEvent::LicenseReinstated { reason, .. } => {
             license.state = LicenseState::Active;
             license.state_reason = format!("reinstated: {reason}");
+            license.end_suspension(at);
         }
         LicenseEvent::LicenseRevoked { reason, .. } => {
             license.state = LicenseState::Revoked;
             license.state_reason = format!("revoked: {reason}");
+            license.end_suspension(at);
         }
         LicenseEvent::LicenseExpired { expired_at, .. } => {
             license.state = LicenseState::Expired;

@@ -1,8 +1,9 @@
 //! Random shipments, domestic shipments, suspensions, reinstatements,
 //! revocations and expiries: shipped never exceeds what is authorized
 //! (with the 750.11 tolerance), nothing ships on a licence that is not
-//! ACTIVE, the caps hold, and no running total passes what a counter keeps
-//! (the holder may report absurdly large domestic shipments).
+//! ACTIVE, nor dated while it was suspended, the caps hold, and no running
+//! total passes what a counter keeps (the holder may report absurdly large
+//! domestic shipments).
 
 use std::collections::HashMap;
 
@@ -49,6 +50,8 @@ proptest! {
         let mut lic = license(destination);
         let mut counters: HashMap<String, i64> = HashMap::new();
         let mut now = t(0);
+        // When the licence was suspended, as the test saw it happen.
+        let mut suspended: Vec<(chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)> = Vec::new();
         for step in steps {
             let before = lic.clone();
             let result = match step {
@@ -61,6 +64,9 @@ proptest! {
                     if result.is_ok() {
                         prop_assert_eq!(effective_state(&before, now), LicenseState::Active,
                             "shipped on a licence that is not active");
+                        prop_assert!(
+                            !suspended.iter().any(|(from, until)| *from <= s.shipped_at && until.is_none_or(|u| s.shipped_at < u)),
+                            "shipped dated in a suspension");
                     }
                     result
                 }
@@ -80,6 +86,15 @@ proptest! {
             };
             if let Ok(recorded) = result {
                 lic = recorded.events.iter().fold(Some(lic), apply).expect("licence");
+                match (before.state, lic.state) {
+                    (LicenseState::Active, LicenseState::Suspended) => suspended.push((now, None)),
+                    (LicenseState::Suspended, LicenseState::Active | LicenseState::Revoked) => {
+                        if let Some(open) = suspended.last_mut() {
+                            open.1 = Some(now);
+                        }
+                    }
+                    _ => {}
+                }
                 for (key, delta) in recorded.counters {
                     let total = counters.entry(key).or_default();
                     *total = total.checked_add(delta).expect("a counter passed 64 bits");

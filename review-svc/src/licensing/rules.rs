@@ -357,6 +357,25 @@ pub fn record_shipment(
         .with("issueTime", terms.issued_at.to_rfc3339())
         .with("expireTime", terms.expires_at.to_rfc3339()));
     }
+    // Reinstated since, the licence did not authorize what left while it
+    // was suspended (15 CFR 750.8), however late it is reported.
+    if let Some(suspension) = license.suspended_at(request.shipped_at) {
+        let until = suspension.until.map(|t| t.to_rfc3339()).unwrap_or_default();
+        return Err(LicenseRefusal::precondition(
+            reason::LICENSE_NOT_ACTIVE,
+            format!(
+                "licence {} was suspended on the export date {} (from {} to {until}): \
+                 nothing it authorized could leave then",
+                terms.number,
+                request.shipped_at.to_rfc3339(),
+                suspension.from.to_rfc3339(),
+            ),
+        )
+        .with("state", LicenseState::Suspended.as_str())
+        .with("exportTime", request.shipped_at.to_rfc3339())
+        .with("suspendedFrom", suspension.from.to_rfc3339())
+        .with("suspendedUntil", until));
+    }
     let item = checked_item(license, request.item_index)?;
     let tolerance = &policy.tolerance;
     let remaining_quantity = remaining(

@@ -501,6 +501,56 @@ fn the_officer_suspends_reinstates_and_revokes_for_good() {
     }
 }
 
+/// An export dated while the licence was suspended was not authorized:
+/// reported after the reinstatement, it is refused all the same; one
+/// dated before the suspension or from the reinstatement on is not.
+#[test]
+fn an_export_dated_in_a_suspension_is_refused_after_it() {
+    let p = policy();
+    let officer = Actor::new("lo", Role::LicensingOfficer, None);
+    let act = |lic: &License, action, day| {
+        let recorded = officer_action(lic, &officer, action, "because", t(day)).unwrap();
+        recorded
+            .events
+            .iter()
+            .fold(Some(lic.clone()), apply)
+            .unwrap()
+    };
+    let suspended = act(&license("DE"), OfficerAction::Suspend, 10);
+    let reinstated = act(&suspended, OfficerAction::Reinstate, 20);
+    let dated = |day| ShipmentRequest {
+        shipped_at: t(day),
+        ..shipment(1)
+    };
+    let none = HashMap::new();
+    let got = record_shipment(&p, &reinstated, &none, &holder(), &dated(15), t(25));
+    let refused = got.expect_err("dated in the suspension");
+    assert_eq!(refused.reason, reason::LICENSE_NOT_ACTIVE);
+    assert!(refused
+        .metadata
+        .contains(&("suspendedFrom", t(10).to_rfc3339())));
+    for day in [9, 20, 24] {
+        let got = record_shipment(&p, &reinstated, &none, &holder(), &dated(day), t(25));
+        assert!(got.is_ok(), "day {day}: {got:?}");
+    }
+    // A second suspension, then the revocation ends it: the periods stay.
+    let again = act(&reinstated, OfficerAction::Suspend, 30);
+    let revoked = act(&again, OfficerAction::Revoke, 40);
+    assert_eq!(
+        revoked.suspensions,
+        vec![
+            Suspension {
+                from: t(10),
+                until: Some(t(20))
+            },
+            Suspension {
+                from: t(30),
+                until: Some(t(40))
+            },
+        ]
+    );
+}
+
 #[test]
 fn the_sweeper_expires_at_the_end_of_validity() {
     let lic = license("DE");

@@ -543,10 +543,22 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
         Code::Aborted,
         "ETAG_MISMATCH",
     );
+    h.clock.advance(days(2));
     licenses
         .reinstate_license(reinstate(OFFICER, &suspended.etag))
         .await
         .unwrap_or_else(|s| panic!("reinstate: {}", describe(&s)));
+    // Reinstated, the licence still did not authorize what left while it
+    // was suspended.
+    let status = expect_refusal(
+        licenses
+            .record_shipment(authed(shipment(&license, 1, now + days(1)), APPLICANT))
+            .await,
+        Code::FailedPrecondition,
+        "LICENSE_NOT_ACTIVE",
+    );
+    let info = status.get_details_error_info().unwrap();
+    assert!(info.metadata.contains_key("suspendedUntil"), "{info:?}");
     // Revoked for good.
     let revoke = |reason: &str| {
         authed(

@@ -137,6 +137,7 @@ pub fn event_payload(event: &LicenseEvent) -> Payload {
                 domestic_shipments: 0,
                 updated_at: *at,
                 version: 1,
+                suspensions: Vec::new(),
             });
             Payload::LicenseIssued(pb::LicenseIssuedEvent {
                 license: Some(license(&issued, String::new())),
