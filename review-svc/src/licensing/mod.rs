@@ -31,11 +31,12 @@
 //! `QUANTITY_EXCEEDS_REMAINING` (no tolerance on the count),
 //! `VALUE_EXCEEDS_REMAINING` (value tolerance of 15 CFR 750.11: +25% for
 //! items licensed by number), `ATTESTATION_REQUIRED` (e.g. the U.S.
-//! laboratory's test report for China and Macau, ¶(dd)(3)),
+//! laboratory's test report for China, Hong Kong and Macau, ¶(dd)(3)),
 //! `END_USER_CAP_EXCEEDED` (chips per end user across all its licences and
-//! products, a board counting the ICs it holds; `confirmed = false`), `AGGREGATE_TPP_CAP_EXCEEDED` (TPP of a
-//! product exported by the holder to China and Macau at most 50% of the
-//! TPP of that product it shipped to U.S. customers, reported with
+//! products, a board counting the ICs it holds; `confirmed = false`),
+//! `AGGREGATE_TPP_CAP_EXCEEDED` (TPP of a product exported by the holder to
+//! China, Hong Kong and Macau at most 50% of the TPP of that product it
+//! shipped to U.S. customers, reported with
 //! [`record_domestic_shipment`]; ¶(dd)(1)(iii)).
 //!
 //! The caps are checked against counters the store keeps beside the

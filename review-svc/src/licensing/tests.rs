@@ -348,6 +348,27 @@ fn a_board_counts_its_ics_toward_the_caps() {
     assert!(recorded.counters.contains(&(exported, 8 * 15_832)));
 }
 
+/// Hong Kong is China to the EAR: a licence to Hong Kong carries the
+/// laboratory's report and both caps, and its exports count with China's.
+#[test]
+fn hong_kong_carries_the_china_conditions() {
+    let p = policy();
+    let hk = license("HK");
+    assert_eq!(hk.terms.required_attestations, vec!["US_LAB_TEST_REPORT"]);
+    let no_report = ShipmentRequest {
+        attestations: Vec::new(),
+        ..shipment(10)
+    };
+    let got = record_shipment(&p, &hk, &domestic_plenty(), &holder(), &no_report, t(1));
+    assert_eq!(refusal(got), reason::ATTESTATION_REQUIRED);
+    let got = record_shipment(&p, &hk, &HashMap::new(), &holder(), &shipment(10), t(1));
+    assert_eq!(refusal(got), reason::AGGREGATE_TPP_CAP_EXCEEDED);
+    let mut shipped_to_china = domestic_plenty();
+    shipped_to_china.insert(counter::end_user_units("Example Cloud Co."), 75_000);
+    let got = record_shipment(&p, &hk, &shipped_to_china, &holder(), &shipment(1), t(1));
+    assert_eq!(refusal(got), reason::END_USER_CAP_EXCEEDED);
+}
+
 /// A domestic shipment counts toward the cap once made: one dated ahead
 /// of its report (past the clocks' difference) is refused.
 #[test]
