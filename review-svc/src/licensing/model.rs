@@ -101,6 +101,12 @@ pub struct LicenseTerms {
     /// The applicant.
     pub holder: String,
     pub destination: String,
+    /// Where the end user and its ultimate parent are headquartered, as
+    /// filed (the per-customer cap follows a Chinese customer abroad).
+    /// Licences issued before it was recorded have none, and are capped
+    /// by their destination only; not written when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub end_user_headquarters: Vec<String>,
     pub end_user: String,
     pub end_use: String,
     /// The final decision's conditions.

@@ -56,6 +56,10 @@ pub struct AggregateTppCap {
 #[serde(deny_unknown_fields)]
 pub struct EndUserCap {
     pub destinations: Vec<String>,
+    /// Also shipments anywhere to an end user headquartered (or whose
+    /// ultimate parent is) in one of these.
+    #[serde(default)]
+    pub headquarters: Vec<String>,
     pub units: u64,
     pub confirmed: bool,
     pub citation: String,
@@ -135,11 +139,17 @@ impl Policy {
             .filter(|cap| cap.destinations.iter().any(|d| d == destination))
     }
 
-    /// The per-end-user unit cap, if shipments to `destination` are under it.
-    pub fn end_user_cap_for(&self, destination: &str) -> Option<&EndUserCap> {
-        self.end_user_cap
-            .as_ref()
-            .filter(|cap| cap.destinations.iter().any(|d| d == destination))
+    /// The per-end-user unit cap, if shipments to `destination`, or to an
+    /// end user headquartered in one of `headquarters`, are under it.
+    pub fn end_user_cap_for(
+        &self,
+        destination: &str,
+        headquarters: &[String],
+    ) -> Option<&EndUserCap> {
+        self.end_user_cap.as_ref().filter(|cap| {
+            cap.destinations.iter().any(|d| d == destination)
+                || headquarters.iter().any(|hq| cap.headquarters.contains(hq))
+        })
     }
 }
 
@@ -169,7 +179,7 @@ mod tests {
             Some(50)
         );
         assert!(policy.tpp_cap_for("AE").is_none());
-        let cap = policy.end_user_cap_for("CN").expect("cap");
+        let cap = policy.end_user_cap_for("CN", &[]).expect("cap");
         assert_eq!(cap.units, 75_000);
         assert!(!cap.confirmed, "the per-customer cap is secondary");
     }

@@ -65,7 +65,17 @@ pub fn issue(
             }
         })
         .collect();
-    let destination = app.filed.route.destination_country.clone();
+    let route = &app.filed.route;
+    let destination = route.destination_country.clone();
+    let mut end_user_headquarters: Vec<String> = [
+        &route.end_user_headquarters_country,
+        &route.ultimate_parent_headquarters_country,
+    ]
+    .into_iter()
+    .filter(|hq| !hq.is_empty())
+    .cloned()
+    .collect();
+    end_user_headquarters.dedup();
     Some(LicenseEvent::LicenseIssued {
         at,
         actor: crate::workflow::SYSTEM_ACTOR.into(),
@@ -76,6 +86,7 @@ pub fn issue(
             holder: app.applicant.clone(),
             required_attestations: policy.attestations_for(&destination),
             destination,
+            end_user_headquarters,
             end_user: app.filed.end_user_name.clone(),
             end_use: app.filed.end_use_statement.clone(),
             conditions: decision.conditions.clone(),
@@ -447,7 +458,7 @@ pub fn record_shipment(
     }
     let tpp = tpp_of(item, request.quantity);
     let mut changes = Vec::new();
-    if let Some(cap) = policy.end_user_cap_for(&terms.destination) {
+    if let Some(cap) = policy.end_user_cap_for(&terms.destination, &terms.end_user_headquarters) {
         let key = counter::end_user_units(&terms.end_user);
         let shipped = count(counters, &key);
         // A unit of a board of eight GPUs is eight units to the cap.

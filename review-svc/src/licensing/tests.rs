@@ -23,6 +23,7 @@ pub(super) fn license(destination: &str) -> License {
         application: "app-1".into(),
         holder: "exporter-1".into(),
         destination: destination.into(),
+        end_user_headquarters: Vec::new(),
         end_user: "Example Cloud Co.".into(),
         end_use: "inference".into(),
         conditions: vec!["no transfer of model weights".into()],
@@ -367,6 +368,28 @@ fn hong_kong_carries_the_china_conditions() {
     shipped_to_china.insert(counter::end_user_units("Example Cloud Co."), 75_000);
     let got = record_shipment(&p, &hk, &shipped_to_china, &holder(), &shipment(1), t(1));
     assert_eq!(refusal(got), reason::END_USER_CAP_EXCEEDED);
+}
+
+/// The per-customer cap follows a Chinese customer abroad: a licence to
+/// Malaysia for an end user headquartered in China, or whose parent is,
+/// counts and checks the same 75,000; a Malaysian customer's does not.
+#[test]
+fn the_end_user_cap_follows_a_chinese_customer_abroad() {
+    let p = policy();
+    let full = HashMap::from([(counter::end_user_units("Example Cloud Co."), 75_000)]);
+    for headquarters in [vec!["CN"], vec!["MY", "CN"]] {
+        let mut abroad = license("MY");
+        abroad.terms.end_user_headquarters = headquarters.iter().map(|c| c.to_string()).collect();
+        let got = record_shipment(&p, &abroad, &full, &holder(), &shipment(1), t(1));
+        assert_eq!(
+            refusal(got),
+            reason::END_USER_CAP_EXCEEDED,
+            "{headquarters:?}"
+        );
+    }
+    let mut local = license("MY");
+    local.terms.end_user_headquarters = vec!["MY".into()];
+    assert!(record_shipment(&p, &local, &full, &holder(), &shipment(1), t(1)).is_ok());
 }
 
 /// A domestic shipment counts toward the cap once made: one dated ahead

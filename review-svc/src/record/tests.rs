@@ -352,6 +352,7 @@ fn every_license_kind() -> Vec<Event> {
                 application: license(),
                 holder: "acme".into(),
                 destination: "CN".into(),
+                end_user_headquarters: Vec::new(),
                 end_user: "Example Cloud Co.".into(),
                 end_use: "inference".into(),
                 conditions: vec!["no military end use".into()],

@@ -102,6 +102,7 @@ pub(crate) async fn licence_issued_on_approval(mut h: Harness) {
     assert_eq!(license.state, pb::LicenseState::Active as i32);
     assert_eq!(license.conditions, vec!["Quarterly end-use reports"]);
     assert_eq!(license.destination_country, "CN");
+    assert_eq!(license.end_user_headquarters, vec!["CN"]);
     assert_eq!(license.end_user, "Example Cloud Co.");
     assert_eq!(license.required_attestations, vec!["US_LAB_TEST_REPORT"]);
     let item = &license.items[0];
@@ -230,6 +231,39 @@ pub(crate) async fn a_board_counts_its_chips_toward_the_caps(mut h: Harness) {
             .await,
         Code::AlreadyExists,
         "DOMESTIC_SHIPMENT_ALREADY_REPORTED",
+    );
+}
+
+/// The per-customer cap follows a customer headquartered in China abroad:
+/// its licence to Malaysia shares the 75,000 (an approval against the
+/// presumption of denial such a filing meets).
+pub(crate) async fn the_cap_follows_a_chinese_customer_abroad(mut h: Harness) {
+    let mut licenses = licenses(&h).await;
+    let mut filing = h200_to("CN", 80_000);
+    let route = filing
+        .application
+        .as_mut()
+        .unwrap()
+        .transaction
+        .as_mut()
+        .unwrap();
+    route.route.as_mut().unwrap().destination_country = "MY".into();
+    let app = approved_filing(&mut h.client, filing).await;
+    let license = license_of(&mut licenses, &app).await;
+    assert_eq!(
+        (
+            license.destination_country.as_str(),
+            license.end_user_headquarters.clone()
+        ),
+        ("MY", vec!["CN".to_owned()])
+    );
+    let now = h.clock.now();
+    expect_refusal(
+        licenses
+            .record_shipment(authed(shipment(&license, 75_001, now), APPLICANT))
+            .await,
+        Code::FailedPrecondition,
+        "END_USER_CAP_EXCEEDED",
     );
 }
 
@@ -919,6 +953,7 @@ pub(crate) async fn list_filters_are_validated(mut h: Harness) {
 on_both_backends!(
     licence_issued_on_approval,
     a_board_counts_its_chips_toward_the_caps,
+    the_cap_follows_a_chinese_customer_abroad,
     no_licence_without_a_final_approval,
     every_refusal_says_why_and_writes_nothing,
     shipments_are_idempotent_and_listed,

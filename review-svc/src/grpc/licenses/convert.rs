@@ -63,6 +63,7 @@ pub fn license(license: &License, etag: String) -> pb::License {
         expire_time: Some(timestamp(t.expires_at)),
         etag,
         destination_country: t.destination.clone(),
+        end_user_headquarters: t.end_user_headquarters.clone(),
         end_user: t.end_user.clone(),
         end_use: t.end_use.clone(),
         required_attestations: t.required_attestations.clone(),
