@@ -464,6 +464,11 @@ pub(crate) fn violation_reasons(status: &Status) -> Vec<(String, String)> {
 }
 
 /// Asserts a refusal with `code` and an `ErrorInfo` of our domain with `reason`.
+/// One entry of a refusal's `ErrorInfo` metadata.
+pub(crate) fn refusal_metadata(status: &Status, key: &str) -> Option<String> {
+    status.get_details_error_info()?.metadata.get(key).cloned()
+}
+
 pub(crate) fn expect_refusal<T: std::fmt::Debug>(
     result: Result<T, Status>,
     code: Code,

@@ -76,6 +76,21 @@ pub(crate) fn shipment(
     shipment_request(&license.name, quantity, ts(now))
 }
 
+/// The holder's export of `quantity` units on `license` at `now`, refused
+/// as a precondition failed, for `reason`.
+async fn export_refused(
+    licenses: &mut Licenses,
+    license: &pb::License,
+    quantity: u64,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Status {
+    let answer = licenses
+        .record_shipment(authed(shipment(license, quantity, now), APPLICANT))
+        .await;
+    expect_refusal(answer, Code::FailedPrecondition, reason)
+}
+
 /// The holder reports `quantity` units shipped to U.S. customers.
 pub(crate) async fn domestic(
     licenses: &mut Licenses,
@@ -186,16 +201,9 @@ pub(crate) async fn a_board_counts_its_chips_toward_the_caps(mut h: Harness) {
     domestic(&mut licenses, &license, 20_000, now).await;
 
     // 9,376 boards are 75,008 H200s: above the 75,000 of one end user.
-    let status = expect_refusal(
-        licenses
-            .record_shipment(authed(shipment(&license, 9_376, now), APPLICANT))
-            .await,
-        Code::FailedPrecondition,
-        "END_USER_CAP_EXCEEDED",
-    );
-    let info = status.get_details_error_info().unwrap();
+    let status = export_refused(&mut licenses, &license, 9_376, now, "END_USER_CAP_EXCEEDED").await;
     assert_eq!(
-        info.metadata.get("icsPerUnit").map(String::as_str),
+        refusal_metadata(&status, "icsPerUnit").as_deref(),
         Some("8")
     );
     let shipped = licenses
@@ -209,13 +217,7 @@ pub(crate) async fn a_board_counts_its_chips_toward_the_caps(mut h: Harness) {
     let chips = approved(&mut h.client, 10).await;
     let chips = license_of(&mut licenses, &chips).await;
     domestic(&mut licenses, &chips, 10, now).await;
-    expect_refusal(
-        licenses
-            .record_shipment(authed(shipment(&chips, 1, now), APPLICANT))
-            .await,
-        Code::FailedPrecondition,
-        "END_USER_CAP_EXCEEDED",
-    );
+    export_refused(&mut licenses, &chips, 1, now, "END_USER_CAP_EXCEEDED").await;
     // An invoice reported for the boards is not reported again as chips.
     let invoice = |license: &pb::License| pb::RecordDomesticShipmentRequest {
         reference: "INV-BOARDS-1".into(),
@@ -258,13 +260,14 @@ pub(crate) async fn the_cap_follows_a_chinese_customer_abroad(mut h: Harness) {
         ("MY", vec!["CN".to_owned()])
     );
     let now = h.clock.now();
-    expect_refusal(
-        licenses
-            .record_shipment(authed(shipment(&license, 75_001, now), APPLICANT))
-            .await,
-        Code::FailedPrecondition,
+    export_refused(
+        &mut licenses,
+        &license,
+        75_001,
+        now,
         "END_USER_CAP_EXCEEDED",
-    );
+    )
+    .await;
 }
 
 pub(crate) async fn no_licence_without_a_final_approval(mut h: Harness) {
@@ -327,16 +330,16 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
     let mut events = all_events(&mut h.client, &app.name).await.len();
 
     // No U.S. domestic shipments yet: the 50% aggregate-TPP cap refuses.
-    let status = expect_refusal(
-        licenses
-            .record_shipment(authed(shipment(&license, 10, now), APPLICANT))
-            .await,
-        Code::FailedPrecondition,
+    let status = export_refused(
+        &mut licenses,
+        &license,
+        10,
+        now,
         "AGGREGATE_TPP_CAP_EXCEEDED",
-    );
-    let info = status.get_details_error_info().unwrap();
+    )
+    .await;
     assert_eq!(
-        info.metadata.get("domesticTpp").map(String::as_str),
+        refusal_metadata(&status, "domesticTpp").as_deref(),
         Some("0")
     );
     unchanged(&mut h, &mut licenses, &license, events).await;
@@ -538,20 +541,9 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
         .unwrap_or_else(|s| panic!("suspend: {}", describe(&s)))
         .into_inner();
     assert_eq!(suspended.state, pb::LicenseState::Suspended as i32);
-    let status = expect_refusal(
-        licenses
-            .record_shipment(authed(shipment(&license, 1, now), APPLICANT))
-            .await,
-        Code::FailedPrecondition,
-        "LICENSE_NOT_ACTIVE",
-    );
+    let status = export_refused(&mut licenses, &license, 1, now, "LICENSE_NOT_ACTIVE").await;
     assert_eq!(
-        status
-            .get_details_error_info()
-            .unwrap()
-            .metadata
-            .get("state")
-            .map(String::as_str),
+        refusal_metadata(&status, "state").as_deref(),
         Some("SUSPENDED")
     );
     let reinstate = |token: &str, etag: &str| {
@@ -584,15 +576,15 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
         .unwrap_or_else(|s| panic!("reinstate: {}", describe(&s)));
     // Reinstated, the licence still did not authorize what left while it
     // was suspended.
-    let status = expect_refusal(
-        licenses
-            .record_shipment(authed(shipment(&license, 1, now + days(1)), APPLICANT))
-            .await,
-        Code::FailedPrecondition,
+    let status = export_refused(
+        &mut licenses,
+        &license,
+        1,
+        now + days(1),
         "LICENSE_NOT_ACTIVE",
-    );
-    let info = status.get_details_error_info().unwrap();
-    assert!(info.metadata.contains_key("suspendedUntil"), "{info:?}");
+    )
+    .await;
+    assert!(refusal_metadata(&status, "suspendedUntil").is_some());
     // Revoked for good.
     let revoke = |reason: &str| {
         authed(
