@@ -287,11 +287,17 @@ fn tpp_of(item: &LicenseItem, quantity: u64) -> u128 {
     u128::from(item.tpp_per_unit) * u128::from(quantity)
 }
 
-/// What may still be drawn of an `authorized` amount, widened by
-/// `tolerance_percent`, once `shipped` has been (none when more was).
-fn remaining(authorized: u64, tolerance_percent: u32, shipped: u64) -> u128 {
+/// Whether `requested` fits in what may still be drawn of an `authorized`
+/// amount, widened by `tolerance_percent`, once `shipped` has been; if not,
+/// what remains (none when more was drawn).
+fn draw(requested: u64, authorized: u64, tolerance_percent: u32, shipped: u64) -> Result<(), u128> {
     let allowed = u128::from(authorized) * u128::from(100 + tolerance_percent) / 100;
-    allowed.saturating_sub(u128::from(shipped))
+    let remaining = allowed.saturating_sub(u128::from(shipped));
+    if u128::from(requested) > remaining {
+        Err(remaining)
+    } else {
+        Ok(())
+    }
 }
 
 fn checked_item(license: &License, index: u32) -> Result<&LicenseItem, LicenseRefusal> {
@@ -389,12 +395,13 @@ pub fn record_shipment(
     }
     let item = checked_item(license, request.item_index)?;
     let tolerance = &policy.tolerance;
-    let remaining_quantity = remaining(
+    let quantity = draw(
+        request.quantity,
         item.authorized_quantity,
         tolerance.quantity_percent,
         item.shipped_quantity,
     );
-    if u128::from(request.quantity) > remaining_quantity {
+    if let Err(remaining_quantity) = quantity {
         return Err(LicenseRefusal::precondition(
             reason::QUANTITY_EXCEEDS_REMAINING,
             format!(
@@ -410,12 +417,13 @@ pub fn record_shipment(
         .with("requestedQuantity", request.quantity)
         .with("remainingQuantity", remaining_quantity));
     }
-    let remaining_value = remaining(
+    let value = draw(
+        request.value_usd_cents,
         item.authorized_value_usd_cents,
         tolerance.value_percent,
         item.shipped_value_usd_cents,
     );
-    if u128::from(request.value_usd_cents) > remaining_value {
+    if let Err(remaining_value) = value {
         return Err(LicenseRefusal::precondition(
             reason::VALUE_EXCEEDS_REMAINING,
             format!(
