@@ -33,7 +33,8 @@
 //! items licensed by number), `ATTESTATION_REQUIRED` (e.g. the U.S.
 //! laboratory's test report for China, Hong Kong and Macau, ¶(dd)(3)),
 //! `END_USER_CAP_EXCEEDED` (chips per end user across all its licences and
-//! products, a board counting the ICs it holds; `confirmed = false`),
+//! products, a board counting the ICs it holds, an HBM stack none;
+//! `confirmed = false`),
 //! `AGGREGATE_TPP_CAP_EXCEEDED` (TPP of a product exported by the holder to
 //! China, Hong Kong and Macau at most 50% of the TPP of that product it
 //! shipped to U.S. customers, reported with

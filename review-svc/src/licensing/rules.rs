@@ -466,7 +466,12 @@ pub fn record_shipment(
     }
     let tpp = tpp_of(item, request.quantity);
     let mut changes = Vec::new();
-    if let Some(cap) = policy.end_user_cap_for(&terms.destination, &terms.end_user_headquarters) {
+    // The cap counts AI chips: an item without a TPP (an HBM stack,
+    // 3A090.c) is none, and does not use a customer's 75,000 up.
+    let capped = policy
+        .end_user_cap_for(&terms.destination, &terms.end_user_headquarters)
+        .filter(|_| item.tpp_per_unit > 0);
+    if let Some(cap) = capped {
         let key = counter::end_user_units(&terms.end_user);
         let shipped = count(counters, &key);
         // A unit of a board of eight GPUs is eight units to the cap.

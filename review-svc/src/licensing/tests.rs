@@ -370,6 +370,21 @@ fn hong_kong_carries_the_china_conditions() {
     assert_eq!(refusal(got), reason::END_USER_CAP_EXCEEDED);
 }
 
+/// The per-customer cap counts AI chips: a licensed HBM stack (no TPP)
+/// neither uses it up nor is refused by it.
+#[test]
+fn memory_stacks_are_not_chips_to_the_cap() {
+    let p = policy();
+    let mut hbm = license("CN");
+    hbm.terms.items[0].product = "HBM3E stack".into();
+    hbm.terms.items[0].tpp_per_unit = 0;
+    let full = HashMap::from([(counter::end_user_units("Example Cloud Co."), 75_000)]);
+    let recorded =
+        record_shipment(&p, &hbm, &full, &holder(), &shipment(10), t(1)).expect("not capped");
+    let end_user = counter::end_user_units("Example Cloud Co.");
+    assert!(recorded.counters.iter().all(|(key, _)| *key != end_user));
+}
+
 /// The per-customer cap follows a Chinese customer abroad: a licence to
 /// Malaysia for an end user headquartered in China, or whose parent is,
 /// counts and checks the same 75,000; a Malaysian customer's does not.
