@@ -109,8 +109,8 @@ pub mod reason {
     pub const REASON_REQUIRED: &str = "REASON_REQUIRED";
 
     // AlreadyExists
-    /// A U.S. domestic shipment of this product under this invoice (or
-    /// bill of lading) was reported already, on this licence or another of
-    /// the holder's: counted twice, it would raise the aggregate-TPP cap.
+    /// A U.S. domestic shipment under this invoice (or bill of lading) was
+    /// reported already by the holder, for any product, on this licence or
+    /// another: counted twice, it would raise the aggregate-TPP cap.
     pub const DOMESTIC_SHIPMENT_ALREADY_REPORTED: &str = "DOMESTIC_SHIPMENT_ALREADY_REPORTED";
 }

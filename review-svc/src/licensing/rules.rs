@@ -106,7 +106,7 @@ pub fn license_number(id: &str) -> String {
 /// Names of the counters a licence's shipments are checked against and
 /// change: units per end user (every product), exported TPP per (holder,
 /// product), domestic TPP per (holder, product), and domestic reports per
-/// (holder, product, invoice).
+/// (holder, invoice).
 pub mod counter {
     use service_kit::names::entity_key;
     use unicode_security::confusable_detection::skeleton;
@@ -188,12 +188,13 @@ pub fn counter_keys(license: &License, domestic: Option<&ShipmentRequest>) -> Ve
         .iter()
         .flat_map(|item| {
             [
-                counter::end_user_units(&t.end_user),
                 counter::exported_tpp(&t.holder, &item.product),
                 counter::domestic_tpp(&t.holder, &item.product),
             ]
         })
         .collect();
+    // One per licence, whatever its items: the end user's key is not cheap.
+    keys.push(counter::end_user_units(&t.end_user));
     if let Some(request) = domestic {
         keys.push(counter::domestic_reports(&t.holder, &request.reference));
     }
