@@ -523,6 +523,16 @@ fn domain_specs() {
         match RuleBook::builtin().classify(&spec, transaction.as_ref(), as_of) {
             Ok(decision) => {
                 bump(tally, "classified");
+                if let Some(licence) = &decision.license {
+                    if licence.status == rules::LicenseStatus::Required {
+                        bump(tally, "licence required");
+                        assert!(
+                            licence.reasons.iter().any(|f| f.holds),
+                            "a licence required with no reason that holds: {spec:?} {transaction:?} {as_of}: {:?}",
+                            licence.reasons
+                        );
+                    }
+                }
                 if !decision.classification.tpp.is_finite() {
                     bump(tally, "classified with a non-finite TPP");
                 }

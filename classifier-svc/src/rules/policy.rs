@@ -412,8 +412,8 @@ impl<'a> Licence<'a, '_> {
                 det.reasons.push(self.hq_finding(hq, parties));
             }
             if let Some(path) = &path {
-                let f = uae.finding(&book.rules, self.relied, path, self.tx, hq == Hq::Hit);
-                det.reasons.push(f);
+                let hq_hit = hq == Hq::Hit;
+                uae.findings(&book.rules, self.relied, path, self.tx, hq_hit, &mut det.reasons);
                 if matches!(path, UaePath::UsCompany(_)) && hq != Hq::Hit {
                     self.warnings
                         .push(Cow::Borrowed(uae.us_company_warning.as_str()));

@@ -119,15 +119,18 @@ impl UaeRule {
         }
     }
 
-    /// The finding that names the path, with its citation.
-    pub(crate) fn finding<'a>(
+    /// The finding that names the path, with its citation; for an entity
+    /// whose approval has expired, also the finding that requires the licence,
+    /// so that a licence required always has a reason that holds.
+    pub(crate) fn findings<'a>(
         &'a self,
         rules: &'a RuleTable,
         relied: &Relied,
         path: &UaePath<'a>,
         tx: &Transaction,
         hq_rule_hit: bool,
-    ) -> Finding<'a> {
+        out: &mut Vec<Finding<'a>>,
+    ) {
         let given = tx.end_user_name.as_deref().unwrap_or("");
         let mut e = String::with_capacity(192);
         let (rule, holds, cited) = match path {
@@ -170,7 +173,7 @@ impl UaeRule {
                         "' is not the UAE Government, a Supplement No. 8 entity or a named U.S.-headquartered company",
                     );
                 }
-                e.push_str(": licence required for advanced computing items to or within the UAE");
+                e.push_str(LICENCE_REQUIRED);
                 (self.licence_rule, true, None)
             }
         };
@@ -181,9 +184,21 @@ impl UaeRule {
             e.push_str("; the headquarters rule still applies");
         }
         relied.note(rule, holds);
-        match cited {
+        out.push(match cited {
             Some(entity) => rules.finding_cited(rule, holds, e, &entity.citation, entity.source),
             None => rules.finding(rule, holds, e),
+        });
+        if let UaePath::Entity {
+            entity,
+            expired: true,
+        } = path
+        {
+            let mut e = String::with_capacity(160);
+            push_match(&mut e, given, entity);
+            e.push_str(", whose Supplement No. 8 approval has expired");
+            e.push_str(LICENCE_REQUIRED);
+            relied.note(self.licence_rule, true);
+            out.push(rules.finding(self.licence_rule, true, e));
         }
     }
 
@@ -192,6 +207,8 @@ impl UaeRule {
         self.entities.iter().filter_map(|e| e.expires)
     }
 }
+
+const LICENCE_REQUIRED: &str = ": licence required for advanced computing items to or within the UAE";
 
 fn push_match(e: &mut String, given: &str, entity: &Entity) {
     e.push_str("end user '");

@@ -110,6 +110,9 @@ fn supplement_8_approval_ends_on_2027_04_06() {
         !f.holds && f.explanation.contains("expired on 2027-04-06"),
         "{f:?}"
     );
+    // The licence it now needs has a reason that holds, as anyone else's.
+    let f = reason(&d, "uae.licence_required");
+    assert!(f.holds && f.explanation.contains("'Core42 FZ-LLC'"), "{f:?}");
 }
 
 #[test]
