@@ -25,7 +25,7 @@ pub fn may_read(actor: &Actor, license: &License) -> bool {
 pub fn not_yours(actor: &Actor, license: &str) -> LicenseRefusal {
     LicenseRefusal::denied(
         reason::NOT_YOUR_LICENSE,
-        format!("{} may not act on licences/{license}", actor.id),
+        format!("{} may not act on licenses/{license}", actor.id),
     )
 }
 

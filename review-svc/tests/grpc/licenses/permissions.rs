@@ -162,8 +162,9 @@ async fn licence_permission_matrix_follows_the_readme() {
             }
         }
     }
-    // A licence that does not exist is refused to an applicant as another's is.
-    expect_refusal(
+    // A licence that does not exist is refused to an applicant as another's
+    // is, naming it by its resource name.
+    let refusal = expect_refusal(
         licenses
             .get_license(authed(
                 pb::GetLicenseRequest {
@@ -174,6 +175,13 @@ async fn licence_permission_matrix_follows_the_readme() {
             .await,
         Code::PermissionDenied,
         "NOT_YOUR_LICENSE",
+    );
+    assert!(
+        refusal
+            .message()
+            .ends_with("may not act on licenses/00000000-0000-0000-0000-000000000000"),
+        "{}",
+        refusal.message()
     );
     expect_refusal(
         licenses
