@@ -413,7 +413,14 @@ impl<'a> Licence<'a, '_> {
             }
             if let Some(path) = &path {
                 let hq_hit = hq == Hq::Hit;
-                uae.findings(&book.rules, self.relied, path, self.tx, hq_hit, &mut det.reasons);
+                uae.findings(
+                    &book.rules,
+                    self.relied,
+                    path,
+                    self.tx,
+                    hq_hit,
+                    &mut det.reasons,
+                );
                 if matches!(path, UaePath::UsCompany(_)) && hq != Hq::Hit {
                     self.warnings
                         .push(Cow::Borrowed(uae.us_company_warning.as_str()));

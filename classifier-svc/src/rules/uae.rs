@@ -208,7 +208,8 @@ impl UaeRule {
     }
 }
 
-const LICENCE_REQUIRED: &str = ": licence required for advanced computing items to or within the UAE";
+const LICENCE_REQUIRED: &str =
+    ": licence required for advanced computing items to or within the UAE";
 
 fn push_match(e: &mut String, given: &str, entity: &Entity) {
     e.push_str("end user '");

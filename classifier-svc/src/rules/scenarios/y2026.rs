@@ -112,7 +112,10 @@ fn supplement_8_approval_ends_on_2027_04_06() {
     );
     // The licence it now needs has a reason that holds, as anyone else's.
     let f = reason(&d, "uae.licence_required");
-    assert!(f.holds && f.explanation.contains("'Core42 FZ-LLC'"), "{f:?}");
+    assert!(
+        f.holds && f.explanation.contains("'Core42 FZ-LLC'"),
+        "{f:?}"
+    );
 }
 
 #[test]
