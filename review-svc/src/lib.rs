@@ -99,11 +99,11 @@ async fn serve_inner(
     let keys = grpc::Keys::new(secret.as_bytes());
     let workflow = workflow::Workflow::from_embedded(settings.day_length);
     let ledger = Arc::new(ledger::Ledger::new(store, workflow));
-    let counted = ledger.count_reported_invoices().await?;
+    let counted = ledger.count_domestic_shipments().await?;
     if counted > 0 {
         tracing::info!(
             shipments = counted,
-            "counted the invoices of domestic shipments recorded by an earlier release"
+            "counted the invoices and dates of domestic shipments recorded by an earlier release"
         );
     }
     let workers = vec![

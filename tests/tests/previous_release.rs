@@ -236,6 +236,21 @@ async fn served_verified_and_extended(version: &str, answers_format: u32) {
         Some(&1),
         "{after:?}"
     );
+    // And so was the latest date of the holder's domestic shipments of the
+    // product, which an export dated before it is checked by.
+    let latest_domestic = then
+        .shipments
+        .iter()
+        .filter(|s| s.kind == pb::ShipmentKind::Domestic as i32)
+        .filter_map(|s| s.ship_time)
+        .map(|t| t.seconds * 1_000 + i64::from(t.nanos) / 1_000_000)
+        .max();
+    assert!(latest_domestic.is_some(), "{:?}", then.shipments);
+    assert_eq!(
+        after.get(&format!("domestic-latest|exporter-1|{product}")),
+        latest_domestic.as_ref(),
+        "{after:?}"
+    );
     let filed = client
         .create_application(authed(h200_to_china(10), "dev-applicant"))
         .await

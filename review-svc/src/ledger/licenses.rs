@@ -243,13 +243,16 @@ impl Ledger {
         rows.iter().map(read_shipment).collect()
     }
 
-    /// Counts the invoices of the domestic shipments earlier releases
-    /// recorded without counting them, or counted per product (see
-    /// `record_domestic_shipment`), so that none can be reported again;
-    /// once per database (a marker counter says it was done). Returns how
-    /// many shipments it read.
-    pub async fn count_reported_invoices(&self) -> Result<usize, LedgerError> {
-        const DONE: &str = "domestic-invoices|counted";
+    /// Counts what the domestic shipments earlier releases recorded left
+    /// uncounted: their invoices (none counted, or counted per product;
+    /// see `record_domestic_shipment`), so that none can be reported
+    /// again, and the latest ship date of each holder's product (see
+    /// `counter::domestic_latest`). Once per database (a marker counter
+    /// says it was done); raising a counter twice to the same value is
+    /// raising it once, so a walk cut short is simply walked again.
+    /// Returns how many shipments it read.
+    pub async fn count_domestic_shipments(&self) -> Result<usize, LedgerError> {
+        const DONE: &str = "domestic-shipments|counted";
         let done = self.store.license_counters(&[DONE.to_owned()]).await?;
         if done.get(DONE).is_some_and(|count| *count > 0) {
             return Ok(0);
@@ -260,29 +263,81 @@ impl Ledger {
         };
         let (mut after, mut read) = (None, 0);
         loop {
-            let rows = self
-                .store
-                .list_shipments(&filter, after.as_ref(), 500)
-                .await?;
-            let Some(last) = rows.last() else { break };
-            let mut keys = rows
-                .iter()
-                .map(|row| {
-                    let s = read_shipment(row)?;
-                    Ok(counter::domestic_reports(&s.holder, &s.shipment.reference))
-                })
-                .collect::<Result<Vec<_>, LedgerError>>()?;
-            keys.sort();
-            keys.dedup();
-            self.store.count_at_least_once(&keys).await?;
-            read += rows.len();
-            after = Some(KeyCursor {
+            let page = self.shipments_page(&filter, &mut after).await?;
+            if page.is_empty() {
+                break;
+            }
+            let mut values = HashMap::new();
+            for s in &page {
+                let invoice = counter::domestic_reports(&s.holder, &s.shipment.reference);
+                values.insert(invoice, 1);
+                let latest = values
+                    .entry(counter::domestic_latest(&s.holder, &s.shipment.product))
+                    .or_insert(0);
+                *latest = s.shipment.shipped_at.timestamp_millis().max(*latest);
+            }
+            let values: Vec<(String, i64)> = values.into_iter().collect();
+            self.store.raise_counters(&values).await?;
+            read += page.len();
+        }
+        self.store.raise_counters(&[(DONE.to_owned(), 1)]).await?;
+        Ok(read)
+    }
+
+    /// The next page of the shipments `filter` selects, oldest first,
+    /// after `after`, which it moves on.
+    async fn shipments_page(
+        &self,
+        filter: &ShipmentFilter,
+        after: &mut Option<KeyCursor>,
+    ) -> Result<Vec<RecordedShipment>, LedgerError> {
+        let rows = self
+            .store
+            .list_shipments(filter, after.as_ref(), 500)
+            .await?;
+        if let Some(last) = rows.last() {
+            *after = Some(KeyCursor {
                 at: last.shipped_at,
                 id: last.id.clone(),
             });
         }
-        self.store.count_at_least_once(&[DONE.to_owned()]).await?;
-        Ok(read)
+        rows.iter().map(read_shipment).collect()
+    }
+
+    /// The TPP of the U.S. domestic shipments of the product of the
+    /// licence's item `request.item_index` its holder made by the
+    /// request's date, from the shipments on record. Reports are never
+    /// taken back, so what is read before a write is at most what the
+    /// write would see: a cap checked against it errs on its side.
+    async fn domestic_tpp_by_date(
+        &self,
+        id: &str,
+        request: &ShipmentRequest,
+    ) -> Result<u128, LedgerError> {
+        let license = self.license(id).await?;
+        let Some(item) = license.item(request.item_index) else {
+            return Ok(0);
+        };
+        let filter = ShipmentFilter {
+            holder: Some(license.terms.holder.clone()),
+            kind: Some(DOMESTIC.to_owned()),
+            // The end is exclusive: a shipment made at the export's time counts.
+            to: Some(request.shipped_at.timestamp_millis().saturating_add(1)),
+            ..ShipmentFilter::default()
+        };
+        let (mut after, mut total) = (None, 0u128);
+        loop {
+            let page = self.shipments_page(&filter, &mut after).await?;
+            if page.is_empty() {
+                break;
+            }
+            total += page
+                .iter()
+                .filter(|s| s.shipment.product == item.product)
+                .map(|s| u128::from(s.shipment.tpp))
+                .sum::<u128>();
+        }
+        Ok(total)
     }
 
     /// The holder records an export (or, `domestic`, a U.S. domestic
@@ -296,17 +351,38 @@ impl Ledger {
         key: Option<&RequestKey>,
         now: DateTime<Utc>,
     ) -> Result<LicenseAnswer, LedgerError> {
-        let policy = Arc::clone(&self.policy);
-        let actor = actor.clone();
         let report = domestic.then(|| request.clone());
-        self.change(id, key, None, report.as_ref(), move |license, counters| {
-            if domestic {
-                licensing::record_domestic_shipment(license, counters, &actor, &request, now)
-            } else {
-                licensing::record_shipment(&policy, license, counters, &actor, &request, now)
+        let draw = |domestic_by_date: Option<u128>| {
+            let policy = Arc::clone(&self.policy);
+            let actor = actor.clone();
+            let request = request.clone();
+            self.change(id, key, None, report.as_ref(), move |license, counters| {
+                if domestic {
+                    licensing::record_domestic_shipment(license, counters, &actor, &request, now)
+                } else {
+                    licensing::record_shipment(
+                        &policy,
+                        license,
+                        counters,
+                        &actor,
+                        &request,
+                        domestic_by_date,
+                        now,
+                    )
+                }
+            })
+        };
+        match draw(None).await {
+            // An export dated before a domestic shipment the holder
+            // reported: decided again with what was shipped by its date.
+            Err(LedgerError::LicenseRefused(refusal))
+                if refusal.reason == licensing::reason::DOMESTIC_TPP_BY_DATE_NEEDED =>
+            {
+                let by_date = self.domestic_tpp_by_date(id, &request).await?;
+                draw(Some(by_date)).await
             }
-        })
-        .await
+            answer => answer,
+        }
     }
 
     /// The licensing officer suspends, reinstates or revokes licence `id`.

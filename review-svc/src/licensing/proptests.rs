@@ -60,7 +60,7 @@ proptest! {
                     let mut s = shipment(quantity);
                     s.value_usd_cents = quantity * 3_000_000 * value_percent / 100;
                     s.shipped_at = t(day);
-                    let result = record_shipment(&p, &lic, &counters, &holder(), &s, now);
+                    let result = record_shipment(&p, &lic, &counters, &holder(), &s, None, now);
                     if result.is_ok() {
                         prop_assert_eq!(effective_state(&before, now), LicenseState::Active,
                             "shipped on a licence that is not active");

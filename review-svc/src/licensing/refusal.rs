@@ -96,6 +96,12 @@ pub mod reason {
     /// A shipment dated after the time it is reported: it has not been
     /// made yet (report it once it has).
     pub const DATED_IN_THE_FUTURE: &str = "DATED_IN_THE_FUTURE";
+    /// The export is dated before some U.S. domestic shipment of its
+    /// product the holder reported, so the aggregate-TPP cap needs the
+    /// domestic TPP shipped by the export date, which the counters do not
+    /// keep. Not an answer to a client: the ledger reads that total from
+    /// the shipments on record and decides again with it.
+    pub const DOMESTIC_TPP_BY_DATE_NEEDED: &str = "DOMESTIC_TPP_BY_DATE_NEEDED";
 
     // InvalidArgument
     /// The item is not on the licence.

@@ -130,13 +130,23 @@ pub mod counter {
     pub fn domestic_tpp(holder: &str, product: &str) -> String {
         format!("domestic-tpp|{holder}|{product}")
     }
+    /// The latest ship date (Unix milliseconds) of the holder's U.S.
+    /// domestic shipments of the product: an export dated at or after it
+    /// is checked against every one of them, an earlier export only
+    /// against those made by its date. Kept as a counter that each report
+    /// raises to its date; the ledger sets it from the shipments on record
+    /// for a database written before it existed
+    /// (`Ledger::count_domestic_shipments`).
+    pub fn domestic_latest(holder: &str, product: &str) -> String {
+        format!("domestic-latest|{holder}|{product}")
+    }
     /// How many domestic shipments the holder reported under this invoice,
     /// of any product (at most one: see `record_domestic_shipment`). The
     /// reference is compared without case or spaces. An earlier release
     /// counted per product, under `domestic-reports|`: those counters are
     /// no longer read, and the ledger counts the invoices of every
     /// domestic shipment on record again under these keys when it starts
-    /// (`Ledger::count_reported_invoices`).
+    /// (`Ledger::count_domestic_shipments`).
     pub fn domestic_reports(holder: &str, reference: &str) -> String {
         let reference: String = reference
             .chars()
@@ -190,6 +200,7 @@ pub fn counter_keys(license: &License, domestic: Option<&ShipmentRequest>) -> Ve
             [
                 counter::exported_tpp(&t.holder, &item.product),
                 counter::domestic_tpp(&t.holder, &item.product),
+                counter::domestic_latest(&t.holder, &item.product),
             ]
         })
         .collect();
@@ -344,12 +355,21 @@ fn check_active(license: &License, now: DateTime<Utc>) -> Result<(), LicenseRefu
 /// (from the day of issue, before the expiry),
 /// the item, quantity and value against what remains (750.11 tolerances),
 /// the attestations, the per-end-user cap, the aggregate-TPP cap.
+///
+/// The aggregate-TPP cap (para. (dd)(1)(iii)) holds at the export: the
+/// exports are checked against the domestic shipments made by the export
+/// date. When the holder reported one dated later (an export reported
+/// late), `domestic_by_date` must give the domestic TPP of the item's
+/// product shipped by then (else the decision asks for it, with
+/// `DOMESTIC_TPP_BY_DATE_NEEDED`); every export on record counts against
+/// it, whatever its date, which errs on the side of the cap.
 pub fn record_shipment(
     policy: &Policy,
     license: &License,
     counters: &HashMap<String, i64>,
     actor: &Actor,
     request: &ShipmentRequest,
+    domestic_by_date: Option<u128>,
     now: DateTime<Utc>,
 ) -> Result<Recorded, LicenseRefusal> {
     let terms = &license.terms;
@@ -509,13 +529,38 @@ pub fn record_shipment(
             counters,
             &counter::domestic_tpp(&terms.holder, &item.product),
         );
+        let latest = count(
+            counters,
+            &counter::domestic_latest(&terms.holder, &item.product),
+        );
+        let export_ms = i128::from(request.shipped_at.timestamp_millis());
+        let by_date = export_ms < i128::try_from(latest).unwrap_or(i128::MAX);
+        let domestic = match (by_date, domestic_by_date) {
+            (false, _) => domestic,
+            (true, Some(by_date)) => by_date.min(domestic),
+            (true, None) => {
+                return Err(LicenseRefusal::precondition(
+                    reason::DOMESTIC_TPP_BY_DATE_NEEDED,
+                    format!(
+                        "the domestic TPP of {} shipped by {} is needed",
+                        item.product,
+                        request.shipped_at.to_rfc3339()
+                    ),
+                ))
+            }
+        };
         let allowed = domestic * u128::from(cap.percent_of_domestic) / 100;
         if exported + tpp > allowed {
-            return Err(LicenseRefusal::precondition(
+            let by = if by_date {
+                format!(" by the export date {}", request.shipped_at.to_rfc3339())
+            } else {
+                String::new()
+            };
+            let refusal = LicenseRefusal::precondition(
                 reason::AGGREGATE_TPP_CAP_EXCEEDED,
                 format!(
                     "exports of {} to {} would reach an aggregate TPP of {}, above {}% of the {} \
-                     shipped to U.S. customers ({})",
+                     shipped to U.S. customers{by} ({})",
                     item.product,
                     terms.destination,
                     exported + tpp,
@@ -528,7 +573,12 @@ pub fn record_shipment(
             .with("exportedTpp", exported)
             .with("shipmentTpp", tpp)
             .with("domesticTpp", domestic)
-            .with("percentOfDomestic", cap.percent_of_domestic));
+            .with("percentOfDomestic", cap.percent_of_domestic);
+            return Err(if by_date {
+                refusal.with("domesticShippedBy", request.shipped_at.to_rfc3339())
+            } else {
+                refusal
+            });
         }
         let what = || {
             format!(
@@ -603,6 +653,14 @@ pub fn record_domestic_shipment(
         || format!("the TPP of {} shipped to U.S. customers", item.product),
         tpp,
     )?;
+    // Raised to this ship date when it is the latest: a counter only adds.
+    let latest_key = counter::domestic_latest(holder, &item.product);
+    let latest = i128::try_from(count(counters, &latest_key)).unwrap_or(i128::MAX);
+    let later_by = i128::from(request.shipped_at.timestamp_millis()) - latest;
+    let mut changes = vec![change, (reports, 1)];
+    if later_by > 0 {
+        changes.push((latest_key, i64::try_from(later_by).unwrap_or(0)));
+    }
     let shipment = new_shipment(
         license.domestic_shipments + 1,
         item,
@@ -611,7 +669,7 @@ pub fn record_domestic_shipment(
         tpp,
     );
     Ok(Recorded {
-        counters: vec![change, (reports, 1)],
+        counters: changes,
         events: vec![LicenseEvent::DomesticShipmentRecorded {
             at: now,
             actor: actor.id.clone(),

@@ -89,6 +89,7 @@ fn ship(lic: &License, quantity: u64, day: i64) -> Result<Recorded, LicenseRefus
         &HashMap::new(),
         &holder(),
         &shipment(quantity),
+        None,
         t(day),
     )
 }
@@ -264,7 +265,7 @@ fn every_refusal_reason() {
         ),
     ];
     for (expected, lic, actor, request, counters, now) in cases {
-        let got = record_shipment(&p, lic, &counters, actor, &request, now);
+        let got = record_shipment(&p, lic, &counters, actor, &request, None, now);
         assert_eq!(refusal(got), expected, "{request:?}");
     }
     // The value tolerance: 25% above the licensed value passes.
@@ -273,7 +274,7 @@ fn every_refusal_reason() {
         value_usd_cents: 375_000_000,
         ..shipment(100)
     };
-    assert!(record_shipment(&p, &lic, &HashMap::new(), &holder(), &s, t(1)).is_ok());
+    assert!(record_shipment(&p, &lic, &HashMap::new(), &holder(), &s, None, t(1)).is_ok());
 }
 
 /// A holder cannot reset the per-end-user cap by spelling the end user
@@ -302,6 +303,7 @@ fn the_end_user_cap_counts_every_spelling_of_one_end_user() {
             &shipped_to_first_spelling,
             &holder(),
             &shipment(1),
+            None,
             t(1),
         );
         assert_eq!(refusal(got), reason::END_USER_CAP_EXCEEDED, "{spelling:?}");
@@ -314,6 +316,7 @@ fn the_end_user_cap_counts_every_spelling_of_one_end_user() {
         &shipped_to_first_spelling,
         &holder(),
         &shipment(1),
+        None,
         t(1),
     );
     assert!(
@@ -333,7 +336,7 @@ fn a_board_counts_its_ics_toward_the_caps() {
     board.terms.items[0].tpp_per_unit = 8 * 15_832;
     let mut counters = domestic_plenty();
     counters.insert(counter::end_user_units("Example Cloud Co."), 74_990);
-    let got = record_shipment(&p, &board, &counters, &holder(), &shipment(2), t(1));
+    let got = record_shipment(&p, &board, &counters, &holder(), &shipment(2), None, t(1));
     let refused = got.expect_err("16 units past 74,990");
     assert_eq!(refused.reason, reason::END_USER_CAP_EXCEEDED);
     assert!(
@@ -341,7 +344,7 @@ fn a_board_counts_its_ics_toward_the_caps() {
         "{}",
         refused.detail
     );
-    let recorded = record_shipment(&p, &board, &counters, &holder(), &shipment(1), t(1))
+    let recorded = record_shipment(&p, &board, &counters, &holder(), &shipment(1), None, t(1))
         .expect("8 units reach 74,998");
     let end_user = counter::end_user_units("Example Cloud Co.");
     let exported = counter::exported_tpp("exporter-1", "H200");
@@ -360,13 +363,37 @@ fn hong_kong_carries_the_china_conditions() {
         attestations: Vec::new(),
         ..shipment(10)
     };
-    let got = record_shipment(&p, &hk, &domestic_plenty(), &holder(), &no_report, t(1));
+    let got = record_shipment(
+        &p,
+        &hk,
+        &domestic_plenty(),
+        &holder(),
+        &no_report,
+        None,
+        t(1),
+    );
     assert_eq!(refusal(got), reason::ATTESTATION_REQUIRED);
-    let got = record_shipment(&p, &hk, &HashMap::new(), &holder(), &shipment(10), t(1));
+    let got = record_shipment(
+        &p,
+        &hk,
+        &HashMap::new(),
+        &holder(),
+        &shipment(10),
+        None,
+        t(1),
+    );
     assert_eq!(refusal(got), reason::AGGREGATE_TPP_CAP_EXCEEDED);
     let mut shipped_to_china = domestic_plenty();
     shipped_to_china.insert(counter::end_user_units("Example Cloud Co."), 75_000);
-    let got = record_shipment(&p, &hk, &shipped_to_china, &holder(), &shipment(1), t(1));
+    let got = record_shipment(
+        &p,
+        &hk,
+        &shipped_to_china,
+        &holder(),
+        &shipment(1),
+        None,
+        t(1),
+    );
     assert_eq!(refusal(got), reason::END_USER_CAP_EXCEEDED);
 }
 
@@ -380,7 +407,7 @@ fn memory_stacks_are_not_chips_to_the_cap() {
     hbm.terms.items[0].tpp_per_unit = 0;
     let full = HashMap::from([(counter::end_user_units("Example Cloud Co."), 75_000)]);
     let recorded =
-        record_shipment(&p, &hbm, &full, &holder(), &shipment(10), t(1)).expect("not capped");
+        record_shipment(&p, &hbm, &full, &holder(), &shipment(10), None, t(1)).expect("not capped");
     let end_user = counter::end_user_units("Example Cloud Co.");
     assert!(recorded.counters.iter().all(|(key, _)| *key != end_user));
 }
@@ -395,7 +422,7 @@ fn the_end_user_cap_follows_a_chinese_customer_abroad() {
     for headquarters in [vec!["CN"], vec!["MY", "CN"]] {
         let mut abroad = license("MY");
         abroad.terms.end_user_headquarters = headquarters.iter().map(|c| c.to_string()).collect();
-        let got = record_shipment(&p, &abroad, &full, &holder(), &shipment(1), t(1));
+        let got = record_shipment(&p, &abroad, &full, &holder(), &shipment(1), None, t(1));
         assert_eq!(
             refusal(got),
             reason::END_USER_CAP_EXCEEDED,
@@ -404,7 +431,7 @@ fn the_end_user_cap_follows_a_chinese_customer_abroad() {
     }
     let mut local = license("MY");
     local.terms.end_user_headquarters = vec!["MY".into()];
-    assert!(record_shipment(&p, &local, &full, &holder(), &shipment(1), t(1)).is_ok());
+    assert!(record_shipment(&p, &local, &full, &holder(), &shipment(1), None, t(1)).is_ok());
 }
 
 /// A domestic shipment counts toward the cap once made: one dated ahead
@@ -435,12 +462,14 @@ fn the_tpp_cap_is_half_the_domestic_tpp() {
             &counters,
             &holder(),
             &shipment(10),
+            None,
             t(1)
         )),
         reason::AGGREGATE_TPP_CAP_EXCEEDED
     );
     counters.insert(counter::domestic_tpp("exporter-1", "H200"), 316_640);
-    let done = record_shipment(&p, &lic, &counters, &holder(), &shipment(10), t(1)).expect("ok");
+    let done =
+        record_shipment(&p, &lic, &counters, &holder(), &shipment(10), None, t(1)).expect("ok");
     assert!(done
         .counters
         .contains(&(counter::exported_tpp("exporter-1", "H200"), 158_320)));
@@ -461,7 +490,11 @@ fn domestic_shipments_count_toward_the_cap() {
         done.counters,
         vec![
             (counter::domestic_tpp("exporter-1", "H200"), 316_640),
-            (reports.clone(), 1)
+            (reports.clone(), 1),
+            (
+                counter::domestic_latest("exporter-1", "H200"),
+                t(1).timestamp_millis()
+            )
         ]
     );
     let other = Actor::new("exporter-2", Role::Applicant, None);
@@ -582,14 +615,14 @@ fn an_export_dated_in_a_suspension_is_refused_after_it() {
         ..shipment(1)
     };
     let none = HashMap::new();
-    let got = record_shipment(&p, &reinstated, &none, &holder(), &dated(15), t(25));
+    let got = record_shipment(&p, &reinstated, &none, &holder(), &dated(15), None, t(25));
     let refused = got.expect_err("dated in the suspension");
     assert_eq!(refused.reason, reason::LICENSE_NOT_ACTIVE);
     assert!(refused
         .metadata
         .contains(&("suspendedFrom", t(10).to_rfc3339())));
     for day in [9, 20, 24] {
-        let got = record_shipment(&p, &reinstated, &none, &holder(), &dated(day), t(25));
+        let got = record_shipment(&p, &reinstated, &none, &holder(), &dated(day), None, t(25));
         assert!(got.is_ok(), "day {day}: {got:?}");
     }
     // A second suspension, then the revocation ends it: the periods stay.
@@ -619,4 +652,88 @@ fn the_sweeper_expires_at_the_end_of_validity() {
     let expired = events.iter().fold(Some(lic), apply).unwrap();
     assert_eq!(expired.state, LicenseState::Expired);
     assert!(sweep(&expired, t(1500)).is_empty());
+}
+
+/// The aggregate-TPP cap holds at the export: an export reported late,
+/// dated before some of the domestic shipments reported, is checked
+/// against those made by its date only (which the ledger reads for it);
+/// one dated after them all against the counters alone.
+#[test]
+fn the_tpp_cap_counts_the_domestic_shipments_made_by_the_export_date() {
+    let p = policy();
+    let lic = license("CN");
+    // 316,640 TPP shipped at home allow 10 units; the latest on day 3.
+    let counters = HashMap::from([
+        (counter::domestic_tpp("exporter-1", "H200"), 316_640),
+        (
+            counter::domestic_latest("exporter-1", "H200"),
+            t(3).timestamp_millis(),
+        ),
+    ]);
+    let on = |day: i64| ShipmentRequest {
+        shipped_at: t(day),
+        ..shipment(10)
+    };
+    let record = |request: &ShipmentRequest, by_date| {
+        record_shipment(&p, &lic, &counters, &holder(), request, by_date, t(4))
+    };
+    assert!(
+        record(&on(3), None).is_ok(),
+        "made after every domestic shipment"
+    );
+    assert_eq!(
+        refusal(record(&on(2), None)),
+        reason::DOMESTIC_TPP_BY_DATE_NEEDED
+    );
+    // Half of it was shipped by day 2: 5 units, not 10.
+    let refused = record(&on(2), Some(158_320)).expect_err("above the cap by day 2");
+    assert_eq!(refused.reason, reason::AGGREGATE_TPP_CAP_EXCEEDED);
+    assert!(
+        refused.detail.contains("by the export date"),
+        "{}",
+        refused.detail
+    );
+    assert!(refused
+        .metadata
+        .contains(&("domesticShippedBy", t(2).to_rfc3339())));
+    let five = ShipmentRequest {
+        quantity: 5,
+        value_usd_cents: 5 * 3_000_000,
+        ..on(2)
+    };
+    assert!(record(&five, Some(158_320)).is_ok());
+    // Never more than every domestic shipment, whatever the ledger says.
+    let eleven = ShipmentRequest {
+        quantity: 11,
+        value_usd_cents: 11 * 3_000_000,
+        ..on(2)
+    };
+    assert_eq!(
+        refusal(record(&eleven, Some(u128::MAX))),
+        reason::AGGREGATE_TPP_CAP_EXCEEDED
+    );
+}
+
+/// A domestic report raises the latest ship date, never lowers it.
+#[test]
+fn a_domestic_report_raises_the_latest_ship_date() {
+    let lic = license("CN");
+    let key = counter::domestic_latest("exporter-1", "H200");
+    let on = |day: i64| ShipmentRequest {
+        shipped_at: t(day),
+        reference: format!("INV-{day}"),
+        ..shipment(1)
+    };
+    let latest_on_day_2 = HashMap::from([(key.clone(), t(2).timestamp_millis())]);
+    let change = |day| {
+        record_domestic_shipment(&lic, &latest_on_day_2, &holder(), &on(day), t(4))
+            .expect("recorded")
+            .counters
+            .into_iter()
+            .find(|(k, _)| k == &key)
+            .map(|(_, delta)| delta)
+    };
+    assert_eq!(change(3), Some(Duration::days(1).num_milliseconds()));
+    assert_eq!(change(1), None);
+    assert_eq!(change(2), None);
 }

@@ -291,10 +291,10 @@ pub trait Store: Send + Sync + 'static {
         keys: &[String],
     ) -> Result<std::collections::HashMap<String, i64>, StoreError>;
 
-    /// Takes each named counter to at least 1 (creating it), in one
-    /// transaction: what was counted before stays counted, and again is
-    /// the same.
-    async fn count_at_least_once(&self, keys: &[String]) -> Result<(), StoreError>;
+    /// Takes each counter (named once) to at least its value (creating
+    /// it), in one transaction: what was counted before stays counted, a higher value
+    /// stays, and again is the same.
+    async fn raise_counters(&self, values: &[(String, i64)]) -> Result<(), StoreError>;
 }
 
 pub use licenses::{

@@ -638,7 +638,7 @@ impl_store!(PostgresStore {
         Ok(horizon)
     }
 
-    async fn count_at_least_once(&self, keys: &[String]) -> Result<(), StoreError> {
-        super::licenses::count_at_least_once::<Postgres>(&self.pool, "BEGIN", keys).await
+    async fn raise_counters(&self, values: &[(String, i64)]) -> Result<(), StoreError> {
+        super::licenses::raise_counters::<Postgres>(&self.pool, "BEGIN", values).await
     }
 });

@@ -701,8 +701,8 @@ impl_store!(SqliteStore {
         SqliteStore::close(self).await
     }
 
-    async fn count_at_least_once(&self, keys: &[String]) -> Result<(), StoreError> {
-        licenses::count_at_least_once::<Sqlite>(&self.writer_pool, "BEGIN IMMEDIATE", keys).await
+    async fn raise_counters(&self, values: &[(String, i64)]) -> Result<(), StoreError> {
+        licenses::raise_counters::<Sqlite>(&self.writer_pool, "BEGIN IMMEDIATE", values).await
     }
 });
 

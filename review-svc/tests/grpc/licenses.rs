@@ -942,10 +942,70 @@ pub(crate) async fn list_filters_are_validated(mut h: Harness) {
     assert!(other.licenses.is_empty(), "{other:#?}");
 }
 
+/// The aggregate-TPP cap holds at the export: an export reported late is
+/// checked against the domestic shipments made by its date, not those
+/// the holder made (and reported) after it.
+pub(crate) async fn a_late_export_counts_the_domestic_shipments_made_by_its_date(mut h: Harness) {
+    let mut licenses = licenses(&h).await;
+    let app = approved(&mut h.client, 1_000).await;
+    let license = license_of(&mut licenses, &app).await;
+    let issued = h.clock.now();
+    h.clock.advance(days(2));
+    let (exported_on, now) = (issued + days(1), h.clock.now());
+    // 10 H200s at home by the export, 1,000 more since.
+    domestic(
+        &mut licenses,
+        &license,
+        10,
+        exported_on - chrono::Duration::hours(1),
+    )
+    .await;
+    domestic(&mut licenses, &license, 1_000, now).await;
+    let status = export_refused(
+        &mut licenses,
+        &license,
+        6,
+        exported_on,
+        "AGGREGATE_TPP_CAP_EXCEEDED",
+    )
+    .await;
+    assert_eq!(
+        refusal_metadata(&status, "domesticTpp").as_deref(),
+        Some("158310"),
+        "the 10 H200s shipped by the export date: {status:?}"
+    );
+    assert!(refusal_metadata(&status, "domesticShippedBy").is_some());
+    // Half of that is five; the same request again ships once.
+    let five = shipment(&license, 5, exported_on);
+    for _ in 0..2 {
+        let shipped = licenses
+            .record_shipment(authed(five.clone(), APPLICANT))
+            .await
+            .unwrap_or_else(|s| panic!("five: {}", describe(&s)))
+            .into_inner();
+        assert_eq!(shipped.license.unwrap().items[0].shipped_quantity, 5);
+    }
+    // Exported today, every domestic shipment counts: 505 of 1,010.
+    licenses
+        .record_shipment(authed(shipment(&license, 500, now), APPLICANT))
+        .await
+        .unwrap_or_else(|s| panic!("500 today: {}", describe(&s)));
+    let status = export_refused(
+        &mut licenses,
+        &license,
+        1,
+        now,
+        "AGGREGATE_TPP_CAP_EXCEEDED",
+    )
+    .await;
+    assert_eq!(refusal_metadata(&status, "domesticShippedBy"), None);
+}
+
 on_both_backends!(
     licence_issued_on_approval,
     a_board_counts_its_chips_toward_the_caps,
     the_cap_follows_a_chinese_customer_abroad,
+    a_late_export_counts_the_domestic_shipments_made_by_its_date,
     no_licence_without_a_final_approval,
     every_refusal_says_why_and_writes_nothing,
     shipments_are_idempotent_and_listed,

@@ -71,7 +71,7 @@ mod rekey;
 pub(crate) use batch::{issue_outcome, run_and_answer, QueuedJob};
 pub(crate) use job::{run_alone, run_job};
 pub(crate) use reads::LicenseReads;
-pub(crate) use rekey::{count_at_least_once, key_end_users};
+pub(crate) use rekey::{key_end_users, raise_counters};
 
 use super::batch::distinct;
 use super::chain::{extend_chain, ChainHead};

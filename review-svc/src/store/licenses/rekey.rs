@@ -161,22 +161,22 @@ async fn key_license_end_users<DB: Dialect>(
     Ok(())
 }
 
-/// Takes each of the counters `keys` to at least 1, creating those that
-/// do not exist (for the ledger, which counts the invoices of domestic
-/// shipments an earlier release recorded without counting them).
-pub(crate) async fn count_at_least_once<DB: Dialect>(
+/// Takes each counter to at least its value, creating those that do not
+/// exist (for the ledger, which counts what an earlier release recorded
+/// without counting it: the invoices of domestic shipments, their latest
+/// dates).
+pub(crate) async fn raise_counters<DB: Dialect>(
     pool: &Pool<DB>,
     begin: &'static str,
-    keys: &[String],
+    values: &[(String, i64)],
 ) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await.map_err(DB::map_err)?;
     let mut tx = conn.begin_with(begin).await.map_err(DB::map_err)?;
-    let once: Vec<(String, i64)> = keys.iter().map(|key| (key.clone(), 1)).collect();
     insert_counters::<DB>(
         &mut tx,
-        &once,
-        "DO UPDATE SET value = \
-         CASE WHEN license_counters.value < 1 THEN 1 ELSE license_counters.value END",
+        values,
+        "DO UPDATE SET value = CASE WHEN license_counters.value < excluded.value \
+         THEN excluded.value ELSE license_counters.value END",
     )
     .await
     .map_err(DB::map_err)?;

@@ -452,20 +452,30 @@ pub(crate) async fn old_end_user_counters_are_moved_on_open(backend: &dyn Backen
     }
 }
 
-/// Counting at least once creates what is missing, lifts what is at 0
-/// and leaves what was counted alone, however often it is asked.
-pub(crate) async fn counters_counted_at_least_once(backend: &dyn Backend) {
+/// Raising counters creates what is missing, lifts what is below its
+/// value and leaves what is at or above it alone, however often it is
+/// asked.
+pub(crate) async fn counters_raised(backend: &dyn Backend) {
     let store = backend.store();
     backend
         .execute("INSERT INTO license_counters (counter, value) VALUES ('zero', 0), ('five', 5)")
         .await
         .unwrap();
+    let values: Vec<(String, i64)> = [("zero", 1), ("five", 3), ("new", 1)]
+        .map(|(key, value)| (key.to_owned(), value))
+        .to_vec();
     let keys: Vec<String> = ["zero", "five", "new"].map(String::from).to_vec();
     for _ in 0..2 {
-        store.count_at_least_once(&keys).await.unwrap();
+        store.raise_counters(&values).await.unwrap();
         let counters = store.license_counters(&keys).await.unwrap();
         assert_eq!(counters.get("zero"), Some(&1));
         assert_eq!(counters.get("five"), Some(&5));
         assert_eq!(counters.get("new"), Some(&1));
     }
+    store
+        .raise_counters(&[("five".to_owned(), 1_700_000_000_000)])
+        .await
+        .unwrap();
+    let counters = store.license_counters(&keys).await.unwrap();
+    assert_eq!(counters.get("five"), Some(&1_700_000_000_000));
 }

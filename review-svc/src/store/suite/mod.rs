@@ -308,7 +308,7 @@ macro_rules! all_cases {
             racing_license_changes_never_overdraw,
             batched_changes_share_counters_and_replays,
             old_end_user_counters_are_moved_on_open,
-            counters_counted_at_least_once,
+            counters_raised,
         );
     };
 }
