@@ -306,7 +306,8 @@ impl Ledger {
 
     /// The TPP of the U.S. domestic shipments of the product of the
     /// licence's item `request.item_index` its holder made by the
-    /// request's date, from the shipments on record. Reports are never
+    /// request's date (before `licensing::domestic_cutoff`), from the
+    /// shipments on record. Reports are never
     /// taken back, so what is read before a write is at most what the
     /// write would see: a cap checked against it errs on its side.
     async fn domestic_tpp_by_date(
@@ -321,8 +322,7 @@ impl Ledger {
         let filter = ShipmentFilter {
             holder: Some(license.terms.holder.clone()),
             kind: Some(DOMESTIC.to_owned()),
-            // The end is exclusive: a shipment made at the export's time counts.
-            to: Some(request.shipped_at.timestamp_millis().saturating_add(1)),
+            to: Some(licensing::domestic_cutoff(request.shipped_at).timestamp_millis()),
             ..ShipmentFilter::default()
         };
         let (mut after, mut total) = (None, 0u128);

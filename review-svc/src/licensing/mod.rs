@@ -63,6 +63,7 @@ pub use permissions::may_read;
 pub use policy::Policy;
 pub use refusal::{reason, LicenseRefusal, RefusalKind};
 pub use rules::{
-    counter_keys, effective_state, issue, license_number, officer_action, record_domestic_shipment,
-    record_shipment, sweep, OfficerAction, ProductFacts, Recorded, ShipmentRequest,
+    counter_keys, domestic_cutoff, effective_state, issue, license_number, officer_action,
+    record_domestic_shipment, record_shipment, sweep, OfficerAction, ProductFacts, Recorded,
+    ShipmentRequest,
 };

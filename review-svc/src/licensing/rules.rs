@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 
 use super::model::{
     Attestation, License, LicenseEvent, LicenseItem, LicenseState, LicenseTerms, Shipment,
@@ -350,6 +350,16 @@ fn check_active(license: &License, now: DateTime<Utc>) -> Result<(), LicenseRefu
     .with("state", state.as_str()))
 }
 
+/// The end of an export's day (UTC): the domestic shipments made before
+/// it count toward the aggregate-TPP cap of the export.
+pub fn domestic_cutoff(exported_at: DateTime<Utc>) -> DateTime<Utc> {
+    let next_day = exported_at
+        .date_naive()
+        .succ_opt()
+        .unwrap_or(NaiveDate::MAX);
+    next_day.and_time(NaiveTime::MIN).and_utc()
+}
+
 /// Draws a shipment down against the licence, or refuses it. Checked in
 /// this order: who (the holder), the licence's state, the export date
 /// (from the day of issue, before the expiry),
@@ -358,11 +368,12 @@ fn check_active(license: &License, now: DateTime<Utc>) -> Result<(), LicenseRefu
 ///
 /// The aggregate-TPP cap (para. (dd)(1)(iii)) holds at the export: the
 /// exports are checked against the domestic shipments made by the export
-/// date. When the holder reported one dated later (an export reported
-/// late), `domestic_by_date` must give the domestic TPP of the item's
-/// product shipped by then (else the decision asks for it, with
-/// `DOMESTIC_TPP_BY_DATE_NEEDED`); every export on record counts against
-/// it, whatever its date, which errs on the side of the cap.
+/// date (by the end of its day, as the validity counts it in days). When
+/// the holder reported one dated later (an export reported late),
+/// `domestic_by_date` must give the domestic TPP of the item's product
+/// shipped before [`domestic_cutoff`] (else the decision asks for it,
+/// with `DOMESTIC_TPP_BY_DATE_NEEDED`); every export on record counts
+/// against it, whatever its date, which errs on the side of the cap.
 pub fn record_shipment(
     policy: &Policy,
     license: &License,
@@ -533,8 +544,9 @@ pub fn record_shipment(
             counters,
             &counter::domestic_latest(&terms.holder, &item.product),
         );
-        let export_ms = i128::from(request.shipped_at.timestamp_millis());
-        let by_date = export_ms < i128::try_from(latest).unwrap_or(i128::MAX);
+        let cutoff = domestic_cutoff(request.shipped_at);
+        let by_date =
+            i128::from(cutoff.timestamp_millis()) <= i128::try_from(latest).unwrap_or(i128::MAX);
         let domestic = match (by_date, domestic_by_date) {
             (false, _) => domestic,
             (true, Some(by_date)) => by_date.min(domestic),
@@ -542,9 +554,9 @@ pub fn record_shipment(
                 return Err(LicenseRefusal::precondition(
                     reason::DOMESTIC_TPP_BY_DATE_NEEDED,
                     format!(
-                        "the domestic TPP of {} shipped by {} is needed",
+                        "the domestic TPP of {} shipped before {} is needed",
                         item.product,
-                        request.shipped_at.to_rfc3339()
+                        cutoff.to_rfc3339()
                     ),
                 ))
             }
@@ -552,7 +564,7 @@ pub fn record_shipment(
         let allowed = domestic * u128::from(cap.percent_of_domestic) / 100;
         if exported + tpp > allowed {
             let by = if by_date {
-                format!(" by the export date {}", request.shipped_at.to_rfc3339())
+                format!(" by the export date {}", request.shipped_at.date_naive())
             } else {
                 String::new()
             };
@@ -575,7 +587,7 @@ pub fn record_shipment(
             .with("domesticTpp", domestic)
             .with("percentOfDomestic", cap.percent_of_domestic);
             return Err(if by_date {
-                refusal.with("domesticShippedBy", request.shipped_at.to_rfc3339())
+                refusal.with("domesticShippedBefore", cutoff.to_rfc3339())
             } else {
                 refusal
             });

@@ -681,6 +681,28 @@ fn the_tpp_cap_counts_the_domestic_shipments_made_by_the_export_date() {
         record(&on(3), None).is_ok(),
         "made after every domestic shipment"
     );
+    // An export date is a day: the domestic shipments of that day count.
+    let that_morning = ShipmentRequest {
+        shipped_at: t(3) - Duration::hours(20),
+        ..on(3)
+    };
+    let latest_that_evening = HashMap::from([
+        (counter::domestic_tpp("exporter-1", "H200"), 316_640),
+        (
+            counter::domestic_latest("exporter-1", "H200"),
+            (t(3) - Duration::hours(1)).timestamp_millis(),
+        ),
+    ]);
+    let got = record_shipment(
+        &p,
+        &lic,
+        &latest_that_evening,
+        &holder(),
+        &that_morning,
+        None,
+        t(4),
+    );
+    assert!(got.is_ok(), "{got:?}");
     assert_eq!(
         refusal(record(&on(2), None)),
         reason::DOMESTIC_TPP_BY_DATE_NEEDED
@@ -695,7 +717,7 @@ fn the_tpp_cap_counts_the_domestic_shipments_made_by_the_export_date() {
     );
     assert!(refused
         .metadata
-        .contains(&("domesticShippedBy", t(2).to_rfc3339())));
+        .contains(&("domesticShippedBefore", t(3).to_rfc3339())));
     let five = ShipmentRequest {
         quantity: 5,
         value_usd_cents: 5 * 3_000_000,

@@ -952,14 +952,8 @@ pub(crate) async fn a_late_export_counts_the_domestic_shipments_made_by_its_date
     let issued = h.clock.now();
     h.clock.advance(days(2));
     let (exported_on, now) = (issued + days(1), h.clock.now());
-    // 10 H200s at home by the export, 1,000 more since.
-    domestic(
-        &mut licenses,
-        &license,
-        10,
-        exported_on - chrono::Duration::hours(1),
-    )
-    .await;
+    // 10 H200s at home by the export's day, 1,000 more since.
+    domestic(&mut licenses, &license, 10, exported_on).await;
     domestic(&mut licenses, &license, 1_000, now).await;
     let status = export_refused(
         &mut licenses,
@@ -974,7 +968,7 @@ pub(crate) async fn a_late_export_counts_the_domestic_shipments_made_by_its_date
         Some("158310"),
         "the 10 H200s shipped by the export date: {status:?}"
     );
-    assert!(refusal_metadata(&status, "domesticShippedBy").is_some());
+    assert!(refusal_metadata(&status, "domesticShippedBefore").is_some());
     // Half of that is five; the same request again ships once.
     let five = shipment(&license, 5, exported_on);
     for _ in 0..2 {
@@ -998,7 +992,7 @@ pub(crate) async fn a_late_export_counts_the_domestic_shipments_made_by_its_date
         "AGGREGATE_TPP_CAP_EXCEEDED",
     )
     .await;
-    assert_eq!(refusal_metadata(&status, "domesticShippedBy"), None);
+    assert_eq!(refusal_metadata(&status, "domesticShippedBefore"), None);
 }
 
 on_both_backends!(
