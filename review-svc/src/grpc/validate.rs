@@ -26,6 +26,8 @@ pub mod reason {
     pub const INVALID_ETAG: &str = "INVALID_ETAG";
     pub const INVALID_REQUEST_ID: &str = "INVALID_REQUEST_ID";
     pub const INVALID_TIME: &str = "INVALID_TIME";
+    /// A time range that ends at or before its start.
+    pub const INVALID_TIME_RANGE: &str = "INVALID_TIME_RANGE";
 }
 
 pub const MAX_ITEMS: usize = 100;

@@ -909,6 +909,23 @@ pub(crate) async fn list_filters_are_validated(mut h: Harness) {
         .await
         .unwrap_err();
     refused(status, "holder");
+    // A range that ends where it starts, or before, is refused, not empty.
+    let start = ts(h.clock.now());
+    for end in [start, ts(h.clock.now() - days(1))] {
+        let shipments = pb::ListShipmentsRequest {
+            parent: "licenses/-".into(),
+            start_time: Some(start),
+            end_time: Some(end),
+            ..Default::default()
+        };
+        let status = licenses
+            .list_shipments(authed(shipments, AUDITOR))
+            .await
+            .unwrap_err();
+        let info = status.get_details_error_info().expect("ErrorInfo");
+        assert_eq!(info.reason, "INVALID_TIME_RANGE", "{}", describe(&status));
+        refused(status, "end_time");
+    }
     let applications = pb::ListApplicationsRequest {
         destination_country: "C\0".into(),
         ..Default::default()

@@ -518,6 +518,20 @@ impl LicenseService for Licenses {
         let mut violations = Vec::new();
         let from = optional_time(message.start_time.as_ref(), "start_time", &mut violations);
         let to = optional_time(message.end_time.as_ref(), "end_time", &mut violations);
+        if let (Some(from), Some(to)) = (from, to) {
+            if to <= from {
+                // An empty range is a mistake in the request, not an answer.
+                violations.push(Violation::because(
+                    validate::reason::INVALID_TIME_RANGE,
+                    "end_time",
+                    format!(
+                        "must be after start_time ({}), got {}",
+                        from.to_rfc3339(),
+                        to.to_rfc3339()
+                    ),
+                ));
+            }
+        }
         let kind = match pb::ShipmentKind::try_from(message.kind) {
             Ok(pb::ShipmentKind::Unspecified) => None,
             Ok(pb::ShipmentKind::Export) => Some("EXPORT"),
