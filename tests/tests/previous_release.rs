@@ -129,7 +129,7 @@ fn kept<M: Message + Default>(dir: &Path, file: &str) -> M {
 fn shipment(license: &pb::License, quantity: u64) -> pb::RecordShipmentRequest {
     let issued = license.issue_time.unwrap_or_default();
     pb::RecordShipmentRequest {
-        filing_reference: format!("X2026{quantity:09}"),
+        filing_reference: format!("X20260{quantity:09}"),
         attestations: vec![pb::Attestation {
             kind: "US_LAB_TEST_REPORT".into(),
             reference: format!("LAB-{quantity}"),

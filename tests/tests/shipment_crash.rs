@@ -70,7 +70,7 @@ async fn crash_run(backend: &str, database_url: &str, data: &Path) {
                 while !stop.load(Relaxed) {
                     let quantity = rng.random_range(1..=5u64);
                     let request = pb::RecordShipmentRequest {
-                        filing_reference: format!("X{worker}-{}", acknowledged.len()),
+                        filing_reference: format!("X{worker:04}{:010}", acknowledged.len()),
                         ..shipment_request(&license, quantity, now_timestamp())
                     };
                     let answer = resends

@@ -26,6 +26,8 @@ pub mod reason {
     pub const INVALID_ETAG: &str = "INVALID_ETAG";
     pub const INVALID_REQUEST_ID: &str = "INVALID_REQUEST_ID";
     pub const INVALID_TIME: &str = "INVALID_TIME";
+    /// An export filing reference that is not an AES ITN.
+    pub const INVALID_FILING_REFERENCE: &str = "INVALID_FILING_REFERENCE";
     /// A time range that ends at or before its start.
     pub const INVALID_TIME_RANGE: &str = "INVALID_TIME_RANGE";
 }

@@ -383,6 +383,25 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
             Code::InvalidArgument,
             "OUT_OF_RANGE",
         ),
+        // The EEI filing's ITN, X and 14 digits: not a free text.
+        (
+            pb::RecordShipmentRequest {
+                filing_reference: "EEI filed".into(),
+                ..shipment(&license, 10, now)
+            },
+            APPLICANT,
+            Code::InvalidArgument,
+            "INVALID_FILING_REFERENCE",
+        ),
+        (
+            pb::RecordShipmentRequest {
+                filing_reference: "X2026120600000".into(),
+                ..shipment(&license, 10, now)
+            },
+            APPLICANT,
+            Code::InvalidArgument,
+            "INVALID_FILING_REFERENCE",
+        ),
         (
             pb::RecordShipmentRequest {
                 value_usd_cents: 1,

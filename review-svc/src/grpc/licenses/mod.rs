@@ -275,6 +275,13 @@ fn optional_time(
     value.and_then(|t| time(Some(t), field, violations))
 }
 
+/// The form of the Internal Transaction Number AES gives an EEI filing.
+fn is_itn(reference: &str) -> bool {
+    reference
+        .strip_prefix('X')
+        .is_some_and(|digits| digits.len() == 14 && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn quantity(value: u64, violations: &mut Vec<Violation>) {
     if value == 0 || value > validate::MAX_TOTAL_VALUE_USD_CENTS {
         violations.push(Violation::because(
@@ -475,6 +482,7 @@ impl LicenseService for Licenses {
         quantity(m.quantity, &mut violations);
         value(m.value_usd_cents, true, &mut violations);
         let shipped_at = time(m.export_time.as_ref(), "export_time", &mut violations);
+        let before = violations.len();
         validate::text(
             &m.filing_reference,
             "filing_reference",
@@ -482,6 +490,17 @@ impl LicenseService for Licenses {
             true,
             &mut violations,
         );
+        if violations.len() == before && !is_itn(m.filing_reference.trim()) {
+            violations.push(Violation::because(
+                validate::reason::INVALID_FILING_REFERENCE,
+                "filing_reference",
+                format!(
+                    "an AES Internal Transaction Number, X and 14 digits (such as \
+                     X20261206000001): every licensed export files EEI (15 CFR 758.1), got {:?}",
+                    service_kit::errors::shorten(&m.filing_reference)
+                ),
+            ));
+        }
         let attestations = attestations(&m.attestations, &mut violations);
         validate::finish(violations)?;
         let parts = ShipmentParts {
