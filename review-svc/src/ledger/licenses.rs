@@ -307,9 +307,9 @@ impl Ledger {
     /// The TPP of the U.S. domestic shipments of the product of the
     /// licence's item `request.item_index` its holder made by the
     /// request's date (before `licensing::domestic_cutoff`), from the
-    /// shipments on record. Reports are never
-    /// taken back, so what is read before a write is at most what the
-    /// write would see: a cap checked against it errs on its side.
+    /// shipments on record. Reports are never taken back, so what is read
+    /// before a write is at most what the write would see: a cap checked
+    /// against it errs on its side.
     async fn domestic_tpp_by_date(
         &self,
         id: &str,
