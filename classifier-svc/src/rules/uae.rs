@@ -87,21 +87,25 @@ impl UaeRule {
         self.names.get(&key).map(|i| &self.entities[*i])
     }
 
+    /// A named entity of the tables takes its own path whatever kind the
+    /// end user is declared: G42 or Amazon is a company, not the UAE
+    /// Government, and declared GOVERNMENT it must not escape the end of
+    /// its approval.
     pub(crate) fn path(&self, tx: &Transaction, as_of: NaiveDate) -> UaePath<'_> {
         let name = tx.end_user_name.as_deref().filter(|n| !n.trim().is_empty());
         let government_hq = tx
             .end_user_hq
             .as_deref()
             .is_none_or(|c| c == self.government_hq.as_str());
-        if tx.end_user_kind == EndUserKind::Government && government_hq {
-            return UaePath::Government;
-        }
         match name.and_then(|n| self.lookup(n)) {
             Some(e) if e.table == Table::Supplement8 => UaePath::Entity {
                 entity: e,
                 expired: e.expires.is_some_and(|x| as_of >= x),
             },
             Some(e) => UaePath::UsCompany(e),
+            None if tx.end_user_kind == EndUserKind::Government && government_hq => {
+                UaePath::Government
+            }
             None => UaePath::Other {
                 unknown: name.is_none() && tx.end_user_kind == EndUserKind::Unspecified,
             },

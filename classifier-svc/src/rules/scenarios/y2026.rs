@@ -116,6 +116,18 @@ fn supplement_8_approval_ends_on_2027_04_06() {
         f.holds && f.explanation.contains("'Core42 FZ-LLC'"),
         "{f:?}"
     );
+    // Declared the UAE Government, a listed company is still itself.
+    let t = to_uae(Some("G42"), EndUserKind::Government);
+    let d = run(chip("h200"), &t, "2027-05-01");
+    assert_eq!(outcome(&d), (REQUIRED, OPEN));
+    assert!(reason(&d, "uae.licence_required").holds);
+    assert!(d
+        .license
+        .as_ref()
+        .unwrap()
+        .reasons
+        .iter()
+        .all(|f| f.rule_id != "uae.government"));
 }
 
 #[test]
