@@ -170,11 +170,15 @@ pub(crate) async fn raise_counters<DB: Dialect>(
     begin: &'static str,
     values: &[(String, i64)],
 ) -> Result<(), StoreError> {
+    // Locked in key order, as every write locks counters: processes
+    // raising the same counters at once must not deadlock.
+    let mut values = values.to_vec();
+    values.sort_unstable();
     let mut conn = pool.acquire().await.map_err(DB::map_err)?;
     let mut tx = conn.begin_with(begin).await.map_err(DB::map_err)?;
     insert_counters::<DB>(
         &mut tx,
-        values,
+        &values,
         "DO UPDATE SET value = CASE WHEN license_counters.value < excluded.value \
          THEN excluded.value ELSE license_counters.value END",
     )

@@ -478,4 +478,27 @@ pub(crate) async fn counters_raised(backend: &dyn Backend) {
         .unwrap();
     let counters = store.license_counters(&keys).await.unwrap();
     assert_eq!(counters.get("five"), Some(&1_700_000_000_000));
+
+    // Processes raising the same counters at once (each walks the old
+    // domestic shipments when it starts), in whatever order they list
+    // them: the store locks them in key order, and none deadlocks.
+    let other = backend.another_store().await;
+    let values: Vec<(String, i64)> = (0..300).map(|i| (format!("walk|{i:03}"), i)).collect();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                Arc::clone(&store)
+            } else {
+                Arc::clone(&other)
+            };
+            let mut values = values.clone();
+            if i % 4 == 1 {
+                values.reverse();
+            }
+            tokio::spawn(async move { store.raise_counters(&values).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("raised");
+    }
 }
