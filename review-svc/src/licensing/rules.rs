@@ -131,10 +131,10 @@ pub mod counter {
         format!("domestic-tpp|{holder}|{product}")
     }
     /// The latest ship date (Unix milliseconds) of the holder's U.S.
-    /// domestic shipments of the product: an export dated at or after it
-    /// is checked against every one of them, an earlier export only
-    /// against those made by its date. Kept as a counter that each report
-    /// raises to its date; the ledger sets it from the shipments on record
+    /// domestic shipments of the product: an export dated that day or
+    /// later is checked against every one of them, an earlier export only
+    /// against those made by the end of its day. Kept as a counter that
+    /// each report raises to its date; the ledger sets it from the shipments on record
     /// for a database written before it existed
     /// (`Ledger::count_domestic_shipments`).
     pub fn domestic_latest(holder: &str, product: &str) -> String {
