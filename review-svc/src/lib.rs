@@ -106,6 +106,13 @@ async fn serve_inner(
             "counted the invoices and dates of domestic shipments recorded by an earlier release"
         );
     }
+    let moved = ledger.rekey_end_users().await?;
+    if moved > 0 {
+        tracing::info!(
+            licences = moved,
+            "licences moved to their end users' new keys, with the units counted under the old"
+        );
+    }
     let workers = vec![
         workers::spawn_sweeper(
             Arc::clone(&ledger),

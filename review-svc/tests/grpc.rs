@@ -200,8 +200,18 @@ impl Harness {
     /// Shuts review-svc down gracefully and starts a new one on the same
     /// database, classifier and clock.
     async fn restart_review(&mut self) {
+        self.stop_review().await;
+        self.start_review_again().await;
+    }
+
+    /// Shuts review-svc down gracefully.
+    async fn stop_review(&mut self) {
         let review = self.review.take().expect("review-svc is running");
         review.shutdown().await.expect("graceful shutdown");
+    }
+
+    /// Starts review-svc again on the same database, classifier and clock.
+    async fn start_review_again(&mut self) {
         let review = start_review(
             &self.db.url(),
             &self.classifier_url,

@@ -19,6 +19,10 @@ pub const LEGAL_FORMS: &[&str] = &[
     "corporation",
     "co",
     "company",
+    // "Co.,Ltd." and "Co.,Limited", written without a space as Chinese
+    // companies' English names often are: one word once normalised.
+    "coltd",
+    "colimited",
     "llc",
     "ltd",
     "limited",
@@ -89,6 +93,8 @@ mod tests {
             ("Core42 FZ-LLC", "core42"),
             ("CORE42, L.L.C.", "core42"),
             ("Example Cloud Co., Ltd.", "example cloud"),
+            ("Example Cloud Co.,Ltd.", "example cloud"),
+            ("EXAMPLE CLOUD CO.,LIMITED", "example cloud"),
             ("Example\u{200B}Cloud Co", "examplecloud"),
             ("Exa\u{200B}mple Cloud\u{00A0}Co", "example cloud"),
             ("\u{FF25}xample \u{FF23}loud", "example cloud"),

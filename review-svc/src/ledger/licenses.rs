@@ -16,8 +16,8 @@ use crate::licensing::{
 };
 use crate::record::{self, license as license_record};
 use crate::store::{
-    Decide, IdempotentRequest, KeyCursor, LicenseFilter, LicenseOutcome, LicenseRow, LicenseView,
-    LicenseWrite, NewEvent, ShipmentFilter, ShipmentRow,
+    Decide, EndUserRekey, IdempotentRequest, KeyCursor, LicenseFilter, LicenseOutcome, LicenseRow,
+    LicenseView, LicenseWrite, NewEvent, ShipmentFilter, ShipmentRow,
 };
 use crate::workflow::{self, Actor, Application, Chip, Event, Outcome, State};
 
@@ -282,6 +282,48 @@ impl Ledger {
         }
         self.store.raise_counters(&[(DONE.to_owned(), 1)]).await?;
         Ok(read)
+    }
+
+    /// Moves the licences whose end user's stored key is no longer the key
+    /// of its name: when `counter::end_user_key` learns a spelling it did
+    /// not know, the cap counted under the old key must not start again
+    /// from nothing under the new one. Once for each definition of the
+    /// key (a marker counter names the version walked). Returns how many
+    /// licences moved.
+    pub async fn rekey_end_users(&self) -> Result<usize, LedgerError> {
+        let done = format!("end-user-keys|walked-v{}", counter::END_USER_KEY_VERSION);
+        let walked = self
+            .store
+            .license_counters(std::slice::from_ref(&done))
+            .await?;
+        if walked.get(&done).is_some_and(|count| *count > 0) {
+            return Ok(0);
+        }
+        let (mut after, mut moves) = (None, Vec::new());
+        loop {
+            let rows = self
+                .store
+                .list_licenses(&LicenseFilter::default(), after.as_ref(), 500)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = Some(KeyCursor {
+                at: last.issued_at,
+                id: last.id.clone(),
+            });
+            for row in &rows {
+                let key = counter::end_user_key(&read_license(row)?.terms.end_user);
+                if key != row.end_user {
+                    moves.push(EndUserRekey {
+                        license_id: row.id.clone(),
+                        from: row.end_user.clone(),
+                        to: key,
+                    });
+                }
+            }
+        }
+        let moved = self.store.move_end_user_keys(&moves).await?;
+        self.store.raise_counters(&[(done, 1)]).await?;
+        Ok(moved)
     }
 
     /// The next page of the shipments `filter` selects, oldest first,

@@ -111,6 +111,13 @@ pub mod counter {
     use service_kit::names::entity_key;
     use unicode_security::confusable_detection::skeleton;
 
+    /// The definition of [`end_user_key`] (with the shared `entity_key`):
+    /// raised whenever a name's key may change, so that review-svc moves
+    /// the licences and counts stored under the old keys when it starts
+    /// (`Ledger::rekey_end_users`). 2: "Co.,Ltd" and "Co.,Limited" are
+    /// legal forms.
+    pub const END_USER_KEY_VERSION: u32 = 2;
+
     /// The prefix of the end-user counters. Earlier releases counted per
     /// product, under `end-user-units|{name as written}|{product}` and then
     /// `end-user|{key}|{product}`; the stores add such counters into these

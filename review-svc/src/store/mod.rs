@@ -295,11 +295,16 @@ pub trait Store: Send + Sync + 'static {
     /// it), in one transaction, locked in key order: what was counted before stays counted, a higher value
     /// stays, and again is the same.
     async fn raise_counters(&self, values: &[(String, i64)]) -> Result<(), StoreError>;
+
+    /// Moves licences whose end user's key changed to the new key, with
+    /// the end user's cap counted under the old one (see
+    /// [`EndUserRekey`]); returns how many moved.
+    async fn move_end_user_keys(&self, moves: &[EndUserRekey]) -> Result<usize, StoreError>;
 }
 
 pub use licenses::{
-    Decide, KeyCursor, LicenseFilter, LicenseOutcome, LicenseRow, LicenseView, LicenseWrite,
-    ShipmentFilter, ShipmentRow,
+    Decide, EndUserRekey, KeyCursor, LicenseFilter, LicenseOutcome, LicenseRow, LicenseView,
+    LicenseWrite, ShipmentFilter, ShipmentRow,
 };
 
 pub use chain::AuditDigest;

@@ -57,6 +57,7 @@ use super::chain::{extend_chain, ChainHead};
 use super::impl_store::{impl_store, Write};
 use super::reads::{chain_head_from, Reads};
 use super::sql::{Dialect, Sql, STATEMENT_CACHE_CAPACITY};
+use super::EndUserRekey;
 use super::{
     ApplicationRow, AuditDigest, Census, ChainReport, IdempotentRequest, ListCursor, ListFilter,
     NewEvent, StoreError, StoredEvent, WriteOutcome,
@@ -640,5 +641,9 @@ impl_store!(PostgresStore {
 
     async fn raise_counters(&self, values: &[(String, i64)]) -> Result<(), StoreError> {
         super::licenses::raise_counters::<Postgres>(&self.pool, "BEGIN", values).await
+    }
+
+    async fn move_end_user_keys(&self, moves: &[EndUserRekey]) -> Result<usize, StoreError> {
+        super::licenses::move_end_user_keys::<Postgres>(&self.pool, "BEGIN", moves).await
     }
 });

@@ -54,7 +54,7 @@ use super::{
 mod checkpointer;
 
 use super::licenses::{self, LicenseJob, QueuedJob};
-use super::LicenseOutcome;
+use super::{EndUserRekey, LicenseOutcome};
 
 use checkpointer::Checkpointer;
 
@@ -703,6 +703,10 @@ impl_store!(SqliteStore {
 
     async fn raise_counters(&self, values: &[(String, i64)]) -> Result<(), StoreError> {
         licenses::raise_counters::<Sqlite>(&self.writer_pool, "BEGIN IMMEDIATE", values).await
+    }
+
+    async fn move_end_user_keys(&self, moves: &[EndUserRekey]) -> Result<usize, StoreError> {
+        licenses::move_end_user_keys::<Sqlite>(&self.writer_pool, "BEGIN IMMEDIATE", moves).await
     }
 });
 

@@ -1031,11 +1031,81 @@ pub(crate) async fn a_late_export_counts_the_domestic_shipments_made_by_its_date
     assert_eq!(refusal_metadata(&status, "domesticShippedBefore"), None);
 }
 
+/// Runs `statements` on the harness's database directly, as an operator
+/// (or an earlier release) could have left it.
+async fn run_sql(h: &Harness, statements: &[&str]) {
+    use sqlx::Connection;
+    let url = h.db.url();
+    for sql in statements {
+        if url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
+            sqlx::raw_sql(sql).execute(&mut conn).await.expect(sql);
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&url).await.expect("open");
+            sqlx::raw_sql(sql).execute(&mut conn).await.expect(sql);
+        }
+    }
+}
+
+/// When the end user's key learns a spelling (the key's version is
+/// raised), review-svc moves a licence stored under its old key to the
+/// new one as it starts, and the units counted toward the cap with it:
+/// the customer's 75,000 does not start again from nothing.
+pub(crate) async fn a_licence_stored_under_an_old_key_keeps_its_count(mut h: Harness) {
+    let mut licenses = licenses(&h).await;
+    let mut filing = h200_to("CN", 80_000);
+    let application = filing.application.as_mut().unwrap();
+    application.transaction.as_mut().unwrap().end_user_name = "Example Cloud Co.,Ltd".into();
+    let app = approved_filing(&mut h.client, filing).await;
+    let license = license_of(&mut licenses, &app).await;
+    let now = h.clock.now();
+    domestic(&mut licenses, &license, 400_000, now).await;
+    licenses
+        .record_shipment(authed(shipment(&license, 70_000, now), APPLICANT))
+        .await
+        .unwrap_or_else(|s| panic!("70,000: {}", describe(&s)));
+    // As an earlier key would have left it: the row and the count under
+    // another key, and no walk of this key's version yet.
+    h.stop_review().await;
+    let id = license.name.trim_start_matches("licenses/");
+    let stale = format!("UPDATE licenses SET end_user = 'stalekey' WHERE id = '{id}'");
+    run_sql(
+        &h,
+        &[
+            &stale,
+            "UPDATE license_counters SET counter = 'end-user-cap|stalekey' \
+             WHERE counter LIKE 'end-user-cap|%'",
+            "DELETE FROM license_counters WHERE counter LIKE 'end-user-keys|%'",
+        ],
+    )
+    .await;
+    h.start_review_again().await;
+    let mut licenses = licenses_at(h.review.as_ref().unwrap().server.local_addr).await;
+    export_refused(&mut licenses, &license, 5_001, now, "END_USER_CAP_EXCEEDED").await;
+    licenses
+        .record_shipment(authed(shipment(&license, 5_000, now), APPLICANT))
+        .await
+        .unwrap_or_else(|s| panic!("the last 5,000: {}", describe(&s)));
+    let found = licenses
+        .list_licenses(authed(
+            pb::ListLicensesRequest {
+                end_user: "EXAMPLE CLOUD CO., LTD.".into(),
+                ..Default::default()
+            },
+            AUDITOR,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.licenses.len(), 1, "{found:#?}");
+}
+
 on_both_backends!(
     licence_issued_on_approval,
     a_board_counts_its_chips_toward_the_caps,
     the_cap_follows_a_chinese_customer_abroad,
     a_late_export_counts_the_domestic_shipments_made_by_its_date,
+    a_licence_stored_under_an_old_key_keeps_its_count,
     no_licence_without_a_final_approval,
     every_refusal_says_why_and_writes_nothing,
     shipments_are_idempotent_and_listed,

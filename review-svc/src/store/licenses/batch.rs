@@ -472,7 +472,7 @@ async fn read_locked_counters<DB: Dialect>(
 /// The rows of `select` (`SELECT … FROM table`) whose `key` is one of
 /// `keys` (sorted, distinct), locked in key order: transactions that lock
 /// rows in the same order wait for each other instead of deadlocking.
-async fn locked_rows<DB: Dialect>(
+pub(super) async fn locked_rows<DB: Dialect>(
     conn: &mut DB::Connection,
     select: &str,
     key: &str,

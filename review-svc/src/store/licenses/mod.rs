@@ -71,7 +71,8 @@ mod rekey;
 pub(crate) use batch::{issue_outcome, run_and_answer, QueuedJob};
 pub(crate) use job::{run_alone, run_job};
 pub(crate) use reads::LicenseReads;
-pub(crate) use rekey::{key_end_users, raise_counters};
+pub use rekey::EndUserRekey;
+pub(crate) use rekey::{key_end_users, move_end_user_keys, raise_counters};
 
 use super::batch::distinct;
 use super::chain::{extend_chain, ChainHead};

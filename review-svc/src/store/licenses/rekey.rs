@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{Connection, Pool};
 
-use super::batch::{insert_counters, locked_counters};
+use super::batch::{insert_counters, locked_counters, locked_rows};
 use super::JobError;
 use crate::licensing::rules::counter;
 use crate::store::sql::{Columns, Dialect, Sql};
@@ -185,6 +185,95 @@ pub(crate) async fn raise_counters<DB: Dialect>(
     .await
     .map_err(DB::map_err)?;
     tx.commit().await.map_err(DB::map_err)
+}
+
+/// A licence whose end user's key changed with the key's definition
+/// (`licensing::rules::counter::end_user_key`): the key its row holds,
+/// and the key its end user's name has now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndUserRekey {
+    pub license_id: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// Moves licences to their end users' new keys: the row's `end_user`,
+/// and the end user's cap counted under the old key added into the new
+/// key's. One transaction, the rows and counters locked first, so that a
+/// crash leaves them as they were and a second process finds nothing
+/// left to move (a row that no longer holds `from` is left alone). The
+/// old count stays where it is, for licences that keep the old key; an
+/// old key split between new ones adds its count to each: a cap errs on
+/// the side of counting. Returns how many licences moved.
+pub(crate) async fn move_end_user_keys<DB: Dialect>(
+    pool: &Pool<DB>,
+    begin: &'static str,
+    moves: &[EndUserRekey],
+) -> Result<usize, StoreError> {
+    if moves.is_empty() {
+        return Ok(0);
+    }
+    let failed = |e: JobError| match e {
+        JobError::Conflict(e) | JobError::Failed(e) => e,
+    };
+    let mut conn = pool.acquire().await.map_err(DB::map_err)?;
+    let mut tx = conn.begin_with(begin).await.map_err(DB::map_err)?;
+    let mut ids: Vec<String> = moves.iter().map(|m| m.license_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let held: BTreeMap<String, String> =
+        locked_rows::<DB>(&mut *tx, "SELECT id, end_user FROM licenses", "id", &ids)
+            .await
+            .map_err(failed)?
+            .iter()
+            .map(|row| Ok((row.text(0)?, row.text(1)?)))
+            .collect::<Result<_, StoreError>>()?;
+    let moving: Vec<&EndUserRekey> = moves
+        .iter()
+        .filter(|m| held.get(&m.license_id) == Some(&m.from))
+        .collect();
+    // Each new key once for each old key it takes a count from.
+    let mut pairs: Vec<(String, String)> = moving
+        .iter()
+        .map(|m| {
+            (
+                counter::end_user_units(&m.from),
+                counter::end_user_units(&m.to),
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    let mut keys: Vec<String> = pairs
+        .iter()
+        .flat_map(|(a, b)| [a.clone(), b.clone()])
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let current = locked_counters::<DB>(&mut *tx, &keys)
+        .await
+        .map_err(failed)?;
+    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    for (from, to) in &pairs {
+        let moved = current.get(from).copied().unwrap_or(0);
+        let total = totals
+            .entry(to.clone())
+            .or_insert_with(|| current.get(to).copied().unwrap_or(0));
+        *total = total.saturating_add(moved);
+    }
+    let totals: Vec<(String, i64)> = totals.into_iter().collect();
+    insert_counters::<DB>(&mut tx, &totals, "DO UPDATE SET value = excluded.value")
+        .await
+        .map_err(DB::map_err)?;
+    for m in &moving {
+        let mut q = Sql::<DB>::new("UPDATE licenses SET end_user = ");
+        q.push_text(m.to.clone());
+        q.push(" WHERE id = ");
+        q.push_text(m.license_id.clone());
+        DB::execute(&mut *tx, &q).await.map_err(DB::map_err)?;
+    }
+    tx.commit().await.map_err(DB::map_err)?;
+    Ok(moving.len())
 }
 
 /// Today's key of the old counter `key`.

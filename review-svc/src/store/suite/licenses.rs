@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::*;
 use crate::store::{
-    Decide, KeyCursor, LicenseFilter, LicenseOutcome, LicenseRow, LicenseWrite, ShipmentFilter,
-    ShipmentRow,
+    Decide, EndUserRekey, KeyCursor, LicenseFilter, LicenseOutcome, LicenseRow, LicenseWrite,
+    ShipmentFilter, ShipmentRow,
 };
 
 fn license(id: &str, holder: &str, issued_at: i64) -> LicenseRow {
@@ -501,4 +501,53 @@ pub(crate) async fn counters_raised(backend: &dyn Backend) {
     for task in tasks {
         task.await.unwrap().expect("raised");
     }
+}
+
+/// A licence moved to its end user's new key takes the count under the
+/// old key with it, once however often it is asked, and leaves alone a
+/// row that no longer holds the old key.
+pub(crate) async fn end_user_keys_moved(backend: &dyn Backend) {
+    let store = backend.store();
+    issued(&*store, "a1", "acme", 10).await;
+    issued(&*store, "a2", "acme", 20).await;
+    for sql in [
+        "UPDATE licenses SET end_user = 'old' WHERE id = 'a1'",
+        "UPDATE licenses SET end_user = 'kept' WHERE id = 'a2'",
+        "INSERT INTO license_counters (counter, value) \
+         VALUES ('end-user-cap|old', 70000), ('end-user-cap|new', 5)",
+    ] {
+        backend.execute(sql).await.unwrap();
+    }
+    let moves = [
+        EndUserRekey {
+            license_id: "a1".into(),
+            from: "old".into(),
+            to: "new".into(),
+        },
+        EndUserRekey {
+            license_id: "a2".into(),
+            from: "gone".into(),
+            to: "new".into(),
+        },
+    ];
+    assert_eq!(store.move_end_user_keys(&moves).await.unwrap(), 1);
+    assert_eq!(store.move_end_user_keys(&moves).await.unwrap(), 0);
+    let keys = ["end-user-cap|old", "end-user-cap|new"].map(String::from);
+    let counters = store.license_counters(&keys).await.unwrap();
+    assert_eq!(counters.get("end-user-cap|new"), Some(&70_005));
+    assert_eq!(counters.get("end-user-cap|old"), Some(&70_000));
+    let by_key = |key: &str| LicenseFilter {
+        end_user: Some(key.to_owned()),
+        ..LicenseFilter::default()
+    };
+    let found = store.list_licenses(&by_key("new"), None, 10).await.unwrap();
+    assert_eq!(
+        found.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        ["a1"]
+    );
+    let kept = store
+        .list_licenses(&by_key("kept"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
 }

@@ -309,6 +309,7 @@ macro_rules! all_cases {
             batched_changes_share_counters_and_replays,
             old_end_user_counters_are_moved_on_open,
             counters_raised,
+            end_user_keys_moved,
         );
     };
 }
