@@ -76,6 +76,20 @@ pub(crate) fn shipment(
     shipment_request(&license.name, quantity, ts(now))
 }
 
+/// The holder's export of `quantity` units on `license` at `now`, recorded.
+async fn exported(
+    licenses: &mut Licenses,
+    license: &pb::License,
+    quantity: u64,
+    now: DateTime<Utc>,
+) -> pb::RecordShipmentResponse {
+    licenses
+        .record_shipment(authed(shipment(license, quantity, now), APPLICANT))
+        .await
+        .unwrap_or_else(|s| panic!("export of {quantity}: {}", describe(&s)))
+        .into_inner()
+}
+
 /// The holder's export of `quantity` units on `license` at `now`, refused
 /// as a precondition failed, for `reason`.
 async fn export_refused(
@@ -206,11 +220,7 @@ pub(crate) async fn a_board_counts_its_chips_toward_the_caps(mut h: Harness) {
         refusal_metadata(&status, "icsPerUnit").as_deref(),
         Some("8")
     );
-    let shipped = licenses
-        .record_shipment(authed(shipment(&license, 9_375, now), APPLICANT))
-        .await
-        .unwrap_or_else(|s| panic!("9,375 boards: {}", describe(&s)))
-        .into_inner();
+    let shipped = exported(&mut licenses, &license, 9_375, now).await;
     assert_eq!(shipped.shipment.unwrap().tpp, 9_375 * 126_650);
     // The end user has its 75,000 of every product: one H200 more on another
     // licence is refused.
@@ -534,11 +544,7 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
     unchanged(&mut h, &mut licenses, &license, events).await;
 
     // Two shipments go through and draw down.
-    let first = licenses
-        .record_shipment(authed(shipment(&license, 1_000, now), APPLICANT))
-        .await
-        .unwrap_or_else(|s| panic!("ship: {}", describe(&s)))
-        .into_inner();
+    let first = exported(&mut licenses, &license, 1_000, now).await;
     let after = first.license.unwrap();
     assert_eq!(after.items[0].shipped_quantity, 1_000);
     assert_eq!(after.items[0].remaining_quantity, 79_000);
@@ -1016,10 +1022,7 @@ pub(crate) async fn a_late_export_counts_the_domestic_shipments_made_by_its_date
         assert_eq!(shipped.license.unwrap().items[0].shipped_quantity, 5);
     }
     // Exported today, every domestic shipment counts: 505 of 1,010.
-    licenses
-        .record_shipment(authed(shipment(&license, 500, now), APPLICANT))
-        .await
-        .unwrap_or_else(|s| panic!("500 today: {}", describe(&s)));
+    exported(&mut licenses, &license, 500, now).await;
     let status = export_refused(
         &mut licenses,
         &license,
@@ -1060,10 +1063,7 @@ pub(crate) async fn a_licence_stored_under_an_old_key_keeps_its_count(mut h: Har
     let license = license_of(&mut licenses, &app).await;
     let now = h.clock.now();
     domestic(&mut licenses, &license, 400_000, now).await;
-    licenses
-        .record_shipment(authed(shipment(&license, 70_000, now), APPLICANT))
-        .await
-        .unwrap_or_else(|s| panic!("70,000: {}", describe(&s)));
+    exported(&mut licenses, &license, 70_000, now).await;
     // As an earlier key would have left it: the row and the count under
     // another key, and no walk of this key's version yet.
     h.stop_review().await;
@@ -1082,10 +1082,7 @@ pub(crate) async fn a_licence_stored_under_an_old_key_keeps_its_count(mut h: Har
     h.start_review_again().await;
     let mut licenses = licenses_at(h.review.as_ref().unwrap().server.local_addr).await;
     export_refused(&mut licenses, &license, 5_001, now, "END_USER_CAP_EXCEEDED").await;
-    licenses
-        .record_shipment(authed(shipment(&license, 5_000, now), APPLICANT))
-        .await
-        .unwrap_or_else(|s| panic!("the last 5,000: {}", describe(&s)));
+    exported(&mut licenses, &license, 5_000, now).await;
     let found = licenses
         .list_licenses(authed(
             pb::ListLicensesRequest {
