@@ -28,6 +28,8 @@ pub mod reason {
     pub const INVALID_TIME: &str = "INVALID_TIME";
     /// An export filing reference that is not an AES ITN.
     pub const INVALID_FILING_REFERENCE: &str = "INVALID_FILING_REFERENCE";
+    /// The route names another end user than the transaction.
+    pub const CONFLICTING_END_USER: &str = "CONFLICTING_END_USER";
     /// A time range that ends at or before its start.
     pub const INVALID_TIME_RANGE: &str = "INVALID_TIME_RANGE";
 }
@@ -441,6 +443,7 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
                         country_code(value, &field, &mut violations);
                     }
                 }
+                route_end_user(route, &transaction.end_user_name, &mut violations);
                 use exportcontrol_proto::classifier::v1::ExportType;
                 match ExportType::try_from(route.export_type) {
                     Ok(ExportType::Unspecified) => {
@@ -468,6 +471,45 @@ pub fn filing(application: Option<&pb::Application>) -> Result<FiledContent, Sta
         items: application.items.clone(),
         transaction,
     })
+}
+
+/// Who the end user is, as the route (the classifier's transaction) may
+/// also say it. The transaction names the end user once: a name in the
+/// route may repeat it (under any spelling of one end user), not name
+/// another, which would otherwise be dropped unseen. The kind must be one
+/// the contract knows, not read as unspecified.
+fn route_end_user(
+    route: &exportcontrol_proto::classifier::v1::Transaction,
+    end_user_name: &str,
+    violations: &mut Vec<Violation>,
+) {
+    use crate::licensing::rules::counter::end_user_key;
+    use exportcontrol_proto::classifier::v1::EndUserKind;
+    let field = "application.transaction.route.end_user_name";
+    if !route.end_user_name.is_empty() {
+        let before = violations.len();
+        name_text(&route.end_user_name, field, MAX_SHORT_TEXT, violations);
+        if violations.len() == before
+            && end_user_key(&route.end_user_name) != end_user_key(end_user_name)
+        {
+            violations.push(Violation::because(
+                reason::CONFLICTING_END_USER,
+                field,
+                format!(
+                    "names {:?}, but application.transaction.end_user_name names {:?}: \
+                     the end user is named once (leave this empty)",
+                    shorten(&route.end_user_name),
+                    shorten(end_user_name)
+                ),
+            ));
+        }
+    }
+    if EndUserKind::try_from(route.end_user_kind).is_err() {
+        violations.push(unknown_enum(
+            "application.transaction.route.end_user_kind",
+            route.end_user_kind,
+        ));
+    }
 }
 
 /// Names inside a chip specification, and the ICs it contains.

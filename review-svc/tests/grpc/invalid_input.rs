@@ -178,6 +178,30 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
             "INVALID_COUNTRY_CODE",
         ),
         (
+            "another end user in the route",
+            Call::create(transaction(|t| {
+                t.route.as_mut().unwrap().end_user_name = "G42".into()
+            })),
+            "application.transaction.route.end_user_name",
+            "CONFLICTING_END_USER",
+        ),
+        (
+            "a control character in the route's end user",
+            Call::create(transaction(|t| {
+                t.route.as_mut().unwrap().end_user_name = "Example\u{7}Cloud".into()
+            })),
+            "application.transaction.route.end_user_name",
+            "FORBIDDEN_CHARACTERS",
+        ),
+        (
+            "unknown end user kind",
+            Call::create(transaction(|t| {
+                t.route.as_mut().unwrap().end_user_kind = 99
+            })),
+            "application.transaction.route.end_user_kind",
+            "UNKNOWN_ENUM_VALUE",
+        ),
+        (
             "unknown export type",
             Call::create(transaction(|t| t.route.as_mut().unwrap().export_type = 99)),
             "application.transaction.route.export_type",
@@ -545,4 +569,15 @@ async fn invalid_input_names_the_field_and_writes_nothing() {
         all_events(&mut h.client, "applications/-").await,
         events_before
     );
+
+    // The route may name the transaction's end user again, under any
+    // spelling of it: the application keeps the transaction's.
+    let again = create(
+        &mut h.client,
+        APPLICANT,
+        transaction(|t| t.route.as_mut().unwrap().end_user_name = "EXAMPLE CLOUD CO.,LTD".into()),
+    )
+    .await;
+    let named = again.transaction.expect("a transaction");
+    assert_eq!(named.end_user_name, "Example Cloud Co.");
 }
