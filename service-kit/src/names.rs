@@ -11,7 +11,9 @@
 use unicode_normalization::UnicodeNormalization;
 
 /// Words naming a legal form, dropped from the end of a name (after the
-/// rest of the normalisation, so "FZ-LLC" is listed as "fzllc").
+/// rest of the normalisation, so "FZ-LLC" is listed as "fzllc"). review-svc
+/// stores keys made with them: a change here raises its
+/// `END_USER_KEY_VERSION`, which a test pins to this list.
 pub const LEGAL_FORMS: &[&str] = &[
     "inc",
     "incorporated",

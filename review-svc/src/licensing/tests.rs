@@ -759,3 +759,30 @@ fn a_domestic_report_raises_the_latest_ship_date() {
     assert_eq!(change(1), None);
     assert_eq!(change(2), None);
 }
+
+/// The end user's key is stored (licence rows, cap counters): a change to
+/// what it sets aside must raise `END_USER_KEY_VERSION`, so that stores
+/// move their licences to the new keys, and this pin with it.
+#[test]
+fn the_end_user_key_is_pinned_to_its_version() {
+    let forms = service_kit::names::LEGAL_FORMS.join(",");
+    let keys = [
+        "Example Cloud Co.,Ltd",
+        "\u{FF25}XAMPLE  Cloud, Inc.",
+        "\u{0415}xample Cl\u{200B}oud",
+        "Core42 FZ-LLC",
+        "A|B Holdings",
+    ]
+    .map(counter::end_user_key)
+    .join(",");
+    assert_eq!(
+        (counter::END_USER_KEY_VERSION, forms.as_str(), keys.as_str()),
+        (
+            2,
+            "inc,incorporated,corp,corporation,co,company,coltd,colimited,llc,ltd,limited,plc,\
+             pjsc,psc,fz,fze,fzco,fzllc,llcfz,gmbh,ag,sa,bv,nv,lp,llp,pte,pty,sarl,spa,kk",
+            "exarnplecloud,exarnplecloud,exarnplecloud,core42,abholdings"
+        ),
+        "the end user's key changed: raise END_USER_KEY_VERSION and this pin"
+    );
+}
