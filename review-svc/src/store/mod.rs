@@ -292,8 +292,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<std::collections::HashMap<String, i64>, StoreError>;
 
     /// Takes each counter (named once) to at least its value (creating
-    /// it), in one transaction, locked in key order: what was counted before stays counted, a higher value
-    /// stays, and again is the same.
+    /// it), in one transaction, locked in key order: what was counted
+    /// before stays counted, a higher value stays, and again is the same.
     async fn raise_counters(&self, values: &[(String, i64)]) -> Result<(), StoreError>;
 
     /// Moves licences whose end user's key changed to the new key, with

@@ -341,6 +341,15 @@ pub(crate) enum JobError {
     Failed(StoreError),
 }
 
+impl JobError {
+    /// The error, for work that is not run again on a conflict.
+    pub(super) fn into_store_error(self) -> StoreError {
+        match self {
+            JobError::Conflict(e) | JobError::Failed(e) => e,
+        }
+    }
+}
+
 pub(super) fn db<DB: Dialect>(error: sqlx::Error) -> JobError {
     let conflict = match &error {
         sqlx::Error::Database(d) => {

@@ -87,28 +87,13 @@ async fn rekey_end_user_counters<DB: Dialect>(
         let total = moved.entry(new_key(key, &end_users)).or_insert(0);
         *total = total.saturating_add(*value);
     }
-    let keys: Vec<String> = moved.keys().cloned().collect();
-    let current = locked_counters::<DB>(&mut *tx, &keys)
-        .await
-        .map_err(|e| match e {
-            JobError::Conflict(e) | JobError::Failed(e) => e,
-        })?;
-    let totals: Vec<(String, i64)> = moved
-        .into_iter()
-        .map(|(key, value)| {
-            let total = value.saturating_add(current.get(&key).copied().unwrap_or(0));
-            (key, total)
-        })
-        .collect();
     let delete = Sql::<DB>::new(format!("DELETE FROM license_counters {OLD_COUNTERS}"));
     DB::execute(&mut *tx, &delete).await.map_err(DB::map_err)?;
-    insert_counters::<DB>(&mut tx, &totals, "DO UPDATE SET value = excluded.value")
-        .await
-        .map_err(DB::map_err)?;
+    add_to_counters::<DB>(&mut tx, &moved).await?;
     tx.commit().await.map_err(DB::map_err)?;
     tracing::info!(
         moved = old.len(),
-        into = totals.len(),
+        into = moved.len(),
         "end-user counters moved to one per end user"
     );
     Ok(())
@@ -213,9 +198,6 @@ pub(crate) async fn move_end_user_keys<DB: Dialect>(
     if moves.is_empty() {
         return Ok(0);
     }
-    let failed = |e: JobError| match e {
-        JobError::Conflict(e) | JobError::Failed(e) => e,
-    };
     let mut conn = pool.acquire().await.map_err(DB::map_err)?;
     let mut tx = conn.begin_with(begin).await.map_err(DB::map_err)?;
     let mut ids: Vec<String> = moves.iter().map(|m| m.license_id.clone()).collect();
@@ -224,7 +206,7 @@ pub(crate) async fn move_end_user_keys<DB: Dialect>(
     let held: BTreeMap<String, String> =
         locked_rows::<DB>(&mut *tx, "SELECT id, end_user FROM licenses", "id", &ids)
             .await
-            .map_err(failed)?
+            .map_err(JobError::into_store_error)?
             .iter()
             .map(|row| Ok((row.text(0)?, row.text(1)?)))
             .collect::<Result<_, StoreError>>()?;
@@ -232,7 +214,8 @@ pub(crate) async fn move_end_user_keys<DB: Dialect>(
         .iter()
         .filter(|m| held.get(&m.license_id) == Some(&m.from))
         .collect();
-    // Each new key once for each old key it takes a count from.
+    // Each new key takes the count of each old key once, however many
+    // licences move between the two.
     let mut pairs: Vec<(String, String)> = moving
         .iter()
         .map(|m| {
@@ -244,27 +227,17 @@ pub(crate) async fn move_end_user_keys<DB: Dialect>(
         .collect();
     pairs.sort();
     pairs.dedup();
-    let mut keys: Vec<String> = pairs
-        .iter()
-        .flat_map(|(a, b)| [a.clone(), b.clone()])
-        .collect();
-    keys.sort();
-    keys.dedup();
-    let current = locked_counters::<DB>(&mut *tx, &keys)
+    let mut old_keys: Vec<String> = pairs.iter().map(|(from, _)| from.clone()).collect();
+    old_keys.dedup();
+    let old = locked_counters::<DB>(&mut *tx, &old_keys)
         .await
-        .map_err(failed)?;
-    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        .map_err(JobError::into_store_error)?;
+    let mut moved: BTreeMap<String, i64> = BTreeMap::new();
     for (from, to) in &pairs {
-        let moved = current.get(from).copied().unwrap_or(0);
-        let total = totals
-            .entry(to.clone())
-            .or_insert_with(|| current.get(to).copied().unwrap_or(0));
-        *total = total.saturating_add(moved);
+        let total = moved.entry(to.clone()).or_insert(0);
+        *total = total.saturating_add(old.get(from).copied().unwrap_or(0));
     }
-    let totals: Vec<(String, i64)> = totals.into_iter().collect();
-    insert_counters::<DB>(&mut tx, &totals, "DO UPDATE SET value = excluded.value")
-        .await
-        .map_err(DB::map_err)?;
+    add_to_counters::<DB>(&mut tx, &moved).await?;
     for m in &moving {
         let mut q = Sql::<DB>::new("UPDATE licenses SET end_user = ");
         q.push_text(m.to.clone());
@@ -274,6 +247,28 @@ pub(crate) async fn move_end_user_keys<DB: Dialect>(
     }
     tx.commit().await.map_err(DB::map_err)?;
     Ok(moving.len())
+}
+
+/// Adds each amount to its counter (created at 0 where missing), the
+/// counters locked in key order first.
+async fn add_to_counters<DB: Dialect>(
+    tx: &mut DB::Connection,
+    amounts: &BTreeMap<String, i64>,
+) -> Result<(), StoreError> {
+    let keys: Vec<String> = amounts.keys().cloned().collect();
+    let current = locked_counters::<DB>(&mut *tx, &keys)
+        .await
+        .map_err(JobError::into_store_error)?;
+    let totals: Vec<(String, i64)> = amounts
+        .iter()
+        .map(|(key, amount)| {
+            let total = amount.saturating_add(current.get(key).copied().unwrap_or(0));
+            (key.clone(), total)
+        })
+        .collect();
+    insert_counters::<DB>(tx, &totals, "DO UPDATE SET value = excluded.value")
+        .await
+        .map_err(DB::map_err)
 }
 
 /// Today's key of the old counter `key`.
