@@ -415,6 +415,11 @@ pub fn application(app: &workflow::Application, rendering: &Rendering) -> pb::Ap
         clock_stopped_duration: (!app.clock.is_default())
             .then(|| duration(app.clock.stopped_at(rendering.now))),
         clock_stop_time: app.clock.since.map(timestamp),
+        dissenting_agencies: app
+            .dissenting_agencies()
+            .into_iter()
+            .map(|a| agency(a) as i32)
+            .collect(),
         information_request_due_time: app
             .information_due
             .filter(|_| app.state == State::AgencyReview)

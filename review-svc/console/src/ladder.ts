@@ -12,7 +12,7 @@ import {
   type Hold,
 } from "./gen/exportcontrol/review/v1/review_pb";
 import type { Principal } from "./session";
-import { agencyFromName, outcomeDirection, recommendationDirection } from "./words";
+import { agencyFromName } from "./words";
 
 export const FINAL_STATES = new Set([
   State.NO_LICENSE_REQUIRED,
@@ -20,11 +20,6 @@ export const FINAL_STATES = new Set([
   State.WITHDRAWN,
   State.RETURNED_WITHOUT_ACTION,
 ]);
-
-/** The level whose recommendations or votes an appeal window's decision is measured against. */
-function votersOf(level: ReviewLevel): ReviewLevel {
-  return level === ReviewLevel.OPERATING_COMMITTEE ? ReviewLevel.AGENCY : level;
-}
 
 /**
  * The role that appeals a decision taken at `level` (15 CFR 750.4(f)): the
@@ -41,15 +36,13 @@ export function appealingRole(level: ReviewLevel): string | undefined {
   }
 }
 
-/** Agencies whose position at the deciding level opposes the decision open to appeal. */
+/**
+ * Agencies that may appeal the decision open to appeal, as the service
+ * says (their position opposes it, or it leaves out a condition they
+ * recommended).
+ */
 export function dissenters(app: Application): Agency[] {
-  const decision = app.decision;
-  if (app.state !== State.APPEAL_WINDOW || !decision) return [];
-  const voters = votersOf(decision.level);
-  const direction = outcomeDirection(decision.outcome);
-  return app.recommendations
-    .filter((r) => r.level === voters && recommendationDirection(r.recommendation) !== direction)
-    .map((r) => r.agency);
+  return app.state === State.APPEAL_WINDOW ? app.dissentingAgencies : [];
 }
 
 /** The role that records recommendations or votes in `state`. */

@@ -123,23 +123,6 @@ export function directionName(direction: Direction): string {
   }
 }
 
-/** Approve (with or without conditions, or no objection) against deny. */
-export function recommendationDirection(recommendation: Recommendation): Direction {
-  switch (recommendation) {
-    case Recommendation.DENY: return Direction.DENY;
-    case Recommendation.UNSPECIFIED: return Direction.UNSPECIFIED;
-    default: return Direction.APPROVE;
-  }
-}
-
-export function outcomeDirection(outcome: Outcome): Direction {
-  switch (outcome) {
-    case Outcome.DENY: return Direction.DENY;
-    case Outcome.UNSPECIFIED: return Direction.UNSPECIFIED;
-    default: return Direction.APPROVE;
-  }
-}
-
 export function roleName(role: string, agency?: string | null): string {
   const of = agency ? ` (${agencyName(agency)})` : "";
   switch (role) {

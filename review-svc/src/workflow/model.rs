@@ -657,8 +657,12 @@ impl Application {
 
     /// Whether `agency` dissents from the decision currently in the appeal
     /// window: its recommendation (for an OC decision: at the agency level)
-    /// or its vote (ACEP, EARB) points the other way. An agency that did not
-    /// vote does not dissent.
+    /// or its vote (ACEP, EARB) points the other way, or the decision
+    /// approves without a condition it recommended. An agency that agreed
+    /// to an approval on conditions did not agree to any approval: the
+    /// decision that leaves them out is one it disagrees with, and 750.4(f)
+    /// lets any agency that disagrees escalate. An agency that did not vote
+    /// does not dissent.
     pub fn is_dissenting(&self, agency: Agency) -> bool {
         let Some(decision) = &self.decision else {
             return false;
@@ -669,17 +673,33 @@ impl Application {
             Level::Earb => Level::Earb,
             Level::Agency | Level::President => return false,
         };
-        self.recommendation_of(agency, basis)
-            .is_some_and(|r| r.recommendation.direction() != decision.outcome.direction())
+        self.recommendation_of(agency, basis).is_some_and(|r| {
+            let direction = decision.outcome.direction();
+            r.recommendation.direction() != direction
+                || (direction == Direction::Approve
+                    && r.conditions
+                        .iter()
+                        .any(|c| !has_condition(&decision.conditions, c)))
+        })
     }
 
-    /// Agencies that may appeal the decision in the appeal window.
+    /// Agencies that may appeal the decision in the appeal window (none
+    /// outside it).
     pub fn dissenting_agencies(&self) -> Vec<Agency> {
+        if self.state != State::AppealWindow {
+            return Vec::new();
+        }
         Agency::ALL
             .into_iter()
             .filter(|a| self.is_dissenting(*a))
             .collect()
     }
+}
+
+/// Whether `conditions` hold `condition`, spaces around either set aside
+/// (as a decision is compared with the conditions the agencies recommended).
+pub fn has_condition(conditions: &[String], condition: &str) -> bool {
+    conditions.iter().any(|c| c.trim() == condition.trim())
 }
 
 fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {

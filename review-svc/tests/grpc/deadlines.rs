@@ -114,6 +114,34 @@ pub(crate) async fn appeal_window_expiry_makes_the_decision_final(mut h: Harness
     );
 }
 
+/// Defense agreed to an approval on its condition, not to any approval: an
+/// OC approval that leaves the condition out is one Defense may escalate,
+/// and the application says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_without_an_agencys_condition_may_be_appealed_by_it() {
+    let mut h = spawn().await;
+    let mut app = filed(&mut h.client).await;
+    for (agency, recommendation) in [
+        (pb::Agency::Commerce, pb::Recommendation::Approve),
+        (pb::Agency::State, pb::Recommendation::Deny),
+        (
+            pb::Agency::Defense,
+            pb::Recommendation::ApproveWithConditions,
+        ),
+        (pb::Agency::Energy, pb::Recommendation::Approve),
+    ] {
+        app = agency_recommends(&mut h.client, &app, agency, recommendation).await;
+    }
+    let app = decide(&mut h.client, &app, OC_CHAIR, pb::Outcome::Approve).await;
+    assert_eq!(
+        app.dissenting_agencies,
+        [pb::Agency::State as i32, pb::Agency::Defense as i32]
+    );
+    let app = appeal(&mut h.client, &app, "dev-acep-defense", pb::Agency::Defense).await;
+    assert_eq!(state_of(&app), pb::State::AcepReview);
+    assert!(app.dissenting_agencies.is_empty(), "no window is open");
+}
+
 pub(crate) async fn acep_votes_are_tallied_at_the_deadline(mut h: Harness) {
     let app = oc_approved(&mut h.client).await;
     let app = appeal(&mut h.client, &app, "dev-acep-state", pb::Agency::State).await;

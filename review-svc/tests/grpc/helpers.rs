@@ -364,7 +364,6 @@ pub(crate) async fn agencies_disagree(client: &mut Client) -> pb::Application {
     app
 }
 
-/// The OC chair approves against State's denial: State may appeal.
 /// State asked the applicant for missing information: on hold.
 pub(crate) async fn information_requested(client: &mut Client) -> pb::Application {
     let app = filed(client).await;
@@ -419,6 +418,7 @@ pub(crate) async fn release_hold(
     act(client, OFFICER, Call::ReleaseHold(release_request(app, id))).await
 }
 
+/// The OC chair approves against State's denial: State may appeal.
 pub(crate) async fn oc_approved(client: &mut Client) -> pb::Application {
     let app = agencies_disagree(client).await;
     let app = decide(client, &app, OC_CHAIR, pb::Outcome::Approve).await;

@@ -1,7 +1,7 @@
 //! What a command's input must satisfy, and what the workflow adds to it.
 
 use crate::workflow::command::Refusal;
-use crate::workflow::model::{Application, Direction, ItemOutcome, Level, Outcome};
+use crate::workflow::model::{has_condition, Application, Direction, ItemOutcome, Level, Outcome};
 
 /// A required text: refused on `field` when blank.
 pub(super) fn nonblank(field: &'static str, value: &str, what: &str) -> Result<(), Refusal> {
@@ -121,8 +121,7 @@ pub(super) fn carry_agency_conditions(
     let mut carried_from: Vec<&'static str> = Vec::new();
     for recommendation in app.recommendations_at(Level::Agency) {
         for condition in &recommendation.conditions {
-            let present = conditions.iter().any(|c| c.trim() == condition.trim());
-            if !present {
+            if !has_condition(&conditions, condition) {
                 conditions.push(condition.clone());
                 if !carried_from.contains(&recommendation.agency.as_str()) {
                     carried_from.push(recommendation.agency.as_str());

@@ -133,6 +133,14 @@ fn decide(outcome: Outcome) -> Command {
     }
 }
 
+fn decide_with(conditions: &[&str]) -> Command {
+    Command::Decide {
+        outcome: Outcome::ApproveWithConditions,
+        conditions: conditions.iter().map(|c| c.to_string()).collect(),
+        rationale: "considered all recommendations".into(),
+    }
+}
+
 fn appeal(agency: Agency) -> Command {
     Command::Appeal {
         agency,

@@ -177,9 +177,12 @@ fn h200_to_china_through_every_level_to_the_president() {
     let events = c.ok(&reviewer(Energy), rec(Energy, Yes));
     assert_eq!(events[1].kind(), "EscalatedToOperatingCommittee");
 
-    // OC chair approves with conditions.
+    // OC chair approves with conditions, Commerce's among them.
     c.advance(days(8));
-    c.ok(&chair(), decide(Outcome::ApproveWithConditions));
+    c.ok(
+        &chair(),
+        decide_with(&["no transfer to military end users", "COMMERCE condition"]),
+    );
     assert_eq!(c.app.state, State::AppealWindow);
     assert_eq!(c.app.level, Some(Level::OperatingCommittee));
     assert_eq!(c.app.step_due, Some(c.now + days(5)));

@@ -183,6 +183,43 @@ fn appeal_by_a_non_dissenting_agency_is_refused() {
 }
 
 #[test]
+fn an_approval_without_an_agencys_condition_is_one_it_may_appeal() {
+    // Commerce recommended approval on "COMMERCE condition"; Energy a plain one.
+    let mut c = Case::at_oc_window(Outcome::Approve);
+    assert_eq!(c.app.dissenting_agencies(), [Commerce, StateDept, Defense]);
+    let events = c.ok(&acep(Commerce), appeal(Commerce));
+    assert_eq!(Case::kinds(&events), ["Appealed"]);
+    assert_eq!(c.app.state, State::AcepReview);
+
+    // An approval that keeps it (spaces aside) leaves Commerce content.
+    let mut c = Case::referred();
+    c.advance(days(2));
+    c.recommend_all(&[
+        (Commerce, YesIf),
+        (StateDept, No),
+        (Defense, No),
+        (Energy, Yes),
+    ]);
+    c.advance(days(8));
+    c.ok(&chair(), decide_with(&[" COMMERCE condition ", "audits"]));
+    assert_eq!(c.app.dissenting_agencies(), [StateDept, Defense]);
+    let r = c.refused(&acep(Commerce), appeal(Commerce));
+    assert_eq!(reason_of(&r), reason::NOT_DISSENTING);
+
+    // At the ACEP: a vote for approval on a condition the majority's
+    // approval leaves out dissents from it too.
+    let mut c = Case::at_acep();
+    c.vote_all(acep, &[(Commerce, Yes), (StateDept, No), (Defense, Yes)]);
+    c.ok(&acep(Energy), rec_with(Energy, &["site visits"]));
+    let d = c.app.decision.clone().unwrap();
+    assert_eq!(
+        (d.level, d.outcome.direction()),
+        (Level::Acep, Direction::Approve)
+    );
+    assert_eq!(c.app.dissenting_agencies(), [StateDept, Energy]);
+}
+
+#[test]
 fn deemed_no_objection_dissents_from_a_denial() {
     let mut c = Case::referred();
     c.recommend_all(&[(StateDept, No), (Defense, No), (Commerce, No)]);
