@@ -365,6 +365,22 @@ fn resume_clock(app: &mut Application, at: DateTime<Utc>) {
         t.checked_add_signed(stopped)
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
     };
+    // The state reason names the due time of its step as it stood when
+    // written ("recommendations due …", "may appeal until …"): it moves too.
+    // Latest first, so that no time is moved twice: each moved time is
+    // later than every one still to move.
+    let mut named: Vec<DateTime<Utc>> = app
+        .agency_due
+        .iter()
+        .map(|d| d.due)
+        .chain(app.step_due)
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    for due in named.into_iter().rev() {
+        let (was, now) = (due.to_rfc3339(), shift(due).to_rfc3339());
+        app.state_reason = app.state_reason.replace(&was, &now);
+    }
     for due in &mut app.agency_due {
         due.due = shift(due.due);
     }

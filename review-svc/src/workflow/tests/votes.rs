@@ -275,3 +275,49 @@ fn appeal_needs_an_open_window() {
         "a licensing decision is not appealable"
     );
 }
+
+#[test]
+fn the_due_time_a_state_reason_names_moves_with_the_clock() {
+    use crate::workflow::holds::HoldKind;
+    let hold = |c: &mut Case| {
+        c.ok(
+            &officer(),
+            Command::PlaceHold {
+                kind: HoldKind::ApplicantAgreedDelay,
+                reason: "the applicant asked".into(),
+            },
+        );
+        c.advance(days(3));
+        let id = c.app.holds.last().unwrap().id;
+        c.ok(
+            &officer(),
+            Command::ReleaseHold {
+                hold: id,
+                note: "resumed".into(),
+            },
+        );
+    };
+    let mut c = Case::referred();
+    let referred = c.referral_due();
+    hold(&mut c);
+    let moved = c.app.agency_due[0].due;
+    assert_eq!(moved, referred + days(3));
+    assert!(
+        c.app.state_reason.contains(&moved.to_rfc3339())
+            && !c.app.state_reason.contains(&referred.to_rfc3339()),
+        "{}",
+        c.app.state_reason
+    );
+
+    let mut c = Case::at_oc_window(Outcome::Deny);
+    let window = c.app.step_due.unwrap();
+    hold(&mut c);
+    assert_eq!(c.app.step_due, Some(window + days(3)));
+    assert!(
+        c.app
+            .state_reason
+            .ends_with(&format!("until {}", (window + days(3)).to_rfc3339())),
+        "{}",
+        c.app.state_reason
+    );
+}
