@@ -106,6 +106,13 @@ async fn serve_inner(
             "counted the invoices and dates of domestic shipments recorded by an earlier release"
         );
     }
+    let counted = ledger.count_export_filings().await?;
+    if counted > 0 {
+        tracing::info!(
+            shipments = counted,
+            "counted the export filings of exports recorded by an earlier release"
+        );
+    }
     let moved = ledger.rekey_end_users().await?;
     if moved > 0 {
         tracing::info!(

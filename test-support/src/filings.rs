@@ -198,20 +198,22 @@ pub fn now_timestamp() -> prost_types::Timestamp {
 
 /// An export of `quantity` units of item 0 under licence `license` at the
 /// unit value filed, on `export_time`, with the U.S. laboratory's test
-/// report the H200 licences require and a fresh request id.
+/// report the H200 licences require, a fresh request id and an export
+/// filing of its own (an item is drawn down once per filing).
 pub fn shipment_request(
     license: &str,
     quantity: u64,
     export_time: prost_types::Timestamp,
 ) -> pb::RecordShipmentRequest {
+    let request_id = uuid::Uuid::new_v4();
     pb::RecordShipmentRequest {
         license: license.to_owned(),
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: request_id.to_string(),
         item_index: 0,
         quantity,
         value_usd_cents: quantity * 3_000_000,
         export_time: Some(export_time),
-        filing_reference: "X20260302000001".into(),
+        filing_reference: format!("X{:014}", request_id.as_u128() % 100_000_000_000_000),
         attestations: vec![pb::Attestation {
             kind: "US_LAB_TEST_REPORT".into(),
             reference: "LAB-2026-0001".into(),

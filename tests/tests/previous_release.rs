@@ -236,6 +236,28 @@ async fn served_verified_and_extended(version: &str, answers_format: u32) {
         Some(&1),
         "{after:?}"
     );
+    // So were the export filings of the exports it recorded (of a format
+    // that release still took), so that none is drawn down twice; and the
+    // export just recorded, reported again, is refused.
+    let id = now.license.name.trim_start_matches("licenses/");
+    let exports: Vec<&pb::Shipment> = then
+        .shipments
+        .iter()
+        .filter(|s| s.kind == pb::ShipmentKind::Export as i32)
+        .collect();
+    assert!(!exports.is_empty(), "{:?}", then.shipments);
+    for export in &exports {
+        let filing = format!(
+            "export-filings|{id}|{}|{}",
+            export.item_index, export.filing_reference
+        );
+        assert_eq!(after.get(&filing), Some(&1), "{filing}: {after:?}");
+    }
+    let status = licenses
+        .record_shipment(authed(shipment(&now.license, 7), "dev-applicant"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
     // And so was the latest date of the holder's domestic shipments of the
     // product, which an export dated before it is checked by.
     let latest_domestic = then

@@ -12,7 +12,7 @@ use super::{from_millis, Ledger, LedgerError, RequestKey};
 use crate::licensing::rules::counter;
 use crate::licensing::{
     self, counter_keys, License, LicenseEvent, LicenseRefusal, OfficerAction, ProductFacts,
-    Recorded, Shipment, ShipmentRequest,
+    Recorded, Report, Shipment, ShipmentRequest,
 };
 use crate::record::{self, license as license_record};
 use crate::store::{
@@ -247,18 +247,51 @@ impl Ledger {
     /// uncounted: their invoices (none counted, or counted per product;
     /// see `record_domestic_shipment`), so that none can be reported
     /// again, and the latest ship date of each holder's product (see
-    /// `counter::domestic_latest`). Once per database (a marker counter
+    /// `counter::domestic_latest`). Returns how many shipments it read.
+    pub async fn count_domestic_shipments(&self) -> Result<usize, LedgerError> {
+        self.count_shipments_once(DOMESTIC, "domestic-shipments|counted", |s, values| {
+            let invoice = counter::domestic_reports(&s.holder, &s.shipment.reference);
+            values.insert(invoice, 1);
+            let latest = values
+                .entry(counter::domestic_latest(&s.holder, &s.shipment.product))
+                .or_insert(0);
+            *latest = s.shipment.shipped_at.timestamp_millis().max(*latest);
+        })
+        .await
+    }
+
+    /// Counts the export filings of the exports earlier releases recorded
+    /// (see `counter::export_filings`), so that none is drawn down again.
+    /// Returns how many exports it read.
+    pub async fn count_export_filings(&self) -> Result<usize, LedgerError> {
+        self.count_shipments_once(EXPORT, "export-filings|counted", |s, values| {
+            let filing =
+                counter::export_filings(&s.license, s.shipment.item_index, &s.shipment.reference);
+            values.insert(filing, 1);
+        })
+        .await
+    }
+
+    /// Walks the shipments of `kind` on record and raises the counters
+    /// `count` finds for each page. Once per database (the counter `done`
     /// says it was done); raising a counter twice to the same value is
     /// raising it once, so a walk cut short is simply walked again.
-    /// Returns how many shipments it read.
-    pub async fn count_domestic_shipments(&self) -> Result<usize, LedgerError> {
-        const DONE: &str = "domestic-shipments|counted";
-        let done = self.store.license_counters(&[DONE.to_owned()]).await?;
-        if done.get(DONE).is_some_and(|count| *count > 0) {
+    async fn count_shipments_once(
+        &self,
+        kind: &str,
+        done: &str,
+        count: impl Fn(&RecordedShipment, &mut HashMap<String, i64>),
+    ) -> Result<usize, LedgerError> {
+        let done = done.to_owned();
+        let walked = self
+            .store
+            .license_counters(std::slice::from_ref(&done))
+            .await?;
+        if walked.get(&done).is_some_and(|count| *count > 0) {
             return Ok(0);
         }
         let filter = ShipmentFilter {
-            kind: Some(DOMESTIC.to_owned()),
+            kind: Some(kind.to_owned()),
             ..ShipmentFilter::default()
         };
         let (mut after, mut read) = (None, 0);
@@ -269,18 +302,13 @@ impl Ledger {
             }
             let mut values = HashMap::new();
             for s in &page {
-                let invoice = counter::domestic_reports(&s.holder, &s.shipment.reference);
-                values.insert(invoice, 1);
-                let latest = values
-                    .entry(counter::domestic_latest(&s.holder, &s.shipment.product))
-                    .or_insert(0);
-                *latest = s.shipment.shipped_at.timestamp_millis().max(*latest);
+                count(s, &mut values);
             }
             let values: Vec<(String, i64)> = values.into_iter().collect();
             self.store.raise_counters(&values).await?;
             read += page.len();
         }
-        self.store.raise_counters(&[(DONE.to_owned(), 1)]).await?;
+        self.store.raise_counters(&[(done, 1)]).await?;
         Ok(read)
     }
 
@@ -393,12 +421,16 @@ impl Ledger {
         key: Option<&RequestKey>,
         now: DateTime<Utc>,
     ) -> Result<LicenseAnswer, LedgerError> {
-        let report = domestic.then(|| request.clone());
+        let report = if domestic {
+            Report::Domestic(&request)
+        } else {
+            Report::Export(&request)
+        };
         let draw = |domestic_by_date: Option<u128>| {
             let policy = Arc::clone(&self.policy);
             let actor = actor.clone();
             let request = request.clone();
-            self.change(id, key, None, report.as_ref(), move |license, counters| {
+            self.change(id, key, None, Some(report), move |license, counters| {
                 if domestic {
                     licensing::record_domestic_shipment(license, counters, &actor, &request, now)
                 } else {
@@ -489,14 +521,14 @@ impl Ledger {
     }
 
     /// A licence change decided by `rule` on the licence and counters as
-    /// the store's transaction holds them (with `domestic_report`, also the
-    /// count of that domestic shipment's invoice).
+    /// the store's transaction holds them (with a `report`, also the count
+    /// of its reports).
     async fn change<F>(
         &self,
         id: &str,
         key: Option<&RequestKey>,
         expected_version: Option<i64>,
-        domestic_report: Option<&ShipmentRequest>,
+        report: Option<Report<'_>>,
         rule: F,
     ) -> Result<LicenseAnswer, LedgerError>
     where
@@ -516,10 +548,10 @@ impl Ledger {
             }
         }
         // The counters a licence touches follow from its terms, which
-        // never change (and the report's invoice): read once, locked in the
-        // transaction.
+        // never change (and the report's filing or invoice): read once,
+        // locked in the transaction.
         let known = self.license(id).await?;
-        let keys = counter_keys(&known, domestic_report);
+        let keys = counter_keys(&known, report);
         type Slot = Arc<Mutex<Option<Result<LicenseAnswer, LedgerError>>>>;
         let slot: Slot = Arc::new(Mutex::new(None));
         let decided = Arc::clone(&slot);

@@ -28,6 +28,7 @@
 //! A shipment is refused, with nothing written, in this order:
 //! `NOT_YOUR_LICENSE` / `ROLE_NOT_PERMITTED` (only the holder ships),
 //! `LICENSE_NOT_ACTIVE`, `OUTSIDE_VALIDITY` (export date), `ITEM_NOT_ON_LICENSE`,
+//! `EXPORT_ALREADY_REPORTED` (the item under the same export filing),
 //! `QUANTITY_EXCEEDS_REMAINING` (no tolerance on the count),
 //! `VALUE_EXCEEDS_REMAINING` (value tolerance of 15 CFR 750.11: +25% for
 //! items licensed by number), `ATTESTATION_REQUIRED` (e.g. the U.S.
@@ -65,5 +66,5 @@ pub use refusal::{reason, LicenseRefusal, RefusalKind};
 pub use rules::{
     counter_keys, domestic_cutoff, effective_state, issue, license_number, officer_action,
     record_domestic_shipment, record_shipment, sweep, OfficerAction, ProductFacts, Recorded,
-    ShipmentRequest,
+    Report, ShipmentRequest,
 };

@@ -1,11 +1,11 @@
 //! Random shipments, domestic shipments, suspensions, reinstatements,
 //! revocations and expiries: shipped never exceeds what is authorized
 //! (with the 750.11 tolerance), nothing ships on a licence that is not
-//! ACTIVE, nor dated while it was suspended, the caps hold, and no running
-//! total passes what a counter keeps (the holder may report absurdly large
-//! domestic shipments).
+//! ACTIVE, nor dated while it was suspended, the caps hold, no export
+//! filing is drawn down twice, and no running total passes what a counter
+//! keeps (the holder may report absurdly large domestic shipments).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
 
@@ -20,6 +20,8 @@ enum Step {
         quantity: u64,
         value_percent: u64,
         day: i64,
+        /// One of a few export filings, so that some are reported again.
+        filing: u8,
     },
     Domestic {
         quantity: u64,
@@ -32,8 +34,8 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => (0u64..60, 0u64..140, 0i64..1600)
-            .prop_map(|(quantity, value_percent, day)| Step::Ship { quantity, value_percent, day }),
+        6 => (0u64..60, 0u64..140, 0i64..1600, 0u8..24)
+            .prop_map(|(quantity, value_percent, day, filing)| Step::Ship { quantity, value_percent, day, filing }),
         2 => prop_oneof![0u64..200, (1u64 << 50)..(1u64 << 53)]
             .prop_map(|quantity| Step::Domestic { quantity }),
         2 => (0u8..3).prop_map(Step::Officer),
@@ -50,18 +52,21 @@ proptest! {
         let mut lic = license(destination);
         let mut counters: HashMap<String, i64> = HashMap::new();
         let mut now = t(0);
+        let mut filings_drawn = HashSet::new();
         // When the licence was suspended, as the test saw it happen.
         let mut suspended: Vec<(chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)> = Vec::new();
         for step in steps {
             let before = lic.clone();
             let result = match step {
-                Step::Ship { quantity, value_percent, day } => {
+                Step::Ship { quantity, value_percent, day, filing } => {
                     now = now.max(t(day));
                     let mut s = shipment(quantity);
                     s.value_usd_cents = quantity * 3_000_000 * value_percent / 100;
                     s.shipped_at = t(day);
+                    s.reference = format!("X{filing:014}");
                     let result = record_shipment(&p, &lic, &counters, &holder(), &s, None, now);
                     if result.is_ok() {
+                        prop_assert!(filings_drawn.insert(filing), "filing {} drawn twice", filing);
                         prop_assert_eq!(effective_state(&before, now), LicenseState::Active,
                             "shipped on a licence that is not active");
                         prop_assert!(

@@ -119,4 +119,8 @@ pub mod reason {
     /// reported already by the holder, for any product, on this licence or
     /// another: counted twice, it would raise the aggregate-TPP cap.
     pub const DOMESTIC_SHIPMENT_ALREADY_REPORTED: &str = "DOMESTIC_SHIPMENT_ALREADY_REPORTED";
+    /// An export of the item under this export filing (the AES ITN) was
+    /// recorded already against the licence: drawn twice, it would count
+    /// twice toward what remains and the caps.
+    pub const EXPORT_ALREADY_REPORTED: &str = "EXPORT_ALREADY_REPORTED";
 }

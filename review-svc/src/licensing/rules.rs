@@ -105,8 +105,8 @@ pub fn license_number(id: &str) -> String {
 
 /// Names of the counters a licence's shipments are checked against and
 /// change: units per end user (every product), exported TPP per (holder,
-/// product), domestic TPP per (holder, product), and domestic reports per
-/// (holder, invoice).
+/// product), domestic TPP per (holder, product), domestic reports per
+/// (holder, invoice), and exports per (licence, item, export filing).
 pub mod counter {
     use service_kit::names::entity_key;
     use unicode_security::confusable_detection::skeleton;
@@ -155,16 +155,32 @@ pub mod counter {
     /// domestic shipment on record again under these keys when it starts
     /// (`Ledger::count_domestic_shipments`).
     pub fn domestic_reports(holder: &str, reference: &str) -> String {
-        let reference: String = reference
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_uppercase)
-            .collect();
-        format!("{DOMESTIC_INVOICES}{holder}|{reference}")
+        format!("{DOMESTIC_INVOICES}{holder}|{}", reference_key(reference))
     }
 
     /// The prefix of the invoice counts.
     const DOMESTIC_INVOICES: &str = "domestic-invoices|";
+
+    /// How many exports of item `item_index` of licence `license` were
+    /// reported under this export filing (at most one: see
+    /// `record_shipment`). The ledger counts the filings of the exports on
+    /// record of a database written before this counter existed when it
+    /// starts (`Ledger::count_export_filings`).
+    pub fn export_filings(license: &str, item_index: u32, reference: &str) -> String {
+        format!(
+            "export-filings|{license}|{item_index}|{}",
+            reference_key(reference)
+        )
+    }
+
+    /// A reference as reports are compared: without case or spaces.
+    fn reference_key(reference: &str) -> String {
+        reference
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_uppercase)
+            .collect()
+    }
 
     /// End users are named by the applicant: every spelling of one
     /// entity's name (the services' shared `entity_key`) is one end user.
@@ -195,10 +211,30 @@ pub mod counter {
     }
 }
 
+/// A shipment reported against a licence, as the counters see it.
+#[derive(Debug, Clone, Copy)]
+pub enum Report<'a> {
+    Export(&'a ShipmentRequest),
+    Domestic(&'a ShipmentRequest),
+}
+
+impl Report<'_> {
+    /// The counter that says whether this report was made already: an
+    /// export's filing on the licence's item, a domestic shipment's
+    /// invoice for the holder.
+    pub fn key(self, license: &License) -> String {
+        let terms = &license.terms;
+        match self {
+            Report::Export(r) => counter::export_filings(&terms.id, r.item_index, &r.reference),
+            Report::Domestic(r) => counter::domestic_reports(&terms.holder, &r.reference),
+        }
+    }
+}
+
 /// Every counter a licence's writes may read or change, sorted (the
-/// order the stores lock them in); with `domestic`, a domestic shipment
-/// to report, also the count of its invoice's reports.
-pub fn counter_keys(license: &License, domestic: Option<&ShipmentRequest>) -> Vec<String> {
+/// order the stores lock them in); with a `report`, also the count of
+/// its reports (see [`Report::key`]).
+pub fn counter_keys(license: &License, report: Option<Report<'_>>) -> Vec<String> {
     let t = &license.terms;
     let mut keys: Vec<String> = t
         .items
@@ -213,8 +249,8 @@ pub fn counter_keys(license: &License, domestic: Option<&ShipmentRequest>) -> Ve
         .collect();
     // One per licence, whatever its items: the end user's key is not cheap.
     keys.push(counter::end_user_units(&t.end_user));
-    if let Some(request) = domestic {
-        keys.push(counter::domestic_reports(&t.holder, &request.reference));
+    if let Some(report) = report {
+        keys.push(report.key(license));
     }
     keys.sort();
     keys.dedup();
@@ -433,6 +469,21 @@ pub fn record_shipment(
         .with("suspendedUntil", until));
     }
     let item = checked_item(license, request.item_index)?;
+    // One export filing, one draw on the item: the same export reported
+    // again (a retry with a new request id) would draw it down twice.
+    let filing = Report::Export(request).key(license);
+    if count(counters, &filing) > 0 {
+        return Err(LicenseRefusal::exists(
+            reason::EXPORT_ALREADY_REPORTED,
+            format!(
+                "an export of item {} under filing {:?} was recorded already against licence {} \
+                 (an export filing's line of an item is drawn down once)",
+                item.item_index, request.reference, terms.number
+            ),
+        )
+        .with("itemIndex", item.item_index)
+        .with("filingReference", &request.reference));
+    }
     let tolerance = &policy.tolerance;
     let quantity = draw(
         request.quantity,
@@ -504,7 +555,7 @@ pub fn record_shipment(
         }
     }
     let tpp = tpp_of(item, request.quantity);
-    let mut changes = Vec::new();
+    let mut changes = vec![(filing, 1)];
     // The cap counts AI chips: an item without a TPP (an HBM stack,
     // 3A090.c) is none, and does not use a customer's 75,000 up.
     let capped = policy
@@ -651,7 +702,7 @@ pub fn record_domestic_shipment(
     // One invoice, one report: the same shipment reported again (a retry
     // with a new request id, on another licence, or as another product, a
     // name the applicant chose) would count its TPP twice toward the caps.
-    let reports = counter::domestic_reports(holder, &request.reference);
+    let reports = Report::Domestic(request).key(license);
     if count(counters, &reports) > 0 {
         return Err(LicenseRefusal::exists(
             reason::DOMESTIC_SHIPMENT_ALREADY_REPORTED,

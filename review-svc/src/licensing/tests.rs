@@ -99,7 +99,12 @@ fn a_shipment_draws_down_and_the_last_exhausts() {
     let lic = license("DE");
     let done = ship(&lic, 60, 1).expect("shipped");
     assert_eq!(done.events.len(), 1);
-    assert!(done.counters.is_empty(), "no caps outside China and Macau");
+    let filing = Report::Export(&shipment(60)).key(&lic);
+    assert_eq!(
+        done.counters,
+        [(filing, 1)],
+        "no caps outside China and Macau: only the filing is counted"
+    );
     let lic = done.events.iter().fold(Some(lic), apply).unwrap();
     assert_eq!(lic.terms.items[0].shipped_quantity, 60);
     assert_eq!(lic.shipments, 1);
@@ -521,6 +526,41 @@ fn domestic_shipments_count_toward_the_cap() {
         ..s
     };
     assert!(record_domestic_shipment(&lic, &reported, &holder(), &next, t(1)).is_ok());
+}
+
+#[test]
+fn an_export_filing_draws_an_item_down_once() {
+    let mut lic = license("DE");
+    let second = LicenseItem {
+        item_index: 1,
+        ..lic.terms.items[0].clone()
+    };
+    lic.terms.items.push(second);
+    let s = shipment(10);
+    let done = ship(&lic, 10, 1).expect("shipped");
+    let counted: HashMap<String, i64> = done.counters.into_iter().collect();
+    let lic = done.events.iter().fold(Some(lic), apply).unwrap();
+    // The same filing again, however it is spaced or cased (a retry with
+    // a new request id): refused, nothing drawn.
+    let again = ShipmentRequest {
+        reference: " aes  x20260301000001 ".into(),
+        ..s.clone()
+    };
+    let got = record_shipment(&policy(), &lic, &counted, &holder(), &again, None, t(2));
+    assert_eq!(refusal(got), reason::EXPORT_ALREADY_REPORTED);
+    // Another line of the same filing (item 1), or another filing: drawn.
+    for other in [
+        ShipmentRequest {
+            item_index: 1,
+            ..s.clone()
+        },
+        ShipmentRequest {
+            reference: "X20260301000002".into(),
+            ..s
+        },
+    ] {
+        assert!(record_shipment(&policy(), &lic, &counted, &holder(), &other, None, t(2)).is_ok());
+    }
 }
 
 #[test]

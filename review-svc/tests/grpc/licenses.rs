@@ -549,7 +549,26 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
     assert_eq!(after.items[0].shipped_quantity, 1_000);
     assert_eq!(after.items[0].remaining_quantity, 79_000);
     assert_ne!(after.etag, license.etag);
-    assert_eq!(first.shipment.unwrap().quantity, 1_000);
+    let first = first.shipment.unwrap();
+    assert_eq!(first.quantity, 1_000);
+    events += 1;
+
+    // Nor is one export drawn twice: its filing reported again under a
+    // new request id (a retry that lost its first answer) is refused.
+    let again = pb::RecordShipmentRequest {
+        filing_reference: first.filing_reference.clone(),
+        ..shipment(&license, 1_000, now)
+    };
+    let status = expect_refusal(
+        licenses.record_shipment(authed(again, APPLICANT)).await,
+        Code::AlreadyExists,
+        "EXPORT_ALREADY_REPORTED",
+    );
+    assert_eq!(
+        refusal_metadata(&status, "filingReference").as_deref(),
+        Some(first.filing_reference.as_str())
+    );
+    unchanged(&mut h, &mut licenses, &after, events).await;
 
     // Suspended: nothing ships; the holder may not reinstate; the officer does.
     let suspended = licenses
