@@ -299,6 +299,12 @@ impl Case {
 
     /// Agencies split, OC decides `outcome` 10 days after referral.
     fn at_oc_window(outcome: Outcome) -> Case {
+        Case::oc_decided_by(decide(outcome))
+    }
+
+    /// Agencies split (Commerce approving on its condition), OC decides
+    /// with `decision` 10 days after referral.
+    fn oc_decided_by(decision: Command) -> Case {
         let mut c = Case::referred();
         c.advance(days(2));
         c.recommend_all(&[
@@ -309,7 +315,7 @@ impl Case {
         ]);
         assert_eq!(c.app.state, State::OperatingCommitteeReview);
         c.advance(days(8));
-        c.ok(&chair(), decide(outcome));
+        c.ok(&chair(), decision);
         c
     }
 

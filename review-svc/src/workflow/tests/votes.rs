@@ -192,16 +192,7 @@ fn an_approval_without_an_agencys_condition_is_one_it_may_appeal() {
     assert_eq!(c.app.state, State::AcepReview);
 
     // An approval that keeps it (spaces aside) leaves Commerce content.
-    let mut c = Case::referred();
-    c.advance(days(2));
-    c.recommend_all(&[
-        (Commerce, YesIf),
-        (StateDept, No),
-        (Defense, No),
-        (Energy, Yes),
-    ]);
-    c.advance(days(8));
-    c.ok(&chair(), decide_with(&[" COMMERCE condition ", "audits"]));
+    let c = Case::oc_decided_by(decide_with(&[" COMMERCE condition ", "audits"]));
     assert_eq!(c.app.dissenting_agencies(), [StateDept, Defense]);
     let r = c.refused(&acep(Commerce), appeal(Commerce));
     assert_eq!(reason_of(&r), reason::NOT_DISSENTING);
