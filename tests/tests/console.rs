@@ -5,7 +5,9 @@
 //! from the project's npm lock) clicks it through the ladder as each role
 //! in turn, with a request for information and a hold on the way, up to the
 //! President's decision and the licence it issues (a shipment, a refused
-//! one, a suspension), and has the applicant withdraw a second application. The record is then checked here through gRPC.
+//! one, a suspension), has the applicant withdraw a second application
+//! and the licensing officer return a third. The record is then checked
+//! here through gRPC.
 //!
 //! Screenshots go to `$CONSOLE_SCREENSHOTS`, by default
 //! `<target>/console-screenshots` (inbox.png, application.png,
@@ -100,6 +102,11 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
         .await
         .expect("a second application is filed")
         .into_inner();
+    let to_return = client
+        .create_application(authed(h200_to_china(20), "dev-applicant"))
+        .await
+        .expect("a third application is filed")
+        .into_inner();
 
     let screenshots = std::env::var_os("CONSOLE_SCREENSHOTS")
         .map(PathBuf::from)
@@ -117,6 +124,7 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
         .env("CONSOLE_URL", &console_url)
         .env("APPLICATION", &filed.name)
         .env("APPLICATION_2", &to_withdraw.name)
+        .env("APPLICATION_3", &to_return.name)
         .env("CHROMIUM", chromium().unwrap())
         .env("SCREENSHOTS", &screenshots)
         .stdin(Stdio::null())
@@ -192,6 +200,13 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
     assert!(verified.intact, "{verified:?}");
     let withdrawn = get_application(&mut client, &to_withdraw.name, "dev-auditor").await;
     assert_eq!(withdrawn.state, pb::State::Withdrawn as i32);
+    let returned = get_application(&mut client, &to_return.name, "dev-auditor").await;
+    assert_eq!(returned.state, pb::State::ReturnedWithoutAction as i32);
+    assert!(
+        returned.state_reason.ends_with("names no end user"),
+        "{}",
+        returned.state_reason
+    );
     for shot in [
         "inbox.png",
         "application.png",

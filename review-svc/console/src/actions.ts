@@ -14,6 +14,7 @@ import {
   mayPlaceHold,
   mayProvideInformation,
   mayReleaseHold,
+  mayReturn,
   mayRequestInformation,
   mayWithdraw,
   openHolds,
@@ -216,6 +217,18 @@ const releaseHold: Action = {
     }).then(applicationNow),
 };
 
+const giveBack: Action = {
+  id: "return",
+  label: () => "Return without action",
+  offered: ({ app, principal }) => mayReturn(app, principal),
+  fields: () => [{
+    name: "reason", label: "Reason", kind: "text", required: always,
+    hint: "Final, and not a denial (15 CFR 748.6(c)); possible until the application is decided.",
+  }],
+  submit: ({ app, client }, v) =>
+    client.returnApplication({ ...transitionOf(app), reason: v.reason?.trim() ?? "" }).then(applicationNow),
+};
+
 /** Dollars (commas, cents allowed) to cents; undefined when it is not an amount. */
 function cents(text: string | undefined): bigint | undefined {
   const cleaned = (text ?? "").replace(/[$,\s]/g, "");
@@ -339,6 +352,6 @@ const revoke = licenseChange("revoke-license", "Revoke the licence (final)", [Li
 
 /** Every action the console knows, in the order it offers them. */
 export const ACTIONS: Action[] = [
-  recommend, decide, appeal, requestInformation, provideInformation, placeHold, releaseHold, withdraw,
+  recommend, decide, appeal, requestInformation, provideInformation, placeHold, releaseHold, giveBack, withdraw,
   recordShipment, recordDomesticShipment, suspend, reinstate, revoke,
 ];

@@ -125,6 +125,13 @@ export function mayReleaseHold(app: Application, principal: Principal): boolean 
   return principal.role === "LICENSING_OFFICER" && openHolds(app).some((hold) => hold.kind !== HoldKind.MISSING_INFORMATION);
 }
 
+/** States in which the licensing officer may still return an application without action (748.6(c)). */
+const RETURNABLE = new Set([State.CLASSIFICATION_PENDING, State.AGENCY_REVIEW, State.AWAITING_LICENSING_DECISION]);
+
+export function mayReturn(app: Application, principal: Principal): boolean {
+  return principal.role === "LICENSING_OFFICER" && RETURNABLE.has(app.state);
+}
+
 /** Anything this principal is expected to do on this application now. */
 export function waitsFor(app: Application, principal: Principal): boolean {
   return awaitsRecommendation(app, principal) || awaitsDecision(app, principal) || mayAppeal(app, principal) ||

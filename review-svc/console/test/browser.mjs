@@ -8,7 +8,7 @@
 // records, one the licence refuses, the officer's suspension and a check of
 // the history against a signed checkpoint. Each step
 // is signed in as the role that takes it, through the inbox. The applicant
-// withdraws a second application. Also: a stale view is refused and
+// withdraws a second application, and the licensing officer returns a third. Also: a stale view is refused and
 // reloaded, live updates arrive without a reload, refusals show their
 // reason, and the page reads at 1280 px and on a narrow screen.
 //
@@ -27,6 +27,8 @@ const executablePath = required("CHROMIUM");
 const id = application.replace(/^applications\//, "");
 // A second application, which its applicant withdraws.
 const second = required("APPLICATION_2").replace(/^applications\//, "");
+// A third, which the licensing officer returns without action.
+const third = required("APPLICATION_3").replace(/^applications\//, "");
 mkdirSync(screenshots, { recursive: true });
 
 function required(name) {
@@ -263,6 +265,13 @@ try {
   log("a refusal of the service is shown with its reason and the field");
   await act(page, "withdraw", { reason: "the customer cancelled the order" });
   await expectState(page, "Withdrawn");
+
+  // --- the licensing officer returns the third without action (748.6(c)).
+  await signInAs(page, "dev-officer");
+  await page.goto(`${consoleUrl}#/applications/${third}`);
+  await act(page, "return", { reason: "the end-use statement names no end user" });
+  await expectState(page, "Returned without action");
+  log("the officer returned an application without action");
 
   // --- narrow screen: the same page, one column, nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });

@@ -174,6 +174,13 @@ impl ReviewService for Review {
         self.transition(request).await
     }
 
+    async fn return_application(
+        &self,
+        request: Request<pb::ReturnApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.transition(request).await
+    }
+
     async fn request_information(
         &self,
         request: Request<pb::RequestInformationRequest>,

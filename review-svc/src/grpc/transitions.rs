@@ -112,6 +112,18 @@ impl Transition for pb::WithdrawApplicationRequest {
     }
 }
 
+impl Transition for pb::ReturnApplicationRequest {
+    addressing!("ReturnApplication");
+    fn command(&self) -> Result<Command, Status> {
+        let mut violations = Vec::new();
+        validate::optional_long_text(&self.reason, "reason", &mut violations);
+        validate::finish(violations)?;
+        Ok(Command::Return {
+            reason: self.reason.clone(),
+        })
+    }
+}
+
 impl Transition for pb::RequestInformationRequest {
     addressing!("RequestInformation");
     fn command(&self) -> Result<Command, Status> {

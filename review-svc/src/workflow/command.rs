@@ -43,6 +43,9 @@ pub enum Command {
     PlaceHold { kind: HoldKind, reason: String },
     /// The licensing officer releases a hold of 750.4(b).
     ReleaseHold { hold: u32, note: String },
+    /// The licensing officer returns the application without action
+    /// before any decision (15 CFR 748.6(c), 750.4(c)).
+    Return { reason: String },
 }
 
 impl Command {
@@ -58,6 +61,7 @@ impl Command {
             Command::ProvideInformation { .. } => "ProvideInformation",
             Command::PlaceHold { .. } => "PlaceHold",
             Command::ReleaseHold { .. } => "ReleaseHold",
+            Command::Return { .. } => "Return",
         }
     }
 }
@@ -130,6 +134,9 @@ pub mod reason {
     pub const INFORMATION_REQUEST_TOO_LATE: &str = "INFORMATION_REQUEST_TOO_LATE";
     /// No request for information is open (or not the one named).
     pub const NO_OPEN_REQUEST: &str = "NO_OPEN_REQUEST";
+    /// A decision was taken (or the committees are seized): the
+    /// application is no longer returned without action.
+    pub const NOT_RETURNABLE: &str = "NOT_RETURNABLE";
     /// The hold named is not open.
     pub const HOLD_NOT_OPEN: &str = "HOLD_NOT_OPEN";
     /// A hold of this kind is open already.

@@ -190,8 +190,9 @@ pub enum Event {
         hold: u32,
         note: String,
     },
-    /// The applicant did not answer the request of hold `hold` in time:
-    /// returned without action (final; not a denial).
+    /// The applicant did not answer the request of hold `hold` in time, or
+    /// (`hold` 0) the licensing officer returned the application: returned
+    /// without action (final; not a denial).
     ReturnedWithoutAction {
         at: DateTime<Utc>,
         actor: String,

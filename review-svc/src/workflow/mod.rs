@@ -76,7 +76,7 @@
 //! | `Withdraw` | the applicant that filed it | `ROLE_NOT_PERMITTED`, `NOT_YOUR_APPLICATION` |
 //! | `RequestInformation` | an agency reviewer of that agency | `ROLE_NOT_PERMITTED`, `WRONG_AGENCY` |
 //! | `ProvideInformation` | the applicant that filed it | `ROLE_NOT_PERMITTED`, `NOT_YOUR_APPLICATION` |
-//! | `PlaceHold`, `ReleaseHold` | the licensing officer | `ROLE_NOT_PERMITTED` |
+//! | `PlaceHold`, `ReleaseHold`, `Return` | the licensing officer | `ROLE_NOT_PERMITTED` |
 //! | anything else | nobody (the auditor only reads) | `ROLE_NOT_PERMITTED` |
 //!
 //! State refusals (`FailedPrecondition`): `APPLICATION_CLOSED`,
@@ -86,7 +86,7 @@
 //! `NO_APPEALABLE_DECISION`, `APPEAL_WINDOW_CLOSED`, `NOT_DISSENTING`,
 //! `NOT_IN_AGENCY_REVIEW`, `INFORMATION_REQUEST_TOO_LATE`, `NO_OPEN_REQUEST`,
 //! `HOLD_NOT_OPEN`, `HOLD_ALREADY_OPEN`, `ENDS_WITH_ANSWER`, `TOO_MANY_HOLDS`,
-//! `NO_CLOCK_RUNNING`.
+//! `NO_CLOCK_RUNNING`, `NOT_RETURNABLE`.
 //! Input refusals (`InvalidArgument`, by field): `rationale` (blank;
 //! `RATIONALE_REQUIRED`), `conditions` (missing or blank with
 //! APPROVE_WITH_CONDITIONS; `CONDITIONS_REQUIRED`), `recommendation` /

@@ -81,7 +81,9 @@ pub fn roles_for(command: &Command) -> &'static [Role] {
         Command::Appeal { .. } => &[Role::AcepMember, Role::EarbMember],
         Command::RequestInformation { .. } => &[Role::AgencyReviewer],
         Command::ProvideInformation { .. } => &[Role::Applicant],
-        Command::PlaceHold { .. } | Command::ReleaseHold { .. } => &[Role::LicensingOfficer],
+        Command::PlaceHold { .. } | Command::ReleaseHold { .. } | Command::Return { .. } => {
+            &[Role::LicensingOfficer]
+        }
         Command::Decide { .. } => &[
             Role::LicensingOfficer,
             Role::OperatingCommitteeChair,

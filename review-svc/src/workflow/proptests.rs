@@ -142,6 +142,7 @@ fn command() -> impl Strategy<Value = Command> {
         (prop::sample::select(HoldKind::ALL.to_vec()), text())
             .prop_map(|(kind, reason)| Command::PlaceHold { kind, reason }),
         (0u32..4, text()).prop_map(|(hold, note)| Command::ReleaseHold { hold, note }),
+        text().prop_map(|reason| Command::Return { reason }),
     ]
 }
 
@@ -181,6 +182,12 @@ fn fitting(app: &Application, agency_ix: usize, choice: u8, blank: bool) -> (Act
         return (
             Actor::new("acme", Role::Applicant, None),
             Command::Withdraw { reason: rationale },
+        );
+    }
+    if choice == u8::MAX {
+        return (
+            Actor::new("officer", Role::LicensingOfficer, None),
+            Command::Return { reason: rationale },
         );
     }
     if choice % 9 == 1 {

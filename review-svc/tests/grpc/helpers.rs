@@ -128,6 +128,15 @@ pub(crate) fn release_request(app: &pb::Application, hold_id: u32) -> pb::Releas
     }
 }
 
+pub(crate) fn return_request(app: &pb::Application, reason: &str) -> pb::ReturnApplicationRequest {
+    pb::ReturnApplicationRequest {
+        name: app.name.clone(),
+        etag: app.etag.clone(),
+        request_id: new_request_id(),
+        reason: reason.into(),
+    }
+}
+
 pub(crate) fn state_of(app: &pb::Application) -> pb::State {
     pb::State::try_from(app.state).expect("a known state")
 }
@@ -221,6 +230,7 @@ pub(crate) async fn act(client: &mut Client, token: &str, call: Call) -> pb::App
         Call::ProvideInformation(m) => client.provide_information(authed(m, token)).await,
         Call::PlaceHold(m) => client.place_hold(authed(m, token)).await,
         Call::ReleaseHold(m) => client.release_hold(authed(m, token)).await,
+        Call::Return(m) => client.return_application(authed(m, token)).await,
         other => panic!("act is for the calls that answer an application, not {other:?}"),
     };
     app.unwrap_or_else(|status| panic!("{token}: {label}: {}", describe(&status)))
@@ -546,6 +556,7 @@ pub(crate) enum Call {
     ProvideInformation(pb::ProvideInformationRequest),
     PlaceHold(pb::PlaceHoldRequest),
     ReleaseHold(pb::ReleaseHoldRequest),
+    Return(pb::ReturnApplicationRequest),
     Events(pb::ListApplicationEventsRequest),
     Watch(pb::WatchApplicationsRequest),
     Verify(pb::VerifyAuditTrailRequest),
@@ -607,6 +618,10 @@ pub(crate) async fn invoke(
             .map(drop),
         Call::ReleaseHold(m) => client
             .release_hold(with_authorization(m, authorization))
+            .await
+            .map(drop),
+        Call::Return(m) => client
+            .return_application(with_authorization(m, authorization))
             .await
             .map(drop),
         Call::Events(m) => client

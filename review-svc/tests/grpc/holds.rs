@@ -276,3 +276,57 @@ async fn hold_refusals_say_why() {
         "nothing was written"
     );
 }
+
+/// BIS's third first action beside referral and holds: the licensing
+/// officer returns the application without action (748.6(c)), with a
+/// reason, while it is undecided; the event names the officer and hold 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_licensing_officer_returns_an_application_without_action() {
+    let mut h = spawn().await;
+    let app = filed(&mut h.client).await;
+    let blank = h
+        .client
+        .return_application(authed(return_request(&app, " "), OFFICER))
+        .await;
+    let status = expect_refusal(blank, Code::InvalidArgument, "INVALID_FIELD");
+    assert_eq!(violation_fields(&status), ["reason"]);
+    let returned = act(
+        &mut h.client,
+        OFFICER,
+        Call::Return(return_request(
+            &app,
+            "the end-use statement names no end user",
+        )),
+    )
+    .await;
+    assert_eq!(state_of(&returned), pb::State::ReturnedWithoutAction);
+    assert!(returned.decision.is_none() && returned.license.is_empty());
+    assert!(
+        returned
+            .state_reason
+            .ends_with("748.6(c)): the end-use statement names no end user"),
+        "{}",
+        returned.state_reason
+    );
+    let events = all_events(&mut h.client, &returned.name).await;
+    assert_eq!(
+        last_events(&events, 1),
+        [("ReturnedWithoutAction", "licensing-officer")]
+    );
+    match &events.last().unwrap().payload {
+        Some(pb::application_event::Payload::ReturnedWithoutAction(e)) => {
+            assert_eq!(e.hold_id, 0)
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Once the agencies disagree, the committees decide: not returnable.
+    let disputed = agencies_disagree(&mut h.client).await;
+    expect_refusal(
+        h.client
+            .return_application(authed(return_request(&disputed, "late"), OFFICER))
+            .await,
+        Code::FailedPrecondition,
+        "NOT_RETURNABLE",
+    );
+}

@@ -149,10 +149,12 @@ enum Row {
     PlaceHold,
     /// With the officer's hold 1 open.
     ReleaseHold,
+    /// At agency review.
+    Return,
 }
 
 impl Row {
-    const ALL: [Row; 21] = [
+    const ALL: [Row; 22] = [
         Row::Create,
         Row::Get,
         Row::List,
@@ -174,6 +176,7 @@ impl Row {
         Row::ProvideInformation,
         Row::PlaceHold,
         Row::ReleaseHold,
+        Row::Return,
     ];
 
     fn mutates(self) -> bool {
@@ -191,6 +194,7 @@ impl Row {
                 | Row::ProvideInformation
                 | Row::PlaceHold
                 | Row::ReleaseHold
+                | Row::Return
         )
     }
 
@@ -259,6 +263,7 @@ impl Row {
                 Call::PlaceHold(hold_request(app, pb::HoldKind::CongressionalNotification))
             }
             Row::ReleaseHold => Call::ReleaseHold(release_request(app, 1)),
+            Row::Return => Call::Return(return_request(app, "incomplete")),
         }
     }
 }
@@ -349,7 +354,7 @@ fn expected(row: Row, who: Who) -> Expect {
             Who::OtherApplicant => not_yours,
             _ => role,
         },
-        Row::PlaceHold | Row::ReleaseHold => match who {
+        Row::PlaceHold | Row::ReleaseHold | Row::Return => match who {
             Who::Officer => Expect::Ok,
             _ => role,
         },

@@ -1,5 +1,6 @@
 //! The commands that stop and restart the clocks: requests for information
-//! (750.4(d)(1)) and the holds of 750.4(b).
+//! (750.4(d)(1)) and the holds of 750.4(b); and the return without action
+//! that ends an application BIS does not process.
 
 use chrono::{DateTime, Utc};
 
@@ -210,5 +211,41 @@ pub(super) fn release_hold(
         actor: actor.id.clone(),
         hold,
         note,
+    }])
+}
+
+/// BIS's third first action beside referring and holding (750.4(c)): the
+/// licensing officer returns the application without action, with a
+/// reason (748.6(c)). Not a denial, and final. Only before a decision:
+/// once the agencies disagree, the Operating Committee and the boards
+/// above it decide, and an appeal window or the President's review has a
+/// decision to end with.
+pub(super) fn return_without_action(
+    app: &Application,
+    actor: &Actor,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<Vec<Event>, Refusal> {
+    if !matches!(
+        app.state,
+        State::ClassificationPending | State::AgencyReview | State::AwaitingLicensingDecision
+    ) {
+        return Err(Refusal::precondition(
+            reason::NOT_RETURNABLE,
+            format!(
+                "the licensing officer returns an application without action before it is decided \
+                 (15 CFR 748.6(c)); it is {}",
+                app.state.as_str()
+            ),
+        ));
+    }
+    nonblank("reason", &reason, "say why the application is returned")?;
+    Ok(vec![Event::ReturnedWithoutAction {
+        at: now,
+        actor: actor.id.clone(),
+        hold: 0,
+        reason: format!(
+            "returned without action by the licensing officer (15 CFR 748.6(c)): {reason}"
+        ),
     }])
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 mod holds;
 mod inputs;
 
-use holds::{provide_information, release_hold};
+use holds::{provide_information, release_hold, return_without_action};
 use inputs::{carry_agency_conditions, validate_conditions, validate_items, validate_rationale};
 
 use super::command::{reason, Command, Refusal};
@@ -140,6 +140,7 @@ impl Workflow {
             } => provide_information(app, actor, hold, answer, documents, now),
             Command::PlaceHold { kind, reason } => self.place_hold(app, actor, kind, reason, now),
             Command::ReleaseHold { hold, note } => release_hold(app, actor, hold, note, now),
+            Command::Return { reason } => return_without_action(app, actor, reason, now),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Withdrawal, and the overall deadline that refers an application to the President.
+//! Withdrawal, the return without action, and the overall deadline that
+//! refers an application to the President.
 
 use super::*;
 
@@ -87,6 +88,68 @@ fn the_applicant_may_withdraw_in_every_state_that_is_not_final() {
         c.at(t0() + days(365));
         assert!(c.sweep().is_empty());
     }
+}
+
+fn give_back(reason: &str) -> Command {
+    Command::Return {
+        reason: reason.into(),
+    }
+}
+
+#[test]
+fn the_licensing_officer_returns_an_application_before_it_is_decided() {
+    for (state, mut c) in open_states() {
+        for actor in [applicant(), chair(), reviewer(Commerce), president()] {
+            let r = c.refused(&actor, give_back("incomplete"));
+            assert_eq!(reason_of(&r), reason::ROLE_NOT_PERMITTED, "{state:?}");
+        }
+        let before_decision = matches!(
+            state,
+            State::ClassificationPending | State::AgencyReview | State::AwaitingLicensingDecision
+        );
+        if !before_decision {
+            let r = c.refused(&officer(), give_back("incomplete"));
+            assert_eq!(reason_of(&r), reason::NOT_RETURNABLE, "{state:?}");
+            continue;
+        }
+        let r = c.refused(&officer(), give_back("  "));
+        assert!(
+            matches!(
+                r,
+                Refusal::InvalidArgument {
+                    field: "reason",
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        let events = c.ok(&officer(), give_back("the end-use statement is missing"));
+        assert_eq!(Case::kinds(&events), ["ReturnedWithoutAction"]);
+        assert_eq!(c.app.state, State::ReturnedWithoutAction, "from {state:?}");
+        assert!(
+            c.app
+                .state_reason
+                .ends_with("748.6(c)): the end-use statement is missing"),
+            "{}",
+            c.app.state_reason
+        );
+        assert_eq!(c.app.decision, None, "not a denial");
+        assert_eq!(c.app.next_due(), None);
+        let r = c.refused(&officer(), give_back("again"));
+        assert_eq!(reason_of(&r), reason::APPLICATION_CLOSED);
+    }
+    // On hold, too: the clocks stand still, the officer may still return it.
+    let mut c = Case::referred();
+    c.ok(
+        &reviewer(Commerce),
+        Command::RequestInformation {
+            agency: Commerce,
+            missing: "the end users".into(),
+        },
+    );
+    c.ok(&officer(), give_back("the applicant asked"));
+    assert_eq!(c.app.state, State::ReturnedWithoutAction);
+    assert!(c.app.open_holds().next().is_none());
 }
 
 #[test]
