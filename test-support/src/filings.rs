@@ -196,24 +196,41 @@ pub fn now_timestamp() -> prost_types::Timestamp {
     }
 }
 
+/// A fresh AES Internal Transaction Number: X and 14 digits, in
+/// increasing order within a process from a random start, as AES hands
+/// them out (an item is drawn down once per filing, and a store keeps the
+/// filings of a licence in order, so random numbers would cost it more
+/// than real ones do).
+pub fn fresh_itn() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    const SPACE: u64 = 100_000_000_000_000;
+    static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        // Room for a billion before the 14 digits run out.
+        let start = (uuid::Uuid::new_v4().as_u128() % u128::from(SPACE - 1_000_000_000)) as u64;
+        AtomicU64::new(start)
+    });
+    format!("X{:014}", next.fetch_add(1, Ordering::Relaxed) % SPACE)
+}
+
 /// An export of `quantity` units of item 0 under licence `license` at the
 /// unit value filed, on `export_time`, with the U.S. laboratory's test
 /// report the H200 licences require, a fresh request id and an export
-/// filing of its own (an item is drawn down once per filing).
+/// filing of its own ([`fresh_itn`]).
 pub fn shipment_request(
     license: &str,
     quantity: u64,
     export_time: prost_types::Timestamp,
 ) -> pb::RecordShipmentRequest {
-    let request_id = uuid::Uuid::new_v4();
     pb::RecordShipmentRequest {
         license: license.to_owned(),
-        request_id: request_id.to_string(),
+        request_id: uuid::Uuid::new_v4().to_string(),
         item_index: 0,
         quantity,
         value_usd_cents: quantity * 3_000_000,
         export_time: Some(export_time),
-        filing_reference: format!("X{:014}", request_id.as_u128() % 100_000_000_000_000),
+        filing_reference: fresh_itn(),
         attestations: vec![pb::Attestation {
             kind: "US_LAB_TEST_REPORT".into(),
             reference: "LAB-2026-0001".into(),
