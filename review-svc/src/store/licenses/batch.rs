@@ -424,11 +424,29 @@ pub(super) async fn locked_counters<DB: Dialect>(
     if missing.is_empty() {
         return Ok(counters);
     }
-    let at_zero: Vec<(String, i64)> = missing.iter().map(|key| (key.clone(), 0)).collect();
-    insert_counters::<DB>(&mut *conn, &at_zero, "DO NOTHING")
-        .await
-        .map_err(db::<DB>)?;
-    read_locked_counters::<DB>(&mut *conn, &missing, &mut counters).await?;
+    // A row this transaction inserts is its own until it commits: what
+    // the insert returns needs no second read. Only the counters another
+    // transaction created meanwhile (the insert did nothing) are read.
+    for chunk in missing.chunks(CHANGE_ROWS_PER_STATEMENT) {
+        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
+        q.push_values(
+            chunk
+                .iter()
+                .map(|key| [Bind::Text(key.clone()), Bind::Int(0)]),
+        );
+        q.push(" ON CONFLICT (counter) DO NOTHING RETURNING counter, value");
+        for r in DB::fetch_all(&mut *conn, &q).await.map_err(db::<DB>)? {
+            counters.insert(
+                r.text(0).map_err(JobError::Failed)?,
+                r.int(1).map_err(JobError::Failed)?,
+            );
+        }
+    }
+    let created_elsewhere: Vec<String> = missing
+        .into_iter()
+        .filter(|key| !counters.contains_key(key))
+        .collect();
+    read_locked_counters::<DB>(&mut *conn, &created_elsewhere, &mut counters).await?;
     Ok(counters)
 }
 
