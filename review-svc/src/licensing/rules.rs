@@ -405,8 +405,9 @@ pub fn domestic_cutoff(exported_at: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Draws a shipment down against the licence, or refuses it. Checked in
 /// this order: who (the holder), the licence's state, the export date
-/// (from the day of issue, before the expiry),
-/// the item, quantity and value against what remains (750.11 tolerances),
+/// (from the day of issue, before the expiry), the item, its export
+/// filing (drawn once), quantity and value against what remains (750.11
+/// tolerances),
 /// the attestations, the per-end-user cap, the aggregate-TPP cap.
 ///
 /// The aggregate-TPP cap (para. (dd)(1)(iii)) holds at the export: the
