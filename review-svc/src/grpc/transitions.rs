@@ -212,9 +212,12 @@ impl Review {
             // An etag this service did not make: where the application does
             // not exist, its absence is the answer, as with any etag (no
             // application is at version 0, so the command finds it absent,
-            // or stale should it appear meanwhile).
+            // or stale should it appear meanwhile); where the caller may
+            // not read it, the refusal it gets with any etag, so that the
+            // etag does not tell which applications exist.
             Err(invalid) => match self.ledger.get(&id).await {
                 Err(LedgerError::NotFound(_)) => 0,
+                Ok(app) if !workflow::may_read(&actor, &app) => 0,
                 _ => return Err(invalid),
             },
         };

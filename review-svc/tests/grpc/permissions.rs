@@ -543,13 +543,21 @@ async fn an_applicant_cannot_read_list_or_withdraw_another_applicants_applicatio
         Code::PermissionDenied,
         "NOT_YOUR_APPLICATION",
     );
-    expect_refusal(
-        h.client
-            .withdraw_application(authed(withdraw_request(&theirs), OTHER_APPLICANT))
-            .await,
-        Code::PermissionDenied,
-        "NOT_YOUR_APPLICATION",
-    );
+    // With its etag or one made up: the etag does not tell that the
+    // application exists.
+    for etag in [theirs.etag.clone(), "x".into()] {
+        let request = pb::WithdrawApplicationRequest {
+            etag,
+            ..withdraw_request(&theirs)
+        };
+        expect_refusal(
+            h.client
+                .withdraw_application(authed(request, OTHER_APPLICANT))
+                .await,
+            Code::PermissionDenied,
+            "NOT_YOUR_APPLICATION",
+        );
+    }
     assert_eq!(get(&mut h.client, &theirs.name).await, theirs);
     // Its owner may.
     let withdrawn = withdraw(&mut h.client, &theirs).await;
