@@ -878,26 +878,59 @@ pub(crate) async fn racing_clients_ship_exactly_what_remains(mut h: Harness) {
                 .await
         }));
     }
-    let mut reported = 0;
+    assert_eq!(
+        answered(tasks, "DOMESTIC_SHIPMENT_ALREADY_REPORTED").await,
+        1
+    );
+
+    // Racing reports of one export (its filing, under new request ids),
+    // through both processes, draw it once.
+    let export = shipment(&other, 1, now);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let mut client = alternate(i);
+        let request = pb::RecordShipmentRequest {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            ..export.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            client.record_shipment(authed(request, APPLICANT)).await
+        }));
+    }
+    assert_eq!(answered(tasks, "EXPORT_ALREADY_REPORTED").await, 1);
+    let drawn = license_of(
+        &mut licenses_a,
+        &get(&mut h.client, &other.application).await,
+    )
+    .await;
+    assert_eq!(drawn.items[0].shipped_quantity, 1);
+    assert!(verify_all(&mut h.client).await.intact);
+    if let Some(second) = second {
+        second.shutdown().await.expect("graceful shutdown");
+    }
+}
+
+/// How many of `tasks` answered; every other was refused for `reason`.
+async fn answered<T: Send + 'static>(
+    tasks: Vec<tokio::task::JoinHandle<Result<T, Status>>>,
+    reason: &str,
+) -> usize {
+    let mut answered = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(_) => reported += 1,
+            Ok(_) => answered += 1,
             Err(status) => assert_eq!(
                 status
                     .get_details_error_info()
                     .map(|i| i.reason)
                     .unwrap_or_default(),
-                "DOMESTIC_SHIPMENT_ALREADY_REPORTED",
+                reason,
                 "{}",
                 describe(&status)
             ),
         }
     }
-    assert_eq!(reported, 1);
-    assert!(verify_all(&mut h.client).await.intact);
-    if let Some(second) = second {
-        second.shutdown().await.expect("graceful shutdown");
-    }
+    answered
 }
 
 /// A list's filters are validated like every stored text: a NUL, which
