@@ -116,7 +116,7 @@ impl Transition for pb::ReturnApplicationRequest {
     addressing!("ReturnApplication");
     fn command(&self) -> Result<Command, Status> {
         let mut violations = Vec::new();
-        validate::optional_long_text(&self.reason, "reason", &mut violations);
+        validate::required_long_text(&self.reason, "reason", &mut violations);
         validate::finish(violations)?;
         Ok(Command::Return {
             reason: self.reason.clone(),
@@ -130,7 +130,7 @@ impl Transition for pb::RequestInformationRequest {
         let mut violations = Vec::new();
         let agency =
             validate::enum_value(self.agency, "agency", convert::agency_from, &mut violations);
-        validate::optional_long_text(&self.missing, "missing", &mut violations);
+        validate::required_long_text(&self.missing, "missing", &mut violations);
         validate::finish(violations)?;
         Ok(Command::RequestInformation {
             agency: agency.unwrap_or(workflow::Agency::Commerce),
@@ -143,7 +143,7 @@ impl Transition for pb::ProvideInformationRequest {
     addressing!("ProvideInformation");
     fn command(&self) -> Result<Command, Status> {
         let mut violations = Vec::new();
-        validate::optional_long_text(&self.answer, "answer", &mut violations);
+        validate::required_long_text(&self.answer, "answer", &mut violations);
         for (i, document) in self.documents.iter().enumerate() {
             validate::text(
                 document,
@@ -168,7 +168,7 @@ impl Transition for pb::PlaceHoldRequest {
         let mut violations = Vec::new();
         let kind =
             validate::enum_value(self.kind, "kind", convert::hold_kind_from, &mut violations);
-        validate::optional_long_text(&self.reason, "reason", &mut violations);
+        validate::required_long_text(&self.reason, "reason", &mut violations);
         validate::finish(violations)?;
         Ok(Command::PlaceHold {
             kind: kind.unwrap_or(workflow::HoldKind::ApplicantAgreedDelay),

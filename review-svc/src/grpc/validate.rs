@@ -283,6 +283,13 @@ pub fn optional_long_text(value: &str, field: &str, violations: &mut Vec<Violati
     text(value, field, MAX_LONG_TEXT, false, violations);
 }
 
+/// Free text the contract marks REQUIRED (why a hold is placed or an
+/// application returned, what information is missing, the answer): blank
+/// is `MISSING_FIELD`, as for any required field.
+pub fn required_long_text(value: &str, field: &str, violations: &mut Vec<Violation>) {
+    text(value, field, MAX_LONG_TEXT, true, violations);
+}
+
 pub fn text(value: &str, field: &str, max: usize, required: bool, violations: &mut Vec<Violation>) {
     if required && value.trim().is_empty() {
         violations.push(self::required(field));

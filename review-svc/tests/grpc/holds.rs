@@ -237,7 +237,7 @@ async fn hold_refusals_say_why() {
                 ..hold_request(&held, pb::HoldKind::CongressionalNotification)
             }),
             Code::InvalidArgument,
-            "INVALID_FIELD",
+            "MISSING_FIELD",
         ),
         (
             Call::ReleaseHold(release_request(&held, 7)),
@@ -288,7 +288,7 @@ async fn the_licensing_officer_returns_an_application_without_action() {
         .client
         .return_application(authed(return_request(&app, " "), OFFICER))
         .await;
-    let status = expect_refusal(blank, Code::InvalidArgument, "INVALID_FIELD");
+    let status = expect_refusal(blank, Code::InvalidArgument, "MISSING_FIELD");
     assert_eq!(violation_fields(&status), ["reason"]);
     let returned = act(
         &mut h.client,
