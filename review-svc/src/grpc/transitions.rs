@@ -103,25 +103,28 @@ impl Transition for pb::AppealApplicationRequest {
 impl Transition for pb::WithdrawApplicationRequest {
     addressing!("WithdrawApplication");
     fn command(&self) -> Result<Command, Status> {
-        let mut violations = Vec::new();
-        validate::optional_long_text(&self.reason, "reason", &mut violations);
-        validate::finish(violations)?;
-        Ok(Command::Withdraw {
-            reason: self.reason.clone(),
-        })
+        let reason = reason_of(&self.reason, validate::optional_long_text)?;
+        Ok(Command::Withdraw { reason })
     }
 }
 
 impl Transition for pb::ReturnApplicationRequest {
     addressing!("ReturnApplication");
     fn command(&self) -> Result<Command, Status> {
-        let mut violations = Vec::new();
-        validate::required_long_text(&self.reason, "reason", &mut violations);
-        validate::finish(violations)?;
-        Ok(Command::Return {
-            reason: self.reason.clone(),
-        })
+        let reason = reason_of(&self.reason, validate::required_long_text)?;
+        Ok(Command::Return { reason })
     }
+}
+
+/// A request's `reason`, once `check` found nothing wrong with it.
+fn reason_of(
+    reason: &str,
+    check: fn(&str, &str, &mut Vec<service_kit::errors::Violation>),
+) -> Result<String, Status> {
+    let mut violations = Vec::new();
+    check(reason, "reason", &mut violations);
+    validate::finish(violations)?;
+    Ok(reason.to_owned())
 }
 
 impl Transition for pb::RequestInformationRequest {

@@ -536,24 +536,22 @@ async fn an_applicant_cannot_read_list_or_withdraw_another_applicants_applicatio
         parent: theirs.name.clone(),
         ..Default::default()
     };
-    expect_refusal(
-        h.client
-            .list_application_events(authed(events, OTHER_APPLICANT))
-            .await,
-        Code::PermissionDenied,
-        "NOT_YOUR_APPLICATION",
-    );
-    // With its etag or one made up: the etag does not tell that the
-    // application exists.
-    for etag in [theirs.etag.clone(), "x".into()] {
-        let request = pb::WithdrawApplicationRequest {
-            etag,
+    // A withdrawal with its etag or one made up: the etag does not tell
+    // that the application exists.
+    let withdrawal = |etag: &str| {
+        Call::Withdraw(pb::WithdrawApplicationRequest {
+            etag: etag.into(),
             ..withdraw_request(&theirs)
-        };
+        })
+    };
+    let bearer = format!("Bearer {OTHER_APPLICANT}");
+    for call in [
+        Call::Events(events),
+        withdrawal(&theirs.etag),
+        withdrawal("x"),
+    ] {
         expect_refusal(
-            h.client
-                .withdraw_application(authed(request, OTHER_APPLICANT))
-                .await,
+            invoke(&mut h.client, Some(&bearer), call).await,
             Code::PermissionDenied,
             "NOT_YOUR_APPLICATION",
         );
