@@ -282,12 +282,7 @@ impl Ledger {
         done: &str,
         count: impl Fn(&RecordedShipment, &mut HashMap<String, i64>),
     ) -> Result<usize, LedgerError> {
-        let done = done.to_owned();
-        let walked = self
-            .store
-            .license_counters(std::slice::from_ref(&done))
-            .await?;
-        if walked.get(&done).is_some_and(|count| *count > 0) {
+        if self.walked(done).await? {
             return Ok(0);
         }
         let filter = ShipmentFilter {
@@ -308,8 +303,25 @@ impl Ledger {
             self.store.raise_counters(&values).await?;
             read += page.len();
         }
-        self.store.raise_counters(&[(done, 1)]).await?;
+        self.mark_walked(done).await?;
         Ok(read)
+    }
+
+    /// Whether the walk of the database a marker counter names was done.
+    async fn walked(&self, marker: &str) -> Result<bool, LedgerError> {
+        let marker = marker.to_owned();
+        let counters = self
+            .store
+            .license_counters(std::slice::from_ref(&marker))
+            .await?;
+        Ok(counters.get(&marker).is_some_and(|count| *count > 0))
+    }
+
+    /// Records that the walk `marker` names was done (after its work, so
+    /// that a walk cut short is walked again).
+    async fn mark_walked(&self, marker: &str) -> Result<(), LedgerError> {
+        self.store.raise_counters(&[(marker.to_owned(), 1)]).await?;
+        Ok(())
     }
 
     /// Moves the licences whose end user's stored key is no longer the key
@@ -320,11 +332,7 @@ impl Ledger {
     /// licences moved.
     pub async fn rekey_end_users(&self) -> Result<usize, LedgerError> {
         let done = format!("end-user-keys|walked-v{}", counter::END_USER_KEY_VERSION);
-        let walked = self
-            .store
-            .license_counters(std::slice::from_ref(&done))
-            .await?;
-        if walked.get(&done).is_some_and(|count| *count > 0) {
+        if self.walked(&done).await? {
             return Ok(0);
         }
         let (mut after, mut moves) = (None, Vec::new());
@@ -350,7 +358,7 @@ impl Ledger {
             }
         }
         let moved = self.store.move_end_user_keys(&moves).await?;
-        self.store.raise_counters(&[(done, 1)]).await?;
+        self.mark_walked(&done).await?;
         Ok(moved)
     }
 
