@@ -427,21 +427,12 @@ pub(super) async fn locked_counters<DB: Dialect>(
     // A row this transaction inserts is its own until it commits: what
     // the insert returns needs no second read. Only the counters another
     // transaction created meanwhile (the insert did nothing) are read.
-    for chunk in missing.chunks(CHANGE_ROWS_PER_STATEMENT) {
-        let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
-        q.push_values(
-            chunk
-                .iter()
-                .map(|key| [Bind::Text(key.clone()), Bind::Int(0)]),
-        );
-        q.push(" ON CONFLICT (counter) DO NOTHING RETURNING counter, value");
-        for r in DB::fetch_all(&mut *conn, &q).await.map_err(db::<DB>)? {
-            counters.insert(
-                r.text(0).map_err(JobError::Failed)?,
-                r.int(1).map_err(JobError::Failed)?,
-            );
-        }
-    }
+    let at_zero: Vec<(String, i64)> = missing.iter().map(|key| (key.clone(), 0)).collect();
+    let created =
+        insert_counters::<DB>(&mut *conn, &at_zero, "DO NOTHING RETURNING counter, value")
+            .await
+            .map_err(db::<DB>)?;
+    put_counters::<DB>(created, &mut counters)?;
     let created_elsewhere: Vec<String> = missing
         .into_iter()
         .filter(|key| !counters.contains_key(key))
@@ -452,12 +443,13 @@ pub(super) async fn locked_counters<DB: Dialect>(
 
 /// Inserts the counters `rows` (name, value), a statement per
 /// [`CHANGE_ROWS_PER_STATEMENT`] rows, each ending `ON CONFLICT (counter)`
-/// and then `on_conflict`.
+/// and then `on_conflict`; the rows a `RETURNING` clause there names.
 pub(super) async fn insert_counters<DB: Dialect>(
     conn: &mut DB::Connection,
     rows: &[(String, i64)],
     on_conflict: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<DB::Row>, sqlx::Error> {
+    let mut returned = Vec::new();
     for chunk in rows.chunks(CHANGE_ROWS_PER_STATEMENT) {
         let mut q = Sql::<DB>::new("INSERT INTO license_counters (counter, value) VALUES ");
         q.push_values(
@@ -466,9 +458,9 @@ pub(super) async fn insert_counters<DB: Dialect>(
                 .map(|(key, value)| [Bind::Text(key.clone()), Bind::Int(*value)]),
         );
         q.push(" ON CONFLICT (counter) ").push(on_conflict);
-        DB::execute(&mut *conn, &q).await?;
+        returned.extend(DB::fetch_all(&mut *conn, &q).await?);
     }
-    Ok(())
+    Ok(returned)
 }
 
 /// Reads the counters `keys` locked (in key order) into `into`.
@@ -478,7 +470,18 @@ async fn read_locked_counters<DB: Dialect>(
     into: &mut HashMap<String, i64>,
 ) -> Result<(), JobError> {
     let select = "SELECT counter, value FROM license_counters";
-    for r in locked_rows::<DB>(conn, select, "counter", keys).await? {
+    put_counters::<DB>(
+        locked_rows::<DB>(conn, select, "counter", keys).await?,
+        into,
+    )
+}
+
+/// Rows of (counter, value) into `into`.
+fn put_counters<DB: Dialect>(
+    rows: Vec<DB::Row>,
+    into: &mut HashMap<String, i64>,
+) -> Result<(), JobError> {
+    for r in rows {
         into.insert(
             r.text(0).map_err(JobError::Failed)?,
             r.int(1).map_err(JobError::Failed)?,

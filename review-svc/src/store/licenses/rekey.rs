@@ -268,7 +268,8 @@ async fn add_to_counters<DB: Dialect>(
         .collect();
     insert_counters::<DB>(tx, &totals, "DO UPDATE SET value = excluded.value")
         .await
-        .map_err(DB::map_err)
+        .map_err(DB::map_err)?;
+    Ok(())
 }
 
 /// Today's key of the old counter `key`.
