@@ -268,11 +268,4 @@ impl ReviewServer {
         self.ledger.store().close().await;
         stopped
     }
-
-    /// Runs until SIGTERM or ctrl-c, then shuts down gracefully.
-    pub async fn run_until_signal(self) -> Result<(), ServeError> {
-        service_kit::server::shutdown_signal().await;
-        tracing::info!("shutdown requested: reporting NOT_SERVING, then draining");
-        self.shutdown().await
-    }
 }

@@ -383,13 +383,6 @@ impl RunningServer {
             Err(join) => Err(ServeError::Io(std::io::Error::other(join))),
         }
     }
-
-    /// Runs until SIGTERM or ctrl-c, then shuts down gracefully.
-    pub async fn run_until_signal(self) -> Result<(), ServeError> {
-        shutdown_signal().await;
-        tracing::info!(grace = ?self.grace, "shutdown requested: reporting NOT_SERVING, then draining");
-        self.shutdown().await
-    }
 }
 
 /// Resolves on ctrl-c or SIGTERM. The SIGTERM handler is installed when

@@ -799,8 +799,19 @@ async fn the_start_command_stops_both_services_when_terminated() {
         .args(["-TERM", &pid])
         .status();
     assert!(killed.unwrap().success());
-    let stopped = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
-    assert!(stopped.unwrap().unwrap().success());
+    let stopped = tokio::time::timeout(Duration::from_secs(30), up.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    // Bounded: services a regression left running would hold the pipe open.
+    let mut said = Vec::new();
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_secs(5), stderr.next_line()).await
+    {
+        said.push(line);
+    }
+    // A launcher killed by the signal's default action has no exit code.
+    assert!(stopped.success(), "{stopped:?}\n{}", said.join("\n"));
     for port in ports {
         assert!(
             tokio::net::TcpStream::connect(port).await.is_err(),

@@ -50,6 +50,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         data_dir,
     } = Args::parse();
     std::fs::create_dir_all(&data_dir)?;
+    // Before anything starts: a signal from here on stops both services,
+    // even one sent the moment "ready" is printed.
+    let stop = stop_requested()?;
     let mut classifier = ServiceProcess::start(
         &binary("classifier-svc"),
         classifier_listen,
@@ -88,7 +91,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
          or:  grpcurl -plaintext -H 'authorization: Bearer dev-auditor' {review_listen} list\n\
          Ctrl-C stops both.\n"
     );
-    let signal = stop_requested().await?;
+    let signal = stop.await;
     eprintln!("{signal}: stopping review-svc, then classifier-svc");
     let review_clean = review.terminate(Duration::from_secs(10)).await;
     let classifier_clean = classifier.terminate(Duration::from_secs(10)).await;
@@ -97,17 +100,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Waits for a request to stop: Ctrl-C in the terminal, SIGTERM (`kill`, a
-/// service manager) or SIGHUP (the terminal closed). Left to their default
+/// Listens for a request to stop: Ctrl-C in the terminal, SIGTERM (`kill`,
+/// a service manager) or SIGHUP (the terminal closed). Left to their default
 /// action, the last two ended this process alone and left both services
-/// running, holding their ports.
-async fn stop_requested() -> std::io::Result<&'static str> {
+/// running, holding their ports. The handlers are installed when this is
+/// called, not when the future is first polled.
+fn stop_requested() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted.map(|()| "interrupted"),
-        _ = terminate.recv() => Ok("SIGTERM"),
-        _ = hangup.recv() => Ok("SIGHUP"),
-    }
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "interrupted",
+            _ = terminate.recv() => "SIGTERM",
+            _ = hangup.recv() => "SIGHUP",
+        }
+    })
 }
