@@ -445,6 +445,20 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
             Code::FailedPrecondition,
             "END_USER_CAP_EXCEEDED",
         ),
+        // A Timestamp's nanos stop at 999,999,999: chrono would take more
+        // for a leap second and record a time the holder never sent.
+        (
+            pb::RecordShipmentRequest {
+                export_time: Some(prost_types::Timestamp {
+                    seconds: now.timestamp().div_euclid(60) * 60 - 1,
+                    nanos: 1_500_000_000,
+                }),
+                ..shipment(&license, 10, now)
+            },
+            APPLICANT,
+            Code::InvalidArgument,
+            "INVALID_TIME",
+        ),
         (
             pb::RecordShipmentRequest {
                 export_time: Some(ts(now + days(1))),
@@ -646,8 +660,15 @@ pub(crate) async fn every_refusal_says_why_and_writes_nothing(mut h: Harness) {
         Code::InvalidArgument,
         "REASON_REQUIRED",
     );
+    // A reason is free text, 4,000 bytes at most, as everywhere.
+    expect_refusal(
+        licenses.revoke_license(revoke(&"x".repeat(4_001))).await,
+        Code::InvalidArgument,
+        "FIELD_TOO_LONG",
+    );
+    let why = format!("diversion: {}", "x".repeat(3_000));
     let revoked = licenses
-        .revoke_license(revoke("diversion"))
+        .revoke_license(revoke(&why))
         .await
         .unwrap()
         .into_inner();

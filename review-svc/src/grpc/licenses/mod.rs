@@ -184,7 +184,7 @@ impl Licenses {
         let (name, etag, request_id, reason) = request.get_ref().parts();
         let id = license_id(name, "name")?;
         let mut violations = Vec::new();
-        validate::text(reason, "reason", MAX_TEXT * 8, false, &mut violations);
+        validate::optional_long_text(reason, "reason", &mut violations);
         validate::finish(violations)?;
         let expected = if etag.is_empty() {
             None
@@ -253,13 +253,19 @@ fn time(
     field: &str,
     violations: &mut Vec<Violation>,
 ) -> Option<DateTime<Utc>> {
-    match value.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)) {
+    // google.protobuf.Timestamp's nanos are 0 to 999,999,999: chrono would
+    // read 1e9 and more as a leap second, a time the caller did not send.
+    let valid = |t: &prost_types::Timestamp| {
+        let nanos = u32::try_from(t.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+        DateTime::from_timestamp(t.seconds, nanos)
+    };
+    match value.and_then(valid) {
         Some(time) => Some(time),
         None => {
             violations.push(Violation::because(
                 validate::reason::INVALID_TIME,
                 field,
-                "a valid time is required",
+                "a valid time is required (nanos 0 to 999,999,999)",
             ));
             None
         }
