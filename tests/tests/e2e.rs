@@ -602,6 +602,50 @@ async fn logs_not_written_to_a_terminal_have_no_colour_codes() {
     assert!(review_log.contains("application filed"), "{review_log}");
 }
 
+/// A database URL review-svc cannot serve from stops it at start with the
+/// reason: another store's scheme (or PostgreSQL's mistyped) is not a
+/// SQLite file to create in a directory named after the scheme, and a
+/// PostgreSQL that cannot be reached says why, not only that the pool
+/// timed out.
+#[tokio::test]
+async fn a_database_url_it_cannot_serve_stops_review_svc_with_the_reason() {
+    let cases = [
+        (
+            "mysql://db/review",
+            "unsupported database URL scheme \"mysql\"",
+        ),
+        (
+            "postgress://postgres@127.0.0.1/test",
+            "unsupported database URL scheme \"postgress\"",
+        ),
+        ("postgres://postgres@127.0.0.1:1/test", "Connection refused"),
+    ];
+    for (url, reason) in cases {
+        let cwd = tempfile::tempdir().unwrap();
+        let run = tokio::process::Command::new(system_tests::binary("review-svc"))
+            .args(["--dev", "--listen", "127.0.0.1:0", "--database-url", url])
+            .current_dir(cwd.path())
+            .env("REVIEW_LOG_FORMAT", "text")
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .unwrap()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{url} served:\n{stderr}");
+        assert!(stderr.contains(reason), "{url}: {reason} not in\n{stderr}");
+        let scheme_dir = cwd
+            .path()
+            .join(format!("{}:", url.split(':').next().unwrap()));
+        assert!(
+            !scheme_dir.exists(),
+            "{url} created {}",
+            scheme_dir.display()
+        );
+    }
+}
+
 /// The history written by the first release (`review-svc/tests/fixtures/v1`:
 /// events of the first format, snapshots with the whole application) is
 /// served as that release served it, verifies byte for byte, and takes new

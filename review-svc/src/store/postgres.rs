@@ -49,7 +49,7 @@ use std::time::Duration;
 use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::query::QueryScalar;
-use sqlx::{Postgres, Row};
+use sqlx::{ConnectOptions, Postgres, Row};
 use tokio::sync::mpsc;
 
 use super::batch::{agencies_json, replay, submit, WriteJob};
@@ -130,16 +130,32 @@ impl PostgresStore {
         connect: PgConnectOptions,
         options: PostgresOptions,
     ) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
+        let connect = connect
+            .options([("plan_cache_mode", "force_custom_plan")])
+            .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        let pool = match PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(
-                connect
-                    .options([("plan_cache_mode", "force_custom_plan")])
-                    .statement_cache_capacity(STATEMENT_CACHE_CAPACITY),
-            )
+            .connect_with(connect.clone())
             .await
-            .map_err(Postgres::map_err)?;
+        {
+            Ok(pool) => pool,
+            // The pool retries until its timeout and then says only that it
+            // timed out: one connection of our own says why (refused, no
+            // such database, authentication failed).
+            Err(sqlx::Error::PoolTimedOut) => {
+                let why = match connect.connect().await {
+                    Ok(_) => "the pool timed out, though a connection succeeded".to_owned(),
+                    Err(error) => error.to_string(),
+                };
+                return Err(StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at {}:{}: {why}",
+                    connect.get_host(),
+                    connect.get_port()
+                )));
+            }
+            Err(error) => return Err(Postgres::map_err(error)),
+        };
         MIGRATOR
             .run(&pool)
             .await

@@ -113,10 +113,24 @@ impl std::fmt::Debug for SqliteStore {
 
 /// Extracts the file path from `sqlite://path`, `sqlite:path` or a bare path.
 pub fn path_from_url(url: &str) -> Result<PathBuf, StoreError> {
-    let rest = url
+    let rest = match url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+    {
+        Some(rest) => rest,
+        // `mysql://…`, or `postgress://…` mistyped, is not a file to create
+        // in a directory named `mysql:`: the operator meant another store.
+        None => match url.split_once("://") {
+            Some((scheme, _)) => {
+                return Err(StoreError::Internal(format!(
+                    "unsupported database URL scheme {scheme:?}: review-svc stores in SQLite \
+                     (sqlite://FILE or a file path) or PostgreSQL (postgres://… or \
+                     postgresql://…)"
+                )))
+            }
+            None => url,
+        },
+    };
     let rest = rest.split('?').next().unwrap_or_default();
     if rest.is_empty() || rest.contains(":memory:") || rest.starts_with("file::memory") {
         return Err(StoreError::Internal(format!(

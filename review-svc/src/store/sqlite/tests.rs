@@ -19,6 +19,19 @@ fn urls_and_paths() {
     }
     assert!(path_from_url("sqlite::memory:").is_err());
     assert!(path_from_url("sqlite://").is_err());
+    // Another store's URL, or PostgreSQL's mistyped, is not a file path.
+    for url in [
+        "mysql://db/review",
+        "postgress://u@h/db",
+        "pg://h/db",
+        "file:///x.db",
+    ] {
+        let refused = path_from_url(url).expect_err(url).to_string();
+        assert!(
+            refused.contains("unsupported database URL scheme"),
+            "{refused}"
+        );
+    }
 }
 
 /// A database in which SQLite had stored a counter past 64 bits as a
