@@ -72,8 +72,24 @@ impl ClassifierClient {
         tls: Option<ClientTlsConfig>,
         policy: RetryPolicy,
     ) -> Result<Self, String> {
-        let mut endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| format!("classifier url {url:?}: {e}"))?
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("classifier url {url:?}: {e}"))?;
+        // Accepted as it is, `127.0.0.1:50051` or `grpc://…` started a
+        // service whose every filing stayed CLASSIFICATION_PENDING.
+        // Likewise https:// without TLS settings, or TLS settings on an
+        // http:// URL: the scheme and the settings must say the same.
+        let expected = if tls.is_some() { "https" } else { "http" };
+        if uri.scheme_str() != Some(expected)
+            || uri.host().is_none()
+            || !matches!(uri.path(), "" | "/")
+        {
+            return Err(format!(
+                "classifier url {url:?}: expected {expected}://HOST:PORT, nothing after the \
+                 port (https:// goes with --classifier-ca, http:// without)"
+            ));
+        }
+        let mut endpoint = Endpoint::from(uri)
             .connect_timeout(Duration::from_secs(2))
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true);
@@ -180,6 +196,39 @@ impl ClassifierClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_classifier_url_names_a_server_over_http() {
+        let connect = |url: &str| ClassifierClient::connect_lazy(url, None, RetryPolicy::default());
+        for url in ["http://127.0.0.1:50051", "http://classifier:50051/"] {
+            assert!(connect(url).is_ok(), "{url}");
+        }
+        for url in [
+            "127.0.0.1:50051",
+            "grpc://127.0.0.1:50051",
+            "http://127.0.0.1:50051/v1",
+            "http://",
+            "https://c.example:443",
+        ] {
+            let refused = connect(url)
+                .err()
+                .unwrap_or_else(|| panic!("{url} accepted"));
+            assert!(refused.contains("classifier url"), "{refused}");
+        }
+        let tls = || Some(ClientTlsConfig::new());
+        assert!(ClassifierClient::connect_lazy(
+            "https://c.example:443",
+            tls(),
+            RetryPolicy::default()
+        )
+        .is_ok());
+        assert!(ClassifierClient::connect_lazy(
+            "http://c.example:80",
+            tls(),
+            RetryPolicy::default()
+        )
+        .is_err());
+    }
 
     #[tokio::test]
     async fn a_dead_classifier_gets_retries_only_within_the_budget() {
