@@ -46,17 +46,21 @@ pub struct ServerArgs {
     /// Log filter when RUST_LOG is not set, e.g. info or debug
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
-    /// Largest request or response message, in bytes
-    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    /// Largest request or response message, in bytes (at least 64 KiB)
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(65_536..))]
     pub max_message_bytes: usize,
     /// Requests served at once per connection; more are shed at once with RESOURCE_EXHAUSTED
-    #[arg(long, env = "CONCURRENCY_PER_CONNECTION", default_value_t = 256)]
+    #[arg(long, env = "CONCURRENCY_PER_CONNECTION", default_value_t = 256,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub concurrency_per_connection: usize,
     /// HTTP/2 streams a client may open at once per connection
-    #[arg(long, env = "MAX_CONCURRENT_STREAMS", default_value_t = 512)]
+    #[arg(long, env = "MAX_CONCURRENT_STREAMS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_streams: u32,
     /// Close a connection that has not sent the HTTP/2 preface and SETTINGS within this many milliseconds
-    #[arg(long, env = "HANDSHAKE_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(long, env = "HANDSHAKE_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub handshake_timeout_ms: u64,
     /// Close a connection with no request in flight for this many milliseconds (0: never)
     #[arg(long, env = "IDLE_TIMEOUT_MS", default_value_t = 300_000)]
@@ -292,6 +296,17 @@ mod tests {
         assert_eq!(set.handshake_timeout, std::time::Duration::from_millis(250));
         assert_eq!(set.max_connections_per_peer, 3);
         assert!(flags(&["--idle-timeout-ms", "soon"]).is_err());
+        // Values that would make the server refuse every request or
+        // connection are refused at start instead.
+        for (flag, value) in [
+            ("--concurrency-per-connection", "0"),
+            ("--max-concurrent-streams", "0"),
+            ("--handshake-timeout-ms", "0"),
+            ("--max-message-bytes", "10"),
+        ] {
+            assert!(flags(&[flag, value]).is_err(), "{flag} {value}");
+        }
+        assert!(flags(&["--max-message-bytes", "65536"]).is_ok());
     }
 
     #[test]
