@@ -111,6 +111,16 @@ impl ServiceProcess {
     }
 
     async fn launch(mut self, service: &str) -> Result<Self, StartError> {
+        // A server already on the address (another exportcontrol-up) would
+        // answer the health checks for this one, which fails to bind: the
+        // start would say "ready" for a service that is not running.
+        if let Err(error) = TcpListener::bind(self.addr) {
+            return Err(StartError(format!(
+                "cannot start {} on {}: {error} (another exportcontrol-up, or another server, \
+                 listens there)",
+                self.name, self.addr
+            )));
+        }
         self.spawn()?;
         self.wait_healthy(service, Duration::from_secs(20)).await?;
         Ok(self)

@@ -837,6 +837,28 @@ async fn the_start_command_stops_both_services_when_terminated() {
     for port in ports {
         assert!(tokio::net::TcpStream::connect(port).await.is_ok(), "{port}");
     }
+    // A second start on the same ports is refused: the first one's
+    // services would otherwise answer its health checks, and it would say
+    // "ready" for services that failed to bind.
+    let other = tempfile::tempdir().unwrap();
+    let second = tokio::process::Command::new(system_tests::binary("exportcontrol-up"))
+        .arg("--classifier-listen")
+        .arg(ports[0].to_string())
+        .arg("--review-listen")
+        .arg(ports[1].to_string())
+        .arg("--data-dir")
+        .arg(other.path())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let second = tokio::time::timeout(Duration::from_secs(30), second)
+        .await
+        .unwrap()
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{said}");
+    assert!(!said.lines().any(|l| l.starts_with("ready")), "{said}");
+    assert!(said.contains("in use"), "{said}");
 
     let pid = up.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
