@@ -625,6 +625,10 @@ async fn a_database_url_it_cannot_serve_stops_review_svc_with_the_reason() {
         let run = tokio::process::Command::new(system_tests::binary("review-svc"))
             .args(["--dev", "--listen", "127.0.0.1:0", "--database-url", url])
             .current_dir(cwd.path())
+            // The test run's own settings, which review-svc (rightly)
+            // refuses as unknown REVIEW_* variables.
+            .env_remove("REVIEW_TEST_DATABASE_URL")
+            .env_remove("REVIEW_REQUIRE_POSTGRES")
             .env("REVIEW_LOG_FORMAT", "text")
             .kill_on_drop(true)
             .output();
