@@ -21,6 +21,7 @@
 //! by [`AuthInterceptor`] before their body is decoded; the handlers read the
 //! principal from the request's extensions.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -335,7 +336,37 @@ fn parse(text: &str) -> Result<Vec<Credential>, String> {
             revoked: entry.revoked,
         });
     }
+    check_one_principal_each(&credentials)?;
     Ok(credentials)
+}
+
+/// A token names one principal, and a principal is one actor. A token
+/// listed twice would authenticate as whichever entry came last; an id
+/// listed with two roles (or agencies, or attributes) would put one name
+/// on both sides of a review in the record, an applicant deciding its own
+/// application. The same principal under several tokens (a rotation) is
+/// fine.
+fn check_one_principal_each(credentials: &[Credential]) -> Result<(), String> {
+    let mut by_token: HashMap<[u8; 32], &str> = HashMap::new();
+    let mut by_id: HashMap<&str, &Actor> = HashMap::new();
+    for Credential { actor, digest, .. } in credentials {
+        if let Some(other) = by_token.insert(*digest, &actor.id) {
+            return Err(format!(
+                "principals {other} and {} have the same token_sha256: a token names one principal",
+                actor.id
+            ));
+        }
+        if let Some(other) = by_id.insert(&actor.id, actor) {
+            if other != actor {
+                return Err(format!(
+                    "principal {} is listed twice as different actors (role, agency, \
+                     senate_confirmed, agency_head): one id is one principal",
+                    actor.id
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Authenticator {
@@ -547,6 +578,33 @@ revoked = true
         assert!(Authenticator::from_toml(bad_hash).is_err());
         let unknown_key = "[[principal]]\nid = \"x\"\nrole = \"AUDITOR\"\ntoken = \"plain\"\n";
         assert!(Authenticator::from_toml(unknown_key).is_err());
+    }
+
+    #[test]
+    fn a_token_names_one_principal_and_an_id_one_actor() {
+        let entry = |id: &str, role: &str, token: &str| {
+            format!(
+                "[[principal]]\nid = \"{id}\"\nrole = \"{role}\"\ntoken_sha256 = \"{}\"\n",
+                token_sha256(token)
+            )
+        };
+        let shared = entry("alice", "APPLICANT", "t") + &entry("olga", "LICENSING_OFFICER", "t");
+        let error = Authenticator::from_toml(&shared).err().unwrap();
+        assert!(error.contains("same token_sha256"), "{error}");
+        let two_roles =
+            entry("alice", "APPLICANT", "t1") + &entry("alice", "LICENSING_OFFICER", "t2");
+        let error = Authenticator::from_toml(&two_roles).err().unwrap();
+        assert!(
+            error.contains("listed twice as different actors"),
+            "{error}"
+        );
+        // A rotation: one principal, an old token and a new one.
+        let rotation = entry("alice", "APPLICANT", "old") + &entry("alice", "APPLICANT", "new");
+        let auth = Authenticator::from_toml(&rotation).unwrap();
+        let now: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+        for token in ["Bearer old", "Bearer new"] {
+            assert_eq!(auth.authenticate(Some(token), now).unwrap().id, "alice");
+        }
     }
 
     #[test]
