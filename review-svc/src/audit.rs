@@ -336,6 +336,9 @@ fn load_or_create_key(path: &Path) -> Result<SigningKey, AuditError> {
     };
     match std::fs::read_to_string(path) {
         Ok(pem) => {
+            if let Some(warning) = exposure(path) {
+                tracing::warn!(path = %path.display(), "{warning}");
+            }
             return SigningKey::from_pkcs8_pem(&pem)
                 .map_err(|e| error(format!("not an Ed25519 PKCS#8 PEM key: {e}")));
         }
@@ -368,6 +371,29 @@ fn load_or_create_key(path: &Path) -> Result<SigningKey, AuditError> {
         // Another process created it meanwhile: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_key(path),
         Err(e) => Err(error(e.to_string())),
+    }
+}
+
+/// Whoever can read the key can sign checkpoints of a rewritten history,
+/// which is what they are there to expose. Not refused: a key mounted
+/// from a secret store often comes readable by its group (0644 or 0640),
+/// and the operator may have reasons; said at every start instead.
+fn exposure(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "the audit checkpoint key is readable by others than its owner (mode {mode:o}): \
+                 whoever reads it can sign checkpoints of a rewritten history; chmod 600 it"
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -417,6 +443,15 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+            assert_eq!(exposure(&path), None);
+            // A key others can read is used, and said to be exposed.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+            let warning = exposure(&path).expect("a key readable by others is exposed");
+            assert!(warning.contains("mode 644"), "{warning}");
+            assert_eq!(
+                load_or_create_key(&path).expect("load").to_bytes(),
+                first.to_bytes()
+            );
         }
         std::fs::write(&path, "not a key").expect("overwrite");
         assert!(matches!(
