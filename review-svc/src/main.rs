@@ -50,14 +50,17 @@ struct Cli {
     /// run deadlines fast in tests and demonstrations.
     #[arg(long, env = "REVIEW_DAY_LENGTH_SECONDS", default_value_t = 86_400.0)]
     day_length_seconds: f64,
-    /// How often passed deadlines are applied.
-    #[arg(long, env = "REVIEW_SWEEP_INTERVAL_MS", default_value_t = 1000)]
+    /// How often passed deadlines are applied (at least 10 ms).
+    #[arg(long, env = "REVIEW_SWEEP_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..))]
     sweep_interval_ms: u64,
-    /// How often applications accepted while the classifier was down are retried.
+    /// How often applications accepted while the classifier was down are
+    /// retried (at least 10 ms).
     #[arg(
         long,
         env = "REVIEW_CLASSIFIER_RETRY_INTERVAL_MS",
-        default_value_t = 2000
+        default_value_t = 2000,
+        value_parser = clap::value_parser!(u64).range(10..)
     )]
     classifier_retry_interval_ms: u64,
     /// Serve neither the review console (/console/) nor gRPC-Web: gRPC over
@@ -121,10 +124,8 @@ async fn run(
         classifier,
         authenticator,
         day_length,
-        sweep_interval: Duration::from_millis(cli.sweep_interval_ms.max(10)),
-        classification_retry_interval: Duration::from_millis(
-            cli.classifier_retry_interval_ms.max(10),
-        ),
+        sweep_interval: Duration::from_millis(cli.sweep_interval_ms),
+        classification_retry_interval: Duration::from_millis(cli.classifier_retry_interval_ms),
         clock: Arc::new(review_svc::clock::SystemClock),
         audit_key_file: Some(
             cli.audit_key_file
