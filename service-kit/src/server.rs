@@ -414,14 +414,43 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     }
 }
 
+/// tonic's transport errors say "transport error" and keep the reason (a
+/// certificate file without a certificate, say) in their sources.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("i/o: {0}")]
     Io(std::io::Error),
-    #[error("tls configuration: {0}")]
+    #[error("tls configuration: {}", with_causes(.0))]
     Tls(tonic::transport::Error),
-    #[error("transport: {0}")]
+    #[error("transport: {}", with_causes(.0))]
     Transport(tonic::transport::Error),
     #[error("reflection descriptors: {0}")]
     Reflection(tonic_reflection::server::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("transport error")]
+    struct Opaque(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_says_its_causes() {
+        let error = Opaque(std::io::Error::other("no PKCS8-encoded keys found"));
+        assert_eq!(
+            super::with_causes(&error),
+            "transport error: no PKCS8-encoded keys found"
+        );
+    }
 }
