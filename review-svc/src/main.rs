@@ -226,19 +226,51 @@ fn classifier_tls(
     }
     let mut tls = ClientTlsConfig::new();
     if let Some(ca) = &cli.classifier_ca {
-        tls = tls.ca_certificate(Certificate::from_pem(std::fs::read(ca)?));
+        tls = tls.ca_certificate(Certificate::from_pem(pem_file(ca, PemKind::Certificates)?));
     }
     match (&cli.classifier_cert, &cli.classifier_key) {
         (Some(cert), Some(key)) => {
             tls = tls.identity(Identity::from_pem(
-                std::fs::read(cert)?,
-                std::fs::read(key)?,
+                pem_file(cert, PemKind::Certificates)?,
+                pem_file(key, PemKind::PrivateKey)?,
             ));
         }
         (None, None) => {}
         _ => return Err("--classifier-cert and --classifier-key go together".into()),
     }
     Ok(Some(tls))
+}
+
+enum PemKind {
+    Certificates,
+    PrivateKey,
+}
+
+/// The PEM file at `path`, once it is known to hold what it is for. tonic
+/// reads the classifier's TLS files only when it first connects: a CA
+/// file without a certificate started a review-svc whose every filing
+/// then stayed CLASSIFICATION_PENDING.
+fn pem_file(path: &std::path::Path, kind: PemKind) -> Result<Vec<u8>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let holds = match kind {
+        PemKind::Certificates => CertificateDer::pem_slice_iter(&bytes)
+            .next()
+            .is_some_and(|first| first.is_ok()),
+        PemKind::PrivateKey => PrivateKeyDer::from_pem_slice(&bytes).is_ok(),
+    };
+    if !holds {
+        return Err(format!(
+            "{}: no PEM {} in it",
+            path.display(),
+            match kind {
+                PemKind::Certificates => "certificate",
+                PemKind::PrivateKey => "private key",
+            }
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A database URL without its password, for logs.

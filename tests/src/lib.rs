@@ -39,6 +39,37 @@ pub fn free_port() -> std::io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
+/// The test run's own settings, which the services (rightly) refuse as
+/// unknown REVIEW_* variables: never passed on to them.
+const TEST_RUN_VARIABLES: [&str; 2] = ["REVIEW_TEST_DATABASE_URL", "REVIEW_REQUIRE_POSTGRES"];
+
+/// The service binary `name` as a command, without the test run's own
+/// settings.
+pub fn service_command(name: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary(name));
+    for variable in TEST_RUN_VARIABLES {
+        command.env_remove(variable);
+    }
+    command
+}
+
+/// Runs `command` to its end (within a minute) and returns what it wrote on
+/// stderr, which must say why it stopped: it may not have succeeded.
+pub async fn refused_at_start(mut command: tokio::process::Command) -> String {
+    let run = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("stopped within a minute")
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "started:\n{stderr}");
+    stderr
+}
+
 /// A service running as a child process.
 pub struct ServiceProcess {
     pub name: String,
@@ -132,12 +163,11 @@ impl ServiceProcess {
             .arg("--listen")
             .arg(self.addr.to_string())
             .args(&self.args)
-            // Test settings for the test process itself, which the services
-            // (rightly) refuse as unknown REVIEW_* variables.
-            .env_remove("REVIEW_TEST_DATABASE_URL")
-            .env_remove("REVIEW_REQUIRE_POSTGRES")
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
+        for variable in TEST_RUN_VARIABLES {
+            command.env_remove(variable);
+        }
         if let Some(log) = &self.log {
             let open = || {
                 std::fs::OpenOptions::new()

@@ -602,22 +602,6 @@ async fn logs_not_written_to_a_terminal_have_no_colour_codes() {
     assert!(review_log.contains("application filed"), "{review_log}");
 }
 
-/// Runs `command` to its end (within a minute) and returns what it wrote on
-/// stderr, which must tell why it stopped: it may not have succeeded.
-async fn refused_at_start(mut command: tokio::process::Command) -> String {
-    let run = command
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("stopped within a minute")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(!output.status.success(), "started:\n{stderr}");
-    stderr
-}
-
 /// `exportcontrol-up` on the two ports, with `data` as its data directory.
 fn launcher(ports: [std::net::SocketAddr; 2], data: &std::path::Path) -> tokio::process::Command {
     let mut up = tokio::process::Command::new(system_tests::binary("exportcontrol-up"));
@@ -650,16 +634,11 @@ async fn a_database_url_it_cannot_serve_stops_review_svc_with_the_reason() {
     ];
     for (url, reason) in cases {
         let cwd = tempfile::tempdir().unwrap();
-        let mut review = tokio::process::Command::new(system_tests::binary("review-svc"));
+        let mut review = system_tests::service_command("review-svc");
         review
             .args(["--dev", "--listen", "127.0.0.1:0", "--database-url", url])
-            .current_dir(cwd.path())
-            // The test run's own settings, which review-svc (rightly)
-            // refuses as unknown REVIEW_* variables.
-            .env_remove("REVIEW_TEST_DATABASE_URL")
-            .env_remove("REVIEW_REQUIRE_POSTGRES")
-            .env("REVIEW_LOG_FORMAT", "text");
-        let stderr = refused_at_start(review).await;
+            .current_dir(cwd.path());
+        let stderr = system_tests::refused_at_start(review).await;
         assert!(stderr.contains(reason), "{url}: {reason} not in\n{stderr}");
         let scheme_dir = cwd
             .path()
@@ -861,7 +840,7 @@ async fn the_start_command_stops_both_services_when_terminated() {
     // services would otherwise answer its health checks, and it would say
     // "ready" for services that failed to bind.
     let other = tempfile::tempdir().unwrap();
-    let said = refused_at_start(launcher(ports, other.path())).await;
+    let said = system_tests::refused_at_start(launcher(ports, other.path())).await;
     assert!(!said.lines().any(|l| l.starts_with("ready")), "{said}");
     assert!(said.contains("in use"), "{said}");
 

@@ -174,3 +174,43 @@ async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certif
             .is_err());
     }
 }
+
+/// tonic reads the classifier's TLS files only when review-svc first calls
+/// it: a CA file without a certificate, or a certificate given as the key,
+/// would start a review-svc whose every filing stays pending. They stop
+/// it at start, naming the file.
+#[tokio::test]
+async fn classifier_tls_files_that_hold_the_wrong_thing_stop_review_svc() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(dir.path(), "ca.pem", &pki.ca);
+    let client_cert = write(dir.path(), "client.pem", &pki.client.0);
+    let client_key = write(dir.path(), "client.key", &pki.client.1);
+    let cases = [
+        (
+            vec!["--classifier-ca", &client_key],
+            "client.key: no PEM certificate",
+        ),
+        (
+            vec![
+                "--classifier-ca",
+                &ca,
+                "--classifier-cert",
+                &client_cert,
+                "--classifier-key",
+                &client_cert,
+            ],
+            "client.pem: no PEM private key",
+        ),
+    ];
+    for (flags, reason) in cases {
+        let mut review = system_tests::service_command("review-svc");
+        review
+            .args(["--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(["--classifier-url", "https://localhost:1"])
+            .args(&flags);
+        let said = system_tests::refused_at_start(review).await;
+        assert!(said.contains(reason), "{flags:?}: {reason} not in\n{said}");
+    }
+}
