@@ -47,6 +47,25 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
+/// The PKI's files in `dir`, by path.
+struct Files {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+fn files(pki: &Pki, dir: &Path) -> Files {
+    Files {
+        ca: write(dir, "ca.pem", &pki.ca),
+        server_cert: write(dir, "server.pem", &pki.server.0),
+        server_key: write(dir, "server.key", &pki.server.1),
+        client_cert: write(dir, "client.pem", &pki.client.0),
+        client_key: write(dir, "client.key", &pki.client.1),
+    }
+}
+
 fn client_tls(pki: &Pki, with_certificate: bool) -> ClientTlsConfig {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&pki.ca))
@@ -70,11 +89,13 @@ async fn channel(url: &str, tls: ClientTlsConfig) -> Result<Channel, tonic::tran
 async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certificate() {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap();
-    let ca = write(dir.path(), "ca.pem", &pki.ca);
-    let server_cert = write(dir.path(), "server.pem", &pki.server.0);
-    let server_key = write(dir.path(), "server.key", &pki.server.1);
-    let client_cert = write(dir.path(), "client.pem", &pki.client.0);
-    let client_key = write(dir.path(), "client.key", &pki.client.1);
+    let Files {
+        ca,
+        server_cert,
+        server_key,
+        client_cert,
+        client_key,
+    } = files(&pki, dir.path());
     let tls_flags = |client_ca: bool| {
         let mut flags = vec![
             "--tls-cert".to_owned(),
@@ -181,11 +202,13 @@ async fn services_speak_tls_and_review_calls_the_classifier_with_a_client_certif
 /// it at start, naming the file.
 #[tokio::test]
 async fn classifier_tls_files_that_hold_the_wrong_thing_stop_review_svc() {
-    let pki = pki();
     let dir = tempfile::tempdir().unwrap();
-    let ca = write(dir.path(), "ca.pem", &pki.ca);
-    let client_cert = write(dir.path(), "client.pem", &pki.client.0);
-    let client_key = write(dir.path(), "client.key", &pki.client.1);
+    let Files {
+        ca,
+        client_cert,
+        client_key,
+        ..
+    } = files(&pki(), dir.path());
     let cases = [
         (
             vec!["--classifier-ca", &client_key],
