@@ -385,32 +385,35 @@ impl RunningServer {
     }
 }
 
-/// Resolves on ctrl-c or SIGTERM. The SIGTERM handler is installed when
-/// this is called, not when first polled: call it before serving, so that a
-/// SIGTERM that arrives as soon as the server answers is a graceful stop,
+/// Resolves on ctrl-c (SIGINT) or SIGTERM. The handlers are installed when
+/// this is called, not when first polled: call it before serving, so that
+/// a signal that arrives as soon as the server answers is a graceful stop,
 /// not the default action (death).
+#[cfg(unix)]
 pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
-    #[cfg(unix)]
-    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    async move {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let terminate = async move {
-            match terminate {
-                Some(mut signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending::<()>().await,
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    let terminate = signal(SignalKind::terminate()).ok();
+    let received = |signal: Option<Signal>| async move {
+        match signal {
+            Some(mut signal) => {
+                signal.recv().await;
             }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = terminate => {},
+            None => std::future::pending::<()>().await,
         }
+    };
+    async move {
+        tokio::select! {
+            _ = received(interrupt) => {},
+            _ = received(terminate) => {},
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

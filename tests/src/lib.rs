@@ -234,11 +234,20 @@ impl ServiceProcess {
     /// Async so that the caller's runtime keeps running its own connections
     /// (an open client connection would hold the server's drain).
     pub async fn terminate(&mut self, timeout: Duration) -> Result<(), String> {
+        self.stop_with("-TERM", timeout).await
+    }
+
+    /// SIGINT (Ctrl-C in a terminal), then as [`Self::terminate`].
+    pub async fn interrupt(&mut self, timeout: Duration) -> Result<(), String> {
+        self.stop_with("-INT", timeout).await
+    }
+
+    async fn stop_with(&mut self, signal: &str, timeout: Duration) -> Result<(), String> {
         let Some(mut child) = self.child.take() else {
             return Err(format!("{} was not running", self.name));
         };
         let _ = Command::new("kill")
-            .arg("-TERM")
+            .arg(signal)
             .arg(child.id().to_string())
             .status();
         let started = Instant::now();
