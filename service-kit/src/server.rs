@@ -391,21 +391,22 @@ impl RunningServer {
 /// not the default action (death).
 #[cfg(unix)]
 pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
-    use tokio::signal::unix::{signal, Signal, SignalKind};
-    let interrupt = signal(SignalKind::interrupt()).ok();
-    let terminate = signal(SignalKind::terminate()).ok();
-    let received = |signal: Option<Signal>| async move {
-        match signal {
-            Some(mut signal) => {
-                signal.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
+    use tokio::signal::unix::SignalKind;
+    let stop = first_signal(&[
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+    ]);
     async move {
-        tokio::select! {
-            _ = received(interrupt) => {},
-            _ = received(terminate) => {},
+        match stop {
+            Ok(stop) => {
+                stop.await;
+            }
+            // Without handlers of its own, the process stops on ctrl-c
+            // as tokio's portable handler sees it.
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGINT and SIGTERM");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
@@ -415,6 +416,32 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     async {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Resolves to the name of the first of `signals` received. Their
+/// handlers are installed when this is called, not when the future is
+/// first polled: until then, a signal left to its default action ends the
+/// process, however soon after the call it comes.
+#[cfg(unix)]
+pub fn first_signal(
+    signals: &[(tokio::signal::unix::SignalKind, &'static str)],
+) -> std::io::Result<impl std::future::Future<Output = &'static str> + Send> {
+    let mut listening = signals
+        .iter()
+        .map(|(kind, name)| Ok((tokio::signal::unix::signal(*kind)?, *name)))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok(async move {
+        if listening.is_empty() {
+            return std::future::pending().await;
+        }
+        let received = listening.iter_mut().map(|(signal, name)| {
+            Box::pin(async move {
+                signal.recv().await;
+                *name
+            })
+        });
+        futures::future::select_all(received).await.0
+    })
 }
 
 /// tonic's transport errors say "transport error" and keep the reason (a

@@ -103,18 +103,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// Listens for a request to stop: Ctrl-C in the terminal, SIGTERM (`kill`,
 /// a service manager) or SIGHUP (the terminal closed). Left to their default
 /// action, the last two ended this process alone and left both services
-/// running, holding their ports. The handlers are installed when this is
-/// called, not when the future is first polled.
+/// running, holding their ports.
 fn stop_requested() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => "interrupted",
-            _ = terminate.recv() => "SIGTERM",
-            _ = hangup.recv() => "SIGHUP",
-        }
-    })
+    use tokio::signal::unix::SignalKind;
+    service_kit::server::first_signal(&[
+        (SignalKind::interrupt(), "interrupted"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+    ])
 }
