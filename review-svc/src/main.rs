@@ -254,21 +254,17 @@ fn pem_file(path: &std::path::Path, kind: PemKind) -> Result<Vec<u8>, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let holds = match kind {
-        PemKind::Certificates => CertificateDer::pem_slice_iter(&bytes)
-            .next()
-            .is_some_and(|first| first.is_ok()),
-        PemKind::PrivateKey => PrivateKeyDer::from_pem_slice(&bytes).is_ok(),
+    let (holds, what) = match kind {
+        PemKind::Certificates => (
+            CertificateDer::pem_slice_iter(&bytes)
+                .next()
+                .is_some_and(|first| first.is_ok()),
+            "certificate",
+        ),
+        PemKind::PrivateKey => (PrivateKeyDer::from_pem_slice(&bytes).is_ok(), "private key"),
     };
     if !holds {
-        return Err(format!(
-            "{}: no PEM {} in it",
-            path.display(),
-            match kind {
-                PemKind::Certificates => "certificate",
-                PemKind::PrivateKey => "private key",
-            }
-        ));
+        return Err(format!("{}: no PEM {what} in it", path.display()));
     }
     Ok(bytes)
 }
