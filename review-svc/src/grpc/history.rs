@@ -12,9 +12,11 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use super::{
-    audit, errors, limits, page_token_error, validate, EventStream, Review, ALL_APPLICATIONS,
-    ERRORS,
+    audit, errors, limits, may_read_history, page_token_error, validate, EventStream, Review,
+    ALL_APPLICATIONS, ERRORS,
 };
+use crate::auth::Authenticator;
+use crate::clock::Clock;
 use crate::convert::{self, resource_name};
 use crate::watch_gaps::{GapGuard, GAP_GRACE};
 use crate::workflow::{self, Actor};
@@ -41,6 +43,7 @@ impl Review {
         // Empty is the whole trail, as for VerifyAuditTrail and WatchApplications.
         let parent = or_all(&message.parent);
         let scope = self.event_scope(&actor, parent, "parent").await?;
+        let scope = scope.map(|app| app.id);
         let query = paging::fingerprint(&["events", parent]);
         let after = if message.page_token.is_empty() {
             0
@@ -86,6 +89,10 @@ impl Review {
         request: Request<pb::WatchApplicationsRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let actor = self.actor(&request)?;
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .map(|value| value.to_str().unwrap_or("invalid").to_owned());
         let message = request.into_inner();
         if message.after_sequence < 0 {
             return Err(ERRORS.invalid_field(
@@ -95,7 +102,15 @@ impl Review {
             ));
         }
         let parent = or_all(&message.application).to_owned();
-        let scope = self.event_scope(&actor, &parent, "application").await?;
+        let application = self.event_scope(&actor, &parent, "application").await?;
+        let scope = application.as_ref().map(|app| app.id.clone());
+        let mut watcher = Watcher {
+            authorization,
+            actor: actor.clone(),
+            application,
+            auth: Arc::clone(&self.auth),
+            clock: Arc::clone(&self.clock),
+        };
         let (sender, receiver) = mpsc::channel(256);
         let ledger = Arc::clone(&self.ledger);
         let span =
@@ -109,6 +124,11 @@ impl Review {
                 let mut gaps = scope.is_none().then(|| GapGuard::new(GAP_GRACE));
                 loop {
                     let written = ledger.written();
+                    if let Err(status) = watcher.still_permitted() {
+                        tracing::info!(code = ?status.code(), message = status.message(), "watch ended");
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
                     let events = match ledger.history(scope.as_deref(), after, 256).await {
                         Ok(events) => events,
                         Err(error) => {
@@ -160,6 +180,7 @@ impl Review {
         let actor = self.actor(&request)?;
         let parent = or_all(&request.get_ref().name);
         let scope = self.event_scope(&actor, parent, "name").await?;
+        let scope = scope.map(|app| app.id);
         let checkpoint = request.get_ref().checkpoint.as_ref();
         let checkpoint = self.check_checkpoint(&actor, checkpoint).await?;
         let report = self
@@ -187,21 +208,48 @@ impl Review {
     }
 
     /// `applications/-` (every application: not for applicants) or one the
-    /// actor may read. Returns the application id, or None for all.
+    /// actor may read. Returns the application, or None for all.
     pub(super) async fn event_scope(
         &self,
         actor: &Actor,
         parent: &str,
         field: &str,
-    ) -> Result<Option<String>, Status> {
+    ) -> Result<Option<workflow::Application>, Status> {
         if parent == ALL_APPLICATIONS {
-            workflow::check_read_all_history(actor)
-                .map_err(|r| errors::not_permitted(r, &actor.id))?;
+            may_read_history(actor, None)?;
             return Ok(None);
         }
         let id = validate::application_id(parent, field)?;
-        self.readable(actor, &id).await?;
-        Ok(Some(id))
+        self.readable(actor, &id).await.map(Some)
+    }
+}
+
+/// The principal a watch delivers to, authenticated again before every
+/// delivery. A stream outlives the check made when it opened: a token
+/// revoked in the tokens file (and the file re-read), or expired since,
+/// must end it as it refuses every new call; a token the file now gives
+/// another role keeps its stream only while that role may read what it
+/// watches.
+struct Watcher {
+    authorization: Option<String>,
+    actor: Actor,
+    /// The application watched (None: every application).
+    application: Option<workflow::Application>,
+    auth: Arc<Authenticator>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Watcher {
+    fn still_permitted(&mut self) -> Result<(), Status> {
+        let actor = self
+            .auth
+            .authenticate(self.authorization.as_deref(), self.clock.now())
+            .map_err(|error| errors::unauthenticated(&error))?;
+        if actor != self.actor {
+            may_read_history(&actor, self.application.as_ref())?;
+            self.actor = actor;
+        }
+        Ok(())
     }
 }
 

@@ -97,28 +97,40 @@ impl Review {
 
     /// Loads an application the actor may read.
     async fn readable(&self, actor: &Actor, id: &str) -> Result<workflow::Application, Status> {
-        let name = resource_name(id);
-        let not_yours = || {
-            errors::permission_denied(
-                "NOT_YOUR_APPLICATION",
-                format!("{} may not read {name}", actor.id),
-                &actor.id,
-            )
-        };
         let app = match self.ledger.get(id).await {
             Ok(app) => app,
             // Who may read only some applications learns nothing from the
             // answer: one that does not exist is refused like another's.
             Err(LedgerError::NotFound(_)) if workflow::list_scope(actor) != ListScope::All => {
-                return Err(not_yours())
+                return Err(not_yours(actor, id))
             }
-            Err(e) => return Err(errors::ledger(e, &name)),
+            Err(e) => return Err(errors::ledger(e, &resource_name(id))),
         };
-        if !workflow::may_read(actor, &app) {
-            return Err(not_yours());
-        }
+        may_read_history(actor, Some(&app))?;
         Ok(app)
     }
+}
+
+/// Whether `actor` may read `application` and its history (None: the
+/// history of every application).
+fn may_read_history(
+    actor: &Actor,
+    application: Option<&workflow::Application>,
+) -> Result<(), Status> {
+    match application {
+        None => workflow::check_read_all_history(actor)
+            .map_err(|refusal| errors::not_permitted(refusal, &actor.id)),
+        Some(app) if workflow::may_read(actor, app) => Ok(()),
+        Some(app) => Err(not_yours(actor, &app.id)),
+    }
+}
+
+fn not_yours(actor: &Actor, id: &str) -> Status {
+    errors::permission_denied(
+        "NOT_YOUR_APPLICATION",
+        format!("{} may not read {}", actor.id, resource_name(id)),
+        &actor.id,
+    )
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ApplicationEvent, Status>> + Send>>;

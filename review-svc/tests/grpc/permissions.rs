@@ -484,8 +484,41 @@ revoked = true
         Code::Unauthenticated,
         "UNKNOWN_TOKEN",
     );
+    // alice follows her application; the stream delivers what is written
+    // while her token is valid, then ends with it.
+    let watch = pb::WatchApplicationsRequest {
+        application: app.name.clone(),
+        after_sequence: 0,
+    };
+    let mut watch = h
+        .client
+        .watch_applications(authed(watch, "alice-secret"))
+        .await
+        .expect("alice may follow her application")
+        .into_inner();
+    let history = h
+        .client
+        .list_application_events(authed(
+            pb::ListApplicationEventsRequest {
+                parent: app.name.clone(),
+                ..Default::default()
+            },
+            "alice-secret",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    for event in &history {
+        assert_eq!(&next_event(&mut watch).await, event);
+    }
+
     // The service's clock decides expiry: a day later alice's token has expired.
     h.clock.advance(days(1));
+    let ended = tokio::time::timeout(PATIENCE, watch.message())
+        .await
+        .expect("the watch ends when the token expires");
+    expect_refusal(ended.map(|_| ()), Code::Unauthenticated, "TOKEN_EXPIRED");
     expect_refusal(
         h.client.list_applications(list("alice-secret")).await,
         Code::Unauthenticated,
