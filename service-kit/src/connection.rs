@@ -9,13 +9,12 @@
 //! its connection's [`ConnectionState`] in its extensions ([`ConnInfo`]):
 //! the per-connection concurrency limit and the in-flight count live there.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,6 +23,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
+
+use crate::quota::{Quota, Slot};
 
 /// The client preface (24 bytes) and a SETTINGS frame header (9 bytes).
 const HANDSHAKE_BYTES: usize = 24 + 9;
@@ -114,37 +115,6 @@ impl ConnInfo {
     }
 }
 
-/// Open connections per peer address.
-#[derive(Debug, Default)]
-struct Peers(Mutex<HashMap<IpAddr, usize>>);
-
-impl Peers {
-    fn admit(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PeerSlot> {
-        let mut peers = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let open = peers.entry(ip).or_default();
-        if max != 0 && *open >= max {
-            return None;
-        }
-        *open += 1;
-        Some(PeerSlot(Arc::clone(self), ip))
-    }
-}
-
-#[derive(Debug)]
-struct PeerSlot(Arc<Peers>, IpAddr);
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut peers = (self.0).0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(open) = peers.get_mut(&self.1) {
-            *open -= 1;
-            if *open == 0 {
-                peers.remove(&self.1);
-            }
-        }
-    }
-}
-
 /// An accepted TCP connection, watched for the handshake and for idleness.
 pub struct GuardedIo {
     io: TcpStream,
@@ -152,7 +122,7 @@ pub struct GuardedIo {
     /// Until the handshake is complete: bytes seen so far and the deadline.
     handshake: Option<(usize, Pin<Box<Sleep>>)>,
     idle: Option<(Duration, Pin<Box<Sleep>>)>,
-    _peer: PeerSlot,
+    _peer: Slot<IpAddr>,
 }
 
 impl GuardedIo {
@@ -247,7 +217,7 @@ pub fn incoming(
     listener: TcpListener,
     limits: ConnectionLimits,
 ) -> impl Stream<Item = io::Result<GuardedIo>> {
-    let peers = Arc::new(Peers::default());
+    let peers = Quota::new(limits.max_per_peer);
     futures::stream::unfold(
         (listener, limits, peers),
         |(listener, limits, peers)| async move {
@@ -256,7 +226,7 @@ pub fn incoming(
                     Ok(accepted) => accepted,
                     Err(error) => return Some((Err(error), (listener, limits, peers))),
                 };
-                let Some(peer) = peers.admit(remote.ip(), limits.max_per_peer) else {
+                let Some(peer) = peers.take(remote.ip()) else {
                     tracing::debug!(%remote, "connection refused: too many from this peer");
                     drop(io);
                     continue;

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod names;
 pub mod paging;
+pub mod quota;
 pub mod refusals;
 pub mod server;
 pub mod trace_context;
