@@ -41,7 +41,14 @@ pub struct ReviewSettings {
     /// The Ed25519 key that signs audit checkpoints (PKCS#8 PEM), created
     /// when absent; None: a key for this process only.
     pub audit_key_file: Option<std::path::PathBuf>,
+    /// `WatchApplications` streams one principal may hold open at once
+    /// (0: no bound).
+    pub max_watches_per_principal: usize,
 }
+
+/// The bound on one principal's open watches unless configured: a console
+/// opens one a page, an integration a few.
+pub const DEFAULT_MAX_WATCHES_PER_PRINCIPAL: usize = 64;
 
 /// A running review-svc: the server and its background workers.
 pub struct ReviewServer {
@@ -154,7 +161,8 @@ async fn serve_inner(
         auditor,
         keys,
     )
-    .with_max_message_bytes(options.max_message_bytes);
+    .with_max_message_bytes(options.max_message_bytes)
+    .with_max_watches_per_principal(settings.max_watches_per_principal);
     let limit = options.max_message_bytes;
     // Authentication runs before the body is decoded.
     let authenticate = auth::Authenticate::new(authenticator, clock);

@@ -63,6 +63,15 @@ struct Cli {
         value_parser = clap::value_parser!(u64).range(10..)
     )]
     classifier_retry_interval_ms: u64,
+    /// WatchApplications streams one principal may hold open at once (at
+    /// least 1): each reads the store on every write.
+    #[arg(
+        long,
+        env = "REVIEW_MAX_WATCHES_PER_PRINCIPAL",
+        default_value_t = review_svc::DEFAULT_MAX_WATCHES_PER_PRINCIPAL,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    max_watches_per_principal: usize,
     /// Serve neither the review console (/console/) nor gRPC-Web: gRPC over
     /// HTTP/2 only.
     #[arg(long, env = "REVIEW_NO_CONSOLE", default_value_t = false)]
@@ -132,6 +141,7 @@ async fn run(
                 .clone()
                 .unwrap_or_else(|| cli.data_dir.join("audit-key.pem")),
         ),
+        max_watches_per_principal: cli.max_watches_per_principal,
     };
     if let Some(addr) = flags.serve_metrics().await? {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");

@@ -257,6 +257,7 @@ async fn start_review(
         classification_retry_interval: CLASSIFICATION_RETRY_INTERVAL,
         clock: Arc::new(clock.clone()),
         audit_key_file: None,
+        max_watches_per_principal: review_svc::DEFAULT_MAX_WATCHES_PER_PRINCIPAL,
     };
     let listener = TcpListener::bind("127.0.0.1:0")
         .await

@@ -8,7 +8,7 @@ use prost::Message;
 use service_kit::paging;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 use tracing::Instrument;
 
 use super::{
@@ -103,6 +103,22 @@ impl Review {
         }
         let parent = or_all(&message.application).to_owned();
         let application = self.event_scope(&actor, &parent, "application").await?;
+        let slot = self.watches.take(actor.id.clone()).ok_or_else(|| {
+            let max = self.watches.max();
+            ERRORS.status(
+                Code::ResourceExhausted,
+                "TOO_MANY_WATCHES",
+                format!(
+                    "{} holds {max} watches open already, as many as one principal may; \
+                     end one, or follow applications/- in one stream",
+                    actor.id
+                ),
+                [
+                    ("principal", actor.id.clone()),
+                    ("maxWatches", max.to_string()),
+                ],
+            )
+        })?;
         let scope = application.as_ref().map(|app| app.id.clone());
         let mut watcher = Watcher {
             authorization,
@@ -117,6 +133,7 @@ impl Review {
             tracing::info_span!("WatchApplications", actor = %actor.id, application = %parent);
         tokio::spawn(
             async move {
+                let _slot = slot;
                 // Nothing is numbered i64::MAX; the gap check counts one past `after`.
                 let mut after = message.after_sequence.min(i64::MAX - 1);
                 // Only the whole history is numbered without gaps; the

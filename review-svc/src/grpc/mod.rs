@@ -18,6 +18,7 @@ use std::sync::Arc;
 use exportcontrol_proto::review::v1 as pb;
 use exportcontrol_proto::review::v1::review_service_server::ReviewService;
 use futures::Stream;
+use service_kit::quota::Quota;
 use tonic::{Code, Request, Response, Status};
 
 pub use errors::ERRORS;
@@ -60,6 +61,8 @@ pub struct Review {
     audit: Arc<crate::audit::Auditor>,
     keys: Keys,
     limits: limits::Limits,
+    /// The watches each principal holds open.
+    watches: Arc<Quota<String>>,
 }
 
 impl Review {
@@ -81,7 +84,14 @@ impl Review {
             limits: limits::Limits::new(
                 service_kit::server::ServeOptions::default().max_message_bytes,
             ),
+            watches: Quota::new(crate::DEFAULT_MAX_WATCHES_PER_PRINCIPAL),
         }
+    }
+
+    /// Bounds the watches one principal may hold open (0: no bound).
+    pub fn with_max_watches_per_principal(mut self, max: usize) -> Self {
+        self.watches = Quota::new(max);
+        self
     }
 
     /// Bounds what is stored by what the server may send: the encode limit

@@ -120,6 +120,7 @@ async fn a_signed_checkpoint_detects_a_consistently_rewritten_history() {
         classification_retry_interval: std::time::Duration::from_millis(50),
         clock: Arc::new(review_svc::clock::SystemClock),
         audit_key_file: Some(dir.path().join("audit-key.pem")),
+        max_watches_per_principal: review_svc::DEFAULT_MAX_WATCHES_PER_PRINCIPAL,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let review = review_svc::serve(listener, settings, ServeOptions::default())

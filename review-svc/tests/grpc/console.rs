@@ -33,6 +33,7 @@ async fn start(with_console: bool) -> (ReviewServer, tempfile::TempDir) {
         classification_retry_interval: Duration::from_millis(100),
         clock: Arc::clone(&clock),
         audit_key_file: None,
+        max_watches_per_principal: review_svc::DEFAULT_MAX_WATCHES_PER_PRINCIPAL,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = if with_console {

@@ -383,3 +383,37 @@ async fn with_the_classifier_down_its_answers_to_come_are_counted_in_the_bound()
         vec![app]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_principal_holds_a_bounded_number_of_watches() {
+    let h = spawn().await;
+    let max = review_svc::DEFAULT_MAX_WATCHES_PER_PRINCIPAL;
+    let watch = |token: &str| authed(pb::WatchApplicationsRequest::default(), token);
+    let mut open = Vec::new();
+    for _ in 0..max {
+        let mut client = h.client.clone();
+        open.push(client.watch_applications(watch(AUDITOR)).await.unwrap());
+    }
+    let mut client = h.client.clone();
+    let status = expect_refusal(
+        client.watch_applications(watch(AUDITOR)).await,
+        Code::ResourceExhausted,
+        "TOO_MANY_WATCHES",
+    );
+    let info = status.get_error_details().error_info().cloned().unwrap();
+    assert_eq!(info.metadata["maxWatches"], max.to_string());
+    assert_eq!(info.metadata["principal"], "auditor");
+    // Another principal's watches are counted apart.
+    client
+        .watch_applications(watch(OFFICER))
+        .await
+        .expect("the officer may watch");
+    // A watch ended gives its place back (once the server sees it end).
+    open.pop();
+    let started = Instant::now();
+    while let Err(status) = client.watch_applications(watch(AUDITOR)).await {
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        assert!(started.elapsed() < PATIENCE, "the place was not given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -141,6 +141,7 @@ async fn malformed_bodies_are_invalid_arguments_and_authentication_comes_first()
         classification_retry_interval: std::time::Duration::from_secs(1),
         clock: Arc::new(review_svc::clock::SystemClock),
         audit_key_file: None,
+        max_watches_per_principal: review_svc::DEFAULT_MAX_WATCHES_PER_PRINCIPAL,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let review = review_svc::serve(listener, settings, ServeOptions::default())
