@@ -3,9 +3,11 @@
 //! No gRPC here: callers bring an authenticated actor and domain commands,
 //! and get domain results or a `LedgerError`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
 use crate::record::{self, Snapshot};
@@ -13,6 +15,7 @@ use crate::store::{
     ApplicationRow, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store,
     StoreError, StoredEvent, WriteOutcome,
 };
+use crate::watch_gaps::{GapGuard, GAP_GRACE};
 use crate::workflow::{self, Actor, Application, Command, Event, Filing, ItemOutcome, Workflow};
 
 mod licenses;
@@ -66,8 +69,54 @@ pub struct Ledger {
     workflow: Workflow,
     /// What licences allow (`licensing.toml`).
     policy: Arc<crate::licensing::Policy>,
-    /// Woken after every write, so watchers in this process see new events at once.
+    /// Woken after every write, so watchers in this process see new events
+    /// at once, and by the history poll after writes of other processes.
     written: Notify,
+    /// Watches open in this process: the history is polled only while
+    /// there are some.
+    watchers: Arc<AtomicUsize>,
+}
+
+/// A watch open in this process, counted while it lives.
+pub struct Watching(Arc<AtomicUsize>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Where the history poll has read up to.
+#[derive(Debug)]
+pub struct HistoryPoll {
+    /// Every event up to this sequence has been seen (None: nobody
+    /// watched at the last poll, so nothing older matters).
+    after: Option<i64>,
+    /// The highest sequence seen, past a gap not filled yet.
+    newest: i64,
+    gaps: GapGuard,
+}
+
+impl HistoryPoll {
+    pub fn new() -> Self {
+        Self {
+            after: None,
+            newest: 0,
+            gaps: GapGuard::new(GAP_GRACE),
+        }
+    }
+
+    /// Whether the last poll stopped at a gap in the sequence, which the
+    /// next should look at again soon.
+    pub fn at_gap(&self) -> bool {
+        self.after.is_some_and(|after| self.newest > after)
+    }
+}
+
+impl Default for HistoryPoll {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Ledger {
@@ -80,6 +129,7 @@ impl Ledger {
             workflow,
             policy,
             written: Notify::new(),
+            watchers: Arc::default(),
         }
     }
 
@@ -91,9 +141,60 @@ impl Ledger {
         &self.workflow
     }
 
-    /// Resolves after the next write by this process.
-    pub async fn written(&self) {
-        self.written.notified().await
+    /// Resolves after the next write by this process, or by another once
+    /// the history poll has seen it. It counts from when it is called, not
+    /// from when it is first awaited: take it before reading the history,
+    /// and a write committed during the read still wakes it.
+    pub fn written(&self) -> Notified<'_> {
+        self.written.notified()
+    }
+
+    /// Counts a watch while the guard lives.
+    pub fn watching(&self) -> Watching {
+        self.watchers.fetch_add(1, Ordering::SeqCst);
+        Watching(Arc::clone(&self.watchers))
+    }
+
+    /// Looks for events written since the last poll, by this process or
+    /// another sharing the database, and wakes the watchers when there
+    /// are any: one read of sequence numbers for all the watches of this
+    /// process, instead of one read of the history each. Reads nothing
+    /// while nobody watches. A sequence number taken by a write that has
+    /// not committed yet (PostgreSQL) is a gap the poll waits at, as the
+    /// watchers do, so a write that commits late still wakes them.
+    pub async fn poll_history(
+        &self,
+        poll: &mut HistoryPoll,
+        now: tokio::time::Instant,
+    ) -> Result<(), LedgerError> {
+        if self.watchers.load(Ordering::SeqCst) == 0 {
+            poll.after = None;
+            return Ok(());
+        }
+        let Some(after) = poll.after else {
+            // Settled: no write still to commit can take a number below it.
+            let newest = self.store.audit_horizon().await?;
+            (poll.after, poll.newest) = (Some(newest), newest);
+            // What was written before this first look, since the watches
+            // read the history, is theirs to read now.
+            self.written.notify_waiters();
+            return Ok(());
+        };
+        let sequences = self
+            .store
+            .sequences_after(after, HISTORY_POLL_BATCH)
+            .await?;
+        let Some(&newest) = sequences.last() else {
+            return Ok(());
+        };
+        let ready = poll.gaps.deliverable(after, sequences.iter().copied(), now);
+        let settled = ready.checked_sub(1).map(|last| sequences[last]);
+        if settled.is_some() || newest > poll.newest {
+            self.written.notify_waiters();
+        }
+        poll.after = settled.or(poll.after);
+        poll.newest = poll.newest.max(newest);
+        Ok(())
     }
 
     /// Files an application, classified already if `classification` is given.
@@ -511,6 +612,8 @@ enum Documents {
     Left,
 }
 
+/// Sequence numbers one history poll reads at most.
+const HISTORY_POLL_BATCH: u32 = 1000;
 const FILED: &str = "ApplicationFiled";
 const CLASSIFIED: &str = "ItemsClassified";
 

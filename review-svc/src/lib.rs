@@ -139,6 +139,7 @@ async fn serve_inner(
             Arc::clone(&settings.clock),
             settings.classification_retry_interval,
         ),
+        workers::spawn_history_poll(Arc::clone(&ledger), workers::HISTORY_POLL_INTERVAL),
     ];
     options.metrics.add_collector(census_collector(
         Arc::clone(&ledger),

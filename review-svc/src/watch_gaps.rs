@@ -16,6 +16,9 @@ use tokio::time::Instant;
 /// How long a gap in the sequence is waited for before it is taken as permanent.
 pub const GAP_GRACE: Duration = Duration::from_secs(2);
 
+/// How soon the history is read again while a gap is waited for.
+pub const GAP_POLL: Duration = Duration::from_millis(50);
+
 #[derive(Debug)]
 pub struct GapGuard {
     grace: Duration,

@@ -10,16 +10,20 @@ use std::time::Duration;
 use futures::StreamExt;
 use service_kit::trace_context::TraceContext;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::classifier_client::ClassifierClient;
 use crate::classify::{classify_content, Classified};
 use crate::clock::Clock;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{HistoryPoll, Ledger, LedgerError};
 use crate::store::ListFilter;
+use crate::watch_gaps::GAP_POLL;
 use crate::workflow::{Actor, Command, ItemOutcome, State};
 
 const BATCH: u32 = 100;
+/// How soon a watch learns of a write by another process.
+pub const HISTORY_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Applications of a batch swept at once.
 pub const SWEEP_CONCURRENCY: usize = 32;
 
@@ -40,6 +44,22 @@ pub fn spawn_sweeper(
                 Ok(0) => {}
                 Ok(expired) => tracing::info!(expired, "licences expired"),
                 Err(error) => tracing::warn!(%error, "licence sweep failed; will retry"),
+            }
+        }
+    })
+}
+
+/// Wakes this process's watches after writes of other processes sharing
+/// the database ([`Ledger::poll_history`]): every `interval`, or sooner
+/// while a gap in the sequence is waited for.
+pub fn spawn_history_poll(ledger: Arc<Ledger>, interval: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut poll = HistoryPoll::new();
+        loop {
+            let wait = if poll.at_gap() { GAP_POLL } else { interval };
+            tokio::time::sleep(wait).await;
+            if let Err(error) = ledger.poll_history(&mut poll, Instant::now()).await {
+                tracing::warn!(%error, "history poll failed; will retry");
             }
         }
     })

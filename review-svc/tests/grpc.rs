@@ -321,6 +321,7 @@ on_both_backends!(
     list_applications_pages_newest_first_and_refuses_foreign_tokens,
     list_application_events_pages_oldest_first_and_refuses_foreign_tokens,
     watch_sends_history_then_live_events_in_sequence_order,
+    a_watch_sees_what_another_process_writes,
     a_request_for_information_stops_the_clocks_until_answered,
     an_unanswered_request_returns_the_application_without_action,
     a_hold_moves_the_referral_to_the_president,

@@ -18,15 +18,16 @@ use super::{
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::convert::{self, resource_name};
-use crate::watch_gaps::{GapGuard, GAP_GRACE};
+use crate::ledger::Ledger;
+use crate::watch_gaps::{GapGuard, GAP_GRACE, GAP_POLL};
 use crate::workflow::{self, Actor};
 
 const DEFAULT_EVENTS_PAGE_SIZE: u32 = 100;
 const MAX_EVENTS_PAGE_SIZE: u32 = 1000;
-/// How often a watcher looks for events written by other processes.
-const WATCH_POLL: Duration = Duration::from_millis(500);
-/// How soon a watcher stopped at a gap in the sequence looks again.
-const WATCH_GAP_POLL: Duration = Duration::from_millis(50);
+/// How often an idle watch checks that its credentials still hold, to end
+/// it when they do not: a watch checks them before every delivery anyway,
+/// so this only bounds how long a stream that receives nothing stays open.
+const CREDENTIALS_RECHECK: Duration = Duration::from_secs(2);
 
 impl Review {
     pub(super) async fn list_events(
@@ -120,7 +121,7 @@ impl Review {
             )
         })?;
         let scope = application.as_ref().map(|app| app.id.clone());
-        let mut watcher = Watcher {
+        let watcher = Watcher {
             authorization,
             actor: actor.clone(),
             application,
@@ -131,59 +132,12 @@ impl Review {
         let ledger = Arc::clone(&self.ledger);
         let span =
             tracing::info_span!("WatchApplications", actor = %actor.id, application = %parent);
+        let watching = (slot, ledger.watching());
+        let after = message.after_sequence;
         tokio::spawn(
             async move {
-                let _slot = slot;
-                // Nothing is numbered i64::MAX; the gap check counts one past `after`.
-                let mut after = message.after_sequence.min(i64::MAX - 1);
-                // Only the whole history is numbered without gaps; the
-                // events of one application are interleaved with others'.
-                let mut gaps = scope.is_none().then(|| GapGuard::new(GAP_GRACE));
-                loop {
-                    let written = ledger.written();
-                    if let Err(status) = watcher.still_permitted() {
-                        tracing::info!(code = ?status.code(), message = status.message(), "watch ended");
-                        let _ = sender.send(Err(status)).await;
-                        return;
-                    }
-                    let events = match ledger.history(scope.as_deref(), after, 256).await {
-                        Ok(events) => events,
-                        Err(error) => {
-                            let _ = sender.send(Err(errors::ledger(error, &parent))).await;
-                            return;
-                        }
-                    };
-                    let ready = match gaps.as_mut() {
-                        Some(gaps) => gaps.deliverable(
-                            after,
-                            events.iter().map(|e| e.stored.sequence),
-                            tokio::time::Instant::now(),
-                        ),
-                        None => events.len(),
-                    };
-                    for entry in &events[..ready] {
-                        after = entry.stored.sequence;
-                        let event = convert::event(&entry.stored, entry.event.as_ref());
-                        if sender.send(Ok(event)).await.is_err() {
-                            return;
-                        }
-                    }
-                    if ready == events.len() && !events.is_empty() {
-                        continue;
-                    }
-                    // Nothing new, or a gap to wait for: look again after the
-                    // next write here, or shortly (writes of other processes).
-                    let wait = if ready < events.len() {
-                        WATCH_GAP_POLL
-                    } else {
-                        WATCH_POLL
-                    };
-                    tokio::select! {
-                        _ = written => {}
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = sender.closed() => return,
-                    }
-                }
+                follow(&ledger, watcher, scope.as_deref(), after, &parent, sender).await;
+                drop(watching);
             }
             .instrument(span),
         );
@@ -277,5 +231,74 @@ fn or_all(name: &str) -> &str {
         ALL_APPLICATIONS
     } else {
         name
+    }
+}
+
+/// Sends `watcher` the events after `after` of the application `scope`
+/// (None: of every application), then every new one as it is written, until
+/// the client goes away or may no longer read them.
+async fn follow(
+    ledger: &Ledger,
+    mut watcher: Watcher,
+    scope: Option<&str>,
+    after: i64,
+    parent: &str,
+    sender: mpsc::Sender<Result<pb::ApplicationEvent, Status>>,
+) {
+    // Nothing is numbered i64::MAX; the gap check counts one past `after`.
+    let mut after = after.min(i64::MAX - 1);
+    // Only the whole history is numbered without gaps; the events of one
+    // application are interleaved with others'.
+    let mut gaps = scope.is_none().then(|| GapGuard::new(GAP_GRACE));
+    // Taken before each read, so that a write committed during the read
+    // wakes the next wait.
+    let mut written = std::pin::pin!(ledger.written());
+    let (mut read, mut at_gap) = (true, false);
+    loop {
+        if let Err(status) = watcher.still_permitted() {
+            tracing::info!(code = ?status.code(), message = status.message(), "watch ended");
+            let _ = sender.send(Err(status)).await;
+            return;
+        }
+        if read {
+            let events = match ledger.history(scope, after, 256).await {
+                Ok(events) => events,
+                Err(error) => {
+                    let _ = sender.send(Err(errors::ledger(error, parent))).await;
+                    return;
+                }
+            };
+            let ready = match gaps.as_mut() {
+                Some(gaps) => gaps.deliverable(
+                    after,
+                    events.iter().map(|e| e.stored.sequence),
+                    tokio::time::Instant::now(),
+                ),
+                None => events.len(),
+            };
+            for entry in &events[..ready] {
+                after = entry.stored.sequence;
+                let event = convert::event(&entry.stored, entry.event.as_ref());
+                if sender.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            if ready == events.len() && !events.is_empty() {
+                continue; // a full batch: there may be more
+            }
+            at_gap = ready < events.len();
+        }
+        // Read again after the next write (this process's, or another's
+        // that the history poll saw), or shortly at a gap; in between, only
+        // the credentials are checked again, which reads nothing.
+        tokio::select! {
+            _ = written.as_mut() => {
+                written.set(ledger.written());
+                read = true;
+            }
+            _ = tokio::time::sleep(GAP_POLL), if at_gap => read = true,
+            _ = tokio::time::sleep(CREDENTIALS_RECHECK), if !at_gap => read = false,
+            _ = sender.closed() => return,
+        }
     }
 }

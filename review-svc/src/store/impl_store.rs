@@ -100,6 +100,14 @@ macro_rules! impl_store {
                 self.reads.events(application_id, after_sequence, limit).await
             }
 
+            async fn sequences_after(
+                &self,
+                after_sequence: i64,
+                limit: u32,
+            ) -> Result<Vec<i64>, StoreError> {
+                self.reads.sequences_after(after_sequence, limit).await
+            }
+
             async fn events_of_kinds(
                 &self,
                 application_ids: &[&str],

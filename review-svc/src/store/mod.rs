@@ -200,6 +200,15 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// The sequence numbers of the events after `after_sequence`, lowest
+    /// first: how the history poll learns of writes by other processes
+    /// without reading what they wrote.
+    async fn sequences_after(
+        &self,
+        after_sequence: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>, StoreError>;
+
     /// The events of these applications whose kind is one of `kinds`, each
     /// application's oldest first.
     async fn events_of_kinds(

@@ -251,3 +251,46 @@ pub(crate) async fn watch_sends_history_then_live_events_in_sequence_order(mut h
         .into_inner();
     assert_eq!(next_event(&mut later).await, after[history.len()]);
 }
+
+/// A watch on one review-svc sees what another, sharing its database,
+/// writes: the other's writes wake no one here, the history poll does.
+pub(crate) async fn a_watch_sees_what_another_process_writes(h: Harness) {
+    let other = start_review(&h.db.url(), &h.classifier_url, None, &h.clock).await;
+    let mut other_client = connect(other.server.local_addr).await;
+    let watch = |application: &str| {
+        authed(
+            pb::WatchApplicationsRequest {
+                after_sequence: 0,
+                application: application.to_owned(),
+            },
+            AUDITOR,
+        )
+    };
+    let mut client = h.client.clone();
+    let mut all = client
+        .watch_applications(watch(""))
+        .await
+        .unwrap()
+        .into_inner();
+    let app = filed(&mut other_client).await;
+    let mut one = client
+        .watch_applications(watch(&app.name))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = all_events(&mut other_client, &app.name).await;
+    for event in &first {
+        assert_eq!(&next_event(&mut all).await, event);
+        assert_eq!(&next_event(&mut one).await, event);
+    }
+    // Written after both watches caught up: only the poll can tell them.
+    agency_approves(&mut other_client, &app, pb::Agency::Commerce).await;
+    let after = all_events(&mut other_client, &app.name).await;
+    let new = &after[first.len()..];
+    assert!(!new.is_empty());
+    for event in new {
+        assert_eq!(&next_event(&mut all).await, event);
+        assert_eq!(&next_event(&mut one).await, event);
+    }
+    other.shutdown().await.unwrap();
+}
