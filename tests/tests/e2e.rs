@@ -633,9 +633,16 @@ async fn a_database_url_it_cannot_serve_stops_review_svc_with_the_reason() {
             "unsupported database URL scheme \"postgress\"",
         ),
         ("postgres://postgres@127.0.0.1:1/test", "Connection refused"),
+        (
+            "sqlite://a-file/review.db",
+            "cannot create the directory a-file for the database: it is a file, not a directory",
+        ),
+        ("sqlite://a-directory", "cannot open a-directory: "),
     ];
     for (url, reason) in cases {
         let cwd = tempfile::tempdir().unwrap();
+        std::fs::write(cwd.path().join("a-file"), "").unwrap();
+        std::fs::create_dir(cwd.path().join("a-directory")).unwrap();
         let mut review = system_tests::service_command("review-svc");
         review
             .args(["--dev", "--listen", "127.0.0.1:0", "--database-url", url])

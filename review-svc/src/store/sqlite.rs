@@ -152,7 +152,14 @@ impl SqliteStore {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
                 tokio::fs::create_dir_all(parent).await.map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                    let why = match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => "it is a file, not a directory".into(),
+                        _ => e.to_string(),
+                    };
+                    StoreError::Unavailable(format!(
+                        "cannot create the directory {} for the database: {why}",
+                        parent.display()
+                    ))
                 })?;
             }
         }
@@ -166,7 +173,7 @@ impl SqliteStore {
             .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
             .connect_with(writer_options(&connect))
             .await
-            .map_err(Sqlite::map_err)?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         MIGRATOR
             .run(&writer_pool)
             .await
