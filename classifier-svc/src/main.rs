@@ -34,7 +34,7 @@ async fn run(
     }
     // Before serving: a SIGTERM from here on is a graceful stop.
     let stop = service_kit::server::shutdown_signal();
-    let listener = tokio::net::TcpListener::bind(flags.listen).await?;
+    let listener = flags.bind().await?;
     let server =
         classifier_svc::serve_with_memo(listener, flags.options, cli.answer_memo_bytes).await?;
     tracing::info!(addr = %server.local_addr, rule_sets, chips, "classifier-svc serving");

@@ -148,7 +148,7 @@ async fn run(
     }
     // Before serving: a SIGTERM from here on is a graceful stop.
     let stop = service_kit::server::shutdown_signal();
-    let listener = tokio::net::TcpListener::bind(flags.listen).await?;
+    let listener = flags.bind().await?;
     let console = (!cli.no_console).then(|| {
         let console = review_svc::console::Console::new(
             settings.authenticator.clone(),

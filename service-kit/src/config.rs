@@ -156,9 +156,17 @@ impl ServerFlags {
         match self.metrics_listen {
             Some(addr) => crate::metrics::serve(addr, std::sync::Arc::clone(&self.options.metrics))
                 .await
-                .map(Some),
+                .map(Some)
+                .map_err(|e| cannot_listen(addr, "--metrics-listen", e)),
             None => Ok(None),
         }
+    }
+
+    /// The listener of `--listen`.
+    pub async fn bind(&self) -> std::io::Result<tokio::net::TcpListener> {
+        tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|e| cannot_listen(self.listen, "--listen", e))
     }
 
     /// Reads the TLS files named by the flags (read once, at start).
@@ -183,6 +191,16 @@ impl ServerFlags {
             _ => Err("--tls-cert and --tls-key go together".to_owned()),
         }
     }
+}
+
+/// A bind error that names the address and the flag it came from: a
+/// service may have two listeners, and "Address already in use" alone
+/// does not say which.
+fn cannot_listen(addr: std::net::SocketAddr, flag: &str, error: std::io::Error) -> std::io::Error {
+    std::io::Error::new(
+        error.kind(),
+        format!("cannot listen on {addr} ({flag}): {error}"),
+    )
 }
 
 /// An `http://` URL of an OTLP/gRPC collector (plain gRPC: no TLS).

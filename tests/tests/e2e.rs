@@ -660,6 +660,32 @@ async fn a_database_url_it_cannot_serve_stops_review_svc_with_the_reason() {
     }
 }
 
+/// A port taken stops a service with the address and the flag it came
+/// from: metrics and gRPC are two listeners.
+#[tokio::test]
+async fn a_port_in_use_is_named_with_its_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let free = system_tests::free_port().unwrap().to_string();
+    for (name, listen, metrics, flag) in [
+        ("classifier-svc", &addr, &free, "--listen"),
+        ("review-svc", &free, &addr, "--metrics-listen"),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let mut service = system_tests::service_command(name);
+        service.args(["--listen", listen, "--metrics-listen", metrics]);
+        if name == "review-svc" {
+            service.arg("--dev").arg("--data-dir").arg(data.path());
+        }
+        let said = system_tests::refused_at_start(service).await;
+        let expected = format!("cannot listen on {addr} ({flag}): ");
+        assert!(
+            said.contains(&expected),
+            "{name}: {expected} not in\n{said}"
+        );
+    }
+}
+
 /// The history written by the first release (`review-svc/tests/fixtures/v1`:
 /// events of the first format, snapshots with the whole application) is
 /// served as that release served it, verifies byte for byte, and takes new
