@@ -149,6 +149,11 @@ impl Ledger {
         self.written.notified()
     }
 
+    /// Watches open in this process now.
+    pub fn watches_open(&self) -> usize {
+        self.watchers.load(Ordering::SeqCst)
+    }
+
     /// Counts a watch while the guard lives.
     pub fn watching(&self) -> Watching {
         self.watchers.fetch_add(1, Ordering::SeqCst);

@@ -243,6 +243,12 @@ fn census_collector(
                 }
                 Err(error) => tracing::warn!(%error, "metrics: census failed"),
             }
+            gauge(
+                &mut out,
+                "review_watches_open",
+                "WatchApplications streams open in this process",
+                &[(Vec::new(), ledger.watches_open() as f64)],
+            );
             let stats = classifier.stats();
             for (name, help, value) in [
                 (

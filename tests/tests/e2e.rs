@@ -508,6 +508,11 @@ async fn both_services_serve_prometheus_metrics() {
         .create_application(authed(h200_to_china(1), "dev-nobody"))
         .await;
     assert_eq!(refused.unwrap_err().code(), tonic::Code::Unauthenticated);
+    let watch = pb::WatchApplicationsRequest::default();
+    let _watching = client
+        .watch_applications(authed(watch, "dev-auditor"))
+        .await
+        .unwrap();
 
     let text = scrape(classifier_metrics);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
@@ -531,6 +536,7 @@ async fn both_services_serve_prometheus_metrics() {
         "{text}"
     );
     assert!(text.contains("review_applications_overdue 0"), "{text}");
+    assert!(text.contains("review_watches_open 1"), "{text}");
     assert!(text.contains("review_classifier_retries_total 0"), "{text}");
 }
 
