@@ -3,12 +3,9 @@
 //! No gRPC here: callers bring an authenticated actor and domain commands,
 //! and get domain results or a `LedgerError`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use tokio::sync::futures::Notified;
-use tokio::sync::Notify;
 
 use crate::record::{self, Snapshot};
 use crate::store::{
@@ -19,8 +16,11 @@ use crate::watch_gaps::{GapGuard, GAP_GRACE};
 use crate::workflow::{self, Actor, Application, Command, Event, Filing, ItemOutcome, Workflow};
 
 mod licenses;
+mod signals;
 
 pub use licenses::{LicenseAnswer, RecordedShipment};
+use signals::Signals;
+pub use signals::Subscription;
 
 /// Identifies a retried request: its id and a digest of its content.
 #[derive(Debug, Clone)]
@@ -69,21 +69,9 @@ pub struct Ledger {
     workflow: Workflow,
     /// What licences allow (`licensing.toml`).
     policy: Arc<crate::licensing::Policy>,
-    /// Woken after every write, so watchers in this process see new events
-    /// at once, and by the history poll after writes of other processes.
-    written: Notify,
-    /// Watches open in this process: the history is polled only while
-    /// there are some.
-    watchers: Arc<AtomicUsize>,
-}
-
-/// A watch open in this process, counted while it lives.
-pub struct Watching(Arc<AtomicUsize>);
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+    /// The watches of this process, woken after its own writes and, by
+    /// the history poll, after those of other processes.
+    signals: Arc<Signals>,
 }
 
 /// Where the history poll has read up to.
@@ -128,8 +116,7 @@ impl Ledger {
             store,
             workflow,
             policy,
-            written: Notify::new(),
-            watchers: Arc::default(),
+            signals: Arc::default(),
         }
     }
 
@@ -141,23 +128,16 @@ impl Ledger {
         &self.workflow
     }
 
-    /// Resolves after the next write by this process, or by another once
-    /// the history poll has seen it. It counts from when it is called, not
-    /// from when it is first awaited: take it before reading the history,
-    /// and a write committed during the read still wakes it.
-    pub fn written(&self) -> Notified<'_> {
-        self.written.notified()
+    /// A watch of the writes to `application` (None: to every
+    /// application), woken after this process's writes and, once the
+    /// history poll has seen them, other processes'.
+    pub fn watch(&self, application: Option<&str>) -> Subscription {
+        self.signals.subscribe(application)
     }
 
     /// Watches open in this process now.
     pub fn watches_open(&self) -> usize {
-        self.watchers.load(Ordering::SeqCst)
-    }
-
-    /// Counts a watch while the guard lives.
-    pub fn watching(&self) -> Watching {
-        self.watchers.fetch_add(1, Ordering::SeqCst);
-        Watching(Arc::clone(&self.watchers))
+        self.signals.open()
     }
 
     /// Looks for events written since the last poll, by this process or
@@ -172,7 +152,7 @@ impl Ledger {
         poll: &mut HistoryPoll,
         now: tokio::time::Instant,
     ) -> Result<(), LedgerError> {
-        if self.watchers.load(Ordering::SeqCst) == 0 {
+        if self.signals.open() == 0 {
             poll.after = None;
             return Ok(());
         }
@@ -182,23 +162,33 @@ impl Ledger {
             (poll.after, poll.newest) = (Some(newest), newest);
             // What was written before this first look, since the watches
             // read the history, is theirs to read now.
-            self.written.notify_waiters();
+            self.signals.wake_all();
             return Ok(());
         };
-        let sequences = self
-            .store
-            .sequences_after(after, HISTORY_POLL_BATCH)
-            .await?;
-        let Some(&newest) = sequences.last() else {
+        let written = self.store.written_after(after, HISTORY_POLL_BATCH).await?;
+        let Some(&(newest, _)) = written.last() else {
             return Ok(());
         };
-        let ready = poll.gaps.deliverable(after, sequences.iter().copied(), now);
-        let settled = ready.checked_sub(1).map(|last| sequences[last]);
-        if settled.is_some() || newest > poll.newest {
-            self.written.notify_waiters();
+        let ready =
+            poll.gaps
+                .deliverable(after, written.iter().map(|(sequence, _)| *sequence), now);
+        // Each event wakes its watches when first seen, and again when the
+        // sequence up to it is settled (it may have filled a gap).
+        let seen = poll.newest;
+        let new = written
+            .iter()
+            .enumerate()
+            .filter(|(index, (sequence, _))| *index < ready || *sequence > seen)
+            .map(|(_, (_, application))| application.as_str())
+            .collect::<Vec<_>>();
+        if !new.is_empty() {
+            self.signals.written(new);
         }
-        poll.after = settled.or(poll.after);
-        poll.newest = poll.newest.max(newest);
+        poll.after = ready
+            .checked_sub(1)
+            .map(|last| written[last].0)
+            .or(poll.after);
+        poll.newest = seen.max(newest);
         Ok(())
     }
 
@@ -261,7 +251,7 @@ impl Ledger {
             .await?
         {
             WriteOutcome::Committed => {
-                self.written.notify_waiters();
+                self.signals.written([app.id.as_str()]);
                 Ok(app)
             }
             WriteOutcome::Replayed { response } => self.answer_again(&response).await,
@@ -504,7 +494,7 @@ impl Ledger {
         };
         match outcome {
             WriteOutcome::Committed => {
-                self.written.notify_waiters();
+                self.signals.written([app.id.as_str()]);
                 Ok(app)
             }
             WriteOutcome::Replayed { response } => self.answer_again(&response).await,

@@ -18,7 +18,7 @@ use super::{
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::convert::{self, resource_name};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Subscription};
 use crate::watch_gaps::{GapGuard, GAP_GRACE, GAP_POLL};
 use crate::workflow::{self, Actor};
 
@@ -132,12 +132,18 @@ impl Review {
         let ledger = Arc::clone(&self.ledger);
         let span =
             tracing::info_span!("WatchApplications", actor = %actor.id, application = %parent);
-        let watching = (slot, ledger.watching());
+        let signal = ledger.watch(scope.as_deref());
         let after = message.after_sequence;
         tokio::spawn(
             async move {
-                follow(&ledger, watcher, scope.as_deref(), after, &parent, sender).await;
-                drop(watching);
+                let watch = Watch {
+                    ledger: &ledger,
+                    signal: &signal,
+                    scope: scope.as_deref(),
+                    parent: &parent,
+                };
+                watch.follow(watcher, after, sender).await;
+                drop(slot);
             }
             .instrument(span),
         );
@@ -234,71 +240,81 @@ fn or_all(name: &str) -> &str {
     }
 }
 
-/// Sends `watcher` the events after `after` of the application `scope`
-/// (None: of every application), then every new one as it is written, until
-/// the client goes away or may no longer read them.
-async fn follow(
-    ledger: &Ledger,
-    mut watcher: Watcher,
-    scope: Option<&str>,
-    after: i64,
-    parent: &str,
-    sender: mpsc::Sender<Result<pb::ApplicationEvent, Status>>,
-) {
-    // Nothing is numbered i64::MAX; the gap check counts one past `after`.
-    let mut after = after.min(i64::MAX - 1);
-    // Only the whole history is numbered without gaps; the events of one
-    // application are interleaved with others'.
-    let mut gaps = scope.is_none().then(|| GapGuard::new(GAP_GRACE));
-    // Taken before each read, so that a write committed during the read
-    // wakes the next wait.
-    let mut written = std::pin::pin!(ledger.written());
-    let (mut read, mut at_gap) = (true, false);
-    loop {
-        if let Err(status) = watcher.still_permitted() {
-            tracing::info!(code = ?status.code(), message = status.message(), "watch ended");
-            let _ = sender.send(Err(status)).await;
-            return;
-        }
-        if read {
-            let events = match ledger.history(scope, after, 256).await {
-                Ok(events) => events,
-                Err(error) => {
-                    let _ = sender.send(Err(errors::ledger(error, parent))).await;
-                    return;
+/// What one watch reads from, and what wakes it.
+struct Watch<'a> {
+    ledger: &'a Ledger,
+    signal: &'a Subscription,
+    /// The application watched (None: every application).
+    scope: Option<&'a str>,
+    /// Its name, as the request gave it.
+    parent: &'a str,
+}
+
+impl Watch<'_> {
+    /// Sends `watcher` the events after `after`, then every new one as it
+    /// is written, until the client goes away or may no longer read them.
+    async fn follow(
+        &self,
+        mut watcher: Watcher,
+        after: i64,
+        sender: mpsc::Sender<Result<pb::ApplicationEvent, Status>>,
+    ) {
+        // Nothing is numbered i64::MAX; the gap check counts one past `after`.
+        let mut after = after.min(i64::MAX - 1);
+        // Only the whole history is numbered without gaps; the events of
+        // one application are interleaved with others'.
+        let mut gaps = self.scope.is_none().then(|| GapGuard::new(GAP_GRACE));
+        // Taken before each read, so that a write committed during the
+        // read wakes the next wait.
+        let mut written = std::pin::pin!(self.signal.written());
+        let (mut read, mut at_gap) = (true, false);
+        loop {
+            if let Err(status) = watcher.still_permitted() {
+                tracing::info!(code = ?status.code(), message = status.message(), "watch ended");
+                let _ = sender.send(Err(status)).await;
+                return;
+            }
+            if read {
+                let events = match self.ledger.history(self.scope, after, 256).await {
+                    Ok(events) => events,
+                    Err(error) => {
+                        let _ = sender.send(Err(errors::ledger(error, self.parent))).await;
+                        return;
+                    }
+                };
+                let ready = match gaps.as_mut() {
+                    Some(gaps) => gaps.deliverable(
+                        after,
+                        events.iter().map(|e| e.stored.sequence),
+                        tokio::time::Instant::now(),
+                    ),
+                    None => events.len(),
+                };
+                for entry in &events[..ready] {
+                    after = entry.stored.sequence;
+                    let event = convert::event(&entry.stored, entry.event.as_ref());
+                    if sender.send(Ok(event)).await.is_err() {
+                        return;
+                    }
                 }
-            };
-            let ready = match gaps.as_mut() {
-                Some(gaps) => gaps.deliverable(
-                    after,
-                    events.iter().map(|e| e.stored.sequence),
-                    tokio::time::Instant::now(),
-                ),
-                None => events.len(),
-            };
-            for entry in &events[..ready] {
-                after = entry.stored.sequence;
-                let event = convert::event(&entry.stored, entry.event.as_ref());
-                if sender.send(Ok(event)).await.is_err() {
-                    return;
+                if ready == events.len() && !events.is_empty() {
+                    continue; // a full batch: there may be more
                 }
+                at_gap = ready < events.len();
             }
-            if ready == events.len() && !events.is_empty() {
-                continue; // a full batch: there may be more
+            // Read again after the next write to what is watched (this
+            // process's, or another's that the history poll saw), or
+            // shortly at a gap; in between, only the credentials are
+            // checked again, which reads nothing.
+            tokio::select! {
+                _ = written.as_mut() => {
+                    written.set(self.signal.written());
+                    read = true;
+                }
+                _ = tokio::time::sleep(GAP_POLL), if at_gap => read = true,
+                _ = tokio::time::sleep(CREDENTIALS_RECHECK), if !at_gap => read = false,
+                _ = sender.closed() => return,
             }
-            at_gap = ready < events.len();
-        }
-        // Read again after the next write (this process's, or another's
-        // that the history poll saw), or shortly at a gap; in between, only
-        // the credentials are checked again, which reads nothing.
-        tokio::select! {
-            _ = written.as_mut() => {
-                written.set(ledger.written());
-                read = true;
-            }
-            _ = tokio::time::sleep(GAP_POLL), if at_gap => read = true,
-            _ = tokio::time::sleep(CREDENTIALS_RECHECK), if !at_gap => read = false,
-            _ = sender.closed() => return,
         }
     }
 }

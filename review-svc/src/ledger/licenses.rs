@@ -522,9 +522,6 @@ impl Ledger {
                 Err(e) => return Err(e),
             }
         }
-        if expired > 0 {
-            self.written.notify_waiters();
-        }
         Ok(expired)
     }
 
@@ -592,7 +589,8 @@ impl Ledger {
                         LedgerError::Internal("a licence change was not decided".into())
                     })?;
                 if outcome == LicenseOutcome::Committed {
-                    self.written.notify_waiters();
+                    // A licence's id is its application's.
+                    self.signals.written([id]);
                 }
                 answer
             }

@@ -100,12 +100,12 @@ macro_rules! impl_store {
                 self.reads.events(application_id, after_sequence, limit).await
             }
 
-            async fn sequences_after(
+            async fn written_after(
                 &self,
                 after_sequence: i64,
                 limit: u32,
-            ) -> Result<Vec<i64>, StoreError> {
-                self.reads.sequences_after(after_sequence, limit).await
+            ) -> Result<Vec<(i64, String)>, StoreError> {
+                self.reads.written_after(after_sequence, limit).await
             }
 
             async fn events_of_kinds(

@@ -200,14 +200,14 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
-    /// The sequence numbers of the events after `after_sequence`, lowest
-    /// first: how the history poll learns of writes by other processes
-    /// without reading what they wrote.
-    async fn sequences_after(
+    /// The sequence number and application of each event after
+    /// `after_sequence`, lowest first: how the history poll learns of
+    /// writes by other processes without reading what they wrote.
+    async fn written_after(
         &self,
         after_sequence: i64,
         limit: u32,
-    ) -> Result<Vec<i64>, StoreError>;
+    ) -> Result<Vec<(i64, String)>, StoreError>;
 
     /// The events of these applications whose kind is one of `kinds`, each
     /// application's oldest first.

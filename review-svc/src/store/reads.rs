@@ -259,17 +259,19 @@ impl<DB: Dialect> Reads<DB> {
         rows.iter().map(event_from).collect()
     }
 
-    pub(crate) async fn sequences_after(
+    pub(crate) async fn written_after(
         &self,
         after_sequence: i64,
         limit: u32,
-    ) -> Result<Vec<i64>, StoreError> {
-        let mut q = Sql::<DB>::new("SELECT sequence FROM events WHERE sequence > ");
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut q = Sql::<DB>::new("SELECT sequence, application_id FROM events WHERE sequence > ");
         q.push_int(after_sequence);
         q.push(" ORDER BY sequence LIMIT ");
         q.push_int(i64::from(limit));
         let rows = read_all(&self.pool, &q).await?;
-        rows.iter().map(|row| row.int(0)).collect()
+        rows.iter()
+            .map(|row| Ok((row.int(0)?, row.text(1)?)))
+            .collect()
     }
 
     pub(crate) async fn events_of_kinds(

@@ -1,0 +1,142 @@
+//! Who a write wakes. A watch of the whole history is woken by every
+//! write; a watch of one application only by the writes to that
+//! application, so that many watches open on quiet applications (a console
+//! page each) cost the writes to others nothing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::futures::Notified;
+use tokio::sync::Notify;
+
+#[derive(Debug, Default)]
+pub struct Signals {
+    /// The watches of every application.
+    all: Arc<Notify>,
+    /// The watches of one application, by its id; an entry lives as long
+    /// as a watch of it does.
+    applications: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Watches open.
+    open: AtomicUsize,
+}
+
+impl Signals {
+    /// A watch of the writes to `application` (None: to every
+    /// application), counted as open while it lives.
+    pub fn subscribe(self: &Arc<Self>, application: Option<&str>) -> Subscription {
+        self.open.fetch_add(1, Ordering::SeqCst);
+        let notify = match application {
+            None => Arc::clone(&self.all),
+            Some(id) => Arc::clone(self.applications().entry(id.to_owned()).or_default()),
+        };
+        Subscription {
+            signals: Arc::clone(self),
+            application: application.map(str::to_owned),
+            notify,
+        }
+    }
+
+    /// Wakes the watches of every application and those of `written`.
+    pub fn written<'a>(&self, written: impl IntoIterator<Item = &'a str>) {
+        self.all.notify_waiters();
+        let applications = self.applications();
+        if applications.is_empty() {
+            return;
+        }
+        for id in written {
+            if let Some(notify) = applications.get(id) {
+                notify.notify_waiters();
+            }
+        }
+    }
+
+    /// Wakes every watch: for when what was written is not known.
+    pub fn wake_all(&self) {
+        self.all.notify_waiters();
+        for notify in self.applications().values() {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Watches open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    fn applications(&self) -> MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        self.applications.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One watch's signal.
+#[derive(Debug)]
+pub struct Subscription {
+    signals: Arc<Signals>,
+    application: Option<String>,
+    notify: Arc<Notify>,
+}
+
+impl Subscription {
+    /// Resolves after the next write the watch is for. It counts from when
+    /// it is called, not from when it is first awaited: take it before
+    /// reading the history, and a write committed during the read still
+    /// wakes it.
+    pub fn written(&self) -> Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.signals.open.fetch_sub(1, Ordering::SeqCst);
+        if let Some(id) = &self.application {
+            let mut applications = self.signals.applications();
+            // Held by the map and by this watch only: the application's
+            // last watch (new holders are made under the same lock).
+            if Arc::strong_count(&self.notify) == 2 {
+                applications.remove(id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn woken(subscription: &Subscription, write: impl FnOnce()) -> bool {
+        let written = subscription.written();
+        write();
+        tokio::time::timeout(Duration::from_millis(50), written)
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_write_wakes_the_watches_of_everything_and_of_its_application_only() {
+        let signals = Arc::new(Signals::default());
+        let all = signals.subscribe(None);
+        let a = signals.subscribe(Some("a"));
+        let b = signals.subscribe(Some("b"));
+        assert_eq!(signals.open(), 3);
+        assert!(woken(&all, || signals.written(["a"])).await);
+        assert!(woken(&a, || signals.written(["a"])).await);
+        assert!(!woken(&b, || signals.written(["a"])).await);
+        assert!(woken(&b, || signals.wake_all()).await);
+    }
+
+    #[tokio::test]
+    async fn an_application_is_forgotten_with_its_last_watch() {
+        let signals = Arc::new(Signals::default());
+        let first = signals.subscribe(Some("a"));
+        let second = signals.subscribe(Some("a"));
+        drop(first);
+        assert!(woken(&second, || signals.written(["a"])).await);
+        drop(second);
+        assert!(signals.applications().is_empty());
+        assert_eq!(signals.open(), 0);
+    }
+}
