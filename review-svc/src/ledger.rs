@@ -12,7 +12,6 @@ use crate::store::{
     ApplicationRow, ChainReport, IdempotentRequest, ListCursor, ListFilter, NewEvent, Store,
     StoreError, StoredEvent, WriteOutcome,
 };
-use crate::watch_gaps::{GapGuard, GAP_GRACE};
 use crate::workflow::{self, Actor, Application, Command, Event, Filing, ItemOutcome, Workflow};
 
 mod licenses;
@@ -20,7 +19,7 @@ mod signals;
 
 pub use licenses::{LicenseAnswer, RecordedShipment};
 use signals::Signals;
-pub use signals::Subscription;
+pub use signals::{HistoryPoll, Subscription};
 
 /// Identifies a retried request: its id and a digest of its content.
 #[derive(Debug, Clone)]
@@ -74,39 +73,6 @@ pub struct Ledger {
     signals: Arc<Signals>,
 }
 
-/// Where the history poll has read up to.
-#[derive(Debug)]
-pub struct HistoryPoll {
-    /// Every event up to this sequence has been seen (None: nobody
-    /// watched at the last poll, so nothing older matters).
-    after: Option<i64>,
-    /// The highest sequence seen, past a gap not filled yet.
-    newest: i64,
-    gaps: GapGuard,
-}
-
-impl HistoryPoll {
-    pub fn new() -> Self {
-        Self {
-            after: None,
-            newest: 0,
-            gaps: GapGuard::new(GAP_GRACE),
-        }
-    }
-
-    /// Whether the last poll stopped at a gap in the sequence, which the
-    /// next should look at again soon.
-    pub fn at_gap(&self) -> bool {
-        self.after.is_some_and(|after| self.newest > after)
-    }
-}
-
-impl Default for HistoryPoll {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Ledger {
     pub fn new(store: Arc<dyn Store>, workflow: Workflow) -> Self {
         let policy = Arc::new(crate::licensing::Policy::embedded(
@@ -141,10 +107,10 @@ impl Ledger {
     }
 
     /// Looks for events written since the last poll, by this process or
-    /// another sharing the database, and wakes the watchers when there
-    /// are any: one read of sequence numbers for all the watches of this
-    /// process, instead of one read of the history each. Reads nothing
-    /// while nobody watches. A sequence number taken by a write that has
+    /// another sharing the database, and wakes the watches of what was
+    /// written: one read of sequence numbers and applications for all the
+    /// watches of this process, instead of one read of the history each.
+    /// Reads nothing while nobody watches. A sequence number taken by a write that has
     /// not committed yet (PostgreSQL) is a gap the poll waits at, as the
     /// watchers do, so a write that commits late still wakes them.
     pub async fn poll_history(

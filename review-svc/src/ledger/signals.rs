@@ -1,7 +1,8 @@
 //! Who a write wakes. A watch of the whole history is woken by every
 //! write; a watch of one application only by the writes to that
 //! application, so that many watches open on quiet applications (a console
-//! page each) cost the writes to others nothing.
+//! page each) cost the writes to others nothing. Writes of other processes
+//! sharing the database are found by the history poll (`HistoryPoll`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
+
+use crate::watch_gaps::{GapGuard, GAP_GRACE};
 
 #[derive(Debug, Default)]
 pub struct Signals {
@@ -39,6 +42,9 @@ impl Signals {
 
     /// Wakes the watches of every application and those of `written`.
     pub fn written<'a>(&self, written: impl IntoIterator<Item = &'a str>) {
+        if self.open() == 0 {
+            return;
+        }
         self.all.notify_waiters();
         let applications = self.applications();
         if applications.is_empty() {
@@ -98,6 +104,39 @@ impl Drop for Subscription {
                 applications.remove(id);
             }
         }
+    }
+}
+
+/// Where the history poll has read up to.
+#[derive(Debug)]
+pub struct HistoryPoll {
+    /// Every event up to this sequence has been seen (None: nobody
+    /// watched at the last poll, so nothing older matters).
+    pub(super) after: Option<i64>,
+    /// The highest sequence seen, past a gap not filled yet.
+    pub(super) newest: i64,
+    pub(super) gaps: GapGuard,
+}
+
+impl HistoryPoll {
+    pub fn new() -> Self {
+        Self {
+            after: None,
+            newest: 0,
+            gaps: GapGuard::new(GAP_GRACE),
+        }
+    }
+
+    /// Whether the last poll stopped at a gap in the sequence, which the
+    /// next should look at again soon.
+    pub fn at_gap(&self) -> bool {
+        self.after.is_some_and(|after| self.newest > after)
+    }
+}
+
+impl Default for HistoryPoll {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
