@@ -108,6 +108,15 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
         .expect("a third application is filed")
         .into_inner();
 
+    // The auditor holds every watch it may, as if its pages were open
+    // elsewhere: its page in the browser says live updates are paused.
+    let mut held = Vec::new();
+    for _ in 0..review_svc::DEFAULT_MAX_WATCHES_PER_PRINCIPAL {
+        let watch = pb::WatchApplicationsRequest::default();
+        let stream = client.watch_applications(authed(watch, "dev-auditor"));
+        held.push(stream.await.expect("the auditor may watch"));
+    }
+
     let screenshots = std::env::var_os("CONSOLE_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -125,6 +134,7 @@ async fn the_console_takes_the_h200_case_to_the_president_in_a_real_browser() {
         .env("APPLICATION", &filed.name)
         .env("APPLICATION_2", &to_withdraw.name)
         .env("APPLICATION_3", &to_return.name)
+        .env("WATCHES_TAKEN_BY", "dev-auditor")
         .env("CHROMIUM", chromium().unwrap())
         .env("SCREENSHOTS", &screenshots)
         .stdin(Stdio::null())

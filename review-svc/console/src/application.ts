@@ -221,6 +221,7 @@ export function showApplication(
     }
   };
 
+  let watchesExhausted = false;
   const watch = async () => {
     while (!stop.signal.aborted) {
       try {
@@ -232,9 +233,26 @@ export function showApplication(
           window.clearTimeout(reloadTimer);
           reloadTimer = window.setTimeout(() => void refresh(), 150);
         }
-      } catch {
-        // The stream ended (server restart, network): follow again shortly.
+      } catch (error) {
+        if (stop.signal.aborted) return;
+        const ended = refusal(error);
+        // No longer allowed to read this application: following again
+        // would be refused again.
+        if (ended.code === "PermissionDenied") {
+          say(`Live updates stopped: ${ended.message}`, "warning");
+          return;
+        }
+        // Too many pages open for this principal: say so once, and look
+        // again less often until one is closed.
+        if (ended.reason === "TOO_MANY_WATCHES") {
+          if (!watchesExhausted) say(`Live updates paused: ${ended.message}`, "warning");
+          watchesExhausted = true;
+          await new Promise((resolve) => setTimeout(resolve, 15000));
+          continue;
+        }
+        // Anything else (a restart, the network): follow again shortly.
       }
+      watchesExhausted = false;
       if (!stop.signal.aborted) await new Promise((resolve) => setTimeout(resolve, 2000));
     }
   };

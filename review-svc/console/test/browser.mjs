@@ -29,6 +29,8 @@ const id = application.replace(/^applications\//, "");
 const second = required("APPLICATION_2").replace(/^applications\//, "");
 // A third, which the licensing officer returns without action.
 const third = required("APPLICATION_3").replace(/^applications\//, "");
+// A principal holding, through gRPC, every watch it may.
+const watchesTakenBy = required("WATCHES_TAKEN_BY");
 mkdirSync(screenshots, { recursive: true });
 
 function required(name) {
@@ -293,6 +295,15 @@ try {
   if (kept.some(([key, value]) => key !== "review-console.audit-checkpoint" || value.includes("dev-"))) {
     failures.push(`localStorage keeps more than the audit checkpoint: ${kept.map(([key]) => key).join(", ")}`);
   }
+
+  // --- a principal who holds every watch it may (open elsewhere): the page
+  // says its live updates are paused, and still shows the application.
+  await signInAs(page, watchesTakenBy);
+  await page.goto(`${consoleUrl}#/applications/${id}`);
+  await page.locator("#panel-summary").waitFor();
+  await expectText(page.locator("#notice"), "Live updates paused");
+  await expectText(page.locator("#notice"), "watches open already");
+  log("live updates paused for a principal with no watch left");
 
   // --- a token the service does not know: back to sign-in, with the reason.
   await page.evaluate(() => sessionStorage.setItem("review-console.token", "no-such-token"));
