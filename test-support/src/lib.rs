@@ -3,6 +3,7 @@
 pub mod filings;
 pub mod fuzz;
 pub mod paging;
+pub mod ports;
 pub mod postgres;
 pub mod review;
 

@@ -34,9 +34,10 @@ pub fn binary(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// A free port on 127.0.0.1 (released again, so the child can bind it).
+/// A free port on 127.0.0.1 (released again, so the child can bind it),
+/// outside the range the test run's own connections take ports from.
 pub fn free_port() -> std::io::Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")?.local_addr()
+    test_support::ports::free_port()
 }
 
 /// The test run's own settings, which the services (rightly) refuse as

@@ -84,10 +84,7 @@ async fn a_token_revoked_in_the_file_stops_working_after_sighup() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tokens.toml");
     std::fs::write(&file, tokens("AUDITOR", false)).unwrap();
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = test_support::ports::free_port().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_review-svc"))
         .args(["--listen", &addr.to_string(), "--shutdown-grace-ms", "0"])
         .arg("--tokens-file")
