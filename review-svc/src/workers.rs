@@ -1,8 +1,9 @@
-//! Background work: applying deadlines that have passed, and classifying
-//! applications accepted while the classifier was unavailable. Both are
-//! safe to run in several processes at once: every write is a
+//! Background work: applying deadlines that have passed, classifying
+//! applications accepted while the classifier was unavailable, and looking
+//! for other processes' writes for this process's watches. The first two
+//! are safe to run in several processes at once: every write is a
 //! compare-and-set on the application's version, so one wins and the others
-//! find nothing left to do.
+//! find nothing left to do; the third only reads.
 
 use std::sync::Arc;
 use std::time::Duration;
