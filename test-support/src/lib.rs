@@ -7,6 +7,15 @@ pub mod ports;
 pub mod postgres;
 pub mod review;
 
+/// A service binary as a command, without the test run's own settings.
+pub fn service_command(binary: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(binary);
+    for variable in postgres::TEST_RUN_VARIABLES {
+        command.env_remove(variable);
+    }
+    command
+}
+
 /// The application version inside a review-svc etag. Clients treat etags
 /// as opaque; the tests know their layout (base64url of the version, 8
 /// bytes big-endian, then a MAC) to check versions against histories.

@@ -4,6 +4,13 @@
 
 use sqlx::Connection;
 
+const DATABASE_URL: &str = "REVIEW_TEST_DATABASE_URL";
+const REQUIRED: &str = "REVIEW_REQUIRE_POSTGRES";
+
+/// The test run's own settings, which the services (rightly) refuse as
+/// unknown `REVIEW_*` variables: never passed on to them.
+pub const TEST_RUN_VARIABLES: [&str; 2] = [DATABASE_URL, REQUIRED];
+
 /// The two settings, read once and then removed from this process's
 /// environment: services the tests start as child processes inherit it, and
 /// review-svc refuses to start beside an unknown `REVIEW_*` variable.
@@ -16,13 +23,14 @@ fn settings() -> &'static Settings {
     static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
     SETTINGS.get_or_init(|| {
         let settings = Settings {
-            database_url: std::env::var("REVIEW_TEST_DATABASE_URL")
+            database_url: std::env::var(DATABASE_URL)
                 .ok()
                 .filter(|url| !url.trim().is_empty()),
-            required: std::env::var("REVIEW_REQUIRE_POSTGRES").is_ok_and(|v| v == "1"),
+            required: std::env::var(REQUIRED).is_ok_and(|v| v == "1"),
         };
-        std::env::remove_var("REVIEW_TEST_DATABASE_URL");
-        std::env::remove_var("REVIEW_REQUIRE_POSTGRES");
+        for variable in TEST_RUN_VARIABLES {
+            std::env::remove_var(variable);
+        }
         settings
     })
 }

@@ -40,18 +40,10 @@ pub fn free_port() -> std::io::Result<SocketAddr> {
     test_support::ports::free_port()
 }
 
-/// The test run's own settings, which the services (rightly) refuse as
-/// unknown REVIEW_* variables: never passed on to them.
-const TEST_RUN_VARIABLES: [&str; 2] = ["REVIEW_TEST_DATABASE_URL", "REVIEW_REQUIRE_POSTGRES"];
-
 /// The service binary `name` as a command, without the test run's own
 /// settings.
 pub fn service_command(name: &str) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(binary(name));
-    for variable in TEST_RUN_VARIABLES {
-        command.env_remove(variable);
-    }
-    command
+    test_support::service_command(&binary(name)).into()
 }
 
 /// Runs `command` to its end (within a minute) and returns what it wrote on
@@ -159,16 +151,13 @@ impl ServiceProcess {
     }
 
     fn spawn(&mut self) -> Result<(), StartError> {
-        let mut command = Command::new(&self.binary);
+        let mut command = test_support::service_command(&self.binary);
         command
             .arg("--listen")
             .arg(self.addr.to_string())
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
-        for variable in TEST_RUN_VARIABLES {
-            command.env_remove(variable);
-        }
         if let Some(log) = &self.log {
             let open = || {
                 std::fs::OpenOptions::new()

@@ -85,14 +85,13 @@ async fn a_token_revoked_in_the_file_stops_working_after_sighup() {
     let file = dir.path().join("tokens.toml");
     std::fs::write(&file, tokens("AUDITOR", false)).unwrap();
     let addr = test_support::ports::free_port().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_review-svc"))
+    let review = std::path::Path::new(env!("CARGO_BIN_EXE_review-svc"));
+    let child = test_support::service_command(review)
         .args(["--listen", &addr.to_string(), "--shutdown-grace-ms", "0"])
         .arg("--tokens-file")
         .arg(&file)
         .arg("--data-dir")
         .arg(dir.path())
-        .env_remove("REVIEW_TEST_DATABASE_URL")
-        .env_remove("REVIEW_REQUIRE_POSTGRES")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
