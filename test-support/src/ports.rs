@@ -1,16 +1,19 @@
 //! Ports for servers a test starts as child processes.
 //!
-//! A port found free by binding `127.0.0.1:0` and releasing it comes from
-//! the kernel's ephemeral range, from which every outgoing connection of
-//! the test run also takes its local port: between the release and the
-//! child's bind, a connection of another test may take it, and the child
-//! then fails with "Address already in use" (seen in CI). These ports are
-//! chosen below that range, where no connection and no `bind(:0)` lands,
-//! and never handed out twice in one test process.
+//! A port is free when no server listens on it. It is not found by
+//! binding it: a process another test forks at that instant holds a copy
+//! of every socket open in this one (close-on-exec closes them only at its
+//! exec), so a listener opened to test a port, however briefly, can keep
+//! it taken for the child that is to bind it ("Address already in use",
+//! seen in CI). A port is tried by connecting to it instead, which holds
+//! nothing on it. And it is chosen below the kernel's ephemeral range,
+//! from which the test run's own connections take their local ports, and
+//! never handed out twice in one test process.
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use rand::Rng;
 
@@ -32,15 +35,18 @@ pub fn free_port() -> std::io::Result<SocketAddr> {
     let given = given.get_or_insert_with(HashSet::new);
     for offset in 0..span {
         let port = LOWEST + (start + offset) % span;
-        if given.contains(&port) {
-            continue;
-        }
-        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if !given.contains(&port) && !listening(addr) {
             given.insert(port);
-            return listener.local_addr();
+            return Ok(addr);
         }
     }
     TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
+/// Whether a server listens on `addr` (it accepts a connection).
+pub fn listening(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
 }
 
 /// The first port of the kernel's ephemeral range (Linux's default when
@@ -58,6 +64,8 @@ mod tests {
 
     #[test]
     fn ports_are_free_below_the_ephemeral_range_and_never_given_twice() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(listening(taken.local_addr().unwrap()));
         let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap().port()).collect();
         let distinct: HashSet<u16> = ports.iter().copied().collect();
         assert_eq!(distinct.len(), ports.len());

@@ -3,7 +3,7 @@
 //! tests. A started process is killed when its handle is dropped, so a test
 //! that fails leaves nothing running.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -137,11 +137,12 @@ impl ServiceProcess {
     async fn launch(mut self, service: &str) -> Result<Self, StartError> {
         // A server already on the address (another exportcontrol-up) would
         // answer the health checks for this one, which fails to bind: the
-        // start would say "ready" for a service that is not running.
-        if let Err(error) = TcpListener::bind(self.addr) {
+        // start would say "ready" for a service that is not running. (Asked
+        // by connecting, not by binding: see test_support::ports.)
+        if test_support::ports::listening(self.addr) {
             return Err(StartError(format!(
-                "cannot start {} on {}: {error} (another exportcontrol-up, or another server, \
-                 listens there)",
+                "cannot start {} on {}: the address is in use (another exportcontrol-up, or \
+                 another server, listens there)",
                 self.name, self.addr
             )));
         }
