@@ -119,42 +119,22 @@ impl Ledger {
         now: tokio::time::Instant,
     ) -> Result<(), LedgerError> {
         if self.signals.open() == 0 {
-            poll.after = None;
+            poll.forget();
             return Ok(());
         }
-        let Some(after) = poll.after else {
+        let Some(after) = poll.after() else {
             // Settled: no write still to commit can take a number below it.
-            let newest = self.store.audit_horizon().await?;
-            (poll.after, poll.newest) = (Some(newest), newest);
+            poll.start(self.store.audit_horizon().await?);
             // What was written before this first look, since the watches
             // read the history, is theirs to read now.
             self.signals.wake_all();
             return Ok(());
         };
         let written = self.store.written_after(after, HISTORY_POLL_BATCH).await?;
-        let Some(&(newest, _)) = written.last() else {
-            return Ok(());
-        };
-        let ready =
-            poll.gaps
-                .deliverable(after, written.iter().map(|(sequence, _)| *sequence), now);
-        // Each event wakes its watches when first seen, and again when the
-        // sequence up to it is settled (it may have filled a gap).
-        let seen = poll.newest;
-        let new = written
-            .iter()
-            .enumerate()
-            .filter(|(index, (sequence, _))| *index < ready || *sequence > seen)
-            .map(|(_, (_, application))| application.as_str())
-            .collect::<Vec<_>>();
-        if !new.is_empty() {
-            self.signals.written(new);
+        let woken = poll.read(&written, now);
+        if !woken.is_empty() {
+            self.signals.written(woken);
         }
-        poll.after = ready
-            .checked_sub(1)
-            .map(|last| written[last].0)
-            .or(poll.after);
-        poll.newest = seen.max(newest);
         Ok(())
     }
 

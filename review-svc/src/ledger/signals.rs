@@ -112,10 +112,10 @@ impl Drop for Subscription {
 pub struct HistoryPoll {
     /// Every event up to this sequence has been seen (None: nobody
     /// watched at the last poll, so nothing older matters).
-    pub(super) after: Option<i64>,
+    after: Option<i64>,
     /// The highest sequence seen, past a gap not filled yet.
-    pub(super) newest: i64,
-    pub(super) gaps: GapGuard,
+    newest: i64,
+    gaps: GapGuard,
 }
 
 impl HistoryPoll {
@@ -131,6 +131,52 @@ impl HistoryPoll {
     /// next should look at again soon.
     pub fn at_gap(&self) -> bool {
         self.after.is_some_and(|after| self.newest > after)
+    }
+
+    /// The sequence after which the next poll reads (None: it has not
+    /// looked since watches opened).
+    pub(super) fn after(&self) -> Option<i64> {
+        self.after
+    }
+
+    /// Nobody watches: what was seen no longer matters.
+    pub(super) fn forget(&mut self) {
+        self.after = None;
+    }
+
+    /// The first look: everything up to `settled` counts as seen.
+    pub(super) fn start(&mut self, settled: i64) {
+        (self.after, self.newest) = (Some(settled), settled);
+    }
+
+    /// Takes in what a poll read after [`Self::after`] (sequence and
+    /// application of each event, lowest first) and returns the
+    /// applications whose watches to wake: each event's when it is first
+    /// seen, and again when the sequence up to it is settled (it may have
+    /// filled a gap).
+    pub(super) fn read<'a>(
+        &mut self,
+        written: &'a [(i64, String)],
+        now: tokio::time::Instant,
+    ) -> Vec<&'a str> {
+        let (Some(after), Some(&(newest, _))) = (self.after, written.last()) else {
+            return Vec::new();
+        };
+        let ready =
+            self.gaps
+                .deliverable(after, written.iter().map(|(sequence, _)| *sequence), now);
+        let seen = self.newest;
+        let woken = written
+            .iter()
+            .enumerate()
+            .filter(|(index, (sequence, _))| *index < ready || *sequence > seen)
+            .map(|(_, (_, application))| application.as_str())
+            .collect();
+        if let Some(last) = ready.checked_sub(1) {
+            self.after = Some(written[last].0);
+        }
+        self.newest = seen.max(newest);
+        woken
     }
 }
 
@@ -165,6 +211,35 @@ mod tests {
         assert!(woken(&a, || signals.written(["a"])).await);
         assert!(!woken(&b, || signals.written(["a"])).await);
         assert!(woken(&b, || signals.wake_all()).await);
+    }
+
+    #[test]
+    fn the_poll_wakes_each_event_when_seen_and_when_its_gap_fills() {
+        let written = |events: &[(i64, &str)]| -> Vec<(i64, String)> {
+            events.iter().map(|(s, a)| (*s, (*a).to_owned())).collect()
+        };
+        let now = tokio::time::Instant::now();
+        let mut poll = HistoryPoll::new();
+        assert!(
+            poll.read(&written(&[(1, "a")]), now).is_empty(),
+            "not started"
+        );
+        poll.start(10);
+        // 12 is seen before 11 commits: it wakes its watches, the poll
+        // waits at the gap.
+        let first = written(&[(12, "b")]);
+        assert_eq!(poll.read(&first, now), ["b"]);
+        assert!(poll.at_gap());
+        assert_eq!(poll.after(), Some(10));
+        // Read again, nothing new: nobody woken.
+        assert!(poll.read(&first, now).is_empty());
+        // 11 commits: both settle, and both wake again (11 for the first time).
+        let filled = written(&[(11, "a"), (12, "b")]);
+        assert_eq!(poll.read(&filled, now), ["a", "b"]);
+        assert!(!poll.at_gap());
+        assert_eq!(poll.after(), Some(12));
+        poll.forget();
+        assert_eq!(poll.after(), None);
     }
 
     #[tokio::test]
